@@ -1,0 +1,5 @@
+import sys
+
+from dlptui.cli import main
+
+sys.exit(main())

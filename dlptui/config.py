@@ -1,0 +1,146 @@
+"""Profiles from a TOML file in the XDG config dir; environment variables win.
+
+    # ~/.config/dlptui/config.toml  (or $DLPTUI_CONFIG)
+    profile = "local"                    # the default profile
+
+    [keymap]                             # binding id -> keys, see `?` in the console
+    "app.quit" = "ctrl+q"
+
+    [profiles.cluster]
+    kind = "cluster"
+    kube_context = "gke_my-project_us-central1-a_dlp"
+    namespace = "default"                # where pachd and the Determined master run
+    seldon_namespace = "seldon"
+    det_master = "http://10.0.0.5:8080"
+    pachd_address = "grpc://10.0.0.6:30650"
+    istio_ingress = "http://34.1.2.3"
+    serving_image = "gcr.io/my-project/dlptui-serving:0.1.0"
+
+Environment variables that win over the file: DLPTUI_PROFILE, DLPTUI_HOME (where the
+local profile keeps all its state), DLPTUI_READ_ONLY, DET_MASTER, PACHD_ADDRESS,
+KUBECONFIG, DLPTUI_KUBE_CONTEXT, DLPTUI_ISTIO_INGRESS. Secrets (DET_PASS, DET_TOKEN,
+PACHD_TOKEN) are never read from this file: only from the environment or a keyring.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from dlptui.platform.errors import InvalidInput
+
+KINDS = ("local", "cluster")
+SECRET_KEYS = {"password", "token", "det_pass", "det_password", "pachd_token", "auth_token", "key"}
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    kubeconfig: str | None = None
+    kube_context: str | None = None
+    namespace: str = "default"
+    seldon_namespace: str = "seldon"
+    det_master: str | None = None
+    det_user: str | None = None
+    pachd_address: str | None = None
+    istio_ingress: str | None = None
+    serving_image: str = "dlptui-serving:0.1.0"
+    credentials_secret: str = "dlptui-credentials"  # a Kubernetes Secret the serving pods read
+    platform_namespaces: tuple[str, ...] = ("default", "seldon", "seldon-system", "pachyderm", "determined")
+
+
+@dataclass(frozen=True)
+class Config:
+    profile: str = "local"
+    kind: str = "local"
+    home: Path = field(default_factory=lambda: default_home())
+    read_only: bool = False
+    keymap: dict[str, str] = field(default_factory=dict)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    timeout_s: float = 5.0  # how long a health check may wait for a backend
+    file: Path | None = None
+
+
+def config_dir(env: Mapping[str, str] = os.environ) -> Path:
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "dlptui"
+
+
+def default_home(env: Mapping[str, str] = os.environ) -> Path:
+    if env.get("DLPTUI_HOME"):
+        return Path(env["DLPTUI_HOME"]).expanduser()
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "dlptui"
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_config(
+    profile: str | None = None,
+    read_only: bool | None = None,
+    path: Path | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> Config:
+    """The active profile: arguments win over the environment, which wins over the file."""
+    file = path or Path(env.get("DLPTUI_CONFIG") or config_dir(env) / "config.toml")
+    data: dict = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise InvalidInput(f"The config file {file} is not valid TOML ({e}); fix or remove it.") from None
+    name = profile or env.get("DLPTUI_PROFILE") or data.get("profile") or "local"
+    profiles = data.get("profiles", {})
+    section = dict(profiles.get(name, {}))
+    if name not in KINDS and name not in profiles:
+        known = ", ".join(sorted(set(KINDS) | set(profiles)))
+        raise InvalidInput(f"There is no profile named {name!r}; the known profiles are {known}.")
+    leaked = SECRET_KEYS & {k.lower() for k in section}
+    if leaked:
+        raise InvalidInput(
+            f"The config file {file} holds a secret ({', '.join(sorted(leaked))}); "
+            "remove it and set it in the environment (DET_PASS, DET_TOKEN, PACHD_TOKEN) instead."
+        )
+    kind = section.pop("kind", name if name in KINDS else "local")
+    if kind not in KINDS:
+        raise InvalidInput(f"Profile {name!r} has kind {kind!r}; use 'local' or 'cluster'.")
+
+    home = Path(section.pop("home")).expanduser() if "home" in section else default_home(env)
+    if env.get("DLPTUI_HOME"):
+        home = Path(env["DLPTUI_HOME"]).expanduser()
+
+    known_fields = set(ClusterSettings.__dataclass_fields__)
+    unknown = set(section) - known_fields - {"timeout_s"}
+    if unknown:
+        raise InvalidInput(f"Profile {name!r} has unknown settings: {', '.join(sorted(unknown))}.")
+    timeout = float(section.pop("timeout_s", 5.0))
+    if "platform_namespaces" in section:
+        section["platform_namespaces"] = tuple(section["platform_namespaces"])
+    cluster = ClusterSettings(**section)
+    overrides = {
+        "kubeconfig": env.get("KUBECONFIG"),
+        "kube_context": env.get("DLPTUI_KUBE_CONTEXT"),
+        "det_master": env.get("DET_MASTER"),
+        "det_user": env.get("DET_USER"),
+        "pachd_address": env.get("PACHD_ADDRESS"),
+        "istio_ingress": env.get("DLPTUI_ISTIO_INGRESS"),
+    }
+    cluster = replace(cluster, **{k: v for k, v in overrides.items() if v})
+
+    if read_only is None:
+        read_only = _truthy(env.get("DLPTUI_READ_ONLY")) or bool(data.get("read_only", False))
+    keymap = {str(k): str(v) for k, v in data.get("keymap", {}).items()}
+    return Config(
+        profile=name,
+        kind=kind,
+        home=home,
+        read_only=read_only,
+        keymap=keymap,
+        cluster=cluster,
+        timeout_s=timeout,
+        file=file if file.exists() else None,
+    )

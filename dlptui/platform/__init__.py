@@ -1,0 +1,111 @@
+"""The backend layer: one object per profile with its five parts. Never imports Textual.
+
+    platform = Platform(load_config())
+    platform.data.list_repos()
+
+A part is built on first use, so opening the platform costs nothing and a part whose
+library is heavy (torch, determined, kubernetes, pachyderm) is imported only when asked
+for. A part whose module is not there raises `NotAvailable`; a part whose backend does
+not answer reports it through `health()`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from typing import TYPE_CHECKING, Any
+
+from dlptui.platform.errors import NotAvailable, PlatformError
+from dlptui.platform.model import Service
+
+if TYPE_CHECKING:
+    from dlptui.config import Config
+    from dlptui.platform.ports import Cluster, DataStore, Registry, Serving, Training
+
+PARTS = ("cluster", "data", "training", "registry", "serving")
+
+IMPLEMENTATIONS: dict[str, dict[str, str]] = {
+    "local": {
+        "cluster": "dlptui.platform.local.cluster:LocalCluster",
+        "data": "dlptui.platform.local.datastore:LocalDataStore",
+        "training": "dlptui.platform.local.training:LocalTraining",
+        "registry": "dlptui.platform.local.registry:LocalRegistry",
+        "serving": "dlptui.platform.local.serving:LocalServing",
+    },
+    "cluster": {
+        "cluster": "dlptui.platform.kube:KubeCluster",
+        "data": "dlptui.platform.pachyderm:PachydermDataStore",
+        "training": "dlptui.platform.determined:DeterminedTraining",
+        "registry": "dlptui.platform.determined:DeterminedRegistry",
+        "serving": "dlptui.platform.seldon:SeldonServing",
+    },
+}
+
+
+class Platform:
+    """The five parts of the active profile. Each part class is built as `Class(config, platform)`."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._parts: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    def part(self, name: str) -> Any:
+        with self._lock:
+            if name not in self._parts:
+                target = IMPLEMENTATIONS[self.config.kind][name]
+                module_name, class_name = target.split(":")
+                try:
+                    module = importlib.import_module(module_name)
+                except ModuleNotFoundError as e:
+                    if e.name and e.name.startswith("dlptui"):
+                        raise NotAvailable(
+                            f"The {name} part is not available on the {self.config.profile} profile yet."
+                        ) from None
+                    raise NotAvailable(
+                        f"The {name} part needs the Python package {e.name!r}; install dlptui's dependencies."
+                    ) from None
+                self._parts[name] = getattr(module, class_name)(self.config, self)
+            return self._parts[name]
+
+    @property
+    def cluster(self) -> Cluster:
+        return self.part("cluster")
+
+    @property
+    def data(self) -> DataStore:
+        return self.part("data")
+
+    @property
+    def training(self) -> Training:
+        return self.part("training")
+
+    @property
+    def registry(self) -> Registry:
+        return self.part("registry")
+
+    @property
+    def serving(self) -> Serving:
+        return self.part("serving")
+
+    def health(self, name: str) -> Service:
+        """The part's health; a missing part or a failing check is a Service with the reason."""
+        try:
+            return self.part(name).health()
+        except PlatformError as e:
+            return Service(part=name, backend="-", reachable=False, detail=str(e))
+        except Exception as e:  # a health check must never take the caller down
+            return Service(part=name, backend="-", reachable=False, detail=f"{type(e).__name__}: {e}")
+
+    def status(self) -> list[Service]:
+        """Every part's health, checked side by side so a dead backend costs one timeout, not five."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=len(PARTS)) as pool:
+            return list(pool.map(self.health, PARTS))
+
+    def close(self) -> None:
+        for part in self._parts.values():
+            close = getattr(part, "close", None)
+            if close:
+                close()

@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pytest
+
+from dlptui.config import load_config
+from dlptui.platform import Platform
+from dlptui.platform.errors import InvalidInput
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_default_profile_is_local_with_home_from_env(tmp_path):
+    cfg = load_config(env={"DLPTUI_HOME": str(tmp_path / "h"), "XDG_CONFIG_HOME": str(tmp_path)})
+    assert (cfg.profile, cfg.kind) == ("local", "local")
+    assert cfg.home == tmp_path / "h"
+    assert cfg.read_only is False
+
+
+def test_env_wins_over_file(tmp_path):
+    path = write(
+        tmp_path,
+        '[profiles.cluster]\ndet_master = "http://file:8080"\npachd_address = "grpc://file:30650"\n',
+    )
+    cfg = load_config(profile="cluster", path=path, env={"DET_MASTER": "http://env:8080"})
+    assert cfg.kind == "cluster"
+    assert cfg.cluster.det_master == "http://env:8080"
+    assert cfg.cluster.pachd_address == "grpc://file:30650"
+
+
+def test_keymap_and_read_only_from_file(tmp_path):
+    path = write(tmp_path, 'read_only = true\n[keymap]\n"app.quit" = "ctrl+q"\n')
+    cfg = load_config(path=path, env={})
+    assert cfg.read_only is True
+    assert cfg.keymap == {"app.quit": "ctrl+q"}
+
+
+def test_secret_in_file_is_refused(tmp_path):
+    path = write(tmp_path, '[profiles.cluster]\npassword = "hunter2"\n')
+    with pytest.raises(InvalidInput, match="environment"):
+        load_config(profile="cluster", path=path, env={})
+
+
+def test_unknown_profile_and_bad_toml_are_one_sentence(tmp_path):
+    with pytest.raises(InvalidInput, match="no profile named 'nope'"):
+        load_config(profile="nope", path=tmp_path / "missing.toml", env={})
+    with pytest.raises(InvalidInput, match="not valid TOML"):
+        load_config(path=write(tmp_path, "profile = ["), env={})
+
+
+def test_status_never_raises_and_names_every_part(config):
+    services = Platform(config).status()
+    assert [s.part for s in services] == ["cluster", "data", "training", "registry", "serving"]
+    assert all(s.detail or s.reachable for s in services)
