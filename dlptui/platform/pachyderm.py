@@ -1,0 +1,385 @@
+"""The data part of the cluster profile: Pachyderm (pachd 2.x) through python-pachyderm 7.6.
+
+pachd is found from PACHD_ADDRESS (`grpc://host:30650`, via the config's `pachd_address`)
+or else from the active context of pachctl's config ($PACH_CONFIG or
+~/.pachyderm/config.json). A token comes from PACHD_TOKEN, never from dlptui's config.
+Repos live in pachd's default project. python-pachyderm and grpc are imported only when
+the part is first used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlptui.platform.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
+from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
+from dlptui.platform.ports import Progress
+
+if TYPE_CHECKING:
+    from dlptui.config import Config
+
+NAME = re.compile(r"^[a-zA-Z0-9_-]+$")  # pachd's rule for repo and branch names
+FULL_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class _CountingReader(io.RawIOBase):
+    """A source (a local file, opened on first read, or bytes) that reports every read."""
+
+    def __init__(self, source: Path | bytes, on_read) -> None:
+        self._source, self._on_read, self._f = source, on_read, None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._f is None:
+            self._f = open(self._source, "rb") if isinstance(self._source, Path) else io.BytesIO(self._source)
+        chunk = self._f.read(size)
+        if chunk:
+            self._on_read(len(chunk))
+        else:
+            self._f.close()
+        return chunk
+
+
+def _seconds(stamp: Any) -> float | None:
+    return stamp.seconds + stamp.nanos / 1e9 if stamp is not None and (stamp.seconds or stamp.nanos) else None
+
+
+def _clean_path(path: str) -> str:
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise InvalidInput(f"The path {path!r} contains '..'; give a path inside the repo.")
+    return "/" + "/".join(parts)
+
+
+def _rpc_error(e: BaseException):
+    """The grpc error behind an exception of python-pachyderm (it wraps some in ConnectionError)."""
+    import grpc
+
+    while e is not None:
+        if isinstance(e, grpc.RpcError) and hasattr(e, "code"):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
+class PachydermDataStore:
+    """ports.DataStore on a pachd server."""
+
+    def __init__(self, config: Config, platform: Any = None) -> None:
+        self.config = config
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    # --- connection ------------------------------------------------------------
+
+    def _new_client(self) -> Any:
+        import python_pachyderm
+
+        token = os.environ.get("PACHD_TOKEN") or None
+        address = self.config.cluster.pachd_address
+        if address:
+            try:
+                return python_pachyderm.Client.new_from_pachd_address(address, auth_token=token)
+            except ValueError:
+                raise InvalidInput(f"The pachd address {address!r} is not valid; use grpc://host:30650.") from None
+        pach_config = Path(os.environ.get("PACH_CONFIG") or Path.home() / ".pachyderm" / "config.json")
+        if not pach_config.is_file():
+            raise Unreachable(
+                "No pachd address is set; set PACHD_ADDRESS (grpc://host:30650) or pachd_address "
+                "in the cluster profile, or select a pachctl context."
+            )
+        try:
+            with pach_config.open() as f:
+                client = python_pachyderm.Client.new_from_config(f)
+        except Exception as e:
+            raise InvalidInput(f"The pachctl config {pach_config} cannot be used ({e}); fix it or set PACHD_ADDRESS.") from None
+        if token:
+            client.auth_token = token
+        return client
+
+    def _ping(self, client: Any) -> str | None:
+        """pachd's version if it answers within the configured timeout; raises Unreachable otherwise."""
+        pool = ThreadPoolExecutor(max_workers=1)
+        try:
+            future = pool.submit(lambda: (client.health_check(), client.get_remote_version())[1])
+            version = future.result(timeout=self.config.timeout_s)
+        except FutureTimeout:
+            raise self._unreachable(client.address) from None
+        except Exception as e:
+            raise self._translate(e, "pachd", client.address) from None
+        finally:
+            pool.shutdown(wait=False)
+        return f"{version.major}.{version.minor}.{version.micro}{version.additional}"
+
+    def _pfs(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                client = self._new_client()
+                self._ping(client)
+                self._client = client
+            return self._client
+
+    @staticmethod
+    def _unreachable(address: str) -> Unreachable:
+        return Unreachable(
+            f"pachd at {address} does not answer; check PACHD_ADDRESS (or run `pachctl port-forward`) and retry."
+        )
+
+    def _translate(self, e: BaseException, what: str, address: str) -> PlatformError:
+        import grpc
+
+        if isinstance(e, PlatformError):
+            return e
+        rpc = _rpc_error(e)
+        if rpc is None:
+            if isinstance(e, ConnectionError):
+                return self._unreachable(address)
+            return PlatformError(f"pachd at {address} failed on {what}: {e}.")
+        code, lines = rpc.code(), (rpc.details() or "").splitlines()
+        details = lines[0] if lines else ""
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return self._unreachable(address)
+        if code == grpc.StatusCode.NOT_FOUND or "not found" in details:
+            return NotFound(f"There is no {what} on pachd at {address}.")
+        if code == grpc.StatusCode.ALREADY_EXISTS or "already exists" in details:
+            return Conflict(f"The {what} already exists on pachd at {address}; choose another name.")
+        if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            return PlatformError(f"pachd at {address} refused access to {what} ({details}); set PACHD_TOKEN.")
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            return InvalidInput(f"pachd refused {what}: {details}.")
+        if code == grpc.StatusCode.FAILED_PRECONDITION:
+            return Conflict(f"pachd cannot do that to {what} now: {details}.")
+        return PlatformError(f"pachd at {address} failed on {what}: {details or code.name}.")
+
+    @contextlib.contextmanager
+    def _call(self, what: str) -> Iterator[Any]:
+        """The client, with any failure inside turned into one PlatformError sentence about `what`."""
+        client = self._pfs()
+        try:
+            yield client
+        except Exception as e:
+            raise self._translate(e, what, client.address) from None
+
+    def health(self) -> Service:
+        address = self.config.cluster.pachd_address
+        try:
+            client = self._pfs()
+            version = self._ping(client)
+            return Service("data", "pachd", True, detail=client.address, version=version, endpoint=client.address)
+        except PlatformError as e:
+            return Service("data", "pachd", False, detail=str(e), endpoint=address)
+
+    def close(self) -> None:
+        self._client = None
+
+    # --- conversions ------------------------------------------------------------
+
+    @staticmethod
+    def _commit(info: Any) -> Commit:
+        size = info.details.size_bytes or info.size_bytes_upper_bound
+        return Commit(
+            id=info.commit.id,
+            repo=info.commit.branch.repo.name or info.commit.repo.name,
+            branch=info.commit.branch.name,
+            parent=info.parent_commit.id or None,
+            message=info.description,
+            created=_seconds(info.started) or 0.0,
+            size_bytes=size,
+        )
+
+    @staticmethod
+    def _entry(info: Any) -> FileEntry:
+        is_dir = info.file_type == 2  # pfs_pb2.FileType.DIR
+        return FileEntry(path=_clean_path(info.file.path), type="dir" if is_dir else "file", size_bytes=info.size_bytes)
+
+    def _repo(self, client: Any, info: Any) -> Repo:
+        commits = list(client.list_commit(info.repo.name))
+        times = [_seconds(c.finished) or _seconds(c.started) or 0.0 for c in commits]
+        return Repo(
+            name=info.repo.name,
+            created=_seconds(info.created) or 0.0,
+            size_bytes=info.details.size_bytes or info.size_bytes_upper_bound,
+            commits=len(commits),
+            last_change=max(times) if times else None,
+            branches=tuple(sorted(b.name for b in info.branches)),
+            description=info.description,
+        )
+
+    def _ref(self, client: Any, repo: str, ref: str) -> Any:
+        """A python-pachyderm Commit for a branch name, a full commit id or a unique id prefix."""
+        from python_pachyderm.pfs import Commit as PfsCommit
+
+        if not ref:
+            raise InvalidInput(f"Give a branch or a commit of repo {repo!r}.")
+        if NAME.match(ref) and ref in {b.branch.name for b in client.list_branch(repo)}:
+            return PfsCommit(repo=repo, branch=ref)
+        if FULL_ID.match(ref):
+            return PfsCommit(repo=repo, id=ref)
+        if not re.fullmatch(r"[0-9a-f]{4,31}", ref):
+            raise NotFound(f"Repo {repo!r} has no branch or commit {ref!r}.")
+        matches = [c.commit.id for c in client.list_commit(repo) if c.commit.id.startswith(ref)]
+        if not matches:
+            raise NotFound(f"Repo {repo!r} has no branch or commit {ref!r}.")
+        if len(matches) > 1:
+            raise InvalidInput(f"{ref!r} matches {len(matches)} commits of repo {repo!r}; give more characters.")
+        return PfsCommit(repo=repo, id=matches[0])
+
+    # --- repos --------------------------------------------------------------------
+
+    def list_repos(self) -> list[Repo]:
+        with self._call("repo list") as client:
+            return sorted((self._repo(client, info) for info in client.list_repo()), key=lambda r: r.name)
+
+    def inspect_repo(self, name: str) -> Repo:
+        with self._call(f"repo {name!r}") as client:
+            return self._repo(client, client.inspect_repo(name))
+
+    def create_repo(self, name: str, description: str = "") -> Repo:
+        if not NAME.match(name or ""):
+            raise InvalidInput(f"{name!r} is not a valid repo name; use letters, digits, '-' and '_'.")
+        with self._call(f"repo {name!r}") as client:
+            client.create_repo(name, description=description or None)
+        return self.inspect_repo(name)
+
+    def delete_repo(self, name: str) -> None:
+        with self._call(f"repo {name!r}") as client:
+            client.delete_repo(name)
+
+    def list_branches(self, repo: str) -> list[str]:
+        with self._call(f"repo {repo!r}") as client:
+            return sorted(b.branch.name for b in client.list_branch(repo))
+
+    # --- commits ----------------------------------------------------------------
+
+    def list_commits(self, repo: str, branch: str | None = None, limit: int | None = None) -> list[Commit]:
+        from python_pachyderm.pfs import Commit as PfsCommit
+
+        with self._call(f"repo {repo!r}") as client:
+            client.inspect_repo(repo)
+        what = f"branch {branch!r} in repo {repo!r}" if branch else f"repo {repo!r}"
+        with self._call(what) as client:
+            head = PfsCommit(repo=repo, branch=branch) if branch else None
+            infos = client.list_commit(repo, to_commit=head, number=limit or None)
+            commits = [self._commit(i) for i in infos]
+        return sorted(commits, key=lambda c: c.created, reverse=True)
+
+    def inspect_commit(self, repo: str, ref: str) -> Commit:
+        with self._call(f"commit {ref!r} in repo {repo!r}") as client:
+            return self._commit(next(iter(client.inspect_commit(self._ref(client, repo, ref)))))
+
+    def resolve(self, repo: str, ref: str) -> DataRef:
+        commit = self.inspect_commit(repo, ref)
+        return DataRef(repo=repo, commit=commit.id, branch=commit.branch)
+
+    # --- files --------------------------------------------------------------------
+
+    @staticmethod
+    def _sources(files: Mapping[str, Path | bytes]) -> list[tuple[str, Path | bytes, int]]:
+        """(destination, source, size) for every file to put; a folder brings all the files in it."""
+        out = []
+        for dest, value in files.items():
+            dest = _clean_path(dest)
+            if isinstance(value, (bytes, bytearray)):
+                out.append((dest, bytes(value), len(value)))
+                continue
+            path = Path(value)
+            if path.is_dir():
+                for f in sorted(p for p in path.rglob("*") if p.is_file()):
+                    out.append((_clean_path(f"{dest}/{f.relative_to(path).as_posix()}"), f, f.stat().st_size))
+            elif path.is_file():
+                out.append((dest, path, path.stat().st_size))
+            else:
+                raise InvalidInput(f"{path} is not a file or folder; check the path.")
+        if not out:
+            raise InvalidInput("There are no files to put.")
+        return out
+
+    def _modify(self, repo: str, branch: str, message: str, ops) -> Commit:
+        """One commit on `branch` holding the changes `ops(mfc)` queues; dropped again if they fail."""
+        if not NAME.match(branch or ""):
+            raise InvalidInput(f"{branch!r} is not a valid branch name; use letters, digits, '-' and '_'.")
+        with self._call(f"repo {repo!r}") as client:
+            client.inspect_repo(repo)
+            commit = client.start_commit(repo, branch, description=message or None)
+        with self._call(f"a commit to {repo}@{branch}") as client:
+            try:
+                with client.modify_file_client(commit) as mfc:
+                    ops(mfc)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    client.finish_commit(commit, error="dlptui: the upload failed")
+                    client.drop_commit(commit.id)
+                raise
+            client.finish_commit(commit)
+            return self._commit(next(iter(client.inspect_commit(commit))))
+
+    def put_files(
+        self,
+        repo: str,
+        branch: str,
+        files: Mapping[str, Path | bytes],
+        message: str = "",
+        progress: Progress | None = None,
+    ) -> Commit:
+        sources = self._sources(files)
+        total, done = sum(size for _, _, size in sources), 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(done, total)
+
+        def ops(mfc) -> None:
+            for dest, source, _ in sources:
+                mfc.put_file_from_fileobj(dest, _CountingReader(source, advance))
+
+        commit = self._modify(repo, branch, message, ops)
+        if progress:
+            progress(total, total)
+        return commit
+
+    def delete_files(self, repo: str, branch: str, paths: list[str], message: str = "") -> Commit:
+        cleaned = [_clean_path(p) for p in paths]
+        with self._call(f"branch {branch!r} in repo {repo!r}") as client:
+            head = self._ref(client, repo, branch)
+            for path in cleaned:
+                with self._call(f"file {path!r} in {repo}@{branch}"):
+                    list(client.list_file(head, path))
+
+        def ops(mfc) -> None:
+            for path in cleaned:
+                mfc.delete_file(path)
+
+        return self._modify(repo, branch, message, ops)
+
+    def list_files(self, repo: str, ref: str, path: str = "/", recursive: bool = False) -> list[FileEntry]:
+        path = _clean_path(path)
+        with self._call(f"path {path!r} in {repo}@{ref}") as client:
+            commit = self._ref(client, repo, ref)
+            infos = client.walk_file(commit, path) if recursive else client.list_file(commit, path)
+            entries = [self._entry(i) for i in infos]
+        if recursive:  # a walk starts with the folder itself
+            entries = [e for e in entries if not (e.type == "dir" and e.path == path)]
+        return sorted(entries, key=lambda e: e.path)
+
+    def get_file(self, repo: str, ref: str, path: str) -> bytes:
+        path = _clean_path(path)
+        with self._call(f"file {path!r} in {repo}@{ref}") as client:
+            commit = self._ref(client, repo, ref)
+            try:
+                with client.get_file(commit, path) as f:
+                    return f.read()
+            except StopIteration:  # an empty file arrives as an empty stream
+                return b""

@@ -1,0 +1,9 @@
+"""Stand-in servers for the backends that cannot run on a test machine.
+
+pachd and the Determined master are large Go services; these stand-ins speak their real
+wire protocols (pachd's gRPC PFS API from python-pachyderm's own generated service
+definitions, the master's REST API with the JSON shapes of the determined SDK's
+generated bindings) over a small in-memory state, so that the cluster adapters are
+exercised through the official clients. They live under tests/ and the console never
+uses them.
+"""

@@ -1,0 +1,186 @@
+"""The Pachyderm adapter through python-pachyderm against the pachd stand-in (tests/standins/pachd.py)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from dlptui.config import load_config
+from dlptui.platform import Platform
+from dlptui.platform.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
+from dlptui.platform.pachyderm import PachydermDataStore
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def store(home, monkeypatch, pachd_standin):
+    monkeypatch.setenv("PACHD_ADDRESS", pachd_standin)
+    monkeypatch.delenv("PACHD_TOKEN", raising=False)
+    platform = Platform(load_config(profile="cluster"))
+    yield platform.data
+    platform.close()
+
+
+def fresh(prefix: str = "repo") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def test_the_cluster_profile_builds_the_pachyderm_store(store):
+    assert isinstance(store, PachydermDataStore)
+
+
+def test_health_reports_the_standin_and_its_version(store, pachd_standin):
+    service = store.health()
+    assert service.reachable, service.detail
+    assert service.backend == "pachd"
+    assert service.version == "2.7.0-standin"
+    assert service.detail == pachd_standin.removeprefix("grpc://")
+
+
+def test_repo_put_list_get_round_trip(store, tmp_path):
+    name = fresh()
+    created = store.create_repo(name, "dogs and cats")
+    assert (created.name, created.description, created.commits) == (name, "dogs and cats", 0)
+
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "dog.1.jpg").write_bytes(b"D" * 10)
+    (tmp_path / "eval" / "cat.1.jpg").write_bytes(b"C" * 20)
+    single = tmp_path / "readme.txt"
+    single.write_text("hello")
+    seen = []
+    first = store.put_files(
+        name,
+        "master",
+        {"/train/cat.1.jpg": b"cat-bytes", "readme.txt": single, "/eval": tmp_path / "eval"},
+        message="first import",
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert first.repo == name and first.branch == "master" and first.parent is None
+    assert first.message == "first import"
+    assert first.size_bytes == 9 + 5 + 30
+    assert seen[-1] == (44, 44) and all(d <= t for d, t in seen)
+
+    assert [e.path for e in store.list_files(name, "master")] == ["/eval", "/readme.txt", "/train"]
+    walked = store.list_files(name, "master", recursive=True)
+    assert [(e.path, e.type) for e in walked] == [
+        ("/eval", "dir"),
+        ("/eval/cat.1.jpg", "file"),
+        ("/eval/dog.1.jpg", "file"),
+        ("/readme.txt", "file"),
+        ("/train", "dir"),
+        ("/train/cat.1.jpg", "file"),
+    ]
+    assert store.get_file(name, "master", "/eval/cat.1.jpg") == b"C" * 20
+    assert store.get_file(name, first.id, "readme.txt") == b"hello"
+
+    second = store.put_files(name, "master", {"/readme.txt": b"bye"}, message="second")
+    assert second.parent == first.id
+    assert store.get_file(name, "master", "/readme.txt") == b"bye"
+    assert store.get_file(name, first.id, "/readme.txt") == b"hello"  # the old commit is unchanged
+
+    third = store.delete_files(name, "master", ["/eval"], message="drop eval")
+    assert [e.path for e in store.list_files(name, third.id)] == ["/readme.txt", "/train"]
+
+    commits = store.list_commits(name, "master")
+    assert [c.id for c in commits] == [third.id, second.id, first.id]
+    assert [c.id for c in store.list_commits(name, limit=2)] == [third.id, second.id]
+    repo = store.inspect_repo(name)
+    assert (repo.commits, repo.branches, repo.size_bytes) == (3, ("master",), 9 + 3)
+    assert name in [r.name for r in store.list_repos()]
+    assert store.list_branches(name) == ["master"]
+
+
+def test_refs_resolve_by_branch_full_id_and_prefix(store):
+    name = fresh()
+    store.create_repo(name)
+    commit = store.put_files(name, "master", {"/a": b"1"})
+    pinned = store.resolve(name, "master")
+    assert (pinned.repo, pinned.commit, pinned.branch) == (name, commit.id, "master")
+    assert store.inspect_commit(name, commit.id).id == commit.id
+    assert store.inspect_commit(name, commit.id[:8]).id == commit.id
+    with pytest.raises(NotFound, match="no branch or commit 'nope'"):
+        store.resolve(name, "nope")
+
+
+def test_mistakes_give_one_sentence(store):
+    name = fresh()
+    with pytest.raises(NotFound, match=f"There is no repo '{name}' on pachd"):
+        store.inspect_repo(name)
+    with pytest.raises(NotFound):
+        store.delete_repo(name)
+    store.create_repo(name)
+    with pytest.raises(Conflict, match="already exists"):
+        store.create_repo(name)
+    with pytest.raises(InvalidInput, match="not a valid repo name"):
+        store.create_repo("bad name!")
+    store.put_files(name, "master", {"/a": b"1"})
+    with pytest.raises(NotFound, match="file '/missing'"):
+        store.get_file(name, "master", "/missing")
+    with pytest.raises(NotFound, match="file '/missing'"):
+        store.delete_files(name, "master", ["/missing"])
+    with pytest.raises(InvalidInput, match="contains '..'"):
+        store.get_file(name, "master", "/../etc/passwd")
+    with pytest.raises(NotFound, match="branch 'dev'"):
+        store.list_commits(name, "dev")
+
+
+def test_a_missing_local_file_starts_no_commit(store, tmp_path):
+    name = fresh()
+    store.create_repo(name)
+    with pytest.raises(InvalidInput, match="is not a file or folder"):
+        store.put_files(name, "master", {"/x": tmp_path / "absent.jpg"})
+    assert store.list_commits(name) == []
+
+
+def test_a_failed_upload_leaves_no_commit_behind(store):
+    name = fresh()
+    store.create_repo(name)
+    kept = store.put_files(name, "master", {"/keep": b"k"})
+
+    def interrupt(done: int, total: int) -> None:
+        raise RuntimeError("the disk went away")
+
+    with pytest.raises(PlatformError):
+        store.put_files(name, "master", {"/a": b"1" * 10, "/b": b"2" * 10}, progress=interrupt)
+    assert [c.id for c in store.list_commits(name, "master")] == [kept.id]
+    assert [e.path for e in store.list_files(name, "master")] == ["/keep"]
+
+
+def test_delete_repo(store):
+    name = fresh()
+    store.create_repo(name)
+    store.delete_repo(name)
+    assert name not in [r.name for r in store.list_repos()]
+
+
+def test_the_active_pachctl_context_is_used_without_pachd_address(home, monkeypatch, tmp_path, pachd_standin):
+    config_file = tmp_path / "pachctl.json"
+    context = {"pachd_address": pachd_standin}
+    config_file.write_text(json.dumps({"v2": {"active_context": "test", "contexts": {"test": context}}}))
+    monkeypatch.delenv("PACHD_ADDRESS", raising=False)
+    monkeypatch.setenv("PACH_CONFIG", str(config_file))
+    store = PachydermDataStore(load_config(profile="cluster"))
+    assert store.health().reachable
+
+
+def test_no_address_at_all_says_what_to_set(home, monkeypatch, tmp_path):
+    monkeypatch.delenv("PACHD_ADDRESS", raising=False)
+    monkeypatch.delenv("PACH_CONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    store = PachydermDataStore(load_config(profile="cluster"))
+    with pytest.raises(Unreachable, match="set PACHD_ADDRESS"):
+        store.list_repos()
+
+
+def test_a_dead_pachd_is_one_unreachable_sentence(home, monkeypatch, dead_address):
+    monkeypatch.setenv("PACHD_ADDRESS", f"grpc://{dead_address}")
+    store = PachydermDataStore(load_config(profile="cluster"))
+    with pytest.raises(Unreachable) as caught:
+        store.list_repos()
+    message = str(caught.value)
+    assert message == f"pachd at {dead_address} does not answer; check PACHD_ADDRESS (or run `pachctl port-forward`) and retry."
+    service = store.health()
+    assert not service.reachable and service.detail == message
