@@ -1,0 +1,220 @@
+"""One Kubernetes API client per cluster profile, with short timeouts, no retries, and errors as sentences.
+
+    kube = KubeClient(config)
+    nodes = kube.call("list the nodes", kube.core.list_node)
+
+The client is built from the kubeconfig of `config.cluster` (a path, or several joined
+by ':' as in KUBECONFIG; default ~/.kube/config) and its `kube_context` (default: the
+file's current context). Every request goes through `call`, which bounds it by
+`config.timeout_s` and turns what the client raises into one `PlatformError` sentence:
+a dead or hung server into `Unreachable`, 404 into `NotFound`, 409 into `Conflict`,
+a rejected object (400, 422) into `InvalidInput`. The `kubernetes` package is imported
+only when a client is first needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from dlptui.platform.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError, Unreachable
+
+if TYPE_CHECKING:
+    from dlptui.config import Config
+
+T = TypeVar("T")
+
+DEFAULT_KUBECONFIG = "~/.kube/config"
+
+
+def kubeconfig_paths(config: Config) -> str:
+    """The kubeconfig path(s) of the profile, '~' expanded, as KUBECONFIG writes them."""
+    raw = config.cluster.kubeconfig or DEFAULT_KUBECONFIG
+    return os.pathsep.join(str(Path(p).expanduser()) for p in raw.split(os.pathsep) if p)
+
+
+def _loader(config: Config, context: str | None = None):
+    """The kubernetes kubeconfig loader for the profile's file(s) and the given (or current) context."""
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import KubeConfigMerger, KubeConfigLoader
+
+    paths = kubeconfig_paths(config)
+    if not any(Path(p).is_file() for p in paths.split(os.pathsep)):
+        raise Unreachable(
+            f"There is no kubeconfig at {paths}; set KUBECONFIG or `kubeconfig` in the cluster profile."
+        )
+    try:
+        merged = KubeConfigMerger(paths)
+        if not merged.config:
+            raise ConfigException("it holds no configuration")
+        names = [c["name"] for c in merged.config.value.get("contexts") or []]
+        if context and context not in names:
+            known = ", ".join(names) or "none"
+            raise InvalidInput(f"The kubeconfig {paths} has no context {context!r}; its contexts are: {known}.")
+        return KubeConfigLoader(config_dict=merged.config, active_context=context, config_base_path=None)
+    except (ConfigException, KeyError, TypeError, ValueError) as e:
+        raise InvalidInput(f"The kubeconfig {paths} cannot be used ({_first_line(e)}); fix it or point KUBECONFIG elsewhere.") from None
+
+
+def list_contexts(config: Config) -> tuple[list[str], str | None]:
+    """The context names of the profile's kubeconfig and the one in use (the profile's, else the file's current)."""
+    loader = _loader(config)
+    names = [c["name"] for c in loader.list_contexts()]
+    active = config.cluster.kube_context or (loader.current_context or {}).get("name")
+    return names, active
+
+
+def with_context(config: Config, context: str) -> Config:
+    """The same profile on another context of its kubeconfig (build a new Platform from it to switch)."""
+    names, _ = list_contexts(config)
+    if context not in names:
+        known = ", ".join(names) or "none"
+        raise InvalidInput(f"The kubeconfig has no context {context!r}; its contexts are: {known}.")
+    return replace(config, cluster=replace(config.cluster, kube_context=context))
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0].rstrip(".") if text else type(e).__name__
+
+
+class KubeClient:
+    """A lazily built `kubernetes.client.ApiClient` for the profile, and `call` to use it safely."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.timeout = float(config.timeout_s)
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self.context: str | None = config.cluster.kube_context
+        self.server: str | None = None  # known once the client is built
+
+    # --- building ---------------------------------------------------------------
+
+    @property
+    def api(self) -> Any:
+        """The ApiClient (built on first use; raises a PlatformError for a bad kubeconfig)."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._build()
+            return self._client
+
+    def _build(self) -> Any:
+        from kubernetes import client
+        from kubernetes.config.config_exception import ConfigException
+
+        loader = _loader(self.config, self.config.cluster.kube_context)
+        self.context = loader.current_context["name"]
+        configuration = client.Configuration()
+        try:
+            loader.load_and_set(configuration)
+        except (ConfigException, KeyError, TypeError, ValueError) as e:
+            raise InvalidInput(
+                f"Context {self.context!r} of the kubeconfig cannot be used ({_first_line(e)}); fix it or pick another context."
+            ) from None
+        configuration.retries = False  # one attempt: a dead server is reported at once, not after three
+        self.server = configuration.host
+        return client.ApiClient(configuration)
+
+    @property
+    def core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api)
+
+    @property
+    def custom(self) -> Any:
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self.api)
+
+    @property
+    def version_api(self) -> Any:
+        from kubernetes import client
+
+        return client.VersionApi(self.api)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    # --- calling ----------------------------------------------------------------
+
+    def call(self, what: str, fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs: Any) -> T:
+        """`fn(*args, **kwargs)` bounded by the profile's timeout; `what` ("list the nodes") names it in errors."""
+        limit = timeout or self.timeout
+        try:
+            return fn(*args, _request_timeout=(min(limit, 3.0), limit), **kwargs)
+        except PlatformError:
+            raise
+        except Exception as e:  # noqa: BLE001 - sorted below; anything unknown is re-raised
+            raise self.error(e, what, limit) from None
+
+    def error(self, e: Exception, what: str, limit: float) -> Exception:
+        """The PlatformError for an exception the kubernetes client raised while trying to `what`."""
+        import urllib3.exceptions
+        from kubernetes.client.exceptions import ApiException
+
+        where = f"The Kubernetes API server at {self.server} (context {self.context!r})" if self.server else "The Kubernetes API server"
+        if isinstance(e, ApiException):
+            status, message = e.status or 0, api_message(e)
+            if status == 404:
+                return NotFound(f"Could not {what}: {message}.")
+            if status == 409:
+                return Conflict(f"Could not {what}: {message}.")
+            if status in (400, 422):
+                return InvalidInput(f"The API server rejected the request to {what}: {message}.")
+            if status == 401:
+                return Unreachable(f"{where} refused the credentials of the context; log in again or refresh the kubeconfig.")
+            if status == 403:
+                return NotAvailable(f"{where} does not allow its user to {what} ({message}); ask for the RBAC role.")
+            return Unreachable(f"{where} failed to {what} (HTTP {status}: {message}); check the cluster's control plane.")
+        reason = e.reason if isinstance(e, urllib3.exceptions.MaxRetryError) else e
+        if isinstance(reason, urllib3.exceptions.NewConnectionError):  # before ConnectTimeoutError: a subclass
+            return Unreachable(f"{where} cannot be reached ({_reason(reason)}); check that the cluster is up and the kubeconfig points at it.")
+        if isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
+            return Unreachable(f"{where} did not accept a connection within {min(limit, 3.0):g} s; check that the cluster is up and the kubeconfig points at it.")
+        if isinstance(reason, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+            return Unreachable(f"{where} did not answer within {limit:g} s while trying to {what}; check that the cluster is up.")
+        if isinstance(reason, urllib3.exceptions.SSLError):
+            return Unreachable(f"{where} failed the TLS handshake ({_reason(reason)}); check the certificate authority in the kubeconfig.")
+        if isinstance(reason, urllib3.exceptions.HTTPError | OSError):
+            return Unreachable(f"{where} cannot be reached ({_reason(reason)}); check that the cluster is up and the kubeconfig points at it.")
+        return e
+
+
+def api_message(e: Any) -> str:
+    """The `message` of a Kubernetes Status body, else the HTTP reason."""
+    try:
+        body = json.loads(e.body)
+        if isinstance(body, dict) and body.get("message"):
+            return str(body["message"]).rstrip(".")
+    except (TypeError, ValueError):
+        pass
+    return str(e.reason or "no reason given").rstrip(".")
+
+
+def _reason(reason: Any) -> str:
+    text = str(reason)
+    for marker in ("Connection refused", "Name or service not known", "No route to host", "certificate verify failed"):
+        if marker in text:
+            return marker.lower()
+    # urllib3 prefixes the reason with the repr of its connection object: keep the end
+    return text.split(": ", 1)[-1].strip().rstrip(".") or type(reason).__name__
+
+
+def timestamp(value: Any) -> float | None:
+    """A Kubernetes time (a datetime from the typed client, or an RFC 3339 string) as epoch seconds."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()

@@ -1,0 +1,193 @@
+"""KubeCluster and the shared Kubernetes client against a real kube-apiserver (tests/fixtures/kube.py)."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from dlptui.platform import Platform
+from dlptui.platform.errors import InvalidInput, NotAvailable, Unreachable
+from dlptui.platform.kube import KubeCluster, parse_quantity
+from dlptui.platform.kubeclient import with_context
+from tests.fixtures.kube import CPU_NODE, GPU_NODE, free_port, write_kubeconfig
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("2", 2.0),
+        ("500m", 0.5),
+        ("7910m", 7.91),
+        ("16Gi", 16 * 2**30),
+        ("1000Ki", 1000 * 1024),
+        ("15000Mi", 15000 * 2**20),
+        ("1e3", 1000.0),
+        ("1.5", 1.5),
+        ("2k", 2000.0),
+        ("100M", 1e8),
+        ("250n", 250e-9),
+        (None, 0.0),
+    ],
+)
+def test_parse_quantity(text, value):
+    assert parse_quantity(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["", "Gi", "16GB", "1.2.3", "ten"])
+def test_parse_quantity_rejects_what_is_not_a_quantity(text):
+    with pytest.raises(InvalidInput, match="is not a Kubernetes quantity"):
+        parse_quantity(text)
+
+
+@pytest.fixture
+def cluster(cluster_config):
+    part = Platform(cluster_config).cluster
+    assert isinstance(part, KubeCluster)
+    yield part
+    part.close()
+
+
+@pytest.fixture
+def core(kube_cluster):
+    from kubernetes import client
+
+    api_client = kube_cluster.client()
+    yield client.CoreV1Api(api_client)
+    api_client.close()
+
+
+def make_pod(core, namespace: str, name: str, node: str | None = None, gpus: int = 0) -> None:
+    container = {"name": "main", "image": "busybox:1.36"}
+    if gpus:
+        container["resources"] = {"limits": {"nvidia.com/gpu": str(gpus)}}
+    spec = {"containers": [container]}
+    if node:
+        spec["nodeName"] = node
+    core.create_namespaced_pod(namespace, {"metadata": {"name": name}, "spec": spec})
+
+
+def test_nodes_have_cpu_memory_and_gpu_capacity(cluster):
+    nodes = {n.name: n for n in cluster.nodes()}
+    assert {GPU_NODE, CPU_NODE} <= set(nodes)
+    gpu, cpu = nodes[GPU_NODE], nodes[CPU_NODE]
+    assert (gpu.gpu_capacity, gpu.gpu_allocatable) == (2, 2)
+    assert (cpu.gpu_capacity, cpu.gpu_allocatable, cpu.gpu_used) == (0, 0, None)
+    assert (gpu.cpu_capacity, gpu.cpu_allocatable) == (8.0, pytest.approx(7.91))
+    assert (gpu.memory_capacity, gpu.memory_allocatable) == (32 * 2**30, 31 * 2**30)
+    assert (cpu.memory_capacity, cpu.memory_allocatable) == (16393216 * 1024, 15000 * 2**20)
+    assert gpu.ready is True and cpu.ready is False
+    assert gpu.labels["cloud.google.com/gke-accelerator"] == "nvidia-tesla-t4"
+    # the test server has no metrics API: use is unknown, not zero
+    assert gpu.cpu_used is None and gpu.memory_used is None
+
+
+def test_gpu_use_counts_the_pods_placed_on_the_node(cluster, core):
+    name = f"trainer-{uuid.uuid4().hex[:6]}"
+    before = next(n for n in cluster.nodes() if n.name == GPU_NODE).gpu_used
+    make_pod(core, "determined", name, node=GPU_NODE, gpus=1)
+    try:
+        after = next(n for n in cluster.nodes() if n.name == GPU_NODE).gpu_used
+        assert after == before + 1
+    finally:
+        core.delete_namespaced_pod(name, "determined", grace_period_seconds=0)
+
+
+def test_workloads_are_the_pods_of_the_platform_namespaces(cluster, core):
+    suffix = uuid.uuid4().hex[:6]
+    core.create_namespace({"metadata": {"name": f"elsewhere-{suffix}"}})
+    from tests.fixtures.kube import ensure_service_account
+
+    ensure_service_account(core, f"elsewhere-{suffix}")
+    make_pod(core, "pachyderm", f"pachd-{suffix}")
+    make_pod(core, f"elsewhere-{suffix}", f"stranger-{suffix}")
+    try:
+        pods = {w.name: w for w in cluster.workloads()}
+        pachd = pods[f"pachd-{suffix}"]
+        assert (pachd.namespace, pachd.phase, pachd.restarts, pachd.node) == ("pachyderm", "Pending", 0, None)
+        assert f"stranger-{suffix}" not in pods
+    finally:
+        core.delete_namespaced_pod(f"pachd-{suffix}", "pachyderm", grace_period_seconds=0)
+        core.delete_namespaced_pod(f"stranger-{suffix}", f"elsewhere-{suffix}", grace_period_seconds=0)
+
+
+def test_context_names_profile_context_server_and_version(cluster, kube_cluster):
+    ctx = cluster.context()
+    assert ctx == {"profile": "cluster", "kube_context": "local", "server": kube_cluster.url, "version": "v1.20.2"}
+
+
+def test_health_reports_nodes_and_gpus(cluster, kube_cluster):
+    service = cluster.health()
+    assert service.reachable is True
+    assert (service.part, service.version, service.endpoint) == ("cluster", "v1.20.2", kube_cluster.url)
+    assert service.detail == "context local: 2 nodes, 2 GPUs"
+
+
+@pytest.fixture
+def two_contexts(kube_cluster, tmp_path, monkeypatch, cluster_config):
+    """A kubeconfig with the live server as "local" and a closed port as "dead"."""
+    dead = f"https://127.0.0.1:{free_port()}"
+    path = write_kubeconfig(
+        tmp_path / "two.yaml", {"local": (kube_cluster.url, kube_cluster.token), "dead": (dead, "x")}, kube_cluster.ca
+    )
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    return replace(cluster_config, cluster=replace(cluster_config.cluster, kubeconfig=str(path))), dead
+
+
+def test_contexts_are_listed_and_switchable(two_contexts):
+    config, dead = two_contexts
+    assert KubeCluster(config).contexts() == ["local", "dead"]
+    switched = KubeCluster(with_context(config, "dead"))
+    ctx = switched.context()
+    assert (ctx["kube_context"], ctx["server"], ctx["version"]) == ("dead", dead, "unreachable")
+    with pytest.raises(InvalidInput, match="has no context 'nowhere'; its contexts are: local, dead"):
+        with_context(config, "nowhere")
+
+
+def test_a_dead_api_server_is_one_clear_sentence(two_contexts):
+    config, dead = two_contexts
+    cluster = KubeCluster(with_context(config, "dead"))
+    with pytest.raises(Unreachable) as caught:
+        cluster.nodes()
+    message = str(caught.value)
+    assert message == (
+        f"The Kubernetes API server at {dead} (context 'dead') cannot be reached (connection refused); "
+        "check that the cluster is up and the kubeconfig points at it."
+    )
+    health = cluster.health()
+    assert health.reachable is False and health.detail.startswith(f"The Kubernetes API server at {dead}")
+    assert "\n" not in health.detail
+
+
+def test_a_server_that_never_answers_is_cut_off_by_the_timeout(kube_cluster, tmp_path, cluster_config):
+    with socket.socket() as silent:  # accepts connections (the kernel does) and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"https://127.0.0.1:{silent.getsockname()[1]}"
+        path = write_kubeconfig(tmp_path / "silent.yaml", {"silent": (url, "x")}, kube_cluster.ca)
+        config = replace(cluster_config, timeout_s=1.0, cluster=replace(cluster_config.cluster, kubeconfig=str(path)))
+        with pytest.raises(Unreachable, match=rf"^The Kubernetes API server at {url} \(context 'silent'\) did not answer within 1 s"):
+            KubeCluster(config).nodes()
+        assert KubeCluster(config).health().reachable is False
+
+
+def test_a_missing_kubeconfig_says_what_to_set(cluster_config, tmp_path):
+    config = replace(cluster_config, cluster=replace(cluster_config.cluster, kubeconfig=str(tmp_path / "none.yaml")))
+    with pytest.raises(Unreachable, match=r"^There is no kubeconfig at .*none\.yaml; set KUBECONFIG"):
+        KubeCluster(config).nodes()
+    assert "There is no kubeconfig" in KubeCluster(config).health().detail
+
+
+def test_wrong_credentials_and_missing_rights_are_sentences(kube_cluster, tmp_path, cluster_config):
+    path = write_kubeconfig(
+        tmp_path / "users.yaml",
+        {"stale": (kube_cluster.url, "not-a-token"), "nobody": (kube_cluster.url, kube_cluster.nobody_token)},
+        kube_cluster.ca,
+    )
+    config = replace(cluster_config, cluster=replace(cluster_config.cluster, kubeconfig=str(path)))
+    with pytest.raises(Unreachable, match="refused the credentials of the context; log in again"):
+        KubeCluster(with_context(config, "stale")).nodes()
+    with pytest.raises(NotAvailable, match=r"does not allow its user to list the nodes \(.*forbidden.*\); ask for the RBAC role\.$"):
+        KubeCluster(with_context(config, "nobody")).nodes()
