@@ -1,0 +1,254 @@
+"""The console: one mode per screen, a header with the platform's health, keys, palette, jump.
+
+Conventions of the frame (the screens in `screens/` plug into it):
+
+- `SCREENS` lists the six top-level screens: mode name, number key, title and where
+  the screen class lives ("module:Class"). Each becomes an `App.MODES` entry (its own
+  screen stack: `Enter` pushes a detail screen, `Esc` pops it). A module that is not
+  there yet, or fails to import, gives an `UnavailableScreen` saying so: no fake data.
+- Keys 1-6 switch screens; `:` opens the jump prompt, which takes a screen's name, an
+  alias from `ALIASES` (k9s style: `:exp`, `:dp`, `:deploy`) or a unique prefix; `?`
+  shows the keys of the current screen; `ctrl+p` the command palette with every
+  action of the current screen (`commands.ScreenActions`); `q` quits.
+- Every Binding has an `id` ("app.quit", "data.delete", ...). `config.keymap` maps ids
+  to keys and is applied with `App.set_keymap`, so any key can be remapped.
+- `config.read_only` hides every action a screen lists in `MUTATING` (see
+  `screens/base.py`), from the footer, the help and the palette, and blocks it.
+- The app polls the health of the five parts and `Cluster.context()` every
+  `STATUS_SECONDS` in a thread (the next poll is scheduled when the last finished)
+  into `app.services` / `app.context`, then publishes `app.status_signal`; the header
+  of every screen repaints from it. A dead part shows its reason there, nothing else
+  stops.
+- The platform is `app.platform` (built from the config unless one is given, and then
+  closed on exit). Nothing heavy is imported before the first frame: the platform's
+  parts are built in workers, on first use.
+- First start on an empty local platform: a notification offers `app.sample` (F2),
+  which generates the sample data set, commits it to `dogs-and-cats` and starts the
+  demo experiment, all in a worker.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from textual import on
+from textual.app import App
+from textual.binding import Binding
+from textual.signal import Signal
+from textual.worker import Worker, WorkerState
+
+from dlptui.platform import Platform
+from dlptui.platform.errors import PlatformError
+from dlptui.platform.model import Service
+from dlptui.tui.commands import ScreenActions
+from dlptui.tui.screens.base import UnavailableScreen, describe_error
+from dlptui.tui.widgets.help import HelpScreen, screen_actions
+from dlptui.tui.widgets.jump import JumpPrompt
+
+# mode -> (number key, title, "module:Class")
+SCREENS: dict[str, tuple[str, str, str]] = {
+    "cluster": ("1", "Cluster", "dlptui.tui.screens.cluster:ClusterScreen"),
+    "data": ("2", "Data", "dlptui.tui.screens.data:DataScreen"),
+    "experiments": ("3", "Experiments", "dlptui.tui.screens.experiments:ExperimentsScreen"),
+    "models": ("4", "Models", "dlptui.tui.screens.models:ModelsScreen"),
+    "deployments": ("5", "Deployments", "dlptui.tui.screens.deployments:DeploymentsScreen"),
+    "predict": ("6", "Predict", "dlptui.tui.screens.predict:PredictScreen"),
+}
+
+ALIASES: dict[str, str] = {
+    "cl": "cluster", "node": "cluster", "nodes": "cluster", "no": "cluster", "host": "cluster",
+    "pods": "cluster", "po": "cluster", "ps": "cluster",
+    "repo": "data", "repos": "data", "pfs": "data", "pachyderm": "data", "ds": "data",
+    "exp": "experiments", "xp": "experiments", "experiment": "experiments", "train": "experiments",
+    "training": "experiments", "det": "experiments",
+    "model": "models", "mo": "models", "reg": "models", "registry": "models",
+    "deploy": "deployments", "dp": "deployments", "deployment": "deployments", "serving": "deployments",
+    "seldon": "deployments", "sdep": "deployments",
+    "pred": "predict", "pr": "predict", "infer": "predict",
+}
+
+SAMPLE_REPO = "dogs-and-cats"
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "trial" / "local.yaml"
+
+
+def resolve_jump(text: str) -> str | None:
+    """The mode a jump prompt's text names: a mode, an alias, or a unique prefix of one."""
+    word = text.strip().lower()
+    if not word:
+        return None
+    if word in SCREENS:
+        return word
+    if word in ALIASES:
+        return ALIASES[word]
+    matches = {m for m in SCREENS if m.startswith(word)} | {v for k, v in ALIASES.items() if k.startswith(word)}
+    return matches.pop() if len(matches) == 1 else None
+
+
+def load_screen(mode: str):
+    """The screen of a mode; an UnavailableScreen with the reason if its module is not there."""
+    _, title, target = SCREENS[mode]
+    module_name, class_name = target.split(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except ModuleNotFoundError as e:
+        if e.name == module_name:
+            return UnavailableScreen(title, "This screen has not been built into this version of dlptui.")
+        return UnavailableScreen(title, f"It needs the Python package {e.name!r}, which is not installed.")
+    except Exception as e:  # a broken screen must not take the console down
+        return UnavailableScreen(title, f"Its module failed to load: {describe_error(e)}")
+    return cls()
+
+
+class DlpApp(App):
+    """The dlptui console over one Platform (see the module docstring)."""
+
+    TITLE = "dlptui"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {ScreenActions}
+    STATUS_SECONDS = 5.0
+    MODES = {mode: (lambda mode=mode: load_screen(mode)) for mode in SCREENS}
+
+    BINDINGS = [
+        *(
+            Binding(key, f"switch_mode('{mode}')", title, id=f"app.{mode}", show=False)
+            for mode, (key, title, _) in SCREENS.items()
+        ),
+        Binding("colon", "jump", "Jump", id="app.jump"),
+        Binding("question_mark", "help", "Keys", id="app.help"),
+        Binding("ctrl+p", "command_palette", "Palette", id="app.palette", show=False, priority=True),
+        Binding("f2", "load_sample", "Load sample", id="app.sample"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, config, platform: Platform | None = None, start: str = "cluster") -> None:
+        super().__init__()
+        self.config = config
+        self._own_platform = platform is None
+        self.platform = platform or Platform(config)
+        self.start_mode = start if start in SCREENS else "cluster"
+        self.services: dict[str, Service] = {}
+        self.context: dict[str, str] = {}
+        self.status_signal: Signal[None] = Signal(self, "status")
+        self.empty_platform = False  # set after the first look at the local platform
+        self.sample_loading = False
+        if config.keymap:
+            self.set_keymap(config.keymap)
+
+    # -- life cycle ------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.switch_mode(self.start_mode)
+        self._poll_status()
+        if self.config.kind == "local":
+            self.run_worker(self._is_empty, thread=True, group="first-start", exit_on_error=False)
+
+    def on_unmount(self) -> None:
+        if self._own_platform:
+            self.platform.close()
+
+    def _poll_status(self) -> None:
+        self.run_worker(self._read_status, thread=True, group="status", exclusive=True, exit_on_error=False)
+
+    def _read_status(self) -> tuple[dict[str, Service], dict[str, str]]:
+        services = {s.part: s for s in self.platform.status()}
+        context: dict[str, str] = {}
+        if services.get("cluster") and services["cluster"].reachable:
+            context = self.platform.cluster.context()
+        return services, context
+
+    def _is_empty(self) -> bool:
+        repos = self.platform.data.list_repos()
+        try:
+            experiments = self.platform.training.list_experiments()
+        except Exception:  # training not there yet: judge by the data alone
+            experiments = []
+        return not repos and not experiments
+
+    @on(Worker.StateChanged)
+    def _worker_done(self, event: Worker.StateChanged) -> None:
+        worker, state = event.worker, event.state
+        if state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        if worker.group == "status":
+            if state == WorkerState.SUCCESS:
+                self.services, self.context = worker.result
+                self.status_signal.publish(None)
+            elif state == WorkerState.ERROR:
+                self.notify(describe_error(worker.error), severity="error")
+            if self.is_running:
+                self.set_timer(self.STATUS_SECONDS, self._poll_status)
+        elif worker.group == "first-start" and state == WorkerState.SUCCESS and worker.result:
+            self.empty_platform = True
+            self.refresh_bindings()
+            self.notify(
+                "This platform is empty: press F2 to load the sample Dogs-vs-Cats data set "
+                "and start the demo experiment.",
+                title="Welcome",
+                timeout=30,
+            )
+        elif worker.group == "sample":
+            self.sample_loading = False
+            self.refresh_bindings()
+            if state == WorkerState.SUCCESS:
+                self.empty_platform = False
+                self.notify(worker.result, title="Sample loaded", timeout=10)
+            elif state == WorkerState.ERROR:
+                self.notify(describe_error(worker.error), severity="error", timeout=10)
+        elif state == WorkerState.ERROR and worker.error is not None:
+            self.notify(describe_error(worker.error), severity="error")
+
+    # -- actions -----------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "load_sample":
+            if self.config.read_only or self.config.kind != "local" or not self.empty_platform:
+                return False
+            return not self.sample_loading
+        return True
+
+    def action_jump(self) -> None:
+        def jumped(text: str | None) -> None:
+            if text is None:
+                return
+            mode = resolve_jump(text)
+            if mode is None:
+                names = ", ".join(SCREENS)
+                self.notify(f"There is no screen named {text!r}; try {names}.", severity="warning")
+            else:
+                self.switch_mode(mode)
+
+        self.push_screen(JumpPrompt(sorted(set(SCREENS) | set(ALIASES))), jumped)
+
+    def action_help(self) -> None:
+        screen = self.screen
+        title = getattr(screen, "TITLE", "") or "this screen"
+        self.push_screen(HelpScreen(title, screen_actions(screen)))
+
+    def action_load_sample(self) -> None:
+        self.sample_loading = True
+        self.refresh_bindings()
+        self.notify("Loading the sample data set and starting the demo experiment...", timeout=5)
+        self.run_worker(self._load_sample, thread=True, group="sample", exit_on_error=False)
+
+    def _load_sample(self) -> str:
+        """Runs in a thread: the sample data set into dogs-and-cats, then the demo experiment on it."""
+        from dlptui.platform.dataset import import_sample
+
+        result = import_sample(self.platform.data, repo=SAMPLE_REPO)
+        done = f"The sample is in {result.ref}."
+        try:
+            experiment = self.platform.training.create_experiment(DEMO_CONFIG, result.ref)
+        except PlatformError as e:
+            return f"{done} The demo experiment did not start: {e}"
+        return f"{done} Demo experiment {experiment.id} started: press 3 to watch it train."
+
+    @property
+    def mode_titles(self) -> list[tuple[str, str, str]]:
+        """(key, mode, title) of each screen, for the header's tab line."""
+        return [(key, mode, title) for mode, (key, title, _) in SCREENS.items()]
+
+
+def make_app(config: Any, platform: Platform | None = None, start: str = "cluster") -> DlpApp:
+    return DlpApp(config, platform=platform, start=start)

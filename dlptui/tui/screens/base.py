@@ -1,0 +1,275 @@
+"""The base of every console screen: header, body, footer; thread workers; polling; read-only.
+
+Conventions (every screen of the console follows them):
+
+- A screen subclasses `BaseScreen`, sets `TITLE` and yields its widgets from
+  `compose_body()`; the header (context, versions, load, health of each part) and the
+  footer come from here. The platform is `self.platform`, the config `self.config`.
+- Backend calls never run on the event loop. `self.call(fn, *args, then=callback)`
+  runs `fn(*args)` in a thread worker and calls `then(result)` back on the event loop
+  (only if the screen is still mounted). A failure ends in one notification built by
+  `describe_error`: a PlatformError's own sentence, anything else
+  "Unexpected error: ..." (and the traceback goes to the log, never on screen).
+  `on_error` (optional) is called with that sentence too, to show a state on screen.
+- A live view sets `POLL_SECONDS` and implements `fetch()` (runs in a thread, calls the
+  platform, returns data) and `show(data)` (event loop, updates widgets). The next poll
+  is scheduled only when the last one finished (no stacked polls), polling stops while
+  the screen is hidden (suspended) and restarts at once when it shows again. A failed
+  poll calls `show_error(sentence)` (default: the state line under the body) and
+  notifies once per new sentence, not every poll. `self.reload()` polls now.
+- Every Binding has an `id` "<screen>.<verb>" (e.g. "data.delete") so the user's
+  `[keymap]` can remap it. Actions that change something are listed in `MUTATING`
+  (action names without "action_"): in read-only mode `check_action` hides them from
+  the footer, the help and the command palette, and they do not run.
+- A destructive action asks first: `self.confirm("Delete repo x?", then=callback)`
+  shows `ConfirmDialog` with "No" focused; `callback()` runs only on "Yes".
+- Tables are `ResourceTable`s: `table.update_rows(rows)` with `(key, cells)` pairs
+  updates rows in place (the cursor survives); `/` filters the focused table (regex,
+  `!` inverts), `Enter` drills down (push a screen), `Esc` goes back (pop it).
+- `self.state(text)` writes the one-line state under the body (empty, loading,
+  unreachable...). `self.set_focus_table()` is not needed: the first table gets focus.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Static
+from textual.worker import Worker, WorkerState
+
+from dlptui.platform.errors import PlatformError
+from dlptui.tui.widgets.header import DlpHeader
+from dlptui.tui.widgets.resource_table import ResourceTable
+
+log = logging.getLogger("dlptui.tui")
+
+
+def describe_error(error: BaseException) -> str:
+    """One sentence for a person; unexpected errors are logged with their traceback."""
+    if isinstance(error, PlatformError):
+        return str(error)
+    log.error("unexpected error in a worker", exc_info=error)
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"Unexpected error: {type(error).__name__}{': ' + text if text else ''}."
+
+
+class BaseScreen(Screen):
+    """A console screen. See the module docstring for the conventions."""
+
+    TITLE: ClassVar[str] = ""
+    POLL_SECONDS: ClassVar[float | None] = None
+    MUTATING: ClassVar[frozenset[str]] = frozenset()
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="screen.filter"),
+        Binding("escape", "back", "Back", id="screen.back"),
+        Binding("r", "reload", "Reload", id="screen.reload", show=False),
+    ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._worker_then: dict[Worker, tuple[Callable | None, Callable | None]] = {}
+        self._poll_timer: Timer | None = None
+        self._polling = False  # a poll is in flight
+        self._visible = False
+        self._last_error: str | None = None
+        self._filter_target: ResourceTable | None = None
+
+    # -- composition -------------------------------------------------------------
+
+    @property
+    def platform(self):
+        return self.app.platform
+
+    @property
+    def config(self):
+        return self.app.config
+
+    def compose(self) -> ComposeResult:
+        yield DlpHeader(self.TITLE)
+        box = Input(placeholder="filter (regex, ! inverts; Enter keeps, Esc clears)", id="filter")
+        box.can_focus = False  # only while shown: a hidden input must not take the keys
+        yield box
+        yield from self.compose_body()
+        yield Static("", id="state", markup=False)
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def state(self, text: str) -> None:
+        self.query_one("#state", Static).update(text)
+
+    # -- workers -----------------------------------------------------------------
+
+    def call(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        then: Callable[[Any], Any] | None = None,
+        on_error: Callable[[str], Any] | None = None,
+        group: str = "default",
+        exclusive: bool = False,
+        description: str = "",
+    ) -> Worker:
+        """Run `fn(*args)` in a thread; `then(result)` on the event loop; errors notify."""
+        worker = self.run_worker(
+            lambda: fn(*args),
+            thread=True,
+            group=group,
+            exclusive=exclusive,
+            exit_on_error=False,
+            description=description or getattr(fn, "__name__", "call"),
+        )
+        self._worker_then[worker] = (then, on_error)
+        return worker
+
+    @on(Worker.StateChanged)
+    def _worker_done(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        then, on_error = self._worker_then.pop(worker, (None, None))
+        if worker.state == WorkerState.SUCCESS and then is not None:
+            then(worker.result)
+        elif worker.state == WorkerState.ERROR and worker.error is not None:
+            sentence = describe_error(worker.error)
+            if on_error is not None:
+                on_error(sentence)
+            else:
+                self.notify(sentence, severity="error", timeout=8)
+
+    # -- polling -----------------------------------------------------------------
+
+    def fetch(self) -> Any:
+        """Runs in a thread: read what the screen shows from the platform."""
+        return None
+
+    def show(self, data: Any) -> None:
+        """Runs on the event loop with what `fetch` returned."""
+
+    def show_error(self, sentence: str) -> None:
+        self.state(sentence)
+
+    def reload(self) -> None:
+        """Fetch now (a poll in flight is not doubled: its completion schedules the next)."""
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+            self._poll_timer = None
+        if self._polling:
+            return
+        self._polling = True
+        self.call(self.fetch, then=self._polled, on_error=self._poll_failed, group="poll")
+
+    def _polled(self, data: Any) -> None:
+        self._polling = False
+        if self._last_error is not None:
+            self._last_error = None
+            self.state("")
+        self.show(data)
+        self._schedule()
+
+    def _poll_failed(self, sentence: str) -> None:
+        self._polling = False
+        if sentence != self._last_error:
+            self._last_error = sentence
+            self.notify(sentence, severity="error", timeout=8)
+        self.show_error(sentence)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self.POLL_SECONDS and self._visible and self.is_attached:
+            self._poll_timer = self.set_timer(self.POLL_SECONDS, self.reload)
+
+    def on_screen_resume(self) -> None:
+        self._visible = True
+        self.reload()
+
+    def on_screen_suspend(self) -> None:
+        self._visible = False
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+            self._poll_timer = None
+
+    # -- read-only, confirmation ------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.app.config.read_only and action in self.MUTATING:
+            return False
+        return True
+
+    def confirm(self, question: str, then: Callable[[], Any]) -> None:
+        from dlptui.tui.widgets.confirm import ConfirmDialog
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        self.app.push_screen(ConfirmDialog(question), answered)
+
+    # -- filter, back, reload -------------------------------------------------------
+
+    def action_filter(self) -> None:
+        tables = list(self.query(ResourceTable))
+        if not tables:
+            return
+        focused = self.focused
+        self._filter_target = focused if isinstance(focused, ResourceTable) else tables[0]
+        box = self.query_one("#filter", Input)
+        box.value = self._filter_target.filter_text
+        box.add_class("-shown")
+        box.can_focus = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if self._filter_target is not None:
+            error = self._filter_target.set_filter(event.value)
+            event.input.set_class(error is not None, "-invalid")
+            event.input.tooltip = error
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._close_filter(keep=True)
+
+    def _close_filter(self, keep: bool) -> None:
+        box = self.query_one("#filter", Input)
+        target = self._filter_target
+        if target is not None and not keep:
+            target.set_filter("")
+        box.remove_class("-shown")
+        box.can_focus = False
+        if target is not None:
+            target.focus()
+
+    def action_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("-shown"):
+            self._close_filter(keep=False)
+        elif self._filter_target is not None and self._filter_target.filter_text:
+            self._filter_target.set_filter("")
+        elif len(self.app.screen_stack) > 1:
+            self.dismiss()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+
+class UnavailableScreen(BaseScreen):
+    """Stands in for a screen whose module is not there yet: says so, shows no data."""
+
+    def __init__(self, title: str, reason: str) -> None:
+        super().__init__()
+        self.TITLE = title
+        self.reason = reason
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(f"{self.TITLE}: not available yet. {self.reason}", id="unavailable", markup=False)

@@ -1,0 +1,113 @@
+"""Cluster: the nodes (CPU, memory, GPUs), the platform's five parts and its processes or pods."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.widgets import Static
+
+from dlptui.platform import PARTS
+from dlptui.tui.format import human_size, since
+from dlptui.tui.screens.base import BaseScreen
+from dlptui.tui.widgets.resource_table import ResourceTable
+
+BACKENDS = {  # what each part is, for a part that did not say (not built yet)
+    "cluster": "host / Kubernetes",
+    "data": "data store / pachd",
+    "training": "trainer / Determined master",
+    "registry": "model registry",
+    "serving": "serving / Seldon",
+}
+
+
+def _share(used, total, unit=lambda v: f"{v:g}") -> str:
+    if used is None:
+        return f"- / {unit(total)}"
+    pct = f" ({100 * used / total:.0f}%)" if total else ""
+    return f"{unit(used)} / {unit(total)}{pct}"
+
+
+class ClusterScreen(BaseScreen):
+    TITLE = "Cluster"
+    POLL_SECONDS = 2.0
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("Nodes", classes="section-title")
+        yield ResourceTable(
+            [("name", "NAME"), ("ready", "READY"), ("cpu", "CPU (cores)"), ("memory", "MEMORY"), ("gpu", "GPUS")],
+            id="nodes",
+            classes="short",
+        )
+        yield Static("Services", classes="section-title")
+        yield ResourceTable(
+            [("part", "PART"), ("backend", "BACKEND"), ("state", "STATE"), ("version", "VERSION"), ("detail", "DETAIL")],
+            id="services",
+            classes="short",
+        )
+        yield Static("Processes", classes="section-title", id="workloads-title")
+        yield ResourceTable(
+            [
+                ("name", "NAME"),
+                ("part", "PART"),
+                ("phase", "PHASE"),
+                ("cpu", "CPU %"),
+                ("memory", "MEMORY"),
+                ("age", "AGE"),
+                ("node", "NODE"),
+            ],
+            id="workloads",
+        )
+
+    def on_mount(self) -> None:
+        self.app.status_signal.subscribe(self, lambda _: self._show_services())
+        self._show_services()
+        if self.config.kind == "cluster":
+            self.query_one("#workloads-title", Static).update("Pods")
+
+    def fetch(self):
+        cluster = self.platform.cluster
+        return cluster.nodes(), cluster.workloads()
+
+    def show(self, data) -> None:
+        nodes, workloads = data
+        self.query_one("#nodes", ResourceTable).update_rows(
+            (
+                n.name,
+                (
+                    n.name,
+                    "yes" if n.ready else "no",
+                    _share(n.cpu_used, n.cpu_capacity),
+                    _share(n.memory_used, n.memory_capacity, human_size),
+                    _share(n.gpu_used, n.gpu_capacity) if n.gpu_capacity else "0",
+                ),
+            )
+            for n in nodes
+        )
+        self.query_one("#workloads", ResourceTable).update_rows(
+            (
+                f"{w.namespace}/{w.name}",
+                (
+                    w.name,
+                    w.namespace,
+                    w.phase,
+                    "-" if w.cpu_percent is None else f"{w.cpu_percent:.1f}",
+                    human_size(w.memory_bytes),
+                    since(w.started),
+                    w.node or "-",
+                ),
+            )
+            for w in workloads
+        )
+        if not workloads:
+            self.state("No platform processes are running.")
+
+    def _show_services(self) -> None:
+        services = self.app.services
+        rows = []
+        for part in PARTS:
+            s = services.get(part)
+            if s is None:
+                rows.append((part, (part, BACKENDS[part], "checking...", "-", "")))
+            else:
+                state = "ok" if s.reachable else "DOWN"
+                rows.append((part, (part, s.backend if s.backend != "-" else BACKENDS[part], state, s.version or "-", s.detail)))
+        self.query_one("#services", ResourceTable).update_rows(rows)

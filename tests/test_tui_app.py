@@ -1,0 +1,198 @@
+"""The console's frame: modes, jump, filter, help, palette, read-only, keymap, a dead part, unavailable screens."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from textual.command import CommandList
+
+from dlptui.tui.app import SCREENS, resolve_jump
+from dlptui.tui.screens.base import BaseScreen, UnavailableScreen
+from dlptui.tui.widgets.confirm import ConfirmDialog
+from dlptui.tui.widgets.help import HelpScreen
+from dlptui.tui.widgets.resource_table import ResourceTable
+from tests.fixtures.tui import SIZE, make_app, wait_for
+
+
+def palette_prompts(app) -> list[str]:
+    commands = app.screen.query_one(CommandList)
+    return [str(commands.get_option_at_index(i).prompt) for i in range(commands.option_count)]
+
+
+def test_jump_resolves_names_aliases_and_prefixes():
+    assert resolve_jump("exp") == "experiments"
+    assert resolve_jump(":dp".lstrip(":")) == "deployments"
+    assert resolve_jump("deploy") == "deployments"
+    assert resolve_jump("mod") == "models"
+    assert resolve_jump("Data") == "data"
+    assert resolve_jump("nonsense") is None
+    assert resolve_jump("d") is None  # data and deployments: ambiguous
+
+
+async def test_number_keys_and_jump_switch_screens(tui_app):
+    async with tui_app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: tui_app.screen.is_mounted, what="the first screen")
+        assert tui_app.current_mode == "cluster"
+        for mode, (key, _, _) in SCREENS.items():
+            await pilot.press(key)
+            await pilot.pause()
+            assert tui_app.current_mode == mode
+            assert isinstance(tui_app.screen, BaseScreen)
+        await pilot.press("colon")
+        await pilot.pause()
+        await pilot.press(*"exp", "enter")
+        await pilot.pause()
+        assert tui_app.current_mode == "experiments"
+        await pilot.press("colon")
+        await pilot.pause()
+        await pilot.press(*"nosuch", "enter")
+        await pilot.pause()
+        assert tui_app.current_mode == "experiments"
+        assert any("There is no screen named 'nosuch'" in n.message for n in tui_app._notifications)
+
+
+async def test_header_shows_every_part_and_cluster_context(tui_app):
+    async with tui_app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(tui_app.services) == 5 and tui_app.context, what="the health poll")
+        assert tui_app.services["cluster"].reachable
+        header = tui_app.screen.query_one("DlpHeader").render().plain
+        assert "profile local" in header
+        assert f"python {tui_app.context['python']}" in header
+        assert "load" in header
+
+
+async def test_filter_narrows_the_focused_table_and_esc_clears_it(tui_app):
+    async with tui_app.run_test(size=SIZE) as pilot:
+        services = tui_app.screen.query_one("#services", ResourceTable)
+        await wait_for(pilot, lambda: services.row_count == 5, what="the services table")
+        services.focus()
+        await pilot.press("slash")
+        await pilot.press(*"^(data|train)")
+        await pilot.pause()
+        assert services.shown_keys == ["data", "training"]
+        await pilot.press("enter")  # keeps the filter, back to the table
+        await pilot.pause()
+        assert tui_app.focused is services and services.row_count == 2
+        await pilot.press("slash")
+        await pilot.press("ctrl+a", "ctrl+k", *"!^(data|train)")  # inverted
+        await pilot.pause()
+        assert set(services.shown_keys) == {"cluster", "registry", "serving"}
+        await pilot.press("escape")
+        await pilot.pause()
+        assert services.row_count == 5
+
+
+async def test_help_lists_the_keys_of_the_current_screen(tui_app):
+    async with tui_app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(tui_app.screen, HelpScreen)
+        ids = {row[2] for row in tui_app.screen.actions}
+        assert {"screen.filter", "app.jump", "app.quit", "app.help"} <= ids
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(tui_app.screen, HelpScreen)
+
+
+async def test_palette_lists_the_screen_actions_and_runs_one(tui_app):
+    async with tui_app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.5)
+        prompts = palette_prompts(tui_app)
+        assert any("app.jump" in p for p in prompts)
+        assert any("screen.filter" in p for p in prompts)
+        await pilot.press(*"app.data")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: tui_app.current_mode == "data", what="the palette's switch to Data")
+
+
+async def test_a_remapped_key_works_and_the_old_one_does_not(config, platform):
+    app = make_app(replace(config, keymap={"app.experiments": "x", "app.help": "f1"}), platform)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("3")
+        await pilot.pause()
+        assert app.current_mode == "cluster"
+        await pilot.press("x")
+        await pilot.pause()
+        assert app.current_mode == "experiments"
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+
+
+async def test_read_only_hides_the_sample_action_from_footer_help_and_palette(config, platform):
+    app = make_app(replace(config, read_only=True), platform)
+    async with app.run_test(size=SIZE) as pilot:
+        app.empty_platform = True  # what the first look finds on this fresh home
+        app.refresh_bindings()
+        await pilot.pause()
+        assert "f2" not in app.screen.active_bindings
+        assert "READ-ONLY" in app.screen.query_one("DlpHeader").render().plain
+        await pilot.press("f2")
+        await pilot.pause()
+        assert not app.sample_loading
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.5)
+        prompts = palette_prompts(app)
+        assert any("app.jump" in p for p in prompts)
+        assert not any("app.sample" in p for p in prompts)
+
+
+async def test_sample_action_is_offered_on_an_empty_platform(tui_app):
+    async with tui_app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: tui_app.empty_platform, what="the first-start offer")
+        assert "f2" in tui_app.screen.active_bindings
+        assert any("press F2" in n.message for n in tui_app._notifications)
+
+
+async def test_confirm_dialog_focuses_no_and_enter_keeps(tui_app):
+    answers = []
+    async with tui_app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        tui_app.push_screen(ConfirmDialog("Delete everything?"), answers.append)
+        await pilot.pause()
+        assert tui_app.focused.id == "no"
+        await pilot.press("enter")
+        await pilot.pause()
+        tui_app.push_screen(ConfirmDialog("Delete everything?"), answers.append)
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+    assert answers == [False, True]
+
+
+async def test_a_dead_backend_shows_in_the_header_and_the_console_keeps_working(home, monkeypatch):
+    from dlptui.config import load_config
+
+    monkeypatch.setenv("PACHD_ADDRESS", "grpc://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("DET_MASTER", "http://127.0.0.1:9")
+    monkeypatch.setenv("KUBECONFIG", str(home / "no-such-kubeconfig"))
+    app = make_app(load_config(profile="cluster"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.services) == 5, timeout=90, what="the health poll")
+        assert not app.services["data"].reachable
+        header = app.screen.query_one("DlpHeader").render().plain
+        assert "✖ data" in header
+        assert app.services["data"].detail.split(".")[0] in header  # its reason, in a sentence
+        await pilot.press("2")
+        await pilot.pause()
+        await pilot.press("3")
+        await pilot.pause()
+        assert app.current_mode == "experiments"
+        assert app.is_running
+
+
+async def test_a_screen_whose_module_is_missing_says_so(tui_app, monkeypatch):
+    import dlptui.tui.app as app_module
+
+    monkeypatch.setitem(app_module.SCREENS, "predict", ("6", "Predict", "dlptui.tui.screens.no_such_module:X"))
+    async with tui_app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await pilot.pause()
+        assert isinstance(tui_app.screen, UnavailableScreen)
+        text = str(tui_app.screen.query_one("#unavailable").render())
+        assert "not available yet" in text
