@@ -1,0 +1,88 @@
+"""The local profile's cluster part: this host as one node, the platform's processes as workloads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import psutil
+
+from dlptui.platform.local.cluster import LocalCluster
+from dlptui.platform.ports import Cluster
+
+
+def sleeper(*extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *extra])
+
+
+def test_it_is_a_cluster_part_and_healthy(config):
+    cluster = LocalCluster(config)
+    assert isinstance(cluster, Cluster)
+    health = cluster.health()
+    assert health.part == "cluster" and health.reachable
+    assert str(psutil.cpu_count()) in health.detail
+
+
+def test_the_node_is_this_host_with_capacity_and_use(config):
+    (node,) = LocalCluster(config).nodes()
+    assert node.ready
+    assert node.cpu_capacity == psutil.cpu_count()
+    assert 0 <= node.cpu_used <= node.cpu_capacity
+    assert node.memory_capacity == psutil.virtual_memory().total
+    assert 0 < node.memory_used < node.memory_capacity
+    assert node.gpu_capacity >= 0
+
+
+def test_context_names_profile_host_versions_and_load(config):
+    context = LocalCluster(config).context()
+    assert context["profile"] == "local"
+    assert context["python"].startswith("3.11")
+    assert context["textual"].count(".") >= 1
+    assert len(context["load"].split()) == 3
+
+
+def test_counting_gpus_does_not_import_torch(home):
+    code = (
+        "import sys; from dlptui.config import load_config; from dlptui.platform.local.cluster import LocalCluster;"
+        "c = LocalCluster(load_config()); c.nodes(); c.workloads(); c.context();"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
+    assert out.stdout.strip() == "False"
+
+
+def test_workloads_come_from_pid_files_and_command_lines(config, home):
+    cluster = LocalCluster(config)
+    by_pidfile = sleeper()
+    by_cmdline = sleeper(str(home / "training" / "exp-1"))
+    try:
+        (home / "serving").mkdir()
+        (home / "serving" / "dogcat-deploy.pid").write_text(f"{by_pidfile.pid}\n")
+        workloads = {w.name: w for w in cluster.workloads()}
+        assert workloads["dogcat-deploy"].namespace == "serving"
+        assert workloads["dogcat-deploy"].phase == "Running"
+        assert workloads["dogcat-deploy"].memory_bytes > 0
+        named = [w for w in workloads.values() if w.name.endswith(f"-{by_cmdline.pid}")]
+        assert len(named) == 1 and named[0].namespace == "training"
+        assert workloads["console"].namespace == "console"  # this process
+    finally:
+        by_pidfile.kill()
+        by_cmdline.kill()
+        by_pidfile.wait()
+        by_cmdline.wait()
+    names = {w.name for w in cluster.workloads()}
+    assert "dogcat-deploy" not in names  # a stale pid file shows nothing
+    assert not any(n.endswith(f"-{by_cmdline.pid}") for n in names)
+
+
+def test_a_garbage_pid_file_is_ignored(config, home):
+    (home / "junk.pid").write_text("not a pid")
+    (home / "gone.pid").write_text("999999999")
+    names = {w.name for w in LocalCluster(config).workloads()}
+    assert "junk" not in names and "gone" not in names
+
+
+def test_the_platform_builds_it_for_the_local_profile(platform):
+    assert isinstance(platform.cluster, LocalCluster)
+    assert platform.health("cluster").reachable
