@@ -1,0 +1,159 @@
+"""What the local Serving part starts: model servers (the real `seldon-core-microservice`) and gateways.
+
+Every process is detached (it outlives the console) and recorded in the deployment's state
+file with its ports, so a fresh console finds it again and re-checks that it is alive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from dlptui.platform.errors import NotFound, Unreachable
+from dlptui.platform.local import processes
+from dlptui.platform.local.processes import ProcessRecord
+from dlptui.platform.model import ModelVersion
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+START_TIMEOUT_S = float(os.environ.get("DLPTUI_SERVING_START_TIMEOUT", "240"))
+
+
+def serving_dir() -> Path:
+    return Path(os.environ.get("DLPTUI_SERVING_DIR") or REPO_ROOT / "serving")
+
+
+def trial_dir() -> Path:
+    return Path(os.environ.get("DLPTUI_TRIAL_DIR") or REPO_ROOT / "trial")
+
+
+@dataclass
+class Backend:
+    """One model server: a version of a model behind its own ports."""
+
+    id: str
+    model: str
+    version: int
+    checkpoint: str
+    http_port: int
+    metrics_port: int
+    pid: int
+    started: float
+    log: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def record(self) -> ProcessRecord:
+        return ProcessRecord(self.pid, self.started)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Backend:
+        return cls(**data)
+
+
+def start_backend(version: ModelVersion, folder: Path) -> Backend:
+    """Start `seldon-core-microservice` serving `version` on free loopback ports; do not wait for it."""
+    checkpoint = version.checkpoint_location
+    if not checkpoint or not Path(checkpoint).is_dir():
+        raise NotFound(
+            f"The checkpoint of {version} is not on this machine ({checkpoint or 'no location'}); "
+            "register a version whose checkpoint exists."
+        )
+    http_port, metrics_port = processes.free_port(), processes.free_port()
+    ident = f"v{version.version}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
+    log = folder / "logs" / f"{ident}.log"
+    parameters = [
+        {"name": "checkpoint_dir", "value": str(Path(checkpoint).resolve()), "type": "STRING"},
+        {"name": "model_name", "value": version.model, "type": "STRING"},
+        {"name": "version", "value": str(version.version), "type": "INT"},
+        {"name": "torch_threads", "value": os.environ.get("DLPTUI_TORCH_THREADS", "0"), "type": "INT"},
+    ]
+    argv = [
+        sys.executable,
+        str(serving_dir() / "local_microservice.py"),
+        "dogcat_model.DogCatModel",
+        "--service-type", "MODEL",
+        "--http-port", str(http_port),
+        "--metrics-port", str(metrics_port),
+        "--grpc-workers", "0",
+        "--workers", "1",
+        "--threads", "4",
+        "--parameters", json.dumps(parameters),
+    ]  # fmt: skip
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(serving_dir()), str(trial_dir()), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    record = processes.spawn(argv, log, cwd=serving_dir(), env=env)
+    return Backend(ident, version.model, version.version, checkpoint, http_port, metrics_port, record.pid, record.started, str(log))
+
+
+def backend_status(backend: Backend, client: httpx.Client) -> tuple[str, str]:
+    """("available" | "starting" | "failed", the reason when not available)."""
+    if not processes.alive(backend.record):
+        last = next((line for line in reversed(processes.tail(Path(backend.log), 30)) if line.strip()), "")
+        reason = f"The model server of version {backend.version} (pid {backend.pid}) has exited"
+        return "failed", reason + (f"; its log ends: {last.strip()[:200]}" if last else ".")
+    try:
+        response = client.get(backend.url + "/health/status", timeout=2.0)
+    except httpx.HTTPError:
+        return "starting", f"The model server of version {backend.version} is starting."
+    if response.status_code == 200:
+        return "available", ""
+    try:
+        status = response.json().get("status", {})
+    except ValueError:
+        status = {}
+    if status.get("reason") == "MODEL_LOAD_FAILED":
+        return "failed", f"Version {backend.version} could not be loaded: {status.get('info', 'no reason given')}"
+    return "starting", f"Version {backend.version} is loading its model."
+
+
+def wait_ready(backend: Backend, client: httpx.Client, timeout: float = START_TIMEOUT_S) -> None:
+    """Block until the model server answers ready; Unreachable with the reason if it fails or times out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state, reason = backend_status(backend, client)
+        if state == "available":
+            return
+        if state == "failed":
+            raise Unreachable(reason.rstrip(".") + ".")
+        if time.monotonic() > deadline:
+            raise Unreachable(
+                f"The model server of version {backend.version} was not ready after {timeout:.0f} s; see its log {backend.log}."
+            )
+        time.sleep(0.25)
+
+
+def start_gateway(port: int, routes: Path, log: Path) -> ProcessRecord:
+    argv = [sys.executable, "-m", "dlptui.platform.local.gateway", "--port", str(port), "--routes", str(routes)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return processes.spawn(argv, log, cwd=REPO_ROOT, env=env)
+
+
+def wait_gateway(port: int, record: ProcessRecord, client: httpx.Client, timeout: float = 20.0) -> dict:
+    """The gateway's view of its routes once it answers (it re-reads them on this call)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            response = client.get(f"http://127.0.0.1:{port}/-/gateway", timeout=2.0)
+            if response.status_code == 200:
+                return response.json()
+        except httpx.HTTPError:
+            pass
+        if not processes.alive(record):
+            raise Unreachable(f"The gateway on port {port} exited at start; is the port taken?")
+        if time.monotonic() > deadline:
+            raise Unreachable(f"The gateway on port {port} did not answer within {timeout:.0f} s.")
+        time.sleep(0.1)

@@ -1,0 +1,105 @@
+"""The project's own Seldon prediction client: a URL and image bytes in, a Prediction out.
+
+Backend-agnostic: the local gateway and the cluster's Istio gateway speak the same Seldon
+protocol. The image travels as its encoded bytes (`binData`, base64 in JSON), never as a
+decoded float tensor; the server decodes it. One `httpx.Client` is reused for every
+request (a new one per request costs tens of milliseconds of TLS set-up).
+
+A request the server refuses (4xx: not an image, too large, ...) or fails (5xx) comes back
+as a Prediction with `error`; only a server that does not answer at all raises.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections.abc import Mapping
+
+import httpx
+
+from dlptui.platform.errors import Unreachable
+from dlptui.platform.model import Prediction
+
+VERSION_HEADER = "X-Dlptui-Version"  # which model version answered, set by the local gateway
+
+
+def request_body(image: bytes) -> dict:
+    return {"binData": base64.b64encode(image).decode("ascii")}
+
+
+def error_message(response: httpx.Response) -> str:
+    """The one sentence a Seldon error response carries (`status.info`), or the HTTP reason."""
+    try:
+        status = response.json().get("status") or {}
+        info = status.get("info")
+        if info:
+            return str(info)
+    except (ValueError, AttributeError):
+        pass
+    return f"The server answered HTTP {response.status_code} {response.reason_phrase}."
+
+
+def parse_prediction(name: str, response: httpx.Response, latency_ms: float) -> Prediction:
+    if response.status_code != 200:
+        return Prediction(image=name, latency_ms=latency_ms, error=error_message(response))
+    try:
+        body = response.json()
+        result = body["jsonData"]
+        probabilities = {str(k): float(v) for k, v in result["probabilities"].items()}
+        label = result.get("label") or max(probabilities, key=probabilities.get)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return Prediction(image=name, latency_ms=latency_ms, error="The server's answer is not a dlptui prediction.")
+    version = result.get("version") or response.headers.get(VERSION_HEADER)
+    return Prediction(
+        image=name,
+        label=label,
+        probabilities=probabilities,
+        latency_ms=latency_ms,
+        version=int(version) if str(version or "").isdigit() else None,
+    )
+
+
+class SeldonClient:
+    """POST images to Seldon prediction URLs over one reused HTTP client (thread-safe)."""
+
+    def __init__(self, timeout: float = 30.0, headers: Mapping[str, str] | None = None) -> None:
+        self.timeout = timeout
+        self.headers = dict(headers or {})
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(timeout=self.timeout, headers=self.headers)
+            return self._client
+
+    def predict(self, url: str, image: bytes, name: str = "image") -> Prediction:
+        """One image to `url` (…/api/v1.0/predictions). Raises Unreachable if nothing answers."""
+        start = time.perf_counter()
+        try:
+            response = self.client.post(url, json=request_body(image))
+        except httpx.TimeoutException:
+            raise Unreachable(f"The prediction endpoint {url} did not answer within {self.timeout:.0f} s; check the deployment.") from None
+        except httpx.TransportError as e:
+            raise Unreachable(f"The prediction endpoint {url} does not answer ({type(e).__name__}); check the deployment.") from None
+        return parse_prediction(name, response, (time.perf_counter() - start) * 1000.0)
+
+    def get_json(self, url: str) -> tuple[int, dict]:
+        """A GET (health, metadata) as (status, JSON body or {}); raises Unreachable if nothing answers."""
+        try:
+            response = self.client.get(url)
+        except httpx.HTTPError as e:
+            raise Unreachable(f"{url} does not answer ({type(e).__name__}).") from None
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, {}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None

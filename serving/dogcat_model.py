@@ -1,0 +1,178 @@
+"""The Seldon Core model class: `seldon-core-microservice dogcat_model.DogCatModel`.
+
+Parameters (`--parameters` locally, `PREDICTIVE_UNIT_PARAMETERS` on the cluster) name the
+model version to serve, either
+
+- `checkpoint_dir`: a local folder holding a Determined PyTorch checkpoint, or
+- `det_model` + `det_version`: a version of the Determined model registry; the checkpoint is
+  downloaded with the Determined SDK, which reads DET_MASTER, DET_USER and DET_PASS (or a
+  token) from the environment only.
+
+The model loads in a background thread with retries (after the wrapper forks its workers:
+`load()` runs in each serving process), is put in `eval()` mode, and `/health/status`
+answers 200 only once it is loaded: 503 while loading, 503 with the reason if loading
+failed for good. Images are preprocessed with the trial's own eval transform
+(`trial/model_def.py`, on the path of the serving process).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from seldon_core.flask_utils import SeldonMicroserviceException
+
+from image_request import DEFAULT_MAX_PIXELS, BadRequest, image_from_message
+
+log = logging.getLogger("dogcat_model")
+DEFAULT_CLASSES = ("cat", "dog")
+
+
+class DogCatModel:
+    def __init__(
+        self,
+        checkpoint_dir: str = "",
+        det_model: str = "",
+        det_version: int = 0,
+        model_name: str = "dogcat-model",
+        version: int = 0,
+        torch_threads: int = 0,
+        load_retries: int = 5,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        if not checkpoint_dir and not det_model:
+            raise ValueError("Give checkpoint_dir (a local checkpoint folder) or det_model and det_version.")
+        self.checkpoint_dir = checkpoint_dir
+        self.det_model = det_model
+        self.det_version = int(det_version)
+        self.model_name = model_name
+        self.version = int(version or det_version or 0)
+        self.torch_threads = int(torch_threads)
+        self.load_retries = max(1, int(load_retries))
+        self.max_pixels = int(max_pixels)
+        self._net = None
+        self._transform = None
+        self._classes: tuple[str, ...] = DEFAULT_CLASSES
+        self._error: str | None = None
+        self._loader_pid: int | None = None
+        self._lock = threading.Lock()
+
+    # --- loading -------------------------------------------------------------
+
+    def load(self) -> None:
+        """Start loading in the background, once per process (the wrapper calls this after forking)."""
+        with self._lock:
+            if self._loader_pid == os.getpid():
+                return
+            self._loader_pid = os.getpid()
+            self._net, self._error = None, None
+        threading.Thread(target=self._load_with_retry, name="model-loader", daemon=True).start()
+
+    def _load_with_retry(self) -> None:
+        delay = 1.0
+        for attempt in range(1, self.load_retries + 1):
+            try:
+                self._load()
+                log.info("model %s version %s loaded (attempt %d)", self.model_name, self.version, attempt)
+                return
+            except Exception as e:  # any failure is retried, then reported by health_status
+                self._error = f"{type(e).__name__}: {e}"
+                log.warning("loading the model failed (attempt %d of %d): %s", attempt, self.load_retries, self._error)
+                if attempt < self.load_retries:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+        log.error("giving up loading the model: %s", self._error)
+
+    def _load(self) -> None:
+        import torch
+
+        import model_def  # trial/model_def.py: the trial's own model code and eval transform
+
+        if self.torch_threads > 0:
+            torch.set_num_threads(self.torch_threads)
+        folder = Path(self.checkpoint_dir) if self.checkpoint_dir else self._download()
+        if not (folder / "state_dict.pth").is_file():
+            raise FileNotFoundError(f"{folder} is not a Determined checkpoint folder (no state_dict.pth)")
+        # The trial's load_model reads the checkpoint's state dict into build_model(hparams): the
+        # same weights det.pytorch.load_trial_from_checkpoint_path restores, without building the
+        # whole trial (whose constructor fetches the training data).
+        net, hparams = model_def.load_model(folder)
+        net.eval()
+        self._classes = tuple(getattr(model_def, "CLASSES", DEFAULT_CLASSES))
+        self._transform = model_def.eval_transform(hparams)
+        self._net = net
+        self._error = None
+
+    def _download(self) -> Path:
+        from determined.experimental import client
+
+        target = Path(os.environ.get("DLPTUI_CHECKPOINT_CACHE", "/tmp/dlptui-checkpoints"))
+        target = target / f"{self.det_model}-{self.det_version}"
+        if (target / "state_dict.pth").is_file():
+            return target
+        version = client.Determined().get_model(self.det_model).get_version(self.det_version)
+        partial = target.with_name(target.name + ".partial")
+        version.checkpoint.download(str(partial))
+        partial.rename(target)
+        return target
+
+    # --- Seldon hooks --------------------------------------------------------
+
+    def health_status(self):
+        if self._net is not None:
+            return {"status": "ready", "model": self.model_name, "version": self.version}
+        if self._error is not None and not self._loading():
+            raise SeldonMicroserviceException(
+                f"The model could not be loaded: {self._error}", status_code=503, reason="MODEL_LOAD_FAILED"
+            )
+        raise SeldonMicroserviceException("The model is still loading.", status_code=503, reason="MODEL_LOADING")
+
+    def _loading(self) -> bool:
+        return any(t.name == "model-loader" for t in threading.enumerate())
+
+    def init_metadata(self):
+        return {
+            "name": self.model_name,
+            "versions": [str(self.version)],
+            "platform": "seldon",
+            "inputs": [{"messagetype": "binData", "schema": {"names": ["image (JPEG or PNG)"]}}],
+            "outputs": [{"messagetype": "jsonData", "schema": {"names": ["label", "probabilities", "version"]}}],
+        }
+
+    def predict_raw(self, request):
+        grpc = not isinstance(request, (dict, list, str, bytes))
+        message = _proto_to_dict(request) if grpc else request
+        try:
+            image = image_from_message(message, self.max_pixels)
+        except BadRequest as e:
+            raise SeldonMicroserviceException(e.message, status_code=e.status) from None
+        if self._net is None:
+            self.health_status()  # raises the 503 that says why
+        result = {"jsonData": self.classify(image), "meta": {}}
+        if grpc:
+            from seldon_core.utils import json_to_seldon_message
+
+            return json_to_seldon_message(result)
+        return result
+
+    def classify(self, image) -> dict:
+        import torch
+
+        batch = self._transform(image).unsqueeze(0)
+        with torch.inference_mode():
+            probs = torch.softmax(self._net(batch).float(), dim=1)[0].tolist()
+        probabilities = {name: round(p, 6) for name, p in zip(self._classes, probs)}
+        label = max(probabilities, key=probabilities.get)
+        return {"label": label, "probabilities": probabilities, "model": self.model_name, "version": self.version}
+
+
+def _proto_to_dict(request) -> dict:
+    """A gRPC SeldonMessage as the same dict a REST request gives (binData kept as raw bytes)."""
+    if request.WhichOneof("data_oneof") == "binData":
+        return {"binData": request.binData}
+    from seldon_core.utils import seldon_message_to_json
+
+    return seldon_message_to_json(request)
