@@ -1,0 +1,276 @@
+"""Data: repos -> Enter: commits of a repo -> Enter: files of a commit (a tree with sizes).
+
+On the repo list: `n` creates a repo, `u` uploads a local file or folder into the
+selected repo (one commit, with a progress bar fed by the put's progress callback), `i`
+builds the train/eval split from a folder of Kaggle images or Kaggle's zip (through
+`platform.dataset`), `d` deletes the selected repo after a confirmation.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, ProgressBar, Static, Tree
+
+from dlptui.platform.errors import InvalidInput
+from dlptui.tui.format import human_size, human_time, since
+from dlptui.tui.screens.base import BaseScreen
+from dlptui.tui.widgets.file_picker import FilePicker
+from dlptui.tui.widgets.input_dialog import InputDialog
+from dlptui.tui.widgets.resource_table import ResourceTable
+
+BRANCH = "master"
+DEFAULT_REPO = "dogs-and-cats"
+
+
+def folder_files(source: Path) -> dict[str, Path]:
+    """Destination path in the repo -> local file: a file goes to /name, a folder to /folder/..."""
+    if source.is_file():
+        return {f"/{source.name}": source}
+    files = {
+        f"/{source.name}/{p.relative_to(source).as_posix()}": p for p in sorted(source.rglob("*")) if p.is_file()
+    }
+    if not files:
+        raise InvalidInput(f"The folder {source} holds no files; pick a folder with files in it.")
+    return files
+
+
+class DataScreen(BaseScreen):
+    TITLE = "Data"
+    POLL_SECONDS = 5.0
+    MUTATING = frozenset({"create", "upload", "import_split", "delete"})
+
+    BINDINGS = [
+        Binding("enter", "open", "Commits", id="data.open"),
+        Binding("n", "create", "New repo", id="data.create"),
+        Binding("u", "upload", "Upload", id="data.upload"),
+        Binding("i", "import_split", "Import split", id="data.import"),
+        Binding("d", "delete", "Delete repo", id="data.delete"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield ResourceTable(
+            [
+                ("name", "NAME"),
+                ("size", "SIZE"),
+                ("commits", "COMMITS"),
+                ("last", "LAST CHANGE"),
+                ("branches", "BRANCHES"),
+                ("description", "DESCRIPTION"),
+            ],
+            id="repos",
+        )
+        with Horizontal(id="busy"):
+            yield Static("", id="busy-label", markup=False)
+            yield ProgressBar(id="progress", show_eta=False)
+
+    # -- the list -------------------------------------------------------------------
+
+    def fetch(self):
+        return self.platform.data.list_repos()
+
+    def show(self, repos) -> None:
+        table = self.query_one("#repos", ResourceTable)
+        table.update_rows(
+            (
+                r.name,
+                (r.name, human_size(r.size_bytes), r.commits, since(r.last_change), ", ".join(r.branches), r.description),
+            )
+            for r in repos
+        )
+        if not repos:
+            hint = "" if self.config.read_only else " Press n to create one, i to import a data set"
+            sample = ", or F2 to load the sample." if self.app.empty_platform else "."
+            self.state(f"No repos yet.{hint}{sample if hint else ''}")
+        else:
+            self.state(f"{len(repos)} repo{'s' if len(repos) != 1 else ''}. Enter shows the commits of one.")
+
+    @property
+    def selected(self) -> str | None:
+        return self.query_one("#repos", ResourceTable).selected_key
+
+    def _need_selection(self) -> str | None:
+        name = self.selected
+        if name is None:
+            self.notify("Select a repo first (or press n to create one).", severity="warning")
+        return name
+
+    # -- actions -------------------------------------------------------------------
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        name = self._need_selection()
+        if name:
+            self.app.push_screen(CommitsScreen(name))
+
+    def action_create(self) -> None:
+        def named(name: str | None) -> None:
+            if name:
+                self.call(self.platform.data.create_repo, name, then=lambda repo: self._done(f"Repo {repo.name} created."))
+
+        self.app.push_screen(InputDialog("Name of the new repo:", placeholder="dogs-and-cats"), named)
+
+    def action_delete(self) -> None:
+        name = self._need_selection()
+        if name:
+            self.confirm(
+                f"Delete repo {name} with all its commits and files? This cannot be undone.",
+                lambda: self.call(self.platform.data.delete_repo, name, then=lambda _: self._done(f"Repo {name} deleted.")),
+            )
+
+    def action_upload(self) -> None:
+        repo = self._need_selection()
+        if not repo:
+            return
+
+        def picked(path: Path | None) -> None:
+            if path is None:
+                return
+            self._busy(f"Uploading {path.name} to {repo}")
+            self.call(
+                self._upload,
+                repo,
+                path,
+                then=lambda commit: self._done(f"{commit.files} files in {repo}@{commit.id[:12]}."),
+                on_error=self._failed,
+            )
+
+        self.app.push_screen(FilePicker(f"Upload a file or folder into {repo}"), picked)
+
+    def _upload(self, repo: str, source: Path):
+        files = folder_files(source)
+        return self.platform.data.put_files(
+            repo, BRANCH, files, message=f"upload {source.name} ({len(files)} files)", progress=self._progress_from_thread()
+        )
+
+    def action_import_split(self) -> None:
+        repo = self.selected or DEFAULT_REPO
+
+        def picked(path: Path | None) -> None:
+            if path is None:
+                return
+            from dlptui.platform.dataset import import_kaggle
+
+            self._busy(f"Splitting {path.name} into train/eval in {repo}")
+            self.call(
+                lambda: import_kaggle(self.platform.data, path, repo=repo, progress=self._progress_from_thread()),
+                then=self._imported,
+                on_error=self._failed,
+            )
+
+        self.app.push_screen(FilePicker(f"A folder of Kaggle images or train.zip, split into {repo}"), picked)
+
+    def _imported(self, result) -> None:
+        counts = ", ".join(f"{s}: {c['cat']} cats, {c['dog']} dogs" for s, c in result.counts.items())
+        skipped = f" ({result.skipped} files skipped)" if result.skipped else ""
+        self._done(f"Imported into {result.ref}: {counts}{skipped}.")
+
+    # -- progress --------------------------------------------------------------------
+
+    def _busy(self, label: str) -> None:
+        self.query_one("#busy-label", Static).update(label)
+        self.query_one("#progress", ProgressBar).update(total=None, progress=0)
+        self.query_one("#busy").add_class("-shown")
+
+    def _progress_from_thread(self):
+        """A progress(done, total) for a worker thread: repaints at most ~20 times a second."""
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            now = time.monotonic()
+            if done >= total or now - last[0] > 0.05:
+                last[0] = now
+                self.app.call_from_thread(self.query_one("#progress", ProgressBar).update, total=total, progress=done)
+
+        return progress
+
+    def _done(self, message: str) -> None:
+        self.query_one("#busy").remove_class("-shown")
+        self.notify(message)
+        self.reload()
+
+    def _failed(self, sentence: str) -> None:
+        self.query_one("#busy").remove_class("-shown")
+        self.notify(sentence, severity="error", timeout=8)
+
+
+class CommitsScreen(BaseScreen):
+    """The commits of one repo, newest first; Enter shows the files of one."""
+
+    POLL_SECONDS = 5.0
+    BINDINGS = [Binding("enter", "open", "Files", id="data.files")]
+
+    def __init__(self, repo: str) -> None:
+        super().__init__()
+        self.repo = repo
+        self.TITLE = f"Commits of {repo}"
+
+    def compose_body(self) -> ComposeResult:
+        yield ResourceTable(
+            [("id", "COMMIT"), ("branch", "BRANCH"), ("message", "MESSAGE"), ("files", "FILES"), ("size", "SIZE"), ("created", "CREATED")],
+            id="commits",
+        )
+
+    def fetch(self):
+        return self.platform.data.list_commits(self.repo)
+
+    def show(self, commits) -> None:
+        self.query_one("#commits", ResourceTable).update_rows(
+            (c.id, (c.id[:12], c.branch, c.message, c.files, human_size(c.size_bytes), human_time(c.created))) for c in commits
+        )
+        self.state(f"{len(commits)} commits in {self.repo}. Enter shows the files; Esc goes back." if commits else f"{self.repo} has no commits yet.")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        commit = self.query_one("#commits", ResourceTable).selected_key
+        if commit:
+            self.app.push_screen(FilesScreen(self.repo, commit))
+
+
+class FilesScreen(BaseScreen):
+    """The files of one commit as a tree, folders with the total size of what they hold."""
+
+    def __init__(self, repo: str, commit: str) -> None:
+        super().__init__()
+        self.repo = repo
+        self.commit = commit
+        self.TITLE = f"Files of {repo}@{commit[:12]}"
+
+    def compose_body(self) -> ComposeResult:
+        yield Tree(f"{self.repo}@{self.commit[:12]}", id="files")
+
+    def fetch(self):
+        return self.platform.data.list_files(self.repo, self.commit, "/", recursive=True)
+
+    def show(self, entries) -> None:
+        tree = self.query_one("#files", Tree)
+        tree.clear()
+        folders: dict[str, object] = {"": tree.root}
+        sizes: dict[str, int] = {}
+        for entry in entries:  # recursive listing: files only, sorted by path
+            parts = entry.path.strip("/").split("/")
+            for depth in range(1, len(parts)):
+                sizes["/".join(parts[:depth])] = sizes.get("/".join(parts[:depth]), 0) + entry.size_bytes
+        for entry in entries:
+            parts = entry.path.strip("/").split("/")
+            for depth in range(1, len(parts)):
+                key = "/".join(parts[:depth])
+                if key not in folders:
+                    label = Text.assemble((parts[depth - 1] + "/", "bold"), (f"  {human_size(sizes[key])}", "dim"))
+                    folders[key] = folders["/".join(parts[: depth - 1])].add(label, data=key, expand=depth == 1)
+            parent = folders["/".join(parts[:-1])]
+            parent.add_leaf(Text.assemble(parts[-1], (f"  {human_size(entry.size_bytes)}", "dim")), data=entry)
+        tree.root.expand()
+        total = sum(e.size_bytes for e in entries)
+        self.state(f"{len(entries)} files, {human_size(total)}. Esc goes back.")

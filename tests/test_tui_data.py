@@ -1,0 +1,138 @@
+"""The Data screen over a real local data store: create, upload, drill down, import a split, delete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Tree
+
+from dlptui.tui.screens.data import CommitsScreen, DataScreen, FilesScreen
+from dlptui.tui.widgets.confirm import ConfirmDialog
+from dlptui.tui.widgets.file_picker import FilePicker
+from dlptui.tui.widgets.input_dialog import InputDialog
+from dlptui.tui.widgets.resource_table import ResourceTable
+from tests.fixtures.tui import SIZE, make_app, wait_for
+
+
+def repos_table(app) -> ResourceTable:
+    return app.screen.query_one("#repos", ResourceTable)
+
+
+async def create_repo(pilot, app, name: str) -> None:
+    await pilot.press("n")
+    await wait_for(pilot, lambda: isinstance(app.screen, InputDialog), what="the name dialog")
+    await pilot.press(*name, "enter")
+    await wait_for(pilot, lambda: name in repos_table(app).all_keys, what=f"repo {name} in the table")
+
+
+async def pick(pilot, app, path: Path) -> None:
+    await wait_for(pilot, lambda: isinstance(app.screen, FilePicker), what="the file picker")
+    await pilot.press("ctrl+u", *str(path), "enter")
+
+
+async def test_create_upload_and_drill_down_to_the_files(config, platform, tmp_path):
+    folder = tmp_path / "pets"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_bytes(b"a" * 1000)
+    (folder / "sub" / "b.txt").write_bytes(b"b" * 3000)
+    app = make_app(config, platform, start="data")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DataScreen) and "No repos yet" in str(app.screen.query_one("#state").render()), what="the empty state")
+        await create_repo(pilot, app, "pets")
+        assert [r.name for r in platform.data.list_repos()] == ["pets"]
+
+        await pilot.press("u")
+        await pick(pilot, app, folder)
+        await wait_for(pilot, lambda: platform.data.inspect_repo("pets").commits == 1, what="the upload commit")
+        files = {f.path: f.size_bytes for f in platform.data.list_files("pets", "master", recursive=True)}
+        assert files == {"/pets/a.txt": 1000, "/pets/sub/b.txt": 3000}
+        await wait_for(pilot, lambda: repos_table(app).get_row("pets")[2] == 1, what="the commit count in the table")
+
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommitsScreen), what="the commits screen")
+        commits = app.screen.query_one("#commits", ResourceTable)
+        await wait_for(pilot, lambda: commits.row_count == 1, what="the commit row")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, FilesScreen), what="the files screen")
+        tree = app.screen.query_one("#files", Tree)
+        await wait_for(pilot, lambda: tree.root.children, what="the file tree")
+        labels = []
+
+        def walk(node):
+            labels.append(str(node.label))
+            for child in node.children:
+                walk(child)
+
+        walk(tree.root)
+        assert any(label.startswith("pets/") and "3.9 KiB" in label for label in labels)  # 4000 bytes below it
+        assert any(label.startswith("b.txt") and "2.9 KiB" in label for label in labels)
+
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DataScreen)
+
+
+async def test_delete_asks_and_no_keeps_the_repo(config, platform):
+    platform.data.create_repo("keepme")
+    app = make_app(config, platform, start="data")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "keepme" in repos_table(app).all_keys, what="the repo row")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        assert app.focused.id == "no"
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert [r.name for r in platform.data.list_repos()] == ["keepme"]
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not platform.data.list_repos(), what="the deletion")
+        await wait_for(pilot, lambda: repos_table(app).row_count == 0, what="the row to go")
+
+
+async def test_import_split_from_a_folder_of_kaggle_images(config, platform, sample_dir):
+    app = make_app(config, platform, start="data")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("i")
+        await pick(pilot, app, sample_dir)
+        await wait_for(pilot, lambda: "dogs-and-cats" in repos_table(app).all_keys, timeout=120, what="the imported repo")
+        tops = {f.path for f in platform.data.list_files("dogs-and-cats", "master")}
+        assert tops == {"/train", "/eval"}
+        await wait_for(pilot, lambda: any("Imported into dogs-and-cats@" in n.message for n in app._notifications), what="the summary")
+
+
+async def test_user_mistakes_end_in_one_sentence(config, platform, tmp_path):
+    platform.data.create_repo("taken")
+    app = make_app(config, platform, start="data")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "taken" in repos_table(app).all_keys, what="the repo row")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, InputDialog), what="the name dialog")
+        await pilot.press(*"taken", "enter")
+        await wait_for(pilot, lambda: any("exists already" in n.message for n in app._notifications), what="the conflict sentence")
+        await pilot.press("u")
+        await pick(pilot, app, tmp_path / "nowhere")
+        await pilot.pause()
+        assert isinstance(app.screen, FilePicker)  # stays open, says why
+        assert "There is no file or folder" in str(app.screen.query_one("#error").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DataScreen) and app.is_running
+
+
+async def test_read_only_hides_the_changing_actions(config, platform):
+    from dataclasses import replace
+
+    platform.data.create_repo("ro")
+    app = make_app(replace(config, read_only=True), platform, start="data")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "ro" in repos_table(app).all_keys, what="the repo row")
+        keys = app.screen.active_bindings
+        assert "n" not in keys and "d" not in keys and "u" not in keys and "i" not in keys
+        await pilot.press("d")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmDialog)
+        assert [r.name for r in platform.data.list_repos()] == ["ro"]
