@@ -1,0 +1,338 @@
+"""The serving part of the cluster profile: SeldonDeployments on Kubernetes, predictions through Istio.
+
+A deployment is a `machinelearning.seldon.io/v1` SeldonDeployment in the profile's
+`seldon_namespace`, rendered from infra/seldon/deployment.yaml.tmpl by `render_deployment`
+(the one template: the CLI's `infra check` validates the same rendering against the CRD).
+Its predictor "main" serves a model version; a predictor "canary" serves another one with
+its share of the traffic. The Seldon operator reports `status.state` (Available, Creating,
+Failed), `status.address` and `status.replicas`; requests go through the Istio gateway at
+`{istio_ingress}/seldon/<namespace>/<name>/api/v1.0/predictions`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlptui.platform.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError
+from dlptui.platform.kubeclient import KubeClient, timestamp
+from dlptui.platform.model import Deployment, DeploymentState, ModelVersion, Prediction, Service
+
+if TYPE_CHECKING:
+    from dlptui.config import Config
+    from dlptui.platform.seldon_protocol import SeldonClient
+
+GROUP, VERSION, PLURAL = "machinelearning.seldon.io", "v1", "seldondeployments"
+CRD_NAME = f"{PLURAL}.{GROUP}"
+TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "seldon" / "deployment.yaml.tmpl"
+MAIN, CANARY = "main", "canary"
+POD_LABEL = "seldon-deployment-id"  # the operator labels each pod of a deployment with its name
+MODEL_CONTAINER = "model"  # the graph's unit and its container, as in the template
+DEFAULT_CANARY_TRAFFIC = 10
+STATES = {"Available": DeploymentState.AVAILABLE, "Creating": DeploymentState.STARTING, "Failed": DeploymentState.FAILED}
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+# --- the template ------------------------------------------------------------------
+
+
+def check_name(name: str, what: str = "deployment name") -> str:
+    if not isinstance(name, str) or not _DNS_LABEL.match(name):
+        raise InvalidInput(
+            f"The {what} {name!r} is not valid: use at most 63 lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit."
+        )
+    return name
+
+
+def render_deployment(
+    name: str,
+    namespace: str,
+    image: str,
+    model: str,
+    version: int,
+    canary: int | None = None,
+    traffic: int = DEFAULT_CANARY_TRAFFIC,
+    secret: str = "dlptui-credentials",
+) -> dict:
+    """The SeldonDeployment serving `model` at `version`, and `version` `canary` with `traffic` percent if given."""
+    check_name(name)
+    check_name(namespace, "namespace")
+    if not image or any(c.isspace() for c in image):
+        raise InvalidInput(f"The serving image {image!r} is not an image reference; set serving_image in the cluster profile.")
+    if canary is not None and not (isinstance(traffic, int) and 0 < traffic < 100):
+        raise InvalidInput(f"A canary takes between 1 and 99 percent of the traffic, not {traffic!r}.")
+    values = {"name": name, "namespace": namespace, "image": image, "model": model, "secret": secret}
+    body = _render(values, MAIN, version, 100 - traffic if canary is not None else 100)
+    if canary is not None:
+        body["spec"]["predictors"].append(_render(values, CANARY, canary, traffic)["spec"]["predictors"][0])
+    return body
+
+
+def _render(values: dict[str, Any], predictor: str, version: int, traffic: int) -> dict:
+    import yaml
+
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise InvalidInput(f"A model version is a whole number, not {version!r}.")
+    try:
+        text = TEMPLATE.read_text()
+    except OSError:
+        raise NotAvailable(f"The deployment template {TEMPLATE} is missing; reinstall dlptui from its source tree.") from None
+    scalars = {**values, "predictor": predictor, "version": str(version), "version_label": f"v{version}"}
+    filled = string.Template(text).substitute({k: json.dumps(v) for k, v in scalars.items()}, traffic=traffic)
+    return yaml.safe_load(filled)
+
+
+# --- from the object to the model ---------------------------------------------------
+
+
+def _served(predictor: dict | None) -> tuple[str, int]:
+    """(model, version) named by a predictor's graph parameters."""
+    if not predictor:
+        return "", 0
+    graph = predictor.get("graph") or {}
+    params = {p.get("name"): p.get("value") for p in graph.get("parameters") or []}
+    model = params.get("det_model") or params.get("model_name") or graph.get("name", "")
+    version = str(params.get("det_version") or "0")
+    return str(model), int(version) if version.isdigit() else 0
+
+
+def to_deployment(obj: dict, ingress: str | None = None) -> Deployment:
+    """A SeldonDeployment object (as the API returns it) as the platform's Deployment."""
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    name, namespace = meta.get("name", ""), meta.get("namespace", "")
+    predictors = {p.get("name"): p for p in spec.get("predictors") or []}
+    main = predictors.get(MAIN) or next(iter(predictors.values()), None)
+    canary = predictors.get(CANARY) if main is not predictors.get(CANARY) else None
+    model, version = _served(main)
+    state = STATES.get(status.get("state", ""), DeploymentState.STARTING)
+    detail = str(status.get("description") or "")
+    if meta.get("deletionTimestamp"):
+        state, detail = DeploymentState.STOPPED, "It is being deleted."
+    elif not status:
+        detail = "The Seldon operator has not reported on it yet."
+    if ingress:
+        endpoint = f"{ingress.rstrip('/')}/seldon/{namespace}/{name}/api/v1.0/predictions"
+    else:
+        endpoint = (status.get("address") or {}).get("url")
+    return Deployment(
+        name=name,
+        model=model,
+        version=version,
+        state=state,
+        endpoint=endpoint,
+        replicas=int(status.get("replicas") or (main or {}).get("replicas") or 1),
+        canary_version=_served(canary)[1] if canary else None,
+        canary_traffic=int(canary.get("traffic") or 0) if canary else 0,
+        created=timestamp(meta.get("creationTimestamp")),
+        detail=detail,
+    )
+
+
+# --- the part ---------------------------------------------------------------------------
+
+
+class SeldonServing:
+    """`ports.Serving` over SeldonDeployments in the profile's `seldon_namespace`."""
+
+    def __init__(self, config: Config, platform: Any = None) -> None:
+        self.config = config
+        self.namespace = config.cluster.seldon_namespace
+        self.kube = KubeClient(config)
+        self._client: SeldonClient | None = None
+        self._lock = threading.Lock()
+
+    # --- health and reading --------------------------------------------------------
+
+    def health(self) -> Service:
+        service = Service(part="serving", backend="Seldon Core", reachable=False, endpoint=self.config.cluster.istio_ingress)
+        try:
+            items = self._list(timeout=self.config.timeout_s)
+        except NotFound:
+            detail = (
+                f"The Kubernetes API server at {self.kube.server} answers, but the SeldonDeployment CRD ({CRD_NAME}) "
+                "is not installed; install Seldon Core on the cluster."
+            )
+            return replace(service, detail=detail)
+        except PlatformError as e:
+            return replace(service, detail=str(e))
+        return replace(
+            service,
+            reachable=True,
+            version=f"{GROUP}/{VERSION}",
+            detail=f"SeldonDeployment CRD installed; {len(items)} deployments in namespace {self.namespace}",
+        )
+
+    def list_deployments(self) -> list[Deployment]:
+        ingress = self.config.cluster.istio_ingress
+        return sorted((to_deployment(o, ingress) for o in self._list()), key=lambda d: d.name)
+
+    def get_deployment(self, name: str) -> Deployment:
+        return to_deployment(self._get(name), self.config.cluster.istio_ingress)
+
+    # --- changing -----------------------------------------------------------------------
+
+    def deploy(self, name: str, version: ModelVersion) -> Deployment:
+        return self.create_object(self._render(name, version.model, version.version))
+
+    def create_object(self, body: dict) -> Deployment:
+        """Create a SeldonDeployment object as given (the rendered template, or one of the user's)."""
+        name = (body.get("metadata") or {}).get("name", "")
+        try:
+            created = self.kube.call(
+                f"create SeldonDeployment {name!r} in namespace {self.namespace!r}",
+                self.kube.custom.create_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, body,
+            )  # fmt: skip
+        except Conflict:
+            raise Conflict(
+                f"There is already a deployment {name!r} in namespace {self.namespace!r}; update it or pick another name."
+            ) from None
+        except NotFound:
+            raise self._missing_place() from None
+        return to_deployment(created, self.config.cluster.istio_ingress)
+
+    def update(self, name: str, version: ModelVersion) -> Deployment:
+        """Point predictor "main" at `version` (the operator rolls its pods over); a canary of that version is folded in."""
+        current = to_deployment(self._get(name))
+        canary = current.canary_version if current.canary_version != version.version else None
+        return self._patch(name, self._render(name, version.model, version.version, canary, current.canary_traffic))
+
+    def set_canary(self, name: str, version: ModelVersion | None, traffic: int) -> Deployment:
+        current = to_deployment(self._get(name))
+        if version is None:
+            return self._patch(name, self._render(name, current.model, current.version))
+        if version.version == current.version:
+            raise InvalidInput(f"Deployment {name!r} already serves version {version.version}; pick another version for the canary.")
+        return self._patch(name, self._render(name, current.model, current.version, version.version, traffic))
+
+    def undeploy(self, name: str) -> None:
+        try:
+            self.kube.call(
+                f"delete SeldonDeployment {name!r}",
+                self.kube.custom.delete_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name,
+            )  # fmt: skip
+        except NotFound:
+            raise self._no_such(name) from None
+
+    # --- logs and predictions -----------------------------------------------------------
+
+    def logs(self, name: str, lines: int = 50) -> list[str]:
+        """The last `lines` of the model container of each pod of the deployment (prefixed by pod when several)."""
+        self._get(name)
+        pods = self.kube.call(
+            f"list the pods of deployment {name!r}",
+            self.kube.core.list_namespaced_pod, self.namespace, label_selector=f"{POD_LABEL}={name}",
+        ).items  # fmt: skip
+        if not pods:
+            raise Conflict(
+                f"Deployment {name!r} has no pod yet; the Seldon operator creates them once it has seen the deployment."
+            )
+        result: list[str] = []
+        for pod in sorted(pods, key=lambda p: p.metadata.name):
+            prefix = f"{pod.metadata.name}: " if len(pods) > 1 else ""
+            containers = [c.name for c in pod.spec.containers]
+            container = MODEL_CONTAINER if MODEL_CONTAINER in containers else containers[0]
+            waiting = _not_started(pod, container)
+            if waiting and len(pods) == 1:
+                raise Conflict(f"Pod {pod.metadata.name!r} of deployment {name!r} has not started its {container} container yet ({waiting}).")
+            if waiting:
+                result.append(f"{prefix}(not started yet: {waiting})")
+                continue
+            text = self.kube.call(
+                f"read the log of pod {pod.metadata.name!r}",
+                self.kube.core.read_namespaced_pod_log,
+                pod.metadata.name, self.namespace, container=container, tail_lines=lines,
+            )  # fmt: skip
+            result.extend(prefix + line for line in str(text).splitlines())
+        return result
+
+    def predict(self, name: str, image: bytes, filename: str = "image") -> Prediction:
+        ingress = self.config.cluster.istio_ingress
+        if not ingress:
+            raise NotAvailable(
+                "Predictions on the cluster go through the Istio gateway; set istio_ingress in the cluster profile "
+                "(or DLPTUI_ISTIO_INGRESS) to its address."
+            )
+        deployment = self.get_deployment(name)
+        return self.client.predict(deployment.endpoint, image, filename)
+
+    @property
+    def client(self) -> SeldonClient:
+        from dlptui.platform.seldon_protocol import SeldonClient
+
+        with self._lock:
+            if self._client is None:
+                self._client = SeldonClient()
+            return self._client
+
+    def close(self) -> None:
+        self.kube.close()
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _render(self, name: str, model: str, version: int, canary: int | None = None, traffic: int = DEFAULT_CANARY_TRAFFIC) -> dict:
+        settings = self.config.cluster
+        return render_deployment(
+            name, self.namespace, settings.serving_image, model, version, canary, traffic, settings.credentials_secret
+        )
+
+    def _list(self, timeout: float | None = None) -> list[dict]:
+        listing = self.kube.call(
+            f"list the SeldonDeployments of namespace {self.namespace!r}",
+            self.kube.custom.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, timeout=timeout,
+        )  # fmt: skip
+        return listing.get("items", [])
+
+    def _get(self, name: str) -> dict:
+        check_name(name)
+        try:
+            return self.kube.call(
+                f"read SeldonDeployment {name!r}",
+                self.kube.custom.get_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name,
+            )  # fmt: skip
+        except NotFound:
+            raise self._no_such(name) from None
+
+    def _patch(self, name: str, body: dict) -> Deployment:
+        """Replace the predictors (a JSON merge patch replaces a list whole) with those of the rendered template."""
+        try:
+            patched = self.kube.call(
+                f"update SeldonDeployment {name!r}",
+                self.kube.custom.patch_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name,
+                {"spec": {"predictors": body["spec"]["predictors"]}},
+            )  # fmt: skip
+        except NotFound:
+            raise self._no_such(name) from None
+        return to_deployment(patched, self.config.cluster.istio_ingress)
+
+    def _no_such(self, name: str) -> NotFound:
+        return NotFound(f"There is no deployment {name!r} in namespace {self.namespace!r}; list the deployments to see what is there.")
+
+    def _missing_place(self) -> PlatformError:
+        """Why a create found nothing: the namespace, or the CRD itself."""
+        try:
+            self.kube.call(f"read namespace {self.namespace!r}", self.kube.core.read_namespace, self.namespace)
+        except NotFound:
+            return NotFound(
+                f"The namespace {self.namespace!r} does not exist; create it or set seldon_namespace in the cluster profile."
+            )
+        return NotAvailable(f"The SeldonDeployment CRD ({CRD_NAME}) is not installed on the cluster; install Seldon Core.")
+
+
+def _not_started(pod: Any, container: str) -> str | None:
+    """Why `container` of `pod` has no log to read yet (its waiting reason or the pod's phase), or None if it has one."""
+    status = next((s for s in pod.status.container_statuses or [] if s.name == container), None)
+    state = status.state if status else None
+    if state and (state.running or state.terminated) or (status and status.restart_count):
+        return None
+    waiting = state.waiting.reason if state and state.waiting else None
+    return waiting or pod.status.phase or "Pending"

@@ -1,0 +1,257 @@
+"""SeldonServing against a real kube-apiserver with the project's SeldonDeployment CRD installed.
+
+There is no Seldon operator: where a test needs a status, it plays the operator and writes
+`status` through the status subresource, as the operator does.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from dlptui.platform import Platform
+from dlptui.platform.errors import Conflict, InvalidInput, NotAvailable, NotFound, Unreachable
+from dlptui.platform.model import DeploymentState, ModelVersion
+from dlptui.platform.seldon import GROUP, PLURAL, VERSION, SeldonServing, render_deployment
+from tests.fixtures.kube import CRD_FILE, ensure_service_account, free_port, install_crd
+
+IMAGE = "registry.example/dlptui-serving:0.1.0"
+
+
+def version(n: int, model: str = "dogcat-model") -> ModelVersion:
+    return ModelVersion(model=model, version=n, checkpoint_uuid=f"ckpt-{n}", created=0.0)
+
+
+@pytest.fixture
+def api(kube_cluster):
+    """The raw clients, to look at what the adapter wrote and to play the operator."""
+    from kubernetes import client
+
+    api_client = kube_cluster.client()
+    yield client.CustomObjectsApi(api_client), client.CoreV1Api(api_client)
+    api_client.close()
+
+
+@pytest.fixture
+def namespace(api):
+    """A fresh namespace per test (namespaces are never removed here: there is no namespace controller)."""
+    name = f"seldon-{uuid.uuid4().hex[:8]}"
+    api[1].create_namespace({"metadata": {"name": name}})
+    return name
+
+
+@pytest.fixture
+def config(cluster_config, namespace):
+    settings = replace(cluster_config.cluster, seldon_namespace=namespace, serving_image=IMAGE)
+    return replace(cluster_config, cluster=settings)
+
+
+@pytest.fixture
+def serving(config):
+    part = Platform(config).serving
+    assert isinstance(part, SeldonServing)
+    yield part
+    part.close()
+
+
+def stored(api, namespace: str, name: str) -> dict:
+    return api[0].get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+
+
+def write_status(api, namespace: str, name: str, status: dict) -> None:
+    """What the Seldon operator does when it has built (or failed to build) the deployment."""
+    api[0].patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, {"status": status})
+
+
+def test_the_created_object_is_the_rendered_template(serving, api, namespace):
+    serving.deploy("dogcat-deploy", version(1))
+    obj = stored(api, namespace, "dogcat-deploy")
+    expected = render_deployment("dogcat-deploy", namespace, IMAGE, "dogcat-model", 1, secret="dlptui-credentials")
+    assert obj["spec"] == expected["spec"]
+    assert obj["metadata"]["labels"] == expected["metadata"]["labels"]
+    assert (obj["apiVersion"], obj["kind"]) == ("machinelearning.seldon.io/v1", "SeldonDeployment")
+    params = {p["name"]: p["value"] for p in obj["spec"]["predictors"][0]["graph"]["parameters"]}
+    assert params == {"det_model": "dogcat-model", "det_version": "1", "model_name": "dogcat-model"}
+
+
+def test_create_list_update_canary_delete_round_trip(serving, api, namespace):
+    created = serving.deploy("dogcat-deploy", version(1))
+    assert (created.name, created.model, created.version, created.state) == ("dogcat-deploy", "dogcat-model", 1, DeploymentState.STARTING)
+    assert created.detail == "The Seldon operator has not reported on it yet."
+    assert created.created is not None and created.canary_version is None
+
+    assert [d.name for d in serving.list_deployments()] == ["dogcat-deploy"]
+
+    updated = serving.update("dogcat-deploy", version(2))
+    assert (updated.version, updated.canary_version) == (2, None)
+    assert stored(api, namespace, "dogcat-deploy")["spec"]["predictors"][0]["labels"] == {"dlptui.io/model-version": "v2"}
+
+    canary = serving.set_canary("dogcat-deploy", version(3), 20)
+    assert (canary.version, canary.canary_version, canary.canary_traffic) == (2, 3, 20)
+    predictors = stored(api, namespace, "dogcat-deploy")["spec"]["predictors"]
+    assert [(p["name"], p["traffic"]) for p in predictors] == [("main", 80), ("canary", 20)]
+    assert sum(p["traffic"] for p in predictors) == 100
+
+    promoted = serving.update("dogcat-deploy", version(3))  # the canary's version becomes the main one
+    assert (promoted.version, promoted.canary_version, promoted.canary_traffic) == (3, None, 0)
+    assert [p["traffic"] for p in stored(api, namespace, "dogcat-deploy")["spec"]["predictors"]] == [100]
+
+    serving.set_canary("dogcat-deploy", version(4), 50)
+    removed = serving.set_canary("dogcat-deploy", None, 0)
+    assert (removed.version, removed.canary_version) == (3, None)
+
+    serving.undeploy("dogcat-deploy")
+    assert serving.list_deployments() == []
+    with pytest.raises(NotFound, match=rf"^There is no deployment 'dogcat-deploy' in namespace '{namespace}'"):
+        serving.get_deployment("dogcat-deploy")
+
+
+def test_the_object_holds_a_secret_reference_and_no_secret(serving, api, namespace, monkeypatch, config):
+    password = secrets.token_hex(12)
+    monkeypatch.setenv("DET_PASS", password)
+    monkeypatch.setenv("DET_TOKEN", password)
+    serving.deploy("dogcat-deploy", version(1))
+    serving.set_canary("dogcat-deploy", version(2), 10)
+    obj = stored(api, namespace, "dogcat-deploy")
+    text = json.dumps(obj)
+    assert password not in text
+    for predictor in obj["spec"]["predictors"]:
+        (container,) = predictor["componentSpecs"][0]["spec"]["containers"]
+        assert container["envFrom"] == [{"secretRef": {"name": config.cluster.credentials_secret}}]
+        assert "env" not in container  # no literal values at all
+
+
+def test_the_status_the_operator_writes_shows_in_the_list(serving, api, namespace, config):
+    serving.deploy("dogcat-deploy", version(5))
+    address = f"http://dogcat-deploy-default.{namespace}.svc.cluster.local:8000/api/v1.0/predictions"
+    write_status(api, namespace, "dogcat-deploy", {
+        "state": "Available", "replicas": 2, "address": {"url": address},
+        "deploymentStatus": {"dogcat-deploy-main-0-model": {"replicas": 2, "availableReplicas": 2}},
+    })  # fmt: skip
+    (shown,) = serving.list_deployments()
+    assert (shown.state, shown.endpoint, shown.replicas, shown.version) == (DeploymentState.AVAILABLE, address, 2, 5)
+
+    write_status(api, namespace, "dogcat-deploy", {"state": "Failed", "description": "Deployment failed: image pull back-off."})
+    failed = serving.get_deployment("dogcat-deploy")
+    assert (failed.state, failed.detail) == (DeploymentState.FAILED, "Deployment failed: image pull back-off.")
+
+    write_status(api, namespace, "dogcat-deploy", {"state": "Creating"})
+    assert serving.get_deployment("dogcat-deploy").state is DeploymentState.STARTING
+
+    through_istio = SeldonServing(replace(config, cluster=replace(config.cluster, istio_ingress="http://34.1.2.3/")))
+    assert through_istio.get_deployment("dogcat-deploy").endpoint == (
+        f"http://34.1.2.3/seldon/{namespace}/dogcat-deploy/api/v1.0/predictions"
+    )
+
+
+def test_status_is_only_written_through_the_status_subresource(serving, namespace, api):
+    body = render_deployment("sneaky", namespace, IMAGE, "dogcat-model", 1)
+    body["status"] = {"state": "Available"}
+    created = serving.create_object(body)
+    assert created.state is DeploymentState.STARTING
+    assert "status" not in stored(api, namespace, "sneaky") or not stored(api, namespace, "sneaky")["status"]
+
+
+def test_the_schema_rejects_a_malformed_object_with_one_sentence(serving, namespace):
+    bad = render_deployment("bad-traffic", namespace, IMAGE, "dogcat-model", 1)
+    bad["spec"]["predictors"][0]["traffic"] = 150
+    with pytest.raises(InvalidInput) as caught:
+        serving.create_object(bad)
+    message = str(caught.value)
+    assert message.startswith(f"The API server rejected the request to create SeldonDeployment 'bad-traffic' in namespace '{namespace}': ")
+    assert "spec.predictors.traffic" in message or "spec.predictors[0].traffic" in message
+    assert "\n" not in message and message.endswith(".")
+
+    empty = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "SeldonDeployment", "metadata": {"name": "no-predictors"}, "spec": {}}
+    with pytest.raises(InvalidInput, match=r"spec\.predictors: Required value"):
+        serving.create_object(empty)
+
+
+def test_user_mistakes_are_sentences(serving, namespace, cluster_config):
+    serving.deploy("dogcat-deploy", version(1))
+    with pytest.raises(Conflict, match=rf"^There is already a deployment 'dogcat-deploy' in namespace '{namespace}'; update it"):
+        serving.deploy("dogcat-deploy", version(2))
+    with pytest.raises(NotFound, match="^There is no deployment 'nothing-here'"):
+        serving.update("nothing-here", version(2))
+    with pytest.raises(NotFound, match="^There is no deployment 'nothing-here'"):
+        serving.undeploy("nothing-here")
+    with pytest.raises(InvalidInput, match="^The deployment name 'Dogcat_Deploy' is not valid"):
+        serving.deploy("Dogcat_Deploy", version(1))
+    with pytest.raises(InvalidInput, match="between 1 and 99 percent of the traffic, not 100"):
+        serving.set_canary("dogcat-deploy", version(2), 100)
+    with pytest.raises(InvalidInput, match="already serves version 1; pick another version"):
+        serving.set_canary("dogcat-deploy", version(1), 10)
+    nowhere = SeldonServing(replace(cluster_config, cluster=replace(cluster_config.cluster, seldon_namespace="no-such-ns")))
+    with pytest.raises(NotFound, match="^The namespace 'no-such-ns' does not exist; create it or set seldon_namespace"):
+        nowhere.deploy("dogcat-deploy", version(1))
+
+
+def test_logs_say_when_there_is_no_pod_or_no_log_yet(serving, api, namespace):
+    serving.deploy("dogcat-deploy", version(1))
+    with pytest.raises(Conflict, match="^Deployment 'dogcat-deploy' has no pod yet"):
+        serving.logs("dogcat-deploy")
+    ensure_service_account(api[1], namespace)
+    pod = {
+        "metadata": {"name": "dogcat-deploy-main-0-model-abc12", "labels": {"seldon-deployment-id": "dogcat-deploy"}},
+        "spec": {"containers": [{"name": "model", "image": IMAGE}, {"name": "seldon-container-engine", "image": "executor"}]},
+    }
+    api[1].create_namespaced_pod(namespace, pod)  # what the operator would create; no kubelet ever starts it
+    with pytest.raises(Conflict, match=r"^Pod 'dogcat-deploy-main-0-model-abc12' of deployment 'dogcat-deploy' has not started its model container yet \(Pending\)\.$"):
+        serving.logs("dogcat-deploy")
+    with pytest.raises(NotFound, match="^There is no deployment 'other'"):
+        serving.logs("other")
+
+
+def test_predictions_need_the_istio_gateway(serving, config):
+    serving.deploy("dogcat-deploy", version(1))
+    with pytest.raises(NotAvailable, match="set istio_ingress in the cluster profile"):
+        serving.predict("dogcat-deploy", b"\xff\xd8 not much of a jpeg")
+    dead = f"http://127.0.0.1:{free_port()}"
+    through_dead = SeldonServing(replace(config, cluster=replace(config.cluster, istio_ingress=dead)))
+    with pytest.raises(Unreachable, match=rf"^The prediction endpoint {dead}/seldon/.+/dogcat-deploy/api/v1.0/predictions does not answer"):
+        through_dead.predict("dogcat-deploy", b"\xff\xd8 not much of a jpeg")
+    with pytest.raises(NotFound, match="^There is no deployment 'missing'"):
+        through_dead.predict("missing", b"")
+    through_dead.close()
+
+
+def test_health_reports_the_crd_and_the_deployments(serving, namespace):
+    serving.deploy("dogcat-deploy", version(1))
+    health = serving.health()
+    assert (health.part, health.reachable, health.version) == ("serving", True, "machinelearning.seldon.io/v1")
+    assert health.detail == f"SeldonDeployment CRD installed; 1 deployments in namespace {namespace}"
+
+
+def test_health_says_when_the_crd_is_missing(serving, kube_cluster):
+    """Runs last in this file: it removes the CRD for a moment and installs it again."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    api_client = kube_cluster.client()
+    ext = client.ApiextensionsV1Api(api_client)
+    ext.delete_custom_resource_definition("seldondeployments.machinelearning.seldon.io")
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                ext.read_custom_resource_definition("seldondeployments.machinelearning.seldon.io")
+            except ApiException as e:
+                if e.status == 404:
+                    break
+            time.sleep(0.2)
+        health = serving.health()
+        assert health.reachable is False
+        assert health.detail == (
+            f"The Kubernetes API server at {kube_cluster.url} answers, but the SeldonDeployment CRD "
+            "(seldondeployments.machinelearning.seldon.io) is not installed; install Seldon Core on the cluster."
+        )
+        with pytest.raises(NotAvailable, match=r"^The SeldonDeployment CRD \(seldondeployments.machinelearning.seldon.io\) is not installed"):
+            serving.deploy("dogcat-deploy", version(1))
+    finally:
+        install_crd(api_client, CRD_FILE)
+        api_client.close()
