@@ -8,7 +8,6 @@ session and process group, so stopping it reaches every process it forked.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -74,25 +73,39 @@ def alive(record: ProcessRecord) -> bool:
     return _process(record) is not None
 
 
+def members(record: ProcessRecord) -> list[psutil.Process]:
+    """The processes of the record's process group (its session: start_new_session) started after it.
+
+    The leader may be gone while its children live on (killed from outside): they still count.
+    """
+    members = []
+    for proc in psutil.process_iter(["create_time"]):
+        try:
+            if os.getpgid(proc.pid) == record.pid and proc.info["create_time"] >= record.started - 0.05:
+                members.append(proc)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return members
+
+
 def stop_tree(record: ProcessRecord, timeout: float = 10.0) -> None:
     """SIGTERM the process, its group and every descendant; SIGKILL what is left after `timeout`."""
-    proc = _process(record)
-    if proc is None:
+    family = {p.pid: p for p in members(record)}
+    leader = _process(record)
+    if leader is not None:
+        family[leader.pid] = leader
+        try:
+            family.update({p.pid: p for p in leader.children(recursive=True)})
+        except psutil.NoSuchProcess:
+            pass
+    if not family:
         return
-    try:
-        family = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        family = [proc]
-    try:
-        os.killpg(record.pid, signal.SIGTERM)  # the group leader is the child: start_new_session
-    except (ProcessLookupError, PermissionError):
-        pass
-    for p in family:
+    for p in family.values():
         try:
             p.terminate()
         except psutil.NoSuchProcess:
             pass
-    _, left = psutil.wait_procs(family, timeout=timeout)
+    _, left = psutil.wait_procs(list(family.values()), timeout=timeout)
     for p in left:
         try:
             p.kill()

@@ -1,0 +1,167 @@
+"""The local Serving part against the real seldon-core-microservice: predict, restart, update, canary, failure."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import httpx
+import pytest
+
+from dlptui.platform.errors import Conflict, InvalidInput, NotFound
+from dlptui.platform.model import DeploymentState
+from tests.fixtures.serving import DEPLOYMENT, image_bytes, version_of, wait_state
+
+pytestmark = pytest.mark.slow
+
+
+def test_predict_through_the_projects_client(served):
+    prediction = served.serving.predict(DEPLOYMENT, image_bytes(), "red.jpg")
+    assert prediction.error is None
+    assert prediction.image == "red.jpg"
+    assert prediction.label in ("cat", "dog")
+    assert set(prediction.probabilities) == {"cat", "dog"}
+    assert abs(sum(prediction.probabilities.values()) - 1.0) < 1e-4
+    assert prediction.label == max(prediction.probabilities, key=prediction.probabilities.get)
+    assert prediction.latency_ms is not None and prediction.latency_ms > 0
+    assert prediction.version == served.serving.get_deployment(DEPLOYMENT).version
+
+
+def test_seldon_client_in_microservice_mode_through_the_gateway(served):
+    from seldon_core.seldon_client import SeldonClient
+
+    endpoint = served.serving.get_deployment(DEPLOYMENT).endpoint
+    host_port = endpoint.removeprefix("http://").split("/")[0]
+    result = SeldonClient(microservice_endpoint=host_port).microservice(method="predict", bin_data=image_bytes())
+    assert result.success, result.msg
+    from seldon_core.utils import seldon_message_to_json
+
+    answer = seldon_message_to_json(result.response)["jsonData"]
+    assert answer["label"] in ("cat", "dog")
+    assert set(answer["probabilities"]) == {"cat", "dog"}
+
+
+def test_deployment_listing_and_logs(served):
+    [deployment] = [d for d in served.serving.list_deployments() if d.name == DEPLOYMENT]
+    assert deployment.state is DeploymentState.AVAILABLE
+    assert deployment.model == "dogcat-model"
+    assert deployment.endpoint.startswith("http://127.0.0.1:")
+    assert deployment.log_tail, "the model server's log should not be empty"
+    assert any("model" in line.lower() for line in served.serving.logs(DEPLOYMENT, 200))
+
+
+def test_found_again_by_a_fresh_platform(served):
+    """A console restart: a new Platform over the same home finds the running deployment."""
+    from dlptui.platform import Platform
+
+    before = served.serving.get_deployment(DEPLOYMENT)
+    fresh = Platform(served.config)
+    try:
+        again = fresh.serving.get_deployment(DEPLOYMENT)
+        assert again.state is DeploymentState.AVAILABLE
+        assert again.endpoint == before.endpoint
+        assert fresh.serving.predict(DEPLOYMENT, image_bytes()).label in ("cat", "dog")
+    finally:
+        fresh.close()
+
+
+def test_unknown_and_bad_names(served):
+    with pytest.raises(NotFound, match="no deployment named"):
+        served.serving.get_deployment("nope")
+    with pytest.raises(NotFound):
+        served.serving.predict("nope", image_bytes())
+    with pytest.raises(InvalidInput):
+        served.serving.get_deployment("../etc")
+
+
+def test_deploying_an_existing_name_is_a_conflict(served, tiny_checkpoints):
+    with pytest.raises(Conflict, match="exists"):
+        served.serving.deploy(DEPLOYMENT, version_of(tiny_checkpoints[1], 2))
+
+
+def test_a_missing_checkpoint_is_refused_before_anything_starts(served, tmp_path):
+    with pytest.raises(NotFound, match="not on this machine"):
+        served.serving.deploy("no-checkpoint", version_of(tmp_path / "gone", 9))
+    assert "no-checkpoint" not in [d.name for d in served.serving.list_deployments()]
+
+
+class Traffic(threading.Thread):
+    """Sends predictions back to back until stopped; records every answer's status and version."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(daemon=True)
+        self.endpoint = endpoint
+        self.stop = threading.Event()
+        self.results: list[tuple[int, int | None]] = []
+
+    def run(self) -> None:
+        import base64
+
+        body = {"binData": base64.b64encode(image_bytes()).decode()}
+        with httpx.Client(timeout=30) as client:
+            while not self.stop.is_set():
+                try:
+                    response = client.post(self.endpoint, json=body)
+                    version = response.json()["jsonData"]["version"] if response.status_code == 200 else None
+                    self.results.append((response.status_code, version))
+                except httpx.HTTPError as e:
+                    self.results.append((-1, str(e)))
+
+
+def test_update_and_canary_without_a_failed_request(served, tiny_checkpoints):
+    serving = served.serving
+    endpoint = serving.get_deployment(DEPLOYMENT).endpoint
+    traffic = Traffic(endpoint)
+    traffic.start()
+    try:
+        time.sleep(0.5)
+        updated = serving.update(DEPLOYMENT, version_of(tiny_checkpoints[1], 2))
+        time.sleep(0.5)
+    finally:
+        traffic.stop.set()
+        traffic.join()
+    assert updated.version == 2 and updated.endpoint == endpoint
+    statuses = [s for s, _ in traffic.results]
+    assert statuses and all(s == 200 for s in statuses), [r for r in traffic.results if r[0] != 200][:5]
+    versions = [v for _, v in traffic.results]
+    assert versions[0] == 1 and versions[-1] == 2, "the switch should be seen by the running traffic"
+    assert versions == sorted(versions), "once switched, no request goes back to the old version"
+
+    # a canary of version 1 taking 30 % of the requests
+    canary = serving.set_canary(DEPLOYMENT, version_of(tiny_checkpoints[0], 1), 30)
+    assert canary.canary_version == 1 and canary.canary_traffic == 30
+    answered = [serving.predict(DEPLOYMENT, image_bytes()).version for _ in range(100)]
+    share = answered.count(1)
+    assert answered.count(1) + answered.count(2) == 100
+    assert 15 <= share <= 45, f"the canary took {share} of 100 requests"
+
+    removed = serving.set_canary(DEPLOYMENT, None, 0)
+    assert removed.canary_version is None
+    assert {serving.predict(DEPLOYMENT, image_bytes()).version for _ in range(10)} == {2}
+
+
+def test_a_killed_model_server_shows_as_failed(serving_platform, tiny_checkpoints):
+    serving = serving_platform.serving
+    serving.deploy("kill-me", version_of(tiny_checkpoints[0], 1))
+    try:
+        assert wait_state(serving, "kill-me").state is DeploymentState.AVAILABLE
+        import json
+
+        state = json.loads((serving.root / "kill-me" / "state.json").read_text())
+        os.kill(state["primary"]["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while serving.get_deployment("kill-me").state is not DeploymentState.FAILED and time.monotonic() < deadline:
+            time.sleep(0.1)
+        failed = serving.get_deployment("kill-me")
+        assert failed.state is DeploymentState.FAILED
+        assert "exited" in failed.detail and str(state["primary"]["pid"]) in failed.detail
+        assert "kill-me" in [d.name for d in serving.list_deployments()]
+    finally:
+        serving.undeploy("kill-me")
+    from dlptui.platform.local.processes import ProcessRecord, members
+
+    assert not members(ProcessRecord(state["primary"]["pid"], state["primary"]["started"])), "orphans left behind"
+    assert "kill-me" not in [d.name for d in serving.list_deployments()]
+    assert not (serving.root / "kill-me").exists()
