@@ -1,0 +1,139 @@
+"""Where a deployment or a model version came from, as a list of links.
+
+    deployment -> model version -> checkpoint -> experiment -> data commit
+
+Each entry is a `Link` to the screen that shows it (a mode of the app and the key of
+the row there). Choosing one closes the panel with that link; `follow(app, link)` then
+switches to the mode and asks its screen to select the row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+
+@dataclass(frozen=True)
+class Link:
+    kind: str  # "deployment", "version", "checkpoint", "experiment", "data commit"
+    title: str  # what the entry says: "dogcat-model@2"
+    detail: str  # one more line of facts: metrics, state, a date
+    mode: str  # the app mode that shows it: "deployments", "models", "experiments", "data"
+    key: str  # the row to select there
+
+
+def follow(app: App, link: Link) -> None:
+    """Switch to the link's screen and select its row (once the screen is there)."""
+    app.switch_mode(link.mode)
+
+    def select() -> None:
+        reveal = getattr(app.screen, "reveal", None)
+        if reveal is not None:
+            reveal(link.key)
+
+    app.call_later(select)
+
+
+def _entry(link: Link, last: bool) -> Text:
+    text = Text()
+    text.append(f"{link.kind:<12}", style="dim")
+    text.append(link.title, style="bold")
+    if link.detail:
+        text.append(f"\n{'':<12}{link.detail}", style="dim")
+    if not last:
+        text.append(f"\n{'':<12}↓")
+    return text
+
+
+class LineagePanel(ModalScreen["Link | None"]):
+    """The chain of one deployment or version; Enter follows the highlighted link."""
+
+    DEFAULT_CSS = """
+    LineagePanel { align: center middle; }
+    LineagePanel > Vertical {
+        width: 80; max-width: 95%; height: auto; max-height: 90%;
+        border: thick $primary; background: $surface; padding: 1 2;
+    }
+    LineagePanel #lineage-title { text-style: bold; padding-bottom: 1; }
+    LineagePanel OptionList { height: auto; max-height: 24; border: none; }
+    LineagePanel #lineage-missing { color: $warning; padding-top: 1; }
+    """
+
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="lineage.close"),
+    ]
+
+    def __init__(self, title: str, links: list[Link], missing: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.links = links
+        self.missing = missing
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.title_text, id="lineage-title")
+            yield OptionList(
+                *(Option(_entry(link, i == len(self.links) - 1), id=str(i)) for i, link in enumerate(self.links)),
+                id="lineage-links",
+            )
+            if self.missing:
+                yield Static(self.missing, id="lineage-missing")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(self.links[int(event.option.id or 0)])
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def lineage_of(platform, deployment=None, version=None) -> LineagePanel:
+    """Runs in a thread: the panel for a deployment (its primary version) or a model version.
+
+    Each step asks the part that knows it; a step that cannot be followed (a part not
+    available, a checkpoint deleted) ends the chain with one sentence saying why.
+    """
+    from dlptui.platform.errors import PlatformError
+    from dlptui.tui.format import human_time
+
+    links: list[Link] = []
+    missing = ""
+    if deployment is not None:
+        title = f"Lineage of deployment {deployment.name}"
+        links.append(
+            Link("deployment", deployment.name, f"{deployment.state.value}, {deployment.endpoint or 'no endpoint'}",
+                 "deployments", deployment.name)
+        )
+    else:
+        title = f"Lineage of {version}"
+    try:
+        if version is None:
+            version = platform.registry.get_version(deployment.model, deployment.version)
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(version.metrics.items()))
+        links.append(Link("version", str(version), metrics or "no metrics", "models", str(version)))
+        checkpoint = platform.training.checkpoint(version.checkpoint_uuid)
+        links.append(
+            Link("checkpoint", checkpoint.uuid, f"batch {checkpoint.batch}, saved {human_time(checkpoint.created)}",
+                 "experiments", checkpoint.experiment_id)
+        )
+        experiment = platform.training.get_experiment(checkpoint.experiment_id)
+        links.append(
+            Link("experiment", f"{experiment.id} {experiment.name}", f"{experiment.state.value}, "
+                 f"{experiment.batches_done} batches", "experiments", experiment.id)
+        )
+        repo = experiment.data_repo or version.data_repo
+        commit = experiment.data_commit or version.data_commit
+        if repo and commit:
+            links.append(Link("data commit", f"{repo}@{commit}", "what the experiment trained on", "data", f"{repo}@{commit}"))
+        else:
+            missing = f"Experiment {experiment.id} does not record which data commit it trained on."
+    except PlatformError as e:
+        missing = f"The chain stops here: {e}"
+    return LineagePanel(title, links, missing)

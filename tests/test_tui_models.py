@@ -1,0 +1,169 @@
+"""The Models screen against a real local platform with a trained tiny experiment.
+
+Register checkpoints through the dialog, promote with one key each (the alias moves and
+the history grows), compare two versions, follow the lineage panel to another screen,
+and see every changing action hidden in read-only mode.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+from rich.console import Console
+
+import pytest
+
+from dlptui.tui.screens.models import ModelsScreen, RegisterDialog, VersionsScreen
+from dlptui.tui.widgets.compare import CompareScreen
+from dlptui.tui.widgets.help import screen_actions
+from dlptui.tui.widgets.lineage import LineagePanel
+from dlptui.tui.widgets.resource_table import ResourceTable
+from tests.fixtures.tui import SIZE, make_app, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def plain(renderable, width: int = 100) -> str:
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def notes(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def register_with_keys(pilot, app, checkpoint_index: int | None = None) -> None:
+    """n, then (optionally) pick a checkpoint in the dialog, then Register."""
+    await pilot.press("n")
+    await wait_for(pilot, lambda: isinstance(app.screen, RegisterDialog), what="the register dialog")
+    if checkpoint_index is not None:
+        await pilot.click("#checkpoint")
+        await pilot.pause()
+        for _ in range(checkpoint_index):
+            await pilot.press("down")
+        await pilot.press("enter")
+        await pilot.pause()
+    await pilot.click("#ok")
+    await wait_for(pilot, lambda: not isinstance(app.screen, RegisterDialog), what="the dialog to close")
+
+
+async def open_versions(pilot, app) -> VersionsScreen:
+    models = app.screen.query_one("#models", ResourceTable)
+    await wait_for(pilot, lambda: "dogcat-model" in models.all_keys, what="dogcat-model in the models table")
+    models.focus()
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, VersionsScreen), what="the versions screen")
+    return app.screen
+
+
+async def test_register_and_promote_with_keys(trained_platform):
+    app = make_app(trained_platform.config, trained_platform, start="models")
+    registry = trained_platform.registry
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen) and app.screen.is_mounted)
+        await register_with_keys(pilot, app)  # the experiment's best checkpoint
+        await wait_for(pilot, lambda: any("Registered dogcat-model@1" in n for n in notes(app)), what="registration")
+        versions = await open_versions(pilot, app)
+        table = versions.query_one("#versions", ResourceTable)
+        history = versions.query_one("#history", ResourceTable)
+        await wait_for(pilot, lambda: table.all_keys == ["dogcat-model@1"], what="version 1 in the table")
+
+        # a second version, of the first checkpoint (the dialog's options: best, batch 10, batch 20)
+        await register_with_keys(pilot, app, checkpoint_index=1)
+        await wait_for(pilot, lambda: len(table.all_keys) == 2, what="version 2 in the table")
+        v2 = registry.get_version("dogcat-model", 2)
+        assert v2.checkpoint_uuid != registry.get_version("dogcat-model", 1).checkpoint_uuid
+
+        table.focus()
+        table.move_cursor(row=table.shown_keys.index("dogcat-model@2"))
+        await pilot.press("s")
+        await wait_for(pilot, lambda: history.row_count == 1, what="the staging promotion in the history")
+        assert registry.get_model("dogcat-model").aliases == {"staging": 2}
+        assert "staging" in str(table.get_row("dogcat-model@2")[1])
+
+        await pilot.press("p")
+        await wait_for(pilot, lambda: history.row_count == 2, what="the production promotion in the history")
+        table.move_cursor(row=table.shown_keys.index("dogcat-model@1"))
+        await pilot.press("s")  # staging moves back to v1: the history says from v2 to v1
+        await wait_for(pilot, lambda: history.row_count == 3, what="the second staging promotion")
+        assert registry.get_model("dogcat-model").aliases == {"staging": 1, "production": 2}
+        newest = [str(c) for c in history.get_row(history.shown_keys[0])]
+        assert newest[1:4] == ["staging", "v2", "v1"]
+        await wait_for(pilot, lambda: str(table.get_row("dogcat-model@1")[1]) == "staging", what="the alias to move")
+        assert str(table.get_row("dogcat-model@2")[1]) == "production"
+
+
+async def test_compare_two_versions(trained_platform):
+    experiment = trained_platform.training.list_experiments()[0]
+    first, last = sorted(trained_platform.training.checkpoints(experiment.id), key=lambda c: c.batch)[:2]
+    trained_platform.registry.register("dogcat-model", experiment.id, first.uuid)
+    trained_platform.registry.register("dogcat-model", experiment.id, last.uuid)
+    app = make_app(trained_platform.config, trained_platform, start="models")
+    async with app.run_test(size=SIZE) as pilot:
+        versions = await open_versions(pilot, app)
+        table = versions.query_one("#versions", ResourceTable)
+        await wait_for(pilot, lambda: len(table.all_keys) == 2, what="both versions")
+        table.focus()
+        await pilot.press("c")  # nothing marked yet: one sentence, no screen
+        await pilot.pause()
+        assert any("Mark a version with m first" in n for n in notes(app))
+        table.move_cursor(row=table.shown_keys.index("dogcat-model@1"))
+        await pilot.press("m")
+        await wait_for(pilot, lambda: str(table.get_row("dogcat-model@1")[0]) == "v1 *", what="the mark")
+        table.move_cursor(row=table.shown_keys.index("dogcat-model@2"))
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="the comparison")
+        compare = app.screen
+        assert (compare.a.version, compare.b.version) == (1, 2)
+        shown = compare.query_one("#compare-title").content
+        assert "version 1 against version 2" in str(shown)
+        text = plain(compare.query_one("#compare-table").content)
+        accuracy = next(line.split() for line in text.splitlines() if line.strip().startswith("accuracy"))
+        assert accuracy[1:3] == [f"{first.metrics['accuracy']:.4f}", f"{last.metrics['accuracy']:.4f}"]
+        assert "checkpoint" in text and "differs" in text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, VersionsScreen), what="back to the versions")
+
+
+async def test_lineage_panel_shows_the_chain_and_a_link_switches_screen(trained_platform):
+    experiment = trained_platform.training.list_experiments()[0]
+    version = trained_platform.registry.register("dogcat-model", experiment.id)
+    app = make_app(trained_platform.config, trained_platform, start="models")
+    async with app.run_test(size=SIZE) as pilot:
+        versions = await open_versions(pilot, app)
+        table = versions.query_one("#versions", ResourceTable)
+        await wait_for(pilot, lambda: table.all_keys == ["dogcat-model@1"], what="the version")
+        table.focus()
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LineagePanel), what="the lineage panel")
+        panel = app.screen
+        assert [link.kind for link in panel.links] == ["version", "checkpoint", "experiment", "data commit"]
+        assert panel.links[1].title == version.checkpoint_uuid
+        assert panel.links[2].key == experiment.id
+        assert panel.links[3].title == f"dogs-and-cats@{experiment.data_commit}"
+        assert panel.missing == ""
+        await pilot.press("down", "down", "enter")  # the experiment
+        await wait_for(pilot, lambda: app.current_mode == "experiments", what="the switch to the experiments screen")
+
+
+async def test_read_only_hides_register_and_promote(trained_platform):
+    experiment = trained_platform.training.list_experiments()[0]
+    trained_platform.registry.register("dogcat-model", experiment.id)
+    config = replace(trained_platform.config, read_only=True)
+    app = make_app(config, trained_platform, start="models")
+    async with app.run_test(size=SIZE) as pilot:
+        ids = {row[2] for row in screen_actions(app.screen)}
+        assert "models.register" not in ids and "app.jump" in ids
+        versions = await open_versions(pilot, app)
+        table = versions.query_one("#versions", ResourceTable)
+        await wait_for(pilot, lambda: table.all_keys == ["dogcat-model@1"], what="the version")
+        ids = {row[2] for row in screen_actions(versions)}
+        assert {"models.compare", "models.lineage", "models.mark"} <= ids
+        assert not ids & {"models.promote_staging", "models.promote_production", "models.register_version"}
+        table.focus()
+        await pilot.press("s", "p", "n")
+        await pilot.pause()
+        assert trained_platform.registry.get_model("dogcat-model").aliases == {}
+        assert not isinstance(app.screen, RegisterDialog)
