@@ -16,7 +16,8 @@ Conventions (every screen of the console follows them):
   is scheduled only when the last one finished (no stacked polls), polling stops while
   the screen is hidden (suspended) and restarts at once when it shows again. A failed
   poll calls `show_error(sentence)` (default: the state line under the body) and
-  notifies once per new sentence, not every poll. `self.reload()` polls now.
+  notifies once per new sentence, not every poll. `self.reload()` polls now;
+  `poll_seconds()` may return a longer wait when nothing moves (a finished run).
 - Every Binding has an `id` "<screen>.<verb>" (e.g. "data.delete") so the user's
   `[keymap]` can remap it. Actions that change something are listed in `MUTATING`
   (action names without "action_"): in read-only mode `check_action` hides them from
@@ -184,9 +185,14 @@ class BaseScreen(Screen):
         self.show_error(sentence)
         self._schedule()
 
+    def poll_seconds(self) -> float | None:
+        """Seconds until the next poll; a screen may slow down when nothing is moving."""
+        return self.POLL_SECONDS
+
     def _schedule(self) -> None:
-        if self.POLL_SECONDS and self._visible and self.is_attached:
-            self._poll_timer = self.set_timer(self.POLL_SECONDS, self.reload)
+        seconds = self.poll_seconds()
+        if seconds and self._visible and self.is_attached:
+            self._poll_timer = self.set_timer(seconds, self.reload)
 
     def on_screen_resume(self) -> None:
         self._visible = True
