@@ -1,0 +1,309 @@
+"""ports.Training on one machine: Determined's PyTorch Trainer in a child process per experiment.
+
+    <home>/training/training.db          experiments, the metric stream, checkpoints (training_db.py)
+    <home>/training/logs/<id>.log        the child's stdout and stderr
+    <home>/training/determined/<uuid>/   Determined's checkpoints (XDG_DATA_HOME of the child)
+    <home>/training/data/<commit>/       data commits, materialized once
+
+The child (`training_runner.py`) runs in its own session, so it outlives the console that
+started it; it writes its metrics and its final state itself. This side checks a config
+before starting (one sentence for a missing file, bad YAML, an unknown backbone, a bad
+hyperparameter, missing weights, an unknown data commit), pins the data commit (lineage),
+and notices a child that died without a word (kill -9, OOM): its experiment becomes error,
+and `resume` continues from the latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+
+from dlptui.platform.errors import Conflict, InvalidInput, NotAvailable, NotFound
+from dlptui.platform.local.training_db import Row, TrainingDB
+from dlptui.platform.model import Checkpoint, DataRef, Experiment, ExperimentState, MetricPoint, Service
+
+ACTIVE = (ExperimentState.QUEUED, ExperimentState.RUNNING)
+STOP_WAIT_S = 180.0  # how long a pause waits for the child's checkpoint before it stops it hard
+LOG_CHUNK = 1 << 20  # the most bytes of log one call returns
+
+
+def default_trial_dir() -> Path:
+    """The project's trial/ folder (beside the dlptui package)."""
+    return Path(__file__).resolve().parents[3] / "trial"
+
+
+@lru_cache(maxsize=8)
+def trial_settings(trial_dir: str) -> ModuleType:
+    """The trial's settings.py (torch-free checks), loaded by path under a private name."""
+    path = Path(trial_dir) / "settings.py"
+    spec = importlib.util.spec_from_file_location(f"_dlptui_trial_settings_{abs(hash(trial_dir))}", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise NotAvailable(f"The trial folder {trial_dir} has no settings.py; use the project's trial/ folder.")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class LocalTraining:
+    """ports.Training for the local profile."""
+
+    def __init__(self, config, platform=None) -> None:
+        self.config = config
+        self.platform = platform
+        self.root = Path(config.home) / "training"
+        self.db = TrainingDB(self.root)
+        (self.root / "logs").mkdir(exist_ok=True)
+        self._children: dict[int, subprocess.Popen] = {}
+
+    # --- reading -------------------------------------------------------------------
+
+    def health(self) -> Service:
+        try:
+            running = len(self._refreshed(self.db.rows(ACTIVE)))
+            paused = len(self.db.rows((ExperimentState.PAUSED,)))
+        except Exception as e:  # a health check never raises
+            return Service("training", "Determined Trainer (local)", False, f"The training records cannot be read: {e}")
+        detail = f"{running} running" + (f", {paused} paused" if paused else "")
+        return Service("training", "Determined Trainer (local)", True, detail, version=_determined_version())
+
+    def list_experiments(self) -> list[Experiment]:
+        return [self.db.experiment(r) for r in self._refreshed(self.db.rows())]
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self.db.experiment(self._refresh(self.db.row(experiment_id)))
+
+    def metrics(self, experiment_id: str, cursor: int = 0) -> tuple[list[MetricPoint], int]:
+        row = self.db.row(experiment_id)
+        return self.db.metrics(row.id, max(0, int(cursor)))
+
+    def logs(self, experiment_id: str, cursor: int = 0) -> tuple[list[str], int]:
+        """Whole lines after byte offset `cursor`; a line still being written waits for the next call."""
+        row = self.db.row(experiment_id)
+        try:
+            with open(self._log(row.id), "rb") as f:
+                f.seek(max(0, int(cursor)))
+                chunk = f.read(LOG_CHUNK)
+        except FileNotFoundError:
+            return [], cursor
+        end = chunk.rfind(b"\n") + 1
+        if end == 0 and len(chunk) < LOG_CHUNK:
+            return [], cursor
+        end = end or len(chunk)
+        lines = chunk[:end].decode("utf-8", errors="replace").splitlines()
+        return lines, cursor + end
+
+    def checkpoints(self, experiment_id: str) -> list[Checkpoint]:
+        return self.db.checkpoints(self.db.row(experiment_id).id)
+
+    def checkpoint(self, uuid: str) -> Checkpoint:
+        found = self.db.checkpoints(uuid=str(uuid).strip())
+        if not found:
+            raise NotFound(f"There is no checkpoint {uuid}; see `dlptui experiment ID` for an experiment's checkpoints.")
+        return found[0]
+
+    # --- starting ----------------------------------------------------------------
+
+    def create_experiment(self, config: Path, data: DataRef | None = None, name: str | None = None) -> Experiment:
+        file = Path(config).expanduser()
+        if not file.is_file():
+            raise NotFound(f"The config file {file} does not exist; give the path of an experiment YAML file such as trial/local.yaml.")
+        trial_dir = file.resolve().parent if (file.resolve().parent / "model_def.py").is_file() else default_trial_dir()
+        if not (trial_dir / "model_def.py").is_file():
+            raise NotAvailable(f"No trial code (model_def.py) beside {file} or in {trial_dir}; put the config in the trial/ folder.")
+        settings = trial_settings(str(trial_dir))
+        try:
+            conf = settings.load_config(file)
+            max_batches = settings.periods(conf)[0]
+        except ValueError as e:
+            raise InvalidInput(str(e)) from None
+        problem = settings.weights_problem(conf["hyperparameters"])
+        if problem:
+            raise NotAvailable(problem)
+        conf["data"], ref = self._pin_data(conf["data"], data)
+        experiment_id = self.db.insert(
+            name=name or str(conf.get("name") or file.stem),
+            config_file=str(file.resolve()),
+            trial_dir=str(trial_dir),
+            config=conf,
+            data_repo=ref.repo if ref else None,
+            data_commit=ref.commit if ref else None,
+            max_batches=max_batches,
+        )
+        self._start(self.db.row(experiment_id))
+        return self.get_experiment(str(experiment_id))
+
+    def _pin_data(self, section: dict, data: DataRef | None) -> tuple[dict, DataRef | None]:
+        """The data section with the commit pinned to its full id, and that commit."""
+        if data is not None:
+            section = {"store": "local", "repo": data.repo, "commit": data.commit}
+        if section["store"] == "folder":
+            return section, None
+        if section["store"] != "local":
+            raise InvalidInput(
+                f"The config's data store is {section['store']!r}, but the local profile trains on its own store; "
+                "pass --data REPO@BRANCH or set data.store: local."
+            )
+        if self.platform is None:
+            raise NotAvailable("The local Training part needs the platform's data store to pin the data commit.")
+        ref = self.platform.data.resolve(section["repo"], section.get("commit") or "master")
+        return {**section, "repo": ref.repo, "commit": ref.commit}, ref
+
+    def _log(self, experiment_id: int) -> Path:
+        return self.root / "logs" / f"{experiment_id}.log"
+
+    def _start(self, row: Row) -> None:
+        env = {
+            **os.environ,
+            "DLPTUI_HOME": str(self.config.home),
+            "XDG_DATA_HOME": str(self.root),
+            "PYTHONUNBUFFERED": "1",
+        }
+        with open(self._log(row.id), "ab") as log:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "dlptui.platform.local.training_runner", str(self.config.home), str(row.id)],
+                cwd=row.trial_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: it outlives the console, and stops as one
+            )
+        self._children[row.id] = child
+        self.db.update(
+            row.id, state=ExperimentState.RUNNING, pid=child.pid, pid_started=_started(child.pid),
+            request=None, error=None, ended=None,
+        )
+
+    # --- changing state ------------------------------------------------------------
+
+    def pause(self, experiment_id: str) -> Experiment:
+        row = self._refresh(self.db.row(experiment_id))
+        if row.state not in ACTIVE:
+            raise Conflict(f"Experiment {row.id} is {row.state.value}, not running; only a running experiment can be paused.")
+        self.db.update(row.id, request="pause")
+        self._signal(row, signal.SIGTERM)
+        if not self._wait(row, STOP_WAIT_S):
+            self._signal(row, signal.SIGKILL, group=True)
+            self._wait(row, 10.0)
+        self.db.update(row.id, only_if=ACTIVE, state=ExperimentState.PAUSED, pid=None, request=None)
+        return self.get_experiment(str(row.id))
+
+    def resume(self, experiment_id: str) -> Experiment:
+        row = self._refresh(self.db.row(experiment_id))
+        if row.state not in (ExperimentState.PAUSED, ExperimentState.ERROR):
+            raise Conflict(
+                f"Experiment {row.id} is {row.state.value}; only a paused experiment, or one that stopped with an error, can be resumed."
+            )
+        self._start(row)
+        return self.get_experiment(str(row.id))
+
+    def kill(self, experiment_id: str) -> Experiment:
+        row = self._refresh(self.db.row(experiment_id))
+        if row.state.terminal:
+            raise Conflict(f"Experiment {row.id} is {row.state.value} already; there is nothing to kill.")
+        self.db.update(row.id, request="kill")
+        self._signal(row, signal.SIGKILL, group=True)
+        self._wait(row, 10.0)
+        self.db.update(row.id, state=ExperimentState.KILLED, pid=None, request=None, ended=time.time())
+        return self.get_experiment(str(row.id))
+
+    def close(self) -> None:
+        """Children keep training after the console closes; only finished ones are reaped."""
+        for child in self._children.values():
+            child.poll()
+
+    # --- the child process -----------------------------------------------------------
+
+    def _alive(self, row: Row) -> bool:
+        """Whether the row's process is still the child it started (not a reused pid, not a zombie)."""
+        if not row.pid:
+            return False
+        child = self._children.get(row.id)
+        if child is not None and child.pid == row.pid and child.poll() is not None:
+            return False
+        import psutil
+
+        try:
+            process = psutil.Process(row.pid)
+            if row.pid_started and abs(process.create_time() - row.pid_started) > 1.0:
+                return False
+            if process.status() == psutil.STATUS_ZOMBIE:
+                _reap(row.pid)
+                return False
+            return True
+        except psutil.Error:
+            return False
+
+    def _refresh(self, row: Row) -> Row:
+        """The row, with a child that died without writing its final state given one."""
+        if row.state not in ACTIVE or self._alive(row):
+            return row
+        if row.request == "kill":
+            state, error = ExperimentState.KILLED, None
+        elif row.request == "pause":
+            state, error = ExperimentState.PAUSED, None
+        else:
+            state = ExperimentState.ERROR
+            error = (
+                f"The training process of experiment {row.id} died unexpectedly; "
+                f"resume it to continue from its latest checkpoint (see `dlptui logs {row.id}`)."
+            )
+        ended = None if state is ExperimentState.PAUSED else time.time()
+        self.db.update(row.id, only_if=ACTIVE, state=state, error=error, ended=ended, pid=None, request=None)
+        return self.db.row(row.id)
+
+    def _refreshed(self, rows: list[Row]) -> list[Row]:
+        return [self._refresh(r) for r in rows]
+
+    def _signal(self, row: Row, signum: int, group: bool = False) -> None:
+        if not self._alive(row):
+            return
+        try:
+            if group:
+                os.killpg(row.pid, signum)  # the child leads its own session: its loader workers go too
+            else:
+                os.kill(row.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _wait(self, row: Row, timeout: float) -> bool:
+        """Wait for the child to exit; True when it did."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._alive(row):
+                return True
+            time.sleep(0.1)
+        return False
+
+
+def _started(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _determined_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("determined")
+    except PackageNotFoundError:
+        return None
+

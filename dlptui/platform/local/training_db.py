@@ -1,0 +1,277 @@
+"""The local Training part's records: experiments, their metric stream and checkpoints, in SQLite.
+
+Written by two kinds of process at once: the caller (console, CLI) creates experiments and
+changes their state; each experiment's child process appends metrics and checkpoints while
+it trains. WAL mode lets readers poll while the child writes. Nothing here imports torch.
+
+A metric is keyed by (experiment, trial, batch, group, name): a point written again (after a
+resume from an earlier checkpoint) replaces the old one and gets a new sequence number, so a
+cursor-based reader sees it again and never sees two values for one batch.
+Checkpoint locations are stored relative to the part's folder, so a copied home still works.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dlptui.platform.errors import Conflict, NotFound
+from dlptui.platform.model import Checkpoint, Experiment, ExperimentState, MetricPoint
+
+BUSY_TIMEOUT_S = 30.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS experiments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created REAL NOT NULL,
+    ended REAL,
+    config_file TEXT NOT NULL,
+    trial_dir TEXT NOT NULL,
+    config TEXT NOT NULL,
+    data_repo TEXT,
+    data_commit TEXT,
+    max_batches INTEGER NOT NULL,
+    pid INTEGER,
+    pid_started REAL,
+    request TEXT,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    experiment_id INTEGER NOT NULL,
+    trial_id INTEGER NOT NULL,
+    batch INTEGER NOT NULL,
+    grp TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    time REAL NOT NULL,
+    UNIQUE (experiment_id, trial_id, batch, grp, name) ON CONFLICT REPLACE
+);
+CREATE INDEX IF NOT EXISTS metrics_by_experiment ON metrics (experiment_id, seq);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    uuid TEXT PRIMARY KEY,
+    experiment_id INTEGER NOT NULL,
+    trial_id INTEGER NOT NULL,
+    batch INTEGER NOT NULL,
+    created REAL NOT NULL,
+    location TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One experiment as stored, with what only the part needs (process, request, trial folder)."""
+
+    id: int
+    name: str
+    state: ExperimentState
+    created: float
+    ended: float | None
+    config_file: str
+    trial_dir: str
+    config: dict[str, Any]
+    data_repo: str | None
+    data_commit: str | None
+    max_batches: int
+    pid: int | None
+    pid_started: float | None
+    request: str | None
+    error: str | None
+
+
+def parse_id(experiment_id: str | int) -> int:
+    try:
+        value = int(str(experiment_id).strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise NotFound(f"There is no experiment {experiment_id!r}; experiment ids are numbers (see `dlptui experiments`).")
+    return value
+
+
+class TrainingDB:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.path = root / "training.db"
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    @contextmanager
+    def transaction(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        db = self._connect()
+        try:
+            try:
+                db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            except sqlite3.OperationalError as e:
+                raise Conflict(f"The training records at {self.path} are busy or locked ({e}); try again.") from None
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        finally:
+            db.close()
+
+    # --- experiments -------------------------------------------------------------
+
+    def insert(self, name: str, config_file: str, trial_dir: str, config: dict, data_repo: str | None,
+               data_commit: str | None, max_batches: int) -> int:
+        with self.transaction(write=True) as db:
+            cursor = db.execute(
+                "INSERT INTO experiments (name, state, created, config_file, trial_dir, config, data_repo,"
+                " data_commit, max_batches) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, ExperimentState.QUEUED.value, time.time(), config_file, trial_dir, json.dumps(config),
+                 data_repo, data_commit, max_batches),
+            )
+            return int(cursor.lastrowid)
+
+    def row(self, experiment_id: str | int) -> Row:
+        key = parse_id(experiment_id)
+        with self.transaction() as db:
+            found = db.execute("SELECT * FROM experiments WHERE id = ?", (key,)).fetchone()
+        if found is None:
+            raise NotFound(f"There is no experiment {experiment_id}; see `dlptui experiments` for the ids.")
+        return _row(found)
+
+    def rows(self, states: tuple[ExperimentState, ...] | None = None) -> list[Row]:
+        with self.transaction() as db:
+            found = db.execute("SELECT * FROM experiments ORDER BY id DESC").fetchall()
+        rows = [_row(r) for r in found]
+        return [r for r in rows if states is None or r.state in states]
+
+    def update(self, experiment_id: int, only_if: tuple[ExperimentState, ...] | None = None, **fields: Any) -> bool:
+        """Set fields; with `only_if`, only while the state is one of those. True when a row changed."""
+        if "state" in fields and isinstance(fields["state"], ExperimentState):
+            fields["state"] = fields["state"].value
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        sql = f"UPDATE experiments SET {sets} WHERE id = ?"
+        params: list[Any] = [*fields.values(), experiment_id]
+        if only_if:
+            sql += f" AND state IN ({', '.join('?' for _ in only_if)})"
+            params += [s.value for s in only_if]
+        with self.transaction(write=True) as db:
+            return db.execute(sql, params).rowcount > 0
+
+    def experiment(self, row: Row) -> Experiment:
+        with self.transaction() as db:
+            done = db.execute(
+                "SELECT MAX(batch) FROM metrics WHERE experiment_id = ? AND grp = 'training'", (row.id,)
+            ).fetchone()[0]
+            best = db.execute(
+                "SELECT MAX(CASE WHEN name = 'accuracy' THEN value END),"
+                " MIN(CASE WHEN name = 'validation_loss' THEN value END)"
+                " FROM metrics WHERE experiment_id = ? AND grp = 'validation'",
+                (row.id,),
+            ).fetchone()
+        return Experiment(
+            id=str(row.id),
+            name=row.name,
+            state=row.state,
+            created=row.created,
+            data_repo=row.data_repo,
+            data_commit=row.data_commit,
+            ended=row.ended,
+            batches_done=int(done or 0),
+            max_batches=row.max_batches,
+            best_accuracy=best[0],
+            best_validation_loss=best[1],
+            config=row.config,
+            error=row.error,
+        )
+
+    # --- metrics -----------------------------------------------------------------
+
+    def add_metrics(self, experiment_id: int, trial_id: int, group: str, points: list[tuple[int, str, float]]) -> None:
+        now = time.time()
+        with self.transaction(write=True) as db:
+            db.executemany(
+                "INSERT INTO metrics (experiment_id, trial_id, batch, grp, name, value, time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(experiment_id, trial_id, batch, group, name, float(value), now) for batch, name, value in points],
+            )
+
+    def drop_metrics_after(self, experiment_id: int, batch: int) -> int:
+        """Forget what was reported after `batch` (work that a resume from there repeats)."""
+        with self.transaction(write=True) as db:
+            return db.execute("DELETE FROM metrics WHERE experiment_id = ? AND batch > ?", (experiment_id, batch)).rowcount
+
+    def metrics(self, experiment_id: int, cursor: int, limit: int = 10000) -> tuple[list[MetricPoint], int]:
+        with self.transaction() as db:
+            found = db.execute(
+                "SELECT seq, batch, grp, name, value, time FROM metrics WHERE experiment_id = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (experiment_id, cursor, limit),
+            ).fetchall()
+        points = [MetricPoint(r["batch"], r["grp"], r["name"], r["value"], r["time"]) for r in found]
+        return points, (found[-1]["seq"] if found else cursor)
+
+    # --- checkpoints -------------------------------------------------------------
+
+    def add_checkpoint(self, uuid: str, experiment_id: int, trial_id: int, batch: int, location: str) -> None:
+        with self.transaction(write=True) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO checkpoints (uuid, experiment_id, trial_id, batch, created, location)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (uuid, experiment_id, trial_id, batch, time.time(), location),
+            )
+
+    def checkpoints(self, experiment_id: int | None = None, uuid: str | None = None) -> list[Checkpoint]:
+        where, params = ("c.uuid = ?", (uuid,)) if uuid else ("c.experiment_id = ?", (experiment_id,))
+        with self.transaction() as db:
+            found = db.execute(f"SELECT * FROM checkpoints c WHERE {where} ORDER BY c.batch, c.created", params).fetchall()
+            result = []
+            for r in found:
+                metrics = db.execute(
+                    "SELECT name, value FROM metrics WHERE experiment_id = ? AND trial_id = ? AND grp = 'validation'"
+                    " AND batch = ?",
+                    (r["experiment_id"], r["trial_id"], r["batch"]),
+                ).fetchall()
+                result.append(
+                    Checkpoint(
+                        uuid=r["uuid"],
+                        experiment_id=str(r["experiment_id"]),
+                        trial_id=str(r["trial_id"]),
+                        batch=r["batch"],
+                        created=r["created"],
+                        location=str(self.root / r["location"]),
+                        metrics={m["name"]: m["value"] for m in metrics},
+                    )
+                )
+        return result
+
+
+def _row(r: sqlite3.Row) -> Row:
+    return Row(
+        id=r["id"],
+        name=r["name"],
+        state=ExperimentState(r["state"]),
+        created=r["created"],
+        ended=r["ended"],
+        config_file=r["config_file"],
+        trial_dir=r["trial_dir"],
+        config=json.loads(r["config"]),
+        data_repo=r["data_repo"],
+        data_commit=r["data_commit"],
+        max_batches=r["max_batches"],
+        pid=r["pid"],
+        pid_started=r["pid_started"],
+        request=r["request"],
+        error=r["error"],
+    )

