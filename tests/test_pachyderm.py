@@ -184,3 +184,11 @@ def test_a_dead_pachd_is_one_unreachable_sentence(home, monkeypatch, dead_addres
     assert message == f"pachd at {dead_address} does not answer; check PACHD_ADDRESS (or run `pachctl port-forward`) and retry."
     service = store.health()
     assert not service.reachable and service.detail == message
+
+
+def test_a_hung_pachd_is_unreachable_after_the_configured_timeout(short_timeout_config, monkeypatch, silent_address):
+    monkeypatch.setenv("PACHD_ADDRESS", f"grpc://{silent_address}")
+    store = PachydermDataStore(load_config(profile="cluster"))
+    assert store.config.timeout_s == 1.0
+    with pytest.raises(Unreachable, match=f"pachd at {silent_address} does not answer"):
+        store.list_repos()

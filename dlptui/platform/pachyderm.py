@@ -16,7 +16,6 @@ import re
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,10 +113,8 @@ class PachydermDataStore:
         try:
             future = pool.submit(lambda: (client.health_check(), client.get_remote_version())[1])
             version = future.result(timeout=self.config.timeout_s)
-        except FutureTimeout:
+        except Exception:  # a timeout, a refused connection, or something that is not pachd
             raise self._unreachable(client.address) from None
-        except Exception as e:
-            raise self._translate(e, "pachd", client.address) from None
         finally:
             pool.shutdown(wait=False)
         return f"{version.major}.{version.minor}.{version.micro}{version.additional}"

@@ -1,0 +1,192 @@
+"""The registry part of the cluster profile: Determined's model registry.
+
+Determined has models and numbered versions (each a checkpoint) but no aliases. The aliases
+(`staging`, `production`) and the audit history of their moves are kept in the model's own
+metadata, under the key `dlptui`:
+
+    {"dlptui": {"aliases": {"production": 2},
+                "history": [{"alias": "production", "from_version": null, "to_version": 2,
+                             "who": "determined", "time": 1764383000.0}]}}
+
+so one version holds an alias at a time, per model, and the history is oldest first, as
+ports.Registry says, and any Determined client sees the same state.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from dlptui.platform.determined import Master, experiment_checkpoints, experiment_number, seconds, to_checkpoint
+from dlptui.platform.errors import InvalidInput, NotFound
+from dlptui.platform.model import ALIASES, Checkpoint, Model, ModelVersion, Promotion, Service
+
+if TYPE_CHECKING:
+    from dlptui.config import Config
+
+META_KEY = "dlptui"
+
+
+def _registry_state(metadata: dict | None) -> tuple[dict[str, int], list[dict]]:
+    state = (metadata or {}).get(META_KEY) or {}
+    return dict(state.get("aliases") or {}), list(state.get("history") or [])
+
+
+class DeterminedRegistry:
+    """ports.Registry on a Determined master's model registry."""
+
+    def __init__(self, config: Config, platform: Any = None) -> None:
+        self.config = config
+        self.master = Master(config)
+
+    def health(self) -> Service:
+        return self.master.health("registry")
+
+    # --- reading --------------------------------------------------------------------
+
+    def _v1model(self, name: str) -> Any:
+        from determined.common.api import bindings
+
+        with self.master.errors(f"model {name!r}"):
+            return bindings.get_GetModel(self.master.session(), modelName=name).model
+
+    @staticmethod
+    def _model(m: Any) -> Model:
+        aliases, _ = _registry_state(m.metadata)
+        return Model(
+            name=m.name,
+            created=seconds(m.creationTime) or 0.0,
+            description=m.description or "",
+            versions=m.numVersions,
+            aliases=aliases,
+        )
+
+    @staticmethod
+    def _version(v: Any, aliases: dict[str, int]) -> ModelVersion:
+        ckpt = to_checkpoint(v.checkpoint)
+        data = (v.checkpoint.training.experimentConfig or {}).get("data") or {}
+        return ModelVersion(
+            model=v.model.name,
+            version=v.version,
+            checkpoint_uuid=ckpt.uuid,
+            created=seconds(v.creationTime) or 0.0,
+            experiment_id=ckpt.experiment_id or None,
+            data_repo=data.get("repo"),
+            data_commit=data.get("commit"),
+            metrics=ckpt.metrics,
+            aliases=tuple(sorted(a for a, n in aliases.items() if n == v.version)),
+            checkpoint_location=ckpt.location,
+            notes=v.notes or "",
+        )
+
+    def list_models(self) -> list[Model]:
+        from determined.common import api
+        from determined.common.api import bindings
+
+        with self.master.errors("the model list"):
+            session = self.master.session()
+            pages = api.read_paginated(lambda offset: bindings.get_GetModels(session, offset=offset))
+            return sorted((self._model(m) for r in pages for m in r.models), key=lambda m: m.name)
+
+    def get_model(self, name: str) -> Model:
+        return self._model(self._v1model(name))
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        from determined.common import api
+        from determined.common.api import bindings
+
+        aliases, _ = _registry_state(self._v1model(model).metadata)
+        with self.master.errors(f"model {model!r}"):
+            session = self.master.session()
+
+            def page(offset: int):
+                return bindings.get_GetModelVersions(session, modelName=model, offset=offset)
+
+            found = [v for r in api.read_paginated(page) for v in r.modelVersions]
+        return sorted((self._version(v, aliases) for v in found), key=lambda v: v.version)
+
+    def get_version(self, model: str, ref: str | int) -> ModelVersion:
+        from determined.common.api import bindings
+
+        m = self._v1model(model)
+        aliases, _ = _registry_state(m.metadata)
+        text = str(ref).strip()
+        if text.isdigit():
+            number = int(text)
+        elif text == "latest":
+            if not m.numVersions:
+                raise NotFound(f"Model {model!r} has no versions yet; register a checkpoint first.")
+            number = max(v.version for v in self.list_versions(model))
+        elif text in aliases:
+            number = aliases[text]
+        elif text in ALIASES:
+            raise NotFound(f"No version of model {model!r} is {text} yet; promote one first.")
+        else:
+            raise NotFound(f"Model {model!r} has no version {text!r}; give a number, an alias or 'latest'.")
+        with self.master.errors(f"version {number} of model {model!r}"):
+            v = bindings.get_GetModelVersion(self.master.session(), modelName=model, modelVersionNum=number).modelVersion
+        return self._version(v, aliases)
+
+    def history(self, model: str) -> list[Promotion]:
+        _, history = _registry_state(self._v1model(model).metadata)
+        return [
+            Promotion(model, h["alias"], h.get("from_version"), int(h["to_version"]), h.get("who", ""), float(h["time"]))
+            for h in history
+        ]
+
+    # --- changing ------------------------------------------------------------------
+
+    def _best(self, experiment_id: str, checkpoints: list[Checkpoint]) -> Checkpoint:
+        from determined.common.api import bindings
+
+        with self.master.errors(f"experiment {experiment_id}"):
+            exp = bindings.get_GetExperiment(self.master.session(), experimentId=int(experiment_id)).experiment
+        searcher = (exp.config or {}).get("searcher") or {}
+        metric, smaller = searcher.get("metric"), searcher.get("smaller_is_better", True)
+        scored = [c for c in checkpoints if metric in c.metrics]
+        if not scored:
+            return checkpoints[-1]
+        return (min if smaller else max)(scored, key=lambda c: c.metrics[metric])
+
+    def register(
+        self, model: str, experiment_id: str, checkpoint_uuid: str | None = None, notes: str = ""
+    ) -> ModelVersion:
+        from determined.common.api import errors
+
+        number = experiment_number(experiment_id)
+        with self.master.errors(f"experiment {experiment_id}"):
+            checkpoints = experiment_checkpoints(self.master.session(), number)
+        if checkpoint_uuid:
+            chosen = next((c for c in checkpoints if c.uuid == checkpoint_uuid), None)
+            if chosen is None:
+                raise NotFound(f"Experiment {experiment_id} has no completed checkpoint {checkpoint_uuid!r}.")
+        elif not checkpoints:
+            raise NotFound(f"Experiment {experiment_id} has no completed checkpoint yet; wait for one, then register.")
+        else:
+            chosen = self._best(str(number), checkpoints)
+        client = self.master.client()
+        with self.master.errors(f"model {model!r}"):
+            try:
+                registered = client.get_model(model)
+            except errors.NotFoundException:
+                registered = client.create_model(model, description=f"registered by dlptui from experiment {number}")
+            version = registered.register_version(chosen.uuid)
+            if notes:
+                version.set_notes(notes)
+        return self.get_version(model, version.model_version)
+
+    def promote(self, model: str, version: int, alias: str, who: str | None = None) -> Promotion:
+        if alias not in ALIASES:
+            raise InvalidInput(f"{alias!r} is not an alias; use one of {', '.join(ALIASES)}.")
+        target = self.get_version(model, int(version))
+        with self.master.errors(f"model {model!r}"):
+            registered = self.master.client().get_model(model)
+            aliases, history = _registry_state(registered.metadata)
+            promotion = Promotion(model, alias, aliases.get(alias), target.version, who or self.master.user, time.time())
+            aliases[alias] = target.version
+            history.append(
+                {"alias": alias, "from_version": promotion.from_version, "to_version": promotion.to_version,
+                 "who": promotion.who, "time": promotion.time}
+            )
+            registered.add_metadata({META_KEY: {"aliases": aliases, "history": history}})
+        return promotion

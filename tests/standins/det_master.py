@@ -1,0 +1,417 @@
+"""A stand-in for the Determined master's REST API over an in-memory state, for tests only.
+
+It answers the paths the determined 0.38.1 SDK calls, and builds every response with the
+SDK's own generated binding classes (`determined.common.api.bindings`), so the JSON has
+exactly the shapes the client parses: login and `me`, master info, experiments (list, get,
+create, pause, activate, kill), trials, trial metrics and logs (streamed as the master does,
+one `{"result": ...}` line each), checkpoints, models and model versions. Errors come as
+`{"error": {"code", "reason", "error"}}` with the master's HTTP status codes.
+
+The fixed state: user `determined`, one completed experiment (id 1, `dogcat-resnet`, one
+trial of 100 batches, training and validation metrics, log lines, two checkpoints) and one
+model `dogcat-model` with version 1 registered from the first checkpoint. Tests add to it
+through the API, or with `report_metrics` / `add_log` to play a running trial.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import yaml
+from determined.common.api import bindings as b
+from determined.common.api.authentication import salt_and_hash
+
+USER, PASSWORD = "determined", "Standin-Pass-1"
+TOKEN = "standin-static-token"  # also accepted, for DET_TOKEN
+CHECKPOINTS = ("7b1f0c3e-5a55-4c21-9d0e-000000000050", "7b1f0c3e-5a55-4c21-9d0e-000000000100")
+DATA_COMMIT = "0c6a1b2d3e4f45a6b7c8d9e0f1a2b3c4"
+TERMINAL = {"COMPLETED", "CANCELED", "ERROR", "DELETED"}
+
+
+def stamp(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z"
+
+
+class _Fail(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class MasterState:
+    """Experiments, trials, metrics, logs, checkpoints and models, keyed as the master keys them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.tokens = {TOKEN}
+        self.ids = itertools.count(2)
+        self.experiments: dict[int, dict] = {}
+        self.trials: dict[int, dict] = {}
+        self.reports: list[dict] = []  # v1MetricsReport fields, in the order they were reported
+        self.logs: dict[int, list[str]] = {}
+        self.checkpoints: dict[str, dict] = {}
+        self.models: dict[str, dict] = {}
+        self.uploads: dict[int, list[str]] = {}  # experiment id -> paths of its model definition
+        self._seed()
+
+    def _seed(self) -> None:
+        t0 = time.time() - 3600
+        config = {
+            "name": "dogcat-resnet",
+            "entrypoint": "model_def:DogCatTrial",
+            "searcher": {"name": "single", "metric": "validation_loss", "smaller_is_better": True, "max_length": {"batches": 100}},
+            "hyperparameters": {"learning_rate": 0.001, "global_batch_size": 16},
+            "checkpoint_storage": {"type": "shared_fs", "host_path": "/mnt/checkpoints", "storage_path": "determined-checkpoint"},
+            "data": {"store": "pachyderm", "repo": "dogs-and-cats", "commit": DATA_COMMIT, "branch": "master"},
+        }
+        self.add_experiment(1, config, "COMPLETED", t0, ended=t0 + 600)
+        for batch, loss in ((25, 0.69), (50, 0.52), (75, 0.41), (100, 0.33)):
+            self.report_metrics(1, "training", batch, {"loss": loss}, t0 + batch)
+        for batch, vloss, acc in ((50, 0.48, 0.78), (100, 0.36, 0.86)):
+            self.report_metrics(1, "validation", batch, {"validation_loss": vloss, "accuracy": acc}, t0 + batch + 1)
+        self.trials[1]["batches"] = 100
+        for line in ["starting trial 1", "loading data dogs-and-cats", "training", "validating", "done"]:
+            self.add_log(1, f"[rank=0] {line}")
+        for ckpt, batch, (vloss, acc) in zip(CHECKPOINTS, (50, 100), ((0.48, 0.78), (0.36, 0.86))):
+            self.checkpoints[ckpt] = {"uuid": ckpt, "trial": 1, "batch": batch, "time": t0 + batch + 2,
+                                      "metrics": {"validation_loss": vloss, "accuracy": acc}}
+        self.models["dogcat-model"] = {"id": 1, "name": "dogcat-model", "description": "Dogs vs cats", "created": t0,
+                                       "updated": t0, "metadata": {}, "labels": [], "versions": []}
+        self.add_version("dogcat-model", CHECKPOINTS[0])
+
+    # --- what tests (and creation) add ------------------------------------------------
+
+    def add_experiment(self, exp_id: int, config: dict, state: str, start: float, ended: float | None = None) -> None:
+        with self.lock:
+            self.experiments[exp_id] = {"id": exp_id, "config": config, "state": state, "start": start, "end": ended}
+            self.trials[exp_id] = {"id": exp_id, "experiment": exp_id, "state": state, "batches": 0, "start": start}
+            self.logs[exp_id] = []
+
+    def report_metrics(self, trial_id: int, group: str, batch: int, metrics: dict, when: float | None = None) -> None:
+        with self.lock:
+            key = "validation_metrics" if group == "validation" else "avg_metrics"
+            self.reports.append({"id": len(self.reports) + 1, "trialId": trial_id, "group": group, "totalBatches": batch,
+                                 "endTime": when or time.time(), "metrics": {key: metrics}})
+            self.trials[trial_id]["batches"] = max(self.trials[trial_id]["batches"], batch)
+
+    def add_log(self, trial_id: int, line: str) -> None:
+        with self.lock:
+            self.logs[trial_id].append(line)
+
+    def add_version(self, model: str, checkpoint: str) -> dict:
+        m = self.models[model]
+        version = {"version": len(m["versions"]) + 1, "checkpoint": checkpoint, "created": time.time(), "notes": "",
+                   "name": "", "labels": [], "metadata": {}}
+        m["versions"].append(version)
+        return version
+
+    # --- binding objects -------------------------------------------------------------
+
+    def experiment(self, exp_id: int) -> b.v1Experiment:
+        e = self.experiments.get(exp_id)
+        if e is None:
+            raise _Fail(404, f"experiment not found: {exp_id}")
+        c = e["config"]
+        max_len = c.get("searcher", {}).get("max_length", {}).get("batches", 0)
+        return b.v1Experiment(
+            archived=False, config=c, id=exp_id, jobId=f"job-{exp_id}", name=c.get("name", f"experiment {exp_id}"),
+            numTrials=1, originalConfig=yaml.safe_dump(c), projectId=1, projectOwnerId=1, searcherType="single",
+            startTime=stamp(e["start"]), endTime=stamp(e["end"]) if e["end"] else None,
+            state=b.experimentv1State(f"STATE_{e['state']}"), username=USER, trialIds=[exp_id],
+            progress=min(1.0, self.trials[exp_id]["batches"] / max_len) if max_len else None,
+        )
+
+    def trial(self, trial_id: int) -> b.trialv1Trial:
+        t = self.trials.get(trial_id)
+        if t is None:
+            raise _Fail(404, f"trial not found: {trial_id}")
+        exp = self.experiments[t["experiment"]]
+        vals = [r for r in self.reports if r["trialId"] == trial_id and r["group"] == "validation"]
+        best = min(vals, key=lambda r: r["metrics"]["validation_metrics"].get("validation_loss", 0), default=None)
+        return b.trialv1Trial(
+            experimentId=t["experiment"], hparams=exp["config"].get("hyperparameters", {}), id=trial_id, restarts=0,
+            startTime=stamp(t["start"]), state=b.trialv1State(f"STATE_{exp['state']}"), totalBatchesProcessed=t["batches"],
+            bestValidation=b.v1MetricsWorkload(
+                metrics=b.v1Metrics(avgMetrics=best["metrics"]["validation_metrics"]), numInputs=0,
+                totalBatches=best["totalBatches"], endTime=stamp(best["endTime"])) if best else None,
+        )
+
+    def checkpoint(self, ckpt: str) -> b.v1Checkpoint:
+        c = self.checkpoints.get(ckpt)
+        if c is None:
+            raise _Fail(404, f"checkpoint not found: {ckpt}")
+        exp = self.experiments[self.trials[c["trial"]]["experiment"]]
+        training = b.v1CheckpointTrainingMetadata(
+            experimentConfig=exp["config"], experimentId=exp["id"], trialId=c["trial"],
+            hparams=exp["config"].get("hyperparameters", {}), validationMetrics=b.v1Metrics(avgMetrics=c["metrics"]),
+            searcherMetric=c["metrics"].get("validation_loss"),
+        )
+        return b.v1Checkpoint(
+            metadata={"steps_completed": c["batch"], "framework": "torch"}, resources={"state_dict.pth": 1024},
+            state=b.checkpointv1State.COMPLETED, training=training, uuid=ckpt, reportTime=stamp(c["time"]),
+            taskId=f"task-{c['trial']}",
+        )
+
+    def model(self, name: str) -> b.v1Model:
+        m = self.models.get(name) or next((m for m in self.models.values() if str(m["id"]) == name), None)
+        if m is None:
+            raise _Fail(404, f"model not found: {name}")
+        return b.v1Model(
+            archived=False, creationTime=stamp(m["created"]), id=m["id"], lastUpdatedTime=stamp(m["updated"]),
+            metadata=m["metadata"], name=m["name"], numVersions=len(m["versions"]), userId=1, username=USER,
+            workspaceId=1, description=m["description"], labels=m["labels"],
+        )
+
+    def version(self, model: str, number: int) -> b.v1ModelVersion:
+        m = self.model(model)
+        v = next((v for v in self.models[m.name]["versions"] if v["version"] == number), None)
+        if v is None:
+            raise _Fail(404, f"model version not found: {model} {number}")
+        return b.v1ModelVersion(
+            checkpoint=self.checkpoint(v["checkpoint"]), creationTime=stamp(v["created"]), id=m.id * 1000 + number,
+            lastUpdatedTime=stamp(v["created"]), model=m, version=number, notes=v["notes"], name=v["name"],
+            labels=v["labels"], metadata=v["metadata"], username=USER,
+        )
+
+
+def _page(items: list, query: dict) -> tuple[list, b.v1Pagination]:
+    offset = int(query.get("offset", ["0"])[0] or 0)
+    limit = int(query.get("limit", ["0"])[0] or 0)
+    chosen = items[offset : offset + limit] if limit else items[offset:]
+    return chosen, b.v1Pagination(offset=offset, limit=limit, startIndex=offset, endIndex=offset + len(chosen), total=len(items))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    state: MasterState  # set on the subclass the server makes
+
+    def log_message(self, *args) -> None:  # keep test output quiet
+        pass
+
+    def _send(self, status: int, body) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _stream(self, results: list) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        for r in results:
+            self.wfile.write(json.dumps({"result": r}).encode() + b"\n")
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        path, query = unquote(url.path), parse_qs(url.query)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+        try:
+            if (method, path) not in {("POST", "/api/v1/auth/login"), ("GET", "/api/v1/master")}:
+                token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                if token not in self.state.tokens:
+                    raise _Fail(401, "invalid credentials")
+            for verb, pattern, handler in ROUTES:
+                match = re.fullmatch(pattern, path)
+                if verb == method and match:
+                    with self.state.lock:
+                        result = handler(self.state, query, body, *match.groups())
+                    if isinstance(result, tuple):  # a stream
+                        return self._stream(result[1])
+                    return self._send(200, result)
+            raise _Fail(404, f"no route for {method} {path}")
+        except _Fail as f:
+            reason = {400: "Bad Request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not Found", 409: "Conflict"}
+            self._send(f.status, {"error": {"code": f.status, "reason": reason.get(f.status, "Error"), "error": f.message}})
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+
+# --- routes: (state, query, body, *path groups) -> JSON, or ("stream", [results]) ----------
+
+
+def login(s: MasterState, q, body):
+    if body.get("username") != USER or body.get("password") != salt_and_hash(PASSWORD):
+        raise _Fail(403, "invalid credentials")
+    token = f"standin-{uuid.uuid4().hex}"
+    s.tokens.add(token)
+    return b.v1LoginResponse(token=token, user=b.v1User(active=True, admin=True, username=USER, id=1)).to_json()
+
+
+def master_info(s, q, body):
+    return b.v1GetMasterResponse(clusterId="standin", clusterName="stand-in", hasCustomLogo=False, masterId="standin",
+                                 strictJobQueueControl=False, version="0.38.1-standin").to_json()
+
+
+def create_experiment(s: MasterState, q, body):
+    config = yaml.safe_load(body.get("config") or "") or {}
+    if "entrypoint" not in config:
+        raise _Fail(400, "invalid experiment config: entrypoint is required")
+    exp_id = next(s.ids)
+    s.add_experiment(exp_id, config, "ACTIVE" if body.get("activate") else "PAUSED", time.time())
+    s.uploads[exp_id] = sorted(f["path"] for f in body.get("modelDefinition") or [])
+    return b.v1CreateExperimentResponse(config=config, experiment=s.experiment(exp_id)).to_json()
+
+
+def transition(action: str):
+    def act(s: MasterState, q, body, exp_id):
+        s.experiment(int(exp_id))
+        e = s.experiments[int(exp_id)]
+        if e["state"] in TERMINAL:
+            if action == "kill":
+                return {}
+            raise _Fail(400, f"experiment in terminal state {e['state']}")
+        e["state"] = {"pause": "PAUSED", "activate": "ACTIVE", "kill": "CANCELED"}[action]
+        if action == "kill":
+            e["end"] = time.time()
+        return {}
+
+    return act
+
+
+def list_experiments(s: MasterState, q, body):
+    exps, page = _page([s.experiment(i) for i in sorted(s.experiments, reverse=True)], q)
+    return b.v1GetExperimentsResponse(experiments=exps, pagination=page).to_json()
+
+
+def trial_metrics(s: MasterState, q, body):
+    ids, group = {int(i) for i in q.get("trialIds", [])}, q.get("group", [""])[0]
+    chosen = [r for r in s.reports if r["trialId"] in ids and r["group"] == group]
+    reports = [b.v1MetricsReport(archived=False, endTime=stamp(r["endTime"]), group=r["group"], id=str(r["id"]),
+                                 metrics=r["metrics"], totalBatches=r["totalBatches"], trialId=r["trialId"], trialRunId=1)
+               for r in chosen]
+    return "stream", [b.v1GetMetricsResponse(metrics=reports).to_json()]
+
+
+def trial_logs(s: MasterState, q, body, trial_id):
+    t = s.trial(int(trial_id))
+    lines = s.logs[t.id]
+    if q.get("limit"):
+        lines = lines[: int(q["limit"][0])]
+    return "stream", [b.v1TrialLogsResponse(id=str(n), level=b.v1LogLevel.INFO, message=line + "\n", timestamp=stamp(time.time()),
+                                            trialId=t.id).to_json() for n, line in enumerate(lines)]
+
+
+def experiment_checkpoints(s: MasterState, q, body, exp_id):
+    s.experiment(int(exp_id))
+    mine = [c for c in s.checkpoints.values() if s.trials[c["trial"]]["experiment"] == int(exp_id)]
+    chosen, page = _page([s.checkpoint(c["uuid"]) for c in sorted(mine, key=lambda c: c["batch"])], q)
+    return b.v1GetExperimentCheckpointsResponse(checkpoints=chosen, pagination=page).to_json()
+
+
+def list_models(s: MasterState, q, body):
+    names = [n for n in sorted(s.models) if not q.get("name") or q["name"][0] in n]
+    chosen, page = _page([s.model(n) for n in names], q)
+    return b.v1GetModelsResponse(models=chosen, pagination=page).to_json()
+
+
+def create_model(s: MasterState, q, body):
+    name = body.get("name") or ""
+    if name in s.models:
+        raise _Fail(409, f"model {name} already exists")
+    s.models[name] = {"id": len(s.models) + 1, "name": name, "description": body.get("description") or "",
+                      "created": time.time(), "updated": time.time(), "metadata": body.get("metadata") or {},
+                      "labels": body.get("labels") or [], "versions": []}
+    return b.v1PostModelResponse(model=s.model(name)).to_json()
+
+
+def patch_model(s: MasterState, q, body, name):
+    m = s.models[s.model(name).name]
+    for key in ("metadata", "labels", "description"):
+        if body.get(key) is not None:
+            m[key] = body[key]
+    m["updated"] = time.time()
+    return b.v1PatchModelResponse(model=s.model(name)).to_json()
+
+
+def list_versions(s: MasterState, q, body, name):
+    model = s.model(name)
+    numbers = [v["version"] for v in s.models[model.name]["versions"]]
+    chosen, page = _page([s.version(name, n) for n in sorted(numbers, reverse=q.get("orderBy") == ["ORDER_BY_DESC"])], q)
+    return b.v1GetModelVersionsResponse(model=model, modelVersions=chosen, pagination=page).to_json()
+
+
+def register_version(s: MasterState, q, body, name):
+    model = s.model(name)
+    s.checkpoint(body.get("checkpointUuid") or "")
+    version = s.add_version(model.name, body["checkpointUuid"])
+    return b.v1PostModelVersionResponse(modelVersion=s.version(name, version["version"])).to_json()
+
+
+def patch_version(s: MasterState, q, body, name, number):
+    s.version(name, int(number))
+    v = next(v for v in s.models[s.model(name).name]["versions"] if v["version"] == int(number))
+    for key in ("notes", "name", "labels", "metadata"):
+        if body.get(key) is not None:
+            v[key] = body[key]
+    return b.v1PatchModelVersionResponse(modelVersion=s.version(name, int(number))).to_json()
+
+
+ROUTES = [
+    ("POST", r"/api/v1/auth/login", login),
+    ("GET", r"/api/v1/me", lambda s, q, body: b.v1GetMeResponse(user=b.v1User(active=True, admin=True, username=USER, id=1)).to_json()),
+    ("GET", r"/api/v1/master", master_info),
+    ("GET", r"/api/v1/experiments", list_experiments),
+    ("POST", r"/api/v1/experiments", create_experiment),
+    ("GET", r"/api/v1/experiments/(\d+)", lambda s, q, body, i: b.v1GetExperimentResponse(experiment=s.experiment(int(i))).to_json()),
+    ("POST", r"/api/v1/experiments/(\d+)/pause", transition("pause")),
+    ("POST", r"/api/v1/experiments/(\d+)/activate", transition("activate")),
+    ("POST", r"/api/v1/experiments/(\d+)/kill", transition("kill")),
+    ("GET", r"/api/v1/experiments/(\d+)/trials",
+     lambda s, q, body, i: b.v1GetExperimentTrialsResponse(trials=[s.trial(int(i))], pagination=_page([1], q)[1]).to_json()),
+    ("GET", r"/api/v1/experiments/(\d+)/checkpoints", experiment_checkpoints),
+    ("GET", r"/api/v1/trials/metrics/trial_metrics", trial_metrics),
+    ("GET", r"/api/v1/trials/(\d+)", lambda s, q, body, i: b.v1GetTrialResponse(trial=s.trial(int(i))).to_json()),
+    ("GET", r"/api/v1/trials/(\d+)/logs", trial_logs),
+    ("GET", r"/api/v1/checkpoints/([^/]+)", lambda s, q, body, u: b.v1GetCheckpointResponse(checkpoint=s.checkpoint(u)).to_json()),
+    ("GET", r"/api/v1/models", list_models),
+    ("POST", r"/api/v1/models", create_model),
+    ("GET", r"/api/v1/models/([^/]+)", lambda s, q, body, n: b.v1GetModelResponse(model=s.model(n)).to_json()),
+    ("PATCH", r"/api/v1/models/([^/]+)", patch_model),
+    ("GET", r"/api/v1/models/([^/]+)/versions", list_versions),
+    ("POST", r"/api/v1/models/([^/]+)/versions", register_version),
+    ("GET", r"/api/v1/models/([^/]+)/versions/(\d+)",
+     lambda s, q, body, n, v: b.v1GetModelVersionResponse(modelVersion=s.version(n, int(v))).to_json()),
+    ("PATCH", r"/api/v1/models/([^/]+)/versions/(\d+)", patch_version),
+]
+
+
+class DetMasterStandin:
+    """The stand-in master on 127.0.0.1 with a free port, serving from a thread."""
+
+    def __init__(self) -> None:
+        self.state = MasterState()
+        handler = type("StandinMasterHandler", (_Handler,), {"state": self.state})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> DetMasterStandin:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="det-master-standin", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join()

@@ -1,0 +1,233 @@
+"""The Determined adapters through the determined SDK against the master stand-in (tests/standins/det_master.py)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from dlptui.config import load_config
+from dlptui.platform import Platform
+from dlptui.platform.determined import DeterminedRegistry, DeterminedTraining
+from dlptui.platform.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
+from dlptui.platform.model import DataRef, ExperimentState
+from tests.standins.det_master import CHECKPOINTS, DATA_COMMIT, TOKEN
+
+pytestmark = pytest.mark.timeout(60)
+
+TRIAL_CONFIG = """\
+name: dogcat-test
+entrypoint: model_def:DogCatTrial
+searcher: {name: single, metric: validation_loss, smaller_is_better: true, max_length: {batches: 20}}
+checkpoint_storage: {type: s3, bucket: dlp-checkpoints, prefix: runs}
+data: {store: pachyderm, repo: dogs-and-cats, commit: master, image_size: 224}
+"""
+
+
+@pytest.fixture
+def platform(standin_cluster_env):
+    p = Platform(standin_cluster_env)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def training(platform) -> DeterminedTraining:
+    return platform.training
+
+
+@pytest.fixture
+def registry(platform) -> DeterminedRegistry:
+    return platform.registry
+
+
+@pytest.fixture
+def trial_dir(tmp_path):
+    folder = tmp_path / "trial"
+    folder.mkdir()
+    (folder / "const.yaml").write_text(TRIAL_CONFIG)
+    (folder / "model_def.py").write_text("class DogCatTrial:\n    pass\n")
+    return folder
+
+
+def test_the_cluster_profile_builds_the_determined_parts(training, registry):
+    assert isinstance(training, DeterminedTraining) and isinstance(registry, DeterminedRegistry)
+
+
+def test_health_names_the_master_its_version_and_user(training, registry, det_master_standin):
+    for part, service in (("training", training.health()), ("registry", registry.health())):
+        assert service.reachable, service.detail
+        assert (service.part, service.backend, service.version) == (part, "Determined master", "0.38.1-standin")
+        assert service.detail == f"{det_master_standin} as determined"
+
+
+def test_the_completed_experiment_with_its_state_progress_and_data(training):
+    exp = training.get_experiment("1")
+    assert (exp.name, exp.state) == ("dogcat-resnet", ExperimentState.COMPLETED)
+    assert (exp.batches_done, exp.max_batches, exp.progress) == (100, 100, 1.0)
+    assert (exp.best_validation_loss, exp.best_accuracy) == (0.36, 0.86)
+    assert (exp.data_repo, exp.data_commit) == ("dogs-and-cats", DATA_COMMIT)
+    assert exp.ended is not None and exp.ended > exp.created
+    listed = {e.id: e for e in training.list_experiments()}
+    assert listed["1"].state is ExperimentState.COMPLETED and listed["1"].batches_done == 100
+
+
+def test_metrics_come_in_report_order_and_the_cursor_skips_what_was_seen(training):
+    points, cursor = training.metrics("1")
+    assert [(p.group, p.batch) for p in points if p.name == "loss"] == [("training", b) for b in (25, 50, 75, 100)]
+    validation = [(p.batch, p.name, p.value) for p in points if p.group == "validation"]
+    assert validation == [(50, "validation_loss", 0.48), (50, "accuracy", 0.78), (100, "validation_loss", 0.36), (100, "accuracy", 0.86)]
+    assert cursor == 6  # six reports: four training, two validation
+    assert training.metrics("1", cursor) == ([], cursor)
+
+
+def test_logs_with_a_cursor(training):
+    lines, cursor = training.logs("1")
+    assert lines[0] == "[rank=0] starting trial 1" and len(lines) == cursor == 5
+    assert training.logs("1", cursor) == ([], 5)
+
+
+def test_checkpoints_with_batch_metrics_and_location(training):
+    ckpts = training.checkpoints("1")
+    assert [(c.uuid, c.batch) for c in ckpts] == [(CHECKPOINTS[0], 50), (CHECKPOINTS[1], 100)]
+    last = ckpts[1]
+    assert (last.experiment_id, last.trial_id) == ("1", "1")
+    assert last.metrics == {"validation_loss": 0.36, "accuracy": 0.86}
+    assert last.location == f"/mnt/checkpoints/determined-checkpoint/{CHECKPOINTS[1]}"
+    assert training.checkpoint(CHECKPOINTS[1]) == last
+
+
+def test_create_on_a_data_commit_then_pause_resume_kill(training, trial_dir, det_master_standin_server):
+    data = DataRef("dogs-and-cats", "a" * 32, "master")
+    exp = training.create_experiment(trial_dir / "const.yaml", data, name="from-the-console")
+    assert exp.state is ExperimentState.RUNNING and exp.name == "from-the-console"
+    assert exp.config["data"] == {"store": "pachyderm", "repo": "dogs-and-cats", "commit": "a" * 32, "branch": "master", "image_size": 224}
+    assert (exp.data_repo, exp.data_commit, exp.max_batches) == ("dogs-and-cats", "a" * 32, 20)
+    assert det_master_standin_server.state.uploads[int(exp.id)] == ["const.yaml", "model_def.py"]
+
+    assert training.pause(exp.id).state is ExperimentState.PAUSED
+    with pytest.raises(Conflict, match=f"Experiment {exp.id} is paused; it cannot be paused now."):
+        training.pause(exp.id)
+    assert training.resume(exp.id).state is ExperimentState.RUNNING
+    killed = training.kill(exp.id)
+    assert killed.state is ExperimentState.KILLED and killed.state.terminal
+    with pytest.raises(Conflict, match="is killed; it cannot be resumed"):
+        training.resume(exp.id)
+
+
+def test_live_metrics_and_logs_arrive_after_the_cursor(training, trial_dir, det_master_standin_server):
+    exp = training.create_experiment(trial_dir / "const.yaml")
+    assert training.metrics(exp.id) == ([], 0) and training.logs(exp.id) == ([], 0)
+    state = det_master_standin_server.state
+    state.report_metrics(int(exp.id), "training", 5, {"loss": 0.7})
+    state.add_log(int(exp.id), "batch 5")
+    points, cursor = training.metrics(exp.id)
+    assert [(p.batch, p.name, p.value) for p in points] == [(5, "loss", 0.7)] and cursor == 1
+    state.report_metrics(int(exp.id), "validation", 10, {"validation_loss": 0.5, "accuracy": 0.7})
+    points, cursor = training.metrics(exp.id, cursor)
+    assert [(p.group, p.name) for p in points] == [("validation", "validation_loss"), ("validation", "accuracy")]
+    assert cursor == 2
+    assert training.logs(exp.id) == (["batch 5"], 1)
+    assert training.get_experiment(exp.id).batches_done == 10
+    training.kill(exp.id)
+
+
+def test_mistakes_give_one_sentence(training, tmp_path):
+    with pytest.raises(NotFound, match="There is no experiment 999 on the Determined master"):
+        training.get_experiment("999")
+    with pytest.raises(NotFound, match="experiment ids are numbers"):
+        training.metrics("abc")
+    with pytest.raises(NotFound, match="checkpoint 'nope'"):
+        training.checkpoint("nope")
+    with pytest.raises(InvalidInput, match="cannot be read"):
+        training.create_experiment(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: no-entrypoint\n")
+    with pytest.raises(Conflict, match="entrypoint is required"):
+        training.create_experiment(bad)
+
+
+def test_register_the_best_checkpoint_then_promote_and_record_history(registry):
+    model = f"dogcat-{uuid.uuid4().hex[:6]}"
+    best = registry.register(model, "1")
+    assert (best.model, best.version, best.checkpoint_uuid) == (model, 1, CHECKPOINTS[1])  # lowest validation_loss
+    assert (best.experiment_id, best.data_repo, best.data_commit) == ("1", "dogs-and-cats", DATA_COMMIT)
+    assert best.metrics["accuracy"] == 0.86
+    chosen = registry.register(model, "1", CHECKPOINTS[0], notes="the earlier one")
+    assert (chosen.version, chosen.checkpoint_uuid, chosen.notes) == (2, CHECKPOINTS[0], "the earlier one")
+    assert [v.version for v in registry.list_versions(model)] == [1, 2]
+
+    first = registry.promote(model, 1, "production", who="alice")
+    assert (first.from_version, first.to_version, first.who) == (None, 1, "alice")
+    moved = registry.promote(model, 2, "production")
+    assert (moved.from_version, moved.to_version, moved.who) == (1, 2, "determined")
+    registry.promote(model, 1, "staging")
+
+    assert registry.get_model(model).aliases == {"production": 2, "staging": 1}
+    assert registry.get_version(model, "production").version == 2
+    assert registry.get_version(model, "latest").version == 2
+    assert {v.version: v.aliases for v in registry.list_versions(model)} == {1: ("staging",), 2: ("production",)}
+    history = registry.history(model)
+    assert [(h.alias, h.from_version, h.to_version) for h in history] == [
+        ("production", None, 1),
+        ("production", 1, 2),
+        ("staging", None, 1),
+    ]
+    assert history[0].time <= history[1].time <= history[2].time
+    assert model in [m.name for m in registry.list_models()]
+
+
+def test_registry_mistakes_give_one_sentence(registry):
+    assert registry.get_model("dogcat-model").versions >= 1
+    with pytest.raises(NotFound, match="There is no model 'absent'"):
+        registry.history("absent")
+    with pytest.raises(InvalidInput, match="is not an alias"):
+        registry.promote("dogcat-model", 1, "canary")
+    with pytest.raises(NotFound, match="version 99 of model 'dogcat-model'"):
+        registry.promote("dogcat-model", 99, "staging")
+    with pytest.raises(NotFound, match="has no version 'v7'"):
+        registry.get_version("dogcat-model", "v7")
+    with pytest.raises(NotFound, match="no completed checkpoint 'nope'"):
+        registry.register("dogcat-model", "1", "nope")
+
+
+def test_a_token_from_the_environment_is_enough(standin_cluster_env, monkeypatch):
+    monkeypatch.delenv("DET_PASS")
+    monkeypatch.setenv("DET_TOKEN", TOKEN)
+    assert DeterminedTraining(standin_cluster_env).get_experiment("1").id == "1"
+
+
+def test_a_wrong_password_is_refused_in_one_sentence(standin_cluster_env, monkeypatch, det_master_standin):
+    monkeypatch.setenv("DET_PASS", "wrong")
+    with pytest.raises(PlatformError, match=f"The Determined master at {det_master_standin} refused user 'determined'"):
+        DeterminedTraining(standin_cluster_env).list_experiments()
+
+
+def test_a_dead_master_is_one_unreachable_sentence(home, monkeypatch, dead_address):
+    monkeypatch.setenv("DET_MASTER", f"http://{dead_address}")
+    monkeypatch.setenv("DET_PASS", "any")
+    config = load_config(profile="cluster")
+    expected = f"The Determined master at http://{dead_address} does not answer; check DET_MASTER and that the master is up, then retry."
+    with pytest.raises(Unreachable) as caught:
+        DeterminedTraining(config).list_experiments()
+    assert str(caught.value) == expected
+    with pytest.raises(Unreachable):
+        DeterminedRegistry(config).list_models()
+    service = DeterminedRegistry(config).health()
+    assert not service.reachable and service.detail == expected
+
+
+def test_no_master_set_says_what_to_set(home, monkeypatch):
+    monkeypatch.delenv("DET_MASTER", raising=False)
+    with pytest.raises(Unreachable, match="set DET_MASTER"):
+        DeterminedTraining(load_config(profile="cluster")).list_experiments()
+
+
+def test_a_hung_master_is_unreachable_after_the_configured_timeout(short_timeout_config, monkeypatch, silent_address):
+    monkeypatch.setenv("DET_MASTER", f"http://{silent_address}")
+    monkeypatch.setenv("DET_PASS", "any")
+    training = DeterminedTraining(load_config(profile="cluster"))
+    assert training.config.timeout_s == 1.0
+    with pytest.raises(Unreachable, match=f"The Determined master at http://{silent_address} does not answer"):
+        training.list_experiments()
+    assert not training.health().reachable
