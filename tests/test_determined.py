@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -231,3 +232,23 @@ def test_a_hung_master_is_unreachable_after_the_configured_timeout(short_timeout
     with pytest.raises(Unreachable, match=f"The Determined master at http://{silent_address} does not answer"):
         training.list_experiments()
     assert not training.health().reachable
+
+
+def test_the_projects_own_trial_config_starts_on_a_pinned_commit(training, det_master_standin_server):
+    trial = Path(__file__).resolve().parents[1] / "trial"
+    data = DataRef("dogs-and-cats", "b" * 32, "master")
+    exp = training.create_experiment(trial / "const.yaml", data)
+    assert exp.data_commit == "b" * 32 and exp.config["data"]["store"] == "pachyderm"
+    assert exp.config["data"]["host"] == "pachd.pachyderm.svc.cluster.local"  # the rest of the section stays
+    assert exp.max_batches == exp.config["searcher"]["max_length"]["batches"]
+    uploaded = det_master_standin_server.state.uploads[int(exp.id)]
+    assert {"const.yaml", "model_def.py", "train.py", "data.py"} <= set(uploaded)
+    assert not any("__pycache__" in p for p in uploaded)  # .detignore is honoured
+    training.kill(exp.id)
+
+
+def test_status_of_the_cluster_profile_on_the_standins(platform, pachd_standin, det_master_standin):
+    services = {s.part: s for s in platform.status()}
+    assert services["data"].reachable and services["data"].endpoint == pachd_standin.removeprefix("grpc://")
+    assert services["training"].reachable and services["training"].endpoint == det_master_standin
+    assert services["registry"].reachable and services["registry"].version == "0.38.1-standin"
