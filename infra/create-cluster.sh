@@ -13,6 +13,8 @@
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh" "$@"
+need gcloud kubectl
+cloud_names
 
 CPU_MACHINE="${CPU_MACHINE:-e2-standard-8}"
 CPU_NODES="${CPU_NODES:-2}"
@@ -31,8 +33,6 @@ NAT="${NAT:-${CLUSTER}-nat}"
 ISTIO_FIREWALL_RULE="${ISTIO_FIREWALL_RULE:-${CLUSTER}-allow-istio-webhook}"
 GPU_DRIVER_DAEMONSET="${GPU_DRIVER_DAEMONSET:-https://raw.githubusercontent.com/GoogleCloudPlatform/container-engine-accelerators/master/nvidia-driver-installer/cos/daemonset-preloaded.yaml}"
 
-need gcloud kubectl
-cloud_names
 where=(--project "$PROJECT" --zone "$ZONE")
 
 note "APIs"

@@ -1,0 +1,561 @@
+"""infra/: the manifests and values validate, the scripts plan and repeat safely, secrets stay
+out of argv and output, and `dlptui infra check` fails when something is wrong.
+
+The cloud tools are fakes on PATH (tests/test_infra.py writes them): they log every call and
+answer `describe`/`list`/`get` as if the things named in FAKE_EXISTING were there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dlptui.platform import infra_check
+from dlptui.platform.infra_check import (
+    RELEASE_NAMESPACES,
+    crd_schema,
+    failed,
+    pruned_fields,
+    render_samples,
+    run_checks,
+    validate_object,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+INFRA = ROOT / "infra"
+CREATE = INFRA / "create-cluster.sh"
+INSTALL = INFRA / "helm" / "install.sh"
+SECRETS = INFRA / "secrets" / "create-secrets.sh"
+CRD = INFRA / "seldon" / "seldondeployment-crd.yaml"
+
+# gcloud, kubectl and helm in one script: log argv, answer look-ups from FAKE_EXISTING.
+FAKE_TOOL = r"""#!/usr/bin/env bash
+tool="$(basename "$0")"
+printf '%s\n' "$tool $*" >>"$FAKE_LOG"
+has() { [[ " $FAKE_EXISTING " == *" $1 "* ]] && exit 0; exit 1; }
+args=" $* "
+case "$tool" in
+  gcloud)
+    case "$args" in
+      *" config get-value project "*) echo "${FAKE_PROJECT:-(unset)}" ;;
+      *" container clusters describe "*"--format"*) echo "projects/p/global/networks/dlp-net" ;;
+      *" container clusters describe "*) has cluster ;;
+      *" node-pools describe "*) has gpu-pool ;;
+      *" routers nats describe "*) has nat ;;
+      *" routers describe "*) has router ;;
+      *" storage buckets describe "*) has buckets ;;
+      *" iam service-accounts describe "*) has gsa ;;
+      *" firewall-rules list "*) [[ " $FAKE_EXISTING " == *" master-rule "* ]] && echo "gke-dlp-0a1b2c3d-master" ;;
+      *" firewall-rules describe gke-"*"sourceRanges"*) echo "172.16.0.32/28" ;;
+      *" firewall-rules describe gke-"*"targetTags"*) echo "gke-dlp-0a1b2c3d-node" ;;
+      *" firewall-rules describe gke-"*"network"*) echo "dlp-net" ;;
+      *" firewall-rules describe "*) has istio-rule ;;
+      *" describe "* | *" list "*) exit 1 ;;
+    esac ;;
+  kubectl)
+    case "$args" in
+      *" get daemonset "*) has daemonset ;;
+      *" get secret "*) has secrets ;;
+      *" create secret generic "*)
+        for a in "$@"; do [[ "$a" == --from-env-file=* ]] && { echo "# $4"; cat "${a#--from-env-file=}"; }; done ;;
+      *" apply -f - "*) cat >>"$FAKE_APPLIED" ;;
+    esac ;;
+  helm)
+    prev=""
+    for a in "$@"; do
+      [[ "$prev" == -f ]] && { printf -- '--- %s\n' "$a"; cat "$a"; } >>"$FAKE_VALUES"
+      prev="$a"
+    done ;;
+esac
+exit 0
+"""
+
+MUTATING = (" create ", " apply ", " annotate ", " add-iam-policy-binding ", " enable ", " get-credentials ",
+            " upgrade ", " repo add ", " patch ", " delete ", " update ")
+
+
+@pytest.fixture
+def tools(tmp_path: Path):
+    """Run an infra script with fake gcloud/kubectl/helm first on PATH and a clean environment."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("gcloud", "kubectl", "helm"):
+        (bin_dir / name).write_text(FAKE_TOOL)
+        (bin_dir / name).chmod(0o755)
+    log, applied, values = tmp_path / "calls.log", tmp_path / "applied.yaml", tmp_path / "values.yaml"
+
+    def run(script: Path, *args: str, existing: str = "", **env: str) -> subprocess.CompletedProcess:
+        for f in (log, applied, values):
+            f.write_text("")
+        environment = {
+            "PATH": f"{bin_dir}:/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "FAKE_LOG": str(log),
+            "FAKE_APPLIED": str(applied),
+            "FAKE_VALUES": str(values),
+            "FAKE_EXISTING": existing,
+            **env,
+        }
+        result = subprocess.run(["bash", str(script), *args], env=environment, capture_output=True, text=True, timeout=60)
+        result.calls = log.read_text().splitlines()
+        result.applied = applied.read_text()
+        result.values = values.read_text()
+        return result
+
+    return run
+
+
+def planned(output: str, mark: str = "+") -> list[list[str]]:
+    """The commands of a plan, as argv lists (the script prints them shell-quoted)."""
+    return [shlex.split(line[2:]) for line in output.splitlines() if line.startswith(mark + " ")]
+
+
+def find(commands: list[list[str]], *words: str) -> list[list[str]]:
+    return [c for c in commands if all(w in c for w in words)]
+
+
+def option(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+ALL_THERE = "cluster gpu-pool router nat daemonset buckets master-rule istio-rule gsa secrets"
+
+
+# --- create-cluster.sh ------------------------------------------------------------------------
+
+
+def test_dry_run_on_an_empty_project_plans_every_step_and_changes_nothing(tools):
+    result = tools(CREATE, "--dry-run", PROJECT="demo-proj")
+    assert result.returncode == 0, result.stderr
+    plan = planned(result.stdout)
+
+    [cluster] = find(plan, "gcloud", "container", "clusters", "create")
+    assert cluster[4] == "dlp" and option(cluster, "--zone") == "us-central1-a"
+    assert option(cluster, "--machine-type") == "e2-standard-8" and "--enable-autoscaling" in cluster
+    assert option(cluster, "--workload-pool") == "demo-proj.svc.id.goog"
+
+    [gpu] = find(plan, "node-pools", "create")
+    assert gpu[4] == "gpu-pool" and option(gpu, "--cluster") == "dlp"
+    assert option(gpu, "--accelerator").startswith("type=nvidia-tesla-t4,count=1")
+    assert "--enable-autoscaling" in gpu and option(gpu, "--min-nodes") == "0"
+
+    buckets = [c[4] for c in find(plan, "storage", "buckets", "create")]
+    assert buckets == ["gs://demo-proj-dlp-data", "gs://demo-proj-dlp-checkpoints"]
+    assert find(plan, "kubectl", "apply") and "nvidia-driver-installer" in find(plan, "kubectl", "apply")[0][-1]
+
+    [lookup] = find(planned(result.stdout, "?"), "firewall-rules", "list")
+    assert option(lookup, "--filter") == "name~^gke-dlp-[0-9a-f]+-master$"
+    assert find(plan, "iam", "service-accounts", "create")
+
+    executed = [c for c in result.calls if any(m in f" {c} " for m in MUTATING)]
+    assert executed == [], "a dry run ran commands that change something"
+    assert result.calls, "the look-ups should have run"
+
+
+def test_names_zones_and_sizes_come_from_the_environment(tools):
+    result = tools(CREATE, "--dry-run", PROJECT="p2", CLUSTER="lab", ZONE="europe-west4-b", REGION="europe-west4",
+                   GPU_TYPE="nvidia-l4", GPU_MAX_NODES="6", DATA_BUCKET="my-data")
+    plan = planned(result.stdout)
+    [cluster] = find(plan, "clusters", "create")
+    assert cluster[4] == "lab" and option(cluster, "--zone") == "europe-west4-b"
+    [gpu] = find(plan, "node-pools", "create")
+    assert option(gpu, "--accelerator").startswith("type=nvidia-l4,") and option(gpu, "--max-nodes") == "6"
+    assert [c[4] for c in find(plan, "buckets", "create")][0] == "gs://my-data"
+    [lookup] = find(planned(result.stdout, "?"), "firewall-rules", "list")
+    assert option(lookup, "--filter") == "name~^gke-lab-[0-9a-f]+-master$"
+
+
+def test_a_second_run_over_existing_things_creates_nothing(tools):
+    first = tools(CREATE, "--dry-run", existing=ALL_THERE, PROJECT="demo-proj")
+    second = tools(CREATE, "--dry-run", existing=ALL_THERE, PROJECT="demo-proj")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    plan = planned(first.stdout)
+    assert find(plan, "create") == []
+    # the only apply left is the namespaces (idempotent by nature), not the driver DaemonSet
+    assert find(plan, "kubectl", "apply") == [["kubectl", "apply", "-f", str(INFRA / "namespaces.yaml")]]
+    for thing in ("cluster dlp exists", "node pool gpu-pool exists", "bucket gs://demo-proj-dlp-data exists",
+                  "firewall rule dlp-allow-istio-webhook exists", "the NVIDIA driver DaemonSet exists"):
+        assert thing in first.stdout
+
+
+def test_each_step_checks_its_own_thing(tools):
+    # the cluster is there, its GPU pool and Istio's firewall rule are not
+    result = tools(CREATE, "--dry-run", existing="cluster router nat daemonset buckets master-rule gsa", PROJECT="p")
+    creates = [c[:4] for c in find(planned(result.stdout), "create")]
+    assert creates == [["gcloud", "container", "node-pools", "create"], ["gcloud", "compute", "firewall-rules", "create"]]
+    [rule] = find(planned(result.stdout), "firewall-rules", "create")
+    assert option(rule, "--allow") == "tcp:15017"
+    assert option(rule, "--source-ranges") == "172.16.0.32/28"  # read from GKE's own rule, not typed in
+    assert option(rule, "--target-tags") == "gke-dlp-0a1b2c3d-node"
+    assert option(rule, "--network") == "dlp-net"
+
+
+def test_a_real_run_runs_only_the_missing_steps(tools):
+    result = tools(CREATE, existing=ALL_THERE.replace(" buckets", ""), PROJECT="p")
+    assert result.returncode == 0, result.stderr
+    created = [c for c in result.calls if " create " in f" {c} "]
+    assert created == [
+        "gcloud storage buckets create gs://p-dlp-data --project p --location us-central1 --uniform-bucket-level-access --public-access-prevention",
+        "gcloud storage buckets create gs://p-dlp-checkpoints --project p --location us-central1 --uniform-bucket-level-access --public-access-prevention",
+    ]
+
+
+def test_no_project_is_one_sentence(tools):
+    result = tools(CREATE)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "create-cluster.sh: no Google Cloud project: set PROJECT or run 'gcloud config set project ID'."
+    )
+    assert not [c for c in result.calls if any(m in f" {c} " for m in MUTATING)]
+
+
+def test_an_unknown_option_is_one_sentence(tools):
+    result = tools(CREATE, "--force", PROJECT="p")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "create-cluster.sh: unknown argument '--force'; the only option is --dry-run."
+
+
+# --- secrets ------------------------------------------------------------------------------------
+
+SECRET_ENV = {
+    "PACHYDERM_DB_PASSWORD": "pg-Value-1",
+    "PACHYDERM_DB_ROOT_PASSWORD": "pg-root-Value-2",
+    "DET_USER": "admin",
+    "DET_PASS": "det 'pass' \"3\"",
+}
+
+
+@pytest.mark.parametrize("missing", sorted(SECRET_ENV))
+def test_a_missing_variable_is_named_in_one_sentence(tools, missing):
+    env = {k: v for k, v in SECRET_ENV.items() if k != missing}
+    result = tools(SECRETS, **env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"create-secrets.sh: the environment variable {missing} is not set (or holds a line break); "
+        "set it (see infra/secrets/secrets.env.template) and run again."
+    )
+    assert result.calls == [] and result.applied == ""
+
+
+def test_secrets_reach_kubectl_through_a_file_never_argv_or_output(tools):
+    result = tools(SECRETS, existing="", **SECRET_ENV)
+    assert result.returncode == 0, result.stderr
+    for value in SECRET_ENV.values():
+        if value != "admin":
+            assert value not in "\n".join(result.calls), "a secret value reached a command line"
+            assert value not in result.stdout + result.stderr, "a secret value was printed"
+    assert "# pachyderm-postgres\npostgresql-password=pg-Value-1\npostgresql-postgres-password=pg-root-Value-2\n" in result.applied
+    assert f"# dlptui-credentials\nDET_USER=admin\nDET_PASS={SECRET_ENV['DET_PASS']}\n" in result.applied
+    creates = [shlex.split(c) for c in result.calls if "create secret generic" in c]
+    assert [(c[4], option(c, "--namespace")) for c in creates] == [
+        ("pachyderm-postgres", "pachyderm"),
+        ("dlptui-credentials", "seldon"),
+    ]
+    assert all("--dry-run=client" in c for c in creates)  # rendered by kubectl, applied with `apply -f -`
+
+
+def test_secrets_dry_run_names_keys_only(tools):
+    result = tools(SECRETS, "--dry-run", PACHYDERM_ENTERPRISE_LICENSE="lic-Value-9", PACHD_TOKEN="tok-Value-8", **SECRET_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "Secret pachyderm/pachyderm-enterprise with keys: enterprise-license-key root-token" in result.stdout
+    assert "Secret seldon/dlptui-credentials with keys: DET_USER DET_PASS" in result.stdout
+    assert "Value" not in result.stdout + result.stderr
+    assert result.calls == []
+
+
+def test_the_template_lists_every_variable_the_scripts_read():
+    template = (INFRA / "secrets" / "secrets.env.template").read_text()
+    names = {line.split("=", 1)[0] for line in template.splitlines() if "=" in line and not line.startswith("#")}
+    declared = {var for pairs in infra_check.declared_secrets(SECRETS).values() for _, var in pairs}
+    assert declared and declared | set(infra_check.INSTALL_ENV) <= names
+    values = {line.split("=", 1)[1] for line in template.splitlines() if "=" in line and not line.startswith("#")}
+    assert values <= {"", "admin"}, "the template must carry placeholders only"
+
+
+# --- helm/install.sh ----------------------------------------------------------------------------
+
+INSTALL_ENV = {"DET_DB_PASSWORD": "db-Value-5", "DET_PASS": "det-Value-'6'", "PROJECT": "p"}
+
+
+def test_install_plan_uses_every_values_file_in_its_namespace(tools):
+    result = tools(INSTALL, "--dry-run", PACHYDERM_ENTERPRISE_LICENSE="x", **INSTALL_ENV)
+    assert result.returncode == 0, result.stderr
+    used = {}
+    for command in find(planned(result.stdout), "helm", "upgrade", "--install"):
+        for i, word in enumerate(command):
+            if word == "-f" and command[i + 1].endswith(".yaml"):
+                used[Path(command[i + 1]).name] = option(command, "--namespace")
+    assert used == RELEASE_NAMESPACES
+    on_disk = {p.name for p in (INFRA / "helm").glob("*.yaml")}
+    assert on_disk == set(RELEASE_NAMESPACES)
+    assert "Value" not in result.stdout + result.stderr
+
+
+def test_install_passes_determined_passwords_through_a_file_descriptor(tools):
+    result = tools(INSTALL, existing="secrets", **INSTALL_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "Value" not in "\n".join(result.calls) + result.stdout + result.stderr
+    overlays = [yaml.safe_load(part.split("\n", 1)[1]) for part in result.values.split("--- ")[1:]]
+    assert {"db": {"password": "db-Value-5"}, "initialUserPassword": "det-Value-'6'"} in overlays
+    [det] = [shlex.split(c) for c in result.calls if c.startswith("helm upgrade --install determined ")]
+    assert "checkpointStorage.bucket=p-dlp-checkpoints" in det
+
+
+def test_install_needs_the_secrets_first(tools):
+    result = tools(INSTALL, existing="", **INSTALL_ENV)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "install.sh: the Secret pachyderm/pachyderm-postgres does not exist; run infra/secrets/create-secrets.sh first."
+    )
+    assert not [c for c in result.calls if c.startswith("helm")]
+
+
+def test_install_names_a_missing_password(tools):
+    result = tools(INSTALL, "--dry-run", DET_PASS="x", PROJECT="p")
+    assert result.returncode == 1
+    assert "DET_DB_PASSWORD is not set" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# --- shellcheck ---------------------------------------------------------------------------------
+
+
+def test_every_script_is_shellcheck_clean():
+    checks = infra_check.shellcheck_checks(ROOT)
+    scripts = {f"shellcheck {p.relative_to(ROOT)}" for p in INFRA.rglob("*.sh")}
+    assert {c.check for c in checks} == scripts
+    assert [c for c in checks if not c.ok] == []
+
+
+def test_shellcheck_catches_a_bad_script(tmp_path):
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "infra" / "bad.sh").write_text("#!/usr/bin/env bash\nrm -rf $1/tmp\n")
+    [check] = infra_check.shellcheck_checks(tmp_path)
+    assert not check.ok and not check.warning and "SC2086" in check.detail
+
+
+# --- the validators fail on what they must ------------------------------------------------------
+
+NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "seldon"}}
+DAEMONSET = {
+    "apiVersion": "apps/v1",
+    "kind": "DaemonSet",
+    "metadata": {"name": "d", "namespace": "kube-system"},
+    "spec": {
+        "selector": {"matchLabels": {"app": "d"}},
+        "template": {
+            "metadata": {"labels": {"app": "d"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox", "resources": {"limits": {"cpu": 1}}}]},
+        },
+    },
+}
+
+
+def test_valid_objects_pass():
+    assert validate_object(NAMESPACE) == []
+    assert validate_object(DAEMONSET) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda o: o["spec"].update(replicas=2), "spec.replicas: unknown field of V1DaemonSetSpec"),
+        (lambda o: o["spec"]["template"]["spec"]["containers"][0].pop("name"),
+         "spec.template.spec.containers[0].name: required by V1Container"),
+        (lambda o: o["spec"].pop("selector"), "spec.selector: required by V1DaemonSetSpec"),
+        (lambda o: o["spec"]["template"]["metadata"]["labels"].update(app=True),
+         "spec.template.metadata.labels.app: expected str, got bool"),
+        (lambda o: o["spec"]["template"]["spec"].update(containers={"name": "c"}),
+         "spec.template.spec.containers: expected a list"),
+        (lambda o: o["metadata"].pop("name"), "metadata.name is required"),
+        (lambda o: o.update(kind="DaemonSett"), "apps/v1 DaemonSett is not a kind dlptui infra check knows"),
+    ],
+)
+def test_a_broken_object_is_reported(change, expected):
+    obj = json.loads(json.dumps(DAEMONSET))
+    change(obj)
+    errors = validate_object(obj)
+    assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_a_broken_gateway_is_reported():
+    gateway = yaml.safe_load((INFRA / "istio" / "gateway.yaml").read_text())
+    assert validate_object(gateway) == []
+    gateway["spec"]["servers"][0]["port"]["number"] = 70000
+    gateway["spec"]["selectors"] = {}
+    errors = validate_object(gateway)
+    assert any("70000 is greater than the maximum" in e for e in errors)
+    assert any("'selectors' was unexpected" in e for e in errors)
+
+
+def copy_of_infra(tmp_path: Path) -> Path:
+    shutil.copytree(INFRA, tmp_path / "infra")
+    return tmp_path
+
+
+def test_the_repository_passes_every_check():
+    checks = run_checks(ROOT, env={})
+    assert failed(checks) == []
+    names = {c.check for c in checks}
+    for path in [*INFRA.rglob("*.yaml")]:
+        assert f"yaml {path.relative_to(ROOT)}" in names
+    assert {"seldon render plain", "seldon render canary"} <= names
+    assert sum(n.startswith("manifest infra/namespaces.yaml#") for n in names) == 7
+    assert {f"values infra/helm/{n}" for n in RELEASE_NAMESPACES} <= names
+    assert "env DET_PASS" in names and "tool helm" in names  # reported, as warnings
+
+
+@pytest.mark.parametrize(
+    ("file", "edit", "expected"),
+    [
+        ("helm/determined.yaml", lambda t: t.replace("  user: postgres\n", "  user: postgres\n  password: hunter2\n"),
+         "db.password holds a literal credential"),
+        ("helm/pachyderm.yaml", lambda t: t.replace("existingSecret: pachyderm-postgres", "existingSecret: pg-secret"),
+         "names the Secret pachyderm/pg-secret, which create-secrets.sh does not create"),
+        ("helm/determined.yaml", lambda t: t.replace("serviceAccountName: dlp-storage", "serviceAccountName: nobody", 1),
+         "the service account determined/nobody is not in infra/namespaces.yaml"),
+        ("helm/determined.yaml", lambda t: t.replace("serviceAccountName: dlp-storage", "serviceAccount_Name: x", 1),
+         "serviceAccount_Name: unknown field of V1PodSpec"),
+        ("helm/seldon-core-operator.yaml", lambda t: t.replace("istio-system/seldon-gateway", "istio-system/other"),
+         "istio-system/other is not a Gateway under infra/"),
+        ("istio/gateway.yaml", lambda t: t.replace("istio: ingressgateway", "istio: gateway"),
+         "does not match the labels"),
+        ("namespaces.yaml", lambda t: t.replace("kind: Namespace", "kind: Namespace\nspec: {finalizers: kubernetes}", 1),
+         "spec.finalizers: expected a list"),
+        ("namespaces.yaml", lambda t: t + "\n---\n: [unclosed\n", "does not parse"),
+        ("seldon/seldondeployment-crd.yaml", lambda t: t.replace("traffic: {type: integer", "traffic: {type: string", 1),
+         "is not of type 'string'"),
+    ],
+)
+def test_a_planted_mistake_fails_the_check(tmp_path, file, edit, expected):
+    root = copy_of_infra(tmp_path)
+    path = root / "infra" / file
+    text = path.read_text()
+    assert edit(text) != text, "the edit did not apply: the test needs updating"
+    path.write_text(edit(text))
+    bad = failed(run_checks(root, env={}))
+    assert any(expected in c.detail for c in bad), [c.detail for c in bad]
+
+
+# --- the SeldonDeployment: the one the adapter sends, valid against the CRD ---------------------
+
+
+class RecordingKube:
+    """Stands in for the adapter's KubeClient: keeps what it is sent, like an API server would."""
+
+    def __init__(self):
+        from types import SimpleNamespace
+
+        self.objects: dict[str, dict] = {}
+        self.custom = SimpleNamespace(
+            create_namespaced_custom_object="create",
+            get_namespaced_custom_object="get",
+            patch_namespaced_custom_object="patch",
+        )
+
+    def call(self, what, fn, *args, **kwargs):
+        if fn == "create":
+            body = json.loads(json.dumps(args[-1]))
+            self.objects[body["metadata"]["name"]] = body
+            return body
+        if fn == "get":
+            return self.objects[args[-1]]
+        if fn == "patch":
+            self.objects[args[-2]]["spec"].update(json.loads(json.dumps(args[-1]["spec"])))
+            return self.objects[args[-2]]
+        raise AssertionError(f"unexpected call {what}")
+
+    def close(self):
+        pass
+
+
+def assert_valid_seldon_deployment(obj: dict) -> None:
+    crd, schema = crd_schema(CRD)
+    assert (obj["apiVersion"], obj["kind"]) == (f"{crd['spec']['group']}/v1", crd["spec"]["names"]["kind"])
+    assert infra_check._schema_errors(obj, schema) == []
+    assert pruned_fields(obj, schema) == []
+
+
+def test_the_adapter_sends_the_rendered_object_and_it_validates(tmp_path):
+    from dlptui.config import ClusterSettings, Config
+    from dlptui.platform.model import ModelVersion
+    from dlptui.platform.seldon import SeldonServing, render_deployment
+
+    settings = ClusterSettings(seldon_namespace="seldon", serving_image="gcr.io/p/dlptui-serving:0.1.0")
+    serving = SeldonServing(Config(profile="cluster", kind="cluster", home=tmp_path, cluster=settings))
+    serving.kube = RecordingKube()
+    v1, v2 = (ModelVersion("dogcat-model", n, f"uuid-{n}", 0.0) for n in (1, 2))
+
+    serving.deploy("dogcat-deploy", v1)
+    sent = serving.kube.objects["dogcat-deploy"]
+    assert sent == render_deployment("dogcat-deploy", "seldon", settings.serving_image, "dogcat-model", 1,
+                                     secret=settings.credentials_secret)
+    assert_valid_seldon_deployment(sent)
+
+    serving.set_canary("dogcat-deploy", v2, 20)
+    with_canary = serving.kube.objects["dogcat-deploy"]
+    assert [p["traffic"] for p in with_canary["spec"]["predictors"]] == [80, 20]
+    assert_valid_seldon_deployment(with_canary)
+
+    checked = dict(render_samples())
+    assert set(checked) == {"plain", "canary"}
+    for obj in checked.values():
+        assert_valid_seldon_deployment(obj)
+
+
+def test_the_crd_check_catches_a_field_the_server_would_drop():
+    _, schema = crd_schema(CRD)
+    [(_, obj)] = render_samples()[:1]
+    obj["spec"]["predictors"][0]["trafic"] = 50
+    obj["spec"]["predictors"][0]["traffic"] = "all"
+    assert pruned_fields(obj, schema) == ["spec.predictors[0].trafic"]
+    assert any("'all' is not of type 'integer'" in e for e in infra_check._schema_errors(obj, schema))
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def test_cli_json_lists_every_check(home, capsys):
+    from dlptui.cli import main
+
+    assert main(["infra", "check", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and all(set(r) == {"check", "ok", "detail", "warning"} for r in rows)
+    assert any(r["check"] == "seldon render plain" and r["ok"] for r in rows)
+
+
+def test_cli_fails_on_a_broken_file_and_says_why(home, tmp_path, capsys):
+    from dlptui.cli import main
+
+    root = copy_of_infra(tmp_path)
+    (root / "infra" / "namespaces.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {}\n")
+    assert main(["infra", "check", "--root", str(root)]) == 1
+    captured = capsys.readouterr()
+    assert "metadata.name is required" in captured.out
+    assert re.search(r"\b[1-9]\d* failed", captured.err)
+
+
+def test_cli_without_infra_folder_is_one_sentence(home, tmp_path, capsys):
+    from dlptui.cli import main
+
+    assert main(["infra", "check", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"dlptui: There is no infra/ folder in {tmp_path}; run this from the dlptui checkout or pass --root."
+
+
+def test_secret_values_never_appear_in_the_report(home, capsys, monkeypatch):
+    from dlptui.cli import main
+
+    monkeypatch.setenv("DET_PASS", "report-Value-7")
+    assert main(["infra", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "report-Value-7" not in out
+    assert os.environ["DET_PASS"] == "report-Value-7"
