@@ -1,0 +1,26 @@
+"""`dlptui lineage DEPLOYMENT|MODEL@VERSION`: deployment -> version -> checkpoint -> experiment -> data commit."""
+
+from __future__ import annotations
+
+from dlptui.cli.output import emit_json, emit_table
+
+
+def register(sub) -> None:
+    p = sub.add_parser("lineage", help="where a deployment or a model version came from, down to its data commit")
+    p.add_argument("target", metavar="DEPLOYMENT|MODEL@VERSION", help="e.g. dogcat-deploy or dogcat-model@production")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.set_defaults(func=lineage)
+
+
+def lineage(args, platform) -> int:
+    from dlptui.platform.lineage import trace
+
+    chain = trace(platform, args.target)
+    if args.json:
+        emit_json(chain)
+        return 0
+    columns = [("STEP", lambda s: s.kind), ("ID", lambda s: s.id), ("DETAIL", lambda s: s.detail)]
+    emit_table(chain.steps, columns, False, title=f"lineage of {chain.target}")
+    if chain.missing:
+        print(chain.missing)
+    return 0

@@ -1,0 +1,92 @@
+"""Where a deployment or a model version came from:
+
+    deployment -> model version -> checkpoint -> experiment -> data commit
+
+Built only from port calls (Serving, Registry, Training, DataStore), so it is the same on the
+local and the cluster profile. The target itself must exist (NotFound otherwise); a later
+step that cannot be followed (a deleted checkpoint, a data store that does not answer) ends
+the chain with one sentence in `missing` instead of failing the whole answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from dlptui.platform.errors import InvalidInput, PlatformError
+from dlptui.platform.model import ModelVersion
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # "deployment", "version", "checkpoint", "experiment", "data commit"
+    id: str  # what names it for its part: a deployment name, "model@3", a uuid, an experiment id, "repo@commit"
+    detail: str = ""  # one line of facts: state, metrics, dates
+
+
+@dataclass(frozen=True)
+class Lineage:
+    target: str
+    steps: tuple[Step, ...]
+    missing: str = ""  # why the chain stops before the data commit, if it does
+
+
+def _when(t: float | None) -> str:
+    return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else "-"
+
+
+def _metrics(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items())) or "no metrics"
+
+
+def trace(platform, target: str) -> Lineage:
+    """`MODEL@VERSION` (a number, an alias or `latest`) or a deployment name."""
+    if "@" in target:
+        model, _, ref = target.partition("@")
+        if not model or not ref:
+            raise InvalidInput(f"{target!r} is not MODEL@VERSION; write e.g. dogcat-model@2 or dogcat-model@production.")
+        return of_version(platform, platform.registry.get_version(model, ref), target)
+    return of_deployment(platform, target)
+
+
+def of_deployment(platform, name: str) -> Lineage:
+    deployment = platform.serving.get_deployment(name)
+    detail = f"{deployment.state.value}, {deployment.endpoint or 'no endpoint'}"
+    if deployment.canary_version is not None:
+        detail += f", canary version {deployment.canary_version} takes {deployment.canary_traffic}%"
+    first = Step("deployment", deployment.name, detail)
+    try:
+        version = platform.registry.get_version(deployment.model, deployment.version)
+    except PlatformError as e:
+        return Lineage(name, (first,), f"The chain stops at the deployment: {e}")
+    rest = of_version(platform, version, name)
+    return Lineage(name, (first, *rest.steps), rest.missing)
+
+
+def of_version(platform, version: ModelVersion, target: str | None = None) -> Lineage:
+    aliases = f" ({', '.join(version.aliases)})" if version.aliases else ""
+    steps = [Step("version", f"{version.model}@{version.version}", f"registered {_when(version.created)}{aliases}, {_metrics(version.metrics)}")]
+    target = target or str(version)
+    try:
+        checkpoint = platform.training.checkpoint(version.checkpoint_uuid)
+        steps.append(
+            Step("checkpoint", checkpoint.uuid, f"batch {checkpoint.batch}, saved {_when(checkpoint.created)}, {checkpoint.location}")
+        )
+        experiment = platform.training.get_experiment(checkpoint.experiment_id)
+        steps.append(
+            Step("experiment", experiment.id, f"{experiment.name}, {experiment.state.value}, {experiment.batches_done} batches")
+        )
+    except PlatformError as e:
+        return Lineage(target, tuple(steps), f"The chain stops at {steps[-1].kind} {steps[-1].id}: {e}")
+    repo = experiment.data_repo or version.data_repo
+    commit = experiment.data_commit or version.data_commit
+    if not (repo and commit):
+        return Lineage(target, tuple(steps), f"Experiment {experiment.id} does not record which data commit it trained on.")
+    try:
+        found = platform.data.inspect_commit(repo, commit)
+    except PlatformError as e:
+        steps.append(Step("data commit", f"{repo}@{commit}", "as the experiment recorded it"))
+        return Lineage(target, tuple(steps), f"The data commit cannot be read: {e}")
+    message = f"\"{found.message}\", " if found.message else ""
+    steps.append(Step("data commit", f"{repo}@{found.id}", f"{message}{found.files} files, {_when(found.created)}"))
+    return Lineage(target, tuple(steps))
