@@ -6,7 +6,7 @@
 # Steps, each skipped when its thing exists already: the APIs, the cluster (its default
 # pool is the CPU pool, autoscaling), the GPU pool (autoscaling from zero), Cloud NAT for
 # private nodes, credentials for kubectl, the NVIDIA driver DaemonSet, the data and
-# checkpoint buckets, the firewall rule Istio's webhook needs (found from GKE's own
+# checkpoint buckets, a Docker repository for the serving image, the firewall rule Istio's webhook needs (found from GKE's own
 # control-plane rule by its name pattern), then infra/workload-identity.sh.
 # --dry-run prints every command that would change something (+) and runs only the
 # read-only look-ups (?). Every name, zone and size below can be set in the environment.
@@ -31,13 +31,14 @@ MASTER_CIDR="${MASTER_CIDR:-172.16.0.32/28}"
 ROUTER="${ROUTER:-${CLUSTER}-router}"
 NAT="${NAT:-${CLUSTER}-nat}"
 ISTIO_FIREWALL_RULE="${ISTIO_FIREWALL_RULE:-${CLUSTER}-allow-istio-webhook}"
+REGISTRY="${REGISTRY:-dlptui}"
 GPU_DRIVER_DAEMONSET="${GPU_DRIVER_DAEMONSET:-https://raw.githubusercontent.com/GoogleCloudPlatform/container-engine-accelerators/master/nvidia-driver-installer/cos/daemonset-preloaded.yaml}"
 
 where=(--project "$PROJECT" --zone "$ZONE")
 
 note "APIs"
 run gcloud services enable container.googleapis.com compute.googleapis.com storage.googleapis.com \
-  iam.googleapis.com --project "$PROJECT"
+  iam.googleapis.com artifactregistry.googleapis.com --project "$PROJECT"
 
 note "cluster $CLUSTER in $ZONE (the default pool is the CPU pool)"
 if exists gcloud container clusters describe "$CLUSTER" "${where[@]}"; then
@@ -99,6 +100,15 @@ for bucket in "$DATA_BUCKET" "$CHECKPOINT_BUCKET"; do
       --uniform-bucket-level-access --public-access-prevention
   fi
 done
+
+note "Artifact Registry repository $REGISTRY for the serving image"
+if exists gcloud artifacts repositories describe "$REGISTRY" --project "$PROJECT" --location "$REGION"; then
+  note "repository $REGISTRY exists"
+else
+  run gcloud artifacts repositories create "$REGISTRY" --project "$PROJECT" --location "$REGION" \
+    --repository-format docker --description "dlptui serving images"
+fi
+note "  push to: ${REGION}-docker.pkg.dev/${PROJECT}/${REGISTRY}/dlptui-serving:<tag>"
 
 note "firewall: let the control plane reach Istio's webhook (tcp:15017) on the nodes"
 # GKE names its control-plane rule gke-<cluster>-<hash>-master (private nodes only); its

@@ -53,6 +53,7 @@ case "$tool" in
       *" routers describe "*) has router ;;
       *" storage buckets describe "*) has buckets ;;
       *" iam service-accounts describe "*) has gsa ;;
+      *" artifacts repositories describe "*) has registry ;;
       *" firewall-rules list "*) [[ " $FAKE_EXISTING " == *" master-rule "* ]] && echo "gke-dlp-0a1b2c3d-master" ;;
       *" firewall-rules describe gke-"*"sourceRanges"*) echo "172.16.0.32/28" ;;
       *" firewall-rules describe gke-"*"targetTags"*) echo "gke-dlp-0a1b2c3d-node" ;;
@@ -126,7 +127,7 @@ def option(command: list[str], name: str) -> str:
     return command[command.index(name) + 1]
 
 
-ALL_THERE = "cluster gpu-pool router nat daemonset buckets master-rule istio-rule gsa secrets"
+ALL_THERE = "cluster gpu-pool router nat daemonset buckets registry master-rule istio-rule gsa secrets"
 
 
 # --- create-cluster.sh ------------------------------------------------------------------------
@@ -154,6 +155,8 @@ def test_dry_run_on_an_empty_project_plans_every_step_and_changes_nothing(tools)
     [lookup] = find(planned(result.stdout, "?"), "firewall-rules", "list")
     assert option(lookup, "--filter") == "name~^gke-dlp-[0-9a-f]+-master$"
     assert find(plan, "iam", "service-accounts", "create")
+    [registry] = find(plan, "artifacts", "repositories", "create")
+    assert registry[4] == "dlptui" and option(registry, "--repository-format") == "docker"
 
     executed = [c for c in result.calls if any(m in f" {c} " for m in MUTATING)]
     assert executed == [], "a dry run ran commands that change something"
@@ -189,7 +192,7 @@ def test_a_second_run_over_existing_things_creates_nothing(tools):
 
 def test_each_step_checks_its_own_thing(tools):
     # the cluster is there, its GPU pool and Istio's firewall rule are not
-    result = tools(CREATE, "--dry-run", existing="cluster router nat daemonset buckets master-rule gsa", PROJECT="p")
+    result = tools(CREATE, "--dry-run", existing="cluster router nat daemonset buckets registry master-rule gsa", PROJECT="p")
     creates = [c[:4] for c in find(planned(result.stdout), "create")]
     assert creates == [["gcloud", "container", "node-pools", "create"], ["gcloud", "compute", "firewall-rules", "create"]]
     [rule] = find(planned(result.stdout), "firewall-rules", "create")
