@@ -75,7 +75,7 @@ class ClusterScreen(BaseScreen):
                 (
                     n.name,
                     "yes" if n.ready else "no",
-                    _share(n.cpu_used, n.cpu_capacity),
+                    _share(n.cpu_used, n.cpu_capacity, lambda v: f"{v:.1f}"),
                     _share(n.memory_used, n.memory_capacity, human_size),
                     _share(n.gpu_used, n.gpu_capacity) if n.gpu_capacity else "0",
                 ),

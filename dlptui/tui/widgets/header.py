@@ -15,7 +15,7 @@ PART_LABELS = {"cluster": "cluster", "data": "data", "training": "training", "re
 
 class DlpHeader(Widget):
     DEFAULT_CSS = """
-    DlpHeader { height: auto; max-height: 5; background: $panel; color: $text; padding: 0 1; dock: top; }
+    DlpHeader { height: auto; max-height: 8; background: $panel; color: $text; padding: 0 1; dock: top; }
     """
 
     def __init__(self, title: str) -> None:
@@ -62,7 +62,9 @@ class DlpHeader(Widget):
             else:
                 line.append(f"✖ {label}  ", style="bold red")
                 reasons.append(f"{label}: {service.detail}")
-        if reasons:
+        for reason in reasons:  # one line each, cut to the width: the Cluster screen has them whole
             line.append("\n")
-            line.append(" ".join(reasons), style="red")
+            line.append(reason, style="red")
+        line.no_wrap = True
+        line.overflow = "ellipsis"
         return line

@@ -111,7 +111,7 @@ class ResourceTable(DataTable):
             for key in self._shown:  # rows that stay: only the cells that changed
                 for col, old, new in zip(column_keys, self.get_row(key), self._rows[key]):
                     if _plain(old) != _plain(new) or type(old) is not type(new):
-                        self.update_cell(key, col, new)
+                        self.update_cell(key, col, new, update_width=True)
             for key in wanted[len(self._shown) :]:
                 self.add_row(*self._rows[key], key=key)
                 self._shown.append(key)
