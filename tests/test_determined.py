@@ -12,7 +12,7 @@ from dlptui.platform import Platform
 from dlptui.platform.determined import DeterminedRegistry, DeterminedTraining
 from dlptui.platform.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
 from dlptui.platform.model import DataRef, ExperimentState
-from tests.standins.det_master import CHECKPOINTS, DATA_COMMIT, TOKEN
+from tests.standins.det_master_state import CHECKPOINTS, DATA_COMMIT, TOKEN
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -144,7 +144,7 @@ def test_mistakes_give_one_sentence(training, tmp_path):
         training.create_experiment(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: no-entrypoint\n")
-    with pytest.raises(Conflict, match="entrypoint is required"):
+    with pytest.raises(InvalidInput, match="refused the new experiment: invalid experiment config: entrypoint is required"):
         training.create_experiment(bad)
 
 

@@ -125,6 +125,10 @@ def test_mistakes_give_one_sentence(store):
         store.get_file(name, "master", "/../etc/passwd")
     with pytest.raises(NotFound, match="branch 'dev'"):
         store.list_commits(name, "dev")
+    with pytest.raises(NotFound, match=f"There is no repo '{name}-gone' on pachd"):
+        store.list_files(f"{name}-gone", "master")
+    with pytest.raises(NotFound, match=f"There is no commit '{'f' * 32}'"):
+        store.inspect_commit(name, "f" * 32)
 
 
 def test_a_missing_local_file_starts_no_commit(store, tmp_path):

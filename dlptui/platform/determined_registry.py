@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from dlptui.platform.determined import Master, experiment_checkpoints, experiment_number, seconds, to_checkpoint
+from dlptui.platform.determined_master import Master, experiment_checkpoints, experiment_number, seconds, to_checkpoint
 from dlptui.platform.errors import InvalidInput, NotFound
 from dlptui.platform.model import ALIASES, Checkpoint, Model, ModelVersion, Promotion, Service
 

@@ -213,19 +213,21 @@ class PachydermDataStore:
             description=info.description,
         )
 
-    def _ref(self, client: Any, repo: str, ref: str) -> Any:
+    def _ref(self, repo: str, ref: str) -> Any:
         """A python-pachyderm Commit for a branch name, a full commit id or a unique id prefix."""
         from python_pachyderm.pfs import Commit as PfsCommit
 
         if not ref:
             raise InvalidInput(f"Give a branch or a commit of repo {repo!r}.")
-        if NAME.match(ref) and ref in {b.branch.name for b in client.list_branch(repo)}:
-            return PfsCommit(repo=repo, branch=ref)
-        if FULL_ID.match(ref):
-            return PfsCommit(repo=repo, id=ref)
-        if not re.fullmatch(r"[0-9a-f]{4,31}", ref):
-            raise NotFound(f"Repo {repo!r} has no branch or commit {ref!r}.")
-        matches = [c.commit.id for c in client.list_commit(repo) if c.commit.id.startswith(ref)]
+        with self._call(f"repo {repo!r}") as client:
+            branches = {b.branch.name for b in client.list_branch(repo)}
+            if ref in branches:
+                return PfsCommit(repo=repo, branch=ref)
+            if FULL_ID.match(ref):
+                return PfsCommit(repo=repo, id=ref)
+            if not re.fullmatch(r"[0-9a-f]{4,31}", ref):
+                raise NotFound(f"Repo {repo!r} has no branch or commit {ref!r}.")
+            matches = [c.commit.id for c in client.list_commit(repo) if c.commit.id.startswith(ref)]
         if not matches:
             raise NotFound(f"Repo {repo!r} has no branch or commit {ref!r}.")
         if len(matches) > 1:
@@ -273,7 +275,7 @@ class PachydermDataStore:
 
     def inspect_commit(self, repo: str, ref: str) -> Commit:
         with self._call(f"commit {ref!r} in repo {repo!r}") as client:
-            return self._commit(next(iter(client.inspect_commit(self._ref(client, repo, ref)))))
+            return self._commit(next(iter(client.inspect_commit(self._ref(repo, ref)))))
 
     def resolve(self, repo: str, ref: str) -> DataRef:
         commit = self.inspect_commit(repo, ref)
@@ -350,7 +352,7 @@ class PachydermDataStore:
     def delete_files(self, repo: str, branch: str, paths: list[str], message: str = "") -> Commit:
         cleaned = [_clean_path(p) for p in paths]
         with self._call(f"branch {branch!r} in repo {repo!r}") as client:
-            head = self._ref(client, repo, branch)
+            head = self._ref(repo, branch)
             for path in cleaned:
                 with self._call(f"file {path!r} in {repo}@{branch}"):
                     list(client.list_file(head, path))
@@ -364,7 +366,7 @@ class PachydermDataStore:
     def list_files(self, repo: str, ref: str, path: str = "/", recursive: bool = False) -> list[FileEntry]:
         path = _clean_path(path)
         with self._call(f"path {path!r} in {repo}@{ref}") as client:
-            commit = self._ref(client, repo, ref)
+            commit = self._ref(repo, ref)
             infos = client.walk_file(commit, path) if recursive else client.list_file(commit, path)
             entries = [self._entry(i) for i in infos]
         if recursive:  # a walk starts with the folder itself
@@ -374,7 +376,7 @@ class PachydermDataStore:
     def get_file(self, repo: str, ref: str, path: str) -> bytes:
         path = _clean_path(path)
         with self._call(f"file {path!r} in {repo}@{ref}") as client:
-            commit = self._ref(client, repo, ref)
+            commit = self._ref(repo, ref)
             try:
                 with client.get_file(commit, path) as f:
                     return f.read()

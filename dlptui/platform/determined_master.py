@@ -1,0 +1,201 @@
+"""The connection to a Determined master, shared by the training and registry parts of the cluster profile.
+
+The master comes from DET_MASTER (the config's `det_master`); the user from DET_USER (default
+`determined`); the secret from DET_TOKEN, else DET_PASS, else the token that `det user login`
+cached, else Determined's default empty password. Every request carries a connect timeout
+(`timeout_s`) and a read timeout, which the SDK leaves unset, so a dead or hung master is one
+Unreachable sentence in seconds. `determined` is imported only on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlptui.platform.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
+from dlptui.platform.model import Checkpoint, Service
+
+if TYPE_CHECKING:
+    from dlptui.config import Config
+
+READ_TIMEOUT_S = 60.0
+
+
+def seconds(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    from determined.common import util
+
+    return util.parse_protobuf_timestamp(stamp).timestamp()
+
+
+def numbers(metrics: dict | None) -> dict[str, float]:
+    return {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def experiment_number(experiment_id: str | int) -> int:
+    try:
+        return int(experiment_id)
+    except (TypeError, ValueError):
+        raise NotFound(f"There is no experiment {experiment_id!r}; experiment ids are numbers.") from None
+
+
+class Master:
+    """One logged-in SDK session with a Determined master, and the translation of its errors."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.url = config.cluster.det_master or ""
+        self.user = config.cluster.det_user or os.environ.get("DET_USER") or "determined"
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    def _canonical(self) -> str:
+        if not self.url:
+            raise Unreachable("No Determined master is set; set DET_MASTER (http://host:8080) or det_master in the cluster profile.")
+        from determined.common import api
+
+        return api.canonicalize_master_url(self.url)
+
+    def unreachable(self) -> Unreachable:
+        return Unreachable(f"The Determined master at {self.url} does not answer; check DET_MASTER and that the master is up, then retry.")
+
+    def probe(self) -> str:
+        """The master's version, asked without logging in and within `timeout_s`."""
+        from determined.common import api
+        from determined.common.api import bindings, certs
+
+        master = self._canonical()
+        cert = certs.default_load(master)
+        try:
+            r = api.UnauthSession(master, cert, max_retries=0).get("api/v1/master", timeout=self.config.timeout_s)
+            return bindings.v1GetMasterResponse.from_json(r.json()).version
+        except Exception as e:
+            error = self.translate(e, "master info")
+            if isinstance(error, Unreachable):
+                raise error from None
+            raise Unreachable(f"{self.url} does not answer as a Determined master; check DET_MASTER.") from None
+
+    def _login(self) -> Any:
+        import urllib3
+        from determined.common import api
+        from determined.common.api import authentication, certs
+
+        master = self._canonical()
+        cert = certs.default_load(master)
+        token = os.environ.get("DET_TOKEN")
+        if not token and os.environ.get("DET_PASS") is None:
+            token = authentication.TokenStore(master).get_token(self.user)  # from `det user login`
+        if not token:
+            self.probe()  # login itself has no timeout: first make sure the master answers
+            with self.errors(f"user {self.user!r}"):
+                token = authentication.login(master, self.user, os.environ.get("DET_PASS") or "", cert).token
+        retry = urllib3.util.retry.Retry(total=2, connect=0, backoff_factor=0.2, status_forcelist=[502, 503, 504])
+        return _bounded_session(master, self.user, token, cert, retry, self.config.timeout_s)
+
+    def session(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                self._session = self._login()
+            return self._session
+
+    def client(self) -> Any:
+        from determined.experimental import client
+
+        return client.Determined._from_session(self.session())
+
+    def translate(self, e: BaseException, what: str) -> PlatformError:
+        import requests
+        from determined.common.api import errors
+
+        if isinstance(e, PlatformError):
+            return e
+        if isinstance(e, (errors.MasterNotFoundException, requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+            return self.unreachable()
+        if isinstance(e, errors.NotFoundException):
+            return NotFound(f"There is no {what} on the Determined master at {self.url}.")
+        if isinstance(e, (errors.UnauthenticatedException, errors.ForbiddenException)):
+            self._session = None  # a stale token: log in again next time
+            return PlatformError(
+                f"The Determined master at {self.url} refused user {self.user!r}; set DET_USER and DET_PASS (or DET_TOKEN)."
+            )
+        message = str(getattr(e, "message", "") or e).strip().rstrip(".") or type(e).__name__
+        if "timed out" in message.lower():
+            return self.unreachable()
+        if getattr(e, "status_code", None) == 409:
+            return Conflict(f"The {what} already exists on the Determined master; choose another name.")
+        if getattr(e, "status_code", None) == 400:
+            return InvalidInput(f"The Determined master refused {what}: {message}.")
+        return PlatformError(f"The Determined master at {self.url} failed on {what}: {message}.")
+
+    @contextlib.contextmanager
+    def errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as e:
+            raise self.translate(e, what) from None
+
+    def health(self, part: str) -> Service:
+        try:
+            version = self.probe()
+            self.session()
+            return Service(part, "Determined master", True, detail=f"{self.url} as {self.user}", version=version, endpoint=self.url)
+        except PlatformError as e:
+            return Service(part, "Determined master", False, detail=str(e), endpoint=self.url or None)
+
+
+def _bounded_session(master: str, user: str, token: str, cert: Any, retry: Any, connect_s: float) -> Any:
+    """The SDK's Session, with a (connect, read) timeout on every request: the SDK sets none."""
+    from determined.common import api
+
+    class BoundedSession(api.Session):
+        def _do_request(self, method, path, params, json, data, headers, timeout, stream):  # noqa: ANN001
+            timeout = timeout or (connect_s, READ_TIMEOUT_S)
+            return super()._do_request(method, path, params, json, data, headers, timeout, stream)
+
+    return BoundedSession(master, user, token, cert, max_retries=retry)
+
+
+def checkpoint_location(config: dict, uuid: str) -> str:
+    """Where the experiment's checkpoint storage keeps the checkpoint."""
+    storage = (config or {}).get("checkpoint_storage") or {}
+    prefix = "/".join(p for p in (storage.get("prefix") or "").split("/") if p)
+    kind = storage.get("type")
+    if kind in ("s3", "gcs", "azure"):
+        scheme = {"s3": "s3", "gcs": "gs", "azure": "azure"}[kind]
+        bucket = storage.get("bucket") or storage.get("container") or ""
+        return f"{scheme}://{bucket}/" + "/".join(p for p in (prefix, uuid) if p)
+    if kind == "shared_fs":
+        return str(Path(storage.get("host_path") or "/") / (storage.get("storage_path") or "") / uuid)
+    return f"determined://checkpoints/{uuid}"
+
+
+def to_checkpoint(ckpt: Any) -> Checkpoint:
+    """A model.Checkpoint from a bindings v1Checkpoint."""
+    training = ckpt.training
+    return Checkpoint(
+        uuid=ckpt.uuid,
+        experiment_id=str(training.experimentId or ""),
+        trial_id=str(training.trialId or ""),
+        batch=int((ckpt.metadata or {}).get("steps_completed") or 0),
+        created=seconds(ckpt.reportTime) or 0.0,
+        location=checkpoint_location(training.experimentConfig or {}, ckpt.uuid),
+        metrics=numbers(training.validationMetrics.avgMetrics if training.validationMetrics else {}),
+    )
+
+
+def experiment_checkpoints(session: Any, experiment_id: int) -> list[Checkpoint]:
+    """Every completed checkpoint of the experiment, oldest batch first."""
+    from determined.common import api
+    from determined.common.api import bindings
+
+    def page(offset: int):
+        return bindings.get_GetExperimentCheckpoints(session, id=experiment_id, offset=offset)
+
+    found = [c for r in api.read_paginated(page) for c in r.checkpoints]
+    done = [to_checkpoint(c) for c in found if c.state == bindings.checkpointv1State.COMPLETED]
+    return sorted(done, key=lambda c: (c.batch, c.created))

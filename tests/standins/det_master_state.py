@@ -1,0 +1,170 @@
+"""The in-memory state of the Determined master stand-in (tests only), as the SDK's binding objects.
+
+Experiments each have one trial with the same id. The fixed state: user `determined`, one
+completed experiment (id 1, `dogcat-resnet`, 100 batches, training and validation metrics,
+log lines, two checkpoints) and one model `dogcat-model` whose version 1 is the first checkpoint.
+Tests play a running trial with `report_metrics` and `add_log`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import yaml
+from determined.common.api import bindings as b
+
+USER, PASSWORD = "determined", "Standin-Pass-1"
+TOKEN = "standin-static-token"  # also accepted, for DET_TOKEN
+CHECKPOINTS = ("7b1f0c3e-5a55-4c21-9d0e-000000000050", "7b1f0c3e-5a55-4c21-9d0e-000000000100")
+DATA_COMMIT = "0c6a1b2d3e4f45a6b7c8d9e0f1a2b3c4"
+TERMINAL = {"COMPLETED", "CANCELED", "ERROR", "DELETED"}
+
+
+def stamp(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z"
+
+
+class MasterError(Exception):
+    """A failure the master reports with an HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class MasterState:
+    """Experiments, trials, metrics, logs, checkpoints and models, keyed as the master keys them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.tokens = {TOKEN}
+        self.ids = itertools.count(2)
+        self.experiments: dict[int, dict] = {}
+        self.trials: dict[int, dict] = {}
+        self.reports: list[dict] = []  # v1MetricsReport fields, in the order they were reported
+        self.logs: dict[int, list[str]] = {}
+        self.checkpoints: dict[str, dict] = {}
+        self.models: dict[str, dict] = {}
+        self.uploads: dict[int, list[str]] = {}  # experiment id -> paths of its model definition
+        self._seed()
+
+    def _seed(self) -> None:
+        t0 = time.time() - 3600
+        config = {
+            "name": "dogcat-resnet",
+            "entrypoint": "model_def:DogCatTrial",
+            "searcher": {"name": "single", "metric": "validation_loss", "smaller_is_better": True, "max_length": {"batches": 100}},
+            "hyperparameters": {"learning_rate": 0.001, "global_batch_size": 16},
+            "checkpoint_storage": {"type": "shared_fs", "host_path": "/mnt/checkpoints", "storage_path": "determined-checkpoint"},
+            "data": {"store": "pachyderm", "repo": "dogs-and-cats", "commit": DATA_COMMIT, "branch": "master"},
+        }
+        self.add_experiment(1, config, "COMPLETED", t0, ended=t0 + 600)
+        for batch, loss in ((25, 0.69), (50, 0.52), (75, 0.41), (100, 0.33)):
+            self.report_metrics(1, "training", batch, {"loss": loss}, t0 + batch)
+        for batch, vloss, acc in ((50, 0.48, 0.78), (100, 0.36, 0.86)):
+            self.report_metrics(1, "validation", batch, {"validation_loss": vloss, "accuracy": acc}, t0 + batch + 1)
+        self.trials[1]["batches"] = 100
+        for line in ["starting trial 1", "loading data dogs-and-cats", "training", "validating", "done"]:
+            self.add_log(1, f"[rank=0] {line}")
+        for ckpt, batch, (vloss, acc) in zip(CHECKPOINTS, (50, 100), ((0.48, 0.78), (0.36, 0.86))):
+            self.checkpoints[ckpt] = {"uuid": ckpt, "trial": 1, "batch": batch, "time": t0 + batch + 2,
+                                      "metrics": {"validation_loss": vloss, "accuracy": acc}}
+        self.models["dogcat-model"] = {"id": 1, "name": "dogcat-model", "description": "Dogs vs cats", "created": t0,
+                                       "updated": t0, "metadata": {}, "labels": [], "versions": []}
+        self.add_version("dogcat-model", CHECKPOINTS[0])
+
+    # --- what tests (and creation) add ------------------------------------------------
+
+    def add_experiment(self, exp_id: int, config: dict, state: str, start: float, ended: float | None = None) -> None:
+        with self.lock:
+            self.experiments[exp_id] = {"id": exp_id, "config": config, "state": state, "start": start, "end": ended}
+            self.trials[exp_id] = {"id": exp_id, "experiment": exp_id, "state": state, "batches": 0, "start": start}
+            self.logs[exp_id] = []
+
+    def report_metrics(self, trial_id: int, group: str, batch: int, metrics: dict, when: float | None = None) -> None:
+        with self.lock:
+            key = "validation_metrics" if group == "validation" else "avg_metrics"
+            self.reports.append({"id": len(self.reports) + 1, "trialId": trial_id, "group": group, "totalBatches": batch,
+                                 "endTime": when or time.time(), "metrics": {key: metrics}})
+            self.trials[trial_id]["batches"] = max(self.trials[trial_id]["batches"], batch)
+
+    def add_log(self, trial_id: int, line: str) -> None:
+        with self.lock:
+            self.logs[trial_id].append(line)
+
+    def add_version(self, model: str, checkpoint: str) -> dict:
+        m = self.models[model]
+        version = {"version": len(m["versions"]) + 1, "checkpoint": checkpoint, "created": time.time(), "notes": "",
+                   "name": "", "labels": [], "metadata": {}}
+        m["versions"].append(version)
+        return version
+
+    # --- binding objects -------------------------------------------------------------
+
+    def experiment(self, exp_id: int) -> b.v1Experiment:
+        e = self.experiments.get(exp_id)
+        if e is None:
+            raise MasterError(404, f"experiment not found: {exp_id}")
+        c = e["config"]
+        max_len = c.get("searcher", {}).get("max_length", {}).get("batches", 0)
+        return b.v1Experiment(
+            archived=False, config=c, id=exp_id, jobId=f"job-{exp_id}", name=c.get("name", f"experiment {exp_id}"),
+            numTrials=1, originalConfig=yaml.safe_dump(c), projectId=1, projectOwnerId=1, searcherType="single",
+            startTime=stamp(e["start"]), endTime=stamp(e["end"]) if e["end"] else None,
+            state=b.experimentv1State(f"STATE_{e['state']}"), username=USER, trialIds=[exp_id],
+            progress=min(1.0, self.trials[exp_id]["batches"] / max_len) if max_len else None,
+        )
+
+    def trial(self, trial_id: int) -> b.trialv1Trial:
+        t = self.trials.get(trial_id)
+        if t is None:
+            raise MasterError(404, f"trial not found: {trial_id}")
+        exp = self.experiments[t["experiment"]]
+        vals = [r for r in self.reports if r["trialId"] == trial_id and r["group"] == "validation"]
+        best = min(vals, key=lambda r: r["metrics"]["validation_metrics"].get("validation_loss", 0), default=None)
+        return b.trialv1Trial(
+            experimentId=t["experiment"], hparams=exp["config"].get("hyperparameters", {}), id=trial_id, restarts=0,
+            startTime=stamp(t["start"]), state=b.trialv1State(f"STATE_{exp['state']}"), totalBatchesProcessed=t["batches"],
+            bestValidation=b.v1MetricsWorkload(
+                metrics=b.v1Metrics(avgMetrics=best["metrics"]["validation_metrics"]), numInputs=0,
+                totalBatches=best["totalBatches"], endTime=stamp(best["endTime"])) if best else None,
+        )
+
+    def checkpoint(self, ckpt: str) -> b.v1Checkpoint:
+        c = self.checkpoints.get(ckpt)
+        if c is None:
+            raise MasterError(404, f"checkpoint not found: {ckpt}")
+        exp = self.experiments[self.trials[c["trial"]]["experiment"]]
+        training = b.v1CheckpointTrainingMetadata(
+            experimentConfig=exp["config"], experimentId=exp["id"], trialId=c["trial"],
+            hparams=exp["config"].get("hyperparameters", {}), validationMetrics=b.v1Metrics(avgMetrics=c["metrics"]),
+            searcherMetric=c["metrics"].get("validation_loss"),
+        )
+        return b.v1Checkpoint(
+            metadata={"steps_completed": c["batch"], "framework": "torch"}, resources={"state_dict.pth": 1024},
+            state=b.checkpointv1State.COMPLETED, training=training, uuid=ckpt, reportTime=stamp(c["time"]),
+            taskId=f"task-{c['trial']}",
+        )
+
+    def model(self, name: str) -> b.v1Model:
+        m = self.models.get(name) or next((m for m in self.models.values() if str(m["id"]) == name), None)
+        if m is None:
+            raise MasterError(404, f"model not found: {name}")
+        return b.v1Model(
+            archived=False, creationTime=stamp(m["created"]), id=m["id"], lastUpdatedTime=stamp(m["updated"]),
+            metadata=m["metadata"], name=m["name"], numVersions=len(m["versions"]), userId=1, username=USER,
+            workspaceId=1, description=m["description"], labels=m["labels"],
+        )
+
+    def version(self, model: str, number: int) -> b.v1ModelVersion:
+        m = self.model(model)
+        v = next((v for v in self.models[m.name]["versions"] if v["version"] == number), None)
+        if v is None:
+            raise MasterError(404, f"model version not found: {model} {number}")
+        return b.v1ModelVersion(
+            checkpoint=self.checkpoint(v["checkpoint"]), creationTime=stamp(v["created"]), id=m.id * 1000 + number,
+            lastUpdatedTime=stamp(v["created"]), model=m, version=number, notes=v["notes"], name=v["name"],
+            labels=v["labels"], metadata=v["metadata"], username=USER,
+        )
