@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 
-import httpx
 import pytest
 
 from dlptui.platform.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.model import DeploymentState
-from tests.fixtures.serving import DEPLOYMENT, image_bytes, version_of, wait_state
+from tests.fixtures.serving import DEPLOYMENT, Traffic, image_bytes, version_of, wait_state
 
 pytestmark = pytest.mark.slow
 
@@ -85,29 +83,6 @@ def test_a_missing_checkpoint_is_refused_before_anything_starts(served, tmp_path
     with pytest.raises(NotFound, match="not on this machine"):
         served.serving.deploy("no-checkpoint", version_of(tmp_path / "gone", 9))
     assert "no-checkpoint" not in [d.name for d in served.serving.list_deployments()]
-
-
-class Traffic(threading.Thread):
-    """Sends predictions back to back until stopped; records every answer's status and version."""
-
-    def __init__(self, endpoint: str) -> None:
-        super().__init__(daemon=True)
-        self.endpoint = endpoint
-        self.stop = threading.Event()
-        self.results: list[tuple[int, int | None]] = []
-
-    def run(self) -> None:
-        import base64
-
-        body = {"binData": base64.b64encode(image_bytes()).decode()}
-        with httpx.Client(timeout=30) as client:
-            while not self.stop.is_set():
-                try:
-                    response = client.post(self.endpoint, json=body)
-                    version = response.json()["jsonData"]["version"] if response.status_code == 200 else None
-                    self.results.append((response.status_code, version))
-                except httpx.HTTPError as e:
-                    self.results.append((-1, str(e)))
 
 
 def test_update_and_canary_without_a_failed_request(served, tiny_checkpoints):
