@@ -6,8 +6,9 @@
 # Steps, each skipped when its thing exists already: the APIs, the cluster (its default
 # pool is the CPU pool, autoscaling), the GPU pool (autoscaling from zero), Cloud NAT for
 # private nodes, credentials for kubectl, the NVIDIA driver DaemonSet, the data and
-# checkpoint buckets, a Docker repository for the serving image, the firewall rule Istio's webhook needs (found from GKE's own
-# control-plane rule by its name pattern), then infra/workload-identity.sh.
+# checkpoint buckets, a Docker repository for the serving image, the firewall rule
+# Istio's webhook needs (found from GKE's own control-plane rule by its name pattern),
+# then infra/workload-identity.sh.
 # --dry-run prints every command that would change something (+) and runs only the
 # read-only look-ups (?). Every name, zone and size below can be set in the environment.
 set -euo pipefail

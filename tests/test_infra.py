@@ -562,3 +562,29 @@ def test_secret_values_never_appear_in_the_report(home, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "report-Value-7" not in out
     assert os.environ["DET_PASS"] == "report-Value-7"
+
+
+def test_the_serving_pods_account_is_checked():
+    [(_, obj)] = render_samples()[:1]
+    accounts = {("seldon", "dlp-storage")}
+    specs = [c.setdefault("spec", {}) for p in obj["spec"]["predictors"] for c in p["componentSpecs"]]
+    for spec in specs:
+        spec.pop("serviceAccountName", None)
+    unset = infra_check._serving_account_check(obj, accounts)
+    assert (unset.ok, unset.warning) == (False, True) and "serviceAccountName (dlp-storage)" in unset.detail
+    for spec in specs:
+        spec["serviceAccountName"] = "nobody"
+    wrong = infra_check._serving_account_check(obj, accounts)
+    assert (wrong.ok, wrong.warning) == (False, False) and "nobody is not declared" in wrong.detail
+    for spec in specs:
+        spec["serviceAccountName"] = "dlp-storage"
+    assert infra_check._serving_account_check(obj, accounts).ok
+
+
+def test_addresses_in_the_cluster_profile_count_as_set():
+    from dlptui.config import ClusterSettings
+
+    checks = {c.check: c for c in run_checks(ROOT, env={}, profile=ClusterSettings(det_master="http://m:8080"))}
+    assert checks["env DET_MASTER"].ok and checks["env DET_MASTER"].detail == "set in the cluster profile (det_master)"
+    assert not checks["env PACHD_ADDRESS"].ok and checks["env PACHD_ADDRESS"].warning
+    assert not checks["env DET_PASS"].ok  # a password is never taken from the profile

@@ -26,10 +26,24 @@ def register(sub) -> None:
     check.set_defaults(func=infra_check)
 
 
+def _cluster_settings(platform):
+    """The active profile's cluster settings, else those of the profile named `cluster`, if any."""
+    from dlptui.config import load_config
+    from dlptui.platform.errors import PlatformError
+
+    if platform.config.kind == "cluster":
+        return platform.config.cluster
+    try:
+        config = load_config(profile="cluster")
+    except PlatformError:
+        return None
+    return config.cluster if config.kind == "cluster" else None
+
+
 def infra_check(args, platform) -> int:
     from dlptui.platform.infra_check import failed, run_checks
 
-    checks = run_checks(args.root)
+    checks = run_checks(args.root, profile=_cluster_settings(platform))
     columns = [
         ("CHECK", lambda c: c.check),
         ("RESULT", lambda c: "ok" if c.ok else ("warning" if c.warning else "FAILED")),

@@ -25,8 +25,11 @@ real deploy is a warning only):
   against the openAPIV3Schema of infra/seldon/seldondeployment-crd.yaml with jsonschema,
   and has no field the API server would prune (not in the schema).
 - ``shellcheck``: every ``*.sh`` under infra/ is shellcheck-clean (``shellcheck -x``).
+- ``wiring seldon serving account``: the rendered pods run as a service account of
+  infra/namespaces.yaml (bound by Workload Identity to the buckets); none set is a warning.
 - ``tool`` and ``env`` (warnings): gcloud, kubectl, helm, docker on PATH; the variables
-  the scripts and the cluster profile need. Values are never read out, only whether set.
+  the scripts and the cluster profile need (the profile's det_master, det_user and
+  pachd_address count). Values are never read out, only whether set.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from dlptui.platform.errors import InvalidInput
 
 TOOLS = ("gcloud", "kubectl", "helm", "docker")
 INSTALL_ENV = ("DET_DB_PASSWORD", "DET_PASS")  # infra/helm/install.sh
-PROFILE_ENV = ("DET_MASTER", "DET_USER", "PACHD_ADDRESS")  # or set in the cluster profile
+PROFILE_ENV = {"DET_MASTER": "det_master", "DET_USER": "det_user", "PACHD_ADDRESS": "pachd_address"}  # or the profile
 CREDENTIAL_KEY = re.compile(r"(password|passwd|token|secret|credentials?|cred|private_?key|license_?key)$", re.I)
 SECRET_REF_KEY = re.compile(r"(SecretName|existingSecret)$")
 QUANTITY_MAPS = {"limits", "requests", "capacity", "allocatable", "hard"}
@@ -123,7 +126,8 @@ def find_root(start: Path | None = None) -> Path:
     raise InvalidInput(f"There is no infra/ folder in {where}; run this from the dlptui checkout or pass --root.")
 
 
-def run_checks(root: Path | None = None, env: Mapping[str, str] = os.environ) -> list[Check]:
+def run_checks(root: Path | None = None, env: Mapping[str, str] = os.environ, profile: Any = None) -> list[Check]:
+    """Every check; `profile` (ClusterSettings) counts its addresses as set for the deploy warnings."""
     root = find_root(root)
     infra = root / "infra"
     checks: list[Check] = []
@@ -150,9 +154,9 @@ def run_checks(root: Path | None = None, env: Mapping[str, str] = os.environ) ->
     for path, objects in values.items():
         checks.append(_values_check(root, path, objects, secrets, accounts))
     checks.extend(_wiring_checks(infra, docs))
-    checks.extend(seldon_checks(infra))
+    checks.extend(seldon_checks(infra, accounts))
     checks.extend(shellcheck_checks(root))
-    checks.extend(deploy_warnings(env, infra))
+    checks.extend(deploy_warnings(env, infra, profile))
     return checks
 
 
@@ -466,7 +470,7 @@ def pruned_fields(instance: Any, schema: dict, path: str = "") -> list[str]:
     return found
 
 
-def seldon_checks(infra: Path) -> list[Check]:
+def seldon_checks(infra: Path, accounts: set[tuple[str, str]] = frozenset()) -> list[Check]:
     crd_file = infra / "seldon" / "seldondeployment-crd.yaml"
     if not crd_file.is_file():
         return [Check("seldon crd", False, "infra/seldon/seldondeployment-crd.yaml is missing")]
@@ -487,7 +491,26 @@ def seldon_checks(infra: Path) -> list[Check]:
         errors += [f"{p}: not in the CRD schema (the API server would drop it)" for p in pruned_fields(obj, schema)]
         detail = "; ".join(errors) if errors else "validates against the CRD's openAPIV3Schema; nothing pruned"
         out.append(Check(f"seldon render {label}", not errors, detail))
+    out.append(_serving_account_check(samples[0][1], accounts))
     return out
+
+
+def _serving_account_check(obj: dict, accounts: set[tuple[str, str]]) -> Check:
+    """The serving pods read the checkpoint bucket: they must run as a Workload Identity account."""
+    namespace = (obj.get("metadata") or {}).get("namespace")
+    specs = [c.get("spec") or {} for p in obj["spec"].get("predictors", []) for c in p.get("componentSpecs") or []]
+    names = {spec.get("serviceAccountName") for spec in specs}
+    label = "wiring seldon serving account"
+    if names == {None} or not names:
+        declared = sorted(name for ns, name in accounts if ns == namespace)
+        return Check(label, False, (
+            f"the serving pods run as {namespace}/default, which Workload Identity does not bind; "
+            f"set serviceAccountName ({', '.join(declared) or 'see infra/namespaces.yaml'}) in infra/seldon/deployment.yaml.tmpl "
+            "so they can read the checkpoint bucket"), warning=True)
+    missing = sorted(n for n in names if (namespace, n) not in accounts)
+    if missing:
+        return Check(label, False, f"serviceAccountName {', '.join(missing)} is not declared in infra/namespaces.yaml")
+    return Check(label, True, f"the serving pods run as {namespace}/{', '.join(sorted(names))} (Workload Identity)")
 
 
 # --- scripts ------------------------------------------------------------------------------------
@@ -524,7 +547,7 @@ def shellcheck_checks(root: Path) -> list[Check]:
 # --- what a real deploy still needs (warnings) ----------------------------------------------------
 
 
-def deploy_warnings(env: Mapping[str, str], infra: Path) -> list[Check]:
+def deploy_warnings(env: Mapping[str, str], infra: Path, profile: Any = None) -> list[Check]:
     out = []
     for tool in TOOLS:
         where = shutil.which(tool)
@@ -533,9 +556,11 @@ def deploy_warnings(env: Mapping[str, str], infra: Path) -> list[Check]:
     required = [var for pairs in declared_secrets(script, optional=False).values() for _, var in pairs]
     optional = [var for pairs in declared_secrets(script, optional=True).values() for _, var in pairs]
     for var in dict.fromkeys([*required, *INSTALL_ENV, *PROFILE_ENV, *optional]):
-        ok = bool(env.get(var))
+        in_profile = var in PROFILE_ENV and bool(getattr(profile, PROFILE_ENV[var], None))
+        ok = bool(env.get(var)) or in_profile
         why = "optional: Pachyderm Enterprise" if var in optional and var not in required else "needed for a real deploy"
-        out.append(Check(f"env {var}", ok, "set" if ok else f"not set ({why})", True))
+        detail = "set" if env.get(var) else f"set in the cluster profile ({PROFILE_ENV[var]})" if in_profile else f"not set ({why})"
+        out.append(Check(f"env {var}", ok, detail, True))
     return out
 
 
