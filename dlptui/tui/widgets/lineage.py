@@ -94,46 +94,24 @@ class LineagePanel(ModalScreen["Link | None"]):
         self.dismiss(None)
 
 
-def lineage_of(platform, deployment=None, version=None) -> LineagePanel:
-    """Runs in a thread: the panel for a deployment (its primary version) or a model version.
+MODES = {  # where each kind of step is shown
+    "deployment": "deployments",
+    "version": "models",
+    "checkpoint": "experiments",
+    "experiment": "experiments",
+    "data commit": "data",
+}
 
-    Each step asks the part that knows it; a step that cannot be followed (a part not
-    available, a checkpoint deleted) ends the chain with one sentence saying why.
-    """
-    from dlptui.platform.errors import PlatformError
-    from dlptui.tui.format import human_time
 
-    links: list[Link] = []
-    missing = ""
-    if deployment is not None:
-        title = f"Lineage of deployment {deployment.name}"
-        links.append(
-            Link("deployment", deployment.name, f"{deployment.state.value}, {deployment.endpoint or 'no endpoint'}",
-                 "deployments", deployment.name)
-        )
-    else:
-        title = f"Lineage of {version}"
-    try:
-        if version is None:
-            version = platform.registry.get_version(deployment.model, deployment.version)
-        metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(version.metrics.items()))
-        links.append(Link("version", str(version), metrics or "no metrics", "models", str(version)))
-        checkpoint = platform.training.checkpoint(version.checkpoint_uuid)
-        links.append(
-            Link("checkpoint", checkpoint.uuid, f"batch {checkpoint.batch}, saved {human_time(checkpoint.created)}",
-                 "experiments", checkpoint.experiment_id)
-        )
-        experiment = platform.training.get_experiment(checkpoint.experiment_id)
-        links.append(
-            Link("experiment", f"{experiment.id} {experiment.name}", f"{experiment.state.value}, "
-                 f"{experiment.batches_done} batches", "experiments", experiment.id)
-        )
-        repo = experiment.data_repo or version.data_repo
-        commit = experiment.data_commit or version.data_commit
-        if repo and commit:
-            links.append(Link("data commit", f"{repo}@{commit}", "what the experiment trained on", "data", f"{repo}@{commit}"))
-        else:
-            missing = f"Experiment {experiment.id} does not record which data commit it trained on."
-    except PlatformError as e:
-        missing = f"The chain stops here: {e}"
-    return LineagePanel(title, links, missing)
+def lineage_of(platform, deployment: str | None = None, version=None) -> LineagePanel:
+    """Runs in a thread: the panel for a deployment (by name) or a ModelVersion (platform/lineage.py)."""
+    from dlptui.platform import lineage
+
+    chain = lineage.of_deployment(platform, deployment) if deployment else lineage.of_version(platform, version)
+    experiment = next((s.id for s in chain.steps if s.kind == "experiment"), None)
+    links = [
+        # a checkpoint is shown with its experiment
+        Link(s.kind, s.id, s.detail, MODES.get(s.kind, "cluster"), (experiment or s.id) if s.kind == "checkpoint" else s.id)
+        for s in chain.steps
+    ]
+    return LineagePanel(f"Lineage of {chain.target}", links, chain.missing)

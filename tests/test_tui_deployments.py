@@ -1,0 +1,135 @@
+"""The Deployments screen against a real local platform: a real seldon-core microservice starts.
+
+One deployment goes through its whole life with keys (deploy, available, log tail, lineage,
+switch version, canary, undeploy with "No" first), so the server starts as few times as it
+can on a small machine; read-only mode is checked without a server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from dlptui.tui.screens.deployments import DeployDialog, DeploymentsScreen, VersionDialog
+from dlptui.tui.widgets.confirm import ConfirmDialog
+from dlptui.tui.widgets.help import screen_actions
+from dlptui.tui.widgets.lineage import LineagePanel
+from dlptui.tui.widgets.resource_table import ResourceTable
+from tests.fixtures.console import undeploy_all
+from tests.fixtures.tui import SIZE, make_app, wait_for
+
+pytestmark = pytest.mark.slow
+SERVER_S = 240.0  # a generous bound for a server to start on a busy machine
+
+
+def cell(table: ResourceTable, key: str, column: int) -> str:
+    return str(table.get_row(key)[column])
+
+
+async def submit(pilot, app, dialog_type) -> None:
+    await wait_for(pilot, lambda: isinstance(app.screen, dialog_type), what=f"the {dialog_type.__name__}")
+    await pilot.click("#ok")
+    await wait_for(pilot, lambda: not isinstance(app.screen, dialog_type), what="the dialog to close")
+
+
+async def test_deploy_switch_canary_lineage_and_undeploy_with_keys(registered_platform):
+    platform = registered_platform
+    undeploy_all(platform)
+    app = make_app(platform.config, platform, start="deployments")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.screen
+            assert isinstance(screen, DeploymentsScreen)
+            await wait_for(pilot, lambda: "Nothing is deployed" in str(screen.query_one("#state").content),
+                           what="the empty state")
+            table = screen.query_one("#deployments", ResourceTable)
+
+            # deploy: the dialog proposes dogcat-model's staging alias (v1) as dogcat-deploy
+            await pilot.press("n")
+            await wait_for(pilot, lambda: isinstance(app.screen, DeployDialog), what="the deploy dialog")
+            assert app.screen.query_one("#name").value == "dogcat-deploy"
+            await submit(pilot, app, DeployDialog)
+            await wait_for(pilot, lambda: "dogcat-deploy" in table.all_keys, what="the deployment row")
+            assert cell(table, "dogcat-deploy", 1) == "dogcat-model@1"
+            await wait_for(pilot, lambda: cell(table, "dogcat-deploy", 3) == "available", timeout=SERVER_S,
+                           what="the deployment to become available")
+            assert cell(table, "dogcat-deploy", 4).startswith("http://127.0.0.1:")
+            log = screen.query_one("#log")
+            await wait_for(pilot, lambda: log.line_count > 0, what="the server's log tail")
+            assert "dogcat-deploy" in str(screen.query_one("#log-title").content)
+
+            # lineage of the deployment: the whole chain, down to the data commit
+            table.focus()
+            await pilot.press("l")
+            await wait_for(pilot, lambda: isinstance(app.screen, LineagePanel), what="the lineage panel")
+            kinds = [link.kind for link in app.screen.links]
+            assert kinds == ["deployment", "version", "checkpoint", "experiment", "data commit"]
+            assert app.screen.links[1].title == "dogcat-model@1"
+            await pilot.press("down", "enter")  # the version: the models screen opens at it
+            await wait_for(pilot, lambda: app.current_mode == "models", what="the switch to the models screen")
+            await wait_for(
+                pilot,
+                lambda: app.screen.query_one("#versions", ResourceTable).selected_key == "dogcat-model@1",
+                what="version 1 selected on the models screen",
+            )
+            await pilot.press("5")
+            await wait_for(pilot, lambda: app.screen is screen, what="back on the deployments screen")
+
+            # switch to v2 (the dialog proposes the other version)
+            table.focus()
+            await pilot.press("u")
+            await submit(pilot, app, VersionDialog)
+            await wait_for(pilot, lambda: cell(table, "dogcat-deploy", 1) == "dogcat-model@2", timeout=SERVER_S,
+                           what="the switch to version 2")
+            assert platform.serving.get_deployment("dogcat-deploy").version == 2
+
+            # a canary: v1 takes 10 percent
+            await pilot.press("c")
+            await wait_for(pilot, lambda: isinstance(app.screen, VersionDialog), what="the canary dialog")
+            assert app.screen.query_one("#traffic").value == "10"
+            await submit(pilot, app, VersionDialog)
+            await wait_for(pilot, lambda: cell(table, "dogcat-deploy", 5) == "v1 10%", timeout=SERVER_S,
+                           what="the canary")
+
+            # a canary share that is not a percent stays in the dialog with one sentence
+            await pilot.press("c")
+            await wait_for(pilot, lambda: isinstance(app.screen, VersionDialog), what="the canary dialog")
+            app.screen.query_one("#traffic").value = "150"
+            await pilot.click("#ok")
+            await pilot.pause()
+            assert isinstance(app.screen, VersionDialog)
+            assert "from 0 to 100" in str(app.screen.query_one("#form-error").content)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is screen, what="the dialog to close")
+
+            # undeploy asks first, with "No" focused: Enter keeps the deployment
+            await pilot.press("d")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+            assert app.focused is not None and app.focused.id == "no"
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.screen is screen, what="the dialog to close")
+            await pilot.pause()
+            assert [d.name for d in platform.serving.list_deployments()] == ["dogcat-deploy"]
+            await pilot.press("d")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: table.row_count == 0, what="the row to go")
+            assert platform.serving.list_deployments() == []
+            assert any("Undeployed dogcat-deploy" in n.message for n in app._notifications)
+    finally:
+        undeploy_all(platform)
+
+
+async def test_read_only_hides_every_changing_action(registered_platform):
+    config = replace(registered_platform.config, read_only=True)
+    app = make_app(config, registered_platform, start="deployments")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DeploymentsScreen) and app.screen.is_mounted)
+        ids = {row[2] for row in screen_actions(app.screen)}
+        assert "deployments.lineage" in ids
+        assert not ids & {"deployments.deploy", "deployments.switch", "deployments.canary", "deployments.undeploy"}
+        await pilot.press("n")
+        await pilot.pause()
+        assert not isinstance(app.screen, DeployDialog)
+        assert registered_platform.serving.list_deployments() == []
