@@ -107,7 +107,8 @@ def periods(exp_conf: dict[str, Any]) -> tuple[int, int, int]:
             value = value.get("batches")
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             where = "searcher.max_length.batches" if section == "max_length" else f"{section}.batches"
-            raise ValueError(f"The config's {where} is {value!r}; set it to a whole number of batches (at least 1).")
+            found = "has no" if value is None else f"has {value!r} for"
+            raise ValueError(f"The config {found} {where}; set it to a whole number of batches (at least 1).")
         return value
 
     total = batches("max_length", None)

