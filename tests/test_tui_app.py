@@ -196,3 +196,18 @@ async def test_a_screen_whose_module_is_missing_says_so(tui_app, monkeypatch):
         assert isinstance(tui_app.screen, UnavailableScreen)
         text = str(tui_app.screen.query_one("#unavailable").render())
         assert "not available yet" in text
+
+
+def test_starting_the_console_loads_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import dlptui.tui, dlptui.tui.app, dlptui.cli;"
+        "from dlptui.tui.app import load_screen;"
+        "[load_screen(m) for m in ('cluster', 'data', 'experiments')];"
+        "heavy = ('torch', 'torchvision', 'determined', 'kubernetes', 'python_pachyderm', 'seldon_core', 'grpc');"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

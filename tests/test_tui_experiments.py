@@ -115,3 +115,21 @@ async def test_read_only_hides_start_pause_resume_kill(config, platform):
         await pilot.press("s")
         await pilot.pause()
         assert not isinstance(app.screen, StartDialog)
+
+
+async def test_first_start_offers_f2_which_loads_the_sample_and_starts_the_demo(config, platform):
+    app = make_app(config, platform, start="experiments")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "f2" in app.screen.active_bindings, what="the first-start offer")
+        await wait_for(pilot, lambda: "F2" in str(app.screen.query_one("#state").render()), what="the hint on the empty list")
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: platform.training.list_experiments(), timeout=RUN_LIMIT_S, what="the demo experiment")
+        (demo,) = platform.training.list_experiments()
+        try:
+            assert demo.name == "dogcat-local" and demo.data_repo == "dogs-and-cats"
+            assert platform.data.inspect_repo("dogs-and-cats").commits >= 1
+            await wait_for(pilot, lambda: experiments_table(app).row_count == 1, what="the demo's row")
+            await wait_for(pilot, lambda: "f2" not in app.screen.active_bindings, what="the offer to go")
+        finally:
+            if not platform.training.get_experiment(demo.id).state.terminal:
+                platform.training.kill(demo.id)

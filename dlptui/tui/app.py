@@ -140,6 +140,10 @@ class DlpApp(App):
 
     def on_mount(self) -> None:
         self.switch_mode(self.start_mode)
+        self.call_after_refresh(self._after_first_frame)
+
+    def _after_first_frame(self) -> None:
+        """The first backend calls wait for the first frame: it paints before any part is built."""
         self._poll_status()
         if self.config.kind == "local":
             self.run_worker(self._is_empty, thread=True, group="first-start", exit_on_error=False)
