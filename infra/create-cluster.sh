@@ -86,10 +86,10 @@ fi
 
 note "kubectl credentials and the NVIDIA driver DaemonSet"
 run gcloud container clusters get-credentials "$CLUSTER" "${where[@]}"
-if exists kubectl --namespace kube-system get daemonset nvidia-driver-installer; then
+if exists "${KUBECTL[@]}" --namespace kube-system get daemonset nvidia-driver-installer; then
   note "the NVIDIA driver DaemonSet exists"
 else
-  run kubectl apply -f "$GPU_DRIVER_DAEMONSET"
+  run "${KUBECTL[@]}" apply -f "$GPU_DRIVER_DAEMONSET"
 fi
 
 note "buckets"

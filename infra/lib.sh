@@ -78,6 +78,17 @@ ISTIO_NAMESPACE=istio-system
 INFRA_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 KSA_NAME="${KSA_NAME:-dlp-storage}"
 
+# kubectl and helm aimed at one context, so no step touches another cluster by accident:
+# KUBE_CONTEXT if set, else the GKE context of $CLUSTER (cloud_names), else the current one.
+KUBECTL=(kubectl)
+HELM=(helm)
+use_context() {
+  KUBE_CONTEXT="$1"
+  KUBECTL=(kubectl --context "$KUBE_CONTEXT")
+  HELM=(helm --kube-context "$KUBE_CONTEXT")
+}
+[[ -z "${KUBE_CONTEXT:-}" ]] || use_context "$KUBE_CONTEXT"
+
 # The Google Cloud names; a script that needs them calls this first.
 cloud_names() {
   if [[ -z "${PROJECT:-}" ]]; then
@@ -95,5 +106,6 @@ cloud_names() {
   CHECKPOINT_BUCKET="${CHECKPOINT_BUCKET:-${PROJECT}-dlp-checkpoints}"
   GSA_NAME="${GSA_NAME:-dlp-storage}"
   GSA_EMAIL="${GSA_NAME}@${PROJECT}.iam.gserviceaccount.com"
-  export PROJECT REGION ZONE CLUSTER DATA_BUCKET CHECKPOINT_BUCKET GSA_NAME GSA_EMAIL
+  use_context "${KUBE_CONTEXT:-gke_${PROJECT}_${ZONE}_${CLUSTER}}"
+  export PROJECT REGION ZONE CLUSTER DATA_BUCKET CHECKPOINT_BUCKET GSA_NAME GSA_EMAIL KUBE_CONTEXT
 }

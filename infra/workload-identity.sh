@@ -27,9 +27,9 @@ for bucket in "$DATA_BUCKET" "$CHECKPOINT_BUCKET"; do
 done
 
 note "namespaces and Kubernetes service accounts"
-run kubectl apply -f "$INFRA_DIR/namespaces.yaml"
+run "${KUBECTL[@]}" apply -f "$INFRA_DIR/namespaces.yaml"
 for ns in "$DETERMINED_NAMESPACE" "$SELDON_NAMESPACE"; do
-  run kubectl annotate serviceaccount "$KSA_NAME" --namespace "$ns" --overwrite \
+  run "${KUBECTL[@]}" annotate serviceaccount "$KSA_NAME" --namespace "$ns" --overwrite \
     "iam.gke.io/gcp-service-account=$GSA_EMAIL"
 done
 

@@ -65,8 +65,10 @@ case "$tool" in
     case "$args" in
       *" get daemonset "*) has daemonset ;;
       *" get secret "*) has secrets ;;
+      *" config current-context "*) echo "${FAKE_CONTEXT:-}" ;;
       *" create secret generic "*)
-        for a in "$@"; do [[ "$a" == --from-env-file=* ]] && { echo "# $4"; cat "${a#--from-env-file=}"; }; done ;;
+        name="${args#* create secret generic }"
+        for a in "$@"; do [[ "$a" == --from-env-file=* ]] && { echo "# ${name%% *}"; cat "${a#--from-env-file=}"; }; done ;;
       *" apply -f - "*) cat >>"$FAKE_APPLIED" ;;
     esac ;;
   helm)
@@ -184,7 +186,8 @@ def test_a_second_run_over_existing_things_creates_nothing(tools):
     plan = planned(first.stdout)
     assert find(plan, "create") == []
     # the only apply left is the namespaces (idempotent by nature), not the driver DaemonSet
-    assert find(plan, "kubectl", "apply") == [["kubectl", "apply", "-f", str(INFRA / "namespaces.yaml")]]
+    context = ["--context", "gke_demo-proj_us-central1-a_dlp"]
+    assert find(plan, "kubectl", "apply") == [["kubectl", *context, "apply", "-f", str(INFRA / "namespaces.yaml")]]
     for thing in ("cluster dlp exists", "node pool gpu-pool exists", "bucket gs://demo-proj-dlp-data exists",
                   "firewall rule dlp-allow-istio-webhook exists", "the NVIDIA driver DaemonSet exists"):
         assert thing in first.stdout
@@ -250,8 +253,9 @@ def test_a_missing_variable_is_named_in_one_sentence(tools, missing):
 
 
 def test_secrets_reach_kubectl_through_a_file_never_argv_or_output(tools):
-    result = tools(SECRETS, existing="", **SECRET_ENV)
+    result = tools(SECRETS, existing="", FAKE_CONTEXT="lab-cluster", **SECRET_ENV)
     assert result.returncode == 0, result.stderr
+    assert "# Kubernetes context: lab-cluster" in result.stdout
     for value in SECRET_ENV.values():
         if value != "admin":
             assert value not in "\n".join(result.calls), "a secret value reached a command line"
@@ -259,11 +263,23 @@ def test_secrets_reach_kubectl_through_a_file_never_argv_or_output(tools):
     assert "# pachyderm-postgres\npostgresql-password=pg-Value-1\npostgresql-postgres-password=pg-root-Value-2\n" in result.applied
     assert f"# dlptui-credentials\nDET_USER=admin\nDET_PASS={SECRET_ENV['DET_PASS']}\n" in result.applied
     creates = [shlex.split(c) for c in result.calls if "create secret generic" in c]
-    assert [(c[4], option(c, "--namespace")) for c in creates] == [
+    assert all(c[:3] == ["kubectl", "--context", "lab-cluster"] for c in creates)
+    assert [(option(c, "generic"), option(c, "--namespace")) for c in creates] == [
         ("pachyderm-postgres", "pachyderm"),
         ("dlptui-credentials", "seldon"),
     ]
     assert all("--dry-run=client" in c for c in creates)  # rendered by kubectl, applied with `apply -f -`
+
+
+def test_secrets_need_a_context(tools):
+    result = tools(SECRETS, **SECRET_ENV)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "create-secrets.sh: kubectl has no current context; set KUBE_CONTEXT or run create-cluster.sh first."
+    )
+    pinned = tools(SECRETS, KUBE_CONTEXT="gke_p_z_dlp", **SECRET_ENV)
+    assert pinned.returncode == 0, pinned.stderr
+    assert all(c.startswith("kubectl --context gke_p_z_dlp ") for c in pinned.calls)
 
 
 def test_secrets_dry_run_names_keys_only(tools):
@@ -272,7 +288,7 @@ def test_secrets_dry_run_names_keys_only(tools):
     assert "Secret pachyderm/pachyderm-enterprise with keys: enterprise-license-key root-token" in result.stdout
     assert "Secret seldon/dlptui-credentials with keys: DET_USER DET_PASS" in result.stdout
     assert "Value" not in result.stdout + result.stderr
-    assert result.calls == []
+    assert result.calls == ["kubectl config current-context"]  # the only call: a look-up
 
 
 def test_the_template_lists_every_variable_the_scripts_read():
@@ -309,7 +325,8 @@ def test_install_passes_determined_passwords_through_a_file_descriptor(tools):
     assert "Value" not in "\n".join(result.calls) + result.stdout + result.stderr
     overlays = [yaml.safe_load(part.split("\n", 1)[1]) for part in result.values.split("--- ")[1:]]
     assert {"db": {"password": "db-Value-5"}, "initialUserPassword": "det-Value-'6'"} in overlays
-    [det] = [shlex.split(c) for c in result.calls if c.startswith("helm upgrade --install determined ")]
+    [det] = [shlex.split(c) for c in result.calls if " upgrade --install determined " in c]
+    assert det[:3] == ["helm", "--kube-context", "gke_p_us-central1-a_dlp"]
     assert "checkpointStorage.bucket=p-dlp-checkpoints" in det
 
 

@@ -27,7 +27,7 @@ cloud_names
 annotation='iam\.gke\.io/gcp-service-account'
 
 for secret in pachyderm/pachyderm-postgres seldon/dlptui-credentials; do
-  if [[ "$DRY_RUN" != 1 ]] && ! exists kubectl --namespace "${secret%/*}" get secret "${secret#*/}"; then
+  if [[ "$DRY_RUN" != 1 ]] && ! exists "${KUBECTL[@]}" --namespace "${secret%/*}" get secret "${secret#*/}"; then
     die "the Secret $secret does not exist; run infra/secrets/create-secrets.sh first."
   fi
 done
@@ -47,18 +47,18 @@ run helm repo add determined-ai https://helm.determined.ai --force-update
 run helm repo update
 
 note "namespaces"
-run kubectl apply -f "$INFRA_DIR/namespaces.yaml"
+run "${KUBECTL[@]}" apply -f "$INFRA_DIR/namespaces.yaml"
 
 note "Istio $ISTIO_VERSION and the seldon-gateway"
-run helm upgrade --install istio-base istio/base --version "$ISTIO_VERSION" --namespace "$ISTIO_NAMESPACE"
-run helm upgrade --install istiod istio/istiod --version "$ISTIO_VERSION" --namespace "$ISTIO_NAMESPACE" \
+run "${HELM[@]}" upgrade --install istio-base istio/base --version "$ISTIO_VERSION" --namespace "$ISTIO_NAMESPACE"
+run "${HELM[@]}" upgrade --install istiod istio/istiod --version "$ISTIO_VERSION" --namespace "$ISTIO_NAMESPACE" \
   -f "$values/istiod.yaml" --wait
-run helm upgrade --install istio-ingressgateway istio/gateway --version "$ISTIO_VERSION" \
+run "${HELM[@]}" upgrade --install istio-ingressgateway istio/gateway --version "$ISTIO_VERSION" \
   --namespace "$ISTIO_NAMESPACE" -f "$values/istio-gateway.yaml" --wait
-run kubectl apply -f "$INFRA_DIR/istio/gateway.yaml"
+run "${KUBECTL[@]}" apply -f "$INFRA_DIR/istio/gateway.yaml"
 
 note "Seldon Core operator $SELDON_VERSION"
-run helm upgrade --install seldon-core seldon/seldon-core-operator --version "$SELDON_VERSION" \
+run "${HELM[@]}" upgrade --install seldon-core seldon/seldon-core-operator --version "$SELDON_VERSION" \
   --namespace "$SELDON_SYSTEM_NAMESPACE" -f "$values/seldon-core-operator.yaml" --wait
 
 note "Pachyderm $PACHYDERM_VERSION (data in gs://$DATA_BUCKET)"
@@ -66,17 +66,17 @@ enterprise=()
 if [[ -n "${PACHYDERM_ENTERPRISE_LICENSE:-}" ]]; then
   enterprise=(-f "$values/pachyderm-enterprise.yaml")
 fi
-run helm upgrade --install pachyderm pachyderm/pachyderm --version "$PACHYDERM_VERSION" \
+run "${HELM[@]}" upgrade --install pachyderm pachyderm/pachyderm --version "$PACHYDERM_VERSION" \
   --namespace "$PACHYDERM_NAMESPACE" -f "$values/pachyderm.yaml" "${enterprise[@]}" \
   --set "pachd.storage.google.bucket=$DATA_BUCKET" \
   --set "pachd.serviceAccount.additionalAnnotations.$annotation=$GSA_EMAIL" \
   --set "pachd.worker.serviceAccount.additionalAnnotations.$annotation=$GSA_EMAIL" --wait
 
 note "Determined $DETERMINED_VERSION (checkpoints in gs://$CHECKPOINT_BUCKET)"
-run helm upgrade --install determined determined-ai/determined --version "$DETERMINED_VERSION" \
+run "${HELM[@]}" upgrade --install determined determined-ai/determined --version "$DETERMINED_VERSION" \
   --namespace "$DETERMINED_NAMESPACE" -f "$values/determined.yaml" -f <(determined_secrets) \
   --set "checkpointStorage.bucket=$CHECKPOINT_BUCKET" --wait
-run kubectl annotate serviceaccount determined-master-determined --namespace "$DETERMINED_NAMESPACE" \
+run "${KUBECTL[@]}" annotate serviceaccount determined-master-determined --namespace "$DETERMINED_NAMESPACE" \
   --overwrite "iam.gke.io/gcp-service-account=$GSA_EMAIL"
 
 note "addresses for the cluster profile (~/.config/dlptui/config.toml), once the load balancers have them:"

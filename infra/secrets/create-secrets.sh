@@ -2,7 +2,7 @@
 # Create (or update) the platform's Kubernetes Secrets from environment variables.
 #
 #   set -a; . ~/dlp-secrets.env; set +a     # a copy of secrets.env.template, outside the repo
-#   infra/secrets/create-secrets.sh [--dry-run]
+#   infra/secrets/create-secrets.sh [--dry-run]       (KUBE_CONTEXT: default, the current context)
 #
 # Each `secret` line below names a namespace, a Secret and its keys, each key filled from
 # one environment variable. Values travel to kubectl through file descriptors, never on a
@@ -51,6 +51,11 @@ for line in "${wanted[@]}"; do
   [[ -z "$var" ]] || die "the environment variable $var is not set (or holds a line break); set it (see infra/secrets/secrets.env.template) and run again."
 done
 need kubectl
+if [[ -z "${KUBE_CONTEXT:-}" ]]; then
+  use_context "$(query kubectl config current-context || true)"
+  [[ -n "$KUBE_CONTEXT" || "$DRY_RUN" == 1 ]] || die "kubectl has no current context; set KUBE_CONTEXT or run create-cluster.sh first."
+fi
+note "Kubernetes context: ${KUBE_CONTEXT:-(none)}"
 
 # KEY=VALUE lines for kubectl's --from-env-file; printf is a builtin, so no value reaches argv.
 env_lines() {
@@ -68,8 +73,8 @@ apply_secret() {
     note "would create or update Secret $ns/$name with keys: ${*%%=*}"
     return
   fi
-  kubectl create secret generic "$name" --namespace "$ns" --from-env-file=<(env_lines "$@") \
-    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  "${KUBECTL[@]}" create secret generic "$name" --namespace "$ns" --from-env-file=<(env_lines "$@") \
+    --dry-run=client -o yaml | "${KUBECTL[@]}" apply -f - >/dev/null
   note "Secret $ns/$name created or updated (keys: ${*%%=*})"
 }
 
