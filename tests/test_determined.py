@@ -12,7 +12,8 @@ from dlptui.platform import Platform
 from dlptui.platform.determined import DeterminedRegistry, DeterminedTraining
 from dlptui.platform.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
 from dlptui.platform.model import DataRef, ExperimentState
-from tests.standins.det_master_state import CHECKPOINTS, DATA_COMMIT, TOKEN
+from tests.standins import DATA_COMMIT
+from tests.standins.det_master_state import CHECKPOINTS, TOKEN
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -186,10 +187,27 @@ def test_registry_mistakes_give_one_sentence(registry):
         registry.promote("dogcat-model", 1, "canary")
     with pytest.raises(NotFound, match="version 99 of model 'dogcat-model'"):
         registry.promote("dogcat-model", 99, "staging")
-    with pytest.raises(NotFound, match="has no version 'v7'"):
+    with pytest.raises(InvalidInput, match="'v7' is not a version of 'dogcat-model'"):
         registry.get_version("dogcat-model", "v7")
-    with pytest.raises(NotFound, match="no completed checkpoint 'nope'"):
+    with pytest.raises(NotFound, match="There is no checkpoint 'nope'"):
         registry.register("dogcat-model", "1", "nope")
+    with pytest.raises(Conflict, match=f"Checkpoint {CHECKPOINTS[0]} is already version 1 of 'dogcat-model'"):
+        registry.register("dogcat-model", "1", CHECKPOINTS[0])
+    with pytest.raises(InvalidInput, match="not a valid model name"):
+        registry.register("bad name", "1")
+    with pytest.raises(NotFound, match="There is no experiment 404"):
+        registry.register("dogcat-model", "404")
+
+
+def test_register_refuses_a_checkpoint_of_another_experiment_and_an_experiment_without_one(
+    registry, training, trial_dir, det_master_standin_server
+):
+    fresh = training.create_experiment(trial_dir / "const.yaml")
+    with pytest.raises(Conflict, match=f"Experiment {fresh.id} has no checkpoint yet"):
+        registry.register("dogcat-model", fresh.id)
+    with pytest.raises(InvalidInput, match=f"belongs to experiment 1, not {fresh.id}"):
+        registry.register("dogcat-model", fresh.id, CHECKPOINTS[1])
+    training.kill(fresh.id)
 
 
 def test_a_token_from_the_environment_is_enough(standin_cluster_env, monkeypatch):
@@ -252,3 +270,8 @@ def test_status_of_the_cluster_profile_on_the_standins(platform, pachd_standin, 
     assert services["data"].reachable and services["data"].endpoint == pachd_standin.removeprefix("grpc://")
     assert services["training"].reachable and services["training"].endpoint == det_master_standin
     assert services["registry"].reachable and services["registry"].version == "0.38.1-standin"
+
+
+def test_the_experiment_trained_on_a_commit_that_pachd_holds(platform):
+    exp = platform.training.get_experiment("1")
+    assert platform.data.resolve(exp.data_repo, exp.data_commit).commit == exp.data_commit

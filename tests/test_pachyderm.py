@@ -11,6 +11,7 @@ from dlptui.config import load_config
 from dlptui.platform import Platform
 from dlptui.platform.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
 from dlptui.platform.pachyderm import PachydermDataStore
+from tests.standins import DATA_COMMIT
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -65,14 +66,14 @@ def test_repo_put_list_get_round_trip(store, tmp_path):
 
     assert [e.path for e in store.list_files(name, "master")] == ["/eval", "/readme.txt", "/train"]
     walked = store.list_files(name, "master", recursive=True)
-    assert [(e.path, e.type) for e in walked] == [
-        ("/eval", "dir"),
-        ("/eval/cat.1.jpg", "file"),
-        ("/eval/dog.1.jpg", "file"),
-        ("/readme.txt", "file"),
-        ("/train", "dir"),
-        ("/train/cat.1.jpg", "file"),
+    assert [(e.path, e.type, e.size_bytes) for e in walked] == [
+        ("/eval/cat.1.jpg", "file", 20),
+        ("/eval/dog.1.jpg", "file", 10),
+        ("/readme.txt", "file", 5),
+        ("/train/cat.1.jpg", "file", 9),
     ]
+    assert [(e.path, e.size_bytes) for e in store.list_files(name, "master", "/eval")] == [("/eval/cat.1.jpg", 20), ("/eval/dog.1.jpg", 10)]
+    assert [(e.type, e.size_bytes) for e in store.list_files(name, "master") if e.path == "/eval"] == [("dir", 30)]
     assert store.get_file(name, "master", "/eval/cat.1.jpg") == b"C" * 20
     assert store.get_file(name, first.id, "readme.txt") == b"hello"
 
@@ -196,3 +197,29 @@ def test_a_hung_pachd_is_unreachable_after_the_configured_timeout(short_timeout_
     assert store.config.timeout_s == 1.0
     with pytest.raises(Unreachable, match=f"pachd at {silent_address} does not answer"):
         store.list_repos()
+
+
+def test_the_fixed_sample_commit_is_there(store):
+    pinned = store.resolve("dogs-and-cats", "master")
+    assert pinned.commit == DATA_COMMIT
+    names = [e.path for e in store.list_files("dogs-and-cats", DATA_COMMIT, recursive=True)]
+    assert names == ["/eval/cat.2.jpg", "/eval/dog.2.jpg", "/train/cat.1.jpg", "/train/dog.1.jpg"]
+    assert store.get_file("dogs-and-cats", DATA_COMMIT[:10], "/train/cat.1.jpg")[:2] == b"\xff\xd8"  # a JPEG
+
+
+def test_the_kaggle_import_and_materialize_work_on_pachd(store, tmp_path):
+    from dlptui.platform.dataset import import_kaggle, materialize
+
+    images = tmp_path / "kaggle"
+    images.mkdir()
+    for n in range(1, 6):
+        for label in ("cat", "dog"):
+            (images / f"{label}.{n}.jpg").write_bytes(f"{label}{n}".encode())
+    name = fresh("kaggle")
+    first = import_kaggle(store, images, repo=name)
+    again = import_kaggle(store, images, repo=name)  # replaces the split in a new commit
+    assert store.inspect_commit(name, again.ref.commit).parent is not None
+    folder = materialize(store, first.ref, tmp_path / "data")
+    materialized = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*.jpg")}
+    assert len(materialized) == 10 and {k.split("/")[0] for k in materialized} == {"train", "eval"}
+    assert all(v == store.get_file(name, first.ref.commit, "/" + k) for k, v in materialized.items())

@@ -18,7 +18,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from dlptui.platform.determined_master import Master, experiment_checkpoints, experiment_number, seconds, to_checkpoint
-from dlptui.platform.errors import InvalidInput, NotFound
+from dlptui.platform.errors import Conflict, InvalidInput, NotFound
+from dlptui.platform.localfiles import NAME
 from dlptui.platform.model import ALIASES, Checkpoint, Model, ModelVersion, Promotion, Service
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ class DeterminedRegistry:
         elif text in ALIASES:
             raise NotFound(f"No version of model {model!r} is {text} yet; promote one first.")
         else:
-            raise NotFound(f"Model {model!r} has no version {text!r}; give a number, an alias or 'latest'.")
+            raise InvalidInput(f"{text!r} is not a version of {model!r}; give a number, 'latest', 'staging' or 'production'.")
         with self.master.errors(f"version {number} of model {model!r}"):
             v = bindings.get_GetModelVersion(self.master.session(), modelName=model, modelVersionNum=number).modelVersion
         return self._version(v, aliases)
@@ -151,17 +152,26 @@ class DeterminedRegistry:
     def register(
         self, model: str, experiment_id: str, checkpoint_uuid: str | None = None, notes: str = ""
     ) -> ModelVersion:
-        from determined.common.api import errors
+        from determined.common.api import bindings, errors
 
+        if not isinstance(model, str) or not NAME.match(model):
+            raise InvalidInput(f"{model!r} is not a valid model name; use letters, digits, '-' and '_'.")
         number = experiment_number(experiment_id)
         with self.master.errors(f"experiment {experiment_id}"):
-            checkpoints = experiment_checkpoints(self.master.session(), number)
+            session = self.master.session()
+            bindings.get_GetExperiment(session, experimentId=number)
+            checkpoints = experiment_checkpoints(session, number)
         if checkpoint_uuid:
             chosen = next((c for c in checkpoints if c.uuid == checkpoint_uuid), None)
             if chosen is None:
-                raise NotFound(f"Experiment {experiment_id} has no completed checkpoint {checkpoint_uuid!r}.")
+                with self.master.errors(f"checkpoint {checkpoint_uuid!r}"):
+                    other = to_checkpoint(bindings.get_GetCheckpoint(session, checkpointUuid=checkpoint_uuid).checkpoint)
+                raise InvalidInput(
+                    f"Checkpoint {checkpoint_uuid} belongs to experiment {other.experiment_id}, not {number}; "
+                    "give one of this experiment's checkpoints."
+                )
         elif not checkpoints:
-            raise NotFound(f"Experiment {experiment_id} has no completed checkpoint yet; wait for one, then register.")
+            raise Conflict(f"Experiment {number} has no checkpoint yet; wait until it has saved one.")
         else:
             chosen = self._best(str(number), checkpoints)
         client = self.master.client()
@@ -170,6 +180,9 @@ class DeterminedRegistry:
                 registered = client.get_model(model)
             except errors.NotFoundException:
                 registered = client.create_model(model, description=f"registered by dlptui from experiment {number}")
+            twin = next((v for v in self.list_versions(model) if v.checkpoint_uuid == chosen.uuid), None)
+            if twin is not None:
+                raise Conflict(f"Checkpoint {chosen.uuid} is already version {twin.version} of {model!r}.")
             version = registered.register_version(chosen.uuid)
             if notes:
                 version.set_notes(notes)

@@ -369,8 +369,8 @@ class PachydermDataStore:
             commit = self._ref(repo, ref)
             infos = client.walk_file(commit, path) if recursive else client.list_file(commit, path)
             entries = [self._entry(i) for i in infos]
-        if recursive:  # a walk starts with the folder itself
-            entries = [e for e in entries if not (e.type == "dir" and e.path == path)]
+        if recursive:  # every file below `path`, as the local store gives them
+            entries = [e for e in entries if e.type == "file"]
         return sorted(entries, key=lambda e: e.path)
 
     def get_file(self, repo: str, ref: str, path: str) -> bytes:

@@ -7,3 +7,8 @@ generated bindings) over a small in-memory state, so that the cluster adapters a
 exercised through the official clients. They live under tests/ and the console never
 uses them.
 """
+
+# The data both stand-ins agree on: pachd holds this commit, and the master's completed
+# experiment trained on it.
+DATA_REPO = "dogs-and-cats"
+DATA_COMMIT = "0c6a1b2d3e4f45a6b7c8d9e0f1a2b3c4"

@@ -249,6 +249,9 @@ class DetMasterStandin:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
+    def reset(self) -> None:
+        self.state.reset()
+
     def start(self) -> DetMasterStandin:
         self._thread = threading.Thread(target=self._server.serve_forever, name="det-master-standin", daemon=True)
         self._thread.start()

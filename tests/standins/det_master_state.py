@@ -15,10 +15,11 @@ import time
 import yaml
 from determined.common.api import bindings as b
 
+from tests.standins import DATA_COMMIT, DATA_REPO
+
 USER, PASSWORD = "determined", "Standin-Pass-1"
 TOKEN = "standin-static-token"  # also accepted, for DET_TOKEN
 CHECKPOINTS = ("7b1f0c3e-5a55-4c21-9d0e-000000000050", "7b1f0c3e-5a55-4c21-9d0e-000000000100")
-DATA_COMMIT = "0c6a1b2d3e4f45a6b7c8d9e0f1a2b3c4"
 TERMINAL = {"COMPLETED", "CANCELED", "ERROR", "DELETED"}
 
 
@@ -39,7 +40,16 @@ class MasterState:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        self.tokens = {TOKEN}
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the fixed state (tokens already handed out stay valid)."""
+        with self.lock:
+            self._clear()
+            self._seed()
+
+    def _clear(self) -> None:
+        self.tokens = getattr(self, "tokens", set()) | {TOKEN}
         self.ids = itertools.count(2)
         self.experiments: dict[int, dict] = {}
         self.trials: dict[int, dict] = {}
@@ -48,7 +58,6 @@ class MasterState:
         self.checkpoints: dict[str, dict] = {}
         self.models: dict[str, dict] = {}
         self.uploads: dict[int, list[str]] = {}  # experiment id -> paths of its model definition
-        self._seed()
 
     def _seed(self) -> None:
         t0 = time.time() - 3600
@@ -58,7 +67,7 @@ class MasterState:
             "searcher": {"name": "single", "metric": "validation_loss", "smaller_is_better": True, "max_length": {"batches": 100}},
             "hyperparameters": {"learning_rate": 0.001, "global_batch_size": 16},
             "checkpoint_storage": {"type": "shared_fs", "host_path": "/mnt/checkpoints", "storage_path": "determined-checkpoint"},
-            "data": {"store": "pachyderm", "repo": "dogs-and-cats", "commit": DATA_COMMIT, "branch": "master"},
+            "data": {"store": "pachyderm", "repo": DATA_REPO, "commit": DATA_COMMIT, "branch": "master"},
         }
         self.add_experiment(1, config, "COMPLETED", t0, ended=t0 + 600)
         for batch, loss in ((25, 0.69), (50, 0.52), (75, 0.41), (100, 0.33)):

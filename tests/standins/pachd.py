@@ -5,7 +5,8 @@ the standard gRPC health service and pachd's version service, which the client c
 `python_pachyderm.Client` talks to it exactly as to a real pachd 2.x: repos in the
 `default` project, branches, commits with parents that are started and finished, atomic
 ModifyFile streams, GetFile as a stream of raw byte chunks, ListFile / WalkFile / GlobFile.
-Errors use the gRPC status codes a real pachd sends for the same mistakes.
+Errors use the gRPC status codes a real pachd sends for the same mistakes. Its state, and the
+fixed repo it starts with, are in pachd_state.py.
 
     server = PachdStandin().start()
     client = python_pachyderm.Client.new_from_pachd_address(server.address)
@@ -21,13 +22,14 @@ import threading
 import time
 import uuid
 from concurrent import futures
-from dataclasses import dataclass, field
 
 import grpc
-from google.protobuf import empty_pb2, timestamp_pb2, wrappers_pb2
+from google.protobuf import empty_pb2, wrappers_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from python_pachyderm.proto.v2.pfs import pfs_pb2, pfs_pb2_grpc
 from python_pachyderm.proto.v2.version.versionpb import version_pb2, version_pb2_grpc
+
+from tests.standins.pachd_state import StandinCommit, StandinRepo, clean_path, seed, timestamp
 
 REPO_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 CHUNK = 1 << 20  # GetFile sends the content in chunks of this size
@@ -39,46 +41,17 @@ class _Abort(Exception):
         self.code, self.details = code, details
 
 
-@dataclass
-class _Commit:
-    id: str
-    repo: str
-    branch: str
-    parent: str | None
-    description: str
-    started: float
-    files: dict[str, bytes]
-    finished: float | None = None
-    error: str = ""
-
-
-@dataclass
-class _Repo:
-    name: str
-    description: str
-    created: float
-    branches: dict[str, str] = field(default_factory=dict)  # branch -> head commit id
-    commits: dict[str, _Commit] = field(default_factory=dict)  # in creation order
-
-
-def _ts(t: float | None) -> timestamp_pb2.Timestamp | None:
-    if t is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromNanoseconds(int(t * 1e9))
-    return stamp
-
-
-def _clean(path: str) -> str:
-    return "/" + "/".join(p for p in path.split("/") if p)
-
-
 class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
     """The PFS calls python-pachyderm makes for repos, branches, commits and files."""
 
     def __init__(self) -> None:
-        self.repos: dict[str, _Repo] = {}
         self.lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the fixed state (pachd_state.seed)."""
+        with self.lock:
+            self.repos = seed()
 
     # --- plumbing --------------------------------------------------------------
 
@@ -89,12 +62,12 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
         except _Abort as e:
             context.abort(e.code, e.details)
 
-    def _repo(self, name: str) -> _Repo:
+    def _repo(self, name: str) -> StandinRepo:
         if name not in self.repos:
             raise _Abort(grpc.StatusCode.NOT_FOUND, f"repo {name} not found in project default")
         return self.repos[name]
 
-    def _find(self, commit: pfs_pb2.Commit) -> _Commit:
+    def _find(self, commit: pfs_pb2.Commit) -> StandinCommit:
         repo = self._repo(commit.branch.repo.name or commit.repo.name)
         if commit.id:
             if commit.id not in repo.commits:
@@ -104,11 +77,11 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
             raise _Abort(grpc.StatusCode.NOT_FOUND, f"branch {commit.branch.name} not found in repo {repo.name}")
         return repo.commits[repo.branches[commit.branch.name]]
 
-    def _commit_pb(self, c: _Commit) -> pfs_pb2.Commit:
+    def _commit_pb(self, c: StandinCommit) -> pfs_pb2.Commit:
         repo = pfs_pb2.Repo(name=c.repo, type="user", project=pfs_pb2.Project(name="default"))
         return pfs_pb2.Commit(id=c.id, repo=repo, branch=pfs_pb2.Branch(repo=repo, name=c.branch))
 
-    def _commit_info(self, c: _Commit) -> pfs_pb2.CommitInfo:
+    def _commit_info(self, c: StandinCommit) -> pfs_pb2.CommitInfo:
         repo = self.repos[c.repo]
         size = sum(len(v) for v in c.files.values())
         return pfs_pb2.CommitInfo(
@@ -117,28 +90,28 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
             description=c.description,
             parent_commit=self._commit_pb(repo.commits[c.parent]) if c.parent else None,
             child_commits=[self._commit_pb(x) for x in repo.commits.values() if x.parent == c.id],
-            started=_ts(c.started),
-            finishing=_ts(c.finished),
-            finished=_ts(c.finished),
+            started=timestamp(c.started),
+            finishing=timestamp(c.finished),
+            finished=timestamp(c.finished),
             error=c.error,
             size_bytes_upper_bound=size,
             details=pfs_pb2.CommitInfo.Details(size_bytes=size),
         )
 
-    def _repo_info(self, r: _Repo) -> pfs_pb2.RepoInfo:
+    def _repo_info(self, r: StandinRepo) -> pfs_pb2.RepoInfo:
         repo = pfs_pb2.Repo(name=r.name, type="user", project=pfs_pb2.Project(name="default"))
         head = r.commits.get(r.branches.get("master", ""))
         size = sum(len(v) for v in head.files.values()) if head else 0
         return pfs_pb2.RepoInfo(
             repo=repo,
-            created=_ts(r.created),
+            created=timestamp(r.created),
             size_bytes_upper_bound=size,
             description=r.description,
             branches=[pfs_pb2.Branch(repo=repo, name=b) for b in sorted(r.branches)],
             details=pfs_pb2.RepoInfo.Details(size_bytes=size),
         )
 
-    def _file_info(self, c: _Commit, path: str, is_dir: bool) -> pfs_pb2.FileInfo:
+    def _file_info(self, c: StandinCommit, path: str, is_dir: bool) -> pfs_pb2.FileInfo:
         if is_dir:
             prefix = path.rstrip("/") + "/"
             size = sum(len(v) for p, v in c.files.items() if p.startswith(prefix))
@@ -148,20 +121,20 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
         return pfs_pb2.FileInfo(
             file=pfs_pb2.File(commit=self._commit_pb(c), path=shown),
             file_type=pfs_pb2.FileType.DIR if is_dir else pfs_pb2.FileType.FILE,
-            committed=_ts(c.finished),
+            committed=timestamp(c.finished),
             size_bytes=size,
         )
 
     @staticmethod
-    def _dirs(c: _Commit) -> set[str]:
+    def _dirs(c: StandinCommit) -> set[str]:
         out = {"/"}
         for p in c.files:
             parts = p.split("/")[1:-1]
             out.update("/" + "/".join(parts[: i + 1]) for i in range(len(parts)))
         return out
 
-    def _entries(self, c: _Commit, path: str, recursive: bool) -> list[pfs_pb2.FileInfo]:
-        path = _clean(path)
+    def _entries(self, c: StandinCommit, path: str, recursive: bool) -> list[pfs_pb2.FileInfo]:
+        path = clean_path(path)
         dirs = self._dirs(c)
         if path in c.files:
             return [self._file_info(c, path, False)]
@@ -188,7 +161,7 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
             if name in self.repos:
                 self.repos[name].description = request.description
             else:
-                self.repos[name] = _Repo(name, request.description, time.time())
+                self.repos[name] = StandinRepo(name, request.description, time.time())
             return empty_pb2.Empty()
 
         return self._run(context, create)
@@ -232,7 +205,7 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
             parent = r.commits.get(r.branches.get(branch, ""))
             if parent and parent.finished is None:
                 raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, f"parent commit {parent.id} has not been finished")
-            c = _Commit(
+            c = StandinCommit(
                 id=uuid.uuid4().hex,
                 repo=r.name,
                 branch=branch,
@@ -309,9 +282,9 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
             if kind == "set_commit":
                 commit = req.set_commit
             elif kind == "add_file":
-                puts.append((_clean(req.add_file.path), req.add_file.raw.value))
+                puts.append((clean_path(req.add_file.path), req.add_file.raw.value))
             elif kind == "delete_file":
-                puts.append((_clean(req.delete_file.path), None))
+                puts.append((clean_path(req.delete_file.path), None))
 
         def apply():
             if commit is None:
@@ -333,7 +306,7 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
     def GetFile(self, request, context):
         def content():
             c = self._find(request.file.commit)
-            path = _clean(request.file.path)
+            path = clean_path(request.file.path)
             if path not in c.files:
                 if path in self._dirs(c):
                     raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"{path} is a directory; use GetFileTAR")
@@ -357,7 +330,7 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
         def glob():
             c = self._find(request.commit)
             paths = [(p, False) for p in c.files] + [(d, True) for d in self._dirs(c) if d != "/"]
-            pattern = _clean(request.pattern)
+            pattern = clean_path(request.pattern)
             return [self._file_info(c, p, d) for p, d in sorted(paths) if fnmatch.fnmatchcase(p, pattern)]
 
         yield from self._run(context, glob)
@@ -379,6 +352,9 @@ class PachdStandin:
     @property
     def address(self) -> str:
         return f"grpc://127.0.0.1:{self.port}"
+
+    def reset(self) -> None:
+        self.pfs.reset()
 
     def start(self) -> PachdStandin:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
