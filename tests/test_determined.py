@@ -100,11 +100,11 @@ def test_checkpoints_with_batch_metrics_and_location(training):
 
 
 def test_create_on_a_data_commit_then_pause_resume_kill(training, trial_dir, det_master_standin_server):
-    data = DataRef("dogs-and-cats", "a" * 32, "master")
+    data = DataRef("dogs-and-cats", DATA_COMMIT[:8], "master")  # a prefix is pinned to the full id
     exp = training.create_experiment(trial_dir / "const.yaml", data, name="from-the-console")
     assert exp.state is ExperimentState.RUNNING and exp.name == "from-the-console"
-    assert exp.config["data"] == {"store": "pachyderm", "repo": "dogs-and-cats", "commit": "a" * 32, "branch": "master", "image_size": 224}
-    assert (exp.data_repo, exp.data_commit, exp.max_batches) == ("dogs-and-cats", "a" * 32, 20)
+    assert exp.config["data"] == {"store": "pachyderm", "repo": "dogs-and-cats", "commit": DATA_COMMIT, "branch": "master", "image_size": 224}
+    assert (exp.data_repo, exp.data_commit, exp.max_batches) == ("dogs-and-cats", DATA_COMMIT, 20)
     assert det_master_standin_server.state.uploads[int(exp.id)] == ["const.yaml", "model_def.py"]
 
     assert training.pause(exp.id).state is ExperimentState.PAUSED
@@ -143,8 +143,14 @@ def test_mistakes_give_one_sentence(training, tmp_path):
         training.checkpoint("nope")
     with pytest.raises(InvalidInput, match="cannot be read"):
         training.create_experiment(tmp_path / "missing.yaml")
+    local = tmp_path / "local.yaml"
+    local.write_text("entrypoint: model_def:DogCatTrial\ndata: {store: local, repo: dogs-and-cats}\n")
+    with pytest.raises(InvalidInput, match="the cluster profile trains on Pachyderm"):
+        training.create_experiment(local)
+    with pytest.raises(NotFound, match="There is no repo 'nothing-here' on pachd"):
+        training.create_experiment(local, DataRef("nothing-here", "master"))
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: no-entrypoint\n")
+    bad.write_text("name: no-entrypoint\ndata: {store: folder, path: /data}\n")
     with pytest.raises(InvalidInput, match="refused the new experiment: invalid experiment config: entrypoint is required"):
         training.create_experiment(bad)
 
@@ -254,9 +260,8 @@ def test_a_hung_master_is_unreachable_after_the_configured_timeout(short_timeout
 
 def test_the_projects_own_trial_config_starts_on_a_pinned_commit(training, det_master_standin_server):
     trial = Path(__file__).resolve().parents[1] / "trial"
-    data = DataRef("dogs-and-cats", "b" * 32, "master")
-    exp = training.create_experiment(trial / "const.yaml", data)
-    assert exp.data_commit == "b" * 32 and exp.config["data"]["store"] == "pachyderm"
+    exp = training.create_experiment(trial / "const.yaml")  # its data section names the branch master
+    assert exp.data_commit == DATA_COMMIT and exp.config["data"]["store"] == "pachyderm"
     assert exp.config["data"]["host"] == "pachd.pachyderm.svc.cluster.local"  # the rest of the section stays
     assert exp.max_batches == exp.config["searcher"]["max_length"]["batches"]
     uploaded = det_master_standin_server.state.uploads[int(exp.id)]

@@ -62,6 +62,7 @@ class DeterminedTraining:
 
     def __init__(self, config: Config, platform: Any = None) -> None:
         self.config = config
+        self.platform = platform
         self.master = Master(config)
 
     def health(self) -> Service:
@@ -134,15 +135,31 @@ class DeterminedTraining:
             raise InvalidInput(f"The experiment config {config} cannot be read ({type(e).__name__}); check the path.") from None
         if not isinstance(conf, dict):
             raise InvalidInput(f"The experiment config {config} is not a YAML mapping.")
-        if data is not None:
-            conf["data"] = {**(conf.get("data") or {}), "store": "pachyderm", "repo": data.repo, "commit": data.commit}
-            if data.branch:
-                conf["data"]["branch"] = data.branch
+        conf["data"] = self._pin_data(conf.get("data") or {}, data)
         if name:
             conf["name"] = name
         with self.master.errors("the new experiment"):
             created = self.master.client().create_experiment(config=conf, model_dir=config.parent)
         return self.get_experiment(str(created.id))
+
+    def _pin_data(self, section: dict, data: DataRef | None) -> dict:
+        """The config's data section on `data` (or on the data it names), its commit pinned to a full id.
+
+        The rest of the section (pachd's host and port as the trial sees them) stays as written."""
+        if data is not None:
+            section = {**section, "store": "pachyderm", "repo": data.repo, "commit": data.commit}
+            if data.branch:
+                section["branch"] = data.branch
+        store = section.get("store")
+        if store == "folder" or self.platform is None:
+            return section
+        if store != "pachyderm" or not section.get("repo"):
+            raise InvalidInput(
+                f"The config's data store is {store!r}, but the cluster profile trains on Pachyderm; "
+                "pass the data (REPO@BRANCH) or set data.store: pachyderm and data.repo."
+            )
+        ref = self.platform.data.resolve(section["repo"], section.get("commit") or "master")
+        return {**section, "commit": ref.commit, "branch": section.get("branch") or ref.branch}
 
     def _act(self, experiment_id: str, verb: str, allowed: set[ExperimentState]) -> Experiment:
         current = self.get_experiment(experiment_id)
