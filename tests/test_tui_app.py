@@ -211,3 +211,28 @@ def test_starting_the_console_loads_no_heavy_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_resource_table_updates_in_place_and_the_cursor_stays_on_its_row():
+    from textual.app import App
+
+    class One(App):
+        def compose(self):
+            yield ResourceTable([("name", "NAME"), ("state", "STATE")], id="t")
+
+    app = One()
+    async with app.run_test() as pilot:
+        table = app.query_one(ResourceTable)
+        table.update_rows([("a", ("a", "running")), ("b", ("b", "running")), ("c", ("c", "queued"))])
+        table.move_cursor(row=1)
+        await pilot.pause()
+        assert table.selected_key == "b"
+        table.update_rows([("a", ("a", "running")), ("b", ("b", "completed")), ("c", ("c", "running"))])
+        assert table.selected_key == "b" and table.get_row("b")[1] == "completed"
+        table.update_rows([("new", ("new", "queued")), ("a", ("a", "x")), ("b", ("b", "y"))])  # c gone, new first
+        assert table.shown_keys == ["new", "a", "b"]
+        assert table.selected_key == "b" and table.get_row("b")[1] == "y"
+        assert table.set_filter("(") is not None  # not a regex: matched as text, and said so
+        assert table.row_count == 0
+        table.set_filter("")
+        assert table.row_count == 3

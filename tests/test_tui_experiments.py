@@ -79,7 +79,7 @@ async def test_start_from_the_dialog_and_watch_the_charts_and_log_grow(config, p
         assert isinstance(app.screen, ExperimentsScreen)
 
 
-async def test_kill_asks_no_keeps_it_running_yes_kills(config, platform, sample_repo, tmp_path):
+async def test_pause_resume_and_kill_which_asks_and_no_keeps_it_running(config, platform, sample_repo, tmp_path):
     experiment = platform.training.create_experiment(long_config(tmp_path), sample_repo)
     app = make_app(config, platform, start="experiments")
     async with app.run_test(size=SIZE) as pilot:
@@ -93,6 +93,16 @@ async def test_kill_asks_no_keeps_it_running_yes_kills(config, platform, sample_
         await pilot.pause(0.5)
         assert not isinstance(app.screen, ConfirmDialog)
         assert platform.training.get_experiment(experiment.id).state in (ExperimentState.RUNNING, ExperimentState.QUEUED)
+        await pilot.press("p")
+        await wait_for(
+            pilot, lambda: platform.training.get_experiment(experiment.id).state is ExperimentState.PAUSED,
+            timeout=RUN_LIMIT_S, what="the pause",
+        )
+        await pilot.press("c")
+        await wait_for(
+            pilot, lambda: platform.training.get_experiment(experiment.id).state is ExperimentState.RUNNING,
+            what="the resume",
+        )
         await pilot.press("enter")  # the live view has the same verb
         await wait_for(pilot, lambda: isinstance(app.screen, ExperimentScreen), what="the live view")
         await pilot.press("k")
