@@ -88,6 +88,12 @@ class KubeClient:
     """A lazily built `kubernetes.client.ApiClient` for the profile, and `call` to use it safely."""
 
     def __init__(self, config: Config) -> None:
+        # Imported here, while Platform builds the part under its lock, not in a health check
+        # running beside others: first imports of kubernetes, determined and grpc in parallel
+        # threads have deadlocked CPython 3.11's import system (`dlptui status` hung for good).
+        import kubernetes.client  # noqa: F401
+        import kubernetes.config  # noqa: F401
+
         self.config = config
         self.timeout = float(config.timeout_s)
         self._client: Any = None

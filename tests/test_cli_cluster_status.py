@@ -1,0 +1,50 @@
+"""`dlptui --profile cluster status --json`, run as a user runs it, against the test kube-apiserver."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.fixtures.kube import free_port, write_kubeconfig
+
+
+def run_status(home: Path, kubeconfig: Path) -> tuple[int, dict, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DLPTUI_", "DET_", "PACHD_"))}
+    env.update({"KUBECONFIG": str(kubeconfig), "DLPTUI_HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")})
+    done = subprocess.run(
+        [sys.executable, "-m", "dlptui", "--profile", "cluster", "status", "--json"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    parts = {s["part"]: s for s in json.loads(done.stdout)}
+    return done.returncode, parts, done.stderr
+
+
+def test_status_reports_the_cluster_and_seldon(kube_cluster, home):
+    code, parts, stderr = run_status(home, kube_cluster.kubeconfig)
+    assert set(parts) == {"cluster", "data", "training", "registry", "serving"}, stderr
+    cluster, serving = parts["cluster"], parts["serving"]
+    assert cluster["reachable"] is True, cluster
+    assert (cluster["backend"], cluster["version"], cluster["endpoint"]) == ("Kubernetes API server", "v1.20.2", kube_cluster.url)
+    assert cluster["detail"].startswith("context local: ") and cluster["detail"].endswith(" nodes, 2 GPUs")
+    assert serving["reachable"] is True, serving
+    assert serving["backend"] == "Seldon Core"
+    assert serving["detail"].startswith("SeldonDeployment CRD installed; ")
+    assert "Traceback" not in stderr
+    # Pachyderm and Determined are not running here: the command says so with exit status 1
+    assert code == (0 if all(p["reachable"] for p in parts.values()) else 1)
+
+
+def test_status_with_a_dead_api_server_is_a_sentence_per_part(kube_cluster, home, tmp_path):
+    dead = f"https://127.0.0.1:{free_port()}"
+    kubeconfig = write_kubeconfig(tmp_path / "dead.yaml", {"dead": (dead, "x")}, kube_cluster.ca)
+    code, parts, stderr = run_status(home, kubeconfig)
+    assert code == 1 and "Traceback" not in stderr
+    for part in ("cluster", "serving"):
+        assert parts[part]["reachable"] is False
+        assert parts[part]["detail"] == (
+            f"The Kubernetes API server at {dead} (context 'dead') cannot be reached (connection refused); "
+            "check that the cluster is up and the kubeconfig points at it."
+        )
