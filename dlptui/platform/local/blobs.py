@@ -1,0 +1,182 @@
+"""Content-addressed blobs: each file's bytes stored once, under the sha256 of its content.
+
+A blob is written to a temp file while it is hashed, made durable in a batch (one `syncfs`
+for the whole batch where Linux has it, else one `fsync` per file), and only then renamed
+to `<root>/<aa>/<rest of the hash>`. A rename is atomic, so a blob path never holds a
+partial file; reading a blob verifies its hash anyway, so a disk that lied is caught and
+never passed on as data.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlptui.platform.errors import PlatformError
+
+CHUNK = 1 << 20
+SMALL = 8 << 20  # files up to this size are read in one go
+TMP_GRACE_S = 3600.0  # temp files older than this belong to a dead writer
+
+
+class CorruptBlob(PlatformError):
+    """A stored blob whose content no longer matches its hash."""
+
+
+@dataclass
+class Staged:
+    """A blob written to a temp file, not yet in place."""
+
+    hash: str
+    size: int
+    tmp: Path | None  # None: the blob was in the store already
+
+
+def _syncfs(folder: Path) -> bool:
+    """Flush the filesystem holding `folder` in one call; False where the OS lacks syncfs."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.syncfs
+    except (OSError, AttributeError):
+        return False
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        return fn(fd) == 0
+    finally:
+        os.close(fd)
+
+
+class BlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        return self.root / digest[:2] / digest[2:]
+
+    def has(self, digest: str, size: int) -> bool:
+        try:
+            return self.path(digest).stat().st_size == size
+        except FileNotFoundError:
+            return False
+
+    # --- writing -------------------------------------------------------------
+
+    def stage(self, source: Path | bytes) -> Staged:
+        """Hash `source`; copy it to a temp file unless the store holds its content already."""
+        if isinstance(source, bytes):
+            data = source
+        else:
+            size = source.stat().st_size
+            if size > SMALL:
+                return self._stage_large(source)
+            data = source.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if self.has(digest, len(data)):
+            return Staged(digest, len(data), None)
+        tmp = self._tmp_name()
+        with open(tmp, "wb") as f:
+            f.write(data)
+        return Staged(digest, len(data), tmp)
+
+    def _stage_large(self, source: Path) -> Staged:
+        h = hashlib.sha256()
+        tmp = self._tmp_name()
+        size = 0
+        with open(source, "rb") as src, open(tmp, "wb") as dst:
+            while chunk := src.read(CHUNK):
+                h.update(chunk)
+                dst.write(chunk)
+                size += len(chunk)
+        digest = h.hexdigest()
+        if self.has(digest, size):
+            tmp.unlink()
+            return Staged(digest, size, None)
+        return Staged(digest, size, tmp)
+
+    def _tmp_name(self) -> Path:
+        return self.tmp / f"{os.getpid()}-{time.monotonic_ns()}-{os.urandom(4).hex()}"
+
+    def publish(self, staged: Iterable[Staged]) -> int:
+        """Make the staged temp files durable, then move them into place. Returns the new bytes."""
+        fresh = [s for s in staged if s.tmp is not None]
+        if not fresh:
+            return 0
+        if not _syncfs(self.tmp):
+            for s in fresh:
+                fd = os.open(s.tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        new_bytes = 0
+        for s in fresh:
+            target = self.path(s.hash)
+            if target.exists():  # a twin in this batch, or another writer, got there first
+                s.tmp.unlink(missing_ok=True)
+            else:
+                target.parent.mkdir(exist_ok=True)
+                os.replace(s.tmp, target)
+                new_bytes += s.size
+            s.tmp = None
+        return new_bytes
+
+    def discard(self, staged: Iterable[Staged]) -> None:
+        for s in staged:
+            if s.tmp is not None:
+                s.tmp.unlink(missing_ok=True)
+                s.tmp = None
+
+    # --- reading -------------------------------------------------------------
+
+    def read(self, digest: str, label: str) -> bytes:
+        """The blob's bytes, verified; `label` names the file in error sentences."""
+        try:
+            data = self.path(digest).read_bytes()
+        except FileNotFoundError:
+            raise CorruptBlob(
+                f"The stored content of {label} is missing from {self.root}; put the file again."
+            ) from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise CorruptBlob(f"The stored content of {label} is corrupt (its hash does not match); put the file again.")
+        return data
+
+    def verify(self, digest: str) -> bool:
+        try:
+            h = hashlib.sha256()
+            with open(self.path(digest), "rb") as f:
+                while chunk := f.read(CHUNK):
+                    h.update(chunk)
+            return h.hexdigest() == digest
+        except FileNotFoundError:
+            return False
+
+    # --- garbage -------------------------------------------------------------
+
+    def sweep(self, keep: set[str]) -> tuple[int, int]:
+        """Remove every blob not in `keep`, and stale temp files. Returns (blobs, bytes) removed."""
+        removed = freed = 0
+        for sub in self.root.iterdir():
+            if sub == self.tmp or not sub.is_dir() or len(sub.name) != 2:
+                continue
+            for blob in sub.iterdir():
+                if sub.name + blob.name not in keep:
+                    freed += blob.stat().st_size
+                    blob.unlink(missing_ok=True)
+                    removed += 1
+            if not any(sub.iterdir()):
+                sub.rmdir()
+        cutoff = time.time() - TMP_GRACE_S
+        for tmp in self.tmp.iterdir():
+            try:
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+            except FileNotFoundError:
+                pass
+        return removed, freed

@@ -1,0 +1,423 @@
+"""The embedded versioned data store: Pachyderm's model (repos, branches, commits, files) on one machine.
+
+State lives under `config.home / "data"`: `meta.db` (SQLite in WAL mode) holds repos, branches,
+commits and each commit's full file tree (path -> sha256, size); `blobs/` holds each distinct
+content once (see `blobs.py`).
+
+A commit is atomic. Its blobs are written and made durable first, then its rows go in with
+one SQLite transaction: a writer killed at any point leaves the whole commit or none of it
+(at worst an orphan blob, removed by the next sweep). Writers take SQLite's write lock with
+`BEGIN IMMEDIATE` and wait for it (busy timeout), so two processes putting to one branch
+both land, one after the other, each on top of the other's head.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from dlptui.platform.errors import Conflict, InvalidInput, NotFound, PlatformError
+from dlptui.platform.local.blobs import BlobStore, Staged
+from dlptui.platform.localfiles import check_branch_name, check_repo_name, clean_path
+from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
+from dlptui.platform.ports import Progress
+
+DEFAULT_BRANCH = "master"
+BUSY_TIMEOUT_S = 300.0
+MIN_PREFIX = 4
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS repos (
+    name TEXT PRIMARY KEY, created REAL NOT NULL, description TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS commits (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, repo TEXT NOT NULL,
+    branch TEXT NOT NULL, parent TEXT, message TEXT NOT NULL, created REAL NOT NULL,
+    size_bytes INTEGER NOT NULL, files INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS commits_repo ON commits (repo, branch);
+CREATE TABLE IF NOT EXISTS branches (
+    repo TEXT NOT NULL, name TEXT NOT NULL, head INTEGER, PRIMARY KEY (repo, name));
+CREATE TABLE IF NOT EXISTS entries (
+    commit_seq INTEGER NOT NULL, path TEXT NOT NULL, hash TEXT NOT NULL, size INTEGER NOT NULL,
+    PRIMARY KEY (commit_seq, path)) WITHOUT ROWID;
+"""
+
+COMMIT_COLUMNS = "seq, id, repo, branch, parent, message, created, size_bytes, files"
+
+
+def _commit(row: sqlite3.Row) -> Commit:
+    return Commit(
+        id=row["id"], repo=row["repo"], branch=row["branch"], parent=row["parent"], message=row["message"],
+        created=row["created"], size_bytes=row["size_bytes"], files=row["files"],
+    )
+
+
+def _upper(prefix: str) -> str:
+    """The smallest string above every path that starts with `prefix` (which ends in '/')."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+class LocalDataStore:
+    """ports.DataStore on one machine."""
+
+    def __init__(self, config, platform=None) -> None:
+        self.root: Path = Path(config.home) / "data"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "meta.db"
+        self.blobs = BlobStore(self.root / "blobs")
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: list[sqlite3.Connection] = []
+        db = self._connect()
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+        finally:
+            db.close()
+        with self._write() as db:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+
+    # --- connections -----------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection (opening one costs more than most queries), never shared after a fork."""
+        db = getattr(self._local, "db", None)
+        if db is None or self._local.pid != os.getpid():
+            db = self._local.db = self._connect()
+            self._local.pid = os.getpid()
+            with self._lock:
+                self._open.append(db)
+        return db
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        db = self._connection()
+        try:
+            db.execute(begin)
+        except sqlite3.OperationalError as e:
+            raise Conflict(f"The data store at {self.root} is busy or locked ({e}); try again.") from None
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _read(self):
+        return self._transaction("BEGIN")
+
+    def _write(self):
+        return self._transaction("BEGIN IMMEDIATE")
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._open:
+                db.close()
+            self._open.clear()
+        self._local = threading.local()
+
+    # --- lookups (inside a transaction) ---------------------------------------
+
+    def _need_repo(self, db: sqlite3.Connection, name: str) -> None:
+        check_repo_name(name)
+        if db.execute("SELECT 1 FROM repos WHERE name = ?", (name,)).fetchone() is None:
+            raise NotFound(f"There is no repo {name!r}; create it with `dlptui data create {name}`.")
+
+    def _find_commit(self, db: sqlite3.Connection, repo: str, ref: str) -> sqlite3.Row:
+        self._need_repo(db, repo)
+        if not isinstance(ref, str) or not ref:
+            raise InvalidInput(f"{ref!r} is not a branch or commit id of repo {repo!r}.")
+        branch = db.execute("SELECT head FROM branches WHERE repo = ? AND name = ?", (repo, ref)).fetchone()
+        if branch is not None:
+            if branch["head"] is None:
+                raise NotFound(f"Branch {ref!r} of repo {repo!r} has no commits yet; put files first.")
+            return db.execute(f"SELECT {COMMIT_COLUMNS} FROM commits WHERE seq = ?", (branch["head"],)).fetchone()
+        if len(ref) >= MIN_PREFIX and all(c in "0123456789abcdef" for c in ref.lower()):
+            rows = db.execute(
+                f"SELECT {COMMIT_COLUMNS} FROM commits WHERE repo = ? AND id >= ? AND id < ? LIMIT 2",
+                (repo, ref.lower(), ref.lower() + "g"),
+            ).fetchall()
+            if len(rows) == 1:
+                return rows[0]
+            if len(rows) > 1:
+                raise InvalidInput(f"Commit prefix {ref!r} matches several commits of repo {repo!r}; give more characters.")
+        if db.execute("SELECT 1 FROM commits WHERE repo = ? LIMIT 1", (repo,)).fetchone() is None:
+            raise NotFound(f"Repo {repo!r} has no commits yet; put files with `dlptui data put {repo} PATH`.")
+        raise NotFound(f"Repo {repo!r} has no branch or commit {ref!r}; see `dlptui data commits {repo}`.")
+
+    def _repo(self, db: sqlite3.Connection, name: str) -> Repo:
+        row = db.execute("SELECT name, created, description FROM repos WHERE name = ?", (name,)).fetchone()
+        branches = tuple(r[0] for r in db.execute("SELECT name FROM branches WHERE repo = ? ORDER BY name", (name,)))
+        count, last = db.execute("SELECT count(*), max(created) FROM commits WHERE repo = ?", (name,)).fetchone()
+        head = db.execute(
+            "SELECT c.size_bytes FROM branches b JOIN commits c ON c.seq = b.head WHERE b.repo = ? AND b.name = ?",
+            (name, DEFAULT_BRANCH),
+        ).fetchone()
+        return Repo(
+            name=row["name"], created=row["created"], size_bytes=head[0] if head else 0, commits=count,
+            last_change=last, branches=branches, description=row["description"],
+        )
+
+    # --- repos -----------------------------------------------------------------
+
+    def list_repos(self) -> list[Repo]:
+        with self._read() as db:
+            names = [r[0] for r in db.execute("SELECT name FROM repos ORDER BY name")]
+            return [self._repo(db, n) for n in names]
+
+    def inspect_repo(self, name: str) -> Repo:
+        with self._read() as db:
+            self._need_repo(db, name)
+            return self._repo(db, name)
+
+    def create_repo(self, name: str, description: str = "") -> Repo:
+        check_repo_name(name)
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM repos WHERE name = ?", (name,)).fetchone():
+                raise Conflict(f"Repo {name!r} exists already; pick another name or put files into it.")
+            db.execute("INSERT INTO repos (name, created, description) VALUES (?, ?, ?)", (name, time.time(), description))
+            return self._repo(db, name)
+
+    def delete_repo(self, name: str) -> None:
+        with self._write() as db:
+            self._need_repo(db, name)
+            db.execute("DELETE FROM entries WHERE commit_seq IN (SELECT seq FROM commits WHERE repo = ?)", (name,))
+            db.execute("DELETE FROM commits WHERE repo = ?", (name,))
+            db.execute("DELETE FROM branches WHERE repo = ?", (name,))
+            db.execute("DELETE FROM repos WHERE name = ?", (name,))
+        self.collect_garbage()
+
+    def collect_garbage(self) -> tuple[int, int]:
+        """Remove the blobs no commit refers to. Returns (blobs, bytes) removed.
+
+        Runs under the write lock, so no put is between publishing its blobs and committing.
+        """
+        with self._write() as db:
+            keep = {r[0] for r in db.execute("SELECT DISTINCT hash FROM entries")}
+            return self.blobs.sweep(keep)
+
+    def list_branches(self, repo: str) -> list[str]:
+        with self._read() as db:
+            self._need_repo(db, repo)
+            return [r[0] for r in db.execute("SELECT name FROM branches WHERE repo = ? ORDER BY name", (repo,))]
+
+    # --- commits ---------------------------------------------------------------
+
+    def list_commits(self, repo: str, branch: str | None = None, limit: int | None = None) -> list[Commit]:
+        with self._read() as db:
+            self._need_repo(db, repo)
+            sql, params = f"SELECT {COMMIT_COLUMNS} FROM commits WHERE repo = ?", [repo]
+            if branch is not None:
+                if not db.execute("SELECT 1 FROM branches WHERE repo = ? AND name = ?", (repo, branch)).fetchone():
+                    raise NotFound(f"Repo {repo!r} has no branch {branch!r}.")
+                sql += " AND branch = ?"
+                params.append(branch)
+            sql += " ORDER BY seq DESC"
+            if limit is not None:
+                sql += " LIMIT ?"
+                params.append(int(limit))
+            return [_commit(r) for r in db.execute(sql, params)]
+
+    def inspect_commit(self, repo: str, ref: str) -> Commit:
+        with self._read() as db:
+            return _commit(self._find_commit(db, repo, ref))
+
+    def resolve(self, repo: str, ref: str) -> DataRef:
+        with self._read() as db:
+            row = self._find_commit(db, repo, ref)
+            is_branch = db.execute("SELECT 1 FROM branches WHERE repo = ? AND name = ?", (repo, ref)).fetchone()
+            return DataRef(repo=repo, commit=row["id"], branch=ref if is_branch else row["branch"])
+
+    def put_files(
+        self,
+        repo: str,
+        branch: str,
+        files: Mapping[str, Path | bytes],
+        message: str = "",
+        progress: Progress | None = None,
+    ) -> Commit:
+        check_branch_name(branch)
+        with self._read() as db:
+            self._need_repo(db, repo)
+        sources = {clean_path(p): s for p, s in files.items()}
+        if not sources:
+            raise InvalidInput("There are no files to put; give at least one file.")
+        total = sum(len(s) if isinstance(s, bytes) else _size(s) for s in sources.values())
+        staged: dict[str, Staged] = {}
+        done = 0
+        try:
+            for path, source in sources.items():
+                staged[path] = self._stage(source)
+                done += staged[path].size
+                if progress:
+                    progress(done, total)
+            with self._write() as db:
+                self._need_repo(db, repo)
+                for path, s in staged.items():  # a sweep may have removed a blob we meant to reuse
+                    if s.tmp is None and not self.blobs.has(s.hash, s.size):
+                        staged[path] = self._stage(sources[path])
+                self.blobs.publish(staged.values())
+                changes = [(p, s.hash, s.size) for p, s in staged.items()]
+                return self._new_commit(db, repo, branch, message, changes, [])
+        finally:
+            self.blobs.discard(staged.values())
+
+    def _stage(self, source: Path | bytes) -> Staged:
+        try:
+            return self.blobs.stage(source)
+        except FileNotFoundError:
+            raise NotFound(f"The local file {source} disappeared before it was stored; put it again.") from None
+        except IsADirectoryError:
+            raise InvalidInput(f"{source} is a folder; put its files instead.") from None
+        except PermissionError:
+            raise InvalidInput(f"The local file {source} cannot be read (permission denied).") from None
+
+    def delete_files(self, repo: str, branch: str, paths: list[str], message: str = "") -> Commit:
+        check_branch_name(branch)
+        cleaned = [clean_path(p) for p in paths]
+        if not cleaned:
+            raise InvalidInput("There are no paths to delete; give at least one.")
+        with self._write() as db:
+            head = self._find_commit(db, repo, branch)
+            for path in cleaned:
+                if not self._matches(db, head["seq"], path):
+                    raise NotFound(f"There is no file or folder {path} in {repo}@{branch}.")
+            return self._new_commit(db, repo, branch, message, [], cleaned)
+
+    def _matches(self, db: sqlite3.Connection, seq: int, path: str) -> bool:
+        prefix = path + "/"
+        return db.execute(
+            "SELECT 1 FROM entries WHERE commit_seq = ? AND (path = ? OR (path >= ? AND path < ?)) LIMIT 1",
+            (seq, path, prefix, _upper(prefix)),
+        ).fetchone() is not None
+
+    def _new_commit(self, db, repo, branch, message, changes, deletions) -> Commit:
+        """Inside the write lock: a commit on top of the branch head with `changes` and `deletions`."""
+        row = db.execute("SELECT head FROM branches WHERE repo = ? AND name = ?", (repo, branch)).fetchone()
+        parent = row["head"] if row else None
+        parent_id = None
+        commit_id = uuid.uuid4().hex
+        cur = db.execute(
+            "INSERT INTO commits (id, repo, branch, parent, message, created, size_bytes, files) "
+            "VALUES (?, ?, ?, NULL, ?, ?, 0, 0)",
+            (commit_id, repo, branch, message, time.time()),
+        )
+        seq = cur.lastrowid
+        if parent is not None:
+            parent_id = db.execute("SELECT id FROM commits WHERE seq = ?", (parent,)).fetchone()[0]
+            db.execute(
+                "INSERT INTO entries (commit_seq, path, hash, size) SELECT ?, path, hash, size FROM entries WHERE commit_seq = ?",
+                (seq, parent),
+            )
+        for path in deletions:
+            prefix = path + "/"
+            db.execute(
+                "DELETE FROM entries WHERE commit_seq = ? AND (path = ? OR (path >= ? AND path < ?))",
+                (seq, path, prefix, _upper(prefix)),
+            )
+        db.executemany(
+            "INSERT OR REPLACE INTO entries (commit_seq, path, hash, size) VALUES (?, ?, ?, ?)",
+            [(seq, p, h, n) for p, h, n in changes],
+        )
+        count, size = db.execute("SELECT count(*), coalesce(sum(size), 0) FROM entries WHERE commit_seq = ?", (seq,)).fetchone()
+        db.execute(
+            "UPDATE commits SET parent = ?, size_bytes = ?, files = ? WHERE seq = ?", (parent_id, size, count, seq)
+        )
+        db.execute(
+            "INSERT INTO branches (repo, name, head) VALUES (?, ?, ?) ON CONFLICT (repo, name) DO UPDATE SET head = ?",
+            (repo, branch, seq, seq),
+        )
+        return _commit(db.execute(f"SELECT {COMMIT_COLUMNS} FROM commits WHERE seq = ?", (seq,)).fetchone())
+
+    # --- files -----------------------------------------------------------------
+
+    def list_files(self, repo: str, ref: str, path: str = "/", recursive: bool = False) -> list[FileEntry]:
+        folder = clean_path(path, folder=True)
+        with self._read() as db:
+            commit = self._find_commit(db, repo, ref)
+            seq = commit["seq"]
+            exact = db.execute("SELECT path, hash, size FROM entries WHERE commit_seq = ? AND path = ?", (seq, folder)).fetchone()
+            if exact is not None:
+                return [FileEntry(path=exact["path"], type="file", size_bytes=exact["size"], hash=exact["hash"])]
+            prefix = "/" if folder == "/" else folder + "/"
+            rows = db.execute(
+                "SELECT path, hash, size FROM entries WHERE commit_seq = ? AND path >= ? AND path < ? ORDER BY path",
+                (seq, prefix, _upper(prefix)),
+            ).fetchall()
+        if not rows and folder != "/":
+            raise NotFound(f"There is no file or folder {folder} in {repo}@{ref}.")
+        if recursive:
+            return [FileEntry(path=r["path"], type="file", size_bytes=r["size"], hash=r["hash"]) for r in rows]
+        entries: dict[str, FileEntry] = {}
+        for r in rows:
+            name, _, rest = r["path"][len(prefix):].partition("/")
+            child = prefix + name
+            if rest:
+                before = entries.get(child)
+                size = (before.size_bytes if before else 0) + r["size"]
+                entries[child] = FileEntry(path=child, type="dir", size_bytes=size)
+            else:
+                entries[child] = FileEntry(path=child, type="file", size_bytes=r["size"], hash=r["hash"])
+        return list(entries.values())
+
+    def get_file(self, repo: str, ref: str, path: str) -> bytes:
+        clean = clean_path(path)
+        with self._read() as db:
+            commit = self._find_commit(db, repo, ref)
+            row = db.execute("SELECT hash FROM entries WHERE commit_seq = ? AND path = ?", (commit["seq"], clean)).fetchone()
+            if row is None:
+                if self._matches(db, commit["seq"], clean):
+                    raise InvalidInput(f"{clean} in {repo}@{ref} is a folder; give a file path, or use `dlptui data ls`.")
+                raise NotFound(f"There is no file {clean} in {repo}@{ref}; see `dlptui data ls {repo}@{ref}`.")
+        return self.blobs.read(row["hash"], f"{repo}@{ref}:{clean}")
+
+    # --- health and checks ------------------------------------------------------
+
+    def health(self) -> Service:
+        try:
+            with self._read() as db:
+                count = db.execute("SELECT count(*) FROM repos").fetchone()[0]
+            return Service(part="data", backend="embedded store", reachable=True,
+                           detail=f"{self.root}, {count} repo{'s' if count != 1 else ''}", endpoint=str(self.root))
+        except (sqlite3.Error, OSError, PlatformError) as e:
+            return Service(part="data", backend="embedded store", reachable=False,
+                           detail=f"The data store at {self.root} cannot be read: {e}")
+
+    def verify(self) -> list[str]:
+        """Every problem found: a branch head or parent that is missing, a file whose blob is absent or corrupt."""
+        problems: list[str] = []
+        with self._read() as db:
+            ids = {r[0] for r in db.execute("SELECT id FROM commits")}
+            seqs = {r[0] for r in db.execute("SELECT seq FROM commits")}
+            for r in db.execute("SELECT repo, name, head FROM branches WHERE head IS NOT NULL"):
+                if r["head"] not in seqs:
+                    problems.append(f"branch {r['repo']}@{r['name']} points at a missing commit")
+            for r in db.execute("SELECT repo, id, parent FROM commits WHERE parent IS NOT NULL"):
+                if r["parent"] not in ids:
+                    problems.append(f"commit {r['repo']}@{r['id']} has a missing parent")
+            for r in db.execute("SELECT c.id, c.files, count(e.path) AS n FROM commits c "
+                                "LEFT JOIN entries e ON e.commit_seq = c.seq GROUP BY c.seq"):
+                if r["files"] != r["n"]:
+                    problems.append(f"commit {r['id']} records {r['files']} files but holds {r['n']}")
+            hashes = [r[0] for r in db.execute("SELECT DISTINCT hash FROM entries")]
+        problems += [f"blob {h} is missing or corrupt" for h in hashes if not self.blobs.verify(h)]
+        return problems
+
+
+def _size(path: Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0

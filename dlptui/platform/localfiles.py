@@ -1,0 +1,98 @@
+"""Paths inside a data repo, and the local files a put sends to them. Backend-agnostic.
+
+A repo path is absolute inside the repo ("/train/cat.1.jpg"): `clean_path` turns what a
+person typed into that form, or refuses it in one sentence (`..`, `.`, an empty segment,
+a NUL or other control character) so that no path can escape a folder it is written into.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from dlptui.platform.errors import InvalidInput, NotFound
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_repo_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise InvalidInput(
+            f"{name!r} is not a valid repo name; use letters, digits, '-' and '_' (at most 63 characters)."
+        )
+    return name
+
+
+def check_branch_name(name: str) -> str:
+    if not isinstance(name, str) or not BRANCH.match(name) or ".." in name:
+        raise InvalidInput(f"{name!r} is not a valid branch name; use letters, digits, '-', '_' and '.'.")
+    return name
+
+
+def clean_path(path: str, folder: bool = False) -> str:
+    """`path` as "/a/b", or InvalidInput. The root "/" is allowed only when `folder` is true."""
+    if not isinstance(path, str):
+        raise InvalidInput(f"The path {path!r} is not text.")
+    if "\x00" in path:
+        raise InvalidInput(f"The path {path!r} holds a NUL character; remove it.")
+    if _CONTROL.search(path):
+        raise InvalidInput(f"The path {path!r} holds a control character; remove it.")
+    body = path[1:] if path.startswith("/") else path
+    if folder:
+        body = body.rstrip("/") if body.strip("/") else ""
+        if body == "":
+            return "/"
+    if body == "":
+        raise InvalidInput("The path is empty; give a file path such as /train/cat.1.jpg.")
+    parts = body.split("/")
+    for part in parts:
+        if part == "":
+            raise InvalidInput(f"The path {path!r} has an empty segment ('//' or a trailing '/'); remove it.")
+        if part in (".", ".."):
+            raise InvalidInput(f"The path {path!r} uses {part!r}; give a plain path inside the repo, without '.' or '..'.")
+    return "/" + "/".join(parts)
+
+
+def join(folder: str, *names: str) -> str:
+    """A clean repo path of `names` below the clean folder `folder`."""
+    return clean_path("/".join([folder.rstrip("/"), *names]))
+
+
+def local_target(root: Path, repo_path: str) -> Path:
+    """Where the repo path lands below the local folder `root`; never outside it."""
+    clean = clean_path(repo_path)
+    target = (root / clean.lstrip("/")).resolve()
+    if not target.is_relative_to(root.resolve()):
+        raise InvalidInput(f"The path {repo_path!r} would be written outside {root}; refusing.")
+    return target
+
+
+def collect(sources: Iterable[Path], dest: str = "/") -> dict[str, Path]:
+    """The repo paths of local files and folders put below `dest`, like `cp -r SOURCES DEST`.
+
+    A file lands at DEST/<its name>; a folder's files at DEST/<folder name>/<path inside it>.
+    """
+    folder = clean_path(dest, folder=True)
+    files: dict[str, Path] = {}
+    for source in sources:
+        source = Path(source).expanduser()
+        if not source.exists():
+            raise NotFound(f"There is no file or folder {source} on this machine; check the path.")
+        if source.is_file():
+            files[join(folder, source.name)] = source
+            continue
+        top = source.resolve().name or "root"
+        for dirpath, dirnames, filenames in os.walk(source):
+            dirnames.sort()
+            rel = Path(dirpath).relative_to(source).parts
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                if path.is_file():
+                    files[join(folder, top, *rel, name)] = path
+    if not files:
+        raise InvalidInput("There are no files to put in " + ", ".join(str(s) for s in sources) + ".")
+    return files
