@@ -223,3 +223,17 @@ def test_the_kaggle_import_and_materialize_work_on_pachd(store, tmp_path):
     materialized = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*.jpg")}
     assert len(materialized) == 10 and {k.split("/")[0] for k in materialized} == {"train", "eval"}
     assert all(v == store.get_file(name, first.ref.commit, "/" + k) for k, v in materialized.items())
+
+
+def test_pachd_token_comes_from_the_environment(home, monkeypatch, pachd_standin_server):
+    pachd_standin_server.pfs.required_token = "pach-secret-token"
+    try:
+        monkeypatch.setenv("PACHD_ADDRESS", pachd_standin_server.address)
+        monkeypatch.delenv("PACHD_TOKEN", raising=False)
+        with pytest.raises(PlatformError, match="refused access to repo list .*; set PACHD_TOKEN") as refused:
+            PachydermDataStore(load_config(profile="cluster")).list_repos()
+        assert "pach-secret-token" not in str(refused.value)
+        monkeypatch.setenv("PACHD_TOKEN", "pach-secret-token")
+        assert "dogs-and-cats" in [r.name for r in PachydermDataStore(load_config(profile="cluster")).list_repos()]
+    finally:
+        pachd_standin_server.pfs.required_token = None

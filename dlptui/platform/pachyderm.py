@@ -171,8 +171,10 @@ class PachydermDataStore:
     def health(self) -> Service:
         address = self.config.cluster.pachd_address
         try:
-            client = self._pfs()
+            with self._lock:
+                client = self._client or self._new_client()
             version = self._ping(client)
+            self._client = client
             return Service("data", "pachd", True, detail=client.address, version=version, endpoint=client.address)
         except PlatformError as e:
             return Service("data", "pachd", False, detail=str(e), endpoint=address)

@@ -49,15 +49,18 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
         self.reset()
 
     def reset(self) -> None:
-        """Back to the fixed state (pachd_state.seed)."""
+        """Back to the fixed state (pachd_state.seed), with auth off."""
         with self.lock:
             self.repos = seed()
+            self.required_token: str | None = None  # when set, every PFS call needs it as `authn-token`
 
     # --- plumbing --------------------------------------------------------------
 
     def _run(self, context, fn):
         try:
             with self.lock:
+                if self.required_token and dict(context.invocation_metadata()).get("authn-token") != self.required_token:
+                    raise _Abort(grpc.StatusCode.UNAUTHENTICATED, "provided auth token is corrupted or has expired (try logging in again)")
                 return fn()
         except _Abort as e:
             context.abort(e.code, e.details)
