@@ -61,7 +61,7 @@ def test_repo_put_list_get_round_trip(store, tmp_path):
     )
     assert first.repo == name and first.branch == "master" and first.parent is None
     assert first.message == "first import"
-    assert first.size_bytes == 9 + 5 + 30
+    assert (first.size_bytes, first.files) == (9 + 5 + 30, 4)
     assert seen[-1] == (44, 44) and all(d <= t for d, t in seen)
 
     assert [e.path for e in store.list_files(name, "master")] == ["/eval", "/readme.txt", "/train"]
@@ -86,7 +86,7 @@ def test_repo_put_list_get_round_trip(store, tmp_path):
     assert [e.path for e in store.list_files(name, third.id)] == ["/readme.txt", "/train"]
 
     commits = store.list_commits(name, "master")
-    assert [c.id for c in commits] == [third.id, second.id, first.id]
+    assert [(c.id, c.files) for c in commits] == [(third.id, 2), (second.id, 4), (first.id, 4)]
     assert [c.id for c in store.list_commits(name, limit=2)] == [third.id, second.id]
     repo = store.inspect_repo(name)
     assert (repo.commits, repo.branches, repo.size_bytes) == (3, ("master",), 9 + 3)

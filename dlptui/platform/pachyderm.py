@@ -15,7 +15,6 @@ import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
 
 NAME = re.compile(r"^[a-zA-Z0-9_-]+$")  # pachd's rule for repo and branch names
 FULL_ID = re.compile(r"^[0-9a-f]{32}$")
+FILE = 1  # pfs_pb2.FileType.FILE (DIR is 2)
 
 
 class _CountingReader(io.RawIOBase):
@@ -79,6 +79,7 @@ class PachydermDataStore:
         self.config = config
         self._client: Any = None
         self._lock = threading.Lock()
+        self._file_counts: dict[str, int] = {}  # finished commit id -> files in its tree
 
     # --- connection ------------------------------------------------------------
 
@@ -108,16 +109,26 @@ class PachydermDataStore:
         return client
 
     def _ping(self, client: Any) -> str | None:
-        """pachd's version if it answers within the configured timeout; raises Unreachable otherwise."""
-        pool = ThreadPoolExecutor(max_workers=1)
-        try:
-            future = pool.submit(lambda: (client.health_check(), client.get_remote_version())[1])
-            version = future.result(timeout=self.config.timeout_s)
-        except Exception:  # a timeout, a refused connection, or something that is not pachd
-            raise self._unreachable(client.address) from None
-        finally:
-            pool.shutdown(wait=False)
-        return f"{version.major}.{version.minor}.{version.micro}{version.additional}"
+        """pachd's version if it answers within the configured timeout; raises Unreachable otherwise.
+
+        python-pachyderm sets no deadline, so the calls run in a daemon thread that is left
+        behind (never joined, not even at exit) when pachd hangs."""
+        answer: dict[str, Any] = {}
+
+        def ask() -> None:
+            try:
+                client.health_check()
+                answer["version"] = client.get_remote_version()
+            except Exception as e:  # a refused connection, or something that is not pachd
+                answer["error"] = e
+
+        asking = threading.Thread(target=ask, name="pachd-health", daemon=True)
+        asking.start()
+        asking.join(self.config.timeout_s)
+        if "version" not in answer:
+            raise self._unreachable(client.address)
+        v = answer["version"]
+        return f"{v.major}.{v.minor}.{v.micro}{v.additional}"
 
     def _pfs(self) -> Any:
         with self._lock:
@@ -184,9 +195,17 @@ class PachydermDataStore:
 
     # --- conversions ------------------------------------------------------------
 
-    @staticmethod
-    def _commit(info: Any) -> Commit:
-        size = info.details.size_bytes or info.size_bytes_upper_bound
+    def _file_count(self, client: Any, info: Any) -> int:
+        """How many files the commit's tree holds; a finished commit never changes, so it is counted once."""
+        commit_id = info.commit.id
+        if commit_id in self._file_counts:
+            return self._file_counts[commit_id]
+        count = sum(1 for f in client.walk_file(info.commit, "/") if f.file_type == FILE)
+        if _seconds(info.finished) is not None:
+            self._file_counts[commit_id] = count
+        return count
+
+    def _commit(self, client: Any, info: Any) -> Commit:
         return Commit(
             id=info.commit.id,
             repo=info.commit.branch.repo.name or info.commit.repo.name,
@@ -194,13 +213,14 @@ class PachydermDataStore:
             parent=info.parent_commit.id or None,
             message=info.description,
             created=_seconds(info.started) or 0.0,
-            size_bytes=size,
+            size_bytes=info.details.size_bytes or info.size_bytes_upper_bound,
+            files=self._file_count(client, info),
         )
 
     @staticmethod
     def _entry(info: Any) -> FileEntry:
-        is_dir = info.file_type == 2  # pfs_pb2.FileType.DIR
-        return FileEntry(path=_clean_path(info.file.path), type="dir" if is_dir else "file", size_bytes=info.size_bytes)
+        kind = "file" if info.file_type == FILE else "dir"
+        return FileEntry(path=_clean_path(info.file.path), type=kind, size_bytes=info.size_bytes)
 
     def _repo(self, client: Any, info: Any) -> Repo:
         commits = list(client.list_commit(info.repo.name))
@@ -272,12 +292,12 @@ class PachydermDataStore:
         with self._call(what) as client:
             head = PfsCommit(repo=repo, branch=branch) if branch else None
             infos = client.list_commit(repo, to_commit=head, number=limit or None)
-            commits = [self._commit(i) for i in infos]
+            commits = [self._commit(client, i) for i in infos]
         return sorted(commits, key=lambda c: c.created, reverse=True)
 
     def inspect_commit(self, repo: str, ref: str) -> Commit:
         with self._call(f"commit {ref!r} in repo {repo!r}") as client:
-            return self._commit(next(iter(client.inspect_commit(self._ref(repo, ref)))))
+            return self._commit(client, next(iter(client.inspect_commit(self._ref(repo, ref)))))
 
     def resolve(self, repo: str, ref: str) -> DataRef:
         commit = self.inspect_commit(repo, ref)
@@ -323,7 +343,7 @@ class PachydermDataStore:
                     client.drop_commit(commit.id)
                 raise
             client.finish_commit(commit)
-            return self._commit(next(iter(client.inspect_commit(commit))))
+            return self._commit(client, next(iter(client.inspect_commit(commit))))
 
     def put_files(
         self,
