@@ -1,0 +1,226 @@
+"""`dlptui data ...`: versioned data repos, their commits and files, and the Dogs-vs-Cats data set.
+
+    dlptui data repos | create REPO | put REPO[@BRANCH] PATH... [--to DEST] [-m MSG]
+    dlptui data ls REPO[@REF] [PATH] | commits REPO | get REPO[@REF]:PATH [-o FILE]
+    dlptui data delete REPO [--yes] | sample [--repo R] [--count N] [--tar]
+    dlptui data import-kaggle ZIP_OR_FOLDER [--repo R] [--eval-fraction F] [--seed S] [--tar]
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from dlptui.cli.output import emit_object, emit_table, human_size, human_time
+from dlptui.platform.errors import InvalidInput, NotAvailable
+
+DEFAULT_BRANCH = "master"
+DEFAULT_REPO = "dogs-and-cats"
+
+
+def parse_ref(text: str, default: str = DEFAULT_BRANCH) -> tuple[str, str]:
+    """"repo@ref" -> (repo, ref); "repo" -> (repo, default)."""
+    repo, at, ref = text.partition("@")
+    if not repo or (at and not ref):
+        raise InvalidInput(f"{text!r} is not REPO or REPO@BRANCH_OR_COMMIT.")
+    return repo, ref or default
+
+
+def parse_file_ref(text: str) -> tuple[str, str, str]:
+    """"repo@ref:/path" -> (repo, ref, path)."""
+    head, colon, path = text.partition(":")
+    if not colon or not path:
+        raise InvalidInput(f"{text!r} is not REPO[@REF]:PATH, for example dogs-and-cats@master:/train/cat.1.jpg.")
+    return (*parse_ref(head), path)
+
+
+def _writable(platform) -> None:
+    if platform.config.read_only:
+        raise NotAvailable("dlptui runs read-only (--read-only or DLPTUI_READ_ONLY); this command changes data.")
+
+
+@contextmanager
+def progress_bar(description: str):
+    """A rich progress bar when stdout is a terminal; yields a `progress(done, total)` callback or None."""
+    if not sys.stdout.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def register(sub) -> None:
+    data = sub.add_parser("data", help="versioned data: repos, commits, files, the Dogs-vs-Cats set")
+    verbs = data.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    def verb(name: str, func, help: str, listing: bool = False):
+        p = verbs.add_parser(name, help=help)
+        if listing:
+            p.add_argument("--json", action="store_true", help="print JSON")
+        p.set_defaults(func=func)
+        return p
+
+    verb("repos", repos, "list the repos", listing=True)
+    p = verb("create", create, "create an empty repo", listing=True)
+    p.add_argument("repo")
+    p.add_argument("-d", "--description", default="")
+    p = verb("put", put, "commit local files or folders to a branch (like cp -r)", listing=True)
+    p.add_argument("target", metavar="REPO[@BRANCH]")
+    p.add_argument("paths", metavar="PATH", nargs="+", type=Path)
+    p.add_argument("--to", default="/", metavar="DEST", help="the folder inside the repo (default /)")
+    p.add_argument("-m", "--message", default="")
+    p = verb("ls", ls, "list the files of a commit", listing=True)
+    p.add_argument("target", metavar="REPO[@REF]")
+    p.add_argument("path", nargs="?", default="/")
+    p.add_argument("-r", "--recursive", action="store_true", help="every file below PATH")
+    p = verb("commits", commits, "list a repo's commits, newest first", listing=True)
+    p.add_argument("target", metavar="REPO[@BRANCH]")
+    p.add_argument("-n", "--limit", type=int)
+    p = verb("get", get, "print a file (or write it with -o)")
+    p.add_argument("target", metavar="REPO[@REF]:PATH")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE")
+    p = verb("delete", delete, "delete a repo, its commits and the data only it held")
+    p.add_argument("repo")
+    p.add_argument("--yes", action="store_true", help="do not ask")
+    p = verb("sample", sample, "commit the SYNTHETIC Dogs-vs-Cats sample, split into train/ and eval/", listing=True)
+    p.add_argument("--repo", default=DEFAULT_REPO)
+    p.add_argument("--count", type=int, default=300)
+    p.add_argument("--tar", action="store_true", help="commit one data.tar.gz instead of files")
+    p = verb("import-kaggle", import_kaggle, "split Kaggle's train.zip (or a folder of its images) and commit it",
+             listing=True)
+    p.add_argument("source", metavar="ZIP_OR_FOLDER", type=Path)
+    p.add_argument("--repo", default=DEFAULT_REPO)
+    p.add_argument("--eval-fraction", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--tar", action="store_true", help="commit one data.tar.gz instead of files")
+
+
+# --- commands ---------------------------------------------------------------------
+
+
+def repos(args, platform) -> int:
+    columns = [
+        ("NAME", lambda r: r.name),
+        ("SIZE", lambda r: human_size(r.size_bytes)),
+        ("COMMITS", lambda r: r.commits),
+        ("BRANCHES", lambda r: ",".join(r.branches)),
+        ("LAST CHANGE", lambda r: human_time(r.last_change)),
+        ("DESCRIPTION", lambda r: r.description),
+    ]
+    emit_table(platform.data.list_repos(), columns, args.json)
+    return 0
+
+
+def create(args, platform) -> int:
+    _writable(platform)
+    emit_object(platform.data.create_repo(args.repo, args.description), args.json)
+    return 0
+
+
+def put(args, platform) -> int:
+    _writable(platform)
+    from dlptui.platform.localfiles import collect
+
+    repo, branch = parse_ref(args.target)
+    files = collect(args.paths, args.to)
+    with progress_bar(f"put {len(files)} files") as progress:
+        commit = platform.data.put_files(repo, branch, files, message=args.message, progress=progress)
+    emit_object(commit, args.json)
+    return 0
+
+
+def ls(args, platform) -> int:
+    repo, ref = parse_ref(args.target)
+    entries = platform.data.list_files(repo, ref, args.path, recursive=args.recursive)
+    columns = [
+        ("PATH", lambda e: e.path + ("/" if e.type == "dir" else "")),
+        ("TYPE", lambda e: e.type),
+        ("SIZE", lambda e: human_size(e.size_bytes)),
+        ("SHA256", lambda e: e.hash[:12] if e.hash else None),
+    ]
+    emit_table(entries, columns, args.json)
+    return 0
+
+
+def commits(args, platform) -> int:
+    repo, _, branch = args.target.partition("@")
+    rows = platform.data.list_commits(repo, branch or None, limit=args.limit)
+    columns = [
+        ("COMMIT", lambda c: c.id),
+        ("BRANCH", lambda c: c.branch),
+        ("CREATED", lambda c: human_time(c.created)),
+        ("FILES", lambda c: c.files),
+        ("SIZE", lambda c: human_size(c.size_bytes)),
+        ("MESSAGE", lambda c: c.message),
+    ]
+    emit_table(rows, columns, args.json)
+    return 0
+
+
+def get(args, platform) -> int:
+    repo, ref, path = parse_file_ref(args.target)
+    data = platform.data.get_file(repo, ref, path)
+    if args.output:
+        try:
+            args.output.write_bytes(data)
+        except OSError as e:
+            raise InvalidInput(f"Cannot write {args.output} ({e.strerror}); check the folder exists and is writable.") from None
+        return 0
+    if sys.stdout.isatty() and b"\x00" in data:
+        raise InvalidInput(f"{path} is binary; write it to a file with -o FILE.")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def delete(args, platform) -> int:
+    _writable(platform)
+    repo = platform.data.inspect_repo(args.repo)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise InvalidInput(f"Not deleting repo {repo.name!r}: stdin is not a terminal to ask on; add --yes to delete it.")
+        answer = input(f"Delete repo {repo.name!r} with its {repo.commits} commits? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print(f"Repo {repo.name!r} kept.", file=sys.stderr)
+            return 1
+    platform.data.delete_repo(repo.name)
+    print(f"Deleted repo {repo.name!r}.", file=sys.stderr)
+    return 0
+
+
+def _report(result, as_json: bool) -> None:
+    if as_json:
+        emit_object(result, True)
+        return
+    for part, counts in result.counts.items():
+        print(f"{part:>5}: {counts.get('cat', 0)} cats, {counts.get('dog', 0)} dogs")
+    if result.skipped:
+        print(f"skipped {result.skipped} files that are not cat/dog images (or repeat a name)")
+    print(f"committed {result.ref}" + (" as data.tar.gz" if result.tarball else ""))
+
+
+def sample(args, platform) -> int:
+    _writable(platform)
+    from dlptui.platform.dataset import import_sample
+
+    with progress_bar(f"SYNTHETIC sample of {args.count} images") as progress:
+        result = import_sample(platform.data, repo=args.repo, count=args.count, tar=args.tar, progress=progress)
+    _report(result, args.json)
+    return 0
+
+
+def import_kaggle(args, platform) -> int:
+    _writable(platform)
+    from dlptui.platform import dataset
+
+    with progress_bar(f"import {args.source.name}") as progress:
+        result = dataset.import_kaggle(platform.data, args.source, repo=args.repo, eval_fraction=args.eval_fraction,
+                                       seed=args.seed, tar=args.tar, progress=progress)
+    _report(result, args.json)
+    return 0

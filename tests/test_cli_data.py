@@ -1,0 +1,128 @@
+"""`dlptui data ...` end to end: listings as JSON, put/ls/get, imports, delete's confirmation, errors as exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from dlptui.cli import main
+from dlptui.platform.dataset import generate_sample
+from dlptui.platform.errors import InvalidInput, NotAvailable, NotFound
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys, *argv: str):
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_put_ls_commits_get_round_trip(home, capsys, tmp_path):
+    src = tmp_path / "notes"
+    src.mkdir()
+    (src / "a.txt").write_text("alpha\n")
+    (src / "b.txt").write_text("beta\n")
+    assert run_json(capsys, "data", "create", "docs")["name"] == "docs"
+    commit = run_json(capsys, "data", "put", "docs", str(src), "--to", "/text", "-m", "first put")
+    assert (commit["files"], commit["message"], commit["branch"]) == (2, "first put", "master")
+
+    assert [r["name"] for r in run_json(capsys, "data", "repos")] == ["docs"]
+    assert run_json(capsys, "data", "ls", "docs") == [{"path": "/text", "type": "dir", "size_bytes": 11, "hash": None}]
+    files = run_json(capsys, "data", "ls", f"docs@{commit['id'][:8]}", "/text/notes")
+    assert [f["path"] for f in files] == ["/text/notes/a.txt", "/text/notes/b.txt"]
+    assert [c["id"] for c in run_json(capsys, "data", "commits", "docs")] == [commit["id"]]
+
+    code, out, _ = run(capsys, "data", "get", "docs@master:/text/notes/b.txt")
+    assert (code, out) == (0, "beta\n")
+    target = tmp_path / "copy.txt"
+    assert run(capsys, "data", "get", "docs:/text/notes/a.txt", "-o", str(target))[0] == 0
+    assert target.read_text() == "alpha\n"
+
+    code, out, _ = run(capsys, "data", "ls", "docs")  # the table for people
+    assert code == 0 and "/text/" in out
+
+
+def test_sample_and_import_kaggle_from_a_zip(home, capsys, tmp_path):
+    result = run_json(capsys, "data", "sample", "--count", "20", "--repo", "demo")
+    assert result["counts"] == {"train": {"cat": 8, "dog": 8}, "eval": {"cat": 2, "dog": 2}}
+    assert result["ref"]["repo"] == "demo" and not result["tarball"]
+
+    images = generate_sample(tmp_path / "imgs", count=10, size=32)
+    archive = tmp_path / "train.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for p in sorted(images.iterdir()):
+            z.write(p, f"train/{p.name}")
+        z.writestr("train/thumbs.db", "junk")
+    code, out, err = run(capsys, "data", "import-kaggle", str(archive), "--eval-fraction", "0.4", "--seed", "3", "--tar")
+    assert code == 0, err
+    assert "train: 3 cats, 3 dogs" in out and "eval: 2 cats, 2 dogs" in out and "skipped 1" in out
+    assert [f["path"] for f in run_json(capsys, "data", "ls", "dogs-and-cats")] == ["/data.tar.gz"]
+
+
+def test_delete_asks_and_refuses_without_a_terminal(home, capsys, monkeypatch):
+    run(capsys, "data", "create", "doomed")
+    monkeypatch.setattr(sys, "stdin", open(os.devnull))
+    code, _, err = run(capsys, "data", "delete", "doomed")
+    assert code == InvalidInput.exit_code and "--yes" in err and err.count("\n") == 1
+    assert [r["name"] for r in run_json(capsys, "data", "repos")] == ["doomed"]
+
+    class Tty:
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Tty())
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    assert run(capsys, "data", "delete", "doomed")[0] == 1
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    assert run(capsys, "data", "delete", "doomed")[0] == 0
+    assert run_json(capsys, "data", "repos") == []
+
+
+def test_read_only_refuses_changes(home, capsys):
+    code, _, err = run(capsys, "--read-only", "data", "create", "x")
+    assert code == NotAvailable.exit_code and "read-only" in err
+
+
+@pytest.mark.parametrize(
+    "argv, exit_code, words",
+    [
+        (["data", "put", "r", "PLACEHOLDER", "--to", "/a/../b"], InvalidInput.exit_code, "'..'"),
+        (["data", "get", "r:/x/../../etc/passwd"], InvalidInput.exit_code, "'..'"),
+        (["data", "get", "r@master"], InvalidInput.exit_code, "REPO[@REF]:PATH"),
+        (["data", "ls", "ghost"], NotFound.exit_code, "no repo 'ghost'"),
+        (["data", "get", "r:/missing.txt"], NotFound.exit_code, "no file /missing.txt"),
+        (["data", "put", "r", "/no/such/file"], NotFound.exit_code, "/no/such/file"),
+        (["data", "import-kaggle", "/no/such/train.zip"], NotFound.exit_code, "train.zip"),
+        (["data", "create", "bad/name"], InvalidInput.exit_code, "not a valid repo name"),
+    ],
+)
+def test_mistakes_end_in_one_sentence_and_an_exit_code(home, capsys, tmp_path, argv, exit_code, words):
+    run(capsys, "data", "create", "r")
+    run(capsys, "data", "put", "r", str(Path(__file__)))
+    (tmp_path / "f.txt").write_text("x")
+    argv = [str(tmp_path / "f.txt") if a == "PLACEHOLDER" else a for a in argv]
+    code, out, err = run(capsys, *argv)
+    assert code == exit_code
+    assert words in err and err.startswith("dlptui: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_the_installed_command_prints_no_traceback(home, tmp_path):
+    """The real entry point, in its own process, on a missing repo and a bad path."""
+    exe = Path(sys.executable).with_name("dlptui")
+    env = {**os.environ, "DLPTUI_HOME": str(home)}
+    missing = subprocess.run([exe, "data", "commits", "nowhere"], capture_output=True, text=True, env=env, timeout=60)
+    assert missing.returncode == NotFound.exit_code
+    assert missing.stderr.strip() == "dlptui: There is no repo 'nowhere'; create it with `dlptui data create nowhere`."
+    bad = subprocess.run([exe, "data", "get", "a:/b\x01c"], capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode == InvalidInput.exit_code and "control character" in bad.stderr and "Traceback" not in bad.stderr
