@@ -18,7 +18,7 @@ from dlptui.platform import Platform
 from dlptui.platform.errors import Conflict, InvalidInput, NotAvailable, NotFound, Unreachable
 from dlptui.platform.model import DeploymentState, ModelVersion
 from dlptui.platform.seldon import GROUP, PLURAL, VERSION, SeldonServing, render_deployment
-from tests.fixtures.kube import CRD_FILE, ensure_service_account, free_port, install_crd
+from tests.fixtures.kube import CRD_FILE, GPU_NODE, ensure_service_account, free_port, install_crd
 
 IMAGE = "registry.example/dlptui-serving:0.1.0"
 
@@ -205,6 +205,39 @@ def test_logs_say_when_there_is_no_pod_or_no_log_yet(serving, api, namespace):
         serving.logs("dogcat-deploy")
     with pytest.raises(NotFound, match="^There is no deployment 'other'"):
         serving.logs("other")
+
+
+def running_pod(api, namespace: str, name: str, deployment: str) -> None:
+    """A pod of the deployment on GPU_NODE whose model container runs (as the operator and kubelet would make it)."""
+    pod = {
+        "metadata": {"name": name, "labels": {"seldon-deployment-id": deployment}},
+        "spec": {"nodeName": GPU_NODE, "containers": [{"name": "seldon-container-engine", "image": "executor"}, {"name": "model", "image": IMAGE}]},
+    }  # fmt: skip
+    api[1].create_namespaced_pod(namespace, pod)
+    running = {"running": {"startedAt": "2026-11-29T02:00:00Z"}}
+    statuses = [
+        {"name": c, "ready": True, "restartCount": 0, "image": IMAGE, "imageID": "", "state": running}
+        for c in ("model", "seldon-container-engine")
+    ]
+    api[1].patch_namespaced_pod_status(name, namespace, {"status": {"phase": "Running", "containerStatuses": statuses}})
+
+
+def test_logs_are_read_through_the_api_server_from_the_model_container(serving, api, namespace, kube_cluster):
+    serving.deploy("dogcat-deploy", version(1))
+    ensure_service_account(api[1], namespace)
+    running_pod(api, namespace, "dogcat-deploy-main-0-model-aaaaa", "dogcat-deploy")
+    lines = [f"model loaded, request {i}" for i in range(100)]
+    kube_cluster.kubelet.logs[(namespace, "dogcat-deploy-main-0-model-aaaaa", "model")] = "\n".join(lines) + "\n"
+    kube_cluster.kubelet.logs[(namespace, "dogcat-deploy-main-0-model-aaaaa", "seldon-container-engine")] = "executor noise\n"
+    assert serving.logs("dogcat-deploy", lines=3) == lines[-3:]
+
+    running_pod(api, namespace, "dogcat-deploy-canary-0-model-bbbbb", "dogcat-deploy")
+    kube_cluster.kubelet.logs[(namespace, "dogcat-deploy-canary-0-model-bbbbb", "model")] = "canary up\n"
+    assert serving.logs("dogcat-deploy", lines=2) == [
+        "dogcat-deploy-canary-0-model-bbbbb: canary up",
+        f"dogcat-deploy-main-0-model-aaaaa: {lines[-2]}",
+        f"dogcat-deploy-main-0-model-aaaaa: {lines[-1]}",
+    ]
 
 
 def test_predictions_need_the_istio_gateway(serving, config):
