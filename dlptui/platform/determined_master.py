@@ -70,8 +70,8 @@ class Master:
         from determined.common.api import bindings, certs
 
         master = self._canonical()
-        cert = certs.default_load(master)
         try:
+            cert = certs.default_load(master)
             r = api.UnauthSession(master, cert, max_retries=0).get("api/v1/master", timeout=self.config.timeout_s)
             return bindings.v1GetMasterResponse.from_json(r.json()).version
         except Exception as e:
@@ -86,7 +86,8 @@ class Master:
         from determined.common.api import authentication, certs
 
         master = self._canonical()
-        cert = certs.default_load(master)
+        with self.errors("the master's TLS certificate"):
+            cert = certs.default_load(master)
         token = os.environ.get("DET_TOKEN")
         if not token and os.environ.get("DET_PASS") is None:
             token = authentication.TokenStore(master).get_token(self.user)  # from `det user login`
