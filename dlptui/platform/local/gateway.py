@@ -108,6 +108,7 @@ class Connections(threading.local):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "dlptui-gateway"
+    disable_nagle_algorithm = True  # headers and body go out as two writes: never wait for a delayed ACK
     routes: Routes
     connections = Connections()
 

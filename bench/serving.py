@@ -1,0 +1,147 @@
+"""Served prediction vs in-process decode + forward, same model, same JPEG, same CPU threads.
+
+    .venv/bin/python bench/serving.py [--requests 60] [--rounds 3] [--threads 1]
+
+The model is the trial's efficientnet_lite0 with its ImageNet weights (as in production: the
+forward pass dominates), saved as a Determined checkpoint and deployed with the local Serving
+part: the real seldon-core-microservice behind the deployment's gateway. The served path is
+the whole of it: base64 in the client, HTTP to the gateway, the gateway's hop to the model
+server, decode and eval transform there, forward, JSON back. The in-process baseline decodes
+the same JPEG with PIL, applies the same transform and runs the same forward, in this process.
+The two alternate in rounds so that load from elsewhere on the machine falls on both.
+
+Targets: p50 ratio <= 1.25, throughput ratio >= 0.8. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HPARAMS = {"backbone": "efficientnet_lite0", "pretrained": True, "image_size": 224}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def cat_jpeg() -> bytes:
+    """scikit-image's CC0 cat photo (451x300) as a JPEG."""
+    from PIL import Image
+    from skimage import data
+
+    buf = io.BytesIO()
+    Image.fromarray(data.chelsea()).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def write_checkpoint(model_def, folder: Path) -> None:
+    import torch
+
+    net = model_def.build_model(HPARAMS)
+    folder.mkdir(parents=True)
+    torch.save({"models_state_dict": [net.state_dict()]}, folder / "state_dict.pth")
+    (folder / "load_data.json").write_text(json.dumps({"trial_type": "PyTorchTrial", "hparams": HPARAMS}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=60, help="timed predictions per side per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads, on both sides")
+    args = parser.parse_args()
+
+    os.environ["DLPTUI_TORCH_THREADS"] = str(args.threads)
+    sys.path.insert(0, str(REPO / "trial"))
+    import torch
+    from PIL import Image
+
+    import model_def
+    from dlptui.config import load_config
+    from dlptui.platform import Platform
+    from dlptui.platform.model import DeploymentState, ModelVersion
+    from dlptui.platform.seldon_protocol import SeldonClient
+
+    torch.set_num_threads(args.threads)
+    image = cat_jpeg()
+    with tempfile.TemporaryDirectory(prefix="dlptui-bench-") as tmp:
+        checkpoint = Path(tmp) / "checkpoint"
+        write_checkpoint(model_def, checkpoint)
+        net, hparams = model_def.load_model(checkpoint)
+        transform = model_def.eval_transform(hparams)
+
+        def in_process() -> str:
+            batch = transform(Image.open(io.BytesIO(image)).convert("RGB")).unsqueeze(0)
+            with torch.inference_mode():
+                probs = torch.softmax(net(batch), dim=1)[0].tolist()
+            return "cat" if probs[0] >= probs[1] else "dog"
+
+        platform = Platform(load_config(env={"DLPTUI_HOME": str(Path(tmp) / "home"), "XDG_CONFIG_HOME": tmp}))
+        version = ModelVersion("bench-model", 1, "bench", time.time(), checkpoint_location=str(checkpoint))
+        client = SeldonClient()
+        try:
+            deployment = platform.serving.deploy("bench", version)
+            while deployment.state is DeploymentState.STARTING:
+                time.sleep(0.5)
+                deployment = platform.serving.get_deployment("bench")
+            if deployment.state is not DeploymentState.AVAILABLE:
+                raise SystemExit(f"the deployment failed: {deployment.detail}")
+
+            def served() -> str:
+                prediction = client.predict(deployment.endpoint, image, "chelsea.jpg")
+                if prediction.error:
+                    raise SystemExit(f"a served prediction failed: {prediction.error}")
+                return prediction.label
+
+            labels = {in_process(), served()}
+            for _ in range(5):  # warm both paths
+                in_process(), served()
+            times: dict[str, list[float]] = {"in_process": [], "served": []}
+            walls = {"in_process": 0.0, "served": 0.0}
+            for _ in range(args.rounds):
+                for name, call in (("in_process", in_process), ("served", served)):
+                    start_block = time.perf_counter()
+                    for _ in range(args.requests):
+                        start = time.perf_counter()
+                        call()
+                        times[name].append((time.perf_counter() - start) * 1000)
+                    walls[name] += time.perf_counter() - start_block
+        finally:
+            client.close()
+            for d in platform.serving.list_deployments():
+                platform.serving.undeploy(d.name)
+            platform.close()
+
+    stats = {}
+    for name, values in times.items():
+        stats[name] = {
+            "p50_ms": statistics.median(values),
+            "p95_ms": percentile(values, 0.95),
+            "images_per_s": len(values) / walls[name],
+        }
+        print(
+            f"{name:>10}: p50 {stats[name]['p50_ms']:.1f} ms  p95 {stats[name]['p95_ms']:.1f} ms  "
+            f"{stats[name]['images_per_s']:.1f} images/s  ({len(values)} requests, {args.threads} torch threads)"
+        )
+    print(f"labels: {sorted(labels)} (the CC0 cat photo)")
+    result = {
+        "p50_ratio": round(stats["served"]["p50_ms"] / stats["in_process"]["p50_ms"], 3),
+        "p95_ratio": round(stats["served"]["p95_ms"] / stats["in_process"]["p95_ms"], 3),
+        "throughput_ratio": round(stats["served"]["images_per_s"] / stats["in_process"]["images_per_s"], 3),
+    }
+    print(f"targets: p50 ratio <= 1.25 ({'met' if result['p50_ratio'] <= 1.25 else 'MISSED'}), "
+          f"throughput ratio >= 0.8 ({'met' if result['throughput_ratio'] >= 0.8 else 'MISSED'})")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
