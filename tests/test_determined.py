@@ -72,6 +72,7 @@ def test_the_completed_experiment_with_its_state_progress_and_data(training):
     assert exp.ended is not None and exp.ended > exp.created
     listed = {e.id: e for e in training.list_experiments()}
     assert listed["1"].state is ExperimentState.COMPLETED and listed["1"].batches_done == 100
+    assert listed["1"].best_validation_loss == 0.36  # the searcher metric, which a listing carries
 
 
 def test_metrics_come_in_report_order_and_the_cursor_skips_what_was_seen(training):
@@ -309,3 +310,14 @@ def test_dlptui_status_on_the_standins_and_on_dead_backends(home, pachd_standin,
     assert parts["data"]["detail"].startswith(f"pachd at {dead_address} does not answer;")
     assert parts["training"]["detail"].startswith(f"The Determined master at http://{dead_address} does not answer;")
     assert parts["registry"]["detail"] == parts["training"]["detail"]
+
+
+def test_a_token_cached_by_det_user_login_is_used(standin_cluster_env, monkeypatch, det_master_standin, home):
+    from determined.common import api
+    from determined.common.api import authentication
+
+    monkeypatch.delenv("DET_PASS")
+    store = authentication.TokenStore(api.canonicalize_master_url(det_master_standin))
+    assert str(store.path).startswith(str(home.parent))  # the test's own config dir, not the user's
+    store.set_token("determined", TOKEN)
+    assert [e.id for e in DeterminedTraining(standin_cluster_env).list_experiments()] == ["1"]

@@ -74,9 +74,10 @@ class DeterminedTraining:
         config = exp.config or {}
         data = config.get("data") or {}
         total = max_batches(config)
-        if trials is None:
+        if trials is None:  # a listing carries the progress and the best trial's searcher metric
             done = round((exp.progress or 0.0) * total)
-            best = {}
+            metric = (config.get("searcher") or {}).get("metric")
+            best = numbers({metric: exp.bestTrialSearcherMetric}) if metric else {}
         else:
             done = sum(t.totalBatchesProcessed for t in trials)
             best = numbers(trials[0].bestValidation.metrics.avgMetrics) if trials and trials[0].bestValidation else {}

@@ -118,21 +118,32 @@ class MasterState:
             raise MasterError(404, f"experiment not found: {exp_id}")
         c = e["config"]
         max_len = c.get("searcher", {}).get("max_length", {}).get("batches", 0)
+        best = self._best_validation(exp_id)
+        metric = c.get("searcher", {}).get("metric")
         return b.v1Experiment(
             archived=False, config=c, id=exp_id, jobId=f"job-{exp_id}", name=c.get("name", f"experiment {exp_id}"),
             numTrials=1, originalConfig=yaml.safe_dump(c), projectId=1, projectOwnerId=1, searcherType="single",
             startTime=stamp(e["start"]), endTime=stamp(e["end"]) if e["end"] else None,
             state=b.experimentv1State(f"STATE_{e['state']}"), username=USER, trialIds=[exp_id],
             progress=min(1.0, self.trials[exp_id]["batches"] / max_len) if max_len else None,
+            bestTrialId=exp_id if best else None,
+            bestTrialSearcherMetric=best["metrics"]["validation_metrics"][metric] if best else None,
         )
+
+    def _best_validation(self, trial_id: int) -> dict | None:
+        """The trial's validation report with the best searcher metric, as the master ranks them."""
+        searcher = self.experiments[self.trials[trial_id]["experiment"]]["config"].get("searcher", {})
+        metric, smaller = searcher.get("metric"), searcher.get("smaller_is_better", True)
+        scored = [r for r in self.reports if r["trialId"] == trial_id and metric in r["metrics"].get("validation_metrics", {})]
+        pick = min if smaller else max
+        return pick(scored, key=lambda r: r["metrics"]["validation_metrics"][metric], default=None)
 
     def trial(self, trial_id: int) -> b.trialv1Trial:
         t = self.trials.get(trial_id)
         if t is None:
             raise MasterError(404, f"trial not found: {trial_id}")
         exp = self.experiments[t["experiment"]]
-        vals = [r for r in self.reports if r["trialId"] == trial_id and r["group"] == "validation"]
-        best = min(vals, key=lambda r: r["metrics"]["validation_metrics"].get("validation_loss", 0), default=None)
+        best = self._best_validation(trial_id)
         return b.trialv1Trial(
             experimentId=t["experiment"], hparams=exp["config"].get("hyperparameters", {}), id=trial_id, restarts=0,
             startTime=stamp(t["start"]), state=b.trialv1State(f"STATE_{exp['state']}"), totalBatchesProcessed=t["batches"],
