@@ -253,6 +253,79 @@ def test_predictions_need_the_istio_gateway(serving, config):
     through_dead.close()
 
 
+class IstioStandIn:
+    """What the Istio gateway does for Seldon: `/seldon/<namespace>/<name>/<path>` goes to `<backend>/<path>`.
+
+    A reverse proxy on 127.0.0.1 with the routes it is given; any other path gets 404, as from
+    a gateway with no route for it. `paths` records what it was asked for.
+    """
+
+    def __init__(self, routes: dict[str, str]) -> None:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        self.paths: list[str] = []
+        paths = self.paths
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                paths.append(self.path)
+                prefix = next((p for p in routes if self.path.startswith(p + "/")), None)
+                if prefix is None:
+                    self.send_error(404, "no route")
+                    return
+                backend = urlsplit(routes[prefix])
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                upstream = http.client.HTTPConnection(backend.hostname, backend.port, timeout=60)
+                upstream.request("POST", backend.path + self.path[len(prefix):], body, {"Content-Type": "application/json"})
+                answer = upstream.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for header in ("Content-Type", "X-Dlptui-Version"):
+                    if answer.getheader(header):
+                        self.send_header(header, answer.getheader(header))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                upstream.close()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.slow
+def test_a_prediction_goes_through_the_gateway_path_to_a_real_seldon_microservice(served, serving, config, namespace):
+    """The real seldon-core microservice (the local profile's deployment) behind an Istio-like path prefix."""
+    from tests.fixtures.serving import DEPLOYMENT, image_bytes
+
+    backend = served.serving.get_deployment(DEPLOYMENT).endpoint.removesuffix("/api/v1.0/predictions")
+    gateway = IstioStandIn({f"/seldon/{namespace}/dogcat-deploy": backend})
+    through_istio = SeldonServing(replace(config, cluster=replace(config.cluster, istio_ingress=gateway.url)))
+    try:
+        serving.deploy("dogcat-deploy", version(1))
+        prediction = through_istio.predict("dogcat-deploy", image_bytes(), "red.jpg")
+        assert prediction.error is None, prediction.error
+        assert set(prediction.probabilities) == {"cat", "dog"} and prediction.label in ("cat", "dog")
+        assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+        assert (prediction.image, prediction.version) == ("red.jpg", 1)
+        refused = through_istio.predict("dogcat-deploy", b"this is not an image", "notes.txt")
+        assert refused.label is None and refused.error and "\n" not in refused.error
+        assert gateway.paths == [f"/seldon/{namespace}/dogcat-deploy/api/v1.0/predictions"] * 2
+    finally:
+        through_istio.close()
+        gateway.close()
+
+
 def test_health_reports_the_crd_and_the_deployments(serving, namespace):
     serving.deploy("dogcat-deploy", version(1))
     health = serving.health()
