@@ -159,14 +159,17 @@ class DlpApp(App):
         services = {s.part: s for s in self.platform.status()}
         context: dict[str, str] = {}
         if services.get("cluster") and services["cluster"].reachable:
-            context = self.platform.cluster.context()
+            try:
+                context = self.platform.cluster.context()
+            except PlatformError:  # the header then shows the profile alone
+                pass
         return services, context
 
     def _is_empty(self) -> bool:
         repos = self.platform.data.list_repos()
         try:
             experiments = self.platform.training.list_experiments()
-        except Exception:  # training not there yet: judge by the data alone
+        except PlatformError:  # training not there yet: judge by the data alone
             experiments = []
         return not repos and not experiments
 
@@ -183,15 +186,9 @@ class DlpApp(App):
                 self.notify(describe_error(worker.error), severity="error")
             if self.is_running:
                 self.set_timer(self.STATUS_SECONDS, self._poll_status)
-        elif worker.group == "first-start" and state == WorkerState.SUCCESS and worker.result:
-            self.empty_platform = True
-            self.refresh_bindings()
-            self.notify(
-                "This platform is empty: press F2 to load the sample Dogs-vs-Cats data set "
-                "and start the demo experiment.",
-                title="Welcome",
-                timeout=30,
-            )
+        elif worker.group == "first-start":  # a part that cannot answer shows in the header already
+            if state == WorkerState.SUCCESS and worker.result:
+                self._offer_sample()
         elif worker.group == "sample":
             self.sample_loading = False
             self.refresh_bindings()
@@ -202,6 +199,15 @@ class DlpApp(App):
                 self.notify(describe_error(worker.error), severity="error", timeout=10)
         elif state == WorkerState.ERROR and worker.error is not None:
             self.notify(describe_error(worker.error), severity="error")
+
+    def _offer_sample(self) -> None:
+        self.empty_platform = True
+        self.refresh_bindings()
+        self.notify(
+            "This platform is empty: press F2 to load the sample Dogs-vs-Cats data set and start the demo experiment.",
+            title="Welcome",
+            timeout=30,
+        )
 
     # -- actions -----------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from dlptui.cli.output import human_size, human_time
 
-__all__ = ["human_size", "human_time", "since", "percent", "number"]
+__all__ = ["human_size", "human_time", "since", "percent", "number", "clock", "plural"]
 
 
 def since(t: float | None, now: float | None = None) -> str:
@@ -31,3 +31,7 @@ def number(value: float | None, digits: int = 4) -> str:
 
 def clock(t: float | None) -> str:
     return datetime.fromtimestamp(t).strftime("%H:%M:%S") if t else "-"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"

@@ -138,10 +138,14 @@ class BaseScreen(Screen):
         if worker.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
         then, on_error = self._worker_then.pop(worker, (None, None))
+        error = worker.error if worker.state == WorkerState.ERROR else None
         if worker.state == WorkerState.SUCCESS and then is not None:
-            then(worker.result)
-        elif worker.state == WorkerState.ERROR and worker.error is not None:
-            sentence = describe_error(worker.error)
+            try:
+                then(worker.result)
+            except Exception as e:  # a bug in a screen: one sentence, the console stays up
+                error = e
+        if error is not None:
+            sentence = describe_error(error)
             if on_error is not None:
                 on_error(sentence)
             else:

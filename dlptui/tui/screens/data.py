@@ -18,7 +18,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, ProgressBar, Static, Tree
 
 from dlptui.platform.errors import InvalidInput
-from dlptui.tui.format import human_size, human_time, since
+from dlptui.tui.format import human_size, human_time, plural, since
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.widgets.file_picker import FilePicker
 from dlptui.tui.widgets.input_dialog import InputDialog
@@ -88,7 +88,7 @@ class DataScreen(BaseScreen):
             sample = ", or F2 to load the sample." if self.app.empty_platform else "."
             self.state(f"No repos yet.{hint}{sample if hint else ''}")
         else:
-            self.state(f"{len(repos)} repo{'s' if len(repos) != 1 else ''}. Enter shows the commits of one.")
+            self.state(f"{plural(len(repos), 'repo')}. Enter shows the commits of one.")
 
     @property
     def selected(self) -> str | None:
@@ -226,7 +226,10 @@ class CommitsScreen(BaseScreen):
         self.query_one("#commits", ResourceTable).update_rows(
             (c.id, (c.id[:12], c.branch, c.message, c.files, human_size(c.size_bytes), human_time(c.created))) for c in commits
         )
-        self.state(f"{len(commits)} commits in {self.repo}. Enter shows the files; Esc goes back." if commits else f"{self.repo} has no commits yet.")
+        if commits:
+            self.state(f"{plural(len(commits), 'commit')} in {self.repo}. Enter shows the files; Esc goes back.")
+        else:
+            self.state(f"{self.repo} has no commits yet.")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -273,4 +276,4 @@ class FilesScreen(BaseScreen):
             parent.add_leaf(Text.assemble(parts[-1], (f"  {human_size(entry.size_bytes)}", "dim")), data=entry)
         tree.root.expand()
         total = sum(e.size_bytes for e in entries)
-        self.state(f"{len(entries)} files, {human_size(total)}. Esc goes back.")
+        self.state(f"{plural(len(entries), 'file')}, {human_size(total)}. Esc goes back.")

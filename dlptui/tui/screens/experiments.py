@@ -14,8 +14,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable
 
+from dlptui.platform.errors import PlatformError
 from dlptui.platform.model import DataRef, Experiment, ExperimentState
-from dlptui.tui.format import human_time, number, percent
+from dlptui.tui.format import human_time, number, percent, plural
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.widgets.resource_table import ResourceTable
 from dlptui.tui.widgets.start_dialog import StartDialog
@@ -139,7 +140,7 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
             self.state(f"No experiments yet.{hint}{sample if hint else ''}")
         else:
             running = sum(e.state == ExperimentState.RUNNING for e in experiments)
-            self.state(f"{len(experiments)} experiments, {running} running. Enter opens the live view.")
+            self.state(f"{plural(len(experiments), 'experiment')}, {running} running. Enter opens the live view.")
 
     def experiment_id(self) -> str | None:
         return self.query_one("#experiments", ResourceTable).selected_key
@@ -161,10 +162,14 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
         """Runs in a thread: the config files and the newest commits of every repo."""
         configs = sorted(TRIAL_DIR.glob("*.yaml"))
         commits: list[tuple[str, DataRef]] = []
-        data = self.platform.data
-        for repo in data.list_repos():
-            for c in data.list_commits(repo.name, limit=10):
-                commits.append((f"{repo.name}@{c.id[:12]}  {c.branch}  {c.message[:50]}", DataRef(repo.name, c.id, c.branch)))
+        try:
+            data = self.platform.data
+            for repo in data.list_repos():
+                for c in data.list_commits(repo.name, limit=10):
+                    label = f"{repo.name}@{c.id[:12]}  {c.branch}  {c.message[:50]}"
+                    commits.append((label, DataRef(repo.name, c.id, c.branch)))
+        except PlatformError:  # no data part: the config's own data is still a choice
+            pass
         return configs, commits
 
     def _ask_start(self, choices) -> None:
