@@ -34,7 +34,7 @@ class Staged:
 
     hash: str
     size: int
-    tmp: Path | None  # None: the blob was in the store already
+    tmp: str | Path | None  # None: the blob was in the store already
 
 
 def _syncfs(folder: Path) -> bool:
@@ -56,13 +56,22 @@ class BlobStore:
         self.root = root
         self.tmp = root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self._root = str(root)
+        self._tmp = str(self.tmp)
+        present = set(os.listdir(root))
+        for i in range(256):  # the fan-out folders, made once so that a put never has to
+            if f"{i:02x}" not in present:
+                os.makedirs(os.path.join(self._root, f"{i:02x}"), exist_ok=True)
 
     def path(self, digest: str) -> Path:
-        return self.root / digest[:2] / digest[2:]
+        return Path(self._file(digest))
+
+    def _file(self, digest: str) -> str:
+        return f"{self._root}/{digest[:2]}/{digest[2:]}"
 
     def has(self, digest: str, size: int) -> bool:
         try:
-            return self.path(digest).stat().st_size == size
+            return os.stat(self._file(digest)).st_size == size
         except FileNotFoundError:
             return False
 
@@ -73,21 +82,32 @@ class BlobStore:
         if isinstance(source, bytes):
             data = source
         else:
-            size = source.stat().st_size
-            if size > SMALL:
-                return self._stage_large(source)
-            data = source.read_bytes()
+            fd = os.open(source, os.O_RDONLY)
+            try:
+                size = os.fstat(fd).st_size
+                if size > SMALL:
+                    return self._stage_large(Path(source))
+                data = os.read(fd, size + 1)
+                while len(data) <= size and (more := os.read(fd, CHUNK)):  # a file that grew, or a short read
+                    data += more
+            finally:
+                os.close(fd)
         digest = hashlib.sha256(data).hexdigest()
         if self.has(digest, len(data)):
             return Staged(digest, len(data), None)
         tmp = self._tmp_name()
-        with open(tmp, "wb") as f:
-            f.write(data)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
         return Staged(digest, len(data), tmp)
 
     def _stage_large(self, source: Path) -> Staged:
         h = hashlib.sha256()
-        tmp = self._tmp_name()
+        tmp = Path(self._tmp_name())
         size = 0
         with open(source, "rb") as src, open(tmp, "wb") as dst:
             while chunk := src.read(CHUNK):
@@ -100,8 +120,8 @@ class BlobStore:
             return Staged(digest, size, None)
         return Staged(digest, size, tmp)
 
-    def _tmp_name(self) -> Path:
-        return self.tmp / f"{os.getpid()}-{time.monotonic_ns()}-{os.urandom(4).hex()}"
+    def _tmp_name(self) -> str:
+        return f"{self._tmp}/{os.getpid()}-{time.monotonic_ns()}-{os.urandom(4).hex()}"
 
     def publish(self, staged: Iterable[Staged]) -> int:
         """Make the staged temp files durable, then move them into place. Returns the new bytes."""
@@ -116,13 +136,13 @@ class BlobStore:
                 finally:
                     os.close(fd)
         new_bytes = 0
-        for s in fresh:
-            target = self.path(s.hash)
-            if target.exists():  # a twin in this batch, or another writer, got there first
-                s.tmp.unlink(missing_ok=True)
+        done: set[str] = set()
+        for s in fresh:  # the caller holds the write lock: no other writer publishes meanwhile
+            if s.hash in done:  # the same content twice in this batch
+                os.unlink(s.tmp)
             else:
-                target.parent.mkdir(exist_ok=True)
-                os.replace(s.tmp, target)
+                os.replace(s.tmp, self._file(s.hash))
+                done.add(s.hash)
                 new_bytes += s.size
             s.tmp = None
         return new_bytes
@@ -130,7 +150,10 @@ class BlobStore:
     def discard(self, staged: Iterable[Staged]) -> None:
         for s in staged:
             if s.tmp is not None:
-                s.tmp.unlink(missing_ok=True)
+                try:
+                    os.unlink(s.tmp)
+                except FileNotFoundError:
+                    pass
                 s.tmp = None
 
     # --- reading -------------------------------------------------------------
@@ -170,8 +193,6 @@ class BlobStore:
                     freed += blob.stat().st_size
                     blob.unlink(missing_ok=True)
                     removed += 1
-            if not any(sub.iterdir()):
-                sub.rmdir()
         cutoff = time.time() - TMP_GRACE_S
         for tmp in self.tmp.iterdir():
             try:

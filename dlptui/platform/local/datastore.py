@@ -254,7 +254,7 @@ class LocalDataStore:
         sources = {clean_path(p): s for p, s in files.items()}
         if not sources:
             raise InvalidInput("There are no files to put; give at least one file.")
-        total = sum(len(s) if isinstance(s, bytes) else _size(s) for s in sources.values())
+        total = sum(len(s) if isinstance(s, bytes) else _size(s) for s in sources.values()) if progress else 0
         staged: dict[str, Staged] = {}
         done = 0
         try:
