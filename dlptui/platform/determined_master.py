@@ -48,6 +48,11 @@ class Master:
     """One logged-in SDK session with a Determined master, and the translation of its errors."""
 
     def __init__(self, config: Config) -> None:
+        # Imported when a part is built (one at a time), never first in parallel health checks,
+        # where first imports of determined, grpc and kubernetes have deadlocked CPython 3.11.
+        import determined.common.api.authentication  # noqa: F401
+        import determined.experimental.client  # noqa: F401
+
         self.config = config
         self.url = config.cluster.det_master or ""
         self.user = config.cluster.det_user or os.environ.get("DET_USER") or "determined"

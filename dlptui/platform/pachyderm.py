@@ -76,6 +76,11 @@ class PachydermDataStore:
     """ports.DataStore on a pachd server."""
 
     def __init__(self, config: Config, platform: Any = None) -> None:
+        # Imported when the part is built (the Platform builds parts one at a time), not in a
+        # health check beside the others: parallel first imports of grpc, determined and
+        # kubernetes have deadlocked CPython 3.11's import system.
+        import python_pachyderm  # noqa: F401
+
         self.config = config
         self._client: Any = None
         self._lock = threading.Lock()
