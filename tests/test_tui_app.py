@@ -236,3 +236,12 @@ async def test_resource_table_updates_in_place_and_the_cursor_stays_on_its_row()
         assert table.row_count == 0
         table.set_filter("")
         assert table.row_count == 3
+
+
+def test_errors_become_one_sentence():
+    from dlptui.platform.errors import NotFound
+    from dlptui.tui.screens.base import describe_error
+
+    assert describe_error(NotFound("There is no repo 'x'.")) == "There is no repo 'x'."
+    sentence = describe_error(ValueError("bad value\nTraceback (most recent call last): ..."))
+    assert sentence == "Unexpected error: ValueError: bad value."

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
+
+import pytest
 
 from textual.widgets import Tree
 
@@ -94,12 +97,19 @@ async def test_delete_asks_and_no_keeps_the_repo(config, platform):
         await wait_for(pilot, lambda: repos_table(app).row_count == 0, what="the row to go")
 
 
-async def test_import_split_from_a_folder_of_kaggle_images(config, platform, sample_dir):
+@pytest.mark.parametrize("form", ["folder", "zip"])
+async def test_import_split_from_kaggle_images_or_their_zip(config, platform, sample_dir, tmp_path, form):
+    source = sample_dir
+    if form == "zip":  # Kaggle's train.zip holds train/cat.0.jpg ...
+        source = tmp_path / "train.zip"
+        with zipfile.ZipFile(source, "w") as z:
+            for image in sorted(sample_dir.glob("*.jpg")):
+                z.write(image, f"train/{image.name}")
     app = make_app(config, platform, start="data")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("i")
-        await pick(pilot, app, sample_dir)
+        await pick(pilot, app, source)
         await wait_for(pilot, lambda: "dogs-and-cats" in repos_table(app).all_keys, timeout=120, what="the imported repo")
         tops = {f.path for f in platform.data.list_files("dogs-and-cats", "master")}
         assert tops == {"/train", "/eval"}
