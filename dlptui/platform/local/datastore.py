@@ -2,7 +2,7 @@
 
 State lives under `config.home / "data"`: `meta.db` (SQLite in WAL mode) holds repos, branches,
 commits and each commit's full file tree (path -> sha256, size); `blobs/` holds each distinct
-content once (see `blobs.py`).
+content once (see `blobs.py` and `metadb.py`).
 
 A commit is atomic. Its blobs are written and made durable first, then its rows go in with
 one SQLite transaction: a writer killed at any point leaves the whole commit or none of it
@@ -13,39 +13,21 @@ both land, one after the other, each on top of the other's head.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 
 from dlptui.platform.errors import Conflict, InvalidInput, NotFound, PlatformError
 from dlptui.platform.local.blobs import BlobStore, Staged
+from dlptui.platform.local.metadb import MetaDB
 from dlptui.platform.localfiles import check_branch_name, check_repo_name, clean_path
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
 from dlptui.platform.ports import Progress
 
 DEFAULT_BRANCH = "master"
-BUSY_TIMEOUT_S = 300.0
 MIN_PREFIX = 4
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS repos (
-    name TEXT PRIMARY KEY, created REAL NOT NULL, description TEXT NOT NULL DEFAULT '');
-CREATE TABLE IF NOT EXISTS commits (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, repo TEXT NOT NULL,
-    branch TEXT NOT NULL, parent TEXT, message TEXT NOT NULL, created REAL NOT NULL,
-    size_bytes INTEGER NOT NULL, files INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS commits_repo ON commits (repo, branch);
-CREATE TABLE IF NOT EXISTS branches (
-    repo TEXT NOT NULL, name TEXT NOT NULL, head INTEGER, PRIMARY KEY (repo, name));
-CREATE TABLE IF NOT EXISTS entries (
-    commit_seq INTEGER NOT NULL, path TEXT NOT NULL, hash TEXT NOT NULL, size INTEGER NOT NULL,
-    PRIMARY KEY (commit_seq, path)) WITHOUT ROWID;
-"""
 
 COMMIT_COLUMNS = "seq, id, repo, branch, parent, message, created, size_bytes, files"
 
@@ -68,65 +50,13 @@ class LocalDataStore:
     def __init__(self, config, platform=None) -> None:
         self.root: Path = Path(config.home) / "data"
         self.root.mkdir(parents=True, exist_ok=True)
-        self.db_path = self.root / "meta.db"
         self.blobs = BlobStore(self.root / "blobs")
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._open: list[sqlite3.Connection] = []
-        db = self._connect()
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-        finally:
-            db.close()
-        with self._write() as db:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-
-    # --- connections -----------------------------------------------------------
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA synchronous=NORMAL")
-        return db
-
-    def _connection(self) -> sqlite3.Connection:
-        """This thread's connection (opening one costs more than most queries), never shared after a fork."""
-        db = getattr(self._local, "db", None)
-        if db is None or self._local.pid != os.getpid():
-            db = self._local.db = self._connect()
-            self._local.pid = os.getpid()
-            with self._lock:
-                self._open.append(db)
-        return db
-
-    @contextmanager
-    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
-        db = self._connection()
-        try:
-            db.execute(begin)
-        except sqlite3.OperationalError as e:
-            raise Conflict(f"The data store at {self.root} is busy or locked ({e}); try again.") from None
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-
-    def _read(self):
-        return self._transaction("BEGIN")
-
-    def _write(self):
-        return self._transaction("BEGIN IMMEDIATE")
+        self.meta = MetaDB(self.root / "meta.db")
+        self._read = self.meta.read
+        self._write = self.meta.write
 
     def close(self) -> None:
-        with self._lock:
-            for db in self._open:
-                db.close()
-            self._open.clear()
-        self._local = threading.local()
+        self.meta.close()
 
     # --- lookups (inside a transaction) ---------------------------------------
 
