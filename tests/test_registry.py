@@ -142,3 +142,37 @@ def test_health_counts_models(trained_platform):
     assert health.reachable and health.detail == "0 models"
     trained_platform.registry.register("dogcat-model", _experiment(trained_platform).id)
     assert trained_platform.registry.health().detail == "1 models"
+
+
+def test_lineage_of_a_version_down_to_the_data_commit(trained_platform):
+    from dlptui.platform.lineage import trace
+
+    experiment = _experiment(trained_platform)
+    version = trained_platform.registry.register("dogcat-model", experiment.id)
+    trained_platform.registry.promote("dogcat-model", version.version, "staging")
+    chain = trace(trained_platform, "dogcat-model@staging")
+    assert [s.kind for s in chain.steps] == ["version", "checkpoint", "experiment", "data commit"]
+    assert [s.id for s in chain.steps] == [
+        "dogcat-model@1",
+        version.checkpoint_uuid,
+        experiment.id,
+        f"dogs-and-cats@{experiment.data_commit}",
+    ]
+    assert chain.missing == ""
+
+
+def test_lineage_stops_with_a_sentence_where_a_link_is_gone(trained_platform):
+    from dataclasses import replace
+
+    from dlptui.platform.lineage import of_version, trace
+
+    version = trained_platform.registry.register("dogcat-model", _experiment(trained_platform).id)
+    broken = of_version(trained_platform, replace(version, checkpoint_uuid="deleted-checkpoint"))
+    assert [s.kind for s in broken.steps] == ["version"]
+    assert broken.missing.startswith("The chain stops at version dogcat-model@1")
+    with pytest.raises(NotFound):
+        trace(trained_platform, "dogcat-model@9")
+    with pytest.raises(NotFound, match="no deployment"):
+        trace(trained_platform, "no-such-deployment")
+    with pytest.raises(InvalidInput):
+        trace(trained_platform, "dogcat-model@")

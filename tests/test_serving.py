@@ -6,9 +6,10 @@ import os
 import signal
 import time
 
+import httpx
 import pytest
 
-from dlptui.platform.errors import Conflict, InvalidInput, NotFound
+from dlptui.platform.errors import Conflict, InvalidInput, NotFound, Unreachable
 from dlptui.platform.model import DeploymentState
 from tests.fixtures.serving import DEPLOYMENT, Traffic, image_bytes, version_of, wait_state
 
@@ -133,6 +134,8 @@ def test_a_killed_model_server_shows_as_failed(serving_platform, tiny_checkpoint
         assert failed.state is DeploymentState.FAILED
         assert "exited" in failed.detail and str(state["primary"]["pid"]) in failed.detail
         assert "kill-me" in [d.name for d in serving.list_deployments()]
+        with pytest.raises(Unreachable, match="has failed"):
+            serving.predict("kill-me", image_bytes())
     finally:
         serving.undeploy("kill-me")
     from dlptui.platform.local.processes import ProcessRecord, members
@@ -140,3 +143,26 @@ def test_a_killed_model_server_shows_as_failed(serving_platform, tiny_checkpoint
     assert not members(ProcessRecord(state["primary"]["pid"], state["primary"]["started"])), "orphans left behind"
     assert "kill-me" not in [d.name for d in serving.list_deployments()]
     assert not (serving.root / "kill-me").exists()
+
+
+def test_a_gateway_with_no_live_model_server_is_unreachable_not_an_image_error(tmp_path):
+    import json
+
+    from dlptui.platform.local import backends, processes
+    from dlptui.platform.seldon_protocol import SeldonClient
+
+    routes = tmp_path / "routes.json"
+    dead = f"http://127.0.0.1:{processes.free_port()}"
+    routes.write_text(json.dumps({"generation": 1, "backends": [{"url": dead, "version": 1, "weight": 100}]}))
+    port = processes.free_port()
+    record = backends.start_gateway(port, routes, tmp_path / "gateway.log")
+    client = SeldonClient()
+    try:
+        with httpx.Client() as http:
+            assert backends.wait_gateway(port, record, http)["generation"] == 1
+        with pytest.raises(Unreachable, match="no model server that answers"):
+            client.predict(f"http://127.0.0.1:{port}/api/v1.0/predictions", image_bytes())
+    finally:
+        client.close()
+        processes.stop_tree(record)
+    assert not processes.alive(record)

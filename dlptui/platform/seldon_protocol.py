@@ -5,8 +5,10 @@ protocol. The image travels as its encoded bytes (`binData`, base64 in JSON), ne
 decoded float tensor; the server decodes it. One `httpx.Client` is reused for every
 request (a new one per request costs tens of milliseconds of TLS set-up).
 
-A request the server refuses (4xx: not an image, too large, ...) or fails (5xx) comes back
-as a Prediction with `error`; only a server that does not answer at all raises.
+A request the server refuses (4xx: not an image, too large, ...) or that fails in the model
+(500) comes back as a Prediction with `error`: it is about that image. A deployment that is
+not serving raises Unreachable: nothing answers, or the gateway or server says so (502, 503,
+504: no model server up, the model still loading).
 """
 
 from __future__ import annotations
@@ -40,7 +42,12 @@ def error_message(response: httpx.Response) -> str:
     return f"The server answered HTTP {response.status_code} {response.reason_phrase}."
 
 
+NOT_SERVING = (502, 503, 504)
+
+
 def parse_prediction(name: str, response: httpx.Response, latency_ms: float) -> Prediction:
+    if response.status_code in NOT_SERVING:
+        raise Unreachable(f"The deployment is not serving: {error_message(response).rstrip('.')}.")
     if response.status_code != 200:
         return Prediction(image=name, latency_ms=latency_ms, error=error_message(response))
     try:
@@ -77,7 +84,7 @@ class SeldonClient:
             return self._client
 
     def predict(self, url: str, image: bytes, name: str = "image") -> Prediction:
-        """One image to `url` (…/api/v1.0/predictions). Raises Unreachable if nothing answers."""
+        """One image to `url` (.../api/v1.0/predictions). Raises Unreachable if the deployment is not serving."""
         start = time.perf_counter()
         try:
             response = self.client.post(url, json=request_body(image))

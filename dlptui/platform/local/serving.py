@@ -287,4 +287,10 @@ class LocalServing:
         gateway = state["gateway"]
         if not processes.alive(ProcessRecord.from_json(gateway)):
             raise Unreachable(f"Deployment {name!r} has failed (its gateway exited); undeploy it and deploy again.")
+        primary = Backend.from_json(state["primary"])
+        if not processes.alive(primary.record):
+            raise Unreachable(
+                f"Deployment {name!r} has failed: its model server (pid {primary.pid}) exited; "
+                f"see `dlptui deployments {name}`, then deploy it again."
+            )
         return self.predictions.predict(f"http://127.0.0.1:{gateway['port']}/api/v1.0/predictions", image, filename)
