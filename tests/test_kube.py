@@ -191,3 +191,24 @@ def test_wrong_credentials_and_missing_rights_are_sentences(kube_cluster, tmp_pa
         KubeCluster(with_context(config, "stale")).nodes()
     with pytest.raises(NotAvailable, match=r"does not allow its user to list the nodes \(.*forbidden.*\); ask for the RBAC role\.$"):
         KubeCluster(with_context(config, "nobody")).nodes()
+
+
+def test_kubeconfig_mistakes_are_sentences(kube_cluster, tmp_path, cluster_config):
+    def profile(path, context=None):
+        return replace(cluster_config, cluster=replace(cluster_config.cluster, kubeconfig=str(path), kube_context=context))
+
+    garbage = tmp_path / "garbage.yaml"
+    garbage.write_text("clusters: [unclosed\n")
+    with pytest.raises(InvalidInput, match=rf"^The kubeconfig {garbage} cannot be read \(.+\); fix it or point KUBECONFIG elsewhere\.$"):
+        KubeCluster(profile(garbage)).nodes()
+
+    no_current = write_kubeconfig(tmp_path / "nocurrent.yaml", {"a": (kube_cluster.url, kube_cluster.token)}, kube_cluster.ca)
+    no_current.write_text(no_current.read_text().replace("current-context: a\n", ""))
+    with pytest.raises(InvalidInput, match="names no current context; set kube_context in the cluster profile"):
+        KubeCluster(profile(no_current)).nodes()
+    assert KubeCluster(profile(no_current, "a")).context()["version"] == "v1.20.2"
+
+    wrong = KubeCluster(profile(no_current, "b"))
+    assert wrong.contexts() == ["a"]  # listing still works, to pick a right one
+    with pytest.raises(InvalidInput, match="has no context 'b'; its contexts are: a"):
+        wrong.nodes()

@@ -8,8 +8,8 @@ by ':' as in KUBECONFIG; default ~/.kube/config) and its `kube_context` (default
 file's current context). Every request goes through `call`, which bounds it by
 `config.timeout_s` and turns what the client raises into one `PlatformError` sentence:
 a dead or hung server into `Unreachable`, 404 into `NotFound`, 409 into `Conflict`,
-a rejected object (400, 422) into `InvalidInput`. The `kubernetes` package is imported
-only when a client is first needed.
+a rejected object (400, 422) into `InvalidInput`, a forbidden request (403) into
+`NotAvailable`. The `kubernetes` package is imported when a part that uses it is built.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
+CONNECT_TIMEOUT_S = 3.0  # at most; a call's whole budget is the profile's timeout_s
 
 
 def kubeconfig_paths(config: Config) -> str:
@@ -39,44 +40,49 @@ def kubeconfig_paths(config: Config) -> str:
     return os.pathsep.join(str(Path(p).expanduser()) for p in raw.split(os.pathsep) if p)
 
 
-def _loader(config: Config, context: str | None = None):
-    """The kubernetes kubeconfig loader for the profile's file(s) and the given (or current) context."""
+def _kubeconfig(config: Config) -> tuple[str, Any]:
+    """The profile's kubeconfig path(s) and their merged content (a kubernetes ConfigNode)."""
+    import yaml
     from kubernetes.config.config_exception import ConfigException
-    from kubernetes.config.kube_config import KubeConfigMerger, KubeConfigLoader
+    from kubernetes.config.kube_config import KubeConfigMerger
 
     paths = kubeconfig_paths(config)
     if not any(Path(p).is_file() for p in paths.split(os.pathsep)):
-        raise Unreachable(
-            f"There is no kubeconfig at {paths}; set KUBECONFIG or `kubeconfig` in the cluster profile."
-        )
+        raise Unreachable(f"There is no kubeconfig at {paths}; set KUBECONFIG or `kubeconfig` in the cluster profile.")
     try:
-        merged = KubeConfigMerger(paths)
-        if not merged.config:
-            raise ConfigException("it holds no configuration")
-        names = [c["name"] for c in merged.config.value.get("contexts") or []]
-        if context and context not in names:
-            known = ", ".join(names) or "none"
-            raise InvalidInput(f"The kubeconfig {paths} has no context {context!r}; its contexts are: {known}.")
-        return KubeConfigLoader(config_dict=merged.config, active_context=context, config_base_path=None)
-    except (ConfigException, KeyError, TypeError, ValueError) as e:
-        raise InvalidInput(f"The kubeconfig {paths} cannot be used ({_first_line(e)}); fix it or point KUBECONFIG elsewhere.") from None
+        merged = KubeConfigMerger(paths).config
+    except (ConfigException, OSError, ValueError, yaml.YAMLError) as e:
+        raise InvalidInput(f"The kubeconfig {paths} cannot be read ({_first_line(e)}); fix it or point KUBECONFIG elsewhere.") from None
+    if merged is None or not isinstance(merged.value, dict):
+        raise InvalidInput(f"The kubeconfig {paths} holds no configuration; fix it or point KUBECONFIG elsewhere.")
+    return paths, merged
 
 
 def list_contexts(config: Config) -> tuple[list[str], str | None]:
     """The context names of the profile's kubeconfig and the one in use (the profile's, else the file's current)."""
-    loader = _loader(config)
-    names = [c["name"] for c in loader.list_contexts()]
-    active = config.cluster.kube_context or (loader.current_context or {}).get("name")
-    return names, active
+    _, merged = _kubeconfig(config)
+    return _context_names(merged), config.cluster.kube_context or merged.value.get("current-context") or None
 
 
 def with_context(config: Config, context: str) -> Config:
     """The same profile on another context of its kubeconfig (build a new Platform from it to switch)."""
-    names, _ = list_contexts(config)
+    paths, merged = _kubeconfig(config)
+    _check_context(paths, _context_names(merged), context)
+    return replace(config, cluster=replace(config.cluster, kube_context=context))
+
+
+def _context_names(merged: Any) -> list[str]:
+    entries = (getattr(c, "value", c) for c in merged.value.get("contexts") or [])  # ConfigNodes around dicts
+    return [str(e["name"]) for e in entries if isinstance(e, dict) and e.get("name")]
+
+
+def _check_context(paths: str, names: list[str], context: str | None) -> str:
+    if not context:
+        raise InvalidInput(f"The kubeconfig {paths} names no current context; set kube_context in the cluster profile.")
     if context not in names:
         known = ", ".join(names) or "none"
-        raise InvalidInput(f"The kubeconfig has no context {context!r}; its contexts are: {known}.")
-    return replace(config, cluster=replace(config.cluster, kube_context=context))
+        raise InvalidInput(f"The kubeconfig {paths} has no context {context!r}; its contexts are: {known}.")
+    return context
 
 
 def _first_line(e: BaseException) -> str:
@@ -114,15 +120,17 @@ class KubeClient:
     def _build(self) -> Any:
         from kubernetes import client
         from kubernetes.config.config_exception import ConfigException
+        from kubernetes.config.kube_config import KubeConfigLoader
 
-        loader = _loader(self.config, self.config.cluster.kube_context)
-        self.context = loader.current_context["name"]
+        paths, merged = _kubeconfig(self.config)
+        wanted = self.config.cluster.kube_context or merged.value.get("current-context")
+        self.context = _check_context(paths, _context_names(merged), wanted)
         configuration = client.Configuration()
         try:
-            loader.load_and_set(configuration)
+            KubeConfigLoader(config_dict=merged, active_context=self.context, config_base_path=None).load_and_set(configuration)
         except (ConfigException, KeyError, TypeError, ValueError) as e:
             raise InvalidInput(
-                f"Context {self.context!r} of the kubeconfig cannot be used ({_first_line(e)}); fix it or pick another context."
+                f"Context {self.context!r} of the kubeconfig {paths} cannot be used ({_first_line(e)}); fix it or pick another context."
             ) from None
         configuration.retries = False  # one attempt: a dead server is reported at once, not after three
         self.server = configuration.host
@@ -155,16 +163,20 @@ class KubeClient:
     # --- calling ----------------------------------------------------------------
 
     def call(self, what: str, fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs: Any) -> T:
-        """`fn(*args, **kwargs)` bounded by the profile's timeout; `what` ("list the nodes") names it in errors."""
+        """`fn(*args, **kwargs)` within `timeout` (default: the profile's) for connecting and answering together.
+
+        `what` ("list the nodes") names the request in the sentence of an error.
+        """
         limit = timeout or self.timeout
+        connect = min(CONNECT_TIMEOUT_S, limit / 2)
         try:
-            return fn(*args, _request_timeout=(min(limit, 3.0), limit), **kwargs)
+            return fn(*args, _request_timeout=(connect, limit - connect), **kwargs)
         except PlatformError:
             raise
         except Exception as e:  # noqa: BLE001 - sorted below; anything unknown is re-raised
-            raise self.error(e, what, limit) from None
+            raise self.error(e, what, limit, connect) from None
 
-    def error(self, e: Exception, what: str, limit: float) -> Exception:
+    def error(self, e: Exception, what: str, limit: float, connect: float) -> Exception:
         """The PlatformError for an exception the kubernetes client raised while trying to `what`."""
         import urllib3.exceptions
         from kubernetes.client.exceptions import ApiException
@@ -187,7 +199,7 @@ class KubeClient:
         if isinstance(reason, urllib3.exceptions.NewConnectionError):  # before ConnectTimeoutError: a subclass
             return Unreachable(f"{where} cannot be reached ({_reason(reason)}); check that the cluster is up and the kubeconfig points at it.")
         if isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
-            return Unreachable(f"{where} did not accept a connection within {min(limit, 3.0):g} s; check that the cluster is up and the kubeconfig points at it.")
+            return Unreachable(f"{where} did not accept a connection within {connect:g} s; check that the cluster is up and the kubeconfig points at it.")
         if isinstance(reason, urllib3.exceptions.ReadTimeoutError | TimeoutError):
             return Unreachable(f"{where} did not answer within {limit:g} s while trying to {what}; check that the cluster is up.")
         if isinstance(reason, urllib3.exceptions.SSLError):
