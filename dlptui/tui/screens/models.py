@@ -92,7 +92,7 @@ class RegisterDialog(FormDialog):
         return Registration(
             model=model,
             experiment_id=str(self.query_one("#experiment", Select).value),
-            checkpoint_uuid=None if checkpoint in (BEST, Select.BLANK) else str(checkpoint),
+            checkpoint_uuid=None if checkpoint in (BEST, Select.NULL) else str(checkpoint),
         )
 
 

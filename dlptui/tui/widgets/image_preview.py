@@ -40,11 +40,13 @@ def is_image_name(path: Path) -> bool:
 
 
 def open_image(path: Path) -> PILImage.Image:
-    """The decoded image, scaled down for the terminal; InvalidInput in one sentence otherwise."""
+    """The decoded image, scaled down for the terminal (`info["original_size"]` keeps its size);
+    InvalidInput in one sentence otherwise."""
     try:
         with PILImage.open(path) as image:
             image.load()
             picture = image.convert("RGB")
+            size = image.size
     except FileNotFoundError:
         raise InvalidInput(f"{path.name} does not exist any more; pick another file.") from None
     except IsADirectoryError:
@@ -54,6 +56,7 @@ def open_image(path: Path) -> PILImage.Image:
     except (OSError, SyntaxError, ValueError) as e:
         raise InvalidInput(f"{path.name} is damaged and cannot be decoded ({e}); pick another file.") from None
     picture.thumbnail((MAX_SIDE, MAX_SIDE))
+    picture.info["original_size"] = size
     return picture
 
 

@@ -1,0 +1,291 @@
+"""Predict: local images sent to a deployment; the picture, its label, a bar per class, the latency.
+
+The tree lists the folders and images (jpg, jpeg, png, bmp, gif, webp) under the current
+directory (`o` opens another folder). Moving onto an image previews it; Enter or `p` sends
+it to the deployment chosen in the selector; `f` sends every image of the highlighted
+folder (or of the highlighted image's folder) and fills the results table with a count per
+label. A file that is not an image, or is damaged, is said in one sentence.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DirectoryTree, Label, Select, Static, Tree
+
+from dlptui.platform.errors import PlatformError
+from dlptui.platform.model import Deployment, DeploymentState, Prediction
+from dlptui.tui.screens.base import BaseScreen
+from dlptui.tui.widgets.file_picker import FilePicker
+from dlptui.tui.widgets.image_preview import ImagePreview, is_image_name, open_image
+from dlptui.tui.widgets.probabilities import Probabilities
+from dlptui.tui.widgets.resource_table import ResourceTable
+
+NO_DEPLOYMENT = "No deployment is available: deploy a model version on the Deployments screen (5) first."
+
+
+def shown_path(path: Path) -> str:
+    """A path as short as it can be said: relative to the current directory, or with ~ for home."""
+    try:
+        relative = path.relative_to(Path.cwd())
+        return "./" if str(relative) == "." else f"./{relative}"
+    except ValueError:
+        pass
+    try:
+        return f"~/{path.relative_to(Path.home())}"
+    except ValueError:
+        return str(path)
+
+
+class ImageTree(DirectoryTree):
+    """A DirectoryTree of folders and image files only; hidden entries are left out."""
+
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
+        return [p for p in paths if not p.name.startswith(".") and (self._safe_is_dir(p) or is_image_name(p))]
+
+
+def images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p) and not p.name.startswith("."))
+
+
+def count_labels(predictions: Iterable[Prediction]) -> str:
+    predictions = list(predictions)
+    counts = Counter(p.label for p in predictions if not p.error)
+    failed = sum(1 for p in predictions if p.error)
+    parts = [f"{label} {n}" for label, n in sorted(counts.items())]
+    if failed:
+        parts.append(f"failed {failed}")
+    return "  ·  ".join(parts) + f"   ({len(predictions)} images)"
+
+
+class PredictScreen(BaseScreen):
+    TITLE = "Predict"
+    POLL_SECONDS = 5.0  # the deployment selector follows deployments coming and going
+
+    BINDINGS = [
+        Binding("p", "predict", "Predict", id="predict.run"),
+        Binding("f", "predict_folder", "Predict folder", id="predict.folder"),
+        Binding("o", "open_folder", "Open folder", id="predict.open"),
+        Binding("s", "choose_deployment", "Deployment", id="predict.deployment"),
+    ]
+
+    DEFAULT_CSS = """
+    PredictScreen #predict-body { height: 1fr; }
+    PredictScreen #files { width: 40%; min-width: 30; }
+    PredictScreen #files ImageTree { height: 1fr; }
+    PredictScreen #result { width: 1fr; padding-left: 1; }
+    PredictScreen #chooser { height: auto; }
+    PredictScreen #chooser Label { padding: 1 1 0 0; }
+    PredictScreen #deployment { width: 1fr; }
+    PredictScreen #folder-results { height: auto; max-height: 40%; display: none; }
+    PredictScreen #folder-results.-shown { display: block; }
+    PredictScreen #results { height: auto; max-height: 12; }
+    PredictScreen #counts { padding: 0 1; text-style: bold; }
+    """
+
+    def __init__(self, folder: Path | None = None) -> None:
+        super().__init__()
+        self.folder = (folder or Path.cwd()).resolve()
+        self.current: Path | None = None  # the image on show
+        self.results: dict[str, Prediction] = {}
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="predict-body"):
+            with Vertical(id="files"):
+                yield Static(f"Images under {shown_path(self.folder)}", classes="section-title", id="files-title")
+                yield ImageTree(self.folder, id="tree")
+            with Vertical(id="result"):
+                with Horizontal(id="chooser"):
+                    yield Label("deployment")
+                    yield Select([], prompt="no deployment available", id="deployment")
+                yield ImagePreview("Move onto an image to see it; Enter or p predicts it.", id="preview")
+                yield Probabilities(id="bars")
+        with Vertical(id="folder-results"):
+            yield Static("Folder results", classes="section-title", id="results-title")
+            yield ResourceTable(
+                [("file", "FILE"), ("label", "LABEL"), ("confidence", "CONFIDENCE"), ("latency", "LATENCY"), ("note", "NOTE")],
+                id="results",
+            )
+            yield Static("", id="counts")
+
+    def on_mount(self) -> None:
+        tree = self.query_one("#tree", ImageTree)
+        tree.root.set_label(shown_path(self.folder))
+        tree.focus()
+
+    # -- the deployment selector ------------------------------------------------------
+
+    @property
+    def deployment(self) -> str | None:
+        select = self.query_one("#deployment", Select)
+        return None if select.is_blank() else str(select.value)
+
+    def fetch(self) -> list[Deployment]:
+        return self.platform.serving.list_deployments()
+
+    def show(self, deployments: list[Deployment]) -> None:
+        select = self.query_one("#deployment", Select)
+        ready = [d for d in deployments if d.state is DeploymentState.AVAILABLE]
+        options = [(f"{d.name}  ({d.model}@{d.version})", d.name) for d in ready]
+        if [v for _, v in options] != [v for _, v in getattr(self, "_options", [])]:
+            keep = self.deployment
+            self._options = options
+            with self.prevent(Select.Changed):
+                select.set_options(options)
+                if keep in {v for _, v in options}:
+                    select.value = keep
+                elif options:
+                    select.value = options[0][1]
+        if not ready and self.query_one("#bars", Probabilities).prediction is None:
+            self.query_one("#bars", Probabilities).show_message(NO_DEPLOYMENT)
+
+    def action_choose_deployment(self) -> None:
+        self.query_one("#deployment", Select).focus()
+
+    # -- one image ---------------------------------------------------------------------
+
+    @on(Tree.NodeHighlighted, "#tree")
+    def _highlighted_node(self, event: Tree.NodeHighlighted) -> None:
+        entry = event.node.data
+        if entry is not None and entry.path.is_file():
+            self.preview(entry.path)
+
+    def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
+        event.stop()
+        self.preview(event.path)
+        self.predict(event.path)
+
+    def preview(self, path: Path) -> None:
+        if path == self.current:
+            return
+        self.current = path
+        preview = self.query_one("#preview", ImagePreview)
+        preview.show_message(f"Loading {path.name}...")
+        self.query_one("#bars", Probabilities).show_message(
+            "Enter or p predicts this image." if self.deployment else NO_DEPLOYMENT
+        )
+
+        def shown(image) -> None:
+            if self.current == path:
+                width, height = image.info["original_size"]
+                preview.show_image(image, f"{path.name}  {width}x{height}")
+
+        def failed(sentence: str) -> None:
+            if self.current == path:
+                preview.show_message(sentence)
+
+        self.call(open_image, path, then=shown, on_error=failed, group="preview", exclusive=True)
+
+    def _highlighted(self) -> Path | None:
+        node = self.query_one("#tree", ImageTree).cursor_node
+        return node.data.path if node is not None and node.data is not None else None
+
+    def action_predict(self) -> None:
+        path = self._highlighted()
+        if path is None or not path.is_file():
+            self.notify("Move onto an image first.", severity="warning")
+            return
+        self.preview(path)
+        self.predict(path)
+
+    def predict(self, path: Path) -> None:
+        name = self.deployment
+        bars = self.query_one("#bars", Probabilities)
+        if name is None:
+            bars.show_message(NO_DEPLOYMENT)
+            return
+        bars.show_message(f"Asking {name} about {path.name}...")
+
+        def answered(prediction: Prediction) -> None:
+            if self.current == path:
+                bars.show(prediction)
+
+        def failed(sentence: str) -> None:
+            if self.current == path:
+                bars.show(Prediction(image=path.name, error=sentence))
+
+        self.call(_predict, self.platform, name, path, then=answered, on_error=failed, group="predict")
+
+    # -- a whole folder ------------------------------------------------------------------
+
+    def action_predict_folder(self) -> None:
+        name = self.deployment
+        if name is None:
+            self.notify(NO_DEPLOYMENT, severity="warning")
+            return
+        path = self._highlighted() or self.folder
+        folder = path if path.is_dir() else path.parent
+        self.results = {}
+        box = self.query_one("#folder-results")
+        box.add_class("-shown")
+        self.query_one("#results-title", Static).update(f"Predictions of {name} for {shown_path(folder)}")
+        self.query_one("#results", ResourceTable).update_rows([])
+        self.query_one("#counts", Static).update("predicting...")
+        self.call(self._predict_folder, name, folder, then=self._folder_done, group="folder", exclusive=True)
+
+    def _predict_folder(self, name: str, folder: Path) -> int:
+        """Runs in a thread: one prediction per image, each shown as it comes back."""
+        images = images_in(folder)
+        for path in images:
+            try:
+                prediction = _predict(self.platform, name, path)
+            except PlatformError as e:
+                if not still_available(name, self.platform):
+                    raise
+                prediction = Prediction(image=path.name, error=str(e))
+            self.app.call_from_thread(self._folder_row, prediction)
+        return len(images)
+
+    def _folder_row(self, prediction: Prediction) -> None:
+        self.results[prediction.image] = prediction
+        rows = []
+        for file, p in self.results.items():
+            confidence = f"{p.probabilities.get(p.label, 0):.1%}" if p.label and p.probabilities else "-"
+            latency = f"{p.latency_ms:.0f} ms" if p.latency_ms is not None else "-"
+            rows.append((file, (file, p.label or "-", confidence, latency, p.error or "")))
+        self.query_one("#results", ResourceTable).update_rows(rows)
+
+    def _folder_done(self, total: int) -> None:
+        counts = self.query_one("#counts", Static)
+        counts.update(count_labels(self.results.values()) if total else "This folder holds no images.")
+
+    # -- another folder ------------------------------------------------------------------
+
+    def action_open_folder(self) -> None:
+        def opened(path: Path | None) -> None:
+            if path is not None:
+                self.open_folder(path)
+
+        self.app.push_screen(FilePicker("Open a folder of images", want="dir", start=self.folder), opened)
+
+    def open_folder(self, path: Path) -> None:
+        self.folder = path.resolve()
+        self.current = None
+        tree = self.query_one("#tree", ImageTree)
+        tree.path = self.folder
+        tree.root.set_label(shown_path(self.folder))
+        self.query_one("#files-title", Static).update(f"Images under {shown_path(self.folder)}")
+        self.query_one("#preview", ImagePreview).show_message("Move onto an image to see it; Enter or p predicts it.")
+
+
+def still_available(name: str, platform) -> bool:
+    """Whether the deployment is still up (if not, a folder run stops at the first failure)."""
+    try:
+        return platform.serving.get_deployment(name).state is DeploymentState.AVAILABLE
+    except PlatformError:
+        return False
+
+
+def _predict(platform, name: str, path: Path) -> Prediction:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return Prediction(image=path.name, error=f"{path.name} cannot be read ({e.strerror}); check its permissions.")
+    return platform.serving.predict(name, data, path.name)

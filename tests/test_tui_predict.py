@@ -1,0 +1,129 @@
+"""The Predict screen: a tree of local images, the preview, predictions from a real deployment.
+
+The images are SYNTHETIC cats and dogs (dlptui.platform.sample), a text file named .png and
+a truncated JPEG. The deployment is the real seldon-core microservice serving a tiny model
+trained in the session; its labels are whatever that model says, so the tests check the
+shape and consistency of what is shown, not which animal it guessed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dlptui.tui.screens.predict import NO_DEPLOYMENT, ImageTree, PredictScreen, count_labels
+from dlptui.tui.widgets.image_preview import ImagePreview
+from dlptui.tui.widgets.probabilities import Probabilities
+from dlptui.tui.widgets.resource_table import ResourceTable
+from tests.fixtures.console import DEPLOYMENT
+from tests.fixtures.tui import SIZE, make_app, wait_for
+
+IMAGES = ["cat.1.jpg", "cat.2.jpg", "cat.3.jpg", "dog.1.jpg", "dog.2.jpg", "fake.png", "truncated.jpg"]
+
+
+async def start(pilot, app) -> tuple[PredictScreen, ImageTree]:
+    await wait_for(pilot, lambda: isinstance(app.screen, PredictScreen) and app.screen.is_mounted, what="the screen")
+    screen = app.screen
+    tree = screen.query_one("#tree", ImageTree)
+    await wait_for(pilot, lambda: len(tree.root.children) == len(IMAGES), what="the images in the tree")
+    return screen, tree
+
+
+async def highlight(pilot, tree: ImageTree, name: str) -> None:
+    node = next(n for n in tree.root.children if n.data.path.name == name)
+    tree.focus()
+    tree.move_cursor(node)
+    await pilot.pause()
+
+
+def caption(screen) -> str:
+    return screen.query_one("#preview", ImagePreview).caption
+
+
+def bars_text(screen) -> str:
+    return str(screen.query_one("#bars", Probabilities).render())
+
+
+async def test_tree_lists_images_only_and_a_bad_image_is_one_sentence(platform, image_folder: Path, monkeypatch):
+    monkeypatch.chdir(image_folder)
+    app = make_app(platform.config, platform, start="predict")
+    async with app.run_test(size=SIZE) as pilot:
+        screen, tree = await start(pilot, app)
+        assert sorted(n.data.path.name for n in tree.root.children) == IMAGES  # notes.txt is left out
+        await highlight(pilot, tree, "cat.1.jpg")
+        await wait_for(pilot, lambda: caption(screen) == "cat.1.jpg  96x96", what="the preview of cat.1.jpg")
+        assert screen.query_one("#picture").image is not None
+        assert NO_DEPLOYMENT in bars_text(screen)
+
+        await highlight(pilot, tree, "fake.png")
+        await wait_for(pilot, lambda: "fake.png is not an image" in caption(screen), what="the sentence for fake.png")
+        assert screen.query_one("#picture").image is None
+        await highlight(pilot, tree, "truncated.jpg")
+        await wait_for(pilot, lambda: "truncated.jpg is damaged" in caption(screen), what="the sentence for the truncated JPEG")
+        assert "\n" not in caption(screen)
+
+        await pilot.press("p")  # no deployment: the same sentence, no request, no crash
+        await pilot.pause()
+        assert NO_DEPLOYMENT in bars_text(screen)
+        await pilot.press("f")
+        await pilot.pause()
+        assert any(NO_DEPLOYMENT in n.message for n in app._notifications)
+
+
+@pytest.mark.slow
+async def test_predict_an_image_then_a_folder_then_a_dead_deployment(deployed, image_folder: Path, monkeypatch):
+    monkeypatch.chdir(image_folder)
+    app = make_app(deployed.config, deployed, start="predict")
+    async with app.run_test(size=SIZE) as pilot:
+        screen, tree = await start(pilot, app)
+        await wait_for(pilot, lambda: screen.deployment == DEPLOYMENT, what="the deployment in the selector")
+        bars = screen.query_one("#bars", Probabilities)
+
+        # one image: its label, a bar per class, the latency
+        await highlight(pilot, tree, "dog.1.jpg")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: bars.prediction is not None, what="the prediction of dog.1.jpg")
+        prediction = bars.prediction
+        assert prediction.error is None and prediction.image == "dog.1.jpg"
+        assert set(prediction.probabilities) == {"cat", "dog"}
+        assert prediction.label == max(prediction.probabilities, key=prediction.probabilities.get)
+        assert abs(sum(prediction.probabilities.values()) - 1.0) < 1e-3
+        text = bars_text(screen)
+        assert f"label  {prediction.label}" in text and "latency" in text and "█" in text
+        for name, p in prediction.probabilities.items():
+            assert f"{p:6.1%}" in text
+
+        # a file that is not an image, sent anyway with p: the server's one sentence
+        await highlight(pilot, tree, "fake.png")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: bars.prediction is not None and bars.prediction.image == "fake.png",
+                       what="the answer for fake.png")
+        assert bars.prediction.error and bars.prediction.label is None
+        assert bars.prediction.error in bars_text(screen) and "Traceback" not in bars_text(screen)
+
+        # the whole folder: a row per image and a count per label
+        await pilot.press("f")
+        counts = screen.query_one("#counts")
+        results = screen.query_one("#results", ResourceTable)
+        await wait_for(pilot, lambda: "images)" in str(counts.content), what="the folder's counts")
+        assert sorted(results.all_keys) == IMAGES
+        labels = [str(results.get_row(k)[1]) for k in results.all_keys]
+        assert labels.count("-") == 2  # fake.png and truncated.jpg
+        assert str(counts.content) == count_labels(screen.results.values())
+        for label in ("cat", "dog"):
+            if labels.count(label):
+                assert f"{label} {labels.count(label)}" in str(counts.content)
+        assert "failed 2" in str(counts.content) and "(7 images)" in str(counts.content)
+
+        # the deployment goes away behind the console's back, while the selector still names it
+        await highlight(pilot, tree, "cat.2.jpg")
+        deployed.serving.undeploy(DEPLOYMENT)  # blocks the event loop: no poll can run before the next line
+        screen.action_predict()  # what p does
+        await wait_for(pilot, lambda: bars.prediction is not None and bars.prediction.error is not None,
+                       what="the sentence for the dead deployment")
+        assert DEPLOYMENT in bars.prediction.error and "Traceback" not in bars_text(screen)
+        # the next poll takes it out of the selector; p then says there is nothing to ask
+        await wait_for(pilot, lambda: screen.deployment is None, what="the selector to drop the deployment")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: NO_DEPLOYMENT in bars_text(screen), what="the no-deployment sentence")
