@@ -19,7 +19,7 @@ from tests.standins import DATA_COMMIT, DATA_REPO
 
 USER, PASSWORD = "determined", "Standin-Pass-1"
 TOKEN = "standin-static-token"  # also accepted, for DET_TOKEN
-CHECKPOINTS = ("7b1f0c3e-5a55-4c21-9d0e-000000000050", "7b1f0c3e-5a55-4c21-9d0e-000000000100")
+CHECKPOINTS = ("3f2a9c1e-5a55-4c21-9d0e-4b7f00000050", "b84d07e5-61c2-4f0a-8e3d-9c2a00000100")
 TERMINAL = {"COMPLETED", "CANCELED", "ERROR", "DELETED"}
 
 
