@@ -11,7 +11,7 @@ import pytest
 
 from dlptui.platform.errors import Conflict, InvalidInput, NotAvailable, NotFound
 from dlptui.platform.model import DataRef, ExperimentState
-from tests.fixtures.training import TINY, TRIAL, wait_for
+from tests.fixtures.training import TINY, TRIAL, cat_probability, chelsea, wait_for
 
 
 def write_config(folder: Path, name: str = "run.yaml", **changes) -> Path:
@@ -241,3 +241,33 @@ def test_experiment_outlives_the_platform_that_started_it(platform, repo, tmp_pa
         assert wait_for(fresh.training, experiment.id).state is ExperimentState.COMPLETED
     finally:
         fresh.close()
+
+
+# --- the demo config: a pretrained model that stays right on real photos ----------------------
+
+
+@pytest.mark.slow
+def test_local_yaml_model_still_knows_a_real_cat_after_training(platform, repo, tmp_path, monkeypatch):
+    """trial/local.yaml's model (efficientnet_lite0 from ImageNet), shortened to 10 batches, on the sample."""
+    import torch
+    import yaml
+
+    monkeypatch.syspath_prepend(str(TRIAL))
+    from model_def import build_model, load_model
+
+    conf = yaml.safe_load((TRIAL / "local.yaml").read_text())
+    conf["searcher"]["max_length"] = {"batches": 10}
+    conf["min_validation_period"] = conf["min_checkpoint_period"] = {"batches": 10}
+    config = tmp_path / "local-short.yaml"
+    config.write_text(yaml.safe_dump(conf))
+
+    version1 = build_model(conf["hyperparameters"])
+    assert cat_probability(version1, conf["hyperparameters"], chelsea()) > 0.9  # before any training
+
+    experiment = wait_for(platform.training, platform.training.create_experiment(config).id)
+    assert experiment.state is ExperimentState.COMPLETED, experiment.error
+    model, hparams = load_model(platform.training.checkpoints(experiment.id)[-1].location)
+    assert hparams["backbone"] == "efficientnet_lite0" and hparams["freeze_backbone"] is True
+    assert not torch.equal(model.head.linear.weight, version1.head.linear.weight)  # the head did train
+    assert torch.equal(model.features._conv_stem.weight, version1.features._conv_stem.weight)  # the backbone did not
+    assert cat_probability(model, hparams, chelsea()) > 0.5

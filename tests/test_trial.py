@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.training import TRIAL
+from tests.fixtures.training import TRIAL, cat_probability, chelsea
 
 TINY_HP = {"backbone": "tiny", "pretrained": False, "image_size": 64, "global_batch_size": 8, "workers": 0}
 
@@ -32,23 +32,6 @@ def split_folder(tmp_path, sample_dir) -> Path:
         (root / part).mkdir(parents=True, exist_ok=True)
         shutil.copy(sample_dir / name, root / part / name)
     return root
-
-
-def chelsea():
-    from PIL import Image
-    from skimage.data import chelsea as cat_photo
-
-    return Image.fromarray(cat_photo())  # scikit-image's CC0 photo of a cat
-
-
-def cat_probability(model, hparams, image) -> float:
-    import torch
-
-    from model_def import eval_transform
-
-    with torch.no_grad():
-        logits = model.eval()(eval_transform(hparams)(image).unsqueeze(0))
-    return torch.softmax(logits, 1)[0, 0].item()  # index 0 is cat
 
 
 # --- settings: one sentence for each bad value ---------------------------------------------
