@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -113,9 +114,18 @@ class DogCatModel:
         target = target / f"{self.det_model}-{self.det_version}"
         if (target / "state_dict.pth").is_file():
             return target
-        version = client.Determined().get_model(self.det_model).get_version(self.det_version)
-        partial = target.with_name(target.name + ".partial")
-        version.checkpoint.download(str(partial))
+        master = os.environ.get("DET_MASTER") or "the default address"
+        try:
+            version = client.Determined().get_model(self.det_model).get_version(self.det_version)
+            partial = target.with_name(target.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)  # what an interrupted attempt left
+            version.checkpoint.download(str(partial))
+        except Exception as e:
+            log.warning("fetching %s version %s from %s: %r", self.det_model, self.det_version, master, e)
+            raise RuntimeError(
+                f"model {self.det_model} version {self.det_version} could not be fetched from the Determined "
+                f"master at {master} ({type(e).__name__}); check DET_MASTER and the credentials"
+            ) from None
         partial.rename(target)
         return target
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import time
@@ -166,3 +167,73 @@ def test_a_gateway_with_no_live_model_server_is_unreachable_not_an_image_error(t
         client.close()
         processes.stop_tree(record)
     assert not processes.alive(record)
+
+
+@pytest.fixture
+def model_class(monkeypatch):
+    """serving/dogcat_model.DogCatModel imported in this process, as the wrapper imports it."""
+    from tests.fixtures.serving import REPO
+
+    monkeypatch.syspath_prepend(str(REPO / "trial"))
+    monkeypatch.syspath_prepend(str(REPO / "serving"))
+    import dogcat_model
+
+    return dogcat_model.DogCatModel
+
+
+def _health_after_loading(model, give_up_s: float = 120.0):
+    """health_status() once the loader thread has finished (its answer, or the exception it raises)."""
+    import threading
+
+    deadline = time.monotonic() + give_up_s
+    while any(t.name == "model-loader" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        return model.health_status()
+    except Exception as e:  # noqa: BLE001 - the Seldon exception is what the test looks at
+        return e
+
+
+def test_model_class_reports_ready_only_once_loaded_and_answers_grpc_messages(model_class, tiny_checkpoints):
+    from seldon_core.flask_utils import SeldonMicroserviceException
+    from seldon_core.proto import prediction_pb2
+    from seldon_core.utils import seldon_message_to_json
+
+    model = model_class(checkpoint_dir=str(tiny_checkpoints[0]), version=4)
+    with pytest.raises(SeldonMicroserviceException) as before:
+        model.health_status()
+    assert before.value.status_code == 503 and before.value.reason == "MODEL_LOADING"
+    model.load()
+    assert _health_after_loading(model) == {"status": "ready", "model": "dogcat-model", "version": 4}
+    assert model._net.training is False, "the served network is in eval mode"
+
+    answer = model.predict_raw(prediction_pb2.SeldonMessage(binData=image_bytes()))
+    result = seldon_message_to_json(answer)["jsonData"]
+    assert result["label"] in ("cat", "dog") and result["version"] == 4
+    with pytest.raises(SeldonMicroserviceException) as bad:
+        model.predict_raw(prediction_pb2.SeldonMessage(binData=b"not an image"))
+    assert bad.value.status_code == 400
+
+
+def test_model_class_reports_why_loading_failed(model_class, tmp_path, monkeypatch):
+    from seldon_core.flask_utils import SeldonMicroserviceException
+
+    missing = model_class(checkpoint_dir=str(tmp_path / "gone"), load_retries=1)
+    missing.load()
+    error = _health_after_loading(missing)
+    assert isinstance(error, SeldonMicroserviceException) and error.reason == "MODEL_LOAD_FAILED"
+    assert "not a Determined checkpoint folder" in error.message
+    with pytest.raises(SeldonMicroserviceException) as refused:
+        missing.predict_raw({"binData": base64.b64encode(image_bytes()).decode()})
+    assert refused.value.status_code == 503
+
+    from dlptui.platform.local.processes import free_port
+
+    monkeypatch.setenv("DET_MASTER", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setenv("DLPTUI_CHECKPOINT_CACHE", str(tmp_path / "cache"))
+    remote = model_class(det_model="dogcat-model", det_version=3, load_retries=1)
+    remote.load()
+    error = _health_after_loading(remote)
+    assert isinstance(error, SeldonMicroserviceException) and error.reason == "MODEL_LOAD_FAILED"
+    assert "could not be fetched from the Determined master" in error.message
+    assert not (tmp_path / "cache" / "dogcat-model-3").exists()
