@@ -1,25 +1,22 @@
 """The data part of the cluster profile: Pachyderm (pachd 2.x) through python-pachyderm 7.6.
 
-pachd is found from PACHD_ADDRESS (`grpc://host:30650`, via the config's `pachd_address`)
-or else from the active context of pachctl's config ($PACH_CONFIG or
-~/.pachyderm/config.json). A token comes from PACHD_TOKEN, never from dlptui's config.
-Repos live in pachd's default project. python-pachyderm and grpc are imported only when
-the part is first used.
+Repos live in pachd's default project. How pachd is found, the token, the bounded health
+check and the error sentences are in pachd_connection.py. python-pachyderm and grpc are
+imported only when the part is first built.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlptui.platform.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
+from dlptui.platform.errors import InvalidInput, NotFound
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
+from dlptui.platform.pachd_connection import Pachd
 from dlptui.platform.ports import Progress
 
 if TYPE_CHECKING:
@@ -61,142 +58,19 @@ def _clean_path(path: str) -> str:
     return "/" + "/".join(parts)
 
 
-def _rpc_error(e: BaseException):
-    """The grpc error behind an exception of python-pachyderm (it wraps some in ConnectionError)."""
-    import grpc
-
-    while e is not None:
-        if isinstance(e, grpc.RpcError) and hasattr(e, "code"):
-            return e
-        e = e.__cause__ or e.__context__
-    return None
-
-
 class PachydermDataStore:
     """ports.DataStore on a pachd server."""
 
     def __init__(self, config: Config, platform: Any = None) -> None:
-        # Imported when the part is built (the Platform builds parts one at a time), not in a
-        # health check beside the others: parallel first imports of grpc, determined and
-        # kubernetes have deadlocked CPython 3.11's import system.
-        import python_pachyderm  # noqa: F401
-
         self.config = config
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self.pachd = Pachd(config)
         self._file_counts: dict[str, int] = {}  # finished commit id -> files in its tree
 
-    # --- connection ------------------------------------------------------------
-
-    def _new_client(self) -> Any:
-        import python_pachyderm
-
-        token = os.environ.get("PACHD_TOKEN") or None
-        address = self.config.cluster.pachd_address
-        if address:
-            try:
-                return python_pachyderm.Client.new_from_pachd_address(address, auth_token=token)
-            except ValueError:
-                raise InvalidInput(f"The pachd address {address!r} is not valid; use grpc://host:30650.") from None
-        pach_config = Path(os.environ.get("PACH_CONFIG") or Path.home() / ".pachyderm" / "config.json")
-        if not pach_config.is_file():
-            raise Unreachable(
-                "No pachd address is set; set PACHD_ADDRESS (grpc://host:30650) or pachd_address "
-                "in the cluster profile, or select a pachctl context."
-            )
-        try:
-            with pach_config.open() as f:
-                client = python_pachyderm.Client.new_from_config(f)
-        except Exception as e:
-            raise InvalidInput(f"The pachctl config {pach_config} cannot be used ({e}); fix it or set PACHD_ADDRESS.") from None
-        if token:
-            client.auth_token = token
-        return client
-
-    def _ping(self, client: Any) -> str | None:
-        """pachd's version if it answers within the configured timeout; raises Unreachable otherwise.
-
-        python-pachyderm sets no deadline, so the calls run in a daemon thread that is left
-        behind (never joined, not even at exit) when pachd hangs."""
-        answer: dict[str, Any] = {}
-
-        def ask() -> None:
-            try:
-                client.health_check()
-                answer["version"] = client.get_remote_version()
-            except Exception as e:  # a refused connection, or something that is not pachd
-                answer["error"] = e
-
-        asking = threading.Thread(target=ask, name="pachd-health", daemon=True)
-        asking.start()
-        asking.join(self.config.timeout_s)
-        if "version" not in answer:
-            raise self._unreachable(client.address)
-        v = answer["version"]
-        return f"{v.major}.{v.minor}.{v.micro}{v.additional}"
-
-    def _pfs(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                client = self._new_client()
-                self._ping(client)
-                self._client = client
-            return self._client
-
-    @staticmethod
-    def _unreachable(address: str) -> Unreachable:
-        return Unreachable(
-            f"pachd at {address} does not answer; check PACHD_ADDRESS (or run `pachctl port-forward`) and retry."
-        )
-
-    def _translate(self, e: BaseException, what: str, address: str) -> PlatformError:
-        import grpc
-
-        if isinstance(e, PlatformError):
-            return e
-        rpc = _rpc_error(e)
-        if rpc is None:
-            if isinstance(e, ConnectionError):
-                return self._unreachable(address)
-            return PlatformError(f"pachd at {address} failed on {what}: {e}.")
-        code, lines = rpc.code(), (rpc.details() or "").splitlines()
-        details = lines[0] if lines else ""
-        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            return self._unreachable(address)
-        if code == grpc.StatusCode.NOT_FOUND or "not found" in details:
-            return NotFound(f"There is no {what} on pachd at {address}.")
-        if code == grpc.StatusCode.ALREADY_EXISTS or "already exists" in details:
-            return Conflict(f"The {what} already exists on pachd at {address}; choose another name.")
-        if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-            return PlatformError(f"pachd at {address} refused access to {what} ({details}); set PACHD_TOKEN.")
-        if code == grpc.StatusCode.INVALID_ARGUMENT:
-            return InvalidInput(f"pachd refused {what}: {details}.")
-        if code == grpc.StatusCode.FAILED_PRECONDITION:
-            return Conflict(f"pachd cannot do that to {what} now: {details}.")
-        return PlatformError(f"pachd at {address} failed on {what}: {details or code.name}.")
-
-    @contextlib.contextmanager
-    def _call(self, what: str) -> Iterator[Any]:
-        """The client, with any failure inside turned into one PlatformError sentence about `what`."""
-        client = self._pfs()
-        try:
-            yield client
-        except Exception as e:
-            raise self._translate(e, what, client.address) from None
-
     def health(self) -> Service:
-        address = self.config.cluster.pachd_address
-        try:
-            with self._lock:
-                client = self._client or self._new_client()
-            version = self._ping(client)
-            self._client = client
-            return Service("data", "pachd", True, detail=client.address, version=version, endpoint=client.address)
-        except PlatformError as e:
-            return Service("data", "pachd", False, detail=str(e), endpoint=address)
+        return self.pachd.health()
 
     def close(self) -> None:
-        self._client = None
+        self.pachd.close()
 
     # --- conversions ------------------------------------------------------------
 
@@ -246,7 +120,7 @@ class PachydermDataStore:
 
         if not ref:
             raise InvalidInput(f"Give a branch or a commit of repo {repo!r}.")
-        with self._call(f"repo {repo!r}") as client:
+        with self.pachd.call(f"repo {repo!r}") as client:
             branches = {b.branch.name for b in client.list_branch(repo)}
             if ref in branches:
                 return PfsCommit(repo=repo, branch=ref)
@@ -264,26 +138,26 @@ class PachydermDataStore:
     # --- repos --------------------------------------------------------------------
 
     def list_repos(self) -> list[Repo]:
-        with self._call("repo list") as client:
+        with self.pachd.call("repo list") as client:
             return sorted((self._repo(client, info) for info in client.list_repo()), key=lambda r: r.name)
 
     def inspect_repo(self, name: str) -> Repo:
-        with self._call(f"repo {name!r}") as client:
+        with self.pachd.call(f"repo {name!r}") as client:
             return self._repo(client, client.inspect_repo(name))
 
     def create_repo(self, name: str, description: str = "") -> Repo:
         if not NAME.match(name or ""):
             raise InvalidInput(f"{name!r} is not a valid repo name; use letters, digits, '-' and '_'.")
-        with self._call(f"repo {name!r}") as client:
+        with self.pachd.call(f"repo {name!r}") as client:
             client.create_repo(name, description=description or None)
         return self.inspect_repo(name)
 
     def delete_repo(self, name: str) -> None:
-        with self._call(f"repo {name!r}") as client:
+        with self.pachd.call(f"repo {name!r}") as client:
             client.delete_repo(name)
 
     def list_branches(self, repo: str) -> list[str]:
-        with self._call(f"repo {repo!r}") as client:
+        with self.pachd.call(f"repo {repo!r}") as client:
             return sorted(b.branch.name for b in client.list_branch(repo))
 
     # --- commits ----------------------------------------------------------------
@@ -291,17 +165,17 @@ class PachydermDataStore:
     def list_commits(self, repo: str, branch: str | None = None, limit: int | None = None) -> list[Commit]:
         from python_pachyderm.pfs import Commit as PfsCommit
 
-        with self._call(f"repo {repo!r}") as client:
+        with self.pachd.call(f"repo {repo!r}") as client:
             client.inspect_repo(repo)
         what = f"branch {branch!r} in repo {repo!r}" if branch else f"repo {repo!r}"
-        with self._call(what) as client:
+        with self.pachd.call(what) as client:
             head = PfsCommit(repo=repo, branch=branch) if branch else None
             infos = client.list_commit(repo, to_commit=head, number=limit or None)
             commits = [self._commit(client, i) for i in infos]
         return sorted(commits, key=lambda c: c.created, reverse=True)
 
     def inspect_commit(self, repo: str, ref: str) -> Commit:
-        with self._call(f"commit {ref!r} in repo {repo!r}") as client:
+        with self.pachd.call(f"commit {ref!r} in repo {repo!r}") as client:
             return self._commit(client, next(iter(client.inspect_commit(self._ref(repo, ref)))))
 
     def resolve(self, repo: str, ref: str) -> DataRef:
@@ -335,10 +209,10 @@ class PachydermDataStore:
         """One commit on `branch` holding the changes `ops(mfc)` queues; dropped again if they fail."""
         if not NAME.match(branch or ""):
             raise InvalidInput(f"{branch!r} is not a valid branch name; use letters, digits, '-' and '_'.")
-        with self._call(f"repo {repo!r}") as client:
+        with self.pachd.call(f"repo {repo!r}") as client:
             client.inspect_repo(repo)
             commit = client.start_commit(repo, branch, description=message or None)
-        with self._call(f"a commit to {repo}@{branch}") as client:
+        with self.pachd.call(f"a commit to {repo}@{branch}") as client:
             try:
                 with client.modify_file_client(commit) as mfc:
                     ops(mfc)
@@ -378,10 +252,10 @@ class PachydermDataStore:
 
     def delete_files(self, repo: str, branch: str, paths: list[str], message: str = "") -> Commit:
         cleaned = [_clean_path(p) for p in paths]
-        with self._call(f"branch {branch!r} in repo {repo!r}") as client:
+        with self.pachd.call(f"branch {branch!r} in repo {repo!r}") as client:
             head = self._ref(repo, branch)
             for path in cleaned:
-                with self._call(f"file {path!r} in {repo}@{branch}"):
+                with self.pachd.call(f"file {path!r} in {repo}@{branch}"):
                     list(client.list_file(head, path))
 
         def ops(mfc) -> None:
@@ -392,7 +266,7 @@ class PachydermDataStore:
 
     def list_files(self, repo: str, ref: str, path: str = "/", recursive: bool = False) -> list[FileEntry]:
         path = _clean_path(path)
-        with self._call(f"path {path!r} in {repo}@{ref}") as client:
+        with self.pachd.call(f"path {path!r} in {repo}@{ref}") as client:
             commit = self._ref(repo, ref)
             infos = client.walk_file(commit, path) if recursive else client.list_file(commit, path)
             entries = [self._entry(i) for i in infos]
@@ -402,7 +276,7 @@ class PachydermDataStore:
 
     def get_file(self, repo: str, ref: str, path: str) -> bytes:
         path = _clean_path(path)
-        with self._call(f"file {path!r} in {repo}@{ref}") as client:
+        with self.pachd.call(f"file {path!r} in {repo}@{ref}") as client:
             commit = self._ref(repo, ref)
             try:
                 with client.get_file(commit, path) as f:
