@@ -137,6 +137,11 @@ def test_a_killed_model_server_shows_as_failed(serving_platform, tiny_checkpoint
         assert "kill-me" in [d.name for d in serving.list_deployments()]
         with pytest.raises(Unreachable, match="has failed"):
             serving.predict("kill-me", image_bytes())
+
+        again = serving.deploy("kill-me", version_of(tiny_checkpoints[1], 2))  # a failed one may be redeployed
+        assert again.endpoint == failed.endpoint, "on the same endpoint"
+        assert wait_state(serving, "kill-me").state is DeploymentState.AVAILABLE
+        assert serving.predict("kill-me", image_bytes()).version == 2
     finally:
         serving.undeploy("kill-me")
     from dlptui.platform.local.processes import ProcessRecord, members

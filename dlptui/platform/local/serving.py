@@ -180,17 +180,21 @@ class LocalServing:
     def deploy(self, name: str, version: ModelVersion) -> Deployment:
         version = self._with_location(version)
         with self._locked(name) as folder:
+            port = None
             if (folder / "state.json").exists():
-                current = self._deployment(json.loads((folder / "state.json").read_text()))
+                old = json.loads((folder / "state.json").read_text())
+                current = self._deployment(old)
                 if current.state is not DeploymentState.FAILED:
                     raise Conflict(
                         f"Deployment {name!r} exists (serving {current.model}@{current.version}); "
                         f"update it, or undeploy it first."
                     )
-                self._stop_all(folder)
+                self._stop_all(folder, old)
+                port = old["gateway"]["port"]  # a failed deployment comes back on the same endpoint
             folder.mkdir(parents=True, exist_ok=True)
             primary = backends.start_backend(version, folder)
-            port = processes.free_port()
+            if port is None or not processes.port_free(port):
+                port = processes.free_port()
             try:
                 gateway = backends.start_gateway(port, folder / "routes.json", folder / "logs" / "gateway.log")
             except Exception:
