@@ -245,3 +245,25 @@ def test_errors_become_one_sentence():
     assert describe_error(NotFound("There is no repo 'x'.")) == "There is no repo 'x'."
     sentence = describe_error(ValueError("bad value\nTraceback (most recent call last): ..."))
     assert sentence == "Unexpected error: ValueError: bad value."
+
+
+async def test_a_slow_part_shows_as_slow_and_the_others_answer(tui_app, platform):
+    import threading
+
+    release = threading.Event()
+    answer = platform.data.health
+    platform.data.health = lambda: release.wait(60) and answer()
+    try:
+        async with tui_app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: "data" in tui_app.slow, what="the slow mark")
+            header = tui_app.screen.query_one("DlpHeader").render().plain
+            assert "⧗ data" in header and "slow or hanging" in header
+            assert tui_app.services["cluster"].reachable and "data" not in tui_app.services
+            await pilot.press("2")  # the console keeps working
+            await pilot.pause()
+            assert tui_app.current_mode == "data"
+            release.set()
+            await wait_for(pilot, lambda: "data" not in tui_app.slow and tui_app.services.get("data"), what="the late answer")
+            assert "⧗" not in tui_app.screen.query_one("DlpHeader").render().plain
+    finally:
+        release.set()

@@ -14,11 +14,12 @@ Conventions of the frame (the screens in `screens/` plug into it):
   to keys and is applied with `App.set_keymap`, so any key can be remapped.
 - `config.read_only` hides every action a screen lists in `MUTATING` (see
   `screens/base.py`), from the footer, the help and the palette, and blocks it.
-- The app polls the health of the five parts and `Cluster.context()` every
-  `STATUS_SECONDS` in a thread (the next poll is scheduled when the last finished)
-  into `app.services` / `app.context`, then publishes `app.status_signal`; the header
-  of every screen repaints from it. A dead part shows its reason there, nothing else
-  stops.
+- The app checks the health of each of the five parts in its own thread (and reads
+  `Cluster.context()`) into `app.services` / `app.context`, and publishes
+  `app.status_signal` as each answers; the header of every screen repaints from it. The
+  next round starts `STATUS_SECONDS` after the last answer (no stacked checks). A dead
+  part shows its reason there; a part that has not answered after `SLOW_SECONDS` is in
+  `app.slow` and shows as slow; nothing else stops.
 - The platform is `app.platform` (built from the config unless one is given, and then
   closed on exit). Nothing heavy is imported before the first frame: the platform's
   parts are built in workers, on first use.
@@ -30,6 +31,7 @@ Conventions of the frame (the screens in `screens/` plug into it):
 from __future__ import annotations
 
 import importlib
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,7 @@ from textual.binding import Binding
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
-from dlptui.platform import Platform
+from dlptui.platform import PARTS, Platform
 from dlptui.platform.errors import PlatformError
 from dlptui.platform.model import Service
 from dlptui.tui.commands import ScreenActions
@@ -107,7 +109,8 @@ class DlpApp(App):
     TITLE = "dlptui"
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {ScreenActions}
-    STATUS_SECONDS = 5.0
+    STATUS_SECONDS = 5.0  # between the end of one health round and the next
+    SLOW_SECONDS = 3.0  # a part that has not answered by then shows as slow
     MODES = {mode: (lambda mode=mode: load_screen(mode)) for mode in SCREENS}
 
     BINDINGS = [
@@ -129,6 +132,8 @@ class DlpApp(App):
         self.platform = platform or Platform(config)
         self.start_mode = start if start in SCREENS else "cluster"
         self.services: dict[str, Service] = {}
+        self.slow: set[str] = set()  # parts whose health check has not answered for SLOW_SECONDS
+        self._pending: set[str] = set()
         self.context: dict[str, str] = {}
         self.status_signal: Signal[None] = Signal(self, "status")
         self.empty_platform = False  # set after the first look at the local platform
@@ -153,17 +158,40 @@ class DlpApp(App):
             self.platform.close()
 
     def _poll_status(self) -> None:
-        self.run_worker(self._read_status, thread=True, group="status", exclusive=True, exit_on_error=False)
+        """Each part's health in its own thread: a slow part shows as slow, the others answer."""
+        self._pending = set(PARTS)
+        for part in PARTS:
+            self.run_worker(partial(self._check, part), thread=True, group="health", name=part, exit_on_error=False)
+        self._slow_timer = self.set_timer(self.SLOW_SECONDS, self._mark_slow)
 
-    def _read_status(self) -> tuple[dict[str, Service], dict[str, str]]:
-        services = {s.part: s for s in self.platform.status()}
-        context: dict[str, str] = {}
-        if services.get("cluster") and services["cluster"].reachable:
+    def _check(self, part: str) -> tuple[Service, dict[str, str] | None]:
+        service = self.platform.health(part)  # never raises
+        context = None
+        if part == "cluster" and service.reachable:
             try:
                 context = self.platform.cluster.context()
             except PlatformError:  # the header then shows the profile alone
                 pass
-        return services, context
+        return service, context
+
+    def _checked(self, part: str, result: tuple[Service, dict[str, str] | None] | None) -> None:
+        if result is not None:
+            service, context = result
+            self.services[part] = service
+            if context is not None:
+                self.context = context
+        self.slow.discard(part)
+        self._pending.discard(part)
+        self.status_signal.publish(None)
+        if not self._pending:
+            self._slow_timer.stop()
+            if self.is_running:
+                self.set_timer(self.STATUS_SECONDS, self._poll_status)
+
+    def _mark_slow(self) -> None:
+        self.slow = set(self._pending)
+        if self.slow:
+            self.status_signal.publish(None)
 
     def _is_empty(self) -> bool:
         repos = self.platform.data.list_repos()
@@ -178,14 +206,8 @@ class DlpApp(App):
         worker, state = event.worker, event.state
         if state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
-        if worker.group == "status":
-            if state == WorkerState.SUCCESS:
-                self.services, self.context = worker.result
-                self.status_signal.publish(None)
-            elif state == WorkerState.ERROR:
-                self.notify(describe_error(worker.error), severity="error")
-            if self.is_running:
-                self.set_timer(self.STATUS_SECONDS, self._poll_status)
+        if worker.group == "health":
+            self._checked(worker.name, worker.result if state == WorkerState.SUCCESS else None)
         elif worker.group == "first-start":  # a part that cannot answer shows in the header already
             if state == WorkerState.SUCCESS and worker.result:
                 self._offer_sample()

@@ -1,8 +1,9 @@
 """The header on every screen: where the console points, versions, load, and each part's health.
 
-It reads `app.context` (from `Cluster.context()`) and `app.services` (part -> Service)
-and repaints when the app publishes `app.status_signal` after a health poll. A part
-that is down shows in red with its reason in one sentence; the others keep working.
+It reads `app.context` (from `Cluster.context()`), `app.services` (part -> Service) and
+`app.slow` (parts whose check is late) and repaints when the app publishes
+`app.status_signal`. A part that is down shows in red with its reason in one sentence,
+a slow one in yellow; the others keep working.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class DlpHeader(Widget):
             line.append("checking the platform's parts...", style="dim")
         for part, label in PART_LABELS.items():
             service = services.get(part)
+            if part in getattr(app, "slow", ()):
+                line.append(f"⧗ {label}  ", style="bold yellow")
+                seconds = getattr(app, "SLOW_SECONDS", 0)
+                reasons.append(f"{label}: no answer for {seconds:g} s or more; it is slow or hanging (still checking).")
+                continue
             if service is None:
                 continue
             if service.reachable:
