@@ -100,6 +100,18 @@ def test_deploy_predict_lineage_undeploy(trained_platform, sample_dir, tmp_path,
         assert chain["missing"] == ""
         by_version = run_json(capsys, "lineage", "dogcat-model@production")
         assert by_version["steps"] == chain["steps"][1:]
+
+        # a canary of version 2 next to version 1, then gone again
+        checkpoints = trained_platform.training.checkpoints(experiment.id)
+        other = next(c for c in checkpoints if c.uuid != trained_platform.registry.get_version("dogcat-model", 1).checkpoint_uuid)
+        trained_platform.registry.register("dogcat-model", experiment.id, other.uuid)
+        canary = run_json(capsys, "deploy", "dogcat-model@production", "--canary", "2", "--traffic", "40", "--wait")
+        assert (canary["version"], canary["canary_version"], canary["canary_traffic"]) == (1, 2, 40)
+        assert canary["endpoint"] == deployment["endpoint"] and canary["state"] == "available"
+        code, out, _ = run(capsys, "deployments")
+        assert code == 0 and "v2 40%" in out
+        gone = run_json(capsys, "deploy", "dogcat-model@production", "--canary", "2", "--traffic", "0")
+        assert gone["canary_version"] is None
     finally:
         code, out, _ = run(capsys, "undeploy", "dogcat-deploy")
     assert code == 0 and "Undeployed" in out
