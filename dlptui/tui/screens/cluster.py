@@ -105,7 +105,9 @@ class ClusterScreen(BaseScreen):
         rows = []
         for part in PARTS:
             s = services.get(part)
-            if s is None:
+            if part in self.app.slow:
+                rows.append((part, (part, BACKENDS[part], "SLOW", "-", "It has not answered yet; still checking.")))
+            elif s is None:
                 rows.append((part, (part, BACKENDS[part], "checking...", "-", "")))
             else:
                 state = "ok" if s.reachable else "DOWN"
