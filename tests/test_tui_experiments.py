@@ -143,3 +143,50 @@ async def test_first_start_offers_f2_which_loads_the_sample_and_starts_the_demo(
         finally:
             if not platform.training.get_experiment(demo.id).state.terminal:
                 platform.training.kill(demo.id)
+
+
+def test_chart_history_is_bounded_and_keeps_the_whole_run():
+    import numpy as np
+
+    from dlptui.tui.widgets.metric_chart import MAX_POINTS, Series
+
+    s = Series("loss", "red")
+    for start in range(0, 3 * MAX_POINTS, 50_000):
+        x = np.arange(start, start + 50_000)
+        s.add(x, x * 2.0)
+    assert s.n <= MAX_POINTS
+    assert s.xs[0] == 0 and s.xs[-1] >= 3 * MAX_POINTS - 50_000  # both ends of the run survive
+    assert np.all(np.diff(s.xs) > 0) and np.array_equal(s.ys, s.xs * 2.0)
+
+
+def test_chart_columns_keep_extremes_and_join_sparse_points():
+    import numpy as np
+
+    from dlptui.tui.widgets.metric_chart import column_ranges
+
+    xs = np.arange(1000, dtype=float)
+    ys = np.zeros(1000)
+    ys[500] = 9.0  # one spike among 1000 points drawn in 10 columns
+    has, low, high = column_ranges(xs, ys, 0, 999, 10)
+    assert has.all() and high.max() == 9.0 and low.min() == 0.0
+    has, low, high = column_ranges(np.array([0.0, 9.0]), np.array([0.0, 9.0]), 0, 9, 10)  # two validations
+    assert has.all() and list(np.round(high)) == list(range(10))  # the straight line between them
+
+
+async def test_chart_redraws_only_when_points_arrive():
+    from textual.app import App
+
+    class One(App):
+        def compose(self):
+            yield MetricChart("loss")
+
+    app = One()
+    async with app.run_test(size=(80, 20)) as pilot:
+        chart = app.query_one(MetricChart)
+        assert "waiting for the first points" in chart.render().plain
+        chart.add_points("training loss", [1, 2, 3], [0.9, 0.5, 0.4])
+        await pilot.pause()
+        first = chart.render()
+        assert chart.render() is first  # nothing new: the cached drawing
+        chart.add_points("training loss", [4], [0.3])
+        assert chart.render() is not first and "training loss 0.3" in chart.render().plain
