@@ -139,3 +139,18 @@ def test_platform_predict_turns_a_bad_image_into_an_error_not_an_exception(serve
     assert prediction.label is None
     assert prediction.error and "image" in prediction.error
     assert prediction.image == "fake.gif"
+
+
+def test_the_gateway_refuses_a_body_over_its_limit_without_reading_it(endpoint, http):
+    import socket
+
+    host, port = endpoint.removeprefix("http://").split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/v1.0/predictions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 5000000000\r\n\r\n{"
+        )
+        answer = sock.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 413"), answer[:80]
+    assert "at most" in answer
+    assert http.post(endpoint, json={"binData": _b64(image_bytes())}).status_code == 200

@@ -30,6 +30,7 @@ FORWARDED = ("/api/v1.0/predictions", "/api/v0.1/predictions", "/predict", "/hea
 CONTROL = "/-/gateway"
 VERSION_HEADER = "X-Dlptui-Version"
 ATTEMPTS = 4
+MAX_BODY = 32 << 20  # a base64 JPEG of a 40-megapixel photo fits; anything larger is refused unread
 BACKEND_TIMEOUT_S = 60.0
 
 
@@ -122,7 +123,14 @@ class Handler(BaseHTTPRequestHandler):
             self._forward(b"")
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY:
+            self.close_connection = True  # the body is not read: the connection cannot be reused
+            self._error(413 if length > MAX_BODY else 400, f"The request body must have a Content-Length of at most {MAX_BODY} bytes.")
+            return
         self._forward(self.rfile.read(length) if length else b"")
 
     def _forward(self, body: bytes) -> None:
