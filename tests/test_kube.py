@@ -80,19 +80,46 @@ def test_nodes_have_cpu_memory_and_gpu_capacity(cluster):
     assert (cpu.memory_capacity, cpu.memory_allocatable) == (16393216 * 1024, 15000 * 2**20)
     assert gpu.ready is True and cpu.ready is False
     assert gpu.labels["cloud.google.com/gke-accelerator"] == "nvidia-tesla-t4"
-    # the test server has no metrics API: use is unknown, not zero
-    assert gpu.cpu_used is None and gpu.memory_used is None
 
 
-def test_gpu_use_counts_the_pods_placed_on_the_node(cluster, core):
-    name = f"trainer-{uuid.uuid4().hex[:6]}"
-    before = next(n for n in cluster.nodes() if n.name == GPU_NODE).gpu_used
-    make_pod(core, "determined", name, node=GPU_NODE, gpus=1)
+def test_node_and_pod_use_come_from_the_metrics_api(cluster, core, kube_cluster):
+    name = f"pachd-{uuid.uuid4().hex[:6]}"
+    make_pod(core, "pachyderm", name)
+    kube_cluster.kubelet.node_usage[GPU_NODE] = {"cpu": "1500m", "memory": "2Gi"}
+    kube_cluster.kubelet.pod_usage[("pachyderm", name)] = {"cpu": "250m", "memory": "64Mi"}
     try:
-        after = next(n for n in cluster.nodes() if n.name == GPU_NODE).gpu_used
-        assert after == before + 1
+        nodes = {n.name: n for n in cluster.nodes()}
+        assert (nodes[GPU_NODE].cpu_used, nodes[GPU_NODE].memory_used) == (1.5, 2 * 2**30)
+        assert (nodes[CPU_NODE].cpu_used, nodes[CPU_NODE].memory_used) == (None, None)  # no sample for it
+        pod = next(w for w in cluster.workloads() if w.name == name)
+        assert (pod.cpu_percent, pod.memory_bytes) == (25.0, 64 * 2**20)
     finally:
+        kube_cluster.kubelet.node_usage.clear()
+        kube_cluster.kubelet.pod_usage.clear()
+        core.delete_namespaced_pod(name, "pachyderm", grace_period_seconds=0)
+
+
+def test_without_a_metrics_server_use_is_unknown_not_zero(cluster, core, kube_cluster):
+    """Takes the metrics API away for a moment and puts it back."""
+    from tests.fixtures.kube import register_metrics_api, unregister_metrics_api
+
+    name = f"det-{uuid.uuid4().hex[:6]}"
+    make_pod(core, "determined", name)
+    kube_cluster.kubelet.node_usage[GPU_NODE] = {"cpu": "1", "memory": "1Gi"}
+    kube_cluster.kubelet.pod_usage[("determined", name)] = {"cpu": "1", "memory": "1Gi"}
+    api_client = kube_cluster.client()
+    unregister_metrics_api(api_client)
+    try:
+        gpu = next(n for n in cluster.nodes() if n.name == GPU_NODE)
+        assert (gpu.cpu_used, gpu.memory_used) == (None, None)
+        pod = next(w for w in cluster.workloads() if w.name == name)
+        assert (pod.phase, pod.cpu_percent, pod.memory_bytes) == ("Pending", None, None)
+    finally:
+        kube_cluster.kubelet.node_usage.clear()
+        kube_cluster.kubelet.pod_usage.clear()
         core.delete_namespaced_pod(name, "determined", grace_period_seconds=0)
+        register_metrics_api(api_client, kube_cluster.kubelet.port)
+        api_client.close()
 
 
 def test_workloads_are_the_pods_of_the_platform_namespaces(cluster, core):
