@@ -67,7 +67,7 @@ class DataScreen(BaseScreen):
         )
         with Horizontal(id="busy"):
             yield Static("", id="busy-label", markup=False)
-            yield ProgressBar(id="progress", show_eta=False)
+            yield ProgressBar(total=1, id="progress", show_eta=False)  # not indeterminate: no animation while hidden
 
     # -- the list -------------------------------------------------------------------
 
@@ -199,6 +199,7 @@ class DataScreen(BaseScreen):
 
     def _failed(self, sentence: str) -> None:
         self.query_one("#busy").remove_class("-shown")
+        self.query_one("#progress", ProgressBar).update(total=1, progress=0)  # no hidden animation
         self.notify(sentence, severity="error", timeout=8)
 
 
