@@ -99,6 +99,17 @@ def test_node_and_pod_use_come_from_the_metrics_api(cluster, core, kube_cluster)
         core.delete_namespaced_pod(name, "pachyderm", grace_period_seconds=0)
 
 
+def test_a_broken_metrics_server_leaves_use_unknown(cluster, kube_cluster):
+    kube_cluster.kubelet.node_usage[GPU_NODE] = {"cpu": "1", "memory": "1Gi"}
+    kube_cluster.kubelet.metrics_broken = True
+    try:
+        gpu = next(n for n in cluster.nodes() if n.name == GPU_NODE)
+        assert (gpu.gpu_capacity, gpu.cpu_used, gpu.memory_used) == (2, None, None)
+    finally:
+        kube_cluster.kubelet.metrics_broken = False
+        kube_cluster.kubelet.node_usage.clear()
+
+
 def test_without_a_metrics_server_use_is_unknown_not_zero(cluster, core, kube_cluster):
     """Takes the metrics API away for a moment and puts it back."""
     from tests.fixtures.kube import register_metrics_api, unregister_metrics_api
@@ -120,6 +131,18 @@ def test_without_a_metrics_server_use_is_unknown_not_zero(cluster, core, kube_cl
         core.delete_namespaced_pod(name, "determined", grace_period_seconds=0)
         register_metrics_api(api_client, kube_cluster.kubelet.port)
         api_client.close()
+
+
+def test_gpu_use_counts_the_pods_placed_on_the_node(cluster, core):
+    name = f"trainer-{uuid.uuid4().hex[:6]}"
+    before = next(n for n in cluster.nodes() if n.name == GPU_NODE).gpu_used
+    assert before is not None
+    make_pod(core, "determined", name, node=GPU_NODE, gpus=1)
+    try:
+        after = next(n for n in cluster.nodes() if n.name == GPU_NODE).gpu_used
+        assert after == before + 1
+    finally:
+        core.delete_namespaced_pod(name, "determined", grace_period_seconds=0)
 
 
 def test_workloads_are_the_pods_of_the_platform_namespaces(cluster, core):
@@ -218,6 +241,10 @@ def test_wrong_credentials_and_missing_rights_are_sentences(kube_cluster, tmp_pa
         KubeCluster(with_context(config, "stale")).nodes()
     with pytest.raises(NotAvailable, match=r"does not allow its user to list the nodes \(.*forbidden.*\); ask for the RBAC role\.$"):
         KubeCluster(with_context(config, "nobody")).nodes()
+    assert KubeCluster(with_context(config, "stale")).health().reachable is False
+    nobody = KubeCluster(with_context(config, "nobody")).health()  # the server answers; the nodes are hidden
+    assert (nobody.reachable, nobody.version) == (True, "v1.20.2")
+    assert nobody.detail.startswith("context nobody: The Kubernetes API server at ") and "does not allow its user to list the nodes" in nobody.detail
 
 
 def test_kubeconfig_mistakes_are_sentences(kube_cluster, tmp_path, cluster_config):

@@ -12,7 +12,7 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from dlptui.platform.errors import InvalidInput, NotAvailable, NotFound, PlatformError
+from dlptui.platform.errors import InvalidInput, NotAvailable, PlatformError
 from dlptui.platform.kubeclient import KubeClient, list_contexts, timestamp
 from dlptui.platform.model import Node, Service, Workload
 
@@ -55,20 +55,18 @@ class KubeCluster:
 
     def health(self) -> Service:
         service = Service(part="cluster", backend="Kubernetes API server", reachable=False)
+        limit = self.config.timeout_s / 2  # two requests, together within the profile's timeout
         try:
-            limit = self.config.timeout_s / 2  # two requests, together within the profile's timeout
             version = self.kube.call("read the server version", self.kube.version_api.get_code, timeout=limit)
-            nodes = self.kube.call("list the nodes", self.kube.core.list_node, timeout=limit).items
         except PlatformError as e:
             return replace(service, detail=str(e), endpoint=self.kube.server)
+        service = replace(service, reachable=True, version=version.git_version, endpoint=self.kube.server)
+        try:
+            nodes = self.kube.call("list the nodes", self.kube.core.list_node, timeout=limit).items
+        except PlatformError as e:  # the server answers, but not with the nodes (RBAC, a timeout)
+            return replace(service, detail=f"context {self.kube.context}: {e}")
         gpus = sum(int(parse_quantity((n.status.capacity or {}).get(GPU))) for n in nodes)
-        return replace(
-            service,
-            reachable=True,
-            version=version.git_version,
-            endpoint=self.kube.server,
-            detail=f"context {self.kube.context}: {len(nodes)} nodes, {gpus} GPUs",
-        )
+        return replace(service, detail=f"context {self.kube.context}: {len(nodes)} nodes, {gpus} GPUs")
 
     def context(self) -> dict[str, str]:
         """Profile, kube context, server URL and server version ("unreachable" when the server does not answer)."""
@@ -114,7 +112,7 @@ class KubeCluster:
                 listing = self.kube.call("read pod metrics", custom.list_namespaced_custom_object, *METRICS, namespace, kind)
             else:
                 listing = self.kube.call("read node metrics", custom.list_cluster_custom_object, *METRICS, kind)
-        except (NotFound, NotAvailable):  # no metrics-server, or no right to read it
+        except PlatformError:  # no metrics-server, a broken one, or no right to read it: use is unknown
             return None
         usage: dict[str, dict[str, float]] = {}
         for item in listing.get("items", []):
