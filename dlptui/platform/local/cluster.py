@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
@@ -36,6 +37,7 @@ PID_DEPTH = 3  # how deep under home pid files are looked for
 GPU_CACHE_S = 10.0  # nvidia-smi is slow: ask it at most this often
 
 
+@lru_cache(maxsize=None)
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -61,6 +63,7 @@ class LocalCluster:
         self.host = socket.gethostname()
         self._lock = threading.Lock()
         self._procs: dict[int, psutil.Process] = {}  # kept between calls so cpu_percent has a baseline
+        self._seen: dict[int, tuple[str, str] | None] = {}  # pid -> (name, part) of the platform's, or None
         self._gpu: tuple[float, int, int] | None = None  # (when, count, busy)
         psutil.cpu_percent(interval=None)  # the first reading is meaningless: take it now
 
@@ -121,17 +124,15 @@ class LocalCluster:
         found: dict[int, tuple[str, str]] = {}  # pid -> (name, part)
         for pid, name, part in self._pid_files():
             found[pid] = (name, part)
-        home = str(self.config.home)
-        me = os.getpid()
-        for proc in psutil.process_iter(["pid", "cmdline", "name"]):
-            pid = proc.info["pid"]
-            if pid in found:
-                continue
-            cmdline = " ".join(proc.info["cmdline"] or [])
-            if pid == me:
-                found[pid] = ("console", "console")
-            elif "seldon-core-microservice" in cmdline or (home in cmdline and cmdline):
-                found[pid] = (f"{proc.info['name']}-{pid}", _part_of(cmdline))
+        pids = set(psutil.pids())
+        with self._lock:
+            for gone in set(self._seen) - pids:  # forget the dead, so a reused pid is looked at again
+                del self._seen[gone]
+            for pid in pids - set(self._seen):  # a command line is read once per process
+                self._seen[pid] = self._classify(pid)
+            matches = {pid: m for pid, m in self._seen.items() if m is not None}
+        for pid, match in matches.items():
+            found.setdefault(pid, match)
         return sorted(
             (w for pid, (name, part) in found.items() if (w := self._workload(pid, name, part))),
             key=lambda w: (w.namespace, w.name),
@@ -151,6 +152,20 @@ class LocalCluster:
                     continue
                 parts = path.relative_to(root).parts
                 yield pid, path.stem, parts[0] if len(parts) > 1 else "platform"
+
+    def _classify(self, pid: int) -> tuple[str, str] | None:
+        """(name, part) for a process of the platform, None for any other."""
+        if pid == os.getpid():
+            return "console", "console"
+        try:
+            proc = psutil.Process(pid)
+            cmdline = " ".join(proc.cmdline())
+            name = proc.name()
+        except (psutil.Error, OSError):
+            return None
+        if "seldon-core-microservice" in cmdline or str(self.config.home) in cmdline:
+            return f"{name}-{pid}", _part_of(cmdline)
+        return None
 
     def _workload(self, pid: int, name: str, part: str) -> Workload | None:
         with self._lock:
