@@ -242,3 +242,19 @@ def test_model_class_reports_why_loading_failed(model_class, tmp_path, monkeypat
     assert isinstance(error, SeldonMicroserviceException) and error.reason == "MODEL_LOAD_FAILED"
     assert "could not be fetched from the Determined master" in error.message
     assert not (tmp_path / "cache" / "dogcat-model-3").exists()
+
+
+def test_a_checkpoint_that_does_not_load_shows_as_failed_with_the_reason(serving_platform, tmp_path, monkeypatch):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "state_dict.pth").write_bytes(b"this is not a torch file")
+    (broken / "load_data.json").write_text('{"hparams": {"backbone": "tiny"}}')
+    monkeypatch.setenv("DLPTUI_SERVING_LOAD_RETRIES", "1")
+    serving = serving_platform.serving
+    serving.deploy("broken", version_of(broken, 7))
+    try:
+        failed = wait_state(serving, "broken")
+        assert failed.state is DeploymentState.FAILED
+        assert failed.detail.startswith("Version 7 could not be loaded"), failed.detail
+    finally:
+        serving.undeploy("broken")

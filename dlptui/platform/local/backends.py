@@ -22,6 +22,8 @@ from dlptui.platform.model import ModelVersion
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT_S = float(os.environ.get("DLPTUI_SERVING_START_TIMEOUT", "240"))
+# DLPTUI_TORCH_THREADS (torch CPU threads of a model server, default: torch's choice) and
+# DLPTUI_SERVING_LOAD_RETRIES (attempts to load a model, default 5) tune the model servers.
 
 
 def serving_dir() -> Path:
@@ -78,6 +80,7 @@ def start_backend(version: ModelVersion, folder: Path) -> Backend:
         {"name": "model_name", "value": version.model, "type": "STRING"},
         {"name": "version", "value": str(version.version), "type": "INT"},
         {"name": "torch_threads", "value": os.environ.get("DLPTUI_TORCH_THREADS", "0"), "type": "INT"},
+        {"name": "load_retries", "value": os.environ.get("DLPTUI_SERVING_LOAD_RETRIES", "5"), "type": "INT"},
     ]
     argv = [
         sys.executable,
