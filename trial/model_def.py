@@ -24,6 +24,7 @@ from torchvision import transforms
 import data
 from settings import RESNET50_FILE, check_data, check_hparams, torch_hub_dir, weights_problem
 
+CLASSES = ("cat", "dog")  # the order of the two logits (data.LABELS)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CAT_CLASSES = range(281, 286)

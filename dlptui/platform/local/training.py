@@ -165,20 +165,27 @@ class LocalTraining:
             "XDG_DATA_HOME": str(self.root),
             "PYTHONUNBUFFERED": "1",
         }
+        # queued until the child exists; a child that ends at once must not be overwritten to running
+        self.db.update(row.id, state=ExperimentState.QUEUED, pid=None, request=None, error=None, ended=None)
         with open(self._log(row.id), "ab") as log:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "dlptui.platform.local.training_runner", str(self.config.home), str(row.id)],
-                cwd=row.trial_dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: it outlives the console, and stops as one
-            )
+            try:
+                child = self._spawn(row, env, log)
+            except OSError as e:
+                error = f"The training process could not be started ({e}); check that {sys.executable} still exists."
+                self.db.update(row.id, state=ExperimentState.ERROR, error=error, ended=time.time())
+                raise NotAvailable(error) from None
         self._children[row.id] = child
-        self.db.update(
-            row.id, state=ExperimentState.RUNNING, pid=child.pid, pid_started=_started(child.pid),
-            request=None, error=None, ended=None,
+        self.db.update(row.id, only_if=ACTIVE, state=ExperimentState.RUNNING, pid=child.pid, pid_started=_started(child.pid))
+
+    def _spawn(self, row: Row, env: dict, log) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dlptui.platform.local.training_runner", str(self.config.home), str(row.id)],
+            cwd=row.trial_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: it outlives the console, and stops as one
         )
 
     # --- changing state ------------------------------------------------------------
@@ -243,8 +250,8 @@ class LocalTraining:
 
     def _refresh(self, row: Row) -> Row:
         """The row, with a child that died without writing its final state given one."""
-        if row.state not in ACTIVE or self._alive(row):
-            return row
+        if row.state not in ACTIVE or (row.state is ExperimentState.QUEUED and not row.pid) or self._alive(row):
+            return row  # (queued without a process: being started right now)
         if row.request == "kill":
             state, error = ExperimentState.KILLED, None
         elif row.request == "pause":
