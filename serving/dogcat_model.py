@@ -171,6 +171,8 @@ class DogCatModel:
     def classify(self, image) -> dict:
         import torch
 
+        if self.torch_threads > 0 and torch.get_num_threads() != self.torch_threads:
+            torch.set_num_threads(self.torch_threads)  # OpenMP keeps the setting per thread
         batch = self._transform(image).unsqueeze(0)
         with torch.inference_mode():
             probs = torch.softmax(self._net(batch).float(), dim=1)[0].tolist()
