@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import pytest
 
-from dlptui.platform import Platform
 from dlptui.platform.errors import InvalidInput, NotAvailable, Unreachable
 from dlptui.platform.kube import KubeCluster, parse_quantity
 from dlptui.platform.kubeclient import with_context
@@ -43,11 +42,10 @@ def test_parse_quantity_rejects_what_is_not_a_quantity(text):
 
 
 @pytest.fixture
-def cluster(cluster_config):
-    part = Platform(cluster_config).cluster
+def cluster(cluster_platform):
+    part = cluster_platform.cluster
     assert isinstance(part, KubeCluster)
-    yield part
-    part.close()
+    return part
 
 
 @pytest.fixture
