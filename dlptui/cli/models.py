@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from dlptui.cli.output import emit_object, emit_table, human_time
 from dlptui.platform.errors import NotAvailable
 from dlptui.platform.model import ALIASES
@@ -20,10 +22,11 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON array")
     p.set_defaults(func=list_models)
     verbs = p.add_subparsers(dest="models_command", metavar="VERB")
+    # a verb's --json leaves `models --json VERB` alone when it is not given (SUPPRESS)
 
     v = verbs.add_parser("versions", help="the versions of a model")
     v.add_argument("model", nargs="?", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
-    v.add_argument("--json", action="store_true", help="print a JSON array")
+    v.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print a JSON array")
     v.set_defaults(func=list_versions)
 
     r = verbs.add_parser("register", help="a new version from an experiment's best (or chosen) checkpoint")
@@ -31,19 +34,19 @@ def register(sub) -> None:
     r.add_argument("--checkpoint", help="a checkpoint uuid of that experiment (default: its best by validation accuracy)")
     r.add_argument("--model", default=DEFAULT_MODEL, help=f"the model name (created on first register; default {DEFAULT_MODEL})")
     r.add_argument("--notes", default="", help="a note kept with the version")
-    r.add_argument("--json", action="store_true", help="print a JSON object")
+    r.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print a JSON object")
     r.set_defaults(func=register_version)
 
     pr = verbs.add_parser("promote", help="point an alias (staging, production) at a version")
     pr.add_argument("model")
     pr.add_argument("version", type=int)
     pr.add_argument("--to", required=True, choices=ALIASES, dest="alias")
-    pr.add_argument("--json", action="store_true", help="print a JSON object")
+    pr.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print a JSON object")
     pr.set_defaults(func=promote)
 
     h = verbs.add_parser("history", help="every promotion of a model: who moved which alias from which version to which")
     h.add_argument("model", nargs="?", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
-    h.add_argument("--json", action="store_true", help="print a JSON array")
+    h.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print a JSON array")
     h.set_defaults(func=history)
 
 
