@@ -114,3 +114,15 @@ def test_train_returns_at_once_and_the_experiment_outlives_the_cli(trained_platf
     started = json.loads(done.stdout)
     assert started["state"] == "running"
     assert wait_for(trained_platform.training, started["id"]).state is ExperimentState.COMPLETED
+
+
+def test_follow_streams_a_running_experiment_to_its_end(trained_platform, capsys):
+    started = trained_platform.training.create_experiment(TINY)
+    code, out, _ = run(capsys, "metrics", started.id, "--follow", "--json")
+    assert code == 0
+    points = [json.loads(line) for line in out.splitlines()]
+    assert sorted(p["batch"] for p in points if p["group"] == "training") == list(range(1, 21))
+    assert sorted(p["batch"] for p in points if p["name"] == "accuracy") == [10, 20]
+    assert trained_platform.training.get_experiment(started.id).state is ExperimentState.COMPLETED
+    code, out, _ = run(capsys, "logs", started.id, "--follow")
+    assert code == 0 and out.rstrip().endswith("Completed.")

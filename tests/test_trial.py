@@ -283,3 +283,19 @@ def test_train_py_with_a_bad_config_says_one_line(tmp_path):
     done = subprocess.run([sys.executable, "train.py", str(tmp_path / "nope.yaml")], cwd=TRIAL, capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [f"train.py: The config file {tmp_path / 'nope.yaml'} does not exist; give the path of an experiment YAML file."]
+
+
+def test_fetch_from_pachyderm(pachd_standin, tmp_path, monkeypatch):
+    """python-pachyderm against the pachd stand-in (the real gRPC protocol): walk, get, write below dest."""
+    from data import fetch, labelled_files
+    from tests.standins import DATA_COMMIT
+
+    monkeypatch.setenv("PACHD_ADDRESS", pachd_standin)
+    dest = tmp_path / "pach"
+    root = fetch({"store": "pachyderm", "repo": "dogs-and-cats", "commit": DATA_COMMIT}, dest)
+    assert root == dest
+    assert [(p.name, label) for p, label in labelled_files(root / "train")] == [("cat.1.jpg", 0), ("dog.1.jpg", 1)]
+    assert [(p.name, label) for p, label in labelled_files(root / "eval")] == [("cat.2.jpg", 0), ("dog.2.jpg", 1)]
+    (root / "train" / "cat.1.jpg").unlink()  # a complete fetch of the same commit is reused, not fetched again
+    assert fetch({"store": "pachyderm", "repo": "dogs-and-cats", "commit": DATA_COMMIT}, dest) == dest
+    assert not (root / "train" / "cat.1.jpg").exists()
