@@ -258,3 +258,22 @@ def test_a_checkpoint_that_does_not_load_shows_as_failed_with_the_reason(serving
         assert failed.detail.startswith("Version 7 could not be loaded"), failed.detail
     finally:
         serving.undeploy("broken")
+
+
+def test_every_process_of_a_deployment_listens_on_loopback_only(served):
+    import json
+
+    import psutil
+
+    from dlptui.platform.local.processes import ProcessRecord, members
+
+    state = json.loads((served.serving.root / DEPLOYMENT / "state.json").read_text())
+    records = [ProcessRecord(state["gateway"]["pid"], state["gateway"]["started"])]
+    records.append(ProcessRecord(state["primary"]["pid"], state["primary"]["started"]))
+    listening = []
+    for record in records:
+        for proc in members(record):
+            listening += [c.laddr for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+    ports = {addr.port for addr in listening}
+    assert {state["gateway"]["port"], state["primary"]["http_port"], state["primary"]["metrics_port"]} <= ports
+    assert {addr.ip for addr in listening} == {"127.0.0.1"}, listening
