@@ -157,11 +157,21 @@ def train_transform(hparams: dict[str, Any]) -> transforms.Compose:
     )
 
 
+def _load_state(path: Path) -> dict[str, Any]:
+    """Determined's state_dict.pth, loaded with torch's safe (weights-only) unpickler: besides
+    tensors it holds numpy's RNG state, so exactly those numpy types are allowed, no code."""
+    import numpy as np
+
+    numpy_types = [np.core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype("uint32")), type(np.dtype("float64"))]
+    with torch.serialization.safe_globals(numpy_types):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def load_model(checkpoint: str | Path) -> tuple[DogCatNet, dict[str, Any]]:
     """The model of one of this trial's checkpoints, in eval mode, and its hyperparameters."""
     folder = Path(checkpoint)
     hparams = json.loads((folder / "load_data.json").read_text())["hparams"]
-    state = torch.load(folder / "state_dict.pth", map_location="cpu", weights_only=False)
+    state = _load_state(folder / "state_dict.pth")
     model = build_model(hparams, pretrained=False)
     model.load_state_dict(state["models_state_dict"][0])
     return model.eval(), hparams
