@@ -264,3 +264,14 @@ def test_kubeconfig_mistakes_are_sentences(kube_cluster, tmp_path, cluster_confi
     assert wrong.contexts() == ["a"]  # listing still works, to pick a right one
     with pytest.raises(InvalidInput, match="has no context 'b'; its contexts are: a"):
         wrong.nodes()
+
+
+def test_a_server_certificate_the_kubeconfig_does_not_trust_is_a_sentence(kube_cluster, tmp_path, cluster_config):
+    path = write_kubeconfig(tmp_path / "ca.yaml", {"other-ca": (kube_cluster.url, kube_cluster.token)}, kube_cluster.kubelet_ca)
+    config = replace(cluster_config, cluster=replace(cluster_config.cluster, kubeconfig=str(path)))
+    with pytest.raises(Unreachable) as caught:
+        KubeCluster(config).nodes()
+    assert str(caught.value) == (
+        f"The Kubernetes API server at {kube_cluster.url} (context 'other-ca') failed the TLS handshake "
+        "(certificate verify failed); check the kubeconfig's certificate authority."
+    )

@@ -178,12 +178,17 @@ class KubeClient:
 
     def error(self, e: Exception, what: str, limit: float, connect: float) -> Exception:
         """The PlatformError for an exception the kubernetes client raised while trying to `what`."""
-        import urllib3.exceptions
+        import urllib3.exceptions as u3
         from kubernetes.client.exceptions import ApiException
 
-        where = f"The Kubernetes API server at {self.server} (context {self.context!r})" if self.server else "The Kubernetes API server"
+        where = "The Kubernetes API server"
+        if self.server:
+            where += f" at {self.server} (context {self.context!r})"
+        check = "check that the cluster is up and the kubeconfig points at it"
+        if isinstance(e, ApiException) and not e.status:  # the client's wrapping of a urllib3 SSLError
+            return Unreachable(f"{where} failed the TLS handshake ({_reason(e.reason)}); check the kubeconfig's certificate authority.")
         if isinstance(e, ApiException):
-            status, message = e.status or 0, api_message(e)
+            status, message = e.status, api_message(e)
             if status == 404:
                 return NotFound(f"Could not {what}: {message}.")
             if status == 409:
@@ -195,17 +200,15 @@ class KubeClient:
             if status == 403:
                 return NotAvailable(f"{where} does not allow its user to {what} ({message}); ask for the RBAC role.")
             return Unreachable(f"{where} failed to {what} (HTTP {status}: {message}); check the cluster's control plane.")
-        reason = e.reason if isinstance(e, urllib3.exceptions.MaxRetryError) else e
-        if isinstance(reason, urllib3.exceptions.NewConnectionError):  # before ConnectTimeoutError: a subclass
-            return Unreachable(f"{where} cannot be reached ({_reason(reason)}); check that the cluster is up and the kubeconfig points at it.")
-        if isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
-            return Unreachable(f"{where} did not accept a connection within {connect:g} s; check that the cluster is up and the kubeconfig points at it.")
-        if isinstance(reason, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+        reason = e.reason if isinstance(e, u3.MaxRetryError) else e
+        if isinstance(reason, u3.NewConnectionError):  # before ConnectTimeoutError, of which it is a subclass
+            return Unreachable(f"{where} cannot be reached ({_reason(reason)}); {check}.")
+        if isinstance(reason, u3.ConnectTimeoutError):
+            return Unreachable(f"{where} did not accept a connection within {connect:g} s; {check}.")
+        if isinstance(reason, u3.ReadTimeoutError | TimeoutError):
             return Unreachable(f"{where} did not answer within {limit:g} s while trying to {what}; check that the cluster is up.")
-        if isinstance(reason, urllib3.exceptions.SSLError):
-            return Unreachable(f"{where} failed the TLS handshake ({_reason(reason)}); check the certificate authority in the kubeconfig.")
-        if isinstance(reason, urllib3.exceptions.HTTPError | OSError):
-            return Unreachable(f"{where} cannot be reached ({_reason(reason)}); check that the cluster is up and the kubeconfig points at it.")
+        if isinstance(reason, u3.HTTPError | OSError):
+            return Unreachable(f"{where} cannot be reached ({_reason(reason)}); {check}.")
         return e
 
 
@@ -225,8 +228,9 @@ def _reason(reason: Any) -> str:
     for marker in ("Connection refused", "Name or service not known", "No route to host", "certificate verify failed"):
         if marker in text:
             return marker.lower()
-    # urllib3 prefixes the reason with the repr of its connection object: keep the end
-    return text.split(": ", 1)[-1].strip().rstrip(".") or type(reason).__name__
+    # urllib3 prefixes the reason with the repr of its connection object: keep the end, on one line
+    rest = text.split(": ", 1)[-1].strip().splitlines()
+    return rest[0].rstrip(".") if rest else type(reason).__name__
 
 
 def timestamp(value: Any) -> float | None:
