@@ -3,7 +3,7 @@
     config.home/serving/<name>/state.json    what runs: gateway and model servers (pids, ports)
     config.home/serving/<name>/routes.json   what the gateway forwards to, with weights
     config.home/serving/<name>/logs/         one log per process
-    config.home/serving/<name>.lock          taken while the deployment changes
+    config.home/serving/.locks/<name>        flock'ed while the deployment changes
 
 A deployment's endpoint is its gateway's URL; it never changes while the deployment lives.
 Updating starts the new version, waits until it is ready, switches the gateway, waits until
@@ -18,7 +18,6 @@ import fcntl
 import json
 import os
 import shutil
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,7 +49,6 @@ class LocalServing:
         self.root.mkdir(parents=True, exist_ok=True)
         self.predictions = SeldonClient()
         self.http = httpx.Client(timeout=5.0)
-        self._local = threading.Lock()
 
     def close(self) -> None:
         self.predictions.close()
@@ -65,8 +63,11 @@ class LocalServing:
 
     @contextmanager
     def _locked(self, name: str):
+        """One change at a time per deployment, across threads and processes (each open() is its own flock)."""
         folder = self._folder(name)
-        with self._local, open(self.root / f"{name}.lock", "a") as handle:
+        locks = self.root / ".locks"  # no deployment name starts with a dot
+        locks.mkdir(exist_ok=True)
+        with open(locks / name, "a") as handle:  # lock files stay: unlinking one would let two holders in
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield folder
@@ -100,7 +101,7 @@ class LocalServing:
         if seen.get("generation") != state["generation"]:
             raise Unreachable(f"The gateway of {state['name']} did not take the new routes; undeploy and deploy again.")
 
-    def _drain_and_stop(self, folder: Path, state: dict, old: dict) -> None:
+    def _drain_and_stop(self, state: dict, old: dict) -> None:
         """Wait until the gateway has no request in flight to `old`, then stop its process tree."""
         backend = Backend.from_json(old)
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
@@ -228,7 +229,7 @@ class LocalServing:
             old = state["primary"]
             state["primary"] = new.to_json()
             self._save(folder, state)
-            self._drain_and_stop(folder, state, old)
+            self._drain_and_stop(state, old)
             return self._deployment(state)
 
     def set_canary(self, name: str, version: ModelVersion | None, traffic: int) -> Deployment:
@@ -241,7 +242,7 @@ class LocalServing:
                 state["canary"], state["canary_traffic"] = None, 0
                 self._save(folder, state)
                 if old:
-                    self._drain_and_stop(folder, state, old)
+                    self._drain_and_stop(state, old)
                 return self._deployment(state)
             version = self._with_location(version)
             if old and old["version"] == version.version and old["model"] == version.model:
@@ -257,14 +258,13 @@ class LocalServing:
             state["canary"], state["canary_traffic"] = new.to_json(), int(traffic)
             self._save(folder, state)
             if old:
-                self._drain_and_stop(folder, state, old)
+                self._drain_and_stop(state, old)
             return self._deployment(state)
 
     def undeploy(self, name: str) -> None:
         with self._locked(name) as folder:
             state = self._read(name)
             self._stop_all(folder, state)
-        (self.root / f"{name}.lock").unlink(missing_ok=True)
 
     def _stop_all(self, folder: Path, state: dict | None = None) -> None:
         if state is None:
