@@ -16,7 +16,6 @@ import pytest
 
 from tests.fixtures.serving import DEPLOYMENT, image_bytes
 
-pytestmark = pytest.mark.slow
 
 
 def _b64(data: bytes) -> str:
@@ -92,6 +91,47 @@ def test_corpus_has_at_least_ten_kinds():
     assert len(CORPUS) >= 10
 
 
+@pytest.fixture(scope="module")
+def image_request():
+    """serving/image_request.py, imported as the model server imports it (no torch, no server)."""
+    import importlib.util
+
+    from tests.fixtures.serving import REPO
+
+    spec = importlib.util.spec_from_file_location("image_request", REPO / "serving" / "image_request.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+WRAPPER_KINDS = {"empty body", "bad json"}  # refused by Seldon's wrapper before the model sees them
+
+
+@pytest.mark.parametrize("kind", sorted(set(CORPUS) - WRAPPER_KINDS))
+def test_request_decoding_refuses_each_bad_kind_with_a_sentence(kind, image_request):
+    message = json.loads(CORPUS[kind][0])
+    with pytest.raises(image_request.BadRequest) as refused:
+        image_request.image_from_message(message)
+    assert 400 <= refused.value.status < 500
+    assert refused.value.message.endswith(".") and len(refused.value.message) > 10
+
+
+def test_transparent_and_grey_images_become_rgb(image_request):
+    from PIL import Image
+
+    rgba = image_request.decode_image(image_bytes(mode="RGBA", color=(0, 0, 0, 0), fmt="PNG"))
+    assert rgba.mode == "RGB" and rgba.getpixel((0, 0)) == (255, 255, 255), "transparent parts on white"
+    grey = image_request.decode_image(image_bytes(mode="L", color=77))
+    assert grey.mode == "RGB" and grey.getpixel((0, 0))[0] == grey.getpixel((0, 0))[2]
+    deep = Image.new("I;16", (4, 4), 4000)
+    import io
+
+    buf = io.BytesIO()
+    deep.save(buf, "PNG")
+    assert image_request.decode_image(buf.getvalue()).mode == "RGB"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(CORPUS))
 def test_bad_request_gets_4xx_with_a_sentence_and_server_keeps_serving(kind, endpoint, http):
     body, content_type = CORPUS[kind]
@@ -105,6 +145,7 @@ def test_bad_request_gets_4xx_with_a_sentence_and_server_keeps_serving(kind, end
     assert good.json()["jsonData"]["label"] in ("cat", "dog")
 
 
+@pytest.mark.slow
 def test_pixel_limits_answer_413(endpoint, http):
     body, content_type = CORPUS["decompression bomb"]
     response = http.post(endpoint, content=body, headers={"Content-Type": content_type})
@@ -112,6 +153,7 @@ def test_pixel_limits_answer_413(endpoint, http):
     assert "pixels" in response.json()["status"]["info"]
 
 
+@pytest.mark.slow
 def test_greyscale_rgba_and_png_are_accepted(endpoint, http):
     for data in (
         image_bytes(mode="L", color=120),
@@ -125,6 +167,7 @@ def test_greyscale_rgba_and_png_are_accepted(endpoint, http):
         assert abs(sum(probabilities.values()) - 1.0) < 1e-4
 
 
+@pytest.mark.slow
 def test_decoded_image_as_ndarray_and_tensor_is_accepted(endpoint, http):
     pixels = [[[200, 30, 30]] * 8] * 6
     flat = [v for row in pixels for px in row for v in px]
@@ -134,6 +177,7 @@ def test_decoded_image_as_ndarray_and_tensor_is_accepted(endpoint, http):
         assert response.json()["jsonData"]["label"] in ("cat", "dog")
 
 
+@pytest.mark.slow
 def test_platform_predict_turns_a_bad_image_into_an_error_not_an_exception(served):
     prediction = served.serving.predict(DEPLOYMENT, b"GIF89a but not really", "fake.gif")
     assert prediction.label is None
@@ -141,6 +185,7 @@ def test_platform_predict_turns_a_bad_image_into_an_error_not_an_exception(serve
     assert prediction.image == "fake.gif"
 
 
+@pytest.mark.slow
 def test_the_gateway_refuses_a_body_over_its_limit_without_reading_it(endpoint, http):
     import socket
 
