@@ -91,13 +91,15 @@ def main() -> int:
     parser.add_argument("--backbone", default="tiny", choices=("tiny", "efficientnet_lite0"))
     parser.add_argument("--image-size", type=int, default=160)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--batches", type=int, default=60)
+    parser.add_argument("--batches", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2, help="local runs; the plain loop runs one more time")
+    parser.add_argument("--rounds", type=int, default=3, help="local runs; the plain loop runs one more time")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of both (OMP_NUM_THREADS); 1 keeps a shared machine's noise down")
     args = parser.parse_args()
     if args.batches % WARMUP or args.batches <= WARMUP:
         parser.error(f"--batches must be a multiple of {WARMUP} above {WARMUP}")
 
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before torch loads, here and in the child
     import yaml
 
     with tempfile.TemporaryDirectory(prefix="dlptui-bench-") as tmp:
@@ -132,7 +134,7 @@ def main() -> int:
         "local_images_per_s": round(local, 1),
         "plain_images_per_s": round(plain, 1),
         "backbone": args.backbone, "image_size": args.image_size, "batch_size": args.batch_size,
-        "batches": args.batches, "rounds": args.rounds, "load_average": round(os.getloadavg()[0], 2),
+        "batches": args.batches, "rounds": args.rounds, "threads": args.threads, "load_average": round(os.getloadavg()[0], 2),
     }))
     return 0
 
