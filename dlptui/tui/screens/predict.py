@@ -84,9 +84,9 @@ class PredictScreen(BaseScreen):
     PredictScreen #chooser { height: auto; }
     PredictScreen #chooser Label { padding: 1 1 0 0; }
     PredictScreen #deployment { width: 1fr; }
-    PredictScreen #folder-results { height: auto; max-height: 40%; display: none; }
+    PredictScreen #folder-results { height: auto; max-height: 50%; display: none; }
     PredictScreen #folder-results.-shown { display: block; }
-    PredictScreen #results { height: auto; max-height: 12; }
+    PredictScreen #results { height: auto; max-height: 14; }
     PredictScreen #counts { padding: 0 1; text-style: bold; }
     """
 
@@ -107,13 +107,14 @@ class PredictScreen(BaseScreen):
                     yield Select([], prompt="no deployment available", id="deployment")
                 yield ImagePreview("Move onto an image to see it; Enter or p predicts it.", id="preview")
                 yield Probabilities(id="bars")
-        with Vertical(id="folder-results"):
-            yield Static("Folder results", classes="section-title", id="results-title")
-            yield ResourceTable(
-                [("file", "FILE"), ("label", "LABEL"), ("confidence", "CONFIDENCE"), ("latency", "LATENCY"), ("note", "NOTE")],
-                id="results",
-            )
-            yield Static("", id="counts")
+                with Vertical(id="folder-results"):
+                    yield Static("Folder results", classes="section-title", id="results-title")
+                    yield ResourceTable(
+                        [("file", "FILE"), ("label", "LABEL"), ("confidence", "CONFIDENCE"), ("latency", "LATENCY"),
+                         ("note", "NOTE")],
+                        id="results",
+                    )
+                    yield Static("", id="counts")
 
     def on_mount(self) -> None:
         tree = self.query_one("#tree", ImageTree)

@@ -1,0 +1,171 @@
+"""Write an SVG screenshot of each console screen to docs/screenshots/<screen>.svg.
+
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--size 120x36]
+
+It builds a demo platform in a temporary DLPTUI_HOME, the whole reference workflow on the
+SYNTHETIC sample: the data set committed to `dogs-and-cats`, the demo trial trained (the one F2
+starts: efficientnet_lite0 from ImageNet, a minute or two on a CPU; `--tiny` trains the tiny CNN in seconds),
+two versions of `dogcat-model` registered and promoted in turn, `dogcat-deploy` serving production
+on the real seldon-core microservice. Then it drives the console with Textual's pilot, as
+the tests do, saves one picture per screen, and undeploys. Nothing outside the temporary
+folder is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+GIVE_UP_S = 300.0
+
+
+def build_demo(home: Path, config: Path):
+    """The demo platform over `home`: data, a trained experiment, two versions, a live deployment."""
+    from dlptui.config import load_config
+    from dlptui.platform import Platform
+    from dlptui.platform.dataset import import_sample
+
+    platform = Platform(load_config(profile="local", env={"DLPTUI_HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")}))
+    ref = import_sample(platform.data, repo="dogs-and-cats").ref
+    print(f"data: {ref}", flush=True)
+    experiment = platform.training.create_experiment(config, ref)
+    deadline = time.monotonic() + GIVE_UP_S
+    while not (experiment := platform.training.get_experiment(experiment.id)).state.terminal:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"experiment {experiment.id} did not finish in {GIVE_UP_S:.0f} s")
+        time.sleep(0.5)
+    print(f"experiment {experiment.id}: {experiment.state.value}", flush=True)
+    checkpoints = sorted(platform.training.checkpoints(experiment.id), key=lambda c: c.batch)
+    registry = platform.registry
+    registry.register("dogcat-model", experiment.id, checkpoints[0].uuid, notes="first checkpoint")
+    registry.register("dogcat-model", experiment.id, notes="best checkpoint")
+    for version in (1, 2):  # each version through staging to production: the history shows the aliases moving
+        registry.promote("dogcat-model", version, "staging")
+        registry.promote("dogcat-model", version, "production")
+    platform.serving.deploy("dogcat-deploy", registry.get_version("dogcat-model", "production"))
+    deadline = time.monotonic() + GIVE_UP_S
+    while (deployment := platform.serving.get_deployment("dogcat-deploy")).state.value == "starting":
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    print(f"deployment dogcat-deploy: {deployment.state.value}", flush=True)
+    return platform
+
+
+def write_images(folder: Path) -> Path:
+    from dlptui.platform.sample import draw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for label in ("cat", "dog"):
+        for seed in range(1, 5):
+            (folder / f"{label}.{seed}.jpg").write_bytes(draw(label, 100 + seed, size=160))
+    return folder
+
+
+async def until(pilot, predicate, what: str) -> None:
+    deadline = time.monotonic() + GIVE_UP_S
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:  # not mounted yet
+            pass
+        await pilot.pause(0.1)
+    raise SystemExit(f"{what} did not happen within {GIVE_UP_S:.0f} s")
+
+
+async def shoot(platform, out: Path, size: tuple[int, int]) -> list[Path]:
+    from dlptui.tui.app import DlpApp
+
+    app = DlpApp(platform.config, platform=platform, start="cluster")
+    written: list[Path] = []
+
+    def save(name: str) -> None:
+        path = out / f"{name}.svg"
+        app.save_screenshot(filename=path.name, path=str(out))
+        written.append(path)
+        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", flush=True)
+
+    def rows(selector: str) -> int:
+        return app.screen.query_one(selector).row_count
+
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: len(app.services) == 5 and app.context, "the health poll")
+        await until(pilot, lambda: rows("#nodes") and rows("#workloads"), "the cluster screen")
+        await pilot.pause(0.5)
+        save("cluster")
+
+        await pilot.press("2")
+        await until(pilot, lambda: app.screen.query_one("ResourceTable").row_count == 1, "the data screen")
+        save("data")
+
+        await pilot.press("3")
+        await until(pilot, lambda: app.screen.query_one("ResourceTable").row_count == 1, "the experiments screen")
+        await pilot.pause(1.0)  # its chart
+        save("experiments")
+
+        await pilot.press("4")
+        await until(pilot, lambda: rows("#models") == 1, "the models screen")
+        app.screen.query_one("#models").focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: rows("#versions") == 2 and rows("#history") == 4, "the versions of dogcat-model")
+        save("models")
+
+        await pilot.press("5")
+        await until(pilot, lambda: rows("#deployments") == 1 and app.screen.query_one("#log").line_count, "the deployments screen")
+        save("deployments")
+
+        await pilot.press("6")
+        screen = app.screen
+        await until(pilot, lambda: screen.deployment == "dogcat-deploy", "the deployment in the predict screen")
+        tree = screen.query_one("#tree")
+        await until(pilot, lambda: len(tree.root.children) == 8, "the images in the tree")
+        tree.focus()
+        tree.move_cursor(tree.root.children[1])  # cat.2.jpg
+        await pilot.press("p")
+        await until(pilot, lambda: screen.query_one("#bars").prediction is not None, "the prediction")
+        await pilot.press("f")
+        await until(pilot, lambda: "images)" in str(screen.query_one("#counts").content), "the folder's predictions")
+        save("predict")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--size", default="120x36", help="terminal size, COLUMNSxROWS")
+    parser.add_argument(
+        "--tiny", action="store_true", help="train trial/tiny.yaml (seconds) instead of the demo's trial/local.yaml (a minute or two)"
+    )
+    args = parser.parse_args(argv)
+    columns, rows = (int(v) for v in args.size.lower().split("x"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out.resolve()
+
+    import textual_image.widget  # noqa: F401  (asks the terminal what it draws before the app starts)
+
+    with tempfile.TemporaryDirectory(prefix="dlptui-demo-") as tmp:
+        home = Path(tmp) / "home"
+        platform = build_demo(home, ROOT / "trial" / ("tiny.yaml" if args.tiny else "local.yaml"))
+        cwd = Path.cwd()
+        os.chdir(write_images(Path(tmp) / "images"))  # the predict screen starts in the current directory
+        try:
+            asyncio.run(shoot(platform, out, (columns, rows)))
+        finally:
+            os.chdir(cwd)
+            for deployment in platform.serving.list_deployments():
+                platform.serving.undeploy(deployment.name)
+            platform.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
