@@ -267,3 +267,22 @@ async def test_a_slow_part_shows_as_slow_and_the_others_answer(tui_app, platform
             assert "⧗" not in tui_app.screen.query_one("DlpHeader").render().plain
     finally:
         release.set()
+
+
+async def test_keymap_from_the_config_file_and_a_clash_said_in_one_sentence(home, tmp_path):
+    from dlptui.config import load_config
+
+    config_file = tmp_path / "config" / "dlptui" / "config.toml"
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text('[keymap]\n"app.data" = "ctrl+d"\n"app.jump" = "q"\n')  # q is app.quit's key
+    config = load_config()
+    assert config.keymap == {"app.data": "ctrl+d", "app.jump": "q"}
+    app = make_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        assert app.current_mode == "data"
+        clash = "The [keymap] of your config gives q to app.jump and app.quit"
+        await wait_for(pilot, lambda: any(clash in n.message for n in app._notifications), what="the clash sentence")
+        assert app.is_running

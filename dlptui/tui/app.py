@@ -31,6 +31,7 @@ Conventions of the frame (the screens in `screens/` plug into it):
 from __future__ import annotations
 
 import importlib
+import logging
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from typing import Any
 from textual import on
 from textual.app import App
 from textual.binding import Binding
+from textual.keys import format_key, key_to_character
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
@@ -70,6 +72,8 @@ ALIASES: dict[str, str] = {
     "seldon": "deployments", "sdep": "deployments",
     "pred": "predict", "pr": "predict", "infer": "predict",
 }
+
+log = logging.getLogger("dlptui.tui")
 
 SAMPLE_REPO = "dogs-and-cats"
 DEMO_CONFIG = Path(__file__).resolve().parents[2] / "trial" / "local.yaml"
@@ -146,6 +150,8 @@ class DlpApp(App):
     def on_mount(self) -> None:
         self.switch_mode(self.start_mode)
         self.call_after_refresh(self._after_first_frame)
+        if self.config.keymap:
+            self._tell_keymap_clashes()
 
     def _after_first_frame(self) -> None:
         """The first backend calls wait for the first frame: it paints before any part is built."""
@@ -155,7 +161,10 @@ class DlpApp(App):
 
     def on_unmount(self) -> None:
         if self._own_platform:
-            self.platform.close()
+            try:
+                self.platform.close()
+            except Exception:  # a part still being built by a worker: nothing to lose, say nothing on exit
+                log.warning("closing the platform failed", exc_info=True)
 
     def _poll_status(self) -> None:
         """Each part's health in its own thread: a slow part shows as slow, the others answer."""
@@ -221,6 +230,22 @@ class DlpApp(App):
                 self.notify(describe_error(worker.error), severity="error", timeout=10)
         elif state == WorkerState.ERROR and worker.error is not None:
             self.notify(describe_error(worker.error), severity="error")
+
+    def _tell_keymap_clashes(self) -> None:
+        """A [keymap] that gives one key to two of the app's actions: say so, in one sentence each."""
+        owners: dict[str, list[str]] = {}
+        for binding in Binding.make_bindings(self.BINDINGS):
+            keys = self.config.keymap.get(binding.id, binding.key)
+            for key in (k.strip() for k in keys.split(",")):
+                owners.setdefault(key_to_character(key) or key, []).append(binding.id)  # "?" is question_mark
+        for key, ids in owners.items():
+            if len(ids) > 1:
+                self.notify(
+                    f"The [keymap] of your config gives {format_key(key)} to {' and '.join(ids)}; "
+                    "only one of them answers it, so give the other a free key in the config file.",
+                    severity="warning",
+                    timeout=15,
+                )
 
     def _offer_sample(self) -> None:
         self.empty_platform = True
