@@ -86,3 +86,20 @@ def test_a_garbage_pid_file_is_ignored(config, home):
 def test_the_platform_builds_it_for_the_local_profile(platform):
     assert isinstance(platform.cluster, LocalCluster)
     assert platform.health("cluster").reachable
+
+
+def test_gpu_utilization_parsing():
+    from dlptui.platform.local.cluster import parse_gpu_utilization
+
+    assert parse_gpu_utilization("0\n37\n100\n") == (3, 2)
+    assert parse_gpu_utilization("[N/A]\n") == (1, 0)  # MIG or an old driver: a GPU, use unknown
+    assert parse_gpu_utilization("") == (0, 0)
+
+
+def test_no_gpu_tool_means_no_gpu(config, monkeypatch):
+    import shutil as shutil_module
+
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.setattr(shutil_module, "which", lambda name: None)
+    (node,) = LocalCluster(config).nodes()
+    assert node.gpu_capacity == 0 and node.gpu_used == 0

@@ -54,6 +54,13 @@ def _part_of(cmdline: str) -> str:
     return "platform"
 
 
+def parse_gpu_utilization(out: str) -> tuple[int, int]:
+    """(GPUs, GPUs busy) from `nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits`."""
+    values = [line.strip() for line in out.splitlines() if line.strip()]
+    busy = sum(1 for v in values if v.isdigit() and int(v) > 0)  # "[N/A]" counts as a GPU, not busy
+    return len(values), busy
+
+
 class LocalCluster:
     """`ports.Cluster` for this host."""
 
@@ -217,9 +224,7 @@ class LocalCluster:
                     text=True,
                     timeout=5,
                 ).stdout
-                values = [line.strip() for line in out.splitlines() if line.strip()]
-                count = len(values)
-                busy = sum(1 for v in values if v.isdigit() and int(v) > 0)
+                count, busy = parse_gpu_utilization(out)
             except (OSError, subprocess.SubprocessError):
                 pass
         self._gpu = (now, count, busy)
