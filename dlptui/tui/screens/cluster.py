@@ -43,11 +43,12 @@ class ClusterScreen(BaseScreen):
             id="services",
             classes="short",
         )
-        yield Static("Processes", classes="section-title", id="workloads-title")
+        pods = self.config.kind == "cluster"
+        yield Static("Pods" if pods else "Processes", classes="section-title", id="workloads-title")
         yield ResourceTable(
             [
                 ("name", "NAME"),
-                ("part", "PART"),
+                ("part", "NAMESPACE" if pods else "PART"),
                 ("phase", "PHASE"),
                 ("cpu", "CPU %"),
                 ("memory", "MEMORY"),
@@ -60,8 +61,6 @@ class ClusterScreen(BaseScreen):
     def on_mount(self) -> None:
         self.app.status_signal.subscribe(self, lambda _: self._show_services())
         self._show_services()
-        if self.config.kind == "cluster":
-            self.query_one("#workloads-title", Static).update("Pods")
 
     def fetch(self):
         cluster = self.platform.cluster
@@ -98,7 +97,7 @@ class ClusterScreen(BaseScreen):
             for w in workloads
         )
         if not workloads:
-            self.state("No platform processes are running.")
+            self.state("No pods of the platform were found." if self.config.kind == "cluster" else "No platform processes are running.")
 
     def _show_services(self) -> None:
         services = self.app.services
