@@ -173,6 +173,15 @@ def test_resnet50_without_weights_ends_in_error_with_one_sentence(platform, repo
     assert "Traceback" in "\n".join(platform.training.logs(experiment.id)[0])  # the detail is in the log
 
 
+def test_bad_data_folder_ends_in_error_with_the_trials_sentence(platform, tmp_path):
+    (tmp_path / "empty" / "train").mkdir(parents=True)
+    config = write_config(tmp_path, data={"store": "folder", "path": str(tmp_path / "empty")})
+    experiment = wait_for(platform.training, platform.training.create_experiment(config).id)
+    assert experiment.state is ExperimentState.ERROR
+    assert experiment.error == "The data has no labelled images in train/; it needs cat.N.jpg and dog.N.jpg files there."
+    assert (experiment.data_repo, experiment.data_commit) == (None, None)  # a plain folder has no commit to pin
+
+
 # --- pause, resume, kill, and a child that dies ------------------------------------------
 
 

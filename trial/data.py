@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 from torch.utils.data import Dataset
 
+from settings import SettingsError
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LABELS = {"cat": 0, "dog": 1}  # index 0 is cat, 1 is dog
 SPLITS = ("train", "eval")
@@ -53,7 +55,7 @@ class DogCatImages(Dataset):
     def __init__(self, root: Path, split: str, transform: Callable) -> None:
         self.files = labelled_files(Path(root) / split)
         if not self.files:
-            raise ValueError(
+            raise SettingsError(
                 f"The folder {Path(root) / split} holds no labelled images; it needs cat.N.jpg and dog.N.jpg files."
             )
         self.transform = transform
@@ -84,14 +86,14 @@ def fetch(data: dict[str, Any], dest: Path | None = None) -> Path:
     if store == "folder":
         root = Path(data["path"]).expanduser()
         if not root.is_dir():
-            raise ValueError(f"The data folder {root} does not exist; check data.path in the config.")
+            raise SettingsError(f"The data folder {root} does not exist; check data.path in the config.")
         unpack(root)
     else:
         dest = Path(data.get("dir") or dest or tempfile.mkdtemp(prefix="dogcat-data-"))
         root = _fetch_local(data, dest) if store == "local" else _fetch_pachyderm(data, dest)
     for split in SPLITS:
         if not labelled_files(root / split):
-            raise ValueError(f"The data has no labelled images in {split}/; it needs cat.N.jpg and dog.N.jpg files there.")
+            raise SettingsError(f"The data has no labelled images in {split}/; it needs cat.N.jpg and dog.N.jpg files there.")
     return root
 
 
@@ -146,7 +148,7 @@ def _download_pachyderm(data: dict[str, Any], dest: Path) -> None:
     for info in client.walk_file(commit, "/"):
         target = (dest / info.file.path.lstrip("/")).resolve()
         if not target.is_relative_to(top):
-            raise ValueError(f"The Pachyderm file {info.file.path!r} would land outside {dest}; refusing it.")
+            raise SettingsError(f"The Pachyderm file {info.file.path!r} would land outside {dest}; refusing it.")
         if info.file_type == pfs_pb2.FileType.DIR:
             target.mkdir(parents=True, exist_ok=True)
             continue

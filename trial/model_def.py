@@ -34,6 +34,8 @@ DOG_CLASSES = range(151, 269)
 class WeightsMissing(RuntimeError):
     """The pretrained weights of the backbone cannot be had on this machine."""
 
+    user_facing = True  # one sentence: dlptui shows it as it is
+
 
 class FoldedHead(nn.Module):
     """ImageNet's cat and dog rows of a classifier, each group folded into one logit.

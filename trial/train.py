@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any, Callable
 
-from settings import load_config, periods
+from settings import SettingsError, load_config, periods
 
 REPORT_EVERY = 10  # batches between training-metric reports (and chances to stop)
 
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
         conf = load_config(args[0] if args else "const.yaml")
-    except ValueError as e:
+    except SettingsError as e:
         print(f"train.py: {e}", file=sys.stderr)
         return 2
     run(conf)

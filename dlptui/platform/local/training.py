@@ -121,7 +121,7 @@ class LocalTraining:
         try:
             conf = settings.load_config(file)
             max_batches = settings.periods(conf)[0]
-        except ValueError as e:
+        except settings.SettingsError as e:
             raise InvalidInput(str(e)) from None
         problem = settings.weights_problem(conf["hyperparameters"])
         if problem:

@@ -74,7 +74,9 @@ def make_recorder(db: TrainingDB, experiment_id: int, start_batch: int):
 
         def on_checkpoint_upload_end(self, uuid: str) -> None:
             # Determined has written metadata.json by now: the checkpoint is whole, record it.
-            db.add_checkpoint(uuid, experiment_id, experiment_id, self.batch, f"{STORAGE}/{uuid}")
+            where = self.written if self.written and self.written.name == uuid else db.root / STORAGE / uuid
+            location = where.relative_to(db.root) if where.is_relative_to(db.root) else where
+            db.add_checkpoint(uuid, experiment_id, experiment_id, self.batch, str(location))
             log.info("Checkpoint %s at batch %d recorded.", uuid, self.batch)
 
     return Recorder()
@@ -99,7 +101,7 @@ def _scalars(metrics: dict, batch: int) -> list[tuple[int, str, float]]:
 
 def sentence(error: BaseException, experiment_id: int) -> str:
     """One sentence for the experiment's `error` field."""
-    if isinstance(error, (PlatformError, ValueError)) or type(error).__name__ == "WeightsMissing":
+    if isinstance(error, PlatformError) or getattr(error, "user_facing", False):  # the trial's own sentences
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return text if text.endswith(".") else text + "."
     return f"Training failed with {type(error).__name__}: {str(error).strip()[:200]}; see `dlptui logs {experiment_id}`."
