@@ -14,6 +14,7 @@ from rich.console import Console
 
 import pytest
 
+from dlptui.tui.screens.deployments import DeployDialog
 from dlptui.tui.screens.models import ModelsScreen, RegisterDialog, VersionsScreen
 from dlptui.tui.widgets.compare import CompareScreen
 from dlptui.tui.widgets.help import screen_actions
@@ -126,6 +127,17 @@ async def test_compare_two_versions(trained_platform):
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, VersionsScreen), what="back to the versions")
 
+        # d: the deploy dialog with the selected version chosen; Esc deploys nothing
+        table.move_cursor(row=table.shown_keys.index("dogcat-model@1"))
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeployDialog), what="the deploy dialog")
+        assert app.screen.query_one("#model").value == "dogcat-model"
+        assert app.screen.query_one("#ref").value == "1"
+        assert app.screen.query_one("#name").value == "dogcat-deploy"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, VersionsScreen), what="back to the versions")
+        assert trained_platform.serving.list_deployments() == []
+
 
 async def test_lineage_panel_shows_the_chain_and_a_link_switches_screen(trained_platform):
     experiment = trained_platform.training.list_experiments()[0]
@@ -146,6 +158,23 @@ async def test_lineage_panel_shows_the_chain_and_a_link_switches_screen(trained_
         assert panel.missing == ""
         await pilot.press("down", "down", "enter")  # the experiment
         await wait_for(pilot, lambda: app.current_mode == "experiments", what="the switch to the experiments screen")
+        experiments = app.screen.query_one("#experiments", ResourceTable)
+        await wait_for(pilot, lambda: experiments.selected_key == experiment.id, what="the experiment's row selected")
+
+        # the data commit's link selects its repo on the data screen, among others
+        for name in ("aardvark", "zebra"):
+            trained_platform.data.create_repo(name)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: isinstance(app.screen, VersionsScreen), what="back on the versions")
+        app.screen.query_one("#versions", ResourceTable).focus()
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LineagePanel), what="the lineage panel")
+        await pilot.press("down", "down", "down", "enter")  # the data commit
+        await wait_for(pilot, lambda: app.current_mode == "data", what="the switch to the data screen")
+        repos = app.screen.query_one(ResourceTable)
+        await wait_for(pilot, lambda: len(repos.shown_keys) == 3, what="the three repos")
+        await wait_for(pilot, lambda: repos.selected_key == "dogs-and-cats", what="the repo's row selected")
+        assert repos.shown_keys.index("dogs-and-cats") != 0
 
 
 async def test_read_only_hides_register_and_promote(trained_platform):
@@ -161,9 +190,9 @@ async def test_read_only_hides_register_and_promote(trained_platform):
         await wait_for(pilot, lambda: table.all_keys == ["dogcat-model@1"], what="the version")
         ids = {row[2] for row in screen_actions(versions)}
         assert {"models.compare", "models.lineage", "models.mark"} <= ids
-        assert not ids & {"models.promote_staging", "models.promote_production", "models.register_version"}
+        assert not ids & {"models.promote_staging", "models.promote_production", "models.register", "models.deploy"}
         table.focus()
-        await pilot.press("s", "p", "n")
+        await pilot.press("s", "p", "n", "d")
         await pilot.pause()
         assert trained_platform.registry.get_model("dogcat-model").aliases == {}
-        assert not isinstance(app.screen, RegisterDialog)
+        assert isinstance(app.screen, VersionsScreen)  # no dialog opened

@@ -64,24 +64,35 @@ class Target:
     canary: int | None = None  # percent for a canary (0 removes it); None: the primary version
 
 
-class DeployDialog(FormDialog):
-    """A model, one of its versions or aliases, and the deployment's name."""
+def deploy(platform, target: Target) -> Deployment:
+    """Runs in a thread: resolve the version or alias, then deploy it under the target's name."""
+    version = platform.registry.get_version(target.model, target.ref)
+    return platform.serving.deploy(target.name, version)
 
-    def __init__(self, choices: Choices, name: str = DEFAULT_DEPLOYMENT) -> None:
+
+class DeployDialog(FormDialog):
+    """A model, one of its versions or aliases (preselected if given), and the deployment's name."""
+
+    def __init__(self, choices: Choices, name: str = DEFAULT_DEPLOYMENT, model: str | None = None,
+                 ref: str | None = None) -> None:
         super().__init__("Deploy a model version", ok="Deploy")
         self.choices = choices
         self.default_name = name
+        self.model = model if model in choices else (DEFAULT_MODEL if DEFAULT_MODEL in choices else sorted(choices)[0])
+        self.ref = ref
 
     def compose_fields(self) -> ComposeResult:
-        models = sorted(self.choices)
-        first = DEFAULT_MODEL if DEFAULT_MODEL in self.choices else models[0]
-        yield from field("model", Select([(m, m) for m in models], value=first, allow_blank=False, id="model"))
-        yield from field("version or alias", Select(version_options(*self.choices[first]), allow_blank=False, id="ref"))
+        options = version_options(*self.choices[self.model])
+        ref = self.ref if self.ref in {value for _, value in options} else options[0][1]
+        models = [(m, m) for m in sorted(self.choices)]
+        yield from field("model", Select(models, value=self.model, allow_blank=False, id="model"))
+        yield from field("version or alias", Select(options, value=ref, allow_blank=False, id="ref"))
         yield from field("deployment name", Input(self.default_name, id="name"))
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "model" and event.value in self.choices:
-            self.query_one("#ref", Select).set_options(version_options(*self.choices[str(event.value)]))
+        if event.select.id == "model" and event.value in self.choices and event.value != self.model:
+            self.model = str(event.value)
+            self.query_one("#ref", Select).set_options(version_options(*self.choices[self.model]))
 
     def result(self) -> Target:
         name = self.query_one("#name", Input).value.strip()
@@ -223,10 +234,13 @@ class DeploymentsScreen(BaseScreen):
             self._show_state()
             self.reload()
 
-    def reveal(self, key: str) -> None:
-        if key in self.table.shown_keys:
-            self.table.move_cursor(row=self.table.shown_keys.index(key))
-            self.table.focus()
+    def reveal(self, key: str) -> bool:
+        """Select a deployment by name; False while it is not in the table (yet)."""
+        if key not in self.table.shown_keys:
+            return False
+        self.table.move_cursor(row=self.table.shown_keys.index(key))
+        self.table.focus()
+        return True
 
     # -- actions -------------------------------------------------------------------
 
@@ -255,12 +269,8 @@ class DeploymentsScreen(BaseScreen):
         if target is None:
             return
 
-        def deploy() -> Deployment:
-            version = self.platform.registry.get_version(target.model, target.ref)
-            return self.platform.serving.deploy(target.name, version)
-
         self.notify(f"Deploying {target.model}@{target.ref} as {target.name}...")
-        self.call(deploy, then=self._changed("deployed"))
+        self.call(deploy, self.platform, target, then=self._changed("deployed"))
 
     def action_switch(self) -> None:
         d = self._need_selected()

@@ -2,8 +2,9 @@
 
 On the versions: `s` / `p` move the staging / production alias to the selected version
 (the history under the table grows by one line), `m` marks a version and `c` compares
-the marked one with the selected one, `l` opens the lineage panel, `n` registers a
-checkpoint of an experiment as a new version (on either screen).
+the marked one with the selected one, `l` opens the lineage panel, `d` deploys the
+selected version (the Deployments screen's dialog), `n` registers a checkpoint of an
+experiment as a new version (on either screen).
 """
 
 from __future__ import annotations
@@ -195,13 +196,16 @@ class ModelsScreen(RegisterMixin, BaseScreen):
     def action_register(self) -> None:
         self.start_register(self.table.selected_key or DEFAULT_MODEL)
 
-    def reveal(self, key: str) -> None:
+    def reveal(self, key: str) -> bool:
         """Select a model, or open a model's versions at one version ("dogcat-model@2")."""
         name, _, version = key.partition("@")
-        if name in self.table.all_keys:
-            self.table.move_cursor(row=self.table.shown_keys.index(name) if name in self.table.shown_keys else 0)
         if version:
             self.app.push_screen(VersionsScreen(name, select=int(version)))
+            return True
+        if name not in self.table.shown_keys:
+            return False
+        self.table.move_cursor(row=self.table.shown_keys.index(name))
+        return True
 
 
 def _alias(version: int | None) -> str:
@@ -213,7 +217,7 @@ def _alias(version: int | None) -> str:
 
 class VersionsScreen(RegisterMixin, BaseScreen):
     POLL_SECONDS = 5.0
-    MUTATING = frozenset({"promote", "register"})
+    MUTATING = frozenset({"promote", "register", "deploy"})
 
     BINDINGS = [
         Binding("s", "promote('staging')", "Staging", id="models.promote_staging"),
@@ -221,7 +225,8 @@ class VersionsScreen(RegisterMixin, BaseScreen):
         Binding("m", "mark", "Mark", id="models.mark"),
         Binding("c", "compare", "Compare", id="models.compare"),
         Binding("l", "lineage", "Lineage", id="models.lineage"),
-        Binding("n", "register", "Register", id="models.register_version"),
+        Binding("d", "deploy", "Deploy", id="models.deploy"),
+        Binding("n", "register", "Register", id="models.register"),
     ]
 
     def __init__(self, model: str, select: int | None = None) -> None:
@@ -303,12 +308,20 @@ class VersionsScreen(RegisterMixin, BaseScreen):
             self._select = None
         self.state("" if versions else f"{self.model} has no versions yet: press n to register one.")
 
-    def reveal(self, key: str) -> None:
-        if "@" not in key:
-            key = version_key(self.model, int(key))
-        if key in self.table.shown_keys:
-            self.table.move_cursor(row=self.table.shown_keys.index(key))
-            self.table.focus()
+    def reveal(self, key: str) -> bool:
+        """Select a version ("dogcat-model@2"); another model's version opens that model's versions."""
+        name, _, version = key.partition("@")
+        if name != self.model:
+            self.dismiss()
+            self.app.push_screen(VersionsScreen(name, select=int(version)))
+            return True
+        if key not in self.table.shown_keys:
+            if self._select is None:  # not loaded yet: show() selects it when the rows arrive
+                self._select = int(version)
+            return True
+        self.table.move_cursor(row=self.table.shown_keys.index(key))
+        self.table.focus()
+        return True
 
     # -- actions -------------------------------------------------------------------
 
@@ -361,3 +374,25 @@ class VersionsScreen(RegisterMixin, BaseScreen):
 
     def action_register(self) -> None:
         self.start_register(self.model)
+
+    def action_deploy(self) -> None:
+        """The deploy dialog with this version chosen; the deployment then shows on screen 5."""
+        from dlptui.tui.screens.deployments import DeployDialog, deploy, read_choices
+
+        version = self.selected
+        if version is None:
+            self.notify("Select a version to deploy first.", severity="warning")
+            return
+
+        def deployed(d) -> None:
+            self.notify(f"{d.name} is {d.state.value} with {d.model}@{d.version}: press 5 to follow it.")
+
+        def chosen(target) -> None:
+            if target is not None:
+                self.notify(f"Deploying {target.model}@{target.ref} as {target.name}...")
+                self.call(deploy, self.platform, target, then=deployed)
+
+        def ask(choices) -> None:
+            self.app.push_screen(DeployDialog(choices, model=self.model, ref=str(version.version)), chosen)
+
+        self.call(read_choices, self.platform, then=ask)

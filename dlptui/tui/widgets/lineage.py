@@ -29,16 +29,35 @@ class Link:
     key: str  # the row to select there
 
 
-def follow(app: App, link: Link) -> None:
-    """Switch to the link's screen and select its row (once the screen is there)."""
+def follow(app: App, link: Link, tries: int = 50) -> None:
+    """Switch to the link's screen and select its row once the screen has loaded it.
+
+    A screen with `reveal(key) -> bool` selects the row itself; on any other screen the row
+    is looked up by key in its tables (for "repo@commit", the repo's row). The screen loads
+    its rows in a worker, so the lookup is tried again a few times while they arrive.
+    """
+    from dlptui.tui.widgets.resource_table import ResourceTable
+
     app.switch_mode(link.mode)
 
-    def select() -> None:
-        reveal = getattr(app.screen, "reveal", None)
+    def select(left: int) -> None:
+        screen = app.screen
+        reveal = getattr(screen, "reveal", None)
         if reveal is not None:
-            reveal(link.key)
+            found = reveal(link.key)
+        else:
+            found = False
+            for table in screen.query(ResourceTable):
+                key = next((k for k in (link.key, link.key.partition("@")[0]) if k in table.shown_keys), None)
+                if key is not None:
+                    table.move_cursor(row=table.shown_keys.index(key))
+                    table.focus()
+                    found = True
+                    break
+        if not found and left > 0:
+            app.set_timer(0.1, lambda: select(left - 1))
 
-    app.call_later(select)
+    app.call_later(select, tries)
 
 
 def _entry(link: Link, last: bool) -> Text:
