@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from dlptui.tui.screens.predict import NO_DEPLOYMENT, ImageTree, PredictScreen, count_labels
+from dlptui.tui.widgets.file_picker import FilePicker
 from dlptui.tui.widgets.image_preview import ImagePreview
 from dlptui.tui.widgets.probabilities import Probabilities
 from dlptui.tui.widgets.resource_table import ResourceTable
@@ -69,6 +70,18 @@ async def test_tree_lists_images_only_and_a_bad_image_is_one_sentence(platform, 
         await pilot.press("f")
         await pilot.pause()
         assert any(NO_DEPLOYMENT in n.message for n in app._notifications)
+
+        # o: another folder, typed into the picker; the tree starts there
+        other = image_folder.parent / "more"
+        (other / "sub").mkdir(parents=True)
+        (other / "sub" / "dog.7.jpg").write_bytes((image_folder / "dog.1.jpg").read_bytes())
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, FilePicker), what="the folder picker")
+        app.screen.query_one("#path").value = str(other)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is screen and screen.folder == other.resolve(), what="the new folder")
+        await wait_for(pilot, lambda: [n.data.path.name for n in tree.root.children] == ["sub"], what="the new tree")
+        assert "more" in str(screen.query_one("#files-title").content)
 
 
 @pytest.mark.slow

@@ -151,6 +151,7 @@ class DeploymentsScreen(BaseScreen):
         super().__init__()
         self.deployments: dict[str, Deployment] = {}
         self.log_of: str | None = None  # the deployment whose log is shown (read by fetch's thread)
+        self._log_shown: tuple[str | None, list[str]] = (None, [])
 
     def compose_body(self) -> ComposeResult:
         yield ResourceTable(
@@ -213,6 +214,9 @@ class DeploymentsScreen(BaseScreen):
         )
 
     def _show_log(self, name: str | None, lines: list[str]) -> None:
+        if (name, lines) == self._log_shown:
+            return  # unchanged: leave the log (and where the reader scrolled to) alone
+        self._log_shown = (name, lines)
         log = self.query_one("#log", Log)
         self.query_one("#log-title", Static).update(f"Server log of {name}" if name else "Server log")
         log.clear()
