@@ -48,6 +48,8 @@ class Platform:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._parts: dict[str, Any] = {}
+        # One lock for every build, on purpose: parts import their heavy libraries when built,
+        # and parallel first imports of grpc, determined and kubernetes have deadlocked CPython.
         self._lock = threading.RLock()
 
     def part(self, name: str) -> Any:
@@ -105,7 +107,9 @@ class Platform:
             return list(pool.map(self.health, PARTS))
 
     def close(self) -> None:
-        for part in self._parts.values():
+        with self._lock:
+            parts = list(self._parts.values())
+        for part in parts:
             close = getattr(part, "close", None)
             if close:
                 close()
