@@ -196,3 +196,21 @@ async def test_read_only_hides_register_and_promote(trained_platform):
         await pilot.pause()
         assert trained_platform.registry.get_model("dogcat-model").aliases == {}
         assert isinstance(app.screen, VersionsScreen)  # no dialog opened
+
+
+async def test_a_remapped_key_promotes(trained_platform):
+    experiment = trained_platform.training.list_experiments()[0]
+    trained_platform.registry.register("dogcat-model", experiment.id)
+    config = replace(trained_platform.config, keymap={"models.promote_production": "g"})
+    app = make_app(config, trained_platform, start="models")
+    async with app.run_test(size=SIZE) as pilot:
+        versions = await open_versions(pilot, app)
+        table = versions.query_one("#versions", ResourceTable)
+        await wait_for(pilot, lambda: table.all_keys == ["dogcat-model@1"], what="the version")
+        table.focus()
+        await pilot.press("p")  # the old key does nothing now
+        await pilot.pause()
+        assert trained_platform.registry.get_model("dogcat-model").aliases == {}
+        await pilot.press("g")
+        await wait_for(pilot, lambda: versions.query_one("#history", ResourceTable).row_count == 1, what="the promotion")
+        assert trained_platform.registry.get_model("dogcat-model").aliases == {"production": 1}
