@@ -180,6 +180,8 @@ def test_bad_data_folder_ends_in_error_with_the_trials_sentence(platform, tmp_pa
     assert experiment.state is ExperimentState.ERROR
     assert experiment.error == "The data has no labelled images in train/; it needs cat.N.jpg and dog.N.jpg files there."
     assert (experiment.data_repo, experiment.data_commit) == (None, None)  # a plain folder has no commit to pin
+    with pytest.raises(NotFound, match="data folder .* does not exist"):
+        platform.training.create_experiment(write_config(tmp_path, data={"store": "folder", "path": "missing"}))
 
 
 # --- pause, resume, kill, and a child that dies ------------------------------------------

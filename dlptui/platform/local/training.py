@@ -126,7 +126,7 @@ class LocalTraining:
         problem = settings.weights_problem(conf["hyperparameters"])
         if problem:
             raise NotAvailable(problem)
-        conf["data"], ref = self._pin_data(conf["data"], data)
+        conf["data"], ref = self._pin_data(conf["data"], data, file.resolve().parent)
         experiment_id = self.db.insert(
             name=name or str(conf.get("name") or file.stem),
             config_file=str(file.resolve()),
@@ -139,12 +139,15 @@ class LocalTraining:
         self._start(self.db.row(experiment_id))
         return self.get_experiment(str(experiment_id))
 
-    def _pin_data(self, section: dict, data: DataRef | None) -> tuple[dict, DataRef | None]:
-        """The data section with the commit pinned to its full id, and that commit."""
+    def _pin_data(self, section: dict, data: DataRef | None, beside: Path) -> tuple[dict, DataRef | None]:
+        """The data section with the commit pinned to its full id (or a folder made absolute), and that commit."""
         if data is not None:
             section = {"store": "local", "repo": data.repo, "commit": data.commit}
         if section["store"] == "folder":
-            return section, None
+            folder = (beside / Path(section["path"]).expanduser()).resolve()  # a relative path is the config's
+            if not folder.is_dir():
+                raise NotFound(f"The data folder {folder} does not exist; check data.path in the config.")
+            return {**section, "path": str(folder)}, None
         if section["store"] != "local":
             raise InvalidInput(
                 f"The config's data store is {section['store']!r}, but the local profile trains on its own store; "
