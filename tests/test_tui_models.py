@@ -214,3 +214,24 @@ async def test_a_remapped_key_promotes(trained_platform):
         await pilot.press("g")
         await wait_for(pilot, lambda: versions.query_one("#history", ResourceTable).row_count == 1, what="the promotion")
         assert trained_platform.registry.get_model("dogcat-model").aliases == {"production": 1}
+
+
+async def test_a_wrong_model_name_is_one_sentence(trained_platform):
+    app = make_app(trained_platform.config, trained_platform, start="models")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen) and app.screen.is_mounted)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, RegisterDialog), what="the register dialog")
+        app.screen.query_one("#model").value = "  "
+        await pilot.click("#ok")
+        await pilot.pause()
+        assert isinstance(app.screen, RegisterDialog)  # stays open, says why
+        assert "Give the model a name" in str(app.screen.query_one("#form-error").content)
+        model = app.screen.query_one("#model")
+        model.value = "no such/model"
+        model.focus()
+        await pilot.press("enter")  # Enter in a field submits the form
+        await wait_for(pilot, lambda: any("is not a valid model name" in n for n in notes(app)), what="the sentence")
+        sentence = next(n for n in notes(app) if "is not a valid model name" in n)
+        assert "\n" not in sentence and "Traceback" not in sentence
+        assert trained_platform.registry.list_models() == []
