@@ -1,7 +1,7 @@
 """The Deployments screen against a real local platform: a real seldon-core microservice starts.
 
 One deployment goes through its whole life with keys (deploy, available, log tail, lineage,
-switch version, canary, undeploy with "No" first), so the server starts as few times as it
+switch version, canary, no canary, undeploy with "No" first), so the server starts as few times as it
 can on a small machine; read-only mode is checked without a server.
 """
 
@@ -102,6 +102,15 @@ async def test_deploy_switch_canary_lineage_and_undeploy_with_keys(registered_pl
             assert "from 0 to 100" in str(app.screen.query_one("#form-error").content)
             await pilot.press("escape")
             await wait_for(pilot, lambda: app.screen is screen, what="the dialog to close")
+            assert cell(table, "dogcat-deploy", 5) == "v1 10%"
+
+            # a share of 0 removes the canary
+            await pilot.press("c")
+            await wait_for(pilot, lambda: isinstance(app.screen, VersionDialog), what="the canary dialog")
+            app.screen.query_one("#traffic").value = "0"
+            await submit(pilot, app, VersionDialog)
+            await wait_for(pilot, lambda: cell(table, "dogcat-deploy", 5) == "-", timeout=SERVER_S, what="no canary")
+            assert platform.serving.get_deployment("dogcat-deploy").canary_version is None
 
             # undeploy asks first, with "No" focused: Enter keeps the deployment
             await pilot.press("d")
