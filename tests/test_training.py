@@ -64,8 +64,11 @@ def test_completed_experiment_records_metrics_checkpoints_and_lineage(trained_pl
 
     checkpoints = training.checkpoints(experiment.id)
     assert [c.batch for c in checkpoints] == [10, 20]
+    evaluated = len(list((trained_platform.config.home / "training" / "data" / head.commit / "eval").iterdir()))
     for c in checkpoints:
         assert set(c.metrics) == {"accuracy", "validation_loss"}
+        right = c.metrics["accuracy"] * evaluated  # exact over the whole eval split, not a mean of batch means
+        assert abs(right - round(right)) < 1e-9
         assert Path(c.location).is_dir()
         assert Path(c.location).is_relative_to(trained_platform.config.home)  # the copy's own files
         assert training.checkpoint(c.uuid) == c
