@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Log, Select, Static
@@ -200,8 +201,6 @@ class DeploymentsScreen(BaseScreen):
 
     @staticmethod
     def _cells(d: Deployment) -> tuple:
-        from rich.text import Text
-
         canary = f"v{d.canary_version} {d.canary_traffic}%" if d.canary_version is not None else "-"
         return (
             d.name,

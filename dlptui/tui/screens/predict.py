@@ -9,7 +9,6 @@ label. A file that is not an image, or is damaged, is said in one sentence.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
