@@ -140,3 +140,21 @@ async def test_predict_an_image_then_a_folder_then_a_dead_deployment(deployed, i
         await wait_for(pilot, lambda: screen.deployment is None, what="the selector to drop the deployment")
         await pilot.press("p")
         await wait_for(pilot, lambda: NO_DEPLOYMENT in bars_text(screen), what="the no-deployment sentence")
+
+
+def test_bars_and_counts_say_what_the_prediction_says():
+    from dlptui.platform.model import Prediction
+    from dlptui.tui.widgets.probabilities import bar, render_prediction
+
+    assert bar(0.5, 10) == "█████     "
+    assert bar(1.0, 4) == "████" and bar(0.0, 4) == "    " and bar(2.0, 4) == "████"
+    assert bar(0.55, 10) == "█████▌    "  # half a cell in eighths
+    text = render_prediction(Prediction("x.jpg", "dog", {"cat": 0.25, "dog": 0.75}, latency_ms=12.4, version=3)).plain
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert lines[0] == "label  dog   (version 3)"
+    assert lines[1].startswith("dog  ") and lines[1].endswith(" 75.0%")  # most likely first
+    assert lines[2].startswith("cat  ") and lines[2].endswith(" 25.0%")
+    assert lines[3] == "latency  12 ms"
+    assert render_prediction(Prediction("x.jpg", error="x.jpg is not an image.")).plain == "x.jpg is not an image."
+    predictions = [Prediction("a", "cat"), Prediction("b", "dog"), Prediction("c", "cat"), Prediction("d", error="bad")]
+    assert count_labels(predictions) == "cat 2  ·  dog 1  ·  failed 1   (4 images)"
