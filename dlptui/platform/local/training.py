@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -178,6 +179,8 @@ class LocalTraining:
                 self.db.update(row.id, state=ExperimentState.ERROR, error=error, ended=time.time())
                 raise NotAvailable(error) from None
         self._children[row.id] = child
+        # a waiter reaps the child the moment it exits: no zombie, and its exit is seen at once
+        threading.Thread(target=child.wait, name=f"training-{row.id}-waiter", daemon=True).start()
         self.db.update(row.id, only_if=ACTIVE, state=ExperimentState.RUNNING, pid=child.pid, pid_started=_started(child.pid))
 
     def _spawn(self, row: Row, env: dict, log) -> subprocess.Popen:
@@ -225,9 +228,7 @@ class LocalTraining:
         return self.get_experiment(str(row.id))
 
     def close(self) -> None:
-        """Children keep training after the console closes; only finished ones are reaped."""
-        for child in self._children.values():
-            child.poll()
+        """Nothing to do: children keep training after the console closes (and init reaps them then)."""
 
     # --- the child process -----------------------------------------------------------
 
@@ -236,7 +237,7 @@ class LocalTraining:
         if not row.pid:
             return False
         child = self._children.get(row.id)
-        if child is not None and child.pid == row.pid and child.poll() is not None:
+        if child is not None and child.pid == row.pid and child.returncode is not None:
             return False
         import psutil
 
@@ -244,10 +245,7 @@ class LocalTraining:
             process = psutil.Process(row.pid)
             if row.pid_started and abs(process.create_time() - row.pid_started) > 1.0:
                 return False
-            if process.status() == psutil.STATUS_ZOMBIE:
-                _reap(row.pid)
-                return False
-            return True
+            return process.status() != psutil.STATUS_ZOMBIE  # exited, not yet reaped by its parent
         except psutil.Error:
             return False
 
@@ -300,13 +298,6 @@ def _started(pid: int) -> float | None:
         return psutil.Process(pid).create_time()
     except psutil.Error:
         return None
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _determined_version() -> str | None:
