@@ -1,5 +1,7 @@
 """Write an SVG screenshot of each console screen to docs/screenshots/<screen>.svg.
 
+Also `compare.svg` (two versions side by side) and `lineage.svg` (the lineage panel of a version).
+
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--size 120x36]
 
 It builds a demo platform in a temporary DLPTUI_HOME, the whole reference workflow on the
@@ -118,6 +120,20 @@ async def shoot(platform, out: Path, size: tuple[int, int]) -> list[Path]:
         await pilot.press("enter")
         await until(pilot, lambda: rows("#versions") == 2 and rows("#history") == 4, "the versions of dogcat-model")
         save("models")
+
+        versions = app.screen.query_one("#versions")
+        versions.focus()
+        versions.move_cursor(row=1)  # v1
+        await pilot.press("m")
+        versions.move_cursor(row=0)  # v2
+        await pilot.press("c")
+        await until(pilot, lambda: type(app.screen).__name__ == "CompareScreen", "the comparison")
+        save("compare")
+        await pilot.press("escape")
+        await pilot.press("l")
+        await until(pilot, lambda: type(app.screen).__name__ == "LineagePanel", "the lineage panel")
+        save("lineage")
+        await pilot.press("escape")
 
         await pilot.press("5")
         await until(pilot, lambda: rows("#deployments") == 1 and app.screen.query_one("#log").line_count, "the deployments screen")

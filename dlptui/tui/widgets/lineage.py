@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -60,15 +61,18 @@ def follow(app: App, link: Link, tries: int = 50) -> None:
     app.call_later(select, tries)
 
 
-def _entry(link: Link, last: bool) -> Text:
-    text = Text()
-    text.append(f"{link.kind:<12}", style="dim")
-    text.append(link.title, style="bold")
+def _entry(link: Link, last: bool) -> Table:
+    """Kind on the left; title, facts and an arrow to the next step on the right, wrapped in their column."""
+    body = Text(link.title, style="bold")
     if link.detail:
-        text.append(f"\n{'':<12}{link.detail}", style="dim")
+        body.append(f"\n{link.detail}", style="dim")
     if not last:
-        text.append(f"\n{'':<12}↓")
-    return text
+        body.append("\n↓")
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=11, style="dim")
+    grid.add_column(ratio=1)
+    grid.add_row(link.kind, body)
+    return grid
 
 
 class LineagePanel(ModalScreen["Link | None"]):
