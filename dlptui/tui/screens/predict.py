@@ -94,6 +94,7 @@ class PredictScreen(BaseScreen):
         self.folder = (folder or Path.cwd()).resolve()
         self.current: Path | None = None  # the image on show
         self.results: dict[str, Prediction] = {}
+        self._options: list[tuple[str, str]] = []  # the selector's (label, deployment) pairs
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="predict-body"):
@@ -134,7 +135,7 @@ class PredictScreen(BaseScreen):
         select = self.query_one("#deployment", Select)
         ready = [d for d in deployments if d.state is DeploymentState.AVAILABLE]
         options = [(f"{d.name}  ({d.model}@{d.version})", d.name) for d in ready]
-        if [v for _, v in options] != [v for _, v in getattr(self, "_options", [])]:
+        if options != self._options:
             keep = self.deployment
             self._options = options
             with self.prevent(Select.Changed):
