@@ -285,3 +285,15 @@ def test_local_yaml_model_still_knows_a_real_cat_after_training(platform, repo, 
     assert not torch.equal(model.head.linear.weight, version1.head.linear.weight)  # the head did train
     assert torch.equal(model.features._conv_stem.weight, version1.features._conv_stem.weight)  # the backbone did not
     assert cat_probability(model, hparams, chelsea()) > 0.5
+
+
+def test_two_experiments_at_once(platform, repo):
+    """Two children share the data cache and the records; health counts both."""
+    training = platform.training
+    first, second = training.create_experiment(TINY), training.create_experiment(TINY, name="second")
+    assert training.health().detail == "2 running"
+    for experiment in (first, second):
+        assert wait_for(training, experiment.id).state is ExperimentState.COMPLETED
+        assert batches_of(training, experiment.id, "training", "loss") == list(range(1, 21))
+    assert [e.name for e in training.list_experiments()] == ["second", "dogcat-tiny"]  # newest first
+    assert training.health().detail == "0 running"
