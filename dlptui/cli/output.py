@@ -48,7 +48,8 @@ def emit_table(rows: Iterable[Any], columns: Sequence[Column], as_json: bool, ti
         table.add_column(header)
     for row in rows:
         table.add_row(*("-" if (v := get(row)) is None else str(v) for _, get in columns))
-    Console().print(table)
+    # piped output keeps whole cells (no 80-column guess): people grep and cut it
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
 
 
 def emit_object(obj: Any, as_json: bool) -> None:

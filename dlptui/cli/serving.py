@@ -112,7 +112,7 @@ def deployments(args, platform) -> int:
         ("REPLICAS", lambda d: d.replicas),
         ("STATE", lambda d: d.state.value),
         ("ENDPOINT", lambda d: d.endpoint),
-        ("DETAIL", lambda d: d.detail or (d.log_tail[-1][:80] if d.log_tail else None)),
+        ("DETAIL", lambda d: d.detail or None),  # the reason when not available; logs: `deployments NAME`
     ]
     emit_table(serving.list_deployments(), columns, args.json)
     return 0
