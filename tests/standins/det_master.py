@@ -4,7 +4,9 @@ It answers the paths the determined 0.38.1 SDK calls, and builds every response 
 SDK's own generated binding classes (`determined.common.api.bindings`), so the JSON has
 exactly the shapes the client parses: login and `me`, master info, experiments (list, get,
 create, pause, activate, kill), trials, trial metrics and logs (streamed as the master does,
-one `{"result": ...}` line each), checkpoints, models and model versions. Errors come as
+one `{"result": ...}` line each), checkpoints (also their files: `GET /checkpoints/<uuid>` with `Accept: application/gzip` streams a
+gzipped tar, which `Checkpoint.download()` falls back to when it cannot read the storage itself),
+models and model versions. Errors come as
 `{"error": {"code", "reason", "error"}}` with the master's HTTP status codes.
 """
 
@@ -53,6 +55,13 @@ class _Handler(BaseHTTPRequestHandler):
         for r in results:
             self.wfile.write(json.dumps({"result": r}).encode() + b"\n")
 
+    def _send_archive(self, data: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/gzip")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _dispatch(self, method: str) -> None:
         url = urlsplit(self.path)
         path, query = unquote(url.path), parse_qs(url.query)
@@ -63,6 +72,8 @@ class _Handler(BaseHTTPRequestHandler):
                 token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
                 if token not in self.state.tokens:
                     raise MasterError(401, "invalid credentials")
+            if path.startswith("/checkpoints/") and "application/gzip" not in (self.headers.get("Accept") or ""):
+                raise MasterError(415, "unsupported media type: ask for application/gzip")
             for verb, pattern, handler in ROUTES:
                 match = re.fullmatch(pattern, path)
                 if verb == method and match:
@@ -70,10 +81,13 @@ class _Handler(BaseHTTPRequestHandler):
                         result = handler(self.state, query, body, *match.groups())
                     if isinstance(result, tuple):  # a stream
                         return self._stream(result[1])
+                    if isinstance(result, bytes):  # checkpoint files
+                        return self._send_archive(result)
                     return self._send(200, result)
             raise MasterError(404, f"no route for {method} {path}")
         except MasterError as f:
-            reason = {400: "Bad Request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not Found", 409: "Conflict"}
+            reason = {400: "Bad Request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
+                      415: "Unsupported Media Type"}
             self._send(f.status, {"error": {"code": f.status, "reason": reason.get(f.status, "Error"), "error": f.message}})
 
     def do_GET(self) -> None:
@@ -223,6 +237,7 @@ ROUTES = [
     ("GET", r"/api/v1/trials/(\d+)", lambda s, q, body, i: b.v1GetTrialResponse(trial=s.trial(int(i))).to_json()),
     ("GET", r"/api/v1/trials/(\d+)/logs", trial_logs),
     ("GET", r"/api/v1/checkpoints/([^/]+)", lambda s, q, body, u: b.v1GetCheckpointResponse(checkpoint=s.checkpoint(u)).to_json()),
+    ("GET", r"/checkpoints/([^/]+)", lambda s, q, body, u: s.checkpoint_archive(u)),
     ("GET", r"/api/v1/models", list_models),
     ("POST", r"/api/v1/models", create_model),
     ("GET", r"/api/v1/models/([^/]+)", lambda s, q, body, n: b.v1GetModelResponse(model=s.model(n)).to_json()),

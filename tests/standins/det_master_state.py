@@ -3,14 +3,18 @@
 Experiments each have one trial with the same id. The fixed state: user `determined`, one
 completed experiment (id 1, `dogcat-resnet`, 100 batches, training and validation metrics,
 log lines, two checkpoints) and one model `dogcat-model` whose version 1 is the first checkpoint.
-Tests play a running trial with `report_metrics` and `add_log`.
+Tests play a running trial with `report_metrics` and `add_log`, and serve a real checkpoint folder
+with `add_checkpoint_files` (the master then streams it at `GET /checkpoints/<uuid>`).
 """
 
 from __future__ import annotations
 
+import io
 import itertools
+import tarfile
 import threading
 import time
+from pathlib import Path
 
 import yaml
 from determined.common.api import bindings as b
@@ -58,6 +62,8 @@ class MasterState:
         self.checkpoints: dict[str, dict] = {}
         self.models: dict[str, dict] = {}
         self.uploads: dict[int, list[str]] = {}  # experiment id -> paths of its model definition
+        self.files: dict[str, Path] = {}  # checkpoint uuid -> the folder holding its files (the storage)
+        self.downloads: list[str] = []  # uuids of the checkpoints fetched through the master, in order
 
     def _seed(self) -> None:
         t0 = time.time() - 3600
@@ -109,6 +115,39 @@ class MasterState:
                    "name": "", "labels": [], "metadata": {}}
         m["versions"].append(version)
         return version
+
+    def add_checkpoint_files(self, folder: Path, model: str) -> int:
+        """Register the Determined checkpoint in `folder` (named by its uuid) as a new version of
+        `model` (created if missing), trained by experiment 1; the number of that version.
+
+        Its storage stays the experiment's `shared_fs` path, which no client can read, so the SDK
+        falls back to fetching it through the master, as a serving pod does."""
+        import json
+
+        folder = Path(folder)
+        metadata = json.loads((folder / "metadata.json").read_text()) if (folder / "metadata.json").is_file() else {}
+        with self.lock:
+            self.checkpoints[folder.name] = {"uuid": folder.name, "trial": 1, "batch": int(metadata.get("steps_completed", 0)),
+                                             "time": time.time(), "metrics": {}}
+            self.files[folder.name] = folder
+            if model not in self.models:
+                self.models[model] = {"id": len(self.models) + 1, "name": model, "description": "", "created": time.time(),
+                                      "updated": time.time(), "metadata": {}, "labels": [], "versions": []}
+            return self.add_version(model, folder.name)["version"]
+
+    def checkpoint_archive(self, ckpt: str) -> bytes:
+        """The checkpoint's files as the master streams them for `Accept: application/gzip`: a gzipped
+        tar whose entries are relative to the checkpoint folder."""
+        self.checkpoint(ckpt)
+        folder = self.files.get(ckpt)
+        if folder is None:
+            raise MasterError(404, f"checkpoint files not found in storage: {ckpt}")
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for path in sorted(folder.rglob("*")):
+                tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+        self.downloads.append(ckpt)
+        return buf.getvalue()
 
     # --- binding objects -------------------------------------------------------------
 
@@ -163,10 +202,16 @@ class MasterState:
             searcherMetric=c["metrics"].get("validation_loss"),
         )
         return b.v1Checkpoint(
-            metadata={"steps_completed": c["batch"], "framework": "torch"}, resources={"state_dict.pth": 1024},
+            metadata={"steps_completed": c["batch"], "framework": "torch"}, resources=self._resources(ckpt),
             state=b.checkpointv1State.COMPLETED, training=training, uuid=ckpt, reportTime=stamp(c["time"]),
             taskId=f"task-{c['trial']}",
         )
+
+    def _resources(self, ckpt: str) -> dict:
+        folder = self.files.get(ckpt)
+        if folder is None:
+            return {"state_dict.pth": 1024}
+        return {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
 
     def model(self, name: str) -> b.v1Model:
         m = self.models.get(name) or next((m for m in self.models.values() if str(m["id"]) == name), None)
