@@ -287,8 +287,35 @@ def test_secrets_dry_run_names_keys_only(tools):
     assert result.returncode == 0, result.stderr
     assert "Secret pachyderm/pachyderm-enterprise with keys: enterprise-license-key root-token" in result.stdout
     assert "Secret seldon/dlptui-credentials with keys: DET_USER DET_PASS" in result.stdout
+    assert "Secret determined/pachyderm-token with keys: root-token" in result.stdout
     assert "Value" not in result.stdout + result.stderr
     assert result.calls == ["kubectl config current-context"]  # the only call: a look-up
+
+    community = tools(SECRETS, "--dry-run", **SECRET_ENV)
+    assert community.returncode == 0, community.stderr
+    assert "skipping pachyderm-token: PACHD_TOKEN is not set" in community.stdout
+    assert "determined/pachyderm-token" not in community.stdout
+
+
+def test_the_trials_pachyderm_token_secret_is_created_from_the_environment(tools):
+    result = tools(SECRETS, existing="", FAKE_CONTEXT="lab-cluster", PACHD_TOKEN="tok-Value-8", **SECRET_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "# pachyderm-token\nroot-token=tok-Value-8\n" in result.applied
+    assert "tok-Value-8" not in "\n".join(result.calls) + result.stdout + result.stderr
+    creates = [shlex.split(c) for c in result.calls if "create secret generic" in c]
+    assert ("pachyderm-token", "determined") in [(option(c, "generic"), option(c, "--namespace")) for c in creates]
+    assert "pachyderm-enterprise" not in result.applied, "the licence is not set: no enterprise Secret"
+
+
+def test_the_trial_reads_the_pachyderm_token_from_a_secret_the_script_creates():
+    const = yaml.safe_load((ROOT / "trial" / "const.yaml").read_text())
+    env = const["environment"]["pod_spec"]["spec"]["containers"][0]["env"]
+    ref = next(e["valueFrom"]["secretKeyRef"] for e in env if e["name"] == "PACHD_TOKEN")
+    declared = infra_check.declared_secrets(SECRETS, optional=True)
+    assert ("root-token", "PACHD_TOKEN") in declared[("determined", ref["name"])], (ref, declared)
+    assert ref["key"] == "root-token" and ref.get("optional") is True, "the community edition has no token"
+    # the trials run in the Determined release's namespace
+    assert "release determined in namespace determined" in (INFRA / "helm" / "determined.yaml").read_text()
 
 
 def test_the_template_lists_every_variable_the_scripts_read():

@@ -17,9 +17,11 @@ SECRETS=(
   "pachyderm     pachyderm-postgres   postgresql-password=PACHYDERM_DB_PASSWORD postgresql-postgres-password=PACHYDERM_DB_ROOT_PASSWORD"
   "seldon        dlptui-credentials   DET_USER=DET_USER DET_PASS=DET_PASS"
 )
-# Created only when its first variable is set (Pachyderm Enterprise turns on auth).
+# Created only when its first variable is set (Pachyderm Enterprise turns on auth; the trials of
+# trial/const.yaml read PACHD_TOKEN from determined/pachyderm-token, optional there too).
 OPTIONAL=(
   "pachyderm     pachyderm-enterprise enterprise-license-key=PACHYDERM_ENTERPRISE_LICENSE root-token=PACHD_TOKEN"
+  "determined    pachyderm-token      root-token=PACHD_TOKEN"
 )
 
 # The first variable of "key=VAR ..." that is unset, or that holds a line break.
