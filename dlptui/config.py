@@ -84,8 +84,11 @@ def load_config(
     read_only: bool | None = None,
     path: Path | None = None,
     env: Mapping[str, str] = os.environ,
+    kube_context: str | None = None,
 ) -> Config:
-    """The active profile: arguments win over the environment, which wins over the file."""
+    """The active profile: arguments win over the environment, which wins over the file.
+
+    `kube_context` (`dlptui --context`) picks the kubeconfig context, over DLPTUI_KUBE_CONTEXT."""
     file = path or Path(env.get("DLPTUI_CONFIG") or config_dir(env) / "config.toml")
     data: dict = {}
     if file.exists():
@@ -123,7 +126,7 @@ def load_config(
     cluster = ClusterSettings(**section)
     overrides = {
         "kubeconfig": env.get("KUBECONFIG"),
-        "kube_context": env.get("DLPTUI_KUBE_CONTEXT"),
+        "kube_context": kube_context or env.get("DLPTUI_KUBE_CONTEXT"),
         "det_master": env.get("DET_MASTER"),
         "det_user": env.get("DET_USER"),
         "pachd_address": env.get("PACHD_ADDRESS"),

@@ -1,6 +1,6 @@
 """`dlptui`: with no sub-command it opens the console; sub-commands are the same platform calls, headless.
 
-One module per noun (`data`, `training`, `models`, `serving`, `status`, `infra`), each with
+One module per noun (`data`, `training`, `models`, `serving`, `status`, `infra`, `contexts`), each with
 `register(subparsers)` adding its commands; a command is a function `(args, platform) -> int`.
 A PlatformError ends in its one sentence on stderr and its exit code, never a traceback.
 """
@@ -15,7 +15,7 @@ import sys
 from dlptui import __version__
 from dlptui.platform.errors import PlatformError
 
-NOUNS = ("status", "data", "training", "models", "serving", "lineage", "infra")
+NOUNS = ("status", "data", "training", "models", "serving", "lineage", "infra", "contexts")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dlptui {__version__}")
     parser.add_argument("--profile", help="the profile of the config file to use (default: local)")
     parser.add_argument("--read-only", action="store_true", default=None, help="hide every action that changes something")
+    parser.add_argument(
+        "--context", metavar="NAME", help="the kubeconfig context of the cluster profile (see `dlptui contexts`)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for noun in NOUNS:
         name = f"dlptui.cli.{noun}"
@@ -38,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     from dlptui.platform import Platform
 
     try:
-        config = load_config(profile=args.profile, read_only=args.read_only)
+        config = load_config(profile=args.profile, read_only=args.read_only, kube_context=args.context)
+        if args.context and args.command != "contexts":
+            check_context(config, args.context)
         if args.command is None:
             from dlptui.tui import run_console
 
@@ -60,6 +65,19 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def check_context(config, context: str) -> None:
+    """A sentence, before anything starts, for --context on a local profile or a name the kubeconfig lacks."""
+    from dlptui.platform.errors import InvalidInput
+
+    if config.kind != "cluster":
+        raise InvalidInput(
+            f"--context picks a context of a cluster profile, but profile {config.profile!r} is local; add --profile cluster."
+        )
+    from dlptui.platform.kubeclient import with_context
+
+    with_context(config, context)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,26 @@ def list_contexts(config: Config) -> tuple[list[str], str | None]:
     return _context_names(merged), config.cluster.kube_context or merged.value.get("current-context") or None
 
 
+def describe_contexts(config: Config) -> tuple[list[dict[str, str | None]], str | None]:
+    """Each context of the profile's kubeconfig as {name, cluster, server, namespace, user}, and the one in use."""
+    _, merged = _kubeconfig(config)
+    clusters = {}
+    for entry in merged.value.get("clusters") or []:
+        entry = getattr(entry, "value", entry)
+        if isinstance(entry, dict) and isinstance(entry.get("cluster"), dict):
+            clusters[entry.get("name")] = entry["cluster"].get("server")
+    described = []
+    for entry in merged.value.get("contexts") or []:
+        entry = getattr(entry, "value", entry)
+        if not isinstance(entry, dict) or not entry.get("name"):
+            continue
+        context = entry.get("context") if isinstance(entry.get("context"), dict) else {}
+        described.append({"name": str(entry["name"]), "cluster": context.get("cluster"),
+                          "server": clusters.get(context.get("cluster")), "namespace": context.get("namespace"),
+                          "user": context.get("user")})  # fmt: skip
+    return described, config.cluster.kube_context or merged.value.get("current-context") or None
+
+
 def with_context(config: Config, context: str) -> Config:
     """The same profile on another context of its kubeconfig (build a new Platform from it to switch)."""
     paths, merged = _kubeconfig(config)
