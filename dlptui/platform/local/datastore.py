@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dlptui.platform.errors import Conflict, InvalidInput, NotFound, PlatformError
 from dlptui.platform.local.blobs import BlobStore, Staged
-from dlptui.platform.local.metadb import MetaDB
+from dlptui.platform.local.metadb import open_metadb
 from dlptui.platform.localfiles import check_branch_name, check_repo_name, clean_path
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
 from dlptui.platform.ports import Progress
@@ -51,7 +51,7 @@ class LocalDataStore:
         self.root: Path = Path(config.home) / "data"
         self.root.mkdir(parents=True, exist_ok=True)
         self.blobs = BlobStore(self.root / "blobs")
-        self.meta = MetaDB(self.root / "meta.db")
+        self.meta = open_metadb(self.root / "meta.db")
         self._read = self.meta.read
         self._write = self.meta.write
 

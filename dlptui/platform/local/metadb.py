@@ -1,20 +1,14 @@
-"""The data store's metadata in SQLite (WAL): schema, one connection per thread, read and write transactions.
+"""The data store's metadata in SQLite: its schema and busy timeout.
 
-Writers take the write lock up front (`BEGIN IMMEDIATE`) and wait for it up to a busy timeout,
-so two processes writing at once are serialised, never lost. `synchronous=NORMAL` in WAL mode
-keeps a commit cheap (no fsync per transaction) and the database consistent after a crash.
+`sqlite.py` opens it: WAL, a connection per thread, writers serialised by `BEGIN IMMEDIATE`
+(two processes writing at once wait for each other, nothing is lost), consistent after a crash.
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from dlptui.platform.errors import Conflict
+from dlptui.platform.local.sqlite import Database
 
 BUSY_TIMEOUT_S = 300.0
 
@@ -34,62 +28,5 @@ CREATE TABLE IF NOT EXISTS entries (
 """
 
 
-class MetaDB:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._open: list[sqlite3.Connection] = []
-        db = self._connect()
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-        finally:
-            db.close()
-        with self.write() as db:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA synchronous=NORMAL")
-        return db
-
-    def _connection(self) -> sqlite3.Connection:
-        """This thread's connection (opening one costs more than most queries), never reused after a fork."""
-        db = getattr(self._local, "db", None)
-        if db is None or self._local.pid != os.getpid():
-            db = self._local.db = self._connect()
-            self._local.pid = os.getpid()
-            with self._lock:
-                self._open.append(db)
-        return db
-
-    @contextmanager
-    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
-        db = self._connection()
-        try:
-            db.execute(begin)
-        except sqlite3.OperationalError as e:
-            raise Conflict(f"The data store at {self.path.parent} is busy or locked ({e}); try again.") from None
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-
-    def read(self):
-        """A snapshot: every query inside sees the same state."""
-        return self._transaction("BEGIN")
-
-    def write(self):
-        return self._transaction("BEGIN IMMEDIATE")
-
-    def close(self) -> None:
-        with self._lock:
-            for db in self._open:
-                db.close()
-            self._open.clear()
-        self._local = threading.local()
+def open_metadb(path: Path) -> Database:
+    return Database(path, SCHEMA, busy=f"The data store at {path.parent} is", timeout_s=BUSY_TIMEOUT_S)

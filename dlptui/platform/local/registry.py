@@ -13,11 +13,13 @@ import json
 import os
 import sqlite3
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from dlptui.platform.errors import Conflict, InvalidInput, NotFound
+from dlptui.platform.local.sqlite import Database
 from dlptui.platform.model import ALIASES, Checkpoint, Model, ModelVersion, Promotion, Service
+
+BUSY_TIMEOUT_S = 15.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (
@@ -89,34 +91,22 @@ class LocalRegistry:
         self.platform = platform
         self.root: Path = config.home / "registry"
         self.path = self.root / "registry.sqlite"
-        self._ready = False
+        self._database: Database | None = None
 
     # --- storage -------------------------------------------------------------
 
-    @contextmanager
     def _db(self, write: bool = False):
-        if not self._ready:
+        """A transaction; the first one makes the folder and the database."""
+        if self._database is None:
             self.root.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=15, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        try:
-            if not self._ready:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(SCHEMA)
-                self._ready = True
-            conn.execute("PRAGMA foreign_keys=ON")
-            if write:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            else:
-                yield conn
-        finally:
-            conn.close()
+            self._database = Database(
+                self.path, SCHEMA, busy=f"The registry at {self.path} is", timeout_s=BUSY_TIMEOUT_S, foreign_keys=True
+            )
+        return self._database.write() if write else self._database.read()
+
+    def close(self) -> None:
+        if self._database is not None:
+            self._database.close()
 
     def _model_row(self, conn, name: str) -> sqlite3.Row:
         row = conn.execute("SELECT * FROM models WHERE name = ?", (name,)).fetchone()

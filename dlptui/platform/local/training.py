@@ -228,7 +228,8 @@ class LocalTraining:
         return self.get_experiment(str(row.id))
 
     def close(self) -> None:
-        """Nothing to do: children keep training after the console closes (and init reaps them then)."""
+        """Only the records' connections: children keep training after the console closes (and init reaps them then)."""
+        self.db.close()
 
     # --- the child process -----------------------------------------------------------
 

@@ -15,13 +15,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dlptui.platform.errors import Conflict, NotFound
+from dlptui.platform.errors import NotFound
+from dlptui.platform.local.sqlite import Database
 from dlptui.platform.model import Checkpoint, Experiment, ExperimentState, MetricPoint
 
 BUSY_TIMEOUT_S = 30.0
@@ -103,38 +102,16 @@ class TrainingDB:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.path = root / "training.db"
-        with closing(self._connect()) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+        self._db = Database(self.path, SCHEMA, busy=f"The training records at {self.path} are", timeout_s=BUSY_TIMEOUT_S)
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA synchronous=NORMAL")
-        return db
-
-    @contextmanager
-    def transaction(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        db = self._connect()
-        try:
-            try:
-                db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            except sqlite3.OperationalError as e:
-                raise Conflict(f"The training records at {self.path} are busy or locked ({e}); try again.") from None
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        finally:
-            db.close()
+    def close(self) -> None:
+        self._db.close()
 
     # --- experiments -------------------------------------------------------------
 
     def insert(self, name: str, config_file: str, trial_dir: str, config: dict, data_repo: str | None,
                data_commit: str | None, max_batches: int) -> int:
-        with self.transaction(write=True) as db:
+        with self._db.write() as db:
             cursor = db.execute(
                 "INSERT INTO experiments (name, state, created, config_file, trial_dir, config, data_repo,"
                 " data_commit, max_batches) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -145,14 +122,14 @@ class TrainingDB:
 
     def row(self, experiment_id: str | int) -> Row:
         key = parse_id(experiment_id)
-        with self.transaction() as db:
+        with self._db.read() as db:
             found = db.execute("SELECT * FROM experiments WHERE id = ?", (key,)).fetchone()
         if found is None:
             raise NotFound(f"There is no experiment {experiment_id}; see `dlptui experiments` for the ids.")
         return _row(found)
 
     def rows(self, states: tuple[ExperimentState, ...] | None = None) -> list[Row]:
-        with self.transaction() as db:
+        with self._db.read() as db:
             found = db.execute("SELECT * FROM experiments ORDER BY id DESC").fetchall()
         rows = [_row(r) for r in found]
         return [r for r in rows if states is None or r.state in states]
@@ -167,11 +144,11 @@ class TrainingDB:
         if only_if:
             sql += f" AND state IN ({', '.join('?' for _ in only_if)})"
             params += [s.value for s in only_if]
-        with self.transaction(write=True) as db:
+        with self._db.write() as db:
             return db.execute(sql, params).rowcount > 0
 
     def experiment(self, row: Row) -> Experiment:
-        with self.transaction() as db:
+        with self._db.read() as db:
             done = db.execute(
                 "SELECT MAX(batch) FROM metrics WHERE experiment_id = ? AND grp = 'training'", (row.id,)
             ).fetchone()[0]
@@ -201,7 +178,7 @@ class TrainingDB:
 
     def add_metrics(self, experiment_id: int, trial_id: int, group: str, points: list[tuple[int, str, float]]) -> None:
         now = time.time()
-        with self.transaction(write=True) as db:
+        with self._db.write() as db:
             db.executemany(
                 "INSERT INTO metrics (experiment_id, trial_id, batch, grp, name, value, time) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(experiment_id, trial_id, batch, group, name, float(value), now) for batch, name, value in points],
@@ -209,11 +186,11 @@ class TrainingDB:
 
     def drop_metrics_after(self, experiment_id: int, batch: int) -> int:
         """Forget what was reported after `batch` (work that a resume from there repeats)."""
-        with self.transaction(write=True) as db:
+        with self._db.write() as db:
             return db.execute("DELETE FROM metrics WHERE experiment_id = ? AND batch > ?", (experiment_id, batch)).rowcount
 
     def metrics(self, experiment_id: int, cursor: int, limit: int = 10000) -> tuple[list[MetricPoint], int]:
-        with self.transaction() as db:
+        with self._db.read() as db:
             found = db.execute(
                 "SELECT seq, batch, grp, name, value, time FROM metrics WHERE experiment_id = ? AND seq > ?"
                 " ORDER BY seq LIMIT ?",
@@ -225,7 +202,7 @@ class TrainingDB:
     # --- checkpoints -------------------------------------------------------------
 
     def add_checkpoint(self, uuid: str, experiment_id: int, trial_id: int, batch: int, location: str) -> None:
-        with self.transaction(write=True) as db:
+        with self._db.write() as db:
             db.execute(
                 "INSERT OR REPLACE INTO checkpoints (uuid, experiment_id, trial_id, batch, created, location)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -234,7 +211,7 @@ class TrainingDB:
 
     def checkpoints(self, experiment_id: int | None = None, uuid: str | None = None) -> list[Checkpoint]:
         where, params = ("c.uuid = ?", (uuid,)) if uuid else ("c.experiment_id = ?", (experiment_id,))
-        with self.transaction() as db:
+        with self._db.read() as db:
             found = db.execute(f"SELECT * FROM checkpoints c WHERE {where} ORDER BY c.batch, c.created", params).fetchall()
             result = []
             for r in found:
