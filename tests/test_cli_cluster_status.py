@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 from tests.fixtures.kube import free_port, write_kubeconfig
-
-
-def run_status(home: Path, kubeconfig: Path) -> tuple[int, dict, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DLPTUI_", "DET_", "PACHD_"))}
-    env.update({"KUBECONFIG": str(kubeconfig), "DLPTUI_HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")})
-    done = subprocess.run(
-        [sys.executable, "-m", "dlptui", "--profile", "cluster", "status", "--json"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    parts = {s["part"]: s for s in json.loads(done.stdout)}
-    return done.returncode, parts, done.stderr
+from tests.helpers import run_cluster_status
 
 
 def test_status_reports_the_cluster_and_seldon(kube_cluster, home):
-    code, parts, stderr = run_status(home, kube_cluster.kubeconfig)
+    code, parts, stderr = run_cluster_status(home, KUBECONFIG=str(kube_cluster.kubeconfig))
     assert set(parts) == {"cluster", "data", "training", "registry", "serving"}, stderr
     cluster, serving = parts["cluster"], parts["serving"]
     assert cluster["reachable"] is True, cluster
@@ -40,7 +24,7 @@ def test_status_reports_the_cluster_and_seldon(kube_cluster, home):
 def test_status_with_a_dead_api_server_is_a_sentence_per_part(kube_cluster, home, tmp_path):
     dead = f"https://127.0.0.1:{free_port()}"
     kubeconfig = write_kubeconfig(tmp_path / "dead.yaml", {"dead": (dead, "x")}, kube_cluster.ca)
-    code, parts, stderr = run_status(home, kubeconfig)
+    code, parts, stderr = run_cluster_status(home, KUBECONFIG=str(kubeconfig))
     assert code == 1 and "Traceback" not in stderr
     for part in ("cluster", "serving"):
         assert parts[part]["reachable"] is False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,21 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from dlptui.cli import main
 from dlptui.platform.dataset import generate_sample
 from dlptui.platform.errors import InvalidInput, NotAvailable, NotFound
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_json(capsys, *argv: str):
-    code, out, err = run(capsys, *argv, "--json")
-    assert code == 0, err
-    return json.loads(out)
+from tests.helpers import run, run_json
 
 
 def test_put_ls_commits_get_round_trip(home, capsys, tmp_path):

@@ -7,21 +7,9 @@ import json
 
 import pytest
 
-from dlptui.cli import main
+from tests.helpers import run, run_json
 
 pytestmark = pytest.mark.slow
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_json(capsys, *argv: str):
-    code, out, err = run(capsys, *argv, "--json")
-    assert code == 0, err
-    return json.loads(out)
 
 
 def test_registry_commands(trained_platform, capsys):

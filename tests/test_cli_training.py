@@ -9,15 +9,9 @@ import sys
 
 import pytest
 
-from dlptui.cli import main
 from dlptui.platform.model import ExperimentState
 from tests.fixtures.training import TINY, wait_for
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.helpers import run
 
 
 def test_experiments_json_has_the_dataclass_fields(trained_platform, capsys):

@@ -12,6 +12,7 @@ from dlptui.platform import Platform
 from dlptui.platform.determined import DeterminedRegistry, DeterminedTraining
 from dlptui.platform.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
 from dlptui.platform.model import DataRef, ExperimentState
+from tests.helpers import run_cluster_status
 from tests.standins import DATA_COMMIT
 from tests.standins.det_master_state import CHECKPOINTS, TOKEN
 
@@ -283,29 +284,14 @@ def test_the_experiment_trained_on_a_commit_that_pachd_holds(platform):
     assert platform.data.resolve(exp.data_repo, exp.data_commit).commit == exp.data_commit
 
 
-def run_status(home, **env_vars) -> tuple[int, dict, str]:
-    import json
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DLPTUI_", "DET_", "PACHD_", "KUBECONFIG"))}
-    env.update({"DLPTUI_HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"), **env_vars})
-    done = subprocess.run(
-        [sys.executable, "-m", "dlptui", "--profile", "cluster", "status", "--json"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    return done.returncode, {s["part"]: s for s in json.loads(done.stdout)}, done.stderr
-
-
 def test_dlptui_status_on_the_standins_and_on_dead_backends(home, pachd_standin, det_master_standin, dead_address):
     from tests.standins.det_master_state import PASSWORD
 
-    _, parts, stderr = run_status(home, PACHD_ADDRESS=pachd_standin, DET_MASTER=det_master_standin, DET_PASS=PASSWORD)
+    _, parts, stderr = run_cluster_status(home, PACHD_ADDRESS=pachd_standin, DET_MASTER=det_master_standin, DET_PASS=PASSWORD)
     assert all(parts[p]["reachable"] for p in ("data", "training", "registry")), parts
     assert "Traceback" not in stderr
 
-    code, parts, stderr = run_status(home, PACHD_ADDRESS=f"grpc://{dead_address}", DET_MASTER=f"http://{dead_address}", DET_PASS="x")
+    code, parts, stderr = run_cluster_status(home, PACHD_ADDRESS=f"grpc://{dead_address}", DET_MASTER=f"http://{dead_address}", DET_PASS="x")
     assert code == 1 and "Traceback" not in stderr
     assert parts["data"]["detail"].startswith(f"pachd at {dead_address} does not answer;")
     assert parts["training"]["detail"].startswith(f"The Determined master at http://{dead_address} does not answer;")

@@ -1,0 +1,36 @@
+"""Helpers that more than one test file calls (fixtures live in tests/fixtures/)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dlptui.cli import main
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    """`dlptui ARGV` in this process: exit code, stdout, stderr."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys, *argv: str):
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def run_cluster_status(home: Path, **env_vars: str) -> tuple[int, dict, str]:
+    """`dlptui --profile cluster status --json`, run as a user runs it, with none of this shell's
+    platform settings, only `env_vars`: exit code, each part's status by name, stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DLPTUI_", "DET_", "PACHD_", "KUBECONFIG"))}
+    env.update({"DLPTUI_HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"), **env_vars})
+    done = subprocess.run(
+        [sys.executable, "-m", "dlptui", "--profile", "cluster", "status", "--json"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return done.returncode, {s["part"]: s for s in json.loads(done.stdout)}, done.stderr
