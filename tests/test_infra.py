@@ -19,15 +19,8 @@ import pytest
 import yaml
 
 from dlptui.platform import infra_check
-from dlptui.platform.infra_check import (
-    RELEASE_NAMESPACES,
-    crd_schema,
-    failed,
-    pruned_fields,
-    render_samples,
-    run_checks,
-    validate_object,
-)
+from dlptui.platform.infra_check import RELEASE_NAMESPACES, failed, render_samples, run_checks
+from dlptui.platform.manifest_schema import crd_schema, pruned_fields, schema_errors, validate_object
 
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "infra"
@@ -535,7 +528,7 @@ class RecordingKube:
 def assert_valid_seldon_deployment(obj: dict) -> None:
     crd, schema = crd_schema(CRD)
     assert (obj["apiVersion"], obj["kind"]) == (f"{crd['spec']['group']}/v1", crd["spec"]["names"]["kind"])
-    assert infra_check._schema_errors(obj, schema) == []
+    assert schema_errors(obj, schema) == []
     assert pruned_fields(obj, schema) == []
 
 
@@ -572,7 +565,7 @@ def test_the_crd_check_catches_a_field_the_server_would_drop():
     obj["spec"]["predictors"][0]["trafic"] = 50
     obj["spec"]["predictors"][0]["traffic"] = "all"
     assert pruned_fields(obj, schema) == ["spec.predictors[0].trafic"]
-    assert any("'all' is not of type 'integer'" in e for e in infra_check._schema_errors(obj, schema))
+    assert any("'all' is not of type 'integer'" in e for e in schema_errors(obj, schema))
 
 
 # --- the command ----------------------------------------------------------------------------------
