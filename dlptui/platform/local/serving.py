@@ -220,12 +220,7 @@ class LocalServing:
         version = self._with_location(version)
         with self._locked(name) as folder:
             state = self._read(name)
-            new = backends.start_backend(version, folder)
-            try:
-                backends.wait_ready(new, self.http)
-            except Exception:
-                processes.stop_tree(new.record)
-                raise
+            new = self._start_ready(version, folder)
             old = state["primary"]
             state["primary"] = new.to_json()
             self._save(folder, state)
@@ -249,12 +244,7 @@ class LocalServing:
                 state["canary_traffic"] = int(traffic)
                 self._save(folder, state)
                 return self._deployment(state)
-            new = backends.start_backend(version, folder)
-            try:
-                backends.wait_ready(new, self.http)
-            except Exception:
-                processes.stop_tree(new.record)
-                raise
+            new = self._start_ready(version, folder)
             state["canary"], state["canary_traffic"] = new.to_json(), int(traffic)
             self._save(folder, state)
             if old:
@@ -265,6 +255,16 @@ class LocalServing:
         with self._locked(name) as folder:
             state = self._read(name)
             self._stop_all(folder, state)
+
+    def _start_ready(self, version: ModelVersion, folder: Path) -> Backend:
+        """A new backend serving `version`, once it answers; stopped again if it never does."""
+        new = backends.start_backend(version, folder)
+        try:
+            backends.wait_ready(new, self.http)
+        except Exception:
+            processes.stop_tree(new.record)
+            raise
+        return new
 
     def _stop_all(self, folder: Path, state: dict | None = None) -> None:
         if state is None:
