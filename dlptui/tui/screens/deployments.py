@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Log, Select, Static
 
-from dlptui.platform.errors import InvalidInput
+from dlptui.platform.errors import InvalidInput, PlatformError
 from dlptui.platform.model import Deployment, DeploymentState, Model, ModelVersion
 from dlptui.tui.format import since
 from dlptui.tui.screens.base import BaseScreen
@@ -187,7 +187,11 @@ class DeploymentsScreen(BaseScreen):
         deployments = serving.list_deployments()
         names = [d.name for d in deployments]
         name = self.log_of if self.log_of in names else (names[0] if names else None)
-        return deployments, name, serving.logs(name, LOG_LINES) if name else []
+        try:
+            lines = serving.logs(name, LOG_LINES) if name else []
+        except PlatformError as e:  # no pod or no log yet (a cluster): the list still shows, the log says why
+            lines = [str(e)]
+        return deployments, name, lines
 
     def show(self, data: tuple[list[Deployment], str | None, list[str]]) -> None:
         deployments, name, lines = data

@@ -11,6 +11,11 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
+# what Cluster.context() gives (local: host and versions; cluster: kube context, server, its version) -> label
+CONTEXT_KEYS = (
+    ("host", "host"), ("kube_context", "context"), ("server", "server"), ("version", "kubernetes"),
+    ("dlptui", "dlptui"), ("python", "python"), ("textual", "textual"), ("load", "load"),
+)
 PART_LABELS = {"cluster": "cluster", "data": "data", "training": "training", "registry": "registry", "serving": "serving"}
 
 
@@ -46,9 +51,9 @@ class DlpHeader(Widget):
         line.append(f"profile {profile}")
         if config is not None and config.read_only:
             line.append("  READ-ONLY", style="bold yellow")
-        for key in ("host", "context", "dlptui", "python", "textual", "load"):
+        for key, label in CONTEXT_KEYS:
             if context.get(key):
-                line.append(f"  {key} {context[key]}", style="dim" if key != "load" else "")
+                line.append(f"  {label} {context[key]}", style="dim" if key != "load" else "")
         line.append("\n")
         reasons = []
         if not services:
