@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlptui.platform.determined_master import Master, experiment_checkpoints, experiment_number, seconds, to_checkpoint
 from dlptui.platform.errors import Conflict, InvalidInput, NotFound
-from dlptui.platform.localfiles import NAME
+from dlptui.platform.localfiles import check_model_name
 from dlptui.platform.model import ALIASES, Checkpoint, Model, ModelVersion, Promotion, Service
 
 if TYPE_CHECKING:
@@ -154,8 +154,7 @@ class DeterminedRegistry:
     ) -> ModelVersion:
         from determined.common.api import bindings, errors
 
-        if not isinstance(model, str) or not NAME.match(model):
-            raise InvalidInput(f"{model!r} is not a valid model name; use letters, digits, '-' and '_'.")
+        check_model_name(model)
         number = experiment_number(experiment_id)
         with self.master.errors(f"experiment {experiment_id}"):
             session = self.master.session()

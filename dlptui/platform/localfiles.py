@@ -27,6 +27,12 @@ def check_repo_name(name: str) -> str:
     return name
 
 
+def check_model_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise InvalidInput(f"{name!r} is not a valid model name; use letters, digits, '-' and '_'.")
+    return name
+
+
 def check_branch_name(name: str) -> str:
     if not isinstance(name, str) or not BRANCH.match(name) or ".." in name:
         raise InvalidInput(f"{name!r} is not a valid branch name; use letters, digits, '-', '_' and '.'.")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dlptui.platform.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.local.sqlite import Database
+from dlptui.platform.localfiles import check_model_name
 from dlptui.platform.model import ALIASES, Checkpoint, Model, ModelVersion, Promotion, Service
 
 BUSY_TIMEOUT_S = 15.0
@@ -216,10 +217,7 @@ class LocalRegistry:
     def register(
         self, model: str, experiment_id: str, checkpoint_uuid: str | None = None, notes: str = ""
     ) -> ModelVersion:
-        from dlptui.platform.localfiles import NAME
-
-        if not isinstance(model, str) or not NAME.match(model):
-            raise InvalidInput(f"{model!r} is not a valid model name; use letters, digits, '-' and '_'.")
+        check_model_name(model)
         training = self.platform.training
         experiment = training.get_experiment(experiment_id)
         if checkpoint_uuid:
