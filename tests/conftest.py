@@ -13,6 +13,7 @@ import pytest
 
 import tests.fixtures
 
+pytest.register_assert_rewrite("tests.helpers")  # its asserts report like a test's
 pytest_plugins = [f"tests.fixtures.{m.name}" for m in pkgutil.iter_modules(tests.fixtures.__path__)]
 
 
