@@ -104,10 +104,6 @@ def _show(experiment: Experiment, platform) -> None:
         print(f"checkpoint {c.uuid}  batch {c.batch:<6} {human_time(c.created)}  {scores}".rstrip())
 
 
-def _fmt(value: float | None) -> str | None:
-    return None if value is None else f"{value:.4f}"
-
-
 def experiment(args, platform) -> int:
     words = args.words
     if len(words) == 1 and words[0] not in VERBS:
