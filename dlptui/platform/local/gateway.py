@@ -21,6 +21,7 @@ import http.client
 import json
 import os
 import random
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -130,6 +131,7 @@ class Handler(BaseHTTPRequestHandler):
         if length < 0 or length > MAX_BODY:
             self.close_connection = True  # the body is not read: the connection cannot be reused
             self._error(413 if length > MAX_BODY else 400, f"The request body must have a Content-Length of at most {MAX_BODY} bytes.")
+            self._lingering_close()
             return
         self._forward(self.rfile.read(length) if length else b"")
 
@@ -163,6 +165,19 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(response.status, data, response.getheader("Content-Type") or "application/json", extra)
             return
         self._error(503, f"The deployment has no model server that answers: {last_error}.")
+
+    def _lingering_close(self, limit: int = 1 << 20, seconds: float = 1.0) -> None:
+        """Send FIN, then drop what the client still sends (bounded) before closing: closing with
+        unread input sends a reset, and a reset can make the client's kernel discard our answer."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(seconds)
+            dropped = 0
+            while dropped < limit and (chunk := self.connection.recv(65536)):
+                dropped += len(chunk)
+        except OSError:
+            pass
 
     def _error(self, status: int, message: str) -> None:
         body = {"status": {"status": 1, "code": -1, "info": message, "reason": "GATEWAY_ERROR"}}
