@@ -10,6 +10,9 @@ from pathlib import Path
 
 from dlptui.cli import main
 
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
+INFRA = ROOT / "infra"
+
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     """`dlptui ARGV` in this process: exit code, stdout, stderr."""
