@@ -11,7 +11,8 @@ import pytest
 from dlptui.platform.errors import InvalidInput, NotAvailable, Unreachable
 from dlptui.platform.kube import KubeCluster, parse_quantity
 from dlptui.platform.kubeclient import with_context
-from tests.fixtures.kube import CPU_NODE, GPU_NODE, free_port, write_kubeconfig
+from tests.fixtures.kube import free_port, write_kubeconfig
+from tests.fixtures.kube_cluster import CPU_NODE, GPU_NODE
 
 
 @pytest.mark.parametrize(
@@ -110,7 +111,7 @@ def test_a_broken_metrics_server_leaves_use_unknown(cluster, kube_cluster):
 
 def test_without_a_metrics_server_use_is_unknown_not_zero(cluster, core, kube_cluster):
     """Takes the metrics API away for a moment and puts it back."""
-    from tests.fixtures.kube import register_metrics_api, unregister_metrics_api
+    from tests.fixtures.kube_cluster import register_metrics_api, unregister_metrics_api
 
     name = f"det-{uuid.uuid4().hex[:6]}"
     make_pod(core, "determined", name)
@@ -146,7 +147,7 @@ def test_gpu_use_counts_the_pods_placed_on_the_node(cluster, core):
 def test_workloads_are_the_pods_of_the_platform_namespaces(cluster, core):
     suffix = uuid.uuid4().hex[:6]
     core.create_namespace({"metadata": {"name": f"elsewhere-{suffix}"}})
-    from tests.fixtures.kube import ensure_service_account
+    from tests.fixtures.kube_cluster import ensure_service_account
 
     ensure_service_account(core, f"elsewhere-{suffix}")
     make_pod(core, "pachyderm", f"pachd-{suffix}")

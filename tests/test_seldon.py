@@ -18,7 +18,8 @@ from dlptui.platform import Platform
 from dlptui.platform.errors import Conflict, InvalidInput, NotAvailable, NotFound, Unreachable
 from dlptui.platform.model import DeploymentState, ModelVersion
 from dlptui.platform.seldon import GROUP, PLURAL, VERSION, SeldonServing, render_deployment
-from tests.fixtures.kube import CRD_FILE, GPU_NODE, ensure_service_account, free_port, install_crd
+from tests.fixtures.kube import free_port
+from tests.fixtures.kube_cluster import CRD_FILE, GPU_NODE, ensure_service_account, install_crd
 
 IMAGE = "registry.example/dlptui-serving:0.1.0"
 

@@ -28,7 +28,7 @@ from dlptui.tui.widgets.confirm import ConfirmDialog
 from dlptui.tui.widgets.input_dialog import InputDialog
 from dlptui.tui.widgets.metric_chart import MetricChart
 from dlptui.tui.widgets.resource_table import ResourceTable
-from tests.fixtures.kube import CPU_NODE, GPU_NODE
+from tests.fixtures.kube_cluster import CPU_NODE, GPU_NODE
 from tests.standins import DATA_COMMIT, DATA_REPO
 from tests.fixtures.tui import SIZE, make_app, wait_for
 
@@ -48,7 +48,7 @@ def kube_api(kube_cluster):
 @pytest.fixture
 def seldon_namespace(kube_api) -> str:
     """A namespace of this test's own for its SeldonDeployments (the API server is shared by the session)."""
-    from tests.fixtures.kube import ensure_service_account
+    from tests.fixtures.kube_cluster import ensure_service_account
 
     name = f"seldon-{uuid.uuid4().hex[:8]}"
     kube_api[1].create_namespace({"metadata": {"name": name}})
