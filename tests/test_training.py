@@ -245,6 +245,29 @@ def test_kill_a_running_experiment(platform, repo, tmp_path):
         training.resume(experiment.id)
 
 
+def test_a_kill_while_the_child_is_being_spawned_leaves_no_process(platform, repo, tmp_path, monkeypatch):
+    """The race the console can hit (resume, then kill at once): the kill finds no pid to signal yet."""
+    import psutil
+
+    training = platform.training
+    spawned = []
+    spawn = type(training)._spawn
+
+    def spawn_then_kill(self, row, env, log):
+        child = spawn(self, row, env, log)
+        spawned.append(child)
+        self.kill(str(row.id))  # arrives before the child's pid is recorded
+        return child
+
+    monkeypatch.setattr(type(training), "_spawn", spawn_then_kill)
+    experiment = training.create_experiment(longer(tmp_path, batches=100000))
+    assert training.get_experiment(experiment.id).state is ExperimentState.KILLED
+    child = spawned[0]
+    child.wait(timeout=30)
+    assert child.returncode is not None and child.returncode < 0, "the spawned child was stopped"
+    assert not psutil.pid_exists(child.pid) or psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE
+
+
 def test_experiment_outlives_the_platform_that_started_it(platform, repo, tmp_path):
     from dlptui.platform import Platform
 

@@ -181,7 +181,16 @@ class LocalTraining:
         self._children[row.id] = child
         # a waiter reaps the child the moment it exits: no zombie, and its exit is seen at once
         threading.Thread(target=child.wait, name=f"training-{row.id}-waiter", daemon=True).start()
-        self.db.update(row.id, only_if=ACTIVE, state=ExperimentState.RUNNING, pid=child.pid, pid_started=_started(child.pid))
+        started = self.db.update(
+            row.id, only_if=ACTIVE, state=ExperimentState.RUNNING, pid=child.pid, pid_started=_started(child.pid)
+        )
+        if not started and self.db.row(row.id).pid != child.pid:
+            # killed or paused while it was being spawned (the request saw no process to signal),
+            # or it already ended: nothing may keep training untracked
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def _spawn(self, row: Row, env: dict, log) -> subprocess.Popen:
         return subprocess.Popen(
