@@ -29,20 +29,10 @@ def version(n: int, model: str = "dogcat-model") -> ModelVersion:
 
 
 @pytest.fixture
-def api(kube_cluster):
-    """The raw clients, to look at what the adapter wrote and to play the operator."""
-    from kubernetes import client
-
-    api_client = kube_cluster.client()
-    yield client.CustomObjectsApi(api_client), client.CoreV1Api(api_client)
-    api_client.close()
-
-
-@pytest.fixture
-def namespace(api):
+def namespace(kube_api):
     """A fresh namespace per test (namespaces are never removed here: there is no namespace controller)."""
     name = f"seldon-{uuid.uuid4().hex[:8]}"
-    api[1].create_namespace({"metadata": {"name": name}})
+    kube_api[1].create_namespace({"metadata": {"name": name}})
     return name
 
 
@@ -60,18 +50,18 @@ def serving(config):
     part.close()
 
 
-def stored(api, namespace: str, name: str) -> dict:
-    return api[0].get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+def stored(kube_api, namespace: str, name: str) -> dict:
+    return kube_api[0].get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
 
 
-def write_status(api, namespace: str, name: str, status: dict) -> None:
+def write_status(kube_api, namespace: str, name: str, status: dict) -> None:
     """What the Seldon operator does when it has built (or failed to build) the deployment."""
-    api[0].patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, {"status": status})
+    kube_api[0].patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, {"status": status})
 
 
-def test_the_created_object_is_the_rendered_template(serving, api, namespace):
+def test_the_created_object_is_the_rendered_template(serving, kube_api, namespace):
     serving.deploy("dogcat-deploy", version(1))
-    obj = stored(api, namespace, "dogcat-deploy")
+    obj = stored(kube_api, namespace, "dogcat-deploy")
     expected = render_deployment("dogcat-deploy", namespace, IMAGE, "dogcat-model", 1, secret="dlptui-credentials")
     assert obj["spec"] == expected["spec"]
     assert obj["metadata"]["labels"] == expected["metadata"]["labels"]
@@ -80,7 +70,7 @@ def test_the_created_object_is_the_rendered_template(serving, api, namespace):
     assert params == {"det_model": "dogcat-model", "det_version": "1", "model_name": "dogcat-model"}
 
 
-def test_create_list_update_canary_delete_round_trip(serving, api, namespace):
+def test_create_list_update_canary_delete_round_trip(serving, kube_api, namespace):
     created = serving.deploy("dogcat-deploy", version(1))
     assert (created.name, created.model, created.version, created.state) == ("dogcat-deploy", "dogcat-model", 1, DeploymentState.STARTING)
     assert created.detail == "The Seldon operator has not reported on it yet."
@@ -90,17 +80,17 @@ def test_create_list_update_canary_delete_round_trip(serving, api, namespace):
 
     updated = serving.update("dogcat-deploy", version(2))
     assert (updated.version, updated.canary_version) == (2, None)
-    assert stored(api, namespace, "dogcat-deploy")["spec"]["predictors"][0]["labels"] == {"dlptui.io/model-version": "v2"}
+    assert stored(kube_api, namespace, "dogcat-deploy")["spec"]["predictors"][0]["labels"] == {"dlptui.io/model-version": "v2"}
 
     canary = serving.set_canary("dogcat-deploy", version(3), 20)
     assert (canary.version, canary.canary_version, canary.canary_traffic) == (2, 3, 20)
-    predictors = stored(api, namespace, "dogcat-deploy")["spec"]["predictors"]
+    predictors = stored(kube_api, namespace, "dogcat-deploy")["spec"]["predictors"]
     assert [(p["name"], p["traffic"]) for p in predictors] == [("main", 80), ("canary", 20)]
     assert sum(p["traffic"] for p in predictors) == 100
 
     promoted = serving.update("dogcat-deploy", version(3))  # the canary's version becomes the main one
     assert (promoted.version, promoted.canary_version, promoted.canary_traffic) == (3, None, 0)
-    assert [p["traffic"] for p in stored(api, namespace, "dogcat-deploy")["spec"]["predictors"]] == [100]
+    assert [p["traffic"] for p in stored(kube_api, namespace, "dogcat-deploy")["spec"]["predictors"]] == [100]
 
     serving.set_canary("dogcat-deploy", version(4), 50)
     removed = serving.set_canary("dogcat-deploy", None, 0)
@@ -112,13 +102,13 @@ def test_create_list_update_canary_delete_round_trip(serving, api, namespace):
         serving.get_deployment("dogcat-deploy")
 
 
-def test_the_object_holds_a_secret_reference_and_no_secret(serving, api, namespace, monkeypatch, config):
+def test_the_object_holds_a_secret_reference_and_no_secret(serving, kube_api, namespace, monkeypatch, config):
     password = secrets.token_hex(12)
     monkeypatch.setenv("DET_PASS", password)
     monkeypatch.setenv("DET_TOKEN", password)
     serving.deploy("dogcat-deploy", version(1))
     serving.set_canary("dogcat-deploy", version(2), 10)
-    obj = stored(api, namespace, "dogcat-deploy")
+    obj = stored(kube_api, namespace, "dogcat-deploy")
     text = json.dumps(obj)
     assert password not in text
     for predictor in obj["spec"]["predictors"]:
@@ -127,21 +117,21 @@ def test_the_object_holds_a_secret_reference_and_no_secret(serving, api, namespa
         assert "env" not in container  # no literal values at all
 
 
-def test_the_status_the_operator_writes_shows_in_the_list(serving, api, namespace, config):
+def test_the_status_the_operator_writes_shows_in_the_list(serving, kube_api, namespace, config):
     serving.deploy("dogcat-deploy", version(5))
     address = f"http://dogcat-deploy-default.{namespace}.svc.cluster.local:8000/api/v1.0/predictions"
-    write_status(api, namespace, "dogcat-deploy", {
+    write_status(kube_api, namespace, "dogcat-deploy", {
         "state": "Available", "replicas": 2, "address": {"url": address},
         "deploymentStatus": {"dogcat-deploy-main-0-model": {"replicas": 2, "availableReplicas": 2}},
     })  # fmt: skip
     (shown,) = serving.list_deployments()
     assert (shown.state, shown.endpoint, shown.replicas, shown.version) == (DeploymentState.AVAILABLE, address, 2, 5)
 
-    write_status(api, namespace, "dogcat-deploy", {"state": "Failed", "description": "Deployment failed: image pull back-off."})
+    write_status(kube_api, namespace, "dogcat-deploy", {"state": "Failed", "description": "Deployment failed: image pull back-off."})
     failed = serving.get_deployment("dogcat-deploy")
     assert (failed.state, failed.detail) == (DeploymentState.FAILED, "Deployment failed: image pull back-off.")
 
-    write_status(api, namespace, "dogcat-deploy", {"state": "Creating"})
+    write_status(kube_api, namespace, "dogcat-deploy", {"state": "Creating"})
     assert serving.get_deployment("dogcat-deploy").state is DeploymentState.STARTING
 
     through_istio = SeldonServing(replace(config, cluster=replace(config.cluster, istio_ingress="http://34.1.2.3/")))
@@ -150,12 +140,12 @@ def test_the_status_the_operator_writes_shows_in_the_list(serving, api, namespac
     )
 
 
-def test_status_is_only_written_through_the_status_subresource(serving, namespace, api):
+def test_status_is_only_written_through_the_status_subresource(serving, namespace, kube_api):
     body = render_deployment("sneaky", namespace, IMAGE, "dogcat-model", 1)
     body["status"] = {"state": "Available"}
     created = serving.create_object(body)
     assert created.state is DeploymentState.STARTING
-    assert "status" not in stored(api, namespace, "sneaky") or not stored(api, namespace, "sneaky")["status"]
+    assert "status" not in stored(kube_api, namespace, "sneaky") or not stored(kube_api, namespace, "sneaky")["status"]
 
 
 def test_the_schema_rejects_a_malformed_object_with_one_sentence(serving, namespace):
@@ -192,47 +182,47 @@ def test_user_mistakes_are_sentences(serving, namespace, cluster_config):
         nowhere.deploy("dogcat-deploy", version(1))
 
 
-def test_logs_say_when_there_is_no_pod_or_no_log_yet(serving, api, namespace):
+def test_logs_say_when_there_is_no_pod_or_no_log_yet(serving, kube_api, namespace):
     serving.deploy("dogcat-deploy", version(1))
     with pytest.raises(Conflict, match="^Deployment 'dogcat-deploy' has no pod yet"):
         serving.logs("dogcat-deploy")
-    ensure_service_account(api[1], namespace)
+    ensure_service_account(kube_api[1], namespace)
     pod = {
         "metadata": {"name": "dogcat-deploy-main-0-model-abc12", "labels": {"seldon-deployment-id": "dogcat-deploy"}},
         "spec": {"containers": [{"name": "model", "image": IMAGE}, {"name": "seldon-container-engine", "image": "executor"}]},
     }
-    api[1].create_namespaced_pod(namespace, pod)  # what the operator would create; no kubelet ever starts it
+    kube_api[1].create_namespaced_pod(namespace, pod)  # what the operator would create; no kubelet ever starts it
     with pytest.raises(Conflict, match=r"^Pod 'dogcat-deploy-main-0-model-abc12' of deployment 'dogcat-deploy' has not started its model container yet \(Pending\)\.$"):
         serving.logs("dogcat-deploy")
     with pytest.raises(NotFound, match="^There is no deployment 'other'"):
         serving.logs("other")
 
 
-def running_pod(api, namespace: str, name: str, deployment: str) -> None:
+def running_pod(kube_api, namespace: str, name: str, deployment: str) -> None:
     """A pod of the deployment on GPU_NODE whose model container runs (as the operator and kubelet would make it)."""
     pod = {
         "metadata": {"name": name, "labels": {"seldon-deployment-id": deployment}},
         "spec": {"nodeName": GPU_NODE, "containers": [{"name": "seldon-container-engine", "image": "executor"}, {"name": "model", "image": IMAGE}]},
     }  # fmt: skip
-    api[1].create_namespaced_pod(namespace, pod)
+    kube_api[1].create_namespaced_pod(namespace, pod)
     running = {"running": {"startedAt": "2026-11-29T02:00:00Z"}}
     statuses = [
         {"name": c, "ready": True, "restartCount": 0, "image": IMAGE, "imageID": "", "state": running}
         for c in ("model", "seldon-container-engine")
     ]
-    api[1].patch_namespaced_pod_status(name, namespace, {"status": {"phase": "Running", "containerStatuses": statuses}})
+    kube_api[1].patch_namespaced_pod_status(name, namespace, {"status": {"phase": "Running", "containerStatuses": statuses}})
 
 
-def test_logs_are_read_through_the_api_server_from_the_model_container(serving, api, namespace, kube_cluster):
+def test_logs_are_read_through_the_api_server_from_the_model_container(serving, kube_api, namespace, kube_cluster):
     serving.deploy("dogcat-deploy", version(1))
-    ensure_service_account(api[1], namespace)
-    running_pod(api, namespace, "dogcat-deploy-main-0-model-aaaaa", "dogcat-deploy")
+    ensure_service_account(kube_api[1], namespace)
+    running_pod(kube_api, namespace, "dogcat-deploy-main-0-model-aaaaa", "dogcat-deploy")
     lines = [f"model loaded, request {i}" for i in range(100)]
     kube_cluster.kubelet.logs[(namespace, "dogcat-deploy-main-0-model-aaaaa", "model")] = "\n".join(lines) + "\n"
     kube_cluster.kubelet.logs[(namespace, "dogcat-deploy-main-0-model-aaaaa", "seldon-container-engine")] = "executor noise\n"
     assert serving.logs("dogcat-deploy", lines=3) == lines[-3:]
 
-    running_pod(api, namespace, "dogcat-deploy-canary-0-model-bbbbb", "dogcat-deploy")
+    running_pod(kube_api, namespace, "dogcat-deploy-canary-0-model-bbbbb", "dogcat-deploy")
     kube_cluster.kubelet.logs[(namespace, "dogcat-deploy-canary-0-model-bbbbb", "model")] = "canary up\n"
     assert serving.logs("dogcat-deploy", lines=2) == [
         "dogcat-deploy-canary-0-model-bbbbb: canary up",

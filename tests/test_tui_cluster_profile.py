@@ -36,16 +36,6 @@ GROUP, VERSION, PLURAL = "machinelearning.seldon.io", "v1", "seldondeployments"
 
 
 @pytest.fixture
-def kube_api(kube_cluster):
-    """The raw kubernetes clients: to seed pods, look at what the console wrote and play the operator."""
-    from kubernetes import client
-
-    api_client = kube_cluster.client()
-    yield client.CustomObjectsApi(api_client), client.CoreV1Api(api_client)
-    api_client.close()
-
-
-@pytest.fixture
 def seldon_namespace(kube_api) -> str:
     """A namespace of this test's own for its SeldonDeployments (the API server is shared by the session)."""
     from tests.fixtures.kube_cluster import ensure_service_account
