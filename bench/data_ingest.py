@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dlptui.platform.local.datastore import LocalDataStore
 from dlptui.platform.localfiles import collect
-from dlptui.platform.sample import draw
+from dlptui.actions.sample import draw
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ def main() -> int:
         os.environ["DLPTUI_HOME"] = str(Path(tmp) / "home")
         from dlptui.config import load_config
         from dlptui.platform import Platform
-        from dlptui.platform.dataset import import_sample, materialize
+        from dlptui.actions.datasets import import_sample, materialize
 
         platform = Platform(load_config(profile="local"))
         ref = import_sample(platform.data).ref

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from dlptui.platform.errors import InvalidInput
+from dlptui.errors import InvalidInput
 
 KINDS = ("local", "cluster")
 SECRET_KEYS = {"password", "token", "det_pass", "det_password", "pachd_token", "auth_token", "key"}

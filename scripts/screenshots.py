@@ -33,7 +33,7 @@ def build_demo(home: Path, config: Path):
     """The demo platform over `home`: data, a trained experiment, two versions, a live deployment."""
     from dlptui.config import load_config
     from dlptui.platform import Platform
-    from dlptui.platform.dataset import import_sample
+    from dlptui.actions.datasets import import_sample
 
     platform = Platform(load_config(profile="local", env={"DLPTUI_HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")}))
     ref = import_sample(platform.data, repo="dogs-and-cats").ref
@@ -63,7 +63,7 @@ def build_demo(home: Path, config: Path):
 
 
 def write_images(folder: Path) -> Path:
-    from dlptui.platform.sample import draw
+    from dlptui.actions.sample import draw
 
     folder.mkdir(parents=True, exist_ok=True)
     for label in ("cat", "dog"):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from dlptui.platform.dataset import generate_sample
-from dlptui.platform.errors import InvalidInput, NotAvailable, NotFound
+from dlptui.actions.datasets import generate_sample
+from dlptui.errors import InvalidInput, NotAvailable, NotFound
 from tests.helpers import run, run_json
 
 

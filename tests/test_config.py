@@ -4,7 +4,7 @@ import pytest
 
 from dlptui.config import load_config
 from dlptui.platform import Platform
-from dlptui.platform.errors import InvalidInput
+from dlptui.errors import InvalidInput
 
 
 def write(tmp_path: Path, text: str) -> Path:

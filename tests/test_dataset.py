@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dlptui.platform.dataset import (
+from dlptui.actions.datasets import (
     generate_sample,
     import_kaggle,
     import_sample,
@@ -18,7 +18,7 @@ from dlptui.platform.dataset import (
     materialize,
     split,
 )
-from dlptui.platform.errors import InvalidInput, NotFound
+from dlptui.errors import InvalidInput, NotFound
 from dlptui.platform.model import DataRef
 
 

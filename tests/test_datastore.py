@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dlptui.platform.errors import Conflict, InvalidInput, NotFound
+from dlptui.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.local.blobs import CorruptBlob
 from dlptui.platform.local.datastore import LocalDataStore
 from dlptui.platform.localfiles import clean_path, collect, local_target

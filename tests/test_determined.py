@@ -9,8 +9,8 @@ import pytest
 
 from dlptui.config import load_config
 from dlptui.platform import Platform
-from dlptui.platform.determined import DeterminedRegistry, DeterminedTraining
-from dlptui.platform.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
+from dlptui.platform.cluster.determined_training import DeterminedRegistry, DeterminedTraining
+from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
 from dlptui.platform.model import DataRef, ExperimentState
 from tests.helpers import run_cluster_status
 from tests.standins import DATA_COMMIT

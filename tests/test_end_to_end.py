@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from dlptui.platform.lineage import trace
+from dlptui.actions.lineage import trace
 from dlptui.platform.model import DeploymentState
 from tests.fixtures.serving import REPO, Traffic, wait_state
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dlptui.platform import infra_check
-from dlptui.platform.infra_check import RELEASE_NAMESPACES, failed, render_samples, run_checks
-from dlptui.platform.manifest_schema import crd_schema, pruned_fields, schema_errors, validate_object
+from dlptui.infra_check import checks as infra_check
+from dlptui.infra_check.checks import RELEASE_NAMESPACES, failed, render_samples, run_checks
+from dlptui.infra_check.manifest_schema import crd_schema, pruned_fields, schema_errors, validate_object
 from tests.helpers import INFRA, ROOT
 
 CRD = INFRA / "seldon" / "seldondeployment-crd.yaml"
@@ -175,7 +175,7 @@ def assert_valid_seldon_deployment(obj: dict) -> None:
 def test_the_adapter_sends_the_rendered_object_and_it_validates(tmp_path):
     from dlptui.config import ClusterSettings, Config
     from dlptui.platform.model import ModelVersion
-    from dlptui.platform.seldon import SeldonServing, render_deployment
+    from dlptui.platform.cluster.seldon_serving import SeldonServing, render_deployment
 
     settings = ClusterSettings(seldon_namespace="seldon", serving_image="gcr.io/p/dlptui-serving:0.1.0")
     serving = SeldonServing(Config(profile="cluster", kind="cluster", home=tmp_path, cluster=settings))
@@ -236,7 +236,7 @@ def test_cli_without_infra_folder_is_one_sentence(home, tmp_path, capsys):
 
     assert main(["infra", "check", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"dlptui: There is no infra/ folder in {tmp_path}; run this from the dlptui checkout or pass --root."
+    assert err == f"dlptui: There is no infra/ folder in {tmp_path}; pass --root the folder that holds infra/."
 
 
 def test_secret_values_never_appear_in_the_report(home, capsys, monkeypatch):

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dlptui.platform import infra_check
-from dlptui.platform.infra_check import RELEASE_NAMESPACES
+from dlptui.infra_check import checks as infra_check
+from dlptui.infra_check.checks import RELEASE_NAMESPACES
 from tests.helpers import INFRA, ROOT
 
 CREATE = INFRA / "create-cluster.sh"

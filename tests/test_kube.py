@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from dlptui.platform.errors import InvalidInput, NotAvailable, Unreachable
-from dlptui.platform.kube import KubeCluster, parse_quantity
-from dlptui.platform.kubeclient import with_context
+from dlptui.errors import InvalidInput, NotAvailable, Unreachable
+from dlptui.platform.cluster.kube_cluster import KubeCluster, parse_quantity
+from dlptui.platform.cluster.kube_connection import with_context
 from tests.fixtures.kube import free_port, write_kubeconfig
 from tests.fixtures.kube_cluster import CPU_NODE, GPU_NODE
 

@@ -9,8 +9,8 @@ import pytest
 
 from dlptui.config import load_config
 from dlptui.platform import Platform
-from dlptui.platform.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
-from dlptui.platform.pachyderm import PachydermDataStore
+from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
+from dlptui.platform.cluster.pachyderm_data import PachydermDataStore
 from tests.standins import DATA_COMMIT
 
 pytestmark = pytest.mark.timeout(60)
@@ -208,7 +208,7 @@ def test_the_fixed_sample_commit_is_there(store):
 
 
 def test_the_kaggle_import_and_materialize_work_on_pachd(store, tmp_path):
-    from dlptui.platform.dataset import import_kaggle, materialize
+    from dlptui.actions.datasets import import_kaggle, materialize
 
     images = tmp_path / "kaggle"
     images.mkdir()

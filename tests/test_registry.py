@@ -7,8 +7,9 @@ import threading
 
 import pytest
 
-from dlptui.platform.errors import Conflict, InvalidInput, NotFound
-from dlptui.platform.local.registry import best_checkpoint, validation_accuracy
+from dlptui.errors import Conflict, InvalidInput, NotFound
+from dlptui.platform.local.registry import best_checkpoint
+from dlptui.platform.metrics import accuracy
 from dlptui.platform.model import Checkpoint
 
 
@@ -25,8 +26,8 @@ def test_register_takes_the_best_checkpoint_and_records_its_lineage(trained_plat
 
     assert version.version == 1 and version.model == "dogcat-model"
     assert version.checkpoint_uuid == best_checkpoint(checkpoints).uuid
-    best = max(validation_accuracy(c) for c in checkpoints)
-    assert validation_accuracy(training.checkpoint(version.checkpoint_uuid)) == best
+    best = max(accuracy(c.metrics) for c in checkpoints)
+    assert accuracy(training.checkpoint(version.checkpoint_uuid).metrics) == best
     assert version.experiment_id == experiment.id
     assert version.data_repo == "dogs-and-cats" and version.data_commit == experiment.data_commit
     assert version.checkpoint_location and version.metrics
@@ -145,7 +146,7 @@ def test_health_counts_models(trained_platform):
 
 
 def test_lineage_of_a_version_down_to_the_data_commit(trained_platform):
-    from dlptui.platform.lineage import trace
+    from dlptui.actions.lineage import trace
 
     experiment = _experiment(trained_platform)
     version = trained_platform.registry.register("dogcat-model", experiment.id)
@@ -164,7 +165,7 @@ def test_lineage_of_a_version_down_to_the_data_commit(trained_platform):
 def test_lineage_stops_with_a_sentence_where_a_link_is_gone(trained_platform):
     from dataclasses import replace
 
-    from dlptui.platform.lineage import of_version, trace
+    from dlptui.actions.lineage import of_version, trace
 
     version = trained_platform.registry.register("dogcat-model", _experiment(trained_platform).id)
     broken = of_version(trained_platform, replace(version, checkpoint_uuid="deleted-checkpoint"))

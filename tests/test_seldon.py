@@ -15,9 +15,9 @@ from dataclasses import replace
 import pytest
 
 from dlptui.platform import Platform
-from dlptui.platform.errors import Conflict, InvalidInput, NotAvailable, NotFound, Unreachable
+from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, Unreachable
 from dlptui.platform.model import DeploymentState, ModelVersion
-from dlptui.platform.seldon import GROUP, PLURAL, VERSION, SeldonServing, render_deployment
+from dlptui.platform.cluster.seldon_serving import GROUP, PLURAL, VERSION, SeldonServing, render_deployment
 from tests.fixtures.kube import free_port
 from tests.fixtures.kube_cluster import CRD_FILE, GPU_NODE, ensure_service_account, install_crd
 

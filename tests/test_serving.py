@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from dlptui.platform.errors import Conflict, InvalidInput, NotFound, Unreachable
+from dlptui.errors import Conflict, InvalidInput, NotFound, Unreachable
 from dlptui.platform.model import DeploymentState
 from tests.fixtures.serving import DEPLOYMENT, Traffic, image_bytes, version_of, wait_state
 

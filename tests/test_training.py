@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dlptui.platform.errors import Conflict, InvalidInput, NotAvailable, NotFound
+from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound
 from dlptui.platform.model import DataRef, ExperimentState
 from tests.fixtures.training import TINY, TRIAL, cat_probability, chelsea, wait_for
 

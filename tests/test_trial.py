@@ -24,7 +24,7 @@ def trial_on_path(monkeypatch):
 @pytest.fixture
 def split_folder(tmp_path, sample_dir) -> Path:
     """A plain folder in the Kaggle layout (train/ and eval/), split by dlptui's own rule."""
-    from dlptui.platform.dataset import split
+    from dlptui.actions.datasets import split
 
     root = tmp_path / "dogcat"
     names = sorted(p.name for p in sample_dir.iterdir())

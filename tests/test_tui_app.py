@@ -239,7 +239,7 @@ async def test_resource_table_updates_in_place_and_the_cursor_stays_on_its_row()
 
 
 def test_errors_become_one_sentence():
-    from dlptui.platform.errors import NotFound
+    from dlptui.errors import NotFound
     from dlptui.tui.screens.base import describe_error
 
     assert describe_error(NotFound("There is no repo 'x'.")) == "There is no repo 'x'."

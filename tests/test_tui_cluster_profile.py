@@ -15,7 +15,7 @@ import pytest
 from textual.widgets import Log, Select, Tree
 
 from dlptui.platform import Platform
-from dlptui.platform.determined_registry import META_KEY
+from dlptui.platform.cluster.determined_registry import META_KEY
 from dlptui.platform.model import ExperimentState
 from dlptui.tui.screens.cluster import ClusterScreen
 from dlptui.tui.screens.data import CommitsScreen, DataScreen, FilesScreen

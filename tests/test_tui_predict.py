@@ -1,6 +1,6 @@
 """The Predict screen: a tree of local images, the preview, predictions from a real deployment.
 
-The images are SYNTHETIC cats and dogs (dlptui.platform.sample), a text file named .png and
+The images are SYNTHETIC cats and dogs (dlptui.actions.sample), a text file named .png and
 a truncated JPEG. The deployment is the real seldon-core microservice serving a tiny model
 trained in the session; its labels are whatever that model says, so the tests check the
 shape and consistency of what is shown, not which animal it guessed.

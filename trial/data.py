@@ -101,7 +101,7 @@ def _fetch_local(data: dict[str, Any], dest: Path) -> Path:
     """The commit from dlptui's embedded store (DLPTUI_HOME, or data.home), through dlptui's own materialize."""
     from dlptui.config import load_config
     from dlptui.platform import Platform
-    from dlptui.platform.dataset import materialize
+    from dlptui.actions.datasets import materialize
 
     if data.get("home"):
         os.environ["DLPTUI_HOME"] = str(data["home"])

@@ -13,7 +13,7 @@ import importlib.util
 import sys
 
 from dlptui import __version__
-from dlptui.platform.errors import PlatformError
+from dlptui.errors import PlatformError
 
 NOUNS = ("status", "data", "training", "models", "serving", "lineage", "infra", "contexts")
 
@@ -69,13 +69,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def check_context(config, context: str) -> None:
     """A sentence, before anything starts, for --context on a local profile or a name the kubeconfig lacks."""
-    from dlptui.platform.errors import InvalidInput
+    from dlptui.errors import InvalidInput
 
     if config.kind != "cluster":
         raise InvalidInput(
             f"--context picks a context of a cluster profile, but profile {config.profile!r} is local; add --profile cluster."
         )
-    from dlptui.platform.kubeclient import with_context
+    from dlptui.platform.cluster.kube_connection import with_context
 
     with_context(config, context)
 

@@ -36,7 +36,7 @@ def kube_config(config, context: str | None):
 
 
 def contexts(args, platform) -> int:
-    from dlptui.platform.kubeclient import describe_contexts, with_context
+    from dlptui.platform.cluster.kube_connection import describe_contexts, with_context
 
     config = kube_config(platform.config, args.context)
     if args.context:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dlptui.cli.output import emit_object, emit_table, human_size, human_time
-from dlptui.platform.errors import InvalidInput, NotAvailable
+from dlptui.errors import InvalidInput, NotAvailable
 
 DEFAULT_BRANCH = "master"
 DEFAULT_REPO = "dogs-and-cats"
@@ -207,7 +207,7 @@ def _report(result, as_json: bool) -> None:
 
 def sample(args, platform) -> int:
     _writable(platform)
-    from dlptui.platform.dataset import import_sample
+    from dlptui.actions.datasets import import_sample
 
     with progress_bar(f"SYNTHETIC sample of {args.count} images") as progress:
         result = import_sample(platform.data, repo=args.repo, count=args.count, tar=args.tar, progress=progress)
@@ -217,7 +217,7 @@ def sample(args, platform) -> int:
 
 def import_kaggle(args, platform) -> int:
     _writable(platform)
-    from dlptui.platform import dataset
+    from dlptui.actions import datasets as dataset
 
     with progress_bar(f"import {args.source.name}") as progress:
         result = dataset.import_kaggle(platform.data, args.source, repo=args.repo, eval_fraction=args.eval_fraction,

@@ -29,7 +29,7 @@ def register(sub) -> None:
 def _cluster_settings(platform):
     """The active profile's cluster settings, else those of the profile named `cluster`, if any."""
     from dlptui.config import load_config
-    from dlptui.platform.errors import PlatformError
+    from dlptui.errors import PlatformError
 
     if platform.config.kind == "cluster":
         return platform.config.cluster
@@ -41,7 +41,7 @@ def _cluster_settings(platform):
 
 
 def infra_check(args, platform) -> int:
-    from dlptui.platform.infra_check import failed, run_checks
+    from dlptui.infra_check.checks import failed, run_checks
 
     checks = run_checks(args.root, profile=_cluster_settings(platform))
     columns = [

@@ -13,7 +13,7 @@ def register(sub) -> None:
 
 
 def lineage(args, platform) -> int:
-    from dlptui.platform.lineage import trace
+    from dlptui.actions.lineage import trace
 
     chain = trace(platform, args.target)
     if args.json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dlptui.cli.output import emit_object, emit_table, human_time
-from dlptui.platform.errors import NotAvailable
+from dlptui.errors import NotAvailable
 from dlptui.platform.model import ALIASES
 
 DEFAULT_MODEL = "dogcat-model"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
 from dlptui.platform.model import to_dict
+from dlptui.text import size, timestamp
 
 
 def emit_json(value: Any) -> None:
@@ -16,19 +16,8 @@ def emit_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
-def human_time(t: float | None) -> str:
-    return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
+human_size = size
+human_time = timestamp
 
 
 Column = tuple[str, Callable[[Any], Any]]

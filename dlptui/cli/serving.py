@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dlptui.cli.models import require_writable
 from dlptui.cli.output import emit_json, emit_object, emit_table
-from dlptui.platform.errors import InvalidInput, Unreachable
+from dlptui.errors import InvalidInput, Unreachable
 from dlptui.platform.model import DeploymentState, Prediction, to_dict
 
 DEFAULT_DEPLOYMENT = "dogcat-deploy"

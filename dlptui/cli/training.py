@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dlptui.cli.models import require_writable
 from dlptui.cli.output import emit_json, emit_table, human_time
-from dlptui.platform.errors import InvalidInput
+from dlptui.errors import InvalidInput
 from dlptui.platform.model import DataRef, Experiment, ExperimentState
 
 VERBS = ("pause", "resume", "kill")
@@ -28,7 +28,9 @@ POLL_S = 0.5
 
 
 def default_config() -> Path:
-    return Path(__file__).resolve().parents[2] / "trial" / "local.yaml"
+    from dlptui.actions.defaults import demo_config
+
+    return demo_config()
 
 
 def register(sub) -> None:

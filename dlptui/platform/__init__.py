@@ -3,6 +3,10 @@
     platform = Platform(load_config())
     platform.data.list_repos()
 
+A platform opened read-only (`Config.read_only`: --read-only, DLPTUI_READ_ONLY) refuses every
+port method marked `@changes` in `ports.py` with one sentence, whoever calls it: the CLI, the
+console, a benchmark or a script.
+
 A part is built on first use, so opening the platform costs nothing and a part whose
 library is heavy (torch, determined, kubernetes, pachyderm) is imported only when asked
 for. A part whose module is not there raises `NotAvailable`; a part whose backend does
@@ -15,7 +19,7 @@ import importlib
 import threading
 from typing import TYPE_CHECKING, Any
 
-from dlptui.platform.errors import NotAvailable, PlatformError
+from dlptui.errors import NotAvailable, PlatformError, ReadOnlyError
 from dlptui.platform.model import Service
 
 if TYPE_CHECKING:
@@ -33,13 +37,40 @@ IMPLEMENTATIONS: dict[str, dict[str, str]] = {
         "serving": "dlptui.platform.local.serving:LocalServing",
     },
     "cluster": {
-        "cluster": "dlptui.platform.kube:KubeCluster",
-        "data": "dlptui.platform.pachyderm:PachydermDataStore",
-        "training": "dlptui.platform.determined:DeterminedTraining",
-        "registry": "dlptui.platform.determined:DeterminedRegistry",
-        "serving": "dlptui.platform.seldon:SeldonServing",
+        "cluster": "dlptui.platform.cluster.kube_cluster:KubeCluster",
+        "data": "dlptui.platform.cluster.pachyderm_data:PachydermDataStore",
+        "training": "dlptui.platform.cluster.determined_training:DeterminedTraining",
+        "registry": "dlptui.platform.cluster.determined_training:DeterminedRegistry",
+        "serving": "dlptui.platform.cluster.seldon_serving:SeldonServing",
     },
 }
+
+
+class ReadOnly:
+    """A part seen through a read-only platform: its changing methods refuse, the rest pass through."""
+
+    def __init__(self, part: Any, name: str) -> None:
+        from dlptui.platform.ports import PORTS, changing_methods
+
+        self._part = part
+        self._name = name
+        self._refused = changing_methods(PORTS[name])
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr in self._refused:
+            sentence = (
+                f"dlptui runs read-only (--read-only or DLPTUI_READ_ONLY), and {self._name}.{attr} changes the platform; "
+                "run it without --read-only."
+            )
+
+            def refuse(*args: Any, **kwargs: Any) -> Any:
+                raise ReadOnlyError(sentence)
+
+            return refuse
+        return getattr(self._part, attr)
+
+    def __repr__(self) -> str:
+        return f"ReadOnly({self._part!r})"
 
 
 class Platform:
@@ -67,7 +98,8 @@ class Platform:
                     raise NotAvailable(
                         f"The {name} part needs the Python package {e.name!r}; install dlptui's dependencies."
                     ) from None
-                self._parts[name] = getattr(module, class_name)(self.config, self)
+                part = getattr(module, class_name)(self.config, self)
+                self._parts[name] = ReadOnly(part, name) if self.config.read_only else part
             return self._parts[name]
 
     @property

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from dlptui.platform.errors import InvalidInput, NotFound
+from dlptui.errors import InvalidInput, NotFound
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")

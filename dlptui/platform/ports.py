@@ -35,6 +35,12 @@ from dlptui.platform.model import (
 Progress = Callable[[int, int], None]
 
 
+def changes(method):
+    """Marks a port method that changes the platform: a read-only Platform refuses it."""
+    method.changes_platform = True
+    return method
+
+
 @runtime_checkable
 class Part(Protocol):
     def health(self) -> Service:
@@ -49,8 +55,10 @@ class DataStore(Part, Protocol):
 
     def inspect_repo(self, name: str) -> Repo: ...
 
+    @changes
     def create_repo(self, name: str, description: str = "") -> Repo: ...
 
+    @changes
     def delete_repo(self, name: str) -> None: ...
 
     def list_branches(self, repo: str) -> list[str]: ...
@@ -63,6 +71,7 @@ class DataStore(Part, Protocol):
         """`ref` is a branch name (its head) or a commit id (a unique prefix is enough)."""
         ...
 
+    @changes
     def put_files(
         self,
         repo: str,
@@ -77,6 +86,7 @@ class DataStore(Part, Protocol):
         """
         ...
 
+    @changes
     def delete_files(self, repo: str, branch: str, paths: list[str], message: str = "") -> Commit: ...
 
     def list_files(self, repo: str, ref: str, path: str = "/", recursive: bool = False) -> list[FileEntry]: ...
@@ -95,14 +105,18 @@ class Training(Part, Protocol):
 
     def get_experiment(self, experiment_id: str) -> Experiment: ...
 
+    @changes
     def create_experiment(self, config: Path, data: DataRef | None = None, name: str | None = None) -> Experiment:
         """Start the trial described by the config file, on `data` (default: the config's)."""
         ...
 
+    @changes
     def pause(self, experiment_id: str) -> Experiment: ...
 
+    @changes
     def resume(self, experiment_id: str) -> Experiment: ...
 
+    @changes
     def kill(self, experiment_id: str) -> Experiment: ...
 
     def metrics(self, experiment_id: str, cursor: int = 0) -> tuple[list[MetricPoint], int]:
@@ -131,12 +145,14 @@ class Registry(Part, Protocol):
         """`ref`: a version number, an alias (`staging`, `production`) or `latest`."""
         ...
 
+    @changes
     def register(
         self, model: str, experiment_id: str, checkpoint_uuid: str | None = None, notes: str = ""
     ) -> ModelVersion:
         """A new version from the chosen checkpoint, or the experiment's best one."""
         ...
 
+    @changes
     def promote(self, model: str, version: int, alias: str, who: str | None = None) -> Promotion: ...
 
     def history(self, model: str) -> list[Promotion]:
@@ -151,16 +167,20 @@ class Serving(Part, Protocol):
 
     def get_deployment(self, name: str) -> Deployment: ...
 
+    @changes
     def deploy(self, name: str, version: ModelVersion) -> Deployment: ...
 
+    @changes
     def update(self, name: str, version: ModelVersion) -> Deployment:
         """Move a deployment to another version without a failed request."""
         ...
 
+    @changes
     def set_canary(self, name: str, version: ModelVersion | None, traffic: int) -> Deployment:
         """Send `traffic` percent of requests to `version`; `None` removes the canary."""
         ...
 
+    @changes
     def undeploy(self, name: str) -> None: ...
 
     def logs(self, name: str, lines: int = 50) -> list[str]: ...
@@ -183,3 +203,11 @@ class Cluster(Part, Protocol):
     def workloads(self) -> list[Workload]:
         """The platform's own processes (local) or pods (cluster)."""
         ...
+
+
+PORTS: dict[str, type] = {"cluster": Cluster, "data": DataStore, "training": Training, "registry": Registry, "serving": Serving}
+
+
+def changing_methods(port: type) -> frozenset[str]:
+    """The methods of a port marked with @changes."""
+    return frozenset(name for name, value in vars(port).items() if getattr(value, "changes_platform", False))

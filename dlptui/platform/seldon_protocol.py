@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import httpx
 
-from dlptui.platform.errors import Unreachable
+from dlptui.errors import Unreachable
 from dlptui.platform.model import Prediction
 
 VERSION_HEADER = "X-Dlptui-Version"  # which model version answered, set by the local gateway

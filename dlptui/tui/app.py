@@ -44,7 +44,7 @@ from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
 from dlptui.platform import PARTS, Platform
-from dlptui.platform.errors import PlatformError
+from dlptui.errors import PlatformError
 from dlptui.platform.model import Service
 from dlptui.tui.commands import ScreenActions
 from dlptui.tui.screens.base import UnavailableScreen, describe_error
@@ -76,7 +76,6 @@ ALIASES: dict[str, str] = {
 log = logging.getLogger("dlptui.tui")
 
 SAMPLE_REPO = "dogs-and-cats"
-DEMO_CONFIG = Path(__file__).resolve().parents[2] / "trial" / "local.yaml"
 
 
 def resolve_jump(text: str) -> str | None:
@@ -203,12 +202,9 @@ class DlpApp(App):
             self.status_signal.publish(None)
 
     def _is_empty(self) -> bool:
-        repos = self.platform.data.list_repos()
-        try:
-            experiments = self.platform.training.list_experiments()
-        except PlatformError:  # training not there yet: judge by the data alone
-            experiments = []
-        return not repos and not experiments
+        from dlptui.actions.onboarding import is_empty
+
+        return is_empty(self.platform)
 
     @on(Worker.StateChanged)
     def _worker_done(self, event: Worker.StateChanged) -> None:
@@ -291,15 +287,9 @@ class DlpApp(App):
 
     def _load_sample(self) -> str:
         """Runs in a thread: the sample data set into dogs-and-cats, then the demo experiment on it."""
-        from dlptui.platform.dataset import import_sample
+        from dlptui.actions.onboarding import load_sample
 
-        result = import_sample(self.platform.data, repo=SAMPLE_REPO)
-        done = f"The sample is in {result.ref}."
-        try:
-            experiment = self.platform.training.create_experiment(DEMO_CONFIG, result.ref)
-        except PlatformError as e:
-            return f"{done} The demo experiment did not start: {e}"
-        return f"{done} Demo experiment {experiment.id} started: press 3 to watch it train."
+        return load_sample(self.platform)
 
     @property
     def mode_titles(self) -> list[tuple[str, str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from dlptui.cli.output import human_size, human_time
+from dlptui.text import size as human_size, timestamp as human_time
 
 __all__ = ["human_size", "human_time", "since", "percent", "number", "clock", "plural"]
 

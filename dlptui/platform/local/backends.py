@@ -15,23 +15,19 @@ from pathlib import Path
 
 import httpx
 
-from dlptui.platform.errors import NotFound, Unreachable
+from dlptui import resources
+from dlptui.errors import NotFound, Unreachable
 from dlptui.platform.local import processes
 from dlptui.platform.local.processes import ProcessRecord
 from dlptui.platform.model import ModelVersion
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT_S = float(os.environ.get("DLPTUI_SERVING_START_TIMEOUT", "240"))
 # DLPTUI_TORCH_THREADS (torch CPU threads of a model server, default: torch's choice) and
 # DLPTUI_SERVING_LOAD_RETRIES (attempts to load a model, default 5) tune the model servers.
 
 
-def serving_dir() -> Path:
-    return Path(os.environ.get("DLPTUI_SERVING_DIR") or REPO_ROOT / "serving")
-
-
-def trial_dir() -> Path:
-    return Path(os.environ.get("DLPTUI_TRIAL_DIR") or REPO_ROOT / "trial")
+serving_dir = resources.serving_dir
+trial_dir = resources.trial_dir
 
 
 @dataclass
@@ -140,9 +136,7 @@ def wait_ready(backend: Backend, client: httpx.Client, timeout: float = START_TI
 
 def start_gateway(port: int, routes: Path, log: Path) -> ProcessRecord:
     argv = [sys.executable, "-m", "dlptui.platform.local.gateway", "--port", str(port), "--routes", str(routes)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    return processes.spawn(argv, log, cwd=REPO_ROOT, env=env)
+    return processes.spawn(argv, log, cwd=log.parent, env=dict(os.environ))
 
 
 def wait_gateway(port: int, record: ProcessRecord, client: httpx.Client, timeout: float = 20.0) -> dict:

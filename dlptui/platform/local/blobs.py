@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlptui.platform.errors import PlatformError
+from dlptui.errors import PlatformError
 
 CHUNK = 1 << 20
 SMALL = 8 << 20  # files up to this size are read in one go

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from dlptui.platform.errors import Conflict, InvalidInput, NotFound, PlatformError
+from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError
 from dlptui.platform.local.blobs import BlobStore, Staged
 from dlptui.platform.local.metadb import open_metadb
 from dlptui.platform.localfiles import check_branch_name, check_repo_name, clean_path

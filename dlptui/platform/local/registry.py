@@ -15,9 +15,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-from dlptui.platform.errors import Conflict, InvalidInput, NotFound
+from dlptui.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.local.sqlite import Database
 from dlptui.platform.localfiles import check_model_name
+from dlptui.platform.metrics import accuracy
 from dlptui.platform.model import ALIASES, Checkpoint, Model, ModelVersion, Promotion, Service
 
 BUSY_TIMEOUT_S = 15.0
@@ -59,21 +60,11 @@ CREATE TABLE IF NOT EXISTS promotions (
 );
 """
 
-ACCURACY_KEYS = ("validation_accuracy", "accuracy", "val_accuracy")
-
-
-def validation_accuracy(checkpoint: Checkpoint) -> float | None:
-    for key in ACCURACY_KEYS:
-        if key in checkpoint.metrics:
-            return float(checkpoint.metrics[key])
-    return None
-
-
 def best_checkpoint(checkpoints: list[Checkpoint]) -> Checkpoint | None:
     """The highest validation accuracy; ties (and checkpoints without one) go to the latest."""
 
     def rank(c: Checkpoint) -> tuple:
-        acc = validation_accuracy(c)
+        acc = accuracy(c.metrics)
         return (acc is not None, acc if acc is not None else 0.0, c.batch, c.created)
 
     return max(checkpoints, key=rank, default=None)

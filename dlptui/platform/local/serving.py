@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from dlptui.platform.errors import Conflict, InvalidInput, NotFound, Unreachable
+from dlptui.errors import Conflict, InvalidInput, NotFound, Unreachable
 from dlptui.platform.local import backends, processes
 from dlptui.platform.local.backends import Backend
 from dlptui.platform.local.processes import ProcessRecord

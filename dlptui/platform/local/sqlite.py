@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from dlptui.platform.errors import Conflict
+from dlptui.errors import Conflict
 
 
 class Database:

@@ -26,7 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
-from dlptui.platform.errors import Conflict, InvalidInput, NotAvailable, NotFound
+from dlptui import resources
+from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound
 from dlptui.platform.local.training_db import Row, TrainingDB
 from dlptui.platform.model import Checkpoint, DataRef, Experiment, ExperimentState, MetricPoint, Service
 
@@ -36,8 +37,8 @@ LOG_CHUNK = 1 << 20  # the most bytes of log one call returns
 
 
 def default_trial_dir() -> Path:
-    """The project's trial/ folder (beside the dlptui package)."""
-    return Path(__file__).resolve().parents[3] / "trial"
+    """The trial dlptui ships (DLPTUI_TRIAL_DIR overrides it)."""
+    return resources.trial_dir()
 
 
 @lru_cache(maxsize=8)

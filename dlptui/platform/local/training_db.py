@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dlptui.platform.errors import NotFound
+from dlptui.errors import NotFound
 from dlptui.platform.local.sqlite import Database
 from dlptui.platform.model import Checkpoint, Experiment, ExperimentState, MetricPoint
 

@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from dlptui.platform.errors import PlatformError
+from dlptui.errors import PlatformError
 from dlptui.platform.local.training_db import TrainingDB
 from dlptui.platform.model import ExperimentState
 

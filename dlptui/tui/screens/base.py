@@ -45,7 +45,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from dlptui.platform.errors import PlatformError
+from dlptui.errors import PlatformError
 from dlptui.tui.widgets.header import DlpHeader
 from dlptui.tui.widgets.resource_table import ResourceTable
 

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, ProgressBar, Static, Tree
 
-from dlptui.platform.errors import InvalidInput
+from dlptui.errors import InvalidInput
 from dlptui.tui.format import human_size, human_time, plural, since
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.widgets.file_picker import FilePicker
@@ -157,7 +157,7 @@ class DataScreen(BaseScreen):
         def picked(path: Path | None) -> None:
             if path is None:
                 return
-            from dlptui.platform.dataset import import_kaggle
+            from dlptui.actions.datasets import import_kaggle
 
             self._busy(f"Splitting {path.name} into train/eval in {repo}")
             self.call(

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Log, Select, Static
 
-from dlptui.platform.errors import InvalidInput, PlatformError
+from dlptui.errors import InvalidInput, PlatformError
 from dlptui.platform.model import Deployment, DeploymentState, Model, ModelVersion
 from dlptui.tui.format import since
 from dlptui.tui.screens.base import BaseScreen

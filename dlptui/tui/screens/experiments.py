@@ -14,15 +14,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from dlptui.platform.errors import PlatformError
+from dlptui.errors import PlatformError
 from dlptui.platform.model import DataRef, Experiment, ExperimentState
 from dlptui.tui.format import human_time, number, percent, plural
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.widgets.resource_table import ResourceTable
 from dlptui.tui.widgets.start_dialog import StartDialog
 
-TRIAL_DIR = Path(__file__).resolve().parents[3] / "trial"
-DEFAULT_CONFIG = TRIAL_DIR / "local.yaml"
 STATE_STYLES = {
     ExperimentState.QUEUED: "yellow",
     ExperimentState.RUNNING: "bold green",
@@ -158,24 +156,16 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
     def action_start(self) -> None:
         self.call(self._start_choices, then=self._ask_start)
 
-    def _start_choices(self) -> tuple[list[Path], list[tuple[str, DataRef]]]:
-        """Runs in a thread: the config files and the newest commits of every repo."""
-        configs = sorted(TRIAL_DIR.glob("*.yaml"))
-        commits: list[tuple[str, DataRef]] = []
-        try:
-            data = self.platform.data
-            for repo in data.list_repos():
-                for c in data.list_commits(repo.name, limit=10):
-                    label = f"{repo.name}@{c.id[:12]}  {c.branch}  {c.message[:50]}"
-                    commits.append((label, DataRef(repo.name, c.id, c.branch)))
-        except PlatformError:  # no data part: the config's own data is still a choice
-            pass
-        return configs, commits
+    def _start_choices(self) -> tuple[list[Path], Path, list[tuple[str, DataRef]]]:
+        """Runs in a thread: the config files, the default one and the newest commits of every repo."""
+        from dlptui.actions.training import start_choices
+
+        return start_choices(self.platform)
 
     def _ask_start(self, choices) -> None:
-        configs, commits = choices
+        configs, default, commits = choices
         if not configs:
-            self.notify(f"There is no experiment config (*.yaml) in {TRIAL_DIR}.", severity="error")
+            self.notify(f"There is no experiment config (*.yaml) beside {default}.", severity="error")
             return
 
         def chosen(answer) -> None:
@@ -184,7 +174,7 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
             config, data, name = answer
             self.call(self.platform.training.create_experiment, config, data, name, then=self._started)
 
-        self.app.push_screen(StartDialog(configs, commits, DEFAULT_CONFIG), chosen)
+        self.app.push_screen(StartDialog(configs, commits, default), chosen)
 
     def _started(self, e: Experiment) -> None:
         self.notify(f"Experiment {e.id} ({e.name}) started on {data_label(e)}.")

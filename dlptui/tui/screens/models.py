@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Select, Static
 
-from dlptui.platform.errors import InvalidInput
+from dlptui.errors import InvalidInput
 from dlptui.platform.model import Checkpoint, Experiment, Model, ModelVersion, Promotion
 from dlptui.tui.format import human_time
 from dlptui.tui.screens.base import BaseScreen

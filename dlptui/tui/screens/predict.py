@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DirectoryTree, Label, Select, Static, Tree
 
-from dlptui.platform.errors import PlatformError
+from dlptui.errors import PlatformError
 from dlptui.platform.model import Deployment, DeploymentState, Prediction
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.widgets.file_picker import FilePicker

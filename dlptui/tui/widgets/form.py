@@ -24,7 +24,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 
-from dlptui.platform.errors import InvalidInput
+from dlptui.errors import InvalidInput
 
 
 def field(label: str, widget: Widget) -> ComposeResult:

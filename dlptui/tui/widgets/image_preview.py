@@ -26,7 +26,7 @@ from textual_image.renderable.tgp import Image as TGPRenderable
 from textual_image.widget import HalfcellImage
 from textual_image.widget import Image as AutoImage
 
-from dlptui.platform.errors import InvalidInput
+from dlptui.errors import InvalidInput
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
 MAX_SIDE = 512  # the preview never needs more pixels than this; bigger photos are scaled down first

@@ -128,7 +128,7 @@ MODES = {  # where each kind of step is shown
 
 def lineage_of(platform, deployment: str | None = None, version=None) -> LineagePanel:
     """Runs in a thread: the panel for a deployment (by name) or a ModelVersion (platform/lineage.py)."""
-    from dlptui.platform import lineage
+    from dlptui.actions import lineage
 
     chain = lineage.of_deployment(platform, deployment) if deployment else lineage.of_version(platform, version)
     experiment = next((s.id for s in chain.steps if s.kind == "experiment"), None)

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlptui.platform.errors import InvalidInput, NotFound
+from dlptui.errors import InvalidInput, NotFound
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
-from dlptui.platform.pachd_connection import Pachd
+from dlptui.platform.cluster.pachyderm_connection import Pachd
 from dlptui.platform.ports import Progress
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from dlptui.platform.errors import InvalidInput, NotAvailable, PlatformError
-from dlptui.platform.kubeclient import KubeClient, list_contexts, timestamp
+from dlptui.errors import InvalidInput, NotAvailable, PlatformError
+from dlptui.platform.cluster.kube_connection import KubeClient, list_contexts, timestamp
 from dlptui.platform.model import Node, Service, Workload
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from dlptui.platform.determined_master import Master, experiment_checkpoints, experiment_number, seconds, to_checkpoint
-from dlptui.platform.errors import Conflict, InvalidInput, NotFound
+from dlptui.platform.cluster.determined_connection import Master, experiment_checkpoints, experiment_number, seconds, to_checkpoint
+from dlptui.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.localfiles import check_model_name
 from dlptui.platform.model import ALIASES, Checkpoint, Model, ModelVersion, Promotion, Service
 

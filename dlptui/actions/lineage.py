@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from dlptui.platform.errors import InvalidInput, PlatformError
+from dlptui.errors import InvalidInput, PlatformError
 from dlptui.platform.model import ModelVersion
 
 

@@ -19,8 +19,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlptui.platform.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError
-from dlptui.platform.kubeclient import KubeClient, timestamp
+from dlptui import resources
+from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError
+from dlptui.platform.cluster.kube_connection import KubeClient, timestamp
 from dlptui.platform.model import Deployment, DeploymentState, ModelVersion, Prediction, Service
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 GROUP, VERSION, PLURAL = "machinelearning.seldon.io", "v1", "seldondeployments"
 CRD_NAME = f"{PLURAL}.{GROUP}"
-TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "seldon" / "deployment.yaml.tmpl"
 MAIN, CANARY = "main", "canary"
 POD_LABEL = "seldon-deployment-id"  # the operator labels each pod of a deployment with its name
 MODEL_CONTAINER = "model"  # the graph's unit and its container, as in the template
@@ -79,10 +79,11 @@ def _render(values: dict[str, Any], predictor: str, version: int, traffic: int) 
 
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
         raise InvalidInput(f"A model version is a whole number, not {version!r}.")
+    template = resources.seldon_template()
     try:
-        text = TEMPLATE.read_text()
+        text = template.read_text()
     except OSError:
-        raise NotAvailable(f"The deployment template {TEMPLATE} is missing; reinstall dlptui from its source tree.") from None
+        raise NotAvailable(f"The deployment template {template} is missing; reinstall dlptui or set DLPTUI_INFRA_DIR.") from None
     scalars = {**values, "predictor": predictor, "version": str(version), "version_label": f"v{version}"}
     filled = string.Template(text).substitute({k: json.dumps(v) for k, v in scalars.items()}, traffic=traffic)
     return yaml.safe_load(filled)

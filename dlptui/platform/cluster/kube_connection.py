@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dlptui.platform.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError, Unreachable
+from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError, Unreachable
 
 if TYPE_CHECKING:
     from dlptui.config import Config

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlptui.platform.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
+from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
 from dlptui.platform.model import Service
 
 if TYPE_CHECKING:

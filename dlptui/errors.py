@@ -40,3 +40,7 @@ class NotAvailable(PlatformError):
     """A capability that this profile or backend does not have."""
 
     exit_code = 6
+
+
+class ReadOnlyError(NotAvailable):
+    """A change asked of a platform opened read-only."""

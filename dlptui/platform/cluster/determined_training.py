@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlptui.platform.determined_master import (
+from dlptui.platform.cluster.determined_connection import (
     Master,
     experiment_checkpoints,
     experiment_number,
@@ -19,7 +19,7 @@ from dlptui.platform.determined_master import (
     seconds,
     to_checkpoint,
 )
-from dlptui.platform.errors import Conflict, InvalidInput
+from dlptui.errors import Conflict, InvalidInput
 from dlptui.platform.model import Checkpoint, DataRef, Experiment, ExperimentState, MetricPoint, Service
 
 if TYPE_CHECKING:
@@ -226,6 +226,6 @@ class DeterminedTraining:
 
 
 # The registry lives in its own module; the platform finds it here, by the name IMPLEMENTATIONS gives.
-from dlptui.platform.determined_registry import DeterminedRegistry  # noqa: E402
+from dlptui.platform.cluster.determined_registry import DeterminedRegistry  # noqa: E402
 
 __all__ = ["DeterminedRegistry", "DeterminedTraining", "Master"]

@@ -15,7 +15,7 @@ import io
 import random
 from pathlib import Path
 
-from dlptui.platform.errors import InvalidInput
+from dlptui.errors import InvalidInput
 
 CAT_PALETTE = [(222, 140, 60), (190, 110, 50), (240, 200, 140), (150, 90, 40), (230, 170, 90)]
 DOG_PALETTE = [(110, 120, 140), (70, 90, 130), (160, 170, 180), (90, 110, 100), (130, 140, 170)]

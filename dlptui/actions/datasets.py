@@ -22,15 +22,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dlptui.platform.errors import Conflict, InvalidInput, NotFound
+from dlptui.actions.defaults import DATA_REPO
+from dlptui.actions.sample import generate_sample
+from dlptui.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.localfiles import local_target
 from dlptui.platform.model import DataRef
 from dlptui.platform.ports import DataStore, Progress
-from dlptui.platform.sample import generate_sample
 
 __all__ = ["ImportResult", "generate_sample", "import_kaggle", "import_sample", "label_of", "materialize", "split"]
 
-DEFAULT_REPO = "dogs-and-cats"
+DEFAULT_REPO = DATA_REPO
 SPLITS = ("train", "eval")
 TARBALL = "data.tar.gz"
 _LABELLED = re.compile(r"^(cat|dog)\.[^/\\]+\.(jpe?g|png)$", re.IGNORECASE)

@@ -21,7 +21,7 @@ real deploy is a warning only):
   infra/istio/gateway.yaml, and that Gateway's selector matches the labels of the
   ingress gateway's Helm values.
 - ``seldon``: the SeldonDeployment that the cluster adapter creates
-  (``dlptui.platform.seldon.render_deployment``), plain and with a canary, validates
+  (``dlptui.platform.cluster.seldon_serving.render_deployment``), plain and with a canary, validates
   against the openAPIV3Schema of infra/seldon/seldondeployment-crd.yaml with jsonschema,
   and has no field the API server would prune (not in the schema).
 - ``shellcheck``: every ``*.sh`` under infra/ is shellcheck-clean (``shellcheck -x``).
@@ -45,8 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dlptui.platform.errors import InvalidInput
-from dlptui.platform.manifest_schema import crd_schema, pruned_fields, schema_errors, validate_object
+from dlptui import resources
+from dlptui.errors import InvalidInput
+from dlptui.infra_check.manifest_schema import crd_schema, pruned_fields, schema_errors, validate_object
 
 TOOLS = ("gcloud", "kubectl", "helm", "docker")
 INSTALL_ENV = ("DET_DB_PASSWORD", "DET_PASS")  # infra/helm/install.sh
@@ -75,13 +76,12 @@ class Check:
 
 
 def find_root(start: Path | None = None) -> Path:
-    """The checkout holding infra/: `start`, else the one this package lives in, else the cwd."""
-    candidates = [start] if start else [Path(__file__).resolve().parents[2], Path.cwd()]
-    for root in candidates:
-        if (root / "infra").is_dir():
-            return root
-    where = start or Path.cwd()
-    raise InvalidInput(f"There is no infra/ folder in {where}; run this from the dlptui checkout or pass --root.")
+    """The folder holding infra/: `start`, else the one dlptui ships (see dlptui.resources)."""
+    if start is None:
+        return resources.infra_dir().parent  # the shipped infra/ (DLPTUI_INFRA_DIR overrides it)
+    if not (start / "infra").is_dir():
+        raise InvalidInput(f"There is no infra/ folder in {start}; pass --root the folder that holds infra/.")
+    return start
 
 
 def run_checks(root: Path | None = None, env: Mapping[str, str] = os.environ, profile: Any = None) -> list[Check]:
@@ -250,7 +250,7 @@ SAMPLE = {
 
 def render_samples() -> list[tuple[str, dict]]:
     """The adapter's SeldonDeployment for the sample, plain and with a canary (when it has one)."""
-    from dlptui.platform.seldon import render_deployment
+    from dlptui.platform.cluster.seldon_serving import render_deployment
 
     params = inspect.signature(render_deployment).parameters
     kwargs = {k: v for k, v in SAMPLE.items() if k in params}
@@ -270,7 +270,7 @@ def seldon_checks(infra: Path, accounts: set[tuple[str, str]] = frozenset()) -> 
     try:
         samples = render_samples()
     except ImportError:
-        return [Check("seldon render", False, "dlptui.platform.seldon.render_deployment is not there yet", warning=True)]
+        return [Check("seldon render", False, "dlptui.platform.cluster.seldon_serving.render_deployment is not there yet", warning=True)]
     except Exception as e:  # the adapter's own sentence, or its bug: either way the check fails
         return [Check("seldon render", False, f"render_deployment failed: {e}")]
     crd, schema = crd_schema(crd_file)

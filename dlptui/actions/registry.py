@@ -1,0 +1,36 @@
+"""Registering and promoting: which checkpoints a user may register, and the sentences of the result."""
+
+from __future__ import annotations
+
+from dlptui.platform.model import Checkpoint, Experiment, ModelVersion, Promotion
+
+# what "register" takes when no checkpoint is named: the registry picks the experiment's best
+BEST = None
+
+
+def register_choices(platform) -> list[tuple[Experiment, list[Checkpoint]]]:
+    """Every experiment that has saved a checkpoint, with its checkpoints by batch."""
+    training = platform.training
+    found = []
+    for experiment in training.list_experiments():
+        checkpoints = training.checkpoints(experiment.id)
+        if checkpoints:
+            found.append((experiment, sorted(checkpoints, key=lambda c: c.batch)))
+    return found
+
+
+def register(platform, model: str, experiment_id: str, checkpoint_uuid: str | None = BEST, notes: str = "") -> ModelVersion:
+    return platform.registry.register(model.strip(), experiment_id, checkpoint_uuid or None, notes=notes)
+
+
+def registered(version: ModelVersion) -> str:
+    return f"Registered {version} from checkpoint {version.checkpoint_uuid} of experiment {version.experiment_id}."
+
+
+def promote(platform, model: str, version: int, alias: str) -> Promotion:
+    return platform.registry.promote(model, version, alias)
+
+
+def promoted(p: Promotion) -> str:
+    before = f"version {p.from_version}" if p.from_version is not None else "no version"
+    return f"{p.model}: {p.alias} moved from {before} to version {p.to_version}."

@@ -1,0 +1,130 @@
+"""Deploying: deploy, update or canary in one decision, the choices a deploy dialog offers, waiting.
+
+    outcome = deploy(platform, "dogcat-deploy", "dogcat-model", "production")
+    outcome.deployment, outcome.change   # "deployed", "updated" or "unchanged"
+
+A name that serves nothing (or whose deployment failed) gets a new deployment; a name that
+serves another version moves to this one without a failed request; the same version is
+left alone. A canary is set, changed or removed on top of that.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dlptui.actions.defaults import CANARY_TRAFFIC
+from dlptui.errors import InvalidInput, Unreachable
+from dlptui.platform.model import Deployment, DeploymentState, Model, ModelVersion
+
+POLL_S = 0.5
+
+# every model with versions: name -> (Model, its versions newest first)
+Choices = dict[str, tuple[Model, list[ModelVersion]]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    deployment: Deployment
+    change: str  # "deployed", "updated", "unchanged"
+    version: ModelVersion  # what the primary serves now
+    previous: int | None = None  # the version served before an update
+
+    def sentence(self) -> str:
+        d = self.deployment
+        if self.change == "deployed":
+            head = f"Deploying {self.version} as {d.name}"
+        elif self.change == "updated":
+            head = f"Updated {d.name} from version {self.previous} to {self.version}"
+        else:
+            head = f"{d.name} already serves {self.version}"
+        return f"{head}: {d.state.value}, endpoint {d.endpoint or '-'}."
+
+
+def deploy(
+    platform,
+    name: str,
+    model: str,
+    ref: str | int = "latest",
+    canary: str | int | None = None,
+    traffic: int = CANARY_TRAFFIC,
+) -> Outcome:
+    """Serve `model@ref` as `name`: a new deployment, an update, or nothing when it serves it already.
+
+    `canary` (a version or alias of the same model) then takes `traffic` percent; traffic 0 removes it."""
+    if not name.strip():
+        raise InvalidInput("Give the deployment a name, such as dogcat-deploy.")
+    check_traffic(traffic)
+    version = platform.registry.get_version(model, ref)
+    serving = platform.serving
+    existing = {d.name: d for d in serving.list_deployments()}.get(name)
+    if existing is None or existing.state is DeploymentState.FAILED:
+        outcome = Outcome(serving.deploy(name, version), "deployed", version)
+    elif (existing.model, existing.version) != (version.model, version.version):
+        outcome = Outcome(serving.update(name, version), "updated", version, previous=existing.version)
+    else:
+        outcome = Outcome(existing, "unchanged", version)
+    if canary is not None:
+        deployment = set_canary(platform, name, model, canary if traffic else None, traffic)
+        outcome = Outcome(deployment, outcome.change, version, outcome.previous)
+    return outcome
+
+
+def switch(platform, name: str, model: str, ref: str | int) -> Deployment:
+    """Move an existing deployment's primary to another version, without a failed request."""
+    return platform.serving.update(name, platform.registry.get_version(model, ref))
+
+
+def set_canary(platform, name: str, model: str, ref: str | int | None, traffic: int) -> Deployment:
+    """`traffic` percent of the requests to `model@ref`; ref None or traffic 0 removes the canary."""
+    check_traffic(traffic)
+    if ref is None or traffic == 0:
+        return platform.serving.set_canary(name, None, 0)
+    return platform.serving.set_canary(name, platform.registry.get_version(model, ref), traffic)
+
+
+def check_traffic(traffic: int) -> int:
+    if isinstance(traffic, bool) or not isinstance(traffic, int) or not 0 <= traffic <= 100:
+        raise InvalidInput(f"The canary share must be a whole percent from 0 to 100, not {traffic!r}.")
+    return traffic
+
+
+def parse_traffic(text: str) -> int:
+    """What a user typed as a canary share."""
+    text = text.strip().rstrip("%")
+    if not text.isdigit():
+        raise InvalidInput(f"The canary share must be a whole percent from 0 to 100, not {text!r}.")
+    return check_traffic(int(text))
+
+
+def choices(platform) -> Choices:
+    """Every model that has versions, with them newest first (what a deploy dialog offers)."""
+    registry = platform.registry
+    found: Choices = {}
+    for model in registry.list_models():
+        versions = sorted(registry.list_versions(model.name), key=lambda v: -v.version)
+        if versions:
+            found[model.name] = (model, versions)
+    return found
+
+
+def free_name(platform_deployments: list[Deployment], default: str) -> str:
+    """The default deployment name when it is free, else empty (the user names the new one)."""
+    return default if default not in {d.name for d in platform_deployments} else ""
+
+
+def wait_until_settled(
+    platform, name: str, timeout: float, progress: Callable[[Deployment], None] | None = None
+) -> Deployment:
+    """Poll until the deployment is no longer starting; `progress` sees each state on the way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        deployment = platform.serving.get_deployment(name)
+        if progress is not None:
+            progress(deployment)
+        if deployment.state is not DeploymentState.STARTING:
+            return deployment
+        if time.monotonic() > deadline:
+            raise Unreachable(f"Deployment {name} was still starting after {timeout:.0f} s; see `dlptui deployments {name}`.")
+        time.sleep(POLL_S)

@@ -1,0 +1,77 @@
+"""Starting and following experiments: the default config, the start choices, waiting, following."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from dlptui import resources
+from dlptui.actions.defaults import demo_config
+from dlptui.errors import PlatformError
+from dlptui.platform.model import DataRef, Experiment, ExperimentState
+from dlptui.text import commit_id, data_ref
+
+POLL_S = 0.5
+
+
+def start(platform, config: Path | None = None, data: DataRef | None = None, name: str | None = None) -> Experiment:
+    """An experiment of `config` (default: the demo config) on `data` (default: the config's)."""
+    return platform.training.create_experiment(config or demo_config(), data=data, name=name)
+
+
+def started(e: Experiment) -> str:
+    return f"Experiment {e.id} ({e.name}) is {e.state.value} on {data_ref(e.data_repo, e.data_commit)}."
+
+
+def settled(e: Experiment) -> bool:
+    """Nothing more will happen without the user: it ended, or it is paused."""
+    return e.state.terminal or e.state is ExperimentState.PAUSED
+
+
+def start_choices(platform, per_repo: int = 10) -> tuple[list[Path], Path, list[tuple[str, DataRef]]]:
+    """The shipped configs, the default one, and the newest commits of every repo (what a start dialog offers)."""
+    configs = resources.trial_configs()
+    commits: list[tuple[str, DataRef]] = []
+    try:
+        data = platform.data
+        for repo in data.list_repos():
+            for c in data.list_commits(repo.name, limit=per_repo):
+                label = f"{repo.name}@{commit_id(c.id)}  {c.branch}  {c.message[:50]}"
+                commits.append((label, DataRef(repo.name, c.id, c.branch)))
+    except PlatformError:  # no data part: the config's own data is still a choice
+        pass
+    return configs, demo_config(), commits
+
+
+def wait(platform, experiment: Experiment, on_poll: Callable[[Experiment], None] | None = None) -> Experiment:
+    """Poll until the experiment settles; `on_poll` sees it after every poll."""
+    while True:
+        if on_poll is not None:
+            on_poll(experiment)
+        if settled(experiment):
+            return experiment
+        time.sleep(POLL_S)
+        experiment = platform.training.get_experiment(experiment.id)
+
+
+def follow(poll: Callable[[int], tuple[list[Any], int]], finished: Callable[[], bool], keep: bool) -> Iterator[list[Any]]:
+    """Batches of what `poll(cursor)` returns; with `keep`, until `finished()` and nothing is left."""
+    cursor = 0
+    while True:
+        ended = finished() if keep else True  # asked before the poll, so nothing written at the end is lost
+        items, cursor = poll(cursor)
+        if items:
+            yield items
+        if ended and not items:
+            return
+        if not items:
+            time.sleep(POLL_S)
+
+
+def all_logs(platform, experiment_id: str) -> list[str]:
+    lines: list[str] = []
+    for batch in follow(lambda c: platform.training.logs(experiment_id, c), lambda: True, keep=False):
+        lines += batch
+    return lines

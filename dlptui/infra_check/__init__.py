@@ -1,0 +1,1 @@
+"""`dlptui infra check`: offline validation of infra/ (a repository tool, not a backend)."""

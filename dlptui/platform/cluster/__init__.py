@@ -1,0 +1,1 @@
+"""The cluster profile: Pachyderm, Determined, Kubernetes and Seldon Core through their official clients."""

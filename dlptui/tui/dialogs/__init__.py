@@ -1,0 +1,1 @@
+"""Every modal of the console, on one dialog base."""

@@ -1,0 +1,1 @@
+"""Shipped inside the dlptui package as dlptui.serving (package data); dlptui.resources finds it."""

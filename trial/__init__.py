@@ -1,0 +1,1 @@
+"""Shipped inside the dlptui package as dlptui.trial (package data); dlptui.resources finds it."""
