@@ -101,6 +101,6 @@ def test_deploy_predict_lineage_undeploy(trained_platform, sample_dir, tmp_path,
         gone = run_json(capsys, "deploy", "dogcat-model@production", "--canary", "2", "--traffic", "0")
         assert gone["canary_version"] is None
     finally:
-        code, out, _ = run(capsys, "undeploy", "dogcat-deploy")
+        code, out, _ = run(capsys, "undeploy", "dogcat-deploy", "--yes")
     assert code == 0 and "Undeployed" in out
     assert run_json(capsys, "deployments") == []

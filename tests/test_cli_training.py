@@ -35,10 +35,10 @@ def test_experiment_shows_one_and_its_checkpoints(trained_platform, capsys):
 @pytest.mark.parametrize(
     "argv, code, sentence",
     [
-        (("experiment", "kill", "1"), 4, "Experiment 1 is completed already"),
+        (("experiment", "kill", "1", "--yes"), 4, "Experiment 1 is completed already"),
         (("experiment", "pause", "1"), 4, "only a running experiment can be paused"),
-        (("experiment", "pause"), 2, "Give an experiment id"),
-        (("experiment", "1", "2"), 2, "Give an experiment id"),
+        (("experiment", "pause"), 2, "The following arguments are required: ID"),
+        (("experiment", "1", "2"), 2, "Unrecognized arguments: 2"),
         (("experiment", "42"), 3, "There is no experiment 42"),
         (("metrics", "nope"), 3, "There is no experiment 'nope'"),
         (("train", "--config", "/no/such.yaml"), 3, "The config file /no/such.yaml does not exist"),
@@ -89,7 +89,7 @@ def test_train_wait_exits_non_zero_on_error(trained_platform, capsys, tmp_path, 
 
 
 def test_wait_draws_progress_and_metrics(trained_platform, capsys, monkeypatch):
-    from dlptui.cli.training import _wait
+    from dlptui.cli.experiment import _wait
 
     monkeypatch.setenv("COLUMNS", "160")
     experiment = trained_platform.training.get_experiment("1")

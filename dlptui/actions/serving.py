@@ -31,8 +31,9 @@ class Outcome:
     version: ModelVersion  # what the primary serves now
     previous: int | None = None  # the version served before an update
 
-    def sentence(self) -> str:
-        d = self.deployment
+    def sentence(self, now: Deployment | None = None) -> str:
+        """What happened, with the state of `now` (default: the deployment as the change left it)."""
+        d = now or self.deployment
         if self.change == "deployed":
             head = f"Deploying {self.version} as {d.name}"
         elif self.change == "updated":

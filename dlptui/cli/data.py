@@ -3,6 +3,7 @@
     dlptui data repos | create REPO | put REPO[@BRANCH] PATH... [--to DEST] [-m MSG]
     dlptui data ls REPO[@REF] [PATH] | commits REPO | get REPO[@REF]:PATH [-o FILE]
     dlptui data delete REPO [--yes] | sample [--repo R] [--count N] [--tar]
+    (`data delete` asks on a terminal; --yes answers for scripts)
     dlptui data import-kaggle ZIP_OR_FOLDER [--repo R] [--eval-fraction F] [--seed S] [--tar]
 """
 
@@ -12,32 +13,11 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from dlptui.cli.output import emit_object, emit_table, human_size, human_time
-from dlptui.errors import InvalidInput, NotAvailable
-
-DEFAULT_BRANCH = "master"
-DEFAULT_REPO = "dogs-and-cats"
-
-
-def parse_ref(text: str, default: str = DEFAULT_BRANCH) -> tuple[str, str]:
-    """"repo@ref" -> (repo, ref); "repo" -> (repo, default)."""
-    repo, at, ref = text.partition("@")
-    if not repo or (at and not ref):
-        raise InvalidInput(f"{text!r} is not REPO or REPO@BRANCH_OR_COMMIT.")
-    return repo, ref or default
-
-
-def parse_file_ref(text: str) -> tuple[str, str, str]:
-    """"repo@ref:/path" -> (repo, ref, path)."""
-    head, colon, path = text.partition(":")
-    if not colon or not path:
-        raise InvalidInput(f"{text!r} is not REPO[@REF]:PATH, for example dogs-and-cats@master:/train/cat.1.jpg.")
-    return (*parse_ref(head), path)
-
-
-def _writable(platform) -> None:
-    if platform.config.read_only:
-        raise NotAvailable("dlptui runs read-only (--read-only or DLPTUI_READ_ONLY); this command changes data.")
+from dlptui import text
+from dlptui.actions import refs
+from dlptui.actions.defaults import DATA_REPO
+from dlptui.cli.output import confirm, emit_json, emit_object, emit_table
+from dlptui.errors import InvalidInput
 
 
 @contextmanager
@@ -84,17 +64,17 @@ def register(sub) -> None:
     p = verb("get", get, "print a file (or write it with -o)")
     p.add_argument("target", metavar="REPO[@REF]:PATH")
     p.add_argument("-o", "--output", type=Path, metavar="FILE")
-    p = verb("delete", delete, "delete a repo, its commits and the data only it held")
+    p = verb("delete", delete, "delete a repo, its commits and the data only it held (asks first)", listing=True)
     p.add_argument("repo")
     p.add_argument("--yes", action="store_true", help="do not ask")
     p = verb("sample", sample, "commit the SYNTHETIC Dogs-vs-Cats sample, split into train/ and eval/", listing=True)
-    p.add_argument("--repo", default=DEFAULT_REPO)
+    p.add_argument("--repo", default=DATA_REPO)
     p.add_argument("--count", type=int, default=300)
     p.add_argument("--tar", action="store_true", help="commit one data.tar.gz instead of files")
     p = verb("import-kaggle", import_kaggle, "split Kaggle's train.zip (or a folder of its images) and commit it",
              listing=True)
     p.add_argument("source", metavar="ZIP_OR_FOLDER", type=Path)
-    p.add_argument("--repo", default=DEFAULT_REPO)
+    p.add_argument("--repo", default=DATA_REPO)
     p.add_argument("--eval-fraction", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--tar", action="store_true", help="commit one data.tar.gz instead of files")
@@ -106,10 +86,10 @@ def register(sub) -> None:
 def repos(args, platform) -> int:
     columns = [
         ("NAME", lambda r: r.name),
-        ("SIZE", lambda r: human_size(r.size_bytes)),
+        ("SIZE", lambda r: text.size(r.size_bytes)),
         ("COMMITS", lambda r: r.commits),
         ("BRANCHES", lambda r: ",".join(r.branches)),
-        ("LAST CHANGE", lambda r: human_time(r.last_change)),
+        ("LAST CHANGE", lambda r: text.timestamp(r.last_change)),
         ("DESCRIPTION", lambda r: r.description),
     ]
     emit_table(platform.data.list_repos(), columns, args.json)
@@ -117,16 +97,14 @@ def repos(args, platform) -> int:
 
 
 def create(args, platform) -> int:
-    _writable(platform)
     emit_object(platform.data.create_repo(args.repo, args.description), args.json)
     return 0
 
 
 def put(args, platform) -> int:
-    _writable(platform)
     from dlptui.platform.localfiles import collect
 
-    repo, branch = parse_ref(args.target)
+    repo, branch = refs.data_ref(args.target)
     files = collect(args.paths, args.to)
     with progress_bar(f"put {len(files)} files") as progress:
         commit = platform.data.put_files(repo, branch, files, message=args.message, progress=progress)
@@ -135,12 +113,12 @@ def put(args, platform) -> int:
 
 
 def ls(args, platform) -> int:
-    repo, ref = parse_ref(args.target)
+    repo, ref = refs.data_ref(args.target)
     entries = platform.data.list_files(repo, ref, args.path, recursive=args.recursive)
     columns = [
         ("PATH", lambda e: e.path + ("/" if e.type == "dir" else "")),
         ("TYPE", lambda e: e.type),
-        ("SIZE", lambda e: human_size(e.size_bytes)),
+        ("SIZE", lambda e: text.size(e.size_bytes)),
         ("SHA256", lambda e: e.hash[:12] if e.hash else None),
     ]
     emit_table(entries, columns, args.json)
@@ -153,9 +131,9 @@ def commits(args, platform) -> int:
     columns = [
         ("COMMIT", lambda c: c.id),
         ("BRANCH", lambda c: c.branch),
-        ("CREATED", lambda c: human_time(c.created)),
+        ("CREATED", lambda c: text.timestamp(c.created)),
         ("FILES", lambda c: c.files),
-        ("SIZE", lambda c: human_size(c.size_bytes)),
+        ("SIZE", lambda c: text.size(c.size_bytes)),
         ("MESSAGE", lambda c: c.message),
     ]
     emit_table(rows, columns, args.json)
@@ -163,7 +141,7 @@ def commits(args, platform) -> int:
 
 
 def get(args, platform) -> int:
-    repo, ref, path = parse_file_ref(args.target)
+    repo, ref, path = refs.file_ref(args.target)
     data = platform.data.get_file(repo, ref, path)
     if args.output:
         try:
@@ -180,17 +158,15 @@ def get(args, platform) -> int:
 
 
 def delete(args, platform) -> int:
-    _writable(platform)
     repo = platform.data.inspect_repo(args.repo)
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise InvalidInput(f"Not deleting repo {repo.name!r}: stdin is not a terminal to ask on; add --yes to delete it.")
-        answer = input(f"Delete repo {repo.name!r} with its {repo.commits} commits? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print(f"Repo {repo.name!r} kept.", file=sys.stderr)
-            return 1
+    if not confirm(f"Delete repo {repo.name!r} with its {repo.commits} commits?", args.yes, f"Not deleting repo {repo.name!r}"):
+        print(f"Repo {repo.name!r} kept.", file=sys.stderr)
+        return 1
     platform.data.delete_repo(repo.name)
-    print(f"Deleted repo {repo.name!r}.", file=sys.stderr)
+    if args.json:
+        emit_json({"deleted": repo.name, "commits": repo.commits})
+    else:
+        print(f"Deleted repo {repo.name!r}.", file=sys.stderr)
     return 0
 
 
@@ -206,7 +182,6 @@ def _report(result, as_json: bool) -> None:
 
 
 def sample(args, platform) -> int:
-    _writable(platform)
     from dlptui.actions.datasets import import_sample
 
     with progress_bar(f"SYNTHETIC sample of {args.count} images") as progress:
@@ -216,7 +191,6 @@ def sample(args, platform) -> int:
 
 
 def import_kaggle(args, platform) -> int:
-    _writable(platform)
     from dlptui.actions import datasets as dataset
 
     with progress_bar(f"import {args.source.name}") as progress:

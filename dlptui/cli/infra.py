@@ -22,7 +22,7 @@ def register(sub) -> None:
         "then the tools and environment variables a real deploy needs (warnings only).",
     )
     check.add_argument("--json", action="store_true", help="print a JSON array of {check, ok, detail, warning}")
-    check.add_argument("--root", type=Path, help="the dlptui checkout holding infra/ (default: this one)")
+    check.add_argument("--root", type=Path, help="a folder holding infra/ (default: the infra/ dlptui ships, or DLPTUI_INFRA_DIR)")
     check.set_defaults(func=infra_check)
 
 

@@ -1,4 +1,7 @@
-"""One renderer for every listing: a rich table for people, a JSON array with `--json`."""
+"""How the CLI prints: a table for people, JSON with `--json`, and the one way a destructive command asks.
+
+Values are rendered by `dlptui.text`, as the console renders them.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +10,15 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from dlptui.errors import InvalidInput
 from dlptui.platform.model import to_dict
-from dlptui.text import size, timestamp
+
+Column = tuple[str, Callable[[Any], Any]]
 
 
 def emit_json(value: Any) -> None:
     json.dump(to_dict(value), sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
-
-
-human_size = size
-human_time = timestamp
-
-
-Column = tuple[str, Callable[[Any], Any]]
 
 
 def emit_table(rows: Iterable[Any], columns: Sequence[Column], as_json: bool, title: str | None = None) -> None:
@@ -48,3 +46,14 @@ def emit_object(obj: Any, as_json: bool) -> None:
         return
     for key, value in to_dict(obj).items():
         print(f"{key:>20}: {value}")
+
+
+def confirm(question: str, yes: bool, refused: str) -> bool:
+    """A destructive command's question: --yes answers it; a terminal asks (No by default);
+    without a terminal and without --yes, `refused` is the sentence of an InvalidInput."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise InvalidInput(f"{refused}: stdin is not a terminal to ask on; add --yes.")
+    answer = input(f"{question} [y/N] ")
+    return answer.strip().lower() in ("y", "yes")

@@ -1,8 +1,9 @@
-"""`dlptui status`: the five parts of the active profile and whether each answers."""
+"""`dlptui status`: the five parts of the active profile and whether each answers (exit 5 if one does not)."""
 
 from __future__ import annotations
 
 from dlptui.cli.output import emit_table
+from dlptui.errors import Unreachable
 
 
 def register(sub) -> None:
@@ -21,4 +22,4 @@ def status(args, platform) -> int:
         ("DETAIL", lambda s: s.detail),
     ]
     emit_table(services, columns, args.json, title=f"profile {platform.config.profile}")
-    return 0 if all(s.reachable for s in services) else 1
+    return 0 if all(s.reachable for s in services) else Unreachable.exit_code

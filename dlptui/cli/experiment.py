@@ -1,0 +1,188 @@
+"""`dlptui train` and `dlptui experiment ...`: the Training part, headless.
+
+    dlptui train [--config FILE] [--data REPO@REF] [--name N] [--wait]
+    dlptui experiment list
+    dlptui experiment describe ID          (also `experiment ID`) one experiment and its checkpoints
+    dlptui experiment pause|resume ID
+    dlptui experiment kill ID [--yes]      asks on a terminal
+    dlptui experiment metrics ID [--follow]
+    dlptui experiment logs ID [--follow]
+
+With `--json` a listing is a JSON array of objects with the dataclass fields; a followed
+stream prints one JSON value per line (JSON Lines) as it arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from dlptui import text
+from dlptui.actions import refs, training
+from dlptui.cli.completers import experiment_ids
+from dlptui.cli.output import confirm, emit_json, emit_table
+from dlptui.platform.model import Experiment, ExperimentState
+
+
+def register(sub) -> None:
+    t = sub.add_parser("train", help="start an experiment of the Dogs-vs-Cats trial")
+    t.add_argument("--config", type=Path, default=None, help="the experiment YAML file (default: the shipped trial/local.yaml)")
+    t.add_argument("--data", help="the data to train on, REPO@BRANCH_OR_COMMIT (default: the config's, dogs-and-cats@master)")
+    t.add_argument("--name", help="a name for the experiment (default: the config's)")
+    t.add_argument("--wait", action="store_true", help="follow it to the end; exit non-zero unless it completes")
+    t.add_argument("--json", action="store_true", help="print a JSON object")
+    t.set_defaults(func=train)
+
+    e = sub.add_parser("experiment", aliases=["e", "exp"], help="experiments: list, describe, pause, resume, kill, metrics, logs")
+    verbs = e.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    def verb(name: str, func, help: str, with_id: bool = True, json_help: str = "print JSON"):
+        p = verbs.add_parser(name, help=help)
+        if with_id:
+            p.add_argument("id", metavar="ID").completer = experiment_ids
+        p.add_argument("--json", action="store_true", help=json_help)
+        p.set_defaults(func=func)
+        return p
+
+    verb("list", list_experiments, "the experiments, their states, progress and data commits", with_id=False)
+    verb("describe", describe, "one experiment and its checkpoints")
+    verb("pause", change, "pause a running experiment at its next checkpoint")
+    verb("resume", change, "resume a paused experiment from its last checkpoint")
+    verb("kill", change, "stop an experiment for good (asks first)").add_argument("--yes", action="store_true", help="do not ask")
+    m = verb("metrics", metrics, "an experiment's training and validation metrics", json_help="print a JSON array (JSON Lines with --follow)")
+    m.add_argument("--follow", "-f", action="store_true", help="keep printing new points until the experiment ends")
+    lg = verb("logs", logs, "an experiment's log", json_help="print a JSON array of lines (JSON Lines with --follow)")
+    lg.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until the experiment ends")
+
+
+COLUMNS = [
+    ("ID", lambda e: e.id),
+    ("NAME", lambda e: e.name),
+    ("STATE", lambda e: e.state.value),
+    ("BATCHES", lambda e: f"{e.batches_done}/{e.max_batches}"),
+    ("BEST ACC", lambda e: None if e.best_accuracy is None else text.score(e.best_accuracy)),
+    ("DATA", lambda e: text.data_ref(e.data_repo, e.data_commit) if e.data_repo else None),
+    ("CREATED", lambda e: text.timestamp(e.created)),
+]
+
+
+def list_experiments(args, platform) -> int:
+    emit_table(platform.training.list_experiments(), COLUMNS, args.json)
+    return 0
+
+
+def _show(experiment: Experiment, platform) -> None:
+    emit_table([experiment], COLUMNS, False)
+    if experiment.error:
+        print(f"error: {experiment.error}")
+    for c in platform.training.checkpoints(experiment.id):  # plain lines: a uuid is never cut short
+        scores = "  ".join(f"{k} {text.score(v)}" for k, v in sorted(c.metrics.items()))
+        print(f"checkpoint {c.uuid}  batch {c.batch:<6} {text.timestamp(c.created)}  {scores}".rstrip())
+
+
+def _print(experiment: Experiment, platform, as_json: bool) -> None:
+    if as_json:
+        emit_json(experiment)
+    else:
+        _show(experiment, platform)
+
+
+def describe(args, platform) -> int:
+    _print(platform.training.get_experiment(args.id), platform, args.json)
+    return 0
+
+
+def change(args, platform) -> int:
+    """pause, resume or kill: the verb is the Training method."""
+    if args.verb == "kill":
+        found = platform.training.get_experiment(args.id)
+        if not confirm(f"Kill experiment {found.id} ({found.name}, {found.state.value})?", args.yes,
+                       f"Not killing experiment {found.id}"):
+            print(f"Experiment {found.id} left {found.state.value}.", file=sys.stderr)
+            return 1
+    _print(getattr(platform.training, args.verb)(args.id), platform, args.json)
+    return 0
+
+
+def train(args, platform) -> int:
+    started = training.start(platform, args.config, refs.training_data(args.data), args.name)
+    if not args.wait:
+        if args.json:
+            emit_json(started)
+        else:
+            print(f"{training.started(started)} Follow it with `dlptui experiment metrics {started.id} --follow`.")
+        return 0
+    try:
+        final = _wait(platform, started, live=sys.stdout.isatty() and not args.json)
+    except KeyboardInterrupt:
+        print(f"dlptui: stopped waiting; experiment {started.id} keeps training (`dlptui experiment pause {started.id}` pauses it).",
+              file=sys.stderr)
+        return 130
+    _print(final, platform, args.json)
+    if final.state is ExperimentState.COMPLETED:
+        return 0
+    print(f"dlptui: experiment {final.id} ended {final.state.value}" + (f": {final.error}" if final.error else "."), file=sys.stderr)
+    return 1
+
+
+def _wait(platform, experiment: Experiment, live: bool) -> Experiment:
+    """Until the experiment settles; with `live`, a progress bar and the latest metrics."""
+    if not live:
+        return training.wait(platform, experiment)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    latest: dict[str, float] = {}
+    cursor = 0
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[metrics]}"))
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task(f"experiment {experiment.id}", total=experiment.max_batches or None, metrics="")
+
+        def show(e: Experiment) -> None:
+            nonlocal cursor
+            points, cursor = platform.training.metrics(e.id, cursor)
+            latest.update({p.name: p.value for p in points})
+            shown = "  ".join(f"{k} {text.score(v)}" for k, v in sorted(latest.items()))
+            bar.update(task, completed=e.batches_done, metrics=f"{e.state.value}  {shown}")
+
+        return training.wait(platform, experiment, on_poll=show)
+
+
+def _stream(platform, args, poll, emit) -> None:
+    finished = lambda: training.settled(platform.training.get_experiment(args.id))  # noqa: E731
+    for batch in training.follow(poll, finished, keep=args.follow):
+        for item in batch:
+            emit(item)
+        sys.stdout.flush()
+
+
+def metrics(args, platform) -> int:
+    platform.training.get_experiment(args.id)  # an unknown id fails here, in one sentence
+    if not args.follow:
+        points, _ = platform.training.metrics(args.id)
+        emit_table(
+            points,
+            [("BATCH", lambda p: p.batch), ("GROUP", lambda p: p.group), ("NAME", lambda p: p.name),
+             ("VALUE", lambda p: f"{p.value:.6g}"), ("TIME", lambda p: text.timestamp(p.time))],
+            args.json,
+        )
+        return 0
+
+    def emit(point) -> None:
+        if args.json:
+            print(json.dumps({"batch": point.batch, "group": point.group, "name": point.name, "value": point.value, "time": point.time}))
+        else:
+            print(f"{point.batch:>7}  {point.group:<10}  {point.name:<16}  {point.value:.6g}")
+
+    _stream(platform, args, lambda c: platform.training.metrics(args.id, c), emit)
+    return 0
+
+
+def logs(args, platform) -> int:
+    platform.training.get_experiment(args.id)
+    if args.json and not args.follow:
+        emit_json(training.all_logs(platform, args.id))
+        return 0
+    emit = (lambda line: print(json.dumps(line))) if args.json else print
+    _stream(platform, args, lambda c: platform.training.logs(args.id, c), emit)
+    return 0

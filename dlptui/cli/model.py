@@ -1,0 +1,105 @@
+"""`dlptui model ...`: the registry. List models and versions, register, promote, audit history.
+
+    dlptui model list
+    dlptui model versions [MODEL]          (also `model MODEL`)
+    dlptui model register --experiment ID [--checkpoint UUID] [--model NAME] [--notes TEXT]
+    dlptui model promote MODEL VERSION --to staging|production
+    dlptui model history [MODEL]
+"""
+
+from __future__ import annotations
+
+from dlptui import text
+from dlptui.actions import registry
+from dlptui.actions.defaults import MODEL
+from dlptui.cli.completers import experiment_ids, model_names
+from dlptui.cli.output import emit_object, emit_table
+from dlptui.platform.metrics import accuracy, loss
+from dlptui.platform.model import ALIASES
+
+
+def register(sub) -> None:
+    p = sub.add_parser("model", aliases=["m"], help="registered models: list, versions, register, promote, history")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    def verb(name: str, func, help: str):
+        v = verbs.add_parser(name, help=help)
+        v.add_argument("--json", action="store_true", help="print JSON")
+        v.set_defaults(func=func)
+        return v
+
+    verb("list", list_models, "the models, their version counts and aliases")
+    v = verb("versions", list_versions, "the versions of a model")
+    v.add_argument("model", nargs="?", default=MODEL, help=f"default {MODEL}").completer = model_names
+    r = verb("register", register_version, "a new version from an experiment's best (or chosen) checkpoint")
+    r.add_argument("--experiment", required=True, help="the experiment id").completer = experiment_ids
+    r.add_argument("--checkpoint", help="a checkpoint uuid of that experiment (default: its best by validation accuracy)")
+    r.add_argument("--model", default=MODEL, help=f"the model name (created on first register; default {MODEL})")
+    r.add_argument("--notes", default="", help="a note kept with the version")
+    pr = verb("promote", promote, "point an alias (staging, production) at a version")
+    pr.add_argument("model").completer = model_names
+    pr.add_argument("version", type=int)
+    pr.add_argument("--to", required=True, choices=ALIASES, dest="alias")
+    h = verb("history", history, "every promotion of a model: who moved which alias from which version to which")
+    h.add_argument("model", nargs="?", default=MODEL, help=f"default {MODEL}").completer = model_names
+
+
+def list_models(args, platform) -> int:
+    columns = [
+        ("MODEL", lambda m: m.name),
+        ("VERSIONS", lambda m: m.versions),
+        ("STAGING", lambda m: m.aliases.get("staging")),
+        ("PRODUCTION", lambda m: m.aliases.get("production")),
+        ("CREATED", lambda m: text.timestamp(m.created)),
+    ]
+    emit_table(platform.registry.list_models(), columns, args.json)
+    return 0
+
+
+def _score(value: float | None) -> str | None:
+    return None if value is None else text.score(value)
+
+
+def list_versions(args, platform) -> int:
+    columns = [
+        ("VERSION", lambda v: v.version),
+        ("ALIASES", lambda v: ", ".join(v.aliases) or None),
+        ("ACCURACY", lambda v: _score(accuracy(v.metrics))),
+        ("VAL LOSS", lambda v: _score(loss(v.metrics))),
+        ("EXPERIMENT", lambda v: v.experiment_id),
+        ("DATA", lambda v: text.data_ref(v.data_repo, v.data_commit) if v.data_repo and v.data_commit else None),
+        ("CHECKPOINT", lambda v: v.checkpoint_uuid),
+        ("CREATED", lambda v: text.timestamp(v.created)),
+    ]
+    emit_table(platform.registry.list_versions(args.model), columns, args.json, title=args.model)
+    return 0
+
+
+def register_version(args, platform) -> int:
+    version = registry.register(platform, args.model, args.experiment, args.checkpoint, notes=args.notes)
+    if args.json:
+        emit_object(version, True)
+    else:
+        print(registry.registered(version))
+    return 0
+
+
+def promote(args, platform) -> int:
+    promotion = registry.promote(platform, args.model, args.version, args.alias)
+    if args.json:
+        emit_object(promotion, True)
+    else:
+        print(registry.promoted(promotion))
+    return 0
+
+
+def history(args, platform) -> int:
+    columns = [
+        ("TIME", lambda p: text.timestamp(p.time)),
+        ("ALIAS", lambda p: p.alias),
+        ("FROM", lambda p: p.from_version),
+        ("TO", lambda p: p.to_version),
+        ("WHO", lambda p: p.who),
+    ]
+    emit_table(platform.registry.history(args.model), columns, args.json, title=f"promotions of {args.model}")
+    return 0
