@@ -16,3 +16,18 @@ def test_import_linter_contracts_are_kept():
     result = subprocess.run([lint, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "0 broken" in result.stdout
+
+
+def test_an_upward_import_breaks_a_contract(tmp_path):
+    """The contracts bite: a copy of the package whose platform imports the console fails them."""
+    import os
+
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
+    shutil.copytree(ROOT / "dlptui", tmp_path / "dlptui", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    model = tmp_path / "dlptui" / "platform" / "model.py"
+    model.write_text(model.read_text() + "\nimport dlptui.tui.app  # planted: an upward import\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run([lint, "--no-cache"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "dlptui.platform.model -> dlptui.tui.app" in result.stdout
