@@ -25,7 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
 HPARAMS = {"backbone": "efficientnet_lite0", "pretrained": True, "image_size": 224}
 
 
@@ -61,7 +60,9 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ["DLPTUI_TORCH_THREADS"] = str(args.threads)
-    sys.path.insert(0, str(REPO / "trial"))
+    from dlptui import resources
+
+    sys.path.insert(0, str(resources.trial_dir()))
     import torch
     from PIL import Image
 

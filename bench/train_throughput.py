@@ -27,9 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-TRIAL = ROOT / "trial"
-sys.path[:0] = [str(ROOT), str(TRIAL)]
+from dlptui import resources
+
+TRIAL = resources.trial_dir()  # the trial dlptui ships (DLPTUI_TRIAL_DIR overrides it)
+sys.path.insert(0, str(TRIAL))
 
 WARMUP = 10  # batches: the first report period of the Trainer (train.REPORT_EVERY)
 

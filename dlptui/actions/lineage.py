@@ -11,9 +11,10 @@ the chain with one sentence in `missing` instead of failing the whole answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from dlptui.errors import InvalidInput, PlatformError
+from dlptui import text
+from dlptui.actions import refs
+from dlptui.errors import PlatformError
 from dlptui.platform.model import ModelVersion
 
 
@@ -31,20 +32,14 @@ class Lineage:
     missing: str = ""  # why the chain stops before the data commit, if it does
 
 
-def _when(t: float | None) -> str:
-    return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else "-"
-
-
 def _metrics(metrics: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items())) or "no metrics"
+    return ", ".join(f"{k} {text.score(v)}" for k, v in sorted(metrics.items())) or "no metrics"
 
 
 def trace(platform, target: str) -> Lineage:
     """`MODEL@VERSION` (a number, an alias or `latest`) or a deployment name."""
     if "@" in target:
-        model, _, ref = target.partition("@")
-        if not model or not ref:
-            raise InvalidInput(f"{target!r} is not MODEL@VERSION; write e.g. dogcat-model@2 or dogcat-model@production.")
+        model, ref = refs.model_ref(target)
         return of_version(platform, platform.registry.get_version(model, ref), target)
     return of_deployment(platform, target)
 
@@ -65,12 +60,12 @@ def of_deployment(platform, name: str) -> Lineage:
 
 def of_version(platform, version: ModelVersion, target: str | None = None) -> Lineage:
     aliases = f" ({', '.join(version.aliases)})" if version.aliases else ""
-    steps = [Step("version", f"{version.model}@{version.version}", f"registered {_when(version.created)}{aliases}, {_metrics(version.metrics)}")]
+    steps = [Step("version", text.model_ref(version.model, version.version), f"registered {text.timestamp(version.created)}{aliases}, {_metrics(version.metrics)}")]
     target = target or str(version)
     try:
         checkpoint = platform.training.checkpoint(version.checkpoint_uuid)
         steps.append(
-            Step("checkpoint", checkpoint.uuid, f"batch {checkpoint.batch}, saved {_when(checkpoint.created)}, {checkpoint.location}")
+            Step("checkpoint", checkpoint.uuid, f"batch {checkpoint.batch}, saved {text.timestamp(checkpoint.created)}, {checkpoint.location}")
         )
         experiment = platform.training.get_experiment(checkpoint.experiment_id)
         steps.append(
@@ -88,5 +83,5 @@ def of_version(platform, version: ModelVersion, target: str | None = None) -> Li
         steps.append(Step("data commit", f"{repo}@{commit}", "as the experiment recorded it"))
         return Lineage(target, tuple(steps), f"The data commit cannot be read: {e}")
     message = f"\"{found.message}\", " if found.message else ""
-    steps.append(Step("data commit", f"{repo}@{found.id}", f"{message}{found.files} files, {_when(found.created)}"))
+    steps.append(Step("data commit", f"{repo}@{found.id}", f"{message}{found.files} files, {text.timestamp(found.created)}"))
     return Lineage(target, tuple(steps))
