@@ -5,7 +5,8 @@ the standard gRPC health service and pachd's version service, which the client c
 `python_pachyderm.Client` talks to it exactly as to a real pachd 2.x: repos in the
 `default` project, branches, commits with parents that are started and finished, atomic
 ModifyFile streams, GetFile as a stream of raw byte chunks, ListFile / WalkFile / GlobFile.
-Errors use the gRPC status codes a real pachd sends for the same mistakes. Its state, and the
+Errors use the gRPC status codes a real pachd sends for the same mistakes, and what pachd
+accepts it accepts too (DeleteRepo of a repo that is not there succeeds). Its state, and the
 fixed repo it starts with, are in pachd_state.py.
 
     server = PachdStandin().start()
@@ -177,9 +178,8 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
         yield from infos
 
     def DeleteRepo(self, request, context):
-        def delete():
-            self._repo(request.repo.name)
-            del self.repos[request.repo.name]
+        def delete():  # like pachd 2.x, a repo that is not there is no error: the call succeeds
+            self.repos.pop(request.repo.name, None)
             return empty_pb2.Empty()
 
         return self._run(context, delete)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlptui.errors import InvalidInput, NotFound
+from dlptui.platform import localfiles
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
 from dlptui.platform.cluster.pachyderm_connection import Pachd
 from dlptui.platform.ports import Progress
@@ -22,7 +23,7 @@ from dlptui.platform.ports import Progress
 if TYPE_CHECKING:
     from dlptui.config import Config
 
-NAME = re.compile(r"^[a-zA-Z0-9_-]+$")  # pachd's rule for repo and branch names
+NAME = re.compile(r"^[a-zA-Z0-9_-]+$")  # pachd's rule for repo and branch names (dlptui's repo rule is narrower)
 FULL_ID = re.compile(r"^[0-9a-f]{32}$")
 FILE = 1  # pfs_pb2.FileType.FILE (DIR is 2)
 
@@ -52,10 +53,16 @@ def _seconds(stamp: Any) -> float | None:
 
 
 def _clean_path(path: str) -> str:
-    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
-    if ".." in parts:
+    """A path as pachd gives it back ("/eval/" for a folder) in the form the port uses ("/eval")."""
+    return "/" + "/".join(p for p in path.split("/") if p)
+
+
+def _user_path(path: str, folder: bool = False) -> str:
+    """A path someone gave, refused in one sentence as the local store refuses it (`localfiles.clean_path`):
+    pachd would quietly clean `a//b` or `a/./b`, and a typo would land files where nobody looks."""
+    if isinstance(path, str) and ".." in path.replace("\\", "/").split("/"):
         raise InvalidInput(f"The path {path!r} contains '..'; give a path inside the repo.")
-    return "/" + "/".join(parts)
+    return localfiles.clean_path(path, folder=folder)
 
 
 class PachydermDataStore:
@@ -118,12 +125,14 @@ class PachydermDataStore:
         """A python-pachyderm Commit for a branch name, a full commit id or a unique id prefix."""
         from python_pachyderm.pfs import Commit as PfsCommit
 
-        if not ref:
+        if not ref or not isinstance(ref, str):
             raise InvalidInput(f"Give a branch or a commit of repo {repo!r}.")
         with self.pachd.call(f"repo {repo!r}") as client:
             branches = {b.branch.name for b in client.list_branch(repo)}
             if ref in branches:
                 return PfsCommit(repo=repo, branch=ref)
+            if re.fullmatch(r"[0-9a-fA-F]{4,32}", ref):  # commit ids are lower-case hex; a prefix may be typed in either case
+                ref = ref.lower()
             if FULL_ID.match(ref):
                 return PfsCommit(repo=repo, id=ref)
             if not re.fullmatch(r"[0-9a-f]{4,31}", ref):
@@ -146,14 +155,15 @@ class PachydermDataStore:
             return self._repo(client, client.inspect_repo(name))
 
     def create_repo(self, name: str, description: str = "") -> Repo:
-        if not NAME.match(name or ""):
-            raise InvalidInput(f"{name!r} is not a valid repo name; use letters, digits, '-' and '_'.")
+        localfiles.check_repo_name(name)  # one rule on both profiles, inside pachd's own
         with self.pachd.call(f"repo {name!r}") as client:
             client.create_repo(name, description=description or None)
         return self.inspect_repo(name)
 
     def delete_repo(self, name: str) -> None:
+        """pachd 2.x answers success for a repo that is not there; the port says NotFound, as locally."""
         with self.pachd.call(f"repo {name!r}") as client:
+            client.inspect_repo(name)
             client.delete_repo(name)
 
     def list_branches(self, repo: str) -> list[str]:
@@ -189,20 +199,20 @@ class PachydermDataStore:
         """(destination, source, size) for every file to put; a folder brings all the files in it."""
         out = []
         for dest, value in files.items():
-            dest = _clean_path(dest)
+            dest = _user_path(dest)
             if isinstance(value, (bytes, bytearray)):
                 out.append((dest, bytes(value), len(value)))
                 continue
             path = Path(value)
             if path.is_dir():
                 for f in sorted(p for p in path.rglob("*") if p.is_file()):
-                    out.append((_clean_path(f"{dest}/{f.relative_to(path).as_posix()}"), f, f.stat().st_size))
+                    out.append((localfiles.join(dest, *f.relative_to(path).parts), f, f.stat().st_size))
             elif path.is_file():
                 out.append((dest, path, path.stat().st_size))
             else:
                 raise InvalidInput(f"{path} is not a file or folder; check the path.")
         if not out:
-            raise InvalidInput("There are no files to put.")
+            raise InvalidInput("There are no files to put; give at least one file.")
         return out
 
     def _modify(self, repo: str, branch: str, message: str, ops) -> Commit:
@@ -251,7 +261,9 @@ class PachydermDataStore:
         return commit
 
     def delete_files(self, repo: str, branch: str, paths: list[str], message: str = "") -> Commit:
-        cleaned = [_clean_path(p) for p in paths]
+        cleaned = [_user_path(p) for p in paths]
+        if not cleaned:
+            raise InvalidInput("There are no paths to delete; give at least one.")
         with self.pachd.call(f"branch {branch!r} in repo {repo!r}") as client:
             head = self._ref(repo, branch)
             for path in cleaned:
@@ -265,7 +277,7 @@ class PachydermDataStore:
         return self._modify(repo, branch, message, ops)
 
     def list_files(self, repo: str, ref: str, path: str = "/", recursive: bool = False) -> list[FileEntry]:
-        path = _clean_path(path)
+        path = _user_path(path, folder=True)
         with self.pachd.call(f"path {path!r} in {repo}@{ref}") as client:
             commit = self._ref(repo, ref)
             infos = client.walk_file(commit, path) if recursive else client.list_file(commit, path)
@@ -275,7 +287,7 @@ class PachydermDataStore:
         return sorted(entries, key=lambda e: e.path)
 
     def get_file(self, repo: str, ref: str, path: str) -> bytes:
-        path = _clean_path(path)
+        path = _user_path(path)
         with self.pachd.call(f"file {path!r} in {repo}@{ref}") as client:
             commit = self._ref(repo, ref)
             try:

@@ -13,6 +13,7 @@ both land, one after the other, each on top of the other's head.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 import uuid
@@ -22,12 +23,13 @@ from pathlib import Path
 from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError
 from dlptui.platform.local.blobs import BlobStore, Staged
 from dlptui.platform.local.metadb import open_metadb
-from dlptui.platform.localfiles import check_branch_name, check_repo_name, clean_path
+from dlptui.platform.localfiles import check_repo_name, clean_path, join
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
 from dlptui.platform.ports import Progress
 
 DEFAULT_BRANCH = "master"
 MIN_PREFIX = 4
+BRANCH = re.compile(r"^[A-Za-z0-9_-]+$")  # pachd's rule, so a branch made here can be made on a cluster
 
 COMMIT_COLUMNS = "seq, id, repo, branch, parent, message, created, size_bytes, files"
 
@@ -37,6 +39,31 @@ def _commit(row: sqlite3.Row) -> Commit:
         id=row["id"], repo=row["repo"], branch=row["branch"], parent=row["parent"], message=row["message"],
         created=row["created"], size_bytes=row["size_bytes"], files=row["files"],
     )
+
+
+def check_branch_name(name: str) -> str:
+    if not isinstance(name, str) or not BRANCH.match(name) or len(name) > 63:
+        raise InvalidInput(f"{name!r} is not a valid branch name; use letters, digits, '-' and '_'.")
+    return name
+
+
+def _expand(files: Mapping[str, Path | bytes]) -> dict[str, Path | bytes]:
+    """Destination path -> source, with a folder's files below its destination (like `pachctl put file -r`)."""
+    out: dict[str, Path | bytes] = {}
+    for dest, source in files.items():
+        dest = clean_path(dest)
+        if isinstance(source, (bytes, bytearray)):
+            out[dest] = bytes(source)
+            continue
+        if not Path(source).exists():
+            raise NotFound(f"There is no file or folder {source} on this machine; check the path.")
+        if not Path(source).is_dir():
+            out[dest] = Path(source)
+            continue
+        folder = Path(source)
+        for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+            out[join(dest, *f.relative_to(folder).parts)] = f
+    return out
 
 
 def _upper(prefix: str) -> str:
@@ -181,7 +208,7 @@ class LocalDataStore:
         check_branch_name(branch)
         with self._read() as db:
             self._need_repo(db, repo)
-        sources = {clean_path(p): s for p, s in files.items()}
+        sources = _expand(files)
         if not sources:
             raise InvalidInput("There are no files to put; give at least one file.")
         total = sum(len(s) if isinstance(s, bytes) else _size(s) for s in sources.values()) if progress else 0

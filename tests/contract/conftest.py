@@ -1,0 +1,229 @@
+"""Fixtures of the contract suite: every port fixture is parametrised over the two profiles.
+
+- `profile`: "local" or "cluster"; every test that uses a port fixture runs once per profile.
+- `data_store`: LocalDataStore over a fresh home, or PachydermDataStore on the pachd stand-in.
+- `training`, `registry`: the local parts, or DeterminedTraining / DeterminedRegistry on the
+  master stand-in (with the data part on the pachd stand-in, which pins data commits).
+- `seed`: a `Seeder` that puts a finished experiment where the profile keeps it, as the trial
+  would have left it: locally through the training records the child process writes
+  (training_db.py), on the cluster through the master stand-in's state. Both get the same
+  reports, in the same order, and the same checkpoint uuids.
+- `serving`, `cluster_part`: the local parts, or SeldonServing / KubeCluster on the real
+  kube-apiserver (its binaries: tests/fixtures/kube.py).
+- `experiment_config`: a config file each profile's `create_experiment` accepts, on
+  `dogs-and-cats`, long enough that it is still running when the test acts on it.
+- `one_sentence(error, *names)`: the check every error of the suite passes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+pytest.register_assert_rewrite("tests.contract.checks")
+
+PROFILES = ("local", "cluster")
+
+
+@pytest.fixture(params=PROFILES)
+def profile(request) -> str:
+    return request.param
+
+
+def _open(config):
+    from dlptui.platform import Platform
+
+    return Platform(config)
+
+
+@pytest.fixture
+def contract_platform(profile, request, home):
+    """The platform of the profile. The cluster one reaches the stand-ins; its cluster and serving
+    parts reach the kube-apiserver only when a test asks for `serving` or `cluster_part`."""
+    from dlptui.config import load_config
+
+    if profile == "local":
+        config = load_config(profile="local")
+    else:
+        config = request.getfixturevalue("standin_cluster_env")
+    platform = _open(config)
+    yield platform
+    platform.close()
+
+
+@pytest.fixture
+def data_store(contract_platform):
+    return contract_platform.data
+
+
+@pytest.fixture
+def training(contract_platform):
+    return contract_platform.training
+
+
+@pytest.fixture
+def registry(contract_platform):
+    return contract_platform.registry
+
+
+@pytest.fixture
+def kube_platform(profile, request, home):
+    """A platform whose cluster and serving parts are live: local, or the cluster profile on the kube-apiserver."""
+    from dlptui.config import load_config
+
+    config = load_config(profile="local") if profile == "local" else request.getfixturevalue("cluster_config")
+    platform = _open(config)
+    yield platform
+    platform.close()
+
+
+@pytest.fixture
+def serving(kube_platform):
+    return kube_platform.serving
+
+
+@pytest.fixture
+def cluster_part(kube_platform):
+    return kube_platform.cluster
+
+
+# --- seeding a finished experiment ------------------------------------------------------
+
+
+@dataclass
+class Seeded:
+    id: str
+    checkpoints: list[str] = field(default_factory=list)  # uuids, in batch order
+
+
+class Seeder:
+    """Puts experiments where the profile keeps them, as a trial that ran would have left them."""
+
+    def __init__(self, profile: str, platform, master_state=None) -> None:
+        self.profile = profile
+        self.platform = platform
+        self.master = master_state
+
+    def experiment(
+        self,
+        *,
+        metric: str = "validation_loss",
+        smaller_is_better: bool = True,
+        reports: list[tuple[str, int, dict[str, float]]] = (),
+        checkpoints: list[int] = (),
+        logs: list[str] = (),
+        state: str = "completed",
+        max_batches: int = 100,
+        name: str = "seeded",
+    ) -> Seeded:
+        """An experiment with `reports` ((group, batch, metrics), in the order reported), a checkpoint
+        after each batch in `checkpoints` (its validation metrics are those reported at that batch)
+        and the log `lines`."""
+        from tests.standins import DATA_COMMIT, DATA_REPO
+
+        config = {
+            "name": name,
+            "entrypoint": "model_def:DogCatTrial",
+            "searcher": {"name": "single", "metric": metric, "smaller_is_better": smaller_is_better,
+                         "max_length": {"batches": max_batches}},
+            "data": {"store": "pachyderm" if self.profile == "cluster" else "local", "repo": DATA_REPO, "commit": DATA_COMMIT},
+        }
+        uuids = [str(uuid.uuid4()) for _ in checkpoints]
+        if self.profile == "local":
+            return self._local(config, reports, checkpoints, uuids, logs, state, max_batches, name)
+        return self._cluster(config, reports, checkpoints, uuids, logs, state)
+
+    def _local(self, config, reports, batches, uuids, logs, state, max_batches, name) -> Seeded:
+        from dlptui.platform.model import ExperimentState
+        from tests.standins import DATA_COMMIT, DATA_REPO
+
+        training = self.platform.training
+        db = training.db
+        number = db.insert(name=name, config_file="/seeded/const.yaml", trial_dir="/seeded", config=config,
+                           data_repo=DATA_REPO, data_commit=DATA_COMMIT, max_batches=max_batches)
+        for group, batch, metrics in reports:  # as training_runner reports them
+            db.add_metrics(number, number, group, [(batch, k, v) for k, v in metrics.items()])
+        for ckpt, batch in zip(uuids, batches):
+            db.add_checkpoint(ckpt, number, number, batch, f"determined/{ckpt}")
+        if logs:
+            (training.root / "logs" / f"{number}.log").write_text("".join(line + "\n" for line in logs))
+        db.update(number, state=ExperimentState(state), ended=time.time() if state != "paused" else None)
+        return Seeded(str(number), uuids)
+
+    def _cluster(self, config, reports, batches, uuids, logs, state) -> Seeded:
+        s = self.master
+        with s.lock:
+            number = next(s.ids)
+            states = {"completed": "COMPLETED", "paused": "PAUSED", "killed": "CANCELED", "error": "ERROR"}
+            now = time.time()
+            s.add_experiment(number, config, states[state], now - 600, ended=None if state == "paused" else now)
+            for i, (group, batch, metrics) in enumerate(reports):
+                s.report_metrics(number, group, batch, metrics, now - 500 + i)
+            for ckpt, batch in zip(uuids, batches):
+                validation = {}
+                for group, at, metrics in reports:
+                    if group == "validation" and at == batch:
+                        validation = dict(metrics)
+                s.checkpoints[ckpt] = {"uuid": ckpt, "trial": number, "batch": batch, "time": now - 400 + batch,
+                                       "metrics": validation}
+            for line in logs:
+                s.add_log(number, line)
+        return Seeded(str(number), uuids)
+
+
+@pytest.fixture
+def seed(profile, contract_platform, request) -> Seeder:
+    master = request.getfixturevalue("det_master_standin_server").state if profile == "cluster" else None
+    return Seeder(profile, contract_platform, master)
+
+
+# --- a config that starts a real experiment on each profile --------------------------------
+
+CLUSTER_TRIAL_CONFIG = """\
+name: contract-run
+entrypoint: model_def:DogCatTrial
+searcher: {name: single, metric: accuracy, smaller_is_better: false, max_length: {batches: 5000}}
+data: {store: pachyderm, repo: dogs-and-cats, commit: master, image_size: 64}
+"""
+
+
+@pytest.fixture
+def experiment_config(profile, tmp_path, request) -> Path:
+    """A config long enough (5000 batches) to be running while a test pauses, resumes and kills it;
+    its data is the head of `dogs-and-cats` on the profile's data store."""
+    if profile == "cluster":
+        folder = tmp_path / "trial"
+        folder.mkdir()
+        (folder / "model_def.py").write_text("class DogCatTrial:\n    pass\n")
+        path = folder / "const.yaml"
+        path.write_text(CLUSTER_TRIAL_CONFIG)
+        return path
+    import yaml
+
+    from tests.fixtures.training import TINY
+
+    from dlptui.actions.datasets import import_kaggle
+
+    import_kaggle(request.getfixturevalue("contract_platform").data, request.getfixturevalue("sample_dir"), repo="dogs-and-cats")
+    conf = yaml.safe_load(TINY.read_text())
+    conf["name"] = "contract-run"
+    conf["searcher"]["max_length"] = {"batches": 5000}
+    conf["min_validation_period"] = {"batches": 1000}
+    conf["min_checkpoint_period"] = {"batches": 1000}
+    path = tmp_path / "contract-run.yaml"
+    path.write_text(yaml.safe_dump(conf))
+    return path
+
+
+_names = itertools.count(1)
+
+
+@pytest.fixture
+def fresh_name():
+    """A name no test has used in this session (the stand-ins are shared by the session)."""
+    return lambda prefix="c": f"{prefix}-{uuid.uuid4().hex[:6]}{next(_names)}"
