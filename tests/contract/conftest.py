@@ -176,6 +176,23 @@ class Seeder:
         return Seeded(str(number), uuids)
 
 
+    # --- what a running trial adds later -------------------------------------------------
+
+    def report(self, seeded: Seeded, group: str, batch: int, metrics: dict[str, float]) -> None:
+        if self.profile == "local":
+            number = int(seeded.id)
+            self.platform.training.db.add_metrics(number, number, group, [(batch, k, v) for k, v in metrics.items()])
+        else:
+            self.master.report_metrics(int(seeded.id), group, batch, metrics)
+
+    def log(self, seeded: Seeded, line: str) -> None:
+        if self.profile == "local":
+            with open(self.platform.training.root / "logs" / f"{seeded.id}.log", "a") as f:
+                f.write(line + "\n")
+        else:
+            self.master.add_log(int(seeded.id), line)
+
+
 @pytest.fixture
 def seed(profile, contract_platform, request) -> Seeder:
     master = request.getfixturevalue("det_master_standin_server").state if profile == "cluster" else None

@@ -147,7 +147,8 @@ class DeterminedRegistry:
         scored = [c for c in checkpoints if metric in c.metrics]
         if not scored:
             return checkpoints[-1]
-        return (min if smaller else max)(scored, key=lambda c: c.metrics[metric])
+        sign = 1 if smaller else -1  # ties go to the latest checkpoint, as on the local profile
+        return min(scored, key=lambda c: (sign * c.metrics[metric], -c.batch, -c.created))
 
     def register(
         self, model: str, experiment_id: str, checkpoint_uuid: str | None = None, notes: str = ""

@@ -70,6 +70,18 @@ def best_checkpoint(checkpoints: list[Checkpoint]) -> Checkpoint | None:
     return max(checkpoints, key=rank, default=None)
 
 
+def best_by_searcher(config: dict, checkpoints: list[Checkpoint]) -> Checkpoint | None:
+    """The experiment's best checkpoint as Determined picks it: by the searcher metric of its config
+    (`smaller_is_better`), ties going to the latest; without that metric, `best_checkpoint`."""
+    searcher = (config or {}).get("searcher") or {}
+    metric, smaller = searcher.get("metric"), searcher.get("smaller_is_better", True)
+    scored = [c for c in checkpoints if metric in c.metrics]
+    if not scored:
+        return best_checkpoint(checkpoints)
+    sign = 1 if smaller else -1
+    return min(scored, key=lambda c: (sign * c.metrics[metric], -c.batch, -c.created))
+
+
 def current_user() -> str:
     try:
         return os.environ.get("USER") or getpass.getuser()
@@ -219,7 +231,7 @@ class LocalRegistry:
                     f"not {experiment.id}; give one of this experiment's checkpoints."
                 )
         else:
-            checkpoint = best_checkpoint(training.checkpoints(experiment.id))
+            checkpoint = best_by_searcher(experiment.config, training.checkpoints(experiment.id))
             if checkpoint is None:
                 raise Conflict(
                     f"Experiment {experiment.id} has no checkpoint yet; wait until it has saved one."

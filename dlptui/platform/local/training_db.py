@@ -87,6 +87,25 @@ class Row:
     error: str | None
 
 
+def best_validation(config: dict[str, Any], validations: dict[int, dict[str, float]]) -> dict[str, float]:
+    """The metrics of the best validation, as Determined ranks them: by the config's searcher metric
+    (`smaller_is_better`), ties going to the later batch. Without that metric in any validation, the
+    best of each: the highest accuracy and the lowest validation loss."""
+    searcher = (config or {}).get("searcher") or {}
+    metric, smaller = searcher.get("metric"), searcher.get("smaller_is_better", True)
+    scored = [(batch, m) for batch, m in sorted(validations.items()) if metric in m]
+    if scored:
+        sign = 1 if smaller else -1
+        _, best = min(scored, key=lambda item: (sign * item[1][metric], -item[0]))
+        return best
+    accuracies = [m["accuracy"] for m in validations.values() if "accuracy" in m]
+    losses = [m["validation_loss"] for m in validations.values() if "validation_loss" in m]
+    return {
+        **({"accuracy": max(accuracies)} if accuracies else {}),
+        **({"validation_loss": min(losses)} if losses else {}),
+    }
+
+
 def parse_id(experiment_id: str | int) -> int:
     try:
         value = int(str(experiment_id).strip())
@@ -152,12 +171,13 @@ class TrainingDB:
             done = db.execute(
                 "SELECT MAX(batch) FROM metrics WHERE experiment_id = ? AND grp = 'training'", (row.id,)
             ).fetchone()[0]
-            best = db.execute(
-                "SELECT MAX(CASE WHEN name = 'accuracy' THEN value END),"
-                " MIN(CASE WHEN name = 'validation_loss' THEN value END)"
-                " FROM metrics WHERE experiment_id = ? AND grp = 'validation'",
+            validations: dict[int, dict[str, float]] = {}
+            for r in db.execute(
+                "SELECT batch, name, value FROM metrics WHERE experiment_id = ? AND grp = 'validation' ORDER BY batch, seq",
                 (row.id,),
-            ).fetchone()
+            ):
+                validations.setdefault(r["batch"], {})[r["name"]] = r["value"]
+        best = best_validation(row.config, validations)
         return Experiment(
             id=str(row.id),
             name=row.name,
@@ -168,8 +188,8 @@ class TrainingDB:
             ended=row.ended,
             batches_done=int(done or 0),
             max_batches=row.max_batches,
-            best_accuracy=best[0],
-            best_validation_loss=best[1],
+            best_accuracy=best.get("accuracy"),
+            best_validation_loss=best.get("validation_loss"),
             config=row.config,
             error=row.error,
         )
