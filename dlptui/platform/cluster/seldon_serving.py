@@ -50,6 +50,12 @@ def check_name(name: str, what: str = "deployment name") -> str:
     return name
 
 
+def check_canary_traffic(traffic: int) -> int:
+    if isinstance(traffic, bool) or not isinstance(traffic, int) or not 0 < traffic < 100:
+        raise InvalidInput(f"A canary takes between 1 and 99 percent of the traffic, not {traffic!r}.")
+    return traffic
+
+
 def render_deployment(
     name: str,
     namespace: str,
@@ -65,8 +71,8 @@ def render_deployment(
     check_name(namespace, "namespace")
     if not image or any(c.isspace() for c in image):
         raise InvalidInput(f"The serving image {image!r} is not an image reference; set serving_image in the cluster profile.")
-    if canary is not None and not (isinstance(traffic, int) and 0 < traffic < 100):
-        raise InvalidInput(f"A canary takes between 1 and 99 percent of the traffic, not {traffic!r}.")
+    if canary is not None:
+        check_canary_traffic(traffic)
     values = {"name": name, "namespace": namespace, "image": image, "model": model, "secret": secret}
     body = _render(values, MAIN, version, 100 - traffic if canary is not None else 100)
     if canary is not None:
@@ -204,6 +210,8 @@ class SeldonServing:
         return self._patch(name, self._render(name, version.model, version.version, canary, current.canary_traffic))
 
     def set_canary(self, name: str, version: ModelVersion | None, traffic: int) -> Deployment:
+        if version is not None:
+            check_canary_traffic(traffic)  # the arguments first, as on the local profile
         current = to_deployment(self._get(name))
         if version is None:
             return self._patch(name, self._render(name, current.model, current.version))
@@ -253,13 +261,12 @@ class SeldonServing:
         return result
 
     def predict(self, name: str, image: bytes, filename: str = "image") -> Prediction:
-        ingress = self.config.cluster.istio_ingress
-        if not ingress:
+        deployment = self.get_deployment(name)  # an unknown name is NotFound first, as on the local profile
+        if not self.config.cluster.istio_ingress:
             raise NotAvailable(
                 "Predictions on the cluster go through the Istio gateway; set istio_ingress in the cluster profile "
                 "(or DLPTUI_ISTIO_INGRESS) to its address."
             )
-        deployment = self.get_deployment(name)
         return self.client.predict(deployment.endpoint, image, filename)
 
     @property

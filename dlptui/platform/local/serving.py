@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from dlptui.errors import Conflict, InvalidInput, NotFound, Unreachable
+from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
 from dlptui.platform.local import backends, processes
 from dlptui.platform.local.backends import Backend
 from dlptui.platform.local.processes import ProcessRecord
@@ -33,6 +34,23 @@ from dlptui.platform.model import Deployment, DeploymentState, ModelVersion, Pre
 from dlptui.platform.seldon_protocol import SeldonClient
 
 DRAIN_TIMEOUT_S = 60.0
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # what a SeldonDeployment may be named
+
+
+def check_new_name(name: str) -> str:
+    """A new deployment's name, by the cluster's rule, so that a name used here works on Kubernetes too."""
+    if not isinstance(name, str) or not DNS_LABEL.match(name):
+        raise InvalidInput(
+            f"The deployment name {name!r} is not valid: use at most 63 lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit."
+        )
+    return name
+
+
+def check_canary_traffic(traffic: int) -> int:
+    if isinstance(traffic, bool) or not isinstance(traffic, int) or not 0 < traffic < 100:
+        raise InvalidInput(f"A canary takes between 1 and 99 percent of the traffic, not {traffic!r}.")
+    return traffic
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -82,6 +100,8 @@ class LocalServing:
             known = self._names()
             hint = f"the deployments are {', '.join(known)}" if known else "nothing is deployed"
             raise NotFound(f"There is no deployment named {name!r}; {hint}.") from None
+        except (ValueError, OSError) as e:
+            raise PlatformError(f"The state of deployment {name!r} ({path}) cannot be read ({type(e).__name__}); remove its folder.") from None
 
     def _names(self) -> list[str]:
         return sorted(p.parent.name for p in self.root.glob("*/state.json"))
@@ -116,11 +136,18 @@ class LocalServing:
     # --- reading -------------------------------------------------------------
 
     def health(self) -> Service:
-        from importlib.metadata import version
+        from importlib.metadata import PackageNotFoundError, version
 
         try:
+            seldon = version("seldon-core")
+        except PackageNotFoundError:  # a base or [cluster] install
+            detail = "seldon-core is not installed; install it with pip install 'dlptui[local]'."
+            return Service("serving", "seldon-core-microservice", False, detail)
+        try:
             deployments = self.list_deployments()
-        except OSError as e:
+        except PlatformError as e:
+            return Service("serving", "seldon-core-microservice", False, str(e))
+        except Exception as e:  # a health check never raises
             return Service("serving", "seldon-core-microservice", False, f"{self.root} cannot be read: {e}.")
         up = sum(d.state is DeploymentState.AVAILABLE for d in deployments)
         return Service(
@@ -128,7 +155,7 @@ class LocalServing:
             "seldon-core-microservice",
             True,
             f"{len(deployments)} deployments, {up} available",
-            version=version("seldon-core"),
+            version=seldon,
         )
 
     def list_deployments(self) -> list[Deployment]:
@@ -179,6 +206,7 @@ class LocalServing:
     # --- changing ------------------------------------------------------------
 
     def deploy(self, name: str, version: ModelVersion) -> Deployment:
+        check_new_name(name)
         version = self._with_location(version)
         with self._locked(name) as folder:
             port = None
@@ -228,12 +256,12 @@ class LocalServing:
             return self._deployment(state)
 
     def set_canary(self, name: str, version: ModelVersion | None, traffic: int) -> Deployment:
-        if not 0 <= int(traffic) <= 100:
-            raise InvalidInput(f"The canary traffic must be a percent from 0 to 100, not {traffic}.")
+        if version is not None:
+            check_canary_traffic(traffic)
         with self._locked(name) as folder:
             state = self._read(name)
             old = state.get("canary")
-            if version is None or traffic == 0:
+            if version is None:
                 state["canary"], state["canary_traffic"] = None, 0
                 self._save(folder, state)
                 if old:
