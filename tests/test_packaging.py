@@ -265,3 +265,53 @@ def test_the_two_commands_install_what_they_need(tmp_path: Path):
     assert "[test]" not in run and "[cluster]" not in run
     assert re.search(r"pip install .*-c requirements\.lock -e '\.\[test\]'", test), test
     assert re.search(r"pytest", test)
+
+
+# where code runs decides which requirements it may count on: the faces, the use cases and the
+# contract on the base install; each profile's adapters on base + their extra; the trial on
+# either profile (it reads Pachyderm on a cluster); the model server on base + [local]
+AREAS = [
+    ("dlptui/platform/local", ("local",)),
+    ("dlptui/platform/cluster", ("cluster",)),
+    ("dlptui/infra_check", ("cluster",)),
+    ("dlptui", ()),
+    ("trial", ("local", "cluster")),
+    ("serving", ("local",)),
+]
+
+
+def _declared(extras: tuple[str, ...]) -> set[str]:
+    project = PYPROJECT["project"]
+    reqs = list(project["dependencies"]) + [r for e in extras for r in project["optional-dependencies"][e]]
+    return {canonicalize_name(Requirement(r).name) for r in reqs}
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_every_import_is_declared_where_it_runs():
+    """A module imported by dlptui's code is declared in pyproject.toml, in the install that runs that code."""
+    providers = metadata.packages_distributions()
+    own = {"dlptui", "__future__"} | {p.stem for d in ("trial", "serving") for p in (ROOT / d).glob("*.py")}
+    problems = []
+    for path in sorted([*(ROOT / "dlptui").rglob("*.py"), *(ROOT / "trial").glob("*.py"), *(ROOT / "serving").glob("*.py")]):
+        rel = path.relative_to(ROOT).as_posix()
+        extras = next(e for area, e in AREAS if rel.startswith(area + "/"))
+        allowed = _declared(extras)
+        for module in sorted(_imports(path) - own - set(sys.stdlib_module_names)):
+            dists = {canonicalize_name(d) for d in providers.get(module, [])}
+            if not dists:
+                problems.append(f"{rel} imports {module}, which no installed distribution provides")
+            elif not dists & allowed:
+                where = "the base dependencies" + "".join(f" or [{e}]" for e in extras)
+                problems.append(f"{rel} imports {module} ({', '.join(sorted(dists))}), not declared in {where}")
+    assert problems == [], "\n".join(problems)

@@ -34,6 +34,7 @@ real deploy is a warning only):
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import os
 import re
@@ -46,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from dlptui import resources
-from dlptui.errors import InvalidInput
+from dlptui.errors import InvalidInput, NotAvailable
 from dlptui.infra_check.manifest_schema import crd_schema, pruned_fields, schema_errors, validate_object
 
 TOOLS = ("gcloud", "kubectl", "helm", "docker")
@@ -86,6 +87,8 @@ def find_root(start: Path | None = None) -> Path:
 
 def run_checks(root: Path | None = None, env: Mapping[str, str] = os.environ, profile: Any = None) -> list[Check]:
     """Every check; `profile` (ClusterSettings) counts its addresses as set for the deploy warnings."""
+    if importlib.util.find_spec("kubernetes") is None:  # the manifests are checked with its models
+        raise NotAvailable("`dlptui infra check` needs the Kubernetes client; install it with pip install 'dlptui[cluster]'.")
     root = find_root(root)
     infra = root / "infra"
     checks: list[Check] = []
