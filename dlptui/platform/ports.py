@@ -1,10 +1,23 @@
 """The five parts of the platform, as Protocols.
 
-`platform/local/` implements each on one machine; `pachyderm.py`, `determined.py`,
-`seldon.py` and `kube.py` implement them on a cluster. The console and the CLI see
-only these methods. Every method may block (disk, network, a child process): callers
-on an event loop run them in a thread. Every method raises `errors.PlatformError`
-subclasses for failures a user can cause; anything else is a bug.
+`platform/local/` implements each on one machine; `platform/cluster/` on a cluster
+(`pachyderm_data.py`, `determined_training.py`, `determined_registry.py`,
+`seldon_serving.py`, `kube_cluster.py`). The console and the CLI see only these methods.
+Every method may block (disk, network, a child process): callers on an event loop run
+them in a thread. Every method raises `errors.PlatformError` subclasses for failures a
+user can cause; anything else is a bug.
+
+What every method promises, on both profiles (tests/contract/ checks it for each, and
+docs/contract.md lists the promises and where the profiles still differ):
+
+- An error is one line for a person, ending in a full stop and naming what was asked for
+  (the repo, ref, path, experiment, model, version or deployment), without the client
+  library's exception chained to it: `NotFound` for a thing that is not there, `Conflict`
+  for one that exists already or whose state forbids the change, `InvalidInput` for a bad
+  argument.
+- A change that fails changes nothing: no commit, experiment, version, alias move or
+  deployment is left behind.
+- Listings have a fixed order, given on each method.
 """
 
 from __future__ import annotations
@@ -44,31 +57,48 @@ def changes(method):
 @runtime_checkable
 class Part(Protocol):
     def health(self) -> Service:
-        """Whether the backend answers, within a bounded time (<= 5 s); never raises."""
+        """Whether the backend answers, within the profile's `timeout_s` (5 s by default); never raises.
+
+        `part` is the port's name in PORTS. A broken, dead or hung backend is
+        `reachable=False` with the reason in `detail` (one sentence)."""
         ...
 
 
 class DataStore(Part, Protocol):
     """Versioned data in Pachyderm's model: repos, branches, commits, files."""
 
-    def list_repos(self) -> list[Repo]: ...
+    def list_repos(self) -> list[Repo]:
+        """By name."""
+        ...
 
-    def inspect_repo(self, name: str) -> Repo: ...
+    def inspect_repo(self, name: str) -> Repo:
+        """`size_bytes` is that of the head of `master`; `branches` by name. NotFound for an unknown repo."""
+        ...
 
     @changes
-    def create_repo(self, name: str, description: str = "") -> Repo: ...
+    def create_repo(self, name: str, description: str = "") -> Repo:
+        """The new, empty repo (no branch, no commit). A name is letters, digits, '-' and '_', starting with a
+        letter or digit, at most 63 characters (InvalidInput otherwise); Conflict if it exists, which is left as it was."""
+        ...
 
     @changes
-    def delete_repo(self, name: str) -> None: ...
+    def delete_repo(self, name: str) -> None:
+        """The repo and all its commits. NotFound for a repo that is not there (pachd itself answers yes to that:
+        the adapter asks first, so that a mistyped name is not taken for a deletion)."""
+        ...
 
-    def list_branches(self, repo: str) -> list[str]: ...
+    def list_branches(self, repo: str) -> list[str]:
+        """By name; [] for a repo without commits."""
+        ...
 
     def list_commits(self, repo: str, branch: str | None = None, limit: int | None = None) -> list[Commit]:
-        """Newest first. `branch=None` means every branch."""
+        """Newest first. `branch=None` means every branch; `limit` keeps the newest. NotFound for an unknown branch."""
         ...
 
     def inspect_commit(self, repo: str, ref: str) -> Commit:
-        """`ref` is a branch name (its head) or a commit id (a unique prefix is enough)."""
+        """`ref` is a branch name (its head) or a commit id (a unique prefix of 4 or more hex digits, in either case,
+        is enough; an ambiguous one is InvalidInput). NotFound for a ref that names nothing, and for a branch of a
+        repo that has no commit yet."""
         ...
 
     @changes
@@ -80,95 +110,154 @@ class DataStore(Part, Protocol):
         message: str = "",
         progress: Progress | None = None,
     ) -> Commit:
-        """One atomic commit on `branch` (created if missing) adding or replacing `files`.
+        """One atomic commit on `branch` adding or replacing `files` on top of the branch's head: the
+        rest of the tree stays. A branch that is missing is created, and starts empty.
 
-        Keys are destination paths inside the repo; values are local files or bytes.
+        Keys are destination paths inside the repo ("/train/cat.1.jpg"; the leading '/' may be left
+        out); a path with '..', '.', an empty segment or a control character is InvalidInput. Values are
+        bytes, a local file, or a local folder, whose files land below the key (`pachctl put file -r`).
+        A branch name is letters, digits, '-' and '_' (pachd's rule). Nothing to put is InvalidInput, a
+        local file that is not there NotFound; a put that fails commits nothing. Putting the same bytes
+        again is a new commit with the same tree. `progress` ends at (total, total).
         """
         ...
 
     @changes
-    def delete_files(self, repo: str, branch: str, paths: list[str], message: str = "") -> Commit: ...
+    def delete_files(self, repo: str, branch: str, paths: list[str], message: str = "") -> Commit:
+        """A commit on `branch` without `paths` (a folder takes everything below it); older commits keep them.
+        NotFound for a path that is not in the head, InvalidInput for no path at all."""
+        ...
 
-    def list_files(self, repo: str, ref: str, path: str = "/", recursive: bool = False) -> list[FileEntry]: ...
+    def list_files(self, repo: str, ref: str, path: str = "/", recursive: bool = False) -> list[FileEntry]:
+        """The children of the folder `path`, by path: files, and folders as "dir" with the size of all below
+        them. A file's path gives that file. `recursive`: every file below `path` (no folders), by path.
+        NotFound for a path that is not in the commit."""
+        ...
 
-    def get_file(self, repo: str, ref: str, path: str) -> bytes: ...
+    def get_file(self, repo: str, ref: str, path: str) -> bytes:
+        """The bytes put there, as they were put. NotFound for no such file, InvalidInput for a folder."""
+        ...
 
     def resolve(self, repo: str, ref: str) -> DataRef:
-        """Pin a branch or commit prefix to the full commit id (what an experiment records)."""
+        """Pin a branch or commit prefix to the full commit id (what an experiment records): the branch given,
+        or the commit's own. Resolving the full id again gives the same DataRef."""
         ...
 
 
 class Training(Part, Protocol):
-    """Experiments of the Dogs-vs-Cats trial, their metrics, logs and checkpoints."""
+    """Experiments of the Dogs-vs-Cats trial, their metrics, logs and checkpoints.
 
-    def list_experiments(self) -> list[Experiment]: ...
+    Experiment ids are numbers; every method that takes one raises NotFound for an id that names nothing."""
 
-    def get_experiment(self, experiment_id: str) -> Experiment: ...
+    def list_experiments(self) -> list[Experiment]:
+        """Newest (highest id) first. A listing may carry only the best of the searcher metric (Determined's does)."""
+        ...
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """`best_accuracy` and `best_validation_loss` are those of the best validation by the config's searcher metric."""
+        ...
 
     @changes
     def create_experiment(self, config: Path, data: DataRef | None = None, name: str | None = None) -> Experiment:
-        """Start the trial described by the config file, on `data` (default: the config's)."""
+        """Start the trial described by the config file, on `data` (default: the config's), its commit pinned to
+        the full id. NotFound for a config file or data that is not there, InvalidInput for a config that is not
+        a YAML mapping of settings; nothing is started then."""
         ...
 
     @changes
-    def pause(self, experiment_id: str) -> Experiment: ...
+    def pause(self, experiment_id: str) -> Experiment:
+        """A queued or running experiment becomes paused; any other state is a Conflict naming it."""
+        ...
 
     @changes
-    def resume(self, experiment_id: str) -> Experiment: ...
+    def resume(self, experiment_id: str) -> Experiment:
+        """A paused experiment runs again (locally, also one that stopped with an error); otherwise Conflict."""
+        ...
 
     @changes
-    def kill(self, experiment_id: str) -> Experiment: ...
+    def kill(self, experiment_id: str) -> Experiment:
+        """An experiment that has not ended becomes killed (terminal, with `ended`); a finished one is a Conflict."""
+        ...
 
     def metrics(self, experiment_id: str, cursor: int = 0) -> tuple[list[MetricPoint], int]:
-        """Points reported after `cursor` (0: all), in order, and the cursor for the next call."""
+        """Points reported after `cursor` (0: all), in the order reported, and the cursor for the next call.
+        The cursor means nothing outside the part: called again with it, nothing new gives ([], the same cursor)."""
         ...
 
     def logs(self, experiment_id: str, cursor: int = 0) -> tuple[list[str], int]:
-        """Log lines after `cursor` (0: from the start) and the cursor for the next call."""
+        """Whole log lines after `cursor` (0: from the start) and the cursor for the next call, which gives
+        ([], the same cursor) until a line is added."""
         ...
 
-    def checkpoints(self, experiment_id: str) -> list[Checkpoint]: ...
+    def checkpoints(self, experiment_id: str) -> list[Checkpoint]:
+        """The completed checkpoints, by batch; each with the validation metrics reported at its batch."""
+        ...
 
-    def checkpoint(self, uuid: str) -> Checkpoint: ...
+    def checkpoint(self, uuid: str) -> Checkpoint:
+        """The same Checkpoint that `checkpoints` lists; NotFound for an unknown uuid."""
+        ...
 
 
 class Registry(Part, Protocol):
-    """Models, their versions (checkpoints), aliases and the audit history of promotions."""
+    """Models, their versions (checkpoints), aliases and the audit history of promotions.
 
-    def list_models(self) -> list[Model]: ...
+    Every method that takes a model name raises NotFound for a model that is not there."""
+
+    def list_models(self) -> list[Model]:
+        """By name."""
+        ...
 
     def get_model(self, name: str) -> Model: ...
 
-    def list_versions(self, model: str) -> list[ModelVersion]: ...
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        """By number: versions are numbered from 1, in the order registered."""
+        ...
 
     def get_version(self, model: str, ref: str | int) -> ModelVersion:
-        """`ref`: a version number, an alias (`staging`, `production`) or `latest`."""
+        """`ref`: a version number, an alias (`staging`, `production`) or `latest`. NotFound for a number or an
+        alias that names no version; InvalidInput for anything else."""
         ...
 
     @changes
     def register(
         self, model: str, experiment_id: str, checkpoint_uuid: str | None = None, notes: str = ""
     ) -> ModelVersion:
-        """A new version from the chosen checkpoint, or the experiment's best one."""
+        """A new version (the next number; the first one creates the model) from the chosen checkpoint, or the
+        experiment's best one: best by the config's searcher metric, as Determined ranks it, ties to the latest;
+        without that metric, the highest accuracy, else the latest. The version records the experiment, its data
+        commit and the checkpoint's metrics. Conflict for a checkpoint that is already a version of this model
+        and for an experiment without checkpoints; InvalidInput for another experiment's checkpoint or a model
+        name outside letters, digits, '-' and '_'. Nothing is registered when it fails."""
         ...
 
     @changes
-    def promote(self, model: str, version: int, alias: str, who: str | None = None) -> Promotion: ...
+    def promote(self, model: str, version: int, alias: str, who: str | None = None) -> Promotion:
+        """Move `alias` to `version`: one version per alias and model, and one version may hold both. The move,
+        `from_version` None the first time; `who` defaults to the user. InvalidInput for another alias, NotFound
+        for an unknown version: the aliases and the history stay as they were."""
+        ...
 
     def history(self, model: str) -> list[Promotion]:
-        """Every promotion of the model, oldest first."""
+        """Every promotion of the model, oldest first; [] for a model never promoted."""
         ...
 
 
 class Serving(Part, Protocol):
-    """Named deployments of model versions behind a Seldon prediction endpoint."""
+    """Named deployments of model versions behind a Seldon prediction endpoint.
 
-    def list_deployments(self) -> list[Deployment]: ...
+    Every method that takes the name of an existing deployment raises NotFound for one that is not there."""
+
+    def list_deployments(self) -> list[Deployment]:
+        """By name."""
+        ...
 
     def get_deployment(self, name: str) -> Deployment: ...
 
     @changes
-    def deploy(self, name: str, version: ModelVersion) -> Deployment: ...
+    def deploy(self, name: str, version: ModelVersion) -> Deployment:
+        """A new name follows Kubernetes' rule for a SeldonDeployment (at most 63 lower-case letters, digits and
+        '-', starting and ending with a letter or digit; InvalidInput otherwise). Conflict if it exists."""
+        ...
 
     @changes
     def update(self, name: str, version: ModelVersion) -> Deployment:
@@ -177,17 +266,21 @@ class Serving(Part, Protocol):
 
     @changes
     def set_canary(self, name: str, version: ModelVersion | None, traffic: int) -> Deployment:
-        """Send `traffic` percent of requests to `version`; `None` removes the canary."""
+        """Send `traffic` percent (1 to 99, checked before the deployment is looked up) of requests to `version`;
+        `None` removes the canary, whatever `traffic`. All of it to one version is `update`."""
         ...
 
     @changes
-    def undeploy(self, name: str) -> None: ...
+    def undeploy(self, name: str) -> None:
+        """Gone from the listing; a second undeploy is NotFound."""
+        ...
 
     def logs(self, name: str, lines: int = 50) -> list[str]: ...
 
     def predict(self, name: str, image: bytes, filename: str = "image") -> Prediction:
         """Send the encoded image (JPEG/PNG bytes, Seldon `binData`); never raises for a bad image:
-        the Prediction carries `error` instead. Raises for an unknown or dead deployment."""
+        the Prediction carries `error` instead. Raises for an unknown (NotFound, before anything else) or dead
+        deployment."""
         ...
 
 
@@ -195,13 +288,15 @@ class Cluster(Part, Protocol):
     """Where the platform runs: this host, or the Kubernetes cluster."""
 
     def context(self) -> dict[str, str]:
-        """What the header shows: profile, context or host, versions."""
+        """What the header shows, all text: `profile`, context or host, versions."""
         ...
 
-    def nodes(self) -> list[Node]: ...
+    def nodes(self) -> list[Node]:
+        """By name; capacity at least what is allocatable."""
+        ...
 
     def workloads(self) -> list[Workload]:
-        """The platform's own processes (local) or pods (cluster)."""
+        """The platform's own processes (local) or pods (cluster), by (namespace, name)."""
         ...
 
 

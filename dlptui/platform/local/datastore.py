@@ -206,9 +206,9 @@ class LocalDataStore:
         progress: Progress | None = None,
     ) -> Commit:
         check_branch_name(branch)
+        sources = _expand(files)  # the arguments first: a bad path is InvalidInput whatever the repo
         with self._read() as db:
             self._need_repo(db, repo)
-        sources = _expand(files)
         if not sources:
             raise InvalidInput("There are no files to put; give at least one file.")
         total = sum(len(s) if isinstance(s, bytes) else _size(s) for s in sources.values()) if progress else 0
