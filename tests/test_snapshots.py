@@ -59,7 +59,7 @@ def snap_platform(platform, monkeypatch):
 async def settle(pilot, ready=lambda app: True) -> None:
     """Until the header knows every part, the first-start check is done and the screen shows its data."""
     app = pilot.app
-    await wait_for(pilot, lambda: len(app.services) == 5 and app.context, what="the health poll")
+    await wait_for(pilot, lambda: len(app.health.services) == 5 and app.health.context, what="the health poll")
     await wait_for(
         pilot, lambda: not any(w.group == "first-start" and not w.is_finished for w in app.workers),
         what="the first-start check",

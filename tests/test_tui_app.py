@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from textual.command import CommandList
 
 from dlptui.tui.app import SCREENS, resolve_jump
+from dlptui.tui.dialogs.confirm import ConfirmDialog
+from dlptui.tui.dialogs.help import HelpDialog
 from dlptui.tui.screens.base import BaseScreen, UnavailableScreen
-from dlptui.tui.widgets.confirm import ConfirmDialog
-from dlptui.tui.widgets.help import HelpScreen
 from dlptui.tui.widgets.resource_table import ResourceTable
 from tests.fixtures.tui import SIZE, make_app, wait_for
 
@@ -53,11 +54,11 @@ async def test_number_keys_and_jump_switch_screens(tui_app):
 
 async def test_header_shows_every_part_and_cluster_context(tui_app):
     async with tui_app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(tui_app.services) == 5 and tui_app.context, what="the health poll")
-        assert tui_app.services["cluster"].reachable
+        await wait_for(pilot, lambda: len(tui_app.health.services) == 5 and tui_app.health.context, what="the health poll")
+        assert tui_app.health.services["cluster"].reachable
         header = tui_app.screen.query_one("DlpHeader").render().plain
         assert "profile local" in header
-        assert f"python {tui_app.context['python']}" in header
+        assert f"python {tui_app.health.context['python']}" in header
         assert "load" in header
 
 
@@ -87,12 +88,12 @@ async def test_help_lists_the_keys_of_the_current_screen(tui_app):
         await pilot.pause()
         await pilot.press("question_mark")
         await pilot.pause()
-        assert isinstance(tui_app.screen, HelpScreen)
+        assert isinstance(tui_app.screen, HelpDialog)
         ids = {row[2] for row in tui_app.screen.actions}
         assert {"screen.filter", "app.jump", "app.quit", "app.help"} <= ids
         await pilot.press("escape")
         await pilot.pause()
-        assert not isinstance(tui_app.screen, HelpScreen)
+        assert not isinstance(tui_app.screen, HelpDialog)
 
 
 async def test_palette_lists_the_screen_actions_and_runs_one(tui_app):
@@ -121,7 +122,7 @@ async def test_a_remapped_key_works_and_the_old_one_does_not(config, platform):
         assert app.current_mode == "experiments"
         await pilot.press("f1")
         await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
+        assert isinstance(app.screen, HelpDialog)
 
 
 async def test_read_only_hides_the_sample_action_from_footer_help_and_palette(config, platform):
@@ -173,11 +174,11 @@ async def test_a_dead_backend_shows_in_the_header_and_the_console_keeps_working(
     monkeypatch.setenv("KUBECONFIG", str(home / "no-such-kubeconfig"))
     app = make_app(load_config(profile="cluster"))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.services) == 5, timeout=90, what="the health poll")
-        assert not app.services["data"].reachable
+        await wait_for(pilot, lambda: len(app.health.services) == 5, timeout=90, what="the health poll")
+        assert not app.health.services["data"].reachable
         header = app.screen.query_one("DlpHeader").render().plain
         assert "✖ data" in header
-        assert app.services["data"].detail.split(".")[0] in header  # its reason, in a sentence
+        assert app.health.services["data"].detail.split(".")[0] in header  # its reason, in a sentence
         await pilot.press("2")
         await pilot.pause()
         await pilot.press("3")
@@ -198,19 +199,78 @@ async def test_a_screen_whose_module_is_missing_says_so(tui_app, monkeypatch):
         assert "not available yet" in text
 
 
-def test_starting_the_console_loads_no_heavy_library():
+HEAVY = ("torch", "torchvision", "determined", "kubernetes", "grpc", "python_pachyderm", "seldon_core",
+         "numpy", "PIL", "textual_image")
+
+
+def test_importing_the_console_and_every_screen_loads_no_heavy_library():
     import subprocess
     import sys
 
     code = (
         "import sys; import dlptui.tui, dlptui.tui.app, dlptui.cli;"
-        "from dlptui.tui.app import load_screen;"
-        "[load_screen(m) for m in ('cluster', 'data', 'experiments')];"
-        "heavy = ('torch', 'torchvision', 'determined', 'kubernetes', 'python_pachyderm', 'seldon_core', 'grpc');"
-        "print(sorted(m for m in heavy if m in sys.modules))"
+        "from dlptui.tui.app import SCREENS, load_screen;"
+        "[load_screen(m) for m in SCREENS];"
+        "import dlptui.tui.dialogs.deploy, dlptui.tui.dialogs.lineage, dlptui.tui.dialogs.help;"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+FIRST_FRAME = """
+import asyncio, json, sys
+from dlptui.config import load_config
+from dlptui.tui import graphics
+from dlptui.tui.app import DlpApp
+
+graphics.probe()  # as run_console does: not a terminal that draws pixels, so nothing is imported
+app = DlpApp(load_config(), start=sys.argv[1])
+seen = {}
+after_first_frame = app._after_first_frame
+
+def first_frame():
+    seen["heavy"] = sorted(m for m in %r if m in sys.modules)
+    seen["screen"] = type(app.screen).__name__
+    after_first_frame()
+
+app._after_first_frame = first_frame
+
+async def main():
+    async with app.run_test(size=(120, 36)) as pilot:
+        while "heavy" not in seen:
+            await pilot.pause(0.01)
+    print(json.dumps(seen))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("start", ["cluster", "predict"])
+def test_the_first_frame_is_painted_before_any_heavy_library_is_loaded(home, start):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TERM": "xterm-kitty"}  # a terminal that may draw pixels: still nothing without a tty
+    out = subprocess.run([sys.executable, "-c", FIRST_FRAME % (HEAVY,), start], capture_output=True, text=True,
+                         env=env, stdin=subprocess.DEVNULL, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["screen"] == {"cluster": "ClusterScreen", "predict": "PredictScreen"}[start]
+    assert seen["heavy"] == []
+
+
+def test_graphics_are_probed_only_where_the_terminal_may_draw_pixels():
+    from dlptui.tui import graphics
+
+    assert graphics.may_draw_pixels({"TERM": "xterm-kitty"})
+    assert graphics.may_draw_pixels({"TERM": "xterm-256color", "TERM_PROGRAM": "WezTerm"})
+    assert graphics.may_draw_pixels({"TERM": "xterm-256color", "KONSOLE_VERSION": "230800"})
+    assert not graphics.may_draw_pixels({"TERM": "xterm-256color"})
+    assert not graphics.may_draw_pixels({"TERM": "dumb"})
+    assert not graphics.probe({"TERM": "xterm-256color"})  # nothing asked, nothing imported: half blocks
 
 
 async def test_resource_table_updates_in_place_and_the_cursor_stays_on_its_row():
@@ -255,15 +315,16 @@ async def test_a_slow_part_shows_as_slow_and_the_others_answer(tui_app, platform
     platform.data.health = lambda: release.wait(60) and answer()
     try:
         async with tui_app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: "data" in tui_app.slow, what="the slow mark")
+            await wait_for(pilot, lambda: "data" in tui_app.health.slow, what="the slow mark")
             header = tui_app.screen.query_one("DlpHeader").render().plain
             assert "⧗ data" in header and "slow or hanging" in header
-            assert tui_app.services["cluster"].reachable and "data" not in tui_app.services
+            assert tui_app.health.services["cluster"].reachable and "data" not in tui_app.health.services
             await pilot.press("2")  # the console keeps working
             await pilot.pause()
             assert tui_app.current_mode == "data"
             release.set()
-            await wait_for(pilot, lambda: "data" not in tui_app.slow and tui_app.services.get("data"), what="the late answer")
+            await wait_for(pilot, lambda: "data" not in tui_app.health.slow and tui_app.health.services.get("data"),
+                           what="the late answer")
             assert "⧗" not in tui_app.screen.query_one("DlpHeader").render().plain
     finally:
         release.set()

@@ -17,15 +17,16 @@ from textual.widgets import Log, Select, Tree
 from dlptui.platform import Platform
 from dlptui.platform.cluster.determined_registry import META_KEY
 from dlptui.platform.model import ExperimentState
+from dlptui.tui.dialogs.confirm import ConfirmDialog
+from dlptui.tui.dialogs.deploy import DeployDialog
+from dlptui.tui.dialogs.prompt import InputDialog
 from dlptui.tui.screens.cluster import ClusterScreen
 from dlptui.tui.screens.data import CommitsScreen, DataScreen, FilesScreen
-from dlptui.tui.screens.deployments import DeployDialog, DeploymentsScreen
+from dlptui.tui.screens.deployments import DeploymentsScreen
 from dlptui.tui.screens.experiment import ExperimentScreen
 from dlptui.tui.screens.experiments import ExperimentsScreen
 from dlptui.tui.screens.models import ModelsScreen, VersionsScreen
 from dlptui.tui.screens.predict import PredictScreen
-from dlptui.tui.widgets.confirm import ConfirmDialog
-from dlptui.tui.widgets.input_dialog import InputDialog
 from dlptui.tui.widgets.metric_chart import MetricChart
 from dlptui.tui.widgets.resource_table import ResourceTable
 from tests.fixtures.kube_cluster import CPU_NODE, GPU_NODE
@@ -222,14 +223,14 @@ async def test_experiments_screen_live_view_and_pause_on_the_master(full_config,
         await wait_for(
             pilot, lambda: full_platform.training.get_experiment(running.id).state is ExperimentState.RUNNING, what="the resume"
         )
-        await pilot.press("k")
+        await pilot.press("ctrl+k")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         assert app.focused is not None and app.focused.id == "no"
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ExperimentsScreen), what="the dialog to close")
         await pilot.pause(0.5)
         assert full_platform.training.get_experiment(running.id).state is ExperimentState.RUNNING
-        await pilot.press("k")
+        await pilot.press("ctrl+k")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         await pilot.press("y")
         await wait_for(
@@ -254,11 +255,11 @@ async def test_models_screen_promotes_on_the_master(full_config, full_platform, 
         await wait_for(pilot, lambda: versions.all_keys == ["dogcat-model@1"], what="version 1")
         row = versions.get_row("dogcat-model@1")
         assert (str(row[1]), row[2], row[5]) == ("-", "0.7800", "1")
-        assert str(row[6]) == f"{DATA_REPO}@{DATA_COMMIT[:8]}"
+        assert str(row[6]) == f"{DATA_REPO}@{DATA_COMMIT[:12]}"  # dlptui.text.data_ref, as on every screen
         assert history.row_count == 0
 
         versions.focus()
-        await pilot.press("p")
+        await pilot.press("P")
         await wait_for(pilot, lambda: history.row_count == 1, what="the promotion in the history")
         newest = [str(c) for c in history.get_row(history.shown_keys[0])]
         assert newest[1:5] == ["production", "-", "v1", "determined"]
@@ -316,14 +317,14 @@ async def test_deployments_and_predict_screens_on_the_api_server(full_config, fu
 
         # undeploy asks; "No" keeps it on the API server, "y" deletes it there
         deployments.focus()
-        await pilot.press("d")
+        await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         assert app.focused is not None and app.focused.id == "no"
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is screen, what="the dialog to close")
         await pilot.pause(0.5)
         assert [d.name for d in full_platform.serving.list_deployments()] == ["dogcat-deploy"]
-        await pilot.press("d")
+        await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         await pilot.press("y")
         await wait_for(pilot, lambda: deployments.row_count == 0, what="the row to go")
@@ -335,12 +336,12 @@ async def test_a_dead_pachd_shows_in_the_header_and_the_other_screens_work(full_
     config = replace(full_config, cluster=replace(full_config.cluster, pachd_address=f"grpc://{dead_address}"))
     app = make_app(config)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: "data" in app.services, timeout=config.timeout_s + 30, what="the data part's health")
-        assert not app.services["data"].reachable
-        assert app.services["data"].detail.startswith(f"pachd at {dead_address} does not answer;")
+        await wait_for(pilot, lambda: "data" in app.health.services, timeout=config.timeout_s + 30, what="the data part's health")
+        assert not app.health.services["data"].reachable
+        assert app.health.services["data"].detail.startswith(f"pachd at {dead_address} does not answer;")
         await wait_for(pilot, lambda: "✖ data" in header(app), what="the dead part in the header")
         assert f"data: pachd at {dead_address} does not answer" in header(app)
-        await wait_for(pilot, lambda: app.services.get("training") and app.services["training"].reachable, what="training ok")
+        await wait_for(pilot, lambda: app.health.services.get("training") and app.health.services["training"].reachable, what="training ok")
 
         await pilot.press("2")
         await wait_for(pilot, lambda: isinstance(app.screen, DataScreen), what="the data screen")

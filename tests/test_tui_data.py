@@ -9,10 +9,10 @@ import pytest
 
 from textual.widgets import Tree
 
+from dlptui.tui.dialogs.confirm import ConfirmDialog
+from dlptui.tui.dialogs.files import FilePicker
+from dlptui.tui.dialogs.prompt import InputDialog
 from dlptui.tui.screens.data import CommitsScreen, DataScreen, FilesScreen
-from dlptui.tui.widgets.confirm import ConfirmDialog
-from dlptui.tui.widgets.file_picker import FilePicker
-from dlptui.tui.widgets.input_dialog import InputDialog
 from dlptui.tui.widgets.resource_table import ResourceTable
 from tests.fixtures.tui import SIZE, make_app, wait_for
 
@@ -84,13 +84,13 @@ async def test_delete_asks_and_no_keeps_the_repo(config, platform):
     app = make_app(config, platform, start="data")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "keepme" in repos_table(app).all_keys, what="the repo row")
-        await pilot.press("d")
+        await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         assert app.focused.id == "no"
         await pilot.press("enter")
         await pilot.pause(0.3)
         assert [r.name for r in platform.data.list_repos()] == ["keepme"]
-        await pilot.press("d")
+        await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         await pilot.press("y")
         await wait_for(pilot, lambda: not platform.data.list_repos(), what="the deletion")
@@ -129,7 +129,7 @@ async def test_user_mistakes_end_in_one_sentence(config, platform, tmp_path):
         await pick(pilot, app, tmp_path / "nowhere")
         await pilot.pause()
         assert isinstance(app.screen, FilePicker)  # stays open, says why
-        assert "There is no file or folder" in str(app.screen.query_one("#error").render())
+        assert "There is no file or folder" in str(app.screen.query_one("#dialog-error").render())
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, DataScreen) and app.is_running
@@ -143,8 +143,8 @@ async def test_read_only_hides_the_changing_actions(config, platform):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "ro" in repos_table(app).all_keys, what="the repo row")
         keys = app.screen.active_bindings
-        assert "n" not in keys and "d" not in keys and "u" not in keys and "i" not in keys
-        await pilot.press("d")
+        assert "n" not in keys and "ctrl+d" not in keys and "u" not in keys and "i" not in keys
+        await pilot.press("ctrl+d")
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmDialog)
         assert [r.name for r in platform.data.list_repos()] == ["ro"]

@@ -1,7 +1,7 @@
 """The Deployments screen against a real local platform: a real seldon-core microservice starts.
 
 One deployment goes through its whole life with keys (deploy, available, log tail, lineage,
-switch version, canary, no canary, undeploy with "No" first), so the server starts as few times as it
+switch version, canary, no canary, undeploy (ctrl+d) with "No" first), so the server starts as few times as it
 can on a small machine; read-only mode is checked without a server.
 """
 
@@ -11,10 +11,11 @@ from dataclasses import replace
 
 import pytest
 
-from dlptui.tui.screens.deployments import DeployDialog, DeploymentsScreen, VersionDialog
-from dlptui.tui.widgets.confirm import ConfirmDialog
-from dlptui.tui.widgets.help import screen_actions
-from dlptui.tui.widgets.lineage import LineagePanel
+from dlptui.tui.dialogs.confirm import ConfirmDialog
+from dlptui.tui.dialogs.deploy import DeployDialog, VersionDialog
+from dlptui.tui.dialogs.lineage import LineageDialog
+from dlptui.tui.keys import screen_actions
+from dlptui.tui.screens.deployments import DeploymentsScreen
 from dlptui.tui.widgets.resource_table import ResourceTable
 from tests.fixtures.console import undeploy_all
 from tests.fixtures.tui import SIZE, make_app, wait_for
@@ -62,7 +63,7 @@ async def test_deploy_switch_canary_lineage_and_undeploy_with_keys(registered_pl
             # lineage of the deployment: the whole chain, down to the data commit
             table.focus()
             await pilot.press("l")
-            await wait_for(pilot, lambda: isinstance(app.screen, LineagePanel), what="the lineage panel")
+            await wait_for(pilot, lambda: isinstance(app.screen, LineageDialog), what="the lineage panel")
             kinds = [link.kind for link in app.screen.links]
             assert kinds == ["deployment", "version", "checkpoint", "experiment", "data commit"]
             assert app.screen.links[1].title == "dogcat-model@1"
@@ -78,14 +79,14 @@ async def test_deploy_switch_canary_lineage_and_undeploy_with_keys(registered_pl
 
             # switch to v2 (the dialog proposes the other version)
             table.focus()
-            await pilot.press("u")
+            await pilot.press("e")
             await submit(pilot, app, VersionDialog)
             await wait_for(pilot, lambda: cell(table, "dogcat-deploy", 1) == "dogcat-model@2", timeout=SERVER_S,
                            what="the switch to version 2")
             assert platform.serving.get_deployment("dogcat-deploy").version == 2
 
             # a canary: v1 takes 10 percent
-            await pilot.press("c")
+            await pilot.press("t")
             await wait_for(pilot, lambda: isinstance(app.screen, VersionDialog), what="the canary dialog")
             assert app.screen.query_one("#traffic").value == "10"
             await submit(pilot, app, VersionDialog)
@@ -93,19 +94,19 @@ async def test_deploy_switch_canary_lineage_and_undeploy_with_keys(registered_pl
                            what="the canary")
 
             # a canary share that is not a percent stays in the dialog with one sentence
-            await pilot.press("c")
+            await pilot.press("t")
             await wait_for(pilot, lambda: isinstance(app.screen, VersionDialog), what="the canary dialog")
             app.screen.query_one("#traffic").value = "150"
             await pilot.click("#ok")
             await pilot.pause()
             assert isinstance(app.screen, VersionDialog)
-            assert "from 0 to 100" in str(app.screen.query_one("#form-error").content)
+            assert "from 0 to 100" in str(app.screen.query_one("#dialog-error").content)
             await pilot.press("escape")
             await wait_for(pilot, lambda: app.screen is screen, what="the dialog to close")
             assert cell(table, "dogcat-deploy", 5) == "v1 10%"
 
             # a share of 0 removes the canary
-            await pilot.press("c")
+            await pilot.press("t")
             await wait_for(pilot, lambda: isinstance(app.screen, VersionDialog), what="the canary dialog")
             app.screen.query_one("#traffic").value = "0"
             await submit(pilot, app, VersionDialog)
@@ -113,14 +114,14 @@ async def test_deploy_switch_canary_lineage_and_undeploy_with_keys(registered_pl
             assert platform.serving.get_deployment("dogcat-deploy").canary_version is None
 
             # undeploy asks first, with "No" focused: Enter keeps the deployment
-            await pilot.press("d")
+            await pilot.press("ctrl+d")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
             assert app.focused is not None and app.focused.id == "no"
             await pilot.press("enter")
             await wait_for(pilot, lambda: app.screen is screen, what="the dialog to close")
             await pilot.pause()
             assert [d.name for d in platform.serving.list_deployments()] == ["dogcat-deploy"]
-            await pilot.press("d")
+            await pilot.press("ctrl+d")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
             await pilot.press("y")
             await wait_for(pilot, lambda: table.row_count == 0, what="the row to go")

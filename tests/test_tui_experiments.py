@@ -9,12 +9,12 @@ import yaml
 from textual.widgets import Log, Select
 
 from dlptui.platform.model import ExperimentState
+from dlptui.tui.dialogs.confirm import ConfirmDialog
+from dlptui.tui.dialogs.start import StartDialog
 from dlptui.tui.screens.experiment import ExperimentScreen
 from dlptui.tui.screens.experiments import ExperimentsScreen
-from dlptui.tui.widgets.confirm import ConfirmDialog
 from dlptui.tui.widgets.metric_chart import MetricChart
 from dlptui.tui.widgets.resource_table import ResourceTable
-from dlptui.tui.widgets.start_dialog import StartDialog
 from tests.fixtures.tui import SIZE, make_app, wait_for
 
 TRIAL = Path(__file__).resolve().parents[1] / "trial"
@@ -39,14 +39,14 @@ async def test_start_from_the_dialog_and_watch_the_charts_and_log_grow(config, p
     app = make_app(config, platform, start="experiments")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ExperimentsScreen) and app.screen.query_one("#state").render(), what="the list")
-        await pilot.press("s")
+        await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, StartDialog), what="the start dialog")
         dialog = app.screen
         dialog.query_one("#config", Select).value = [p.name for p in dialog.configs].index("tiny.yaml")
         commit_index = next(i for i, (_, ref) in enumerate(dialog.commits) if ref.commit == sample_repo.commit)
         dialog.query_one("#data", Select).value = commit_index
         await pilot.pause()
-        await pilot.click("#start")
+        await pilot.click("#ok")
         await wait_for(pilot, lambda: experiments_table(app).row_count == 1, what="the new experiment row")
         (experiment,) = platform.training.list_experiments()
         assert experiment.data_commit == sample_repo.commit and experiment.name == "dogcat-tiny"
@@ -86,7 +86,7 @@ async def test_pause_resume_and_kill_which_asks_and_no_keeps_it_running(config, 
         await wait_for(pilot, lambda: experiments_table(app).row_count == 1, what="the experiment row")
         await pilot.press("c")  # resume a running experiment: a user mistake, one sentence
         await wait_for(pilot, lambda: any("only a paused experiment" in n.message for n in app._notifications), what="the conflict sentence")
-        await pilot.press("k")
+        await pilot.press("ctrl+k")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         assert app.focused.id == "no"
         await pilot.press("enter")
@@ -105,7 +105,7 @@ async def test_pause_resume_and_kill_which_asks_and_no_keeps_it_running(config, 
         )
         await pilot.press("enter")  # the live view has the same verb
         await wait_for(pilot, lambda: isinstance(app.screen, ExperimentScreen), what="the live view")
-        await pilot.press("k")
+        await pilot.press("ctrl+k")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         await pilot.press("y")
         await wait_for(
@@ -119,10 +119,10 @@ async def test_read_only_hides_start_pause_resume_kill(config, platform):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.3)
         keys = app.screen.active_bindings
-        for key in ("s", "p", "c", "k"):
+        for key in ("n", "p", "c", "ctrl+k"):
             assert key not in keys
         assert "enter" in keys or "slash" in keys
-        await pilot.press("s")
+        await pilot.press("n")
         await pilot.pause()
         assert not isinstance(app.screen, StartDialog)
 

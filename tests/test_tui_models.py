@@ -14,11 +14,12 @@ from rich.console import Console
 
 import pytest
 
-from dlptui.tui.screens.deployments import DeployDialog
-from dlptui.tui.screens.models import ModelsScreen, RegisterDialog, VersionsScreen
-from dlptui.tui.widgets.compare import CompareScreen
-from dlptui.tui.widgets.help import screen_actions
-from dlptui.tui.widgets.lineage import LineagePanel
+from dlptui.tui.dialogs.compare import CompareDialog
+from dlptui.tui.dialogs.deploy import DeployDialog
+from dlptui.tui.dialogs.lineage import LineageDialog
+from dlptui.tui.dialogs.register import RegisterDialog
+from dlptui.tui.keys import screen_actions
+from dlptui.tui.screens.models import ModelsScreen, VersionsScreen
 from dlptui.tui.widgets.resource_table import ResourceTable
 from tests.fixtures.tui import SIZE, make_app, wait_for
 
@@ -84,7 +85,7 @@ async def test_register_and_promote_with_keys(trained_platform):
         assert registry.get_model("dogcat-model").aliases == {"staging": 2}
         assert "staging" in str(table.get_row("dogcat-model@2")[1])
 
-        await pilot.press("p")
+        await pilot.press("P")
         await wait_for(pilot, lambda: history.row_count == 2, what="the production promotion in the history")
         table.move_cursor(row=table.shown_keys.index("dogcat-model@1"))
         await pilot.press("s")  # staging moves back to v1: the history says from v2 to v1
@@ -107,18 +108,18 @@ async def test_compare_two_versions(trained_platform):
         table = versions.query_one("#versions", ResourceTable)
         await wait_for(pilot, lambda: len(table.all_keys) == 2, what="both versions")
         table.focus()
-        await pilot.press("c")  # nothing marked yet: one sentence, no screen
+        await pilot.press("v")  # nothing marked yet: one sentence, no screen
         await pilot.pause()
         assert any("Mark a version with m first" in n for n in notes(app))
         table.move_cursor(row=table.shown_keys.index("dogcat-model@1"))
         await pilot.press("m")
         await wait_for(pilot, lambda: str(table.get_row("dogcat-model@1")[0]) == "v1 *", what="the mark")
         table.move_cursor(row=table.shown_keys.index("dogcat-model@2"))
-        await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="the comparison")
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareDialog), what="the comparison")
         compare = app.screen
         assert (compare.a.version, compare.b.version) == (1, 2)
-        shown = compare.query_one("#compare-title").content
+        shown = compare.query_one("#dialog-title").content
         assert "version 1 against version 2" in str(shown)
         text = plain(compare.query_one("#compare-table").content)
         accuracy = next(line.split() for line in text.splitlines() if line.strip().startswith("accuracy"))
@@ -149,7 +150,7 @@ async def test_lineage_panel_shows_the_chain_and_a_link_switches_screen(trained_
         await wait_for(pilot, lambda: table.all_keys == ["dogcat-model@1"], what="the version")
         table.focus()
         await pilot.press("l")
-        await wait_for(pilot, lambda: isinstance(app.screen, LineagePanel), what="the lineage panel")
+        await wait_for(pilot, lambda: isinstance(app.screen, LineageDialog), what="the lineage panel")
         panel = app.screen
         assert [link.kind for link in panel.links] == ["version", "checkpoint", "experiment", "data commit"]
         assert panel.links[1].title == version.checkpoint_uuid
@@ -168,7 +169,7 @@ async def test_lineage_panel_shows_the_chain_and_a_link_switches_screen(trained_
         await wait_for(pilot, lambda: isinstance(app.screen, VersionsScreen), what="back on the versions")
         app.screen.query_one("#versions", ResourceTable).focus()
         await pilot.press("l")
-        await wait_for(pilot, lambda: isinstance(app.screen, LineagePanel), what="the lineage panel")
+        await wait_for(pilot, lambda: isinstance(app.screen, LineageDialog), what="the lineage panel")
         await pilot.press("down", "down", "down", "enter")  # the data commit
         await wait_for(pilot, lambda: app.current_mode == "data", what="the switch to the data screen")
         repos = app.screen.query_one(ResourceTable)
@@ -192,7 +193,7 @@ async def test_read_only_hides_register_and_promote(trained_platform):
         assert {"models.compare", "models.lineage", "models.mark"} <= ids
         assert not ids & {"models.promote_staging", "models.promote_production", "models.register", "models.deploy"}
         table.focus()
-        await pilot.press("s", "p", "n", "d")
+        await pilot.press("s", "P", "n", "d")
         await pilot.pause()
         assert trained_platform.registry.get_model("dogcat-model").aliases == {}
         assert isinstance(app.screen, VersionsScreen)  # no dialog opened
@@ -208,7 +209,7 @@ async def test_a_remapped_key_promotes(trained_platform):
         table = versions.query_one("#versions", ResourceTable)
         await wait_for(pilot, lambda: table.all_keys == ["dogcat-model@1"], what="the version")
         table.focus()
-        await pilot.press("p")  # the old key does nothing now
+        await pilot.press("P")  # the old key does nothing now
         await pilot.pause()
         assert trained_platform.registry.get_model("dogcat-model").aliases == {}
         await pilot.press("g")
@@ -226,7 +227,7 @@ async def test_a_wrong_model_name_is_one_sentence(trained_platform):
         await pilot.click("#ok")
         await pilot.pause()
         assert isinstance(app.screen, RegisterDialog)  # stays open, says why
-        assert "Give the model a name" in str(app.screen.query_one("#form-error").content)
+        assert "Give the model a name" in str(app.screen.query_one("#dialog-error").content)
         model = app.screen.query_one("#model")
         model.value = "no such/model"
         model.focus()

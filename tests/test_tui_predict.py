@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from dlptui.tui.screens.predict import NO_DEPLOYMENT, ImageTree, PredictScreen, count_labels
-from dlptui.tui.widgets.file_picker import FilePicker
+from dlptui.tui.dialogs.files import FilePicker
+from dlptui.tui.screens.predict import NO_DEPLOYMENT, PredictScreen, count_labels
 from dlptui.tui.widgets.image_preview import ImagePreview
+from dlptui.tui.widgets.trees import ImageTree
 from dlptui.tui.widgets.probabilities import Probabilities
 from dlptui.tui.widgets.resource_table import ResourceTable
 from tests.fixtures.console import DEPLOYMENT
@@ -64,7 +65,7 @@ async def test_tree_lists_images_only_and_a_bad_image_is_one_sentence(platform, 
         await wait_for(pilot, lambda: "truncated.jpg is damaged" in caption(screen), what="the sentence for the truncated JPEG")
         assert "\n" not in caption(screen)
 
-        await pilot.press("p")  # no deployment: the same sentence, no request, no crash
+        await pilot.press("x")  # x with no deployment: the same sentence, no request, no crash
         await pilot.pause()
         assert NO_DEPLOYMENT in bars_text(screen)
         await pilot.press("f")
@@ -107,9 +108,9 @@ async def test_predict_an_image_then_a_folder_then_a_dead_deployment(deployed, i
         for name, p in prediction.probabilities.items():
             assert f"{p:6.1%}" in text
 
-        # a file that is not an image, sent anyway with p: the server's one sentence
+        # a file that is not an image, sent anyway with x: the server's one sentence
         await highlight(pilot, tree, "fake.png")
-        await pilot.press("p")
+        await pilot.press("x")
         await wait_for(pilot, lambda: bars.prediction is not None and bars.prediction.image == "fake.png",
                        what="the answer for fake.png")
         assert bars.prediction.error and bars.prediction.label is None
@@ -132,13 +133,13 @@ async def test_predict_an_image_then_a_folder_then_a_dead_deployment(deployed, i
         # the deployment goes away behind the console's back, while the selector still names it
         await highlight(pilot, tree, "cat.2.jpg")
         deployed.serving.undeploy(DEPLOYMENT)  # blocks the event loop: no poll can run before the next line
-        screen.action_predict()  # what p does
+        screen.action_predict()  # what x does
         await wait_for(pilot, lambda: bars.prediction is not None and bars.prediction.error is not None,
                        what="the sentence for the dead deployment")
         assert DEPLOYMENT in bars.prediction.error and "Traceback" not in bars_text(screen)
-        # the next poll takes it out of the selector; p then says there is nothing to ask
+        # the next poll takes it out of the selector; x then says there is nothing to ask
         await wait_for(pilot, lambda: screen.deployment is None, what="the selector to drop the deployment")
-        await pilot.press("p")
+        await pilot.press("x")
         await wait_for(pilot, lambda: NO_DEPLOYMENT in bars_text(screen), what="the no-deployment sentence")
 
 
@@ -158,3 +159,41 @@ def test_bars_and_counts_say_what_the_prediction_says():
     assert render_prediction(Prediction("x.jpg", error="x.jpg is not an image.")).plain == "x.jpg is not an image."
     predictions = [Prediction("a", "cat"), Prediction("b", "dog"), Prediction("c", "cat"), Prediction("d", error="bad")]
     assert count_labels(predictions) == "cat 2  ·  dog 1  ·  failed 1   (4 images)"
+
+
+def test_half_blocks_fit_the_picture_and_keep_its_shape():
+    from dlptui.tui.widgets.image_preview import fit
+
+    assert fit(96, 96, 40, 10) == (20, 20)  # 10 rows hold 20 pixel rows: a square picture is 20 cells wide
+    assert fit(200, 100, 40, 30) == (40, 20)  # bound by the width
+    assert fit(1, 1000, 40, 5) == (1, 10)  # never narrower than a cell
+    assert fit(100, 100, 0, 5) == (0, 0)  # no room: nothing drawn
+
+
+async def test_half_blocks_draw_the_upper_and_lower_pixel_of_each_cell():
+    from PIL import Image
+    from textual.app import App
+
+    from dlptui.tui.widgets.image_preview import HalfBlockImage
+
+    picture = Image.new("RGB", (4, 4), (255, 0, 0))
+    for x in range(4):
+        for y in range(2, 4):
+            picture.putpixel((x, y), (0, 0, 255))  # the lower half blue
+
+    class One(App):
+        def compose(self):
+            yield HalfBlockImage(picture)
+
+    app = One()
+    async with app.run_test(size=(4, 3)) as pilot:  # 4 cells across: the picture at its own size, in 2 rows
+        await pilot.pause()
+        widget = app.query_one(HalfBlockImage)
+        top, bottom = (list(widget.render_line(y)) for y in (0, 1))
+        assert [s.text for s in top] == ["▀"] * 4
+        assert top[0].style.color.triplet == (255, 0, 0) and top[0].style.bgcolor.triplet == (255, 0, 0)
+        assert bottom[0].style.color.triplet == (0, 0, 255) and bottom[0].style.bgcolor.triplet == (0, 0, 255)
+        assert widget.render_line(2).text.strip() == ""  # below the picture: blank
+        widget.image = None
+        await pilot.pause()
+        assert widget.render_line(0).text.strip() == ""

@@ -1,16 +1,13 @@
-"""The terminal console (Textual). `run_console(config)` opens it; see `app.py` for its conventions."""
+"""The terminal console (Textual). `run_console(config)` opens it; see `app.py` for its conventions and keys."""
 
 from __future__ import annotations
 
 
 def run_console(config) -> int:
     """Open the console on the active profile; returns the process exit code."""
-    # textual_image asks the terminal what it can draw when imported: do it before the
-    # app takes the terminal over (FACTS.md). A console without it still works.
-    try:
-        import textual_image.widget  # noqa: F401
-    except Exception:
-        pass
+    from dlptui.tui import graphics
+
+    graphics.probe()  # a terminal that may draw pixels is asked before the app takes it over
     from dlptui.tui.app import DlpApp
 
     app = DlpApp(config)

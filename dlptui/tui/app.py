@@ -1,55 +1,82 @@
-"""The console: one mode per screen, a header with the platform's health, keys, palette, jump.
+"""The console's frame and keymap: one mode per screen, a header with the platform's health, keys, palette, jump.
 
 Conventions of the frame (the screens in `screens/` plug into it):
 
 - `SCREENS` lists the six top-level screens: mode name, number key, title and where
   the screen class lives ("module:Class"). Each becomes an `App.MODES` entry (its own
-  screen stack: `Enter` pushes a detail screen, `Esc` pops it). A module that is not
-  there yet, or fails to import, gives an `UnavailableScreen` saying so: no fake data.
-- Keys 1-6 switch screens; `:` opens the jump prompt, which takes a screen's name, an
-  alias from `ALIASES` (k9s style: `:exp`, `:dp`, `:deploy`) or a unique prefix; `?`
-  shows the keys of the current screen; `ctrl+p` the command palette with every
-  action of the current screen (`commands.ScreenActions`); `q` quits.
-- Every Binding has an `id` ("app.quit", "data.delete", ...). `config.keymap` maps ids
-  to keys and is applied with `App.set_keymap`, so any key can be remapped.
-- `config.read_only` hides every action a screen lists in `MUTATING` (see
-  `screens/base.py`), from the footer, the help and the palette, and blocks it.
-- The app checks the health of each of the five parts in its own thread (and reads
-  `Cluster.context()`) into `app.services` / `app.context`, and publishes
-  `app.status_signal` as each answers; the header of every screen repaints from it. The
-  next round starts `STATUS_SECONDS` after the last answer (no stacked checks). A dead
-  part shows its reason there; a part that has not answered after `SLOW_SECONDS` is in
-  `app.slow` and shows as slow; nothing else stops.
+  screen stack: `Enter` pushes a detail screen, `Esc` pops it), imported when first shown.
+  A module that is not there, or fails to import, gives an `UnavailableScreen` saying so.
 - The platform is `app.platform` (built from the config unless one is given, and then
-  closed on exit). Nothing heavy is imported before the first frame: the platform's
-  parts are built in workers, on first use.
-- First start on an empty local platform: a notification offers `app.sample` (F2),
-  which generates the sample data set, commits it to `dogs-and-cats` and starts the
-  demo experiment, all in a worker.
+  closed on exit). Nothing heavy is imported before the first frame: the platform's parts
+  are built in workers, on first use; a screen module imports numpy or PIL only where it
+  draws with them (the live view's charts, a picture).
+- `app.health` (`status.HealthPoller`) checks each part's health in its own thread, after
+  the first frame and then round after round; the header of every screen subscribes to it.
+- First start on an empty local platform: a notification offers F2, which loads the sample
+  data set and starts the demo experiment (`actions.onboarding`), in a worker.
+- Every modal is a `dialogs.base.Dialog`; `?` shows the keys of the current screen and
+  `ctrl+p` the command palette lists the same actions (`keys.screen_actions`).
+- `config.read_only` hides every action a screen lists in `MUTATING` from the footer, the
+  help and the palette; the Platform itself refuses a change when read-only.
+
+Keys: the same verb has the same key (and the same action name) on every screen, and no
+key means two verbs (`tests/test_tui_keys.py` checks both). In the spirit of k9s:
+
+    key      verb                                     where
+    1 - 6    switch screen                            everywhere
+    :        jump to a screen by name or alias; :q quits
+    ?        the keys of this screen
+    ctrl+p   command palette
+    q        quit
+    f2       load the sample (an empty local platform)
+    /        filter the list (regex, ! inverts)       lists
+    esc      back (clear the filter, close, pop)      everywhere
+    r        reload now                               every screen
+    enter    open (drill down)                        Data, Commits, Experiments, Models; the Predict tree predicts
+    j / k    cursor down / up (as the arrows)         every list and tree
+    n        new: repo, experiment, version (register), deployment
+    ctrl+d   delete: repo, deployment (undeploy); asks, "No" focused
+    ctrl+k   kill an experiment; asks, "No" focused
+    p        pause an experiment                      Experiments, Experiment
+    c        continue (resume) a paused experiment    Experiments, Experiment
+    u        upload a file or folder                  Data
+    i        import a Kaggle split                    Data
+    s        promote to staging                       Versions
+    P        promote to production                    Versions
+    m        mark a version                           Versions
+    v        compare ("versus") with the marked one   Versions
+    d        deploy this version                      Versions
+    l        lineage                                  Versions, Deployments
+    e        edit: switch to another version          Deployments
+    t        canary traffic (a version and its share) Deployments
+    x        predict the highlighted image            Predict
+    f        predict a whole folder                   Predict
+    o        open another folder                      Predict
+    a        ask which deployment (the selector)      Predict
+
+In a dialog: Esc cancels, Enter confirms (on a focused button: presses it), `y` / `n`
+answer a yes/no question. Every Binding has an id ("app.quit", "data.delete",
+"experiments.kill", "list.down", ...); the `[keymap]` of the config maps ids to keys
+(`App.set_keymap`). Ids are kept when a key changes, so a keymap written for an older
+version keeps working (`data.delete` is now ctrl+d by default, and still `data.delete`).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from functools import partial
-from pathlib import Path
-from typing import Any
 
 from textual import on
 from textual.app import App
 from textual.binding import Binding
 from textual.keys import format_key, key_to_character
-from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
-from dlptui.platform import PARTS, Platform
-from dlptui.errors import PlatformError
-from dlptui.platform.model import Service
+from dlptui.platform import Platform
 from dlptui.tui.commands import ScreenActions
+from dlptui.tui.keys import screen_actions
 from dlptui.tui.screens.base import UnavailableScreen, describe_error
-from dlptui.tui.widgets.help import HelpScreen, screen_actions
-from dlptui.tui.widgets.jump import JumpPrompt
+from dlptui.tui.status import HealthPoller
 
 # mode -> (number key, title, "module:Class")
 SCREENS: dict[str, tuple[str, str, str]] = {
@@ -72,10 +99,9 @@ ALIASES: dict[str, str] = {
     "seldon": "deployments", "sdep": "deployments",
     "pred": "predict", "pr": "predict", "infer": "predict",
 }
+QUIT_WORDS = frozenset({"q", "quit", "q!", "quit!"})  # `:q` in the jump prompt, as in k9s and vi
 
 log = logging.getLogger("dlptui.tui")
-
-SAMPLE_REPO = "dogs-and-cats"
 
 
 def resolve_jump(text: str) -> str | None:
@@ -134,15 +160,16 @@ class DlpApp(App):
         self._own_platform = platform is None
         self.platform = platform or Platform(config)
         self.start_mode = start if start in SCREENS else "cluster"
-        self.services: dict[str, Service] = {}
-        self.slow: set[str] = set()  # parts whose health check has not answered for SLOW_SECONDS
-        self._pending: set[str] = set()
-        self.context: dict[str, str] = {}
-        self.status_signal: Signal[None] = Signal(self, "status")
+        self.health = HealthPoller(self, self.platform, self.STATUS_SECONDS, self.SLOW_SECONDS)
         self.empty_platform = False  # set after the first look at the local platform
         self.sample_loading = False
         if config.keymap:
             self.set_keymap(config.keymap)
+
+    @property
+    def tabs(self) -> list[tuple[str, str, str]]:
+        """(key, mode, title) of each top-level screen, for the header's tab line."""
+        return [(key, mode, title) for mode, (key, title, _) in SCREENS.items()]
 
     # -- life cycle ------------------------------------------------------------
 
@@ -154,52 +181,17 @@ class DlpApp(App):
 
     def _after_first_frame(self) -> None:
         """The first backend calls wait for the first frame: it paints before any part is built."""
-        self._poll_status()
+        self.health.start()
         if self.config.kind == "local":
             self.run_worker(self._is_empty, thread=True, group="first-start", exit_on_error=False)
 
     def on_unmount(self) -> None:
+        self.health.stop()
         if self._own_platform:
             try:
                 self.platform.close()
             except Exception:  # a part still being built by a worker: nothing to lose, say nothing on exit
                 log.warning("closing the platform failed", exc_info=True)
-
-    def _poll_status(self) -> None:
-        """Each part's health in its own thread: a slow part shows as slow, the others answer."""
-        self._pending = set(PARTS)
-        for part in PARTS:
-            self.run_worker(partial(self._check, part), thread=True, group="health", name=part, exit_on_error=False)
-        self._slow_timer = self.set_timer(self.SLOW_SECONDS, self._mark_slow)
-
-    def _check(self, part: str) -> tuple[Service, dict[str, str] | None]:
-        service = self.platform.health(part)  # never raises
-        context = None
-        if part == "cluster" and service.reachable:
-            try:
-                context = self.platform.cluster.context()
-            except PlatformError:  # the header then shows the profile alone
-                pass
-        return service, context
-
-    def _checked(self, part: str, result: tuple[Service, dict[str, str] | None] | None) -> None:
-        if result is not None:
-            service, context = result
-            self.services[part] = service
-            if context is not None:
-                self.context = context
-        self.slow.discard(part)
-        self._pending.discard(part)
-        self.status_signal.publish(None)
-        if not self._pending:
-            self._slow_timer.stop()
-            if self.is_running:
-                self.set_timer(self.STATUS_SECONDS, self._poll_status)
-
-    def _mark_slow(self) -> None:
-        self.slow = set(self._pending)
-        if self.slow:
-            self.status_signal.publish(None)
 
     def _is_empty(self) -> bool:
         from dlptui.actions.onboarding import is_empty
@@ -211,8 +203,8 @@ class DlpApp(App):
         worker, state = event.worker, event.state
         if state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
-        if worker.group == "health":
-            self._checked(worker.name, worker.result if state == WorkerState.SUCCESS else None)
+        if self.health.owns(worker):
+            self.health.finished(worker)
         elif worker.group == "first-start":  # a part that cannot answer shows in the header already
             if state == WorkerState.SUCCESS and worker.result:
                 self._offer_sample()
@@ -262,22 +254,29 @@ class DlpApp(App):
         return True
 
     def action_jump(self) -> None:
+        from dlptui.tui.dialogs.prompt import JumpPrompt
+
         def jumped(text: str | None) -> None:
-            if text is None:
+            if not text:
+                return
+            if text.lower() in QUIT_WORDS:
+                self.exit()
                 return
             mode = resolve_jump(text)
             if mode is None:
                 names = ", ".join(SCREENS)
-                self.notify(f"There is no screen named {text!r}; try {names}.", severity="warning")
+                self.notify(f"There is no screen named {text!r}; try {names} (or q to quit).", severity="warning")
             else:
                 self.switch_mode(mode)
 
-        self.push_screen(JumpPrompt(sorted(set(SCREENS) | set(ALIASES))), jumped)
+        self.push_screen(JumpPrompt(sorted(set(SCREENS) | set(ALIASES) | {"quit"})), jumped)
 
     def action_help(self) -> None:
+        from dlptui.tui.dialogs.help import HelpDialog
+
         screen = self.screen
         title = getattr(screen, "TITLE", "") or "this screen"
-        self.push_screen(HelpScreen(title, screen_actions(screen)))
+        self.push_screen(HelpDialog(title, screen_actions(screen)))
 
     def action_load_sample(self) -> None:
         self.sample_loading = True
@@ -290,12 +289,3 @@ class DlpApp(App):
         from dlptui.actions.onboarding import load_sample
 
         return load_sample(self.platform)
-
-    @property
-    def mode_titles(self) -> list[tuple[str, str, str]]:
-        """(key, mode, title) of each screen, for the header's tab line."""
-        return [(key, mode, title) for mode, (key, title, _) in SCREENS.items()]
-
-
-def make_app(config: Any, platform: Platform | None = None, start: str = "cluster") -> DlpApp:
-    return DlpApp(config, platform=platform, start=start)

@@ -1,7 +1,7 @@
 """The command palette's list of the current screen's actions (ctrl+p).
 
 `ScreenActions` yields one command per binding the screen offers now (its own, its
-focused widget's and the app's, as `widgets.help.screen_actions` collects them), so the
+focused widget's and the app's, as `keys.screen_actions` collects them), so the
 palette, the footer and `?` always agree, and read-only mode leaves out the same actions.
 """
 
@@ -11,7 +11,7 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from dlptui.tui.widgets.help import screen_actions
+from dlptui.tui.keys import screen_actions
 
 
 class ScreenActions(Provider):

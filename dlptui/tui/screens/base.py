@@ -19,14 +19,20 @@ Conventions (every screen of the console follows them):
   notifies once per new sentence, not every poll. `self.reload()` polls now;
   `poll_seconds()` may return a longer wait when nothing moves (a finished run).
 - Every Binding has an `id` "<screen>.<verb>" (e.g. "data.delete") so the user's
-  `[keymap]` can remap it. Actions that change something are listed in `MUTATING`
-  (action names without "action_"): in read-only mode `check_action` hides them from
-  the footer, the help and the command palette, and they do not run.
+  `[keymap]` can remap it, and a key of the console's one scheme (the docstring of
+  `app.py`): the same verb has the same key and the same action name on every screen
+  (`new`, `delete`, `kill`, `open`, ...). Actions that change something are listed in
+  `MUTATING` (action names without "action_"): in read-only mode `check_action` hides
+  them from the footer, the help and the command palette (the Platform itself refuses
+  the change anyway).
 - A destructive action asks first: `self.confirm("Delete repo x?", then=callback)`
-  shows `ConfirmDialog` with "No" focused; `callback()` runs only on "Yes".
+  shows `dialogs.confirm.ConfirmDialog` with "No" focused; `callback()` runs only on "Yes".
+  Every other modal is a `dialogs.base.Dialog` too: `self.ask(dialog, then)` pushes it
+  and calls `then(value)` only when it was answered (not cancelled).
 - Tables are `ResourceTable`s: `table.update_rows(rows)` with `(key, cells)` pairs
-  updates rows in place (the cursor survives); `/` filters the focused table (regex,
-  `!` inverts), `Enter` drills down (push a screen), `Esc` goes back (pop it).
+  updates rows in place (the cursor survives); `j` / `k` move in them; `/` filters the
+  focused table (regex, `!` inverts), `Enter` drills down (push a screen), `Esc` goes
+  back (pop it).
 - `self.state(text)` writes the one-line state under the body (empty, loading,
   unreachable...). `self.set_focus_table()` is not needed: the first table gets focus.
 """
@@ -94,7 +100,7 @@ class BaseScreen(Screen):
         return self.app.config
 
     def compose(self) -> ComposeResult:
-        yield DlpHeader(self.TITLE)
+        yield DlpHeader(self.TITLE, self.app.health, self.app.config, self.app.tabs)
         box = Input(placeholder="filter (regex, ! inverts; Enter keeps, Esc clears)", id="filter")
         box.can_focus = False  # only while shown: a hidden input must not take the keys
         yield box
@@ -216,13 +222,19 @@ class BaseScreen(Screen):
         return True
 
     def confirm(self, question: str, then: Callable[[], Any]) -> None:
-        from dlptui.tui.widgets.confirm import ConfirmDialog
+        """Ask `question` with "No" focused; `then()` runs only on "Yes"."""
+        from dlptui.tui.dialogs.confirm import ConfirmDialog
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                then()
+        self.ask(ConfirmDialog(question), lambda yes: then() if yes else None)
 
-        self.app.push_screen(ConfirmDialog(question), answered)
+    def ask(self, dialog, then: Callable[[Any], Any]) -> None:
+        """Push a dialog; `then(value)` runs with its answer, unless it was cancelled (None)."""
+
+        def answered(value: Any) -> None:
+            if value is not None:
+                then(value)
+
+        self.app.push_screen(dialog, answered)
 
     # -- filter, back, reload -------------------------------------------------------
 

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from dlptui.platform import PARTS
-from dlptui.tui.format import human_size, since
+from dlptui.text import MISSING, since, size
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.widgets.resource_table import ResourceTable
 
@@ -59,7 +59,7 @@ class ClusterScreen(BaseScreen):
         )
 
     def on_mount(self) -> None:
-        self.app.status_signal.subscribe(self, lambda _: self._show_services())
+        self.app.health.signal.subscribe(self, lambda _: self._show_services())
         self._show_services()
 
     def fetch(self):
@@ -75,7 +75,7 @@ class ClusterScreen(BaseScreen):
                     n.name,
                     "yes" if n.ready else "no",
                     _share(n.cpu_used, n.cpu_capacity, lambda v: f"{v:.1f}"),
-                    _share(n.memory_used, n.memory_capacity, human_size),
+                    _share(n.memory_used, n.memory_capacity, size),
                     _share(n.gpu_used, n.gpu_capacity) if n.gpu_capacity else "0",
                 ),
             )
@@ -88,10 +88,10 @@ class ClusterScreen(BaseScreen):
                     w.name,
                     w.namespace,
                     w.phase,
-                    "-" if w.cpu_percent is None else f"{w.cpu_percent:.1f}",
-                    human_size(w.memory_bytes),
+                    MISSING if w.cpu_percent is None else f"{w.cpu_percent:.1f}",
+                    size(w.memory_bytes),
                     since(w.started),
-                    w.node or "-",
+                    w.node or MISSING,
                 ),
             )
             for w in workloads
@@ -100,11 +100,11 @@ class ClusterScreen(BaseScreen):
             self.state("No pods of the platform were found." if self.config.kind == "cluster" else "No platform processes are running.")
 
     def _show_services(self) -> None:
-        services = self.app.services
+        health = self.app.health
         rows = []
         for part in PARTS:
-            s = services.get(part)
-            if part in self.app.slow:
+            s = health.services.get(part)
+            if part in health.slow:
                 rows.append((part, (part, BACKENDS[part], "SLOW", "-", "It has not answered yet; still checking.")))
             elif s is None:
                 rows.append((part, (part, BACKENDS[part], "checking...", "-", "")))

@@ -3,7 +3,7 @@
 On the repo list: `n` creates a repo, `u` uploads a local file or folder into the
 selected repo (one commit, with a progress bar fed by the put's progress callback), `i`
 builds the train/eval split from a folder of Kaggle images or Kaggle's zip (through
-`platform.dataset`), `d` deletes the selected repo after a confirmation.
+`actions.datasets`), `ctrl+d` deletes the selected repo after a confirmation.
 """
 
 from __future__ import annotations
@@ -15,42 +15,29 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, ProgressBar, Static, Tree
+from textual.widgets import DataTable, ProgressBar, Static
 
-from dlptui.errors import InvalidInput
-from dlptui.tui.format import human_size, human_time, plural, since
+from dlptui.actions.defaults import DATA_BRANCH, DATA_REPO
+from dlptui.platform.localfiles import collect
+from dlptui.text import commit_id, data_ref, plural, since, size, timestamp
+from dlptui.tui.dialogs.files import FilePicker
+from dlptui.tui.dialogs.prompt import InputDialog
 from dlptui.tui.screens.base import BaseScreen
-from dlptui.tui.widgets.file_picker import FilePicker
-from dlptui.tui.widgets.input_dialog import InputDialog
 from dlptui.tui.widgets.resource_table import ResourceTable
-
-BRANCH = "master"
-DEFAULT_REPO = "dogs-and-cats"
-
-
-def folder_files(source: Path) -> dict[str, Path]:
-    """Destination path in the repo -> local file: a file goes to /name, a folder to /folder/..."""
-    if source.is_file():
-        return {f"/{source.name}": source}
-    files = {
-        f"/{source.name}/{p.relative_to(source).as_posix()}": p for p in sorted(source.rglob("*")) if p.is_file()
-    }
-    if not files:
-        raise InvalidInput(f"The folder {source} holds no files; pick a folder with files in it.")
-    return files
+from dlptui.tui.widgets.trees import FileTree
 
 
 class DataScreen(BaseScreen):
     TITLE = "Data"
     POLL_SECONDS = 5.0
-    MUTATING = frozenset({"create", "upload", "import_split", "delete"})
+    MUTATING = frozenset({"new", "upload", "import_split", "delete"})
 
     BINDINGS = [
         Binding("enter", "open", "Commits", id="data.open"),
-        Binding("n", "create", "New repo", id="data.create"),
+        Binding("n", "new", "New repo", id="data.create"),
         Binding("u", "upload", "Upload", id="data.upload"),
         Binding("i", "import_split", "Import split", id="data.import"),
-        Binding("d", "delete", "Delete repo", id="data.delete"),
+        Binding("ctrl+d", "delete", "Delete repo", id="data.delete"),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -79,7 +66,7 @@ class DataScreen(BaseScreen):
         table.update_rows(
             (
                 r.name,
-                (r.name, human_size(r.size_bytes), r.commits, since(r.last_change), ", ".join(r.branches), r.description),
+                (r.name, size(r.size_bytes), r.commits, since(r.last_change), ", ".join(r.branches), r.description),
             )
             for r in repos
         )
@@ -111,12 +98,11 @@ class DataScreen(BaseScreen):
         if name:
             self.app.push_screen(CommitsScreen(name))
 
-    def action_create(self) -> None:
-        def named(name: str | None) -> None:
-            if name:
-                self.call(self.platform.data.create_repo, name, then=lambda repo: self._done(f"Repo {repo.name} created."))
+    def action_new(self) -> None:
+        def named(name: str) -> None:
+            self.call(self.platform.data.create_repo, name, then=lambda repo: self._done(f"Repo {repo.name} created."))
 
-        self.app.push_screen(InputDialog("Name of the new repo:", placeholder="dogs-and-cats"), named)
+        self.ask(InputDialog("Name of the new repo", placeholder=DATA_REPO, ok="Create"), named)
 
     def action_delete(self) -> None:
         name = self._need_selection()
@@ -131,32 +117,30 @@ class DataScreen(BaseScreen):
         if not repo:
             return
 
-        def picked(path: Path | None) -> None:
-            if path is None:
-                return
+        def picked(path: Path) -> None:
             self._busy(f"Uploading {path.name} to {repo}")
             self.call(
                 self._upload,
                 repo,
                 path,
-                then=lambda commit: self._done(f"{commit.files} files in {repo}@{commit.id[:12]}."),
+                then=lambda commit: self._done(f"{plural(commit.files, 'file')} in {data_ref(repo, commit.id)}."),
                 on_error=self._failed,
             )
 
-        self.app.push_screen(FilePicker(f"Upload a file or folder into {repo}"), picked)
+        self.ask(FilePicker(f"Upload a file or folder into {repo}"), picked)
 
     def _upload(self, repo: str, source: Path):
-        files = folder_files(source)
+        """Runs in a thread: a file lands at /<name>, a folder's files at /<folder>/..., in one commit."""
+        files = collect([source])
         return self.platform.data.put_files(
-            repo, BRANCH, files, message=f"upload {source.name} ({len(files)} files)", progress=self._progress_from_thread()
+            repo, DATA_BRANCH, files, message=f"upload {source.name} ({plural(len(files), 'file')})",
+            progress=self._progress_from_thread(),
         )
 
     def action_import_split(self) -> None:
-        repo = self.selected or DEFAULT_REPO
+        repo = self.selected or DATA_REPO
 
-        def picked(path: Path | None) -> None:
-            if path is None:
-                return
+        def picked(path: Path) -> None:
             from dlptui.actions.datasets import import_kaggle
 
             self._busy(f"Splitting {path.name} into train/eval in {repo}")
@@ -166,7 +150,7 @@ class DataScreen(BaseScreen):
                 on_error=self._failed,
             )
 
-        self.app.push_screen(FilePicker(f"A folder of Kaggle images or train.zip, split into {repo}"), picked)
+        self.ask(FilePicker(f"A folder of Kaggle images or train.zip, split into {repo}"), picked)
 
     def _imported(self, result) -> None:
         counts = ", ".join(f"{s}: {c['cat']} cats, {c['dog']} dogs" for s, c in result.counts.items())
@@ -225,7 +209,7 @@ class CommitsScreen(BaseScreen):
 
     def show(self, commits) -> None:
         self.query_one("#commits", ResourceTable).update_rows(
-            (c.id, (c.id[:12], c.branch, c.message, c.files, human_size(c.size_bytes), human_time(c.created))) for c in commits
+            (c.id, (commit_id(c.id), c.branch, c.message, c.files, size(c.size_bytes), timestamp(c.created))) for c in commits
         )
         if commits:
             self.state(f"{plural(len(commits), 'commit')} in {self.repo}. Enter shows the files; Esc goes back.")
@@ -249,16 +233,16 @@ class FilesScreen(BaseScreen):
         super().__init__()
         self.repo = repo
         self.commit = commit
-        self.TITLE = f"Files of {repo}@{commit[:12]}"
+        self.TITLE = f"Files of {data_ref(repo, commit)}"
 
     def compose_body(self) -> ComposeResult:
-        yield Tree(f"{self.repo}@{self.commit[:12]}", id="files")
+        yield FileTree(data_ref(self.repo, self.commit), id="files")
 
     def fetch(self):
         return self.platform.data.list_files(self.repo, self.commit, "/", recursive=True)
 
     def show(self, entries) -> None:
-        tree = self.query_one("#files", Tree)
+        tree = self.query_one("#files", FileTree)
         tree.clear()
         folders: dict[str, object] = {"": tree.root}
         sizes: dict[str, int] = {}
@@ -271,10 +255,10 @@ class FilesScreen(BaseScreen):
             for depth in range(1, len(parts)):
                 key = "/".join(parts[:depth])
                 if key not in folders:
-                    label = Text.assemble((parts[depth - 1] + "/", "bold"), (f"  {human_size(sizes[key])}", "dim"))
+                    label = Text.assemble((parts[depth - 1] + "/", "bold"), (f"  {size(sizes[key])}", "dim"))
                     folders[key] = folders["/".join(parts[: depth - 1])].add(label, data=key, expand=depth == 1)
             parent = folders["/".join(parts[:-1])]
-            parent.add_leaf(Text.assemble(parts[-1], (f"  {human_size(entry.size_bytes)}", "dim")), data=entry)
+            parent.add_leaf(Text.assemble(parts[-1], (f"  {size(entry.size_bytes)}", "dim")), data=entry)
         tree.root.expand()
         total = sum(e.size_bytes for e in entries)
-        self.state(f"{plural(len(entries), 'file')}, {human_size(total)}. Esc goes back.")
+        self.state(f"{plural(len(entries), 'file')}, {size(total)}. Esc goes back.")

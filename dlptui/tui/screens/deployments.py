@@ -1,30 +1,30 @@
 """Deployments: what serves which model version, its state and endpoint, and its server's log.
 
-`n` deploys a model version or alias under a name (default dogcat-deploy), `u` switches
-the selected deployment to another version, `c` sets a canary (a version and the percent
-of requests it gets; 0 removes it), `d` undeploys after a confirmation, `l` opens the
-lineage panel. The log under the table follows the selected deployment on every poll.
+`n` deploys a model version or alias under a name (default dogcat-deploy; a name that serves
+already is updated, through `actions.serving.deploy` as the CLI does), `e` switches the
+selected deployment to another version, `t` sets a canary (a version and the percent of
+requests it gets; 0 removes it), `ctrl+d` undeploys after a confirmation, `l` opens the
+lineage dialog. The log under the table follows the selected deployment on every poll.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Input, Log, Select, Static
+from textual.widgets import DataTable, Log, Static
 
-from dlptui.errors import InvalidInput, PlatformError
-from dlptui.platform.model import Deployment, DeploymentState, Model, ModelVersion
-from dlptui.tui.format import since
+from dlptui.actions import serving
+from dlptui.actions.defaults import DEPLOYMENT, MODEL
+from dlptui.errors import PlatformError
+from dlptui.platform.model import Deployment, DeploymentState
+from dlptui.text import MISSING, canary, model_ref, since
+from dlptui.tui.dialogs.deploy import Target, VersionDialog
+from dlptui.tui.dialogs.lineage import LineageDialog, follow, lineage_of
 from dlptui.tui.screens.base import BaseScreen
-from dlptui.tui.screens.models import DEFAULT_MODEL, accuracy
-from dlptui.tui.widgets.form import FormDialog, field
-from dlptui.tui.widgets.lineage import LineagePanel, follow, lineage_of
+from dlptui.tui.screens.flows import NO_VERSIONS, DeployFlow
 from dlptui.tui.widgets.resource_table import ResourceTable
 
-DEFAULT_DEPLOYMENT = "dogcat-deploy"
 LOG_LINES = 200
 STATE_STYLE = {
     DeploymentState.AVAILABLE: "green",
@@ -33,118 +33,17 @@ STATE_STYLE = {
     DeploymentState.STOPPED: "dim",
 }
 
-# a model's choices: (Model, its versions newest first)
-Choices = dict[str, tuple[Model, list[ModelVersion]]]
 
-
-def version_options(model: Model, versions: list[ModelVersion]) -> list[tuple[str, str]]:
-    """Aliases first (they follow promotions), then every version, newest first."""
-    options = [(f"{alias}  (now v{number})", alias) for alias, number in sorted(model.aliases.items())]
-    if versions:
-        options.append((f"latest  (now v{versions[0].version})", "latest"))
-    options += [(f"v{v.version}  accuracy {accuracy(v.metrics)}  {v.checkpoint_uuid[:8]}", str(v.version)) for v in versions]
-    return options
-
-
-def read_choices(platform) -> Choices:
-    """Runs in a thread: every model with its versions."""
-    registry = platform.registry
-    found: Choices = {}
-    for model in registry.list_models():
-        versions = sorted(registry.list_versions(model.name), key=lambda v: -v.version)
-        if versions:
-            found[model.name] = (model, versions)
-    return found
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str  # the deployment
-    model: str
-    ref: str  # a version number or an alias
-    canary: int | None = None  # percent for a canary (0 removes it); None: the primary version
-
-
-def deploy(platform, target: Target) -> Deployment:
-    """Runs in a thread: resolve the version or alias, then deploy it under the target's name."""
-    version = platform.registry.get_version(target.model, target.ref)
-    return platform.serving.deploy(target.name, version)
-
-
-class DeployDialog(FormDialog):
-    """A model, one of its versions or aliases (preselected if given), and the deployment's name."""
-
-    def __init__(self, choices: Choices, name: str = DEFAULT_DEPLOYMENT, model: str | None = None,
-                 ref: str | None = None) -> None:
-        super().__init__("Deploy a model version", ok="Deploy")
-        self.choices = choices
-        self.default_name = name
-        self.model = model if model in choices else (DEFAULT_MODEL if DEFAULT_MODEL in choices else sorted(choices)[0])
-        self.ref = ref
-
-    def compose_fields(self) -> ComposeResult:
-        options = version_options(*self.choices[self.model])
-        ref = self.ref if self.ref in {value for _, value in options} else options[0][1]
-        models = [(m, m) for m in sorted(self.choices)]
-        yield from field("model", Select(models, value=self.model, allow_blank=False, id="model"))
-        yield from field("version or alias", Select(options, value=ref, allow_blank=False, id="ref"))
-        yield from field("deployment name", Input(self.default_name, id="name"))
-
-    def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "model" and event.value in self.choices and event.value != self.model:
-            self.model = str(event.value)
-            self.query_one("#ref", Select).set_options(version_options(*self.choices[self.model]))
-
-    def result(self) -> Target:
-        name = self.query_one("#name", Input).value.strip()
-        if not name:
-            raise InvalidInput(f"Give the deployment a name, such as {DEFAULT_DEPLOYMENT}.")
-        return Target(name, str(self.query_one("#model", Select).value), str(self.query_one("#ref", Select).value))
-
-
-class VersionDialog(FormDialog):
-    """Another version of the deployment's model; with `canary`, also the percent of requests it gets."""
-
-    def __init__(self, deployment: Deployment, choices: Choices, canary: bool) -> None:
-        verb = "Set a canary of" if canary else "Switch"
-        super().__init__(f"{verb} {deployment.name} (serving {deployment.model}@{deployment.version})",
-                         ok="Set canary" if canary else "Switch")
-        self.deployment = deployment
-        self.choices = choices
-        self.canary = canary
-
-    def compose_fields(self) -> ComposeResult:
-        options = version_options(*self.choices[self.deployment.model])
-        others = [value for _, value in options if value.isdigit() and value != str(self.deployment.version)]
-        value = others[0] if others else options[0][1]
-        if self.canary and self.deployment.canary_version is not None:
-            value = str(self.deployment.canary_version)  # the usual change: its share
-        yield from field("version or alias", Select(options, value=value, allow_blank=False, id="ref"))
-        if self.canary:
-            share = str(self.deployment.canary_traffic or 10)
-            yield from field("percent of requests for it (0 removes the canary)", Input(share, id="traffic"))
-
-    def result(self) -> Target:
-        ref = str(self.query_one("#ref", Select).value)
-        share = None
-        if self.canary:
-            text = self.query_one("#traffic", Input).value.strip()
-            if not text.isdigit() or not 0 <= int(text) <= 100:
-                raise InvalidInput(f"The canary share must be a whole percent from 0 to 100, not {text!r}.")
-            share = int(text)
-        return Target(self.deployment.name, self.deployment.model, ref, share)
-
-
-class DeploymentsScreen(BaseScreen):
+class DeploymentsScreen(DeployFlow, BaseScreen):
     TITLE = "Deployments"
     POLL_SECONDS = 2.0
-    MUTATING = frozenset({"deploy", "switch", "canary", "undeploy"})
+    MUTATING = frozenset({"new", "switch", "canary", "delete"})
 
     BINDINGS = [
-        Binding("n", "deploy", "Deploy", id="deployments.deploy"),
-        Binding("u", "switch", "Switch version", id="deployments.switch"),
-        Binding("c", "canary", "Canary", id="deployments.canary"),
-        Binding("d", "undeploy", "Undeploy", id="deployments.undeploy"),
+        Binding("n", "new", "Deploy", id="deployments.deploy"),
+        Binding("e", "switch", "Switch version", id="deployments.switch"),
+        Binding("t", "canary", "Canary traffic", id="deployments.canary"),
+        Binding("ctrl+d", "delete", "Undeploy", id="deployments.undeploy"),
         Binding("l", "lineage", "Lineage", id="deployments.lineage"),
     ]
 
@@ -205,14 +104,13 @@ class DeploymentsScreen(BaseScreen):
 
     @staticmethod
     def _cells(d: Deployment) -> tuple:
-        canary = f"v{d.canary_version} {d.canary_traffic}%" if d.canary_version is not None else "-"
         return (
             d.name,
-            f"{d.model}@{d.version}",
+            model_ref(d.model, d.version),
             str(d.replicas),
             Text(d.state.value, style=STATE_STYLE.get(d.state, "")),
-            d.endpoint or "-",
-            canary,
+            d.endpoint or MISSING,
+            canary(d.canary_version, d.canary_traffic),
             since(d.created),
         )
 
@@ -228,7 +126,7 @@ class DeploymentsScreen(BaseScreen):
     def _show_state(self) -> None:
         d = self.selected
         if not self.deployments:
-            self.state("Nothing is deployed: press n to deploy a model version (dogcat-model as dogcat-deploy).")
+            self.state(f"Nothing is deployed: press n to deploy a model version ({MODEL} as {DEPLOYMENT}).")
         elif d is not None and d.state is not DeploymentState.AVAILABLE and d.detail:
             self.state(f"{d.name} is {d.state.value}: {d.detail}")
         else:
@@ -257,27 +155,12 @@ class DeploymentsScreen(BaseScreen):
             self.notify("Select a deployment first (n deploys one).", severity="warning")
         return d
 
-    def _with_choices(self, then) -> None:
-        def loaded(choices: Choices) -> None:
-            if not choices:
-                self.notify("The registry has no model versions yet; register one on the Models screen (4).",
-                            severity="warning")
-            else:
-                then(choices)
+    def action_new(self) -> None:
+        self.start_deploy(serving.free_name(list(self.deployments.values()), DEPLOYMENT), then=self._deployed)
 
-        self.call(read_choices, self.platform, then=loaded)
-
-    def action_deploy(self) -> None:
-        taken = set(self.deployments)
-        name = DEFAULT_DEPLOYMENT if DEFAULT_DEPLOYMENT not in taken else ""
-        self._with_choices(lambda choices: self.app.push_screen(DeployDialog(choices, name), self._deploy))
-
-    def _deploy(self, target: Target | None) -> None:
-        if target is None:
-            return
-
-        self.notify(f"Deploying {target.model}@{target.ref} as {target.name}...")
-        self.call(deploy, self.platform, target, then=self._changed("deployed"))
+    def _deployed(self, outcome: serving.Outcome) -> None:
+        self.log_of = outcome.deployment.name
+        self.reload()
 
     def action_switch(self) -> None:
         d = self._need_selected()
@@ -290,37 +173,30 @@ class DeploymentsScreen(BaseScreen):
             self._ask_version(d, canary=True)
 
     def _ask_version(self, d: Deployment, canary: bool) -> None:
-        def ask(choices: Choices) -> None:
-            if d.model not in choices:
+        def ask(choices: serving.Choices) -> None:
+            if not choices:
+                self.notify(NO_VERSIONS, severity="warning")
+            elif d.model not in choices:
                 self.notify(f"The registry has no versions of {d.model}.", severity="warning")
             else:
-                self.app.push_screen(VersionDialog(d, choices, canary), self._set_version)
+                self.ask(VersionDialog(d, choices, canary), self._set_version)
 
-        self._with_choices(ask)
+        self.call(serving.choices, self.platform, then=ask)
 
-    def _set_version(self, target: Target | None) -> None:
-        if target is None:
-            return
+    def _set_version(self, target: Target) -> None:
         share = target.canary
-
-        def change() -> Deployment:
-            serving = self.platform.serving
-            if share == 0:
-                return serving.set_canary(target.name, None, 0)
-            version = self.platform.registry.get_version(target.model, target.ref)
-            if share is None:
-                return serving.update(target.name, version)
-            return serving.set_canary(target.name, version, share)
-
         if share is None:
-            self.notify(f"Switching {target.name} to {target.model}@{target.ref}...")
-        elif share:
-            self.notify(f"Sending {share}% of {target.name}'s requests to {target.model}@{target.ref}...")
+            self.notify(f"Switching {target.name} to {model_ref(target.model, target.ref)}...")
+            self.call(serving.switch, self.platform, target.name, target.model, target.ref, then=self._changed("updated"))
+            return
+        if share:
+            self.notify(f"Sending {share}% of {target.name}'s requests to {model_ref(target.model, target.ref)}...")
         else:
             self.notify(f"Removing the canary of {target.name}...")
-        self.call(change, then=self._changed("updated"))
+        self.call(serving.set_canary, self.platform, target.name, target.model, target.ref, share,
+                  then=self._changed("updated"))
 
-    def action_undeploy(self) -> None:
+    def action_delete(self) -> None:
         d = self._need_selected()
         if d is None:
             return
@@ -328,7 +204,7 @@ class DeploymentsScreen(BaseScreen):
         def undeploy() -> None:
             self.call(self.platform.serving.undeploy, d.name, then=lambda _: self._undeployed(d.name))
 
-        self.confirm(f"Undeploy {d.name} ({d.model}@{d.version})? Its endpoint stops answering.", undeploy)
+        self.confirm(f"Undeploy {d.name} ({model_ref(d.model, d.version)})? Its endpoint stops answering.", undeploy)
 
     def _undeployed(self, name: str) -> None:
         self.notify(f"Undeployed {name}.")
@@ -336,8 +212,8 @@ class DeploymentsScreen(BaseScreen):
 
     def _changed(self, verb: str):
         def done(d: Deployment) -> None:
-            canary = f", canary v{d.canary_version} at {d.canary_traffic}%" if d.canary_version is not None else ""
-            self.notify(f"{d.name} {verb}: {d.model}@{d.version}{canary} ({d.state.value}).")
+            with_canary = f", canary {canary(d.canary_version, d.canary_traffic)}" if d.canary_version is not None else ""
+            self.notify(f"{d.name} {verb}: {model_ref(d.model, d.version)}{with_canary} ({d.state.value}).")
             self.log_of = d.name
             self.reload()
 
@@ -348,5 +224,5 @@ class DeploymentsScreen(BaseScreen):
         if d is not None:
             self.call(lineage_of, self.platform, d.name, None, then=self._show_lineage)
 
-    def _show_lineage(self, panel: LineagePanel) -> None:
-        self.app.push_screen(panel, lambda link: follow(self.app, link) if link else None)
+    def _show_lineage(self, dialog: LineageDialog) -> None:
+        self.ask(dialog, lambda link: follow(self.app, link))

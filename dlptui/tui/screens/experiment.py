@@ -15,10 +15,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Log, Static
 
+from dlptui.platform.metrics import accuracy, loss
 from dlptui.platform.model import Experiment, MetricPoint
-from dlptui.tui.format import human_time, number, percent
+from dlptui.text import data_ref, number, percent, timestamp, uuid
 from dlptui.tui.screens.base import BaseScreen
-from dlptui.tui.screens.experiments import ExperimentActions, data_label, progress_bar, state_text
+from dlptui.tui.screens.experiment_actions import ExperimentActions, progress_bar, state_text
 from dlptui.tui.widgets.metric_chart import MetricChart
 from dlptui.tui.widgets.resource_table import ResourceTable
 
@@ -40,7 +41,7 @@ class ExperimentScreen(ExperimentActions, BaseScreen):
     BINDINGS = [
         Binding("p", "pause", "Pause", id="experiment.pause"),
         Binding("c", "resume", "Resume", id="experiment.resume"),
-        Binding("k", "kill", "Kill", id="experiment.kill"),
+        Binding("ctrl+k", "kill", "Kill", id="experiment.kill"),
     ]
 
     def __init__(self, experiment: str) -> None:
@@ -92,11 +93,11 @@ class ExperimentScreen(ExperimentActions, BaseScreen):
             (
                 c.uuid,
                 (
-                    c.uuid[:8],
+                    uuid(c.uuid),
                     c.batch,
-                    percent(c.metrics.get("accuracy")),
-                    number(c.metrics.get("validation_loss")),
-                    human_time(c.created),
+                    percent(accuracy(c.metrics)),
+                    number(loss(c.metrics)),
+                    timestamp(c.created),
                 ),
             )
             for c in sorted(checkpoints, key=lambda c: c.batch, reverse=True)
@@ -106,7 +107,7 @@ class ExperimentScreen(ExperimentActions, BaseScreen):
         summary = self.query_one("#summary", Static)
         text = state_text(e.state)
         text.append("  ").append_text(progress_bar(e.progress, 20))
-        text.append(f"  {e.batches_done}/{e.max_batches} batches   {e.name}   data {data_label(e)}")
+        text.append(f"  {e.batches_done}/{e.max_batches} batches   {e.name}   data {data_ref(e.data_repo, e.data_commit)}")
         text.append(f"   best accuracy {percent(e.best_accuracy)}, validation loss {number(e.best_validation_loss)}")
         if e.error:
             text.append(f"\n{e.error}", style="bold red")

@@ -1,10 +1,11 @@
 """Predict: local images sent to a deployment; the picture, its label, a bar per class, the latency.
 
 The tree lists the folders and images (jpg, jpeg, png, bmp, gif, webp) under the current
-directory (`o` opens another folder). Moving onto an image previews it; Enter or `p` sends
-it to the deployment chosen in the selector; `f` sends every image of the highlighted
-folder (or of the highlighted image's folder) and fills the results table with a count per
-label. A file that is not an image, or is damaged, is said in one sentence.
+directory (`o` opens another folder). Moving onto an image previews it; Enter or `x` sends
+it to the deployment chosen in the selector (`a` goes to the selector: which deployment to
+ask); `f` sends every image of the highlighted folder (or of the highlighted image's
+folder) and fills the results table with a count per label. A file that is not an image,
+or is damaged, is said in one sentence.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DirectoryTree, Label, Select, Static, Tree
 
+from dlptui.actions.predict import read_image
 from dlptui.errors import PlatformError
 from dlptui.platform.model import Deployment, DeploymentState, Prediction
+from dlptui.text import model_ref, plural
+from dlptui.tui.dialogs.files import FilePicker
 from dlptui.tui.screens.base import BaseScreen
-from dlptui.tui.widgets.file_picker import FilePicker
-from dlptui.tui.widgets.image_preview import ImagePreview, is_image_name, open_image
+from dlptui.tui.widgets.image_preview import ImagePreview, open_image
 from dlptui.tui.widgets.probabilities import Probabilities
 from dlptui.tui.widgets.resource_table import ResourceTable
+from dlptui.tui.widgets.trees import ImageTree, is_image_name
 
 NO_DEPLOYMENT = "No deployment is available: deploy a model version on the Deployments screen (5) first."
 
@@ -43,13 +47,6 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
-class ImageTree(DirectoryTree):
-    """A DirectoryTree of folders and image files only; hidden entries are left out."""
-
-    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
-        return [p for p in paths if not p.name.startswith(".") and (self._safe_is_dir(p) or is_image_name(p))]
-
-
 def images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p) and not p.name.startswith("."))
 
@@ -61,7 +58,7 @@ def count_labels(predictions: Iterable[Prediction]) -> str:
     parts = [f"{label} {n}" for label, n in sorted(counts.items())]
     if failed:
         parts.append(f"failed {failed}")
-    return "  ·  ".join(parts) + f"   ({len(predictions)} images)"
+    return "  ·  ".join(parts) + f"   ({plural(len(predictions), 'image')})"
 
 
 class PredictScreen(BaseScreen):
@@ -69,10 +66,10 @@ class PredictScreen(BaseScreen):
     POLL_SECONDS = 5.0  # the deployment selector follows deployments coming and going
 
     BINDINGS = [
-        Binding("p", "predict", "Predict", id="predict.run"),
+        Binding("x", "predict", "Predict", id="predict.run"),
         Binding("f", "predict_folder", "Predict folder", id="predict.folder"),
         Binding("o", "open_folder", "Open folder", id="predict.open"),
-        Binding("s", "choose_deployment", "Deployment", id="predict.deployment"),
+        Binding("a", "choose_deployment", "Ask which deployment", id="predict.deployment"),
     ]
 
     DEFAULT_CSS = """
@@ -105,7 +102,7 @@ class PredictScreen(BaseScreen):
                 with Horizontal(id="chooser"):
                     yield Label("deployment")
                     yield Select([], prompt="no deployment available", id="deployment")
-                yield ImagePreview("Move onto an image to see it; Enter or p predicts it.", id="preview")
+                yield ImagePreview("Move onto an image to see it; Enter or x predicts it.", id="preview")
                 yield Probabilities(id="bars")
                 with Vertical(id="folder-results"):
                     yield Static("Folder results", classes="section-title", id="results-title")
@@ -134,7 +131,7 @@ class PredictScreen(BaseScreen):
     def show(self, deployments: list[Deployment]) -> None:
         select = self.query_one("#deployment", Select)
         ready = [d for d in deployments if d.state is DeploymentState.AVAILABLE]
-        options = [(f"{d.name}  ({d.model}@{d.version})", d.name) for d in ready]
+        options = [(f"{d.name}  ({model_ref(d.model, d.version)})", d.name) for d in ready]
         if options != self._options:
             keep = self.deployment
             self._options = options
@@ -170,7 +167,7 @@ class PredictScreen(BaseScreen):
         preview = self.query_one("#preview", ImagePreview)
         preview.show_message(f"Loading {path.name}...")
         self.query_one("#bars", Probabilities).show_message(
-            "Enter or p predicts this image." if self.deployment else NO_DEPLOYMENT
+            "Enter or x predicts this image." if self.deployment else NO_DEPLOYMENT
         )
 
         def shown(image) -> None:
@@ -260,11 +257,7 @@ class PredictScreen(BaseScreen):
     # -- another folder ------------------------------------------------------------------
 
     def action_open_folder(self) -> None:
-        def opened(path: Path | None) -> None:
-            if path is not None:
-                self.open_folder(path)
-
-        self.app.push_screen(FilePicker("Open a folder of images", want="dir", start=self.folder), opened)
+        self.ask(FilePicker("Open a folder of images", want="dir", start=self.folder), self.open_folder)
 
     def open_folder(self, path: Path) -> None:
         self.folder = path.resolve()
@@ -273,7 +266,7 @@ class PredictScreen(BaseScreen):
         tree.path = self.folder
         tree.root.set_label(shown_path(self.folder))
         self.query_one("#files-title", Static).update(f"Images under {shown_path(self.folder)}")
-        self.query_one("#preview", ImagePreview).show_message("Move onto an image to see it; Enter or p predicts it.")
+        self.query_one("#preview", ImagePreview).show_message("Move onto an image to see it; Enter or x predicts it.")
 
 
 def still_available(name: str, platform) -> bool:
@@ -285,8 +278,8 @@ def still_available(name: str, platform) -> bool:
 
 
 def _predict(platform, name: str, path: Path) -> Prediction:
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        return Prediction(image=path.name, error=f"{path.name} cannot be read ({e.strerror}); check its permissions.")
+    """Runs in a thread: one image sent to the deployment; a file that cannot be read is one sentence."""
+    data = read_image(path)
+    if isinstance(data, str):
+        return Prediction(image=path.name, error=data)
     return platform.serving.predict(name, data, path.name)

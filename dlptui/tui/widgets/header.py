@@ -1,9 +1,12 @@
-"""The header on every screen: where the console points, versions, load, and each part's health.
+"""The header on every screen: the screens' tabs, where the console points, versions, load, each part's health.
 
-It reads `app.context` (from `Cluster.context()`), `app.services` (part -> Service) and
-`app.slow` (parts whose check is late) and repaints when the app publishes
-`app.status_signal`. A part that is down shows in red with its reason in one sentence,
-a slow one in yellow; the others keep working.
+    DlpHeader(title, health, config, tabs)
+
+It subscribes to `health.signal` (a `status.HealthPoller`) and repaints from
+`health.context` (from `Cluster.context()`), `health.services` (part -> Service) and
+`health.slow` (parts whose check is late). A part that is down shows in red with its reason
+in one sentence, a slow one in yellow; the others keep working. `tabs` are the top-level
+screens as (key, mode, title); the app's current mode is shown reversed.
 """
 
 from __future__ import annotations
@@ -24,46 +27,43 @@ class DlpHeader(Widget):
     DlpHeader { height: auto; max-height: 8; background: $panel; color: $text; padding: 0 1; dock: top; }
     """
 
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, health, config, tabs: list[tuple[str, str, str]]) -> None:
         super().__init__()
         self.title = title
+        self.health = health
+        self.config = config
+        self.tabs = tabs
 
     def on_mount(self) -> None:
-        signal = getattr(self.app, "status_signal", None)
-        if signal is not None:
-            signal.subscribe(self, lambda _: self.refresh(layout=True))
+        self.health.signal.subscribe(self, lambda _: self.refresh(layout=True))
 
     def render(self) -> Text:
-        app = self.app
-        context: dict[str, str] = getattr(app, "context", {}) or {}
-        services = getattr(app, "services", {}) or {}
-        config = getattr(app, "config", None)
+        health, config = self.health, self.config
         line = Text()
         line.append("dlptui ", style="bold")
-        current = getattr(app, "current_mode", None)
-        for key, mode, title in getattr(app, "mode_titles", []):
-            style = "bold reverse" if mode == current else "dim"
-            line.append(f" {key} {title} ", style=style)
-        if self.title not in {t for _, _, t in getattr(app, "mode_titles", [])}:
+        current = self.app.current_mode
+        for key, mode, title in self.tabs:
+            line.append(f" {key} {title} ", style="bold reverse" if mode == current else "dim")
+        if self.title not in {title for _, _, title in self.tabs}:
             line.append(f" {self.title} ", style="bold reverse")
         line.append("\n")
-        profile = context.get("profile") or (config.profile if config else "?")
-        line.append(f"profile {profile}")
-        if config is not None and config.read_only:
+        line.append(f"profile {health.context.get('profile') or config.profile}")
+        if config.read_only:
             line.append("  READ-ONLY", style="bold yellow")
         for key, label in CONTEXT_KEYS:
-            if context.get(key):
-                line.append(f"  {label} {context[key]}", style="dim" if key != "load" else "")
+            if health.context.get(key):
+                line.append(f"  {label} {health.context[key]}", style="dim" if key != "load" else "")
         line.append("\n")
         reasons = []
-        if not services:
+        if not health.services:
             line.append("checking the platform's parts...", style="dim")
         for part, label in PART_LABELS.items():
-            service = services.get(part)
-            if part in getattr(app, "slow", ()):
+            service = health.services.get(part)
+            if part in health.slow:
                 line.append(f"⧗ {label}  ", style="bold yellow")
-                seconds = getattr(app, "SLOW_SECONDS", 0)
-                reasons.append(f"{label}: no answer for {seconds:g} s or more; it is slow or hanging (still checking).")
+                reasons.append(
+                    f"{label}: no answer for {health.slow_after:g} s or more; it is slow or hanging (still checking)."
+                )
                 continue
             if service is None:
                 continue

@@ -5,6 +5,7 @@
 
 `update_rows` keeps the row under the cursor where it is: rows still there are updated
 cell by cell, rows gone are removed, new ones added, all inside one batch update.
+`j` / `k` move the cursor down / up, as the arrow keys do (`keys.MOVE_KEYS`).
 `set_filter("cat")` shows only the rows where some cell matches the regex (case
 insensitive); a leading `!` inverts it. An invalid regex is matched as plain text and
 `set_filter` returns a sentence saying so.
@@ -18,6 +19,8 @@ from typing import Any
 
 from rich.text import Text
 from textual.widgets import DataTable
+
+from dlptui.tui.keys import MOVE_KEYS
 
 Row = tuple[str, Sequence[Any]]
 
@@ -44,6 +47,7 @@ class ResourceTable(DataTable):
     DEFAULT_CSS = """
     ResourceTable { height: 1fr; }
     """
+    BINDINGS = MOVE_KEYS
 
     def __init__(self, columns: Sequence[tuple[str, str]], **kwargs: Any) -> None:
         kwargs.setdefault("cursor_type", "row")

@@ -2,8 +2,11 @@
 
     deployment -> model version -> checkpoint -> experiment -> data commit
 
-Each entry is a `Link` to the screen that shows it (a mode of the app and the key of
-the row there). Choosing one closes the panel with that link; `follow(app, link)` then
+    dialog = lineage_of(platform, deployment="dogcat-deploy")      # in a thread
+    app.push_screen(dialog, lambda link: follow(app, link) if link else None)
+
+Each entry is a `Link` to the screen that shows it (a mode of the app and the key of the
+row there). Enter on one closes the dialog with that link; `follow(app, link)` then
 switches to the mode and asks its screen to select the row.
 """
 
@@ -15,10 +18,11 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
+
+from dlptui.tui.dialogs.base import Dialog
+from dlptui.tui.keys import MOVE_KEYS
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,15 @@ class Link:
     detail: str  # one more line of facts: metrics, state, a date
     mode: str  # the app mode that shows it: "deployments", "models", "experiments", "data"
     key: str  # the row to select there
+
+
+MODES = {  # where each kind of step is shown
+    "deployment": "deployments",
+    "version": "models",
+    "checkpoint": "experiments",
+    "experiment": "experiments",
+    "data commit": "data",
+}
 
 
 def follow(app: App, link: Link, tries: int = 50) -> None:
@@ -75,59 +88,46 @@ def _entry(link: Link, last: bool) -> Table:
     return grid
 
 
-class LineagePanel(ModalScreen["Link | None"]):
+class LinkList(OptionList):
+    BINDINGS = MOVE_KEYS
+
+
+class LineageDialog(Dialog["Link | None"]):
     """The chain of one deployment or version; Enter follows the highlighted link."""
 
     DEFAULT_CSS = """
-    LineagePanel { align: center middle; }
-    LineagePanel > Vertical {
-        width: 80; max-width: 95%; height: auto; max-height: 90%;
-        border: thick $primary; background: $surface; padding: 1 2;
-    }
-    LineagePanel #lineage-title { text-style: bold; padding-bottom: 1; }
-    LineagePanel OptionList { height: auto; max-height: 24; border: none; }
-    LineagePanel #lineage-missing { color: $warning; padding-top: 1; }
+    LineageDialog LinkList { height: auto; max-height: 24; border: none; }
+    LineageDialog #lineage-missing { color: $warning; padding-top: 1; }
     """
-
-    BINDINGS = [
-        Binding("escape,q", "close", "Close", id="lineage.close"),
-    ]
+    OK = ("ok", "Follow")
+    CANCEL = ("close", "Close")
+    FOCUS = "#lineage-links"
+    BINDINGS = [Binding("q", "cancel", "Close", id="lineage.close")]
 
     def __init__(self, title: str, links: list[Link], missing: str = "") -> None:
-        super().__init__()
-        self.title_text = title
+        super().__init__(title)
         self.links = links
         self.missing = missing
 
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(self.title_text, id="lineage-title")
-            yield OptionList(
-                *(Option(_entry(link, i == len(self.links) - 1), id=str(i)) for i, link in enumerate(self.links)),
-                id="lineage-links",
-            )
-            if self.missing:
-                yield Static(self.missing, id="lineage-missing")
+    def compose_body(self) -> ComposeResult:
+        yield LinkList(
+            *(Option(_entry(link, i == len(self.links) - 1), id=str(i)) for i, link in enumerate(self.links)),
+            id="lineage-links",
+        )
+        if self.missing:
+            yield Static(self.missing, id="lineage-missing", markup=False)
+
+    def result(self) -> Link | None:
+        highlighted = self.query_one(LinkList).highlighted
+        return self.links[highlighted] if highlighted is not None and self.links else None
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self.dismiss(self.links[int(event.option.id or 0)])
 
-    def action_close(self) -> None:
-        self.dismiss(None)
 
-
-MODES = {  # where each kind of step is shown
-    "deployment": "deployments",
-    "version": "models",
-    "checkpoint": "experiments",
-    "experiment": "experiments",
-    "data commit": "data",
-}
-
-
-def lineage_of(platform, deployment: str | None = None, version=None) -> LineagePanel:
-    """Runs in a thread: the panel for a deployment (by name) or a ModelVersion (platform/lineage.py)."""
+def lineage_of(platform, deployment: str | None = None, version=None) -> LineageDialog:
+    """Runs in a thread: the dialog for a deployment (by name) or a ModelVersion (actions/lineage.py)."""
     from dlptui.actions import lineage
 
     chain = lineage.of_deployment(platform, deployment) if deployment else lineage.of_version(platform, version)
@@ -137,4 +137,4 @@ def lineage_of(platform, deployment: str | None = None, version=None) -> Lineage
         Link(s.kind, s.id, s.detail, MODES.get(s.kind, "cluster"), (experiment or s.id) if s.kind == "checkpoint" else s.id)
         for s in chain.steps
     ]
-    return LineagePanel(f"Lineage of {chain.target}", links, chain.missing)
+    return LineageDialog(f"Lineage of {chain.target}", links, chain.missing)

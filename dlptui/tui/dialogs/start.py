@@ -1,0 +1,53 @@
+"""Start an experiment: a config file (trial/*.yaml), the data commit to train on, an optional name.
+
+`StartDialog(configs, commits, default_config)` (what `actions.training.start_choices` gives)
+dismisses with `(config path, DataRef or None, name or None)`, or None on Esc. `None` as the
+data means the commit the config itself names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.widgets import Input, Select
+
+from dlptui.errors import InvalidInput
+from dlptui.platform.model import DataRef
+from dlptui.tui.dialogs.base import Dialog, field
+
+CONFIG_DATA = "the data the config names"
+
+
+class StartDialog(Dialog["tuple[Path, DataRef | None, str | None] | None"]):
+    OK = ("ok", "Start")
+    FOCUS = "#ok"
+
+    def __init__(self, configs: list[Path], commits: list[tuple[str, DataRef]], default_config: Path | None = None) -> None:
+        super().__init__("Start an experiment")
+        self.configs = configs
+        self.commits = commits
+        self.default_config = default_config if default_config in configs else (configs[0] if configs else None)
+
+    def compose_body(self) -> ComposeResult:
+        yield from field("config file", Select(
+            [(p.name, i) for i, p in enumerate(self.configs)],
+            value=self.configs.index(self.default_config) if self.default_config else Select.NULL,
+            allow_blank=not self.configs,
+            id="config",
+        ))
+        yield from field("data commit", Select(
+            [(CONFIG_DATA, -1), *((label, i) for i, (label, _) in enumerate(self.commits))],
+            value=-1,
+            allow_blank=False,
+            id="data",
+        ))
+        yield from field("name (optional)", Input(placeholder="the config's name", id="name"))
+
+    def result(self) -> tuple[Path, DataRef | None, str | None]:
+        config = self.query_one("#config", Select).value
+        if not isinstance(config, int):
+            raise InvalidInput("Pick a config file first.")
+        data = self.query_one("#data", Select).value
+        ref = self.commits[data][1] if isinstance(data, int) and data >= 0 else None
+        return self.configs[config], ref, self.query_one("#name", Input).value.strip() or None
