@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from dlptui.errors import InvalidInput, NotFound
-from dlptui.platform.model import ModelVersion, Service
+from dlptui.errors import Conflict, InvalidInput, NotFound
+from dlptui.platform.model import Deployment, DeploymentState, ModelVersion, Service
 from tests.contract.checks import one_sentence
 
 pytestmark = pytest.mark.timeout(60)
@@ -16,6 +16,58 @@ pytestmark = pytest.mark.timeout(60)
 def version(n: int = 1) -> ModelVersion:
     return ModelVersion(model="dogcat-model", version=n, checkpoint_uuid=f"ckpt-{n}", created=0.0,
                         checkpoint_location="/nowhere/checkpoint")
+
+
+@pytest.fixture
+def versions(profile, request) -> list[ModelVersion]:
+    """Two versions to serve: locally the tiny model's checkpoints (a real model server starts), on the
+    cluster any (the SeldonDeployment object is all the API server holds)."""
+    if profile == "cluster":
+        return [version(1), version(2)]
+    from tests.fixtures.serving import version_of
+
+    return [version_of(folder, n) for n, folder in enumerate(request.getfixturevalue("tiny_checkpoints"), start=1)]
+
+
+def test_deploy_list_update_canary_undeploy_round_trip(serving, versions, fresh_name):
+    name = fresh_name("deploy")
+    v1, v2 = versions
+    created = serving.deploy(name, v1)
+    try:
+        assert isinstance(created, Deployment)
+        assert (created.name, created.model, created.version, created.canary_version) == (name, "dogcat-model", 1, None)
+        assert created.state in (DeploymentState.STARTING, DeploymentState.AVAILABLE)
+        assert name in [d.name for d in serving.list_deployments()]
+        assert (serving.get_deployment(name).name, serving.get_deployment(name).version) == (name, 1)
+
+        with pytest.raises(Conflict) as info:
+            serving.deploy(name, v2)
+        one_sentence(info, name)
+        assert serving.get_deployment(name).version == 1
+
+        with pytest.raises(InvalidInput) as info:  # a canary of the version it serves
+            serving.set_canary(name, v1, 20)
+        one_sentence(info, name)
+
+        canary = serving.set_canary(name, v2, 20)
+        assert (canary.version, canary.canary_version, canary.canary_traffic) == (1, 2, 20)
+        removed = serving.set_canary(name, None, 0)
+        assert (removed.version, removed.canary_version, removed.canary_traffic) == (1, None, 0)
+        again = serving.set_canary(name, None, 0)  # removing no canary changes nothing
+        assert (again.version, again.canary_version) == (1, None)
+
+        updated = serving.update(name, v2)
+        assert (updated.name, updated.version, updated.canary_version) == (name, 2, None)
+        assert serving.get_deployment(name).version == 2
+    finally:
+        serving.undeploy(name)
+    assert name not in [d.name for d in serving.list_deployments()]
+    with pytest.raises(NotFound) as info:
+        serving.get_deployment(name)
+    one_sentence(info, name)
+    with pytest.raises(NotFound) as info:
+        serving.undeploy(name)
+    one_sentence(info, name)
 
 
 def test_an_unknown_deployment_is_not_found_everywhere(serving, fresh_name):

@@ -267,6 +267,11 @@ class LocalServing:
                 if old:
                     self._drain_and_stop(state, old)
                 return self._deployment(state)
+            primary = state["primary"]
+            if (primary["model"], primary["version"]) == (version.model, version.version):
+                raise InvalidInput(
+                    f"Deployment {name!r} already serves version {version.version}; pick another version for the canary."
+                )
             version = self._with_location(version)
             if old and old["version"] == version.version and old["model"] == version.model:
                 state["canary_traffic"] = int(traffic)
