@@ -95,6 +95,28 @@ new_venv() {  # new_venv NAME SPEC : a fresh venv with SPEC installed under the 
     "$venv/bin/pip" check >/dev/null || fail "pip check in venv-$1: $("$venv/bin/pip" check | head -3)"
 }
 
+# console NAME VENV [PROFILE] : the console, headless (Textual's run_test), paints its first frames and quits
+console() {
+    local name=$1 venv=$2; shift 2
+    run "$name" 120 "$venv/bin/python" - "$@" <<'EOF'
+import asyncio, sys
+from dlptui.config import load_config
+from dlptui.tui.app import DlpApp
+
+async def main() -> None:
+    config = load_config(profile=sys.argv[1]) if len(sys.argv) > 1 else load_config()
+    app = DlpApp(config)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(2.0)
+        svg = app.export_screenshot()
+        assert "dlptui" in svg, "no dlptui header on the first frame"
+        print(f"console painted {type(app.screen).__name__} ({len(svg)} bytes of SVG); torch loaded: {'torch' in sys.modules}")
+        await pilot.press("q")
+
+asyncio.run(main())
+EOF
+}
+
 # ---------------------------------------------------------------------------- the wheel
 say "wheel from $ROOT"
 SRC="$WORK/src"
@@ -147,12 +169,25 @@ if [[ " $PARTS " == *" cluster "* ]]; then
             export KUBECONFIG="$PWD/no-kubeconfig" PACHD_ADDRESS=127.0.0.1:9 DET_MASTER=http://127.0.0.1:9
             no_torch "$WORK/venv-cluster"
             run status 120 "$WORK/venv-cluster/bin/dlptui" --profile cluster status
+            # a kubeconfig whose API server is dead (nothing listens on port 9)
+            printf '%s\n' 'apiVersion: v1' 'kind: Config' 'current-context: dead' \
+                'clusters: [{name: dead, cluster: {server: "https://127.0.0.1:9"}}]' \
+                'users: [{name: dead, user: {token: none}}]' \
+                'contexts: [{name: dead, context: {cluster: dead, user: dead}}]' >dead-kubeconfig
+            KUBECONFIG="$PWD/dead-kubeconfig" run status-dead 120 "$WORK/venv-cluster/bin/dlptui" --profile cluster status
+            console console "$WORK/venv-cluster" cluster || fail "the console on the cluster profile"
             true
         )
-        rc=$(cat "$WORK/out-cluster/status.rc")
-        case $rc in 5|1) echo "  status exit $rc (unreachable parts)";; *) fail "cluster status exited $rc (want 5 or 1)";; esac
-        sed 's/^/    /' "$WORK/out-cluster/status.out" "$WORK/out-cluster/status.err"
-        [ "$(grep -c . "$WORK/out-cluster/status.out")" -ge 3 ] || fail "cluster status printed fewer than 3 lines"
+        for name in status status-dead; do
+            rc=$(cat "$WORK/out-cluster/$name.rc")
+            case $rc in 5|1) echo "  $name exit $rc (unreachable parts)";; *) fail "cluster $name exited $rc (want 5 or 1)";; esac
+            sed 's/^/    /' "$WORK/out-cluster/$name.out" "$WORK/out-cluster/$name.err"
+            # one line for each part
+            [ "$(grep -c -E '^ *(cluster|data|training|registry|serving) ' "$WORK/out-cluster/$name.out")" -eq 5 ] ||
+                fail "cluster $name: not one line for each of the five parts"
+        done
+        sed 's/^/    /' "$WORK/out-cluster/console.out" "$WORK/out-cluster/console.err" | tail -5
+        grep -q "torch loaded: False" "$WORK/out-cluster/console.out" || fail "the cluster console loaded torch (or did not paint)"
     else
         fail "cluster install"
     fi
@@ -206,13 +241,19 @@ if [[ " $PARTS " == *" local "* ]]; then
         OUTDIR="$WORK/out-installed"; mkdir -p "$OUTDIR"
         echo "  installed wheel, from $WORK/empty-installed"
         (workflow "$WORK/venv-local/bin/dlptui" "$WORK/empty-installed") || fail "the workflow from the installed wheel"
+        (cd "$WORK/empty-installed" && fresh_env "$WORK/empty-installed/home" && console console "$WORK/venv-local") ||
+            fail "the console from the installed wheel"
+        sed 's/^/    /' "$OUTDIR/console.out" "$OUTDIR/console.err" | tail -5
         sed 's/^/    /' "$OUTDIR/predict.out" 2>/dev/null | head -40
         if [ -n "$COMPARE" ] && [ -x "$COMPARE" ]; then
             OUTDIR="$WORK/out-checkout"; mkdir -p "$OUTDIR"
             echo "  the checkout ($COMPARE), from $WORK/empty-checkout"
             (workflow "$COMPARE" "$WORK/empty-checkout") || fail "the workflow from the checkout"
+            compared=0
             for f in "$WORK"/out-installed/*.out; do
                 name=$(basename "$f" .out)
+                [ "$name" = console ] && continue
+                compared=$((compared + 1))
                 if ! diff <(shape "$WORK/empty-installed/home" "$f") \
                           <(shape "$WORK/empty-checkout/home" "$WORK/out-checkout/$name.out") >"$WORK/diff-$name.txt"; then
                     fail "$name: the installed wheel and the checkout differ"; sed 's/^/    /' "$WORK/diff-$name.txt" | head -20
@@ -220,7 +261,7 @@ if [[ " $PARTS " == *" local "* ]]; then
                 [ "$(cat "$WORK/out-installed/$name.rc")" = "$(cat "$WORK/out-checkout/$name.rc" 2>/dev/null)" ] ||
                     fail "$name: exit codes differ (installed $(cat "$WORK/out-installed/$name.rc"), checkout $(cat "$WORK/out-checkout/$name.rc" 2>/dev/null))"
             done
-            echo "  compared $(find "$WORK/out-installed" -name '*.out' | wc -l) outputs"
+            echo "  compared the outputs of $compared commands: same shape"
         fi
     else
         fail "local install"

