@@ -135,7 +135,7 @@ def test_mistakes_give_one_sentence(store):
 def test_a_missing_local_file_starts_no_commit(store, tmp_path):
     name = fresh()
     store.create_repo(name)
-    with pytest.raises(InvalidInput, match="is not a file or folder"):
+    with pytest.raises(NotFound, match="There is no file or folder .*absent.jpg on this machine"):
         store.put_files(name, "master", {"/x": tmp_path / "absent.jpg"})
     assert store.list_commits(name) == []
 

@@ -25,10 +25,3 @@ def one_sentence(error: BaseException | pytest.ExceptionInfo, *names: str) -> st
     for name in names:
         assert str(name) in text, f"{text!r} does not name {name!r}"
     return text
-
-
-def pending_on(request: pytest.FixtureRequest, profile: str, reason: str) -> None:
-    """Mark this run as a known breach of the contract on `profile`, still to be settled (docs/contract.md,
-    "Not settled yet"). Strict: the run fails once the profile keeps the promise, so the mark goes then."""
-    if request.getfixturevalue("profile") == profile:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))

@@ -8,7 +8,7 @@ import pytest
 
 from dlptui.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
-from tests.contract.checks import one_sentence, pending_on
+from tests.contract.checks import one_sentence
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -293,8 +293,7 @@ def test_nothing_to_put_or_delete_is_invalid_and_commits_nothing(data_store, rep
     assert len(data_store.list_commits(name)) == 2
 
 
-def test_a_missing_local_file_is_not_found_and_commits_nothing(data_store, repo, tmp_path, request):
-    pending_on(request, "cluster", "PachydermDataStore says InvalidInput; tests/test_pachyderm.py:138 pins that")
+def test_a_missing_local_file_is_not_found_and_commits_nothing(data_store, repo, tmp_path):
     name, _, second = repo
     missing = tmp_path / "absent.jpg"
     with pytest.raises(NotFound) as info:

@@ -8,7 +8,7 @@ import pytest
 
 from dlptui.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.model import Checkpoint, DataRef, Experiment, ExperimentState, MetricPoint, Service
-from tests.contract.checks import one_sentence, pending_on
+from tests.contract.checks import one_sentence
 from tests.standins import DATA_COMMIT, DATA_REPO
 
 pytestmark = pytest.mark.timeout(120)
@@ -174,8 +174,7 @@ def test_an_unknown_checkpoint_is_not_found(training):
     one_sentence(info, "no-such-checkpoint")
 
 
-def test_a_missing_config_file_is_not_found(training, tmp_path, request):
-    pending_on(request, "cluster", "DeterminedTraining says InvalidInput; tests/test_determined.py:146 pins that")
+def test_a_missing_config_file_is_not_found(training, tmp_path):
     missing = tmp_path / "missing.yaml"
     with pytest.raises(NotFound) as info:
         training.create_experiment(missing)

@@ -19,7 +19,7 @@ from dlptui.platform.cluster.determined_connection import (
     seconds,
     to_checkpoint,
 )
-from dlptui.errors import Conflict, InvalidInput
+from dlptui.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.model import Checkpoint, DataRef, Experiment, ExperimentState, MetricPoint, Service
 
 if TYPE_CHECKING:
@@ -130,6 +130,8 @@ class DeterminedTraining:
         import yaml
 
         config = Path(config)
+        if not config.is_file():
+            raise NotFound(f"The config file {config} does not exist; give the path of an experiment YAML file such as trial/const.yaml.")
         try:
             conf = yaml.safe_load(config.read_text())
         except (OSError, yaml.YAMLError) as e:

@@ -210,7 +210,7 @@ class PachydermDataStore:
             elif path.is_file():
                 out.append((dest, path, path.stat().st_size))
             else:
-                raise InvalidInput(f"{path} is not a file or folder; check the path.")
+                raise NotFound(f"There is no file or folder {path} on this machine; check the path.")
         if not out:
             raise InvalidInput("There are no files to put; give at least one file.")
         return out
