@@ -29,12 +29,13 @@ def emit_table(rows: Iterable[Any], columns: Sequence[Column], as_json: bool, ti
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, box=None, header_style="bold", pad_edge=False)
     for header, _ in columns:
         table.add_column(header)
-    for row in rows:
-        table.add_row(*("-" if (v := get(row)) is None else str(v) for _, get in columns))
+    for row in rows:  # cells are plain text: a file name or a sentence may hold [brackets] (pip install 'dlptui[local]')
+        table.add_row(*(Text("-" if (v := get(row)) is None else str(v)) for _, get in columns))
     # piped output keeps whole cells (no 80-column guess): people grep and cut it
     Console(width=None if sys.stdout.isatty() else 240).print(table)
 

@@ -88,7 +88,7 @@ def find_root(start: Path | None = None) -> Path:
 def run_checks(root: Path | None = None, env: Mapping[str, str] = os.environ, profile: Any = None) -> list[Check]:
     """Every check; `profile` (ClusterSettings) counts its addresses as set for the deploy warnings."""
     if importlib.util.find_spec("kubernetes") is None:  # the manifests are checked with its models
-        raise NotAvailable("`dlptui infra check` needs the Kubernetes client; install it with pip install 'dlptui[cluster]'.")
+        raise NotAvailable("`dlptui infra check` needs the Kubernetes client: install dlptui with its cluster extra, pip install 'dlptui[cluster]'.")
     root = find_root(root)
     infra = root / "infra"
     checks: list[Check] = []

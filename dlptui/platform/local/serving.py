@@ -141,7 +141,7 @@ class LocalServing:
         try:
             seldon = version("seldon-core")
         except PackageNotFoundError:  # a base or [cluster] install
-            detail = "seldon-core is not installed; install it with pip install 'dlptui[local]'."
+            detail = "seldon-core is not installed: install dlptui with its local extra, pip install 'dlptui[local]'."
             return Service("serving", "seldon-core-microservice", False, detail)
         try:
             deployments = self.list_deployments()

@@ -76,7 +76,7 @@ class LocalTraining:
         missing = [p for p in ("determined", "torch") if importlib.util.find_spec(p) is None]  # a base or [cluster] install
         if missing:
             what = f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed"
-            return Service("training", "Determined Trainer (local)", False, f"{what}; install it with pip install 'dlptui[local]'.")
+            return Service("training", "Determined Trainer (local)", False, f"{what}: install dlptui with its local extra, pip install 'dlptui[local]'.")
         return Service("training", "Determined Trainer (local)", True, detail, version=_determined_version())
 
     def list_experiments(self) -> list[Experiment]:
