@@ -273,3 +273,14 @@ def test_addresses_in_the_cluster_profile_count_as_set():
     assert checks["env DET_MASTER"].ok and checks["env DET_MASTER"].detail == "set in the cluster profile (det_master)"
     assert not checks["env PACHD_ADDRESS"].ok and checks["env PACHD_ADDRESS"].warning
     assert not checks["env DET_PASS"].ok  # a password is never taken from the profile
+
+
+def test_dlptui_infra_dir_may_name_a_folder_of_any_name(tmp_path, monkeypatch, capsys):
+    from dlptui.cli import main
+
+    shutil.copytree(INFRA, tmp_path / "my-infra")
+    monkeypatch.setenv("DLPTUI_INFRA_DIR", str(tmp_path / "my-infra"))
+    assert main(["infra", "check", "--json"]) == 0
+    checks = json.loads(capsys.readouterr().out)
+    assert any(c["check"].startswith("yaml my-infra/") for c in checks)
+    assert any(c["check"].startswith("shellcheck my-infra/") and c["ok"] for c in checks)

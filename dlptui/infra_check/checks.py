@@ -76,21 +76,21 @@ class Check:
     warning: bool = False  # a missing tool or variable: reported, never a failure
 
 
-def find_root(start: Path | None = None) -> Path:
-    """The folder holding infra/: `start`, else the one dlptui ships (see dlptui.resources)."""
+def find_infra(start: Path | None = None) -> Path:
+    """The infra folder: `start`/infra, else the one dlptui ships (DLPTUI_INFRA_DIR overrides it, any name)."""
     if start is None:
-        return resources.infra_dir().parent  # the shipped infra/ (DLPTUI_INFRA_DIR overrides it)
+        return resources.infra_dir()
     if not (start / "infra").is_dir():
         raise InvalidInput(f"There is no infra/ folder in {start}; pass --root the folder that holds infra/.")
-    return start
+    return start / "infra"
 
 
 def run_checks(root: Path | None = None, env: Mapping[str, str] = os.environ, profile: Any = None) -> list[Check]:
     """Every check; `profile` (ClusterSettings) counts its addresses as set for the deploy warnings."""
     if importlib.util.find_spec("kubernetes") is None:  # the manifests are checked with its models
         raise NotAvailable("`dlptui infra check` needs the Kubernetes client: install dlptui with its cluster extra, pip install 'dlptui[cluster]'.")
-    root = find_root(root)
-    infra = root / "infra"
+    infra = find_infra(root)
+    root = infra.parent  # what the checks' names are relative to
     checks: list[Check] = []
     docs: dict[Path, list[Any]] = {}
     for path in sorted([*infra.rglob("*.yaml"), *infra.rglob("*.yml")]):
@@ -116,7 +116,7 @@ def run_checks(root: Path | None = None, env: Mapping[str, str] = os.environ, pr
         checks.append(_values_check(root, path, objects, secrets, accounts))
     checks.extend(_wiring_checks(infra, docs))
     checks.extend(seldon_checks(infra, accounts))
-    checks.extend(shellcheck_checks(root))
+    checks.extend(shellcheck_checks(root, infra))
     checks.extend(deploy_warnings(env, infra, profile))
     return checks
 
@@ -317,8 +317,8 @@ def shellcheck_binary() -> str | None:
     return str(beside) if beside.is_file() else shutil.which("shellcheck")
 
 
-def shellcheck_checks(root: Path) -> list[Check]:
-    scripts = sorted((root / "infra").rglob("*.sh"))
+def shellcheck_checks(root: Path, infra: Path | None = None) -> list[Check]:
+    scripts = sorted((infra or root / "infra").rglob("*.sh"))
     binary = shellcheck_binary()
     if binary is None:
         return [
