@@ -1,6 +1,6 @@
 """Write an SVG screenshot of each console screen to docs/screenshots/<screen>.svg.
 
-Also `compare.svg` (two versions side by side) and `lineage.svg` (the lineage panel of a version).
+Also `compare.svg` (two versions side by side) and `lineage.svg` (the lineage dialog of a version).
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--size 120x36]
 
@@ -100,7 +100,7 @@ async def shoot(platform, out: Path, size: tuple[int, int]) -> list[Path]:
         return app.screen.query_one(selector).row_count
 
     async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: len(app.services) == 5 and app.context, "the health poll")
+        await until(pilot, lambda: len(app.health.services) == 5 and app.health.context, "the health poll")
         await until(pilot, lambda: rows("#nodes") and rows("#workloads"), "the cluster screen")
         await pilot.pause(0.5)
         save("cluster")
@@ -126,12 +126,12 @@ async def shoot(platform, out: Path, size: tuple[int, int]) -> list[Path]:
         versions.move_cursor(row=1)  # v1
         await pilot.press("m")
         versions.move_cursor(row=0)  # v2
-        await pilot.press("c")
-        await until(pilot, lambda: type(app.screen).__name__ == "CompareScreen", "the comparison")
+        await pilot.press("v")
+        await until(pilot, lambda: type(app.screen).__name__ == "CompareDialog", "the comparison")
         save("compare")
         await pilot.press("escape")
         await pilot.press("l")
-        await until(pilot, lambda: type(app.screen).__name__ == "LineagePanel", "the lineage panel")
+        await until(pilot, lambda: type(app.screen).__name__ == "LineageDialog", "the lineage dialog")
         save("lineage")
         await pilot.press("escape")
 
@@ -146,7 +146,7 @@ async def shoot(platform, out: Path, size: tuple[int, int]) -> list[Path]:
         await until(pilot, lambda: len(tree.root.children) == 8, "the images in the tree")
         tree.focus()
         tree.move_cursor(tree.root.children[1])  # cat.2.jpg
-        await pilot.press("p")
+        await pilot.press("x")
         await until(pilot, lambda: screen.query_one("#bars").prediction is not None, "the prediction")
         await pilot.press("f")
         await until(pilot, lambda: "images)" in str(screen.query_one("#counts").content), "the folder's predictions")
@@ -166,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out.resolve()
 
-    import textual_image.widget  # noqa: F401  (asks the terminal what it draws before the app starts)
+    from dlptui.tui import graphics
+
+    graphics.probe()  # as the console does: a terminal that may draw pixels is asked before the app starts
 
     with tempfile.TemporaryDirectory(prefix="dlptui-demo-") as tmp:
         home = Path(tmp) / "home"

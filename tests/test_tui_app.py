@@ -347,3 +347,45 @@ async def test_keymap_from_the_config_file_and_a_clash_said_in_one_sentence(home
         clash = "The [keymap] of your config gives q to app.jump and app.quit"
         await wait_for(pilot, lambda: any(clash in n.message for n in app._notifications), what="the clash sentence")
         assert app.is_running
+
+
+async def test_on_exit_the_platform_is_closed_only_after_the_threads_using_it_return(config):
+    import threading
+
+    app = make_app(config)  # the app's own platform: it closes it on exit
+    events: list[str] = []
+    release = threading.Event()
+    close = app.platform.close
+    app.platform.close = lambda: events.append("closed") or close()
+
+    def poll() -> None:  # a poll still reading the store when the user quits
+        release.wait(30)
+        events.append("returned")
+
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.run_worker(app.work.track(poll), thread=True)
+        await pilot.pause()
+        threading.Timer(0.5, release.set).start()
+    assert events == ["returned", "closed"]
+
+
+async def test_a_call_stuck_on_exit_leaves_the_platform_open_instead_of_closing_it_under_the_thread(config, monkeypatch):
+    import threading
+
+    app = make_app(config)
+    monkeypatch.setattr(app, "CLOSE_WAIT_SECONDS", 0.2)
+    closed: list[bool] = []
+    release = threading.Event()
+    close = app.platform.close
+    app.platform.close = lambda: closed.append(True) or close()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            app.run_worker(app.work.track(lambda: release.wait(30)), thread=True)
+            await pilot.pause()
+        assert closed == [] and app.work.running == 1
+    finally:
+        release.set()
+    assert app.work.wait_idle(5) and app.work.running == 0
+    close()

@@ -136,3 +136,23 @@ async def test_a_remapped_list_key_moves_and_the_old_one_does_not(config, platfo
         assert services.cursor_row == 0
         await pilot.press("ctrl+n")
         assert services.cursor_row == 1
+
+
+async def test_the_frame_keys_wait_while_a_dialog_is_open(tui_app):
+    from dlptui.tui.dialogs.confirm import ConfirmDialog
+
+    answers = []
+    async with tui_app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        tui_app.push_screen(ConfirmDialog("Delete everything?"), answers.append)
+        await pilot.pause()
+        await pilot.press("3", "q", "question_mark")  # neither a switch, nor quit, nor the help behind the dialog
+        await pilot.pause()
+        assert tui_app.is_running and tui_app.current_mode == "cluster"
+        assert isinstance(tui_app.screen, ConfirmDialog)
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("3")
+        await pilot.pause()
+        assert tui_app.current_mode == "experiments"
+    assert answers == [False]

@@ -55,7 +55,7 @@ key means two verbs (`tests/test_tui_keys.py` checks both). In the spirit of k9s
     a        ask which deployment (the selector)      Predict
 
 In a dialog: Esc cancels, Enter confirms (on a focused button: presses it), `y` / `n`
-answer a yes/no question. Every Binding has an id ("app.quit", "data.delete",
+answer a yes/no question; the frame's keys (1-6, :, ?, q, f2) wait until it is closed. Every Binding has an id ("app.quit", "data.delete",
 "experiments.kill", "list.down", ...); the `[keymap]` of the config maps ids to keys
 (`App.set_keymap`). Ids are kept when a key changes, so a keymap written for an older
 version keeps working (`data.delete` is now ctrl+d by default, and still `data.delete`).
@@ -74,9 +74,11 @@ from textual.worker import Worker, WorkerState
 
 from dlptui.platform import Platform
 from dlptui.tui.commands import ScreenActions
+from dlptui.tui.dialogs.base import Dialog
 from dlptui.tui.keys import screen_actions
 from dlptui.tui.screens.base import UnavailableScreen, describe_error
 from dlptui.tui.status import HealthPoller
+from dlptui.tui.work import InFlight
 
 # mode -> (number key, title, "module:Class")
 SCREENS: dict[str, tuple[str, str, str]] = {
@@ -100,6 +102,7 @@ ALIASES: dict[str, str] = {
     "pred": "predict", "pr": "predict", "infer": "predict",
 }
 QUIT_WORDS = frozenset({"q", "quit", "q!", "quit!"})  # `:q` in the jump prompt, as in k9s and vi
+FRAME_ACTIONS = frozenset({"switch_mode", "jump", "help", "load_sample", "quit"})  # not while a dialog is open
 
 log = logging.getLogger("dlptui.tui")
 
@@ -140,6 +143,7 @@ class DlpApp(App):
     COMMANDS = App.COMMANDS | {ScreenActions}
     STATUS_SECONDS = 5.0  # between the end of one health round and the next
     SLOW_SECONDS = 3.0  # a part that has not answered by then shows as slow
+    CLOSE_WAIT_SECONDS = 3.0  # on exit, how long the platform waits for the threads still using it
     MODES = {mode: (lambda mode=mode: load_screen(mode)) for mode in SCREENS}
 
     BINDINGS = [
@@ -160,7 +164,8 @@ class DlpApp(App):
         self._own_platform = platform is None
         self.platform = platform or Platform(config)
         self.start_mode = start if start in SCREENS else "cluster"
-        self.health = HealthPoller(self, self.platform, self.STATUS_SECONDS, self.SLOW_SECONDS)
+        self.work = InFlight()  # every thread worker of the console runs through self.work.track
+        self.health = HealthPoller(self, self.platform, self.work, self.STATUS_SECONDS, self.SLOW_SECONDS)
         self.empty_platform = False  # set after the first look at the local platform
         self.sample_loading = False
         if config.keymap:
@@ -183,15 +188,20 @@ class DlpApp(App):
         """The first backend calls wait for the first frame: it paints before any part is built."""
         self.health.start()
         if self.config.kind == "local":
-            self.run_worker(self._is_empty, thread=True, group="first-start", exit_on_error=False)
+            self.run_worker(self.work.track(self._is_empty), thread=True, group="first-start", exit_on_error=False)
 
     def on_unmount(self) -> None:
         self.health.stop()
-        if self._own_platform:
-            try:
-                self.platform.close()
-            except Exception:  # a part still being built by a worker: nothing to lose, say nothing on exit
-                log.warning("closing the platform failed", exc_info=True)
+        if not self._own_platform:
+            return
+        if not self.work.wait_idle(self.CLOSE_WAIT_SECONDS):  # closing under a thread can crash SQLite (work.py)
+            log.warning("%d platform calls were still running on exit; the platform is left to the process exit",
+                        self.work.running)
+            return
+        try:
+            self.platform.close()
+        except Exception:  # nothing to lose on exit: say nothing on screen
+            log.warning("closing the platform failed", exc_info=True)
 
     def _is_empty(self) -> bool:
         from dlptui.actions.onboarding import is_empty
@@ -201,8 +211,8 @@ class DlpApp(App):
     @on(Worker.StateChanged)
     def _worker_done(self, event: Worker.StateChanged) -> None:
         worker, state = event.worker, event.state
-        if state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
-            return
+        if state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED) or not self.is_running:
+            return  # (a worker that ends while the console shuts down has no screen left to tell)
         if self.health.owns(worker):
             self.health.finished(worker)
         elif worker.group == "first-start":  # a part that cannot answer shows in the header already
@@ -247,6 +257,8 @@ class DlpApp(App):
     # -- actions -----------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in FRAME_ACTIONS and isinstance(self.screen, Dialog):
+            return False  # a key typed in a dialog (q, 3, ?) answers the dialog, never the frame behind it
         if action == "load_sample":
             if self.config.read_only or self.config.kind != "local" or not self.empty_platform:
                 return False
@@ -282,7 +294,7 @@ class DlpApp(App):
         self.sample_loading = True
         self.refresh_bindings()
         self.notify("Loading the sample data set and starting the demo experiment...", timeout=5)
-        self.run_worker(self._load_sample, thread=True, group="sample", exit_on_error=False)
+        self.run_worker(self.work.track(self._load_sample), thread=True, group="sample", exit_on_error=False)
 
     def _load_sample(self) -> str:
         """Runs in a thread: the sample data set into dogs-and-cats, then the demo experiment on it."""

@@ -18,7 +18,7 @@ class ScreenActions(Provider):
     def _commands(self):
         app = self.app
         for key, description, binding_id, action, namespace in screen_actions(self.screen):
-            if action == "command_palette":
+            if action == "command_palette" or binding_id.startswith("list."):  # cursor keys are no commands
                 continue
             title = f"{description} ({key})"
             yield title, partial(app.run_action, action, namespace), f"{binding_id}"

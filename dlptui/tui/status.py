@@ -1,6 +1,6 @@
 """The platform's health as the console shows it: each part checked in its own thread, round after round.
 
-    health = HealthPoller(app, platform)
+    health = HealthPoller(app, platform, InFlight())
     health.signal.subscribe(widget, lambda _: widget.refresh())
     health.start()                       # after the first frame
     health.services["data"].reachable    # part -> Service, as each answers
@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState
 from dlptui.errors import PlatformError
 from dlptui.platform import PARTS
 from dlptui.platform.model import Service
+from dlptui.tui.work import InFlight
 
 
 class HealthPoller:
@@ -35,9 +36,10 @@ class HealthPoller:
 
     GROUP = "health"
 
-    def __init__(self, app: App, platform, interval: float = 5.0, slow_after: float = 3.0) -> None:
+    def __init__(self, app: App, platform, work: InFlight, interval: float = 5.0, slow_after: float = 3.0) -> None:
         self.app = app
         self.platform = platform
+        self.work = work
         self.interval = interval
         self.slow_after = slow_after
         self.services: dict[str, Service] = {}
@@ -64,7 +66,7 @@ class HealthPoller:
         self._pending = set(PARTS)
         for part in PARTS:
             self.app.run_worker(
-                partial(self._check, part), thread=True, group=self.GROUP, name=part, exit_on_error=False
+                self.work.track(partial(self._check, part)), thread=True, group=self.GROUP, name=part, exit_on_error=False
             )
         self._slow_timer = self.app.set_timer(self.slow_after, self._mark_slow)
 

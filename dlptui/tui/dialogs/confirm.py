@@ -18,7 +18,7 @@ class ConfirmDialog(Dialog[bool]):
     CANCELLED = False
     FOCUS = "#no"
     BINDINGS = [
-        Binding("y", "confirm", "Yes", id="confirm.yes"),
+        Binding("y", "yes", "Yes", id="confirm.yes"),
         Binding("n", "cancel", "No", id="confirm.no"),
     ]
 
@@ -28,3 +28,13 @@ class ConfirmDialog(Dialog[bool]):
 
     def compose_body(self) -> ComposeResult:
         yield Static(self.question, id="question", markup=False)
+
+    def action_yes(self) -> None:
+        self.confirm()
+
+    def action_confirm(self) -> None:
+        """Enter anywhere but on "Yes" keeps things as they are: only a deliberate yes destroys."""
+        if self.focused is not None and self.focused.id == "yes":
+            self.confirm()
+        else:
+            self.cancel()

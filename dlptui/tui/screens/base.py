@@ -128,7 +128,7 @@ class BaseScreen(Screen):
     ) -> Worker:
         """Run `fn(*args)` in a thread; `then(result)` on the event loop; errors notify."""
         worker = self.run_worker(
-            lambda: fn(*args),
+            self.app.work.track(lambda: fn(*args)),
             thread=True,
             group=group,
             exclusive=exclusive,

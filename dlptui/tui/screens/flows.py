@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dlptui.actions import registry, serving
 from dlptui.actions.defaults import DEPLOYMENT
 from dlptui.platform.model import ModelVersion
+from dlptui.text import model_ref
 from dlptui.tui.dialogs.deploy import DeployDialog, Target
 from dlptui.tui.dialogs.register import Registration, RegisterDialog
 
@@ -61,7 +62,7 @@ class DeployFlow:
                 self.ask(DeployDialog(choices, name, model, ref), chosen)
 
         def chosen(target: Target) -> None:
-            self.notify(f"Deploying {target.model}@{target.ref} as {target.name}...")
+            self.notify(f"Deploying {model_ref(target.model, target.ref)} as {target.name}...")
             self.call(serving.deploy, self.platform, target.name, target.model, target.ref, then=done)
 
         def done(outcome: serving.Outcome) -> None:
