@@ -389,3 +389,29 @@ async def test_a_call_stuck_on_exit_leaves_the_platform_open_instead_of_closing_
         release.set()
     assert app.work.wait_idle(5) and app.work.running == 0
     close()
+
+
+async def test_every_dialog_has_one_look_esc_cancels_and_enter_on_a_focused_yes_confirms(tui_app):
+    from dlptui.tui.dialogs.prompt import InputDialog
+
+    answers = []
+    async with tui_app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        tui_app.push_screen(ConfirmDialog("Delete everything?"), answers.append)
+        await pilot.pause()
+        await pilot.press("tab")  # from "No" to "Yes"
+        assert tui_app.focused.id == "yes"
+        await pilot.press("enter")
+        await pilot.pause()
+        tui_app.push_screen(InputDialog("Name of the new repo", placeholder="dogs-and-cats"), answers.append)
+        await pilot.pause()
+        dialog = tui_app.screen
+        assert [w.id for w in dialog.query("#dialog, #dialog-title, #dialog-body, #dialog-buttons")] == [
+            "dialog", "dialog-title", "dialog-body", "dialog-buttons"]
+        await pilot.press("enter")  # nothing typed: one sentence, the dialog stays
+        await pilot.pause()
+        assert tui_app.screen is dialog and "Type something" in str(dialog.query_one("#dialog-error").content)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert tui_app.screen is not dialog
+    assert answers == [True, None]
