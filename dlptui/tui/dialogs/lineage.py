@@ -96,7 +96,7 @@ class LineageDialog(Dialog["Link | None"]):
     """The chain of one deployment or version; Enter follows the highlighted link."""
 
     DEFAULT_CSS = """
-    LineageDialog LinkList { height: auto; max-height: 24; border: none; }
+    LineageDialog LinkList, LineageDialog LinkList:focus { height: auto; max-height: 24; border: none; }
     LineageDialog #lineage-missing { color: $warning; padding-top: 1; }
     """
     OK = ("ok", "Follow")

@@ -11,6 +11,8 @@ Conventions (every screen of the console follows them):
   `describe_error`: a PlatformError's own sentence, anything else
   "Unexpected error: ..." (and the traceback goes to the log, never on screen).
   `on_error` (optional) is called with that sentence too, to show a state on screen.
+  The work is counted by `app.work` (`tui/work.py`): on exit the platform is closed only
+  once no thread still uses it.
 - A live view sets `POLL_SECONDS` and implements `fetch()` (runs in a thread, calls the
   platform, returns data) and `show(data)` (event loop, updates widgets). The next poll
   is scheduled only when the last one finished (no stacked polls), polling stops while

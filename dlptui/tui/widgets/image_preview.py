@@ -29,9 +29,8 @@ from textual.widgets import Static
 
 from dlptui.errors import InvalidInput
 from dlptui.tui import graphics
-from dlptui.tui.widgets.trees import IMAGE_SUFFIXES, is_image_name
 
-__all__ = ["HalfBlockImage", "IMAGE_SUFFIXES", "ImagePreview", "is_image_name", "open_image"]
+__all__ = ["HalfBlockImage", "ImagePreview", "fit", "open_image"]
 
 MAX_SIDE = 512  # the preview never needs more pixels than this; bigger photos are scaled down first
 
