@@ -127,5 +127,5 @@ def wait_until_settled(
         if deployment.state is not DeploymentState.STARTING:
             return deployment
         if time.monotonic() > deadline:
-            raise Unreachable(f"Deployment {name} was still starting after {timeout:.0f} s; see `dlptui deployments {name}`.")
+            raise Unreachable(f"Deployment {name} was still starting after {timeout:.0f} s; see `dlptui deployment describe {name}`.")
         time.sleep(POLL_S)

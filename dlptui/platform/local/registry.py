@@ -199,7 +199,7 @@ class LocalRegistry:
             if text not in aliases:
                 raise NotFound(
                     f"No version of {model!r} is in {text} yet; promote one with "
-                    f"`dlptui models promote {model} VERSION --to {text}`."
+                    f"`dlptui model promote {model} VERSION --to {text}`."
                 )
             return aliases[text]
         raise InvalidInput(

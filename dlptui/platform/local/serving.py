@@ -328,6 +328,6 @@ class LocalServing:
         if not processes.alive(primary.record):
             raise Unreachable(
                 f"Deployment {name!r} has failed: its model server (pid {primary.pid}) exited; "
-                f"see `dlptui deployments {name}`, then deploy it again."
+                f"see `dlptui deployment describe {name}`, then deploy it again."
             )
         return self.predictions.predict(f"http://127.0.0.1:{gateway['port']}/api/v1.0/predictions", image, filename)

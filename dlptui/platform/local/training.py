@@ -276,7 +276,7 @@ class LocalTraining:
             state = ExperimentState.ERROR
             error = (
                 f"The training process of experiment {row.id} died unexpectedly; "
-                f"resume it to continue from its latest checkpoint (see `dlptui logs {row.id}`)."
+                f"resume it to continue from its latest checkpoint (see `dlptui experiment logs {row.id}`)."
             )
         ended = None if state is ExperimentState.PAUSED else time.time()
         self.db.update(row.id, only_if=ACTIVE, state=state, error=error, ended=ended, pid=None, request=None)

@@ -112,7 +112,7 @@ def parse_id(experiment_id: str | int) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise NotFound(f"There is no experiment {experiment_id!r}; experiment ids are numbers (see `dlptui experiments`).")
+        raise NotFound(f"There is no experiment {experiment_id!r}; experiment ids are numbers (see `dlptui experiment list`).")
     return value
 
 
@@ -144,7 +144,7 @@ class TrainingDB:
         with self._db.read() as db:
             found = db.execute("SELECT * FROM experiments WHERE id = ?", (key,)).fetchone()
         if found is None:
-            raise NotFound(f"There is no experiment {experiment_id}; see `dlptui experiments` for the ids.")
+            raise NotFound(f"There is no experiment {experiment_id}; see `dlptui experiment list` for the ids.")
         return _row(found)
 
     def rows(self, states: tuple[ExperimentState, ...] | None = None) -> list[Row]:

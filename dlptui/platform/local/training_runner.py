@@ -104,7 +104,7 @@ def sentence(error: BaseException, experiment_id: int) -> str:
     if isinstance(error, PlatformError) or getattr(error, "user_facing", False):  # the trial's own sentences
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return text if text.endswith(".") else text + "."
-    return f"Training failed with {type(error).__name__}: {str(error).strip()[:200]}; see `dlptui logs {experiment_id}`."
+    return f"Training failed with {type(error).__name__}: {str(error).strip()[:200]}; see `dlptui experiment logs {experiment_id}`."
 
 
 def main(argv: list[str]) -> int:
