@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlptui.platform.local.datastore import LocalDataStore
-from dlptui.platform.localfiles import collect
+from dlptui.platform.rules import collect
 from dlptui.actions.sample import draw
 
 

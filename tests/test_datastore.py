@@ -16,7 +16,7 @@ import pytest
 from dlptui.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.local.blobs import CorruptBlob
 from dlptui.platform.local.datastore import LocalDataStore
-from dlptui.platform.localfiles import clean_path, collect, local_target
+from dlptui.platform.rules import clean_path, collect, local_target
 from dlptui.platform.ports import DataStore
 
 

@@ -100,7 +100,7 @@ async def test_deploy_switch_canary_lineage_and_undeploy_with_keys(registered_pl
             await pilot.click("#ok")
             await pilot.pause()
             assert isinstance(app.screen, VersionDialog)
-            assert "from 0 to 100" in str(app.screen.query_one("#dialog-error").content)
+            assert "between 1 and 99 percent" in str(app.screen.query_one("#dialog-error").content)
             await pilot.press("escape")
             await wait_for(pilot, lambda: app.screen is screen, what="the dialog to close")
             assert cell(table, "dogcat-deploy", 5) == "v1 10%"

@@ -25,7 +25,7 @@ from pathlib import Path
 from dlptui.actions.defaults import DATA_REPO
 from dlptui.actions.sample import generate_sample
 from dlptui.errors import Conflict, InvalidInput, NotFound
-from dlptui.platform.localfiles import local_target
+from dlptui.platform.rules import local_target
 from dlptui.platform.model import DataRef
 from dlptui.platform.ports import DataStore, Progress
 

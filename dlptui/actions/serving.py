@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from dlptui.actions.defaults import CANARY_TRAFFIC
 from dlptui.errors import InvalidInput, Unreachable
+from dlptui.platform import rules
 from dlptui.platform.model import Deployment, DeploymentState, Model, ModelVersion
 
 POLL_S = 0.5
@@ -86,16 +87,17 @@ def set_canary(platform, name: str, model: str, ref: str | int | None, traffic: 
 
 
 def check_traffic(traffic: int) -> int:
-    if isinstance(traffic, bool) or not isinstance(traffic, int) or not 0 <= traffic <= 100:
-        raise InvalidInput(f"The canary share must be a whole percent from 0 to 100, not {traffic!r}.")
-    return traffic
+    """A canary's share as a user gives it: 0 removes the canary, 1 to 99 percent keeps one."""
+    if traffic == 0 and not isinstance(traffic, bool):
+        return 0
+    return rules.check_canary_traffic(traffic)
 
 
 def parse_traffic(text: str) -> int:
     """What a user typed as a canary share."""
     text = text.strip().rstrip("%")
     if not text.isdigit():
-        raise InvalidInput(f"The canary share must be a whole percent from 0 to 100, not {text!r}.")
+        raise InvalidInput(f"A canary takes between 1 and 99 percent of the traffic (0 removes it), not {text!r}.")
     return check_traffic(int(text))
 
 

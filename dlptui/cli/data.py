@@ -102,7 +102,7 @@ def create(args, platform) -> int:
 
 
 def put(args, platform) -> int:
-    from dlptui.platform.localfiles import collect
+    from dlptui.platform.rules import collect
 
     repo, branch = refs.data_ref(args.target)
     files = collect(args.paths, args.to)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlptui.platform.cluster.determined_connection import Master, experiment_checkpoints, experiment_number, seconds, to_checkpoint
 from dlptui.errors import Conflict, InvalidInput, NotFound
-from dlptui.platform.localfiles import check_model_name
+from dlptui.platform.rules import check_model_name
 from dlptui.platform.model import ALIASES, Checkpoint, Model, ModelVersion, Promotion, Service
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlptui.errors import InvalidInput, NotFound
-from dlptui.platform import localfiles
+from dlptui.platform import rules
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
 from dlptui.platform.cluster.pachyderm_connection import Pachd
 from dlptui.platform.ports import Progress
@@ -58,11 +58,11 @@ def _clean_path(path: str) -> str:
 
 
 def _user_path(path: str, folder: bool = False) -> str:
-    """A path someone gave, refused in one sentence as the local store refuses it (`localfiles.clean_path`):
+    """A path someone gave, refused in one sentence as the local store refuses it (`rules.clean_path`):
     pachd would quietly clean `a//b` or `a/./b`, and a typo would land files where nobody looks."""
     if isinstance(path, str) and ".." in path.replace("\\", "/").split("/"):
         raise InvalidInput(f"The path {path!r} contains '..'; give a path inside the repo.")
-    return localfiles.clean_path(path, folder=folder)
+    return rules.clean_path(path, folder=folder)
 
 
 class PachydermDataStore:
@@ -155,7 +155,7 @@ class PachydermDataStore:
             return self._repo(client, client.inspect_repo(name))
 
     def create_repo(self, name: str, description: str = "") -> Repo:
-        localfiles.check_repo_name(name)  # one rule on both profiles, inside pachd's own
+        rules.check_repo_name(name)  # one rule on both profiles, inside pachd's own
         with self.pachd.call(f"repo {name!r}") as client:
             client.create_repo(name, description=description or None)
         return self.inspect_repo(name)
@@ -206,7 +206,7 @@ class PachydermDataStore:
             path = Path(value)
             if path.is_dir():
                 for f in sorted(p for p in path.rglob("*") if p.is_file()):
-                    out.append((localfiles.join(dest, *f.relative_to(path).parts), f, f.stat().st_size))
+                    out.append((rules.join(dest, *f.relative_to(path).parts), f, f.stat().st_size))
             elif path.is_file():
                 out.append((dest, path, path.stat().st_size))
             else:

@@ -12,7 +12,6 @@ Failed), `status.address` and `status.replicas`; requests go through the Istio g
 from __future__ import annotations
 
 import json
-import re
 import string
 import threading
 from dataclasses import replace
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlptui import resources
 from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError
+from dlptui.platform import rules
 from dlptui.platform.cluster.kube_connection import KubeClient, timestamp
 from dlptui.platform.model import Deployment, DeploymentState, ModelVersion, Prediction, Service
 
@@ -35,25 +35,12 @@ POD_LABEL = "seldon-deployment-id"  # the operator labels each pod of a deployme
 MODEL_CONTAINER = "model"  # the graph's unit and its container, as in the template
 DEFAULT_CANARY_TRAFFIC = 10
 STATES = {"Available": DeploymentState.AVAILABLE, "Creating": DeploymentState.STARTING, "Failed": DeploymentState.FAILED}
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 # --- the template ------------------------------------------------------------------
 
 
-def check_name(name: str, what: str = "deployment name") -> str:
-    if not isinstance(name, str) or not _DNS_LABEL.match(name):
-        raise InvalidInput(
-            f"The {what} {name!r} is not valid: use at most 63 lower-case letters, digits and '-', "
-            "starting and ending with a letter or digit."
-        )
-    return name
-
-
-def check_canary_traffic(traffic: int) -> int:
-    if isinstance(traffic, bool) or not isinstance(traffic, int) or not 0 < traffic < 100:
-        raise InvalidInput(f"A canary takes between 1 and 99 percent of the traffic, not {traffic!r}.")
-    return traffic
+check_name = rules.check_deployment_name
 
 
 def render_deployment(
@@ -72,7 +59,7 @@ def render_deployment(
     if not image or any(c.isspace() for c in image):
         raise InvalidInput(f"The serving image {image!r} is not an image reference; set serving_image in the cluster profile.")
     if canary is not None:
-        check_canary_traffic(traffic)
+        rules.check_canary_traffic(traffic)
     values = {"name": name, "namespace": namespace, "image": image, "model": model, "secret": secret}
     body = _render(values, MAIN, version, 100 - traffic if canary is not None else 100)
     if canary is not None:
@@ -211,7 +198,7 @@ class SeldonServing:
 
     def set_canary(self, name: str, version: ModelVersion | None, traffic: int) -> Deployment:
         if version is not None:
-            check_canary_traffic(traffic)  # the arguments first, as on the local profile
+            rules.check_canary_traffic(traffic)  # the arguments first, as on the local profile
         current = to_deployment(self._get(name))
         if version is None:
             return self._patch(name, self._render(name, current.model, current.version))

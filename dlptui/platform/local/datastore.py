@@ -23,7 +23,7 @@ from pathlib import Path
 from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError
 from dlptui.platform.local.blobs import BlobStore, Staged
 from dlptui.platform.local.metadb import open_metadb
-from dlptui.platform.localfiles import check_repo_name, clean_path, join
+from dlptui.platform.rules import check_repo_name, clean_path, join
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
 from dlptui.platform.ports import Progress
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dlptui.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.local.sqlite import Database
-from dlptui.platform.localfiles import check_model_name
+from dlptui.platform.rules import check_model_name
 from dlptui.platform.metrics import accuracy
 from dlptui.platform.model import ALIASES, Checkpoint, Model, ModelVersion, Promotion, Service
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import shutil
 import time
 from contextlib import contextmanager
@@ -29,28 +28,12 @@ from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError, Unrea
 from dlptui.platform.local import backends, processes
 from dlptui.platform.local.backends import Backend
 from dlptui.platform.local.processes import ProcessRecord
-from dlptui.platform.localfiles import NAME
+from dlptui.platform import rules
+from dlptui.platform.rules import NAME
 from dlptui.platform.model import Deployment, DeploymentState, ModelVersion, Prediction, Service
 from dlptui.platform.seldon_protocol import SeldonClient
 
 DRAIN_TIMEOUT_S = 60.0
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # what a SeldonDeployment may be named
-
-
-def check_new_name(name: str) -> str:
-    """A new deployment's name, by the cluster's rule, so that a name used here works on Kubernetes too."""
-    if not isinstance(name, str) or not DNS_LABEL.match(name):
-        raise InvalidInput(
-            f"The deployment name {name!r} is not valid: use at most 63 lower-case letters, digits and '-', "
-            "starting and ending with a letter or digit."
-        )
-    return name
-
-
-def check_canary_traffic(traffic: int) -> int:
-    if isinstance(traffic, bool) or not isinstance(traffic, int) or not 0 < traffic < 100:
-        raise InvalidInput(f"A canary takes between 1 and 99 percent of the traffic, not {traffic!r}.")
-    return traffic
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -206,7 +189,7 @@ class LocalServing:
     # --- changing ------------------------------------------------------------
 
     def deploy(self, name: str, version: ModelVersion) -> Deployment:
-        check_new_name(name)
+        rules.check_deployment_name(name)
         version = self._with_location(version)
         with self._locked(name) as folder:
             port = None
@@ -257,7 +240,7 @@ class LocalServing:
 
     def set_canary(self, name: str, version: ModelVersion | None, traffic: int) -> Deployment:
         if version is not None:
-            check_canary_traffic(traffic)
+            rules.check_canary_traffic(traffic)
         with self._locked(name) as folder:
             state = self._read(name)
             old = state.get("canary")

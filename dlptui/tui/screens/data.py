@@ -18,7 +18,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, ProgressBar, Static
 
 from dlptui.actions.defaults import DATA_BRANCH, DATA_REPO
-from dlptui.platform.localfiles import collect
+from dlptui.platform.rules import collect
 from dlptui.text import commit_id, data_ref, plural, since, size, timestamp
 from dlptui.tui.dialogs.files import FilePicker
 from dlptui.tui.dialogs.prompt import InputDialog

@@ -1,4 +1,5 @@
-"""Paths inside a data repo, and the local files a put sends to them. Backend-agnostic.
+"""The rules both profiles apply: names (repos, branches, models, deployments), paths inside a
+data repo and the local files a put sends to them, a canary's share. Backend-agnostic.
 
 A repo path is absolute inside the repo ("/train/cat.1.jpg"): `clean_path` turns what a
 person typed into that form, or refuses it in one sentence (`..`, `.`, an empty segment,
@@ -17,6 +18,24 @@ from dlptui.errors import InvalidInput, NotFound
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # what a SeldonDeployment (any Kubernetes object) may be named
+
+
+def check_deployment_name(name: str, what: str = "deployment name") -> str:
+    """A new deployment's name by the cluster's rule, so that a name used locally works on Kubernetes too."""
+    if not isinstance(name, str) or not DNS_LABEL.match(name):
+        raise InvalidInput(
+            f"The {what} {name!r} is not valid: use at most 63 lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit."
+        )
+    return name
+
+
+def check_canary_traffic(traffic: int) -> int:
+    """A canary takes 1 to 99 percent: 0 is no canary (remove it), 100 is a switch of the primary."""
+    if isinstance(traffic, bool) or not isinstance(traffic, int) or not 0 < traffic < 100:
+        raise InvalidInput(f"A canary takes between 1 and 99 percent of the traffic, not {traffic!r}.")
+    return traffic
 
 
 def check_repo_name(name: str) -> str:
