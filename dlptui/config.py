@@ -19,7 +19,9 @@
 Environment variables that win over the file: DLPTUI_PROFILE, DLPTUI_HOME (where the
 local profile keeps all its state), DLPTUI_READ_ONLY, DET_MASTER, PACHD_ADDRESS,
 KUBECONFIG, DLPTUI_KUBE_CONTEXT, DLPTUI_ISTIO_INGRESS. Secrets (DET_PASS, DET_TOKEN,
-PACHD_TOKEN) are never read from this file: only from the environment or a keyring.
+PACHD_TOKEN) are never read from this file, in any profile or at the top: only from the
+environment (or, on the cluster, the Kubernetes Secret the serving pods read). A value of the
+wrong type is one sentence naming the setting and the type it takes.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class ClusterSettings:
     serving_image: str = "dlptui-serving:0.1.0"
     credentials_secret: str = "dlptui-credentials"  # a Kubernetes Secret the serving pods read
     platform_namespaces: tuple[str, ...] = ("default", "seldon", "seldon-system", "pachyderm", "determined")
+    allow_insecure_http: bool = False  # let the client speak plain http:// to a master that is not on this machine
 
 
 @dataclass(frozen=True)
@@ -102,10 +105,10 @@ def load_config(
     if name not in KINDS and name not in profiles:
         known = ", ".join(sorted(set(KINDS) | set(profiles)))
         raise InvalidInput(f"There is no profile named {name!r}; the known profiles are {known}.")
-    leaked = SECRET_KEYS & {k.lower() for k in section}
+    leaked = sorted(_secrets(data))
     if leaked:
         raise InvalidInput(
-            f"The config file {file} holds a secret ({', '.join(sorted(leaked))}); "
+            f"The config file {file} holds a secret ({', '.join(leaked)}); "
             "remove it and set it in the environment (DET_PASS, DET_TOKEN, PACHD_TOKEN) instead."
         )
     kind = section.pop("kind", name if name in KINDS else "local")
@@ -120,9 +123,9 @@ def load_config(
     unknown = set(section) - known_fields - {"timeout_s"}
     if unknown:
         raise InvalidInput(f"Profile {name!r} has unknown settings: {', '.join(sorted(unknown))}.")
-    timeout = float(section.pop("timeout_s", 5.0))
-    if "platform_namespaces" in section:
-        section["platform_namespaces"] = tuple(section["platform_namespaces"])
+    timeout = _number(section.pop("timeout_s", 5.0), "timeout_s", name)
+    for key, value in section.items():
+        section[key] = _typed(key, value, name)
     cluster = ClusterSettings(**section)
     overrides = {
         "kubeconfig": env.get("KUBECONFIG"),
@@ -135,8 +138,14 @@ def load_config(
     cluster = replace(cluster, **{k: v for k, v in overrides.items() if v})
 
     if read_only is None:
-        read_only = _truthy(env.get("DLPTUI_READ_ONLY")) or bool(data.get("read_only", False))
-    keymap = {str(k): str(v) for k, v in data.get("keymap", {}).items()}
+        file_read_only = data.get("read_only", False)
+        if not isinstance(file_read_only, bool):
+            raise InvalidInput(f"read_only in {file} must be true or false, not {file_read_only!r}.")
+        read_only = _truthy(env.get("DLPTUI_READ_ONLY")) or file_read_only
+    keymap_table = data.get("keymap", {})
+    if not isinstance(keymap_table, dict) or not all(isinstance(v, str) for v in keymap_table.values()):
+        raise InvalidInput(f"[keymap] in {file} maps binding ids to keys, as \"app.quit\" = \"ctrl+q\".")
+    keymap = {str(k): v for k, v in keymap_table.items()}
     return Config(
         profile=name,
         kind=kind,
@@ -147,3 +156,35 @@ def load_config(
         timeout_s=timeout,
         file=file if file.exists() else None,
     )
+
+
+def _secrets(data: Mapping) -> set[str]:
+    """Secret-looking keys anywhere in the file: at the top, in any profile, in any table."""
+    found: set[str] = set()
+    for key, value in data.items():
+        if str(key).lower() in SECRET_KEYS:
+            found.add(str(key))
+        if isinstance(value, Mapping) and key != "keymap":
+            found |= _secrets(value)
+    return found
+
+
+def _number(value: object, key: str, profile: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise InvalidInput(f"Profile {profile!r}: {key} takes a number of seconds above 0, not {value!r}.")
+    return float(value)
+
+
+def _typed(key: str, value: object, profile: str) -> object:
+    """A cluster setting of the type its field takes, or one sentence."""
+    if key == "platform_namespaces":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise InvalidInput(f"Profile {profile!r}: platform_namespaces takes a list of names, as [\"default\", \"seldon\"], not {value!r}.")
+        return tuple(value)
+    if key == "allow_insecure_http":
+        if not isinstance(value, bool):
+            raise InvalidInput(f"Profile {profile!r}: allow_insecure_http takes true or false, not {value!r}.")
+        return value
+    if not isinstance(value, str):
+        raise InvalidInput(f"Profile {profile!r}: {key} takes a string, not {value!r}.")
+    return value

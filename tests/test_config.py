@@ -55,3 +55,48 @@ def test_status_never_raises_and_names_every_part(config):
     services = Platform(config).status()
     assert [s.part for s in services] == ["cluster", "data", "training", "registry", "serving"]
     assert all(s.detail or s.reachable for s in services)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'token = "s3cr3t"\n',  # at the top
+        '[profiles.other]\nkind = "cluster"\ndet_pass = "s3cr3t"\n',  # a profile that is not the active one
+        '[profiles.cluster.extra]\npachd_token = "s3cr3t"\n',  # a table inside a profile
+    ],
+)
+def test_a_secret_anywhere_in_the_file_is_refused(tmp_path, text):
+    with pytest.raises(InvalidInput, match="holds a secret") as refused:
+        load_config(path=write(tmp_path, text), env={})
+    assert "s3cr3t" not in str(refused.value)  # the sentence names the key, never the value
+
+
+@pytest.mark.parametrize(
+    "setting, words",
+    [
+        ('timeout_s = "x"', "timeout_s takes a number of seconds above 0, not 'x'"),
+        ("timeout_s = -1", "timeout_s takes a number of seconds above 0, not -1"),
+        ('platform_namespaces = "seldon"', "platform_namespaces takes a list of names"),
+        ("namespace = 3", "namespace takes a string, not 3"),
+        ('allow_insecure_http = "yes"', "allow_insecure_http takes true or false"),
+    ],
+)
+def test_a_setting_of_the_wrong_type_is_one_sentence(tmp_path, setting, words):
+    path = write(tmp_path, f"[profiles.cluster]\n{setting}\n")
+    with pytest.raises(InvalidInput) as wrong:
+        load_config(profile="cluster", path=path, env={})
+    assert words in str(wrong.value) and "\n" not in str(wrong.value)
+
+
+def test_top_level_types_are_checked(tmp_path):
+    with pytest.raises(InvalidInput, match="read_only .* must be true or false"):
+        load_config(path=write(tmp_path, 'read_only = "no"\n'), env={})
+    with pytest.raises(InvalidInput, match=r"\[keymap\]"):
+        load_config(path=write(tmp_path, '[keymap]\n"app.quit" = 3\n'), env={})
+
+
+def test_platform_namespaces_and_insecure_http_read_as_their_types(tmp_path):
+    path = write(tmp_path, '[profiles.cluster]\nplatform_namespaces = ["a", "b"]\nallow_insecure_http = true\ntimeout_s = 2\n')
+    cfg = load_config(profile="cluster", path=path, env={})
+    assert cfg.cluster.platform_namespaces == ("a", "b") and cfg.cluster.allow_insecure_http is True
+    assert cfg.timeout_s == 2.0
