@@ -24,9 +24,9 @@ from dlptui.platform.model import Service
 
 if TYPE_CHECKING:
     from dlptui.config import Config
-    from dlptui.platform.ports import Cluster, DataStore, Registry, Serving, Training
+    from dlptui.platform.ports import Cluster, DataStore, Pipelines, Registry, Serving, Training
 
-PARTS = ("cluster", "data", "training", "registry", "serving")
+PARTS = ("cluster", "data", "training", "registry", "serving", "pipelines")
 
 IMPLEMENTATIONS: dict[str, dict[str, str]] = {
     "local": {
@@ -35,6 +35,7 @@ IMPLEMENTATIONS: dict[str, dict[str, str]] = {
         "training": "dlptui.platform.local.training:LocalTraining",
         "registry": "dlptui.platform.local.registry:LocalRegistry",
         "serving": "dlptui.platform.local.serving:LocalServing",
+        "pipelines": "dlptui.platform.local.pipelines:LocalPipelines",
     },
     "cluster": {
         "cluster": "dlptui.platform.cluster.kube_cluster:KubeCluster",
@@ -42,6 +43,7 @@ IMPLEMENTATIONS: dict[str, dict[str, str]] = {
         "training": "dlptui.platform.cluster.determined_training:DeterminedTraining",
         "registry": "dlptui.platform.cluster.determined_training:DeterminedRegistry",
         "serving": "dlptui.platform.cluster.seldon_serving:SeldonServing",
+        "pipelines": "dlptui.platform.cluster.pachyderm_pipelines:PachydermPipelines",
     },
 }
 
@@ -86,6 +88,10 @@ class Platform:
     def part(self, name: str) -> Any:
         with self._lock:
             if name not in self._parts:
+                if self.config.kind == "local" and not self._parts:
+                    from dlptui.platform.local import private_home
+
+                    private_home(self.config.home)
                 target = IMPLEMENTATIONS[self.config.kind][name]
                 module_name, class_name = target.split(":")
                 try:
@@ -121,6 +127,10 @@ class Platform:
     @property
     def serving(self) -> Serving:
         return self.part("serving")
+
+    @property
+    def pipelines(self) -> Pipelines:
+        return self.part("pipelines")
 
     def health(self, name: str) -> Service:
         """The part's health; a missing part or a failing check is a Service with the reason."""

@@ -2,13 +2,16 @@
 
 WAL lets readers poll while another process writes. Writers take the write lock up front
 (`BEGIN IMMEDIATE`) and wait for it up to a busy timeout, so two processes writing at once are
-serialised, never lost. `synchronous=NORMAL` in WAL mode keeps a commit cheap (no fsync per
-transaction) and the database consistent after a crash. A transaction that cannot start within
-the timeout ends in one sentence (Conflict) naming the part.
+serialised, never lost. `synchronous=FULL`: the write-ahead log is synced at every commit, so a
+commit or a promotion reported done survives a power cut (NORMAL could undo the last ones). A
+transaction that cannot start within the timeout ends in one sentence (Conflict) naming the part.
 
 Opening a connection costs more than most queries, so each thread keeps its own; one is never
 used in a process it was not opened in (after a fork), and one whose thread has ended is closed
-when the next is opened.
+when the next is opened. `close()` closes a connection only between two transactions (each holds
+its connection's lock), so closing the platform while a worker thread reads cannot pull the
+connection from under it (SQLite can crash the process then); one still busy after a grace
+period is left to the process's exit.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ class Database:
         self._foreign_keys = foreign_keys
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: dict[sqlite3.Connection, tuple[int, threading.Thread]] = {}  # -> (its process, its thread)
+        # connection -> (its process, its thread, the lock each transaction on it holds)
+        self._open: dict[sqlite3.Connection, tuple[int, threading.Thread, threading.Lock]] = {}
         with closing(self._connect()) as db:
             db.execute("PRAGMA journal_mode=WAL")  # a property of the file: it stays
         with self.write() as db:
@@ -43,7 +47,7 @@ class Database:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA synchronous=FULL")
         if self._foreign_keys:
             db.execute("PRAGMA foreign_keys=ON")
         return db
@@ -55,27 +59,29 @@ class Database:
         if db is None or self._local.pid != pid:
             db = self._local.db = self._connect()
             self._local.pid = pid
+            self._local.lock = threading.Lock()
             with self._lock:
-                for other, (its_pid, thread) in list(self._open.items()):
+                for other, (its_pid, thread, _) in list(self._open.items()):
                     if its_pid == pid and not thread.is_alive():
                         other.close()
                         del self._open[other]
-                self._open[db] = (pid, threading.current_thread())
+                self._open[db] = (pid, threading.current_thread(), self._local.lock)
         return db
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
         db = self._connection()
-        try:
-            db.execute(begin)
-        except sqlite3.OperationalError as e:
-            raise Conflict(f"{self._busy} busy or locked ({e}); try again.") from None
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        with self._local.lock:
+            try:
+                db.execute(begin)
+            except sqlite3.OperationalError as e:
+                raise Conflict(f"{self._busy} busy or locked ({e}); try again.") from None
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
 
     def read(self):
         """A snapshot: every query inside sees the same state."""
@@ -84,9 +90,16 @@ class Database:
     def write(self):
         return self._transaction("BEGIN IMMEDIATE")
 
-    def close(self) -> None:
+    def close(self, grace_s: float = 3.0) -> None:
         with self._lock:
-            for db in self._open:
-                db.close()
+            open_now = list(self._open.items())
             self._open.clear()
-        self._local = threading.local()
+            self._local = threading.local()  # every thread opens a new connection from here on
+        for db, (pid, _, lock) in open_now:
+            if pid != os.getpid():
+                continue  # a parent's connection, inherited through a fork: never touched here
+            if lock.acquire(timeout=grace_s):
+                try:
+                    db.close()
+                finally:
+                    lock.release()
