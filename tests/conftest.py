@@ -43,3 +43,41 @@ def platform(config):
     p = Platform(config)
     yield p
     p.close()
+
+
+# Fixtures that train or serve for real: a test that uses one is `slow`, whether it says so or not.
+REAL_WORK_FIXTURES = {"trained_home", "trained_platform", "tiny_checkpoints", "serving_platform", "served"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--order",
+        choices=("file", "reverse", "random"),
+        default="file",
+        help="run the tests in file order, reversed, or shuffled (--order-seed): every order must pass",
+    )
+    parser.addoption("--order-seed", type=int, default=None, help="the seed of --order random (default: printed)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_WORK_FIXTURES & set(getattr(item, "fixturenames", ())) and "slow" not in item.keywords:
+            item.add_marker(pytest.mark.slow)
+    order = config.getoption("--order")
+    if order == "reverse":
+        items.reverse()
+    elif order == "random":
+        import random
+
+        seed = config.getoption("--order-seed")
+        if seed is None:
+            seed = random.SystemRandom().randrange(1 << 30)
+        config._dlptui_order_seed = seed
+        random.Random(seed).shuffle(items)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    order = config.getoption("--order")
+    if order == "random":
+        return f"test order: random, --order-seed {getattr(config, '_dlptui_order_seed', '?')}"
+    return f"test order: {order}" if order != "file" else None

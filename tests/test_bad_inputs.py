@@ -87,10 +87,6 @@ def http():
         yield client
 
 
-def test_corpus_has_at_least_ten_kinds():
-    assert len(CORPUS) >= 10
-
-
 @pytest.fixture(scope="module")
 def image_request():
     """serving/image_request.py, imported as the model server imports it (no torch, no server)."""

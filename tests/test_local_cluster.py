@@ -31,7 +31,18 @@ def test_the_node_is_this_host_with_capacity_and_use(config):
     assert 0 <= node.cpu_used <= node.cpu_capacity
     assert node.memory_capacity == psutil.virtual_memory().total
     assert 0 < node.memory_used < node.memory_capacity
-    assert node.gpu_capacity >= 0
+
+
+def test_gpus_are_counted_from_nvidia_smi(config, tmp_path, monkeypatch):
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\nprintf '37\\n0\\n'\n")  # two GPUs, one busy
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    (node,) = LocalCluster(config).nodes()
+    assert (node.gpu_capacity, node.gpu_allocatable, node.gpu_used) == (2, 2, 1)
+    fake.unlink()
+    (node,) = LocalCluster(config).nodes()  # a fresh part: no nvidia-smi, no GPU
+    assert node.gpu_capacity == 0
 
 
 def test_context_names_profile_host_versions_and_load(config):
