@@ -38,16 +38,24 @@ def split_folder(tmp_path, sample_dir) -> Path:
 
 
 def test_shipped_configs_load():
-    from settings import load_config, periods
+    import yaml
+    from settings import load_config, periods, space
 
-    for name, backbone in (("const.yaml", "resnet50"), ("local.yaml", "efficientnet_lite0"), ("tiny.yaml", "tiny")):
+    for name, backbone in (("const.yaml", "resnet50"), ("local.yaml", "efficientnet_lite0"), ("tiny.yaml", "tiny"), ("search.yaml", "efficientnet_lite0")):
         conf = load_config(TRIAL / name)
         assert conf["hyperparameters"]["backbone"] == backbone
         total, validation, checkpoint = periods(conf)
         assert total >= validation and total >= checkpoint
+        assert "max_length" not in ((yaml.safe_load((TRIAL / name).read_text()) or {}).get("searcher") or {})  # deprecated in 0.38
+    search = load_config(TRIAL / "search.yaml")
+    assert search["searcher"]["name"] == "adaptive_asha" and search["searcher"]["time_metric"] == "batches"
+    assert set(space(search)) == {"learning_rate", "freeze_backbone"}
     const = load_config(TRIAL / "const.yaml")
     assert const["hyperparameters"]["learning_rate"] == 0.005  # the reference example's settings
     assert const["data"]["store"] == "pachyderm" and "token" not in const["data"]
+
+
+SEARCH_HP = "hyperparameters: {max_batches: 4, learning_rate: {type: log, minval: -3, maxval: -1}}\ndata: {store: local, repo: r}\n"
 
 
 @pytest.mark.parametrize(
@@ -66,8 +74,25 @@ def test_shipped_configs_load():
         ("hyperparameters: {}\ndata: {store: s3}", "data store 's3' is unknown"),
         ("hyperparameters: {}\ndata: {store: folder}", "no path"),
         ("hyperparameters: {}\ndata: {store: local}", "no repo"),
-        ("hyperparameters: {}\ndata: {store: local, repo: r}\nsearcher: {name: single}", "has no searcher.max_length.batches"),
+        ("hyperparameters: {}\ndata: {store: local, repo: r}\nsearcher: {name: single}", "has no hyperparameters.max_batches"),
         ("hyperparameters: {}\ndata: {store: local, repo: r}\nsearcher: {max_length: {batches: 0}}", "has 0 for searcher.max_length"),
+        ("hyperparameters: {max_batches: 0}\ndata: {store: local, repo: r}", "has 0 for hyperparameters.max_batches"),
+        (f"{SEARCH_HP}searcher: {{name: bayes}}", "searcher name 'bayes' is unknown; use one of single, random, grid"),
+        (f"{SEARCH_HP}searcher: {{name: random, metric: accuracy}}", "has no searcher.max_trials"),
+        (f"{SEARCH_HP}searcher: {{name: random, max_trials: 2, max_concurrent_trials: -1}}", "has -1 for searcher.max_concurrent_trials"),
+        (f"{SEARCH_HP}searcher: {{name: adaptive_asha, max_trials: 4, max_length: {{batches: 8}}}}", "max_length is deprecated in Determined 0.38 and adaptive_asha requires searcher.max_time"),
+        (f"{SEARCH_HP}searcher: {{name: adaptive_asha, max_trials: 4, max_time: 8}}", "has no searcher.time_metric"),
+        (f"{SEARCH_HP}searcher: {{name: adaptive_asha, max_trials: 4, time_metric: epochs, max_time: 8}}", "set time_metric: batches"),
+        (f"{SEARCH_HP}searcher: {{name: adaptive_asha, max_trials: 4, time_metric: batches, max_time: 8, divisor: 1}}", "searcher.divisor; set it to a number greater than 1"),
+        (f"{SEARCH_HP}searcher: {{name: adaptive_asha, max_trials: 4, time_metric: batches, max_time: 8, mode: wild}}", "'wild' for searcher.mode; use one of aggressive"),
+        (f"{SEARCH_HP}searcher: {{name: grid}}", "has no hyperparameters.learning_rate.count"),
+        ("hyperparameters: {max_batches: 4, learning_rate: {type: lgo}}\ndata: {store: local, repo: r}\nsearcher: {name: random, max_trials: 2}", "learning_rate has type 'lgo'; use one of const, int, double"),
+        ("hyperparameters: {max_batches: 4, learning_rate: {type: double, minval: 0.1}}\ndata: {store: local, repo: r}\nsearcher: {name: random, max_trials: 2}", "has no hyperparameters.learning_rate.maxval"),
+        ("hyperparameters: {max_batches: 4, learning_rate: {type: double, minval: 0.1, maxval: 0.01}}\ndata: {store: local, repo: r}\nsearcher: {name: random, max_trials: 2}", "minval 0.1 above maxval 0.01"),
+        ("hyperparameters: {max_batches: 4, learning_rate: {type: double, minval: 0.1, maxval: 50}}\ndata: {store: local, repo: r}\nsearcher: {name: random, max_trials: 2}", "learning_rate is 50"),
+        ("hyperparameters: {max_batches: 4, backbone: {type: categorical, vals: [tiny, vgg]}}\ndata: {store: local, repo: r}\nsearcher: {name: random, max_trials: 2}", "backbone 'vgg' is unknown"),
+        ("hyperparameters: {max_batches: 4, backbone: {type: categorical, vals: []}}\ndata: {store: local, repo: r}\nsearcher: {name: random, max_trials: 2}", "backbone.vals; set it to a list"),
+        (f"{SEARCH_HP}searcher: {{name: single}}", "learning_rate is searched (log), but the searcher is single"),
         (
             "hyperparameters: {}\ndata: {store: local, repo: r}\nsearcher: {max_length: {batches: 5}}\nmin_validation_period: {epochs: 1}",
             "has no min_validation_period.batches",

@@ -24,10 +24,11 @@ REPORT_EVERY = 10  # batches between training-metric reports (and chances to sto
 def relative(every: int, total: int, start: int, last: bool = False):
     """Determined's local Trainer counts periods from the batch it resumed at, not from zero
     (off a cluster it starts with steps_completed 0). So after a resume at `start` the same
-    absolute boundaries are handed over as a list of batches counted from there."""
+    absolute boundaries are handed over as a list of batches counted from there. With `last`,
+    `total` itself is a boundary too (the end of a search rung)."""
     from determined.pytorch import Batch
 
-    if start == 0:
+    if start == 0 and (not last or total % every == 0):
         return Batch(every)
     points = {b - start for b in range(every, total + 1, every) if b > start}
     if last:
@@ -55,8 +56,10 @@ def run(
     start_batch: int = 0,
     callbacks: dict | None = None,
     on_context: Callable[[Any], None] | None = None,
+    stop_at: int | None = None,
 ) -> None:
-    """Train until the config's max length, or until the context is asked to stop."""
+    """Train until the config's length (or `stop_at`, the end of a search rung, with a validation and a
+    checkpoint there), or until the context is asked to stop."""
     import determined as det
     from determined.pytorch import Batch
 
@@ -72,6 +75,9 @@ def run(
         if latest_checkpoint:
             os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"  # our own checkpoint: Determined pickles its state
     total, validation, checkpoint = periods(conf)
+    rung = stop_at is not None and stop_at < total
+    if stop_at is not None:
+        total = min(total, stop_at)
     report = min(validation, REPORT_EVERY)
     with det.pytorch.init(hparams=hparams, exp_conf=conf, enable_tensorboard_logging=on_cluster) as context:
         if on_context:
@@ -88,8 +94,8 @@ def run(
         else:
             trainer.fit(
                 max_length=Batch(total),
-                validation_period=relative(validation, total, start_batch),
-                checkpoint_period=relative(checkpoint, total, start_batch),
+                validation_period=relative(validation, total, start_batch, last=rung),
+                checkpoint_period=relative(checkpoint, total, start_batch, last=rung),
                 reporting_period=relative(report, total, start_batch, last=True),
                 checkpoint_policy="all",
                 latest_checkpoint=latest_checkpoint,
