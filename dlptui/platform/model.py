@@ -77,6 +77,7 @@ class Commit:
     created: float
     size_bytes: int = 0  # total size of the files in the commit's tree
     files: int = 0
+    provenance: tuple[str, ...] = ()  # the commits it was made from ("repo@commit"), for a pipeline's output
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,74 @@ class DataRef:
 
     def __str__(self) -> str:
         return f"{self.repo}@{self.commit}"
+
+
+# --- pipelines ---------------------------------------------------------------
+
+
+class JobState(str, Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    KILLED = "killed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.SUCCESS, JobState.FAILURE, JobState.KILLED)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A transform in Pachyderm's spec format: its output repo has the pipeline's name."""
+
+    name: str
+    state: str  # "running" or "paused" (stopped)
+    inputs: tuple[str, ...]  # "repo@branch" of each pfs input
+    output: str  # "repo@branch"
+    created: float
+    description: str = ""
+    cmd: tuple[str, ...] = ()
+    image: str = ""  # recorded; the local profile runs `cmd` on this machine, without a container
+    parallelism: int = 1
+    datum_tries: int = 3
+    last_job: str | None = None
+    last_job_state: JobState | None = None
+    detail: str = ""  # one sentence on what is wrong, or how it runs
+    spec: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of a pipeline over one set of input commits."""
+
+    id: str
+    pipeline: str
+    state: JobState
+    input_commits: tuple[str, ...]  # "repo@commit"
+    output_commit: str | None = None  # "repo@commit" once the job succeeded
+    datums: dict[str, int] = field(default_factory=dict)  # total, processed, skipped, failed
+    started: float | None = None
+    finished: float | None = None
+    reason: str = ""  # one sentence when state is failure or killed
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        import time
+
+        return (self.finished or time.time()) - self.started
+
+
+@dataclass(frozen=True)
+class Datum:
+    id: str
+    job_id: str
+    state: str  # "pending", "running", "success", "skipped", "failed"
+    files: tuple[str, ...] = ()  # "input name:/path" of each input file
+    tries: int = 0
+    reason: str = ""
 
 
 # --- training ----------------------------------------------------------------
@@ -210,6 +279,54 @@ class Deployment:
     created: float | None = None
     detail: str = ""  # one sentence on why it is not available
     log_tail: tuple[str, ...] = ()
+    shadow_version: int | None = None  # gets a copy of every request; its answers are never returned
+
+
+@dataclass(frozen=True)
+class VersionFigures:
+    """How one version behind a deployment does: what `deployment NAME --json` gives as `versions`."""
+
+    version: int
+    role: str  # "primary", "canary" or "shadow"
+    traffic: int  # percent of the requests (a shadow sees all of them, answers none)
+    requests: int | None = None  # None: the profile cannot count them (a sentence in `note`)
+    errors: int | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    labels: dict[str, int] = field(default_factory=dict)  # answers per label
+    agreement: float | None = None  # a shadow: the share of mirrored requests where it agreed with the primary
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LoggedPrediction:
+    """One prediction through a deployment, as its prediction log keeps it."""
+
+    id: int
+    deployment: str
+    time: float
+    model: str
+    version: int
+    role: str  # "primary", "canary" or "shadow"
+    request_id: str
+    input_sha256: str
+    input_bytes: int
+    label: str | None
+    probabilities: dict[str, float]
+    latency_ms: float
+    status: int  # the HTTP status answered
+
+
+@dataclass(frozen=True)
+class DeploymentChange:
+    """One entry of a deployment's history: who moved it from which version to which, and how."""
+
+    time: float
+    change: str  # "deployed", "updated", "promoted", "rolled back"
+    by: str
+    model: str
+    from_version: int | None
+    to_version: int
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,14 @@ from dlptui.platform.model import (
     DataRef,
     Deployment,
     Experiment,
+    Datum,
     FileEntry,
+    Job,
     MetricPoint,
     Model,
     ModelVersion,
     Node,
+    Pipeline,
     Prediction,
     Promotion,
     Repo,
@@ -141,6 +144,62 @@ class DataStore(Part, Protocol):
     def resolve(self, repo: str, ref: str) -> DataRef:
         """Pin a branch or commit prefix to the full commit id (what an experiment records): the branch given,
         or the commit's own. Resolving the full id again gives the same DataRef."""
+        ...
+
+
+class Pipelines(Part, Protocol):
+    """Transforms in Pachyderm's pipeline spec format, their jobs and datums.
+
+    Every method that takes a pipeline name raises NotFound for a pipeline that is not there, and every
+    method that takes a job id NotFound for a job that is not there."""
+
+    @changes
+    def create_pipeline(self, spec: Mapping) -> Pipeline:
+        """The spec as `pachctl create pipeline -f` reads it (a mapping), parsed into Pachyderm's
+        CreatePipelineRequest first: an unknown field or a bad value is InvalidInput naming it, an input repo
+        that is not there NotFound, an existing pipeline of that name Conflict; nothing is created then. The
+        output repo (the pipeline's name) is made when missing; a job starts for each input's head."""
+        ...
+
+    def list_pipelines(self) -> list[Pipeline]:
+        """By name."""
+        ...
+
+    def inspect_pipeline(self, name: str) -> Pipeline: ...
+
+    @changes
+    def stop_pipeline(self, name: str) -> Pipeline:
+        """No new job starts; a running job is killed. Stopping a stopped pipeline is no error."""
+        ...
+
+    @changes
+    def start_pipeline(self, name: str) -> Pipeline:
+        """Jobs start again, for input commits that came meanwhile too."""
+        ...
+
+    @changes
+    def delete_pipeline(self, name: str) -> None:
+        """The pipeline, its jobs and its output repo."""
+        ...
+
+    def list_jobs(self, pipeline: str | None = None) -> list[Job]:
+        """Newest first; `pipeline=None` means every pipeline."""
+        ...
+
+    def inspect_job(self, job_id: str) -> Job: ...
+
+    def list_datums(self, job_id: str) -> list[Datum]:
+        """By datum id."""
+        ...
+
+    @changes
+    def restart_job(self, job_id: str) -> Job:
+        """Run the failed datums of a finished job again (the others keep their output). Conflict for a job
+        that has not ended or has no failed datum."""
+        ...
+
+    def job_logs(self, job_id: str, datum_id: str | None = None) -> list[str]:
+        """The lines the job's code wrote (stdout and stderr), or one datum's."""
         ...
 
 
@@ -300,7 +359,8 @@ class Cluster(Part, Protocol):
         ...
 
 
-PORTS: dict[str, type] = {"cluster": Cluster, "data": DataStore, "training": Training, "registry": Registry, "serving": Serving}
+PORTS: dict[str, type] = {"cluster": Cluster, "data": DataStore, "training": Training, "registry": Registry, "serving": Serving,
+                          "pipelines": Pipelines}
 
 
 def changing_methods(port: type) -> frozenset[str]:

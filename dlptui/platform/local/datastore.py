@@ -41,6 +41,22 @@ def _commit(row: sqlite3.Row) -> Commit:
     )
 
 
+def _provenance(db: sqlite3.Connection, commits: list[Commit]) -> list[Commit]:
+    """The commits with the sources a pipeline made them from ("repo@commit")."""
+    import dataclasses
+
+    if not commits:
+        return commits
+    ids = [c.id for c in commits]
+    found: dict[str, list[str]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in db.execute(f"SELECT commit_id, source FROM provenance WHERE commit_id IN ({marks}) ORDER BY source", chunk):
+            found.setdefault(row[0], []).append(row[1])
+    return [dataclasses.replace(c, provenance=tuple(found[c.id])) if c.id in found else c for c in commits]
+
+
 def check_branch_name(name: str) -> str:
     if not isinstance(name, str) or not BRANCH.match(name) or len(name) > 63:
         raise InvalidInput(f"{name!r} is not a valid branch name; use letters, digits, '-' and '_'.")
@@ -151,6 +167,7 @@ class LocalDataStore:
         with self._write() as db:
             self._need_repo(db, name)
             db.execute("DELETE FROM entries WHERE commit_seq IN (SELECT seq FROM commits WHERE repo = ?)", (name,))
+            db.execute("DELETE FROM provenance WHERE commit_id IN (SELECT id FROM commits WHERE repo = ?)", (name,))
             db.execute("DELETE FROM commits WHERE repo = ?", (name,))
             db.execute("DELETE FROM branches WHERE repo = ?", (name,))
             db.execute("DELETE FROM repos WHERE name = ?", (name,))
@@ -185,11 +202,11 @@ class LocalDataStore:
             if limit is not None:
                 sql += " LIMIT ?"
                 params.append(int(limit))
-            return [_commit(r) for r in db.execute(sql, params)]
+            return _provenance(db, [_commit(r) for r in db.execute(sql, params)])
 
     def inspect_commit(self, repo: str, ref: str) -> Commit:
         with self._read() as db:
-            return _commit(self._find_commit(db, repo, ref))
+            return _provenance(db, [_commit(self._find_commit(db, repo, ref))])[0]
 
     def resolve(self, repo: str, ref: str) -> DataRef:
         with self._read() as db:
@@ -228,6 +245,59 @@ class LocalDataStore:
                 self.blobs.publish(staged.values())
                 changes = [(p, s.hash, s.size) for p, s in staged.items()]
                 return self._new_commit(db, repo, branch, message, changes, [])
+        finally:
+            self.blobs.discard(staged.values())
+
+    def store_files(self, files: Mapping[str, Path]) -> dict[str, tuple[str, int]]:
+        """Keep local files' content in the blob store without a commit yet: path -> (sha256, size), for
+        `commit_tree` later (a pipeline datum's output, kept until its job commits). Not a port method."""
+        staged: dict[str, Staged] = {}
+        try:
+            for path, source in files.items():
+                staged[path] = self._stage(source)
+            with self._write():
+                self.blobs.publish(staged.values())
+            return {path: (s.hash, s.size) for path, s in staged.items()}
+        finally:
+            self.blobs.discard(staged.values())
+
+    def commit_tree(
+        self,
+        repo: str,
+        branch: str,
+        files: Mapping[str, Path | tuple[str, int]],
+        message: str = "",
+        provenance: tuple[str, ...] = (),
+    ) -> Commit:
+        """One atomic commit on `branch` whose whole tree is `files` (not on top of the head), recording where it
+        came from: how a pipeline's job lands its output. Values are local files, or (sha256, size) of content the
+        store holds already (a skipped datum's earlier output). Not a port method: the local pipeline runner's."""
+        check_branch_name(branch)
+        staged: dict[str, Staged] = {}
+        kept: dict[str, tuple[str, int]] = {}
+        try:
+            for path, source in files.items():
+                path = clean_path(path)
+                if isinstance(source, tuple):
+                    kept[path] = source
+                else:
+                    staged[path] = self._stage(source)
+            with self._write() as db:
+                self._need_repo(db, repo)
+                for path, (digest, size) in kept.items():
+                    if not self.blobs.has(digest, size):
+                        raise NotFound(f"The earlier output {path} of repo {repo!r} is no longer stored; restart the job.")
+                self.blobs.publish(staged.values())
+                changes = [(p, s.hash, s.size) for p, s in staged.items()] + [(p, h, n) for p, (h, n) in kept.items()]
+                row = db.execute("SELECT head FROM branches WHERE repo = ? AND name = ?", (repo, branch)).fetchone()
+                tops: set[str] = set()  # the head's whole tree goes (deletions come before the changes)
+                if row is not None and row["head"] is not None:
+                    tops = {"/" + r[0].lstrip("/").split("/")[0] for r in
+                            db.execute("SELECT path FROM entries WHERE commit_seq = ?", (row["head"],))}
+                commit = self._new_commit(db, repo, branch, message, changes, sorted(tops))
+                db.executemany("INSERT OR IGNORE INTO provenance (commit_id, source) VALUES (?, ?)",
+                               [(commit.id, source) for source in provenance])
+                return _provenance(db, [commit])[0]
         finally:
             self.blobs.discard(staged.values())
 

@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS branches (
 CREATE TABLE IF NOT EXISTS entries (
     commit_seq INTEGER NOT NULL, path TEXT NOT NULL, hash TEXT NOT NULL, size INTEGER NOT NULL,
     PRIMARY KEY (commit_seq, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS provenance (
+    commit_id TEXT NOT NULL, source TEXT NOT NULL, PRIMARY KEY (commit_id, source)) WITHOUT ROWID;
 """
 
 

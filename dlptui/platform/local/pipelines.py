@@ -1,0 +1,272 @@
+"""ports.Pipelines on one machine: Pachyderm pipeline specs run by an embedded runner.
+
+Each pipeline has its own runner process (`pipeline_runner.py`), started detached and recorded
+with pid and start time (`processes.py`), so its jobs go on after the console closes and are
+found again when it comes back; a runner that died is started again on the next look. The
+records live in `config.home / "pipelines" / "meta.db"`, each job's logs in
+`pipelines/<name>/logs/<job>/`. What runs a datum, and how `/pfs` is rewritten, is in
+`pipeline_runner.py`. `image` is recorded but not used: the local profile runs `cmd` on this
+machine, without a container.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from dlptui.errors import Conflict, InvalidInput, NotFound
+from dlptui.platform import pipeline_spec
+from dlptui.platform.local import processes
+from dlptui.platform.local.pipeline_db import JOB_COLUMNS, datum_of, job_of, open_pipeline_db
+from dlptui.platform.model import Datum, Job, JobState, Pipeline, Service
+
+RUNNING, PAUSED = "running", "paused"
+
+
+def pipeline_of(row, last: Job | None, runner_alive: bool) -> Pipeline:
+    spec = pipeline_spec.parse(json.loads(row["spec"]))
+    detail = row["detail"]
+    if not detail:
+        where = f"image {spec.image!r} recorded, not used: " if spec.image else ""
+        detail = f"{where}runs {spec.cmd[0]!r} on this machine, {spec.workers} datum(s) at a time."
+        if row["state"] == RUNNING and not runner_alive:
+            detail = "Its runner is not running; it starts again on the next look (or `dlptui pipeline start`)."
+    return Pipeline(
+        name=row["name"], state=row["state"],
+        inputs=tuple(f"{leaf.repo}@{leaf.branch}" for leaf in spec.input.leaves()),
+        output=f"{spec.name}@{spec.output_branch}", created=row["created"], description=spec.description,
+        cmd=spec.cmd, image=spec.image, parallelism=spec.workers, datum_tries=spec.datum_tries,
+        last_job=last.id if last else None, last_job_state=last.state if last else None, detail=detail, spec=spec.raw,
+    )
+
+
+class LocalPipelines:
+    def __init__(self, config, platform=None) -> None:
+        self.config = config
+        self.platform = platform
+        self.root = Path(config.home) / "pipelines"
+        self.db = open_pipeline_db(self.root)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @property
+    def _data(self):
+        if self.platform is not None:
+            return self.platform.data
+        from dlptui.platform.local.datastore import LocalDataStore
+
+        self._own_data = getattr(self, "_own_data", None) or LocalDataStore(self.config)
+        return self._own_data
+
+    # --- runners --------------------------------------------------------------------
+
+    def _record(self, row) -> processes.ProcessRecord | None:
+        return processes.ProcessRecord.from_json(json.loads(row["runner"])) if row["runner"] else None
+
+    def _alive(self, row) -> bool:
+        record = self._record(row)
+        return record is not None and processes.alive(record)
+
+    def _start_runner(self, name: str) -> None:
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH")}
+        record = processes.spawn(
+            [sys.executable, "-m", "dlptui.platform.local.pipeline_runner", str(self.config.home), name],
+            log=self.root / name / "runner.log", cwd=self.root / name, env=env,
+        )
+        with self.db.write() as db:
+            db.execute("UPDATE pipelines SET runner = ? WHERE name = ?", (json.dumps(record.to_json()), name))
+
+    def _stop_runner(self, row) -> None:
+        record = self._record(row)
+        if record is not None:
+            processes.stop_tree(record, timeout=5.0)
+
+    def _revive(self, rows) -> None:
+        """Start the runner of a running pipeline whose runner is gone (killed, or the machine restarted)."""
+        if getattr(self.config, "read_only", False):
+            return
+        for row in rows:
+            if row["state"] == RUNNING and not self._alive(row):
+                (self.root / row["name"]).mkdir(parents=True, exist_ok=True)
+                self._start_runner(row["name"])
+
+    # --- pipelines ------------------------------------------------------------------
+
+    def _row(self, db, name: str):
+        row = db.execute("SELECT * FROM pipelines WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NotFound(f"There is no pipeline {name!r}; see `dlptui pipeline list`.")
+        return row
+
+    def _last_job(self, db, name: str) -> Job | None:
+        row = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE pipeline = ? ORDER BY seq DESC LIMIT 1", (name,)).fetchone()
+        return job_of(row) if row else None
+
+    def create_pipeline(self, spec: Mapping) -> Pipeline:
+        parsed = pipeline_spec.parse(spec)
+        data = self._data
+        for leaf in parsed.input.leaves():
+            try:
+                data.inspect_repo(leaf.repo)
+            except NotFound:
+                raise NotFound(
+                    f"Input repo {leaf.repo!r} of pipeline {parsed.name!r} does not exist; "
+                    f"create it with `dlptui data create {leaf.repo}` first."
+                ) from None
+        with self.db.read() as db:
+            if db.execute("SELECT 1 FROM pipelines WHERE name = ?", (parsed.name,)).fetchone():
+                raise Conflict(f"Pipeline {parsed.name!r} exists already; delete it first or pick another name.")
+        try:
+            data.inspect_repo(parsed.name)
+        except NotFound:
+            data.create_repo(parsed.name, description=f"Output of pipeline {parsed.name}.")
+        with self.db.write() as db:
+            if db.execute("SELECT 1 FROM pipelines WHERE name = ?", (parsed.name,)).fetchone():
+                raise Conflict(f"Pipeline {parsed.name!r} exists already; delete it first or pick another name.")
+            db.execute("INSERT INTO pipelines (name, spec, created, state) VALUES (?, ?, ?, ?)",
+                       (parsed.name, json.dumps(parsed.raw), time.time(), RUNNING))
+        (self.root / parsed.name).mkdir(parents=True, exist_ok=True)
+        self._start_runner(parsed.name)
+        return self.inspect_pipeline(parsed.name)
+
+    def list_pipelines(self) -> list[Pipeline]:
+        with self.db.read() as db:
+            rows = db.execute("SELECT * FROM pipelines ORDER BY name").fetchall()
+        self._revive(rows)
+        with self.db.read() as db:
+            rows = db.execute("SELECT * FROM pipelines ORDER BY name").fetchall()
+            return [pipeline_of(r, self._last_job(db, r["name"]), self._alive(r)) for r in rows]
+
+    def inspect_pipeline(self, name: str) -> Pipeline:
+        with self.db.read() as db:
+            row = self._row(db, name)
+        self._revive([row])
+        with self.db.read() as db:
+            row = self._row(db, name)
+            return pipeline_of(row, self._last_job(db, name), self._alive(row))
+
+    def stop_pipeline(self, name: str) -> Pipeline:
+        with self.db.write() as db:
+            row = self._row(db, name)
+            db.execute("UPDATE pipelines SET state = ? WHERE name = ?", (PAUSED, name))
+        self._stop_runner(row)
+        with self.db.write() as db:  # what the runner could not mark before it went
+            db.execute("UPDATE jobs SET state = ?, finished = ?, reason = ? WHERE pipeline = ? AND state = ?",
+                       (JobState.KILLED.value, time.time(), f"Pipeline {name!r} was stopped.", name, JobState.RUNNING.value))
+            db.execute("UPDATE pipelines SET runner = NULL WHERE name = ?", (name,))
+        return self.inspect_pipeline(name)
+
+    def start_pipeline(self, name: str) -> Pipeline:
+        with self.db.write() as db:
+            row = self._row(db, name)
+            db.execute("UPDATE pipelines SET state = ?, detail = '' WHERE name = ?", (RUNNING, name))
+        if not self._alive(row):
+            self._start_runner(name)
+        return self.inspect_pipeline(name)
+
+    def delete_pipeline(self, name: str) -> None:
+        with self.db.write() as db:
+            row = self._row(db, name)
+            db.execute("UPDATE pipelines SET state = ? WHERE name = ?", (PAUSED, name))
+        self._stop_runner(row)
+        with self.db.write() as db:
+            db.execute("DELETE FROM datums WHERE job_id IN (SELECT id FROM jobs WHERE pipeline = ?)", (name,))
+            db.execute("DELETE FROM jobs WHERE pipeline = ?", (name,))
+            db.execute("DELETE FROM pipelines WHERE name = ?", (name,))
+        try:
+            self._data.delete_repo(name)
+        except NotFound:
+            pass
+        shutil.rmtree(self.root / name, ignore_errors=True)
+
+    # --- jobs -------------------------------------------------------------------------
+
+    def _job_row(self, db, job_id: str):
+        if not isinstance(job_id, str) or not job_id:
+            raise InvalidInput(f"{job_id!r} is not a job id; see `dlptui jobs`.")
+        rows = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id >= ? AND id < ? LIMIT 2",
+                          (job_id.lower(), job_id.lower() + "g")).fetchall()
+        if len(rows) == 1 and (len(job_id) >= 4 or rows[0]["id"] == job_id):
+            return rows[0]
+        if len(rows) > 1:
+            exact = [r for r in rows if r["id"] == job_id]
+            if exact:
+                return exact[0]
+            raise InvalidInput(f"Job prefix {job_id!r} matches several jobs; give more characters.")
+        raise NotFound(f"There is no job {job_id!r}; see `dlptui jobs`.")
+
+    def list_jobs(self, pipeline: str | None = None) -> list[Job]:
+        with self.db.read() as db:
+            if pipeline is None:
+                rows = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY seq DESC").fetchall()
+            else:
+                self._row(db, pipeline)
+                rows = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE pipeline = ? ORDER BY seq DESC", (pipeline,)).fetchall()
+            return [job_of(r) for r in rows]
+
+    def inspect_job(self, job_id: str) -> Job:
+        with self.db.read() as db:
+            return job_of(self._job_row(db, job_id))
+
+    def list_datums(self, job_id: str) -> list[Datum]:
+        with self.db.read() as db:
+            job = self._job_row(db, job_id)
+            return [datum_of(r) for r in db.execute("SELECT * FROM datums WHERE job_id = ? ORDER BY id", (job["id"],))]
+
+    def restart_job(self, job_id: str) -> Job:
+        with self.db.write() as db:
+            row = self._job_row(db, job_id)
+            state = JobState(row["state"])
+            if not state.terminal:
+                raise Conflict(f"Job {row['id']} is {state.value}; only a job that has ended can be restarted.")
+            again = db.execute("SELECT count(*) FROM datums WHERE job_id = ? AND state NOT IN ('success', 'skipped')",
+                               (row["id"],)).fetchone()[0]
+            if state == JobState.SUCCESS or (state == JobState.FAILURE and not again):
+                raise Conflict(f"Job {row['id']} has no failed datum to run again.")
+            db.execute("UPDATE datums SET state = 'pending', tries = 0, reason = '' WHERE job_id = ? "
+                       "AND state NOT IN ('success', 'skipped')", (row["id"],))
+            db.execute("UPDATE jobs SET state = ?, finished = NULL, reason = '', failed = 0 WHERE id = ?",
+                       (JobState.CREATED.value, row["id"]))
+            pipeline = self._row(db, row["pipeline"])
+        if pipeline["state"] == RUNNING and not self._alive(pipeline):
+            self._start_runner(pipeline["name"])
+        return self.inspect_job(row["id"])
+
+    def job_logs(self, job_id: str, datum_id: str | None = None) -> list[str]:
+        with self.db.read() as db:
+            job = self._job_row(db, job_id)
+            datums = [r["id"] for r in db.execute("SELECT id FROM datums WHERE job_id = ? ORDER BY id", (job["id"],))]
+        folder = self.root / job["pipeline"] / "logs" / job["id"]
+        if datum_id is not None:
+            chosen = [d for d in datums if d.startswith(datum_id)]
+            if len(chosen) != 1:
+                raise NotFound(f"Job {job['id']} has no datum {datum_id!r}; see `dlptui job {job['id']}`.")
+            datums = chosen
+        lines: list[str] = []
+        for d in datums:
+            try:
+                text = (folder / f"{d}.log").read_text(errors="replace")
+            except FileNotFoundError:
+                continue
+            lines += [f"{d[:12]} {line}" if datum_id is None else line for line in text.splitlines()]
+        return lines
+
+    # --- health -------------------------------------------------------------------------
+
+    def health(self) -> Service:
+        try:
+            with self.db.read() as db:
+                count = db.execute("SELECT count(*) FROM pipelines").fetchone()[0]
+                running = db.execute("SELECT count(*) FROM jobs WHERE state = 'running'").fetchone()[0]
+            return Service(part="pipelines", backend="embedded runner", reachable=True,
+                           detail=f"{count} pipeline{'s' if count != 1 else ''}, {running} job{'s' if running != 1 else ''} running",
+                           endpoint=str(self.root))
+        except Exception as e:  # health never raises
+            return Service(part="pipelines", backend="embedded runner", reachable=False,
+                           detail=f"The pipeline records at {self.root} cannot be read: {e}")
