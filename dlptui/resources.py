@@ -9,6 +9,7 @@ one environment variable each overrides the answer:
     DLPTUI_TRIAL_DIR     the Determined trial (train.py, model_def.py, the *.yaml configs)
     DLPTUI_SERVING_DIR   the Seldon model class (dogcat_model.py) and its image files
     DLPTUI_INFRA_DIR     infra/: Helm values, the SeldonDeployment template, scripts
+    DLPTUI_PIPELINES_DIR pipelines/: pipeline specs in Pachyderm's format (the Dogs-vs-Cats split)
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 
 from dlptui.errors import NotAvailable
 
-ENV = {"trial": "DLPTUI_TRIAL_DIR", "serving": "DLPTUI_SERVING_DIR", "infra": "DLPTUI_INFRA_DIR"}
+ENV = {"trial": "DLPTUI_TRIAL_DIR", "serving": "DLPTUI_SERVING_DIR", "infra": "DLPTUI_INFRA_DIR",
+       "pipelines": "DLPTUI_PIPELINES_DIR"}
 DEMO_CONFIG = "local.yaml"  # the demo experiment of the first run and of `dlptui train`
 SELDON_TEMPLATE = ("seldon", "deployment.yaml.tmpl")
 
@@ -50,6 +52,11 @@ def serving_dir() -> Path:
 
 def infra_dir() -> Path:
     return folder("infra")
+
+
+def pipelines_dir() -> Path:
+    """The shipped pipeline specs (Pachyderm's format), e.g. the Dogs-vs-Cats split."""
+    return folder("pipelines")
 
 
 def demo_config() -> Path:

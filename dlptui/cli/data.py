@@ -135,6 +135,7 @@ def commits(args, platform) -> int:
         ("FILES", lambda c: c.files),
         ("SIZE", lambda c: text.size(c.size_bytes)),
         ("MESSAGE", lambda c: c.message),
+        ("PROVENANCE", lambda c: ", ".join(c.provenance) or None),
     ]
     emit_table(rows, columns, args.json)
     return 0

@@ -1,0 +1,70 @@
+"""Pipeline use cases over `ports.Pipelines`, for both faces: create from a spec file, wait for jobs.
+
+- `load_spec(path)`: a spec file (JSON or YAML, as `pachctl create pipeline -f` takes) as a mapping.
+- `create_from_file(pipelines, path)`: check and create it; one sentence for a bad file.
+- `wait_job(pipelines, job_id)`: the job once it has ended.
+- `wait_for_input(pipelines, pipeline, input_commit)`: the job of that input commit once it has ended.
+- `shipped_specs()`: the specs dlptui ships (`pipelines/`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from dlptui import resources
+from dlptui.errors import InvalidInput, NotFound, Unreachable
+from dlptui.platform import pipeline_spec
+from dlptui.platform.model import Job, Pipeline
+from dlptui.platform.ports import Pipelines
+
+WAIT_S = 600.0
+POLL_S = 0.2
+
+
+def load_spec(path: Path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise NotFound(f"There is no spec file {path}; check the path.") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a folder; give a pipeline spec file (JSON or YAML).") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"The spec file {path} cannot be read ({e}).") from None
+    return pipeline_spec.load(text, source=f"The spec file {path}")
+
+
+def create_from_file(pipelines: Pipelines, path: Path) -> Pipeline:
+    return pipelines.create_pipeline(load_spec(path))
+
+
+def wait_job(pipelines: Pipelines, job_id: str, timeout_s: float = WAIT_S, poll_s: float = POLL_S) -> Job:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = pipelines.inspect_job(job_id)
+        if job.state.terminal:
+            return job
+        if time.monotonic() > deadline:
+            raise Unreachable(f"Job {job.id} has not ended after {timeout_s:.0f} s (it is {job.state.value}); "
+                              f"see `dlptui job {job.id}`.")
+        time.sleep(poll_s)
+
+
+def wait_for_input(pipelines: Pipelines, pipeline: str, input_commit: str, timeout_s: float = WAIT_S,
+                   poll_s: float = POLL_S) -> Job:
+    """`input_commit` is "repo@commit": the job that ran on it, once ended."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for job in pipelines.list_jobs(pipeline):
+            if input_commit in job.input_commits:
+                return wait_job(pipelines, job.id, max(1.0, deadline - time.monotonic()), poll_s)
+        if time.monotonic() > deadline:
+            raise Unreachable(f"Pipeline {pipeline!r} started no job for {input_commit} within {timeout_s:.0f} s; "
+                              f"see `dlptui pipeline inspect {pipeline}`.")
+        time.sleep(poll_s)
+
+
+def shipped_specs() -> list[Path]:
+    folder = resources.pipelines_dir()
+    return sorted(p for p in folder.iterdir() if p.suffix in (".json", ".yaml", ".yml"))
