@@ -27,6 +27,7 @@ from pathlib import Path
 from seldon_core.flask_utils import SeldonMicroserviceException
 
 from image_request import DEFAULT_MAX_PIXELS, BadRequest, image_from_message
+from prediction_log import PredictionLog
 
 log = logging.getLogger("dogcat_model")
 DEFAULT_CLASSES = ("cat", "dog")
@@ -43,6 +44,8 @@ class DogCatModel:
         torch_threads: int = 0,
         load_retries: int = 5,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        prediction_log: str = "",
+        log_keep: int = 100_000,
     ) -> None:
         if not checkpoint_dir and not det_model:
             raise ValueError("Give checkpoint_dir (a local checkpoint folder) or det_model and det_version.")
@@ -60,6 +63,7 @@ class DogCatModel:
         self._error: str | None = None
         self._loader_pid: int | None = None
         self._lock = threading.Lock()
+        self._log = PredictionLog(prediction_log, log_keep) if prediction_log else None
 
     # --- loading -------------------------------------------------------------
 
@@ -148,25 +152,66 @@ class DogCatModel:
             "name": self.model_name,
             "versions": [str(self.version)],
             "platform": "seldon",
-            "inputs": [{"messagetype": "binData", "schema": {"names": ["image (JPEG or PNG)"]}}],
-            "outputs": [{"messagetype": "jsonData", "schema": {"names": ["label", "probabilities", "version"]}}],
+            # Seldon's metadata schema names tensor, ndarray or tftensor only: the image travels as binData
+            # (a base64 JPEG or PNG), described here as the one-element ndarray of its bytes.
+            "inputs": [{"messagetype": "ndarray", "schema": {"names": ["image"], "shape": [1]}}],
+            "outputs": [{"messagetype": "ndarray", "schema": {"names": ["cat", "dog"], "shape": [2]}}],
+            "custom": {"input": "binData: a base64 JPEG or PNG", "output": "jsonData: label, probabilities, version"},
         }
 
     def predict_raw(self, request):
         grpc = not isinstance(request, (dict, list, str, bytes))
-        message = _proto_to_dict(request) if grpc else request
+        start = time.perf_counter()
+        answer, status = None, 500
         try:
-            image = image_from_message(message, self.max_pixels)
-        except BadRequest as e:
-            raise SeldonMicroserviceException(e.message, status_code=e.status) from None
-        if self._net is None:
-            self.health_status()  # raises the 503 that says why
-        result = {"jsonData": self.classify(image), "meta": {}}
+            message = _proto_to_dict(request) if grpc else request
+            try:
+                image = image_from_message(message, self.max_pixels)
+            except BadRequest as e:
+                raise SeldonMicroserviceException(e.message, status_code=e.status) from None
+            if self._net is None:
+                self.health_status()  # raises the 503 that says why
+            answer = self.classify(image)
+            status = 200
+        except SeldonMicroserviceException as e:
+            status = e.status_code
+            raise
+        finally:
+            if self._log is not None:
+                self._record(request, grpc, answer, status, (time.perf_counter() - start) * 1000.0)
+        result = {"jsonData": answer, "meta": {}}
         if grpc:
             from seldon_core.utils import json_to_seldon_message
 
             return json_to_seldon_message(result)
         return result
+
+    def _record(self, request, grpc: bool, answer: dict | None, status: int, latency_ms: float) -> None:
+        """One row of the prediction log; the log failing never fails the prediction."""
+        import hashlib
+
+        role, request_id, body = "primary", "", b""
+        try:
+            if grpc:
+                body = request.SerializeToString()
+            else:
+                from flask import has_request_context
+                from flask import request as http
+
+                if has_request_context():
+                    body = http.get_data(cache=True)
+                    role = http.headers.get("x-dlptui-role", "primary")
+                    request_id = http.headers.get("x-request-id", "")
+                    if http.headers.get("host", "").endswith("-shadow"):  # Envoy marks a mirrored request so
+                        role = "shadow"
+            self._log.record(
+                model=self.model_name, version=self.version, role=role, request_id=request_id,
+                input_sha256=hashlib.sha256(body).hexdigest(), input_bytes=len(body),
+                label=(answer or {}).get("label"), probabilities=(answer or {}).get("probabilities", {}),
+                latency_ms=latency_ms, status=status,
+            )
+        except Exception as e:  # noqa: BLE001
+            log.warning("the prediction log could not be written: %r", e)
 
     def classify(self, image) -> dict:
         import torch

@@ -151,21 +151,19 @@ def test_a_killed_model_server_shows_as_failed(serving_platform, tiny_checkpoint
     assert not (serving.root / "kill-me").exists()
 
 
-def test_a_gateway_with_no_live_model_server_is_unreachable_not_an_image_error(tmp_path):
-    import json
-
-    from dlptui.platform.local import backends, processes
+def test_envoy_with_no_live_model_server_is_unreachable_not_an_image_error(tmp_path):
+    from dlptui.platform.local import envoy, processes
     from dlptui.platform.seldon_protocol import SeldonClient
 
-    routes = tmp_path / "routes.json"
-    dead = f"http://127.0.0.1:{processes.free_port()}"
-    routes.write_text(json.dumps({"generation": 1, "backends": [{"url": dead, "version": 1, "weight": 100}]}))
-    port = processes.free_port()
-    record = backends.start_gateway(port, routes, tmp_path / "gateway.log")
+    dead = {"id": "dead", "version": 1, "http_port": processes.free_port()}
+    port, admin_port = processes.free_port(), processes.free_port()
+    envoy.write_clusters(tmp_path, 1, [dead])
+    envoy.write_routes(tmp_path, 1, envoy.routes(port, dead, None, 0, None))
+    record = envoy.start(tmp_path, port, admin_port, tmp_path / "envoy.log")
     client = SeldonClient()
     try:
         with httpx.Client() as http:
-            assert backends.wait_gateway(port, record, http)["generation"] == 1
+            envoy.Admin(admin_port, record, http).wait(cds="1", rds="1")
         with pytest.raises(Unreachable, match="no model server that answers"):
             client.predict(f"http://127.0.0.1:{port}/api/v1.0/predictions", image_bytes())
     finally:

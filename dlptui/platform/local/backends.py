@@ -1,4 +1,4 @@
-"""What the local Serving part starts: model servers (the real `seldon-core-microservice`) and gateways.
+"""What the local Serving part starts: model servers (the real `seldon-core-microservice`); Envoy is envoy.py.
 
 Every process is detached (it outlives the console) and recorded in the deployment's state
 file with its ports, so a fresh console finds it again and re-checks that it is alive.
@@ -77,6 +77,8 @@ def start_backend(version: ModelVersion, folder: Path) -> Backend:
         {"name": "version", "value": str(version.version), "type": "INT"},
         {"name": "torch_threads", "value": os.environ.get("DLPTUI_TORCH_THREADS", "0"), "type": "INT"},
         {"name": "load_retries", "value": os.environ.get("DLPTUI_SERVING_LOAD_RETRIES", "5"), "type": "INT"},
+        {"name": "prediction_log", "value": str((folder / "predictions.sqlite").resolve()), "type": "STRING"},
+        {"name": "log_keep", "value": os.environ.get("DLPTUI_PREDICTION_LOG_KEEP", "100000"), "type": "INT"},
     ]
     argv = [
         sys.executable,
@@ -132,25 +134,3 @@ def wait_ready(backend: Backend, client: httpx.Client, timeout: float = START_TI
                 f"The model server of version {backend.version} was not ready after {timeout:.0f} s; see its log {backend.log}."
             )
         time.sleep(0.25)
-
-
-def start_gateway(port: int, routes: Path, log: Path) -> ProcessRecord:
-    argv = [sys.executable, "-m", "dlptui.platform.local.gateway", "--port", str(port), "--routes", str(routes)]
-    return processes.spawn(argv, log, cwd=log.parent, env=dict(os.environ))
-
-
-def wait_gateway(port: int, record: ProcessRecord, client: httpx.Client, timeout: float = 20.0) -> dict:
-    """The gateway's view of its routes once it answers (it re-reads them on this call)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            response = client.get(f"http://127.0.0.1:{port}/-/gateway", timeout=2.0)
-            if response.status_code == 200:
-                return response.json()
-        except httpx.HTTPError:
-            pass
-        if not processes.alive(record):
-            raise Unreachable(f"The gateway on port {port} exited at start; is the port taken?")
-        if time.monotonic() > deadline:
-            raise Unreachable(f"The gateway on port {port} did not answer within {timeout:.0f} s.")
-        time.sleep(0.1)

@@ -1,15 +1,17 @@
-"""Local Serving: deployments of model versions, each the real Seldon microservice behind a gateway.
+"""Local Serving: deployments of model versions, each the real Seldon microservice behind Envoy.
 
-    config.home/serving/<name>/state.json    what runs: gateway and model servers (pids, ports)
-    config.home/serving/<name>/routes.json   what the gateway forwards to, with weights
-    config.home/serving/<name>/logs/         one log per process
-    config.home/serving/.locks/<name>        flock'ed while the deployment changes
+    config.home/serving/<name>/state.json         what runs: Envoy and model servers (pids, ports), the history
+    config.home/serving/<name>/envoy/             Envoy's bootstrap and the clusters and routes it follows
+    config.home/serving/<name>/predictions.sqlite the prediction log every model server of the deployment writes
+    config.home/serving/<name>/logs/              one log per process
+    config.home/serving/.locks/<name>             flock'ed while the deployment changes
 
-A deployment's endpoint is its gateway's URL; it never changes while the deployment lives.
-Updating starts the new version, waits until it is ready, switches the gateway, waits until
-the old server has no request in flight, and only then stops it. Every process is detached,
-so deployments survive the console; a fresh console reads the state files and re-checks each
-process (a dead one shows the deployment as failed, with the reason and the log's last lines).
+A deployment's endpoint is its Envoy listener; it never changes while the deployment lives.
+Updating starts the new version, waits until it is ready, gives Envoy its cluster, routes to
+it, waits until Envoy has no request in flight to the old server, and only then stops it.
+Every process is detached, so deployments survive the console; a fresh console reads the
+state files and re-checks each process (a dead one shows the deployment as failed, with the
+reason and the log's last lines).
 """
 
 from __future__ import annotations
@@ -25,15 +27,36 @@ from pathlib import Path
 import httpx
 
 from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
-from dlptui.platform.local import backends, processes
+from dlptui.platform.local import backends, envoy, processes, prediction_log
 from dlptui.platform.local.backends import Backend
 from dlptui.platform.local.processes import ProcessRecord
 from dlptui.platform import rules
 from dlptui.platform.rules import NAME
-from dlptui.platform.model import Deployment, DeploymentState, ModelVersion, Prediction, Service
+from dlptui.platform.model import (
+    Deployment,
+    DeploymentChange,
+    DeploymentState,
+    LoggedPrediction,
+    ModelVersion,
+    Prediction,
+    Service,
+    VersionFigures,
+)
 from dlptui.platform.seldon_protocol import SeldonClient
 
 DRAIN_TIMEOUT_S = 60.0
+HISTORY_KEEP = 50
+PREDICT_WAIT_S = float(os.environ.get("DLPTUI_PREDICT_WAIT", "60"))  # a prediction waits this long for a starting server
+ROLES = ("primary", "canary", "shadow")
+
+
+def _who() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in this environment
+        return str(os.getuid())
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -89,32 +112,50 @@ class LocalServing:
     def _names(self) -> list[str]:
         return sorted(p.parent.name for p in self.root.glob("*/state.json"))
 
-    def _save(self, folder: Path, state: dict) -> None:
-        """Write the routes (what the gateway reads) and the state, then make the gateway take them."""
-        state["generation"] = state.get("generation", 0) + 1
-        primary, canary = state["primary"], state.get("canary")
-        share = state.get("canary_traffic", 0) if canary else 0
-        routes = [{"url": Backend.from_json(primary).url, "version": primary["version"], "weight": 100 - share}]
-        if canary:
-            routes.append({"url": Backend.from_json(canary).url, "version": canary["version"], "weight": share})
-        _write_json(folder / "routes.json", {"generation": state["generation"], "backends": routes})
-        _write_json(folder / "state.json", state)
+    def _admin(self, state: dict) -> envoy.Admin:
         gateway = state["gateway"]
-        seen = backends.wait_gateway(gateway["port"], ProcessRecord.from_json(gateway), self.http)
-        if seen.get("generation") != state["generation"]:
-            raise Unreachable(f"The gateway of {state['name']} did not take the new routes; undeploy and deploy again.")
+        return envoy.Admin(gateway["admin_port"], ProcessRecord.from_json(gateway), self.http)
 
-    def _drain_and_stop(self, state: dict, old: dict) -> None:
-        """Wait until the gateway has no request in flight to `old`, then stop its process tree."""
-        backend = Backend.from_json(old)
-        deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        gateway = state["gateway"]
-        while time.monotonic() < deadline:
-            seen = backends.wait_gateway(gateway["port"], ProcessRecord.from_json(gateway), self.http)
-            if not seen.get("inflight", {}).get(backend.url):
-                break
-            time.sleep(0.05)
-        processes.stop_tree(backend.record)
+    def _save(self, folder: Path, state: dict, draining: tuple[dict, ...] = ()) -> None:
+        """Give Envoy the clusters (with those still draining), then the routes, then write the state.
+
+        Clusters first and routes after: a route never names a cluster Envoy does not have yet."""
+        state["generation"] = state.get("generation", 0) + 1
+        generation = str(state["generation"])
+        serving = [state[role] for role in ROLES if state.get(role)]
+        config = folder / "envoy"
+        config.mkdir(exist_ok=True)
+        admin = self._admin(state)
+        # Envoy skips an update whose resources did not change (and keeps its old version): write only changes
+        if envoy.write_clusters(config, state["generation"], serving + [b for b in draining if b not in serving]):
+            admin.wait(cds=generation)
+        table = envoy.routes(state["gateway"]["port"], state["primary"], state.get("canary"),
+                             state.get("canary_traffic", 0), state.get("shadow"))
+        if envoy.write_routes(config, state["generation"], table):
+            admin.wait(rds=generation)
+        _write_json(folder / "state.json", state)
+
+    def _drain_and_stop(self, folder: Path, state: dict, *old: dict) -> None:
+        """Wait until Envoy has no request in flight to each of `old`, stop them, drop their clusters."""
+        admin = self._admin(state)
+        for backend in old:
+            deadline = time.monotonic() + DRAIN_TIMEOUT_S
+            name = envoy.cluster_name(backend["id"])
+            while time.monotonic() < deadline:
+                try:
+                    if admin.in_flight(name) == 0:
+                        break
+                except httpx.HTTPError:
+                    break
+                time.sleep(0.05)
+            processes.stop_tree(Backend.from_json(backend).record)
+        self._save(folder, state)
+
+    def _record_change(self, state: dict, change: str, before: dict | None, after: dict) -> None:
+        entry = {"time": time.time(), "change": change, "by": _who(), "model": after["model"],
+                 "from_version": before["version"] if before else None, "to_version": after["version"],
+                 "checkpoint": after["checkpoint"], "checkpoint_uuid": after.get("checkpoint_uuid", "")}
+        state["history"] = (state.get("history") or [])[-(HISTORY_KEEP - 1):] + [entry]
 
     # --- reading -------------------------------------------------------------
 
@@ -157,17 +198,19 @@ class LocalServing:
     def _deployment(self, state: dict) -> Deployment:
         primary = Backend.from_json(state["primary"])
         canary = Backend.from_json(state["canary"]) if state.get("canary") else None
+        shadow = Backend.from_json(state["shadow"]) if state.get("shadow") else None
         gateway = state["gateway"]
         if not processes.alive(ProcessRecord.from_json(gateway)):
             status, reason = "failed", (
-                f"The gateway (pid {gateway['pid']}) has exited; undeploy {state['name']} and deploy it again."
+                f"Envoy (pid {gateway['pid']}) has exited; undeploy {state['name']} and deploy it again."
             )
         else:
             status, reason = backends.backend_status(primary, self.http)
-            if canary is not None and status != "failed":
-                canary_status, canary_reason = backends.backend_status(canary, self.http)
-                if canary_status != "available":
-                    status, reason = canary_status, "Canary: " + canary_reason
+            for role, other in (("Canary", canary), ("Shadow", shadow)):
+                if other is not None and status != "failed":
+                    other_status, other_reason = backends.backend_status(other, self.http)
+                    if other_status != "available":
+                        status, reason = other_status, f"{role}: {other_reason}"
         return Deployment(
             name=state["name"],
             model=primary.model,
@@ -180,11 +223,53 @@ class LocalServing:
             created=state.get("created"),
             detail=reason,
             log_tail=tuple(processes.tail(Path(primary.log), 5)),
+            shadow_version=shadow.version if shadow else None,
         )
 
     def logs(self, name: str, lines: int = 50) -> list[str]:
         state = self._read(name)
         return processes.tail(Path(state["primary"]["log"]), lines)
+
+    def history(self, name: str) -> list[DeploymentChange]:
+        state = self._read(name)
+        return [
+            DeploymentChange(e["time"], e["change"], e["by"], e["model"], e["from_version"], e["to_version"])
+            for e in state.get("history") or []
+        ]
+
+    def versions(self, name: str) -> list[VersionFigures]:
+        """Requests and errors per version from Envoy's cluster statistics, latency and labels from the log."""
+        state = self._read(name)
+        admin = self._admin(state)
+        try:
+            stats, latencies = admin.stats(), admin.latencies()
+        except (httpx.HTTPError, ValueError):
+            stats, latencies = {}, {}
+        logged = prediction_log.summary(self._folder(name) / "predictions.sqlite")
+        out = []
+        share = state.get("canary_traffic", 0) if state.get("canary") else 0
+        for role, traffic in (("primary", 100 - share), ("canary", share), ("shadow", 100)):
+            backend = state.get(role)
+            if not backend:
+                continue
+            cluster = envoy.cluster_name(backend["id"])
+            mine = logged.get((backend["version"], role), {})
+            p50, p95 = latencies.get(cluster, (None, None))
+            requests = stats.get(f"cluster.{cluster}.upstream_rq_total")
+            errors = stats.get(f"cluster.{cluster}.upstream_rq_5xx", 0) + stats.get(f"cluster.{cluster}.upstream_rq_4xx", 0)
+            if requests is None:  # Envoy did not answer: the log's own count
+                requests, errors = mine.get("requests", 0), mine.get("errors", 0)
+            out.append(VersionFigures(
+                version=backend["version"], role=role, traffic=traffic, requests=int(requests), errors=int(errors),
+                p50_ms=round(p50, 2) if p50 else mine.get("p50_ms"), p95_ms=round(p95, 2) if p95 else mine.get("p95_ms"),
+                labels=mine.get("labels", {}),
+                agreement=prediction_log.agreement(self._folder(name) / "predictions.sqlite") if role == "shadow" else None,
+            ))
+        return out
+
+    def predictions(self, name: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:
+        self._read(name)
+        return prediction_log.read(self._folder(name) / "predictions.sqlite", name, since, limit)
 
     # --- changing ------------------------------------------------------------
 
@@ -207,64 +292,100 @@ class LocalServing:
             primary = backends.start_backend(version, folder)
             if port is None or not processes.port_free(port):
                 port = processes.free_port()
-            try:
-                gateway = backends.start_gateway(port, folder / "routes.json", folder / "logs" / "gateway.log")
-            except Exception:
-                processes.stop_tree(primary.record)
-                raise
+            admin_port = processes.free_port()
             state = {
                 "name": name,
                 "created": time.time(),
-                "gateway": {**gateway.to_json(), "port": port},
+                "gateway": {"port": port, "admin_port": admin_port, "pid": 0, "started": 0.0},
                 "primary": primary.to_json(),
                 "canary": None,
                 "canary_traffic": 0,
+                "shadow": None,
+                "generation": 1,
             }
+            self._record_change(state, "deployed", None, state["primary"])
             try:
-                self._save(folder, state)
+                config = folder / "envoy"
+                config.mkdir(exist_ok=True)
+                envoy.write_clusters(config, 1, [state["primary"]])
+                envoy.write_routes(config, 1, envoy.routes(port, state["primary"], None, 0, None))
+                record = envoy.start(config, port, admin_port, folder / "logs" / "envoy.log")
+                state["gateway"].update(record.to_json())
+                _write_json(folder / "state.json", state)
+                self._admin(state).wait(cds="1", rds="1")
             except Exception:
                 self._stop_all(folder, state)
                 raise
             return self._deployment(state)
 
     def update(self, name: str, version: ModelVersion) -> Deployment:
-        version = self._with_location(version)
+        return self._move(name, version, "updated")
+
+    def rollback(self, name: str) -> Deployment:
+        state = self._read(name)
+        current = state["primary"]
+        before = next((e for e in reversed(state.get("history") or [])
+                       if (e["model"], e["to_version"]) != (current["model"], current["version"])), None)
+        if before is None:
+            raise InvalidInput(f"Deployment {name!r} has served no other version; there is nothing to roll back to.")
+        version = ModelVersion(model=before["model"], version=before["to_version"],
+                               checkpoint_uuid=before.get("checkpoint_uuid", ""), created=before["time"],
+                               checkpoint_location=before["checkpoint"])
+        return self._move(name, version, "rolled back")
+
+    def _move(self, name: str, version: ModelVersion, change: str) -> Deployment:
         with self._locked(name) as folder:
             state = self._read(name)
-            new = self._start_ready(version, folder)
             old = state["primary"]
-            state["primary"] = new.to_json()
-            self._save(folder, state)
-            self._drain_and_stop(state, old)
+            canary = state.get("canary")
+            if canary and (canary["model"], canary["version"]) == (version.model, version.version):
+                new, change = canary, "promoted" if change == "updated" else change  # the canary takes it all
+                state["canary"], state["canary_traffic"] = None, 0
+            else:
+                new = self._start_ready(self._with_location(version), folder).to_json()
+            state["primary"] = new
+            self._record_change(state, change, old, new)
+            self._save(folder, state, draining=(old,))
+            self._drain_and_stop(folder, state, old)
             return self._deployment(state)
 
     def set_canary(self, name: str, version: ModelVersion | None, traffic: int) -> Deployment:
         if version is not None:
             rules.check_canary_traffic(traffic)
+        return self._set_extra(name, "canary", version, int(traffic))
+
+    def set_shadow(self, name: str, version: ModelVersion | None) -> Deployment:
+        return self._set_extra(name, "shadow", version, 0)
+
+    def _set_extra(self, name: str, role: str, version: ModelVersion | None, traffic: int) -> Deployment:
         with self._locked(name) as folder:
             state = self._read(name)
-            old = state.get("canary")
+            old = state.get(role)
             if version is None:
-                state["canary"], state["canary_traffic"] = None, 0
-                self._save(folder, state)
+                state[role] = None
+                if role == "canary":
+                    state["canary_traffic"] = 0
+                self._save(folder, state, draining=(old,) if old else ())
                 if old:
-                    self._drain_and_stop(state, old)
+                    self._drain_and_stop(folder, state, old)
                 return self._deployment(state)
             primary = state["primary"]
             if (primary["model"], primary["version"]) == (version.model, version.version):
                 raise InvalidInput(
-                    f"Deployment {name!r} already serves version {version.version}; pick another version for the canary."
+                    f"Deployment {name!r} already serves version {version.version}; pick another version for the {role}."
                 )
-            version = self._with_location(version)
             if old and old["version"] == version.version and old["model"] == version.model:
-                state["canary_traffic"] = int(traffic)
-                self._save(folder, state)
+                if role == "canary":
+                    state["canary_traffic"] = traffic
+                    self._save(folder, state)
                 return self._deployment(state)
-            new = self._start_ready(version, folder)
-            state["canary"], state["canary_traffic"] = new.to_json(), int(traffic)
-            self._save(folder, state)
+            new = self._start_ready(self._with_location(version), folder)
+            state[role] = new.to_json()
+            if role == "canary":
+                state["canary_traffic"] = traffic
+            self._save(folder, state, draining=(old,) if old else ())
             if old:
-                self._drain_and_stop(state, old)
+                self._drain_and_stop(folder, state, old)
             return self._deployment(state)
 
     def undeploy(self, name: str) -> None:
@@ -285,8 +406,8 @@ class LocalServing:
     def _stop_all(self, folder: Path, state: dict | None = None) -> None:
         if state is None:
             state = json.loads((folder / "state.json").read_text())
-        records = [ProcessRecord.from_json(state["gateway"])]
-        records += [Backend.from_json(b).record for b in (state.get("primary"), state.get("canary")) if b]
+        records = [ProcessRecord.from_json(state["gateway"])] if state["gateway"].get("pid") else []
+        records += [Backend.from_json(state[role]).record for role in ROLES if state.get(role)]
         for record in records:
             processes.stop_tree(record)
         shutil.rmtree(folder, ignore_errors=True)
@@ -306,11 +427,28 @@ class LocalServing:
         state = self._read(name)
         gateway = state["gateway"]
         if not processes.alive(ProcessRecord.from_json(gateway)):
-            raise Unreachable(f"Deployment {name!r} has failed (its gateway exited); undeploy it and deploy again.")
+            raise Unreachable(f"Deployment {name!r} has failed (its Envoy exited); undeploy it and deploy again.")
         primary = Backend.from_json(state["primary"])
         if not processes.alive(primary.record):
             raise Unreachable(
                 f"Deployment {name!r} has failed: its model server (pid {primary.pid}) exited; "
                 f"see `dlptui deployment describe {name}`, then deploy it again."
             )
+        self._wait_started(name, primary)
         return self.predictions.predict(f"http://127.0.0.1:{gateway['port']}/api/v1.0/predictions", image, filename)
+
+    def _wait_started(self, name: str, primary: Backend) -> None:
+        """A deployment that is still loading its model is waited for (bounded), then said to be starting."""
+        deadline = time.monotonic() + PREDICT_WAIT_S
+        while True:
+            status, reason = backends.backend_status(primary, self.http)
+            if status == "available":
+                return
+            if status == "failed":
+                raise Unreachable(f"Deployment {name!r} has failed: {reason.rstrip('.')}.")
+            if time.monotonic() > deadline:
+                raise Unreachable(
+                    f"Deployment {name!r} is still starting ({reason.rstrip('.')}); try again in a moment, "
+                    f"or wait with `dlptui deploy ... --wait`."
+                )
+            time.sleep(0.2)

@@ -1,0 +1,116 @@
+"""Reading a deployment's prediction log (written by the model servers: serving/prediction_log.py).
+
+The schema is that module's; this side only reads. A log that does not exist yet is empty.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from dlptui.platform.model import LoggedPrediction
+
+COLUMNS = "id, time, model, version, role, request_id, input_sha256, input_bytes, label, probabilities, latency_ms, status"
+
+
+def _connect(path: Path) -> sqlite3.Connection | None:
+    if not path.is_file():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+    return conn
+
+
+def read(path: Path, deployment: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:
+    """The last `limit` predictions (after `since`, seconds since the epoch), oldest first."""
+    conn = _connect(path)
+    if conn is None:
+        return []
+    try:
+        rows = conn.execute(
+            f"SELECT {COLUMNS} FROM predictions WHERE time > ? ORDER BY id DESC LIMIT ?",
+            (float(since or 0.0), max(0, int(limit))),
+        ).fetchall()
+    except sqlite3.OperationalError:  # created but no table yet
+        return []
+    finally:
+        conn.close()
+    return [
+        LoggedPrediction(
+            id=r[0], deployment=deployment, time=r[1], model=r[2], version=r[3], role=r[4], request_id=r[5],
+            input_sha256=r[6], input_bytes=r[7], label=r[8], probabilities=json.loads(r[9] or "{}"),
+            latency_ms=r[10], status=r[11],
+        )
+        for r in reversed(rows)
+    ]
+
+
+def get(path: Path, deployment: str, ident: int) -> LoggedPrediction | None:
+    conn = _connect(path)
+    if conn is None:
+        return None
+    try:
+        r = conn.execute(f"SELECT {COLUMNS} FROM predictions WHERE id = ?", (int(ident),)).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    finally:
+        conn.close()
+    if r is None:
+        return None
+    return LoggedPrediction(r[0], deployment, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9] or "{}"), r[10], r[11])
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(q * len(values)))], 2)
+
+
+def summary(path: Path, last: int = 10_000) -> dict[tuple[int, str], dict]:
+    """(version, role) -> requests, errors, p50_ms, p95_ms and labels over the last `last` predictions."""
+    conn = _connect(path)
+    if conn is None:
+        return {}
+    try:
+        rows = conn.execute(
+            "SELECT version, role, label, latency_ms, status FROM predictions ORDER BY id DESC LIMIT ?", (last,)
+        ).fetchall()
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        conn.close()
+    out: dict[tuple[int, str], dict] = {}
+    latencies: dict[tuple[int, str], list[float]] = {}
+    for version, role, label, latency, status in rows:
+        entry = out.setdefault((version, role), {"requests": 0, "errors": 0, "labels": {}})
+        entry["requests"] += 1
+        if status != 200:
+            entry["errors"] += 1
+        elif label is not None:
+            entry["labels"][label] = entry["labels"].get(label, 0) + 1
+        latencies.setdefault((version, role), []).append(latency)
+    for key, values in latencies.items():
+        out[key]["p50_ms"], out[key]["p95_ms"] = _quantile(values, 0.50), _quantile(values, 0.95)
+    return out
+
+
+def agreement(path: Path, last: int = 10_000) -> float | None:
+    """Of the recent requests both the shadow and the primary answered, the share with the same label."""
+    conn = _connect(path)
+    if conn is None:
+        return None
+    try:
+        row = conn.execute(
+            "SELECT COUNT(*), SUM(s.label = p.label) FROM"
+            " (SELECT request_id, label FROM predictions WHERE role = 'shadow' AND status = 200 AND request_id != ''"
+            "  ORDER BY id DESC LIMIT ?) s"
+            " JOIN predictions p ON p.request_id = s.request_id AND p.role != 'shadow' AND p.status = 200",
+            (last,),
+        ).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    finally:
+        conn.close()
+    total, same = row
+    return round((same or 0) / total, 4) if total else None

@@ -1,0 +1,79 @@
+"""The prediction log a model server writes: one row per prediction, in SQLite, bounded.
+
+    PredictionLog(path, keep=100_000).record(...)
+
+Every serving process (gunicorn workers, one server per version) opens the same file: SQLite
+in WAL mode takes one writer at a time and waits for the lock (busy timeout), so concurrent
+workers never lose a row to each other. A row is committed before the answer leaves the
+server. Every PRUNE_EVERY rows a writer deletes what is older than the last `keep`.
+
+The schema is the contract with dlptui's reader (`dlptui/platform/local/prediction_log.py`).
+No dlptui import here: this module runs inside the model server (locally and in the image).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    model TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    input_sha256 TEXT NOT NULL,
+    input_bytes INTEGER NOT NULL,
+    label TEXT,
+    probabilities TEXT NOT NULL,
+    latency_ms REAL NOT NULL,
+    status INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS predictions_time ON predictions (time);
+CREATE INDEX IF NOT EXISTS predictions_request ON predictions (request_id);
+"""
+PRUNE_EVERY = 1000
+
+
+def connect(path: str, timeout: float = 10.0) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+class PredictionLog:
+    def __init__(self, path: str, keep: int = 100_000) -> None:
+        self.path = path
+        self.keep = max(1, int(keep))
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid: int | None = None
+        self._written = 0
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None or self._pid != os.getpid():  # a forked worker opens its own
+            self._conn = connect(self.path)
+            self._pid = os.getpid()
+        return self._conn
+
+    def record(self, *, model: str, version: int, role: str, request_id: str, input_sha256: str, input_bytes: int,
+               label: str | None, probabilities: dict, latency_ms: float, status: int) -> None:
+        row = (time.time(), model, int(version), role, request_id, input_sha256, int(input_bytes), label,
+               json.dumps(probabilities), float(latency_ms), int(status))
+        with self._lock:
+            conn = self._connection()
+            conn.execute(
+                "INSERT INTO predictions (time, model, version, role, request_id, input_sha256, input_bytes, label,"
+                " probabilities, latency_ms, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            self._written += 1
+            if self._written % PRUNE_EVERY == 1 or self.keep < PRUNE_EVERY:
+                conn.execute("DELETE FROM predictions WHERE id <= (SELECT MAX(id) FROM predictions) - ?", (self.keep,))
