@@ -31,10 +31,12 @@ from dlptui.platform.model import (
     Commit,
     DataRef,
     Deployment,
+    DeploymentChange,
     Experiment,
     Datum,
     FileEntry,
     Job,
+    LoggedPrediction,
     MetricPoint,
     Model,
     ModelVersion,
@@ -44,6 +46,7 @@ from dlptui.platform.model import (
     Promotion,
     Repo,
     Service,
+    VersionFigures,
     Workload,
 )
 
@@ -335,6 +338,31 @@ class Serving(Part, Protocol):
         ...
 
     def logs(self, name: str, lines: int = 50) -> list[str]: ...
+
+    @changes
+    def set_shadow(self, name: str, version: ModelVersion | None) -> Deployment:
+        """Mirror every request to `version` (its answers are never returned, its predictions are logged);
+        `None` removes the shadow. InvalidInput for the version the deployment serves."""
+        ...
+
+    @changes
+    def rollback(self, name: str) -> Deployment:
+        """Back to the version served before the current one, without a failed request, recorded in the history;
+        InvalidInput when it has served no other version."""
+        ...
+
+    def history(self, name: str) -> list[DeploymentChange]:
+        """Oldest first: every version the deployment moved to, who moved it, and how."""
+        ...
+
+    def versions(self, name: str) -> list[VersionFigures]:
+        """Primary first, then canary and shadow: traffic, requests, errors, latency and labels of each version;
+        what a profile cannot count is None, with a sentence in `note`."""
+        ...
+
+    def predictions(self, name: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:
+        """The prediction log, oldest first: the last `limit` after `since`. NotAvailable where the profile keeps none."""
+        ...
 
     def predict(self, name: str, image: bytes, filename: str = "image") -> Prediction:
         """Send the encoded image (JPEG/PNG bytes, Seldon `binData`); never raises for a bad image:
