@@ -15,8 +15,9 @@ EXPECTED = {
     "data": {"create_repo", "delete_repo", "put_files", "delete_files"},
     "training": {"create_experiment", "pause", "resume", "kill"},
     "registry": {"register", "promote"},
-    "serving": {"deploy", "update", "set_canary", "undeploy"},
+    "serving": {"deploy", "update", "set_canary", "set_shadow", "rollback", "undeploy"},
     "cluster": set(),
+    "pipelines": {"create_pipeline", "stop_pipeline", "start_pipeline", "delete_pipeline", "restart_job"},
 }
 
 

@@ -1,0 +1,225 @@
+"""The local pipeline runner: specs in Pachyderm's format, jobs, datums, logs, skipping, restart, provenance."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from dlptui.actions import pipelines as actions
+from dlptui.actions.datasets import split
+from dlptui.errors import Conflict, InvalidInput, NotFound
+from dlptui.platform import Platform
+from dlptui.platform.model import JobState
+
+
+@pytest.fixture
+def pp(platform):
+    yield platform
+    for pipeline in platform.pipelines.list_pipelines():  # no runner outlives the test
+        platform.pipelines.stop_pipeline(pipeline.name)
+
+
+def spec(name="upper", repo="raw", glob="/*", cmd=None, **extra):
+    body = {"pipeline": {"name": name}, "input": {"pfs": {"repo": repo, "glob": glob}},
+            "transform": {"cmd": cmd or ["sh", "-c", "for f in /pfs/raw/*; do tr a-z A-Z < $f > /pfs/out/$(basename $f); done"]}}
+    body.update(extra)
+    return body
+
+
+def wait_jobs(pp, pipeline, count, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = pp.pipelines.list_jobs(pipeline)
+        if len(jobs) >= count and all(j.state.terminal for j in jobs):
+            return jobs
+        time.sleep(0.05)
+    raise AssertionError(f"jobs of {pipeline} did not end: {pp.pipelines.list_jobs(pipeline)}")
+
+
+def raw(pp, files):
+    try:
+        pp.data.create_repo("raw")
+    except Conflict:
+        pass
+    return pp.data.put_files("raw", "master", files)
+
+
+# --- specs ----------------------------------------------------------------------------------
+
+
+def test_a_misspelt_field_is_one_sentence_naming_it_and_nothing_is_created(pp):
+    raw(pp, {"/a.txt": b"a"})
+    bad = spec()
+    bad["transfrom"] = bad.pop("transform")
+    with pytest.raises(InvalidInput) as e:
+        pp.pipelines.create_pipeline(bad)
+    assert "'transfrom'" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(InvalidInput, match="datum_tries"):
+        pp.pipelines.create_pipeline({**spec(), "datum_tries": "often"})
+    assert pp.pipelines.list_pipelines() == []
+    assert [r.name for r in pp.data.list_repos()] == ["raw"]
+
+
+def test_a_missing_input_repo_and_a_second_pipeline_of_a_name(pp):
+    with pytest.raises(NotFound, match="Input repo 'nothere'"):
+        pp.pipelines.create_pipeline(spec(repo="nothere"))
+    raw(pp, {"/a.txt": b"a"})
+    pp.pipelines.create_pipeline(spec())
+    with pytest.raises(Conflict, match="'upper' exists"):
+        pp.pipelines.create_pipeline(spec())
+    with pytest.raises(NotFound):
+        pp.pipelines.inspect_pipeline("other")
+
+
+def test_a_yaml_spec_file_and_an_unreadable_one(pp, tmp_path):
+    raw(pp, {"/a.txt": b"a"})
+    path = tmp_path / "p.yaml"
+    path.write_text("pipeline:\n  name: upper\ninput:\n  pfs: {repo: raw, glob: /}\ntransform:\n  cmd: ['true']\n")
+    assert actions.create_from_file(pp.pipelines, path).inputs == ("raw@master",)
+    (tmp_path / "bad.yaml").write_text("pipeline: [\n")
+    with pytest.raises(InvalidInput, match="neither JSON nor YAML"):
+        actions.load_spec(tmp_path / "bad.yaml")
+    with pytest.raises(NotFound):
+        actions.load_spec(tmp_path / "none.json")
+
+
+# --- jobs and datums ------------------------------------------------------------------------
+
+
+def test_each_input_commit_is_a_job_whose_output_commit_names_it(pp):
+    first = raw(pp, {"/a.txt": b"hello", "/b.txt": b"world"})
+    pp.pipelines.create_pipeline(spec(parallelism_spec={"constant": 2}))
+    [job] = wait_jobs(pp, "upper", 1)
+    assert job.state is JobState.SUCCESS and job.input_commits == (f"raw@{first.id}",)
+    assert job.datums == {"total": 2, "processed": 2, "skipped": 0, "failed": 0}
+    out = pp.data.inspect_commit("upper", "master")
+    assert job.output_commit == f"upper@{out.id}" and out.provenance == (f"raw@{first.id}",)
+    assert pp.data.get_file("upper", "master", "/a.txt") == b"HELLO"
+    assert {d.files for d in pp.pipelines.list_datums(job.id)} == {("raw:/a.txt",), ("raw:/b.txt",)}
+
+    second = raw(pp, {"/c.txt": b"third"})
+    newest, _ = wait_jobs(pp, "upper", 2)
+    assert newest.input_commits == (f"raw@{second.id}",)
+    assert newest.datums == {"total": 3, "processed": 1, "skipped": 2, "failed": 0}  # a.txt and b.txt did not change
+    assert {e.path for e in pp.data.list_files("upper", "master", "/")} == {"/a.txt", "/b.txt", "/c.txt"}
+    assert pp.data.get_file("upper", "master", "/c.txt") == b"THIRD"
+    assert [c.provenance for c in pp.data.list_commits("upper")] == [(f"raw@{second.id}",), (f"raw@{first.id}",)]
+
+
+def test_the_code_sees_pachds_paths_and_variables(pp):
+    raw(pp, {"/d/x.txt": b"x"})
+    code = ["python3", "-c",
+            "import os, sys, json; json.dump({k: os.environ.get(k) for k in "
+            "('PACH_JOB_ID', 'PACH_DATUM_ID', 'PPS_PIPELINE_NAME', 'PFS', 'raw', 'GREETING')} | "
+            "{'argv': sys.argv[1], 'exists': os.path.exists(sys.argv[1] + '/x.txt')}, open('/pfs/out/env.json'.replace('/pfs', os.environ['PFS']), 'w'))",
+            "/pfs/raw/d"]
+    pp.pipelines.create_pipeline({**spec(glob="/*"), "transform": {"cmd": code, "env": {"GREETING": "hi"}}})
+    [job] = wait_jobs(pp, "upper", 1)
+    assert job.state is JobState.SUCCESS, job.reason
+    seen = json.loads(pp.data.get_file("upper", "master", "/env.json"))
+    [datum] = pp.pipelines.list_datums(job.id)
+    assert seen["PACH_JOB_ID"] == job.id and seen["PACH_DATUM_ID"] == datum.id and seen["PPS_PIPELINE_NAME"] == "upper"
+    assert seen["exists"] and seen["argv"] == seen["PFS"] + "/raw/d" and seen["raw"] == seen["PFS"] + "/raw/d"
+    assert seen["GREETING"] == "hi"
+
+
+def test_a_failing_datum_is_tried_datum_tries_times_and_restart_runs_only_the_failed(pp, tmp_path):
+    flag = tmp_path / "fixed"
+    raw(pp, {"/good.txt": b"g", "/bad.txt": b"b"})
+    code = ["sh", "-c", f"for f in /pfs/raw/*; do case $f in *bad*) test -e {flag} || {{ echo broken; exit 3; }};; esac; "
+            "cp $f /pfs/out/; echo done $(basename $f); done"]
+    pp.pipelines.create_pipeline({**spec(cmd=code), "datum_tries": 2})
+    [job] = wait_jobs(pp, "upper", 1)
+    assert job.state is JobState.FAILURE and job.datums["failed"] == 1 and job.datums["processed"] == 1
+    bad = next(d for d in pp.pipelines.list_datums(job.id) if d.files == ("raw:/bad.txt",))
+    assert bad.state == "failed" and bad.tries == 2 and "status 3" in bad.reason and bad.id[:12] in job.reason
+    assert pp.pipelines.job_logs(job.id, bad.id).count("broken") == 2
+    with pytest.raises(NotFound):
+        pp.data.inspect_commit("upper", "master")  # a failed job commits nothing
+
+    flag.write_text("")
+    good = next(d for d in pp.pipelines.list_datums(job.id) if d.files == ("raw:/good.txt",))
+    pp.pipelines.restart_job(job.id)
+    job = actions.wait_job(pp.pipelines, job.id, timeout_s=30)
+    assert job.state is JobState.SUCCESS and job.datums["failed"] == 0
+    assert pp.pipelines.job_logs(job.id, good.id).count("done good.txt") == 1  # not run again
+    assert {e.path for e in pp.data.list_files("upper", "master", "/")} == {"/good.txt", "/bad.txt"}
+    with pytest.raises(Conflict, match="no failed datum"):
+        pp.pipelines.restart_job(job.id)
+
+
+def test_bad_code_ends_in_one_sentence(pp):
+    raw(pp, {"/a.txt": b"a"})
+    pp.pipelines.create_pipeline(spec(name="nocmd", cmd=["no-such-program-here", "/pfs/raw"]))
+    pp.pipelines.create_pipeline(spec(name="writer", cmd=["sh", "-c", "echo x > /pfs/raw/new.txt"]))
+    pp.pipelines.create_pipeline(spec(name="empty", glob="/nothing-*"))
+    [nocmd] = wait_jobs(pp, "nocmd", 1)
+    assert nocmd.state is JobState.FAILURE and "'no-such-program-here' was not found" in nocmd.reason
+    [writer] = wait_jobs(pp, "writer", 1)
+    assert writer.state is JobState.FAILURE and "outside its output folder" in writer.reason
+    [empty] = wait_jobs(pp, "empty", 1)
+    assert empty.state is JobState.SUCCESS and empty.datums["total"] == 0 and "0 datums" in empty.reason
+    assert pp.data.inspect_commit("empty", "master").files == 0
+
+
+def test_cross_inputs_pair_every_datum(pp):
+    raw(pp, {"/a.txt": b"a", "/b.txt": b"b"})
+    pp.data.create_repo("models")
+    pp.data.put_files("models", "master", {"/m1": b"1", "/m2": b"2"})
+    body = {"pipeline": {"name": "pairs"},
+            "input": {"cross": [{"pfs": {"repo": "raw", "glob": "/*"}}, {"pfs": {"repo": "models", "glob": "/*"}}]},
+            "transform": {"cmd": ["sh", "-c", "touch /pfs/out/$(ls /pfs/raw)-$(ls /pfs/models)"]}}
+    pp.pipelines.create_pipeline(body)
+    [job] = wait_jobs(pp, "pairs", 1)
+    assert job.state is JobState.SUCCESS and job.datums["total"] == 4
+    assert {e.path for e in pp.data.list_files("pairs", "master", "/")} == {"/a.txt-m1", "/a.txt-m2", "/b.txt-m1", "/b.txt-m2"}
+    assert len(pp.data.inspect_commit("pairs", "master").provenance) == 2
+
+
+# --- the runner lives outside the console ------------------------------------------------------
+
+
+def test_stop_start_delete_and_jobs_going_on_without_the_console(pp, config):
+    raw(pp, {"/a.txt": b"a"})
+    pp.pipelines.create_pipeline(spec(cmd=["sh", "-c", "sleep 30"]))
+    deadline = time.monotonic() + 10
+    while not pp.pipelines.list_jobs("upper") or pp.pipelines.list_jobs("upper")[0].state is not JobState.RUNNING:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    other = Platform(config)  # another console or CLI sees the running job
+    try:
+        assert other.pipelines.list_jobs("upper")[0].state is JobState.RUNNING
+        assert other.pipelines.stop_pipeline("upper").state == "paused"
+    finally:
+        other.close()
+    job = pp.pipelines.list_jobs("upper")[0]
+    assert job.state is JobState.KILLED and "stopped" in job.reason
+    raw(pp, {"/b.txt": b"b"})
+    time.sleep(0.5)
+    assert len(pp.pipelines.list_jobs("upper")) == 1  # stopped: no new job
+    assert pp.pipelines.start_pipeline("upper").state == "running"
+    deadline = time.monotonic() + 10
+    while len(pp.pipelines.list_jobs("upper")) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    pp.pipelines.delete_pipeline("upper")
+    assert pp.pipelines.list_pipelines() == [] and pp.pipelines.list_jobs() == []
+    assert [r.name for r in pp.data.list_repos()] == ["raw"]
+    with pytest.raises(NotFound):
+        pp.pipelines.inspect_job(job.id)
+
+
+def test_the_shipped_split_makes_dogs_and_cats_from_the_raw_repo(pp):
+    names = [f"{label}.{i}.jpg" for label in ("cat", "dog") for i in range(10)]
+    pp.data.create_repo("dogs-and-cats-raw")
+    commit = pp.data.put_files("dogs-and-cats-raw", "master", {f"/train/{n}": n.encode() for n in names} | {"/train/notes.txt": b"x"})
+    [path] = [p for p in actions.shipped_specs() if p.name == "dogs-and-cats-split.json"]
+    actions.create_from_file(pp.pipelines, path)
+    job = actions.wait_for_input(pp.pipelines, "dogs-and-cats", f"dogs-and-cats-raw@{commit.id}", timeout_s=60)
+    assert job.state is JobState.SUCCESS, job.reason
+    made = {e.path for e in pp.data.list_files("dogs-and-cats", "master", "/", recursive=True)}
+    assert made == {f"/{part}/{name}" for name, part in split(names).items()}  # the split create-dataset.py made
+    assert pp.data.get_file("dogs-and-cats", "master", "/eval/" + next(n for n, p in split(names).items() if p == "eval"))
+    assert pp.data.inspect_commit("dogs-and-cats", "master").provenance == (f"dogs-and-cats-raw@{commit.id}",)
