@@ -33,7 +33,8 @@ ROUTER="${ROUTER:-${CLUSTER}-router}"
 NAT="${NAT:-${CLUSTER}-nat}"
 ISTIO_FIREWALL_RULE="${ISTIO_FIREWALL_RULE:-${CLUSTER}-allow-istio-webhook}"
 REGISTRY="${REGISTRY:-dlptui}"
-GPU_DRIVER_DAEMONSET="${GPU_DRIVER_DAEMONSET:-https://raw.githubusercontent.com/GoogleCloudPlatform/container-engine-accelerators/master/nvidia-driver-installer/cos/daemonset-preloaded.yaml}"
+# pinned to a commit (not a branch), so the cluster runs the DaemonSet that was reviewed
+GPU_DRIVER_DAEMONSET="${GPU_DRIVER_DAEMONSET:-https://raw.githubusercontent.com/GoogleCloudPlatform/container-engine-accelerators/feb27ef33e5fdf1b8ec7dafbf4cf527ee400278a/nvidia-driver-installer/cos/daemonset-preloaded.yaml}"
 
 where=(--project "$PROJECT" --zone "$ZONE")
 

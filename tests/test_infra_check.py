@@ -284,3 +284,74 @@ def test_dlptui_infra_dir_may_name_a_folder_of_any_name(tmp_path, monkeypatch, c
     checks = json.loads(capsys.readouterr().out)
     assert any(c["check"].startswith("yaml my-infra/") for c in checks)
     assert any(c["check"].startswith("shellcheck my-infra/") and c["ok"] for c in checks)
+
+
+# --- the insecure patterns a review found: each fails `infra check` on a copy of infra/ ----------------
+
+
+def _edit_yaml(path: Path, change) -> None:
+    doc = yaml.safe_load(path.read_text())
+    change(doc)
+    path.write_text(yaml.safe_dump(doc))
+
+
+def _edit_text(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} is not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def _public_pachd(v):
+    v["proxy"]["service"] = {"type": "LoadBalancer"}
+    v["pachd"]["activateAuth"] = False
+
+
+INSECURE = [
+    ("security pachd", "helm/pachyderm.yaml", _public_pachd, "public address"),
+    ("security pachd", "helm/pachyderm.yaml", lambda v: v["pachd"].update(externalService={"enabled": True}), "activateAuth is false"),
+    ("security pachd", "helm/pachyderm.yaml", lambda v: v["pachd"]["tls"].update(enabled=False), "in clear"),
+    ("security determined master", "helm/determined.yaml", lambda v: v.update(useNodePortForMaster=False), "public load balancer"),
+    ("security determined master", "helm/determined.yaml", lambda v: v.pop("tlsSecret"), "plain HTTP"),
+    ("security gateway", "istio/gateway.yaml",
+     lambda v: v["spec"].update(servers=[{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]),
+     "plain HTTP"),
+]
+
+
+@pytest.mark.parametrize("check, file, change, words", INSECURE, ids=[f"{c}:{w}" for c, _, _, w in INSECURE])
+def test_an_insecure_values_file_fails_its_security_check(tmp_path, check, file, change, words):
+    root = copy_of_infra(tmp_path)
+    _edit_yaml(root / "infra" / file, change)
+    found = {c.check: c for c in run_checks(root, env={})}
+    assert not found[check].ok and not found[check].warning
+    assert words in found[check].detail
+
+
+@pytest.mark.parametrize(
+    "check, file, old, new, words",
+    [
+        ("security serving credentials", "secrets/create-secrets.sh", "DET_USER=DET_SERVING_USER DET_PASS=DET_SERVING_PASS",
+         "DET_USER=DET_USER DET_PASS=DET_PASS", "the admin's login"),
+        ("security serving credentials", "workload-identity.sh", '  "$CHECKPOINT_BUCKET roles/storage.objectViewer"\n)',
+         '  "$CHECKPOINT_BUCKET roles/storage.objectAdmin"\n  "$DATA_BUCKET roles/storage.objectViewer"\n)', "objectViewer only"),
+        ("security gpu driver", "create-cluster.sh", "container-engine-accelerators/feb27ef33e5fdf1b8ec7dafbf4cf527ee400278a/",
+         "container-engine-accelerators/master/", "follows a branch"),
+    ],
+)
+def test_an_insecure_script_fails_its_security_check(tmp_path, check, file, old, new, words):
+    root = copy_of_infra(tmp_path)
+    _edit_text(root / "infra" / file, old, new)
+    found = {c.check: c for c in run_checks(root, env={})}
+    assert not found[check].ok and words in found[check].detail
+
+
+def test_no_network_policy_around_the_model_servers_fails(tmp_path):
+    root = copy_of_infra(tmp_path)
+    (root / "infra" / "network-policy.yaml").unlink()
+    found = {c.check: c for c in run_checks(root, env={})}
+    assert not found["security network policy"].ok
+
+
+def test_every_security_check_passes_on_the_repository():
+    security = [c for c in run_checks(ROOT, env={}) if c.check.startswith("security ")]
+    assert len(security) == 6 and all(c.ok for c in security), [c for c in security if not c.ok]

@@ -80,6 +80,10 @@ def tools(tmp_path: Path):
         (bin_dir / name).write_text(FAKE_TOOL)
         (bin_dir / name).chmod(0o755)
     log, applied, values = tmp_path / "calls.log", tmp_path / "applied.yaml", tmp_path / "values.yaml"
+    tls = {}  # PEM files for the TLS Secrets (their paths reach kubectl; contents never matter here)
+    for var in TLS_FILE_VARS:
+        (tmp_path / var.lower()).write_text("-----BEGIN PLACEHOLDER-----\n")
+        tls[var] = str(tmp_path / var.lower())
 
     def run(script: Path, *args: str, existing: str = "", **env: str) -> subprocess.CompletedProcess:
         for f in (log, applied, values):
@@ -91,6 +95,7 @@ def tools(tmp_path: Path):
             "FAKE_APPLIED": str(applied),
             "FAKE_VALUES": str(values),
             "FAKE_EXISTING": existing,
+            **tls,
             **env,
         }
         result = subprocess.run(["bash", str(script), *args], env=environment, capture_output=True, text=True, timeout=60)
@@ -115,6 +120,8 @@ def option(command: list[str], name: str) -> str:
     return command[command.index(name) + 1]
 
 
+TLS_FILE_VARS = ("PACHD_TLS_CERT_FILE", "PACHD_TLS_KEY_FILE", "DET_TLS_CERT_FILE", "DET_TLS_KEY_FILE",
+                 "GATEWAY_TLS_CERT_FILE", "GATEWAY_TLS_KEY_FILE")
 ALL_THERE = "cluster gpu-pool router nat daemonset buckets registry master-rule istio-rule gsa secrets"
 
 
@@ -221,8 +228,8 @@ def test_an_unknown_option_is_one_sentence(tools):
 SECRET_ENV = {
     "PACHYDERM_DB_PASSWORD": "pg-Value-1",
     "PACHYDERM_DB_ROOT_PASSWORD": "pg-root-Value-2",
-    "DET_USER": "admin",
-    "DET_PASS": "det 'pass' \"3\"",
+    "DET_SERVING_USER": "dlptui-serving",
+    "DET_SERVING_PASS": "det 'pass' \"3\"",
 }
 
 
@@ -243,13 +250,18 @@ def test_secrets_reach_kubectl_through_a_file_never_argv_or_output(tools):
     assert result.returncode == 0, result.stderr
     assert "# Kubernetes context: lab-cluster" in result.stdout
     for value in SECRET_ENV.values():
-        if value != "admin":
+        if value != "dlptui-serving":
             assert value not in "\n".join(result.calls), "a secret value reached a command line"
             assert value not in result.stdout + result.stderr, "a secret value was printed"
     assert "# pachyderm-postgres\npostgresql-password=pg-Value-1\npostgresql-postgres-password=pg-root-Value-2\n" in result.applied
-    assert f"# dlptui-credentials\nDET_USER=admin\nDET_PASS={SECRET_ENV['DET_PASS']}\n" in result.applied
+    assert f"# dlptui-credentials\nDET_USER=dlptui-serving\nDET_PASS={SECRET_ENV['DET_SERVING_PASS']}\n" in result.applied
     creates = [shlex.split(c) for c in result.calls if "create secret generic" in c]
     assert all(c[:3] == ["kubectl", "--context", "lab-cluster"] for c in creates)
+    tls = [shlex.split(c) for c in result.calls if "create secret tls" in c]
+    assert [(option(c, "tls"), option(c, "--namespace")) for c in tls] == [
+        ("pachd-tls", "pachyderm"), ("determined-tls", "determined"), ("seldon-gateway-tls", "istio-system"),
+    ]
+    assert all(any(a.startswith("--cert=") for a in c) and any(a.startswith("--key=") for a in c) for c in tls)
     assert [(option(c, "generic"), option(c, "--namespace")) for c in creates] == [
         ("pachyderm-postgres", "pachyderm"),
         ("dlptui-credentials", "seldon"),
@@ -311,6 +323,7 @@ def test_the_template_lists_every_variable_the_scripts_read():
     assert declared and declared | set(infra_check.INSTALL_ENV) <= names
     values = {line.split("=", 1)[1] for line in template.splitlines() if "=" in line and not line.startswith("#")}
     assert values <= {"", "admin"}, "the template must carry placeholders only"
+    assert set(TLS_FILE_VARS) <= names
 
 
 # --- helm/install.sh ----------------------------------------------------------------------------
@@ -373,3 +386,29 @@ def test_shellcheck_catches_a_bad_script(tmp_path):
     (tmp_path / "infra" / "bad.sh").write_text("#!/usr/bin/env bash\nrm -rf $1/tmp\n")
     [check] = infra_check.shellcheck_checks(tmp_path)
     assert not check.ok and not check.warning and "SC2086" in check.detail
+
+
+def test_a_missing_tls_file_is_named_in_one_sentence(tools, tmp_path):
+    result = tools(SECRETS, FAKE_CONTEXT="lab", DET_TLS_KEY_FILE=str(tmp_path / "absent.pem"), **SECRET_ENV)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"create-secrets.sh: DET_TLS_KEY_FILE names {tmp_path / 'absent.pem'}, which is not a file; "
+        "point it at the PEM file of determined/determined-tls."
+    )
+    assert result.calls == [] and result.applied == ""
+
+
+def test_the_serving_account_reads_the_checkpoint_bucket_only(tools):
+    result = tools(INFRA / "workload-identity.sh", "--dry-run", PROJECT="p")
+    assert result.returncode == 0, result.stderr
+    bindings = find(planned(result.stdout), "gcloud", "storage", "buckets", "add-iam-policy-binding")
+    by_member = {}
+    for b in bindings:
+        by_member.setdefault(option(b, "--member"), []).append((b[b.index("add-iam-policy-binding") + 1], option(b, "--role")))
+    assert by_member["serviceAccount:dlp-serving@p.iam.gserviceaccount.com"] == [
+        ("gs://p-dlp-checkpoints", "roles/storage.objectViewer")
+    ]
+    assert len(by_member["serviceAccount:dlp-storage@p.iam.gserviceaccount.com"]) == 2
+    annotated = find(planned(result.stdout), "kubectl", "annotate", "serviceaccount")
+    seldon = next(c for c in annotated if option(c, "--namespace") == "seldon")
+    assert "iam.gke.io/gcp-service-account=dlp-serving@p.iam.gserviceaccount.com" in seldon

@@ -46,7 +46,7 @@ PLACEHOLDER = re.compile(
 
 
 # Keys that name a Secret object or a key inside one, not a credential.
-REFERENCE_KEY = re.compile(r"(existing_?secret|credentials_?secret|secret_?name|secret_?ref|secret_?key_?ref)$", re.I)
+REFERENCE_KEY = re.compile(r"(existing_?secret|credentials_?secret|secret_?name|secret_?ref|secret_?key_?ref|tls_?secret)$", re.I)
 
 
 def config_lines(path: Path, text: str):

@@ -14,7 +14,7 @@ set -euo pipefail
 source "$(dirname "$0")/../lib.sh" "$@"
 
 ISTIO_VERSION="${ISTIO_VERSION:-1.22.8}"
-SELDON_VERSION="${SELDON_VERSION:-1.18.2}"
+SELDON_VERSION="${SELDON_VERSION:-1.17.1}"
 PACHYDERM_VERSION="${PACHYDERM_VERSION:-2.7.6}"
 DETERMINED_VERSION="${DETERMINED_VERSION:-0.38.1}"
 values="$INFRA_DIR/helm"
@@ -26,7 +26,8 @@ need helm kubectl
 cloud_names
 annotation='iam\.gke\.io/gcp-service-account'
 
-for secret in pachyderm/pachyderm-postgres seldon/dlptui-credentials; do
+for secret in pachyderm/pachyderm-postgres seldon/dlptui-credentials pachyderm/pachd-tls determined/determined-tls \
+  istio-system/seldon-gateway-tls; do
   if [[ "$DRY_RUN" != 1 ]] && ! exists "${KUBECTL[@]}" --namespace "${secret%/*}" get secret "${secret#*/}"; then
     die "the Secret $secret does not exist; run infra/secrets/create-secrets.sh first."
   fi
@@ -48,6 +49,8 @@ run helm repo update
 
 note "namespaces"
 run "${KUBECTL[@]}" apply -f "$INFRA_DIR/namespaces.yaml"
+run "${KUBECTL[@]}" apply -f "$INFRA_DIR/rbac.yaml"
+run "${KUBECTL[@]}" apply -f "$INFRA_DIR/network-policy.yaml"
 
 note "Istio $ISTIO_VERSION and the seldon-gateway"
 run "${HELM[@]}" upgrade --install istio-base istio/base --version "$ISTIO_VERSION" --namespace "$ISTIO_NAMESPACE"
@@ -79,7 +82,9 @@ run "${HELM[@]}" upgrade --install determined determined-ai/determined --version
 run "${KUBECTL[@]}" annotate serviceaccount determined-master-determined --namespace "$DETERMINED_NAMESPACE" \
   --overwrite "iam.gke.io/gcp-service-account=$GSA_EMAIL"
 
-note "addresses for the cluster profile (~/.config/dlptui/config.toml), once the load balancers have them:"
-note "  istio_ingress: kubectl -n $ISTIO_NAMESPACE get service istio-ingressgateway -o jsonpath='{.status.loadBalancer.ingress[0].ip}'"
-note "  pachd_address: grpc://\$(kubectl -n $PACHYDERM_NAMESPACE get service pachyderm-proxy -o jsonpath='{.status.loadBalancer.ingress[0].ip}'):80"
-note "  det_master:    http://\$(kubectl -n $DETERMINED_NAMESPACE get service determined-master-service-determined -o jsonpath='{.status.loadBalancer.ingress[0].ip}'):8080"
+note "pachd and the Determined master have no public address: reach them through the Kubernetes API,"
+note "  kubectl -n $PACHYDERM_NAMESPACE port-forward service/pachyderm-proxy 30650:443      # pachd_address = grpcs://localhost:30650"
+note "  kubectl -n $DETERMINED_NAMESPACE port-forward service/determined-master-service-determined 8443:8080   # det_master = https://localhost:8443"
+note "the serving pods log in as DET_SERVING_USER: create it once, with no admin rights, on the master:"
+note "  det -m https://localhost:8443 user create \"\$DET_SERVING_USER\" && det -m https://localhost:8443 user change-password \"\$DET_SERVING_USER\""
+note "istio_ingress (HTTPS): https://\$(kubectl -n $ISTIO_NAMESPACE get service istio-ingressgateway -o jsonpath='{.status.loadBalancer.ingress[0].ip}')"

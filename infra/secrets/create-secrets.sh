@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create (or update) the platform's Kubernetes Secrets from environment variables.
+# Create (or update) the platform's Kubernetes Secrets from environment variables. The serving
+# pods get a Determined user of their own (DET_SERVING_USER, not the admin) that can only read.
 #
 #   set -a; . ~/dlp-secrets.env; set +a     # a copy of secrets.env.template, outside the repo
 #   infra/secrets/create-secrets.sh [--dry-run]       (KUBE_CONTEXT: default, the current context)
@@ -15,7 +16,15 @@ source "$(dirname "$0")/../lib.sh" "$@"
 # namespace      secret               key=VARIABLE ...
 SECRETS=(
   "pachyderm     pachyderm-postgres   postgresql-password=PACHYDERM_DB_PASSWORD postgresql-postgres-password=PACHYDERM_DB_ROOT_PASSWORD"
-  "seldon        dlptui-credentials   DET_USER=DET_USER DET_PASS=DET_PASS"
+  "seldon        dlptui-credentials   DET_USER=DET_SERVING_USER DET_PASS=DET_SERVING_PASS"
+)
+# TLS Secrets (kubernetes.io/tls) from a certificate and key file each: pachd and its proxy, the
+# Determined master, and the Istio gateway's HTTPS port. Paths, not values, reach kubectl.
+# namespace      secret               CERT_FILE_VARIABLE KEY_FILE_VARIABLE
+TLS=(
+  "pachyderm     pachd-tls            PACHD_TLS_CERT_FILE PACHD_TLS_KEY_FILE"
+  "determined    determined-tls       DET_TLS_CERT_FILE DET_TLS_KEY_FILE"
+  "istio-system  seldon-gateway-tls   GATEWAY_TLS_CERT_FILE GATEWAY_TLS_KEY_FILE"
 )
 # Created only when its first variable is set (Pachyderm Enterprise turns on auth; the trials of
 # trial/const.yaml read PACHD_TOKEN from determined/pachyderm-token, optional there too).
@@ -52,6 +61,13 @@ for line in "${wanted[@]}"; do
   var="$(missing "${words[@]:2}")"
   [[ -z "$var" ]] || die "the environment variable $var is not set (or holds a line break); set it (see infra/secrets/secrets.env.template) and run again."
 done
+for line in "${TLS[@]}"; do
+  read -r -a words <<<"$line"
+  for var in "${words[2]}" "${words[3]}"; do
+    [[ -n "${!var:-}" ]] || die "the environment variable $var is not set; point it at the PEM file of ${words[0]}/${words[1]} and run again."
+    [[ -f "${!var}" ]] || die "$var names ${!var}, which is not a file; point it at the PEM file of ${words[0]}/${words[1]}."
+  done
+done
 need kubectl
 if [[ -z "${KUBE_CONTEXT:-}" ]]; then
   use_context "$(query kubectl config current-context || true)"
@@ -83,4 +99,16 @@ apply_secret() {
 for line in "${wanted[@]}"; do
   read -r -a words <<<"$line"
   apply_secret "${words[@]}"
+done
+
+for line in "${TLS[@]}"; do
+  read -r -a words <<<"$line"
+  ns="${words[0]}" name="${words[1]}" cert="${!words[2]}" key="${!words[3]}"
+  if [[ "$DRY_RUN" == 1 ]]; then
+    note "would create or update TLS Secret $ns/$name from ${words[2]} and ${words[3]}"
+    continue
+  fi
+  "${KUBECTL[@]}" create secret tls "$name" --namespace "$ns" --cert="$cert" --key="$key" \
+    --dry-run=client -o yaml | "${KUBECTL[@]}" apply -f - >/dev/null
+  note "TLS Secret $ns/$name created or updated"
 done

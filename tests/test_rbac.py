@@ -1,0 +1,94 @@
+"""infra/rbac.yaml against the real kube-apiserver (RBAC on): the read-only console's reads work with
+the dlptui-viewer ClusterRole alone, and a change is refused in one sentence; dlptui-deployer may deploy."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+
+import pytest
+import yaml
+
+from dlptui.errors import NotAvailable
+from dlptui.platform.cluster.kube_cluster import KubeCluster
+from dlptui.platform.cluster.kube_connection import with_context
+from dlptui.platform.cluster.seldon_serving import SeldonServing
+from tests.fixtures.kube import write_kubeconfig
+from tests.fixtures.serving import version_of
+from tests.helpers import INFRA
+
+ROLES = list(yaml.safe_load_all((INFRA / "rbac.yaml").read_text()))
+
+
+@pytest.fixture
+def rbac_user(kube_cluster, tmp_path):
+    """A service account with a token (TokenRequest), and a way to bind it to the shipped roles."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    api = kube_cluster.client()
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    for role in ROLES:  # as install.sh applies them
+        try:
+            if role["kind"] == "ClusterRole":
+                rbac.create_cluster_role(role)
+            else:
+                rbac.create_namespaced_role(role["metadata"]["namespace"], role)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+    name = f"watcher-{secrets.token_hex(3)}"
+    core.create_namespaced_service_account("default", {"metadata": {"name": name}})
+    token = core.create_namespaced_service_account_token(name, "default", {"spec": {"audiences": []}}).status.token
+    subject = [{"kind": "ServiceAccount", "name": name, "namespace": "default"}]
+    made = []
+
+    def bind(role: str, namespace: str | None = None) -> None:
+        ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role" if namespace else "ClusterRole", "name": role}
+        body = {"metadata": {"name": f"{name}-{role}"}, "roleRef": ref, "subjects": subject}
+        if namespace:
+            rbac.create_namespaced_role_binding(namespace, body)
+        else:
+            rbac.create_cluster_role_binding(body)
+        made.append((namespace, body["metadata"]["name"]))
+
+    kubeconfig = write_kubeconfig(tmp_path / "watcher.yaml", {name: (kube_cluster.url, token)}, kube_cluster.ca)
+    yield name, kubeconfig, bind
+    for namespace, binding in made:
+        if namespace:
+            rbac.delete_namespaced_role_binding(binding, namespace)
+        else:
+            rbac.delete_cluster_role_binding(binding)
+    core.delete_namespaced_service_account(name, "default")
+    api.close()
+
+
+def test_the_viewer_role_reads_everything_the_console_shows_and_changes_nothing(rbac_user, cluster_config):
+    name, kubeconfig, bind = rbac_user
+    config = with_context(replace(cluster_config, cluster=replace(cluster_config.cluster, kubeconfig=str(kubeconfig))), name)
+    serving = SeldonServing(config)
+    with pytest.raises(NotAvailable, match="ask for the RBAC role"):  # before the binding: nothing
+        KubeCluster(config).nodes()
+
+    bind("dlptui-viewer")
+    cluster = KubeCluster(config)
+    assert len(cluster.nodes()) >= 2 and all(n.name for n in cluster.nodes())
+    cluster.workloads()
+    assert isinstance(serving.list_deployments(), list)
+    with pytest.raises(NotAvailable) as refused:
+        serving.deploy("rbac-watcher", version_of(INFRA, 1))
+    assert "does not allow its user to" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_the_deployer_role_may_deploy_in_seldon(rbac_user, cluster_config, kube_api):
+    name, kubeconfig, bind = rbac_user
+    config = with_context(replace(cluster_config, cluster=replace(cluster_config.cluster, kubeconfig=str(kubeconfig))), name)
+    bind("dlptui-viewer")
+    bind("dlptui-deployer", "seldon")
+    serving = SeldonServing(config)
+    deployed = serving.deploy("rbac-deployer", version_of(INFRA, 1))
+    try:
+        assert deployed.name == "rbac-deployer"
+        assert "rbac-deployer" in {d.name for d in serving.list_deployments()}
+    finally:
+        serving.undeploy("rbac-deployer")
