@@ -50,6 +50,8 @@ class ClusterSettings:
     istio_ingress: str | None = None
     serving_image: str = "dlptui-serving:0.1.0"
     credentials_secret: str = "dlptui-credentials"  # a Kubernetes Secret the serving pods read
+    prometheus_url: str | None = None  # Seldon's and Istio's metrics: per-version figures of a deployment
+    request_logger_url: str | None = None  # rendered as Seldon's `logger` on every predictor when set
     platform_namespaces: tuple[str, ...] = ("default", "seldon", "seldon-system", "pachyderm", "determined")
     allow_insecure_http: bool = False  # let the client speak plain http:// to a master that is not on this machine
 
@@ -134,6 +136,8 @@ def load_config(
         "det_user": env.get("DET_USER"),
         "pachd_address": env.get("PACHD_ADDRESS"),
         "istio_ingress": env.get("DLPTUI_ISTIO_INGRESS"),
+        "prometheus_url": env.get("DLPTUI_PROMETHEUS_URL"),
+        "request_logger_url": env.get("DLPTUI_REQUEST_LOGGER_URL"),
     }
     cluster = replace(cluster, **{k: v for k, v in overrides.items() if v})
 

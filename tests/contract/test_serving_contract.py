@@ -76,6 +76,42 @@ def test_deploy_list_update_canary_undeploy_round_trip(serving, versions, fresh_
     one_sentence(info, name)
 
 
+def test_shadow_promote_rollback_and_history(serving, versions, fresh_name):
+    name = fresh_name("roll")
+    v1, v2 = versions
+    serving.deploy(name, v1)
+    try:
+        with pytest.raises(InvalidInput) as info:  # nothing served before
+            serving.rollback(name)
+        one_sentence(info, name)
+        with pytest.raises(InvalidInput) as info:  # a shadow of the version it serves
+            serving.set_shadow(name, v1)
+        one_sentence(info, name)
+
+        shadowed = serving.set_shadow(name, v2)
+        assert (shadowed.version, shadowed.shadow_version, shadowed.canary_version) == (1, 2, None)
+        figures = serving.versions(name)
+        assert [(f.role, f.version, f.traffic) for f in figures] == [("primary", 1, 100), ("shadow", 2, 100)]
+        assert serving.set_shadow(name, None).shadow_version is None
+
+        serving.set_canary(name, v2, 25)
+        assert [(f.role, f.version, f.traffic) for f in serving.versions(name)] == [("primary", 1, 75), ("canary", 2, 25)]
+        promoted = serving.update(name, v2)  # all traffic to the canary's version: a promotion
+        assert (promoted.version, promoted.canary_version) == (2, None)
+
+        back = serving.rollback(name)
+        assert (back.version, back.canary_version) == (1, None)
+        history = serving.history(name)
+        assert [(h.change, h.from_version, h.to_version) for h in history] == [
+            ("deployed", None, 1), ("promoted", 1, 2), ("rolled back", 2, 1)]
+        assert all(h.by and h.time > 0 and h.model == "dogcat-model" for h in history)
+    finally:
+        serving.undeploy(name)
+    for call in (serving.rollback, serving.history, serving.versions):
+        with pytest.raises(NotFound):
+            call(name)
+
+
 def test_an_unknown_deployment_is_not_found_everywhere(serving, fresh_name):
     ghost = fresh_name("ghost")
     for call in (

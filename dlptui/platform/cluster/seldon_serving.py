@@ -4,7 +4,12 @@ A deployment is a `machinelearning.seldon.io/v1` SeldonDeployment in the profile
 `seldon_namespace`, rendered from infra/seldon/deployment.yaml.tmpl by `render_deployment`
 (the one template: the CLI's `infra check` validates the same rendering against the CRD).
 Its predictor "main" serves a model version; a predictor "canary" serves another one with
-its share of the traffic. The Seldon operator reports `status.state` (Available, Creating,
+its share of the traffic; a predictor "shadow" (`shadow: true`) gets a copy of every request
+and its answers are dropped by Istio. With `request_logger_url` set, every predictor carries
+Seldon's `logger` (mode all) pointing there; dlptui does not read that log back. The history
+of versions lives in the annotation `dlptui.io/history` (JSON), so rollback knows where to go.
+Per-version figures come from Prometheus (`prometheus_url`: Seldon's executor metrics) when
+the profile names one. The Seldon operator reports `status.state` (Available, Creating,
 Failed), `status.address` and `status.replicas`; requests go through the Istio gateway at
 `{istio_ingress}/seldon/<namespace>/<name>/api/v1.0/predictions`.
 """
@@ -22,7 +27,16 @@ from dlptui import resources
 from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError
 from dlptui.platform import rules
 from dlptui.platform.cluster.kube_connection import KubeClient, timestamp
-from dlptui.platform.model import Deployment, DeploymentState, ModelVersion, Prediction, Service
+from dlptui.platform.model import (
+    Deployment,
+    DeploymentChange,
+    DeploymentState,
+    LoggedPrediction,
+    ModelVersion,
+    Prediction,
+    Service,
+    VersionFigures,
+)
 
 if TYPE_CHECKING:
     from dlptui.config import Config
@@ -30,7 +44,9 @@ if TYPE_CHECKING:
 
 GROUP, VERSION, PLURAL = "machinelearning.seldon.io", "v1", "seldondeployments"
 CRD_NAME = f"{PLURAL}.{GROUP}"
-MAIN, CANARY = "main", "canary"
+MAIN, CANARY, SHADOW = "main", "canary", "shadow"
+HISTORY = "dlptui.io/history"
+HISTORY_KEEP = 50
 POD_LABEL = "seldon-deployment-id"  # the operator labels each pod of a deployment with its name
 MODEL_CONTAINER = "model"  # the graph's unit and its container, as in the template
 DEFAULT_CANARY_TRAFFIC = 10
@@ -52,8 +68,11 @@ def render_deployment(
     canary: int | None = None,
     traffic: int = DEFAULT_CANARY_TRAFFIC,
     secret: str = "dlptui-credentials",
+    shadow: int | None = None,
+    logger_url: str | None = None,
 ) -> dict:
-    """The SeldonDeployment serving `model` at `version`, and `version` `canary` with `traffic` percent if given."""
+    """The SeldonDeployment serving `model` at `version`, and `version` `canary` with `traffic` percent if given;
+    `shadow` a version that sees every request (`shadow: true`); `logger_url` Seldon's request logger on each."""
     check_name(name)
     check_name(namespace, "namespace")
     if not image or any(c.isspace() for c in image):
@@ -64,6 +83,13 @@ def render_deployment(
     body = _render(values, MAIN, version, 100 - traffic if canary is not None else 100)
     if canary is not None:
         body["spec"]["predictors"].append(_render(values, CANARY, canary, traffic)["spec"]["predictors"][0])
+    if shadow is not None:
+        mirror = _render(values, SHADOW, shadow, 0)["spec"]["predictors"][0]
+        mirror["shadow"] = True
+        body["spec"]["predictors"].append(mirror)
+    if logger_url:
+        for predictor in body["spec"]["predictors"]:
+            predictor["graph"]["logger"] = {"url": logger_url, "mode": "all"}
     return body
 
 
@@ -103,6 +129,7 @@ def to_deployment(obj: dict, ingress: str | None = None) -> Deployment:
     predictors = {p.get("name"): p for p in spec.get("predictors") or []}
     main = predictors.get(MAIN) or next(iter(predictors.values()), None)
     canary = predictors.get(CANARY) if main is not predictors.get(CANARY) else None
+    shadow = predictors.get(SHADOW) if main is not predictors.get(SHADOW) else None
     model, version = _served(main)
     state = STATES.get(status.get("state", ""), DeploymentState.STARTING)
     detail = str(status.get("description") or "")
@@ -125,7 +152,26 @@ def to_deployment(obj: dict, ingress: str | None = None) -> Deployment:
         canary_traffic=int(canary.get("traffic") or 0) if canary else 0,
         created=timestamp(meta.get("creationTimestamp")),
         detail=detail,
+        shadow_version=_served(shadow)[1] if shadow else None,
     )
+
+
+def history_of(obj: dict) -> list[dict]:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    try:
+        entries = json.loads(annotations.get(HISTORY) or "[]")
+    except ValueError:
+        return []
+    return entries if isinstance(entries, list) else []
+
+
+def _who() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001
+        return "unknown"
 
 
 # --- the part ---------------------------------------------------------------------------
@@ -172,7 +218,15 @@ class SeldonServing:
     # --- changing -----------------------------------------------------------------------
 
     def deploy(self, name: str, version: ModelVersion) -> Deployment:
-        return self.create_object(self._render(name, version.model, version.version))
+        body = self._render(name, version.model, version.version)
+        entry = self._entry("deployed", version.model, None, version.version)
+        body["metadata"].setdefault("annotations", {})[HISTORY] = json.dumps([entry])
+        return self.create_object(body)
+
+    def _entry(self, change: str, model: str, before: int | None, after: int) -> dict:
+        import time
+
+        return {"time": time.time(), "change": change, "by": _who(), "model": model, "from_version": before, "to_version": after}
 
     def create_object(self, body: dict) -> Deployment:
         """Create a SeldonDeployment object as given (the rendered template, or one of the user's)."""
@@ -192,19 +246,81 @@ class SeldonServing:
 
     def update(self, name: str, version: ModelVersion) -> Deployment:
         """Point predictor "main" at `version` (the operator rolls its pods over); a canary of that version is folded in."""
-        current = to_deployment(self._get(name))
-        canary = current.canary_version if current.canary_version != version.version else None
-        return self._patch(name, self._render(name, version.model, version.version, canary, current.canary_traffic))
+        return self._move(name, version.model, version.version, "updated")
+
+    def _move(self, name: str, model: str, version: int, change: str) -> Deployment:
+        obj = self._get(name)
+        current = to_deployment(obj)
+        promoted = current.canary_version == version
+        canary = None if promoted else current.canary_version
+        shadow = current.shadow_version if current.shadow_version != version else None
+        history = history_of(obj) + [self._entry("promoted" if promoted and change == "updated" else change,
+                                                  model, current.version, version)]
+        body = self._render(name, model, version, canary, current.canary_traffic, shadow)
+        return self._patch(name, body, history[-HISTORY_KEEP:])
+
+    def rollback(self, name: str) -> Deployment:
+        obj = self._get(name)
+        current = to_deployment(obj)
+        before = next((e for e in reversed(history_of(obj)) if e.get("to_version") != current.version), None)
+        if before is None:
+            raise InvalidInput(f"Deployment {name!r} has served no other version; there is nothing to roll back to.")
+        return self._move(name, current.model, int(before["to_version"]), "rolled back")
+
+    def history(self, name: str) -> list[DeploymentChange]:
+        return [
+            DeploymentChange(e["time"], e["change"], e["by"], e["model"], e.get("from_version"), e["to_version"])
+            for e in history_of(self._get(name))
+        ]
 
     def set_canary(self, name: str, version: ModelVersion | None, traffic: int) -> Deployment:
         if version is not None:
             rules.check_canary_traffic(traffic)  # the arguments first, as on the local profile
         current = to_deployment(self._get(name))
         if version is None:
-            return self._patch(name, self._render(name, current.model, current.version))
+            return self._patch(name, self._render(name, current.model, current.version, shadow=current.shadow_version))
         if version.version == current.version:
             raise InvalidInput(f"Deployment {name!r} already serves version {version.version}; pick another version for the canary.")
-        return self._patch(name, self._render(name, current.model, current.version, version.version, traffic))
+        return self._patch(
+            name, self._render(name, current.model, current.version, version.version, traffic, current.shadow_version)
+        )
+
+    def set_shadow(self, name: str, version: ModelVersion | None) -> Deployment:
+        current = to_deployment(self._get(name))
+        if version is not None and version.version == current.version:
+            raise InvalidInput(f"Deployment {name!r} already serves version {version.version}; pick another version for the shadow.")
+        return self._patch(name, self._render(
+            name, current.model, current.version, current.canary_version, current.canary_traffic or DEFAULT_CANARY_TRAFFIC,
+            version.version if version is not None else None,
+        ))
+
+    def versions(self, name: str) -> list[VersionFigures]:
+        """Traffic per predictor from the object; requests, errors and latency from Prometheus when it is named."""
+        current = self.get_deployment(name)
+        roles = [("primary", current.version, 100 - (current.canary_traffic if current.canary_version is not None else 0))]
+        if current.canary_version is not None:
+            roles.append(("canary", current.canary_version, current.canary_traffic))
+        if current.shadow_version is not None:
+            roles.append(("shadow", current.shadow_version, 100))
+        url = self.config.cluster.prometheus_url
+        if not url:
+            note = ("The cluster profile names no Prometheus (prometheus_url or DLPTUI_PROMETHEUS_URL): requests, errors "
+                    "and latency per version are not known here; Seldon's and Istio's metrics are in Prometheus.")
+            return [VersionFigures(version=v, role=r, traffic=t, note=note) for r, v, t in roles]
+        from dlptui.platform.cluster import seldon_metrics
+
+        predictors = {"primary": MAIN, "canary": CANARY, "shadow": SHADOW}
+        return [seldon_metrics.figures(url, self.namespace, name, predictors[r], r, v, t, self.config.timeout_s)
+                for r, v, t in roles]
+
+    def predictions(self, name: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:
+        self._get(name)
+        where = self.config.cluster.request_logger_url
+        raise NotAvailable(
+            "The cluster keeps no prediction log dlptui can read: "
+            + (f"Seldon's request logger sends every request and answer to {where}; read them there."
+               if where else "set request_logger_url (DLPTUI_REQUEST_LOGGER_URL) to have Seldon's logger send them to a collector.")
+        )
 
     def undeploy(self, name: str) -> None:
         try:
@@ -274,10 +390,12 @@ class SeldonServing:
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _render(self, name: str, model: str, version: int, canary: int | None = None, traffic: int = DEFAULT_CANARY_TRAFFIC) -> dict:
+    def _render(self, name: str, model: str, version: int, canary: int | None = None, traffic: int = DEFAULT_CANARY_TRAFFIC,
+                shadow: int | None = None) -> dict:
         settings = self.config.cluster
         return render_deployment(
-            name, self.namespace, settings.serving_image, model, version, canary, traffic, settings.credentials_secret
+            name, self.namespace, settings.serving_image, model, version, canary, traffic or DEFAULT_CANARY_TRAFFIC,
+            settings.credentials_secret, shadow, settings.request_logger_url,
         )
 
     def _list(self, timeout: float | None = None) -> list[dict]:
@@ -297,13 +415,15 @@ class SeldonServing:
         except NotFound:
             raise self._no_such(name) from None
 
-    def _patch(self, name: str, body: dict) -> Deployment:
+    def _patch(self, name: str, body: dict, history: list[dict] | None = None) -> Deployment:
         """Replace the predictors (a JSON merge patch replaces a list whole) with those of the rendered template."""
+        patch: dict = {"spec": {"predictors": body["spec"]["predictors"]}}
+        if history is not None:
+            patch["metadata"] = {"annotations": {HISTORY: json.dumps(history)}}
         try:
             patched = self.kube.call(
                 f"update SeldonDeployment {name!r}",
-                self.kube.custom.patch_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name,
-                {"spec": {"predictors": body["spec"]["predictors"]}},
+                self.kube.custom.patch_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name, patch,
             )  # fmt: skip
         except NotFound:
             raise self._no_such(name) from None

@@ -156,7 +156,7 @@ def clusters(backends: list[dict]) -> list[dict]:
     """One cluster per model server: its own server first, the others as failover for retries."""
     out = []
     for b in backends:
-        others = [o for o in backends if o["id"] != b["id"]]
+        others = sorted((o for o in backends if o["id"] != b["id"]), key=lambda o: o["id"])
         endpoints = [{"priority": 0, "lb_endpoints": [_endpoint(b)]}]
         if others:
             endpoints.append({"priority": 1, "lb_endpoints": [_endpoint(o) for o in others]})
@@ -252,7 +252,7 @@ def _changed(path: Path, resources: list[dict]) -> bool:
 
 def write_clusters(folder: Path, version: int, backends: list[dict]) -> bool:
     """Write the clusters if they changed; whether they did (Envoy ignores an update that changes nothing)."""
-    resources = clusters(backends)
+    resources = clusters(sorted(backends, key=lambda b: b["id"]))  # in one order: a reordering is no change to Envoy
     if not _changed(folder / "cds.json", resources):
         return False
     _write(folder / "cds.json", {"version_info": str(version), "resources": resources})

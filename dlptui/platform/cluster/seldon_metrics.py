@@ -1,0 +1,45 @@
+"""Per-version figures of a SeldonDeployment from Prometheus (Seldon's executor metrics).
+
+Seldon's executor exports `seldon_api_executor_server_requests_seconds` (a histogram, with
+`deployment_name`, `predictor_name`, `code` labels); Prometheus' HTTP API answers instant
+queries at `/api/v1/query`. Labels of the answers are not in these metrics: `labels` stays empty.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from dlptui.platform.model import VersionFigures
+
+METRIC = "seldon_api_executor_server_requests_seconds"
+
+
+def _scalar(client: httpx.Client, url: str, query: str) -> float | None:
+    response = client.get(url.rstrip("/") + "/api/v1/query", params={"query": query})
+    response.raise_for_status()
+    result = response.json().get("data", {}).get("result", [])
+    if not result:
+        return None
+    value = float(result[0]["value"][1])
+    return None if value != value else value  # NaN: no samples
+
+
+def figures(url: str, namespace: str, name: str, predictor: str, role: str, version: int, traffic: int,
+            timeout: float) -> VersionFigures:
+    selector = f'namespace="{namespace}",deployment_name="{name}",predictor_name="{predictor}"'
+    try:
+        with httpx.Client(timeout=timeout) as client:
+            requests = _scalar(client, url, f"sum({METRIC}_count{{{selector}}})")
+            errors = _scalar(client, url, f'sum({METRIC}_count{{{selector},code!~"2.."}})')
+            quantile = lambda q: _scalar(  # noqa: E731
+                client, url, f"histogram_quantile({q}, sum by (le) (rate({METRIC}_bucket{{{selector}}}[5m])))")
+            p50, p95 = quantile(0.5), quantile(0.95)
+    except (httpx.HTTPError, ValueError, KeyError, IndexError) as e:
+        return VersionFigures(version=version, role=role, traffic=traffic,
+                              note=f"Prometheus at {url} did not answer ({type(e).__name__}).")
+    return VersionFigures(
+        version=version, role=role, traffic=traffic,
+        requests=int(requests or 0), errors=int(errors or 0),
+        p50_ms=round(p50 * 1000, 2) if p50 is not None else None,
+        p95_ms=round(p95 * 1000, 2) if p95 is not None else None,
+    )
