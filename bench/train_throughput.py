@@ -118,7 +118,7 @@ def main() -> int:
         hp = hyperparameters(args)
         conf = yaml.safe_load((TRIAL / "tiny.yaml").read_text())
         conf["hyperparameters"] = hp
-        conf["searcher"]["max_length"] = {"batches": args.batches}
+        conf["hyperparameters"]["max_batches"] = args.batches
         conf["min_validation_period"] = conf["min_checkpoint_period"] = {"batches": args.batches}
         config = Path(tmp) / "bench.yaml"
         config.write_text(yaml.safe_dump(conf))

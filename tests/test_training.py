@@ -33,7 +33,8 @@ def write_config(folder: Path, name: str = "run.yaml", **changes) -> Path:
 def longer(folder: Path, batches: int = 40, every: int = 5) -> Path:
     return write_config(
         folder,
-        searcher={"name": "single", "metric": "accuracy", "smaller_is_better": False, "max_length": {"batches": batches}},
+        searcher={"name": "single", "metric": "accuracy", "smaller_is_better": False},
+        hyperparameters__max_batches=batches,
         min_validation_period={"batches": 2 * every},
         min_checkpoint_period={"batches": every},
     )
@@ -143,8 +144,10 @@ def test_bad_configs_fail_up_front(platform, repo, tmp_path):
         training.create_experiment(write_config(tmp_path, hyperparameters={"backbone": "vgg"}))
     with pytest.raises(InvalidInput, match="learning_rate"):
         training.create_experiment(write_config(tmp_path, hyperparameters={"backbone": "tiny", "learning_rate": -1}))
-    with pytest.raises(InvalidInput, match="max_length"):
-        training.create_experiment(write_config(tmp_path, searcher={"name": "single"}))
+    with pytest.raises(InvalidInput, match="max_batches"):
+        training.create_experiment(write_config(tmp_path, hyperparameters__max_batches=0))
+    with pytest.raises(InvalidInput, match="searcher.max_trials"):
+        training.create_experiment(write_config(tmp_path, searcher={"name": "random", "metric": "accuracy"}))
     with pytest.raises(NotFound):
         training.create_experiment(TINY, data=DataRef("dogs-and-cats", "deadbeef"))
     with pytest.raises(NotFound):
@@ -168,7 +171,7 @@ def test_resnet50_without_weights_ends_in_error_with_one_sentence(platform, repo
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached weights
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # and no way to download them
     monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
-    config = write_config(tmp_path, hyperparameters={"backbone": "resnet50", "image_size": 64, "global_batch_size": 4})
+    config = write_config(tmp_path, hyperparameters={"backbone": "resnet50", "image_size": 64, "global_batch_size": 4, "max_batches": 20})
     experiment = wait_for(platform.training, platform.training.create_experiment(config).id)
     assert experiment.state is ExperimentState.ERROR
     assert experiment.error.startswith("The resnet50 ImageNet weights could not be downloaded")
@@ -293,7 +296,7 @@ def test_local_yaml_model_still_knows_a_real_cat_after_training(platform, repo, 
     from model_def import build_model, load_model
 
     conf = yaml.safe_load((TRIAL / "local.yaml").read_text())
-    conf["searcher"]["max_length"] = {"batches": 10}
+    conf["hyperparameters"]["max_batches"] = 10
     conf["min_validation_period"] = conf["min_checkpoint_period"] = {"batches": 10}
     config = tmp_path / "local-short.yaml"
     config.write_text(yaml.safe_dump(conf))

@@ -289,7 +289,7 @@ def test_train_py_trains_on_a_plain_folder(tmp_path, split_folder):
 
     conf = yaml.safe_load((TRIAL / "tiny.yaml").read_text())
     conf["data"] = {"store": "folder", "path": str(split_folder)}
-    conf["searcher"]["max_length"] = {"batches": 4}
+    conf["hyperparameters"]["max_batches"] = 4
     conf["min_validation_period"] = conf["min_checkpoint_period"] = {"batches": 2}
     config = tmp_path / "folder.yaml"
     config.write_text(yaml.safe_dump(conf))

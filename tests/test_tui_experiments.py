@@ -25,7 +25,7 @@ def long_config(tmp_path: Path) -> Path:
     """trial/tiny.yaml made to run for a long time (killed by the test)."""
     conf = yaml.safe_load((TRIAL / "tiny.yaml").read_text())
     conf["name"] = "dogcat-long"
-    conf["searcher"]["max_length"] = {"batches": 1_000_000}
+    conf["hyperparameters"]["max_batches"] = 1_000_000
     path = tmp_path / "long.yaml"
     path.write_text(yaml.safe_dump(conf))
     return path

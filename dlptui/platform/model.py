@@ -194,11 +194,18 @@ class Experiment:
 
 @dataclass(frozen=True)
 class Trial:
+    """One trial of an experiment's search (a `single` searcher has one)."""
+
     id: str
     experiment_id: str
     state: ExperimentState
     batches_done: int = 0
     hparams: dict[str, Any] = field(default_factory=dict)
+    max_batches: int = 0  # the batches it is (or was last) asked to reach: its rung's length in ASHA
+    best_metric: float | None = None  # its best validation value of the searcher metric
+    best_checkpoint: str | None = None  # uuid of its best checkpoint by the searcher metric
+    stopped_early: bool = False  # ASHA did not promote it
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +215,7 @@ class MetricPoint:
     name: str  # "loss", "validation_loss", "accuracy"
     value: float
     time: float
+    trial_id: str | None = None  # which trial of the experiment reported it
 
 
 @dataclass(frozen=True)

@@ -229,7 +229,7 @@ def experiment_config(profile, tmp_path, request) -> Path:
     import_kaggle(request.getfixturevalue("contract_platform").data, request.getfixturevalue("sample_dir"), repo="dogs-and-cats")
     conf = yaml.safe_load(TINY.read_text())
     conf["name"] = "contract-run"
-    conf["searcher"]["max_length"] = {"batches": 5000}
+    conf["hyperparameters"]["max_batches"] = 5000
     conf["min_validation_period"] = {"batches": 1000}
     conf["min_checkpoint_period"] = {"batches": 1000}
     path = tmp_path / "contract-run.yaml"

@@ -218,12 +218,20 @@ class LocalRegistry:
     # --- writing -------------------------------------------------------------
 
     def register(
-        self, model: str, experiment_id: str, checkpoint_uuid: str | None = None, notes: str = ""
+        self, model: str, experiment_id: str, checkpoint_uuid: str | None = None, notes: str = "",
+        trial_id: str | None = None,
     ) -> ModelVersion:
         check_model_name(model)
         training = self.platform.training
         experiment = training.get_experiment(experiment_id)
-        if checkpoint_uuid:
+        if trial_id is not None and not checkpoint_uuid:
+            trial = training.get_trial(trial_id)
+            if trial.experiment_id != experiment.id:
+                raise InvalidInput(f"Trial {trial_id} belongs to experiment {trial.experiment_id}, not {experiment.id}; give one of its trials.")
+            checkpoint = best_by_searcher(experiment.config, [c for c in training.checkpoints(experiment.id) if c.trial_id == trial.id])
+            if checkpoint is None:
+                raise Conflict(f"Trial {trial.id} of experiment {experiment.id} has no checkpoint yet; wait until it has saved one.")
+        elif checkpoint_uuid:
             checkpoint = training.checkpoint(checkpoint_uuid)
             if checkpoint.experiment_id != experiment.id:
                 raise InvalidInput(

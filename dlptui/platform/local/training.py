@@ -1,12 +1,16 @@
-"""ports.Training on one machine: Determined's PyTorch Trainer in a child process per experiment.
+"""ports.Training on one machine: Determined's PyTorch Trainer in child processes, the search run by dlptui.
 
-    <home>/training/training.db          experiments, the metric stream, checkpoints (training_db.py)
-    <home>/training/logs/<id>.log        the child's stdout and stderr
+    <home>/training/training.db          experiments, trials, the metric stream, checkpoints (training_db.py)
+    <home>/training/logs/<id>.log        the experiment's log: its search runner's, and every trial's lines
+    <home>/training/logs/trial-<t>.log   one trial's stdout and stderr
+    <home>/training/searches/<id>.journal  the experiment's Optuna study (search.py)
     <home>/training/determined/<uuid>/   Determined's checkpoints (XDG_DATA_HOME of the child)
     <home>/training/data/<commit>/       data commits, materialized once
 
-The child (`training_runner.py`) runs in its own session, so it outlives the console that
-started it; it writes its metrics and its final state itself. This side checks a config
+Each experiment is one child, its search runner (`search_runner.py`), in its own session, so it
+outlives the console that started it; it runs the trials (`training_runner.py`, one process each,
+in its group) with the searcher of the config (single, random, grid, adaptive ASHA) and writes the
+final state itself. This side checks a config
 before starting (one sentence for a missing file, bad YAML, an unknown backbone, a bad
 hyperparameter, missing weights, an unknown data commit), pins the data commit (lineage),
 and notices a child that died without a word (kill -9, OOM): its experiment becomes error,
@@ -29,7 +33,7 @@ from types import ModuleType
 from dlptui import resources
 from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound
 from dlptui.platform.local.training_db import Row, TrainingDB
-from dlptui.platform.model import Checkpoint, DataRef, Experiment, ExperimentState, MetricPoint, Service
+from dlptui.platform.model import Checkpoint, DataRef, Experiment, ExperimentState, MetricPoint, Service, Trial
 
 ACTIVE = (ExperimentState.QUEUED, ExperimentState.RUNNING)
 STOP_WAIT_S = 180.0  # how long a pause waits for the child's checkpoint before it stops it hard
@@ -89,11 +93,34 @@ class LocalTraining:
         row = self.db.row(experiment_id)
         return self.db.metrics(row.id, max(0, int(cursor)))
 
+    def list_trials(self, experiment_id: str) -> list[Trial]:
+        return self.db.trials(self._refresh(self.db.row(experiment_id)))
+
+    def get_trial(self, trial_id: str) -> Trial:
+        t = self.db.trial_row(trial_id)
+        for trial in self.list_trials(str(t.experiment_id)):
+            if trial.id == str(t.id):
+                return trial
+        raise NotFound(f"There is no trial {trial_id}; see `dlptui trials EXPERIMENT` for the trial ids.")
+
+    def trial_metrics(self, trial_id: str, cursor: int = 0) -> tuple[list[MetricPoint], int]:
+        t = self.db.trial_row(trial_id)
+        return self.db.metrics(t.experiment_id, max(0, int(cursor)), trial_id=t.id)
+
+    def trial_logs(self, trial_id: str, cursor: int = 0) -> tuple[list[str], int]:
+        t = self.db.trial_row(trial_id)
+        from dlptui.platform.local.search_runner import trial_log
+
+        return self._lines(trial_log(self.root, t.id), cursor)
+
     def logs(self, experiment_id: str, cursor: int = 0) -> tuple[list[str], int]:
         """Whole lines after byte offset `cursor`; a line still being written waits for the next call."""
         row = self.db.row(experiment_id)
+        return self._lines(self._log(row.id), cursor)
+
+    def _lines(self, path: Path, cursor: int) -> tuple[list[str], int]:
         try:
-            with open(self._log(row.id), "rb") as f:
+            with open(path, "rb") as f:
                 f.seek(max(0, int(cursor)))
                 chunk = f.read(LOG_CHUNK)
         except FileNotFoundError:
@@ -126,9 +153,12 @@ class LocalTraining:
         settings = trial_settings(str(trial_dir))
         try:
             conf = settings.load_config(file)
-            max_batches = settings.periods(conf)[0]
+            length = settings.periods(conf)[0]
         except settings.SettingsError as e:
             raise InvalidInput(str(e)) from None
+        from dlptui.platform.local.search_runner import expected_batches
+
+        max_batches = length if conf["searcher"]["name"] == "single" else expected_batches(conf["searcher"], settings.space(conf), length)
         problem = settings.weights_problem(conf["hyperparameters"])
         if problem:
             raise NotAvailable(problem)
@@ -199,7 +229,7 @@ class LocalTraining:
 
     def _spawn(self, row: Row, env: dict, log) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "dlptui.platform.local.training_runner", str(self.config.home), str(row.id)],
+            [sys.executable, "-m", "dlptui.platform.local.search_runner", str(self.config.home), str(row.id)],
             cwd=row.trial_dir,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -220,7 +250,14 @@ class LocalTraining:
             self._signal(row, signal.SIGKILL, group=True)
             self._wait(row, 10.0)
         self.db.update(row.id, only_if=ACTIVE, state=ExperimentState.PAUSED, pid=None, request=None)
+        self._settle_trials(row.id, ExperimentState.PAUSED)
         return self.get_experiment(str(row.id))
+
+    def _settle_trials(self, experiment_id: int, state: ExperimentState) -> None:
+        """Trials left running or queued by a runner that is gone take the experiment's state."""
+        for t in self.db.trial_rows(experiment_id):
+            if not t.state.terminal and (state is not ExperimentState.PAUSED or t.state is not ExperimentState.PAUSED):
+                self.db.update_trial(t.id, state=state, pid=None, **({"ended": time.time()} if state.terminal else {}))
 
     def resume(self, experiment_id: str) -> Experiment:
         row = self._refresh(self.db.row(experiment_id))
@@ -228,7 +265,10 @@ class LocalTraining:
             raise Conflict(
                 f"Experiment {row.id} is {row.state.value}; only a paused experiment, or one that stopped with an error, can be resumed."
             )
-        self._start(row)
+        # two resumes at once start one runner: only the caller that moves it out of paused or error starts it
+        if not self.db.update(row.id, only_if=(ExperimentState.PAUSED, ExperimentState.ERROR), state=ExperimentState.QUEUED, pid=None):
+            raise Conflict(f"Experiment {row.id} is being resumed already; see `dlptui experiment {row.id}`.")
+        self._start(self.db.row(row.id))
         return self.get_experiment(str(row.id))
 
     def kill(self, experiment_id: str) -> Experiment:
@@ -239,6 +279,7 @@ class LocalTraining:
         self._signal(row, signal.SIGKILL, group=True)
         self._wait(row, 10.0)
         self.db.update(row.id, state=ExperimentState.KILLED, pid=None, request=None, ended=time.time())
+        self._settle_trials(row.id, ExperimentState.KILLED)
         return self.get_experiment(str(row.id))
 
     def close(self) -> None:
@@ -279,7 +320,8 @@ class LocalTraining:
                 f"resume it to continue from its latest checkpoint (see `dlptui experiment logs {row.id}`)."
             )
         ended = None if state is ExperimentState.PAUSED else time.time()
-        self.db.update(row.id, only_if=ACTIVE, state=state, error=error, ended=ended, pid=None, request=None)
+        if self.db.update(row.id, only_if=ACTIVE, state=state, error=error, ended=ended, pid=None, request=None):
+            self._settle_trials(row.id, state)
         return self.db.row(row.id)
 
     def _refreshed(self, rows: list[Row]) -> list[Row]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from dlptui.errors import NotFound
 from dlptui.platform.local.sqlite import Database
-from dlptui.platform.model import Checkpoint, Experiment, ExperimentState, MetricPoint
+from dlptui.platform.model import Checkpoint, Experiment, ExperimentState, MetricPoint, Trial
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -55,6 +55,24 @@ CREATE TABLE IF NOT EXISTS metrics (
     UNIQUE (experiment_id, trial_id, batch, grp, name) ON CONFLICT REPLACE
 );
 CREATE INDEX IF NOT EXISTS metrics_by_experiment ON metrics (experiment_id, seq);
+CREATE INDEX IF NOT EXISTS metrics_by_trial ON metrics (trial_id, seq);
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    experiment_id INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    hparams TEXT NOT NULL,
+    bracket INTEGER NOT NULL DEFAULT 0,
+    target INTEGER NOT NULL,
+    stopped_early INTEGER NOT NULL DEFAULT 0,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    optuna_number INTEGER,
+    pid INTEGER,
+    pid_started REAL,
+    error TEXT,
+    created REAL NOT NULL,
+    ended REAL
+);
+CREATE INDEX IF NOT EXISTS trials_by_experiment ON trials (experiment_id, id);
 CREATE TABLE IF NOT EXISTS checkpoints (
     uuid TEXT PRIMARY KEY,
     experiment_id INTEGER NOT NULL,
@@ -87,16 +105,38 @@ class Row:
     error: str | None
 
 
-def best_validation(config: dict[str, Any], validations: dict[int, dict[str, float]]) -> dict[str, float]:
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial of a local search as stored: its leg's target batch, bracket and process."""
+
+    id: int
+    experiment_id: int
+    state: ExperimentState
+    hparams: dict[str, Any]
+    bracket: int
+    target: int
+    stopped_early: bool
+    restarts: int
+    optuna_number: int | None
+    pid: int | None
+    pid_started: float | None
+    error: str | None
+    created: float
+    ended: float | None
+
+
+def best_validation(config: dict[str, Any], validations: dict[Any, dict[str, float]]) -> dict[str, float]:
     """The metrics of the best validation, as Determined ranks them: by the config's searcher metric
     (`smaller_is_better`), ties going to the later batch. Without that metric in any validation, the
-    best of each: the highest accuracy and the lowest validation loss."""
+    best of each: the highest accuracy and the lowest validation loss. Keys are batches, or
+    (batch, trial) pairs for the validations of several trials."""
     searcher = (config or {}).get("searcher") or {}
     metric, smaller = searcher.get("metric"), searcher.get("smaller_is_better", True)
-    scored = [(batch, m) for batch, m in sorted(validations.items()) if metric in m]
+    scored = [(key, m) for key, m in sorted(validations.items()) if metric in m]
     if scored:
         sign = 1 if smaller else -1
-        _, best = min(scored, key=lambda item: (sign * item[1][metric], -item[0]))
+        batch = lambda key: key[0] if isinstance(key, tuple) else key  # noqa: E731
+        _, best = min(scored, key=lambda item: (sign * item[1][metric], -batch(item[0])))
         return best
     accuracies = [m["accuracy"] for m in validations.values() if "accuracy" in m]
     losses = [m["validation_loss"] for m in validations.values() if "validation_loss" in m]
@@ -169,14 +209,16 @@ class TrainingDB:
     def experiment(self, row: Row) -> Experiment:
         with self._db.read() as db:
             done = db.execute(
-                "SELECT MAX(batch) FROM metrics WHERE experiment_id = ? AND grp = 'training'", (row.id,)
+                "SELECT SUM(b) FROM (SELECT MAX(batch) AS b FROM metrics WHERE experiment_id = ? AND grp = 'training'"
+                " GROUP BY trial_id)", (row.id,)
             ).fetchone()[0]
-            validations: dict[int, dict[str, float]] = {}
+            validations: dict[tuple[int, int], dict[str, float]] = {}
             for r in db.execute(
-                "SELECT batch, name, value FROM metrics WHERE experiment_id = ? AND grp = 'validation' ORDER BY batch, seq",
+                "SELECT batch, trial_id, name, value FROM metrics WHERE experiment_id = ? AND grp = 'validation'"
+                " ORDER BY batch, seq",
                 (row.id,),
             ):
-                validations.setdefault(r["batch"], {})[r["name"]] = r["value"]
+                validations.setdefault((r["batch"], r["trial_id"]), {})[r["name"]] = r["value"]
         best = best_validation(row.config, validations)
         return Experiment(
             id=str(row.id),
@@ -204,20 +246,112 @@ class TrainingDB:
                 [(experiment_id, trial_id, batch, group, name, float(value), now) for batch, name, value in points],
             )
 
-    def drop_metrics_after(self, experiment_id: int, batch: int) -> int:
-        """Forget what was reported after `batch` (work that a resume from there repeats)."""
+    def drop_metrics_after(self, experiment_id: int, batch: int, trial_id: int | None = None) -> int:
+        """Forget what was reported after `batch` (work that a resume from there repeats), of one trial or all."""
         with self._db.write() as db:
-            return db.execute("DELETE FROM metrics WHERE experiment_id = ? AND batch > ?", (experiment_id, batch)).rowcount
+            if trial_id is None:
+                return db.execute("DELETE FROM metrics WHERE experiment_id = ? AND batch > ?", (experiment_id, batch)).rowcount
+            return db.execute(
+                "DELETE FROM metrics WHERE experiment_id = ? AND trial_id = ? AND batch > ?", (experiment_id, trial_id, batch)
+            ).rowcount
 
-    def metrics(self, experiment_id: int, cursor: int, limit: int = 10000) -> tuple[list[MetricPoint], int]:
+    def metrics(self, experiment_id: int, cursor: int, limit: int = 10000, trial_id: int | None = None) -> tuple[list[MetricPoint], int]:
+        column, key = ("trial_id", trial_id) if trial_id is not None else ("experiment_id", experiment_id)
         with self._db.read() as db:
             found = db.execute(
-                "SELECT seq, batch, grp, name, value, time FROM metrics WHERE experiment_id = ? AND seq > ?"
+                f"SELECT seq, batch, grp, name, value, time, trial_id FROM metrics WHERE {column} = ? AND seq > ?"
                 " ORDER BY seq LIMIT ?",
-                (experiment_id, cursor, limit),
+                (key, cursor, limit),
             ).fetchall()
-        points = [MetricPoint(r["batch"], r["grp"], r["name"], r["value"], r["time"]) for r in found]
+        points = [MetricPoint(r["batch"], r["grp"], r["name"], r["value"], r["time"], str(r["trial_id"])) for r in found]
         return points, (found[-1]["seq"] if found else cursor)
+
+    def metric_at(self, trial_id: int, batch: int, name: str) -> float | None:
+        """The validation metric `name` a trial reported at `batch` (a rung's result), or None."""
+        with self._db.read() as db:
+            found = db.execute(
+                "SELECT value FROM metrics WHERE trial_id = ? AND batch = ? AND grp = 'validation' AND name = ?",
+                (trial_id, batch, name),
+            ).fetchone()
+        return None if found is None else found["value"]
+
+    # --- trials --------------------------------------------------------------------
+
+    def insert_trial(self, experiment_id: int, hparams: dict, target: int, bracket: int = 0,
+                     optuna_number: int | None = None) -> int:
+        with self._db.write() as db:
+            cursor = db.execute(
+                "INSERT INTO trials (experiment_id, state, hparams, bracket, target, optuna_number, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (experiment_id, ExperimentState.QUEUED.value, json.dumps(hparams), bracket, target, optuna_number, time.time()),
+            )
+            return int(cursor.lastrowid)
+
+    def trial_rows(self, experiment_id: int) -> list[TrialRow]:
+        with self._db.read() as db:
+            found = db.execute("SELECT * FROM trials WHERE experiment_id = ? ORDER BY id", (experiment_id,)).fetchall()
+        return [_trial_row(r) for r in found]
+
+    def trial_row(self, trial_id: str | int) -> TrialRow:
+        try:
+            key = int(str(trial_id).strip())
+        except ValueError:
+            key = 0
+        with self._db.read() as db:
+            found = db.execute("SELECT * FROM trials WHERE id = ?", (key,)).fetchone()
+        if found is None:
+            raise NotFound(f"There is no trial {trial_id}; see `dlptui trials EXPERIMENT` for the trial ids.")
+        return _trial_row(found)
+
+    def update_trial(self, trial_id: int, only_if: tuple[ExperimentState, ...] | None = None, **fields: Any) -> bool:
+        if "state" in fields and isinstance(fields["state"], ExperimentState):
+            fields["state"] = fields["state"].value
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        sql = f"UPDATE trials SET {sets} WHERE id = ?"
+        params: list[Any] = [*fields.values(), trial_id]
+        if only_if:
+            sql += f" AND state IN ({', '.join('?' for _ in only_if)})"
+            params += [s.value for s in only_if]
+        with self._db.write() as db:
+            return db.execute(sql, params).rowcount > 0
+
+    def trials(self, experiment: Row) -> list[Trial]:
+        """The experiment's trials, by id, each with its batches and best validation (by the searcher metric).
+        An experiment recorded before trials were (one trial, numbered as the experiment) gets that one."""
+        rows = self.trial_rows(experiment.id)
+        searcher = (experiment.config or {}).get("searcher") or {}
+        metric = searcher.get("metric")
+        with self._db.read() as db:
+            batches = {r["trial_id"]: r["b"] for r in db.execute(
+                "SELECT trial_id, MAX(batch) AS b FROM metrics WHERE experiment_id = ? AND grp = 'training' GROUP BY trial_id",
+                (experiment.id,))}
+            validations: dict[int, dict[int, dict[str, float]]] = {}
+            for r in db.execute(
+                "SELECT trial_id, batch, name, value FROM metrics WHERE experiment_id = ? AND grp = 'validation' ORDER BY batch, seq",
+                (experiment.id,),
+            ):
+                validations.setdefault(r["trial_id"], {}).setdefault(r["batch"], {})[r["name"]] = r["value"]
+        checkpoints: dict[str, list[Checkpoint]] = {}
+        for c in self.checkpoints(experiment.id):
+            checkpoints.setdefault(c.trial_id, []).append(c)
+        if not rows:
+            ids = sorted(set(batches) | set(validations)) or []
+            legacy = [TrialRow(i, experiment.id, experiment.state, {k: v for k, v in (experiment.config.get("hyperparameters") or {}).items()},
+                               0, experiment.max_batches, False, 0, None, None, None, experiment.error, experiment.created,
+                               experiment.ended) for i in ids]
+            rows = legacy
+        result = []
+        for r in rows:
+            best = best_validation(experiment.config, validations.get(r.id, {}))
+            from dlptui.platform.local.registry import best_by_searcher  # torch-free, no cycle at import time
+
+            top = best_by_searcher(experiment.config, checkpoints.get(str(r.id), []))
+            result.append(Trial(
+                id=str(r.id), experiment_id=str(r.experiment_id), state=r.state, batches_done=int(batches.get(r.id) or 0),
+                hparams=r.hparams, max_batches=r.target, best_metric=best.get(metric) if metric else None,
+                best_checkpoint=top.uuid if top else None, stopped_early=r.stopped_early, error=r.error,
+            ))
+        return result
 
     # --- checkpoints -------------------------------------------------------------
 
@@ -252,6 +386,15 @@ class TrainingDB:
                     )
                 )
         return result
+
+
+def _trial_row(r: sqlite3.Row) -> TrialRow:
+    return TrialRow(
+        id=r["id"], experiment_id=r["experiment_id"], state=ExperimentState(r["state"]), hparams=json.loads(r["hparams"]),
+        bracket=r["bracket"], target=r["target"], stopped_early=bool(r["stopped_early"]), restarts=r["restarts"],
+        optuna_number=r["optuna_number"], pid=r["pid"], pid_started=r["pid_started"], error=r["error"],
+        created=r["created"], ended=r["ended"],
+    )
 
 
 def _row(r: sqlite3.Row) -> Row:

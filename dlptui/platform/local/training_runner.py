@@ -1,11 +1,13 @@
-"""The child process of one local experiment: `python -m dlptui.platform.local.training_runner HOME ID`.
+"""The child process of one trial: `python -m dlptui.platform.local.training_runner HOME ID TRIAL`.
 
-Started by `LocalTraining` in its own session, from the trial folder (Determined copies the
+Started by the experiment's search runner (`search_runner.py`, in its process group), from the trial folder (Determined copies the
 working folder into each checkpoint), with XDG_DATA_HOME set so that Determined's checkpoints
 land in the part's folder. It runs the trial's own `train.run` and records what the
 Trainer reports through a `PyTorchCallback`: every training batch's loss, each validation,
 each checkpoint. SIGTERM asks it to stop at the next boundary with a checkpoint (pause).
-It writes its own final state: completed, paused, or error with one sentence.
+It trains the trial's hyperparameters from its latest checkpoint to its target (the whole length, or
+the end of its ASHA rung) and writes the trial's state: completed (the whole length), paused (at its
+rung, or stopped by SIGTERM), or error with one sentence.
 """
 
 from __future__ import annotations
@@ -50,9 +52,11 @@ class Stopper:
             context.set_stop_requested(True)
 
 
-def make_recorder(db: TrainingDB, experiment_id: int, start_batch: int):
+def make_recorder(db: TrainingDB, experiment_id: int, start_batch: int, trial_id: int | None = None):
     """A PyTorchCallback writing the Trainer's reports to the metric stream (built lazily: determined is heavy)."""
     from determined.pytorch import PyTorchCallback
+
+    trial = experiment_id if trial_id is None else trial_id
 
     class Recorder(PyTorchCallback):
         def __init__(self) -> None:
@@ -64,10 +68,10 @@ def make_recorder(db: TrainingDB, experiment_id: int, start_batch: int):
             for metrics in batch_metrics:
                 self.batch += 1
                 points += _scalars(metrics, self.batch)
-            db.add_metrics(experiment_id, experiment_id, "training", points)
+            db.add_metrics(experiment_id, trial, "training", points)
 
         def on_validation_end(self, metrics: dict) -> None:
-            db.add_metrics(experiment_id, experiment_id, "validation", _scalars(metrics, self.batch))
+            db.add_metrics(experiment_id, trial, "validation", _scalars(metrics, self.batch))
 
         def on_checkpoint_write_end(self, checkpoint_dir: str) -> None:
             self.written = Path(checkpoint_dir)
@@ -76,7 +80,7 @@ def make_recorder(db: TrainingDB, experiment_id: int, start_batch: int):
             # Determined has written metadata.json by now: the checkpoint is whole, record it.
             where = self.written if self.written and self.written.name == uuid else db.root / STORAGE / uuid
             location = where.relative_to(db.root) if where.is_relative_to(db.root) else where
-            db.add_checkpoint(uuid, experiment_id, experiment_id, self.batch, str(location))
+            db.add_checkpoint(uuid, experiment_id, trial, self.batch, str(location))
             log.info("Checkpoint %s at batch %d recorded.", uuid, self.batch)
 
     return Recorder()
@@ -107,47 +111,68 @@ def sentence(error: BaseException, experiment_id: int) -> str:
     return f"Training failed with {type(error).__name__}: {str(error).strip()[:200]}; see `dlptui experiment logs {experiment_id}`."
 
 
+def die_with_parent() -> None:
+    """A trial ends when its search runner does (kill -9 of the runner included): Linux's parent-death
+    signal. The resumed runner then starts it again from its checkpoint, and no orphan trains on."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the runner kills what it left behind when it starts again
+        return
+    if os.getppid() == 1:  # the runner died before the call
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
     stopper = Stopper()  # first: a pause that comes while torch imports must not be lost
+    die_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
-    home, experiment_id = Path(argv[0]), int(argv[1])
+    home, experiment_id, trial_id = Path(argv[0]), int(argv[1]), int(argv[2])
     root = home / "training"
     db = TrainingDB(root)
     row = db.row(experiment_id)
-    checkpoints = db.checkpoints(experiment_id)
+    trial = db.trial_row(trial_id)
+    checkpoints = [c for c in db.checkpoints(experiment_id) if c.trial_id == str(trial_id)]
     latest = checkpoints[-1] if checkpoints else None
     start = latest.batch if latest else 0
-    dropped = db.drop_metrics_after(experiment_id, start)
+    dropped = db.drop_metrics_after(experiment_id, start, trial_id)
     log.info(
-        "Experiment %d (%s) on %s@%s, %s.", experiment_id, row.name, row.data_repo, row.data_commit,
+        "Experiment %d trial %d (%s) on %s@%s, to batch %d, %s.", experiment_id, trial_id, row.name, row.data_repo,
+        row.data_commit, trial.target,
         f"resuming from checkpoint {latest.uuid} at batch {start} ({dropped} later points dropped)" if latest else "from the start",
     )
-    config = dict(row.config)
-    if config["data"].get("store") == "local":
-        config["data"] = {**config["data"], "dir": str(root / DATA), "home": str(home)}
     sys.path.insert(0, row.trial_dir)
     recorder = None
     try:
+        import settings
         import train
 
-        recorder = make_recorder(db, experiment_id, start)
-        train.run(
-            config,
-            latest_checkpoint=latest.uuid if latest else None,
-            start_batch=start,
-            callbacks={"dlptui": recorder},
-            on_context=stopper.attach,
-        )
-    except BaseException as e:  # the child's last word: one sentence in the record, the traceback in the log
+        config = settings.trial_config(row.config, trial.hparams)
+        length = settings.periods(config)[0]
+        if config["data"].get("store") == "local":
+            config["data"] = {**config["data"], "dir": str(root / DATA), "home": str(home)}
+        recorder = make_recorder(db, experiment_id, start, trial_id)
+        if start < trial.target:
+            train.run(
+                config,
+                latest_checkpoint=latest.uuid if latest else None,
+                start_batch=start,
+                callbacks={"dlptui": recorder},
+                on_context=stopper.attach,
+                stop_at=trial.target,
+            )
+    except BaseException as e:  # the trial's last word: one sentence in the record, the traceback in the log
         traceback.print_exc(file=sys.stdout)
-        db.update(experiment_id, state=ExperimentState.ERROR, error=sentence(e, experiment_id), ended=time.time(), pid=None)
+        db.update_trial(trial_id, state=ExperimentState.ERROR, error=sentence(e, experiment_id), ended=time.time(), pid=None)
         return 1
-    if stopper.requested and recorder.batch < row.max_batches:
-        db.update(experiment_id, only_if=(ExperimentState.RUNNING,), state=ExperimentState.PAUSED, pid=None, request=None)
-        log.info("Paused.")
+    if recorder.batch >= length:
+        db.update_trial(trial_id, state=ExperimentState.COMPLETED, ended=time.time(), pid=None, error=None)
+        log.info("Trial %d reached batch %d.", trial_id, recorder.batch)
     else:
-        db.update(experiment_id, state=ExperimentState.COMPLETED, ended=time.time(), pid=None, request=None, error=None)
-        log.info("Completed.")
+        db.update_trial(trial_id, state=ExperimentState.PAUSED, pid=None)
+        log.info("Trial %d %s at batch %d.", trial_id, "paused" if stopper.requested else "waits at its rung", recorder.batch)
     return 0
 
 
