@@ -163,7 +163,7 @@ class Datum:
     id: str
     job_id: str
     state: str  # "pending", "running", "success", "skipped", "failed"
-    files: tuple[str, ...] = ()  # "input name:/path" of each input file
+    files: tuple[str, ...] = ()  # "repo:/path" of each input file
     tries: int = 0
     reason: str = ""
 

@@ -30,7 +30,7 @@ def _local_broken(home):
         assert platform.part(name).health().reachable, name  # built and answering first
     (home / "serving" / "dogcat-deploy").mkdir(parents=True)
     (home / "serving" / "dogcat-deploy" / "state.json").write_text("{half a state")
-    for db in ("data/meta.db", "training/training.db", "registry/registry.sqlite"):
+    for db in ("data/meta.db", "training/training.db", "registry/registry.sqlite", "pipelines/meta.db"):
         for suffix in ("", "-wal", "-shm"):
             path = home / (db + suffix)
             if path.exists():

@@ -28,6 +28,7 @@ import grpc
 from google.protobuf import empty_pb2, wrappers_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from python_pachyderm.proto.v2.pfs import pfs_pb2, pfs_pb2_grpc
+from python_pachyderm.proto.v2.pps import pps_pb2_grpc
 from python_pachyderm.proto.v2.version.versionpb import version_pb2, version_pb2_grpc
 
 from tests.standins.pachd_state import StandinCommit, StandinRepo, clean_path, seed, timestamp
@@ -98,6 +99,8 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
             finishing=timestamp(c.finished),
             finished=timestamp(c.finished),
             error=c.error,
+            direct_provenance=[self._commit_pb(self.repos[r].commits[i]) for r, i in c.provenance
+                               if r in self.repos and i in self.repos[r].commits],
             size_bytes_upper_bound=size,
             details=pfs_pb2.CommitInfo.Details(size_bytes=size),
         )
@@ -348,7 +351,10 @@ class PachdStandin:
     """The stand-in server on 127.0.0.1 with a free port."""
 
     def __init__(self) -> None:
+        from tests.standins.pachd_pps import PpsStandinServicer
+
         self.pfs = PfsStandinServicer()
+        self.pps = PpsStandinServicer(self.pfs)
         self._server: grpc.Server | None = None
         self.port = 0
 
@@ -358,10 +364,12 @@ class PachdStandin:
 
     def reset(self) -> None:
         self.pfs.reset()
+        self.pps.reset()
 
     def start(self) -> PachdStandin:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         pfs_pb2_grpc.add_APIServicer_to_server(self.pfs, server)
+        pps_pb2_grpc.add_APIServicer_to_server(self.pps, server)
         version_pb2_grpc.add_APIServicer_to_server(VersionStandinServicer(), server)
         checker = health.HealthServicer()
         checker.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -375,3 +383,4 @@ class PachdStandin:
         if self._server is not None:
             self._server.stop(grace=None).wait()
             self._server = None
+        self.pps.close()

@@ -101,6 +101,7 @@ class PachydermDataStore:
             created=_seconds(info.started) or 0.0,
             size_bytes=info.details.size_bytes or info.size_bytes_upper_bound,
             files=self._file_count(client, info),
+            provenance=tuple(f"{c.repo.name or c.branch.repo.name}@{c.id}" for c in info.direct_provenance),
         )
 
     @staticmethod

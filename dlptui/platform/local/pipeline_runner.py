@@ -201,7 +201,7 @@ class Runner:
                     "SELECT d.output FROM datums d JOIN jobs j ON j.id = d.job_id WHERE j.pipeline = ? AND d.id = ? "
                     "AND j.state = 'success' AND d.state IN ('success', 'skipped') AND d.output IS NOT NULL "
                     "ORDER BY j.seq DESC LIMIT 1", (self.name, did)).fetchone()
-                files = json.dumps([f"{leaf.name}:{f.path}" for leaf, _, group in datum for f in group])
+                files = json.dumps([f"{leaf.repo}:{f.path}" for leaf, _, group in datum for f in group])
                 db.execute("INSERT INTO datums (job_id, id, state, files, output) VALUES (?, ?, ?, ?, ?)",
                            (job_id, did, "skipped" if earlier else "pending", files, earlier["output"] if earlier else None))
             db.execute("UPDATE jobs SET total = ? WHERE id = ?", (len(by_id), job_id))

@@ -1,0 +1,131 @@
+"""ports.Pipelines, once for both profiles: the local runner, and PachydermPipelines on the pachd stand-in.
+
+The spec copies its input to its output (`cp`): the local runner runs it, the stand-in's transform is
+the identity, so both make the same output commit. `false` fails every datum on both."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from dlptui.errors import Conflict, InvalidInput, NotFound
+from dlptui.platform.model import Job, JobState, Pipeline
+from tests.contract.checks import one_sentence
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture
+def pipelines(contract_platform):
+    part = contract_platform.pipelines
+    yield part
+    for p in part.list_pipelines():
+        part.stop_pipeline(p.name)
+
+
+@pytest.fixture
+def raw(data_store, fresh_name):
+    name = fresh_name("raw")
+    data_store.create_repo(name)
+    first = data_store.put_files(name, "master", {"/a.txt": b"alpha", "/b.txt": b"beta"})
+    return name, first
+
+
+def spec(name, repo, cmd=None, glob="/*"):
+    return {"pipeline": {"name": name}, "input": {"pfs": {"repo": repo, "glob": glob, "name": "raw"}},
+            "transform": {"cmd": cmd or ["sh", "-c", "cp -r /pfs/raw/* /pfs/out/"], "image": "ubuntu:22.04"},
+            "datum_tries": 1}
+
+
+def ended(pipelines, name, count, timeout=30.0) -> list[Job]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = pipelines.list_jobs(name)
+        if len(jobs) >= count and all(j.state.terminal for j in jobs):
+            return jobs
+        time.sleep(0.05)
+    raise AssertionError(f"the jobs of {name} did not end: {pipelines.list_jobs(name)}")
+
+
+def test_a_bad_spec_is_one_sentence_and_creates_nothing(pipelines, raw, fresh_name):
+    name = fresh_name("p")
+    bad = spec(name, raw[0])
+    bad["parallelism"] = 2  # pachctl's field is parallelism_spec
+    with pytest.raises(InvalidInput) as e:
+        pipelines.create_pipeline(bad)
+    one_sentence(e.value, "'parallelism'")
+    with pytest.raises(NotFound) as e:
+        pipelines.create_pipeline(spec(name, "no-such-repo"))
+    one_sentence(e.value, "'no-such-repo'")
+    assert name not in [p.name for p in pipelines.list_pipelines()]
+    with pytest.raises(NotFound):
+        pipelines.inspect_pipeline(name)
+
+
+def test_each_input_commit_is_a_job_with_its_datums_and_an_output_commit_naming_it(pipelines, data_store, raw, fresh_name):
+    repo, first = raw
+    name = fresh_name("p")
+    created = pipelines.create_pipeline(spec(name, repo))
+    assert isinstance(created, Pipeline)
+    assert (created.name, created.inputs, created.output, created.cmd[0], created.image) == (
+        name, (f"{repo}@master",), f"{name}@master", "sh", "ubuntu:22.04")
+    with pytest.raises(Conflict) as e:
+        pipelines.create_pipeline(spec(name, repo))
+    one_sentence(e.value, repr(name))
+    [job] = ended(pipelines, name, 1)
+    assert job.state is JobState.SUCCESS and job.pipeline == name
+    assert job.input_commits == (f"{repo}@{first.id}",)
+    assert (job.datums["total"], job.datums["failed"]) == (2, 0)
+    out = data_store.inspect_commit(name, "master")
+    assert job.output_commit == f"{name}@{out.id}" and out.provenance == (f"{repo}@{first.id}",)
+    assert data_store.get_file(name, "master", "/a.txt") == b"alpha"
+    assert sorted(d.files for d in pipelines.list_datums(job.id)) == [(f"{repo}:/a.txt",), (f"{repo}:/b.txt",)]
+    assert pipelines.inspect_job(job.id) == job
+    assert pipelines.inspect_pipeline(name).last_job == job.id
+
+    second = data_store.put_files(repo, "master", {"/c.txt": b"gamma"})
+    newest, older = ended(pipelines, name, 2)
+    assert newest.input_commits == (f"{repo}@{second.id}",) and older.id == job.id  # newest first
+    assert {e.path for e in data_store.list_files(name, "master", "/")} == {"/a.txt", "/b.txt", "/c.txt"}
+    with pytest.raises(NotFound):
+        pipelines.inspect_job("f" * 32)
+
+
+def test_stop_start_and_delete(pipelines, data_store, raw, fresh_name):
+    repo, _ = raw
+    name = fresh_name("p")
+    pipelines.create_pipeline(spec(name, repo))
+    ended(pipelines, name, 1)
+    assert pipelines.stop_pipeline(name).state == "paused"
+    data_store.put_files(repo, "master", {"/c.txt": b"gamma"})
+    time.sleep(0.5)
+    assert len(pipelines.list_jobs(name)) == 1
+    assert pipelines.start_pipeline(name).state == "running"
+    ended(pipelines, name, 2)
+    pipelines.delete_pipeline(name)
+    assert name not in [p.name for p in pipelines.list_pipelines()]
+    assert name not in [r.name for r in data_store.list_repos()]  # the output repo goes with it
+    with pytest.raises(NotFound):
+        pipelines.delete_pipeline(name)
+
+
+def test_a_failed_job_names_its_datums_and_restarts_them(pipelines, data_store, raw, fresh_name):
+    repo, _ = raw
+    name = fresh_name("p")
+    pipelines.create_pipeline(spec(name, repo, cmd=["false"]))
+    [job] = ended(pipelines, name, 1)
+    assert job.state is JobState.FAILURE and job.datums["failed"] == 2 and job.output_commit is None
+    assert {d.state for d in pipelines.list_datums(job.id)} == {"failed"}
+    with pytest.raises(NotFound):
+        data_store.inspect_commit(name, "master")
+    again = pipelines.restart_job(job.id)
+    assert again.id == job.id
+    [job] = ended(pipelines, name, 1)
+    assert job.state is JobState.FAILURE  # `false` fails again
+    ok = fresh_name("p")
+    pipelines.create_pipeline(spec(ok, repo))
+    [done] = ended(pipelines, ok, 1)
+    with pytest.raises(Conflict) as e:
+        pipelines.restart_job(done.id)
+    one_sentence(e.value, done.id)
