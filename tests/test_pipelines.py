@@ -223,3 +223,27 @@ def test_the_shipped_split_makes_dogs_and_cats_from_the_raw_repo(pp):
     assert made == {f"/{part}/{name}" for name, part in split(names).items()}  # the split create-dataset.py made
     assert pp.data.get_file("dogs-and-cats", "master", "/eval/" + next(n for n, p in split(names).items() if p == "eval"))
     assert pp.data.inspect_commit("dogs-and-cats", "master").provenance == (f"dogs-and-cats-raw@{commit.id}",)
+
+
+def test_sample_goes_through_the_split_pipeline_with_the_direct_split_and_lineage_reaches_the_raw_commit(pp, tmp_path):
+    from dlptui.actions.datasets import import_sample
+    from dlptui.actions.lineage import upstream
+
+    direct = import_sample(pp.data, repo="direct", count=20, size=16)
+    piped = import_sample(pp.data, repo="dogs-and-cats", count=20, size=16, pipelines=pp.pipelines)
+    assert piped.counts == direct.counts and piped.ref.repo == "dogs-and-cats"
+    tree = lambda ref: {(e.path, e.hash) for e in pp.data.list_files(ref.repo, ref.commit, "/", recursive=True)}
+    assert tree(piped.ref) == tree(direct.ref)  # the same split, file for file
+    [raw_commit] = pp.data.list_commits("dogs-and-cats-raw")
+    made = pp.data.inspect_commit("dogs-and-cats", piped.ref.commit)
+    assert made.provenance == (f"dogs-and-cats-raw@{raw_commit.id}",)
+    steps = upstream(pp, made)
+    assert [s.kind for s in steps] == ["job", "data commit"] and steps[1].id == f"dogs-and-cats-raw@{raw_commit.id}"
+    assert steps[0].id == pp.pipelines.list_jobs("dogs-and-cats")[0].id
+
+    again = import_sample(pp.data, repo="dogs-and-cats", count=20, size=16, pipelines=pp.pipelines)
+    assert tree(again.ref) == tree(piped.ref)  # the same input gives the same output
+    assert pp.pipelines.list_jobs("dogs-and-cats")[0].datums["skipped"] == 1
+    with pytest.raises(Conflict, match="seed"):
+        import_sample(pp.data, repo="dogs-and-cats", count=20, size=16, seed=7, pipelines=pp.pipelines)
+    assert upstream(pp, pp.data.inspect_commit("direct", "master")) == []  # put by hand: nothing further down

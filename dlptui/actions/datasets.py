@@ -27,7 +27,7 @@ from dlptui.actions.sample import generate_sample
 from dlptui.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.rules import local_target
 from dlptui.platform.model import DataRef
-from dlptui.platform.ports import DataStore, Progress
+from dlptui.platform.ports import DataStore, Pipelines, Progress
 
 __all__ = ["ImportResult", "generate_sample", "import_kaggle", "import_sample", "label_of", "materialize", "split"]
 
@@ -134,14 +134,18 @@ def commit_split(
     skipped: int = 0,
     message: str | None = None,
     progress: Progress | None = None,
+    pipelines: Pipelines | None = None,
 ) -> ImportResult:
     """Commit labelled `images` (base name -> local file) to `repo` as /train/... and /eval/... or /data.tar.gz.
 
     What a previous import left (/train, /eval, /data.tar.gz) is removed first, so an image is never
-    in both splits."""
+    in both splits. Given `pipelines`, a files split into a repo that is new or already made by the
+    split pipeline goes through it instead (`split_by_pipeline`)."""
     plan = split(list(images), eval_fraction, seed)
     if not plan:
         raise InvalidInput("There are no cat or dog images (cat.N.jpg, dog.N.jpg) to import.")
+    if pipelines is not None and not tar and branch == "master" and _pipeline_made(store, pipelines, repo):
+        return split_by_pipeline(store, pipelines, images, repo, eval_fraction, seed, skipped, message, progress)
     counts: dict[str, dict[str, int]] = {s: {"cat": 0, "dog": 0} for s in SPLITS}
     layout: dict[str, Path] = {}
     for name, part in plan.items():
@@ -161,6 +165,87 @@ def commit_split(
     else:
         commit = store.put_files(repo, branch, layout, message=message, progress=progress)
     return ImportResult(DataRef(repo, commit.id, branch), counts, skipped, tar)
+
+
+RAW_SUFFIX = "-raw"
+SPLIT_SPEC = "dogs-and-cats-split.json"
+
+
+def _pipeline_made(store: DataStore, pipelines: Pipelines, repo: str) -> bool:
+    """Whether `repo` is (or can become) the output of the split pipeline: a pipeline of that name, or no repo yet."""
+    try:
+        pipelines.inspect_pipeline(repo)
+        return True
+    except NotFound:
+        pass
+    try:
+        store.inspect_repo(repo)
+        return False  # an earlier direct import: keep committing to it as before
+    except NotFound:
+        return True
+
+
+def split_spec(repo: str = DEFAULT_REPO, eval_fraction: float = 0.2, seed: int = 42) -> dict:
+    """The shipped split pipeline for `repo`, reading `<repo>-raw`, with the seed and fraction given."""
+    import json
+
+    from dlptui import resources
+
+    spec = json.loads((resources.pipelines_dir() / SPLIT_SPEC).read_text())
+    spec["pipeline"]["name"] = repo
+    spec["input"]["pfs"]["repo"] = repo + RAW_SUFFIX
+    spec["transform"]["env"] = {"SEED": str(seed), "EVAL_FRACTION": repr(float(eval_fraction))}
+    return spec
+
+
+def split_by_pipeline(
+    store: DataStore,
+    pipelines: Pipelines,
+    images: Mapping[str, Path],
+    repo: str = DEFAULT_REPO,
+    eval_fraction: float = 0.2,
+    seed: int = 42,
+    skipped: int = 0,
+    message: str | None = None,
+    progress: Progress | None = None,
+    timeout_s: float = 900.0,
+) -> ImportResult:
+    """The raw images go to `<repo>-raw` under /train/ (Kaggle's layout, added to what is there); the shipped split
+    pipeline (made on first use) turns that commit into `repo`'s train/eval split, and this waits for its job."""
+    from dlptui.actions.pipelines import wait_for_input
+    from dlptui.errors import Conflict as _Conflict
+    from dlptui.errors import PlatformError
+
+    raw = repo + RAW_SUFFIX
+    wanted = split_spec(repo, eval_fraction, seed)
+    try:
+        existing = pipelines.inspect_pipeline(repo)
+        env = (existing.spec.get("transform") or {}).get("env") or {}
+        if env and env != wanted["transform"]["env"]:
+            raise _Conflict(
+                f"Pipeline {repo!r} splits with seed {env.get('SEED')} and eval fraction {env.get('EVAL_FRACTION')}; "
+                f"delete it (`dlptui pipeline delete {repo}`) to split another way."
+            )
+    except NotFound:
+        existing = None
+    try:
+        store.inspect_repo(raw)
+    except NotFound:
+        store.create_repo(raw, description="Raw Dogs-vs-Cats images (Kaggle's train/ layout); the split pipeline reads it")
+    commit = store.put_files(raw, "master", {f"/train/{name}": path for name, path in images.items()},
+                             message=message or f"{len(images)} raw Dogs-vs-Cats images", progress=progress)
+    if existing is None:
+        pipelines.create_pipeline(wanted)
+    job = wait_for_input(pipelines, repo, f"{raw}@{commit.id}", timeout_s=timeout_s)
+    if job.state.value != "success" or not job.output_commit:
+        raise PlatformError(f"The split job {job.id} of pipeline {repo!r} ended {job.state.value}: {job.reason or 'no output'}")
+    out = job.output_commit.partition("@")[2]
+    counts: dict[str, dict[str, int]] = {s: {"cat": 0, "dog": 0} for s in SPLITS}
+    for entry in store.list_files(repo, out, "/", recursive=True):
+        part, label = entry.path.strip("/").split("/")[0], label_of(entry.path)
+        if part in counts and label:
+            counts[part][label] += 1
+    return ImportResult(DataRef(repo, out, "master"), counts, skipped, False)
 
 
 def _exists(store: DataStore, repo: str, branch: str, name: str) -> bool:

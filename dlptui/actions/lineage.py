@@ -84,4 +84,29 @@ def of_version(platform, version: ModelVersion, target: str | None = None) -> Li
         return Lineage(target, tuple(steps), f"The data commit cannot be read: {e}")
     message = f"\"{found.message}\", " if found.message else ""
     steps.append(Step("data commit", f"{repo}@{found.id}", f"{message}{found.files} files, {text.timestamp(found.created)}"))
-    return Lineage(target, tuple(steps))
+    return Lineage(target, tuple(steps + upstream(platform, found)))
+
+
+def upstream(platform, commit) -> list[Step]:
+    """A pipeline's output commit one step further down: the job that made it, then the commits it read.
+    Nothing for a commit put by hand, or where the pipelines part cannot say."""
+    if not commit.provenance:
+        return []
+    steps: list[Step] = []
+    try:
+        made = f"{commit.repo}@{commit.id}"
+        job = next((j for j in platform.pipelines.list_jobs(commit.repo) if j.output_commit == made), None)
+        if job is not None:
+            d = job.datums
+            steps.append(Step("job", job.id, f"pipeline {job.pipeline}, {job.state.value}, {d.get('total', 0)} datums "
+                                             f"({d.get('skipped', 0)} skipped), {text.timestamp(job.started)}"))
+    except PlatformError:
+        pass
+    for source in commit.provenance:
+        repo, _, ident = source.partition("@")
+        try:
+            found = platform.data.inspect_commit(repo, ident)
+            steps.append(Step("data commit", f"{repo}@{found.id}", f"{found.files} files, {text.timestamp(found.created)}"))
+        except PlatformError:
+            steps.append(Step("data commit", source, "no longer in its repo"))
+    return steps

@@ -182,11 +182,22 @@ def _report(result, as_json: bool) -> None:
     print(f"committed {result.ref}" + (" as data.tar.gz" if result.tarball else ""))
 
 
+def _pipelines(platform):
+    """The pipelines part where this install has one (the split runs through it), else None (a direct commit)."""
+    from dlptui.errors import NotAvailable
+
+    try:
+        return platform.pipelines
+    except NotAvailable:
+        return None
+
+
 def sample(args, platform) -> int:
     from dlptui.actions.datasets import import_sample
 
     with progress_bar(f"SYNTHETIC sample of {args.count} images") as progress:
-        result = import_sample(platform.data, repo=args.repo, count=args.count, tar=args.tar, progress=progress)
+        result = import_sample(platform.data, repo=args.repo, count=args.count, tar=args.tar, progress=progress,
+                               pipelines=_pipelines(platform))
     _report(result, args.json)
     return 0
 
@@ -196,6 +207,6 @@ def import_kaggle(args, platform) -> int:
 
     with progress_bar(f"import {args.source.name}") as progress:
         result = dataset.import_kaggle(platform.data, args.source, repo=args.repo, eval_fraction=args.eval_fraction,
-                                       seed=args.seed, tar=args.tar, progress=progress)
+                                       seed=args.seed, tar=args.tar, progress=progress, pipelines=_pipelines(platform))
     _report(result, args.json)
     return 0
