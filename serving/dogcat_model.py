@@ -202,7 +202,8 @@ class DogCatModel:
                     body = http.get_data(cache=True)
                     role = http.headers.get("x-dlptui-role", "primary")
                     request_id = http.headers.get("x-request-id", "")
-                    if http.headers.get("host", "").endswith("-shadow"):  # Envoy marks a mirrored request so
+                    host = http.headers.get("host", "")
+                    if host.endswith("-shadow") or "-shadow:" in host:  # Envoy marks a mirrored request so
                         role = "shadow"
             self._log.record(
                 model=self.model_name, version=self.version, role=role, request_id=request_id,

@@ -37,7 +37,15 @@ def _metrics(metrics: dict[str, float]) -> str:
 
 
 def trace(platform, target: str) -> Lineage:
-    """`MODEL@VERSION` (a number, an alias or `latest`) or a deployment name."""
+    """`MODEL@VERSION` (a number, an alias or `latest`), a deployment name, or `DEPLOYMENT#ID` (a logged prediction)."""
+    if "#" in target:
+        from dlptui.actions.predict import lineage_of_prediction
+        from dlptui.errors import InvalidInput
+
+        name, _, ident = target.partition("#")
+        if not ident.isdigit():
+            raise InvalidInput(f"A logged prediction is DEPLOYMENT#ID (the id `dlptui predictions {name}` shows), not {target!r}.")
+        return lineage_of_prediction(platform, name, int(ident))
     if "@" in target:
         model, ref = refs.model_ref(target)
         return of_version(platform, platform.registry.get_version(model, ref), target)

@@ -48,3 +48,51 @@ def prediction_json(p: Prediction) -> dict:
         "latency_ms": round(p.latency_ms, 2) if p.latency_ms is not None else None,
         "version": p.version,
     }
+
+
+def logged(platform, deployment: str, since: float | None = None, limit: int = 1000):
+    """The deployment's prediction log, oldest first."""
+    return platform.serving.predictions(deployment, since=since, limit=limit)
+
+
+def parse_since(text: str) -> float:
+    """`--since` as a user gives it: seconds since the epoch, an ISO time, or an age such as 10m, 2h, 1d."""
+    import time
+    from datetime import datetime
+
+    from dlptui.errors import InvalidInput
+
+    text = text.strip()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[:-1].replace(".", "", 1).isdigit() and text[-1:] in units:
+        return time.time() - float(text[:-1]) * units[text[-1]]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"--since takes an age (10m, 2h, 1d), an ISO time or seconds since the epoch, not {text!r}.") from None
+    return moment.timestamp()
+
+
+def lineage_of_prediction(platform, deployment: str, ident: int):
+    """prediction -> version -> checkpoint -> experiment -> data commit."""
+    from dlptui import text
+    from dlptui.actions.lineage import Lineage, Step, of_version
+    from dlptui.errors import NotFound, PlatformError
+
+    found = next((p for p in platform.serving.predictions(deployment, limit=1_000_000) if p.id == ident), None)
+    if found is None:
+        raise NotFound(f"Deployment {deployment} logged no prediction {ident} (or it is older than the log keeps).")
+    target = f"{deployment}#{ident}"
+    label = f"{found.label} ({found.probabilities.get(found.label, 0):.3f})" if found.label else f"HTTP {found.status}"
+    first = Step("prediction", target, f"{text.timestamp(found.time)}, {label}, {found.role} v{found.version}, "
+                                       f"{found.latency_ms:.1f} ms, input sha256 {found.input_sha256[:12]}")
+    try:
+        version = platform.registry.get_version(found.model, found.version)
+    except PlatformError as e:
+        return Lineage(target, (first,), f"The chain stops at the prediction: {e}")
+    rest = of_version(platform, version, target)
+    return Lineage(target, (first, *rest.steps), rest.missing)

@@ -131,3 +131,63 @@ def wait_until_settled(
         if time.monotonic() > deadline:
             raise Unreachable(f"Deployment {name} was still starting after {timeout:.0f} s; see `dlptui deployment describe {name}`.")
         time.sleep(POLL_S)
+
+
+# --- canary analysis, shadow, rollback -----------------------------------------------------
+
+
+def promote_canary(platform, name: str) -> Deployment:
+    """All traffic to the canary's version (the old primary stopped once it has no request in flight)."""
+    current = platform.serving.get_deployment(name)
+    if current.canary_version is None:
+        raise InvalidInput(f"Deployment {name} has no canary to promote; start one with a canary share first.")
+    return platform.serving.update(name, platform.registry.get_version(current.model, current.canary_version))
+
+
+def abort_canary(platform, name: str) -> Deployment:
+    """The canary removed: every request to the primary again."""
+    current = platform.serving.get_deployment(name)
+    if current.canary_version is None:
+        raise InvalidInput(f"Deployment {name} has no canary to abort.")
+    return platform.serving.set_canary(name, None, 0)
+
+
+def set_shadow(platform, name: str, model: str, ref: str | int | None) -> Deployment:
+    """Mirror every request of `name` to `model@ref` (answers dropped, predictions logged); None removes it."""
+    if ref is None:
+        return platform.serving.set_shadow(name, None)
+    return platform.serving.set_shadow(name, platform.registry.get_version(model, ref))
+
+
+def rollback(platform, name: str) -> tuple[Deployment, int]:
+    """Back to the version served before; (the deployment, the version it left)."""
+    left = platform.serving.get_deployment(name).version
+    return platform.serving.rollback(name), left
+
+
+def figures_json(figures) -> list[dict]:
+    """The per-version figures as `deployment NAME --json` gives them under `versions`."""
+    from dlptui.platform.model import to_dict
+
+    return [to_dict(f) for f in figures]
+
+
+def verdict(figures) -> str:
+    """One sentence comparing the canary (or shadow) with the primary, from what is known."""
+    primary = next((f for f in figures if f.role == "primary"), None)
+    other = next((f for f in figures if f.role in ("canary", "shadow")), None)
+    if primary is None or other is None:
+        return ""
+    if other.requests is None:
+        return other.note
+    if not other.requests:
+        return f"The {other.role} (version {other.version}) has not answered a request yet."
+    rate = lambda f: (f.errors or 0) / f.requests if f.requests else 0.0  # noqa: E731
+    parts = [f"{other.role} v{other.version}: {other.requests} requests, {rate(other):.1%} errors"]
+    if primary.requests:
+        parts.append(f"primary v{primary.version}: {primary.requests} requests, {rate(primary):.1%} errors")
+    if other.p95_ms is not None and primary.p95_ms is not None:
+        parts.append(f"p95 {other.p95_ms:.1f} ms vs {primary.p95_ms:.1f} ms")
+    if other.agreement is not None:
+        parts.append(f"agrees with the primary on {other.agreement:.1%}")
+    return "; ".join(parts) + "."

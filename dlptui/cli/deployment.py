@@ -1,11 +1,16 @@
 """`dlptui deploy`, `undeploy`, `predict` and `dlptui deployment ...`: model versions behind an endpoint.
 
-    dlptui deploy MODEL[@VERSION|@ALIAS] [--name NAME] [--canary VERSION --traffic PERCENT] [--wait]
+    dlptui deploy MODEL[@VERSION|@ALIAS] [--name NAME] [--canary VERSION --traffic PERCENT] [--shadow VERSION] [--wait]
     dlptui undeploy NAME [--yes]            asks on a terminal
+    dlptui rollback NAME                    back to the version served before, recorded in the history
     dlptui predict IMAGE... [--deployment NAME]
+    dlptui predictions NAME [--since AGE|TIME] [--limit N] [--json]   the prediction log (JSON Lines with --json)
     dlptui deployment list
-    dlptui deployment describe NAME [--lines N]   (also `deployment NAME`) with the last lines of its log
+    dlptui deployment describe NAME [--lines N]   (also `deployment NAME`) with its versions' figures and log lines
     dlptui deployment logs NAME [--lines N]
+    dlptui deployment promote NAME | abort NAME   the canary takes all traffic / is removed
+    dlptui deployment shadow NAME VERSION|none    mirror every request to VERSION
+    dlptui deployment history NAME
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ def register(sub) -> None:
     d.add_argument("--canary", metavar="VERSION", help="a second version of the same model taking --traffic percent")
     d.add_argument("--traffic", type=int, default=CANARY_TRAFFIC, metavar="PERCENT",
                    help=f"the canary's share (default {CANARY_TRAFFIC}; 0 removes it)")
+    d.add_argument("--shadow", metavar="VERSION", help="a version of the same model that gets a copy of every request "
+                   "(its answers are never returned; its predictions are logged); 'none' removes it")
     d.add_argument("--wait", action="store_true", help="return once the deployment is available (or failed)")
     d.add_argument("--timeout", type=float, default=300.0, help="how long --wait waits, in seconds (default 300)")
     d.add_argument("--json", action="store_true", help="print a JSON object")
@@ -38,6 +45,18 @@ def register(sub) -> None:
     u.add_argument("--yes", action="store_true", help="do not ask")
     u.add_argument("--json", action="store_true", help="print a JSON object")
     u.set_defaults(func=undeploy)
+
+    r = sub.add_parser("rollback", help="move a deployment back to the version it served before (without downtime)")
+    r.add_argument("name").completer = deployment_names
+    r.add_argument("--json", action="store_true", help="print a JSON object")
+    r.set_defaults(func=rollback)
+
+    pl = sub.add_parser("predictions", help="a deployment's prediction log, oldest first")
+    pl.add_argument("name", metavar="NAME").completer = deployment_names
+    pl.add_argument("--since", help="only predictions after this: an age (10m, 2h, 1d), an ISO time or epoch seconds")
+    pl.add_argument("--limit", type=int, default=1000, help="at most this many, the latest (default 1000)")
+    pl.add_argument("--json", action="store_true", help="print JSON Lines, one prediction per line")
+    pl.set_defaults(func=predictions)
 
     p = sub.add_parser("predict", help="classify images with a deployment")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG or PNG files")
@@ -57,12 +76,26 @@ def register(sub) -> None:
         v.add_argument("--lines", type=int, default=20, help="log lines to show (default 20)")
         v.add_argument("--json", action="store_true", help="print JSON")
         v.set_defaults(func=func)
+    for name, func, help in (("promote", promote, "the canary's version takes all traffic; the old primary stops"),
+                             ("abort", abort, "remove the canary: all traffic to the primary"),
+                             ("history", history, "every version the deployment moved to, who moved it and how")):
+        v = verbs.add_parser(name, help=help)
+        v.add_argument("name", metavar="NAME").completer = deployment_names
+        v.add_argument("--json", action="store_true", help="print JSON")
+        v.set_defaults(func=func)
+    v = verbs.add_parser("shadow", help="mirror every request to another version ('none' removes the shadow)")
+    v.add_argument("name", metavar="NAME").completer = deployment_names
+    v.add_argument("version", metavar="VERSION|none")
+    v.add_argument("--json", action="store_true", help="print JSON")
+    v.set_defaults(func=shadow)
 
 
 def deploy(args, platform) -> int:
     model, ref = refs.model_ref(args.target)
     outcome = serving.deploy(platform, args.name, model, ref, canary=args.canary, traffic=args.traffic)
     deployment = outcome.deployment
+    if args.shadow is not None:
+        deployment = serving.set_shadow(platform, args.name, model, None if args.shadow.lower() == "none" else args.shadow)
     if args.wait:
         deployment = serving.wait_until_settled(platform, args.name, args.timeout, progress=_progress(args.json))
     if args.json:
@@ -71,6 +104,8 @@ def deploy(args, platform) -> int:
         print(outcome.sentence(deployment))
         if deployment.canary_version is not None:
             print(f"Canary: version {deployment.canary_version} takes {deployment.canary_traffic}% of the requests.")
+        if deployment.shadow_version is not None:
+            print(f"Shadow: version {deployment.shadow_version} gets a copy of every request.")
         if deployment.detail:
             print(deployment.detail)
     return 1 if deployment.state is DeploymentState.FAILED else 0
@@ -107,14 +142,94 @@ def list_deployments(args, platform) -> int:
     return 0
 
 
+FIGURES = [
+    ("VERSION", lambda f: f.version),
+    ("ROLE", lambda f: f.role),
+    ("TRAFFIC", lambda f: f"{f.traffic}%"),
+    ("REQUESTS", lambda f: f.requests),
+    ("ERRORS", lambda f: f.errors),
+    ("P50", lambda f: f"{f.p50_ms:.1f} ms" if f.p50_ms is not None else None),
+    ("P95", lambda f: f"{f.p95_ms:.1f} ms" if f.p95_ms is not None else None),
+    ("LABELS", lambda f: ", ".join(f"{k} {v}" for k, v in sorted(f.labels.items())) or None),
+    ("AGREEMENT", lambda f: f"{f.agreement:.1%}" if f.agreement is not None else None),
+]
+
+
 def describe(args, platform) -> int:
     deployment = platform.serving.get_deployment(args.name)
+    figures = platform.serving.versions(args.name)
     lines = platform.serving.logs(args.name, args.lines)
     if args.json:
-        emit_json({**to_dict(deployment), "log": lines})
+        emit_json({**to_dict(deployment), "versions": serving.figures_json(figures), "log": lines})
     else:
         emit_object(deployment, False)
+        emit_table(figures, FIGURES, False, title="versions")
+        if sentence := serving.verdict(figures):
+            print(sentence)
         print("\n".join(lines))
+    return 0
+
+
+def _show(args, deployment, sentence: str) -> int:
+    if args.json:
+        emit_object(deployment, True)
+    else:
+        print(sentence)
+    return 0
+
+
+def promote(args, platform) -> int:
+    d = serving.promote_canary(platform, args.name)
+    return _show(args, d, f"{d.name} serves version {d.version} on all its traffic; the old primary has stopped.")
+
+
+def abort(args, platform) -> int:
+    d = serving.abort_canary(platform, args.name)
+    return _show(args, d, f"Canary removed: {d.name} serves version {d.version} on all its traffic.")
+
+
+def shadow(args, platform) -> int:
+    current = platform.serving.get_deployment(args.name)
+    ref = None if args.version.lower() == "none" else args.version
+    d = serving.set_shadow(platform, args.name, current.model, ref)
+    if d.shadow_version is None:
+        return _show(args, d, f"{d.name} has no shadow.")
+    return _show(args, d, f"Version {d.shadow_version} gets a copy of every request to {d.name}; its answers are only logged.")
+
+
+def rollback(args, platform) -> int:
+    d, left = serving.rollback(platform, args.name)
+    return _show(args, d, f"Rolled {d.name} back from version {left} to version {d.version}.")
+
+
+def history(args, platform) -> int:
+    columns = [("TIME", lambda h: text.timestamp(h.time)), ("CHANGE", lambda h: h.change), ("BY", lambda h: h.by),
+               ("FROM", lambda h: h.from_version), ("TO", lambda h: h.to_version)]
+    emit_table(platform.serving.history(args.name), columns, args.json)
+    return 0
+
+
+def predictions(args, platform) -> int:
+    import json
+
+    since = predicting.parse_since(args.since) if args.since else None
+    rows = predicting.logged(platform, args.name, since=since, limit=args.limit)
+    if args.json:
+        for row in rows:
+            sys.stdout.write(json.dumps(to_dict(row)) + "\n")
+        return 0
+    columns = [
+        ("ID", lambda p: p.id),
+        ("TIME", lambda p: text.timestamp(p.time)),
+        ("VERSION", lambda p: p.version),
+        ("ROLE", lambda p: p.role),
+        ("LABEL", lambda p: p.label),
+        ("P", lambda p: f"{p.probabilities[p.label]:.3f}" if p.label in p.probabilities else None),
+        ("LATENCY", lambda p: f"{p.latency_ms:.1f} ms"),
+        ("STATUS", lambda p: p.status),
+        ("INPUT", lambda p: f"{p.input_sha256[:12]} {text.size(p.input_bytes)}"),
+    ]
+    emit_table(rows, columns, False, title=f"predictions of {args.name}")
     return 0
 
 

@@ -7,7 +7,8 @@ from dlptui.cli.output import emit_json, emit_table
 
 def register(sub) -> None:
     p = sub.add_parser("lineage", help="where a deployment or a model version came from, down to its data commit")
-    p.add_argument("target", metavar="DEPLOYMENT|MODEL@VERSION", help="e.g. dogcat-deploy or dogcat-model@production")
+    p.add_argument("target", metavar="DEPLOYMENT|MODEL@VERSION|DEPLOYMENT#ID",
+                   help="e.g. dogcat-deploy, dogcat-model@production, or dogcat-deploy#42 (a logged prediction)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=lineage)
 

@@ -71,11 +71,11 @@ class LocalServing:
         self.platform = platform
         self.root: Path = config.home / "serving"
         self.root.mkdir(parents=True, exist_ok=True)
-        self.predictions = SeldonClient()
+        self.seldon = SeldonClient()
         self.http = httpx.Client(timeout=5.0)
 
     def close(self) -> None:
-        self.predictions.close()
+        self.seldon.close()
         self.http.close()
 
     # --- state ---------------------------------------------------------------
@@ -435,7 +435,7 @@ class LocalServing:
                 f"see `dlptui deployment describe {name}`, then deploy it again."
             )
         self._wait_started(name, primary)
-        return self.predictions.predict(f"http://127.0.0.1:{gateway['port']}/api/v1.0/predictions", image, filename)
+        return self.seldon.predict(f"http://127.0.0.1:{gateway['port']}/api/v1.0/predictions", image, filename)
 
     def _wait_started(self, name: str, primary: Backend) -> None:
         """A deployment that is still loading its model is waited for (bounded), then said to be starting."""
