@@ -7,12 +7,21 @@ face; everything takes plain values and returns a `str`.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime
 
 COMMIT_CHARS = 12  # how much of a commit id a person sees (a unique prefix in practice)
 UUID_CHARS = 8  # how much of a checkpoint uuid a table shows
 MISSING = "-"
+# terminal escape sequences (CSI, OSC, other ESC forms) and every other control character but tab and newline
+_ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-_])|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(value: object) -> str:
+    """User text (a commit message, a file name, a log line) safe to show on a terminal: no escape
+    sequence that could move the cursor, retitle the window or fake a link, no control character."""
+    return _ESCAPES.sub("", str(value))
 
 
 def size(n: int | None) -> str:
@@ -53,6 +62,15 @@ def percent(fraction: float | None) -> str:
 
 def number(value: float | None, digits: int = 4) -> str:
     return MISSING if value is None else f"{value:.{digits}g}"
+
+
+def hparam(value: object) -> str:
+    """A hyperparameter's value: floats in 4 significant digits (a log-uniform learning rate reads 0.0031)."""
+    if value is None:
+        return MISSING
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def score(value: float | None) -> str:

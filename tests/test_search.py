@@ -7,6 +7,7 @@ promotion resuming from its checkpoint, and pause / resume / kill acting on ever
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -20,6 +21,7 @@ from dlptui.platform.local import search
 from dlptui.platform.local.search import TrialView, plan
 from dlptui.platform.model import ExperimentState
 from tests.fixtures.training import TINY, wait_for
+from tests.helpers import run
 
 ASHA = {"name": "adaptive_asha", "metric": "accuracy", "smaller_is_better": False, "max_trials": 8,
         "time_metric": "batches", "max_time": 40, "divisor": 2, "max_rungs": 3, "mode": "aggressive"}
@@ -154,7 +156,7 @@ def repo(platform, sample_repo):
 LR = {"type": "log", "minval": -3, "maxval": -1, "base": 10}
 
 
-def test_asha_stops_and_promotes_and_a_promotion_resumes_from_its_checkpoint(platform, repo, tmp_path):
+def test_asha_stops_and_promotes_and_a_promotion_resumes_from_its_checkpoint(platform, repo, tmp_path, capsys):
     training = platform.training
     config = search_config(tmp_path, {"name": "adaptive_asha", "max_trials": 4, "max_concurrent_trials": 2,
                                       "time_metric": "batches", "max_time": 20, "divisor": 2, "max_rungs": 2,
@@ -183,6 +185,24 @@ def test_asha_stops_and_promotes_and_a_promotion_resumes_from_its_checkpoint(pla
     assert experiment.batches_done == total < 4 * 20  # fewer batches than training every trial to the end
     log = "\n".join(training.logs(experiment.id)[0])
     assert "stopped early" in log and "promoted to batch 20" in log
+
+    # the CLI: `dlptui trials`, one trial's metrics, and register taking the best trial's best checkpoint
+    code, out, _ = run(capsys, "trials", experiment.id, "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["id"] for r in rows] == [t.id for t in trials]
+    assert set(rows[0]) >= {"id", "state", "hparams", "batches", "best_metric", "best_checkpoint"}
+    code, out, _ = run(capsys, "trials", experiment.id)
+    assert code == 0 and "LEARNING_RATE" in out and "stopped early" in out
+    best = max((t for t in trials if t.best_metric is not None), key=lambda t: t.best_metric)
+    code, out, _ = run(capsys, "model", "register", "--experiment", experiment.id, "--model", "searched", "--json")
+    assert code == 0 and json.loads(out)["checkpoint_uuid"] == best.best_checkpoint
+    other = next(t for t in trials if t.id != best.id and t.best_checkpoint)
+    code, out, _ = run(capsys, "model", "register", "--experiment", experiment.id, "--trial", other.id, "--model", "searched", "--json")
+    assert code == 0 and json.loads(out)["checkpoint_uuid"] == other.best_checkpoint
+    code, out, _ = run(capsys, "trial", "metrics", other.id, "--json")
+    assert code == 0 and {p["trial_id"] for p in json.loads(out)} == {other.id}
+    code, _, err = run(capsys, "trial", "logs", "999999")
+    assert code == 3 and "There is no trial 999999" in err
 
 
 def test_random_search_pause_resume_and_one_resume_at_a_time(platform, repo, tmp_path):

@@ -19,12 +19,31 @@ def register_choices(platform) -> list[tuple[Experiment, list[Checkpoint]]]:
     return found
 
 
-def register(platform, model: str, experiment_id: str, checkpoint_uuid: str | None = BEST, notes: str = "") -> ModelVersion:
+def register(platform, model: str, experiment_id: str, checkpoint_uuid: str | None = BEST, notes: str = "",
+             trial_id: str | None = None) -> ModelVersion:
+    """A new version from the chosen checkpoint, else the best checkpoint of the chosen trial, else that of the
+    experiment's best trial (its best validation by the searcher metric, which is the experiment's best)."""
+    if trial_id:
+        return platform.registry.register(model.strip(), experiment_id, checkpoint_uuid or None, notes=notes, trial_id=str(trial_id))
     return platform.registry.register(model.strip(), experiment_id, checkpoint_uuid or None, notes=notes)
 
 
 def registered(version: ModelVersion) -> str:
     return f"Registered {version} from checkpoint {version.checkpoint_uuid} of experiment {version.experiment_id}."
+
+
+def best_trial(platform, experiment_id: str):
+    """The experiment's trial with the best searcher metric (Determined's ranking), or None before any validation."""
+    experiment = platform.training.get_experiment(experiment_id)
+    searcher = (experiment.config or {}).get("searcher") or {}
+    smaller = searcher.get("smaller_is_better", True)
+    best = None
+    for t in platform.training.list_trials(experiment_id):
+        if t.best_metric is None:
+            continue
+        if best is None or (t.best_metric < best.best_metric if smaller else t.best_metric > best.best_metric):
+            best = t
+    return best
 
 
 def promote(platform, model: str, version: int, alias: str) -> Promotion:

@@ -70,6 +70,11 @@ def follow(poll: Callable[[int], tuple[list[Any], int]], finished: Callable[[], 
             time.sleep(POLL_S)
 
 
+def searched(trials) -> list[str]:
+    """The hyperparameters a trial list shows as columns: those the search drew (every trial records them)."""
+    return sorted({k for t in trials for k in t.hparams})
+
+
 def all_logs(platform, experiment_id: str) -> list[str]:
     lines: list[str] = []
     for batch in follow(lambda c: platform.training.logs(experiment_id, c), lambda: True, keep=False):

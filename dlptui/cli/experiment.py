@@ -7,6 +7,8 @@
     dlptui experiment kill ID [--yes]      asks on a terminal
     dlptui experiment metrics ID [--follow]
     dlptui experiment logs ID [--follow]
+    dlptui trials ID                       the trials of an experiment's search
+    dlptui trial describe|metrics|logs TRIAL [--follow]
 
 With `--json` a listing is a JSON array of objects with the dataclass fields; a followed
 stream prints one JSON value per line (JSON Lines) as it arrives.
@@ -55,6 +57,21 @@ def register(sub) -> None:
     lg = verb("logs", logs, "an experiment's log", json_help="print a JSON array of lines (JSON Lines with --follow)")
     lg.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until the experiment ends")
 
+    ts = sub.add_parser("trials", help="the trials of an experiment: state, hyperparameters, batches, best metric, best checkpoint")
+    ts.add_argument("id", metavar="EXPERIMENT").completer = experiment_ids
+    ts.add_argument("--json", action="store_true", help="print a JSON array")
+    ts.set_defaults(func=list_trials)
+    tr = sub.add_parser("trial", help="one trial of a search: describe, metrics, logs")
+    tverbs = tr.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for name, func, text_help in (("describe", describe_trial, "one trial"), ("metrics", trial_metrics, "a trial's metrics"),
+                                  ("logs", trial_logs, "a trial's log")):
+        v = tverbs.add_parser(name, help=text_help)
+        v.add_argument("trial", metavar="TRIAL")
+        v.add_argument("--json", action="store_true", help="print JSON (JSON Lines with --follow)")
+        if name != "describe":
+            v.add_argument("--follow", "-f", action="store_true", help="keep printing until the trial's experiment ends")
+        v.set_defaults(func=func)
+
 
 COLUMNS = [
     ("ID", lambda e: e.id),
@@ -102,6 +119,84 @@ def change(args, platform) -> int:
             print(f"Experiment {found.id} left {found.state.value}.", file=sys.stderr)
             return 1
     _print(getattr(platform.training, args.verb)(args.id), platform, args.json)
+    return 0
+
+
+def trial_row(t) -> dict:
+    """What `dlptui trials --json` prints of a trial."""
+    return {"id": t.id, "experiment_id": t.experiment_id, "state": t.state.value, "hparams": t.hparams,
+            "batches": t.batches_done, "max_batches": t.max_batches, "best_metric": t.best_metric,
+            "best_checkpoint": t.best_checkpoint, "stopped_early": t.stopped_early, "error": t.error}
+
+
+def _trial_columns(trials) -> list:
+    searched = training.searched(trials)
+    columns = [("TRIAL", lambda t: t.id), ("STATE", lambda t: t.state.value + (" (stopped early)" if t.stopped_early else ""))]
+    columns += [(k.upper(), lambda t, k=k: text.hparam(t.hparams.get(k))) for k in searched]
+    columns += [("BATCHES", lambda t: t.batches_done), ("BEST", lambda t: None if t.best_metric is None else f"{t.best_metric:.4g}"),
+                ("BEST CHECKPOINT", lambda t: t.best_checkpoint)]
+    return columns
+
+
+def list_trials(args, platform) -> int:
+    trials = platform.training.list_trials(args.id)
+    if args.json:
+        print(json.dumps([trial_row(t) for t in trials]))
+        return 0
+    emit_table(trials, _trial_columns(trials), False, title=f"trials of experiment {args.id}")
+    return 0
+
+
+def describe_trial(args, platform) -> int:
+    t = platform.training.get_trial(args.trial)
+    if args.json:
+        print(json.dumps(trial_row(t)))
+        return 0
+    emit_table([t], _trial_columns([t]), False)
+    if t.error:
+        print(f"error: {t.error}")
+    return 0
+
+
+def _trial_finished(platform, trial_id: str):
+    def finished() -> bool:
+        return training.settled(platform.training.get_experiment(platform.training.get_trial(trial_id).experiment_id))
+
+    return finished
+
+
+def trial_metrics(args, platform) -> int:
+    platform.training.get_trial(args.trial)
+    if not args.follow:
+        points, _ = platform.training.trial_metrics(args.trial)
+        if args.json:
+            emit_json(points)
+            return 0
+        for p in points:
+            print(f"{p.batch:>7}  {p.group:<10}  {p.name:<16}  {p.value:.6g}")
+        return 0
+    for batch in training.follow(lambda c: platform.training.trial_metrics(args.trial, c), _trial_finished(platform, args.trial), True):
+        for p in batch:
+            print(json.dumps({"batch": p.batch, "group": p.group, "name": p.name, "value": p.value, "time": p.time,
+                              "trial_id": p.trial_id}) if args.json
+                  else f"{p.batch:>7}  {p.group:<10}  {p.name:<16}  {p.value:.6g}")
+        sys.stdout.flush()
+    return 0
+
+
+def trial_logs(args, platform) -> int:
+    platform.training.get_trial(args.trial)
+    finished = _trial_finished(platform, args.trial) if args.follow else (lambda: True)
+    lines: list[str] = []
+    for batch in training.follow(lambda c: platform.training.trial_logs(args.trial, c), finished, args.follow):
+        if args.json and not args.follow:
+            lines += batch
+            continue
+        for line in batch:
+            print(json.dumps(line) if args.json else line)
+        sys.stdout.flush()
+    if args.json and not args.follow:
+        emit_json(lines)
     return 0
 
 
@@ -170,7 +265,8 @@ def metrics(args, platform) -> int:
 
     def emit(point) -> None:
         if args.json:
-            print(json.dumps({"batch": point.batch, "group": point.group, "name": point.name, "value": point.value, "time": point.time}))
+            print(json.dumps({"batch": point.batch, "group": point.group, "name": point.name, "value": point.value, "time": point.time,
+                              "trial_id": point.trial_id}))
         else:
             print(f"{point.batch:>7}  {point.group:<10}  {point.name:<16}  {point.value:.6g}")
 

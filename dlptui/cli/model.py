@@ -2,7 +2,7 @@
 
     dlptui model list
     dlptui model versions [MODEL]          (also `model MODEL`)
-    dlptui model register --experiment ID [--checkpoint UUID] [--model NAME] [--notes TEXT]
+    dlptui model register --experiment ID [--trial ID | --checkpoint UUID] [--model NAME] [--notes TEXT]
     dlptui model promote MODEL VERSION --to staging|production
     dlptui model history [MODEL]
 """
@@ -33,7 +33,9 @@ def register(sub) -> None:
     v.add_argument("model", nargs="?", default=MODEL, help=f"default {MODEL}").completer = model_names
     r = verb("register", register_version, "a new version from an experiment's best (or chosen) checkpoint")
     r.add_argument("--experiment", required=True, help="the experiment id").completer = experiment_ids
-    r.add_argument("--checkpoint", help="a checkpoint uuid of that experiment (default: its best by validation accuracy)")
+    which = r.add_mutually_exclusive_group()
+    which.add_argument("--checkpoint", help="a checkpoint uuid of that experiment (default: the best checkpoint of its best trial)")
+    which.add_argument("--trial", help="a trial of that experiment: its best checkpoint by the searcher metric (see `dlptui trials ID`)")
     r.add_argument("--model", default=MODEL, help=f"the model name (created on first register; default {MODEL})")
     r.add_argument("--notes", default="", help="a note kept with the version")
     pr = verb("promote", promote, "point an alias (staging, production) at a version")
@@ -76,7 +78,7 @@ def list_versions(args, platform) -> int:
 
 
 def register_version(args, platform) -> int:
-    version = registry.register(platform, args.model, args.experiment, args.checkpoint, notes=args.notes)
+    version = registry.register(platform, args.model, args.experiment, args.checkpoint, notes=args.notes, trial_id=args.trial)
     if args.json:
         emit_object(version, True)
     else:

@@ -336,7 +336,7 @@ class TrainingDB:
             checkpoints.setdefault(c.trial_id, []).append(c)
         if not rows:
             ids = sorted(set(batches) | set(validations)) or []
-            legacy = [TrialRow(i, experiment.id, experiment.state, {k: v for k, v in (experiment.config.get("hyperparameters") or {}).items()},
+            legacy = [TrialRow(i, experiment.id, experiment.state, {},
                                0, experiment.max_batches, False, 0, None, None, None, experiment.error, experiment.created,
                                experiment.ended) for i in ids]
             rows = legacy
