@@ -136,6 +136,82 @@ def test_live_metrics_and_logs_arrive_after_the_cursor(training, trial_dir, det_
     training.kill(exp.id)
 
 
+SEARCH_CONFIG = """\
+name: dogcat-search
+entrypoint: model_def:DogCatTrial
+hyperparameters:
+  max_batches: 40
+  learning_rate: {type: log, minval: -4, maxval: -1, base: 10}
+  freeze_backbone: {type: categorical, vals: [true, false]}
+  momentum: 0.9
+searcher: {name: adaptive_asha, metric: accuracy, smaller_is_better: false, max_trials: MAX_TRIALS,
+           max_concurrent_trials: 2, time_metric: batches, max_time: 40, divisor: 2, max_rungs: 3, mode: aggressive}
+data: {store: pachyderm, repo: dogs-and-cats, commit: master}
+"""
+
+
+def search_dir(tmp_path, max_trials: int) -> Path:
+    folder = tmp_path / "search"
+    folder.mkdir(exist_ok=True)
+    (folder / "search.yaml").write_text(SEARCH_CONFIG.replace("MAX_TRIALS", str(max_trials)))
+    (folder / "model_def.py").write_text("class DogCatTrial:\n    pass\n")
+    return folder / "search.yaml"
+
+
+def test_a_search_goes_to_the_master_as_it_is_with_its_trials_in_their_states(training, registry, tmp_path, det_master_standin_server):
+    import time
+
+    exp = training.create_experiment(search_dir(tmp_path, 4))
+    state = det_master_standin_server.state
+    assert state.experiments[int(exp.id)]["config"]["searcher"]["name"] == "adaptive_asha"  # the config as written
+    trials = training.list_trials(exp.id)
+    assert len(trials) == 4 and all(t.state is ExperimentState.QUEUED for t in trials)  # not running yet
+    assert {tuple(sorted(t.hparams)) for t in trials} == {("freeze_backbone", "learning_rate")}  # only the searched ones
+    assert len({t.hparams["learning_rate"] for t in trials}) == 4
+    time.sleep(0.5)
+    assert all(t.state is ExperimentState.RUNNING for t in training.list_trials(exp.id))
+    second = trials[1]
+    state.report_metrics(int(second.id), "training", 10, {"loss": 0.6})
+    state.report_metrics(int(second.id), "validation", 10, {"accuracy": 0.7, "validation_loss": 0.5})
+    state.report_metrics(int(trials[0].id), "validation", 10, {"accuracy": 0.6, "validation_loss": 0.6})
+    state.checkpoints["ckpt-second-10"] = {"uuid": "ckpt-second-10", "trial": int(second.id), "batch": 10, "time": time.time(),
+                                           "metrics": {"accuracy": 0.7, "validation_loss": 0.5}}
+    state.add_log(int(second.id), "trial two, batch 10")
+    points, cursor = training.trial_metrics(second.id)
+    assert [(p.group, p.batch, p.trial_id) for p in points][:1] == [("training", 10, second.id)] and cursor == 2
+    assert training.trial_metrics(second.id, cursor) == ([], cursor)
+    assert training.trial_logs(second.id) == (["trial two, batch 10"], 1)
+    got = training.get_trial(second.id)
+    assert (got.best_metric, got.best_checkpoint, got.batches_done) == (0.7, "ckpt-second-10", 10)
+    assert training.get_experiment(exp.id).best_accuracy == 0.7  # the best trial's, not the first one's
+    assert {p.trial_id for p in training.metrics(exp.id)[0]} == {trials[0].id, second.id}
+    version = registry.register(f"searched-{uuid.uuid4().hex[:6]}", exp.id, trial_id=second.id)
+    assert version.checkpoint_uuid == "ckpt-second-10"
+    with pytest.raises(Conflict, match=f"Trial {trials[2].id} of experiment {exp.id} has no checkpoint yet"):
+        registry.register("searched-x", exp.id, trial_id=trials[2].id)
+    with pytest.raises(NotFound):
+        training.get_trial("987654")
+    killed = training.kill(exp.id)
+    assert killed.state is ExperimentState.KILLED  # STOPPING_CANCELED on the master, for now
+    assert state.experiments[int(exp.id)]["state"] == "STOPPING_CANCELED"
+    time.sleep(0.5)
+    assert training.get_experiment(exp.id).state is ExperimentState.KILLED
+    assert state.experiments[int(exp.id)]["state"] == "CANCELED"
+    assert all(t.state is ExperimentState.KILLED for t in training.list_trials(exp.id))
+
+
+def test_trials_are_read_over_every_page(training, tmp_path, det_master_standin_server):
+    exp = training.create_experiment(search_dir(tmp_path, 150))
+    state = det_master_standin_server.state
+    before = getattr(state, "pages_served", 0)
+    trials = training.list_trials(exp.id)
+    assert len(trials) == 150 and len({t.id for t in trials}) == 150  # the master gives 100 at most per page
+    assert state.pages_served - before >= 2
+    assert [int(t.id) for t in trials] == sorted(int(t.id) for t in trials)
+    assert training.get_experiment(exp.id).max_batches == 150 * 40
+    training.kill(exp.id)
+
+
 def test_mistakes_give_one_sentence(training, tmp_path):
     with pytest.raises(NotFound, match="There is no experiment 999 on the Determined master"):
         training.get_experiment("999")
@@ -265,7 +341,7 @@ def test_the_projects_own_trial_config_starts_on_a_pinned_commit(training, det_m
     exp = training.create_experiment(trial / "const.yaml")  # its data section names the branch master
     assert exp.data_commit == DATA_COMMIT and exp.config["data"]["store"] == "pachyderm"
     assert exp.config["data"]["host"] == "pachd.pachyderm.svc.cluster.local"  # the rest of the section stays
-    assert exp.max_batches == exp.config["searcher"]["max_length"]["batches"]
+    assert exp.max_batches == exp.config["hyperparameters"]["max_batches"] and "max_length" not in exp.config["searcher"]
     uploaded = det_master_standin_server.state.uploads[int(exp.id)]
     assert {"const.yaml", "model_def.py", "train.py", "data.py"} <= set(uploaded)
     assert not any("__pycache__" in p for p in uploaded)  # .detignore is honoured

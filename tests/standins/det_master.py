@@ -24,13 +24,13 @@ import yaml
 from determined.common.api import bindings as b
 from determined.common.api.authentication import salt_and_hash
 
-from tests.standins.det_master_state import PASSWORD, TERMINAL, USER, MasterError, MasterState, stamp
+from tests.standins.det_master_state import PAGE, PASSWORD, TERMINAL, USER, MasterError, MasterState, stamp, trial_count
 
 
 def _page(items: list, query: dict) -> tuple[list, b.v1Pagination]:
     offset = int(query.get("offset", ["0"])[0] or 0)
-    limit = int(query.get("limit", ["0"])[0] or 0)
-    chosen = items[offset : offset + limit] if limit else items[offset:]
+    limit = min(int(query.get("limit", ["0"])[0] or 0) or PAGE, PAGE)  # the master caps a page
+    chosen = items[offset : offset + limit]
     return chosen, b.v1Pagination(offset=offset, limit=limit, startIndex=offset, endIndex=offset + len(chosen), total=len(items))
 
 
@@ -121,7 +121,12 @@ def create_experiment(s: MasterState, q, body):
     if "entrypoint" not in config:
         raise MasterError(400, "invalid experiment config: entrypoint is required")
     exp_id = next(s.ids)
-    s.add_experiment(exp_id, config, "ACTIVE" if body.get("activate") else "PAUSED", time.time())
+    active = bool(body.get("activate"))
+    trials = s.add_experiment(exp_id, config, "ACTIVE" if active else "PAUSED", time.time(), trials=trial_count(config))
+    for t in trials:  # queued first; running once the agents have them
+        s.trials[t]["state"] = "QUEUED" if active else "PAUSED"
+        if active:
+            s.later("trial", t, "RUNNING")
     s.uploads[exp_id] = sorted(f["path"] for f in body.get("modelDefinition") or [])
     return b.v1CreateExperimentResponse(config=config, experiment=s.experiment(exp_id)).to_json()
 
@@ -134,9 +139,21 @@ def transition(action: str):
             if action == "kill":
                 return {}
             raise MasterError(400, f"experiment in terminal state {e['state']}")
-        e["state"] = {"pause": "PAUSED", "activate": "ACTIVE", "kill": "CANCELED"}[action]
-        if action == "kill":
-            e["end"] = time.time()
+        trials = s.experiment_trials(int(exp_id))
+        if action == "kill":  # the trials stop first, then the experiment is canceled
+            e["state"] = "STOPPING_CANCELED"
+            s.later("experiment", int(exp_id), "CANCELED")
+            for t in trials:
+                if s.trials[t]["state"] not in TERMINAL:
+                    s.trials[t]["state"] = "STOPPING_CANCELED"
+                    s.later("trial", t, "CANCELED")
+        else:
+            e["state"] = {"pause": "PAUSED", "activate": "ACTIVE"}[action]
+            for t in trials:
+                if s.trials[t]["state"] not in TERMINAL:
+                    s.trials[t]["state"] = "PAUSED" if action == "pause" else "QUEUED"
+                    if action == "activate":
+                        s.later("trial", t, "RUNNING")
         return {}
 
     return act
@@ -153,7 +170,9 @@ def trial_metrics(s: MasterState, q, body):
     reports = [b.v1MetricsReport(archived=False, endTime=stamp(r["endTime"]), group=r["group"], id=str(r["id"]),
                                  metrics=r["metrics"], totalBatches=r["totalBatches"], trialId=r["trialId"], trialRunId=1)
                for r in chosen]
-    return "stream", [b.v1GetMetricsResponse(metrics=reports).to_json()]
+    # the master streams reports in batches, several responses per request
+    return "stream", [b.v1GetMetricsResponse(metrics=reports[i : i + 3]).to_json() for i in range(0, len(reports), 3)] or [
+        b.v1GetMetricsResponse(metrics=[]).to_json()]
 
 
 def trial_logs(s: MasterState, q, body, trial_id):
@@ -163,6 +182,13 @@ def trial_logs(s: MasterState, q, body, trial_id):
         lines = lines[: int(q["limit"][0])]
     return "stream", [b.v1TrialLogsResponse(id=str(n), level=b.v1LogLevel.INFO, message=line + "\n", timestamp=stamp(time.time()),
                                             trialId=t.id).to_json() for n, line in enumerate(lines)]
+
+
+def experiment_trials(s: MasterState, q, body, exp_id):
+    s.experiment(int(exp_id))
+    s.pages_served = getattr(s, "pages_served", 0) + 1
+    chosen, page = _page([s.trial(t) for t in s.experiment_trials(int(exp_id))], q)
+    return b.v1GetExperimentTrialsResponse(trials=chosen, pagination=page).to_json()
 
 
 def experiment_checkpoints(s: MasterState, q, body, exp_id):
@@ -230,8 +256,7 @@ ROUTES = [
     ("POST", r"/api/v1/experiments/(\d+)/pause", transition("pause")),
     ("POST", r"/api/v1/experiments/(\d+)/activate", transition("activate")),
     ("POST", r"/api/v1/experiments/(\d+)/kill", transition("kill")),
-    ("GET", r"/api/v1/experiments/(\d+)/trials",
-     lambda s, q, body, i: b.v1GetExperimentTrialsResponse(trials=[s.trial(int(i))], pagination=_page([1], q)[1]).to_json()),
+    ("GET", r"/api/v1/experiments/(\d+)/trials", experiment_trials),
     ("GET", r"/api/v1/experiments/(\d+)/checkpoints", experiment_checkpoints),
     ("GET", r"/api/v1/trials/metrics/trial_metrics", trial_metrics),
     ("GET", r"/api/v1/trials/(\d+)", lambda s, q, body, i: b.v1GetTrialResponse(trial=s.trial(int(i))).to_json()),

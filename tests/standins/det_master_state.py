@@ -1,6 +1,10 @@
 """The in-memory state of the Determined master stand-in (tests only), as the SDK's binding objects.
 
-Experiments each have one trial with the same id. The fixed state: user `determined`, one
+An experiment's first trial has the experiment's id; a search (any searcher but single) has
+`max_trials` trials (a grid: one per point), the others numbered from 10000, each with its own
+hyperparameters, state and batches. State changes take time, as on the real master: a new
+experiment's trials are QUEUED, then RUNNING; a kill passes through STOPPING_CANCELED, a finished
+search through STOPPING_COMPLETED (`SETTLE_S`). The fixed state: user `determined`, one
 completed experiment (id 1, `dogcat-resnet`, 100 batches, training and validation metrics,
 log lines, two checkpoints) and one model `dogcat-model` whose version 1 is the first checkpoint.
 Tests play a running trial with `report_metrics` and `add_log`, and serve a real checkpoint folder
@@ -25,6 +29,8 @@ USER, PASSWORD = "determined", "Standin-Pass-1"
 TOKEN = "standin-static-token"  # also accepted, for DET_TOKEN
 CHECKPOINTS = ("3f2a9c1e-5a55-4c21-9d0e-4b7f00000050", "b84d07e5-61c2-4f0a-8e3d-9c2a00000100")
 TERMINAL = {"COMPLETED", "CANCELED", "ERROR", "DELETED"}
+SETTLE_S = 0.3  # how long a state change takes
+PAGE = 100  # the most items the master puts in one page
 
 
 def stamp(t: float) -> str:
@@ -55,7 +61,9 @@ class MasterState:
     def _clear(self) -> None:
         self.tokens = getattr(self, "tokens", set()) | {TOKEN}
         self.ids = itertools.count(2)
+        self.trial_ids = itertools.count(10000)
         self.experiments: dict[int, dict] = {}
+        self.pending: list[tuple[float, str, int, str]] = []  # (when, "experiment"|"trial", id, state)
         self.trials: dict[int, dict] = {}
         self.reports: list[dict] = []  # v1MetricsReport fields, in the order they were reported
         self.logs: dict[int, list[str]] = {}
@@ -92,11 +100,36 @@ class MasterState:
 
     # --- what tests (and creation) add ------------------------------------------------
 
-    def add_experiment(self, exp_id: int, config: dict, state: str, start: float, ended: float | None = None) -> None:
+    def add_experiment(self, exp_id: int, config: dict, state: str, start: float, ended: float | None = None,
+                       trials: int = 1) -> list[int]:
+        """The experiment with `trials` trials (the first numbered as the experiment); their ids."""
         with self.lock:
             self.experiments[exp_id] = {"id": exp_id, "config": config, "state": state, "start": start, "end": ended}
-            self.trials[exp_id] = {"id": exp_id, "experiment": exp_id, "state": state, "batches": 0, "start": start}
-            self.logs[exp_id] = []
+            ids = [exp_id] + [next(self.trial_ids) for _ in range(trials - 1)]
+            hp = config.get("hyperparameters") or {}
+            for n, trial_id in enumerate(ids):
+                self.trials[trial_id] = {"id": trial_id, "experiment": exp_id, "state": state, "batches": 0, "start": start,
+                                         "hparams": sample(hp, n)}
+                self.logs[trial_id] = []
+            return ids
+
+    def later(self, kind: str, key: int, state: str, after: float = SETTLE_S) -> None:
+        self.pending.append((time.time() + after, kind, key, state))
+
+    def settle(self) -> None:
+        """Apply the state changes whose time has come."""
+        with self.lock:
+            now = time.time()
+            due = [p for p in self.pending if p[0] <= now]
+            self.pending = [p for p in self.pending if p[0] > now]
+            for _, kind, key, state in sorted(due):
+                target = self.experiments[key] if kind == "experiment" else self.trials[key]
+                target["state"] = state
+                if kind == "experiment" and state in TERMINAL:
+                    target["end"] = now
+
+    def experiment_trials(self, exp_id: int) -> list[int]:
+        return sorted(t for t, v in self.trials.items() if v["experiment"] == exp_id)
 
     def report_metrics(self, trial_id: int, group: str, batch: int, metrics: dict, when: float | None = None) -> None:
         with self.lock:
@@ -135,7 +168,7 @@ class MasterState:
                                       "updated": time.time(), "metadata": {}, "labels": [], "versions": []}
             return self.add_version(model, folder.name)["version"]
 
-    def checkpoint_archive(self, ckpt: str) -> bytes:
+    def checkpoint_archive(self, ckpt: str) -> bytes:  # noqa: D401
         """The checkpoint's files as the master streams them for `Accept: application/gzip`: a gzipped
         tar whose entries are relative to the checkpoint folder."""
         self.checkpoint(ckpt)
@@ -152,20 +185,29 @@ class MasterState:
     # --- binding objects -------------------------------------------------------------
 
     def experiment(self, exp_id: int) -> b.v1Experiment:
+        self.settle()
         e = self.experiments.get(exp_id)
         if e is None:
             raise MasterError(404, f"experiment not found: {exp_id}")
         c = e["config"]
-        max_len = c.get("searcher", {}).get("max_length", {}).get("batches", 0)
-        best = self._best_validation(exp_id)
-        metric = c.get("searcher", {}).get("metric")
+        searcher = c.get("searcher", {})
+        max_len = (c.get("hyperparameters") or {}).get("max_batches") or searcher.get("max_time") or (searcher.get("max_length") or {}).get("batches", 0)
+        trial_ids = self.experiment_trials(exp_id)
+        metric = searcher.get("metric")
+        smaller = searcher.get("smaller_is_better", True)
+        bests = [(t, self._best_validation(t)) for t in trial_ids]
+        bests = [(t, r) for t, r in bests if r]
+        pick = min if smaller else max
+        best_trial, best = pick(bests, key=lambda tr: tr[1]["metrics"]["validation_metrics"][metric]) if bests else (None, None)
+        done = sum(self.trials[t]["batches"] for t in trial_ids)
         return b.v1Experiment(
             archived=False, config=c, id=exp_id, jobId=f"job-{exp_id}", name=c.get("name", f"experiment {exp_id}"),
-            numTrials=1, originalConfig=yaml.safe_dump(c), projectId=1, projectOwnerId=1, searcherType="single",
+            numTrials=len(trial_ids), originalConfig=yaml.safe_dump(c), projectId=1, projectOwnerId=1,
+            searcherType=searcher.get("name", "single"),
             startTime=stamp(e["start"]), endTime=stamp(e["end"]) if e["end"] else None,
-            state=b.experimentv1State(f"STATE_{e['state']}"), username=USER, trialIds=[exp_id],
-            progress=min(1.0, self.trials[exp_id]["batches"] / max_len) if max_len else None,
-            bestTrialId=exp_id if best else None,
+            state=b.experimentv1State(f"STATE_{e['state']}"), username=USER, trialIds=trial_ids,
+            progress=min(1.0, done / (max_len * len(trial_ids))) if max_len else None,
+            bestTrialId=best_trial,
             bestTrialSearcherMetric=best["metrics"]["validation_metrics"][metric] if best else None,
         )
 
@@ -178,18 +220,30 @@ class MasterState:
         return pick(scored, key=lambda r: r["metrics"]["validation_metrics"][metric], default=None)
 
     def trial(self, trial_id: int) -> b.trialv1Trial:
+        self.settle()
         t = self.trials.get(trial_id)
         if t is None:
             raise MasterError(404, f"trial not found: {trial_id}")
-        exp = self.experiments[t["experiment"]]
         best = self._best_validation(trial_id)
+        state = {"ACTIVE": "RUNNING"}.get(t["state"], t["state"])
+        top = self._best_checkpoint(trial_id)
         return b.trialv1Trial(
-            experimentId=t["experiment"], hparams=exp["config"].get("hyperparameters", {}), id=trial_id, restarts=0,
-            startTime=stamp(t["start"]), state=b.trialv1State(f"STATE_{exp['state']}"), totalBatchesProcessed=t["batches"],
+            experimentId=t["experiment"], hparams=t["hparams"], id=trial_id, restarts=0,
+            startTime=stamp(t["start"]), state=b.trialv1State(f"STATE_{state}"), totalBatchesProcessed=t["batches"],
+            bestCheckpoint=b.v1CheckpointWorkload(state=b.checkpointv1State.COMPLETED, totalBatches=top["batch"], uuid=top["uuid"])
+            if top else None,
             bestValidation=b.v1MetricsWorkload(
                 metrics=b.v1Metrics(avgMetrics=best["metrics"]["validation_metrics"]), numInputs=0,
                 totalBatches=best["totalBatches"], endTime=stamp(best["endTime"])) if best else None,
         )
+
+    def _best_checkpoint(self, trial_id: int) -> dict | None:
+        """The trial's checkpoint with the best searcher metric, ties to the latest (as the master keeps it)."""
+        searcher = self.experiments[self.trials[trial_id]["experiment"]]["config"].get("searcher", {})
+        metric, smaller = searcher.get("metric"), searcher.get("smaller_is_better", True)
+        mine = [c for c in self.checkpoints.values() if c["trial"] == trial_id and metric in c["metrics"]]
+        sign = 1 if smaller else -1
+        return min(mine, key=lambda c: (sign * c["metrics"][metric], -c["batch"]), default=None)
 
     def checkpoint(self, ckpt: str) -> b.v1Checkpoint:
         c = self.checkpoints.get(ckpt)
@@ -233,3 +287,43 @@ class MasterState:
             lastUpdatedTime=stamp(v["created"]), model=m, version=number, notes=v["notes"], name=v["name"],
             labels=v["labels"], metadata=v["metadata"], username=USER,
         )
+
+
+def sample(hyperparameters: dict, n: int) -> dict:
+    """The n-th trial's hyperparameters, as a master's searcher would hand them out (deterministic here):
+    a constant as it is, a range stepped through from its lower end, a categorical value in turn."""
+    out = {}
+    for name, spec in hyperparameters.items():
+        if not isinstance(spec, dict) or "type" not in spec:
+            out[name] = spec
+        elif spec["type"] == "const":
+            out[name] = spec.get("val")
+        elif spec["type"] == "categorical":
+            out[name] = spec["vals"][n % len(spec["vals"])]
+        else:
+            low, high = spec["minval"], spec["maxval"]
+            value = low + (high - low) * ((n * 0.37) % 1.0)
+            if spec["type"] == "int":
+                out[name] = int(round(value))
+            elif spec["type"] == "log":
+                out[name] = float(spec.get("base", 10)) ** value
+            else:
+                out[name] = value
+    return out
+
+
+def trial_count(config: dict) -> int:
+    """How many trials the master's searcher makes of a config."""
+    searcher = config.get("searcher") or {}
+    name = searcher.get("name", "single")
+    if name == "single":
+        return 1
+    if name == "grid":
+        count = 1
+        for spec in (config.get("hyperparameters") or {}).values():
+            if isinstance(spec, dict) and spec.get("type") == "categorical":
+                count *= len(spec["vals"])
+            elif isinstance(spec, dict) and spec.get("type") in ("int", "double", "log"):
+                count *= int(spec.get("count", 1))
+        return count
+    return int(searcher.get("max_trials", 1))

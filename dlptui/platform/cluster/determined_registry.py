@@ -151,7 +151,8 @@ class DeterminedRegistry:
         return min(scored, key=lambda c: (sign * c.metrics[metric], -c.batch, -c.created))
 
     def register(
-        self, model: str, experiment_id: str, checkpoint_uuid: str | None = None, notes: str = ""
+        self, model: str, experiment_id: str, checkpoint_uuid: str | None = None, notes: str = "",
+        trial_id: str | None = None,
     ) -> ModelVersion:
         from determined.common.api import bindings, errors
 
@@ -170,6 +171,15 @@ class DeterminedRegistry:
                     f"Checkpoint {checkpoint_uuid} belongs to experiment {other.experiment_id}, not {number}; "
                     "give one of this experiment's checkpoints."
                 )
+        elif trial_id is not None:
+            mine = [c for c in checkpoints if c.trial_id == str(trial_id).strip()]
+            if not mine:
+                with self.master.errors(f"trial {trial_id}"):  # NotFound for an unknown trial
+                    owner = bindings.get_GetTrial(self.master.session(), trialId=int(str(trial_id).strip())).trial.experimentId
+                if owner != number:
+                    raise InvalidInput(f"Trial {trial_id} belongs to experiment {owner}, not {number}; give one of its trials.")
+                raise Conflict(f"Trial {trial_id} of experiment {number} has no checkpoint yet; wait until it has saved one.")
+            chosen = self._best(str(number), mine)
         elif not checkpoints:
             raise Conflict(f"Experiment {number} has no checkpoint yet; wait until it has saved one.")
         else:

@@ -20,7 +20,7 @@ from dlptui.platform.cluster.determined_connection import (
     to_checkpoint,
 )
 from dlptui.errors import Conflict, InvalidInput, NotFound
-from dlptui.platform.model import Checkpoint, DataRef, Experiment, ExperimentState, MetricPoint, Service
+from dlptui.platform.model import Checkpoint, DataRef, Experiment, ExperimentState, MetricPoint, Service, Trial
 
 if TYPE_CHECKING:
     from dlptui.config import Config
@@ -51,10 +51,26 @@ def state_of(determined_state: Any) -> ExperimentState:
 
 
 def max_batches(config: dict) -> int:
-    length = ((config or {}).get("searcher") or {}).get("max_length")
+    """One trial's length in batches: the searcher's max_time (ASHA, time_metric batches), else the
+    hyperparameter max_batches, else the deprecated searcher.max_length."""
+    searcher = (config or {}).get("searcher") or {}
+    if searcher.get("name") in ("adaptive_asha", "async_halving") and isinstance(searcher.get("max_time"), int):
+        return searcher["max_time"]
+    hp = ((config or {}).get("hyperparameters") or {}).get("max_batches")
+    if isinstance(hp, dict):
+        hp = hp.get("val") if hp.get("type", "const") == "const" else hp.get("maxval")
+    if isinstance(hp, int) and not isinstance(hp, bool):
+        return hp
+    length = searcher.get("max_length")
     if isinstance(length, int):
         return length
     return int((length or {}).get("batches") or 0)
+
+
+def searched(config: dict) -> set[str]:
+    """The names of the hyperparameters the config searches (not constants)."""
+    hp = (config or {}).get("hyperparameters") or {}
+    return {k for k, v in hp.items() if isinstance(v, dict) and v.get("type") not in (None, "const")}
 
 
 class DeterminedTraining:
@@ -73,14 +89,23 @@ class DeterminedTraining:
     def _experiment(self, exp: Any, trials: list | None = None) -> Experiment:
         config = exp.config or {}
         data = config.get("data") or {}
-        total = max_batches(config)
+        count = max(1, len(trials) if trials is not None else int(exp.numTrials or 1))
+        total = max_batches(config) * count
+        searcher = config.get("searcher") or {}
+        metric = searcher.get("metric")
         if trials is None:  # a listing carries the progress and the best trial's searcher metric
             done = round((exp.progress or 0.0) * total)
-            metric = (config.get("searcher") or {}).get("metric")
             best = numbers({metric: exp.bestTrialSearcherMetric}) if metric else {}
         else:
             done = sum(t.totalBatchesProcessed for t in trials)
-            best = numbers(trials[0].bestValidation.metrics.avgMetrics) if trials and trials[0].bestValidation else {}
+            best = {}
+            smaller = searcher.get("smaller_is_better", True)
+            for t in trials:  # the best trial by the searcher metric, as the master ranks them
+                found = numbers(t.bestValidation.metrics.avgMetrics) if t.bestValidation else {}
+                if metric in found and (metric not in best or (found[metric] < best[metric] if smaller else found[metric] > best[metric])):
+                    best = found
+            if not best and trials and trials[0].bestValidation:
+                best = numbers(trials[0].bestValidation.metrics.avgMetrics)
         state = state_of(exp.state)
         return Experiment(
             id=str(exp.id),
@@ -183,6 +208,64 @@ class DeterminedTraining:
     def kill(self, experiment_id: str) -> Experiment:
         return self._act(experiment_id, "kill", {ExperimentState.QUEUED, ExperimentState.RUNNING, ExperimentState.PAUSED})
 
+    # --- trials -------------------------------------------------------------------
+
+    def _trial(self, t: Any, config: dict) -> Trial:
+        metric = ((config or {}).get("searcher") or {}).get("metric")
+        best = numbers(t.bestValidation.metrics.avgMetrics) if t.bestValidation else {}
+        names = searched(config)
+        hparams = {k: v for k, v in (t.hparams or {}).items() if k in names} if names else {}
+        return Trial(
+            id=str(t.id), experiment_id=str(t.experimentId), state=state_of(t.state), batches_done=t.totalBatchesProcessed,
+            hparams=hparams, max_batches=max_batches(config), best_metric=best.get(metric) if metric else None,
+            best_checkpoint=t.bestCheckpoint.uuid if t.bestCheckpoint else None,
+            error=f"Trial {t.id} failed on the master; read its logs." if state_of(t.state) is ExperimentState.ERROR else None,
+        )
+
+    def list_trials(self, experiment_id: str) -> list[Trial]:
+        """By id; every page of the master's listing (it gives 100 at most per page)."""
+        from determined.common.api import bindings
+
+        number = experiment_number(experiment_id)
+        with self.master.errors(f"experiment {experiment_id}"):
+            session = self.master.session()
+            exp = bindings.get_GetExperiment(session, experimentId=number).experiment
+            return [self._trial(t, exp.config or {}) for t in self._trials(session, number)]
+
+    def _trial_number(self, trial_id: str) -> int:
+        try:
+            return int(str(trial_id).strip())
+        except ValueError:
+            raise NotFound(f"There is no trial {trial_id!r}; trial ids are numbers (see `dlptui trials EXPERIMENT`).") from None
+
+    def get_trial(self, trial_id: str) -> Trial:
+        from determined.common.api import bindings
+
+        number = self._trial_number(trial_id)
+        with self.master.errors(f"trial {trial_id}"):
+            session = self.master.session()
+            t = bindings.get_GetTrial(session, trialId=number).trial
+            exp = bindings.get_GetExperiment(session, experimentId=t.experimentId).experiment
+            return self._trial(t, exp.config or {})
+
+    def trial_metrics(self, trial_id: str, cursor: int = 0) -> tuple[list[MetricPoint], int]:
+        """The cursor counts the trial's metric reports already seen."""
+        number = self._trial_number(trial_id)
+        with self.master.errors(f"the metrics of trial {trial_id}"):
+            trial = self.master.client().get_trial(number)
+            reports = [(r.end_time.timestamp(), g, r.steps_completed, r.metrics) for g in ("training", "validation")
+                       for r in trial.iter_metrics(g)]
+        reports.sort(key=lambda r: (r[0], r[2], r[1]))
+        points = [MetricPoint(batch, group, name, value, when, str(number))
+                  for when, group, batch, values in reports[cursor:] for name, value in numbers(values).items()]
+        return points, max(cursor, len(reports))
+
+    def trial_logs(self, trial_id: str, cursor: int = 0) -> tuple[list[str], int]:
+        number = self._trial_number(trial_id)
+        with self.master.errors(f"the logs of trial {trial_id}"):
+            lines = [line.rstrip("\n") for line in self.master.client().get_trial(number).iter_logs()]
+        return lines[cursor:], max(cursor, len(lines))
+
     # --- what a trial reports ------------------------------------------------------
 
     def _sdk_trials(self, experiment_id: str) -> list:
@@ -197,11 +280,12 @@ class DeterminedTraining:
         with self.master.errors(f"the metrics of experiment {experiment_id}"):
             for trial in trials:
                 for group in ("training", "validation"):
-                    reports += [(r.end_time.timestamp(), group, r.steps_completed, r.metrics) for r in trial.iter_metrics(group)]
-        reports.sort(key=lambda r: (r[0], r[2], r[1]))
+                    reports += [(r.end_time.timestamp(), group, r.steps_completed, r.metrics, trial.id)
+                                for r in trial.iter_metrics(group)]
+        reports.sort(key=lambda r: (r[0], r[2], r[1], r[4]))
         points = [
-            MetricPoint(batch=batch, group=group, name=name, value=value, time=when)
-            for when, group, batch, values in reports[cursor:]
+            MetricPoint(batch=batch, group=group, name=name, value=value, time=when, trial_id=str(trial_id))
+            for when, group, batch, values, trial_id in reports[cursor:]
             for name, value in numbers(values).items()
         ]
         return points, max(cursor, len(reports))
