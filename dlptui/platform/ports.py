@@ -259,6 +259,23 @@ class Training(Part, Protocol):
         """The same Checkpoint that `checkpoints` lists; NotFound for an unknown uuid."""
         ...
 
+    def list_trials(self, experiment_id: str) -> list[Trial]:
+        """The trials of the experiment's search, by id (a `single` searcher has one): each with its state, the
+        hyperparameters the search drew for it, batches, best searcher metric and best checkpoint."""
+        ...
+
+    def get_trial(self, trial_id: str) -> Trial:
+        """The same Trial that `list_trials` lists; NotFound for an id that names no trial."""
+        ...
+
+    def trial_metrics(self, trial_id: str, cursor: int = 0) -> tuple[list[MetricPoint], int]:
+        """One trial's points, as `metrics` gives an experiment's (the same cursor rules)."""
+        ...
+
+    def trial_logs(self, trial_id: str, cursor: int = 0) -> tuple[list[str], int]:
+        """One trial's log lines, as `logs` gives an experiment's (the same cursor rules)."""
+        ...
+
 
 class Registry(Part, Protocol):
     """Models, their versions (checkpoints), aliases and the audit history of promotions.
@@ -282,10 +299,12 @@ class Registry(Part, Protocol):
 
     @changes
     def register(
-        self, model: str, experiment_id: str, checkpoint_uuid: str | None = None, notes: str = ""
+        self, model: str, experiment_id: str, checkpoint_uuid: str | None = None, notes: str = "",
+        trial_id: str | None = None,
     ) -> ModelVersion:
-        """A new version (the next number; the first one creates the model) from the chosen checkpoint, or the
-        experiment's best one: best by the config's searcher metric, as Determined ranks it, ties to the latest;
+        """A new version (the next number; the first one creates the model) from the chosen checkpoint, else the
+        best checkpoint of the chosen trial (Conflict if it has none), else the experiment's best one (that of
+        its best trial): best by the config's searcher metric, as Determined ranks it, ties to the latest;
         without that metric, the highest accuracy, else the latest. The version records the experiment, its data
         commit and the checkpoint's metrics. Conflict for a checkpoint that is already a version of this model
         and for an experiment without checkpoints; InvalidInput for another experiment's checkpoint or a model

@@ -121,6 +121,20 @@ def test_a_checkpoint_of_another_experiment_is_refused(registry, experiment, see
     assert model not in [m.name for m in registry.list_models()]
 
 
+def test_register_of_a_trial_takes_its_best_checkpoint_and_refuses_another_experiments(registry, training, experiment, seed, model):
+    [trial] = [t.id for t in training.list_trials(experiment.id)]
+    version = registry.register(model, experiment.id, trial_id=trial)
+    assert version.checkpoint_uuid == experiment.checkpoints[0]  # the trial's best by validation_loss
+    other = seed.experiment(reports=REPORTS, checkpoints=[50])
+    with pytest.raises(InvalidInput) as info:
+        registry.register(model, other.id, trial_id=trial)
+    one_sentence(info, trial, other.id)
+    with pytest.raises(NotFound) as info:
+        registry.register(model, experiment.id, trial_id="987654")
+    one_sentence(info, "987654")
+    assert [v.version for v in registry.list_versions(model)] == [1]
+
+
 def test_register_names_what_is_not_there(registry, experiment, model):
     for call, named in [
         (lambda: registry.register(model, "999"), "999"),

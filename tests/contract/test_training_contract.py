@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from dlptui.errors import Conflict, InvalidInput, NotFound
-from dlptui.platform.model import Checkpoint, DataRef, Experiment, ExperimentState, MetricPoint, Service
+from dlptui.platform.model import Checkpoint, DataRef, Experiment, ExperimentState, MetricPoint, Service, Trial
 from tests.contract.checks import one_sentence
 from tests.standins import DATA_COMMIT, DATA_REPO
 
@@ -152,6 +152,36 @@ def test_create_pins_the_data_then_pause_resume_kill(training, experiment_config
             act(created.id)
         one_sentence(info, created.id, "killed")
     assert training.get_experiment(created.id).state is ExperimentState.KILLED
+
+
+# --- trials -----------------------------------------------------------------------------------------
+
+
+def test_a_single_searcher_experiment_has_one_trial_with_its_best(training, finished):
+    [trial] = training.list_trials(finished.id)
+    assert isinstance(trial, Trial) and trial.experiment_id == finished.id
+    assert (trial.state, trial.batches_done) == (ExperimentState.COMPLETED, 100)
+    assert trial.best_metric == 0.30  # the searcher metric's best (validation_loss, smaller is better)
+    assert trial.best_checkpoint == finished.checkpoints[0]  # the checkpoint at batch 50
+    assert training.get_trial(trial.id) == trial
+
+
+def test_a_trials_metrics_and_logs_are_its_own_with_a_cursor(training, finished):
+    [trial] = training.list_trials(finished.id)
+    points, cursor = training.trial_metrics(trial.id)
+    assert [(p.group, p.batch, p.name) for p in points] == [(p.group, p.batch, p.name) for p in training.metrics(finished.id)[0]]
+    assert all(p.trial_id == trial.id for p in points)
+    assert training.trial_metrics(trial.id, cursor) == ([], cursor)
+    lines, cursor = training.trial_logs(trial.id)
+    assert lines == LOGS and training.trial_logs(trial.id, cursor) == ([], cursor)
+
+
+@pytest.mark.parametrize("unknown", ["987654", "abc"])
+def test_an_unknown_trial_is_not_found_everywhere(training, unknown):
+    for call in (training.get_trial, training.trial_metrics, training.trial_logs):
+        with pytest.raises(NotFound) as info:
+            call(unknown)
+        one_sentence(info, unknown)
 
 
 # --- mistakes: one sentence each ----------------------------------------------------------------

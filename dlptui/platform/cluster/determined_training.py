@@ -197,7 +197,21 @@ class DeterminedTraining:
         with self.master.errors(f"experiment {experiment_id}"):
             experiment = self.master.client().get_experiment(int(current.id))
             {"pause": experiment.pause, "resume": experiment.activate, "kill": experiment.kill}[verb]()
+        if verb == "kill":
+            return self._settled(experiment_id)
         return self.get_experiment(experiment_id)
+
+    def _settled(self, experiment_id: str) -> Experiment:
+        """The experiment once the master has moved it out of STOPPING_* (its trials stop first: the end time
+        comes then), or as it is after the profile's timeout."""
+        import time
+
+        deadline = time.monotonic() + float(getattr(self.config, "timeout_s", 5.0) or 5.0)
+        while True:
+            found = self.get_experiment(experiment_id)
+            if found.ended is not None or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
 
     def pause(self, experiment_id: str) -> Experiment:
         return self._act(experiment_id, "pause", {ExperimentState.QUEUED, ExperimentState.RUNNING})

@@ -96,22 +96,34 @@ class LocalTraining:
     def list_trials(self, experiment_id: str) -> list[Trial]:
         return self.db.trials(self._refresh(self.db.row(experiment_id)))
 
-    def get_trial(self, trial_id: str) -> Trial:
-        t = self.db.trial_row(trial_id)
-        for trial in self.list_trials(str(t.experiment_id)):
-            if trial.id == str(t.id):
-                return trial
+    def _trial_ref(self, trial_id: str) -> tuple[int, int, bool]:
+        """(experiment id, trial id, whether it is the one trial of an experiment recorded before trials were)."""
+        try:
+            t = self.db.trial_row(trial_id)
+            return t.experiment_id, t.id, False
+        except NotFound:
+            pass
+        try:  # such an experiment's one trial is numbered as the experiment
+            row = self.db.row(trial_id)
+        except NotFound:
+            row = None
+        if row is not None and not self.db.trial_rows(row.id) and any(t.id == str(row.id) for t in self.db.trials(row)):
+            return row.id, row.id, True
         raise NotFound(f"There is no trial {trial_id}; see `dlptui trials EXPERIMENT` for the trial ids.")
 
+    def get_trial(self, trial_id: str) -> Trial:
+        experiment_id, key, _ = self._trial_ref(trial_id)
+        return next(t for t in self.list_trials(str(experiment_id)) if t.id == str(key))
+
     def trial_metrics(self, trial_id: str, cursor: int = 0) -> tuple[list[MetricPoint], int]:
-        t = self.db.trial_row(trial_id)
-        return self.db.metrics(t.experiment_id, max(0, int(cursor)), trial_id=t.id)
+        experiment_id, key, _ = self._trial_ref(trial_id)
+        return self.db.metrics(experiment_id, max(0, int(cursor)), trial_id=key)
 
     def trial_logs(self, trial_id: str, cursor: int = 0) -> tuple[list[str], int]:
-        t = self.db.trial_row(trial_id)
+        experiment_id, key, legacy = self._trial_ref(trial_id)
         from dlptui.platform.local.search_runner import trial_log
 
-        return self._lines(trial_log(self.root, t.id), cursor)
+        return self._lines(self._log(experiment_id) if legacy else trial_log(self.root, key), cursor)
 
     def logs(self, experiment_id: str, cursor: int = 0) -> tuple[list[str], int]:
         """Whole lines after byte offset `cursor`; a line still being written waits for the next call."""
