@@ -49,6 +49,11 @@ key means two verbs (`tests/test_tui_keys.py` checks both). In the spirit of k9s
     l        lineage                                  Versions, Deployments
     e        edit: switch to another version          Deployments
     t        canary traffic (a version and its share) Deployments
+    g        promote the canary (all traffic to it)   Deployments
+    A        abort the canary                         Deployments
+    h        shadow: mirror every request to a version Deployments
+    b        roll back to the version served before   Deployments
+    w        the prediction log (Enter: its lineage)  Deployments
     x        predict the highlighted image            Predict
     f        predict a whole folder                   Predict
     o        open another folder                      Predict

@@ -1,0 +1,73 @@
+"""Dialogs of the Deployments screen beyond deploying: the shadow version, the prediction log.
+
+    ShadowDialog(deployment, choices)     -> the version (or alias) to mirror to, or "none"
+    PredictionsDialog(name, predictions)  -> the id of the prediction whose lineage to show, or None
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.widgets import DataTable, Select
+
+from dlptui import text
+from dlptui.actions.serving import Choices
+from dlptui.platform.model import Deployment, LoggedPrediction
+from dlptui.tui.dialogs.base import Dialog, field
+from dlptui.tui.dialogs.deploy import version_options
+
+NONE = "none"
+
+
+class ShadowDialog(Dialog[str]):
+    """A version that gets a copy of every request (its answers are logged, never returned)."""
+
+    def __init__(self, deployment: Deployment, choices: Choices) -> None:
+        super().__init__(f"Shadow of {deployment.name} (serving {text.model_ref(deployment.model, deployment.version)})",
+                         ok="Set shadow")
+        self.deployment = deployment
+        self.choices = choices
+
+    def compose_body(self) -> ComposeResult:
+        options = [(f"none  (no shadow{'' if self.deployment.shadow_version is None else ': stop the current one'})", NONE)]
+        options += version_options(*self.choices[self.deployment.model])
+        others = [v for _, v in options if v.isdigit() and v != str(self.deployment.version)]
+        value = str(self.deployment.shadow_version) if self.deployment.shadow_version is not None else (others[0] if others else NONE)
+        yield from field("mirror every request to", Select(options, value=value, allow_blank=False, id="ref"))
+
+    def result(self) -> str:
+        return str(self.query_one("#ref", Select).value)
+
+
+class PredictionsDialog(Dialog[int]):
+    """The deployment's latest logged predictions; Enter on one (or OK) answers its id, for its lineage."""
+
+    OK = ("ok", "Lineage")
+
+    def __init__(self, name: str, predictions: list[LoggedPrediction]) -> None:
+        super().__init__(f"Predictions of {name}: the latest {len(predictions)}, newest first")
+        self.predictions = list(reversed(predictions))
+        self.add_class("-wide")
+
+    def compose_body(self) -> ComposeResult:
+        table = DataTable(id="predictions", cursor_type="row", zebra_stripes=True)
+        table.add_columns("ID", "TIME", "VERSION", "ROLE", "LABEL", "P", "LATENCY", "STATUS", "INPUT")
+        for p in self.predictions:
+            chance = f"{p.probabilities[p.label]:.3f}" if p.label in p.probabilities else text.MISSING
+            table.add_row(str(p.id), text.timestamp(p.time), text.version_tag(p.version), p.role, p.label or text.MISSING,
+                          chance, f"{p.latency_ms:.1f} ms", str(p.status), f"{p.input_sha256[:12]} {text.size(p.input_bytes)}",
+                          key=str(p.id))
+        yield table
+
+    def on_mount(self) -> None:
+        self.query_one("#predictions", DataTable).focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.confirm()
+
+    def result(self) -> int:
+        from dlptui.errors import InvalidInput
+
+        if not self.predictions:
+            raise InvalidInput("Nothing is logged yet; predict through the deployment first.")
+        table = self.query_one("#predictions", DataTable)
+        return self.predictions[table.cursor_row].id
