@@ -4,13 +4,17 @@
 
 The model is the trial's efficientnet_lite0 with its ImageNet weights (as in production: the
 forward pass dominates), saved as a Determined checkpoint and deployed with the local Serving
-part: the real seldon-core-microservice behind the deployment's gateway. The served path is
-the whole of it: base64 in the client, HTTP to the gateway, the gateway's hop to the model
-server, decode and eval transform there, forward, JSON back. The in-process baseline decodes
+part: the real seldon-core-microservice behind the deployment's Envoy. The served path is
+the whole of it: base64 in the client, HTTP to Envoy, Envoy's hop to the model server, decode
+and eval transform there, forward, the prediction log's row, JSON back. The in-process baseline decodes
 the same JPEG with PIL, applies the same transform and runs the same forward, in this process.
 The two alternate in rounds so that load from elsewhere on the machine falls on both.
 
-Targets: p50 ratio <= 1.25, throughput ratio >= 0.8. The last line is one JSON object.
+Then `--clients` (4) clients at once against the same endpoint: served images/s over (cores x
+in-process single-thread images/s), the most the machine's cores can give.
+
+Targets: p50 ratio <= 1.10, throughput ratio >= 0.9, concurrent throughput ratio >= 0.85.
+The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60, help="timed predictions per side per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads, on both sides")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent clients of the last phase")
     args = parser.parse_args()
 
     os.environ["DLPTUI_TORCH_THREADS"] = str(args.threads)
@@ -116,6 +121,28 @@ def main() -> None:
                         call()
                         times[name].append((time.perf_counter() - start) * 1000)
                     walls[name] += time.perf_counter() - start_block
+            # many clients at once: as many server threads as clients, each forward on one core
+            import threading
+
+            per_client = max(1, args.requests // 2)
+            clients = [SeldonClient() for _ in range(args.clients)]
+
+            def hammer(c) -> None:
+                for _ in range(per_client):
+                    if c.predict(deployment.endpoint, image, "chelsea.jpg").error:
+                        raise SystemExit("a concurrent prediction failed")
+
+            for c in clients:
+                c.predict(deployment.endpoint, image, "warm.jpg")
+            start_block = time.perf_counter()
+            workers = [threading.Thread(target=hammer, args=(c,)) for c in clients]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            concurrent_wall = time.perf_counter() - start_block
+            for c in clients:
+                c.close()
         finally:
             client.close()
             for d in platform.serving.list_deployments():
@@ -134,13 +161,18 @@ def main() -> None:
             f"{stats[name]['images_per_s']:.1f} images/s  ({len(values)} requests, {args.threads} torch threads)"
         )
     print(f"labels: {sorted(labels)} (the CC0 cat photo)")
+    cores = os.cpu_count() or 1
+    concurrent = args.clients * per_client / concurrent_wall
+    print(f"concurrent: {concurrent:.1f} images/s with {args.clients} clients on {cores} cores")
     result = {
         "p50_ratio": round(stats["served"]["p50_ms"] / stats["in_process"]["p50_ms"], 3),
         "p95_ratio": round(stats["served"]["p95_ms"] / stats["in_process"]["p95_ms"], 3),
         "throughput_ratio": round(stats["served"]["images_per_s"] / stats["in_process"]["images_per_s"], 3),
+        "concurrent_throughput_ratio": round(concurrent / (cores * stats["in_process"]["images_per_s"]), 3),
     }
-    print(f"targets: p50 ratio <= 1.25 ({'met' if result['p50_ratio'] <= 1.25 else 'MISSED'}), "
-          f"throughput ratio >= 0.8 ({'met' if result['throughput_ratio'] >= 0.8 else 'MISSED'})")
+    print(f"targets: p50 ratio <= 1.10 ({'met' if result['p50_ratio'] <= 1.10 else 'MISSED'}), "
+          f"throughput ratio >= 0.9 ({'met' if result['throughput_ratio'] >= 0.9 else 'MISSED'}), "
+          f"concurrent throughput ratio >= 0.85 ({'met' if result['concurrent_throughput_ratio'] >= 0.85 else 'MISSED'})")
     print(json.dumps(result))
 
 

@@ -102,6 +102,40 @@ def test_create_list_update_canary_delete_round_trip(serving, kube_api, namespac
         serving.get_deployment("dogcat-deploy")
 
 
+def test_shadow_logger_and_history_as_the_api_server_stores_them(config, kube_api, namespace):
+    """A canary and a shadow side by side, Seldon's logger on every predictor, the history in an annotation."""
+    logged = replace(config, cluster=replace(config.cluster, request_logger_url="http://logger.seldon-logs/"))
+    serving = Platform(logged).serving
+    try:
+        serving.deploy("dogcat-deploy", version(1))
+        serving.set_canary("dogcat-deploy", version(2), 30)
+        both = serving.set_shadow("dogcat-deploy", version(3))
+        assert (both.version, both.canary_version, both.canary_traffic, both.shadow_version) == (1, 2, 30, 3)
+        predictors = stored(kube_api, namespace, "dogcat-deploy")["spec"]["predictors"]
+        assert [(p["name"], p["traffic"], p.get("shadow", False)) for p in predictors] == [
+            ("main", 70, False), ("canary", 30, False), ("shadow", 0, True)]
+        assert all(p["graph"]["logger"] == {"url": "http://logger.seldon-logs/", "mode": "all"} for p in predictors)
+        assert {p["labels"]["dlptui.io/model-version"] for p in predictors} == {"v1", "v2", "v3"}
+        # the canary's share survives a shadow change, and the shadow a canary change
+        assert serving.set_canary("dogcat-deploy", None, 0).shadow_version == 3
+        assert serving.set_shadow("dogcat-deploy", None).shadow_version is None
+
+        serving.update("dogcat-deploy", version(2))
+        back = serving.rollback("dogcat-deploy")
+        assert back.version == 1
+        annotation = stored(kube_api, namespace, "dogcat-deploy")["metadata"]["annotations"]["dlptui.io/history"]
+        assert [(e["change"], e["to_version"]) for e in json.loads(annotation)] == [
+            ("deployed", 1), ("updated", 2), ("rolled back", 1)]
+
+        figures = serving.versions("dogcat-deploy")
+        assert [(f.role, f.version, f.requests) for f in figures] == [("primary", 1, None)]
+        assert "Prometheus" in figures[0].note
+        with pytest.raises(NotAvailable, match="logger.seldon-logs"):
+            serving.predictions("dogcat-deploy")
+    finally:
+        serving.close()
+
+
 def test_the_object_holds_a_secret_reference_and_no_secret(serving, kube_api, namespace, monkeypatch, config):
     password = secrets.token_hex(12)
     monkeypatch.setenv("DET_PASS", password)

@@ -138,8 +138,81 @@ async def test_read_only_hides_every_changing_action(registered_platform):
         await wait_for(pilot, lambda: isinstance(app.screen, DeploymentsScreen) and app.screen.is_mounted)
         ids = {row[2] for row in screen_actions(app.screen)}
         assert "deployments.lineage" in ids
-        assert not ids & {"deployments.deploy", "deployments.switch", "deployments.canary", "deployments.undeploy"}
+        assert "deployments.predictions" in ids
+        assert not ids & {"deployments.deploy", "deployments.switch", "deployments.canary", "deployments.undeploy",
+                          "deployments.promote_canary", "deployments.abort_canary", "deployments.shadow",
+                          "deployments.rollback"}
         await pilot.press("n")
         await pilot.pause()
         assert not isinstance(app.screen, DeployDialog)
         assert registered_platform.serving.list_deployments() == []
+
+
+async def test_canary_figures_promote_shadow_rollback_and_predictions_with_keys(registered_platform):
+    """Versions side by side with live figures, then g (promote), h (shadow), b (roll back), w (the log)."""
+    from dlptui.tui.dialogs.serving import PredictionsDialog, ShadowDialog
+    from tests.fixtures.serving import image_bytes
+
+    platform = registered_platform
+    undeploy_all(platform)
+    serving = platform.serving
+    registry = platform.registry
+    serving.deploy("dogcat-deploy", registry.get_version("dogcat-model", 1))
+    serving.set_canary("dogcat-deploy", registry.get_version("dogcat-model", 2), 50)
+    for _ in range(10):
+        serving.predict("dogcat-deploy", image_bytes())
+    app = make_app(platform.config, platform, start="deployments")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.screen
+            table = screen.query_one("#deployments", ResourceTable)
+            versions = screen.query_one("#versions", ResourceTable)
+            await wait_for(pilot, lambda: set(versions.all_keys) == {"primary-1", "canary-2"}, timeout=SERVER_S,
+                           what="primary and canary side by side")
+            requests = [int(cell(versions, key, 3)) for key in ("primary-1", "canary-2")]
+            assert sum(requests) == 10 and all(requests)
+            assert cell(versions, "canary-2", 2) == "50%" and cell(versions, "canary-2", 6).endswith("ms")
+            assert "requests" in str(screen.query_one("#verdict").content)
+            for _ in range(6):
+                serving.predict("dogcat-deploy", image_bytes())
+            screen.reload()
+            await wait_for(pilot, lambda: cell(versions, "primary-1", 9) != "-", what="a sparkline of requests per poll")
+
+            # the prediction log; Enter on one shows its lineage
+            table.focus()
+            await pilot.press("w")
+            await wait_for(pilot, lambda: isinstance(app.screen, PredictionsDialog), what="the prediction log")
+            assert len(app.screen.predictions) == 16
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, LineageDialog), what="the lineage of a prediction")
+            assert [link.kind for link in app.screen.links][:2] == ["prediction", "version"]
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is screen, what="back on the screen")
+
+            # promote the canary: asks, then version 2 takes everything
+            table.focus()
+            await pilot.press("g")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: cell(table, "dogcat-deploy", 1) == "dogcat-model@2", timeout=SERVER_S,
+                           what="the promotion")
+            assert serving.get_deployment("dogcat-deploy").canary_version is None
+
+            # a shadow of version 1
+            await pilot.press("h")
+            await wait_for(pilot, lambda: isinstance(app.screen, ShadowDialog), what="the shadow dialog")
+            assert str(app.screen.query_one("#ref").value) == "1"
+            await submit(pilot, app, ShadowDialog)
+            await wait_for(pilot, lambda: serving.get_deployment("dogcat-deploy").shadow_version == 1, timeout=SERVER_S,
+                           what="the shadow")
+            await wait_for(pilot, lambda: "shadow-1" in versions.all_keys, what="the shadow's row")
+
+            # roll back: to version 1, recorded
+            await pilot.press("b")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: cell(table, "dogcat-deploy", 1) == "dogcat-model@1", timeout=SERVER_S,
+                           what="the rollback")
+            assert [h.change for h in serving.history("dogcat-deploy")][-2:] == ["promoted", "rolled back"]
+    finally:
+        undeploy_all(platform)

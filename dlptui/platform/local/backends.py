@@ -22,7 +22,8 @@ from dlptui.platform.local.processes import ProcessRecord
 from dlptui.platform.model import ModelVersion
 
 START_TIMEOUT_S = float(os.environ.get("DLPTUI_SERVING_START_TIMEOUT", "240"))
-# DLPTUI_TORCH_THREADS (torch CPU threads of a model server, default: torch's choice) and
+# DLPTUI_SERVING_WORKERS (gunicorn workers of a model server, default 1), DLPTUI_TORCH_THREADS (torch CPU
+# threads of each, default: the cores over the workers) and
 # DLPTUI_SERVING_LOAD_RETRIES (attempts to load a model, default 5) tune the model servers.
 
 
@@ -69,13 +70,17 @@ def start_backend(version: ModelVersion, folder: Path) -> Backend:
             "register a version whose checkpoint exists."
         )
     http_port, metrics_port = processes.free_port(), processes.free_port()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = max(1, int(os.environ.get("DLPTUI_SERVING_WORKERS", "1")))
+    # each worker's torch gets its share of the cores, so that workers do not fight over them
+    torch_threads = int(os.environ.get("DLPTUI_TORCH_THREADS") or max(1, cores // workers))
     ident = f"v{version.version}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
     log = folder / "logs" / f"{ident}.log"
     parameters = [
         {"name": "checkpoint_dir", "value": str(Path(checkpoint).resolve()), "type": "STRING"},
         {"name": "model_name", "value": version.model, "type": "STRING"},
         {"name": "version", "value": str(version.version), "type": "INT"},
-        {"name": "torch_threads", "value": os.environ.get("DLPTUI_TORCH_THREADS", "0"), "type": "INT"},
+        {"name": "torch_threads", "value": str(torch_threads), "type": "INT"},
         {"name": "load_retries", "value": os.environ.get("DLPTUI_SERVING_LOAD_RETRIES", "5"), "type": "INT"},
         {"name": "prediction_log", "value": str((folder / "predictions.sqlite").resolve()), "type": "STRING"},
         {"name": "log_keep", "value": os.environ.get("DLPTUI_PREDICTION_LOG_KEEP", "100000"), "type": "INT"},
@@ -88,7 +93,7 @@ def start_backend(version: ModelVersion, folder: Path) -> Backend:
         "--http-port", str(http_port),
         "--metrics-port", str(metrics_port),
         "--grpc-workers", "0",
-        "--workers", "1",
+        "--workers", str(workers),
         "--threads", "4",
         "--parameters", json.dumps(parameters),
     ]  # fmt: skip

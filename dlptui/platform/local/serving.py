@@ -338,9 +338,12 @@ class LocalServing:
             state = self._read(name)
             old = state["primary"]
             canary = state.get("canary")
+            shadow = state.get("shadow")
             if canary and (canary["model"], canary["version"]) == (version.model, version.version):
                 new, change = canary, "promoted" if change == "updated" else change  # the canary takes it all
                 state["canary"], state["canary_traffic"] = None, 0
+            elif shadow and (shadow["model"], shadow["version"]) == (version.model, version.version):
+                new, state["shadow"] = shadow, None  # the shadow, warm already, becomes the primary
             else:
                 new = self._start_ready(self._with_location(version), folder).to_json()
             state["primary"] = new

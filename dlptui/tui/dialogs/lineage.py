@@ -35,6 +35,7 @@ class Link:
 
 
 MODES = {  # where each kind of step is shown
+    "prediction": "deployments",
     "deployment": "deployments",
     "version": "models",
     "checkpoint": "experiments",
@@ -130,11 +131,15 @@ def lineage_of(platform, deployment: str | None = None, version=None) -> Lineage
     """Runs in a thread: the dialog for a deployment (by name) or a ModelVersion (actions/lineage.py)."""
     from dlptui.actions import lineage
 
-    chain = lineage.of_deployment(platform, deployment) if deployment else lineage.of_version(platform, version)
+    if deployment and "#" in deployment:  # a logged prediction: DEPLOYMENT#ID
+        chain = lineage.trace(platform, deployment)
+    else:
+        chain = lineage.of_deployment(platform, deployment) if deployment else lineage.of_version(platform, version)
     experiment = next((s.id for s in chain.steps if s.kind == "experiment"), None)
     links = [
         # a checkpoint is shown with its experiment
-        Link(s.kind, s.id, s.detail, MODES.get(s.kind, "cluster"), (experiment or s.id) if s.kind == "checkpoint" else s.id)
+        Link(s.kind, s.id, s.detail, MODES.get(s.kind, "cluster"),
+             (experiment or s.id) if s.kind == "checkpoint" else s.id.partition("#")[0] if s.kind == "prediction" else s.id)
         for s in chain.steps
     ]
     return LineageDialog(f"Lineage of {chain.target}", links, chain.missing)

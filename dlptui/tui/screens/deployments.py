@@ -4,7 +4,12 @@
 already is updated, through `actions.serving.deploy` as the CLI does), `e` switches the
 selected deployment to another version, `t` sets a canary (a version and the percent of
 requests it gets; 0 removes it), `ctrl+d` undeploys after a confirmation, `l` opens the
-lineage dialog. The log under the table follows the selected deployment on every poll.
+lineage dialog. Under the table, the versions behind the selected deployment side by side
+(primary, canary, shadow: traffic, requests, errors, p50/p95, labels, agreement and a
+sparkline of requests per poll), then its server's log; both follow the selection on every
+poll. `g` promotes the canary (all traffic to it, the old version stopped), `A` aborts it,
+`h` sets or removes a shadow, `b` rolls back to the version served before, `w` shows the
+prediction log (Enter on a prediction: its lineage). Each change asks first.
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ from textual.widgets import DataTable, Log, Static
 from dlptui.actions import serving
 from dlptui.actions.defaults import DEPLOYMENT, MODEL
 from dlptui.errors import PlatformError
-from dlptui.platform.model import Deployment, DeploymentState
-from dlptui.text import MISSING, canary, model_ref, since
+from dlptui.platform.model import Deployment, DeploymentState, VersionFigures
+from dlptui.text import MISSING, canary, model_ref, since, version_tag
 from dlptui.tui.dialogs.deploy import Target, VersionDialog
 from dlptui.tui.dialogs.lineage import LineageDialog, follow, lineage_of
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.screens.flows import NO_VERSIONS, DeployFlow
 from dlptui.tui.widgets.resource_table import ResourceTable
+from dlptui.tui.widgets.sparkline import Series, sparkline
 
 LOG_LINES = 200
 STATE_STYLE = {
@@ -37,7 +43,7 @@ STATE_STYLE = {
 class DeploymentsScreen(DeployFlow, BaseScreen):
     TITLE = "Deployments"
     POLL_SECONDS = 2.0
-    MUTATING = frozenset({"new", "switch", "canary", "delete"})
+    MUTATING = frozenset({"new", "switch", "canary", "delete", "promote_canary", "abort_canary", "shadow", "rollback"})
 
     BINDINGS = [
         Binding("n", "new", "Deploy", id="deployments.deploy"),
@@ -45,6 +51,11 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         Binding("t", "canary", "Canary traffic", id="deployments.canary"),
         Binding("ctrl+d", "delete", "Undeploy", id="deployments.undeploy"),
         Binding("l", "lineage", "Lineage", id="deployments.lineage"),
+        Binding("g", "promote_canary", "Promote canary", id="deployments.promote_canary"),
+        Binding("A", "abort_canary", "Abort canary", id="deployments.abort_canary"),
+        Binding("h", "shadow", "Shadow", id="deployments.shadow"),
+        Binding("b", "rollback", "Roll back", id="deployments.rollback"),
+        Binding("w", "predictions", "Predictions", id="deployments.predictions"),
     ]
 
     def __init__(self) -> None:
@@ -52,6 +63,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         self.deployments: dict[str, Deployment] = {}
         self.log_of: str | None = None  # the deployment whose log is shown (read by fetch's thread)
         self._log_shown: tuple[str | None, list[str]] = (None, [])
+        self.trends: dict[tuple[str, str, int], Series] = {}  # (deployment, role, version) -> requests per poll
 
     def compose_body(self) -> ComposeResult:
         yield ResourceTable(
@@ -67,6 +79,24 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
             id="deployments",
             classes="short",
         )
+        yield Static("Versions", classes="section-title", id="versions-title")
+        yield ResourceTable(
+            [
+                ("version", "VERSION"),
+                ("role", "ROLE"),
+                ("traffic", "TRAFFIC"),
+                ("requests", "REQUESTS"),
+                ("errors", "ERRORS"),
+                ("p50", "P50"),
+                ("p95", "P95"),
+                ("labels", "LABELS"),
+                ("agreement", "AGREES"),
+                ("trend", "REQUESTS/POLL"),
+            ],
+            id="versions",
+            classes="short",
+        )
+        yield Static("", id="verdict")
         yield Static("Server log", classes="section-title", id="log-title")
         yield Log(id="log", max_lines=LOG_LINES)
 
@@ -81,7 +111,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
 
     # -- polling -------------------------------------------------------------------
 
-    def fetch(self) -> tuple[list[Deployment], str | None, list[str]]:
+    def fetch(self) -> tuple[list[Deployment], str | None, list[str], list[VersionFigures]]:
         serving = self.platform.serving
         deployments = serving.list_deployments()
         names = [d.name for d in deployments]
@@ -90,17 +120,44 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
             lines = serving.logs(name, LOG_LINES) if name else []
         except PlatformError as e:  # no pod or no log yet (a cluster): the list still shows, the log says why
             lines = [str(e)]
-        return deployments, name, lines
+        try:
+            figures = serving.versions(name) if name else []
+        except PlatformError:
+            figures = []
+        return deployments, name, lines, figures
 
-    def show(self, data: tuple[list[Deployment], str | None, list[str]]) -> None:
-        deployments, name, lines = data
+    def show(self, data: tuple[list[Deployment], str | None, list[str], list[VersionFigures]]) -> None:
+        deployments, name, lines, figures = data
         self.deployments = {d.name: d for d in deployments}
         self.table.update_rows((d.name, self._cells(d)) for d in deployments)
         if self.log_of != self.table.selected_key:  # the cursor moved while the poll ran
             self.log_of = self.table.selected_key
         if name == self.log_of:
             self._show_log(name, lines)
+            self._show_versions(name, figures)
         self._show_state()
+
+    def _show_versions(self, name: str | None, figures: list[VersionFigures]) -> None:
+        rows = []
+        for f in figures:
+            trend = self.trends.setdefault((name or "", f.role, f.version), Series())
+            trend.add_count(f.requests)
+            rows.append((f"{f.role}-{f.version}", (
+                version_tag(f.version),
+                f.role,
+                f"{f.traffic}%",
+                MISSING if f.requests is None else str(f.requests),
+                MISSING if f.errors is None else str(f.errors),
+                MISSING if f.p50_ms is None else f"{f.p50_ms:.1f} ms",
+                MISSING if f.p95_ms is None else f"{f.p95_ms:.1f} ms",
+                ", ".join(f"{k} {v}" for k, v in sorted(f.labels.items())) or MISSING,
+                MISSING if f.agreement is None else f"{f.agreement:.0%}",
+                sparkline(trend.values, 16) or MISSING,
+            )))
+        self.query_one("#versions", ResourceTable).update_rows(rows)
+        self.query_one("#versions-title", Static).update(f"Versions of {name}" if name else "Versions")
+        self.query_one("#verdict", Static).update(serving.verdict(figures) if len(figures) > 1 else
+                                                  (figures[0].note if figures else ""))
 
     @staticmethod
     def _cells(d: Deployment) -> tuple:
@@ -218,6 +275,74 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
             self.reload()
 
         return done
+
+    def action_promote_canary(self) -> None:
+        d = self._need_selected()
+        if d is None:
+            return
+        if d.canary_version is None:
+            self.notify(f"{d.name} has no canary to promote (t sets one).", severity="warning")
+            return
+        self.confirm(f"Promote the canary of {d.name}: all traffic to version {d.canary_version}, version {d.version} stopped?",
+                     lambda: self.call(serving.promote_canary, self.platform, d.name, then=self._changed("promoted")))
+
+    def action_abort_canary(self) -> None:
+        d = self._need_selected()
+        if d is None:
+            return
+        if d.canary_version is None:
+            self.notify(f"{d.name} has no canary to abort.", severity="warning")
+            return
+        self.confirm(f"Abort the canary of {d.name}: all traffic back to version {d.version}, version {d.canary_version} stopped?",
+                     lambda: self.call(serving.abort_canary, self.platform, d.name, then=self._changed("canary aborted")))
+
+    def action_shadow(self) -> None:
+        d = self._need_selected()
+        if d is None:
+            return
+        from dlptui.tui.dialogs.serving import NONE, ShadowDialog
+
+        def chosen(ref: str) -> None:
+            target = None if ref == NONE else ref
+            self.notify(f"Removing the shadow of {d.name}..." if target is None else f"Mirroring {d.name} to {model_ref(d.model, ref)}...")
+            self.call(serving.set_shadow, self.platform, d.name, d.model, target, then=self._changed("shadow set"))
+
+        def ask(choices: serving.Choices) -> None:
+            if d.model not in choices:
+                self.notify(f"The registry has no versions of {d.model}.", severity="warning")
+            else:
+                self.ask(ShadowDialog(d, choices), chosen)
+
+        self.call(serving.choices, self.platform, then=ask)
+
+    def action_rollback(self) -> None:
+        d = self._need_selected()
+        if d is None:
+            return
+
+        def ask(history) -> None:
+            before = next((h for h in reversed(history) if h.to_version != d.version), None)
+            if before is None:
+                self.notify(f"{d.name} has served no other version; there is nothing to roll back to.", severity="warning")
+                return
+            self.confirm(f"Roll {d.name} back from version {d.version} to version {before.to_version}?",
+                         lambda: self.call(serving.rollback, self.platform, d.name,
+                                           then=lambda result: self._changed("rolled back")(result[0])))
+
+        self.call(self.platform.serving.history, d.name, then=ask)
+
+    def action_predictions(self) -> None:
+        d = self._need_selected()
+        if d is None:
+            return
+        from dlptui.actions.predict import logged
+        from dlptui.tui.dialogs.serving import PredictionsDialog
+
+        def lineage(ident: int) -> None:
+            self.call(lineage_of, self.platform, f"{d.name}#{ident}", None, then=self._show_lineage)
+
+        self.call(logged, self.platform, d.name, None, 500,
+                  then=lambda rows: self.ask(PredictionsDialog(d.name, rows), lineage))
 
     def action_lineage(self) -> None:
         d = self._need_selected()
