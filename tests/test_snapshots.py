@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from dlptui.platform import PARTS
 from tests.fixtures.console import write_image_folder
 from tests.fixtures.tui import make_app, wait_for
 
@@ -59,7 +60,7 @@ def snap_platform(platform, monkeypatch):
 async def settle(pilot, ready=lambda app: True) -> None:
     """Until the header knows every part, the first-start check is done and the screen shows its data."""
     app = pilot.app
-    await wait_for(pilot, lambda: len(app.health.services) == 5 and app.health.context, what="the health poll")
+    await wait_for(pilot, lambda: len(app.health.services) == len(PARTS) and app.health.context, what="the health poll")
     await wait_for(
         pilot, lambda: not any(w.group == "first-start" and not w.is_finished for w in app.workers),
         what="the first-start check",

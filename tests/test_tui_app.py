@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 from textual.command import CommandList
 
+from dlptui.platform import PARTS
 from dlptui.tui.app import SCREENS, resolve_jump
 from dlptui.tui.dialogs.confirm import ConfirmDialog
 from dlptui.tui.dialogs.help import HelpDialog
@@ -54,7 +55,7 @@ async def test_number_keys_and_jump_switch_screens(tui_app):
 
 async def test_header_shows_every_part_and_cluster_context(tui_app):
     async with tui_app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(tui_app.health.services) == 5 and tui_app.health.context, what="the health poll")
+        await wait_for(pilot, lambda: len(tui_app.health.services) == len(PARTS) and tui_app.health.context, what="the health poll")
         assert tui_app.health.services["cluster"].reachable
         header = tui_app.screen.query_one("DlpHeader").render().plain
         assert "profile local" in header
@@ -65,7 +66,7 @@ async def test_header_shows_every_part_and_cluster_context(tui_app):
 async def test_filter_narrows_the_focused_table_and_esc_clears_it(tui_app):
     async with tui_app.run_test(size=SIZE) as pilot:
         services = tui_app.screen.query_one("#services", ResourceTable)
-        await wait_for(pilot, lambda: services.row_count == 5, what="the services table")
+        await wait_for(pilot, lambda: services.row_count == len(PARTS), what="the services table")
         services.focus()
         await pilot.press("slash")
         await pilot.press(*"^(data|train)")
@@ -80,7 +81,7 @@ async def test_filter_narrows_the_focused_table_and_esc_clears_it(tui_app):
         assert set(services.shown_keys) == {"cluster", "registry", "serving"}
         await pilot.press("escape")
         await pilot.pause()
-        assert services.row_count == 5
+        assert services.row_count == len(PARTS)
 
 
 async def test_help_lists_the_keys_of_the_current_screen(tui_app):
@@ -174,7 +175,7 @@ async def test_a_dead_backend_shows_in_the_header_and_the_console_keeps_working(
     monkeypatch.setenv("KUBECONFIG", str(home / "no-such-kubeconfig"))
     app = make_app(load_config(profile="cluster"))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.health.services) == 5, timeout=90, what="the health poll")
+        await wait_for(pilot, lambda: len(app.health.services) == len(PARTS), timeout=90, what="the health poll")
         assert not app.health.services["data"].reachable
         header = app.screen.query_one("DlpHeader").render().plain
         assert "✖ data" in header

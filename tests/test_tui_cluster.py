@@ -1,10 +1,11 @@
-"""The Cluster screen: this host, the five parts, the platform's processes; polling stops when hidden."""
+"""The Cluster screen: this host, the parts of the platform, the platform's processes; polling stops when hidden."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+from dlptui.platform import PARTS
 from dlptui.tui.screens.cluster import ClusterScreen
 from dlptui.tui.widgets.resource_table import ResourceTable
 from tests.fixtures.tui import SIZE, make_app, wait_for
@@ -25,7 +26,7 @@ async def test_nodes_services_and_processes_refresh(config, platform, home):
             cpu_cell = str(table(app, "nodes").get_row(host)[2])
             assert float(cpu_cell.split("/")[1].split()[0]) == platform.cluster.nodes()[0].cpu_capacity
             await wait_for(pilot, lambda: table(app, "services").get_row("data")[2] == "ok", what="the data part's health")
-            assert table(app, "services").row_count == 5
+            assert table(app, "services").row_count == len(PARTS)
             assert "console/console" in table(app, "workloads").all_keys
 
             (home / "serving").mkdir(exist_ok=True)

@@ -9,6 +9,7 @@ import re
 import pytest
 from textual.binding import Binding
 
+from dlptui.platform import PARTS
 from dlptui.tui import app as app_module
 from dlptui.tui.app import SCREENS, DlpApp
 from dlptui.tui.screens.base import BaseScreen
@@ -22,6 +23,7 @@ DETAIL_SCREENS = [
     "dlptui.tui.screens.data:FilesScreen",
     "dlptui.tui.screens.experiment:ExperimentScreen",
     "dlptui.tui.screens.models:VersionsScreen",
+    "dlptui.tui.screens.pipelines:JobScreen",
 ]
 LISTS = [ResourceTable, FileTree, PathTree, ImageTree]  # the console's lists and trees
 SHOWN = {"colon": ":", "question_mark": "?", "slash": "/", "escape": "esc"}  # how the docstring writes a key
@@ -74,10 +76,10 @@ def test_the_key_table_in_the_app_docstring_lists_every_key():
     written = set()
     for line in table.strip().splitlines():
         cell = re.split(r"\s{2,}", line.strip())[0]
-        written |= {cell} if cell == "1 - 6" else set(cell.replace(" / ", " ").split())
+        written |= {cell} if cell == "1 - 7" else set(cell.replace(" / ", " ").split())
     for owner, binding in console_bindings():
         if binding.action.startswith("switch_mode"):
-            assert binding.key in "123456"
+            assert binding.key in "1234567"
             continue
         assert SHOWN.get(binding.key, binding.key) in written, f"{owner}: {binding.key} ({binding.action}) is not in the table"
 
@@ -85,7 +87,7 @@ def test_the_key_table_in_the_app_docstring_lists_every_key():
 async def test_j_and_k_move_in_a_table(tui_app):
     async with tui_app.run_test(size=SIZE) as pilot:
         services = tui_app.screen.query_one("#services", ResourceTable)
-        await wait_for(pilot, lambda: services.row_count == 5, what="the services table")
+        await wait_for(pilot, lambda: services.row_count == len(PARTS), what="the services table")
         services.focus()
         await pilot.press("j", "j")
         assert services.cursor_row == 2
@@ -130,7 +132,7 @@ async def test_a_remapped_list_key_moves_and_the_old_one_does_not(config, platfo
     app = make_app(replace(config, keymap={"list.down": "ctrl+n"}), platform)
     async with app.run_test(size=SIZE) as pilot:
         services = app.screen.query_one("#services", ResourceTable)
-        await wait_for(pilot, lambda: services.row_count == 5, what="the services table")
+        await wait_for(pilot, lambda: services.row_count == len(PARTS), what="the services table")
         services.focus()
         await pilot.press("j")
         assert services.cursor_row == 0

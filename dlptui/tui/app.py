@@ -2,7 +2,7 @@
 
 Conventions of the frame (the screens in `screens/` plug into it):
 
-- `SCREENS` lists the six top-level screens: mode name, number key, title and where
+- `SCREENS` lists the top-level screens: mode name, number key, title and where
   the screen class lives ("module:Class"). Each becomes an `App.MODES` entry (its own
   screen stack: `Enter` pushes a detail screen, `Esc` pops it), imported when first shown.
   A module that is not there, or fails to import, gives an `UnavailableScreen` saying so.
@@ -23,7 +23,7 @@ Keys: the same verb has the same key (and the same action name) on every screen,
 key means two verbs (`tests/test_tui_keys.py` checks both). In the spirit of k9s:
 
     key      verb                                     where
-    1 - 6    switch screen                            everywhere
+    1 - 7    switch screen                            everywhere
     :        jump to a screen by name or alias; :q quits
     ?        the keys of this screen
     ctrl+p   command palette
@@ -32,13 +32,15 @@ key means two verbs (`tests/test_tui_keys.py` checks both). In the spirit of k9s
     /        filter the list (regex, ! inverts)       lists
     esc      back (clear the filter, close, pop)      everywhere
     r        reload now                               every screen
-    enter    open (drill down)                        Data, Commits, Experiments, Models; the Predict tree predicts
+    enter    open (drill down)                        Data, Commits, Experiments, Models, Pipelines (a job); the Predict tree predicts
     j / k    cursor down / up (as the arrows)         every list and tree
-    n        new: repo, experiment, version (register), deployment
-    ctrl+d   delete: repo, deployment (undeploy); asks, "No" focused
+    n        new: repo, experiment, version (register), deployment, pipeline (from a spec file)
+    ctrl+d   delete: repo, deployment (undeploy), pipeline; asks, "No" focused
     ctrl+k   kill an experiment; asks, "No" focused
-    p        pause an experiment                      Experiments, Experiment
-    c        continue (resume) a paused experiment    Experiments, Experiment
+    p        pause an experiment / stop a pipeline    Experiments, Experiment, Pipelines
+    c        continue (resume) / start a pipeline     Experiments, Experiment, Pipelines
+    R        restart a job's failed datums            Pipelines, Job
+    L        the log of a datum                       Job
     u        upload a file or folder                  Data
     i        import a Kaggle split                    Data
     s        promote to staging                       Versions
@@ -60,7 +62,7 @@ key means two verbs (`tests/test_tui_keys.py` checks both). In the spirit of k9s
     a        ask which deployment (the selector)      Predict
 
 In a dialog: Esc cancels, Enter confirms (on a focused button: presses it), `y` / `n`
-answer a yes/no question; the frame's keys (1-6, :, ?, q, f2) wait until it is closed. Every Binding has an id ("app.quit", "data.delete",
+answer a yes/no question; the frame's keys (1-7, :, ?, q, f2) wait until it is closed. Every Binding has an id ("app.quit", "data.delete",
 "experiments.kill", "list.down", ...); the `[keymap]` of the config maps ids to keys
 (`App.set_keymap`). Ids are kept when a key changes, so a keymap written for an older
 version keeps working (`data.delete` is now ctrl+d by default, and still `data.delete`).
@@ -93,6 +95,7 @@ SCREENS: dict[str, tuple[str, str, str]] = {
     "models": ("4", "Models", "dlptui.tui.screens.models:ModelsScreen"),
     "deployments": ("5", "Deployments", "dlptui.tui.screens.deployments:DeploymentsScreen"),
     "predict": ("6", "Predict", "dlptui.tui.screens.predict:PredictScreen"),
+    "pipelines": ("7", "Pipelines", "dlptui.tui.screens.pipelines:PipelinesScreen"),
 }
 
 ALIASES: dict[str, str] = {
@@ -105,6 +108,7 @@ ALIASES: dict[str, str] = {
     "deploy": "deployments", "dp": "deployments", "deployment": "deployments", "serving": "deployments",
     "seldon": "deployments", "sdep": "deployments",
     "pred": "predict", "pr": "predict", "infer": "predict",
+    "pp": "pipelines", "pipeline": "pipelines", "jobs": "pipelines", "job": "pipelines", "pps": "pipelines",
 }
 QUIT_WORDS = frozenset({"q", "quit", "q!", "quit!"})  # `:q` in the jump prompt, as in k9s and vi
 FRAME_ACTIONS = frozenset({"switch_mode", "jump", "help", "load_sample", "quit"})  # not while a dialog is open

@@ -1,4 +1,4 @@
-"""Cluster: the nodes (CPU, memory, GPUs), the platform's five parts and its processes or pods."""
+"""Cluster: the nodes (CPU, memory, GPUs), the platform's parts and its processes or pods."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ BACKENDS = {  # what each part is, for a part that did not say (not built yet)
     "training": "trainer / Determined master",
     "registry": "model registry",
     "serving": "serving / Seldon",
+    "pipelines": "pipeline runner / pachd",
 }
 
 

@@ -1,0 +1,223 @@
+"""Pipelines: the pipelines (state, input -> output, last job), a text DAG of repos and pipelines, and the jobs
+with live datum progress -> Enter: a job's datums with their state, files and logs.
+
+On the pipelines: `n` creates one from a spec file (the file picker; JSON or YAML as pachctl takes it), `p` /
+`c` stop (pause) and start (continue) the highlighted pipeline, `ctrl+d` deletes it after a confirmation that
+says what goes with it. On the jobs: `Enter` opens one, `R` restarts its failed datums; on a job's datums `L`
+shows the log of the highlighted datum. Read-only mode hides the changing keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from dlptui.text import commit_id, plural, since
+from dlptui.tui.dialogs.files import FilePicker
+from dlptui.tui.screens.base import BaseScreen
+from dlptui.tui.widgets.resource_table import ResourceTable
+
+
+def datum_progress(job) -> str:
+    d = job.datums
+    failed = f", {d.get('failed', 0)} failed" if d.get("failed") else ""
+    return f"{d.get('processed', 0)} done, {d.get('skipped', 0)} skipped{failed} / {d.get('total', 0)}"
+
+
+def duration(job) -> str:
+    seconds = job.duration
+    if seconds is None:
+        return "-"
+    return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def dag(pipelines) -> str:
+    """One line per pipeline: its input repos -> [pipeline] -> its output repo."""
+    if not pipelines:
+        return "No pipelines yet."
+    lines = []
+    for p in pipelines:
+        inputs = " + ".join(i.partition("@")[0] for i in p.inputs)
+        lines.append(f"{inputs} ──▶ [{p.name} · {p.state}] ──▶ {p.output.partition('@')[0]}")
+    return "\n".join(lines)
+
+
+class PipelinesScreen(BaseScreen):
+    TITLE = "Pipelines"
+    POLL_SECONDS = 1.0
+    MUTATING = frozenset({"new", "pause", "resume", "delete", "restart"})
+
+    BINDINGS = [
+        Binding("enter", "open", "Datums", id="pipelines.open"),
+        Binding("n", "new", "New from spec", id="pipelines.create"),
+        Binding("p", "pause", "Stop", id="pipelines.stop"),
+        Binding("c", "resume", "Start", id="pipelines.start"),
+        Binding("R", "restart", "Restart failed", id="pipelines.restart"),
+        Binding("ctrl+d", "delete", "Delete", id="pipelines.delete"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield ResourceTable(
+            [("name", "PIPELINE"), ("state", "STATE"), ("flow", "INPUT -> OUTPUT"), ("job", "LAST JOB"),
+             ("jobstate", "JOB STATE"), ("detail", "DETAIL")],
+            id="pipelines",
+        )
+        yield Static("", id="dag", markup=False)
+        yield ResourceTable(
+            [("id", "JOB"), ("pipeline", "PIPELINE"), ("state", "STATE"), ("datums", "DATUMS"),
+             ("duration", "DURATION"), ("started", "STARTED"), ("reason", "REASON")],
+            id="jobs",
+        )
+
+    def fetch(self):
+        part = self.platform.pipelines
+        return part.list_pipelines(), part.list_jobs()[:200]
+
+    def show(self, data) -> None:
+        pipelines, jobs = data
+        self.query_one("#pipelines", ResourceTable).update_rows(
+            (p.name, (p.name, p.state, f"{', '.join(p.inputs)} -> {p.output}", commit_id(p.last_job),
+                      p.last_job_state.value if p.last_job_state else "-", p.detail))
+            for p in pipelines
+        )
+        self.query_one("#dag", Static).update(dag(pipelines))
+        self.query_one("#jobs", ResourceTable).update_rows(
+            (j.id, (commit_id(j.id), j.pipeline, j.state.value, datum_progress(j), duration(j), since(j.started), j.reason))
+            for j in jobs
+        )
+        if not pipelines:
+            hint = "" if self.config.read_only else " Press n to create one from a spec file."
+            self.state(f"No pipelines yet.{hint}")
+        else:
+            running = sum(1 for j in jobs if not j.state.terminal)
+            self.state(f"{plural(len(pipelines), 'pipeline')}, {plural(len(jobs), 'job')} ({running} running). "
+                       "Enter on a job shows its datums.")
+
+    def poll_seconds(self) -> float | None:
+        return self.POLL_SECONDS
+
+    # -- selection ------------------------------------------------------------------
+
+    def _pipeline(self) -> str | None:
+        name = self.query_one("#pipelines", ResourceTable).selected_key
+        if name is None:
+            self.notify("Select a pipeline first (or press n to create one).", severity="warning")
+        return name
+
+    def _job(self) -> str | None:
+        job = self.query_one("#jobs", ResourceTable).selected_key
+        if job is None:
+            self.notify("Select a job first.", severity="warning")
+        return job
+
+    # -- actions ---------------------------------------------------------------------
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.data_table.id == "jobs":
+            self.action_open()
+
+    def action_open(self) -> None:
+        job = self._job()
+        if job:
+            self.app.push_screen(JobScreen(job))
+
+    def action_new(self) -> None:
+        def picked(path: Path) -> None:
+            from dlptui.actions.pipelines import create_from_file
+
+            self.call(create_from_file, self.platform.pipelines, path,
+                      then=lambda p: self._done(f"Pipeline {p.name} created: {', '.join(p.inputs)} -> {p.output}."))
+
+        self.ask(FilePicker("A pipeline spec (JSON or YAML, as pachctl create pipeline -f takes it)", want="file"), picked)
+
+    def action_pause(self) -> None:
+        name = self._pipeline()
+        if name:
+            self.call(self.platform.pipelines.stop_pipeline, name, then=lambda p: self._done(f"Pipeline {p.name} stopped."))
+
+    def action_resume(self) -> None:
+        name = self._pipeline()
+        if name:
+            self.call(self.platform.pipelines.start_pipeline, name, then=lambda p: self._done(f"Pipeline {p.name} runs again."))
+
+    def action_restart(self) -> None:
+        job = self._job()
+        if job:
+            self.call(self.platform.pipelines.restart_job, job,
+                      then=lambda j: self._done(f"Job {commit_id(j.id)} runs its failed datums again."))
+
+    def action_delete(self) -> None:
+        name = self._pipeline()
+        if name:
+            self.confirm(
+                f"Delete pipeline {name}, its jobs and its output repo {name} with every commit? This cannot be undone.",
+                lambda: self.call(self.platform.pipelines.delete_pipeline, name,
+                                  then=lambda _: self._done(f"Pipeline {name} and repo {name} deleted.")),
+            )
+
+    def _done(self, message: str) -> None:
+        self.notify(message)
+        self.reload()
+
+
+class JobScreen(BaseScreen):
+    """One job: its datums (state, tries, files, reason) and the log of the highlighted one (`L`)."""
+
+    POLL_SECONDS = 1.0
+    MUTATING = frozenset({"restart"})
+    BINDINGS = [
+        Binding("L", "logs", "Logs", id="pipelines.logs"),
+        Binding("R", "restart", "Restart failed", id="job.restart"),
+    ]
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.TITLE = f"Job {commit_id(job_id)}"
+        self.done = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="job", markup=False)
+        yield ResourceTable([("id", "DATUM"), ("state", "STATE"), ("tries", "TRIES"), ("files", "FILES"),
+                             ("reason", "REASON")], id="datums")
+        yield Static("", id="log", markup=False)
+
+    def fetch(self):
+        part = self.platform.pipelines
+        return part.inspect_job(self.job_id), part.list_datums(self.job_id)
+
+    def show(self, data) -> None:
+        job, datums = data
+        self.done = job.state.terminal
+        outputs = f" -> {job.output_commit}" if job.output_commit else ""
+        self.query_one("#job", Static).update(
+            f"{job.pipeline}: {job.state.value}, {datum_progress(job)}, {duration(job)}; "
+            f"{', '.join(job.input_commits)}{outputs}" + (f"\n{job.reason}" if job.reason else ""))
+        self.query_one("#datums", ResourceTable).update_rows(
+            (d.id, (d.id[:12], d.state, d.tries, ", ".join(d.files[:3]) + (f" (+{len(d.files) - 3})" if len(d.files) > 3 else ""),
+                    d.reason))
+            for d in datums
+        )
+        self.state(f"{plural(len(datums), 'datum')}. L shows the log of the highlighted one.")
+
+    def poll_seconds(self) -> float | None:
+        return 5.0 if self.done else self.POLL_SECONDS
+
+    def action_logs(self) -> None:
+        datum = self.query_one("#datums", ResourceTable).selected_key
+        if datum is None:
+            self.notify("Select a datum first.", severity="warning")
+            return
+
+        def shown(lines: list[str]) -> None:
+            self.query_one("#log", Static).update("\n".join(lines[-30:]) or f"Datum {datum[:12]} wrote nothing.")
+
+        self.call(self.platform.pipelines.job_logs, self.job_id, datum, then=shown)
+
+    def action_restart(self) -> None:
+        self.call(self.platform.pipelines.restart_job, self.job_id,
+                  then=lambda j: (self.notify(f"Job {commit_id(j.id)} runs its failed datums again."), self.reload()))
