@@ -1,0 +1,134 @@
+"""Small parts of serving without a model server: the sparkline, the prediction log's bound and
+concurrent writers, --since, the cluster's per-version figures from a Prometheus stand-in."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from dlptui.errors import InvalidInput
+from dlptui.tui.widgets.sparkline import BLOCKS, Series, sparkline
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_sparkline_scales_to_the_maximum_and_keeps_the_last_values():
+    assert sparkline([]) == ""
+    assert sparkline([0, 0, 0]) == BLOCKS[0] * 3
+    line = sparkline([0, 5, 10], width=3)
+    assert line[0] == BLOCKS[0] and line[-1] == BLOCKS[-1] and line[1] in BLOCKS[3:5]
+    assert len(sparkline(range(100), width=16)) == 16
+    series = Series(limit=3)
+    for total in (10, 12, 20, 20, 3):  # a counter that restarts counts from 0
+        series.add_count(total)
+    assert list(series.values) == [8, 0, 3]
+
+
+@pytest.fixture
+def writer(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "serving"))
+    import prediction_log
+
+    return prediction_log
+
+
+def _record(log, i: int, role: str = "primary", label: str = "cat", request_id: str | None = None) -> None:
+    log.record(model="m", version=1, role=role, request_id=request_id or f"r{i}", input_sha256="0" * 64, input_bytes=10,
+               label=label, probabilities={label: 0.9}, latency_ms=float(i % 10 + 1), status=200)
+
+
+def test_the_prediction_log_keeps_the_last_n_and_takes_concurrent_writers(writer, tmp_path, monkeypatch):
+    from dlptui.platform.local import prediction_log as reader
+
+    monkeypatch.setattr(writer, "PRUNE_EVERY", 50)
+    path = tmp_path / "predictions.sqlite"
+    logs = [writer.PredictionLog(str(path), keep=120) for _ in range(4)]  # four workers, one file
+
+    def work(log, offset: int) -> None:
+        for i in range(100):
+            _record(log, offset + i)
+
+    threads = [threading.Thread(target=work, args=(log, n * 1000)) for n, log in enumerate(logs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = reader.read(path, "d", limit=10_000)
+    assert 120 <= len(rows) < 120 + 4 * 50, len(rows)  # bounded, pruned every PRUNE_EVERY rows
+    assert rows[-1].id == 400, "no row lost to a concurrent writer"
+    assert [r.id for r in rows] == sorted(r.id for r in rows)
+    assert reader.read(path, "d", since=time.time() + 10) == []
+    summary = reader.summary(path)
+    assert summary[(1, "primary")]["requests"] == len(rows) and summary[(1, "primary")]["labels"] == {"cat": len(rows)}
+
+
+def test_agreement_pairs_a_shadow_with_the_primary_by_request_id(writer, tmp_path):
+    from dlptui.platform.local import prediction_log as reader
+
+    path = tmp_path / "predictions.sqlite"
+    log = writer.PredictionLog(str(path))
+    for i in range(4):
+        _record(log, i, "primary", "cat", f"q{i}")
+        _record(log, i, "shadow", "cat" if i < 3 else "dog", f"q{i}")
+    assert reader.agreement(path) == 0.75
+    assert reader.agreement(tmp_path / "none.sqlite") is None
+
+
+def test_since_takes_an_age_an_iso_time_or_epoch_seconds():
+    from dlptui.actions.predict import parse_since
+
+    assert abs(parse_since("10m") - (time.time() - 600)) < 2
+    assert abs(parse_since("2h") - (time.time() - 7200)) < 2
+    assert parse_since("1700000000") == 1700000000.0
+    assert parse_since("2026-01-02T03:04:05+00:00") == 1767323045.0
+    with pytest.raises(InvalidInput, match="--since"):
+        parse_since("last tuesday")
+
+
+class PrometheusStandIn:
+    """Answers /api/v1/query as Prometheus' HTTP API does, from canned values by query substring."""
+
+    def __init__(self, answers: dict[str, float]) -> None:
+        self.queries: list[str] = []
+        queries = self.queries
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                query = parse_qs(urlsplit(self.path).query)["query"][0]
+                queries.append(query)
+                value = next((v for k, v in answers.items() if k in query), None)
+                result = [] if value is None else [{"metric": {}, "value": [time.time(), str(value)]}]
+                body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_cluster_figures_come_from_prometheus_per_predictor():
+    from dlptui.platform.cluster import seldon_metrics
+
+    prom = PrometheusStandIn({'code!~"2.."': 3, "histogram_quantile(0.5": 0.012, "histogram_quantile(0.95": 0.04, "_count": 120})
+    try:
+        f = seldon_metrics.figures(prom.url, "seldon", "dogcat-deploy", "canary", "canary", 2, 20, 5.0)
+    finally:
+        prom.server.shutdown()
+    assert (f.version, f.role, f.traffic, f.requests, f.errors, f.p50_ms, f.p95_ms) == (2, "canary", 20, 120, 3, 12.0, 40.0)
+    assert all('predictor_name="canary"' in q and 'deployment_name="dogcat-deploy"' in q for q in prom.queries)
+    dead = seldon_metrics.figures("http://127.0.0.1:9", "seldon", "d", "main", "primary", 1, 100, 1.0)
+    assert dead.requests is None and "did not answer" in dead.note
