@@ -104,3 +104,17 @@ def test_canary_figures_promote_shadow_rollback_and_the_prediction_log(trained_p
         assert json.loads(out)[0]["version"] == 1
     finally:
         run(capsys, "undeploy", "cd", "--yes")
+
+
+def test_predict_right_after_deploy_without_wait_waits_for_the_model(trained_platform, sample_dir, capsys):
+    _two_versions(trained_platform)
+    image = str(next(sample_dir.rglob("*.jpg")))
+    started = run_json(capsys, "deploy", "dogcat-model@1", "--name", "quick")  # no --wait
+    try:
+        assert started["state"] in ("starting", "available")
+        code, out, err = run(capsys, "predict", image, "--deployment", "quick", "--json")
+        assert code == 0, err
+        [result] = json.loads(out)
+        assert result["label"] in ("cat", "dog") and result["version"] == 1
+    finally:
+        run(capsys, "undeploy", "quick", "--yes")

@@ -257,7 +257,13 @@ def undeploy(args, platform) -> int:
     return 0
 
 
+PREDICT_WAIT_S = 120.0
+
+
 def predict(args, platform) -> int:
+    if platform.serving.get_deployment(args.deployment).state is DeploymentState.STARTING:
+        # right after `deploy`: wait (bounded) for the model to load, showing how it goes on a terminal
+        serving.wait_until_settled(platform, args.deployment, PREDICT_WAIT_S, progress=_progress(args.json))
     results = predicting.predict_files(platform, args.deployment, args.images)
     if args.json:
         emit_json([predicting.prediction_json(p) for p in results])
