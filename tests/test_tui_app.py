@@ -78,7 +78,7 @@ async def test_filter_narrows_the_focused_table_and_esc_clears_it(tui_app):
         await pilot.press("slash")
         await pilot.press("ctrl+a", "ctrl+k", *"!^(data|train)")  # inverted
         await pilot.pause()
-        assert set(services.shown_keys) == {"cluster", "registry", "serving"}
+        assert set(services.shown_keys) == {"cluster", "registry", "serving", "pipelines"}
         await pilot.press("escape")
         await pilot.pause()
         assert services.row_count == len(PARTS)
