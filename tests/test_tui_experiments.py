@@ -190,3 +190,106 @@ async def test_chart_redraws_only_when_points_arrive():
         assert chart.render() is first  # nothing new: the cached drawing
         chart.add_points("training loss", [4], [0.3])
         assert chart.render() is not first and "training loss 0.3" in chart.render().plain
+
+
+# --- a search: trials, overlaid charts, one trial, comparison, register the best ---------------------
+
+
+def seed_search(platform, sample_repo) -> tuple[str, dict[str, str]]:
+    """A finished random search of three trials, recorded as the local runner records one (no training):
+    its trials, their metrics and a checkpoint each at batch 10 and 20. Returns (experiment id, trial id -> best uuid)."""
+    import uuid as uuids
+
+    db = platform.training.db
+    config = yaml.safe_load((TRIAL / "tiny.yaml").read_text())
+    config["searcher"] = {"name": "random", "metric": "accuracy", "smaller_is_better": False, "max_trials": 3}
+    number = db.insert(name="dogcat-search", config_file=str(TRIAL / "tiny.yaml"), trial_dir=str(TRIAL), config=config,
+                       data_repo=sample_repo.repo, data_commit=sample_repo.commit, max_batches=60)
+    best: dict[str, str] = {}
+    for lr, accuracies in ((0.001, (0.55, 0.60)), (0.01, (0.70, 0.85)), (0.1, (0.50, 0.52))):
+        trial = db.insert_trial(number, {"learning_rate": lr}, 20)
+        uuids_of = []
+        for batch, acc in zip((10, 20), accuracies):
+            db.add_metrics(number, trial, "training", [(b, "loss", 1.0 / b) for b in range(batch - 9, batch + 1)])
+            db.add_metrics(number, trial, "validation", [(batch, "accuracy", acc), (batch, "validation_loss", 1 - acc)])
+            ckpt = str(uuids.uuid4())
+            db.add_checkpoint(ckpt, number, trial, batch, f"determined/{ckpt}")
+            uuids_of.append(ckpt)
+        db.update_trial(trial, state=ExperimentState.COMPLETED)
+        best[str(trial)] = uuids_of[1]
+    db.update(number, state=ExperimentState.COMPLETED)
+    return str(number), best
+
+
+async def test_a_search_lists_its_trials_overlays_them_compares_and_registers_the_best(config, platform, sample_repo):
+    from dlptui.tui.dialogs.compare import CompareTrialsDialog
+    from dlptui.tui.dialogs.register import RegisterDialog
+    from dlptui.tui.screens.experiment import TrialScreen
+
+    experiment, best = seed_search(platform, sample_repo)
+    trials = sorted(best, key=int)
+    winner = trials[1]  # learning rate 0.01: accuracy 0.85
+    app = make_app(config, platform, start="experiments")
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(ExperimentScreen(experiment))
+        await wait_for(pilot, lambda: bool(app.screen.query("#trials")) and app.screen.query_one("#trials", ResourceTable).row_count == 3,
+                       what="the trial list")
+        table = app.screen.query_one("#trials", ResourceTable)
+        assert [str(c.label) for c in table.columns.values()][:3] == ["TRIAL", "STATE", "LEARNING_RATE"]
+        row = [str(getattr(c, "plain", c)) for c in table.get_row(winner)]
+        assert row[0].endswith("best") and "0.01" in row[2] and "0.85" in row[4]
+        loss = app.screen.query_one("#loss", MetricChart)
+        await wait_for(pilot, lambda: {f"trial {t} training loss" for t in trials} <= set(loss.series), what="one series per trial")
+        accuracy = app.screen.query_one("#accuracy", MetricChart)
+        await wait_for(pilot, lambda: accuracy.series.get(f"trial {winner} validation accuracy") is not None
+                       and accuracy.series[f"trial {winner} validation accuracy"].color == "bold white", what="the best drawn bold")
+        assert all(s.color != "bold white" for name, s in accuracy.series.items() if not name.startswith(f"trial {winner} "))
+
+        # `/` on the trial list filters the charts
+        table.focus()
+        await pilot.press("slash", *"best", "enter")  # the best trial's row says so
+        await wait_for(pilot, lambda: set(loss.series) == {f"trial {winner} training loss", f"trial {winner} validation loss"},
+                       what="the chart filtered to one trial")
+        await pilot.press("slash")
+        for _ in "best":
+            await pilot.press("backspace")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(loss.series) == 6, what="every trial charted again")
+
+        # Enter: one trial, its own charts
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrialScreen), what="the trial view")
+        own = app.screen.query_one("#loss", MetricChart)
+        await wait_for(pilot, lambda: set(own.series) == {"training loss", "validation loss"}, what="the trial's own charts")
+        await wait_for(pilot, lambda: app.screen.query_one("#checkpoints", ResourceTable).row_count == 2, what="its checkpoints")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen) is ExperimentScreen, what="back")
+
+        # m, m, v: side by side, with a scatter of the metric against the learning rate
+        table = app.screen.query_one("#trials", ResourceTable)
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.press("m")
+        table.move_cursor(row=1)
+        await pilot.press("m")
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareTrialsDialog), what="the comparison")
+        dialog = app.screen
+        assert [t.id for t in dialog.trials] == trials[:2]
+        scatter = dialog.query(".scatter").first().render()
+        plotted = str(getattr(scatter, "plain", scatter))
+        assert "learning_rate (log scale)" in plotted and "best accuracy" in plotted
+        assert sum(1 for ch in plotted if 0x2800 < ord(ch) <= 0x28FF) == 3  # a dot per trial
+        await pilot.press("q")
+        await wait_for(pilot, lambda: type(app.screen) is ExperimentScreen, what="the comparison closed")
+
+        # n: register, the best trial first
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, RegisterDialog), what="the register dialog")
+        assert app.screen.query_one("#trial", Select).value == winner
+        await pilot.click("#ok")
+        await wait_for(pilot, lambda: platform.registry.list_models() != [], what="the version")
+        (version,) = platform.registry.list_versions(platform.registry.list_models()[0].name)
+        assert version.checkpoint_uuid == best[winner]

@@ -22,6 +22,7 @@ DETAIL_SCREENS = [
     "dlptui.tui.screens.data:CommitsScreen",
     "dlptui.tui.screens.data:FilesScreen",
     "dlptui.tui.screens.experiment:ExperimentScreen",
+    "dlptui.tui.screens.experiment:TrialScreen",
     "dlptui.tui.screens.models:VersionsScreen",
     "dlptui.tui.screens.pipelines:JobScreen",
 ]

@@ -32,9 +32,9 @@ key means two verbs (`tests/test_tui_keys.py` checks both). In the spirit of k9s
     /        filter the list (regex, ! inverts)       lists
     esc      back (clear the filter, close, pop)      everywhere
     r        reload now                               every screen
-    enter    open (drill down)                        Data, Commits, Experiments, Models, Pipelines (a job); the Predict tree predicts
+    enter    open (drill down)                        Data, Commits, Experiments, Experiment (a trial), Models, Pipelines (a job); the Predict tree predicts
     j / k    cursor down / up (as the arrows)         every list and tree
-    n        new: repo, experiment, version (register), deployment, pipeline (from a spec file)
+    n        new: repo, experiment, version (register; on Experiment the best trial first), deployment, pipeline (from a spec file)
     ctrl+d   delete: repo, deployment (undeploy), pipeline; asks, "No" focused
     ctrl+k   kill an experiment; asks, "No" focused
     p        pause an experiment / stop a pipeline    Experiments, Experiment, Pipelines
@@ -45,8 +45,8 @@ key means two verbs (`tests/test_tui_keys.py` checks both). In the spirit of k9s
     i        import a Kaggle split                    Data
     s        promote to staging                       Versions
     P        promote to production                    Versions
-    m        mark a version                           Versions
-    v        compare ("versus") with the marked one   Versions
+    m        mark a version / a trial                 Versions, Experiment
+    v        compare ("versus") with the marked ones  Versions, Experiment (trials, with a scatter)
     d        deploy this version                      Versions
     l        lineage                                  Versions, Deployments
     e        edit: switch to another version          Deployments

@@ -1,6 +1,8 @@
-"""Two model versions side by side: every metric either has, the change, and where each came from.
+"""Two model versions side by side: every metric either has, the change, and where each came from;
+or the trials of a search side by side, with the searcher metric against each hyperparameter.
 
     app.push_screen(CompareDialog(older, newer))
+    app.push_screen(CompareTrialsDialog(experiment_id, chosen_trials, metric, smaller_is_better, all_trials))
 
 For a loss or an error rate lower is better, for anything else higher: the better value of
 each row is in green. Esc, `q` or Enter closes it.
@@ -63,6 +65,66 @@ class CompareDialog(Dialog[None]):
 
     def compose_body(self) -> ComposeResult:
         yield Static(compare_table(self.a, self.b), id="compare-table")
+
+    def result(self) -> None:
+        return None
+
+
+# --- trials (or experiments) of a search, side by side -----------------------------------------
+
+
+def differing(rows: list[dict]) -> set[str]:
+    """The keys whose values are not all the same."""
+    keys = {k for r in rows for k in r}
+    return {k for k in keys if len({repr(r.get(k)) for r in rows}) > 1}
+
+
+def trials_table(trials: list, smaller_is_better: bool) -> Table:
+    """Hyperparameters, then batches, best and final metric of each trial; differences in yellow, the best in green."""
+    table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
+    table.add_column("")
+    for t in trials:
+        table.add_column(f"trial {t.id}", justify="right")
+    differ = differing([t.hparams for t in trials])
+    for name in sorted({k for t in trials for k in t.hparams}):
+        cells = [Text(text.hparam(t.hparams.get(name)), style="yellow" if name in differ else "") for t in trials]
+        table.add_row(Text(name, style="bold yellow" if name in differ else ""), *cells)
+    table.add_section()
+    table.add_row("state", *[t.state.value + (" (stopped early)" if t.stopped_early else "") for t in trials])
+    table.add_row("batches", *[str(t.batches_done) for t in trials])
+    scored = [t.best_metric for t in trials if t.best_metric is not None]
+    best = (min(scored) if smaller_is_better else max(scored)) if scored else None
+    table.add_row("best metric", *[Text(text.hparam(t.best_metric), style="bold green" if best is not None and t.best_metric == best else "")
+                                   for t in trials])
+    table.add_row("best checkpoint", *[text.uuid(t.best_checkpoint) if t.best_checkpoint else text.MISSING for t in trials])
+    return table
+
+
+class CompareTrialsDialog(Dialog[None]):
+    """Trials side by side, and the searcher metric against each searched hyperparameter (a scatter)."""
+
+    OK = None
+    CANCEL = ("close", "Close")
+    BINDINGS = [Binding("q", "cancel", "Close", id="compare.close")]
+
+    def __init__(self, experiment_id: str, trials: list, metric: str, smaller_is_better: bool, everyone: list | None = None) -> None:
+        super().__init__(f"Experiment {experiment_id}: {len(trials)} trials side by side")
+        self.trials, self.metric, self.smaller = trials, metric, smaller_is_better
+        self.everyone = everyone or trials  # the scatter shows every trial, the chosen ones as the table does
+
+    def compose_body(self) -> ComposeResult:
+        from dlptui.tui.widgets.scatter import scatter_text
+
+        yield Static(trials_table(self.trials, self.smaller), id="compare-table")
+        scored = [t for t in self.everyone if t.best_metric is not None]
+        best = None
+        if scored:
+            top = (min if self.smaller else max)(scored, key=lambda t: t.best_metric)
+            best = self.everyone.index(top)
+        for name in sorted(differing([t.hparams for t in self.everyone])):
+            yield Static(scatter_text([t.hparams.get(name) for t in self.everyone], [t.best_metric for t in self.everyone],
+                                      width=36, height=6, highlight=best, x_name=name, y_name=f"best {self.metric}"),
+                         classes="scatter")
 
     def result(self) -> None:
         return None

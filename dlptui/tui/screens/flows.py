@@ -30,20 +30,31 @@ NO_VERSIONS = "The registry has no model versions yet; register one on the Model
 class RegisterFlow:
     """`n` on the Models and Versions screens: pick an experiment's checkpoint, register it, say so."""
 
-    def start_register(self, model: str) -> None:
-        self.call(registry.register_choices, self.platform, then=lambda choices: self._ask_register(model, choices))
+    def start_register(self, model: str, experiment_id: str | None = None) -> None:
+        """With `experiment_id` (the live view of a search): that experiment only, its trials a choice, the best first."""
+        if experiment_id is None:
+            self.call(registry.register_choices, self.platform, then=lambda choices: self._ask_register(model, choices))
+            return
 
-    def _ask_register(self, model: str, choices) -> None:
+        def gather():
+            choices = [c for c in registry.register_choices(self.platform) if c[0].id == experiment_id]
+            trials = self.platform.training.list_trials(experiment_id)
+            best = registry.best_trial(self.platform, experiment_id)
+            return choices, trials, best.id if best else None
+
+        self.call(gather, then=lambda found: self._ask_register(model, found[0], found[1], found[2]))
+
+    def _ask_register(self, model: str, choices, trials=None, best_trial=None) -> None:
         if not choices:
             self.notify("No experiment has a checkpoint yet; train one on the Experiments screen (3) first.",
                         severity="warning")
             return
 
         def chosen(reg: Registration) -> None:
-            self.call(registry.register, self.platform, reg.model, reg.experiment_id, reg.checkpoint_uuid,
-                      then=self._registered)
+            self.call(registry.register, self.platform, reg.model, reg.experiment_id, reg.checkpoint_uuid, "",
+                      reg.trial_id, then=self._registered)
 
-        self.ask(RegisterDialog(model, choices), chosen)
+        self.ask(RegisterDialog(model, choices, trials if trials and len(trials) > 1 else None, best_trial), chosen)
 
     def _registered(self, version: ModelVersion) -> None:
         self.notify(registry.registered(version))

@@ -2,6 +2,7 @@
 
     chart = MetricChart("loss")
     chart.add_points("training loss", batches, values)   # appends; repaints once
+    chart.emphasize("trial 7 ")                          # the best trial's series bold (a search's overlay)
 
 - Each series keeps a bounded history (`MAX_POINTS`): when full it keeps every other
   point, so a long run keeps the shape of its whole history in bounded memory.
@@ -126,6 +127,19 @@ class MetricChart(Widget):
         self.series[name].add(xs, ys)
         self._version += 1
         self.refresh()
+
+    def emphasize(self, prefix: str) -> None:
+        """Draw the series whose name starts with `prefix` bold and white (the best trial), the rest as they were."""
+        changed = False
+        for s in self.series.values():
+            wanted = "bold white" if s.name.startswith(prefix) else getattr(s, "base_color", s.color)
+            if not hasattr(s, "base_color"):
+                s.base_color = s.color
+            if s.color != wanted:
+                s.color, changed = wanted, True
+        if changed:
+            self._version += 1
+            self.refresh()
 
     def clear(self) -> None:
         self.series.clear()
