@@ -237,3 +237,30 @@ def test_pachd_token_comes_from_the_environment(home, monkeypatch, pachd_standin
         assert "dogs-and-cats" in [r.name for r in PachydermDataStore(load_config(profile="cluster")).list_repos()]
     finally:
         pachd_standin_server.pfs.required_token = None
+
+
+def test_a_finished_commit_passes_through_finishing_and_the_adapter_waits_for_finished(store, pachd_standin_server):
+    import python_pachyderm
+    from python_pachyderm.proto.v2.pfs import pfs_pb2
+
+    from tests.standins import pachd as standin
+
+    name = fresh()
+    store.create_repo(name)
+    client = python_pachyderm.Client.new_from_pachd_address(pachd_standin_server.address)
+    commit = client.start_commit(name, "master")
+    client.put_file_bytes(commit, "/a.txt", b"12345")
+    before = standin.FINISHING_S
+    standin.FINISHING_S = 0.5
+    try:
+        client.finish_commit(commit)
+        info = next(iter(client.inspect_commit(commit)))  # at once: FINISHING, not FINISHED yet
+        assert info.finishing.seconds and not info.finished.seconds
+        waited = next(iter(client.inspect_commit(commit, pfs_pb2.CommitState.FINISHED)))
+        assert waited.finished.seconds
+        put = store.put_files(name, "master", {"/b.txt": b"678"})  # returns once FINISHED, with its size and files
+    finally:
+        standin.FINISHING_S = before
+    assert (put.files, put.size_bytes) == (2, 8)
+    store.delete_repo(name)
+    client.delete_repo(name)  # like pachd 2.x, a repo that is not there: no error

@@ -6,7 +6,8 @@ the standard gRPC health service and pachd's version service, which the client c
 `default` project, branches, commits with parents that are started and finished, atomic
 ModifyFile streams, GetFile as a stream of raw byte chunks, ListFile / WalkFile / GlobFile.
 Errors use the gRPC status codes a real pachd sends for the same mistakes, and what pachd
-accepts it accepts too (DeleteRepo of a repo that is not there succeeds). Its state, and the
+accepts it accepts too (DeleteRepo of a repo that is not there succeeds), and a finished commit passes
+through FINISHING to FINISHED asynchronously (InspectCommit with `wait` waits for it). Its state, and the
 fixed repo it starts with, are in pachd_state.py.
 
     server = PachdStandin().start()
@@ -35,6 +36,7 @@ from tests.standins.pachd_state import StandinCommit, StandinRepo, clean_path, s
 
 REPO_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 CHUNK = 1 << 20  # GetFile sends the content in chunks of this size
+FINISHING_S = 0.05  # how long a finished commit stays FINISHING before it is FINISHED (asynchronously, as on pachd 2.x)
 
 
 class _Abort(Exception):
@@ -48,6 +50,7 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        self.finishing = threading.Condition(self.lock)
         self.reset()
 
     def reset(self) -> None:
@@ -88,7 +91,7 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
 
     def _commit_info(self, c: StandinCommit) -> pfs_pb2.CommitInfo:
         repo = self.repos[c.repo]
-        size = sum(len(v) for v in c.files.values())
+        size = sum(len(v) for v in c.files.values()) if c.finished is not None else 0  # pachd knows it once FINISHED
         return pfs_pb2.CommitInfo(
             commit=self._commit_pb(c),
             origin=pfs_pb2.CommitOrigin(kind=pfs_pb2.OriginKind.USER),
@@ -96,7 +99,7 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
             parent_commit=self._commit_pb(repo.commits[c.parent]) if c.parent else None,
             child_commits=[self._commit_pb(x) for x in repo.commits.values() if x.parent == c.id],
             started=timestamp(c.started),
-            finishing=timestamp(c.finished),
+            finishing=timestamp(c.finishing or c.finished),
             finished=timestamp(c.finished),
             error=c.error,
             direct_provenance=[self._commit_pb(self.repos[r].commits[i]) for r, i in c.provenance
@@ -209,7 +212,7 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
             if not REPO_NAME.match(branch):
                 raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"branch name ({branch}) invalid")
             parent = r.commits.get(r.branches.get(branch, ""))
-            if parent and parent.finished is None:
+            if parent and parent.finished is None and parent.finishing is None:
                 raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, f"parent commit {parent.id} has not been finished")
             c = StandinCommit(
                 id=uuid.uuid4().hex,
@@ -229,18 +232,34 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
     def FinishCommit(self, request, context):
         def finish():
             c = self._find(request.commit)
-            if c.finished is not None:
+            if c.finished is not None or c.finishing is not None:
                 raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, f"commit {c.id} has already been finished")
             if request.description:
                 c.description = request.description
             c.error = request.error
-            c.finished = time.time()
+            c.finishing = time.time()
+            threading.Timer(FINISHING_S, self._finished, (c,)).start()  # FINISHING, then FINISHED a moment later
             return empty_pb2.Empty()
 
         return self._run(context, finish)
 
+    def _finished(self, c: StandinCommit) -> None:
+        with self.finishing:
+            c.finished = time.time()
+            self.finishing.notify_all()
+
     def InspectCommit(self, request, context):
-        return self._run(context, lambda: self._commit_info(self._find(request.commit)))
+        def inspect():
+            c = self._find(request.commit)
+            if request.wait >= pfs_pb2.CommitState.FINISHING:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and (
+                    c.finished is None if request.wait == pfs_pb2.CommitState.FINISHED else c.finishing is None
+                ):
+                    self.finishing.wait(0.05)  # releases the lock meanwhile
+            return self._commit_info(c)
+
+        return self._run(context, inspect)
 
     def ListCommit(self, request, context):
         def commits():
@@ -296,7 +315,7 @@ class PfsStandinServicer(pfs_pb2_grpc.APIServicer):
             if commit is None:
                 raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "no commit set for ModifyFile")
             c = self._find(commit)
-            if c.finished is not None:
+            if c.finished is not None or c.finishing is not None:
                 raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, f"commit {c.id} is finished; start a new commit")
             for path, chunk in puts:
                 if chunk is None:

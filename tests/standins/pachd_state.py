@@ -26,6 +26,7 @@ class StandinCommit:
     files: dict[str, bytes]
     finished: float | None = None
     error: str = ""
+    finishing: float | None = None  # FinishCommit was called; `finished` follows asynchronously, as on pachd 2.x
     provenance: list[tuple[str, str]] = field(default_factory=list)  # (repo, commit id) it was made from
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 NAME = re.compile(r"^[a-zA-Z0-9_-]+$")  # pachd's rule for repo and branch names (dlptui's repo rule is narrower)
 FULL_ID = re.compile(r"^[0-9a-f]{32}$")
 FILE = 1  # pfs_pb2.FileType.FILE (DIR is 2)
+FINISHED = 4  # pfs_pb2.CommitState.FINISHED (STARTED 1, READY 2, FINISHING 3)
 
 
 class _CountingReader(io.RawIOBase):
@@ -233,7 +234,8 @@ class PachydermDataStore:
                     client.drop_commit(commit.id)
                 raise
             client.finish_commit(commit)
-            return self._commit(client, next(iter(client.inspect_commit(commit))))
+            # pachd 2.x finishes asynchronously (FINISHING, then FINISHED): sizes and counts are known once FINISHED
+            return self._commit(client, next(iter(client.inspect_commit(commit, FINISHED))))
 
     def put_files(
         self,

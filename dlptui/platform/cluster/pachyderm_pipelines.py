@@ -3,8 +3,9 @@
 The spec is checked as on the local profile (`pipeline_spec.parse`: one sentence for a bad
 field) and sent as python-pachyderm's own CreatePipelineRequest (`create_pipeline_from_request`).
 pachd's nouns map onto the port's: a JobInfo is a Job (its input commits are the output commit's
-direct provenance), a DatumInfo a Datum. A job id on pachd belongs to a pipeline, so a call given
-a job id alone finds the pipeline first.
+direct provenance), a DatumInfo a Datum. On pachd the jobs of one commit set share an id across
+pipelines, so a Job's id here is `PIPELINE@ID`, as pachctl writes a job; an id alone is taken when
+one pipeline has it.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class PachydermPipelines:
         if commit is not None:
             inputs = tuple(f"{c.repo.name or c.branch.repo.name}@{c.id}" for c in commit.direct_provenance)
         return Job(
-            id=info.job.id, pipeline=info.job.pipeline.name, state=state, input_commits=inputs,
+            id=f"{info.job.pipeline.name}@{info.job.id}", pipeline=info.job.pipeline.name, state=state, input_commits=inputs,
             output_commit=f"{out.branch.repo.name or out.repo.name}@{out.id}" if state is JobState.SUCCESS else None,
             datums={"total": int(info.data_total), "processed": int(info.data_processed),
                     "skipped": int(info.data_skipped), "failed": int(info.data_failed)},
@@ -157,19 +158,23 @@ class PachydermPipelines:
     # --- jobs ---------------------------------------------------------------------------------
 
     def _find_job(self, client: Any, job_id: str) -> Any:
-        """The JobInfo whose id is `job_id` (or starts with it), in any pipeline."""
-        found = []
-        for p in client.list_pipeline():
-            found += [j for j in client.list_job(pipeline_name=p.pipeline.name) if j.job.id.startswith(job_id or "\0")]
-        exact = [j for j in found if j.job.id == job_id]
-        if exact:
-            return exact[0]
-        if len(found) == 1 and len(job_id) >= 4:
-            return found[0]
-        if len(found) > 1:
-            from dlptui.errors import InvalidInput
+        """The JobInfo that `job_id` names: `PIPELINE@ID` as pachctl writes a job (what Job.id is here), or an id
+        (or a prefix of 4 or more) alone when one pipeline has it (on pachd the pipelines of one commit set share it)."""
+        from dlptui.errors import InvalidInput
 
-            raise InvalidInput(f"Job prefix {job_id!r} matches several jobs; give more characters.")
+        if not isinstance(job_id, str) or not job_id:
+            raise InvalidInput(f"{job_id!r} is not a job id; see `dlptui jobs`.")
+        pipeline, _, ident = job_id.rpartition("@")
+        names = [pipeline] if pipeline else [p.pipeline.name for p in client.list_pipeline()]
+        if pipeline and not self._exists(client, pipeline):
+            raise NotFound(f"There is no job {job_id!r}: no pipeline {pipeline!r}; see `dlptui jobs`.")
+        found = [j for name in names for j in client.list_job(pipeline_name=name) if j.job.id.startswith(ident)]
+        exact = [j for j in found if j.job.id == ident]
+        chosen = exact or (found if len(ident) >= 4 else [])
+        if len(chosen) == 1:
+            return chosen[0]
+        if len(chosen) > 1:
+            raise InvalidInput(f"Job {job_id!r} matches jobs of several pipelines; give it as PIPELINE@JOB.")
         raise NotFound(f"There is no job {job_id!r}; see `dlptui jobs`.")
 
     def list_jobs(self, pipeline: str | None = None) -> list[Job]:
@@ -193,7 +198,7 @@ class PachydermPipelines:
             for d in client.list_datum(pipeline_name=info.job.pipeline.name, job_id=info.job.id):
                 state = DATUM_STATES.get(pps_pb2.DatumState.Name(d.state), "pending")
                 files = tuple(f"{f.file.commit.repo.name or f.file.commit.branch.repo.name}:{f.file.path}" for f in d.data)
-                datums.append(Datum(id=d.datum.id, job_id=info.job.id, state=state, files=files))
+                datums.append(Datum(id=d.datum.id, job_id=f"{info.job.pipeline.name}@{info.job.id}", state=state, files=files))
             return sorted(datums, key=lambda d: d.id)
 
     def restart_job(self, job_id: str) -> Job:
