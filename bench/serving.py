@@ -108,13 +108,22 @@ def main() -> None:
                     raise SystemExit(f"a served prediction failed: {prediction.error}")
                 return prediction.label
 
-            labels = {in_process(), served()}
+            state = json.loads((platform.serving.root / "bench" / "state.json").read_text())
+            direct_url = f"http://127.0.0.1:{state['primary']['http_port']}/api/v1.0/predictions"
+
+            def direct() -> str:  # the model server itself, without Envoy in front: what Envoy costs
+                prediction = client.predict(direct_url, image, "chelsea.jpg")
+                if prediction.error:
+                    raise SystemExit(f"a direct prediction failed: {prediction.error}")
+                return prediction.label
+
+            labels = {in_process(), served(), direct()}
             for _ in range(5):  # warm both paths
                 in_process(), served()
-            times: dict[str, list[float]] = {"in_process": [], "served": []}
-            walls = {"in_process": 0.0, "served": 0.0}
+            times: dict[str, list[float]] = {"in_process": [], "served": [], "direct": []}
+            walls = {"in_process": 0.0, "served": 0.0, "direct": 0.0}
             for _ in range(args.rounds):
-                for name, call in (("in_process", in_process), ("served", served)):
+                for name, call in (("in_process", in_process), ("served", served), ("direct", direct)):
                     start_block = time.perf_counter()
                     for _ in range(args.requests):
                         start = time.perf_counter()
@@ -169,6 +178,7 @@ def main() -> None:
         "p95_ratio": round(stats["served"]["p95_ms"] / stats["in_process"]["p95_ms"], 3),
         "throughput_ratio": round(stats["served"]["images_per_s"] / stats["in_process"]["images_per_s"], 3),
         "concurrent_throughput_ratio": round(concurrent / (cores * stats["in_process"]["images_per_s"]), 3),
+        "envoy_p50_ratio": round(stats["served"]["p50_ms"] / stats["direct"]["p50_ms"], 3),
     }
     print(f"targets: p50 ratio <= 1.10 ({'met' if result['p50_ratio'] <= 1.10 else 'MISSED'}), "
           f"throughput ratio >= 0.9 ({'met' if result['throughput_ratio'] >= 0.9 else 'MISSED'}), "
