@@ -26,18 +26,21 @@ def test_put_ls_commits_get_round_trip(home, capsys, tmp_path):
 
     assert [r["name"] for r in run_json(capsys, "data", "repos")] == ["docs"]
     assert run_json(capsys, "data", "ls", "docs") == [{"path": "/text", "type": "dir", "size_bytes": 11, "hash": None}]
-    files = run_json(capsys, "data", "ls", f"docs@{commit['id'][:8]}", "/text/notes")
-    assert [f["path"] for f in files] == ["/text/notes/a.txt", "/text/notes/b.txt"]
+    files = run_json(capsys, "data", "ls", f"docs@{commit['id'][:8]}", "/text")  # the folder's contents, as pachctl put file -r
+    assert [f["path"] for f in files] == ["/text/a.txt", "/text/b.txt"]
     assert [c["id"] for c in run_json(capsys, "data", "commits", "docs")] == [commit["id"]]
 
-    code, out, _ = run(capsys, "data", "get", "docs@master:/text/notes/b.txt")
+    code, out, _ = run(capsys, "data", "get", "docs@master:/text/b.txt")
     assert (code, out) == (0, "beta\n")
     target = tmp_path / "copy.txt"
-    assert run(capsys, "data", "get", "docs:/text/notes/a.txt", "-o", str(target))[0] == 0
+    assert run(capsys, "data", "get", "docs:/text/a.txt", "-o", str(target))[0] == 0
     assert target.read_text() == "alpha\n"
 
     code, out, _ = run(capsys, "data", "ls", "docs")  # the table for people
     assert code == 0 and "/text/" in out
+
+    again = run_json(capsys, "data", "put", "docs", str(src))  # without --to: as cp -r, the folder keeps its name
+    assert {f["path"] for f in run_json(capsys, "data", "ls", f"docs@{again['id']}", "/notes")} == {"/notes/a.txt", "/notes/b.txt"}
 
 
 def test_sample_and_import_kaggle_from_a_zip(home, capsys, tmp_path):

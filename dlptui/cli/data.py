@@ -49,10 +49,12 @@ def register(sub) -> None:
     p = verb("create", create, "create an empty repo", listing=True)
     p.add_argument("repo")
     p.add_argument("-d", "--description", default="")
-    p = verb("put", put, "commit local files or folders to a branch (like cp -r)", listing=True)
+    p = verb("put", put, "commit local files or folders to a branch (like cp -r; with --to, a folder's contents go there, "
+                         "as pachctl put file -r)", listing=True)
     p.add_argument("target", metavar="REPO[@BRANCH]")
     p.add_argument("paths", metavar="PATH", nargs="+", type=Path)
-    p.add_argument("--to", default="/", metavar="DEST", help="the folder inside the repo (default /)")
+    p.add_argument("--to", metavar="DEST",
+                   help="the folder inside the repo; a folder's contents land below it (default: / with the folder's name)")
     p.add_argument("-m", "--message", default="")
     p = verb("ls", ls, "list the files of a commit", listing=True)
     p.add_argument("target", metavar="REPO[@REF]")
@@ -102,14 +104,31 @@ def create(args, platform) -> int:
 
 
 def put(args, platform) -> int:
-    from dlptui.platform.rules import collect
-
     repo, branch = refs.data_ref(args.target)
-    files = collect(args.paths, args.to)
+    files = put_sources(args.paths, args.to)
     with progress_bar(f"put {len(files)} files") as progress:
         commit = platform.data.put_files(repo, branch, files, message=args.message, progress=progress)
     emit_object(commit, args.json)
     return 0
+
+
+def put_sources(paths: list[Path], to: str | None) -> dict[str, Path]:
+    """Repo path -> local file. Without DEST, as `cp -r PATHS /`: a folder keeps its name. With DEST, as
+    `pachctl put file -r REPO@BRANCH:DEST -f DIR`: a folder's contents land below DEST, a file at DEST/<name>."""
+    from dlptui.platform.rules import clean_path, collect, join
+
+    if to is None:
+        return collect(paths, "/")
+    folder = clean_path(to, folder=True)
+    files: dict[str, Path] = {}
+    for source in paths:
+        source = Path(source).expanduser()
+        if not source.is_dir():
+            files.update(collect([source], folder))
+            continue
+        top = "/" + (source.resolve().name or "root") + "/"
+        files.update({join(folder, *path[len(top):].split("/")): local for path, local in collect([source], "/").items()})
+    return files
 
 
 def ls(args, platform) -> int:
