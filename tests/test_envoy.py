@@ -175,3 +175,35 @@ def test_a_body_of_several_mib_under_the_limit_reaches_the_model_server(endpoint
     answer = http.post(endpoint, json={"binData": big})
     assert answer.status_code == 400, answer.text[:200]
     assert answer.json()["status"]["reason"] != "PAYLOAD_TOO_LARGE"
+
+
+def test_a_killed_envoy_shows_as_failed_and_a_deploy_brings_it_back_on_the_same_endpoint(serving_platform, tiny_checkpoints):
+    import os
+    import signal
+
+    from dlptui.errors import Unreachable
+    from dlptui.platform.local import processes
+    from dlptui.platform.local.processes import ProcessRecord
+    from dlptui.platform.model import DeploymentState
+    from tests.fixtures.serving import version_of, wait_state
+
+    serving = serving_platform.serving
+    serving.deploy("envoy-dies", version_of(tiny_checkpoints[0], 1))
+    try:
+        before = wait_state(serving, "envoy-dies")
+        assert before.state is DeploymentState.AVAILABLE
+        state = json.loads((serving.root / "envoy-dies" / "state.json").read_text())
+        os.kill(state["gateway"]["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while processes.alive(ProcessRecord.from_json(state["gateway"])) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        failed = serving.get_deployment("envoy-dies")
+        assert failed.state is DeploymentState.FAILED and "Envoy" in failed.detail
+        with pytest.raises(Unreachable, match="Envoy exited"):
+            serving.predict("envoy-dies", image_bytes())
+        again = serving.deploy("envoy-dies", version_of(tiny_checkpoints[0], 1))
+        assert again.endpoint == before.endpoint
+        assert wait_state(serving, "envoy-dies").state is DeploymentState.AVAILABLE
+        assert serving.predict("envoy-dies", image_bytes()).version == 1
+    finally:
+        serving.undeploy("envoy-dies")
