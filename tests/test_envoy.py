@@ -207,3 +207,35 @@ def test_a_killed_envoy_shows_as_failed_and_a_deploy_brings_it_back_on_the_same_
         assert serving.predict("envoy-dies", image_bytes()).version == 1
     finally:
         serving.undeploy("envoy-dies")
+
+
+def test_connections_over_the_limit_are_closed(tmp_path, monkeypatch):
+    from dlptui.platform.local import envoy, processes
+
+    monkeypatch.setattr(envoy, "MAX_CONNECTIONS", 3)
+    nowhere = {"id": "none", "version": 1, "http_port": processes.free_port()}
+    port, admin_port = processes.free_port(), processes.free_port()
+    envoy.write_clusters(tmp_path, 1, [nowhere])
+    envoy.write_routes(tmp_path, 1, envoy.routes(port, nowhere, None, 0, None))
+    record = envoy.start(tmp_path, port, admin_port, tmp_path / "envoy.log")
+    held = []
+    try:
+        with httpx.Client(timeout=10) as http:
+            envoy.Admin(admin_port, record, http).wait(cds="1", rds="1")
+        for _ in range(3):  # three clients that hold their connections
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 404")
+            held.append(sock)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
+            extra.sendall(b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert extra.recv(65536) == b"", "a fourth connection is closed unanswered"
+        held.pop().close()
+        time.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as again:
+            again.sendall(b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert again.recv(65536).startswith(b"HTTP/1.1 404"), "a freed place is taken again"
+    finally:
+        for sock in held:
+            sock.close()
+        processes.stop_tree(record)
