@@ -183,6 +183,14 @@ async def test_canary_figures_promote_shadow_rollback_and_predictions_with_keys(
             await pilot.press("w")
             await wait_for(pilot, lambda: isinstance(app.screen, PredictionsDialog), what="the prediction log")
             assert len(app.screen.predictions) == 16
+            log_table = app.screen.query_one("#predictions", ResourceTable)
+            await wait_for(pilot, lambda: len(log_table.shown_keys) == 16, what="the logged predictions")
+            app.screen.query_one("#filter").value = "canary"
+            await wait_for(pilot, lambda: 0 < len(log_table.shown_keys) < 16, what="the filter")
+            assert all(cell(log_table, key, 3) == "canary" for key in log_table.shown_keys)
+            app.screen.query_one("#filter").value = ""
+            await wait_for(pilot, lambda: len(log_table.shown_keys) == 16, what="the filter cleared")
+            log_table.focus()
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, LineageDialog), what="the lineage of a prediction")
             assert [link.kind for link in app.screen.links][:2] == ["prediction", "version"]

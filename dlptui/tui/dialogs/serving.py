@@ -39,9 +39,11 @@ class ShadowDialog(Dialog[str]):
 
 
 class PredictionsDialog(Dialog[int]):
-    """The deployment's latest logged predictions; Enter on one (or OK) answers its id, for its lineage."""
+    """The deployment's latest logged predictions, filtered by a regex over the cells (`!` inverts);
+    Enter on one (or OK) answers its id, for its lineage."""
 
     OK = ("ok", "Lineage")
+    FOCUS = "#predictions"
 
     def __init__(self, name: str, predictions: list[LoggedPrediction]) -> None:
         super().__init__(f"Predictions of {name}: the latest {len(predictions)}, newest first")
@@ -49,25 +51,45 @@ class PredictionsDialog(Dialog[int]):
         self.add_class("-wide")
 
     def compose_body(self) -> ComposeResult:
-        table = DataTable(id="predictions", cursor_type="row", zebra_stripes=True)
-        table.add_columns("ID", "TIME", "VERSION", "ROLE", "LABEL", "P", "LATENCY", "STATUS", "INPUT")
-        for p in self.predictions:
-            chance = f"{p.probabilities[p.label]:.3f}" if p.label in p.probabilities else text.MISSING
-            table.add_row(str(p.id), text.timestamp(p.time), text.version_tag(p.version), p.role, p.label or text.MISSING,
-                          chance, f"{p.latency_ms:.1f} ms", str(p.status), f"{p.input_sha256[:12]} {text.size(p.input_bytes)}",
-                          key=str(p.id))
-        yield table
+        from textual.widgets import Input
+
+        from dlptui.tui.widgets.resource_table import ResourceTable
+
+        yield Input(placeholder="filter: a regex over every column (! inverts), e.g. dog|canary", id="filter")
+        yield ResourceTable(
+            [("id", "ID"), ("time", "TIME"), ("version", "VERSION"), ("role", "ROLE"), ("label", "LABEL"), ("p", "P"),
+             ("latency", "LATENCY"), ("status", "STATUS"), ("input", "INPUT")],
+            id="predictions",
+        )
 
     def on_mount(self) -> None:
-        self.query_one("#predictions", DataTable).focus()
+        from dlptui.tui.widgets.resource_table import ResourceTable
+
+        rows = []
+        for p in self.predictions:
+            chance = f"{p.probabilities[p.label]:.3f}" if p.label in p.probabilities else text.MISSING
+            rows.append((str(p.id), (str(p.id), text.timestamp(p.time), text.version_tag(p.version), p.role,
+                                     p.label or text.MISSING, chance, f"{p.latency_ms:.1f} ms", str(p.status),
+                                     f"{p.input_sha256[:12]} {text.size(p.input_bytes)}")))
+        table = self.query_one("#predictions", ResourceTable)
+        table.update_rows(rows)
+        table.focus()
+
+    def on_input_changed(self, event) -> None:
+        from dlptui.tui.widgets.resource_table import ResourceTable
+
+        problem = self.query_one("#predictions", ResourceTable).set_filter(event.value)
+        if problem:
+            self.refuse(problem)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.confirm()
 
     def result(self) -> int:
         from dlptui.errors import InvalidInput
+        from dlptui.tui.widgets.resource_table import ResourceTable
 
-        if not self.predictions:
-            raise InvalidInput("Nothing is logged yet; predict through the deployment first.")
-        table = self.query_one("#predictions", DataTable)
-        return self.predictions[table.cursor_row].id
+        key = self.query_one("#predictions", ResourceTable).selected_key
+        if key is None:
+            raise InvalidInput("No prediction is shown; predict through the deployment first, or change the filter.")
+        return int(key)
