@@ -12,6 +12,7 @@ from typing import Any
 
 from dlptui.errors import InvalidInput
 from dlptui.platform.model import to_dict
+from dlptui.text import plain
 
 Column = tuple[str, Callable[[Any], Any]]
 
@@ -35,7 +36,7 @@ def emit_table(rows: Iterable[Any], columns: Sequence[Column], as_json: bool, ti
     for header, _ in columns:
         table.add_column(header)
     for row in rows:  # cells are plain text: a file name or a sentence may hold [brackets] (pip install 'dlptui[local]')
-        table.add_row(*(Text("-" if (v := get(row)) is None else str(v)) for _, get in columns))
+        table.add_row(*(Text("-" if (v := get(row)) is None else plain(v)) for _, get in columns))
     # piped output keeps whole cells (no 80-column guess): people grep and cut it
     Console(width=None if sys.stdout.isatty() else 240).print(table)
 
@@ -46,7 +47,7 @@ def emit_object(obj: Any, as_json: bool) -> None:
         emit_json(obj)
         return
     for key, value in to_dict(obj).items():
-        print(f"{key:>20}: {value}")
+        print(f"{key:>20}: {plain(value)}")
 
 
 def confirm(question: str, yes: bool, refused: str) -> bool:

@@ -17,9 +17,11 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from rich.markup import escape
 from rich.text import Text
 from textual.widgets import DataTable
 
+from dlptui.text import plain
 from dlptui.tui.keys import MOVE_KEYS
 
 Row = tuple[str, Sequence[Any]]
@@ -38,7 +40,7 @@ def compile_filter(text: str) -> tuple[re.Pattern | None, bool, str | None]:
 
 
 def _plain(cell: Any) -> str:
-    return cell.plain if isinstance(cell, Text) else str(cell)
+    return cell.plain if isinstance(cell, Text) else str(cell).replace("\\[", "[")
 
 
 class ResourceTable(DataTable):
@@ -83,7 +85,9 @@ class ResourceTable(DataTable):
         return list(self._shown)
 
     def update_rows(self, rows: Iterable[Row]) -> None:
-        self._rows = {key: tuple(cells) for key, cells in rows}
+        # a str cell is user text, shown as it is: its markup escaped (a commit message "[/bold]" would
+        # crash the table, "[link=...]" would fake a link) and its escape sequences stripped
+        self._rows = {key: tuple(escape(plain(c)) if isinstance(c, str) else c for c in cells) for key, cells in rows}
         self._sync()
 
     def set_filter(self, text: str) -> str | None:
