@@ -120,3 +120,25 @@ def test_follow_streams_a_running_experiment_to_its_end(trained_platform, capsys
     assert trained_platform.training.get_experiment(started.id).state is ExperimentState.COMPLETED
     code, out, _ = run(capsys, "logs", started.id, "--follow")
     assert code == 0 and out.rstrip().endswith("Completed.")
+
+
+def test_train_from_a_registered_version_starts_warm_and_records_it(trained_platform, capsys):
+    training = trained_platform.training
+    (first,) = training.list_experiments()
+    code, out, err = run(capsys, "model", "register", "--experiment", first.id, "--model", "warm-model", "--json")
+    assert code == 0, err
+    version = json.loads(out)
+    code, out, err = run(capsys, "train", "--config", str(TINY), "--from", "warm-model@1", "--json")
+    assert code == 0, err
+    started = json.loads(out)
+    assert started["source_checkpoint"] == version["checkpoint_uuid"]
+    done = wait_for(training, started["id"])
+    assert done.state is ExperimentState.COMPLETED, done.error
+    lines, _ = training.logs(done.id)
+    assert any("Warm start from the weights of" in line and version["checkpoint_uuid"] in line for line in lines)
+    assert training.checkpoints(done.id)[0].batch == 10  # the batches count from 0: a warm start, not a resume
+    code, _, err = run(capsys, "train", "--config", str(TINY), "--from", "no-such-checkpoint")
+    assert code == 3 and "no-such-checkpoint" in err
+    code, _, err = run(capsys, "train", "--config", str(TINY), "--from", "warm-model@7")
+    assert code == 3
+    assert len(training.list_experiments()) == 2  # nothing started by the mistakes

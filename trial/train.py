@@ -82,7 +82,11 @@ def run(
     with det.pytorch.init(hparams=hparams, exp_conf=conf, enable_tensorboard_logging=on_cluster) as context:
         if on_context:
             on_context(context)
-        trainer = det.pytorch.Trainer(DogCatTrial(context, callbacks), context)
+        trial = DogCatTrial(context, callbacks)
+        warm = conf.get("warm_start") if not on_cluster else None
+        if warm and not latest_checkpoint:
+            warm_start(trial, warm)
+        trainer = det.pytorch.Trainer(trial, context)
         if on_cluster:
             trainer.fit(
                 max_length=Batch(total),
@@ -100,6 +104,23 @@ def run(
                 checkpoint_policy="all",
                 latest_checkpoint=latest_checkpoint,
             )
+
+
+def warm_start(trial, folder: str) -> None:
+    """Start from the weights of another checkpoint (a registered version, a checkpoint of another
+    experiment): its model only; the batches count from 0 and the optimizer starts fresh, as
+    Determined's warm start does with searcher.source_checkpoint_uuid."""
+    import torch
+
+    path = os.path.join(folder, "state_dict.pth")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        trial.model.load_state_dict(state["models_state_dict"][0])
+    except FileNotFoundError:
+        raise SettingsError(f"The checkpoint to start from has no state_dict.pth in {folder}; give another checkpoint.") from None
+    except (RuntimeError, KeyError, IndexError) as e:
+        raise SettingsError(f"The checkpoint to start from does not fit this model ({type(e).__name__}); use the same backbone.") from None
+    logging.getLogger("dlptui.trial").info("Warm start from the weights of %s.", folder)
 
 
 def main(argv: list[str] | None = None) -> int:

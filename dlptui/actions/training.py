@@ -9,16 +9,32 @@ from typing import Any
 
 from dlptui import resources
 from dlptui.actions.defaults import demo_config
-from dlptui.errors import PlatformError
+from dlptui.errors import InvalidInput, PlatformError
 from dlptui.platform.model import DataRef, Experiment, ExperimentState
 from dlptui.text import commit_id, data_ref
 
 POLL_S = 0.5
 
 
-def start(platform, config: Path | None = None, data: DataRef | None = None, name: str | None = None) -> Experiment:
-    """An experiment of `config` (default: the demo config) on `data` (default: the config's)."""
+def start(platform, config: Path | None = None, data: DataRef | None = None, name: str | None = None,
+          source: str | None = None) -> Experiment:
+    """An experiment of `config` (default: the demo config) on `data` (default: the config's); with `source`
+    (MODEL@VERSION, MODEL@ALIAS or a checkpoint uuid) its trials start warm from that checkpoint's weights."""
+    checkpoint = source_checkpoint(platform, source) if source else None
+    if checkpoint:
+        return platform.training.create_experiment(config or demo_config(), data=data, name=name, source_checkpoint=checkpoint)
     return platform.training.create_experiment(config or demo_config(), data=data, name=name)
+
+
+def source_checkpoint(platform, source: str) -> str:
+    """The checkpoint uuid that `--from` names: a registered version's (MODEL@VERSION|ALIAS|latest) or the uuid itself."""
+    source = source.strip()
+    if "@" in source:
+        model, _, ref = source.partition("@")
+        if not model or not ref:
+            raise InvalidInput(f"{source!r} is not MODEL@VERSION; give e.g. dogcat-model@3, dogcat-model@production or a checkpoint uuid.")
+        return platform.registry.get_version(model, ref).checkpoint_uuid
+    return platform.training.checkpoint(source).uuid
 
 
 def started(e: Experiment) -> str:

@@ -1,6 +1,6 @@
 """`dlptui train` and `dlptui experiment ...`: the Training part, headless.
 
-    dlptui train [--config FILE] [--data REPO@REF] [--name N] [--wait]
+    dlptui train [--config FILE] [--data REPO@REF] [--name N] [--from MODEL@VERSION|CHECKPOINT] [--wait]
     dlptui experiment list
     dlptui experiment describe ID          (also `experiment ID`) one experiment and its checkpoints
     dlptui experiment pause|resume ID
@@ -32,6 +32,8 @@ def register(sub) -> None:
     t.add_argument("--config", type=Path, default=None, help="the experiment YAML file (default: the shipped trial/local.yaml)")
     t.add_argument("--data", help="the data to train on, REPO@BRANCH_OR_COMMIT (default: the config's, dogs-and-cats@master)")
     t.add_argument("--name", help="a name for the experiment (default: the config's)")
+    t.add_argument("--from", dest="source", metavar="MODEL@VERSION|CHECKPOINT",
+                   help="start warm from the weights of a registered version (or alias) or a checkpoint uuid")
     t.add_argument("--wait", action="store_true", help="follow it to the end; exit non-zero unless it completes")
     t.add_argument("--json", action="store_true", help="print a JSON object")
     t.set_defaults(func=train)
@@ -93,6 +95,8 @@ def _show(experiment: Experiment, platform) -> None:
     emit_table([experiment], COLUMNS, False)
     if experiment.error:
         print(f"error: {experiment.error}")
+    if experiment.source_checkpoint:
+        print(f"started warm from checkpoint {experiment.source_checkpoint}")
     for c in platform.training.checkpoints(experiment.id):  # plain lines: a uuid is never cut short
         scores = "  ".join(f"{k} {text.score(v)}" for k, v in sorted(c.metrics.items()))
         print(f"checkpoint {c.uuid}  batch {c.batch:<6} {text.timestamp(c.created)}  {scores}".rstrip())
@@ -201,7 +205,7 @@ def trial_logs(args, platform) -> int:
 
 
 def train(args, platform) -> int:
-    started = training.start(platform, args.config, refs.training_data(args.data), args.name)
+    started = training.start(platform, args.config, refs.training_data(args.data), args.name, source=args.source)
     if not args.wait:
         if args.json:
             emit_json(started)

@@ -186,6 +186,7 @@ class Experiment:
     best_validation_loss: float | None = None
     config: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # one sentence when state is ERROR
+    source_checkpoint: str | None = None  # the checkpoint it started warm from (lineage)
 
     @property
     def progress(self) -> float:

@@ -121,6 +121,7 @@ class DeterminedTraining:
             best_validation_loss=best.get("validation_loss"),
             config=config,
             error=f"Experiment {exp.id} failed on the master; read its logs." if state is ExperimentState.ERROR else None,
+            source_checkpoint=(config.get("searcher") or {}).get("source_checkpoint_uuid"),
         )
 
     def _trials(self, session: Any, number: int) -> list:
@@ -151,7 +152,8 @@ class DeterminedTraining:
             exp = bindings.get_GetExperiment(session, experimentId=number).experiment
             return self._experiment(exp, self._trials(session, number))
 
-    def create_experiment(self, config: Path, data: DataRef | None = None, name: str | None = None) -> Experiment:
+    def create_experiment(self, config: Path, data: DataRef | None = None, name: str | None = None,
+                          source_checkpoint: str | None = None) -> Experiment:
         import yaml
 
         config = Path(config)
@@ -166,6 +168,9 @@ class DeterminedTraining:
         conf["data"] = self._pin_data(conf.get("data") or {}, data)
         if name:
             conf["name"] = name
+        if source_checkpoint:  # the master starts every trial from it (warm start)
+            self.checkpoint(source_checkpoint)  # NotFound before anything is created
+            conf["searcher"] = {**(conf.get("searcher") or {}), "source_checkpoint_uuid": source_checkpoint}
         with self.master.errors("the new experiment"):
             created = self.master.client().create_experiment(config=conf, model_dir=config.parent)
         return self.get_experiment(str(created.id))

@@ -234,7 +234,8 @@ class Runner:
             t = self.db.trial_row(trial_id)
             if t.state is ExperimentState.RUNNING:
                 self.db.update_trial(trial_id, state=ExperimentState.PAUSED, pid=None)
-        self.db.update(self.id, only_if=(ExperimentState.RUNNING,), state=ExperimentState.PAUSED, pid=None, request=None)
+        if self.db.row(self.id).request != "pause":  # a SIGTERM from elsewhere; a pause asked by dlptui is written there
+            self.db.update(self.id, only_if=(ExperimentState.RUNNING,), state=ExperimentState.PAUSED, pid=None, request=None)
         say("Paused.")
         return 0
 

@@ -155,7 +155,8 @@ class LocalTraining:
 
     # --- starting ----------------------------------------------------------------
 
-    def create_experiment(self, config: Path, data: DataRef | None = None, name: str | None = None) -> Experiment:
+    def create_experiment(self, config: Path, data: DataRef | None = None, name: str | None = None,
+                          source_checkpoint: str | None = None) -> Experiment:
         file = Path(config).expanduser()
         if not file.is_file():
             raise NotFound(f"The config file {file} does not exist; give the path of an experiment YAML file such as trial/local.yaml.")
@@ -174,6 +175,10 @@ class LocalTraining:
         problem = settings.weights_problem(conf["hyperparameters"])
         if problem:
             raise NotAvailable(problem)
+        if source_checkpoint:
+            source = self.checkpoint(source_checkpoint)  # NotFound for an unknown one, before anything starts
+            conf["searcher"]["source_checkpoint_uuid"] = source.uuid
+            conf["warm_start"] = source.location
         conf["data"], ref = self._pin_data(conf["data"], data, file.resolve().parent)
         experiment_id = self.db.insert(
             name=name or str(conf.get("name") or file.stem),
@@ -261,8 +266,9 @@ class LocalTraining:
         if not self._wait(row, STOP_WAIT_S):
             self._signal(row, signal.SIGKILL, group=True)
             self._wait(row, 10.0)
-        self.db.update(row.id, only_if=ACTIVE, state=ExperimentState.PAUSED, pid=None, request=None)
-        self._settle_trials(row.id, ExperimentState.PAUSED)
+        if self.db.row(row.id).pid in (row.pid, None):  # not resumed meanwhile by someone else
+            self.db.update(row.id, only_if=ACTIVE, state=ExperimentState.PAUSED, pid=None, request=None)
+            self._settle_trials(row.id, ExperimentState.PAUSED)
         return self.get_experiment(str(row.id))
 
     def _settle_trials(self, experiment_id: int, state: ExperimentState) -> None:

@@ -234,6 +234,7 @@ class TrainingDB:
             best_validation_loss=best.get("validation_loss"),
             config=row.config,
             error=row.error,
+            source_checkpoint=((row.config or {}).get("searcher") or {}).get("source_checkpoint_uuid"),
         )
 
     # --- metrics -----------------------------------------------------------------
