@@ -248,6 +248,11 @@ class LocalDataStore:
         finally:
             self.blobs.discard(staged.values())
 
+    def publish(self, staged: list[Staged]) -> None:
+        """Put blobs staged with `blobs.stage` in place, durable, under the write lock (no sweep between). Not a port method."""
+        with self._write():
+            self.blobs.publish(staged)
+
     def store_files(self, files: Mapping[str, Path]) -> dict[str, tuple[str, int]]:
         """Keep local files' content in the blob store without a commit yet: path -> (sha256, size), for
         `commit_tree` later (a pipeline datum's output, kept until its job commits). Not a port method."""

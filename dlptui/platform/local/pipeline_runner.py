@@ -194,6 +194,9 @@ class Runner:
         by_id = {self.datum_id(spec, d): d for d in datums}
         with self.db.write() as db:
             known = {r["id"]: r for r in db.execute("SELECT id, state, output FROM datums WHERE job_id = ?", (job_id,))}
+            for did, r in known.items():  # killed before its outputs were published: run it again
+                if r["state"] == "success" and not all(self.data.blobs.has(h, n) for h, n in json.loads(r["output"] or "{}").values()):
+                    db.execute("UPDATE datums SET state = 'pending', output = NULL WHERE job_id = ? AND id = ?", (job_id, did))
             for did, datum in by_id.items():
                 if did in known:
                     continue
@@ -211,9 +214,14 @@ class Runner:
         work = self.root / self.name / "work" / job_id
         logs = self.root / self.name / "logs" / job_id
         logs.mkdir(parents=True, exist_ok=True)
-        with ThreadPoolExecutor(max_workers=spec.workers) as pool:
-            for did in todo:
-                pool.submit(self.run_datum, spec, job_id, did, by_id[did], work, logs)
+        self.staged = []
+        try:
+            with ThreadPoolExecutor(max_workers=spec.workers) as pool:
+                for did in todo:
+                    pool.submit(self.run_datum, spec, job_id, did, by_id[did], work, logs)
+            self.data.publish(self.staged)  # the outputs' blobs, made durable in one go (not one sync per datum)
+        finally:
+            self.data.blobs.discard(self.staged)
         shutil.rmtree(work, ignore_errors=True)
         if self.stopping.is_set():
             self.finish(job_id, JobState.KILLED, f"Pipeline {self.name!r} was stopped.")
@@ -252,15 +260,16 @@ class Runner:
     def run_datum(self, spec, job_id: str, did: str, datum: list[tuple], work: Path, logs: Path) -> None:
         if self.stopping.is_set():
             return
-        with self.db.write() as db:
-            db.execute("UPDATE datums SET state = 'running' WHERE job_id = ? AND id = ?", (job_id, did))
         reason, output, tries = "", None, 0
         try:
             with open(logs / f"{did}.log", "ab") as log:
                 for tries in range(1, spec.datum_tries + 1):
                     if self.stopping.is_set():
                         return
-                    reason, output = self.try_datum(spec, job_id, did, datum, work / did[:16], log)
+                    try:
+                        reason, output = self.try_datum(spec, job_id, did, datum, work / did[:16], log)
+                    finally:
+                        shutil.rmtree(work / did[:16], ignore_errors=True)  # here, in parallel, not after the job
                     if not reason:
                         break
                     log.write(f"try {tries} of {spec.datum_tries} failed: {reason}\n".encode())
@@ -271,14 +280,14 @@ class Runner:
             reason = f"The runner could not run the datum ({type(e).__name__}: {e})."
         if self.stopping.is_set():
             return
-        with self.db.write() as db:
+        column = "failed" if reason else "processed"
+        with self.db.write() as db:  # one transaction per datum: its row and the job's live counts
             db.execute("UPDATE datums SET state = ?, tries = ?, reason = ?, output = ? WHERE job_id = ? AND id = ?",
                        ("failed" if reason else "success", tries, reason, json.dumps(output) if output is not None else None,
                         job_id, did))
-        self.update_counts(job_id)
+            db.execute(f"UPDATE jobs SET {column} = {column} + 1 WHERE id = ?", (job_id,))
 
     def try_datum(self, spec, job_id, did, datum, folder: Path, log) -> tuple[str, dict | None]:
-        shutil.rmtree(folder, ignore_errors=True)
         pfs = folder / "pfs"
         out = pfs / "out"
         out.mkdir(parents=True)
@@ -298,8 +307,8 @@ class Runner:
         cmd = [rewrite(arg, pfs) for arg in spec.cmd]
         stdin = "".join(rewrite(line, pfs) + "\n" for line in spec.stdin).encode()
         try:
-            child = subprocess.Popen(cmd, cwd=folder / "work", env=env, stdin=subprocess.PIPE, stdout=log,
-                                     stderr=subprocess.STDOUT)
+            child = subprocess.Popen(cmd, cwd=folder / "work", env=env, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                     stdout=log, stderr=subprocess.STDOUT)
         except FileNotFoundError:
             image = f" (the image {spec.image!r} is not used locally)" if spec.image else ""
             return (f"cmd {spec.cmd[0]!r} was not found on this machine{image}; install it or change transform.cmd.", None)
@@ -309,7 +318,7 @@ class Runner:
             self.children.add(child)
         try:
             try:
-                child.communicate(stdin)
+                child.communicate(stdin) if stdin else child.wait()
             except BrokenPipeError:
                 child.wait()
         finally:
@@ -330,7 +339,10 @@ class Runner:
             for n in filenames:
                 p = Path(dirpath) / n
                 files["/" + p.relative_to(out).as_posix()] = p
-        return "", {path: list(v) for path, v in self.data.store_files(files).items()}
+        staged = {path: self.data.blobs.stage(local) for path, local in files.items()}
+        with self.lock:
+            self.staged.extend(staged.values())  # published once, when the datums of the job have run
+        return "", {path: [s.hash, s.size] for path, s in staged.items()}
 
 
 def _snapshot(pfs: Path, skip: Path) -> set:
