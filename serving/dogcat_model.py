@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
@@ -195,10 +196,11 @@ class DogCatModel:
             if grpc:
                 body = request.SerializeToString()
             else:
-                from flask import has_request_context
-                from flask import request as http
-
-                if has_request_context():
+                # Seldon's REST wrapper calls us inside a Flask request: read its headers when it does
+                # (dlptui itself needs no Flask; a wrapper that is not Flask logs the row without them)
+                flask = sys.modules.get("flask")
+                if flask is not None and flask.has_request_context():
+                    http = flask.request
                     body = http.get_data(cache=True)
                     role = http.headers.get("x-dlptui-role", "primary")
                     request_id = http.headers.get("x-request-id", "")

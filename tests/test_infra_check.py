@@ -184,9 +184,11 @@ def test_the_adapter_sends_the_rendered_object_and_it_validates(tmp_path):
 
     serving.deploy("dogcat-deploy", v1)
     sent = serving.kube.objects["dogcat-deploy"]
+    assert_valid_seldon_deployment(sent)  # with the history annotation the adapter adds
+    history = json.loads(sent["metadata"].pop("annotations")["dlptui.io/history"])
+    assert [(e["change"], e["to_version"]) for e in history] == [("deployed", 1)]
     assert sent == render_deployment("dogcat-deploy", "seldon", settings.serving_image, "dogcat-model", 1,
                                      secret=settings.credentials_secret)
-    assert_valid_seldon_deployment(sent)
 
     serving.set_canary("dogcat-deploy", v2, 20)
     with_canary = serving.kube.objects["dogcat-deploy"]
