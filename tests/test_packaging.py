@@ -270,6 +270,11 @@ def test_the_two_commands_install_what_they_need(tmp_path: Path):
 # where code runs decides which requirements it may count on: the faces, the use cases and the
 # contract on the base install; each profile's adapters on base + their extra; the trial on
 # either profile (it reads Pachyderm on a cluster); the model server on base + [local]
+# an import a module guards itself (ImportError -> NotAvailable in one sentence), where its extra is not declared yet:
+# the pipeline spec check runs on the local profile too, and [local] does not pull python-pachyderm (a dependency
+# change that issue 11 asks for; until then a [local]-only install says to install [cluster] to create a pipeline)
+GUARDED = {("dlptui/platform/pipeline_spec.py", "python_pachyderm")}
+
 AREAS = [
     ("dlptui/platform/local", ("local",)),
     ("dlptui/platform/cluster", ("cluster",)),
@@ -307,7 +312,7 @@ def test_every_import_is_declared_where_it_runs():
         rel = path.relative_to(ROOT).as_posix()
         extras = next(e for area, e in AREAS if rel.startswith(area + "/"))
         allowed = _declared(extras)
-        for module in sorted(_imports(path) - own - set(sys.stdlib_module_names)):
+        for module in sorted(_imports(path) - own - set(sys.stdlib_module_names) - {m for f, m in GUARDED if f == rel}):
             dists = {canonicalize_name(d) for d in providers.get(module, [])}
             if not dists:
                 problems.append(f"{rel} imports {module}, which no installed distribution provides")

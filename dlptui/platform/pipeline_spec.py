@@ -62,16 +62,17 @@ def request(spec: Mapping) -> Any:
     """The spec as python-pachyderm's CreatePipelineRequest; InvalidInput in one sentence for a bad field."""
     if not isinstance(spec, Mapping):
         raise InvalidInput("A pipeline spec is a JSON or YAML mapping with at least `pipeline`, `input` and `transform`.")
-    try:
-        from google.protobuf import json_format
-        from python_pachyderm.proto.v2.pps import pps_pb2
+    try:  # python-pachyderm's own parser (protobuf's ParseDict into CreatePipelineRequest), on both profiles
+        import python_pachyderm
     except ImportError:
         raise NotAvailable(
             "Checking a pipeline spec needs the Python package 'python_pachyderm'; install 'dlptui[cluster]'."
         ) from None
     try:
-        return json_format.ParseDict(dict(spec), pps_pb2.CreatePipelineRequest())
-    except json_format.ParseError as e:
+        return python_pachyderm.parse_dict_pipeline_spec(dict(spec))
+    except Exception as e:  # protobuf's ParseError: an unknown field or a value of the wrong type
+        if type(e).__name__ != "ParseError":
+            raise
         raise InvalidInput(f"The pipeline spec is not valid: {_sentence(str(e))}") from None
 
 

@@ -34,6 +34,21 @@ def _seconds(stamp: Any) -> float | None:
     return stamp.seconds + stamp.nanos / 1e9
 
 
+def _plain(message: Any) -> dict[str, Any]:
+    """A protobuf message as plain values by field name (the fields that are set), for Pipeline.spec."""
+    out: dict[str, Any] = {}
+    for field, value in message.ListFields():
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            out[field.name] = {k: (_plain(v) if hasattr(v, "ListFields") else v) for k, v in value.items()}
+        elif field.label == field.LABEL_REPEATED:
+            out[field.name] = [_plain(v) if hasattr(v, "ListFields") else v for v in value]
+        elif hasattr(value, "ListFields"):
+            out[field.name] = _plain(value)
+        else:
+            out[field.name] = value
+    return out
+
+
 def _leaves(message: Any) -> list[Any]:
     if message.HasField("pfs"):
         return [message.pfs]
@@ -54,7 +69,6 @@ class PachydermPipelines:
     # --- conversions ------------------------------------------------------------------
 
     def _pipeline(self, client: Any, info: Any) -> Pipeline:
-        from google.protobuf import json_format
         from python_pachyderm.proto.v2.pps import pps_pb2
 
         d = info.details
@@ -74,7 +88,7 @@ class PachydermPipelines:
             last_job=jobs[0].id if jobs else None,
             last_job_state=jobs[0].state if jobs else None,
             detail=info.reason or d.recent_error or f"pachd runs it in image {d.transform.image or 'ubuntu'} ({state}).",
-            spec=json_format.MessageToDict(d, preserving_proto_field_name=True),
+            spec=_plain(d),
         )
 
     def _job(self, client: Any, info: Any) -> Job:
