@@ -1,0 +1,89 @@
+"""`dlptui pipeline ...`, `jobs`, `job ...` end to end on the local profile, with --json; errors as exit codes."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from dlptui.errors import Conflict, InvalidInput, NotFound
+from tests.helpers import run, run_json
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    path = tmp_path / "upper.json"
+    path.write_text(json.dumps({
+        "pipeline": {"name": "upper"}, "input": {"pfs": {"repo": "raw", "glob": "/*"}},
+        "transform": {"cmd": ["sh", "-c", "for f in /pfs/raw/*; do echo seen $(basename $f); tr a-z A-Z < $f > /pfs/out/$(basename $f); done"]},
+    }))
+    return path
+
+
+@pytest.fixture
+def stopped(capsys):
+    yield
+    for p in run_json(capsys, "pipeline", "list"):
+        run(capsys, "pipeline", "stop", p["name"])
+
+
+def test_create_list_jobs_job_logs_commits_and_delete(home, capsys, tmp_path, spec_file, stopped):
+    run_json(capsys, "data", "create", "raw")
+    (tmp_path / "a.txt").write_text("alpha")
+    raw = run_json(capsys, "data", "put", "raw", str(tmp_path / "a.txt"))
+    created = run_json(capsys, "pipeline", "create", "-f", str(spec_file))
+    assert (created["name"], created["inputs"], created["output"]) == ("upper", ["raw@master"], "upper@master")
+    assert [p["name"] for p in run_json(capsys, "pipeline", "list")] == ["upper"]
+    code, _, err = run(capsys, "pipeline", "create", "-f", str(spec_file))
+    assert code == Conflict.exit_code and "exists already" in err
+
+    job_id = None
+    for _ in range(300):  # the runner makes the job within a poll (0.1 s)
+        jobs = run_json(capsys, "jobs", "upper")
+        if jobs:
+            job_id = jobs[0]["id"]
+            break
+        time.sleep(0.05)
+    waited = run_json(capsys, "job", job_id, "--wait")
+    assert waited["state"] == "success" and waited["input_commits"] == [f"raw@{raw['id']}"]
+    assert set(waited) >= {"id", "pipeline", "state", "input_commits", "output_commit", "datums", "started", "finished"}
+    assert waited["datums"] == {"total": 1, "processed": 1, "skipped": 0, "failed": 0}
+    assert [d["files"] for d in waited["datums_list"]] == [["raw:/a.txt"]]
+    assert run_json(capsys, "job", "logs", job_id) == [f"{waited['datums_list'][0]['id'][:12]} seen a.txt"]
+    [commit] = run_json(capsys, "data", "commits", "upper")
+    assert commit["provenance"] == [f"raw@{raw['id']}"] and waited["output_commit"] == f"upper@{commit['id']}"
+    code, out, _ = run(capsys, "jobs")  # the table for people
+    assert code == 0 and "success" in out and job_id in out
+    code, _, err = run(capsys, "job", "restart", job_id)
+    assert code == Conflict.exit_code and "no failed datum" in err
+
+    assert run_json(capsys, "pipeline", "stop", "upper")["state"] == "paused"
+    assert run_json(capsys, "pipeline", "start", "upper")["state"] == "running"
+    assert run_json(capsys, "pipeline", "inspect", "upper")["last_job"] == job_id
+    code, _, err = run(capsys, "pipeline", "delete", "upper")  # no terminal to ask on
+    assert code == InvalidInput.exit_code and "--yes" in err
+    assert run_json(capsys, "pipeline", "delete", "upper", "--yes") == {"deleted": "upper", "jobs": 1, "output_repo": "upper"}
+    assert [r["name"] for r in run_json(capsys, "data", "repos")] == ["raw"]
+
+
+@pytest.mark.parametrize(
+    "argv, code, words",
+    [
+        (["pipeline", "inspect", "nope"], NotFound.exit_code, "'nope'"),
+        (["job", "0123456789"], NotFound.exit_code, "'0123456789'"),
+        (["job", "restart"], InvalidInput.exit_code, "one job id"),
+        (["pipeline", "create", "-f", "/no/such/spec.json"], NotFound.exit_code, "/no/such/spec.json"),
+    ],
+)
+def test_mistakes_are_one_sentence_and_an_exit_code(home, capsys, argv, code, words):
+    got, out, err = run(capsys, *argv)
+    assert got == code and words in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_misspelt_spec_names_the_field(home, capsys, tmp_path):
+    run_json(capsys, "data", "create", "raw")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pipeline: {name: x}\ninput: {pfs: {repo: raw, glob: /}}\ntransform: {cmd: [sh]}\nparalelism_spec: {constant: 2}\n")
+    code, _, err = run(capsys, "pipeline", "create", "-f", str(bad))
+    assert code == InvalidInput.exit_code and "'paralelism_spec'" in err and err.count("\n") == 1
