@@ -33,6 +33,8 @@ from dlptui.tui import graphics
 __all__ = ["HalfBlockImage", "ImagePreview", "fit", "open_image"]
 
 MAX_SIDE = 512  # the preview never needs more pixels than this; bigger photos are scaled down first
+FORMATS = ("JPEG", "PNG")  # what the model takes (a camera's MPO opens as JPEG); no other parser runs on a file
+MAX_PIXELS = 60_000_000  # a bigger picture is refused before a pixel is decoded (a decompression bomb)
 
 
 def open_image(path: Path) -> Any:
@@ -41,16 +43,21 @@ def open_image(path: Path) -> Any:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with Image.open(path, formats=FORMATS) as image:
+            size = image.size
+            if size[0] * size[1] > MAX_PIXELS:
+                raise InvalidInput(f"{path.name} is {size[0]}x{size[1]} pixels, more than a preview decodes; pick a smaller image.")
+            image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # a JPEG decodes straight at a fraction of its size
             image.load()
             picture = image.convert("RGB")
-            size = image.size
     except FileNotFoundError:
         raise InvalidInput(f"{path.name} does not exist any more; pick another file.") from None
     except IsADirectoryError:
         raise InvalidInput(f"{path.name} is a folder; pick an image file.") from None
+    except Image.DecompressionBombError:
+        raise InvalidInput(f"{path.name} claims more pixels than a preview decodes; pick a smaller image.") from None
     except UnidentifiedImageError:
-        raise InvalidInput(f"{path.name} is not an image that can be read; pick a JPEG, PNG, BMP, GIF or WebP file.") from None
+        raise InvalidInput(f"{path.name} is not an image the preview reads (JPEG or PNG); pick a JPEG or PNG file.") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise InvalidInput(f"{path.name} is damaged and cannot be decoded ({e}); pick another file.") from None
     picture.thumbnail((MAX_SIDE, MAX_SIDE))
