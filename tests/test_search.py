@@ -260,3 +260,29 @@ def test_kill_stops_every_trial(platform, repo, tmp_path):
 
     time.sleep(0.5)
     assert not any(r.pid and psutil.pid_exists(r.pid) and psutil.Process(r.pid).status() != psutil.STATUS_ZOMBIE for r in rows)
+
+
+def test_kill_9_of_a_trial_resumes_it_from_its_last_checkpoint(platform, repo, tmp_path):
+    import os
+    import signal
+
+    training = platform.training
+    config = search_config(tmp_path, {"name": "random", "max_trials": 1}, learning_rate=LR, max_batches=30)
+    experiment = training.create_experiment(config)
+    deadline = time.monotonic() + 300
+    while not training.checkpoints(experiment.id):
+        assert time.monotonic() < deadline and not training.get_experiment(experiment.id).state.terminal
+        time.sleep(0.1)
+    [row] = training.db.trial_rows(int(experiment.id))
+    os.kill(row.pid, signal.SIGKILL)  # the trial's process, not the runner
+    kept = training.checkpoints(experiment.id)[-1].batch  # its last (the restart needs seconds to write another)
+    done = wait_for(training, experiment.id)
+    assert done.state is ExperimentState.COMPLETED, done.error
+    [trial] = training.list_trials(experiment.id)
+    assert trial.batches_done == 30 and trial.state is ExperimentState.COMPLETED
+    losses = sorted(p.batch for p in training.trial_metrics(trial.id)[0] if p.group == "training" and p.name == "loss")
+    assert losses == list(range(1, 31))  # each batch once: what the killed process did after its checkpoint was redone
+    log = "\n".join(training.logs(experiment.id)[0])
+    assert "died (signal 9); starting it again from its latest checkpoint" in log
+    assert any("resuming from checkpoint" in line and f"at batch {kept} " in line for line in log.splitlines())
+    assert training.db.trial_rows(int(experiment.id))[0].restarts == 1
