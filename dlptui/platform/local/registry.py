@@ -8,7 +8,6 @@ entry happen in one transaction.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import sqlite3
@@ -83,10 +82,15 @@ def best_by_searcher(config: dict, checkpoints: list[Checkpoint]) -> Checkpoint 
 
 
 def current_user() -> str:
+    """Who made a change, for the audit history: the OS account of this process, never $USER
+    (which anyone sets to anything); `uid N` where the account has no name (some containers)."""
+    import pwd
+
+    uid = os.getuid()
     try:
-        return os.environ.get("USER") or getpass.getuser()
-    except Exception:  # no USER and no passwd entry (some containers)
-        return f"uid {os.getuid()}"
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 class LocalRegistry:
