@@ -132,7 +132,29 @@ def test_corrupt_blob_is_never_read_back(platform):
     store.blobs.path(digest).write_bytes(b"precious bytez")
     with pytest.raises(CorruptBlob, match="corrupt"):
         store.get_file("r", "master", "/f")
+    with pytest.raises(CorruptBlob, match="corrupt"):  # streamed: after the last chunk, so a caller keeps nothing
+        list(store.iter_file("r", "master", "/f", chunk_size=4))
     assert store.verify() == [f"blob {digest} is missing or corrupt"]
+
+
+def test_iter_file_streams_without_reading_the_whole_blob(platform, monkeypatch):
+    store = platform.data
+    store.create_repo("r")
+    data = bytes(range(256)) * 4096  # 1 MiB
+    store.put_files("r", "master", {"/big": data})
+    sizes = []
+    real_open = open
+
+    def spying_open(path, mode="r", *args, **kwargs):
+        f = real_open(path, mode, *args, **kwargs)
+        if "b" in mode and str(path).startswith(str(store.blobs.root)):
+            read = f.read
+            f.read = lambda n=-1: sizes.append(n) or read(n)
+        return f
+
+    monkeypatch.setattr("builtins.open", spying_open)
+    assert b"".join(store.iter_file("r", "master", "/big", chunk_size=65536)) == data
+    assert sizes and all(0 < n <= 65536 for n in sizes)  # never one read of everything
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from pathlib import Path
 from dlptui.actions.defaults import DATA_REPO
 from dlptui.actions.sample import generate_sample
 from dlptui.errors import Conflict, InvalidInput, NotFound
-from dlptui.platform.rules import local_target
+from dlptui.platform.rules import check_inside, local_target
 from dlptui.platform.model import DataRef
 from dlptui.platform.ports import DataStore, Pipelines, Progress
 
@@ -33,6 +33,10 @@ __all__ = ["ImportResult", "generate_sample", "import_kaggle", "import_sample", 
 
 DEFAULT_REPO = DATA_REPO
 SPLITS = ("train", "eval")
+# caps on what an archive may unpack to, counted in bytes really written (a decompression bomb
+# stops at the member that crosses them, with a sentence naming it)
+MAX_MEMBER_BYTES = 64 << 20  # one image
+MAX_ARCHIVE_BYTES = 16 << 30  # the whole data set (Kaggle's train.zip unpacks to about 0.55 GiB)
 TARBALL = "data.tar.gz"
 _LABELLED = re.compile(r"^(cat|dog)\.[^/\\]+\.(jpe?g|png)$", re.IGNORECASE)
 _NUMBER = re.compile(r"(\d+)")
@@ -84,14 +88,15 @@ class ImportResult:
 
 
 def find_images(folder: Path) -> tuple[dict[str, Path], int]:
-    """Labelled images below `folder` by base name, and how many files were skipped."""
+    """Labelled images below `folder` by base name, and how many files were skipped; a link to a
+    file outside `folder` is refused in one sentence."""
     images: dict[str, Path] = {}
     skipped = 0
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames.sort()
         for name in sorted(filenames):
             if label_of(name) and name not in images:
-                images[name] = Path(dirpath) / name
+                images[name] = check_inside(Path(dirpath) / name, folder)
             else:
                 skipped += 1
     return images, skipped
@@ -274,7 +279,7 @@ def import_kaggle(store: DataStore, source: Path, repo: str = DEFAULT_REPO, **op
 def _unzip_images(archive: Path, into: Path) -> tuple[dict[str, Path], int]:
     """Extract the labelled images of the zip, flat by base name (no member path is trusted)."""
     images: dict[str, Path] = {}
-    skipped = 0
+    skipped = total = 0
     try:
         with zipfile.ZipFile(archive) as z:
             for member in z.infolist():
@@ -286,11 +291,30 @@ def _unzip_images(archive: Path, into: Path) -> tuple[dict[str, Path], int]:
                     continue
                 target = into / name
                 with z.open(member) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+                    written = _copy_capped(src, dst, MAX_MEMBER_BYTES)
+                total += written
+                if written > MAX_MEMBER_BYTES:
+                    raise InvalidInput(f"{member.filename} in {archive.name} unpacks to more than "
+                                       f"{MAX_MEMBER_BYTES >> 20} MiB, too big for an image; nothing was imported.")
+                if total > MAX_ARCHIVE_BYTES:
+                    raise InvalidInput(f"{archive.name} unpacks to more than {MAX_ARCHIVE_BYTES >> 30} GiB "
+                                       f"(reached at {member.filename}); nothing was imported.")
                 images[name] = target
     except (zipfile.BadZipFile, OSError) as e:
         raise InvalidInput(f"{archive} cannot be read as a zip file ({e}); download it again.") from None
     return images, skipped
+
+
+def _copy_capped(src, dst, cap: int) -> int:
+    """Copy until done or one byte past `cap`; the bytes really written (a zip's header may lie)."""
+    written = 0
+    while written <= cap:
+        block = src.read(min(1 << 20, cap + 1 - written))
+        if not block:
+            break
+        dst.write(block)
+        written += len(block)
+    return written
 
 
 def import_sample(
@@ -337,7 +361,9 @@ def materialize(store: DataStore, ref: DataRef, dest: Path, progress: Progress |
         for i, entry in enumerate(entries, 1):
             path = local_target(work, entry.path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(store.get_file(ref.repo, ref.commit, entry.path))
+            with open(path, "wb") as out:  # streamed, chunk by chunk
+                for chunk in store.iter_file(ref.repo, ref.commit, entry.path):
+                    out.write(chunk)
             if progress:
                 progress(i, len(entries))
         if not _has_splits(work):
@@ -365,7 +391,12 @@ def materialize(store: DataStore, ref: DataRef, dest: Path, progress: Progress |
 def _unpack(archive: Path, into: Path) -> None:
     try:
         with tarfile.open(archive) as tar:
-            tar.extractall(into, filter="data")  # refuses absolute paths, '..', links out of the folder
+            members = tar.getmembers()
+            big = next((m for m in members if m.size > MAX_MEMBER_BYTES), None)
+            if big is not None or sum(m.size for m in members) > MAX_ARCHIVE_BYTES:
+                what = f"{big.name} is over {MAX_MEMBER_BYTES >> 20} MiB" if big else f"it holds over {MAX_ARCHIVE_BYTES >> 30} GiB"
+                raise InvalidInput(f"The archive {archive.name} in the commit is not unpacked: {what}.")
+            tar.extractall(into, members=members, filter="data")  # refuses absolute paths, '..', links out of the folder
     except (tarfile.TarError, OSError) as e:
         raise InvalidInput(f"The archive {archive.name} in the commit cannot be unpacked ({e}).") from None
     archive.unlink()

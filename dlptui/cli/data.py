@@ -162,17 +162,34 @@ def commits(args, platform) -> int:
 
 def get(args, platform) -> int:
     repo, ref, path = refs.file_ref(args.target)
-    data = platform.data.get_file(repo, ref, path)
+    chunks = platform.data.iter_file(repo, ref, path)  # streamed: a multi-GB file never sits whole in memory
     if args.output:
+        import os
+        import tempfile
+
+        target = Path(args.output)
         try:
-            args.output.write_bytes(data)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent if str(target.parent) else ".")
         except OSError as e:
             raise InvalidInput(f"Cannot write {args.output} ({e.strerror}); check the folder exists and is writable.") from None
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+            os.replace(tmp, target)  # only a whole, checked file takes the name
+        except OSError as e:
+            raise InvalidInput(f"Cannot write {args.output} ({e.strerror}); check the folder exists and is writable.") from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
         return 0
-    if sys.stdout.isatty() and b"\x00" in data:
-        raise InvalidInput(f"{path} is binary; write it to a file with -o FILE.")
     sys.stdout.flush()
-    sys.stdout.buffer.write(data)
+    first = True
+    for chunk in chunks:
+        if first and sys.stdout.isatty() and b"\x00" in chunk:
+            raise InvalidInput(f"{path} is binary; write it to a file with -o FILE.")
+        first = False
+        sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()
     return 0
 

@@ -22,7 +22,7 @@ docs/contract.md lists the promises and where the profiles still differ):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -142,6 +142,12 @@ class DataStore(Part, Protocol):
 
     def get_file(self, repo: str, ref: str, path: str) -> bytes:
         """The bytes put there, as they were put. NotFound for no such file, InvalidInput for a folder."""
+        ...
+
+    def iter_file(self, repo: str, ref: str, path: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The bytes of `get_file` in chunks of at most `chunk_size`, never the whole file in memory (a multi-GB file
+        streams). The same errors as `get_file`, raised before the first chunk; a stored copy found corrupt while
+        streaming raises after the last one (write to a temporary file and keep it only when the stream ended)."""
         ...
 
     def resolve(self, repo: str, ref: str) -> DataRef:

@@ -318,3 +318,16 @@ def test_health_is_a_reachable_service_of_the_data_part(data_store):
     assert isinstance(service, Service)
     assert (service.part, service.reachable) == ("data", True), service.detail
     assert service.backend and service.detail
+
+
+def test_iter_file_streams_the_bytes_of_get_file_in_chunks(data_store, fresh_name):
+    name = fresh_name("repo")
+    data_store.create_repo(name)
+    data_store.put_files(name, "master", {"/big.bin": LARGE, "/empty.txt": b""})
+    chunks = list(data_store.iter_file(name, "master", "/big.bin", chunk_size=1 << 16))
+    assert b"".join(chunks) == LARGE == data_store.get_file(name, "master", "/big.bin")
+    assert len(chunks) > 1 and max(len(c) for c in chunks) <= 1 << 16
+    assert b"".join(data_store.iter_file(name, "master", "/empty.txt")) == b""
+    with pytest.raises(NotFound) as e:
+        data_store.iter_file(name, "master", "/nope.bin")  # before the first chunk
+    one_sentence(e.value, "/nope.bin")

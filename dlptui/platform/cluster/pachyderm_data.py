@@ -289,6 +289,32 @@ class PachydermDataStore:
             entries = [e for e in entries if e.type == "file"]
         return sorted(entries, key=lambda e: e.path)
 
+    def iter_file(self, repo: str, ref: str, path: str, chunk_size: int = 1 << 20):
+        """GetFile's stream, passed on in chunks (python-pachyderm's PFSFile reads the gRPC stream as it comes)."""
+        path = _user_path(path)
+        what = f"file {path!r} in {repo}@{ref}"
+        with self.pachd.call(what) as client:
+            commit = self._ref(repo, ref)
+            f = client.get_file(commit, path)
+            try:
+                first = f.read(chunk_size)  # errors (no such file) come with the first message: before any chunk
+            except StopIteration:
+                first = b""
+
+        def chunks():
+            with self.pachd.call(what):
+                try:
+                    chunk = first
+                    while chunk:
+                        yield chunk
+                        chunk = f.read(chunk_size)
+                except StopIteration:
+                    return
+                finally:
+                    f.close()
+
+        return chunks()
+
     def get_file(self, repo: str, ref: str, path: str) -> bytes:
         path = _user_path(path)
         with self.pachd.call(f"file {path!r} in {repo}@{ref}") as client:

@@ -170,6 +170,20 @@ class BlobStore:
             raise CorruptBlob(f"The stored content of {label} is corrupt (its hash does not match); put the file again.")
         return data
 
+    def iter(self, digest: str, label: str, chunk_size: int = CHUNK):
+        """The blob's bytes in chunks, hashed on the way: CorruptBlob after the last chunk if they do not match."""
+        try:
+            f = open(self.path(digest), "rb")
+        except FileNotFoundError:
+            raise CorruptBlob(f"The stored content of {label} is missing from {self.root}; put the file again.") from None
+        h = hashlib.sha256()
+        with f:
+            while chunk := f.read(chunk_size):
+                h.update(chunk)
+                yield chunk
+        if h.hexdigest() != digest:
+            raise CorruptBlob(f"The stored content of {label} is corrupt (its hash does not match); put the file again.")
+
     def verify(self, digest: str) -> bool:
         try:
             h = hashlib.sha256()

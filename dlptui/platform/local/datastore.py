@@ -415,6 +415,22 @@ class LocalDataStore:
                 raise NotFound(f"There is no file {clean} in {repo}@{ref}; see `dlptui data ls {repo}@{ref}`.")
         return self.blobs.read(row["hash"], f"{repo}@{ref}:{clean}")
 
+    def iter_file(self, repo: str, ref: str, path: str, chunk_size: int = 1 << 20):
+        digest, label = self._file_hash(repo, ref, path)
+        return self.blobs.iter(digest, label, chunk_size)
+
+    def _file_hash(self, repo: str, ref: str, path: str) -> tuple[str, str]:
+        """The sha256 of a file of a commit, and how sentences name it; NotFound or InvalidInput as get_file says."""
+        clean = clean_path(path)
+        with self._read() as db:
+            commit = self._find_commit(db, repo, ref)
+            row = db.execute("SELECT hash FROM entries WHERE commit_seq = ? AND path = ?", (commit["seq"], clean)).fetchone()
+            if row is None:
+                if self._matches(db, commit["seq"], clean):
+                    raise InvalidInput(f"{clean} in {repo}@{ref} is a folder; give a file path, or use `dlptui data ls`.")
+                raise NotFound(f"There is no file {clean} in {repo}@{ref}; see `dlptui data ls {repo}@{ref}`.")
+        return row["hash"], f"{repo}@{ref}:{clean}"
+
     # --- health and checks ------------------------------------------------------
 
     def health(self) -> Service:
