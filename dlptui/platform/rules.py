@@ -100,6 +100,8 @@ def collect(sources: Iterable[Path], dest: str = "/") -> dict[str, Path]:
     """The repo paths of local files and folders put below `dest`, like `cp -r SOURCES DEST`.
 
     A file lands at DEST/<its name>; a folder's files at DEST/<folder name>/<path inside it>.
+    A link inside a folder that resolves outside that folder is refused (a `cat.1.jpg ->
+    ~/.ssh/id_rsa` must not land in a shared repo); a file named on its own is taken as named.
     """
     folder = clean_path(dest, folder=True)
     files: dict[str, Path] = {}
@@ -117,7 +119,20 @@ def collect(sources: Iterable[Path], dest: str = "/") -> dict[str, Path]:
             for name in sorted(filenames):
                 path = Path(dirpath) / name
                 if path.is_file():
+                    check_inside(path, source)
                     files[join(folder, top, *rel, name)] = path
     if not files:
         raise InvalidInput("There are no files to put in " + ", ".join(str(s) for s in sources) + ".")
     return files
+
+
+def check_inside(path: Path, tree: Path) -> Path:
+    """`path` (found below `tree` by a walk that does not follow folder links), refused in one
+    sentence when it is a link to something outside `tree`."""
+    if path.is_symlink():
+        target, root = path.resolve(), tree.resolve()
+        if root != target and root not in target.parents:
+            raise InvalidInput(
+                f"{path} is a link to {target}, outside {tree}; nothing was put: remove the link or copy the file in."
+            )
+    return path
