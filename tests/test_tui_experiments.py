@@ -293,3 +293,17 @@ async def test_a_search_lists_its_trials_overlays_them_compares_and_registers_th
         await wait_for(pilot, lambda: platform.registry.list_models() != [], what="the version")
         (version,) = platform.registry.list_versions(platform.registry.list_models()[0].name)
         assert version.checkpoint_uuid == best[winner]
+
+
+async def test_the_start_dialog_offers_the_search_and_a_version_to_start_warm_from(config, platform):
+    from textual.widgets import Input
+
+    app = make_app(config, platform, start="experiments")
+    async with app.run_test(size=SIZE) as pilot:
+        got: list = []
+        app.push_screen(StartDialog([TRIAL / "tiny.yaml", TRIAL / "search.yaml"], [], TRIAL / "search.yaml"), got.append)
+        await wait_for(pilot, lambda: isinstance(app.screen, StartDialog) and app.screen.query("#source"), what="the start dialog")
+        app.screen.query_one("#source", Input).value = "dogcat-model@production"
+        await pilot.click("#ok")
+        await wait_for(pilot, lambda: got, what="the answer")
+        assert got[0] == (TRIAL / "search.yaml", None, None, "dogcat-model@production")

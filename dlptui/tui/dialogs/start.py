@@ -1,8 +1,10 @@
-"""Start an experiment: a config file (trial/*.yaml), the data commit to train on, an optional name.
+"""Start an experiment or a search: a config file (trial/*.yaml), the data commit to train on, an
+optional name, and optionally a version or checkpoint to start warm from.
 
 `StartDialog(configs, commits, default_config)` (what `actions.training.start_choices` gives)
-dismisses with `(config path, DataRef or None, name or None)`, or None on Esc. `None` as the
-data means the commit the config itself names.
+dismisses with `(config path, DataRef or None, name or None, source or None)`, or None on Esc.
+`None` as the data means the commit the config itself names; the source is MODEL@VERSION,
+MODEL@ALIAS or a checkpoint uuid (`actions.training.start(..., source=)`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dlptui.tui.dialogs.base import Dialog, field
 CONFIG_DATA = "the data the config names"
 
 
-class StartDialog(Dialog["tuple[Path, DataRef | None, str | None] | None"]):
+class StartDialog(Dialog["tuple[Path, DataRef | None, str | None, str | None] | None"]):
     OK = ("ok", "Start")
     FOCUS = "#ok"
 
@@ -43,11 +45,13 @@ class StartDialog(Dialog["tuple[Path, DataRef | None, str | None] | None"]):
             id="data",
         ))
         yield from field("name (optional)", Input(placeholder="the config's name", id="name"))
+        yield from field("start from (optional)", Input(placeholder="MODEL@VERSION or a checkpoint uuid: warm start", id="source"))
 
-    def result(self) -> tuple[Path, DataRef | None, str | None]:
+    def result(self) -> tuple[Path, DataRef | None, str | None, str | None]:
         config = self.query_one("#config", Select).value
         if not isinstance(config, int):
             raise InvalidInput("Pick a config file first.")
         data = self.query_one("#data", Select).value
         ref = self.commits[data][1] if isinstance(data, int) and data >= 0 else None
-        return self.configs[config], ref, self.query_one("#name", Input).value.strip() or None
+        source = self.query_one("#source", Input).value.strip() or None
+        return self.configs[config], ref, self.query_one("#name", Input).value.strip() or None, source

@@ -103,8 +103,8 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
             return
 
         def chosen(answer) -> None:
-            config, data, name = answer
-            self.call(training.start, self.platform, config, data, name, then=self._started)
+            config, data, name, source = answer
+            self.call(training.start, self.platform, config, data, name, source, then=self._started)
 
         self.ask(StartDialog(configs, commits, default), chosen)
 
