@@ -13,10 +13,13 @@ both land, one after the other, each on top of the other's head.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import stat
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -32,6 +35,8 @@ MIN_PREFIX = 4
 BRANCH = re.compile(r"^[A-Za-z0-9_-]+$")  # pachd's rule, so a branch made here can be made on a cluster
 
 COMMIT_COLUMNS = "seq, id, repo, branch, parent, message, created, size_bytes, files"
+STAGE_THREADS = 4  # files staged side by side by one put
+STAGE_BATCH = 256  # files per task: a task per file costs more than a small file's copy
 
 
 def _commit(row: sqlite3.Row) -> Commit:
@@ -64,17 +69,20 @@ def check_branch_name(name: str) -> str:
 
 
 def _expand(files: Mapping[str, Path | bytes]) -> dict[str, Path | bytes]:
-    """Destination path -> source, with a folder's files below its destination (like `pachctl put file -r`)."""
+    """Destination path -> source, with a folder's files below its destination (like `pachctl put file -r`).
+    One stat per source: at 25,000 files the checks cost more than the copies otherwise."""
     out: dict[str, Path | bytes] = {}
     for dest, source in files.items():
         dest = clean_path(dest)
         if isinstance(source, (bytes, bytearray)):
             out[dest] = bytes(source)
             continue
-        if not Path(source).exists():
-            raise NotFound(f"There is no file or folder {source} on this machine; check the path.")
-        if not Path(source).is_dir():
-            out[dest] = Path(source)
+        try:
+            is_dir = stat.S_ISDIR(os.stat(source).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"There is no file or folder {source} on this machine; check the path.") from None
+        if not is_dir:
+            out[dest] = source
             continue
         folder = Path(source)
         for f in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -232,11 +240,17 @@ class LocalDataStore:
         staged: dict[str, Staged] = {}
         done = 0
         try:
-            for path, source in sources.items():
-                staged[path] = self._stage(source)
-                done += staged[path].size
-                if progress:
-                    progress(done, total)
+            # hashing and copying release the GIL: a few threads keep the disk and the cores busy (the order stays)
+            paths, values = list(sources), list(sources.values())
+            batches = [values[i:i + STAGE_BATCH] for i in range(0, len(values), STAGE_BATCH)]
+            with ThreadPoolExecutor(max_workers=STAGE_THREADS) as pool:
+                results = pool.map(lambda batch: [self._stage(v) for v in batch], batches)
+                for i, batch in enumerate(results):
+                    for path, result in zip(paths[i * STAGE_BATCH:(i + 1) * STAGE_BATCH], batch):
+                        staged[path] = result
+                        done += result.size
+                    if progress:
+                        progress(done, total)
             with self._write() as db:
                 self._need_repo(db, repo)
                 for path, s in staged.items():  # a sweep may have removed a blob we meant to reuse
