@@ -105,6 +105,8 @@ class Runner:
 
     def loop(self) -> None:
         while not self.stopping.is_set():
+            if not (self.root / "meta.db").exists():  # the home was removed under it
+                return
             spec = self.spec()
             if spec is None:
                 return

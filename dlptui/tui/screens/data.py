@@ -145,12 +145,22 @@ class DataScreen(BaseScreen):
 
             self._busy(f"Splitting {path.name} into train/eval in {repo}")
             self.call(
-                lambda: import_kaggle(self.platform.data, path, repo=repo, progress=self._progress_from_thread()),
+                lambda: import_kaggle(self.platform.data, path, repo=repo, progress=self._progress_from_thread(),
+                                      pipelines=self._pipelines()),
                 then=self._imported,
                 on_error=self._failed,
             )
 
         self.ask(FilePicker(f"A folder of Kaggle images or train.zip, split into {repo}"), picked)
+
+    def _pipelines(self):
+        """The pipelines part, through which the split runs where this install has one (else a direct commit)."""
+        from dlptui.errors import NotAvailable
+
+        try:
+            return self.platform.pipelines
+        except NotAvailable:
+            return None
 
     def _imported(self, result) -> None:
         counts = ", ".join(f"{s}: {c['cat']} cats, {c['dog']} dogs" for s, c in result.counts.items())
@@ -200,7 +210,8 @@ class CommitsScreen(BaseScreen):
 
     def compose_body(self) -> ComposeResult:
         yield ResourceTable(
-            [("id", "COMMIT"), ("branch", "BRANCH"), ("message", "MESSAGE"), ("files", "FILES"), ("size", "SIZE"), ("created", "CREATED")],
+            [("id", "COMMIT"), ("branch", "BRANCH"), ("message", "MESSAGE"), ("files", "FILES"), ("size", "SIZE"), ("created", "CREATED"),
+             ("provenance", "MADE FROM")],
             id="commits",
         )
 
@@ -209,7 +220,9 @@ class CommitsScreen(BaseScreen):
 
     def show(self, commits) -> None:
         self.query_one("#commits", ResourceTable).update_rows(
-            (c.id, (commit_id(c.id), c.branch, c.message, c.files, size(c.size_bytes), timestamp(c.created))) for c in commits
+            (c.id, (commit_id(c.id), c.branch, c.message, c.files, size(c.size_bytes), timestamp(c.created),
+                    ", ".join(data_ref(*ref.split("@", 1)) for ref in c.provenance) or "-"))
+            for c in commits
         )
         if commits:
             self.state(f"{plural(len(commits), 'commit')} in {self.repo}. Enter shows the files; Esc goes back.")
