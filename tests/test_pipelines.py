@@ -247,3 +247,34 @@ def test_sample_goes_through_the_split_pipeline_with_the_direct_split_and_lineag
     with pytest.raises(Conflict, match="seed"):
         import_sample(pp.data, repo="dogs-and-cats", count=20, size=16, seed=7, pipelines=pp.pipelines)
     assert upstream(pp, pp.data.inspect_commit("direct", "master")) == []  # put by hand: nothing further down
+
+
+def test_a_runner_killed_mid_job_leaves_no_output_commit_and_the_job_goes_on_when_it_comes_back(pp, tmp_path):
+    import json as _json
+    import os
+    import signal
+
+    from dlptui.platform.local import processes
+
+    raw(pp, {f"/{n}.txt": n.encode() for n in "abcd"})
+    gate = tmp_path / "gate"
+    code = ["sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.05; done; cp /pfs/raw/* /pfs/out/"]
+    pp.pipelines.create_pipeline({**spec(cmd=code), "parallelism_spec": {"constant": 2}})
+    deadline = time.monotonic() + 10
+    while not pp.pipelines.list_jobs("upper") or pp.pipelines.list_jobs("upper")[0].state is not JobState.RUNNING:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with pp.pipelines.db.read() as db:
+        record = processes.ProcessRecord.from_json(_json.loads(db.execute("SELECT runner FROM pipelines").fetchone()[0]))
+    for proc in processes.members(record):  # kill -9 the runner and its children at once
+        os.kill(proc.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while processes.alive(record):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert pp.data.list_commits("upper") == []  # no half commit
+    gate.write_text("")
+    pp.pipelines.inspect_pipeline("upper")  # the next look starts the runner again; it resumes the job
+    [job] = wait_jobs(pp, "upper", 1)
+    assert job.state is JobState.SUCCESS and job.datums["total"] == 4
+    assert {e.path for e in pp.data.list_files("upper", "master", "/")} == {"/a.txt", "/b.txt", "/c.txt", "/d.txt"}

@@ -214,6 +214,7 @@ class Runner:
                                                 (job_id,))]
         self.update_counts(job_id)
         work = self.root / self.name / "work" / job_id
+        shutil.rmtree(work, ignore_errors=True)  # what a runner killed in this job left
         logs = self.root / self.name / "logs" / job_id
         logs.mkdir(parents=True, exist_ok=True)
         self.staged = []
