@@ -228,8 +228,12 @@ def test_connections_over_the_limit_are_closed(tmp_path, monkeypatch):
             assert sock.recv(65536).startswith(b"HTTP/1.1 404")
             held.append(sock)
         with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
-            extra.sendall(b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            assert extra.recv(65536) == b"", "a fourth connection is closed unanswered"
+            try:
+                extra.sendall(b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                answer = extra.recv(65536)
+            except ConnectionResetError:  # closed with unread input: a reset instead of a FIN
+                answer = b""
+            assert answer == b"", "a fourth connection is closed unanswered"
         held.pop().close()
         time.sleep(0.3)
         with socket.create_connection(("127.0.0.1", port), timeout=10) as again:

@@ -38,6 +38,7 @@ from dlptui.platform.local.processes import ProcessRecord
 MAX_BODY = 32 << 20  # a base64 JPEG of a 40-megapixel photo fits
 MAX_CONNECTIONS = 256
 REQUEST_TIMEOUT_S = 60
+UPSTREAM_IDLE_S = 1  # below gunicorn's keep-alive (2 s)
 PREDICTION_PATHS = r"/(api/v[0-9.]+/predictions|predict)"
 READ_PATHS = r"/(health/status|health/ping|metadata)"
 VERSION_HEADER = "x-dlptui-version"
@@ -190,6 +191,12 @@ def clusters(backends: list[dict]) -> list[dict]:
             "connect_timeout": "1s",
             "load_assignment": {"cluster_name": cluster_name(b["id"]), "endpoints": endpoints},
             "common_lb_config": {"healthy_panic_threshold": {"value": 0}},
+            # gunicorn closes a kept-alive connection after 2 s idle: let Envoy drop it first, so a request
+            # is never written onto a connection the server is closing
+            "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "common_http_protocol_options": {"idle_timeout": f"{UPSTREAM_IDLE_S}s"},
+                "explicit_http_config": {"http_protocol_options": {}}}},
             "circuit_breakers": {"thresholds": [{"max_connections": 64, "max_pending_requests": 256, "max_requests": 256, "max_retries": 16}]},
             "track_cluster_stats": {"timeout_budgets": False},
         })
@@ -210,7 +217,7 @@ def routes(port: int, primary: dict, canary: dict | None, share: int, shadow: di
                          "request_headers_to_add": [_header(ROLE_HEADER, "canary")],
                          "response_headers_to_add": [_header(VERSION_HEADER, str(canary["version"]))]})
     retry = {
-        "retry_on": "connect-failure,refused-stream,reset-before-request",
+        "retry_on": "connect-failure,refused-stream,reset-before-request,reset",  # a prediction has no side effect
         "num_retries": 3,
         "per_try_timeout": f"{REQUEST_TIMEOUT_S}s",
         "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts", "typed_config": {
