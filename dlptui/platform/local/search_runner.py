@@ -139,7 +139,9 @@ class Runner:
                 continue
             del self.children[trial_id]
             t = self.db.trial_row(trial_id)
-            if t.state is ExperimentState.PAUSED and not self.stopping and self._latest_batch(trial_id) < t.target:
+            if t.state is ExperimentState.COMPLETED:  # it trained its whole length: the study hears its result
+                self._tell(t, stopped=False)
+            elif t.state is ExperimentState.PAUSED and not self.stopping and self._latest_batch(trial_id) < t.target:
                 if t.restarts < RESTARTS:  # it stopped short of its rung (a stray SIGTERM): once more from its checkpoint
                     self.db.update_trial(trial_id, state=ExperimentState.QUEUED, restarts=t.restarts + 1)
                 else:
