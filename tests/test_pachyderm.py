@@ -264,3 +264,24 @@ def test_a_finished_commit_passes_through_finishing_and_the_adapter_waits_for_fi
     assert (put.files, put.size_bytes) == (2, 8)
     store.delete_repo(name)
     client.delete_repo(name)  # like pachd 2.x, a repo that is not there: no error
+
+
+def test_the_shipped_split_spec_is_accepted_by_pachd(home, monkeypatch, pachd_standin_server):
+    from dlptui.actions.datasets import split_spec
+
+    pachd_standin_server.reset()
+    monkeypatch.setenv("PACHD_ADDRESS", pachd_standin_server.address)
+    monkeypatch.delenv("PACHD_TOKEN", raising=False)
+    platform = Platform(load_config(profile="cluster"))
+    try:
+        raw = fresh("raw")
+        platform.data.create_repo(raw)
+        platform.data.put_files(raw, "master", {"/train/cat.1.jpg": b"c", "/train/dog.1.jpg": b"d"})
+        spec = split_spec(fresh("split"))
+        spec["input"]["pfs"]["repo"] = raw
+        made = platform.pipelines.create_pipeline(spec)
+        assert made.inputs == (f"{raw}@master",) and made.image == "python:3.11-slim" and made.cmd[:2] == ("python3", "-")
+        assert made.spec["transform"]["env"] == {"SEED": "42", "EVAL_FRACTION": "0.2"}
+        assert [p.name for p in platform.pipelines.list_pipelines()] == [made.name]
+    finally:
+        platform.close()
