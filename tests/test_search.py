@@ -36,6 +36,8 @@ def test_rungs_are_max_time_over_powers_of_the_divisor():
     assert search.brackets({**ASHA, "mode": "conservative"}) == [3, 2, 1]
     assert search.brackets({**ASHA, "mode": "standard", "max_rungs": 5}) == [5, 4, 3]
     assert search.rungs({**ASHA, "mode": "conservative"}, 2) == [40]
+    halving = {"name": "async_halving", "num_rungs": 4, "max_time": 80, "divisor": 2, "max_trials": 4}
+    assert search.brackets(halving) == [4] and search.rungs(halving, 0) == [10, 20, 40, 80]
 
 
 class Script:
