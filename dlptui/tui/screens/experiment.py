@@ -83,7 +83,9 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="summary")
-        yield Vertical(id="trials-box")
+        box = Vertical(id="trials-box")
+        box.styles.height = "auto"  # empty (and no room taken) for a single trial
+        yield box
         with Horizontal(id="charts"):
             yield MetricChart("loss", id="loss")
             yield MetricChart("accuracy", id="accuracy")
@@ -149,7 +151,9 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
             self.columns = searched(trials)
             columns = [("trial", "TRIAL"), ("state", "STATE")] + [(f"hp-{k}", k.upper()) for k in self.columns]
             columns += [("batches", "BATCHES"), ("best", f"BEST {self.metric.upper()}"), ("progress", "PROGRESS")]
-            self.query_one("#trials-box", Vertical).mount(ResourceTable(columns, id="trials"))
+            table = ResourceTable(columns, id="trials")
+            table.styles.height = min(len(trials) + 2, 12)  # the header and a row per trial, at most ten shown
+            self.query_one("#trials-box", Vertical).mount(table)
             self.call_after_refresh(self._show_trials, trials)
             return
         table = self.query_one("#trials", ResourceTable)
