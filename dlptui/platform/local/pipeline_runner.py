@@ -104,6 +104,8 @@ class Runner:
         return pipeline_spec.parse(json.loads(row["spec"]))
 
     def loop(self) -> None:
+        for trash in (self.root / self.name / "work").glob(".trash-*"):  # left by a runner that exited meanwhile
+            shutil.rmtree(trash, ignore_errors=True)
         while not self.stopping.is_set():
             if not (self.root / "meta.db").exists():  # the home was removed under it
                 return
@@ -225,7 +227,7 @@ class Runner:
             self.data.publish(self.staged)  # the outputs' blobs, made durable in one go (not one sync per datum)
         finally:
             self.data.blobs.discard(self.staged)
-        shutil.rmtree(work, ignore_errors=True)
+        _remove_later(work)  # thousands of datum folders: removed beside the commit, not before it
         if self.stopping.is_set():
             self.finish(job_id, JobState.KILLED, f"Pipeline {self.name!r} was stopped.")
             return
@@ -269,10 +271,9 @@ class Runner:
                 for tries in range(1, spec.datum_tries + 1):
                     if self.stopping.is_set():
                         return
-                    try:
-                        reason, output = self.try_datum(spec, job_id, did, datum, work / did[:16], log)
-                    finally:
-                        shutil.rmtree(work / did[:16], ignore_errors=True)  # here, in parallel, not after the job
+                    if tries > 1:
+                        shutil.rmtree(work / did[:16], ignore_errors=True)  # what the failed try left
+                    reason, output = self.try_datum(spec, job_id, did, datum, work / did[:16], log)
                     if not reason:
                         break
                     log.write(f"try {tries} of {spec.datum_tries} failed: {reason}\n".encode())
@@ -346,6 +347,17 @@ class Runner:
         with self.lock:
             self.staged.extend(staged.values())  # published once, when the datums of the job have run
         return "", {path: [s.hash, s.size] for path, s in staged.items()}
+
+
+def _remove_later(folder: Path) -> None:
+    """Move `folder` aside at once and remove it in a background thread (what is left when the runner exits goes
+    at its next start: `Runner.loop`)."""
+    trash = folder.with_name(f".trash-{folder.name}-{time.monotonic_ns()}")
+    try:
+        os.rename(folder, trash)
+    except FileNotFoundError:
+        return
+    threading.Thread(target=shutil.rmtree, args=(trash, True), name="remove-work", daemon=True).start()
 
 
 def _snapshot(pfs: Path, skip: Path) -> set:
