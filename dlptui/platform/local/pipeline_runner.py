@@ -45,6 +45,7 @@ from dlptui.platform.local.pipeline_db import JOB_COLUMNS, open_pipeline_db
 from dlptui.platform.model import JobState
 
 POLL_S = 0.1
+FLUSH_S = 0.2  # how often the datums that ended are written (the live counts move at this pace)
 PFS = re.compile(r"(?<![\w./-])/pfs(?=/|$|[\s'\";:])")
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH")
 
@@ -83,6 +84,8 @@ class Runner:
         self.data = LocalDataStore(SimpleNamespace(home=home))
         self.stopping = threading.Event()
         self.children: set[subprocess.Popen] = set()
+        self.ended: list[tuple] = []
+        self.staged: list = []
         self.lock = threading.Lock()
 
     # --- the loop ---------------------------------------------------------------------
@@ -219,14 +222,21 @@ class Runner:
         shutil.rmtree(work, ignore_errors=True)  # what a runner killed in this job left
         logs = self.root / self.name / "logs" / job_id
         logs.mkdir(parents=True, exist_ok=True)
-        self.staged = []
+        self.staged, self.ended = [], []
+        done = threading.Event()
+        flusher = threading.Thread(target=self.flush_every, args=(FLUSH_S, done), name="flush", daemon=True)
+        flusher.start()
         try:
             with ThreadPoolExecutor(max_workers=spec.workers) as pool:
                 for did in todo:
                     pool.submit(self.run_datum, spec, job_id, did, by_id[did], work, logs)
             self.data.publish(self.staged)  # the outputs' blobs, made durable in one go (not one sync per datum)
         finally:
+            done.set()
+            flusher.join()
             self.data.blobs.discard(self.staged)
+        if not self.stopping.is_set():
+            self.flush()  # after the blobs are published: a datum recorded as done has its output stored
         _remove_later(work)  # thousands of datum folders: removed beside the commit, not before it
         if self.stopping.is_set():
             self.finish(job_id, JobState.KILLED, f"Pipeline {self.name!r} was stopped.")
@@ -284,12 +294,26 @@ class Runner:
             reason = f"The runner could not run the datum ({type(e).__name__}: {e})."
         if self.stopping.is_set():
             return
-        column = "failed" if reason else "processed"
-        with self.db.write() as db:  # one transaction per datum: its row and the job's live counts
-            db.execute("UPDATE datums SET state = ?, tries = ?, reason = ?, output = ? WHERE job_id = ? AND id = ?",
-                       ("failed" if reason else "success", tries, reason, json.dumps(output) if output is not None else None,
-                        job_id, did))
-            db.execute(f"UPDATE jobs SET {column} = {column} + 1 WHERE id = ?", (job_id,))
+        with self.lock:  # written by the flusher, many datums a transaction (each one is synced to disk)
+            self.ended.append(("failed" if reason else "success", tries, reason,
+                               json.dumps(output) if output is not None else None, job_id, did))
+
+    def flush(self) -> None:
+        """Write the datums that ended since the last flush, and the job's counts, in one transaction."""
+        with self.lock:
+            ended, self.ended = self.ended, []
+        if not ended:
+            return
+        with self.db.write() as db:
+            db.executemany("UPDATE datums SET state = ?, tries = ?, reason = ?, output = ? WHERE job_id = ? AND id = ?", ended)
+            for job_id in {row[4] for row in ended}:
+                db.execute("UPDATE jobs SET processed = processed + ?, failed = failed + ? WHERE id = ?",
+                           (sum(1 for r in ended if r[4] == job_id and r[0] == "success"),
+                            sum(1 for r in ended if r[4] == job_id and r[0] == "failed"), job_id))
+
+    def flush_every(self, seconds: float, done: threading.Event) -> None:
+        while not done.wait(seconds):
+            self.flush()
 
     def try_datum(self, spec, job_id, did, datum, folder: Path, log) -> tuple[str, dict | None]:
         pfs = folder / "pfs"
