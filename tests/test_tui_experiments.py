@@ -307,3 +307,29 @@ async def test_the_start_dialog_offers_the_search_and_a_version_to_start_warm_fr
         await pilot.click("#ok")
         await wait_for(pilot, lambda: got, what="the answer")
         assert got[0] == (TRIAL / "search.yaml", None, None, "dogcat-model@production")
+
+
+async def test_experiments_marked_in_the_list_are_compared_side_by_side(config, platform, sample_repo):
+    from dlptui.tui.dialogs.compare import CompareTrialsDialog
+
+    first, _ = seed_search(platform, sample_repo)
+    second, _ = seed_search(platform, sample_repo)
+    import json
+
+    changed = {**platform.training.get_experiment(second).config, "hyperparameters": {"backbone": "tiny", "momentum": 0.5}}
+    platform.training.db.update(int(second), config=json.dumps(changed))
+    app = make_app(config, platform, start="experiments")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: experiments_table(app).row_count == 2, what="the list")
+        table = experiments_table(app)
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: str(table.get_row_at(0)[0]).startswith("* "), what="the mark")
+        table.move_cursor(row=1)
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareTrialsDialog), what="the comparison")
+        rendered = app.screen.query_one("#compare-table").render()
+        assert sorted(t.id for t in app.screen.trials) == sorted([first, second])
+        assert app.screen.noun == "experiment" and {t.hparams.get("momentum") for t in app.screen.trials} == {0.9, 0.5}
+        assert rendered is not None

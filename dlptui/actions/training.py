@@ -86,6 +86,22 @@ def follow(poll: Callable[[int], tuple[list[Any], int]], finished: Callable[[], 
             time.sleep(POLL_S)
 
 
+def as_trials(experiments: list[Experiment]) -> tuple[list, str, bool]:
+    """Experiments as one-trial rows for a side-by-side view: their constant hyperparameters and their best
+    value of the first one's searcher metric; (rows, metric, smaller_is_better)."""
+    from dlptui.platform.model import Trial
+
+    searcher = (experiments[0].config or {}).get("searcher") or {} if experiments else {}
+    metric, smaller = searcher.get("metric", "validation_loss"), searcher.get("smaller_is_better", True)
+    rows = []
+    for e in experiments:
+        best = e.best_accuracy if "acc" in metric else e.best_validation_loss
+        hp = {k: v for k, v in ((e.config or {}).get("hyperparameters") or {}).items() if not isinstance(v, dict)}
+        rows.append(Trial(id=e.id, experiment_id=e.id, state=e.state, batches_done=e.batches_done, hparams=hp,
+                          max_batches=e.max_batches, best_metric=best))
+    return rows, metric, smaller
+
+
 def searched(trials) -> list[str]:
     """The hyperparameters a trial list shows as columns: those the search drew (every trial records them)."""
     return sorted({k for t in trials for k in t.hparams})

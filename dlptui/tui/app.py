@@ -45,8 +45,8 @@ key means two verbs (`tests/test_tui_keys.py` checks both). In the spirit of k9s
     i        import a Kaggle split                    Data
     s        promote to staging                       Versions
     P        promote to production                    Versions
-    m        mark a version / a trial                 Versions, Experiment
-    v        compare ("versus") with the marked ones  Versions, Experiment (trials, with a scatter)
+    m        mark a version / trial / experiment      Versions, Experiment, Experiments
+    v        compare ("versus") with the marked ones  Versions, Experiment (trials, with a scatter), Experiments
     d        deploy this version                      Versions
     l        lineage                                  Versions, Deployments
     e        edit: switch to another version          Deployments

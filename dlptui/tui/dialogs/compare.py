@@ -79,12 +79,12 @@ def differing(rows: list[dict]) -> set[str]:
     return {k for k in keys if len({repr(r.get(k)) for r in rows}) > 1}
 
 
-def trials_table(trials: list, smaller_is_better: bool) -> Table:
+def trials_table(trials: list, smaller_is_better: bool, noun: str = "trial") -> Table:
     """Hyperparameters, then batches, best and final metric of each trial; differences in yellow, the best in green."""
     table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
     table.add_column("")
     for t in trials:
-        table.add_column(f"trial {t.id}", justify="right")
+        table.add_column(f"{noun} {t.id}", justify="right")
     differ = differing([t.hparams for t in trials])
     for name in sorted({k for t in trials for k in t.hparams}):
         cells = [Text(text.hparam(t.hparams.get(name)), style="yellow" if name in differ else "") for t in trials]
@@ -107,15 +107,17 @@ class CompareTrialsDialog(Dialog[None]):
     CANCEL = ("close", "Close")
     BINDINGS = [Binding("q", "cancel", "Close", id="compare.close")]
 
-    def __init__(self, experiment_id: str, trials: list, metric: str, smaller_is_better: bool, everyone: list | None = None) -> None:
-        super().__init__(f"Experiment {experiment_id}: {len(trials)} trials side by side")
-        self.trials, self.metric, self.smaller = trials, metric, smaller_is_better
+    def __init__(self, experiment_id: str | None, trials: list, metric: str, smaller_is_better: bool, everyone: list | None = None,
+                 noun: str = "trial") -> None:
+        where = f"Experiment {experiment_id}: " if experiment_id else ""
+        super().__init__(f"{where}{len(trials)} {noun}s side by side")
+        self.trials, self.metric, self.smaller, self.noun = trials, metric, smaller_is_better, noun
         self.everyone = everyone or trials  # the scatter shows every trial, the chosen ones as the table does
 
     def compose_body(self) -> ComposeResult:
         from dlptui.tui.widgets.scatter import scatter_text
 
-        yield Static(trials_table(self.trials, self.smaller), id="compare-table")
+        yield Static(trials_table(self.trials, self.smaller, self.noun), id="compare-table")
         scored = [t for t in self.everyone if t.best_metric is not None]
         best = None
         if scored:

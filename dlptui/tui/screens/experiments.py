@@ -32,7 +32,11 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
         Binding("p", "pause", "Pause", id="experiments.pause"),
         Binding("c", "resume", "Resume", id="experiments.resume"),
         Binding("ctrl+k", "kill", "Kill", id="experiments.kill"),
+        Binding("m", "mark", "Mark", id="experiments.mark"),
+        Binding("v", "compare", "Compare", id="experiments.compare"),
     ]
+    marked: frozenset[str] = frozenset()
+    shown: dict = {}
 
     def compose_body(self) -> ComposeResult:
         yield ResourceTable(
@@ -54,12 +58,13 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
         return self.platform.training.list_experiments()
 
     def show(self, experiments: list[Experiment]) -> None:
+        self.shown = {e.id: e for e in experiments}
         ordered = sorted(experiments, key=lambda e: e.created, reverse=True)
         self.query_one("#experiments", ResourceTable).update_rows(
             (
                 e.id,
                 (
-                    e.id,
+                    ("* " if e.id in self.marked else "") + e.id,
                     e.name,
                     state_text(e.state),
                     progress_bar(e.progress),
@@ -92,6 +97,23 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
             from dlptui.tui.screens.experiment import ExperimentScreen  # numpy, for its charts: only when opened
 
             self.app.push_screen(ExperimentScreen(chosen))
+
+    def action_mark(self) -> None:
+        if chosen := self._chosen():
+            self.marked = self.marked ^ {chosen}
+            self.notify(f"{len(self.marked)} marked: press v to compare them (with the selected one).")
+            self.show(list(self.shown.values()))
+
+    def action_compare(self) -> None:
+        from dlptui.tui.dialogs.compare import CompareTrialsDialog
+
+        chosen = set(self.marked) | ({self.experiment_id()} if self.experiment_id() else set())
+        found = [self.shown[i] for i in sorted(chosen, key=int) if i in self.shown]
+        if len(found) < 2:
+            self.notify("Mark experiments with m (or one, then select another) and press v.", severity="warning")
+            return
+        rows, metric, smaller = training.as_trials(found)
+        self.app.push_screen(CompareTrialsDialog(None, rows, metric, smaller, noun="experiment"))
 
     def action_new(self) -> None:
         self.call(training.start_choices, self.platform, then=self._ask_start)
