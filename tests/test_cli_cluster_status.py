@@ -8,7 +8,9 @@ from tests.helpers import run_cluster_status
 
 def test_status_reports_the_cluster_and_seldon(kube_cluster, home):
     code, parts, stderr = run_cluster_status(home, KUBECONFIG=str(kube_cluster.kubeconfig))
-    assert set(parts) == {"cluster", "data", "training", "registry", "serving"}, stderr
+    from dlptui.platform import PARTS
+
+    assert set(parts) == set(PARTS) and {"cluster", "data", "training", "registry", "serving", "pipelines"} == set(PARTS), stderr
     cluster, serving = parts["cluster"], parts["serving"]
     assert cluster["reachable"] is True, cluster
     assert (cluster["backend"], cluster["version"], cluster["endpoint"]) == ("Kubernetes API server", "v1.20.2", kube_cluster.url)

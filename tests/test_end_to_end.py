@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
+import httpx
 import pytest
 
 from dlptui.actions.lineage import trace
@@ -65,14 +66,14 @@ def test_sample_to_prediction_and_a_version_switch_without_a_failed_request(trai
         served = [ours.probabilities["cat"], ours.probabilities["dog"]]
         assert served == pytest.approx(expected, abs=1e-4), "the server runs the registered checkpoint in eval mode"
 
-        # Seldon's own client, microservice mode, binData, against the deployment's endpoint
-        from seldon_core.seldon_client import SeldonClient
-        from seldon_core.utils import seldon_message_to_json
+        # Seldon's protocol as a client other than ours sends it: a JSON SeldonMessage with binData
+        # (Seldon's own client in microservice mode posts a form instead, which the endpoint refuses
+        # as it refuses any cross-site form: tests/test_serving.py)
+        import base64
 
-        host_port = deployment.endpoint.removeprefix("http://").split("/")[0]
-        result = SeldonClient(microservice_endpoint=host_port).microservice(method="predict", bin_data=image)
-        assert result.success, result.msg
-        theirs = seldon_message_to_json(result.response)["jsonData"]
+        answer = httpx.post(deployment.endpoint, json={"binData": base64.b64encode(image).decode()}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        theirs = answer.json()["jsonData"]
         assert theirs["label"] == ours.label
         assert theirs["probabilities"]["cat"] == pytest.approx(ours.probabilities["cat"], abs=1e-6)
 
