@@ -99,8 +99,10 @@ async def shoot(platform, out: Path, size: tuple[int, int]) -> list[Path]:
     def rows(selector: str) -> int:
         return app.screen.query_one(selector).row_count
 
+    from dlptui.platform import PARTS
+
     async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: len(app.health.services) == 5 and app.health.context, "the health poll")
+        await until(pilot, lambda: len(app.health.services) == len(PARTS) and app.health.context, "the health poll")
         await until(pilot, lambda: rows("#nodes") and rows("#workloads"), "the cluster screen")
         await pilot.pause(0.5)
         save("cluster")
