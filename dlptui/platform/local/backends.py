@@ -44,6 +44,7 @@ class Backend:
     pid: int
     started: float
     log: str
+    token: str | None = None  # the process token (processes.ProcessRecord)
 
     @property
     def url(self) -> str:
@@ -51,7 +52,7 @@ class Backend:
 
     @property
     def record(self) -> ProcessRecord:
-        return ProcessRecord(self.pid, self.started)
+        return ProcessRecord(self.pid, self.started, self.token)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -97,11 +98,15 @@ def start_backend(version: ModelVersion, folder: Path) -> Backend:
         "--threads", "4",
         "--parameters", json.dumps(parameters),
     ]  # fmt: skip
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(serving_dir()), str(trial_dir()), env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"
+    # the allow-listed environment: no secret of the console, no SELDON_DEBUG or FLASK_* (either makes
+    # the wrapper run Flask's own server on 0.0.0.0)
+    env = processes.child_env({
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(serving_dir()), str(trial_dir()), os.environ.get("PYTHONPATH")])),
+        "PYTHONUNBUFFERED": "1",
+    })
     record = processes.spawn(argv, log, cwd=serving_dir(), env=env)
-    return Backend(ident, version.model, version.version, checkpoint, http_port, metrics_port, record.pid, record.started, str(log))
+    return Backend(ident, version.model, version.version, checkpoint, http_port, metrics_port, record.pid, record.started,
+                   str(log), record.token)
 
 
 def backend_status(backend: Backend, client: httpx.Client) -> tuple[str, str]:

@@ -2,12 +2,21 @@
 
 A process is recorded as its pid *and* its start time, so a pid that the system reused for
 another program is never taken for ours (and never signalled). Each child leads its own
-session and process group, so stopping it reaches every process it forked.
+session and process group, so stopping it reaches every process it forked. Each also carries
+a token of its own in its environment (DLPTUI_PROCESS), which its descendants inherit: after
+the leader died and its pid went to another program, only processes with the token count as
+its group, so `undeploy` never signals an unrelated process group. A process this user may not
+inspect is never ours.
+
+Children get an allow-listed environment (`child_env`): the console's secrets (DET_PASS,
+PACHD_TOKEN, cloud keys...) and settings that change a server's behaviour (SELDON_DEBUG and
+FLASK_* make the model server bind 0.0.0.0) never reach a child that does not need them.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -17,27 +26,52 @@ from pathlib import Path
 import psutil
 
 
+TOKEN_VAR = "DLPTUI_PROCESS"
+# what a child of dlptui may see of the console's environment; everything else stays behind
+PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM", "PYTHONPATH",
+          "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR",
+          "DLPTUI_HOME", "DLPTUI_TRIAL_DIR", "DLPTUI_SERVING_DIR", "DLPTUI_INFRA_DIR",
+          "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+          "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "TORCH_HOME", "SSL_CERT_FILE", "SSL_CERT_DIR")
+PASSED_PREFIXES = ("LC_",)
+
+
+def child_env(extra: Mapping[str, str] | None = None, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The environment of a child: the allow-listed variables of this one, then `extra`."""
+    env = {k: v for k, v in environ.items() if k in PASSED or k.startswith(PASSED_PREFIXES)}
+    env.update(extra or {})
+    return env
+
+
 @dataclass(frozen=True)
 class ProcessRecord:
     pid: int
     started: float  # psutil's create_time of the process
+    token: str | None = None  # in the environment of it and its descendants (None: recorded by an older dlptui)
 
     def to_json(self) -> dict:
-        return {"pid": self.pid, "started": self.started}
+        data = {"pid": self.pid, "started": self.started}
+        if self.token:
+            data["token"] = self.token
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping) -> ProcessRecord:
-        return cls(int(data["pid"]), float(data["started"]))
+        return cls(int(data["pid"]), float(data["started"]), data.get("token"))
 
 
 def spawn(argv: Sequence[str], log: Path, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> ProcessRecord:
-    """Start `argv` in its own session, stdout and stderr appended to `log`; do not wait for it."""
+    """Start `argv` in its own session, stdout and stderr appended to `log`; do not wait for it.
+
+    `env`: the child's whole environment (see `child_env`); by default the allow-listed one."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(12)
+    environment = {**(dict(env) if env is not None else child_env()), TOKEN_VAR: token}
     with open(log, "ab") as out:
         child = subprocess.Popen(
             list(argv),
             cwd=cwd,
-            env=dict(env) if env is not None else None,
+            env=environment,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -45,7 +79,7 @@ def spawn(argv: Sequence[str], log: Path, cwd: Path | None = None, env: Mapping[
             close_fds=True,
         )
     child.returncode = 0  # the console never waits for it; keep Popen's finaliser from tracking it
-    return ProcessRecord(child.pid, psutil.Process(child.pid).create_time())
+    return ProcessRecord(child.pid, psutil.Process(child.pid).create_time(), token)
 
 
 def _process(record: ProcessRecord) -> psutil.Process | None:
@@ -74,16 +108,21 @@ def alive(record: ProcessRecord) -> bool:
 
 
 def members(record: ProcessRecord) -> list[psutil.Process]:
-    """The processes of the record's process group (its session: start_new_session) started after it.
+    """The processes of the record's process group (its session: start_new_session) that carry its
+    token (a record without one: that were started after it).
 
-    The leader may be gone while its children live on (killed from outside): they still count.
+    The leader may be gone while its children live on (killed from outside): they still count;
+    a group that took the leader's pid after it died does not.
     """
     members = []
     for proc in psutil.process_iter(["create_time"]):
         try:
-            if os.getpgid(proc.pid) == record.pid and proc.info["create_time"] >= record.started - 0.05:
-                members.append(proc)
-        except (ProcessLookupError, PermissionError, psutil.Error):
+            if os.getpgid(proc.pid) != record.pid or proc.info["create_time"] < record.started - 0.05:
+                continue
+            if record.token is not None and proc.environ().get(TOKEN_VAR) != record.token:
+                continue
+            members.append(proc)
+        except (ProcessLookupError, PermissionError, psutil.Error):  # gone, or not ours to inspect (AccessDenied)
             continue
     return members
 

@@ -1,0 +1,84 @@
+"""Children of dlptui: an allow-listed environment, a token that tells their process group apart from
+one that took a dead leader's pid, and model servers that listen on 127.0.0.1 only whatever the
+console's environment says."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import psutil
+
+from dlptui.platform.local import processes
+from dlptui.platform.local.processes import ProcessRecord, child_env, members
+from tests.fixtures.serving import version_of, wait_state
+
+SECRET_AND_UNSAFE = {
+    "DET_PASS": "s3cr3t", "DET_TOKEN": "s3cr3t", "PACHD_TOKEN": "s3cr3t", "AWS_SECRET_ACCESS_KEY": "s3cr3t",
+    "GOOGLE_APPLICATION_CREDENTIALS": "/keys.json", "SELDON_DEBUG": "1", "FLASK_DEBUG": "1", "FLASK_RUN_HOST": "0.0.0.0",
+}
+
+
+def test_a_child_gets_the_allow_listed_environment_only():
+    env = child_env({"EXTRA": "x"}, environ={"PATH": "/bin", "LC_ALL": "C", "HOME": "/h", **SECRET_AND_UNSAFE})
+    assert env == {"PATH": "/bin", "LC_ALL": "C", "HOME": "/h", "EXTRA": "x"}
+
+
+def test_spawn_passes_no_secret_and_marks_the_child(tmp_path, monkeypatch):
+    for key, value in SECRET_AND_UNSAFE.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "env.txt"
+    record = processes.spawn([sys.executable, "-c", f"import os, json; open({str(out)!r}, 'w').write(json.dumps(dict(os.environ)))"],
+                             tmp_path / "log")
+    deadline = time.monotonic() + 20
+    while not out.exists() or not out.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    import json
+
+    seen = json.loads(out.read_text())
+    assert not set(SECRET_AND_UNSAFE) & set(seen)
+    assert seen[processes.TOKEN_VAR] == record.token and record.token
+
+
+def test_a_process_group_without_the_token_is_not_ours(tmp_path):
+    record = processes.spawn([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "log")
+    try:
+        assert [p.pid for p in members(record)] == [record.pid]
+        # the same pid, start time and group, but not our token: what a reused pid looks like
+        assert members(ProcessRecord(record.pid, record.started, "another-token")) == []
+        assert ProcessRecord.from_json(record.to_json()) == record
+        assert ProcessRecord.from_json({"pid": 1, "started": 2.0}).token is None  # an older record still reads
+    finally:
+        processes.stop_tree(record)
+    assert not processes.alive(record)
+
+
+def test_a_model_server_listens_on_loopback_only_even_with_seldon_debug(serving_platform, tiny_checkpoints, monkeypatch):
+    for key, value in SECRET_AND_UNSAFE.items():
+        monkeypatch.setenv(key, value)
+    serving = serving_platform.serving
+    before = set(psutil.pids())
+    serving.deploy("loopback-only", version_of(tiny_checkpoints[0], 1))
+    try:
+        deployment = wait_state(serving, "loopback-only")
+        assert deployment.state.value == "available", deployment.detail
+        started = [p for p in psutil.process_iter() if p.pid not in before and _marked(p)]
+        listening = {}
+        for proc in started:  # Envoy, the model server and the workers it forked
+            env = proc.environ()
+            assert not set(SECRET_AND_UNSAFE) & set(env), proc.cmdline()
+            for conn in proc.net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN:
+                    listening[(proc.pid, conn.laddr.port)] = conn.laddr.ip
+        assert len({pid for pid, _ in listening}) >= 2, "Envoy and the model server both listen"
+        assert set(listening.values()) == {"127.0.0.1"}, listening
+    finally:
+        serving.undeploy("loopback-only")
+
+
+def _marked(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.environ().get(processes.TOKEN_VAR))
+    except psutil.Error:
+        return False
