@@ -82,3 +82,31 @@ def _marked(proc: psutil.Process) -> bool:
         return bool(proc.environ().get(processes.TOKEN_VAR))
     except psutil.Error:
         return False
+
+
+def test_a_training_child_gets_no_secret_of_the_console(platform, tmp_path, monkeypatch):
+    import yaml
+
+    from dlptui import resources
+    from dlptui.platform.local import training as local_training
+
+    for key, value in SECRET_AND_UNSAFE.items():
+        monkeypatch.setenv(key, value)
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    conf = yaml.safe_load((resources.trial_dir() / "tiny.yaml").read_text())
+    conf["data"] = {"store": "folder", "path": str(tmp_path / "data")}
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(conf))
+    seen = {}
+
+    def spawn(self, row, env, log):
+        seen.update(env)
+        raise OSError("not started in this test")
+
+    monkeypatch.setattr(local_training.LocalTraining, "_spawn", spawn)
+    try:
+        platform.training.create_experiment(config)
+    except Exception:  # the spawn that this test refuses ends the experiment in a sentence
+        pass
+    assert seen and seen["DLPTUI_HOME"] == str(platform.config.home) and "PATH" in seen
+    assert not set(SECRET_AND_UNSAFE) & set(seen)

@@ -32,6 +32,7 @@ from types import ModuleType
 
 from dlptui import resources
 from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound
+from dlptui.platform.local import processes
 from dlptui.platform.local.training_db import Row, TrainingDB
 from dlptui.platform.model import Checkpoint, DataRef, Experiment, ExperimentState, MetricPoint, Service, Trial
 
@@ -215,12 +216,16 @@ class LocalTraining:
         return self.root / "logs" / f"{experiment_id}.log"
 
     def _start(self, row: Row) -> None:
-        env = {
-            **os.environ,
+        # the allow-listed environment (processes.child_env): no secret of the console reaches the
+        # trial, but for the Pachyderm token of a config that reads its data from Pachyderm
+        data = (row.config or {}).get("data") or {}
+        passed = ("PACHD_ADDRESS", "PACHD_TOKEN") if data.get("store") == "pachyderm" else ()
+        env = processes.child_env({
+            **{k: os.environ[k] for k in passed if k in os.environ},
             "DLPTUI_HOME": str(self.config.home),
             "XDG_DATA_HOME": str(self.root),
             "PYTHONUNBUFFERED": "1",
-        }
+        })
         # queued until the child exists; a child that ends at once must not be overwritten to running
         self.db.update(row.id, state=ExperimentState.QUEUED, pid=None, request=None, error=None, ended=None)
         with open(self._log(row.id), "ab") as log:
