@@ -270,9 +270,8 @@ def test_the_two_commands_install_what_they_need(tmp_path: Path):
 # where code runs decides which requirements it may count on: the faces, the use cases and the
 # contract on the base install; each profile's adapters on base + their extra; the trial on
 # either profile (it reads Pachyderm on a cluster); the model server on base + [local]
-# an import a module guards itself (ImportError -> NotAvailable in one sentence), where its extra is not declared yet:
-# the pipeline spec check runs on the local profile too, and [local] does not pull python-pachyderm (a dependency
-# change that issue 11 asks for; until then a [local]-only install says to install [cluster] to create a pipeline)
+# an import a module guards itself (ImportError -> NotAvailable in one sentence): the pipeline spec check lives
+# beside the contract (both profiles use it), so a base install without either extra says what to install
 GUARDED = {("dlptui/platform/pipeline_spec.py", "python_pachyderm")}
 
 AREAS = [

@@ -66,7 +66,7 @@ def request(spec: Mapping) -> Any:
         import python_pachyderm
     except ImportError:
         raise NotAvailable(
-            "Checking a pipeline spec needs the Python package 'python_pachyderm'; install 'dlptui[cluster]'."
+            "Checking a pipeline spec needs the Python package 'python_pachyderm'; install 'dlptui[local]' or 'dlptui[cluster]'."
         ) from None
     try:
         return python_pachyderm.parse_dict_pipeline_spec(dict(spec))
