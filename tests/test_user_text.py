@@ -58,3 +58,13 @@ async def test_the_console_table_shows_markup_like_text_plainly():
         shown = default_cell_formatter(table.get_row("a")[0])  # what the table draws
         assert shown.plain == "[/bold] " and not shown.spans
         assert table.get_row("b")[0].style == "bold"  # a Text a screen built keeps its style
+
+
+def test_a_file_printed_to_a_terminal_loses_its_escape_sequences(home, capsys, monkeypatch):
+    source = home.parent / "notes.txt"
+    source.write_bytes(b"line one\n\x1b]0;owned\x07\x1b[2Jline two\n")
+    run_json(capsys, "data", "create", "r")
+    assert run(capsys, "data", "put", "r", str(source))[0] == 0
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    code, out, _ = run(capsys, "data", "get", "r:/notes.txt")
+    assert code == 0 and out == "line one\nline two\n"

@@ -184,11 +184,14 @@ def get(args, platform) -> int:
                 os.unlink(tmp)
         return 0
     sys.stdout.flush()
+    terminal = sys.stdout.isatty()
     first = True
     for chunk in chunks:
-        if first and sys.stdout.isatty() and b"\x00" in chunk:
+        if first and terminal and b"\x00" in chunk:
             raise InvalidInput(f"{path} is binary; write it to a file with -o FILE.")
         first = False
+        if terminal:  # a file's escape sequences never reach the terminal (piped, the bytes go as they are)
+            chunk = text.plain(chunk.decode("utf-8", errors="replace")).encode("utf-8")
         sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()
     return 0

@@ -166,7 +166,7 @@ def describe(args, platform) -> int:
         emit_table(figures, FIGURES, False, title="versions")
         if sentence := serving.verdict(figures):
             print(sentence)
-        print("\n".join(lines))
+        print(text.plain("\n".join(lines)))
     return 0
 
 
@@ -239,7 +239,7 @@ def logs(args, platform) -> int:
     if args.json:
         emit_json(lines)
     else:
-        print("\n".join(lines))
+        print(text.plain("\n".join(lines)))
     return 0
 
 

@@ -197,7 +197,7 @@ def trial_logs(args, platform) -> int:
             lines += batch
             continue
         for line in batch:
-            print(json.dumps(line) if args.json else line)
+            print(json.dumps(line) if args.json else text.plain(line))
         sys.stdout.flush()
     if args.json and not args.follow:
         emit_json(lines)
@@ -283,6 +283,6 @@ def logs(args, platform) -> int:
     if args.json and not args.follow:
         emit_json(training.all_logs(platform, args.id))
         return 0
-    emit = (lambda line: print(json.dumps(line))) if args.json else print
+    emit = (lambda line: print(json.dumps(line))) if args.json else (lambda line: print(text.plain(line)))
     _stream(platform, args, lambda c: platform.training.logs(args.id, c), emit)
     return 0
