@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from dlptui.config import load_config
 from dlptui.platform import Platform
 from dlptui.platform.cluster.determined_training import DeterminedRegistry, DeterminedTraining
-from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
+from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError, Unreachable
 from dlptui.platform.model import DataRef, ExperimentState
 from tests.helpers import run_cluster_status
 from tests.standins import DATA_COMMIT
@@ -384,3 +385,30 @@ def test_a_token_cached_by_det_user_login_is_used(standin_cluster_env, monkeypat
     assert str(store.path).startswith(str(home.parent))  # the test's own config dir, not the user's
     store.set_token("determined", TOKEN)
     assert [e.id for e in DeterminedTraining(standin_cluster_env).list_experiments()] == ["1"]
+
+
+def test_no_credentials_is_one_sentence_not_an_empty_password(standin_cluster_env, monkeypatch):
+    monkeypatch.delenv("DET_PASS")
+    monkeypatch.delenv("DET_TOKEN", raising=False)
+    with pytest.raises(NotAvailable, match=r"There are no credentials for user .* set DET_PASS \(or DET_TOKEN\)"):
+        DeterminedTraining(standin_cluster_env).list_experiments()
+
+
+@pytest.mark.parametrize("master, allowed", [
+    ("http://10.0.0.5:8080", False), ("http://master.example:8080", False),
+    ("http://localhost:8443", True), ("http://127.0.0.1:9", True), ("https://10.0.0.5:8443", True),
+])
+def test_credentials_never_go_over_plain_http_to_another_machine(standin_cluster_env, master, allowed):
+    from dlptui.platform.cluster.determined_connection import Master as MasterConnection
+
+    config = replace(standin_cluster_env, cluster=replace(standin_cluster_env.cluster, det_master=master))
+    connection = MasterConnection(config)
+    from determined.common import api
+
+    if allowed:
+        connection._check_transport(api.canonicalize_master_url(master))
+    else:
+        with pytest.raises(NotAvailable, match="plain HTTP from another machine"):
+            connection._check_transport(api.canonicalize_master_url(master))
+        insecure = replace(config, cluster=replace(config.cluster, allow_insecure_http=True))
+        MasterConnection(insecure)._check_transport(api.canonicalize_master_url(master))  # the profile accepts the risk

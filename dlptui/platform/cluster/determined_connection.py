@@ -2,7 +2,11 @@
 
 The master comes from DET_MASTER (the config's `det_master`); the user from DET_USER (default
 `determined`); the secret from DET_TOKEN, else DET_PASS, else the token that `det user login`
-cached, else Determined's default empty password. Every request carries a connect timeout
+cached; with none of them it says so in one sentence instead of trying an empty password
+(DET_PASS set to the empty string asks for that, as for Determined's default `determined` user).
+Credentials never go over plain http:// to a master that is not on this machine (a port-forward
+to localhost is): use https://, or set `allow_insecure_http = true` in the profile to accept
+that risk. Every request carries a connect timeout
 (`timeout_s`) and a read timeout, which the SDK leaves unset, so a dead or hung master is one
 Unreachable sentence in seconds. `determined` is imported only on first use.
 """
@@ -16,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
+from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError, Unreachable
 from dlptui.platform.model import Checkpoint, Service
 
 if TYPE_CHECKING:
@@ -85,17 +89,35 @@ class Master:
                 raise error from None
             raise Unreachable(f"{self.url} does not answer as a Determined master; check DET_MASTER.") from None
 
+    def _check_transport(self, master: str) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(master)
+        loopback = (parts.hostname or "") in ("localhost", "::1") or (parts.hostname or "").startswith("127.")
+        if parts.scheme == "http" and not loopback and not self.config.cluster.allow_insecure_http:
+            raise NotAvailable(
+                f"The Determined master at {self.url} speaks plain HTTP from another machine, so its password or token "
+                "would cross the network in clear; use https:// (the chart's tlsSecret) or `kubectl port-forward` to "
+                "localhost, or set allow_insecure_http = true in the cluster profile."
+            )
+
     def _login(self) -> Any:
         import urllib3
         from determined.common import api
         from determined.common.api import authentication, certs
 
         master = self._canonical()
+        self._check_transport(master)
         with self.errors("the master's TLS certificate"):
             cert = certs.default_load(master)
         token = os.environ.get("DET_TOKEN")
         if not token and os.environ.get("DET_PASS") is None:
             token = authentication.TokenStore(master).get_token(self.user)  # from `det user login`
+        if not token and os.environ.get("DET_PASS") is None:
+            raise NotAvailable(
+                f"There are no credentials for user {self.user!r} of the Determined master at {self.url}; set DET_PASS "
+                f"(or DET_TOKEN), or log in once with `det -m {self.url} user login {self.user}`."
+            )
         if not token:
             self.probe()  # login itself has no timeout: first make sure the master answers
             with self.errors(f"user {self.user!r}"):
