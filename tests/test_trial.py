@@ -324,3 +324,19 @@ def test_fetch_from_pachyderm(pachd_standin, tmp_path, monkeypatch):
     (root / "train" / "cat.1.jpg").unlink()  # a complete fetch of the same commit is reused, not fetched again
     assert fetch({"store": "pachyderm", "repo": "dogs-and-cats", "commit": DATA_COMMIT}, dest) == dest
     assert not (root / "train" / "cat.1.jpg").exists()
+
+
+@pytest.mark.parametrize("data, env, target", [
+    ({}, {"PACHD_ADDRESS": "grpcs://pachd.example:443"}, ("pachd.example", 443, True)),
+    ({}, {"PACHD_ADDRESS": "grpc://10.0.0.6:30650"}, ("10.0.0.6", 30650, False)),
+    ({}, {"PACHD_ADDRESS": "localhost:30650"}, ("localhost", 30650, False)),
+    ({}, {}, ("localhost", 30650, False)),
+    ({"host": "pachd", "port": 1650, "tls": True}, {"PACHD_ADDRESS": "grpc://ignored:1"}, ("pachd", 1650, True)),
+])
+def test_the_trial_honours_the_pachd_scheme(data, env, target):
+    sys.path.insert(0, str(TRIAL))
+    try:
+        import data as trial_data
+    finally:
+        sys.path.remove(str(TRIAL))
+    assert trial_data.pachd_target(data, env) == target

@@ -131,18 +131,26 @@ def _fetch_pachyderm(data: dict[str, Any], dest: Path) -> Path:
     return dest
 
 
+def pachd_target(data: dict[str, Any], env) -> tuple[str, int, bool]:
+    """(host, port, TLS) of pachd: the config's host/port/tls, else PACHD_ADDRESS, whose grpcs:// (or
+    https://) scheme means TLS, so the token never crosses the network in clear when the address says so."""
+    if data.get("host"):
+        return str(data["host"]), int(data.get("port") or 30650), bool(data.get("tls", False))
+    address = env.get("PACHD_ADDRESS", "")
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "grpc", address
+    host, _, port = rest.partition(":")
+    return host or "localhost", int(port or 30650), scheme in ("grpcs", "https")
+
+
 def _download_pachyderm(data: dict[str, Any], dest: Path) -> None:
     """Every file of the commit from pachd, written below dest (never outside it)."""
     import python_pachyderm
     from python_pachyderm.proto.v2.pfs import pfs_pb2
 
-    host, port = data.get("host"), data.get("port")
-    address = os.environ.get("PACHD_ADDRESS", "")
-    if not host and address:
-        host, _, port = address.split("://")[-1].partition(":")
-    client = python_pachyderm.Client(
-        host=host or "localhost", port=int(port or 30650), auth_token=os.environ.get("PACHD_TOKEN") or None
-    )
+    host, port, tls = pachd_target(data, os.environ)
+    client = python_pachyderm.Client(host=host, port=port, auth_token=os.environ.get("PACHD_TOKEN") or None, tls=tls)
     commit = (data["repo"], data.get("commit") or "master")
     top = dest.resolve()
     for info in client.walk_file(commit, "/"):
