@@ -412,3 +412,22 @@ def test_credentials_never_go_over_plain_http_to_another_machine(standin_cluster
             connection._check_transport(api.canonicalize_master_url(master))
         insecure = replace(config, cluster=replace(config.cluster, allow_insecure_http=True))
         MasterConnection(insecure)._check_transport(api.canonicalize_master_url(master))  # the profile accepts the risk
+
+
+def test_train_uploads_the_trial_folder_never_the_configs_own(standin_cluster_env, tmp_path, monkeypatch):
+    import shutil
+
+    from dlptui import resources
+    from dlptui.platform.cluster import determined_training
+
+    home_like = tmp_path / "home"
+    home_like.mkdir()
+    (home_like / ".env").write_text("DET_PASS=s3cr3t\n")
+    config = home_like / "x.yaml"
+    shutil.copy(resources.trial_dir() / "const.yaml", config)
+    assert determined_training.trial_folder(config) == resources.trial_dir()
+    own_trial = tmp_path / "my-trial"
+    shutil.copytree(resources.trial_dir(), own_trial, ignore=shutil.ignore_patterns("__pycache__"))
+    assert determined_training.trial_folder(own_trial / "const.yaml") == own_trial.resolve()
+    ignored = (resources.trial_dir() / ".detignore").read_text().split()
+    assert {".env*", ".git/", "*.key", "*.pem"} <= set(ignored)

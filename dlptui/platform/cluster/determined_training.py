@@ -19,6 +19,7 @@ from dlptui.platform.cluster.determined_connection import (
     seconds,
     to_checkpoint,
 )
+from dlptui import resources
 from dlptui.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.model import Checkpoint, DataRef, Experiment, ExperimentState, MetricPoint, Service, Trial
 
@@ -71,6 +72,14 @@ def searched(config: dict) -> set[str]:
     """The names of the hyperparameters the config searches (not constants)."""
     hp = (config or {}).get("hyperparameters") or {}
     return {k for k, v in hp.items() if isinstance(v, dict) and v.get("type") not in (None, "const")}
+
+
+def trial_folder(config: Path) -> Path:
+    """What goes to the master as the experiment's code: the folder of the config when it is a trial
+    (it holds model_def.py), else the trial dlptui ships; never any other folder (a config in the
+    home folder must not upload the home folder). Its .detignore leaves keys and .env files out."""
+    folder = config.resolve().parent
+    return folder if (folder / "model_def.py").is_file() else resources.trial_dir()
 
 
 class DeterminedTraining:
@@ -172,7 +181,7 @@ class DeterminedTraining:
             self.checkpoint(source_checkpoint)  # NotFound before anything is created
             conf["searcher"] = {**(conf.get("searcher") or {}), "source_checkpoint_uuid": source_checkpoint}
         with self.master.errors("the new experiment"):
-            created = self.master.client().create_experiment(config=conf, model_dir=config.parent)
+            created = self.master.client().create_experiment(config=conf, model_dir=trial_folder(config))
         return self.get_experiment(str(created.id))
 
     def _pin_data(self, section: dict, data: DataRef | None) -> dict:
