@@ -340,3 +340,35 @@ def test_the_trial_honours_the_pachd_scheme(data, env, target):
     finally:
         sys.path.remove(str(TRIAL))
     assert trial_data.pachd_target(data, env) == target
+
+
+def test_a_checkpoint_loads_weights_only_with_the_allowed_types(tmp_path):
+    """What resuming needs instead of TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD: numpy's RNG state types, nothing more."""
+    code = f"""
+import sys, numpy as np, torch
+sys.path.insert(0, {str(TRIAL)!r})
+import train
+state = {{"rng_state": {{"np": np.random.get_state(), "torch": torch.get_rng_state()}}, "w": torch.ones(2)}}
+torch.save(state, {str(tmp_path / 'state.pth')!r})
+try:
+    torch.load({str(tmp_path / 'state.pth')!r}, weights_only=True)
+    print("loaded before")
+except Exception:
+    print("refused before")
+train.allow_checkpoint_globals()
+back = torch.load({str(tmp_path / 'state.pth')!r}, weights_only=True)
+assert back["rng_state"]["np"][0] == "MT19937" and torch.equal(back["w"], torch.ones(2))
+class Evil:
+    def __reduce__(self):
+        return (print, ("ran code",))
+torch.save({{"x": Evil()}}, {str(tmp_path / 'evil.pth')!r})
+try:
+    torch.load({str(tmp_path / 'evil.pth')!r}, weights_only=True)
+    print("evil loaded")
+except Exception:
+    print("evil refused")
+"""
+    env = {k: v for k, v in os.environ.items() if k != "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["refused", "before", "evil", "refused"]

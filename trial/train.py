@@ -21,6 +21,16 @@ from settings import SettingsError, load_config, periods
 REPORT_EVERY = 10  # batches between training-metric reports (and chances to stop)
 
 
+def allow_checkpoint_globals() -> None:
+    """The types a Determined checkpoint's state_dict.pth holds beyond tensors (numpy RNG states),
+    allowed for torch's weights-only loading: nothing else in a checkpoint may run code on load
+    (instead of TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD for the whole process)."""
+    import numpy as np
+    import torch
+
+    dtypes = {type(np.dtype(code)) for code in ("uint32", "int64", "float64", "float32", "bool")}
+    torch.serialization.add_safe_globals([np.core.multiarray._reconstruct, np.ndarray, np.dtype, *dtypes])
+
 def relative(every: int, total: int, start: int, last: bool = False):
     """Determined's local Trainer counts periods from the batch it resumed at, not from zero
     (off a cluster it starts with steps_completed 0). So after a resume at `start` the same
@@ -73,7 +83,7 @@ def run(
         hparams = conf["hyperparameters"]
         seed_everything((conf.get("reproducibility") or {}).get("experiment_seed"))
         if latest_checkpoint:
-            os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"  # our own checkpoint: Determined pickles its state
+            allow_checkpoint_globals()  # torch loads Determined's state with weights_only, these types allowed
     total, validation, checkpoint = periods(conf)
     rung = stop_at is not None and stop_at < total
     if stop_at is not None:
