@@ -17,6 +17,7 @@ failed for good. Images are preprocessed with the trial's own eval transform
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -32,6 +33,48 @@ from prediction_log import PredictionLog
 
 log = logging.getLogger("dogcat_model")
 DEFAULT_CLASSES = ("cat", "dog")
+
+
+MANIFEST = ".dlptui-manifest.json"
+
+
+def private_cache() -> Path:
+    """Where checkpoints from the master are kept: DLPTUI_CHECKPOINT_CACHE, else a folder of this
+    process's own (never a shared /tmp path another user could fill first). The folder must belong
+    to this user and be writable by nobody else."""
+    import tempfile
+
+    given = os.environ.get("DLPTUI_CHECKPOINT_CACHE")
+    root = Path(given) if given else Path(tempfile.gettempdir()) / f"dlptui-checkpoints-{os.getuid()}"
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = root.lstat()
+    if root.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise RuntimeError(f"the checkpoint cache {root} is not private (it must be this user's folder, writable by no one else)")
+    return root
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    found = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        found[str(path.relative_to(folder))] = digest.hexdigest()
+    return found
+
+
+def write_manifest(folder: Path) -> None:
+    (folder / MANIFEST).write_text(json.dumps(_digests(folder)))
+
+
+def manifest_matches(folder: Path) -> bool:
+    try:
+        return json.loads((folder / MANIFEST).read_text()) == _digests(folder)
+    except (OSError, ValueError):
+        return False
 
 
 class DogCatModel:
@@ -115,10 +158,10 @@ class DogCatModel:
     def _download(self) -> Path:
         from determined.experimental import client
 
-        target = Path(os.environ.get("DLPTUI_CHECKPOINT_CACHE", "/tmp/dlptui-checkpoints"))
-        target = target / f"{self.det_model}-{self.det_version}"
-        if (target / "state_dict.pth").is_file():
-            return target
+        target = private_cache() / f"{self.det_model}-{self.det_version}"
+        if (target / "state_dict.pth").is_file() and manifest_matches(target):
+            return target  # downloaded by this user earlier, every file as it was
+        shutil.rmtree(target, ignore_errors=True)  # anything else in its place is not trusted
         master = os.environ.get("DET_MASTER") or "the default address"
         try:
             version = client.Determined().get_model(self.det_model).get_version(self.det_version)
@@ -131,6 +174,7 @@ class DogCatModel:
                 f"model {self.det_model} version {self.det_version} could not be fetched from the Determined "
                 f"master at {master} ({type(e).__name__}); check DET_MASTER and the credentials"
             ) from None
+        write_manifest(partial)
         partial.rename(target)
         return target
 
