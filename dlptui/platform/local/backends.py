@@ -27,6 +27,7 @@ START_TIMEOUT_S = float(os.environ.get("DLPTUI_SERVING_START_TIMEOUT", "240"))
 # DLPTUI_SERVING_LOAD_RETRIES (attempts to load a model, default 5) tune the model servers.
 
 
+PENDING = "pending.json"  # the model server being started in a deployment's folder
 serving_dir = resources.serving_dir
 trial_dir = resources.trial_dir
 
@@ -105,8 +106,11 @@ def start_backend(version: ModelVersion, folder: Path) -> Backend:
         "PYTHONUNBUFFERED": "1",
     })
     record = processes.spawn(argv, log, cwd=serving_dir(), env=env)
-    return Backend(ident, version.model, version.version, checkpoint, http_port, metrics_port, record.pid, record.started,
-                   str(log), record.token)
+    backend = Backend(ident, version.model, version.version, checkpoint, http_port, metrics_port, record.pid, record.started,
+                      str(log), record.token)
+    # recorded the moment it exists, until a state file names it: a crash leaves no orphan (LocalServing.sweep_pending)
+    processes.write_json(folder / PENDING, backend.to_json())
+    return backend
 
 
 def backend_status(backend: Backend, client: httpx.Client) -> tuple[str, str]:

@@ -154,6 +154,23 @@ def stop_tree(record: ProcessRecord, timeout: float = 10.0) -> None:
     _reap(record.pid)
 
 
+def write_json(path: Path, data: Mapping) -> None:
+    """A record whole or absent, and on disk when it returns: the file and its folder are synced."""
+    import json
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(data, indent=2))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

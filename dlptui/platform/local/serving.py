@@ -59,10 +59,8 @@ def _who() -> str:
         return str(os.getuid())
 
 
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+_write_json = processes.write_json
+PENDING = backends.PENDING
 
 
 class LocalServing:
@@ -134,6 +132,7 @@ class LocalServing:
         if envoy.write_routes(config, state["generation"], table):
             admin.wait(rds=generation)
         _write_json(folder / "state.json", state)
+        (folder / PENDING).unlink(missing_ok=True)  # a backend started for this change is named in the state now
 
     def _drain_and_stop(self, folder: Path, state: dict, *old: dict) -> None:
         """Wait until Envoy has no request in flight to each of `old`, stop them, drop their clusters."""
@@ -193,6 +192,8 @@ class LocalServing:
                 result.append(self.get_deployment(name))
             except NotFound:  # undeployed meanwhile
                 pass
+            except PlatformError as e:  # one unreadable deployment is one failed row, not a failed listing
+                result.append(Deployment(name=name, model="-", version=0, state=DeploymentState.FAILED, detail=str(e)))
         return result
 
     def get_deployment(self, name: str) -> Deployment:
@@ -293,6 +294,7 @@ class LocalServing:
                 self._stop_all(folder, old)
                 port = old["gateway"]["port"]  # a failed deployment comes back on the same endpoint
             folder.mkdir(parents=True, exist_ok=True)
+            self.sweep_pending(folder)  # what a deploy that crashed here before left running
             primary = backends.start_backend(version, folder)
             if port is None or not processes.port_free(port):
                 port = processes.free_port()
@@ -316,6 +318,7 @@ class LocalServing:
                 record = envoy.start(config, port, admin_port, folder / "logs" / "envoy.log")
                 state["gateway"].update(record.to_json())
                 _write_json(folder / "state.json", state)
+                (folder / PENDING).unlink(missing_ok=True)
                 self._admin(state).wait(cds="1", rds="1")
             except Exception:
                 self._stop_all(folder, state)
@@ -401,14 +404,37 @@ class LocalServing:
             self._stop_all(folder, state)
 
     def _start_ready(self, version: ModelVersion, folder: Path) -> Backend:
-        """A new backend serving `version`, once it answers; stopped again if it never does."""
+        """A new backend serving `version`, once it answers; stopped again if it never does.
+
+        It is recorded in pending.json the moment it exists, until the caller's state names it: a
+        crash in between leaves a record that the next change of the deployment stops (sweep_pending)."""
+        self.sweep_pending(folder)
         new = backends.start_backend(version, folder)
         try:
             backends.wait_ready(new, self.http)
         except Exception:
             processes.stop_tree(new.record)
+            (folder / PENDING).unlink(missing_ok=True)
             raise
         return new
+
+    def sweep_pending(self, folder: Path) -> None:
+        """Stop a model server a crashed change started and never recorded in state.json."""
+        path = folder / PENDING
+        try:
+            pending = Backend.from_json(json.loads(path.read_text()))
+        except FileNotFoundError:
+            return
+        except (ValueError, TypeError, OSError):
+            path.unlink(missing_ok=True)
+            return
+        try:
+            state = json.loads((folder / "state.json").read_text())
+        except (FileNotFoundError, ValueError):
+            state = {}
+        if not any(state.get(role) and state[role].get("pid") == pending.pid for role in ROLES):
+            processes.stop_tree(pending.record)
+        path.unlink(missing_ok=True)
 
     def _stop_all(self, folder: Path, state: dict | None = None) -> None:
         if state is None:
