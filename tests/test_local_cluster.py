@@ -8,6 +8,7 @@ import sys
 
 import psutil
 
+from dlptui.platform.local import processes
 from dlptui.platform.local.cluster import LocalCluster
 from dlptui.platform.ports import Cluster
 
@@ -63,10 +64,12 @@ def test_counting_gpus_does_not_import_torch(home):
     assert out.stdout.strip() == "False"
 
 
-def test_workloads_come_from_pid_files_and_command_lines(config, home):
+def test_workloads_come_from_pid_files_and_the_mark_of_their_spawn(config, home):
     cluster = LocalCluster(config)
     by_pidfile = sleeper()
-    by_cmdline = sleeper(str(home / "training" / "exp-1"))
+    by_cmdline = sleeper(str(home / "training" / "exp-1"))  # mentions the home: not a reason to count it
+    env = {**os.environ, processes.TOKEN_VAR: "t", processes.PART_VAR: "training"}
+    marked = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
     try:
         (home / "serving").mkdir()
         (home / "serving" / "dogcat-deploy.pid").write_text(f"{by_pidfile.pid}\n")
@@ -74,14 +77,14 @@ def test_workloads_come_from_pid_files_and_command_lines(config, home):
         assert workloads["dogcat-deploy"].namespace == "serving"
         assert workloads["dogcat-deploy"].phase == "Running"
         assert workloads["dogcat-deploy"].memory_bytes > 0
-        named = [w for w in workloads.values() if w.name.endswith(f"-{by_cmdline.pid}")]
+        assert not [w for w in workloads.values() if w.name.endswith(f"-{by_cmdline.pid}")]
+        named = [w for w in workloads.values() if w.name.endswith(f"-{marked.pid}")]
         assert len(named) == 1 and named[0].namespace == "training"
         assert workloads["console"].namespace == "console"  # this process
     finally:
-        by_pidfile.kill()
-        by_cmdline.kill()
-        by_pidfile.wait()
-        by_cmdline.wait()
+        for proc in (by_pidfile, by_cmdline, marked):
+            proc.kill()
+            proc.wait()
     names = {w.name for w in cluster.workloads()}
     assert "dogcat-deploy" not in names  # a stale pid file shows nothing
     assert not any(n.endswith(f"-{by_cmdline.pid}") for n in names)

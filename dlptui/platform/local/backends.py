@@ -105,7 +105,7 @@ def start_backend(version: ModelVersion, folder: Path) -> Backend:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(serving_dir()), str(trial_dir()), os.environ.get("PYTHONPATH")])),
         "PYTHONUNBUFFERED": "1",
     })
-    record = processes.spawn(argv, log, cwd=serving_dir(), env=env)
+    record = processes.spawn(argv, log, cwd=serving_dir(), env=env, part="serving")
     backend = Backend(ident, version.model, version.version, checkpoint, http_port, metrics_port, record.pid, record.started,
                       str(log), record.token)
     # recorded the moment it exists, until a state file names it: a crash leaves no orphan (LocalServing.sweep_pending)

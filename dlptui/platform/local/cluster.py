@@ -31,6 +31,7 @@ from pathlib import Path
 import psutil
 
 from dlptui import __version__
+from dlptui.platform.local import processes
 from dlptui.platform.model import Node, Service, Workload
 
 PID_DEPTH = 3  # how deep under home pid files are looked for
@@ -43,15 +44,6 @@ def _version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "-"
-
-
-def _part_of(cmdline: str) -> str:
-    text = cmdline.lower()
-    if "seldon" in text or "gateway" in text or "envoy" in text:
-        return "serving"
-    if "determined" in text or "trial" in text or "train" in text:
-        return "training"
-    return "platform"
 
 
 def parse_gpu_utilization(out: str) -> tuple[int, int]:
@@ -161,18 +153,18 @@ class LocalCluster:
                 yield pid, path.stem, parts[0] if len(parts) > 1 else "platform"
 
     def _classify(self, pid: int) -> tuple[str, str] | None:
-        """(name, part) for a process of the platform, None for any other."""
+        """(name, part) for a process of the platform, None for any other: a process is the platform's
+        when dlptui started it (its environment carries the mark `processes.spawn` gives every child and
+        its descendants, with the part it serves), never because its command line mentions something."""
         if pid == os.getpid():
             return "console", "console"
         try:
             proc = psutil.Process(pid)
-            cmdline = " ".join(proc.cmdline())
-            name = proc.name()
+            part = processes.marks(proc)
+            name = proc.name() if part else ""
         except (psutil.Error, OSError):
             return None
-        if "seldon-core-microservice" in cmdline or str(self.config.home) in cmdline:
-            return f"{name}-{pid}", _part_of(cmdline)
-        return None
+        return (f"{name}-{pid}", part) if part else None
 
     def _workload(self, pid: int, name: str, part: str) -> Workload | None:
         with self._lock:

@@ -305,7 +305,7 @@ def start(folder: Path, port: int, admin_port: int, log: Path) -> ProcessRecord:
     argv = [binary(), "-c", str(config), "--log-level", "warn", "--base-id", str(port),
             "--concurrency", str(max(1, min(4, os.cpu_count() or 1))), "--disable-hot-restart"]
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ")}
-    return processes.spawn(argv, log, cwd=folder, env=env)
+    return processes.spawn(argv, log, cwd=folder, env=env, part="serving")
 
 
 class Admin:

@@ -77,7 +77,7 @@ class LocalPipelines:
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH")}
         record = processes.spawn(
             [sys.executable, "-m", "dlptui.platform.local.pipeline_runner", str(self.config.home), name],
-            log=self.root / name / "runner.log", cwd=self.root / name, env=env,
+            log=self.root / name / "runner.log", cwd=self.root / name, env=env, part="pipelines",
         )
         with self.db.write() as db:
             db.execute("UPDATE pipelines SET runner = ? WHERE name = ?", (json.dumps(record.to_json()), name))

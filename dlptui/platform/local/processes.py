@@ -27,6 +27,7 @@ import psutil
 
 
 TOKEN_VAR = "DLPTUI_PROCESS"
+PART_VAR = "DLPTUI_PART"  # which part of the platform a child serves: what the Cluster screen shows it as
 # what a child of dlptui may see of the console's environment; everything else stays behind
 PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM", "PYTHONPATH",
           "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR",
@@ -60,13 +61,15 @@ class ProcessRecord:
         return cls(int(data["pid"]), float(data["started"]), data.get("token"))
 
 
-def spawn(argv: Sequence[str], log: Path, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> ProcessRecord:
+def spawn(argv: Sequence[str], log: Path, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+          part: str = "platform") -> ProcessRecord:
     """Start `argv` in its own session, stdout and stderr appended to `log`; do not wait for it.
 
-    `env`: the child's whole environment (see `child_env`); by default the allow-listed one."""
+    `env`: the child's whole environment (see `child_env`); by default the allow-listed one.
+    `part` marks it and its descendants as serving, training, pipelines... for the host view."""
     log.parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(12)
-    environment = {**(dict(env) if env is not None else child_env()), TOKEN_VAR: token}
+    environment = {**(dict(env) if env is not None else child_env()), TOKEN_VAR: token, PART_VAR: part}
     with open(log, "ab") as out:
         child = subprocess.Popen(
             list(argv),
@@ -169,6 +172,15 @@ def write_json(path: Path, data: Mapping) -> None:
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+def marks(proc: psutil.Process) -> str | None:
+    """The part a process of dlptui's serves (from the environment its spawn gave it), None for any other."""
+    try:
+        env = proc.environ()
+    except (psutil.Error, OSError):  # gone, or not ours to inspect
+        return None
+    return env.get(PART_VAR, "platform") if env.get(TOKEN_VAR) else None
 
 
 def free_port() -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -225,6 +226,8 @@ class LocalTraining:
             "DLPTUI_HOME": str(self.config.home),
             "XDG_DATA_HOME": str(self.root),
             "PYTHONUNBUFFERED": "1",
+            processes.TOKEN_VAR: secrets.token_hex(12),  # marks the runner and its trials as the platform's
+            processes.PART_VAR: "training",
         })
         # queued until the child exists; a child that ends at once must not be overwritten to running
         self.db.update(row.id, state=ExperimentState.QUEUED, pid=None, request=None, error=None, ended=None)
