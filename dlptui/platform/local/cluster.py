@@ -8,7 +8,8 @@ no registration with this module:
 - a pid file (`*.pid`, holding the pid) anywhere up to three folders deep under
   `config.home`: the workload is named after the file and belongs to the part named
   by its first folder (`serving/dogcat-deploy.pid` -> part "serving");
-- a command line that names `config.home` or a Seldon microservice.
+- the mark in its environment that `processes.spawn` (or the training part) gives every child and
+  its descendants, with the part it serves; a command line proves nothing.
 
 GPUs are counted by torch only when torch is already imported (importing it costs
 seconds); otherwise `nvidia-smi` answers, and a host with neither has 0 GPUs.
