@@ -137,6 +137,11 @@ def test_train_from_a_registered_version_starts_warm_and_records_it(trained_plat
     lines, _ = training.logs(done.id)
     assert any("Warm start from the weights of" in line and version["checkpoint_uuid"] in line for line in lines)
     assert training.checkpoints(done.id)[0].batch == 10  # the batches count from 0: a warm start, not a resume
+    code, out, err = run(capsys, "model", "register", "--experiment", done.id, "--model", "warm-model", "--json")
+    assert code == 0, err
+    chain = json.loads(run(capsys, "lineage", "warm-model@2", "--json")[1])
+    experiment_step = next(step for step in chain["steps"] if step["kind"] == "experiment")
+    assert f"started warm from checkpoint {version['checkpoint_uuid']}" in experiment_step["detail"]
     code, _, err = run(capsys, "train", "--config", str(TINY), "--from", "no-such-checkpoint")
     assert code == 3 and "no-such-checkpoint" in err
     code, _, err = run(capsys, "train", "--config", str(TINY), "--from", "warm-model@7")
