@@ -20,7 +20,7 @@ import io
 import math
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 40_000_000  # about 6300 x 6300; far above any photo a camera takes
 FORMATS = ("JPEG", "PNG")
@@ -69,13 +69,15 @@ def decode_base64(value) -> bytes:
 
 def decode_image(raw: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode JPEG/PNG bytes to RGB; the size is checked from the header, before any pixel is decoded."""
-    try:
-        image = Image.open(io.BytesIO(raw))
+    try:  # only the JPEG and PNG parsers ever see a request's bytes (no TIFF, no EPS and its Ghostscript)
+        image = Image.open(io.BytesIO(raw), formats=FORMATS)  # a camera's MPO opens as JPEG
     except Image.DecompressionBombError:
         raise BadRequest(f"The image has more than {max_pixels} pixels; send a smaller image.", 413) from None
+    except UnidentifiedImageError:
+        raise BadRequest("binData is not a JPEG or PNG image; send the bytes of a JPEG or PNG file.", 415) from None
     except Exception:
         raise BadRequest("binData is not an image; send the bytes of a JPEG or PNG file.") from None
-    if image.format not in FORMATS:
+    if image.format not in (*FORMATS, "MPO"):
         raise BadRequest(f"The image is a {image.format} file; send a JPEG or PNG.", 415)
     width, height = image.size
     if width * height > max_pixels:

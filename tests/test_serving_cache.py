@@ -49,3 +49,26 @@ def test_a_planted_or_changed_checkpoint_is_not_trusted(model_module, tmp_path):
     assert model_module.manifest_matches(folder)
     (folder / "state_dict.pth").write_bytes(b"other weights")
     assert not model_module.manifest_matches(folder)  # changed after the download
+
+
+def test_the_model_server_runs_only_the_jpeg_and_png_parsers(monkeypatch):
+    import io
+
+    from PIL import Image
+
+    monkeypatch.syspath_prepend(str(resources.serving_dir()))
+    spec = importlib.util.spec_from_file_location("image_request_under_test", resources.serving_dir() / "image_request.py")
+    image_request = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(image_request)
+    for fmt in ("TIFF", "BMP", "GIF"):
+        data = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(data, fmt)
+        with pytest.raises(image_request.BadRequest) as refused:
+            image_request.decode_image(data.getvalue())
+        assert refused.value.status == 415 and "JPEG or PNG" in refused.value.message
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    with pytest.raises(image_request.BadRequest):
+        image_request.decode_image(eps)
+    camera = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(camera, "MPO", save_all=True, append_images=[Image.new("RGB", (8, 8))])
+    assert image_request.decode_image(camera.getvalue()).size == (8, 8)
