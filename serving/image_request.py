@@ -74,7 +74,7 @@ def decode_image(raw: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Imag
     except Image.DecompressionBombError:
         raise BadRequest(f"The image has more than {max_pixels} pixels; send a smaller image.", 413) from None
     except UnidentifiedImageError:
-        raise BadRequest("binData is not a JPEG or PNG image; send the bytes of a JPEG or PNG file.", 415) from None
+        raise BadRequest("binData is not an image the model reads; send the bytes of a JPEG or PNG file.") from None
     except Exception:
         raise BadRequest("binData is not an image; send the bytes of a JPEG or PNG file.") from None
     if image.format not in (*FORMATS, "MPO"):
