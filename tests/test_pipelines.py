@@ -278,3 +278,17 @@ def test_a_runner_killed_mid_job_leaves_no_output_commit_and_the_job_goes_on_whe
     [job] = wait_jobs(pp, "upper", 1)
     assert job.state is JobState.SUCCESS and job.datums["total"] == 4
     assert {e.path for e in pp.data.list_files("upper", "master", "/")} == {"/a.txt", "/b.txt", "/c.txt", "/d.txt"}
+
+
+def test_a_second_runner_of_a_pipeline_leaves_at_once(pp, tmp_path):
+    """A revive that races the first runner's start must not run (or count) any datum twice."""
+    import subprocess
+    import sys
+
+    raw(pp, {"/a.txt": b"a"})
+    pp.pipelines.create_pipeline(spec())
+    [job] = wait_jobs(pp, "upper", 1)
+    home = pp.config.home
+    second = subprocess.run([sys.executable, "-m", "dlptui.platform.local.pipeline_runner", str(home), "upper"],
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0 and "another runner of pipeline 'upper' is running" in second.stdout

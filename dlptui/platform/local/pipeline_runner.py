@@ -179,9 +179,13 @@ class Runner:
 
     def update_counts(self, job_id: str) -> None:
         with self.db.write() as db:
-            counts = dict(db.execute("SELECT state, count(*) FROM datums WHERE job_id = ? GROUP BY state", (job_id,)).fetchall())
-            db.execute("UPDATE jobs SET processed = ?, skipped = ?, failed = ? WHERE id = ?",
-                       (counts.get("success", 0), counts.get("skipped", 0), counts.get("failed", 0), job_id))
+            self._count(db, job_id)
+
+    @staticmethod
+    def _count(db, job_id: str) -> None:
+        counts = dict(db.execute("SELECT state, count(*) FROM datums WHERE job_id = ? GROUP BY state", (job_id,)).fetchall())
+        db.execute("UPDATE jobs SET processed = ?, skipped = ?, failed = ? WHERE id = ?",
+                   (counts.get("success", 0), counts.get("skipped", 0), counts.get("failed", 0), job_id))
 
     def finish(self, job_id: str, state: JobState, reason: str = "", output: str | None = None) -> None:
         with self.db.write() as db:
@@ -306,10 +310,8 @@ class Runner:
             return
         with self.db.write() as db:
             db.executemany("UPDATE datums SET state = ?, tries = ?, reason = ?, output = ? WHERE job_id = ? AND id = ?", ended)
-            for job_id in {row[4] for row in ended}:
-                db.execute("UPDATE jobs SET processed = processed + ?, failed = failed + ? WHERE id = ?",
-                           (sum(1 for r in ended if r[4] == job_id and r[0] == "success"),
-                            sum(1 for r in ended if r[4] == job_id and r[0] == "failed"), job_id))
+            for job_id in {row[4] for row in ended}:  # counted from the datums, never incremented: a count stays true
+                self._count(db, job_id)
 
     def flush_every(self, seconds: float, done: threading.Event) -> None:
         while not done.wait(seconds):
@@ -397,7 +399,20 @@ def _snapshot(pfs: Path, skip: Path) -> set:
 
 
 def main(argv: list[str]) -> int:
+    import fcntl
+
     home, name = Path(argv[0]), argv[1]
+    # one runner per pipeline, whoever started it: a second one (a revive that raced the first's
+    # start) finds the lock taken and leaves, so no datum is ever run or counted twice
+    folder = home / "pipelines" / name
+    if not folder.is_dir():  # its home is gone: nothing to run
+        return 0
+    lock = open(folder / "runner.lock", "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"another runner of pipeline {name!r} is running; this one stops.", flush=True)
+        return 0
     runner = Runner(home, name)
     signal.signal(signal.SIGTERM, runner.on_term)
     runner.loop()
