@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from dlptui import text
 from dlptui.actions import refs
-from dlptui.errors import PlatformError
+from dlptui.errors import InvalidInput, NotFound, PlatformError
 from dlptui.platform.model import ModelVersion
 
 
@@ -39,13 +39,10 @@ def _metrics(metrics: dict[str, float]) -> str:
 def trace(platform, target: str) -> Lineage:
     """`MODEL@VERSION` (a number, an alias or `latest`), a deployment name, or `DEPLOYMENT#ID` (a logged prediction)."""
     if "#" in target:
-        from dlptui.actions.predict import lineage_of_prediction
-        from dlptui.errors import InvalidInput
-
         name, _, ident = target.partition("#")
         if not ident.isdigit():
             raise InvalidInput(f"A logged prediction is DEPLOYMENT#ID (the id `dlptui predictions {name}` shows), not {target!r}.")
-        return lineage_of_prediction(platform, name, int(ident))
+        return of_prediction(platform, name, int(ident))
     if "@" in target:
         model, ref = refs.model_ref(target)
         return of_version(platform, platform.registry.get_version(model, ref), target)
@@ -119,3 +116,20 @@ def upstream(platform, commit) -> list[Step]:
         except PlatformError:
             steps.append(Step("data commit", source, "no longer in its repo"))
     return steps
+
+
+def of_prediction(platform, deployment: str, ident: int) -> Lineage:
+    """prediction -> version -> checkpoint -> experiment -> data commit."""
+    found = next((p for p in platform.serving.predictions(deployment, limit=1_000_000) if p.id == ident), None)
+    if found is None:
+        raise NotFound(f"Deployment {deployment} logged no prediction {ident} (or it is older than the log keeps).")
+    target = f"{deployment}#{ident}"
+    label = f"{found.label} ({found.probabilities.get(found.label, 0):.3f})" if found.label else f"HTTP {found.status}"
+    first = Step("prediction", target, f"{text.timestamp(found.time)}, {label}, {found.role} v{found.version}, "
+                                       f"{found.latency_ms:.1f} ms, input sha256 {found.input_sha256[:12]}")
+    try:
+        version = platform.registry.get_version(found.model, found.version)
+    except PlatformError as e:
+        return Lineage(target, (first,), f"The chain stops at the prediction: {e}")
+    rest = of_version(platform, version, target)
+    return Lineage(target, (first, *rest.steps), rest.missing)

@@ -75,24 +75,3 @@ def parse_since(text: str) -> float:
     except ValueError:
         raise InvalidInput(f"--since takes an age (10m, 2h, 1d), an ISO time or seconds since the epoch, not {text!r}.") from None
     return moment.timestamp()
-
-
-def lineage_of_prediction(platform, deployment: str, ident: int):
-    """prediction -> version -> checkpoint -> experiment -> data commit."""
-    from dlptui import text
-    from dlptui.actions.lineage import Lineage, Step, of_version
-    from dlptui.errors import NotFound, PlatformError
-
-    found = next((p for p in platform.serving.predictions(deployment, limit=1_000_000) if p.id == ident), None)
-    if found is None:
-        raise NotFound(f"Deployment {deployment} logged no prediction {ident} (or it is older than the log keeps).")
-    target = f"{deployment}#{ident}"
-    label = f"{found.label} ({found.probabilities.get(found.label, 0):.3f})" if found.label else f"HTTP {found.status}"
-    first = Step("prediction", target, f"{text.timestamp(found.time)}, {label}, {found.role} v{found.version}, "
-                                       f"{found.latency_ms:.1f} ms, input sha256 {found.input_sha256[:12]}")
-    try:
-        version = platform.registry.get_version(found.model, found.version)
-    except PlatformError as e:
-        return Lineage(target, (first,), f"The chain stops at the prediction: {e}")
-    rest = of_version(platform, version, target)
-    return Lineage(target, (first, *rest.steps), rest.missing)
