@@ -419,15 +419,7 @@ class LocalDataStore:
         return list(entries.values())
 
     def get_file(self, repo: str, ref: str, path: str) -> bytes:
-        clean = clean_path(path)
-        with self._read() as db:
-            commit = self._find_commit(db, repo, ref)
-            row = db.execute("SELECT hash FROM entries WHERE commit_seq = ? AND path = ?", (commit["seq"], clean)).fetchone()
-            if row is None:
-                if self._matches(db, commit["seq"], clean):
-                    raise InvalidInput(f"{clean} in {repo}@{ref} is a folder; give a file path, or use `dlptui data ls`.")
-                raise NotFound(f"There is no file {clean} in {repo}@{ref}; see `dlptui data ls {repo}@{ref}`.")
-        return self.blobs.read(row["hash"], f"{repo}@{ref}:{clean}")
+        return self.blobs.read(*self._file_hash(repo, ref, path))
 
     def iter_file(self, repo: str, ref: str, path: str, chunk_size: int = 1 << 20):
         digest, label = self._file_hash(repo, ref, path)

@@ -195,11 +195,15 @@ class TrainingDB:
 
     def update(self, experiment_id: int, only_if: tuple[ExperimentState, ...] | None = None, **fields: Any) -> bool:
         """Set fields; with `only_if`, only while the state is one of those. True when a row changed."""
+        return self._update("experiments", experiment_id, only_if, fields)
+
+    def _update(self, table: str, row_id: int, only_if: tuple[ExperimentState, ...] | None, fields: dict[str, Any]) -> bool:
+        """One conditional update of an experiment or a trial (a compare-and-set on its state)."""
         if "state" in fields and isinstance(fields["state"], ExperimentState):
             fields["state"] = fields["state"].value
         sets = ", ".join(f"{k} = ?" for k in fields)
-        sql = f"UPDATE experiments SET {sets} WHERE id = ?"
-        params: list[Any] = [*fields.values(), experiment_id]
+        sql = f"UPDATE {table} SET {sets} WHERE id = ?"
+        params: list[Any] = [*fields.values(), row_id]
         if only_if:
             sql += f" AND state IN ({', '.join('?' for _ in only_if)})"
             params += [s.value for s in only_if]
@@ -305,16 +309,7 @@ class TrainingDB:
         return _trial_row(found)
 
     def update_trial(self, trial_id: int, only_if: tuple[ExperimentState, ...] | None = None, **fields: Any) -> bool:
-        if "state" in fields and isinstance(fields["state"], ExperimentState):
-            fields["state"] = fields["state"].value
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        sql = f"UPDATE trials SET {sets} WHERE id = ?"
-        params: list[Any] = [*fields.values(), trial_id]
-        if only_if:
-            sql += f" AND state IN ({', '.join('?' for _ in only_if)})"
-            params += [s.value for s in only_if]
-        with self._db.write() as db:
-            return db.execute(sql, params).rowcount > 0
+        return self._update("trials", trial_id, only_if, fields)
 
     def trials(self, experiment: Row) -> list[Trial]:
         """The experiment's trials, by id, each with its batches and best validation (by the searcher metric).
