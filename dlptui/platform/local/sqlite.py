@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -38,11 +39,26 @@ class Database:
         # connection -> (its process, its thread, the lock each transaction on it holds)
         self._open: dict[sqlite3.Connection, tuple[int, threading.Thread, threading.Lock]] = {}
         with closing(self._connect()) as db:
-            db.execute("PRAGMA journal_mode=WAL")  # a property of the file: it stays
+            self._use_wal(db)
         with self.write() as db:
             for statement in schema.split(";"):
                 if statement.strip():
                     db.execute(statement)
+
+    def _use_wal(self, db: sqlite3.Connection) -> None:
+        """WAL is a property of the file: it stays once set. Switching takes an exclusive lock that
+        SQLite does not wait for (no busy handler), so an open racing another process's write
+        tries again until the timeout."""
+        deadline = time.monotonic() + self._timeout_s
+        while True:
+            try:
+                if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise Conflict(f"{self._busy} busy: it could not be opened within {self._timeout_s:g} s.") from error
+                time.sleep(0.01)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False)
