@@ -108,6 +108,7 @@ class LocalDataStore:
 
     def close(self) -> None:
         self.meta.close()
+        self.blobs.close()
 
     # --- lookups (inside a transaction) ---------------------------------------
 
