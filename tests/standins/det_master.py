@@ -77,8 +77,13 @@ class _Handler(BaseHTTPRequestHandler):
             for verb, pattern, handler in ROUTES:
                 match = re.fullmatch(pattern, path)
                 if verb == method and match:
+                    hook = self.state.hook  # a test's interleaving: called outside the lock, before and after
+                    if hook:
+                        hook(method, path, "before")
                     with self.state.lock:
                         result = handler(self.state, query, body, *match.groups())
+                    if hook:
+                        hook(method, path, "after")  # applied, not answered yet
                     if isinstance(result, tuple):  # a stream
                         return self._stream(result[1])
                     if isinstance(result, bytes):  # checkpoint files

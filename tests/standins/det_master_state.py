@@ -72,6 +72,7 @@ class MasterState:
         self.uploads: dict[int, list[str]] = {}  # experiment id -> paths of its model definition
         self.files: dict[str, Path] = {}  # checkpoint uuid -> the folder holding its files (the storage)
         self.downloads: list[str] = []  # uuids of the checkpoints fetched through the master, in order
+        self.hook = None  # (method, path, 'before' | 'after') -> None: a test's interleaving of requests
 
     def _seed(self) -> None:
         t0 = time.time() - 3600

@@ -9,11 +9,14 @@ metadata, under the key `dlptui`:
                              "who": "determined", "time": 1764383000.0}]}}
 
 so one version holds an alias at a time, per model, and the history is oldest first, as
-ports.Registry says, and any Determined client sees the same state.
+ports.Registry says, and any Determined client sees the same state. The master replaces the
+metadata whole on each write, so `promote` compares and retries: two consoles promoting at
+once both keep their move, or one of them gets a Conflict sentence.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
     from dlptui.config import Config
 
 META_KEY = "dlptui"
+PROMOTE_ATTEMPTS = 5  # a promotion re-applied on a fresh read this many times at most
+PROMOTE_BACKOFF_S = 0.05
 
 
 def _registry_state(metadata: dict | None) -> tuple[dict[str, int], list[dict]]:
@@ -199,17 +204,30 @@ class DeterminedRegistry:
         return self.get_version(model, version.model_version)
 
     def promote(self, model: str, version: int, alias: str, who: str | None = None) -> Promotion:
+        """Move `alias` to `version`, compare-and-retry: Determined's PatchModel replaces the metadata whole and
+        takes no precondition, so each attempt re-reads the model, applies the move to what it read, writes,
+        and reads back: if another console's write replaced it (the entry is gone), it starts again on that
+        state, PROMOTE_ATTEMPTS times at most, then one Conflict sentence. What no client-side check can see is
+        a write that lands after the read-back and was computed before this one; the window is one round trip."""
         if alias not in ALIASES:
             raise InvalidInput(f"{alias!r} is not an alias; use one of {', '.join(ALIASES)}.")
         target = self.get_version(model, int(version))
-        with self.master.errors(f"model {model!r}"):
-            registered = self.master.client().get_model(model)
-            aliases, history = _registry_state(registered.metadata)
-            promotion = Promotion(model, alias, aliases.get(alias), target.version, who or self.master.user, time.time())
-            aliases[alias] = target.version
-            history.append(
-                {"alias": alias, "from_version": promotion.from_version, "to_version": promotion.to_version,
-                 "who": promotion.who, "time": promotion.time}
-            )
-            registered.add_metadata({META_KEY: {"aliases": aliases, "history": history}})
-        return promotion
+        who = who or self.master.user
+        for attempt in range(PROMOTE_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0.0, PROMOTE_BACKOFF_S * 2**attempt))  # consoles retrying in step would collide again
+            with self.master.errors(f"model {model!r}"):
+                registered = self.master.client().get_model(model)  # re-read: the state this attempt applies to
+                aliases, history = _registry_state(registered.metadata)
+                promotion = Promotion(model, alias, aliases.get(alias), target.version, who, time.time())
+                entry = {"alias": alias, "from_version": promotion.from_version, "to_version": promotion.to_version,
+                         "who": promotion.who, "time": promotion.time}
+                aliases[alias] = target.version
+                registered.add_metadata({META_KEY: {"aliases": aliases, "history": [*history, entry]}})
+                _, written = _registry_state(self._v1model(model).metadata)  # verify: did the write hold?
+            if entry in written:
+                return promotion
+        raise Conflict(
+            f"Version {target.version} of {model!r} could not be promoted to {alias}: other consoles changed the "
+            f"model's aliases during each of {PROMOTE_ATTEMPTS} attempts; look at its history and try again."
+        )
