@@ -74,6 +74,7 @@ def test_create_list_jobs_job_logs_commits_and_delete(home, capsys, tmp_path, sp
         (["job", "0123456789"], NotFound.exit_code, "'0123456789'"),
         (["job", "restart"], InvalidInput.exit_code, "one job id"),
         (["pipeline", "create", "-f", "/no/such/spec.json"], NotFound.exit_code, "/no/such/spec.json"),
+        (["pipeline", "create", "-f", "dogs-and-cats-retrian"], NotFound.exit_code, "dogs-and-cats-retrain"),  # names the shipped
     ],
 )
 def test_mistakes_are_one_sentence_and_an_exit_code(home, capsys, argv, code, words):
@@ -87,3 +88,10 @@ def test_a_misspelt_spec_names_the_field(home, capsys, tmp_path):
     bad.write_text("pipeline: {name: x}\ninput: {pfs: {repo: raw, glob: /}}\ntransform: {cmd: [sh]}\nparalelism_spec: {constant: 2}\n")
     code, _, err = run(capsys, "pipeline", "create", "-f", str(bad))
     assert code == InvalidInput.exit_code and "'paralelism_spec'" in err and err.count("\n") == 1
+
+
+def test_a_shipped_spec_is_created_by_its_name(home, capsys, stopped):
+    run_json(capsys, "data", "create", "dogs-and-cats")
+    created = run_json(capsys, "pipeline", "create", "-f", "dogs-and-cats-retrain")
+    assert (created["name"], created["inputs"], created["output"]) == (
+        "dogs-and-cats-retrain", ["dogs-and-cats@master"], "dogs-and-cats-retrain@master")

@@ -108,11 +108,13 @@ def test_each_input_commit_is_a_job_whose_output_commit_names_it(pp):
     assert [c.provenance for c in pp.data.list_commits("upper")] == [(f"raw@{second.id}",), (f"raw@{first.id}",)]
 
 
-def test_the_code_sees_pachds_paths_and_variables(pp):
-    raw(pp, {"/d/x.txt": b"x"})
+def test_the_code_sees_pachds_paths_and_variables(pp, monkeypatch):
+    monkeypatch.setenv("SECRET_OF_THE_CONSOLE", "hunter2")
+    put = raw(pp, {"/d/x.txt": b"x"})
     code = ["python3", "-c",
             "import os, sys, json; json.dump({k: os.environ.get(k) for k in "
-            "('PACH_JOB_ID', 'PACH_DATUM_ID', 'PPS_PIPELINE_NAME', 'PFS', 'raw', 'GREETING')} | "
+            "('PACH_JOB_ID', 'PACH_DATUM_ID', 'PPS_PIPELINE_NAME', 'PFS', 'raw', 'raw_COMMIT', 'GREETING', "
+            "'DLPTUI_HOME', 'DLPTUI_PROFILE', 'SECRET_OF_THE_CONSOLE')} | "
             "{'argv': sys.argv[1], 'exists': os.path.exists(sys.argv[1] + '/x.txt')}, open('/pfs/out/env.json'.replace('/pfs', os.environ['PFS']), 'w'))",
             "/pfs/raw/d"]
     pp.pipelines.create_pipeline({**spec(glob="/*"), "transform": {"cmd": code, "env": {"GREETING": "hi"}}})
@@ -123,6 +125,28 @@ def test_the_code_sees_pachds_paths_and_variables(pp):
     assert seen["PACH_JOB_ID"] == job.id and seen["PACH_DATUM_ID"] == datum.id and seen["PPS_PIPELINE_NAME"] == "upper"
     assert seen["exists"] and seen["argv"] == seen["PFS"] + "/raw/d" and seen["raw"] == seen["PFS"] + "/raw/d"
     assert seen["GREETING"] == "hi"
+    assert seen["raw_COMMIT"] == put.id  # as pachd sets <input name>_COMMIT
+    assert seen["DLPTUI_HOME"] == str(pp.config.home) and seen["DLPTUI_PROFILE"] == "local"  # where the platform is
+    assert seen["SECRET_OF_THE_CONSOLE"] is None
+
+
+def test_a_datum_is_running_from_its_start_and_the_others_wait_pending(pp, tmp_path):
+    raw(pp, {"/a.txt": b"a", "/b.txt": b"b"})
+    gate = tmp_path / "gate"
+    code = ["sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.05; done; cp /pfs/raw/* /pfs/out/"]
+    pp.pipelines.create_pipeline({**spec(cmd=code), "parallelism_spec": {"constant": 1}})
+    deadline = time.monotonic() + 30
+    while True:
+        jobs = pp.pipelines.list_jobs("upper")
+        states = sorted(d.state for d in pp.pipelines.list_datums(jobs[0].id)) if jobs else []
+        if states == ["pending", "running"]:
+            break
+        assert time.monotonic() < deadline, f"the datums never showed one running, one pending: {states}"
+        time.sleep(0.05)
+    gate.write_text("")
+    [job] = wait_jobs(pp, "upper", 1)
+    assert job.state is JobState.SUCCESS
+    assert [d.state for d in pp.pipelines.list_datums(job.id)] == ["success", "success"]
 
 
 def test_a_failing_datum_is_tried_datum_tries_times_and_restart_runs_only_the_failed(pp, tmp_path):
@@ -292,3 +316,42 @@ def test_a_second_runner_of_a_pipeline_leaves_at_once(pp, tmp_path):
     second = subprocess.run([sys.executable, "-m", "dlptui.platform.local.pipeline_runner", str(home), "upper"],
                             capture_output=True, text=True, timeout=60)
     assert second.returncode == 0 and "another runner of pipeline 'upper' is running" in second.stdout
+
+
+@pytest.mark.slow
+def test_retrain_on_commit_is_off_until_created_then_trains_each_new_split_and_records_its_job(pp):
+    from dlptui.actions.datasets import import_sample
+    from dlptui.actions.lineage import of_version
+    from dlptui.platform.model import ExperimentState
+    from tests.fixtures.training import TINY
+
+    first = import_sample(pp.data, repo="dogs-and-cats", count=20, size=16, pipelines=pp.pipelines)
+    assert [p.name for p in pp.pipelines.list_pipelines()] == ["dogs-and-cats"]  # off by default
+    assert pp.training.list_experiments() == []
+
+    shipped = actions.load_spec("dogs-and-cats-retrain")  # a shipped spec by its name
+    shipped["transform"]["env"] = {"TRAIN_CONFIG": str(TINY)}
+    pp.pipelines.create_pipeline(shipped)
+    job = actions.wait_for_input(pp.pipelines, "dogs-and-cats-retrain", f"dogs-and-cats@{first.ref.commit}", timeout_s=120)
+    assert job.state is JobState.SUCCESS, job.reason
+    started = json.loads(pp.data.get_file("dogs-and-cats-retrain", "master", "/experiment.json"))
+    experiment = pp.training.get_experiment(str(started["id"]))
+    assert experiment.data_repo == "dogs-and-cats" and experiment.data_commit == first.ref.commit
+    assert experiment.data_job == job.id  # the job that started it, recorded on the experiment
+    assert pp.data.inspect_commit("dogs-and-cats-retrain", "master").provenance == (f"dogs-and-cats@{first.ref.commit}",)
+    deadline = time.monotonic() + 300
+    while not (experiment := pp.training.get_experiment(experiment.id)).state.terminal:
+        assert time.monotonic() < deadline, f"experiment {experiment.id} did not end: {experiment.state}"
+        time.sleep(0.2)
+    assert experiment.state is ExperimentState.COMPLETED, experiment.error
+    [checkpoint, *_] = sorted(pp.training.checkpoints(experiment.id), key=lambda c: -c.batch)
+    version = pp.registry.register("dogcat-model", experiment.id, checkpoint.uuid)
+    steps = of_version(pp, version).steps
+    assert [s.kind for s in steps] == ["version", "checkpoint", "experiment", "data commit", "job", "data commit"]
+    assert f"started by pipeline job {job.id}" in steps[2].detail
+    assert steps[-1].id.startswith("dogs-and-cats-raw@")  # experiment -> split commit -> split job -> raw commit
+
+    again = import_sample(pp.data, repo="dogs-and-cats", count=20, size=16, pipelines=pp.pipelines)
+    assert again.ref.commit != first.ref.commit
+    job = actions.wait_for_input(pp.pipelines, "dogs-and-cats-retrain", f"dogs-and-cats@{again.ref.commit}", timeout_s=120)
+    assert job.datums["skipped"] == 1 and len(pp.training.list_experiments()) == 1  # the same split does not train twice

@@ -75,7 +75,8 @@ def of_version(platform, version: ModelVersion, target: str | None = None) -> Li
         experiment = platform.training.get_experiment(checkpoint.experiment_id)
         steps.append(
             Step("experiment", experiment.id, f"{experiment.name}, {experiment.state.value}, {experiment.batches_done} batches"
-                 + (f", started warm from checkpoint {experiment.source_checkpoint}" if experiment.source_checkpoint else ""))
+                 + (f", started warm from checkpoint {experiment.source_checkpoint}" if experiment.source_checkpoint else "")
+                 + (f", started by pipeline job {experiment.data_job}" if experiment.data_job else ""))
         )
     except PlatformError as e:
         return Lineage(target, tuple(steps), f"The chain stops at {steps[-1].kind} {steps[-1].id}: {e}")

@@ -1,6 +1,7 @@
 """Pipeline use cases over `ports.Pipelines`, for both faces: create from a spec file, wait for jobs.
 
-- `load_spec(path)`: a spec file (JSON or YAML, as `pachctl create pipeline -f` takes) as a mapping.
+- `load_spec(path)`: a spec file (JSON or YAML, as `pachctl create pipeline -f` takes) as a mapping; a bare
+  name that is no file is a shipped spec's (`dogs-and-cats-retrain`: the retrain on commit).
 - `create_from_file(pipelines, path)`: check and create it; one sentence for a bad file.
 - `wait_job(pipelines, job_id)`: the job once it has ended.
 - `wait_for_input(pipelines, pipeline, input_commit)`: the job of that input commit once it has ended.
@@ -23,11 +24,15 @@ POLL_S = 0.2
 
 
 def load_spec(path: Path) -> dict:
+    """A spec file, or a shipped spec by its name (`dogs-and-cats-retrain`) where no such file is."""
     path = Path(path)
+    if not path.exists() and path.name == str(path) and not path.suffix:
+        path = next((p for p in shipped_specs() if p.stem == path.name), path)
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise NotFound(f"There is no spec file {path}; check the path.") from None
+        names = ", ".join(p.stem for p in shipped_specs())
+        raise NotFound(f"There is no spec file {path} (nor a shipped spec of that name: {names}); check the path.") from None
     except IsADirectoryError:
         raise InvalidInput(f"{path} is a folder; give a pipeline spec file (JSON or YAML).") from None
     except (OSError, UnicodeDecodeError) as e:

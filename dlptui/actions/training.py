@@ -17,13 +17,16 @@ POLL_S = 0.5
 
 
 def start(platform, config: Path | None = None, data: DataRef | None = None, name: str | None = None,
-          source: str | None = None) -> Experiment:
+          source: str | None = None, job: str | None = None) -> Experiment:
     """An experiment of `config` (default: the demo config) on `data` (default: the config's); with `source`
-    (MODEL@VERSION, MODEL@ALIAS or a checkpoint uuid) its trials start warm from that checkpoint's weights."""
-    checkpoint = source_checkpoint(platform, source) if source else None
-    if checkpoint:
-        return platform.training.create_experiment(config or demo_config(), data=data, name=name, source_checkpoint=checkpoint)
-    return platform.training.create_experiment(config or demo_config(), data=data, name=name)
+    (MODEL@VERSION, MODEL@ALIAS or a checkpoint uuid) its trials start warm from that checkpoint's weights;
+    `job` is the pipeline job that starts it (a retrain on commit), checked and recorded for lineage."""
+    extra = {}
+    if source:
+        extra["source_checkpoint"] = source_checkpoint(platform, source)
+    if job:
+        extra["job"] = platform.pipelines.inspect_job(job).id  # NotFound for a job that is not there
+    return platform.training.create_experiment(config or demo_config(), data=data, name=name, **extra)
 
 
 def source_checkpoint(platform, source: str) -> str:

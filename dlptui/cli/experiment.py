@@ -34,6 +34,7 @@ def register(sub) -> None:
     t.add_argument("--name", help="a name for the experiment (default: the config's)")
     t.add_argument("--from", dest="source", metavar="MODEL@VERSION|CHECKPOINT",
                    help="start warm from the weights of a registered version (or alias) or a checkpoint uuid")
+    t.add_argument("--job", metavar="JOB", help="the pipeline job that starts this run (a retrain on commit), recorded for lineage")
     t.add_argument("--wait", action="store_true", help="follow it to the end; exit non-zero unless it completes")
     t.add_argument("--json", action="store_true", help="print a JSON object")
     t.set_defaults(func=train)
@@ -97,6 +98,8 @@ def _show(experiment: Experiment, platform) -> None:
         print(f"error: {experiment.error}")
     if experiment.source_checkpoint:
         print(f"started warm from checkpoint {experiment.source_checkpoint}")
+    if experiment.data_job:
+        print(f"started by pipeline job {experiment.data_job}")
     for c in platform.training.checkpoints(experiment.id):  # plain lines: a uuid is never cut short
         scores = "  ".join(f"{k} {text.score(v)}" for k, v in sorted(c.metrics.items()))
         print(f"checkpoint {c.uuid}  batch {c.batch:<6} {text.timestamp(c.created)}  {scores}".rstrip())
@@ -205,7 +208,7 @@ def trial_logs(args, platform) -> int:
 
 
 def train(args, platform) -> int:
-    started = training.start(platform, args.config, refs.training_data(args.data), args.name, source=args.source)
+    started = training.start(platform, args.config, refs.training_data(args.data), args.name, source=args.source, job=args.job)
     if not args.wait:
         if args.json:
             emit_json(started)

@@ -34,7 +34,8 @@ def register(sub) -> None:
         return p
 
     p = verb("create", create, "create a pipeline from a spec file (JSON or YAML, as pachctl takes it)", named=False)
-    p.add_argument("-f", "--file", required=True, type=Path, metavar="SPEC")
+    p.add_argument("-f", "--file", required=True, type=Path, metavar="SPEC",
+                   help="a spec file, or a shipped spec by name (dogs-and-cats-retrain: retrain on commit)")
     verb("list", list_pipelines, "the pipelines, their inputs, outputs and last jobs", named=False)
     verb("inspect", inspect, "one pipeline with its spec")
     verb("stop", stop, "start no new job; kill the running one")

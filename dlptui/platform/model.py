@@ -187,6 +187,7 @@ class Experiment:
     config: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # one sentence when state is ERROR
     source_checkpoint: str | None = None  # the checkpoint it started warm from (lineage)
+    data_job: str | None = None  # the pipeline job that started it (retrain on a new data commit)
 
     @property
     def progress(self) -> float:

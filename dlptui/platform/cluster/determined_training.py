@@ -131,6 +131,7 @@ class DeterminedTraining:
             config=config,
             error=f"Experiment {exp.id} failed on the master; read its logs." if state is ExperimentState.ERROR else None,
             source_checkpoint=(config.get("searcher") or {}).get("source_checkpoint_uuid"),
+            data_job=data.get("job"),
         )
 
     def _trials(self, session: Any, number: int) -> list:
@@ -162,7 +163,7 @@ class DeterminedTraining:
             return self._experiment(exp, self._trials(session, number))
 
     def create_experiment(self, config: Path, data: DataRef | None = None, name: str | None = None,
-                          source_checkpoint: str | None = None) -> Experiment:
+                          source_checkpoint: str | None = None, job: str | None = None) -> Experiment:
         import yaml
 
         config = Path(config)
@@ -175,6 +176,8 @@ class DeterminedTraining:
         if not isinstance(conf, dict):
             raise InvalidInput(f"The experiment config {config} is not a YAML mapping.")
         conf["data"] = self._pin_data(conf.get("data") or {}, data)
+        if job:
+            conf["data"]["job"] = str(job)
         if name:
             conf["name"] = name
         if source_checkpoint:  # the master starts every trial from it (warm start)

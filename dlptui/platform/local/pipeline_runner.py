@@ -9,7 +9,10 @@ runs as a child process, `parallelism` at a time, with up to `datum_tries` tries
   a leading `/pfs` in `cmd` and `stdin` is rewritten to `<datum>/pfs`, and `PFS` names that
   folder, so a spec written for pachd (its code taking its paths from its command line or
   stdin) runs unchanged. `PACH_JOB_ID`, `PACH_DATUM_ID`, `PPS_PIPELINE_NAME` and, for each
-  input, its name (the path of its datum) are set, as pachd does.
+  input, its name (the path of its datum) and `<name>_COMMIT` (the commit id) are set, as pachd
+  does; `DLPTUI_HOME` (with `DLPTUI_PROFILE=local`) says where the platform is, no secret.
+- a datum is `running` from its start (written with the next batch of ended ones), then
+  `success` or `failed`.
 - code that changes its inputs, or leaves a link in its output, is refused (its datum fails).
 - a datum whose input files and transform are those of a datum of an earlier successful job
   is skipped, and its output reused.
@@ -47,7 +50,8 @@ from dlptui.platform.model import JobState
 POLL_S = 0.1
 FLUSH_S = 0.2  # how often the datums that ended are written (the live counts move at this pace)
 PFS = re.compile(r"(?<![\w./-])/pfs(?=/|$|[\s'\";:])")
-PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH")
+PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "XDG_CACHE_HOME", "TORCH_HOME",
+              "DLPTUI_TRIAL_DIR", "DLPTUI_SERVING_DIR", "DLPTUI_INFRA_DIR", "DLPTUI_PIPELINES_DIR")
 
 
 def rewrite(text: str, pfs: Path) -> str:
@@ -85,6 +89,8 @@ class Runner:
         self.stopping = threading.Event()
         self.children: set[subprocess.Popen] = set()
         self.ended: list[tuple] = []
+        self.started: list[tuple[str, str]] = []  # (job, datum) begun since the last flush: shown running
+        self.commits: dict[str, str] = {}  # input name -> the commit id the running job reads
         self.staged: list = []
         self.lock = threading.Lock()
 
@@ -195,6 +201,7 @@ class Runner:
     def run_job(self, spec, row) -> None:
         job_id = row["id"]
         inputs = json.loads(row["inputs"])
+        self.commits = {leaf.name: ref.partition("@")[2] for leaf, ref in zip(spec.input.leaves(), inputs)}
         with self.db.write() as db:
             db.execute("UPDATE jobs SET state = 'running', started = coalesce(started, ?) WHERE id = ?", (time.time(), job_id))
         try:
@@ -226,7 +233,7 @@ class Runner:
         shutil.rmtree(work, ignore_errors=True)  # what a runner killed in this job left
         logs = self.root / self.name / "logs" / job_id
         logs.mkdir(parents=True, exist_ok=True)
-        self.staged, self.ended = [], []
+        self.staged, self.ended, self.started = [], [], []
         done = threading.Event()
         flusher = threading.Thread(target=self.flush_every, args=(FLUSH_S, done), name="flush", daemon=True)
         flusher.start()
@@ -280,6 +287,8 @@ class Runner:
         if self.stopping.is_set():
             return
         reason, output, tries = "", None, 0
+        with self.lock:
+            self.started.append((job_id, did))
         try:
             with open(logs / f"{did}.log", "ab") as log:
                 for tries in range(1, spec.datum_tries + 1):
@@ -306,9 +315,11 @@ class Runner:
         """Write the datums that ended since the last flush, and the job's counts, in one transaction."""
         with self.lock:
             ended, self.ended = self.ended, []
-        if not ended:
+            started, self.started = self.started, []
+        if not ended and not started:
             return
         with self.db.write() as db:
+            db.executemany("UPDATE datums SET state = 'running' WHERE job_id = ? AND id = ? AND state = 'pending'", started)
             db.executemany("UPDATE datums SET state = ?, tries = ?, reason = ?, output = ? WHERE job_id = ? AND id = ?", ended)
             for job_id in {row[4] for row in ended}:  # counted from the datums, never incremented: a count stays true
                 self._count(db, job_id)
@@ -324,6 +335,9 @@ class Runner:
         (folder / "work").mkdir()
         env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", os.defpath)
+        # where the platform is, as pachd tells its workers its address: code that calls dlptui (a retrain
+        # on commit) reaches this home on the local profile; no secret of the console's is passed
+        env.update(DLPTUI_HOME=str(self.home), DLPTUI_PROFILE="local")
         for leaf, match, files in datum:
             base = pfs / leaf.name
             for f in files:
@@ -331,6 +345,7 @@ class Runner:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(self.data.blobs.path(f.hash), target)
             env[leaf.name] = str(base / match.lstrip("/")) if match != "/" else str(base)
+            env[f"{leaf.name}_COMMIT"] = self.commits.get(leaf.name, "")
         before = _snapshot(pfs, skip=out)
         env.update(spec.env)
         env.update(PFS=str(pfs), PACH_JOB_ID=job_id, PACH_DATUM_ID=did, PPS_PIPELINE_NAME=spec.name, PACH_OUTPUT_COMMIT_ID="")

@@ -158,7 +158,7 @@ class LocalTraining:
     # --- starting ----------------------------------------------------------------
 
     def create_experiment(self, config: Path, data: DataRef | None = None, name: str | None = None,
-                          source_checkpoint: str | None = None) -> Experiment:
+                          source_checkpoint: str | None = None, job: str | None = None) -> Experiment:
         file = Path(config).expanduser()
         if not file.is_file():
             raise NotFound(f"The config file {file} does not exist; give the path of an experiment YAML file such as trial/local.yaml.")
@@ -182,6 +182,8 @@ class LocalTraining:
             conf["searcher"]["source_checkpoint_uuid"] = source.uuid
             conf["warm_start"] = source.location
         conf["data"], ref = self._pin_data(conf["data"], data, file.resolve().parent)
+        if job:
+            conf["data"]["job"] = str(job)
         experiment_id = self.db.insert(
             name=name or str(conf.get("name") or file.stem),
             config_file=str(file.resolve()),

@@ -239,6 +239,7 @@ class TrainingDB:
             config=row.config,
             error=row.error,
             source_checkpoint=((row.config or {}).get("searcher") or {}).get("source_checkpoint_uuid"),
+            data_job=((row.config or {}).get("data") or {}).get("job"),
         )
 
     # --- metrics -----------------------------------------------------------------
