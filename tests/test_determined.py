@@ -166,15 +166,18 @@ def search_dir(tmp_path, max_trials: int) -> Path:
 def test_a_search_goes_to_the_master_as_it_is_with_its_trials_in_their_states(training, registry, tmp_path, det_master_standin_server):
     import time
 
-    exp = training.create_experiment(search_dir(tmp_path, 4))
     state = det_master_standin_server.state
-    assert state.experiments[int(exp.id)]["config"]["searcher"]["name"] == "adaptive_asha"  # the config as written
-    trials = training.list_trials(exp.id)
-    assert len(trials) == 4 and all(t.state is ExperimentState.QUEUED for t in trials)  # not running yet
+    with state.holding():  # the trials stay queued while the test looks, however slow the machine (not SETTLE_S only)
+        exp = training.create_experiment(search_dir(tmp_path, 4))
+        assert state.experiments[int(exp.id)]["config"]["searcher"]["name"] == "adaptive_asha"  # the config as written
+        trials = training.list_trials(exp.id)
+        assert len(trials) == 4 and all(t.state is ExperimentState.QUEUED for t in trials)  # not running yet
     assert {tuple(sorted(t.hparams)) for t in trials} == {("freeze_backbone", "learning_rate")}  # only the searched ones
     assert len({t.hparams["learning_rate"] for t in trials}) == 4
-    time.sleep(0.5)
-    assert all(t.state is ExperimentState.RUNNING for t in training.list_trials(exp.id))
+    deadline = time.monotonic() + 30
+    while (states := {t.state for t in training.list_trials(exp.id)}) != {ExperimentState.RUNNING}:
+        assert time.monotonic() < deadline, f"the trials never all ran: {states}"
+        time.sleep(0.1)
     second = trials[1]
     state.report_metrics(int(second.id), "training", 10, {"loss": 0.6})
     state.report_metrics(int(second.id), "validation", 10, {"accuracy": 0.7, "validation_loss": 0.5})

@@ -13,6 +13,7 @@ with `add_checkpoint_files` (the master then streams it at `GET /checkpoints/<uu
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import tarfile
@@ -73,6 +74,7 @@ class MasterState:
         self.files: dict[str, Path] = {}  # checkpoint uuid -> the folder holding its files (the storage)
         self.downloads: list[str] = []  # uuids of the checkpoints fetched through the master, in order
         self.hook = None  # (method, path, 'before' | 'after') -> None: a test's interleaving of requests
+        self.held = False  # True: no state change settles (`holding`), however long a test takes to look
 
     def _seed(self) -> None:
         t0 = time.time() - 3600
@@ -117,9 +119,21 @@ class MasterState:
     def later(self, kind: str, key: int, state: str, after: float = SETTLE_S) -> None:
         self.pending.append((time.time() + after, kind, key, state))
 
+    @contextlib.contextmanager
+    def holding(self):
+        """No state change settles inside: a test looks at a passing state (trials QUEUED) for as long as a
+        loaded machine takes, not only for SETTLE_S. What came due meanwhile settles at the next request after."""
+        self.held = True
+        try:
+            yield self
+        finally:
+            self.held = False
+
     def settle(self) -> None:
-        """Apply the state changes whose time has come."""
+        """Apply the state changes whose time has come (none while `holding`)."""
         with self.lock:
+            if self.held:
+                return
             now = time.time()
             due = [p for p in self.pending if p[0] <= now]
             self.pending = [p for p in self.pending if p[0] > now]
