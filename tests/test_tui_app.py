@@ -21,6 +21,24 @@ def palette_prompts(app) -> list[str]:
     return [str(commands.get_option_at_index(i).prompt) for i in range(commands.option_count)]
 
 
+async def palette_listed(pilot, app, first: str | None = None) -> list[str]:
+    """The palette's prompts once its search has finished (its workers run on the loop: a fixed pause
+    is too short on a loaded machine); with `first`, once the best match names it."""
+    from textual.command import CommandPalette
+
+    def ready() -> bool:
+        palette = app.screen
+        if not isinstance(palette, CommandPalette) or not palette.has_class("-ready"):
+            return False
+        if any(w.is_running and w.group == CommandPalette._GATHER_COMMANDS_GROUP for w in app.workers):
+            return False  # still gathering (or a newer search after a key)
+        prompts = palette_prompts(app)
+        return bool(prompts) and (first is None or first in prompts[0])
+
+    await wait_for(pilot, ready, what=f"the palette's list{f' led by {first}' if first else ''}")
+    return palette_prompts(app)
+
+
 def test_jump_resolves_names_aliases_and_prefixes():
     assert resolve_jump("exp") == "experiments"
     assert resolve_jump(":dp".lstrip(":")) == "deployments"
@@ -101,12 +119,11 @@ async def test_palette_lists_the_screen_actions_and_runs_one(tui_app):
     async with tui_app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("ctrl+p")
-        await pilot.pause(0.5)
-        prompts = palette_prompts(tui_app)
+        prompts = await palette_listed(pilot, tui_app)
         assert any("app.jump" in p for p in prompts)
         assert any("screen.filter" in p for p in prompts)
         await pilot.press(*"app.data")
-        await pilot.pause(0.5)
+        await palette_listed(pilot, tui_app, first="app.data")
         await pilot.press("enter")
         await wait_for(pilot, lambda: tui_app.current_mode == "data", what="the palette's switch to Data")
 
@@ -138,8 +155,7 @@ async def test_read_only_hides_the_sample_action_from_footer_help_and_palette(co
         await pilot.pause()
         assert not app.sample_loading
         await pilot.press("ctrl+p")
-        await pilot.pause(0.5)
-        prompts = palette_prompts(app)
+        prompts = await palette_listed(pilot, app)
         assert any("app.jump" in p for p in prompts)
         assert not any("app.sample" in p for p in prompts)
 
