@@ -7,7 +7,6 @@ HTTP (Seldon's own client and the project's) -> switch versions under continuous
 from __future__ import annotations
 
 import sys
-import time
 
 import httpx
 import pytest
@@ -82,9 +81,9 @@ def test_sample_to_prediction_and_a_version_switch_without_a_failed_request(trai
         traffic = Traffic(deployment.endpoint)
         traffic.start()
         try:
-            time.sleep(0.5)
+            traffic.wait_answers(3, "answers before the switch")
             switched = platform.serving.update(NAME, platform.registry.get_version("dogcat-model", "production"))
-            time.sleep(0.5)
+            traffic.wait_answers(len(traffic.results) + 3, "answers after the switch")  # the last one sent after it
         finally:
             traffic.stop.set()
             traffic.join()

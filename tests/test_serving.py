@@ -92,9 +92,9 @@ def test_update_and_canary_without_a_failed_request(served, tiny_checkpoints):
     traffic = Traffic(endpoint)
     traffic.start()
     try:
-        time.sleep(0.5)
+        traffic.wait_answers(3, "answers before the switch")
         updated = serving.update(DEPLOYMENT, version_of(tiny_checkpoints[1], 2))
-        time.sleep(0.5)
+        traffic.wait_answers(len(traffic.results) + 3, "answers after the switch")  # the last one sent after it
     finally:
         traffic.stop.set()
         traffic.join()
