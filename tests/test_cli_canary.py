@@ -82,7 +82,7 @@ def test_canary_figures_promote_shadow_rollback_and_the_prediction_log(trained_p
         assert (shadowed["version"], shadowed["shadow_version"]) == (2, 1)
         code, out, _ = run(capsys, "predict", *images, "--deployment", "cd", "--json")
         assert {r["version"] for r in json.loads(out)} == {2}, "a shadow's answer is never returned"
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # the shadow's copies are sent beside the answers: waited for, with a bound
         while time.monotonic() < deadline:
             shadow_rows = [json.loads(line) for line in run(capsys, "predictions", "cd", "--json")[1].splitlines()
                            if json.loads(line)["role"] == "shadow"]
