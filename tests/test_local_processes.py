@@ -28,11 +28,12 @@ def test_spawn_passes_no_secret_and_marks_the_child(tmp_path, monkeypatch):
     for key, value in SECRET_AND_UNSAFE.items():
         monkeypatch.setenv(key, value)
     out = tmp_path / "env.txt"
-    record = processes.spawn([sys.executable, "-c", f"import os, json; open({str(out)!r}, 'w').write(json.dumps(dict(os.environ)))"],
-                             tmp_path / "log")
-    deadline = time.monotonic() + 20
-    while not out.exists() or not out.read_text():
-        assert time.monotonic() < deadline
+    write = (f"import os, json; open({str(out) + '.tmp'!r}, 'w').write(json.dumps(dict(os.environ))); "
+             f"os.replace({str(out) + '.tmp'!r}, {str(out)!r})")  # whole or absent: never read half written
+    record = processes.spawn([sys.executable, "-c", write], tmp_path / "log")
+    deadline = time.monotonic() + 60  # a Python start on a loaded machine
+    while not out.exists():
+        assert time.monotonic() < deadline, f"the child wrote nothing; its log: {(tmp_path / 'log').read_text()[-2000:]}"
         time.sleep(0.05)
     import json
 
