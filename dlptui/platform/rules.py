@@ -96,15 +96,34 @@ def local_target(root: Path, repo_path: str) -> Path:
     return target
 
 
-def collect(sources: Iterable[Path], dest: str = "/") -> dict[str, Path]:
+class Collected(dict):
+    """What `collect` found: clean repo paths -> local files (no folders), so a store need not look again."""
+
+
+def collect(sources: Iterable[Path], dest: str = "/") -> Collected:
     """The repo paths of local files and folders put below `dest`, like `cp -r SOURCES DEST`.
 
-    A file lands at DEST/<its name>; a folder's files at DEST/<folder name>/<path inside it>.
-    A link inside a folder that resolves outside that folder is refused (a `cat.1.jpg ->
-    ~/.ssh/id_rsa` must not land in a shared repo); a file named on its own is taken as named.
+    A file lands at DEST/<its name>; a folder's files at DEST/<folder name>/<path inside it>, a
+    folder's files before its subfolders', by name. A link inside a folder that resolves outside
+    that folder is refused (a `cat.1.jpg -> ~/.ssh/id_rsa` must not land in a shared repo); a
+    link to a folder is not followed; a file named on its own is taken as named. One `scandir`
+    per folder and no stat per file (at 25,000 files the walk cost more than the copies).
     """
     folder = clean_path(dest, folder=True)
-    files: dict[str, Path] = {}
+    files = Collected()
+
+    def walk(path: str, prefix: str, source: Path) -> None:
+        with os.scandir(path) as found:
+            entries = sorted(found, key=lambda e: e.name)
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False) and entry.is_file():
+                if entry.is_symlink():
+                    check_inside(Path(entry.path), source)
+                files[join(prefix, entry.name)] = Path(entry.path)
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                walk(entry.path, join(prefix, entry.name), source)
+
     for source in sources:
         source = Path(source).expanduser()
         if not source.exists():
@@ -112,15 +131,7 @@ def collect(sources: Iterable[Path], dest: str = "/") -> dict[str, Path]:
         if source.is_file():
             files[join(folder, source.name)] = source
             continue
-        top = source.resolve().name or "root"
-        for dirpath, dirnames, filenames in os.walk(source):
-            dirnames.sort()
-            rel = Path(dirpath).relative_to(source).parts
-            for name in sorted(filenames):
-                path = Path(dirpath) / name
-                if path.is_file():
-                    check_inside(path, source)
-                    files[join(folder, top, *rel, name)] = path
+        walk(str(source), join(folder, source.resolve().name or "root"), source)
     if not files:
         raise InvalidInput("There are no files to put in " + ", ".join(str(s) for s in sources) + ".")
     return files

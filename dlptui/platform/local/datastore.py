@@ -26,7 +26,7 @@ from pathlib import Path
 from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError
 from dlptui.platform.local.blobs import BlobStore, Staged
 from dlptui.platform.local.metadb import open_metadb
-from dlptui.platform.rules import check_repo_name, clean_path, join
+from dlptui.platform.rules import Collected, check_repo_name, clean_path, join
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
 from dlptui.platform.ports import Progress
 
@@ -70,7 +70,10 @@ def check_branch_name(name: str) -> str:
 
 def _expand(files: Mapping[str, Path | bytes]) -> dict[str, Path | bytes]:
     """Destination path -> source, with a folder's files below its destination (like `pachctl put file -r`).
-    One stat per source: at 25,000 files the checks cost more than the copies otherwise."""
+    One stat per source: at 25,000 files the checks cost more than the copies otherwise; none for
+    what `rules.collect` found (clean paths of files)."""
+    if isinstance(files, Collected):
+        return dict(files)
     out: dict[str, Path | bytes] = {}
     for dest, source in files.items():
         dest = clean_path(dest)
