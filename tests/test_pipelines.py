@@ -370,3 +370,53 @@ def test_retrain_on_commit_is_off_until_created_then_trains_each_new_split_and_r
     assert again.ref.commit != first.ref.commit
     job = actions.wait_for_input(pp.pipelines, "dogs-and-cats-retrain", f"dogs-and-cats@{again.ref.commit}", timeout_s=120)
     assert job.datums["skipped"] == 1 and len(pp.training.list_experiments()) == 1  # the same split does not train twice
+
+
+def _runner(pp):
+    from dlptui.platform.local.pipeline_runner import Runner
+
+    raw(pp, {"/a.txt": b"a"})
+    pp.pipelines.create_pipeline(spec())
+    pp.pipelines.stop_pipeline("upper")  # the test plays this pipeline's runner in its own process
+    return Runner(pp.config.home, "upper")
+
+
+def test_datum_code_started_as_the_stop_arrives_is_killed_not_left_to_run(pp, tmp_path):
+    """SIGTERM's handler kills the children it sees; one whose start it just missed must not run on untracked."""
+    import signal
+
+    from dlptui.platform import pipeline_spec
+
+    runner = _runner(pp)
+    try:
+        ran = tmp_path / "ran"
+        runner.on_term(signal.SIGTERM, None)  # the stop lands between the datum's last look and its start
+        code = pipeline_spec.parse(spec(cmd=["sh", "-c", f"sleep 1; touch {ran}"]))
+        with open(tmp_path / "datum.log", "ab") as log:
+            reason, output = runner.try_datum(code, "job", "d" * 64, [], tmp_path / "datum", log)
+        assert not ran.exists(), "the datum's code ran to its end after the runner was stopped"
+        assert reason and output is None
+    finally:
+        runner.db.close()
+        runner.data.close()
+
+
+def test_a_stop_while_the_runner_records_datums_does_not_hang_it(pp):
+    """The handler runs in the main thread, which may be inside `flush` holding the runner's lock."""
+    import signal
+    import threading
+
+    runner = _runner(pp)
+    try:
+        def stopped_mid_flush() -> None:
+            with runner.lock:
+                runner.on_term(signal.SIGTERM, None)
+
+        thread = threading.Thread(target=stopped_mid_flush, daemon=True)
+        thread.start()
+        thread.join(30)
+        assert not thread.is_alive(), "the stop waited for a lock its own thread held"
+        assert runner.stopping.is_set()
+    finally:
+        runner.db.close()
+        runner.data.close()

@@ -19,7 +19,7 @@ runs as a child process, `parallelism` at a time, with up to `datum_tries` tries
 
 The outputs of all datums become one commit of the output repo (`commit_tree`: one SQLite
 transaction, whole or absent after `kill -9`) whose provenance names the input commits.
-SIGTERM (stop, delete) kills the job's children and marks the job killed.
+SIGTERM (stop, delete) kills the job's children (one that was starting at that moment too) and marks the job killed.
 """
 
 from __future__ import annotations
@@ -92,12 +92,13 @@ class Runner:
         self.started: list[tuple[str, str]] = []  # (job, datum) begun since the last flush: shown running
         self.commits: dict[str, str] = {}  # input name -> the commit id the running job reads
         self.staged: list = []
-        self.lock = threading.Lock()
+        # reentrant: SIGTERM's handler (on_term) takes it in the main thread, which may hold it already (in flush)
+        self.lock = threading.RLock()
 
     # --- the loop ---------------------------------------------------------------------
 
     def on_term(self, signum, frame) -> None:
-        self.stopping.set()
+        self.stopping.set()  # before the lock: a child started after this look sees it (try_datum)
         with self.lock:
             for child in list(self.children):
                 try:
@@ -361,6 +362,9 @@ class Runner:
             return f"cmd {spec.cmd[0]!r} cannot be run (permission denied); check transform.cmd.", None
         with self.lock:
             self.children.add(child)
+            stopped = self.stopping.is_set()
+        if stopped:  # the stop came while it was starting, after on_term killed the children it saw
+            child.kill()
         try:
             try:
                 child.communicate(stdin) if stdin else child.wait()
