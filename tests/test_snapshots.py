@@ -3,8 +3,9 @@
 The pictures must be the same on every run, so each one shows a state whose text is stable:
 the empty platform's first-start view, repos created with fixed names and no commits, a
 folder of SYNTHETIC images with fixed names and bytes. What depends on the machine or the
-moment (the host's name, load, CPU, memory and GPUs, the temp home's path) is fixed by
-`steady_readings`, which wraps the real parts' readings; the parts themselves are the real ones.
+moment (the host's name, load, CPU, memory and GPUs, the temp home's path, the processes that
+other tests or sessions left running on the host) is fixed by `steady_readings`, which wraps the
+real parts' readings; the parts themselves are the real ones.
 
 Write the baselines with `pytest tests/test_snapshots.py --snapshot-update`; they live in
 tests/__snapshots__/test_snapshots/.
@@ -27,7 +28,10 @@ GIB = 1 << 30
 
 def steady_readings(platform, monkeypatch: pytest.MonkeyPatch) -> None:
     """The real parts, with the readings that change from machine to machine or second to second fixed:
-    the host's name, load, CPU, memory and GPUs, this process's own usage, and the temp home's path."""
+    the host's name, load, CPU, memory and GPUs, this process's own usage, and the temp home's path.
+    The host view lists every process dlptui started on the host, whichever home: another test's
+    deployment or training (a session fixture's, another session's on a shared machine) is left out,
+    so the empty platform's picture holds the console alone."""
     cluster, data = platform.cluster, platform.data
     health, context, nodes, workloads = cluster.health, cluster.context, cluster.nodes, cluster.workloads
     data_health = data.health
@@ -47,7 +51,8 @@ def steady_readings(platform, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         cluster,
         "workloads",
-        lambda: [replace(w, node="demo-host", started=None, cpu_percent=1.0, memory_bytes=64 << 20) for w in workloads()],
+        lambda: [replace(w, node="demo-host", started=None, cpu_percent=1.0, memory_bytes=64 << 20)
+                 for w in workloads() if w.namespace == "console"],
     )
 
 
