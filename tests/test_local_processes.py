@@ -58,13 +58,18 @@ def test_a_process_group_without_the_token_is_not_ours(tmp_path):
 def test_a_model_server_listens_on_loopback_only_even_with_seldon_debug(serving_platform, tiny_checkpoints, monkeypatch):
     for key, value in SECRET_AND_UNSAFE.items():
         monkeypatch.setenv(key, value)
+    import json
+
     serving = serving_platform.serving
-    before = set(psutil.pids())
     serving.deploy("loopback-only", version_of(tiny_checkpoints[0], 1))
     try:
         deployment = wait_state(serving, "loopback-only")
         assert deployment.state.value == "available", deployment.detail
-        started = [p for p in psutil.process_iter() if p.pid not in before and _marked(p)]
+        # the deployment's own processes, by their records: not every marked process that started meanwhile
+        # (another test's or session's on the host, which may end while it is looked at)
+        state = json.loads((serving.root / "loopback-only" / "state.json").read_text())
+        records = [ProcessRecord(state[role]["pid"], state[role]["started"]) for role in ("gateway", "primary")]
+        started = [p for record in records for p in members(record) if _marked(p)]
         listening = {}
         for proc in started:  # Envoy, the model server and the workers it forked
             env = proc.environ()
