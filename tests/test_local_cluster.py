@@ -38,7 +38,8 @@ def test_gpus_are_counted_from_nvidia_smi(config, tmp_path, monkeypatch):
     fake = tmp_path / "nvidia-smi"
     fake.write_text("#!/bin/sh\nprintf '37\\n0\\n'\n")  # two GPUs, one busy
     fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", str(tmp_path))  # only the fake: a real nvidia-smi of the machine is not asked
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # imported by an earlier test: CUDA's count would answer
     (node,) = LocalCluster(config).nodes()
     assert (node.gpu_capacity, node.gpu_allocatable, node.gpu_used) == (2, 2, 1)
     fake.unlink()
