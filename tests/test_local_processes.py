@@ -116,3 +116,31 @@ def test_a_training_child_gets_no_secret_of_the_console(platform, tmp_path, monk
         pass
     assert seen and seen["DLPTUI_HOME"] == str(platform.config.home) and "PATH" in seen
     assert not set(SECRET_AND_UNSAFE) & set(seen)
+
+
+def test_free_port_never_hands_out_a_port_twice_while_its_first_taker_may_not_listen_yet(monkeypatch):
+    """The kernel may offer a port again until the model server given it binds it, seconds later."""
+    import socket
+    from types import SimpleNamespace
+
+    offered = iter([40001, 40002, 40001, 40003])  # what bind(port 0) answers, a port offered twice among them
+
+    class Probe:
+        def __init__(self, *args):
+            self.port = next(offered)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def bind(self, address):
+            pass
+
+        def getsockname(self):
+            return ("127.0.0.1", self.port)
+
+    monkeypatch.setattr(processes, "_HANDED_OUT", type(processes._HANDED_OUT)(maxlen=processes._HANDED_OUT.maxlen))
+    monkeypatch.setattr(processes, "socket", SimpleNamespace(socket=Probe, AF_INET=socket.AF_INET, SOCK_STREAM=socket.SOCK_STREAM))
+    assert [processes.free_port() for _ in range(3)] == [40001, 40002, 40003]

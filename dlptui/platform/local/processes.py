@@ -15,10 +15,12 @@ FLASK_* make the model server bind 0.0.0.0) never reach a child that does not ne
 
 from __future__ import annotations
 
+import collections
 import os
 import secrets
 import socket
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,11 +185,23 @@ def marks(proc: psutil.Process) -> str | None:
     return env.get(PART_VAR, "platform") if env.get(TOKEN_VAR) else None
 
 
+_HANDED_OUT: collections.deque[int] = collections.deque(maxlen=1024)  # the ports free_port gave lately, newest last
+_HANDED_OUT_LOCK = threading.Lock()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, and that this process has not handed out
+    lately: a model server binds its ports seconds after it is given them (its imports first), and the
+    kernel may offer a port again until then, so a deployment's Envoy could have taken its model server's."""
+    with _HANDED_OUT_LOCK:
+        for _ in range(64):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in _HANDED_OUT:
+                break
+        _HANDED_OUT.append(port)
+        return port
 
 
 def port_free(port: int) -> bool:
