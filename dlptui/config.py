@@ -19,8 +19,9 @@
 Environment variables that win over the file: DLPTUI_PROFILE, DLPTUI_HOME (where the
 local profile keeps all its state), DLPTUI_READ_ONLY, DET_MASTER, PACHD_ADDRESS,
 KUBECONFIG, DLPTUI_KUBE_CONTEXT, DLPTUI_ISTIO_INGRESS. Secrets (DET_PASS, DET_TOKEN,
-PACHD_TOKEN) are never read from this file, in any profile or at the top: only from the
-environment (or, on the cluster, the Kubernetes Secret the serving pods read). A value of the
+PACHD_TOKEN, DLPTUI_SERVING_TOKEN) are never read from this file, in any profile or at the top:
+only from the environment (or, on the cluster, a Kubernetes Secret: the one the serving pods read,
+and serving_token_secret for the token the Istio gateway asks of a prediction). A value of the
 wrong type is one sentence naming the setting and the type it takes.
 """
 
@@ -50,6 +51,12 @@ class ClusterSettings:
     istio_ingress: str | None = None
     serving_image: str = "dlptui-serving:0.1.0"
     credentials_secret: str = "dlptui-credentials"  # a Kubernetes Secret the serving pods read
+    serving_token_secret: str = "dlptui-serving-token"  # the Secret (key token) holding what the gateway asks of a prediction
+    # the model container's requests and limits (Kubernetes quantities); unset: seldon_template.RESOURCES
+    serving_cpu_request: str | None = None
+    serving_memory_request: str | None = None
+    serving_cpu_limit: str | None = None
+    serving_memory_limit: str | None = None
     prometheus_url: str | None = None  # Seldon's and Istio's metrics: per-version figures of a deployment
     request_logger_url: str | None = None  # rendered as Seldon's `logger` on every predictor when set
     platform_namespaces: tuple[str, ...] = ("default", "seldon", "seldon-system", "pachyderm", "determined")

@@ -148,7 +148,8 @@ def test_the_object_holds_a_secret_reference_and_no_secret(serving, kube_api, na
     for predictor in obj["spec"]["predictors"]:
         (container,) = predictor["componentSpecs"][0]["spec"]["containers"]
         assert container["envFrom"] == [{"secretRef": {"name": config.cluster.credentials_secret}}]
-        assert "env" not in container  # no literal values at all
+        literal = {e["name"] for e in container.get("env", [])}  # the server's own settings (paths, GRPC_WORKERS)
+        assert not literal & {"DET_MASTER", "DET_USER", "DET_PASS", "DET_TOKEN", "PACHD_TOKEN"}, literal
 
 
 def test_the_status_the_operator_writes_shows_in_the_list(serving, kube_api, namespace, config):
@@ -265,7 +266,8 @@ def test_logs_are_read_through_the_api_server_from_the_model_container(serving, 
     ]
 
 
-def test_predictions_need_the_istio_gateway(serving, config):
+def test_predictions_need_the_istio_gateway(serving, config, monkeypatch):
+    monkeypatch.setenv("DLPTUI_SERVING_TOKEN", "t" * 32)  # what the gateway asks for (test_seldon_token.py)
     serving.deploy("dogcat-deploy", version(1))
     with pytest.raises(NotAvailable, match="set istio_ingress in the cluster profile"):
         serving.predict("dogcat-deploy", b"\xff\xd8 not much of a jpeg")
@@ -329,8 +331,9 @@ class IstioStandIn:
 
 
 @pytest.mark.slow
-def test_a_prediction_goes_through_the_gateway_path_to_a_real_seldon_microservice(served, serving, config, namespace):
+def test_a_prediction_goes_through_the_gateway_path_to_a_real_seldon_microservice(served, serving, config, namespace, monkeypatch):
     """The real seldon-core microservice (the local profile's deployment) behind an Istio-like path prefix."""
+    monkeypatch.setenv("DLPTUI_SERVING_TOKEN", "t" * 32)
     from tests.fixtures.serving import DEPLOYMENT, image_bytes
 
     backend = served.serving.get_deployment(DEPLOYMENT).endpoint.removesuffix("/api/v1.0/predictions")

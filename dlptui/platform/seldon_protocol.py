@@ -8,7 +8,8 @@ request (a new one per request costs tens of milliseconds of TLS set-up).
 A request the server refuses (4xx: not an image, too large, ...) or that fails in the model
 (500) comes back as a Prediction with `error`: it is about that image. A deployment that is
 not serving raises Unreachable: nothing answers, or the gateway or server says so (502, 503,
-504: no model server up, the model still loading).
+504: no model server up, the model still loading). A caller the gateway refuses (401, 403: the
+cluster's Istio gateway asks for a token) raises Refused.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 
 import httpx
 
-from dlptui.errors import Unreachable
+from dlptui.errors import NotAvailable, Unreachable
 from dlptui.platform.model import Prediction
 
 VERSION_HEADER = "X-Dlptui-Version"  # which model version answered, set by the local gateway
@@ -43,11 +44,23 @@ def error_message(response: httpx.Response) -> str:
 
 
 NOT_SERVING = (502, 503, 504)
+REFUSED = (401, 403)  # the gateway's authorization, before any model server
+
+
+class Refused(NotAvailable):
+    """The gateway refused the caller (401, 403): its credential is missing or wrong. `status`: "HTTP 403 Forbidden"."""
+
+    def __init__(self, message: str, status: str = "") -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def parse_prediction(name: str, response: httpx.Response, latency_ms: float) -> Prediction:
     if response.status_code in NOT_SERVING:
         raise Unreachable(f"The deployment is not serving: {error_message(response).rstrip('.')}.")
+    if response.status_code in REFUSED:
+        status = f"HTTP {response.status_code} {response.reason_phrase}"
+        raise Refused(f"The gateway refused the request ({status}): the credential it asks for is missing or wrong.", status)
     if response.status_code != 200:
         return Prediction(image=name, latency_ms=latency_ms, error=error_message(response))
     try:

@@ -2,7 +2,7 @@
 
 A deployment is a `machinelearning.seldon.io/v1` SeldonDeployment in the profile's
 `seldon_namespace`, rendered from infra/seldon/deployment.yaml.tmpl by `render_deployment`
-(the one template: the CLI's `infra check` validates the same rendering against the CRD).
+(seldon_template.py, the one template: `infra check` validates the same rendering against the CRD).
 Its predictor "main" serves a model version; a predictor "canary" serves another one with
 its share of the traffic; a predictor "shadow" (`shadow: true`) gets a copy of every request
 and its answers are dropped by Istio. With `request_logger_url` set, every predictor carries
@@ -11,22 +11,25 @@ of versions lives in the annotation `dlptui.io/history` (JSON), so rollback know
 Per-version figures come from Prometheus (`prometheus_url`: Seldon's executor metrics) when
 the profile names one. The Seldon operator reports `status.state` (Available, Creating,
 Failed), `status.address` and `status.replicas`; requests go through the Istio gateway at
-`{istio_ingress}/seldon/<namespace>/<name>/api/v1.0/predictions`.
+`{istio_ingress}/seldon/<namespace>/<name>/api/v1.0/predictions`, with the serving token (DLPTUI_SERVING_TOKEN,
+else the Secret `serving_token_secret` of the namespace) as the header X-Dlptui-Token, which the gateway's
+AuthorizationPolicy asks for.
 """
 
 from __future__ import annotations
 
 import json
-import string
 import threading
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlptui import resources
 from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError
 from dlptui.platform import rules
 from dlptui.platform.cluster.kube_connection import KubeClient, timestamp
+from dlptui.platform.cluster.seldon_template import (  # noqa: F401  (render_deployment: this module's API too)
+    CANARY, DEFAULT_CANARY_TRAFFIC, MAIN, RESOURCES, SHADOW, check_name, render_deployment,
+)
+from dlptui.platform.cluster.seldon_token import TOKEN_ENV, TOKEN_HEADER, serving_token, token_place
 from dlptui.platform.model import (
     Deployment,
     DeploymentChange,
@@ -44,68 +47,11 @@ if TYPE_CHECKING:
 
 GROUP, VERSION, PLURAL = "machinelearning.seldon.io", "v1", "seldondeployments"
 CRD_NAME = f"{PLURAL}.{GROUP}"
-MAIN, CANARY, SHADOW = "main", "canary", "shadow"
 HISTORY = "dlptui.io/history"
 HISTORY_KEEP = 50
 POD_LABEL = "seldon-deployment-id"  # the operator labels each pod of a deployment with its name
 MODEL_CONTAINER = "model"  # the graph's unit and its container, as in the template
-DEFAULT_CANARY_TRAFFIC = 10
 STATES = {"Available": DeploymentState.AVAILABLE, "Creating": DeploymentState.STARTING, "Failed": DeploymentState.FAILED}
-
-
-# --- the template ------------------------------------------------------------------
-
-
-check_name = rules.check_deployment_name
-
-
-def render_deployment(
-    name: str,
-    namespace: str,
-    image: str,
-    model: str,
-    version: int,
-    canary: int | None = None,
-    traffic: int = DEFAULT_CANARY_TRAFFIC,
-    secret: str = "dlptui-credentials",
-    shadow: int | None = None,
-    logger_url: str | None = None,
-) -> dict:
-    """The SeldonDeployment serving `model` at `version`, and `version` `canary` with `traffic` percent if given;
-    `shadow` a version that sees every request (`shadow: true`); `logger_url` Seldon's request logger on each."""
-    check_name(name)
-    check_name(namespace, "namespace")
-    if not image or any(c.isspace() for c in image):
-        raise InvalidInput(f"The serving image {image!r} is not an image reference; set serving_image in the cluster profile.")
-    if canary is not None:
-        rules.check_canary_traffic(traffic)
-    values = {"name": name, "namespace": namespace, "image": image, "model": model, "secret": secret}
-    body = _render(values, MAIN, version, 100 - traffic if canary is not None else 100)
-    if canary is not None:
-        body["spec"]["predictors"].append(_render(values, CANARY, canary, traffic)["spec"]["predictors"][0])
-    if shadow is not None:
-        mirror = _render(values, SHADOW, shadow, 0)["spec"]["predictors"][0]
-        mirror["shadow"] = True
-        body["spec"]["predictors"].append(mirror)
-    if logger_url:
-        for predictor in body["spec"]["predictors"]:
-            predictor["graph"]["logger"] = {"url": logger_url, "mode": "all"}
-    return body
-
-
-def _render(values: dict[str, Any], predictor: str, version: int, traffic: int) -> dict:
-    import yaml
-
-    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        raise InvalidInput(f"A model version is a whole number, not {version!r}.")
-    template = resources.seldon_template()
-    try:
-        text = template.read_text()
-    except OSError:
-        raise NotAvailable(f"The deployment template {template} is missing; reinstall dlptui or set DLPTUI_INFRA_DIR.") from None
-    scalars = {**values, "predictor": predictor, "version": str(version), "version_label": f"v{version}"}
-    filled = string.Template(text).substitute({k: json.dumps(v) for k, v in scalars.items()}, traffic=traffic)
-    return yaml.safe_load(filled)
 
 
 # --- from the object to the model ---------------------------------------------------
@@ -370,23 +316,43 @@ class SeldonServing:
                 "Predictions on the cluster go through the Istio gateway; set istio_ingress in the cluster profile "
                 "(or DLPTUI_ISTIO_INGRESS) to its address."
             )
-        return self.client.predict(deployment.endpoint, image, filename)
+        from dlptui.platform.seldon_protocol import Refused
+
+        try:
+            return self.client.predict(deployment.endpoint, image, filename)
+        except Refused as e:
+            self._drop_client()  # the next prediction reads the token again
+            place = token_place(self.namespace, self.config.cluster.serving_token_secret)
+            raise Refused(f"The Istio gateway refused the prediction ({e.status}): the serving token is missing or wrong; "
+                          f"check {TOKEN_ENV} or the Secret {place}.", e.status) from None
 
     @property
     def client(self) -> SeldonClient:
+        """The prediction client, sending the serving token (read on first use) as TOKEN_HEADER."""
         from dlptui.platform.seldon_protocol import SeldonClient
 
         with self._lock:
+            if self._client is not None:
+                return self._client
+        token = serving_token(self.kube, self.namespace, self.config.cluster.serving_token_secret)
+        client = SeldonClient(headers={TOKEN_HEADER: token})
+        with self._lock:
             if self._client is None:
-                self._client = SeldonClient()
-            return self._client
+                self._client = client
+                return client
+            existing = self._client  # another thread made one meanwhile
+        client.close()
+        return existing
+
+    def _drop_client(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def close(self) -> None:
         self.kube.close()
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        self._drop_client()
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -396,6 +362,7 @@ class SeldonServing:
         return render_deployment(
             name, self.namespace, settings.serving_image, model, version, canary, traffic or DEFAULT_CANARY_TRAFFIC,
             settings.credentials_secret, shadow, settings.request_logger_url,
+            {key: getattr(settings, f"serving_{key}", None) for key in RESOURCES},
         )
 
     def _list(self, timeout: float | None = None) -> list[dict]:
