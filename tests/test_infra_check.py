@@ -356,4 +356,4 @@ def test_no_network_policy_around_the_model_servers_fails(tmp_path):
 
 def test_every_security_check_passes_on_the_repository():
     security = [c for c in run_checks(ROOT, env={}) if c.check.startswith("security ")]
-    assert len(security) == 6 and all(c.ok for c in security), [c for c in security if not c.ok]
+    assert len(security) == 8 and all(c.ok for c in security), [c for c in security if not c.ok]

@@ -230,6 +230,7 @@ SECRET_ENV = {
     "PACHYDERM_DB_ROOT_PASSWORD": "pg-root-Value-2",
     "DET_SERVING_USER": "dlptui-serving",
     "DET_SERVING_PASS": "det 'pass' \"3\"",
+    "DLPTUI_SERVING_TOKEN": "srvValue0123456789abcdef0123456789abcdef",
 }
 
 
@@ -255,6 +256,7 @@ def test_secrets_reach_kubectl_through_a_file_never_argv_or_output(tools):
             assert value not in result.stdout + result.stderr, "a secret value was printed"
     assert "# pachyderm-postgres\npostgresql-password=pg-Value-1\npostgresql-postgres-password=pg-root-Value-2\n" in result.applied
     assert f"# dlptui-credentials\nDET_USER=dlptui-serving\nDET_PASS={SECRET_ENV['DET_SERVING_PASS']}\n" in result.applied
+    assert f"# dlptui-serving-token\ntoken={SECRET_ENV['DLPTUI_SERVING_TOKEN']}\n" in result.applied
     creates = [shlex.split(c) for c in result.calls if "create secret generic" in c]
     assert all(c[:3] == ["kubectl", "--context", "lab-cluster"] for c in creates)
     tls = [shlex.split(c) for c in result.calls if "create secret tls" in c]
@@ -265,6 +267,7 @@ def test_secrets_reach_kubectl_through_a_file_never_argv_or_output(tools):
     assert [(option(c, "generic"), option(c, "--namespace")) for c in creates] == [
         ("pachyderm-postgres", "pachyderm"),
         ("dlptui-credentials", "seldon"),
+        ("dlptui-serving-token", "seldon"),
     ]
     assert all("--dry-run=client" in c for c in creates)  # rendered by kubectl, applied with `apply -f -`
 
@@ -328,7 +331,8 @@ def test_the_template_lists_every_variable_the_scripts_read():
 
 # --- helm/install.sh ----------------------------------------------------------------------------
 
-INSTALL_ENV = {"DET_DB_PASSWORD": "db-Value-5", "DET_PASS": "det-Value-'6'", "PROJECT": "p"}
+INSTALL_ENV = {"DET_DB_PASSWORD": "db-Value-5", "DET_PASS": "det-Value-'6'", "PROJECT": "p",
+               "DLPTUI_SERVING_TOKEN": SECRET_ENV["DLPTUI_SERVING_TOKEN"]}
 
 
 def test_install_plan_uses_every_values_file_in_its_namespace(tools):
@@ -363,6 +367,30 @@ def test_install_needs_the_secrets_first(tools):
         "install.sh: the Secret pachyderm/pachyderm-postgres does not exist; run infra/secrets/create-secrets.sh first."
     )
     assert not [c for c in result.calls if c.startswith("helm")]
+
+
+def test_install_applies_the_serving_auth_policy_with_the_token_through_a_pipe(tools):
+    result = tools(INSTALL, existing="secrets", **INSTALL_ENV)
+    assert result.returncode == 0, result.stderr
+    token = INSTALL_ENV["DLPTUI_SERVING_TOKEN"]
+    assert token not in "\n".join(result.calls) + result.stdout + result.stderr
+    [policy] = [d for d in yaml.safe_load_all(result.applied) if d and d.get("kind") == "AuthorizationPolicy"]
+    [guarded] = [r for r in policy["spec"]["rules"] if r.get("when")]
+    assert guarded["when"] == [{"key": "request.headers[x-dlptui-token]", "values": [token]}]
+    assert "@DLPTUI_SERVING_TOKEN@" not in result.applied
+    assert any(" get secret dlptui-serving-token" in c for c in result.calls), "the Secret the console reads is there"
+    planned_run = tools(INSTALL, "--dry-run", **INSTALL_ENV)
+    assert "would apply istio/serving-auth.yaml with DLPTUI_SERVING_TOKEN" in planned_run.stdout
+    assert token not in planned_run.stdout + planned_run.stderr
+
+
+@pytest.mark.parametrize("token", ["short-1", "has space 0123456789abcdef0123456789", "quote\"0123456789abcdef0123456789ab"])
+def test_install_refuses_a_token_that_could_not_sit_in_the_policy(tools, token):
+    result = tools(INSTALL, "--dry-run", **{**INSTALL_ENV, "DLPTUI_SERVING_TOKEN": token})
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("install.sh: DLPTUI_SERVING_TOKEN must be at least 32 letters, digits, '-' or '_' "
+                                     "(openssl rand -hex 32); set another and run again.")
+    assert token not in result.stdout
 
 
 def test_install_names_a_missing_password(tools):

@@ -4,6 +4,7 @@ the dlptui-viewer ClusterRole alone, and a change is refused in one sentence; dl
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import replace
 
 import pytest
@@ -92,3 +93,48 @@ def test_the_deployer_role_may_deploy_in_seldon(rbac_user, cluster_config, kube_
         assert "rbac-deployer" in {d.name for d in serving.list_deployments()}
     finally:
         serving.undeploy("rbac-deployer")
+
+
+def test_the_predictor_role_reads_the_serving_token_and_nothing_else(rbac_user, cluster_config, kube_api):
+    import base64
+
+    from kubernetes.client.exceptions import ApiException
+
+    from dlptui.platform.cluster.kube_connection import KubeClient
+    from dlptui.platform.cluster.seldon_token import serving_token
+
+    name, kubeconfig, bind = rbac_user
+    config = with_context(replace(cluster_config, cluster=replace(cluster_config.cluster, kubeconfig=str(kubeconfig))), name)
+    token = secrets.token_hex(20)
+    body = {"metadata": {"name": "dlptui-serving-token"}, "data": {"token": base64.b64encode(token.encode()).decode()}}
+    try:
+        kube_api[1].create_namespaced_secret("seldon", body)
+    except ApiException as e:
+        if e.status != 409:
+            raise
+        kube_api[1].replace_namespaced_secret("dlptui-serving-token", "seldon", body)
+    kube = KubeClient(config)
+    try:
+        with pytest.raises(NotAvailable) as refused:  # the viewer and the deployer read no Secret
+            bind("dlptui-viewer")
+            bind("dlptui-deployer", "seldon")
+            serving_token(kube, "seldon", "dlptui-serving-token", env={})
+        assert str(refused.value) == ("Your Kubernetes user may not read the Secret seldon/dlptui-serving-token (key token), "
+                                      "which holds the serving token: bind it to the Role dlptui-predictor of infra/rbac.yaml, "
+                                      "or set DLPTUI_SERVING_TOKEN.")
+        bind("dlptui-predictor", "seldon")
+        deadline = time.monotonic() + 30  # the API server's authorizer sees a new binding through its watch
+        while True:
+            try:
+                found = serving_token(kube, "seldon", "dlptui-serving-token", env={})
+                break
+            except NotAvailable:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert found == token
+        with pytest.raises(NotAvailable, match="does not allow its user"):
+            kube.call("read another Secret", kube.core.read_namespaced_secret, "dlptui-credentials", "seldon")
+    finally:
+        kube.close()
+        kube_api[1].delete_namespaced_secret("dlptui-serving-token", "seldon")

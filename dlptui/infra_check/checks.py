@@ -7,7 +7,8 @@ real deploy is a warning only):
 - ``manifest``: every Kubernetes object in the plain manifests (the YAML outside
   infra/helm/) is checked against the ``kubernetes`` client's own models, offline: the
   apiVersion/kind must map to a model (``v1`` + ``Namespace`` -> ``V1Namespace``) or to a
-  custom resource it knows (the Istio ``Gateway``, by a JSON schema in manifest_schema.py);
+  custom resource it knows (the Istio ``Gateway`` and ``AuthorizationPolicy``, by JSON schemas in
+  manifest_schema.py);
   every field must be one the model knows, with the model's type (str, int, bool, list,
   map, nested model), every field the model requires must be there, and the object must
   have metadata.name. A CustomResourceDefinition's openAPIV3Schema must itself be a valid
@@ -21,18 +22,16 @@ real deploy is a warning only):
   infra/istio/gateway.yaml, and that Gateway's selector matches the labels of the
   ingress gateway's Helm values.
 - ``seldon``: the SeldonDeployment that the cluster adapter creates
-  (``dlptui.platform.cluster.seldon_serving.render_deployment``), plain and with a canary, validates
-  against the openAPIV3Schema of infra/seldon/seldondeployment-crd.yaml with jsonschema,
-  and has no field the API server would prune (not in the schema).
+  (``dlptui.platform.cluster.seldon_template.render_deployment``, from the template of the infra/
+  folder checked), plain and with a canary, validates against the openAPIV3Schema of
+  infra/seldon/seldondeployment-crd.yaml with jsonschema, and has no field the API server would
+  prune (not in the schema).
 - ``shellcheck``: every ``*.sh`` under infra/ is shellcheck-clean (``shellcheck -x``).
-- ``security``: what a review found unsafe fails. pachd (and the chart's proxy) on a public
-  address (a LoadBalancer without ``loadBalancerSourceRanges``, its ``externalService``), pachd
-  reachable from outside without auth, pachd without TLS; the Determined master behind a public
-  load balancer (``useNodePortForMaster: false``) or without ``tlsSecret``; the serving pods'
-  Secret carrying the admin's login, or the serving pods' Google account able to write a
-  bucket or read the data bucket; the Istio gateway serving plain HTTP (other than a redirect)
-  and no NetworkPolicy around the model servers; the NVIDIA driver DaemonSet taken from a branch
-  (``master``) instead of a pinned commit.
+- ``security`` (security.py): what a review found unsafe fails: a public or plain-text pachd or
+  Determined master, the admin's login or a writing Google account for the serving pods, plain HTTP
+  on the gateway, no NetworkPolicy around the model servers, the predictions endpoint without an
+  AuthorizationPolicy asking for the serving token, the model server's pod without requests and
+  limits or locked-down securityContext, a GPU driver DaemonSet taken from a branch.
 - ``wiring seldon serving account``: the rendered pods run as a service account of
   infra/namespaces.yaml (bound by Workload Identity to the buckets); none set is a warning.
 - ``tool`` and ``env`` (warnings): gcloud, kubectl, helm, docker on PATH; the variables
@@ -43,23 +42,23 @@ real deploy is a warning only):
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import os
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dlptui import resources
 from dlptui.errors import InvalidInput, NotAvailable
+from dlptui.infra_check.common import Check, declared_secrets, render_samples  # noqa: F401  (the checks' API, for the tests too)
 from dlptui.infra_check.manifest_schema import crd_schema, pruned_fields, schema_errors, validate_object
+from dlptui.infra_check.security import security_checks
 
 TOOLS = ("gcloud", "kubectl", "helm", "docker")
-INSTALL_ENV = ("DET_DB_PASSWORD", "DET_PASS")  # infra/helm/install.sh
+INSTALL_ENV = ("DET_DB_PASSWORD", "DET_PASS", "DLPTUI_SERVING_TOKEN")  # infra/helm/install.sh
 PROFILE_ENV = {"DET_MASTER": "det_master", "DET_USER": "det_user", "PACHD_ADDRESS": "pachd_address"}  # or the profile
 CREDENTIAL_KEY = re.compile(r"(password|passwd|token|secret|credentials?|cred|private_?key|license_?key)$", re.I)
 SECRET_REF_KEY = re.compile(r"(SecretName|existingSecret|tlsSecret|^secretName)$")
@@ -72,16 +71,7 @@ RELEASE_NAMESPACES = {
     "pachyderm-enterprise.yaml": "pachyderm",
     "determined.yaml": "determined",
 }
-SECRET_LINE = re.compile(r'^\s*"(?P<ns>[a-z0-9-]+)\s+(?P<name>[a-z0-9.-]+)\s+(?P<pairs>[^"]+)"\s*$', re.M)
 
-
-
-@dataclass(frozen=True)
-class Check:
-    check: str
-    ok: bool
-    detail: str
-    warning: bool = False  # a missing tool or variable: reported, never a failure
 
 
 def find_infra(start: Path | None = None) -> Path:
@@ -162,22 +152,6 @@ def _manifest_check(root: Path, path: Path, index: int, obj: Any) -> Check:
 # --- Helm values --------------------------------------------------------------------------------
 
 
-def declared_secrets(script: Path, optional: bool | None = None) -> dict[tuple[str, str], list[tuple[str, str]]]:
-    """(namespace, Secret) -> [(key, ENV_VAR)] as declared in create-secrets.sh (its SECRETS
-    and OPTIONAL lists; `optional` picks one of the two)."""
-    if not script.is_file():
-        return {}
-    text = script.read_text()
-    required, _, optional_part = text.partition("OPTIONAL=(")
-    text = {None: text, True: optional_part, False: required}[optional]
-    found = {}
-    for m in SECRET_LINE.finditer(text):
-        # key=VARIABLE; a bare VARIABLE names a file (the certificate and key of a TLS Secret)
-        pairs = [tuple(p.split("=", 1)) if "=" in p else ("file", p) for p in m["pairs"].split()]
-        found[(m["ns"], m["name"])] = pairs
-    return found
-
-
 def _walk(value: Any, path: str = "") -> Iterator[tuple[str, str, Any]]:
     """(path, key, value) for every entry of nested mappings and lists."""
     if isinstance(value, dict):
@@ -250,40 +224,14 @@ def _wiring_checks(infra: Path, docs: dict[Path, list[Any]]) -> list[Check]:
 
 # --- the SeldonDeployment the adapter renders ---------------------------------------------------
 
-SAMPLE = {
-    "name": "dogcat-deploy",
-    "namespace": "seldon",
-    "image": "us-docker.pkg.dev/my-project/dlptui/dlptui-serving:0.1.0",
-    "model": "dogcat-model",
-    "version": 3,
-    "det_master": "http://determined-master-service-determined.determined:8080",
-    "secret": "dlptui-credentials",
-}
-
-
-def render_samples() -> list[tuple[str, dict]]:
-    """The adapter's SeldonDeployment for the sample, plain and with a canary (when it has one)."""
-    from dlptui.platform.cluster.seldon_serving import render_deployment
-
-    params = inspect.signature(render_deployment).parameters
-    kwargs = {k: v for k, v in SAMPLE.items() if k in params}
-    samples = [("plain", render_deployment(**kwargs))]
-    if "canary" in params:
-        canary = {"canary": 2}
-        if "traffic" in params:
-            canary["traffic"] = 80
-        samples.append(("canary", render_deployment(**kwargs, **canary)))
-    return samples
-
-
 def seldon_checks(infra: Path, accounts: set[tuple[str, str]] = frozenset()) -> list[Check]:
     crd_file = infra / "seldon" / "seldondeployment-crd.yaml"
     if not crd_file.is_file():
         return [Check("seldon crd", False, "infra/seldon/seldondeployment-crd.yaml is missing")]
     try:
-        samples = render_samples()
+        samples = render_samples(infra)
     except ImportError:
-        return [Check("seldon render", False, "dlptui.platform.cluster.seldon_serving.render_deployment is not there yet", warning=True)]
+        return [Check("seldon render", False, "dlptui.platform.cluster.seldon_template.render_deployment is not there yet", warning=True)]
     except Exception as e:  # the adapter's own sentence, or its bug: either way the check fails
         return [Check("seldon render", False, f"render_deployment failed: {e}")]
     crd, schema = crd_schema(crd_file)
@@ -317,125 +265,6 @@ def _serving_account_check(obj: dict, accounts: set[tuple[str, str]]) -> Check:
     if missing:
         return Check(label, False, f"serviceAccountName {', '.join(missing)} is not declared in infra/namespaces.yaml")
     return Check(label, True, f"the serving pods run as {namespace}/{', '.join(sorted(names))} (Workload Identity)")
-
-
-# --- security --------------------------------------------------------------------------------
-
-PUBLIC = "LoadBalancer"
-COMMIT_URL = re.compile(r"/[0-9a-f]{40}/")
-
-
-def _get(tree: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(tree, dict):
-            return None
-        tree = tree.get(key)
-    return tree
-
-
-def _public(service: Any) -> bool:
-    """A Service (values) that gets an address outside the cluster with nothing narrowing who reaches it."""
-    return _get(service, "type") == PUBLIC and not _get(service, "loadBalancerSourceRanges")
-
-
-def security_checks(infra: Path, docs: dict[Path, list[Any]]) -> list[Check]:
-    helm = infra / "helm"
-    values = {p.name: (d[0] if d and isinstance(d[0], dict) else {}) for p, d in docs.items() if helm in p.parents}
-    out = []
-    pachyderm = values.get("pachyderm.yaml", {})
-    enterprise = values.get("pachyderm-enterprise.yaml", {})
-    if pachyderm:
-        exposed = [name for name, public in (
-            ("proxy.service", _public(_get(pachyderm, "proxy", "service"))),
-            ("pachd.service", _public(_get(pachyderm, "pachd", "service"))),
-            ("pachd.externalService", bool(_get(pachyderm, "pachd", "externalService", "enabled"))),
-        ) if public]
-        auth = bool(_get(pachyderm, "pachd", "activateAuth"))
-        errors = []
-        if exposed:
-            errors.append(f"{', '.join(exposed)} give pachd a public address: use ClusterIP and "
-                          "`kubectl port-forward`, or an internal load balancer with loadBalancerSourceRanges")
-            if not auth:
-                errors.append("and pachd.activateAuth is false, so anyone who reaches it owns the data")
-        if not _get(pachyderm, "pachd", "tls", "enabled"):
-            errors.append("pachd.tls.enabled is not true: the root token would cross the network in clear")
-        if _get(pachyderm, "proxy", "enabled") and not _get(pachyderm, "proxy", "tls", "enabled"):
-            errors.append("proxy.tls.enabled is not true")
-        detail = "; ".join(errors) or ("inside the cluster only, TLS on" + (" (auth with PACHYDERM_ENTERPRISE_LICENSE)" if enterprise else ""))
-        out.append(Check("security pachd", not errors, detail))
-    determined = values.get("determined.yaml", {})
-    if determined:
-        errors = []
-        if not determined.get("useNodePortForMaster"):
-            errors.append("useNodePortForMaster is false, so the chart puts the master on a public load balancer")
-        if not determined.get("tlsSecret"):
-            errors.append("no tlsSecret: passwords and tokens would reach the master over plain HTTP")
-        out.append(Check("security determined master", not errors, "; ".join(errors) or "NodePort, TLS in the master"))
-    out.append(_serving_credentials_check(infra))
-    out.append(_gateway_check(docs))
-    out.append(_network_policy_check(docs))
-    out.append(_gpu_driver_check(infra))
-    return out
-
-
-def _serving_credentials_check(infra: Path) -> Check:
-    """The serving pods read one checkpoint: their login is not the admin's, their bucket access read-only."""
-    errors = []
-    creds = declared_secrets(infra / "secrets" / "create-secrets.sh").get(("seldon", "dlptui-credentials"), [])
-    variables = {key: var for key, var in creds}
-    if variables.get("DET_USER") in (None, "DET_USER") or variables.get("DET_PASS") in (None, "DET_PASS"):
-        errors.append("seldon/dlptui-credentials carries DET_USER/DET_PASS, the admin's login: give the serving pods a user of their own")
-    identity = infra / "workload-identity.sh"
-    text = identity.read_text() if identity.is_file() else ""
-    serving = re.search(r"^SERVING_BINDINGS=\(\n(?P<body>.*?)^\)", text, re.M | re.S)
-    if serving is None:
-        errors.append("workload-identity.sh has no SERVING_BINDINGS list (the serving account's roles)")
-    else:
-        roles = re.findall(r"roles/storage\.\w+", serving["body"])
-        buckets = re.findall(r"\$\{?(\w+_BUCKET)\}?", serving["body"])
-        if set(roles) != {"roles/storage.objectViewer"}:
-            errors.append(f"the serving account gets {', '.join(sorted(set(roles))) or 'no role'}: it needs roles/storage.objectViewer only")
-        if set(buckets) != {"CHECKPOINT_BUCKET"}:
-            errors.append(f"the serving account reaches {', '.join(sorted(set(buckets))) or 'no bucket'}: the checkpoint bucket only")
-    return Check("security serving credentials", not errors, "; ".join(errors) or
-                 "a Determined user of their own; objectViewer on the checkpoint bucket only")
-
-
-def _gateway_check(docs: dict[Path, list[Any]]) -> Check:
-    gateways = [o for d in docs.values() for o in d if isinstance(o, dict) and o.get("kind") == "Gateway"]
-    errors = []
-    for gateway in gateways:
-        name = _get(gateway, "metadata", "name")
-        for server in _get(gateway, "spec", "servers") or []:
-            protocol = str(_get(server, "port", "protocol") or "").upper()
-            if protocol == "HTTP" and not _get(server, "tls", "httpsRedirect"):
-                errors.append(f"Gateway {name} serves predictions over plain HTTP (port {_get(server, 'port', 'number')}); "
-                              "serve HTTPS and let port 80 only redirect")
-            if protocol == "HTTPS" and not _get(server, "tls", "credentialName"):
-                errors.append(f"Gateway {name}'s HTTPS server names no certificate (tls.credentialName)")
-    if not gateways:
-        errors.append("no Istio Gateway under infra/")
-    return Check("security gateway", not errors, "; ".join(errors) or "HTTPS only; port 80 redirects")
-
-
-def _network_policy_check(docs: dict[Path, list[Any]]) -> Check:
-    policies = [o for d in docs.values() for o in d if isinstance(o, dict) and o.get("kind") == "NetworkPolicy"
-                and _get(o, "metadata", "namespace") == "seldon"]
-    ok = bool(policies)
-    return Check("security network policy", ok, "the model servers of namespace seldon take traffic from the gateway only"
-                 if ok else "no NetworkPolicy in namespace seldon: any pod can reach the model servers' gRPC and metrics ports")
-
-
-def _gpu_driver_check(infra: Path) -> Check:
-    script = infra / "create-cluster.sh"
-    text = script.read_text() if script.is_file() else ""
-    found = re.search(r'GPU_DRIVER_DAEMONSET="\$\{GPU_DRIVER_DAEMONSET:-(?P<url>[^}]+)\}"', text)
-    if found is None:
-        return Check("security gpu driver", False, "create-cluster.sh sets no GPU_DRIVER_DAEMONSET")
-    url = found["url"]
-    ok = bool(COMMIT_URL.search(url)) and "/master/" not in url
-    return Check("security gpu driver", ok, "the NVIDIA driver DaemonSet is pinned to a commit" if ok else
-                 f"{url} follows a branch: pin it to a commit, so the cluster runs only what was reviewed")
 
 
 # --- scripts ------------------------------------------------------------------------------------

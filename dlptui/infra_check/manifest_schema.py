@@ -3,7 +3,7 @@
 An object is checked against the ``kubernetes`` client's own models (apiVersion/kind map to a
 model: ``v1`` + ``Namespace`` -> ``V1Namespace``; every field known and of the model's type,
 every required one there) or, for a custom resource, against a JSON schema: the Istio
-``Gateway``'s written here, or a CustomResourceDefinition's openAPIV3Schema.
+``Gateway``'s and ``AuthorizationPolicy``'s written here, or a CustomResourceDefinition's openAPIV3Schema.
 """
 
 from __future__ import annotations
@@ -55,7 +55,59 @@ GATEWAY_SCHEMA: dict[str, Any] = {
         },
     },
 }
-CUSTOM_SCHEMAS = {("networking.istio.io", "Gateway"): GATEWAY_SCHEMA}
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_OPERATION_FIELDS = ("hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths")
+_SOURCE_FIELDS = ("principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals", "namespaces", "notNamespaces",
+                  "ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks")
+AUTHORIZATION_POLICY_SCHEMA: dict[str, Any] = {  # security.istio.io AuthorizationPolicy, the fields Istio 1.22 knows
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "metadata": {"type": "object", "required": ["name", "namespace"]},
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "selector": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}},
+                },
+                "targetRef": {"type": "object"},
+                "targetRefs": {"type": "array", "items": {"type": "object"}},
+                "action": {"enum": ["ALLOW", "DENY", "AUDIT", "CUSTOM"]},
+                "provider": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+                "rules": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "from": {"type": "array", "items": {
+                                "type": "object", "additionalProperties": False, "required": ["source"],
+                                "properties": {"source": {"type": "object", "additionalProperties": False,
+                                                          "properties": {f: _STRINGS for f in _SOURCE_FIELDS}}},
+                            }},
+                            "to": {"type": "array", "items": {
+                                "type": "object", "additionalProperties": False, "required": ["operation"],
+                                "properties": {"operation": {"type": "object", "additionalProperties": False,
+                                                             "properties": {f: _STRINGS for f in _OPERATION_FIELDS}}},
+                            }},
+                            "when": {"type": "array", "items": {
+                                "type": "object", "additionalProperties": False, "required": ["key"],
+                                "properties": {"key": {"type": "string", "minLength": 1}, "values": _STRINGS, "notValues": _STRINGS},
+                            }},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+CUSTOM_SCHEMAS = {
+    ("networking.istio.io", "Gateway"): GATEWAY_SCHEMA,
+    ("security.istio.io", "AuthorizationPolicy"): AUTHORIZATION_POLICY_SCHEMA,
+}
 
 
 def _model_class(api_version: str, kind: str):

@@ -4,9 +4,10 @@
 #
 #   infra/helm/install.sh [--dry-run]
 #
-# Needs the Secrets of secrets/create-secrets.sh, and DET_DB_PASSWORD and DET_PASS in the
-# environment (the Determined chart takes them only as values: they go to helm through a
-# file descriptor, never a file or a command line). `helm upgrade --install` makes every
+# Needs the Secrets of secrets/create-secrets.sh, and DET_DB_PASSWORD, DET_PASS and
+# DLPTUI_SERVING_TOKEN in the environment (the Determined chart takes its passwords only as
+# values: they go to helm through a file descriptor, never a file or a command line; the token
+# goes into istio/serving-auth.yaml on its way to kubectl, through a pipe). `helm upgrade --install` makes every
 # step safe to repeat. Chart versions: ISTIO_VERSION, SELDON_VERSION, PACHYDERM_VERSION,
 # DETERMINED_VERSION.
 set -euo pipefail
@@ -19,15 +20,17 @@ PACHYDERM_VERSION="${PACHYDERM_VERSION:-2.7.6}"
 DETERMINED_VERSION="${DETERMINED_VERSION:-0.38.1}"
 values="$INFRA_DIR/helm"
 
-for var in DET_DB_PASSWORD DET_PASS; do
+for var in DET_DB_PASSWORD DET_PASS DLPTUI_SERVING_TOKEN; do
   [[ -n "${!var:-}" ]] || die "the environment variable $var is not set; set it (see infra/secrets/secrets.env.template) and run again."
 done
+[[ "$DLPTUI_SERVING_TOKEN" =~ ^[A-Za-z0-9_-]{32,}$ ]] ||
+  die "DLPTUI_SERVING_TOKEN must be at least 32 letters, digits, '-' or '_' (openssl rand -hex 32); set another and run again."
 need helm kubectl
 cloud_names
 annotation='iam\.gke\.io/gcp-service-account'
 
-for secret in pachyderm/pachyderm-postgres seldon/dlptui-credentials pachyderm/pachd-tls determined/determined-tls \
-  istio-system/seldon-gateway-tls; do
+for secret in pachyderm/pachyderm-postgres seldon/dlptui-credentials seldon/dlptui-serving-token pachyderm/pachd-tls \
+  determined/determined-tls istio-system/seldon-gateway-tls; do
   if [[ "$DRY_RUN" != 1 ]] && ! exists "${KUBECTL[@]}" --namespace "${secret%/*}" get secret "${secret#*/}"; then
     die "the Secret $secret does not exist; run infra/secrets/create-secrets.sh first."
   fi
@@ -38,6 +41,13 @@ done
 determined_secrets() {
   local q="'" qq="''"
   printf "db:\n  password: '%s'\ninitialUserPassword: '%s'\n" "${DET_DB_PASSWORD//$q/$qq}" "${DET_PASS//$q/$qq}"
+}
+
+# istio/serving-auth.yaml with the serving token in place of its placeholder (a builtin: no argv).
+serving_auth() {
+  local text placeholder='@DLPTUI_SERVING_TOKEN@'
+  text="$(<"$INFRA_DIR/istio/serving-auth.yaml")"
+  printf '%s\n' "${text//"$placeholder"/$DLPTUI_SERVING_TOKEN}"
 }
 
 note "chart repositories"
@@ -59,6 +69,12 @@ run "${HELM[@]}" upgrade --install istiod istio/istiod --version "$ISTIO_VERSION
 run "${HELM[@]}" upgrade --install istio-ingressgateway istio/gateway --version "$ISTIO_VERSION" \
   --namespace "$ISTIO_NAMESPACE" -f "$values/istio-gateway.yaml" --wait
 run "${KUBECTL[@]}" apply -f "$INFRA_DIR/istio/gateway.yaml"
+if [[ "$DRY_RUN" == 1 ]]; then
+  note "would apply istio/serving-auth.yaml with DLPTUI_SERVING_TOKEN in place of its placeholder"
+else
+  serving_auth | "${KUBECTL[@]}" apply -f - >/dev/null
+  note "AuthorizationPolicy istio-system/seldon-predictions-need-the-serving-token applied"
+fi
 
 note "Seldon Core operator $SELDON_VERSION"
 run "${HELM[@]}" upgrade --install seldon-core seldon/seldon-core-operator --version "$SELDON_VERSION" \
