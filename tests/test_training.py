@@ -268,7 +268,8 @@ def test_a_kill_while_the_child_is_being_spawned_leaves_no_process(platform, rep
     assert training.get_experiment(experiment.id).state is ExperimentState.KILLED
     child = spawned[0]
     child.wait(timeout=30)
-    assert child.returncode is not None and child.returncode < 0, "the spawned child was stopped"
+    # stopped by its starter, or (had it recorded itself first) left by itself on finding the experiment killed
+    assert child.returncode is not None and child.returncode <= 0, "the spawned child was stopped"
     assert not psutil.pid_exists(child.pid) or psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE
 
 

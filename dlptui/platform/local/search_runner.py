@@ -27,10 +27,12 @@ import threading
 import time
 from pathlib import Path
 
-from dlptui.platform.local import search
+from dlptui.platform.local import search, training_start
 from dlptui.platform.local.training_db import TrainingDB, TrialRow
 from dlptui.platform.model import ExperimentState
 
+QUEUED, RUNNING, PAUSED = ExperimentState.QUEUED, ExperimentState.RUNNING, ExperimentState.PAUSED
+ACTIVE = (QUEUED, RUNNING)
 POLL_S = 0.3
 RESTARTS = 3  # a trial process that died by a signal is started again this many times
 _print_lock = threading.Lock()
@@ -68,6 +70,16 @@ class Runner:
     def _on_term(self, signum, frame) -> None:
         self.stopping = True
 
+    def claim(self) -> bool:
+        """First thing: record this process as the experiment's (whoever spawned it may die before it does),
+        then let go of the start lock. False when the experiment was killed or paused before it came."""
+        lock = training_start.inherited()
+        try:
+            me = os.getpid()
+            return self.db.update(self.id, only_if=ACTIVE, state=RUNNING, pid=me, pid_started=training_start.started(me))
+        finally:
+            training_start.release(lock)
+
     # --- trials ---------------------------------------------------------------------
 
     def _sampler(self) -> search.Sampler:
@@ -99,7 +111,9 @@ class Runner:
             cwd=self.row.trial_dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         self.children[trial.id] = child
-        self.db.update_trial(trial.id, state=ExperimentState.RUNNING, pid=child.pid, pid_started=_started(child.pid), error=None)
+        # (the trial records itself too; one that has ended already keeps its end)
+        self.db.update_trial(trial.id, only_if=ACTIVE, state=RUNNING, pid=child.pid,
+                             pid_started=training_start.started(child.pid), error=None)
         prefix = f"trial {trial.id}: " if self.total > 1 else ""
         threading.Thread(target=self._tee, args=(child, trial_log(self.root, trial.id), prefix), daemon=True).start()
 
@@ -126,11 +140,12 @@ class Runner:
                         say(f"Trial {t.id}: its process {t.pid} from an earlier run was stopped.")
                 except psutil.Error:
                     pass
-            if t.state in (ExperimentState.RUNNING, ExperimentState.QUEUED, ExperimentState.ERROR):
-                self.db.update_trial(t.id, state=ExperimentState.QUEUED, pid=None, restarts=0 if t.state is ExperimentState.ERROR else t.restarts)
-            elif t.state is ExperimentState.PAUSED:  # paused mid-leg: continues; at its rung: the plan decides
+            if t.state in (RUNNING, QUEUED, ExperimentState.ERROR):
+                self.db.update_trial(t.id, only_if=(t.state,), state=QUEUED, pid=None,
+                                     restarts=0 if t.state is ExperimentState.ERROR else t.restarts)
+            elif t.state is PAUSED:  # paused mid-leg: continues; at its rung: the plan decides
                 leg_done = self._latest_batch(t.id) >= t.target
-                self.db.update_trial(t.id, pid=None, **({} if leg_done else {"state": ExperimentState.QUEUED}))
+                self.db.update_trial(t.id, only_if=(PAUSED,), pid=None, **({} if leg_done else {"state": QUEUED}))
 
     def _reap(self) -> None:
         for trial_id, child in list(self.children.items()):
@@ -141,18 +156,19 @@ class Runner:
             t = self.db.trial_row(trial_id)
             if t.state is ExperimentState.COMPLETED:  # it trained its whole length: the study hears its result
                 self._tell(t, stopped=False)
-            elif t.state is ExperimentState.PAUSED and not self.stopping and self._latest_batch(trial_id) < t.target:
+            elif t.state is PAUSED and not self.stopping and self._latest_batch(trial_id) < t.target:
                 if t.restarts < RESTARTS:  # it stopped short of its rung (a stray SIGTERM): once more from its checkpoint
-                    self.db.update_trial(trial_id, state=ExperimentState.QUEUED, restarts=t.restarts + 1)
+                    self.db.update_trial(trial_id, only_if=(PAUSED,), state=QUEUED, restarts=t.restarts + 1)
                 else:
-                    self.db.update_trial(trial_id, state=ExperimentState.ERROR, error=f"Trial {trial_id} stopped before batch {t.target} {RESTARTS + 1} times; see its log.")
-            elif t.state is ExperimentState.RUNNING:  # it died without its last word
+                    self.db.update_trial(trial_id, only_if=(PAUSED,), state=ExperimentState.ERROR,
+                                         error=f"Trial {trial_id} stopped before batch {t.target} {RESTARTS + 1} times; see its log.")
+            elif t.state is RUNNING:  # it died without its last word
                 if code < 0 and t.restarts < RESTARTS and not self.stopping:
                     say(f"Trial {trial_id} died (signal {-code}); starting it again from its latest checkpoint.")
-                    self.db.update_trial(trial_id, state=ExperimentState.QUEUED, pid=None, restarts=t.restarts + 1)
+                    self.db.update_trial(trial_id, only_if=(RUNNING,), state=QUEUED, pid=None, restarts=t.restarts + 1)
                 else:
                     error = f"The process of trial {trial_id} died (exit {code}); resume the experiment to continue from its latest checkpoint."
-                    self.db.update_trial(trial_id, state=ExperimentState.ERROR, pid=None, error=error)
+                    self.db.update_trial(trial_id, only_if=(RUNNING,), state=ExperimentState.ERROR, pid=None, error=error)
 
     def _views(self, rows: list[TrialRow]) -> list[search.TrialView]:
         metric = self.searcher.get("metric")
@@ -195,17 +211,19 @@ class Runner:
             can_create = len(rows) < self.total
             decided = search.plan(self.searcher, views, can_create, self.length)
             by_id = {t.id: t for t in rows}
+            # every decision is about a trial waiting at its rung (paused there)
             for trial_id in decided.complete:
-                self.db.update_trial(trial_id, state=ExperimentState.COMPLETED, ended=time.time())
-                self._tell(by_id[trial_id], stopped=False)
-                say(f"Trial {trial_id} completed at batch {by_id[trial_id].target}.")
+                if self.db.update_trial(trial_id, only_if=(PAUSED,), state=ExperimentState.COMPLETED, ended=time.time()):
+                    self._tell(by_id[trial_id], stopped=False)
+                    say(f"Trial {trial_id} completed at batch {by_id[trial_id].target}.")
             for trial_id in decided.stop:
-                self.db.update_trial(trial_id, state=ExperimentState.COMPLETED, stopped_early=1, ended=time.time())
-                self._tell(by_id[trial_id], stopped=True)
-                say(f"Trial {trial_id} stopped early at batch {by_id[trial_id].target} (not promoted).")
+                if self.db.update_trial(trial_id, only_if=(PAUSED,), state=ExperimentState.COMPLETED, stopped_early=1,
+                                        ended=time.time()):
+                    self._tell(by_id[trial_id], stopped=True)
+                    say(f"Trial {trial_id} stopped early at batch {by_id[trial_id].target} (not promoted).")
             for trial_id, target in decided.promote:
-                self.db.update_trial(trial_id, state=ExperimentState.QUEUED, target=target)
-                say(f"Trial {trial_id} promoted to batch {target}; it resumes from its checkpoint.")
+                if self.db.update_trial(trial_id, only_if=(PAUSED,), state=QUEUED, target=target):
+                    say(f"Trial {trial_id} promoted to batch {target}; it resumes from its checkpoint.")
             rows = self.db.trial_rows(self.id)
             queued = [t for t in rows if t.state is ExperimentState.QUEUED and t.id not in self.children]
             queued.sort(key=lambda t: (-t.target, t.id))  # promotions (the longer legs) first
@@ -233,28 +251,34 @@ class Runner:
                 pass
         for trial_id, child in list(self.children.items()):
             child.wait()
-            t = self.db.trial_row(trial_id)
-            if t.state is ExperimentState.RUNNING:
-                self.db.update_trial(trial_id, state=ExperimentState.PAUSED, pid=None)
+            self.db.update_trial(trial_id, only_if=(RUNNING,), state=PAUSED, pid=None)
         if self.db.row(self.id).request != "pause":  # a SIGTERM from elsewhere; a pause asked by dlptui is written there
-            self.db.update(self.id, only_if=(ExperimentState.RUNNING,), state=ExperimentState.PAUSED, pid=None, request=None)
+            self.db.update(self.id, only_if=(RUNNING,), only_pid=os.getpid(), state=PAUSED, pid=None, request=None)
         say("Paused.")
         return 0
 
     def _finish(self, rows: list[TrialRow]) -> int:
+        """The experiment's end, written only while it is still this runner's and running: a kill or a
+        pause that landed first stays."""
         done = [t for t in rows if t.state is ExperimentState.COMPLETED]
         failed = [t for t in rows if t.state is ExperimentState.ERROR]
         total = self.db.experiment(self.db.row(self.id)).batches_done
+        mine = {"only_if": ACTIVE, "only_pid": os.getpid(), "ended": time.time(), "pid": None, "request": None}
         if done:
-            if self.name != "single":
-                self.db.update(self.id, max_batches=max(total, 1))
-            self.db.update(self.id, state=ExperimentState.COMPLETED, ended=time.time(), pid=None, request=None, error=None)
+            sized = {"max_batches": max(total, 1)} if self.name != "single" else {}
+            if not self.db.update(self.id, state=ExperimentState.COMPLETED, error=None, **sized, **mine):
+                return self._overtaken()
             say("Completed.")
             return 0
         error = failed[0].error if failed and failed[0].error else "No trial of the search completed."
-        self.db.update(self.id, state=ExperimentState.ERROR, error=error, ended=time.time(), pid=None, request=None)
+        if not self.db.update(self.id, state=ExperimentState.ERROR, error=error, **mine):
+            return self._overtaken()
         say(f"Ended with an error: {error}")
         return 1
+
+    def _overtaken(self) -> int:
+        say(f"The experiment was {self.db.row(self.id).state.value} meanwhile; that stays.")
+        return 0
 
 
 def expected_batches(searcher: dict, space: dict, length: int) -> int:
@@ -274,18 +298,13 @@ def expected_batches(searcher: dict, space: dict, length: int) -> int:
     return max(1, int(round(total)))
 
 
-def _started(pid: int) -> float | None:
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
 def main(argv: list[str]) -> int:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    return Runner(Path(argv[0]), int(argv[1])).run()
+    runner = Runner(Path(argv[0]), int(argv[1]))
+    if not runner.claim():
+        say(f"Experiment {runner.id} was {runner.db.row(runner.id).state.value} before it started; nothing to run.")
+        return 0
+    return runner.run()
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -33,11 +32,12 @@ from types import ModuleType
 
 from dlptui import resources
 from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound
-from dlptui.platform.local import processes
+from dlptui.platform.local import training_start
 from dlptui.platform.local.training_db import Row, TrainingDB
 from dlptui.platform.model import Checkpoint, DataRef, Experiment, ExperimentState, MetricPoint, Service, Trial
 
 ACTIVE = (ExperimentState.QUEUED, ExperimentState.RUNNING)
+LIVE = (*ACTIVE, ExperimentState.PAUSED)  # what a kill may end
 STOP_WAIT_S = 180.0  # how long a pause waits for the child's checkpoint before it stops it hard
 LOG_CHUNK = 1 << 20  # the most bytes of log one call returns
 
@@ -184,6 +184,7 @@ class LocalTraining:
         conf["data"], ref = self._pin_data(conf["data"], data, file.resolve().parent)
         if job:
             conf["data"]["job"] = str(job)
+        claim: list[int | None] = []  # the start lock, taken before anyone can see the queued experiment
         experiment_id = self.db.insert(
             name=name or str(conf.get("name") or file.stem),
             config_file=str(file.resolve()),
@@ -192,8 +193,12 @@ class LocalTraining:
             data_repo=ref.repo if ref else None,
             data_commit=ref.commit if ref else None,
             max_batches=max_batches,
+            before_commit=lambda new: claim.append(training_start.take(self.root, new, wait=True)),
         )
-        self._start(self.db.row(experiment_id))
+        try:
+            self._start(self.db.row(experiment_id), claim[0])
+        finally:
+            training_start.release(claim[0])
         return self.get_experiment(str(experiment_id))
 
     def _pin_data(self, section: dict, data: DataRef | None, beside: Path) -> tuple[dict, DataRef | None]:
@@ -218,33 +223,25 @@ class LocalTraining:
     def _log(self, experiment_id: int) -> Path:
         return self.root / "logs" / f"{experiment_id}.log"
 
-    def _start(self, row: Row) -> None:
-        # the allow-listed environment (processes.child_env): no secret of the console reaches the
-        # trial, but for the Pachyderm token of a config that reads its data from Pachyderm
-        data = (row.config or {}).get("data") or {}
-        passed = ("PACHD_ADDRESS", "PACHD_TOKEN") if data.get("store") == "pachyderm" else ()
-        env = processes.child_env({
-            **{k: os.environ[k] for k in passed if k in os.environ},
-            "DLPTUI_HOME": str(self.config.home),
-            "XDG_DATA_HOME": str(self.root),
-            "PYTHONUNBUFFERED": "1",
-            processes.TOKEN_VAR: secrets.token_hex(12),  # marks the runner and its trials as the platform's
-            processes.PART_VAR: "training",
-        })
+    def _start(self, row: Row, lock: int | None) -> None:
+        """Spawn the runner of a queued experiment; the caller holds its start lock (`lock`), which the runner inherits."""
+        env = training_start.runner_env(self.config.home, self.root, row.config, lock)
         # queued until the child exists; a child that ends at once must not be overwritten to running
-        self.db.update(row.id, state=ExperimentState.QUEUED, pid=None, request=None, error=None, ended=None)
+        if not self.db.update(row.id, only_if=(ExperimentState.QUEUED,), pid=None, request=None, error=None, ended=None):
+            return  # killed (or paused) before its runner was spawned: nothing to start
         with open(self._log(row.id), "ab") as log:
             try:
                 child = self._spawn(row, env, log)
             except OSError as e:
                 error = f"The training process could not be started ({e}); check that {sys.executable} still exists."
-                self.db.update(row.id, state=ExperimentState.ERROR, error=error, ended=time.time())
+                self.db.update(row.id, only_if=ACTIVE, state=ExperimentState.ERROR, error=error, ended=time.time())
                 raise NotAvailable(error) from None
         self._children[row.id] = child
         # a waiter reaps the child the moment it exits: no zombie, and its exit is seen at once
         threading.Thread(target=child.wait, name=f"training-{row.id}-waiter", daemon=True).start()
+        # the child records itself too (search_runner.Runner.claim): a starter that dies here loses nothing
         started = self.db.update(
-            row.id, only_if=ACTIVE, state=ExperimentState.RUNNING, pid=child.pid, pid_started=_started(child.pid)
+            row.id, only_if=ACTIVE, state=ExperimentState.RUNNING, pid=child.pid, pid_started=training_start.started(child.pid)
         )
         if not started and self.db.row(row.id).pid != child.pid:
             # killed or paused while it was being spawned (the request saw no process to signal),
@@ -263,29 +260,41 @@ class LocalTraining:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: it outlives the console, and stops as one
+            pass_fds=(int(env[training_start.FD_VAR]),) if training_start.FD_VAR in env else (),
         )
 
     # --- changing state ------------------------------------------------------------
 
     def pause(self, experiment_id: str) -> Experiment:
         row = self._refresh(self.db.row(experiment_id))
-        if row.state not in ACTIVE:
-            raise Conflict(f"Experiment {row.id} is {row.state.value}, not running; only a running experiment can be paused.")
-        self.db.update(row.id, request="pause")
-        self._signal(row, signal.SIGTERM)
-        if not self._wait(row, STOP_WAIT_S):
-            self._signal(row, signal.SIGKILL, group=True)
-            self._wait(row, 10.0)
-        if self.db.row(row.id).pid in (row.pid, None):  # not resumed meanwhile by someone else
-            self.db.update(row.id, only_if=ACTIVE, state=ExperimentState.PAUSED, pid=None, request=None)
-            self._settle_trials(row.id, ExperimentState.PAUSED)
+        if row.state not in ACTIVE or not self.db.update(row.id, only_if=ACTIVE, request="pause"):
+            state = self.db.row(row.id).state
+            raise Conflict(f"Experiment {row.id} is {state.value}, not running; only a running experiment can be paused.")
+        self._stop(row, signal.SIGTERM, STOP_WAIT_S, ACTIVE, state=ExperimentState.PAUSED)  # its runner leaves that to us
         return self.get_experiment(str(row.id))
 
+    def _stop(self, row: Row, signum: int, wait_s: float, expected: tuple[ExperimentState, ...], **end) -> None:
+        """Stop the recorded runner, then write `end` while that runner is still the one recorded: one that
+        recorded itself meanwhile (it was being started) is stopped too; one that left `expected` first stays."""
+        while True:
+            self._signal(row, signum, group=signum == signal.SIGKILL)
+            if not self._wait(row, wait_s):
+                self._signal(row, signal.SIGKILL, group=True)
+                self._wait(row, 10.0)
+            if self.db.update(row.id, only_if=expected, only_pid=row.pid, pid=None, request=None, **end):
+                self._settle_trials(row.id, end["state"])
+                return
+            row = self.db.row(row.id)
+            if row.state not in expected:
+                return
+
     def _settle_trials(self, experiment_id: int, state: ExperimentState) -> None:
-        """Trials left running or queued by a runner that is gone take the experiment's state."""
+        """Trials left running or queued by a runner that is gone take the experiment's state (a trial's end stays)."""
+        expected = ACTIVE if state is ExperimentState.PAUSED else LIVE
         for t in self.db.trial_rows(experiment_id):
-            if not t.state.terminal and (state is not ExperimentState.PAUSED or t.state is not ExperimentState.PAUSED):
-                self.db.update_trial(t.id, state=state, pid=None, **({"ended": time.time()} if state.terminal else {}))
+            if t.state in expected:
+                self.db.update_trial(t.id, only_if=expected, state=state, pid=None,
+                                     **({"ended": time.time()} if state.terminal else {}))
 
     def resume(self, experiment_id: str) -> Experiment:
         row = self._refresh(self.db.row(experiment_id))
@@ -293,21 +302,25 @@ class LocalTraining:
             raise Conflict(
                 f"Experiment {row.id} is {row.state.value}; only a paused experiment, or one that stopped with an error, can be resumed."
             )
-        # two resumes at once start one runner: only the caller that moves it out of paused or error starts it
-        if not self.db.update(row.id, only_if=(ExperimentState.PAUSED, ExperimentState.ERROR), state=ExperimentState.QUEUED, pid=None):
-            raise Conflict(f"Experiment {row.id} is being resumed already; see `dlptui experiment {row.id}`.")
-        self._start(self.db.row(row.id))
+        # two resumes at once start one runner: only the caller that holds the start lock and moves it
+        # out of paused or error starts it
+        lock = training_start.take(self.root, row.id)
+        try:
+            if lock is None or not self.db.update(
+                row.id, only_if=(ExperimentState.PAUSED, ExperimentState.ERROR), state=ExperimentState.QUEUED, pid=None
+            ):
+                raise Conflict(f"Experiment {row.id} is being resumed already; see `dlptui experiment {row.id}`.")
+            self._start(self.db.row(row.id), lock)
+        finally:
+            training_start.release(lock)
         return self.get_experiment(str(row.id))
 
     def kill(self, experiment_id: str) -> Experiment:
         row = self._refresh(self.db.row(experiment_id))
-        if row.state.terminal:
-            raise Conflict(f"Experiment {row.id} is {row.state.value} already; there is nothing to kill.")
-        self.db.update(row.id, request="kill")
-        self._signal(row, signal.SIGKILL, group=True)
-        self._wait(row, 10.0)
-        self.db.update(row.id, state=ExperimentState.KILLED, pid=None, request=None, ended=time.time())
-        self._settle_trials(row.id, ExperimentState.KILLED)
+        if row.state.terminal or not self.db.update(row.id, only_if=LIVE, request="kill"):
+            state = self.db.row(row.id).state
+            raise Conflict(f"Experiment {row.id} is {state.value} already; there is nothing to kill.")
+        self._stop(row, signal.SIGKILL, 10.0, LIVE, state=ExperimentState.KILLED, ended=time.time())
         return self.get_experiment(str(row.id))
 
     def close(self) -> None:
@@ -323,20 +336,24 @@ class LocalTraining:
         child = self._children.get(row.id)
         if child is not None and child.pid == row.pid and child.returncode is not None:
             return False
-        import psutil
-
-        try:
-            process = psutil.Process(row.pid)
-            if row.pid_started and abs(process.create_time() - row.pid_started) > 1.0:
-                return False
-            return process.status() != psutil.STATUS_ZOMBIE  # exited, not yet reaped by its parent
-        except psutil.Error:
-            return False
+        return training_start.alive(row.pid, row.pid_started)
 
     def _refresh(self, row: Row) -> Row:
-        """The row, with a child that died without writing its final state given one."""
-        if row.state not in ACTIVE or (row.state is ExperimentState.QUEUED and not row.pid) or self._alive(row):
-            return row  # (queued without a process: being started right now)
+        """The row, with a child that died without writing its final state given one, and one that
+        never came (queued with no process and no starter: its start lock is free) an error."""
+        if row.state not in ACTIVE or self._alive(row):
+            return row
+        lock = None
+        if row.state is ExperimentState.QUEUED and not row.pid:
+            lock = training_start.take(self.root, row.id)
+            if lock is None:
+                return row  # being started right now
+        try:
+            return self._settle(row, lock is not None)
+        finally:
+            training_start.release(lock)
+
+    def _settle(self, row: Row, never_came: bool) -> Row:
         if row.request == "kill":
             state, error = ExperimentState.KILLED, None
         elif row.request == "pause":
@@ -344,11 +361,12 @@ class LocalTraining:
         else:
             state = ExperimentState.ERROR
             error = (
-                f"The training process of experiment {row.id} died unexpectedly; "
-                f"resume it to continue from its latest checkpoint (see `dlptui experiment logs {row.id}`)."
+                f"The training process of experiment {row.id} "
+                + ("was never started (what started it stopped first)" if never_came else "died unexpectedly")
+                + f"; resume it to continue from its latest checkpoint (see `dlptui experiment logs {row.id}`)."
             )
         ended = None if state is ExperimentState.PAUSED else time.time()
-        if self.db.update(row.id, only_if=ACTIVE, state=state, error=error, ended=ended, pid=None, request=None):
+        if self.db.update(row.id, only_if=ACTIVE, only_pid=row.pid, state=state, error=error, ended=ended, pid=None, request=None):
             self._settle_trials(row.id, state)
         return self.db.row(row.id)
 
@@ -374,15 +392,6 @@ class LocalTraining:
                 return True
             time.sleep(0.1)
         return False
-
-
-def _started(pid: int) -> float | None:
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
 
 
 def _determined_version() -> str | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from dlptui.platform.local.sqlite import Database
 from dlptui.platform.model import Checkpoint, Experiment, ExperimentState, MetricPoint, Trial
 
 BUSY_TIMEOUT_S = 30.0
+ANY = object()  # `only_pid` not given: whatever process is recorded
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -169,7 +171,8 @@ class TrainingDB:
     # --- experiments -------------------------------------------------------------
 
     def insert(self, name: str, config_file: str, trial_dir: str, config: dict, data_repo: str | None,
-               data_commit: str | None, max_batches: int) -> int:
+               data_commit: str | None, max_batches: int, before_commit: Callable[[int], None] | None = None) -> int:
+        """A queued experiment; `before_commit(id)` runs before anyone can see it (its starter's claim)."""
         with self._db.write() as db:
             cursor = db.execute(
                 "INSERT INTO experiments (name, state, created, config_file, trial_dir, config, data_repo,"
@@ -177,6 +180,8 @@ class TrainingDB:
                 (name, ExperimentState.QUEUED.value, time.time(), config_file, trial_dir, json.dumps(config),
                  data_repo, data_commit, max_batches),
             )
+            if before_commit is not None:
+                before_commit(int(cursor.lastrowid))
             return int(cursor.lastrowid)
 
     def row(self, experiment_id: str | int) -> Row:
@@ -193,12 +198,15 @@ class TrainingDB:
         rows = [_row(r) for r in found]
         return [r for r in rows if states is None or r.state in states]
 
-    def update(self, experiment_id: int, only_if: tuple[ExperimentState, ...] | None = None, **fields: Any) -> bool:
-        """Set fields; with `only_if`, only while the state is one of those. True when a row changed."""
-        return self._update("experiments", experiment_id, only_if, fields)
+    def update(self, experiment_id: int, only_if: tuple[ExperimentState, ...] | None = None,
+               only_pid: Any = ANY, **fields: Any) -> bool:
+        """Set fields; with `only_if`, only while the state is one of those, with `only_pid`, only while
+        the recorded process is that one (None: none). True when a row changed."""
+        return self._update("experiments", experiment_id, only_if, fields, only_pid)
 
-    def _update(self, table: str, row_id: int, only_if: tuple[ExperimentState, ...] | None, fields: dict[str, Any]) -> bool:
-        """One conditional update of an experiment or a trial (a compare-and-set on its state)."""
+    def _update(self, table: str, row_id: int, only_if: tuple[ExperimentState, ...] | None, fields: dict[str, Any],
+                only_pid: Any = ANY) -> bool:
+        """One conditional update of an experiment or a trial (a compare-and-set on its state and process)."""
         if "state" in fields and isinstance(fields["state"], ExperimentState):
             fields["state"] = fields["state"].value
         sets = ", ".join(f"{k} = ?" for k in fields)
@@ -207,6 +215,9 @@ class TrainingDB:
         if only_if:
             sql += f" AND state IN ({', '.join('?' for _ in only_if)})"
             params += [s.value for s in only_if]
+        if only_pid is not ANY:
+            sql += " AND pid IS ?"
+            params.append(only_pid)
         with self._db.write() as db:
             return db.execute(sql, params).rowcount > 0
 
@@ -309,8 +320,9 @@ class TrainingDB:
             raise NotFound(f"There is no trial {trial_id}; see `dlptui trials EXPERIMENT` for the trial ids.")
         return _trial_row(found)
 
-    def update_trial(self, trial_id: int, only_if: tuple[ExperimentState, ...] | None = None, **fields: Any) -> bool:
-        return self._update("trials", trial_id, only_if, fields)
+    def update_trial(self, trial_id: int, only_if: tuple[ExperimentState, ...] | None = None,
+                     only_pid: Any = ANY, **fields: Any) -> bool:
+        return self._update("trials", trial_id, only_if, fields, only_pid)
 
     def trials(self, experiment: Row) -> list[Trial]:
         """The experiment's trials, by id, each with its batches and best validation (by the searcher metric).

@@ -7,7 +7,8 @@ Trainer reports through a `PyTorchCallback`: every training batch's loss, each v
 each checkpoint. SIGTERM asks it to stop at the next boundary with a checkpoint (pause).
 It trains the trial's hyperparameters from its latest checkpoint to its target (the whole length, or
 the end of its ASHA rung) and writes the trial's state: completed (the whole length), paused (at its
-rung, or stopped by SIGTERM), or error with one sentence.
+rung, or stopped by SIGTERM), or error with one sentence. It records its own pid first, and writes
+its end only while the trial is still running as its own: a kill that settled the trial first stays.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dlptui.errors import PlatformError
+from dlptui.platform.local import training_start
 from dlptui.platform.local.training_db import TrainingDB
 from dlptui.platform.model import ExperimentState
 
@@ -111,6 +113,19 @@ def sentence(error: BaseException, experiment_id: int) -> str:
     return f"Training failed with {type(error).__name__}: {str(error).strip()[:200]}; see `dlptui experiment logs {experiment_id}`."
 
 
+def claim(db: TrainingDB, trial_id: int) -> bool:
+    """Record this process as the trial's; False when the trial was ended (killed) before it came."""
+    me = os.getpid()
+    return db.update_trial(trial_id, only_if=(ExperimentState.QUEUED, ExperimentState.RUNNING),
+                           state=ExperimentState.RUNNING, pid=me, pid_started=training_start.started(me))
+
+
+def last_word(db: TrainingDB, trial_id: int, state: ExperimentState, **fields: Any) -> bool:
+    """The trial's end (completed, paused, error), only while it is running as this process's."""
+    return db.update_trial(trial_id, only_if=(ExperimentState.RUNNING,), only_pid=os.getpid(), state=state, pid=None,
+                           **fields)
+
+
 def die_with_parent() -> None:
     """A trial ends when its search runner does (kill -9 of the runner included): Linux's parent-death
     signal. The resumed runner then starts it again from its checkpoint, and no orphan trains on."""
@@ -132,6 +147,9 @@ def main(argv: list[str]) -> int:
     home, experiment_id, trial_id = Path(argv[0]), int(argv[1]), int(argv[2])
     root = home / "training"
     db = TrainingDB(root)
+    if not claim(db, trial_id):
+        log.info("Trial %d ended before its process started; nothing to run.", trial_id)
+        return 0
     row = db.row(experiment_id)
     trial = db.trial_row(trial_id)
     checkpoints = [c for c in db.checkpoints(experiment_id) if c.trial_id == str(trial_id)]
@@ -165,13 +183,13 @@ def main(argv: list[str]) -> int:
             )
     except BaseException as e:  # the trial's last word: one sentence in the record, the traceback in the log
         traceback.print_exc(file=sys.stdout)
-        db.update_trial(trial_id, state=ExperimentState.ERROR, error=sentence(e, experiment_id), ended=time.time(), pid=None)
+        last_word(db, trial_id, ExperimentState.ERROR, error=sentence(e, experiment_id), ended=time.time())
         return 1
     if recorder.batch >= length:
-        db.update_trial(trial_id, state=ExperimentState.COMPLETED, ended=time.time(), pid=None, error=None)
+        last_word(db, trial_id, ExperimentState.COMPLETED, ended=time.time(), error=None)
         log.info("Trial %d reached batch %d.", trial_id, recorder.batch)
     else:
-        db.update_trial(trial_id, state=ExperimentState.PAUSED, pid=None)
+        last_word(db, trial_id, ExperimentState.PAUSED)
         log.info("Trial %d %s at batch %d.", trial_id, "paused" if stopper.requested else "waits at its rung", recorder.batch)
     return 0
 

@@ -1,0 +1,94 @@
+"""Starting an experiment's runner: its environment, its start lock, and whether it is alive.
+
+Who is starting an experiment's runner: an flock on `<training>/starts/<id>.lock`.
+
+The starter takes it before the experiment is queued (inside the insert's transaction, or before
+a resume moves it out of paused or error) and hands it to the runner it spawns (an inherited
+descriptor, named in FD_VAR). The runner records its own pid and start time first thing, then lets
+go; the starter lets go once it has recorded the pid too. So a queued experiment without a pid is
+being started exactly while its lock is held: one whose lock is free was abandoned (its starter
+died, and its runner died or never came, before a pid was recorded), and can be marked error and
+resumed. Lock files are never removed: a removed one could be locked twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+from pathlib import Path
+
+from dlptui.platform.local import processes
+
+FD_VAR = "DLPTUI_START_LOCK_FD"
+
+
+def runner_env(home: Path, root: Path, config: dict | None, lock: int | None) -> dict[str, str]:
+    """The allow-listed environment (processes.child_env): no secret of the console reaches the
+    trial, but for the Pachyderm token of a config that reads its data from Pachyderm."""
+    data = (config or {}).get("data") or {}
+    passed = ("PACHD_ADDRESS", "PACHD_TOKEN") if data.get("store") == "pachyderm" else ()
+    return processes.child_env({
+        **{k: os.environ[k] for k in passed if k in os.environ},
+        "DLPTUI_HOME": str(home),
+        "XDG_DATA_HOME": str(root),
+        "PYTHONUNBUFFERED": "1",
+        processes.TOKEN_VAR: secrets.token_hex(12),  # marks the runner and its trials as the platform's
+        processes.PART_VAR: "training",
+        **({FD_VAR: str(lock)} if lock is not None else {}),
+    })
+
+
+def started(pid: int) -> float | None:
+    """The process's start time, recorded with its pid: a reused pid is not taken for it."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def alive(pid: int | None, pid_started: float | None) -> bool:
+    """Whether `pid` is still the process recorded (not a reused pid, not a zombie)."""
+    if not pid:
+        return False
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if pid_started and abs(process.create_time() - pid_started) > 1.0:
+            return False
+        return process.status() != psutil.STATUS_ZOMBIE  # exited, not yet reaped by its parent
+    except psutil.Error:
+        return False
+
+
+def take(root: Path, experiment_id: int, wait: bool = False) -> int | None:
+    """The lock's descriptor, held; None when another starter holds it (and `wait` is false)."""
+    folder = root / "starts"
+    folder.mkdir(exist_ok=True)
+    fd = os.open(folder / f"{experiment_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def release(fd: int | None) -> None:
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def inherited() -> int | None:
+    """In a runner: the descriptor its starter passed on (taken out of the environment, so no grandchild sees it)."""
+    value = os.environ.pop(FD_VAR, None)
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
