@@ -10,7 +10,9 @@ from dlptui.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.model import Deployment, DeploymentState, ModelVersion, Service
 from tests.contract.checks import one_sentence
 
-pytestmark = pytest.mark.timeout(60)
+# a safety net against a hang, not a measure of speed: locally a test starts up to four model servers one after
+# another (20 s on an idle two-core machine), and one start may take the 240 s of backends.START_TIMEOUT_S
+pytestmark = pytest.mark.timeout(600)
 
 
 def version(n: int = 1) -> ModelVersion:
