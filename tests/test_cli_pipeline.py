@@ -38,13 +38,11 @@ def test_create_list_jobs_job_logs_commits_and_delete(home, capsys, tmp_path, sp
     code, _, err = run(capsys, "pipeline", "create", "-f", str(spec_file))
     assert code == Conflict.exit_code and "exists already" in err
 
-    job_id = None
-    for _ in range(300):  # the runner makes the job within a poll (0.1 s)
-        jobs = run_json(capsys, "jobs", "upper")
-        if jobs:
-            job_id = jobs[0]["id"]
-            break
+    deadline = time.monotonic() + 120  # the runner makes the job within a poll (0.1 s) once it runs: its start is bounded
+    while not (jobs := run_json(capsys, "jobs", "upper")):
+        assert time.monotonic() < deadline, "the pipeline's runner made no job within 120 s"
         time.sleep(0.05)
+    job_id = jobs[0]["id"]
     waited = run_json(capsys, "job", job_id, "--wait")
     assert waited["state"] == "success" and waited["input_commits"] == [f"raw@{raw['id']}"]
     assert set(waited) >= {"id", "pipeline", "state", "input_commits", "output_commit", "datums", "started", "finished"}
