@@ -179,7 +179,7 @@ def test_a_failing_datum_is_tried_datum_tries_times_and_restart_runs_only_the_fa
     flag.write_text("")
     good = next(d for d in pp.pipelines.list_datums(job.id) if d.files == ("raw:/good.txt",))
     pp.pipelines.restart_job(job.id)
-    job = actions.wait_job(pp.pipelines, job.id, timeout_s=30)
+    job = actions.wait_job(pp.pipelines, job.id, timeout_s=RUNNER_S)
     assert job.state is JobState.SUCCESS and job.datums["failed"] == 0
     assert pp.pipelines.job_logs(job.id, good.id).count("done good.txt") == 1  # not run again
     assert {e.path for e in pp.data.list_files("upper", "master", "/")} == {"/good.txt", "/bad.txt"}
@@ -254,7 +254,7 @@ def test_the_shipped_split_makes_dogs_and_cats_from_the_raw_repo(pp):
     commit = pp.data.put_files("dogs-and-cats-raw", "master", {f"/train/{n}": n.encode() for n in names} | {"/train/notes.txt": b"x"})
     [path] = [p for p in actions.shipped_specs() if p.name == "dogs-and-cats-split.json"]
     actions.create_from_file(pp.pipelines, path)
-    job = actions.wait_for_input(pp.pipelines, "dogs-and-cats", f"dogs-and-cats-raw@{commit.id}", timeout_s=60)
+    job = actions.wait_for_input(pp.pipelines, "dogs-and-cats", f"dogs-and-cats-raw@{commit.id}", timeout_s=RUNNER_S)
     assert job.state is JobState.SUCCESS, job.reason
     made = {e.path for e in pp.data.list_files("dogs-and-cats", "master", "/", recursive=True)}
     assert made == {f"/{part}/{name}" for name, part in split(names).items()}  # the split create-dataset.py made
