@@ -15,10 +15,11 @@
     pachd_address = "grpc://10.0.0.6:30650"
     istio_ingress = "http://34.1.2.3"
     serving_image = "gcr.io/my-project/dlptui-serving:0.1.0"
+    ca_file = "~/.config/dlptui/cluster-ca.pem"   # a private CA trusted beyond the system roots
 
 Environment variables that win over the file: DLPTUI_PROFILE, DLPTUI_HOME (where the
 local profile keeps all its state), DLPTUI_READ_ONLY, DET_MASTER, PACHD_ADDRESS,
-KUBECONFIG, DLPTUI_KUBE_CONTEXT, DLPTUI_ISTIO_INGRESS. Secrets (DET_PASS, DET_TOKEN,
+KUBECONFIG, DLPTUI_KUBE_CONTEXT, DLPTUI_ISTIO_INGRESS, DLPTUI_CA_FILE. Secrets (DET_PASS, DET_TOKEN,
 PACHD_TOKEN, DLPTUI_SERVING_TOKEN) are never read from this file, in any profile or at the top:
 only from the environment (or, on the cluster, a Kubernetes Secret: the one the serving pods read,
 and serving_token_secret for the token the Istio gateway asks of a prediction). A value of the
@@ -61,6 +62,9 @@ class ClusterSettings:
     request_logger_url: str | None = None  # rendered as Seldon's `logger` on every predictor when set
     platform_namespaces: tuple[str, ...] = ("default", "seldon", "seldon-system", "pachyderm", "determined")
     allow_insecure_http: bool = False  # let the client speak plain http:// to a master that is not on this machine
+    # a PEM bundle of the private CA that signed the cluster's TLS certificates, trusted beyond the system
+    # roots by the pachd, Determined and Seldon gateway clients (read by platform/cluster/ca_file.py)
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,7 @@ def load_config(
         "istio_ingress": env.get("DLPTUI_ISTIO_INGRESS"),
         "prometheus_url": env.get("DLPTUI_PROMETHEUS_URL"),
         "request_logger_url": env.get("DLPTUI_REQUEST_LOGGER_URL"),
+        "ca_file": env.get("DLPTUI_CA_FILE"),
     }
     cluster = replace(cluster, **{k: v for k, v in overrides.items() if v})
 

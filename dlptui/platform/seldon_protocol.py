@@ -9,12 +9,14 @@ A request the server refuses (4xx: not an image, too large, ...) or that fails i
 (500) comes back as a Prediction with `error`: it is about that image. A deployment that is
 not serving raises Unreachable: nothing answers, or the gateway or server says so (502, 503,
 504: no model server up, the model still loading). A caller the gateway refuses (401, 403: the
-cluster's Istio gateway asks for a token) raises Refused.
+cluster's Istio gateway asks for a token) raises Refused. A server whose TLS certificate the client does
+not trust raises Unreachable, with a sentence that says so.
 """
 
 from __future__ import annotations
 
 import base64
+import ssl
 import threading
 import time
 from collections.abc import Mapping
@@ -80,12 +82,34 @@ def parse_prediction(name: str, response: httpx.Response, latency_ms: float) -> 
     )
 
 
-class SeldonClient:
-    """POST images to Seldon prediction URLs over one reused HTTP client (thread-safe)."""
+def untrusted_certificate(e: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate check that failed behind an httpx error, if that is what it was."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
 
-    def __init__(self, timeout: float = 30.0, headers: Mapping[str, str] | None = None) -> None:
+
+def untrusted(url: str, failed: ssl.SSLCertVerificationError) -> Unreachable:
+    reason = (failed.verify_message or failed.reason or "certificate verify failed").rstrip(".")
+    return Unreachable(f"The prediction endpoint {url} presented a TLS certificate that is not trusted here ({reason}); "
+                       "if a private CA signed it, set ca_file (or DLPTUI_CA_FILE) in the cluster profile to that CA's PEM file.")
+
+
+class SeldonClient:
+    """POST images to Seldon prediction URLs over one reused HTTP client (thread-safe).
+
+    `verify`: the TLS context that checks the server's certificate (the cluster's: the system roots and the
+    profile's ca_file); None is httpx's default (certifi's roots)."""
+
+    def __init__(self, timeout: float = 30.0, headers: Mapping[str, str] | None = None,
+                 verify: ssl.SSLContext | None = None) -> None:
         self.timeout = timeout
         self.headers = dict(headers or {})
+        self.verify = verify
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
 
@@ -93,7 +117,8 @@ class SeldonClient:
     def client(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(timeout=self.timeout, headers=self.headers)
+                verify = self.verify if self.verify is not None else True
+                self._client = httpx.Client(timeout=self.timeout, headers=self.headers, verify=verify)
             return self._client
 
     def predict(self, url: str, image: bytes, name: str = "image") -> Prediction:
@@ -104,6 +129,9 @@ class SeldonClient:
         except httpx.TimeoutException:
             raise Unreachable(f"The prediction endpoint {url} did not answer within {self.timeout:.0f} s; check the deployment.") from None
         except httpx.TransportError as e:
+            failed = untrusted_certificate(e)
+            if failed is not None:
+                raise untrusted(url, failed) from None
             raise Unreachable(f"The prediction endpoint {url} does not answer ({type(e).__name__}); check the deployment.") from None
         return parse_prediction(name, response, (time.perf_counter() - start) * 1000.0)
 
@@ -112,6 +140,9 @@ class SeldonClient:
         try:
             response = self.client.get(url)
         except httpx.HTTPError as e:
+            failed = untrusted_certificate(e)
+            if failed is not None:
+                raise untrusted(url, failed) from None
             raise Unreachable(f"{url} does not answer ({type(e).__name__}).") from None
         try:
             return response.status_code, response.json()

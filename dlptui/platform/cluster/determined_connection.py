@@ -6,9 +6,10 @@ cached; with none of them it says so in one sentence instead of trying an empty 
 (DET_PASS set to the empty string asks for that, as for Determined's default `determined` user).
 Credentials never go over plain http:// to a master that is not on this machine (a port-forward
 to localhost is): use https://, or set `allow_insecure_http = true` in the profile to accept
-that risk. Every request carries a connect timeout
-(`timeout_s`) and a read timeout, which the SDK leaves unset, so a dead or hung master is one
-Unreachable sentence in seconds. `determined` is imported only on first use.
+that risk. Over https:// the profile's `ca_file` is trusted beside certifi's roots; without it the
+SDK's choice stands (DET_MASTER_CERT_FILE, or the cert `det` stored). Every request carries a
+connect timeout (`timeout_s`) and a read timeout, which the SDK leaves unset, so a dead or hung
+master is one Unreachable sentence in seconds. `determined` is imported only on first use.
 """
 
 from __future__ import annotations
@@ -76,11 +77,12 @@ class Master:
     def probe(self) -> str:
         """The master's version, asked without logging in and within `timeout_s`."""
         from determined.common import api
-        from determined.common.api import bindings, certs
+        from determined.common.api import bindings
 
         master = self._canonical()
+        with self.errors("the master's TLS certificate"):  # a bad ca_file is its own sentence, not "does not answer"
+            cert = self._cert(master)
         try:
-            cert = certs.default_load(master)
             r = api.UnauthSession(master, cert, max_retries=0).get("api/v1/master", timeout=self.config.timeout_s)
             return bindings.v1GetMasterResponse.from_json(r.json()).version
         except Exception as e:
@@ -88,6 +90,19 @@ class Master:
             if isinstance(error, Unreachable):
                 raise error from None
             raise Unreachable(f"{self.url} does not answer as a Determined master; check DET_MASTER.") from None
+
+    def _cert(self, master: str) -> Any:
+        """The certificates to trust for the master: with `ca_file` set, its PEM beside certifi's roots (the SDK's
+        Cert adds them), keeping DET_MASTER_CERT_NAME; else the SDK's own choice (DET_MASTER_CERT_FILE, or the
+        cert that `det` stored for this master)."""
+        from determined.common.api import certs
+
+        from dlptui.platform.cluster.ca_file import read_ca_file
+
+        pem = read_ca_file(self.config.cluster.ca_file)
+        if pem is None:
+            return certs.default_load(master)
+        return certs.Cert(cert_pem=pem, name=os.environ.get("DET_MASTER_CERT_NAME") or None)
 
     def _check_transport(self, master: str) -> None:
         from urllib.parse import urlsplit
@@ -104,12 +119,12 @@ class Master:
     def _login(self) -> Any:
         import urllib3
         from determined.common import api
-        from determined.common.api import authentication, certs
+        from determined.common.api import authentication
 
         master = self._canonical()
         self._check_transport(master)
         with self.errors("the master's TLS certificate"):
-            cert = certs.default_load(master)
+            cert = self._cert(master)
         token = os.environ.get("DET_TOKEN")
         if not token and os.environ.get("DET_PASS") is None:
             token = authentication.TokenStore(master).get_token(self.user)  # from `det user login`

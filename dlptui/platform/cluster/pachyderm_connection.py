@@ -3,7 +3,9 @@ its health ping bounded by `timeout_s`, and the translation of gRPC errors into 
 
 pachd is found from PACHD_ADDRESS (`grpc://host:30650`, via the config's `pachd_address`) or
 else from the active context of pachctl's config ($PACH_CONFIG or ~/.pachyderm/config.json).
-A token comes from PACHD_TOKEN, never from dlptui's config.
+A token comes from PACHD_TOKEN, never from dlptui's config. Over TLS (grpcs://) the profile's `ca_file`
+is trusted beside certifi's roots; a pachctl context trusts its own `server_cas` instead (python-pachyderm's
+`new_from_config` takes no root certificates, so `ca_file` does not apply to it).
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ class Pachd:
         token = os.environ.get("PACHD_TOKEN") or None
         address = self.config.cluster.pachd_address
         if address:
+            root_certs = self._root_certs(address)
             try:
-                return python_pachyderm.Client.new_from_pachd_address(address, auth_token=token)
+                return python_pachyderm.Client.new_from_pachd_address(address, auth_token=token, root_certs=root_certs)
             except ValueError:
                 raise InvalidInput(f"The pachd address {address!r} is not valid; use grpc://host:30650.") from None
         pach_config = Path(os.environ.get("PACH_CONFIG") or Path.home() / ".pachyderm" / "config.json")
@@ -70,6 +73,20 @@ class Pachd:
         if token:
             client.auth_token = token
         return client
+
+    def _root_certs(self, address: str) -> bytes | None:
+        """For a TLS address (grpcs://, https://) with `ca_file` set: the private CA's certificates and certifi's
+        roots (python-pachyderm's default, which gRPC would otherwise drop), as PEM bytes; else None (the SDK's
+        default). Never for grpc://, which root certificates would turn into TLS."""
+        from dlptui.platform.cluster.ca_file import read_ca_file
+
+        scheme = address.split("://", 1)[0].lower() if "://" in address else "grpc"
+        pem = read_ca_file(self.config.cluster.ca_file) if scheme in ("grpcs", "https") else None
+        if pem is None:
+            return None
+        import certifi
+
+        return pem.encode("ascii") + b"\n" + Path(certifi.where()).read_bytes()
 
     def ping(self, client: Any) -> str | None:
         """pachd's version if it answers within the configured timeout; raises Unreachable otherwise.

@@ -13,7 +13,7 @@ the profile names one. The Seldon operator reports `status.state` (Available, Cr
 Failed), `status.address` and `status.replicas`; requests go through the Istio gateway at
 `{istio_ingress}/seldon/<namespace>/<name>/api/v1.0/predictions`, with the serving token (DLPTUI_SERVING_TOKEN,
 else the Secret `serving_token_secret` of the namespace) as the header X-Dlptui-Token, which the gateway's
-AuthorizationPolicy asks for.
+AuthorizationPolicy asks for, over TLS that trusts the system roots and the profile's `ca_file`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError
 from dlptui.platform import rules
+from dlptui.platform.cluster.ca_file import read_ca_file
 from dlptui.platform.cluster.kube_connection import KubeClient, timestamp
 from dlptui.platform.cluster.seldon_template import (  # noqa: F401  (render_deployment: this module's API too)
     CANARY, DEFAULT_CANARY_TRAFFIC, MAIN, RESOURCES, SHADOW, check_name, render_deployment,
@@ -42,7 +43,7 @@ from dlptui.platform.model import (
 )
 
 if TYPE_CHECKING:
-    from dlptui.config import Config
+    from dlptui.config import ClusterSettings, Config
     from dlptui.platform.seldon_protocol import SeldonClient
 
 GROUP, VERSION, PLURAL = "machinelearning.seldon.io", "v1", "seldondeployments"
@@ -118,6 +119,21 @@ def _who() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001
         return "unknown"
+
+
+def prediction_client(cluster: ClusterSettings, token: str) -> SeldonClient:
+    """The client for predictions through the Istio gateway: the serving token as TOKEN_HEADER, and TLS that
+    trusts the system roots and, when the profile sets ca_file, the private CA that signed the gateway's certificate."""
+    import ssl
+
+    from dlptui.platform.seldon_protocol import SeldonClient
+
+    pem = read_ca_file(cluster.ca_file)
+    verify = None
+    if pem is not None:
+        verify = ssl.create_default_context()
+        verify.load_verify_locations(cadata=pem)  # read and checked once, by read_ca_file
+    return SeldonClient(headers={TOKEN_HEADER: token}, verify=verify)
 
 
 # --- the part ---------------------------------------------------------------------------
@@ -329,13 +345,11 @@ class SeldonServing:
     @property
     def client(self) -> SeldonClient:
         """The prediction client, sending the serving token (read on first use) as TOKEN_HEADER."""
-        from dlptui.platform.seldon_protocol import SeldonClient
-
         with self._lock:
             if self._client is not None:
                 return self._client
         token = serving_token(self.kube, self.namespace, self.config.cluster.serving_token_secret)
-        client = SeldonClient(headers={TOKEN_HEADER: token})
+        client = prediction_client(self.config.cluster, token)
         with self._lock:
             if self._client is None:
                 self._client = client
