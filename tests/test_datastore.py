@@ -21,7 +21,20 @@ from dlptui.platform.ports import DataStore
 
 
 def blob_bytes(store: LocalDataStore) -> int:
-    return sum(p.stat().st_size for p in store.blobs.root.glob("??/*"))
+    """The bytes of every blob on disk: loose files and packs."""
+    return sum(p.stat().st_size for p in [*store.blobs.root.glob("??/*"), *store.blobs.packs.glob("*.pack")])
+
+
+def corrupt(store: LocalDataStore, digest: str, data: bytes) -> None:
+    """Overwrite a stored blob's bytes in place, loose or packed (what a failing disk does)."""
+    if store.blobs.path(digest).exists():
+        store.blobs.path(digest).write_bytes(data)
+        return
+    pack, offset, size = store.blobs._place(digest)
+    assert len(data) == size
+    with open(pack, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
 
 
 def make_tree(root: Path, n: int = 20, salt: str = "") -> Path:
@@ -129,7 +142,7 @@ def test_corrupt_blob_is_never_read_back(platform):
     store.create_repo("r")
     store.put_files("r", "master", {"/f": b"precious bytes"})
     digest = hashlib.sha256(b"precious bytes").hexdigest()
-    store.blobs.path(digest).write_bytes(b"precious bytez")
+    corrupt(store, digest, b"precious bytez")
     with pytest.raises(CorruptBlob, match="corrupt"):
         store.get_file("r", "master", "/f")
     with pytest.raises(CorruptBlob, match="corrupt"):  # streamed: after the last chunk, so a caller keeps nothing
@@ -138,12 +151,17 @@ def test_corrupt_blob_is_never_read_back(platform):
 
 
 def test_iter_file_streams_without_reading_the_whole_blob(platform, monkeypatch):
+    from dlptui.platform.local import blobs
+
     store = platform.data
     store.create_repo("r")
-    data = bytes(range(256)) * 4096  # 1 MiB
-    store.put_files("r", "master", {"/big": data})
+    data = bytes(range(256)) * 4096 * 2  # 2 MiB: a loose blob
+    small = bytes(range(256)) * 2048  # 512 KiB: packed
+    store.put_files("r", "master", {"/big": data, "/small": small})
+    assert store.blobs.path(hashlib.sha256(data).hexdigest()).exists()
+    assert not store.blobs.path(hashlib.sha256(small).hexdigest()).exists()
     sizes = []
-    real_open = open
+    real_open, real_pread = open, blobs.os.pread
 
     def spying_open(path, mode="r", *args, **kwargs):
         f = real_open(path, mode, *args, **kwargs)
@@ -153,8 +171,12 @@ def test_iter_file_streams_without_reading_the_whole_blob(platform, monkeypatch)
         return f
 
     monkeypatch.setattr("builtins.open", spying_open)
+    monkeypatch.setattr(blobs.os, "pread", lambda fd, n, offset: sizes.append(n) or real_pread(fd, n, offset))
     assert b"".join(store.iter_file("r", "master", "/big", chunk_size=65536)) == data
     assert sizes and all(0 < n <= 65536 for n in sizes)  # never one read of everything
+    sizes.clear()
+    assert b"".join(store.iter_file("r", "master", "/small", chunk_size=65536)) == small
+    assert len(sizes) == 8 and all(0 < n <= 65536 for n in sizes)
 
 
 @pytest.mark.parametrize(
@@ -251,7 +273,11 @@ def leftovers(store: LocalDataStore) -> int:
     with store.meta.read() as db:
         referenced = {r[0] for r in db.execute("SELECT DISTINCT hash FROM entries")}
     blobs = {p.parent.name + p.name for p in store.blobs.root.glob("??/*")}
-    return len(list(store.blobs.tmp.iterdir())) + len(blobs - referenced)
+    with store.blobs.index.read() as db:
+        packed = {r[0] for r in db.execute("SELECT hash FROM packed")}
+        packs = {r[0] for r in db.execute("SELECT DISTINCT pack FROM packed")}
+    unindexed = [p for p in store.blobs.packs.glob("*.pack") if p.stem not in packs]
+    return len(list(store.blobs.tmp.iterdir())) + len(blobs - referenced) + len(packed - referenced) + len(unindexed)
 
 
 def test_kill_9_mid_commit_leaves_whole_commits_or_none(config):

@@ -96,7 +96,7 @@ def test_lockless_temp_files_go_by_age(config):
 def test_folders_that_received_blobs_are_fsynced_once_each_before_the_commit(config, monkeypatch):
     store = LocalDataStore(config)
     store.create_repo("r")
-    folders = {os.stat(p).st_ino: p.name for p in store.blobs.root.iterdir() if len(p.name) == 2}
+    folders = {os.stat(p).st_ino: p.name for p in store.blobs.root.iterdir() if len(p.name) == 2 or p.name == "packs"}
     events: list[str] = []
     real_fsync, real_commit = os.fsync, store._new_commit
 
@@ -112,11 +112,14 @@ def test_folders_that_received_blobs_are_fsynced_once_each_before_the_commit(con
 
     monkeypatch.setattr(os, "fsync", spy)
     monkeypatch.setattr(store, "_new_commit", commit)
-    files = {f"/f{i}": f"content {i}".encode() for i in range(200)}
+    from dlptui.platform.local.blobs import PACK_LIMIT
+
+    files = {f"/f{i}": f"content {i}".encode() * (PACK_LIMIT // 9 if i < 20 else 1) for i in range(200)}
     store.put_files("r", "master", files)
-    touched = {e.hash[:2] for e in store.list_files("r", "master", "/", recursive=True)}
-    assert events[-1] == "commit"
-    assert sorted(events[:-1]) == sorted(touched)  # each folder once, however many blobs it received
+    touched = {e.hash[:2] for e in store.list_files("r", "master", "/", recursive=True) if e.size_bytes > PACK_LIMIT}
+    assert len(touched) > 5 and events[-1] == "commit"
+    # each folder once, however many blobs it received: the 20 large ones' and the packs' (the 180 small ones)
+    assert sorted(events[:-1]) == sorted(touched | {"packs"})
 
     events.clear()
     store.put_files("r", "master", files)  # nothing new: no folder received a rename

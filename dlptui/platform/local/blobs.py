@@ -7,7 +7,14 @@ batch, before the commit that refers to the blobs. A rename is atomic, so a blob
 holds a partial file; reading a blob verifies its hash anyway, so a disk that lied is caught
 and never passed on as data.
 
-Temp files are named `tmp/<writer>.<n>`; a writer (one per store object and process) holds
+Small blobs (up to PACK_LIMIT, a photo) are packed: one put (or one pipeline job) appends
+them to one temp pack file instead of a file each, and publishing renames the pack to
+`packs/<id>.pack` and records each blob's place (pack, offset, size) in `packs.db`, only once
+the pack is durable. At 25,000 photos a file per photo cost more than the bytes: the pack is
+one file to create, sync and rename. A pack no blob of a commit needs any longer is removed
+by `sweep`; one that holds some live blobs stays whole until all of them are gone.
+
+Temp files (and temp packs) are named `tmp/<writer>.<n>`; a writer (one per store object and process) holds
 an flock on `writers/<writer>` while it lives. Opening a store removes the temp files of
 writers whose lock is free (dead), so a killed put leaves nothing behind for long and a live
 one (another process, a pipeline job that stages for hours) is never disturbed. Temp files
@@ -21,17 +28,30 @@ import fcntl
 import hashlib
 import itertools
 import os
+import shutil
 import threading
 import time
+import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from dlptui.errors import PlatformError
+from dlptui.platform.local.sqlite import Database
 
 CHUNK = 1 << 20
 SMALL = 8 << 20  # files up to this size are read in one go
+PACK_LIMIT = 1 << 20  # blobs up to this size go into packs
+PACKS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS packed (
+    hash TEXT PRIMARY KEY,
+    pack TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS packed_pack ON packed (pack)
+"""
 TMP_GRACE_S = 3600.0  # temp files with no writer lock that are older than this belong to a dead writer
 
 
@@ -39,13 +59,47 @@ class CorruptBlob(PlatformError):
     """A stored blob whose content no longer matches its hash."""
 
 
+class Pack:
+    """A temp pack that one put (or one pipeline job) appends its small blobs to; thread-safe."""
+
+    def __init__(self, tmp: str) -> None:
+        self.id = uuid.uuid4().hex
+        self.tmp = tmp
+        self.fd: int | None = None
+        self.size = 0
+        self.places: dict[str, tuple[int, int]] = {}  # hash -> (offset, size): the same content is written once
+        self.lock = threading.Lock()
+        self.done = False  # published or discarded
+
+    def append(self, digest: str, data: bytes) -> int:
+        with self.lock:
+            if digest in self.places:
+                return self.places[digest][0]
+            if self.fd is None:
+                self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            offset, view = self.size, memoryview(data)
+            while view:
+                view = view[os.pwrite(self.fd, view, self.size):]
+                self.size = offset + len(data) - len(view)
+            self.places[digest] = (offset, len(data))
+            return offset
+
+    def close(self) -> None:
+        with self.lock:
+            if self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
+
+
 @dataclass
 class Staged:
-    """A blob written to a temp file, not yet in place."""
+    """A blob written to a temp file or a temp pack, not yet in place."""
 
     hash: str
     size: int
-    tmp: str | Path | None  # None: the blob was in the store already
+    tmp: str | Path | None  # a loose blob's temp file; None: in the store already, or packed
+    pack: Pack | None = None  # the temp pack that holds it, until published
+    offset: int = 0
 
 
 def _syncfs(folder: Path) -> bool:
@@ -99,8 +153,11 @@ class BlobStore:
         self.root = root
         self.tmp = root / "tmp"
         self.writers = root / "writers"
+        self.packs = root / "packs"
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.writers.mkdir(exist_ok=True)
+        self.packs.mkdir(exist_ok=True)
+        self.index = Database(root / "packs.db", PACKS_SCHEMA, busy=f"The blob index at {root} is", timeout_s=30.0)
         self._root = str(root)
         self._tmp = str(self.tmp)
         self._writer: _Writer | None = None
@@ -116,6 +173,7 @@ class BlobStore:
         self.sweep_tmp()
 
     def close(self) -> None:
+        self.index.close()
         with self._writer_lock:
             if self._writer is not None:
                 self._writer.close()
@@ -128,31 +186,78 @@ class BlobStore:
         return f"{self._root}/{digest[:2]}/{digest[2:]}"
 
     def has(self, digest: str, size: int) -> bool:
+        return bool(self._known([digest]).get(digest) == size) or self._loose_has(digest, size)
+
+    def _loose_has(self, digest: str, size: int) -> bool:
         try:
             return os.stat(self._file(digest)).st_size == size
         except FileNotFoundError:
             return False
 
+    def _known(self, digests: Sequence[str]) -> dict[str, int]:
+        """hash -> size of the packed blobs among `digests`."""
+        found: dict[str, int] = {}
+        with self.index.read() as db:
+            for start in range(0, len(digests), 500):
+                chunk = list(digests[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                found.update(db.execute(f"SELECT hash, size FROM packed WHERE hash IN ({marks})", chunk).fetchall())
+        return found
+
+    def _place(self, digest: str) -> tuple[str, int, int] | None:
+        """(pack file, offset, size) of a packed blob."""
+        with self.index.read() as db:
+            row = db.execute("SELECT pack, offset, size FROM packed WHERE hash = ?", (digest,)).fetchone()
+        return (f"{self.packs}/{row[0]}.pack", row[1], row[2]) if row else None
+
     # --- writing -------------------------------------------------------------
 
-    def stage(self, source: Path | bytes) -> Staged:
-        """Hash `source`; copy it to a temp file unless the store holds its content already."""
+    def new_pack(self) -> Pack:
+        """A temp pack for the small blobs of one put or one job (created on its first blob)."""
+        return Pack(self._tmp_name())
+
+    def stage_many(self, sources: Sequence[Path | bytes], pack: Pack | None = None) -> list[Staged]:
+        """`stage` for many sources, asking the pack index once for all of them."""
+        read = [self._read_source(s) for s in sources]
+        known = self._known([d for d, _, _ in read if d is not None])
+        return [self._stage_read(s, r, known, pack) for s, r in zip(sources, read)]
+
+    def stage(self, source: Path | bytes, pack: Pack | None = None) -> Staged:
+        """Hash `source`; unless the store holds its content already, copy it to `pack` (when small and a
+        pack is given) or to a temp file of its own."""
+        read = self._read_source(source)
+        known = self._known([read[0]]) if read[0] is not None else {}
+        return self._stage_read(source, read, known, pack)
+
+    def _read_source(self, source: Path | bytes) -> tuple[str | None, int, bytes | None]:
+        """(hash, size, bytes) of a source read whole; (None, size, None) for a large file, streamed later."""
         if isinstance(source, bytes):
-            data = source
-        else:
-            fd = os.open(source, os.O_RDONLY)
-            try:
-                size = os.fstat(fd).st_size
-                if size > SMALL:
-                    return self._stage_large(Path(source))
-                data = os.read(fd, size + 1)
-                while len(data) <= size and (more := os.read(fd, CHUNK)):  # a file that grew, or a short read
-                    data += more
-            finally:
-                os.close(fd)
-        digest = hashlib.sha256(data).hexdigest()
-        if self.has(digest, len(data)):
-            return Staged(digest, len(data), None)
+            return hashlib.sha256(source).hexdigest(), len(source), source
+        fd = os.open(source, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            if size > SMALL:
+                return None, size, None
+            data = os.read(fd, size + 1)
+            while len(data) <= size and (more := os.read(fd, CHUNK)):  # a file that grew, or a short read
+                data += more
+        except OSError as e:
+            if e.filename is None:  # a read names no file: say which
+                raise type(e)(e.errno, e.strerror, str(source)) from None
+            raise
+        finally:
+            os.close(fd)
+        return hashlib.sha256(data).hexdigest(), len(data), data
+
+    def _stage_read(self, source: Path | bytes, read: tuple[str | None, int, bytes | None], known: dict[str, int],
+                    pack: Pack | None) -> Staged:
+        digest, size, data = read
+        if digest is None or data is None:
+            return self._stage_large(Path(source))  # type: ignore[arg-type]
+        if known.get(digest) == size or self._loose_has(digest, size):
+            return Staged(digest, size, None)
+        if pack is not None and size <= PACK_LIMIT:
+            return Staged(digest, size, None, pack, pack.append(digest, data))
         tmp = self._tmp_name()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
@@ -188,17 +293,48 @@ class BlobStore:
         return f"{self._tmp}/{writer.id}.{next(writer.count)}"
 
     def publish(self, staged: Iterable[Staged]) -> int:
-        """Make the staged temp files durable, then move them into place. Returns the new bytes."""
+        """Make the staged temp files and packs durable, then move them into place (a pack's blobs are
+        recorded in the index only then). Returns the new bytes."""
+        staged = list(staged)
         fresh = [s for s in staged if s.tmp is not None]
-        if not fresh:
+        packs = list({id(s.pack): s.pack for s in staged if s.pack is not None and not s.pack.done}.values())
+        if not fresh and not packs:
             return 0
+        for pack in packs:
+            pack.close()
         if not _syncfs(self.tmp):
-            for s in fresh:
-                fd = os.open(s.tmp, os.O_RDONLY)
+            for name in [s.tmp for s in fresh] + [p.tmp for p in packs if p.places]:
+                fd = os.open(name, os.O_RDONLY)
                 try:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
+        new_bytes = self._publish_packs(packs)
+        for s in staged:
+            s.pack = None
+        new_bytes += self._publish_loose(fresh)
+        return new_bytes
+
+    def _publish_packs(self, packs: list[Pack]) -> int:
+        rows = []
+        for pack in packs:
+            pack.done = True
+            if pack.places:  # (an empty file is a place too)
+                os.replace(pack.tmp, f"{self.packs}/{pack.id}.pack")
+                rows += [(digest, pack.id, offset, size) for digest, (offset, size) in pack.places.items()]
+        if not rows:
+            return 0
+        _fsync_dir(str(self.packs))  # the renames durable before the index names the packs
+        new_bytes = 0
+        with self.index.write() as db:  # a blob another writer packed meanwhile keeps its first place
+            for row in rows:
+                new_bytes += row[3] if db.execute(
+                    "INSERT OR IGNORE INTO packed (hash, pack, offset, size) VALUES (?, ?, ?, ?)", row).rowcount else 0
+        return new_bytes
+
+    def _publish_loose(self, fresh: list[Staged]) -> int:
+        if not fresh:
+            return 0
         new_bytes = 0
         done: set[str] = set()
         for s in fresh:  # the caller holds the write lock: no other writer publishes meanwhile
@@ -216,46 +352,69 @@ class BlobStore:
     def discard(self, staged: Iterable[Staged]) -> None:
         for s in staged:
             if s.tmp is not None:
-                try:
-                    os.unlink(s.tmp)
-                except FileNotFoundError:
-                    pass
+                _remove(Path(s.tmp))
                 s.tmp = None
+            if s.pack is not None:
+                if not s.pack.done:
+                    s.pack.done = True
+                    s.pack.close()
+                    _remove(Path(s.pack.tmp))
+                s.pack = None
 
     # --- reading -------------------------------------------------------------
 
+    def _chunks(self, digest: str, chunk_size: int = CHUNK):
+        """The stored bytes of a blob, loose or packed, in chunks (unverified); FileNotFoundError if absent."""
+        try:
+            f = open(self._file(digest), "rb")
+        except FileNotFoundError:
+            place = self._place(digest)
+            if place is None:
+                raise
+            pack, offset, size = place
+            fd = os.open(pack, os.O_RDONLY)
+            try:
+                end = offset + size
+                while offset < end:
+                    chunk = os.pread(fd, min(chunk_size, end - offset), offset)
+                    if not chunk:
+                        return  # a short pack: the hash check says so
+                    offset += len(chunk)
+                    yield chunk
+            finally:
+                os.close(fd)
+            return
+        with f:
+            while chunk := f.read(chunk_size):
+                yield chunk
+
     def read(self, digest: str, label: str) -> bytes:
         """The blob's bytes, verified; `label` names the file in error sentences."""
-        try:
-            data = self.path(digest).read_bytes()
-        except FileNotFoundError:
-            raise CorruptBlob(
-                f"The stored content of {label} is missing from {self.root}; put the file again."
-            ) from None
-        if hashlib.sha256(data).hexdigest() != digest:
-            raise CorruptBlob(f"The stored content of {label} is corrupt (its hash does not match); put the file again.")
-        return data
+        return b"".join(self.iter(digest, label))
 
     def iter(self, digest: str, label: str, chunk_size: int = CHUNK):
         """The blob's bytes in chunks, hashed on the way: CorruptBlob after the last chunk if they do not match."""
-        try:
-            f = open(self.path(digest), "rb")
-        except FileNotFoundError:
-            raise CorruptBlob(f"The stored content of {label} is missing from {self.root}; put the file again.") from None
         h = hashlib.sha256()
-        with f:
-            while chunk := f.read(chunk_size):
+        try:
+            for chunk in self._chunks(digest, chunk_size):
                 h.update(chunk)
                 yield chunk
+        except FileNotFoundError:
+            raise CorruptBlob(f"The stored content of {label} is missing from {self.root}; put the file again.") from None
         if h.hexdigest() != digest:
             raise CorruptBlob(f"The stored content of {label} is corrupt (its hash does not match); put the file again.")
+
+    def copy_to(self, digest: str, target: Path, label: str = "a file") -> None:
+        """Write the blob's verified bytes to the local file `target`."""
+        with open(target, "wb") as out:
+            for chunk in self.iter(digest, label):
+                out.write(chunk)
 
     def verify(self, digest: str) -> bool:
         try:
             h = hashlib.sha256()
-            with open(self.path(digest), "rb") as f:
-                while chunk := f.read(CHUNK):
-                    h.update(chunk)
+            for chunk in self._chunks(digest):
+                h.update(chunk)
             return h.hexdigest() == digest
         except FileNotFoundError:
             return False
@@ -273,6 +432,15 @@ class BlobStore:
                     freed += blob.stat().st_size
                     blob.unlink(missing_ok=True)
                     removed += 1
+        with self.index.write() as db:  # packed: the index forgets them; a pack with no blob left goes
+            dead = [(h, n) for h, n in db.execute("SELECT hash, size FROM packed") if h not in keep]
+            db.executemany("DELETE FROM packed WHERE hash = ?", [(h,) for h, _ in dead])
+            live = {r[0] for r in db.execute("SELECT DISTINCT pack FROM packed")}
+        removed += len(dead)
+        freed += sum(n for _, n in dead)
+        for name in os.listdir(self.packs):  # also a pack whose publisher died before it was indexed
+            if name.endswith(".pack") and name[:-5] not in live:
+                _remove(self.packs / name)
         self.sweep_tmp()
         return removed, freed
 

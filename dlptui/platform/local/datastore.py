@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError
-from dlptui.platform.local.blobs import BlobStore, Staged
+from dlptui.platform.local.blobs import BlobStore, Pack, Staged
 from dlptui.platform.local.metadb import open_metadb
 from dlptui.platform.rules import Collected, check_repo_name, clean_path, join
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
@@ -243,12 +243,13 @@ class LocalDataStore:
         total = sum(len(s) if isinstance(s, bytes) else _size(s) for s in sources.values()) if progress else 0
         staged: dict[str, Staged] = {}
         done = 0
+        pack = self.blobs.new_pack()  # the small files go into one pack file
         try:
             # hashing and copying release the GIL: a few threads keep the disk and the cores busy (the order stays)
             paths, values = list(sources), list(sources.values())
             batches = [values[i:i + STAGE_BATCH] for i in range(0, len(values), STAGE_BATCH)]
             with ThreadPoolExecutor(max_workers=STAGE_THREADS) as pool:
-                results = pool.map(lambda batch: [self._stage(v) for v in batch], batches)
+                results = pool.map(lambda batch: self._stage_many(batch, pack), batches)
                 for i, batch in enumerate(results):
                     for path, result in zip(paths[i * STAGE_BATCH:(i + 1) * STAGE_BATCH], batch):
                         staged[path] = result
@@ -258,13 +259,13 @@ class LocalDataStore:
             with self._write() as db:
                 self._need_repo(db, repo)
                 for path, s in staged.items():  # a sweep may have removed a blob we meant to reuse
-                    if s.tmp is None and not self.blobs.has(s.hash, s.size):
-                        staged[path] = self._stage(sources[path])
+                    if s.tmp is None and s.pack is None and not self.blobs.has(s.hash, s.size):
+                        staged[path] = self._stage(sources[path], pack)
                 self.blobs.publish(staged.values())
                 changes = [(p, s.hash, s.size) for p, s in staged.items()]
                 return self._new_commit(db, repo, branch, message, changes, [])
         finally:
-            self.blobs.discard(staged.values())
+            self.blobs.discard([*staged.values(), Staged("", 0, None, pack)])
 
     def publish(self, staged: list[Staged]) -> None:
         """Put blobs staged with `blobs.stage` in place, durable, under the write lock (no sweep between). Not a port method."""
@@ -275,14 +276,15 @@ class LocalDataStore:
         """Keep local files' content in the blob store without a commit yet: path -> (sha256, size), for
         `commit_tree` later (a pipeline datum's output, kept until its job commits). Not a port method."""
         staged: dict[str, Staged] = {}
+        pack = self.blobs.new_pack()
         try:
             for path, source in files.items():
-                staged[path] = self._stage(source)
+                staged[path] = self._stage(source, pack)
             with self._write():
                 self.blobs.publish(staged.values())
             return {path: (s.hash, s.size) for path, s in staged.items()}
         finally:
-            self.blobs.discard(staged.values())
+            self.blobs.discard([*staged.values(), Staged("", 0, None, pack)])
 
     def commit_tree(
         self,
@@ -298,13 +300,14 @@ class LocalDataStore:
         check_branch_name(branch)
         staged: dict[str, Staged] = {}
         kept: dict[str, tuple[str, int]] = {}
+        pack = self.blobs.new_pack()
         try:
             for path, source in files.items():
                 path = clean_path(path)
                 if isinstance(source, tuple):
                     kept[path] = source
                 else:
-                    staged[path] = self._stage(source)
+                    staged[path] = self._stage(source, pack)
             with self._write() as db:
                 self._need_repo(db, repo)
                 for path, (digest, size) in kept.items():
@@ -322,17 +325,20 @@ class LocalDataStore:
                                [(commit.id, source) for source in provenance])
                 return _provenance(db, [commit])[0]
         finally:
-            self.blobs.discard(staged.values())
+            self.blobs.discard([*staged.values(), Staged("", 0, None, pack)])
 
-    def _stage(self, source: Path | bytes) -> Staged:
+    def _stage(self, source: Path | bytes, pack: Pack | None = None) -> Staged:
+        return self._stage_many([source], pack)[0]
+
+    def _stage_many(self, sources: list[Path | bytes], pack: Pack | None = None) -> list[Staged]:
         try:
-            return self.blobs.stage(source)
-        except FileNotFoundError:
-            raise NotFound(f"The local file {source} disappeared before it was stored; put it again.") from None
-        except IsADirectoryError:
-            raise InvalidInput(f"{source} is a folder; put its files instead.") from None
-        except PermissionError:
-            raise InvalidInput(f"The local file {source} cannot be read (permission denied).") from None
+            return self.blobs.stage_many(sources, pack)
+        except FileNotFoundError as e:
+            raise NotFound(f"The local file {e.filename} disappeared before it was stored; put it again.") from None
+        except IsADirectoryError as e:
+            raise InvalidInput(f"{e.filename} is a folder; put its files instead.") from None
+        except PermissionError as e:
+            raise InvalidInput(f"The local file {e.filename} cannot be read (permission denied).") from None
 
     def delete_files(self, repo: str, branch: str, paths: list[str], message: str = "") -> Commit:
         check_branch_name(branch)

@@ -43,6 +43,7 @@ from types import SimpleNamespace
 
 from dlptui.errors import NotFound, PlatformError
 from dlptui.platform import pipeline_spec
+from dlptui.platform.local.blobs import Staged
 from dlptui.platform.local.datastore import LocalDataStore
 from dlptui.platform.local.pipeline_db import JOB_COLUMNS, open_pipeline_db
 from dlptui.platform.model import JobState
@@ -235,6 +236,7 @@ class Runner:
         logs = self.root / self.name / "logs" / job_id
         logs.mkdir(parents=True, exist_ok=True)
         self.staged, self.ended, self.started = [], [], []
+        self.pack = self.data.blobs.new_pack()  # the job's small outputs go into one pack
         done = threading.Event()
         flusher = threading.Thread(target=self.flush_every, args=(FLUSH_S, done), name="flush", daemon=True)
         flusher.start()
@@ -246,7 +248,7 @@ class Runner:
         finally:
             done.set()
             flusher.join()
-            self.data.blobs.discard(self.staged)
+            self.data.blobs.discard([*self.staged, Staged("", 0, None, self.pack)])
         if not self.stopping.is_set():
             self.flush()  # after the blobs are published: a datum recorded as done has its output stored
         _remove_later(work)  # thousands of datum folders: removed beside the commit, not before it
@@ -344,7 +346,7 @@ class Runner:
             for f in files:
                 target = base / f.path.lstrip("/")
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(self.data.blobs.path(f.hash), target)
+                self.data.blobs.copy_to(f.hash, target, f"{leaf.repo}:{f.path}")
             env[leaf.name] = str(base / match.lstrip("/")) if match != "/" else str(base)
             env[f"{leaf.name}_COMMIT"] = self.commits.get(leaf.name, "")
         before = _snapshot(pfs, skip=out)
@@ -388,7 +390,7 @@ class Runner:
             for n in filenames:
                 p = Path(dirpath) / n
                 files["/" + p.relative_to(out).as_posix()] = p
-        staged = {path: self.data.blobs.stage(local) for path, local in files.items()}
+        staged = dict(zip(files, self.data.blobs.stage_many(list(files.values()), self.pack)))
         with self.lock:
             self.staged.extend(staged.values())  # published once, when the datums of the job have run
         return "", {path: [s.hash, s.size] for path, s in staged.items()}
