@@ -2,7 +2,8 @@
 
 State lives under `config.home / "data"`: `meta.db` (SQLite in WAL mode) holds repos, branches,
 commits and each commit's full file tree (path -> sha256, size); `blobs/` holds each distinct
-content once (see `blobs.py` and `metadb.py`).
+content once: a large file as a file of its own, small ones (photos) in one pack per put
+(see `blobs.py` and `metadb.py`).
 
 A commit is atomic. Its blobs are written and made durable first, then its rows go in with
 one SQLite transaction: a writer killed at any point leaves the whole commit or none of it
