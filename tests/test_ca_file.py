@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import json
-import ssl
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,9 +17,9 @@ from cryptography.x509.oid import NameOID
 from dlptui.config import load_config
 from dlptui.errors import InvalidInput, NotFound, Unreachable
 from dlptui.platform.cluster.ca_file import read_ca_file
+from tests.standins.gateway import GatewayStandin
 
 TOKEN = "5e" * 20
-PREDICTION = {"jsonData": {"label": "cat", "probabilities": {"cat": 0.9, "dog": 0.1}, "version": 1}}
 
 
 # --- a private CA and a server certificate for 127.0.0.1 -------------------------------------------
@@ -83,43 +79,6 @@ class CA:
         return cert_file, key_file
 
 
-class HttpsGateway:
-    """A Seldon-like gateway over HTTPS on 127.0.0.1 (port 0): a POST under /seldon/ with the serving token gets a
-    prediction, anything else 403. `seen` keeps the token of every request that got past the TLS handshake."""
-
-    def __init__(self, cert_file: Path, key_file: Path) -> None:
-        self.seen: list[str | None] = []
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                given = self.headers.get("x-dlptui-token")
-                gateway.seen.append(given)
-                ok = self.path.startswith("/seldon/") and given == TOKEN
-                body = json.dumps(PREDICTION).encode() if ok else b"RBAC: access denied"
-                self.send_response(200 if ok else 403)
-                self.send_header("Content-Type", "application/json" if ok else "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(cert_file, key_file)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)  # a failed handshake: an OSError the server drops
-        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
-        self.endpoint = f"{self.url}/seldon/seldon/dogcat-deploy/api/v1.0/predictions"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
 def private_ca() -> CA:
     return CA("dlptui test private CA")
@@ -132,9 +91,10 @@ def ca_file(private_ca, tmp_path) -> Path:
 
 @pytest.fixture
 def gateway(private_ca, tmp_path):
-    g = HttpsGateway(*private_ca.server_files(tmp_path / "gateway"))
+    """The Seldon gateway over HTTPS on 127.0.0.1, its certificate signed by the private CA."""
+    g = GatewayStandin(TOKEN, tls=private_ca.server_files(tmp_path / "gateway")).start()
     yield g
-    g.close()
+    g.stop()
 
 
 def cluster(tmp_path: Path, text: str = "", env: dict | None = None):
@@ -234,7 +194,7 @@ def test_the_gateway_client_trusts_the_private_ca_only_with_ca_file(tmp_path, ca
 def test_with_ca_file_the_system_roots_are_still_trusted(tmp_path, ca_file, gateway, monkeypatch):
     """A second server whose CA is in the system roots (OpenSSL's default file, SSL_CERT_FILE) is trusted beside ca_file's."""
     system_ca = CA("a CA among the system roots")
-    public = HttpsGateway(*system_ca.server_files(tmp_path / "public"))
+    public = GatewayStandin(TOKEN, tls=system_ca.server_files(tmp_path / "public")).start()
     try:
         monkeypatch.setenv("SSL_CERT_FILE", str(system_ca.write(tmp_path / "system-roots.pem")))
         monkeypatch.setenv("DLPTUI_SERVING_TOKEN", TOKEN)
@@ -246,7 +206,7 @@ def test_with_ca_file_the_system_roots_are_still_trusted(tmp_path, ca_file, gate
             part.close()
         assert (public.seen, gateway.seen) == ([TOKEN], [TOKEN])
     finally:
-        public.close()
+        public.stop()
 
 
 # --- Determined and pachd: what reaches the SDK ----------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import secrets
 import time
-import uuid
 from dataclasses import replace
 
 import pytest
@@ -26,14 +25,6 @@ IMAGE = "registry.example/dlptui-serving:0.1.0"
 
 def version(n: int, model: str = "dogcat-model") -> ModelVersion:
     return ModelVersion(model=model, version=n, checkpoint_uuid=f"ckpt-{n}", created=0.0)
-
-
-@pytest.fixture
-def namespace(kube_api):
-    """A fresh namespace per test (namespaces are never removed here: there is no namespace controller)."""
-    name = f"seldon-{uuid.uuid4().hex[:8]}"
-    kube_api[1].create_namespace({"metadata": {"name": name}})
-    return name
 
 
 @pytest.fixture

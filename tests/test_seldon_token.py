@@ -1,15 +1,11 @@
 """The cluster's serving client presents the serving token that the Istio gateway's AuthorizationPolicy
 (infra/istio/serving-auth.yaml) asks for: from DLPTUI_SERVING_TOKEN, else from the Kubernetes Secret;
-tested against a local HTTP server that plays the gateway and a real kube-apiserver."""
+tested against the gateway stand-in (tests/standins/gateway.py) and a real kube-apiserver."""
 
 from __future__ import annotations
 
 import base64
-import json
-import threading
-import uuid
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
@@ -18,62 +14,19 @@ from dlptui.errors import NotAvailable
 from dlptui.platform.cluster.seldon_serving import SeldonServing
 from dlptui.platform.model import ModelVersion
 from tests.helpers import INFRA
+from tests.standins.gateway import GatewayStandin
 
 TOKEN = "0f" * 20
 POLICY = yaml.safe_load((INFRA / "istio" / "serving-auth.yaml").read_text())
 [HEADER] = {c["key"].removeprefix("request.headers[").removesuffix("]") for r in POLICY["spec"]["rules"] for c in r.get("when", [])}
 
 
-class TokenGateway:
-    """An Istio-like gateway on 127.0.0.1: a POST under /seldon/ with the header the policy names and the
-    expected token gets a prediction, anything else Envoy's 403 "RBAC: access denied". `seen` keeps the
-    header of every request as it arrived (None when absent)."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-        self.seen: list[str | None] = []
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                given = self.headers.get(HEADER)
-                gateway.seen.append(given)
-                if self.path.startswith("/seldon/") and given == gateway.token:
-                    status, body, kind = 200, json.dumps({"jsonData": {"label": "cat", "probabilities": {"cat": 0.9, "dog": 0.1},
-                                                                       "version": 1}}).encode(), "application/json"
-                else:
-                    status, body, kind = 403, b"RBAC: access denied", "text/plain"
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def gateway():
-    g = TokenGateway(TOKEN)
+    """The Istio gateway on 127.0.0.1 over plain HTTP, asking for the header the shipped policy names."""
+    g = GatewayStandin(TOKEN, header=HEADER).start()
     yield g
-    g.close()
-
-
-@pytest.fixture
-def namespace(kube_api):
-    name = f"seldon-{uuid.uuid4().hex[:8]}"
-    kube_api[1].create_namespace({"metadata": {"name": name}})
-    return name
+    g.stop()
 
 
 @pytest.fixture

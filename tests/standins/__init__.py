@@ -4,8 +4,9 @@ pachd and the Determined master are large Go services; these stand-ins speak the
 wire protocols (pachd's gRPC PFS API from python-pachyderm's own generated service
 definitions, the master's REST API with the JSON shapes of the determined SDK's
 generated bindings) over a small in-memory state, so that the cluster adapters are
-exercised through the official clients. They live under tests/ and the console never
-uses them.
+exercised through the official clients. The Istio gateway in front of Seldon has one
+too (gateway.py): the serving-token check of infra/istio/serving-auth.yaml and a Seldon
+prediction, over HTTP or HTTPS. They live under tests/ and the console never uses them.
 """
 
 # The data both stand-ins agree on: pachd holds this commit, and the master's completed
