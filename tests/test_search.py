@@ -207,19 +207,19 @@ def test_asha_stops_and_promotes_and_a_promotion_resumes_from_its_checkpoint(pla
     assert code == 3 and "There is no trial 999999" in err
 
 
-def test_random_search_pause_resume_and_one_resume_at_a_time(platform, repo, tmp_path):
+def test_random_search_pause_resume_and_one_resume_at_a_time(platform, repo, gate):
     training = platform.training
-    config = search_config(tmp_path, {"name": "random", "max_trials": 2, "max_concurrent_trials": 2},
+    config = search_config(gate.folder, {"name": "random", "max_trials": 2, "max_concurrent_trials": 2},
                            learning_rate=LR, max_batches=40)
+    gate.close(at=7)  # each trial holds past its checkpoint at 5 until the pause comes: neither can end first
     experiment = training.create_experiment(config)
-    deadline = time.monotonic() + 300
-    while len([c for c in training.checkpoints(experiment.id)]) < 2:  # both trials under way
-        assert time.monotonic() < deadline and not training.get_experiment(experiment.id).state.terminal
-        time.sleep(0.1)
+    gate.wait_held(2, training, experiment.id)  # both trials under way
     paused = training.pause(experiment.id)
     assert paused.state is ExperimentState.PAUSED
     trials = training.list_trials(experiment.id)
     assert len(trials) == 2 and all(t.state is ExperimentState.PAUSED for t in trials)
+    assert all(5 < t.batches_done < 40 for t in trials)  # each stopped at its next boundary, with a checkpoint
+    gate.open()
     results: list[object] = []
 
     def resume():
@@ -244,40 +244,47 @@ def test_random_search_pause_resume_and_one_resume_at_a_time(platform, repo, tmp
     assert done.batches_done == 80 and math.isclose(done.progress, 1.0)
 
 
-def test_kill_stops_every_trial(platform, repo, tmp_path):
+def test_kill_stops_every_trial(platform, repo, gate):
+    from dlptui.platform.local.training_start import alive
+
     training = platform.training
-    config = search_config(tmp_path, {"name": "grid", "max_concurrent_trials": 2},
+    config = search_config(gate.folder, {"name": "grid", "max_concurrent_trials": 2},
                            learning_rate={"type": "double", "minval": 0.01, "maxval": 0.02, "count": 2}, max_batches=1000)
+    gate.close(at=7)  # both trials hold past their checkpoint at 5: both are running when the kill comes
     experiment = training.create_experiment(config)
-    deadline = time.monotonic() + 300
-    while len(training.list_trials(experiment.id)) < 2 or not training.checkpoints(experiment.id):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    held = gate.wait_held(2, training, experiment.id)
     rows = training.db.trial_rows(int(experiment.id))
-    assert all(r.pid for r in rows)
+    assert sorted(r.pid for r in rows) == held  # each trial's record names its running process
     killed = training.kill(experiment.id)
     assert killed.state is ExperimentState.KILLED
     assert all(t.state is ExperimentState.KILLED for t in training.list_trials(experiment.id))
-    import psutil
+    deadline = time.monotonic() + 60  # SIGKILLed with the runner's group; gone a moment later
+    while left := [r.pid for r in rows if alive(r.pid, r.pid_started)]:
+        assert time.monotonic() < deadline, f"the trial processes {left} still run 60 s after the experiment was killed"
+        time.sleep(0.1)
 
-    time.sleep(0.5)
-    assert not any(r.pid and psutil.pid_exists(r.pid) and psutil.Process(r.pid).status() != psutil.STATUS_ZOMBIE for r in rows)
 
-
-def test_kill_9_of_a_trial_resumes_it_from_its_last_checkpoint(platform, repo, tmp_path):
+def test_kill_9_of_a_trial_resumes_it_from_its_last_checkpoint(platform, repo, gate):
     import os
     import signal
 
+    from dlptui.platform.local.training_start import alive
+
     training = platform.training
-    config = search_config(tmp_path, {"name": "random", "max_trials": 1}, learning_rate=LR, max_batches=30)
+    config = search_config(gate.folder, {"name": "random", "max_trials": 1}, learning_rate=LR, max_batches=30)
+    gate.close(at=7)  # the trial holds before batch 7: its checkpoint at 5 recorded, batch 6 trained and not recorded
     experiment = training.create_experiment(config)
-    deadline = time.monotonic() + 300
-    while not training.checkpoints(experiment.id):
-        assert time.monotonic() < deadline and not training.get_experiment(experiment.id).state.terminal
-        time.sleep(0.1)
+    [pid] = gate.wait_held(1, training, experiment.id)
     [row] = training.db.trial_rows(int(experiment.id))
+    assert row.pid == pid
+    kept = training.checkpoints(experiment.id)[-1].batch
+    assert kept == 5
     os.kill(row.pid, signal.SIGKILL)  # the trial's process, not the runner
-    kept = training.checkpoints(experiment.id)[-1].batch  # its last (the restart needs seconds to write another)
+    deadline = time.monotonic() + 60
+    while alive(row.pid, row.pid_started):  # dead before the gate opens: it trains nothing more
+        assert time.monotonic() < deadline, f"the trial process {row.pid} still runs 60 s after its kill -9"
+        time.sleep(0.05)
+    gate.open()  # (a restart that reaches the gate first waits there until now)
     done = wait_for(training, experiment.id)
     assert done.state is ExperimentState.COMPLETED, done.error
     [trial] = training.list_trials(experiment.id)

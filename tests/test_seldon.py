@@ -353,21 +353,33 @@ def test_health_reports_the_crd_and_the_deployments(serving, namespace):
 
 
 def test_health_says_when_the_crd_is_missing(serving, kube_cluster):
-    """Runs last in this file: it removes the CRD for a moment and installs it again."""
+    """It removes the CRD, and installs it again before it ends (install_crd waits out the deletion and
+    until the resource is served again), so the tests after it, in any --order, find it as before."""
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
+    name = "seldondeployments.machinelearning.seldon.io"
     api_client = kube_cluster.client()
     ext = client.ApiextensionsV1Api(api_client)
-    ext.delete_custom_resource_definition("seldondeployments.machinelearning.seldon.io")
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+    custom = client.CustomObjectsApi(api_client)
+
+    def gone() -> bool:
+        """The CRD and its resource both answer 404 (what health reads is the resource)."""
+        for read in (lambda: ext.read_custom_resource_definition(name),
+                     lambda: custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, limit=1)):
             try:
-                ext.read_custom_resource_definition("seldondeployments.machinelearning.seldon.io")
+                read()
+                return False
             except ApiException as e:
-                if e.status == 404:
-                    break
+                if e.status != 404:
+                    raise
+        return True
+
+    ext.delete_custom_resource_definition(name)
+    try:
+        deadline = time.monotonic() + 60
+        while not gone():
+            assert time.monotonic() < deadline, f"the CRD {name} or its resource was still served 60 s after its deletion"
             time.sleep(0.2)
         health = serving.health()
         assert health.reachable is False
@@ -380,3 +392,6 @@ def test_health_says_when_the_crd_is_missing(serving, kube_cluster):
     finally:
         install_crd(api_client, CRD_FILE)
         api_client.close()
+    # installed again, as the next test needs it
+    assert serving.health().reachable is True
+    assert serving.deploy("dogcat-deploy", version(1)).state is DeploymentState.STARTING

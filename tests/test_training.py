@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -193,17 +192,21 @@ def test_bad_data_folder_ends_in_error_with_the_trials_sentence(platform, tmp_pa
 # --- pause, resume, kill, and a child that dies ------------------------------------------
 
 
-def test_kill_9_then_resume_continues_from_the_checkpoint(platform, repo, tmp_path):
+def test_kill_9_then_resume_continues_from_the_checkpoint(platform, repo, gate):
     training = platform.training
-    experiment = training.create_experiment(longer(tmp_path))
-    while not training.checkpoints(experiment.id):
-        assert not training.get_experiment(experiment.id).state.terminal
-        time.sleep(0.1)
-    pid = training.db.row(experiment.id).pid
-    os.kill(pid, signal.SIGKILL)
-    died = wait_for(training, experiment.id, states=(ExperimentState.ERROR,))
-    assert "died unexpectedly" in died.error and "resume" in died.error
+    gate.close(at=7)  # the trial holds before batch 7: its checkpoint at 5 is recorded, batch 6 trained and not
+    experiment = training.create_experiment(longer(gate.folder))
+    gate.wait_held(1, training, experiment.id)
     kept = training.checkpoints(experiment.id)[-1].batch
+    assert kept == 5
+    pid = training.db.row(experiment.id).pid
+    assert pid, "the runner recorded its pid before its trial started"
+    os.kill(pid, signal.SIGKILL)  # the runner; its trial dies with it (PDEATHSIG)
+    died = wait_for(training, experiment.id)
+    assert died.state is ExperimentState.ERROR, f"a kill -9 of the runner ends in error, not {died.state.value}"
+    assert "died unexpectedly" in died.error and "resume" in died.error
+    assert training.checkpoints(experiment.id)[-1].batch == kept  # nothing trained on after the kill
+    gate.open()  # only now: the runner is gone, and its trial had its SIGKILL with it
 
     training.resume(experiment.id)
     done = wait_for(training, experiment.id)
@@ -214,22 +217,24 @@ def test_kill_9_then_resume_continues_from_the_checkpoint(platform, repo, tmp_pa
     assert any("resuming from checkpoint" in line and f"at batch {kept}" in line for line in training.logs(experiment.id)[0])
 
 
-def test_pause_then_resume(platform, repo, tmp_path):
+def test_pause_then_resume(platform, repo, gate):
     training = platform.training
-    # boundaries every 15 batches: a pause lands on one of them, and 60 leaves three before the end
-    experiment = training.create_experiment(longer(tmp_path, batches=60, every=15))
-    while training.get_experiment(experiment.id).batches_done < 3:
-        time.sleep(0.1)
+    # boundaries every 15 batches, reports every 10: a pause lands on one of them, and 60 leaves three before the end;
+    # the trial holds before batch 18 (past its checkpoint at 15) until the pause comes, so it cannot end first
+    gate.close(at=18)
+    experiment = training.create_experiment(longer(gate.folder, batches=60, every=15))
+    gate.wait_held(1, training, experiment.id)
     assert training.health().detail.startswith("1 running")
     paused = training.pause(experiment.id)
     assert paused.state is ExperimentState.PAUSED
-    assert 0 < paused.batches_done < 60
-    # the pause wrote a checkpoint where it stopped
+    assert 15 < paused.batches_done < 60  # it trained on from the gate to its next boundary
+    # the pause wrote a checkpoint where it stopped (not the one at 15 it held past)
     assert training.checkpoints(experiment.id)[-1].batch == paused.batches_done
     with pytest.raises(Conflict, match="paused"):
         training.pause(experiment.id)
 
     _, cursor = training.metrics(experiment.id)
+    gate.open()
     training.resume(experiment.id)
     done = wait_for(training, experiment.id)
     assert done.state is ExperimentState.COMPLETED
@@ -239,9 +244,10 @@ def test_pause_then_resume(platform, repo, tmp_path):
     assert set(batches_of(training, experiment.id, "validation", "accuracy")) >= {30, 60}
 
 
-def test_kill_a_running_experiment(platform, repo, tmp_path):
+def test_kill_a_running_experiment(platform, repo, gate):
     training = platform.training
-    experiment = training.create_experiment(longer(tmp_path))
+    gate.close(at=1)  # however the kill lands (its runner starting, its trial too), the run cannot have ended first
+    experiment = training.create_experiment(longer(gate.folder))
     killed = training.kill(experiment.id)
     assert killed.state is ExperimentState.KILLED and killed.ended is not None
     assert training.get_experiment(experiment.id).state is ExperimentState.KILLED
@@ -315,11 +321,15 @@ def test_local_yaml_model_still_knows_a_real_cat_after_training(platform, repo, 
     assert cat_probability(model, hparams, chelsea()) > 0.5
 
 
-def test_two_experiments_at_once(platform, repo):
+def test_two_experiments_at_once(platform, repo, gate):
     """Two children share the data cache and the records; health counts both."""
     training = platform.training
-    first, second = training.create_experiment(TINY), training.create_experiment(TINY, name="second")
+    tiny = write_config(gate.folder, "tiny.yaml")  # trial/tiny.yaml as it is, with the gated trial
+    gate.close(at=1)  # neither can end before health counts them
+    first, second = training.create_experiment(tiny), training.create_experiment(tiny, name="second")
     assert training.health().detail == "2 running"
+    gate.wait_held(2, training, first.id, second.id)  # both are training at once, on the one data cache
+    gate.open()
     for experiment in (first, second):
         assert wait_for(training, experiment.id).state is ExperimentState.COMPLETED
         assert batches_of(training, experiment.id, "training", "loss") == list(range(1, 21))
