@@ -30,7 +30,7 @@ def corrupt(store: LocalDataStore, digest: str, data: bytes) -> None:
     if store.blobs.path(digest).exists():
         store.blobs.path(digest).write_bytes(data)
         return
-    pack, offset, size = store.blobs._place(digest)
+    pack, offset, size = store.blobs.index.place(digest)
     assert len(data) == size
     with open(pack, "r+b") as f:
         f.seek(offset)

@@ -23,72 +23,30 @@ with no lock file (an older layout) go once older than TMP_GRACE_S.
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import hashlib
 import itertools
 import os
-import shutil
 import threading
 import time
-import uuid
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from dlptui.errors import PlatformError
-from dlptui.platform.local.sqlite import Database
+from dlptui.platform.local.durable import fsync_dir, remove, syncfs
+from dlptui.platform.local.packs import PACK_LIMIT, Pack, PackIndex
+
+__all__ = ["CHUNK", "PACK_LIMIT", "BlobStore", "CorruptBlob", "Pack", "Staged"]
 
 CHUNK = 1 << 20
 SMALL = 8 << 20  # files up to this size are read in one go
-PACK_LIMIT = 1 << 20  # blobs up to this size go into packs
-PACKS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS packed (
-    hash TEXT PRIMARY KEY,
-    pack TEXT NOT NULL,
-    offset INTEGER NOT NULL,
-    size INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS packed_pack ON packed (pack)
-"""
 TMP_GRACE_S = 3600.0  # temp files with no writer lock that are older than this belong to a dead writer
 
 
 class CorruptBlob(PlatformError):
     """A stored blob whose content no longer matches its hash."""
-
-
-class Pack:
-    """A temp pack that one put (or one pipeline job) appends its small blobs to; thread-safe."""
-
-    def __init__(self, tmp: str) -> None:
-        self.id = uuid.uuid4().hex
-        self.tmp = tmp
-        self.fd: int | None = None
-        self.size = 0
-        self.places: dict[str, tuple[int, int]] = {}  # hash -> (offset, size): the same content is written once
-        self.lock = threading.Lock()
-        self.done = False  # published or discarded
-
-    def append(self, digest: str, data: bytes) -> int:
-        with self.lock:
-            if digest in self.places:
-                return self.places[digest][0]
-            if self.fd is None:
-                self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            offset, view = self.size, memoryview(data)
-            while view:
-                view = view[os.pwrite(self.fd, view, self.size):]
-                self.size = offset + len(data) - len(view)
-            self.places[digest] = (offset, len(data))
-            return offset
-
-    def close(self) -> None:
-        with self.lock:
-            if self.fd is not None:
-                os.close(self.fd)
-                self.fd = None
 
 
 @dataclass
@@ -100,28 +58,6 @@ class Staged:
     tmp: str | Path | None  # a loose blob's temp file; None: in the store already, or packed
     pack: Pack | None = None  # the temp pack that holds it, until published
     offset: int = 0
-
-
-def _syncfs(folder: Path) -> bool:
-    """Flush the filesystem holding `folder` in one call; False where the OS lacks syncfs."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.syncfs
-    except (OSError, AttributeError):
-        return False
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        return fn(fd) == 0
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(folder: str) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class _Writer:
@@ -153,11 +89,10 @@ class BlobStore:
         self.root = root
         self.tmp = root / "tmp"
         self.writers = root / "writers"
-        self.packs = root / "packs"
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.writers.mkdir(exist_ok=True)
-        self.packs.mkdir(exist_ok=True)
-        self.index = Database(root / "packs.db", PACKS_SCHEMA, busy=f"The blob index at {root} is", timeout_s=30.0)
+        self.index = PackIndex(root)
+        self.packs = self.index.folder
         self._root = str(root)
         self._tmp = str(self.tmp)
         self._writer: _Writer | None = None
@@ -169,7 +104,7 @@ class BlobStore:
                 os.makedirs(os.path.join(self._root, f"{i:02x}"), exist_ok=True)
                 made = True
         if made:
-            _fsync_dir(self._root)
+            fsync_dir(self._root)
         self.sweep_tmp()
 
     def close(self) -> None:
@@ -186,29 +121,13 @@ class BlobStore:
         return f"{self._root}/{digest[:2]}/{digest[2:]}"
 
     def has(self, digest: str, size: int) -> bool:
-        return bool(self._known([digest]).get(digest) == size) or self._loose_has(digest, size)
+        return bool(self.index.known([digest]).get(digest) == size) or self._loose_has(digest, size)
 
     def _loose_has(self, digest: str, size: int) -> bool:
         try:
             return os.stat(self._file(digest)).st_size == size
         except FileNotFoundError:
             return False
-
-    def _known(self, digests: Sequence[str]) -> dict[str, int]:
-        """hash -> size of the packed blobs among `digests`."""
-        found: dict[str, int] = {}
-        with self.index.read() as db:
-            for start in range(0, len(digests), 500):
-                chunk = list(digests[start:start + 500])
-                marks = ",".join("?" * len(chunk))
-                found.update(db.execute(f"SELECT hash, size FROM packed WHERE hash IN ({marks})", chunk).fetchall())
-        return found
-
-    def _place(self, digest: str) -> tuple[str, int, int] | None:
-        """(pack file, offset, size) of a packed blob."""
-        with self.index.read() as db:
-            row = db.execute("SELECT pack, offset, size FROM packed WHERE hash = ?", (digest,)).fetchone()
-        return (f"{self.packs}/{row[0]}.pack", row[1], row[2]) if row else None
 
     # --- writing -------------------------------------------------------------
 
@@ -219,14 +138,14 @@ class BlobStore:
     def stage_many(self, sources: Sequence[Path | bytes], pack: Pack | None = None) -> list[Staged]:
         """`stage` for many sources, asking the pack index once for all of them."""
         read = [self._read_source(s) for s in sources]
-        known = self._known([d for d, _, _ in read if d is not None])
+        known = self.index.known([d for d, _, _ in read if d is not None])
         return [self._stage_read(s, r, known, pack) for s, r in zip(sources, read)]
 
     def stage(self, source: Path | bytes, pack: Pack | None = None) -> Staged:
         """Hash `source`; unless the store holds its content already, copy it to `pack` (when small and a
         pack is given) or to a temp file of its own."""
         read = self._read_source(source)
-        known = self._known([read[0]]) if read[0] is not None else {}
+        known = self.index.known([read[0]]) if read[0] is not None else {}
         return self._stage_read(source, read, known, pack)
 
     def _read_source(self, source: Path | bytes) -> tuple[str | None, int, bytes | None]:
@@ -302,34 +221,17 @@ class BlobStore:
             return 0
         for pack in packs:
             pack.close()
-        if not _syncfs(self.tmp):
+        if not syncfs(self.tmp):
             for name in [s.tmp for s in fresh] + [p.tmp for p in packs if p.places]:
                 fd = os.open(name, os.O_RDONLY)
                 try:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-        new_bytes = self._publish_packs(packs)
+        new_bytes = self.index.publish(packs)
         for s in staged:
             s.pack = None
         new_bytes += self._publish_loose(fresh)
-        return new_bytes
-
-    def _publish_packs(self, packs: list[Pack]) -> int:
-        rows = []
-        for pack in packs:
-            pack.done = True
-            if pack.places:  # (an empty file is a place too)
-                os.replace(pack.tmp, f"{self.packs}/{pack.id}.pack")
-                rows += [(digest, pack.id, offset, size) for digest, (offset, size) in pack.places.items()]
-        if not rows:
-            return 0
-        _fsync_dir(str(self.packs))  # the renames durable before the index names the packs
-        new_bytes = 0
-        with self.index.write() as db:  # a blob another writer packed meanwhile keeps its first place
-            for row in rows:
-                new_bytes += row[3] if db.execute(
-                    "INSERT OR IGNORE INTO packed (hash, pack, offset, size) VALUES (?, ?, ?, ?)", row).rowcount else 0
         return new_bytes
 
     def _publish_loose(self, fresh: list[Staged]) -> int:
@@ -346,19 +248,19 @@ class BlobStore:
                 new_bytes += s.size
             s.tmp = None
         for sub in sorted({h[:2] for h in done}):  # the renames themselves durable, before the commit names them
-            _fsync_dir(f"{self._root}/{sub}")
+            fsync_dir(f"{self._root}/{sub}")
         return new_bytes
 
     def discard(self, staged: Iterable[Staged]) -> None:
         for s in staged:
             if s.tmp is not None:
-                _remove(Path(s.tmp))
+                remove(Path(s.tmp))
                 s.tmp = None
             if s.pack is not None:
                 if not s.pack.done:
                     s.pack.done = True
                     s.pack.close()
-                    _remove(Path(s.pack.tmp))
+                    remove(Path(s.pack.tmp))
                 s.pack = None
 
     # --- reading -------------------------------------------------------------
@@ -368,7 +270,7 @@ class BlobStore:
         try:
             f = open(self._file(digest), "rb")
         except FileNotFoundError:
-            place = self._place(digest)
+            place = self.index.place(digest)
             if place is None:
                 raise
             pack, offset, size = place
@@ -432,15 +334,9 @@ class BlobStore:
                     freed += blob.stat().st_size
                     blob.unlink(missing_ok=True)
                     removed += 1
-        with self.index.write() as db:  # packed: the index forgets them; a pack with no blob left goes
-            dead = [(h, n) for h, n in db.execute("SELECT hash, size FROM packed") if h not in keep]
-            db.executemany("DELETE FROM packed WHERE hash = ?", [(h,) for h, _ in dead])
-            live = {r[0] for r in db.execute("SELECT DISTINCT pack FROM packed")}
-        removed += len(dead)
-        freed += sum(n for _, n in dead)
-        for name in os.listdir(self.packs):  # also a pack whose publisher died before it was indexed
-            if name.endswith(".pack") and name[:-5] not in live:
-                _remove(self.packs / name)
+        packed, packed_bytes = self.index.sweep(keep)
+        removed += packed
+        freed += packed_bytes
         self.sweep_tmp()
         return removed, freed
 
@@ -471,23 +367,15 @@ class BlobStore:
                 except BlockingIOError:
                     continue  # alive
                 for n in names:
-                    removed += _remove(self.tmp / n)
+                    removed += remove(self.tmp / n)
                 (self.writers / owner).unlink(missing_ok=True)
             finally:
                 os.close(fd)
         return removed
 
 
-def _remove(path: Path) -> int:
-    try:
-        path.unlink()
-        return 1
-    except FileNotFoundError:
-        return 0
-
-
 def _remove_if_older(path: Path, cutoff: float) -> int:
     try:
-        return _remove(path) if path.stat().st_mtime < cutoff else 0
+        return remove(path) if path.stat().st_mtime < cutoff else 0
     except FileNotFoundError:
         return 0
