@@ -64,8 +64,28 @@ async def test_read_only_hides_the_changing_keys(config, platform):
     app = make_app(replace(config, read_only=True), platform, start="pipelines")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, PipelinesScreen), what="the Pipelines screen")
-        for action in ("new", "pause", "resume", "delete", "restart"):
+        for action in ("new", "retrain", "pause", "resume", "delete", "restart"):
             assert app.screen.check_action(action, ()) is False
         assert app.screen.check_action("open", ()) is True
         await wait_for(pilot, lambda: table(app, "pipelines").row_count == 1, what="the pipeline, read-only")
         assert "paused" in str(table(app, "pipelines").get_row_at(0))
+
+
+async def test_T_turns_on_retrain_on_commit_once(config, platform):
+    platform.data.create_repo("dogs-and-cats")
+    app = make_app(config, platform, start="pipelines")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, PipelinesScreen), what="the Pipelines screen")
+            await pilot.press("T")
+            await wait_for(pilot, lambda: [p.name for p in platform.pipelines.list_pipelines()] == ["dogs-and-cats-retrain"],
+                           what="the retrain pipeline")
+            assert platform.pipelines.inspect_pipeline("dogs-and-cats-retrain").inputs == ("dogs-and-cats@master",)
+            await wait_for(pilot, lambda: table(app, "pipelines").row_count == 1, what="its row")
+            await pilot.press("T")  # on already: one sentence, nothing made twice
+            await wait_for(pilot, lambda: any("there already" in str(n.message) for n in app._notifications),
+                           what="the sentence")
+            assert len(platform.pipelines.list_pipelines()) == 1
+    finally:
+        for p in platform.pipelines.list_pipelines():
+            platform.pipelines.stop_pipeline(p.name)

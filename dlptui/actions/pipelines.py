@@ -6,6 +6,7 @@
 - `wait_job(pipelines, job_id)`: the job once it has ended.
 - `wait_for_input(pipelines, pipeline, input_commit)`: the job of that input commit once it has ended.
 - `shipped_specs()`: the specs dlptui ships (`pipelines/`).
+- `retrain_on_commit(pipelines)`: turn on the shipped retrain on commit (create its pipeline).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import time
 from pathlib import Path
 
 from dlptui import resources
-from dlptui.errors import InvalidInput, NotFound, Unreachable
+from dlptui.errors import Conflict, InvalidInput, NotFound, Unreachable
 from dlptui.platform import pipeline_spec
 from dlptui.platform.model import Job, Pipeline
 from dlptui.platform.ports import Pipelines
 
+RETRAIN = "dogs-and-cats-retrain"  # the shipped spec: each new split commit starts the demo experiment
 WAIT_S = 600.0
 POLL_S = 0.2
 
@@ -73,3 +75,13 @@ def wait_for_input(pipelines: Pipelines, pipeline: str, input_commit: str, timeo
 def shipped_specs() -> list[Path]:
     folder = resources.pipelines_dir()
     return sorted(p for p in folder.iterdir() if p.suffix in (".json", ".yaml", ".yml"))
+
+
+def retrain_on_commit(pipelines: Pipelines) -> Pipeline:
+    """Create the shipped retrain-on-commit pipeline; one Conflict sentence when it is there already."""
+    try:
+        existing = pipelines.inspect_pipeline(RETRAIN)
+    except NotFound:
+        return create_from_file(pipelines, Path(RETRAIN))
+    verb = "stop it (p, or `dlptui pipeline stop" if existing.state == "running" else "start it (c, or `dlptui pipeline start"
+    raise Conflict(f"Retrain on commit is there already (pipeline {RETRAIN!r}, {existing.state}); {verb} {RETRAIN}`).")

@@ -1,7 +1,8 @@
 """Pipelines: the pipelines (state, input -> output, last job), a text DAG of repos and pipelines, and the jobs
 with live datum progress -> Enter: a job's datums with their state, files and logs.
 
-On the pipelines: `n` creates one from a spec file (the file picker; JSON or YAML as pachctl takes it), `p` /
+On the pipelines: `n` creates one from a spec file (the file picker; JSON or YAML as pachctl takes it), `T`
+(trigger) turns on the shipped retrain on commit (each new commit of the split starts the demo experiment), `p` /
 `c` stop (pause) and start (continue) the highlighted pipeline, `ctrl+d` deletes it after a confirmation that
 says what goes with it. On the jobs: `Enter` opens one, `R` restarts its failed datums; on a job's datums `L`
 shows the log of the highlighted datum. Read-only mode hides the changing keys.
@@ -48,11 +49,12 @@ def dag(pipelines) -> str:
 class PipelinesScreen(BaseScreen):
     TITLE = "Pipelines"
     POLL_SECONDS = 1.0
-    MUTATING = frozenset({"new", "pause", "resume", "delete", "restart"})
+    MUTATING = frozenset({"new", "retrain", "pause", "resume", "delete", "restart"})
 
     BINDINGS = [
         Binding("enter", "open", "Datums", id="pipelines.open"),
         Binding("n", "new", "New from spec", id="pipelines.create"),
+        Binding("T", "retrain", "Retrain on commit", id="pipelines.retrain"),
         Binding("p", "pause", "Stop", id="pipelines.stop"),
         Binding("c", "resume", "Start", id="pipelines.start"),
         Binding("R", "restart", "Restart failed", id="pipelines.restart"),
@@ -133,6 +135,13 @@ class PipelinesScreen(BaseScreen):
                       then=lambda p: self._done(f"Pipeline {p.name} created: {', '.join(p.inputs)} -> {p.output}."))
 
         self.ask(FilePicker("A pipeline spec (JSON or YAML, as pachctl create pipeline -f takes it)", want="file"), picked)
+
+    def action_retrain(self) -> None:
+        from dlptui.actions.pipelines import retrain_on_commit
+
+        self.call(retrain_on_commit, self.platform.pipelines,
+                  then=lambda p: self._done(f"Retrain on commit is on: each new commit of {p.inputs[0].partition('@')[0]} "
+                                            "starts the demo experiment on it (p stops it)."))
 
     def action_pause(self) -> None:
         name = self._pipeline()
