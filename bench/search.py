@@ -1,6 +1,6 @@
 """The local search: adaptive ASHA against random search, and two trials at once against one at a time.
 
-    .venv/bin/python bench/search.py [--trials 8] [--max-time 40] [--divisor 2] [--rungs 3]
+    .venv/bin/python bench/search.py [--trials 16] [--max-time 40] [--divisor 3] [--rungs 3] [--images 600]
 
 Both searches run the tiny backbone on the SYNTHETIC sample (a throw-away local store) with the
 same `max_trials`, the same length (`max_time` batches; random trains every trial that long) and
@@ -8,6 +8,11 @@ the same seed, so Optuna's RandomSampler draws the same learning rates for both:
 difference is what it stops early. Then one random search of two trials runs with
 max_concurrent_trials 2 and again with 1 (OMP_NUM_THREADS=1 in every trial, so each trial is one
 core's work).
+
+The defaults are the search a person would run: 16 trials, divisor 3 (Determined's default is 4),
+3 rungs of 4, 13 and 40 batches, on 600 images (120 evaluated, so a best metric moves by 1/120,
+not by one image in 60). At 8 trials a rung's top third is two or three trials, too few for the
+best to be among them every time.
 
 The last line is one JSON object:
 - asha_batches_ratio: ASHA's total batches / random's (target <= 0.5);
@@ -61,11 +66,12 @@ def run(platform, path: Path) -> tuple[float, list]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--max-time", type=int, default=40)
-    parser.add_argument("--divisor", type=float, default=2)
+    parser.add_argument("--divisor", type=float, default=3)
     parser.add_argument("--rungs", type=int, default=3)
     parser.add_argument("--concurrent", type=int, default=2)
+    parser.add_argument("--images", type=int, default=600, help="images in the sample (120 to evaluate: a best metric finer than 1/60)")
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = "1"
 
@@ -76,7 +82,7 @@ def main() -> int:
         from dlptui.platform import Platform
 
         platform = Platform(load_config(profile="local"))
-        import_sample(platform.data)
+        import_sample(platform.data, count=args.images)
         base = {"max_trials": args.trials, "max_concurrent_trials": args.concurrent}
         random_s, random_trials = run(platform, config(Path(tmp), "random", {"name": "random", **base}, args.max_time))
         print(f"random: {len(random_trials)} trials, {sum(t.batches_done for t in random_trials)} batches, {random_s:.1f} s", flush=True)
