@@ -125,6 +125,41 @@ def test_a_kill_stops_a_runner_that_recorded_itself_while_the_kill_was_under_way
         training_start.release(lock)
 
 
+def test_a_pause_leaves_alone_a_runner_that_a_resume_started_after_a_look_settled_the_pause(platform, monkeypatch):
+    """The console's poll finds the paused runner gone and writes paused; the user resumes at once; the pause
+    call, still finishing, must not stop the new runner (it did: the resumed experiment died at its start)."""
+    training = platform.training
+    old = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+    new = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+    try:
+        experiment_id = running(training, old)
+        wait = type(training)._wait
+        interleaved = []
+
+        def look_and_resume_then_wait(self, row, timeout):
+            gone = wait(self, row, timeout)  # the old runner took the SIGTERM and left
+            if not interleaved:
+                settled = self._settle(self.db.row(experiment_id), False)  # a poll: its runner is gone, a pause was asked
+                interleaved.append(settled.state)
+                self.db.update(experiment_id, only_if=(ExperimentState.PAUSED,), state=ExperimentState.QUEUED, pid=None)
+                self.db.update(experiment_id, only_if=(ExperimentState.QUEUED,), request=None)  # resume's _start
+                self.db.update(experiment_id, state=ExperimentState.RUNNING, pid=new.pid,
+                               pid_started=training_start.started(new.pid))  # its runner records itself
+            return gone
+
+        monkeypatch.setattr(type(training), "_wait", look_and_resume_then_wait)
+        training.pause(str(experiment_id))
+        assert interleaved == [ExperimentState.PAUSED]
+        assert old.wait(timeout=GUARD_S) != 0  # the paused runner was stopped
+        assert new.poll() is None, "the runner the resume started was stopped by the pause that came before it"
+        row = training.db.row(experiment_id)
+        assert row.state is ExperimentState.RUNNING and row.pid == new.pid
+    finally:
+        for child in (old, new):
+            child.kill()
+            child.wait()
+
+
 def test_a_queued_experiment_is_an_error_once_nobody_is_starting_it(platform):
     training = platform.training
     experiment_id = queued(training)

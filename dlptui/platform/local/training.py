@@ -270,12 +270,15 @@ class LocalTraining:
         if row.state not in ACTIVE or not self.db.update(row.id, only_if=ACTIVE, request="pause"):
             state = self.db.row(row.id).state
             raise Conflict(f"Experiment {row.id} is {state.value}, not running; only a running experiment can be paused.")
-        self._stop(row, signal.SIGTERM, STOP_WAIT_S, ACTIVE, state=ExperimentState.PAUSED)  # its runner leaves that to us
+        self._stop(row, "pause", STOP_WAIT_S, ACTIVE, state=ExperimentState.PAUSED)  # its runner leaves that to us
         return self.get_experiment(str(row.id))
 
-    def _stop(self, row: Row, signum: int, wait_s: float, expected: tuple[ExperimentState, ...], **end) -> None:
+    def _stop(self, row: Row, request: str, wait_s: float, expected: tuple[ExperimentState, ...], **end) -> None:
         """Stop the recorded runner, then write `end` while that runner is still the one recorded: one that
-        recorded itself meanwhile (it was being started) is stopped too; one that left `expected` first stays."""
+        recorded itself meanwhile (it was being started) is stopped too; one that left `expected` first stays,
+        and so does one started after this request was settled by someone else (a look that found the runner
+        gone wrote the end and cleared the request, and a resume came: that runner is the user's)."""
+        signum = signal.SIGKILL if request == "kill" else signal.SIGTERM
         while True:
             self._signal(row, signum, group=signum == signal.SIGKILL)
             if not self._wait(row, wait_s):
@@ -285,7 +288,7 @@ class LocalTraining:
                 self._settle_trials(row.id, end["state"])
                 return
             row = self.db.row(row.id)
-            if row.state not in expected:
+            if row.state not in expected or row.request != request:
                 return
 
     def _settle_trials(self, experiment_id: int, state: ExperimentState) -> None:
@@ -320,7 +323,7 @@ class LocalTraining:
         if row.state.terminal or not self.db.update(row.id, only_if=LIVE, request="kill"):
             state = self.db.row(row.id).state
             raise Conflict(f"Experiment {row.id} is {state.value} already; there is nothing to kill.")
-        self._stop(row, signal.SIGKILL, 10.0, LIVE, state=ExperimentState.KILLED, ended=time.time())
+        self._stop(row, "kill", 10.0, LIVE, state=ExperimentState.KILLED, ended=time.time())
         return self.get_experiment(str(row.id))
 
     def close(self) -> None:
