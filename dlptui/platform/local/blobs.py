@@ -144,9 +144,7 @@ class BlobStore:
     def stage(self, source: Path | bytes, pack: Pack | None = None) -> Staged:
         """Hash `source`; unless the store holds its content already, copy it to `pack` (when small and a
         pack is given) or to a temp file of its own."""
-        read = self._read_source(source)
-        known = self.index.known([read[0]]) if read[0] is not None else {}
-        return self._stage_read(source, read, known, pack)
+        return self.stage_many([source], pack)[0]
 
     def _read_source(self, source: Path | bytes) -> tuple[str | None, int, bytes | None]:
         """(hash, size, bytes) of a source read whole; (None, size, None) for a large file, streamed later."""
@@ -251,17 +249,21 @@ class BlobStore:
             fsync_dir(f"{self._root}/{sub}")
         return new_bytes
 
-    def discard(self, staged: Iterable[Staged]) -> None:
+    def discard(self, staged: Iterable[Staged], *packs: Pack) -> None:
+        """Remove what was staged and not published: temp files, and the temp packs (of `staged`, and `packs`)."""
+        unpublished = list(packs)
         for s in staged:
             if s.tmp is not None:
                 remove(Path(s.tmp))
                 s.tmp = None
             if s.pack is not None:
-                if not s.pack.done:
-                    s.pack.done = True
-                    s.pack.close()
-                    remove(Path(s.pack.tmp))
+                unpublished.append(s.pack)
                 s.pack = None
+        for pack in unpublished:
+            if not pack.done:
+                pack.done = True
+                pack.close()
+                remove(Path(pack.tmp))
 
     # --- reading -------------------------------------------------------------
 

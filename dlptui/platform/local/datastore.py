@@ -266,7 +266,7 @@ class LocalDataStore:
                 changes = [(p, s.hash, s.size) for p, s in staged.items()]
                 return self._new_commit(db, repo, branch, message, changes, [])
         finally:
-            self.blobs.discard([*staged.values(), Staged("", 0, None, pack)])
+            self.blobs.discard(staged.values(), pack)
 
     def publish(self, staged: list[Staged]) -> None:
         """Put blobs staged with `blobs.stage` in place, durable, under the write lock (no sweep between). Not a port method."""
@@ -285,7 +285,7 @@ class LocalDataStore:
                 self.blobs.publish(staged.values())
             return {path: (s.hash, s.size) for path, s in staged.items()}
         finally:
-            self.blobs.discard([*staged.values(), Staged("", 0, None, pack)])
+            self.blobs.discard(staged.values(), pack)
 
     def commit_tree(
         self,
@@ -326,7 +326,7 @@ class LocalDataStore:
                                [(commit.id, source) for source in provenance])
                 return _provenance(db, [commit])[0]
         finally:
-            self.blobs.discard([*staged.values(), Staged("", 0, None, pack)])
+            self.blobs.discard(staged.values(), pack)
 
     def _stage(self, source: Path | bytes, pack: Pack | None = None) -> Staged:
         return self._stage_many([source], pack)[0]

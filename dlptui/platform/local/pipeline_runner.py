@@ -43,7 +43,6 @@ from types import SimpleNamespace
 
 from dlptui.errors import NotFound, PlatformError
 from dlptui.platform import pipeline_spec
-from dlptui.platform.local.blobs import Staged
 from dlptui.platform.local.datastore import LocalDataStore
 from dlptui.platform.local.pipeline_db import JOB_COLUMNS, open_pipeline_db
 from dlptui.platform.model import JobState
@@ -248,7 +247,7 @@ class Runner:
         finally:
             done.set()
             flusher.join()
-            self.data.blobs.discard([*self.staged, Staged("", 0, None, self.pack)])
+            self.data.blobs.discard(self.staged, self.pack)
         if not self.stopping.is_set():
             self.flush()  # after the blobs are published: a datum recorded as done has its output stored
         _remove_later(work)  # thousands of datum folders: removed beside the commit, not before it
