@@ -54,13 +54,17 @@ def of_deployment(platform, name: str) -> Lineage:
     detail = f"{deployment.state.value}, {deployment.endpoint or 'no endpoint'}"
     if deployment.canary_version is not None:
         detail += f", canary version {deployment.canary_version} takes {deployment.canary_traffic}%"
-    first = Step("deployment", deployment.name, detail)
+    return _then_version(platform, name, Step("deployment", deployment.name, detail), deployment.model, deployment.version)
+
+
+def _then_version(platform, target: str, first: Step, model: str, version: int) -> Lineage:
+    """`first`, then the chain of the model version it names (or where that stops)."""
     try:
-        version = platform.registry.get_version(deployment.model, deployment.version)
+        found = platform.registry.get_version(model, version)
     except PlatformError as e:
-        return Lineage(name, (first,), f"The chain stops at the deployment: {e}")
-    rest = of_version(platform, version, name)
-    return Lineage(name, (first, *rest.steps), rest.missing)
+        return Lineage(target, (first,), f"The chain stops at the {first.kind}: {e}")
+    rest = of_version(platform, found, target)
+    return Lineage(target, (first, *rest.steps), rest.missing)
 
 
 def of_version(platform, version: ModelVersion, target: str | None = None) -> Lineage:
@@ -128,9 +132,4 @@ def of_prediction(platform, deployment: str, ident: int) -> Lineage:
     label = f"{found.label} ({found.probabilities.get(found.label, 0):.3f})" if found.label else f"HTTP {found.status}"
     first = Step("prediction", target, f"{text.timestamp(found.time)}, {label}, {found.role} v{found.version}, "
                                        f"{found.latency_ms:.1f} ms, input sha256 {found.input_sha256[:12]}")
-    try:
-        version = platform.registry.get_version(found.model, found.version)
-    except PlatformError as e:
-        return Lineage(target, (first,), f"The chain stops at the prediction: {e}")
-    rest = of_version(platform, version, target)
-    return Lineage(target, (first, *rest.steps), rest.missing)
+    return _then_version(platform, target, first, found.model, found.version)
