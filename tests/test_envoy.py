@@ -114,42 +114,44 @@ def test_a_client_that_stops_sending_is_cut_off(port):
 
 
 def test_a_refused_connection_is_retried_on_another_model_server(tmp_path):
-    """Two model servers (stand-ins listening on loopback), one stopped: every request still answers."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    """Two model servers (stand-ins on their Unix sockets), one gone: every request still answers."""
+    from dlptui.platform.local import processes
+    from tests.fixtures.serving import UnixModelServer, start_envoy
 
-    from dlptui.platform.local import envoy, processes
+    dead = {"id": "dead", "version": 1, "socket": str(tmp_path / "run" / "dead.sock")}  # nothing listens there
+    with UnixModelServer(tmp_path / "run" / "alive.sock", "alive", 2) as alive:
+        port, record = start_envoy(tmp_path, [dead, alive.backend], canary=alive.backend, share=50)
+        try:
+            with httpx.Client(timeout=10) as http:
+                answers = [http.post(f"http://127.0.0.1:{port}/api/v1.0/predictions", json={"binData": "x"}) for _ in range(20)]
+            assert [a.status_code for a in answers] == [200] * 20
+            assert {a.json()["jsonData"]["server"] for a in answers} == {"alive"}
+        finally:
+            processes.stop_tree(record)
 
-    class Answer(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            self.rfile.read(int(self.headers["content-length"]))
-            body = json.dumps({"jsonData": {"port": self.server.server_address[1]}}).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
-        def log_message(self, *args):
-            pass
+def test_a_request_that_breaks_its_model_server_is_not_sent_to_the_next(tmp_path):
+    """A request of death (its server resets the connection once it has it) is answered 503, not retried onto
+    the canary or the next server: it reaches one server once."""
+    import socket as sockets
 
-    live = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-    threading.Thread(target=live.serve_forever, daemon=True).start()
-    dead = {"id": "dead", "version": 1, "http_port": processes.free_port()}  # nothing listens there
-    alive = {"id": "alive", "version": 2, "http_port": live.server_address[1]}
-    port, admin_port = processes.free_port(), processes.free_port()
-    envoy.write_clusters(tmp_path, 1, [dead, alive])
-    envoy.write_routes(tmp_path, 1, envoy.routes(port, dead, alive, 50, None))
-    record = envoy.start(tmp_path, port, admin_port, tmp_path / "envoy.log")
-    try:
-        with httpx.Client(timeout=10) as http:
-            envoy.Admin(admin_port, record, http).wait(cds="1", rds="1")
-            answers = [http.post(f"http://127.0.0.1:{port}/api/v1.0/predictions", json={"binData": "x"}) for _ in range(20)]
-        assert [a.status_code for a in answers] == [200] * 20
-        assert {a.json()["jsonData"]["port"] for a in answers} == {live.server_address[1]}
-    finally:
-        processes.stop_tree(record)
-        live.shutdown()
+    from dlptui.platform.local import processes
+    from tests.fixtures.serving import UnixModelServer, start_envoy
+
+    def reset(handler):  # read the request, then drop the connection with a reset, as a crashing worker does
+        handler.connection.setsockopt(sockets.SOL_SOCKET, sockets.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        handler.close_connection = True
+
+    with UnixModelServer(tmp_path / "run" / "a.sock", "a", 1, answer=reset) as a, \
+            UnixModelServer(tmp_path / "run" / "b.sock", "b", 2, answer=reset) as b:
+        port, record = start_envoy(tmp_path, [a.backend, b.backend], canary=b.backend, share=50)
+        try:
+            with httpx.Client(timeout=10) as http:
+                answer = http.post(f"http://127.0.0.1:{port}/api/v1.0/predictions", json={"binData": "x"})
+            assert answer.status_code == 503, answer.text
+            assert a.requests + b.requests == 1, f"sent {a.requests + b.requests} times"
+        finally:
+            processes.stop_tree(record)
 
 
 def test_a_prediction_right_after_deploy_waits_for_the_model(serving_platform, tiny_checkpoints, monkeypatch):
@@ -213,18 +215,13 @@ def test_a_killed_envoy_shows_as_failed_and_a_deploy_brings_it_back_on_the_same_
 
 
 def test_connections_over_the_limit_are_closed(tmp_path, monkeypatch):
-    from dlptui.platform.local import envoy, processes
+    from dlptui.platform.local import envoy_config, processes
+    from tests.fixtures.serving import start_envoy
 
-    monkeypatch.setattr(envoy, "MAX_CONNECTIONS", 3)
-    nowhere = {"id": "none", "version": 1, "http_port": processes.free_port()}
-    port, admin_port = processes.free_port(), processes.free_port()
-    envoy.write_clusters(tmp_path, 1, [nowhere])
-    envoy.write_routes(tmp_path, 1, envoy.routes(port, nowhere, None, 0, None))
-    record = envoy.start(tmp_path, port, admin_port, tmp_path / "envoy.log")
+    monkeypatch.setattr(envoy_config, "MAX_CONNECTIONS", 3)
+    port, record = start_envoy(tmp_path, [{"id": "none", "version": 1, "socket": str(tmp_path / "run" / "none.sock")}])
     held = []
     try:
-        with httpx.Client(timeout=10) as http:
-            envoy.Admin(admin_port, record, http).wait(cds="1", rds="1")
         for _ in range(3):  # three clients that hold their connections
             sock = socket.create_connection(("127.0.0.1", port), timeout=10)
             sock.sendall(b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -254,3 +251,70 @@ def test_connections_over_the_limit_are_closed(tmp_path, monkeypatch):
         for sock in held:
             sock.close()
         processes.stop_tree(record)
+
+
+def test_bodies_over_the_small_size_are_held_a_few_at_a_time_so_memory_stays_bounded(tmp_path):
+    """Sixteen clients that each send 29 MiB of a 30 MiB prediction and hold the rest: Envoy holds
+    LARGE_AT_ONCE of them whole and lets the others wait under flow control (before: all sixteen held,
+    about 500 MiB); its memory grows by less than the stated bound."""
+    import psutil
+
+    from dlptui.platform.local import envoy, envoy_config, processes
+    from tests.fixtures.serving import UnixModelServer, start_envoy
+
+    size, sent_each = 30 << 20, 29 << 20
+    with UnixModelServer(tmp_path / "run" / "m.sock", "m") as server:
+        port, record = start_envoy(tmp_path, [server.backend])
+        admin = envoy.Admin(tmp_path, record)
+        clients = []
+        try:
+            before = psutil.Process(record.pid).memory_info().rss
+            for _ in range(16):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                sock.sendall(f"POST /api/v1.0/predictions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                             f"Content-Length: {size}\r\n\r\n".encode())
+                sock.setblocking(False)
+                clients.append([sock, sent_each])
+            chunk = bytes(1 << 20)
+
+            def held() -> int:  # bytes the `large` listener has read: the bodies it holds
+                return admin.stats_matching("^http\\.large\\.downstream_cx_rx_bytes_total$")
+
+            deadline = time.monotonic() + 120
+            while held() < envoy_config.LARGE_AT_ONCE * sent_each:
+                assert time.monotonic() < deadline, f"Envoy took {held()} bytes in 120 s"
+                for client in clients:
+                    try:
+                        client[1] -= client[0].send(chunk[: min(len(chunk), client[1])]) if client[1] else 0
+                    except BlockingIOError:  # flow control: Envoy reads no more of it for now
+                        pass
+            growth = psutil.Process(record.pid).memory_info().rss - before
+            assert growth < envoy_config.MEMORY_BOUND, f"Envoy grew by {growth >> 20} MiB"
+            assert growth < 6 * sent_each, f"Envoy grew by {growth >> 20} MiB: it holds more than {envoy_config.LARGE_AT_ONCE} bodies"
+        finally:
+            for sock, _ in clients:
+                sock.close()
+            processes.stop_tree(record)
+
+
+def test_no_cross_origin_allowance_reaches_a_client(tmp_path):
+    """The model server (Seldon's Flask-CORS) allows every origin; Envoy removes that, and answers a
+    preflight with a 405 that allows nothing."""
+    from dlptui.platform.local import processes
+    from tests.fixtures.serving import UnixModelServer, start_envoy
+
+    with UnixModelServer(tmp_path / "run" / "m.sock", "m") as server:
+        port, record = start_envoy(tmp_path, [server.backend])
+        try:
+            url = f"http://127.0.0.1:{port}/api/v1.0/predictions"
+            evil = {"Origin": "https://evil.example"}
+            with httpx.Client(timeout=10) as http:
+                answer = http.post(url, json={"binData": "x"}, headers=evil)
+                preflight = http.options(url, headers={**evil, "Access-Control-Request-Method": "POST",
+                                                      "Access-Control-Request-Headers": "content-type"})
+            assert answer.status_code == 200 and server.requests == 1
+            assert preflight.status_code == 405
+            for response in (answer, preflight):
+                assert not [h for h in response.headers if h.lower().startswith("access-control-")], response.headers
+        finally:
+            processes.stop_tree(record)

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from dlptui.config import ClusterSettings, Config
@@ -144,35 +142,32 @@ def test_the_model_server_writes_only_to_the_pods_empty_dir(tiny_checkpoints, de
     parameters = [{"name": "det_model", "value": "read-only-check", "type": "STRING"},
                   {"name": "det_version", "value": str(number), "type": "INT"},
                   {"name": "load_retries", "value": "1", "type": "INT"}]
-    http_port, metrics_port = processes.free_port(), processes.free_port()
-    argv = [sys.executable, str(backends.serving_dir() / "local_microservice.py"), "dogcat_model.DogCatModel",
-            "--service-type", "MODEL", "--http-port", str(http_port), "--metrics-port", str(metrics_port),
-            "--parameters", json.dumps(parameters)]  # fmt: skip  (no --grpc-workers: GRPC_WORKERS of the pod decides)
+    args = ["--parameters", json.dumps(parameters)]  # no --grpc-workers: GRPC_WORKERS of the pod decides
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DET_", "XDG_", "DLPTUI_", "TMPDIR", "GRPC_"))}
     env.update(pod_env, HOME=str(image_root / "app"), AUDIT_LOG=str(tmp_path / "writes.log"), PYTHONDONTWRITEBYTECODE="1",
                DET_MASTER=det_master_standin_server.url, DET_USER=USER, DET_PASS=PASSWORD,
                PYTHONPATH=os.pathsep.join([str(audit), str(backends.serving_dir()), str(backends.trial_dir())]))
-    log = tmp_path / "microservice.log"
-    record = processes.spawn(argv, log, cwd=backends.serving_dir(), env=env)
-    backend = backends.Backend("read-only", "read-only-check", number, "", http_port, metrics_port,
-                               record.pid, record.started, str(log))  # fmt: skip
+    # its sockets (how the local profile runs it; a pod listens on its ports) lie outside what is audited
+    sockets = tmp_path / "sockets"
+    backend = backends.launch("read-only", sockets, args, env, "read-only-check", number)
+    log = Path(backend.log)
     try:
-        with httpx.Client(timeout=60) as http:
-            try:
-                backends.wait_ready(backend, http, timeout=240)
-            except Exception as e:
-                raise AssertionError(f"{e}\n{log.read_text()[-3000:]}") from None
-            import base64
+        try:
+            backends.wait_ready(backend, timeout=240)
+        except Exception as e:
+            raise AssertionError(f"{e}\n{log.read_text()[-3000:]}") from None
+        import base64
 
-            answer = http.post(f"{backend.url}/api/v1.0/predictions", json={"binData": base64.b64encode(image_bytes()).decode()})
+        body = json.dumps({"binData": base64.b64encode(image_bytes()).decode()}).encode()
+        answer = backend.request("POST", "/api/v1.0/predictions", body, {"content-type": "application/json"}, timeout=60)
         assert answer.status_code == 200, answer.text
     finally:
-        processes.stop_tree(record)
+        processes.stop_tree(backend.record)
         det_master_standin_server.reset()
 
     writes = [line.split(" ", 1) for line in (tmp_path / "writes.log").read_text().splitlines()]
     assert writes, "the audit hook saw no write: it did not run"
-    writable = [str(folder) for folder in mounts.values()]
+    writable = [str(folder) for folder in mounts.values()] + [str(sockets / "run")]  # a pod binds ports instead
     outside = sorted({f"{event} {path}" for event, path in writes if path != "/dev/null"  # /dev is not the image's
                       and not any(path == w or path.startswith(w + os.sep) for w in writable)})
     assert outside == [], "written outside the pod's emptyDir (the root filesystem is read-only there)"

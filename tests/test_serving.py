@@ -152,18 +152,13 @@ def test_a_killed_model_server_shows_as_failed(serving_platform, tiny_checkpoint
 
 
 def test_envoy_with_no_live_model_server_is_unreachable_not_an_image_error(tmp_path):
-    from dlptui.platform.local import envoy, processes
+    from dlptui.platform.local import processes
     from dlptui.platform.seldon_protocol import SeldonClient
+    from tests.fixtures.serving import start_envoy
 
-    dead = {"id": "dead", "version": 1, "http_port": processes.free_port()}
-    port, admin_port = processes.free_port(), processes.free_port()
-    envoy.write_clusters(tmp_path, 1, [dead])
-    envoy.write_routes(tmp_path, 1, envoy.routes(port, dead, None, 0, None))
-    record = envoy.start(tmp_path, port, admin_port, tmp_path / "envoy.log")
+    port, record = start_envoy(tmp_path, [{"id": "dead", "version": 1, "socket": str(tmp_path / "run" / "dead.sock")}])
     client = SeldonClient()
     try:
-        with httpx.Client() as http:
-            envoy.Admin(admin_port, record, http).wait(cds="1", rds="1")
         with pytest.raises(Unreachable, match="no model server that answers"):
             client.predict(f"http://127.0.0.1:{port}/api/v1.0/predictions", image_bytes())
     finally:
@@ -258,25 +253,6 @@ def test_a_checkpoint_that_does_not_load_shows_as_failed_with_the_reason(serving
         serving.undeploy("broken")
 
 
-def test_every_process_of_a_deployment_listens_on_loopback_only(served):
-    import json
-
-    import psutil
-
-    from dlptui.platform.local.processes import ProcessRecord, members
-
-    state = json.loads((served.serving.root / DEPLOYMENT / "state.json").read_text())
-    records = [ProcessRecord(state["gateway"]["pid"], state["gateway"]["started"])]
-    records.append(ProcessRecord(state["primary"]["pid"], state["primary"]["started"]))
-    listening = []
-    for record in records:
-        for proc in members(record):
-            listening += [c.laddr for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
-    ports = {addr.port for addr in listening}
-    assert {state["gateway"]["port"], state["primary"]["http_port"], state["primary"]["metrics_port"]} <= ports
-    assert {addr.ip for addr in listening} == {"127.0.0.1"}, listening
-
-
 def test_a_version_from_the_determined_master_is_downloaded_and_served(
     model_class, trained_home, det_master_standin_server, tmp_path
 ):
@@ -284,7 +260,7 @@ def test_a_version_from_the_determined_master_is_downloaded_and_served(
     the master (its storage is a shared_fs path this machine lacks) and answers as the folder does."""
     import io
     import json
-    import sys
+    from pathlib import Path
 
     from dlptui.platform.local import backends, processes
     from tests.fixtures.training import chelsea
@@ -301,29 +277,23 @@ def test_a_version_from_the_determined_master_is_downloaded_and_served(
         {"name": "det_version", "value": str(number), "type": "INT"},
         {"name": "load_retries", "value": "1", "type": "INT"},
     ]
-    http_port, metrics_port = processes.free_port(), processes.free_port()
-    argv = [sys.executable, str(backends.serving_dir() / "local_microservice.py"), "dogcat_model.DogCatModel",
-            "--service-type", "MODEL", "--http-port", str(http_port), "--metrics-port", str(metrics_port),
-            "--grpc-workers", "0", "--workers", "1", "--threads", "2", "--parameters", json.dumps(parameters)]  # fmt: skip
-    assert not any(PASSWORD in a or USER in a for a in argv), "credentials only in the environment"
+    args = ["--grpc-workers", "0", "--workers", "1", "--threads", "2", "--parameters", json.dumps(parameters)]
+    assert not any(PASSWORD in a or USER in a for a in args), "credentials only in the environment"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DET_")}
     env.update(DET_MASTER=det_master_standin_server.url, DET_USER=USER, DET_PASS=PASSWORD,
                DLPTUI_CHECKPOINT_CACHE=str(cache), XDG_CONFIG_HOME=str(tmp_path / "xdg-config"), PYTHONUNBUFFERED="1",
                PYTHONPATH=os.pathsep.join([str(backends.serving_dir()), str(backends.trial_dir())]))  # fmt: skip
-    log = tmp_path / "microservice.log"
-    record = processes.spawn(argv, log, cwd=backends.serving_dir(), env=env)
-    backend = backends.Backend("from-master", "served-from-master", number, "", http_port, metrics_port,
-                               record.pid, record.started, str(log))  # fmt: skip
+    backend = backends.launch("from-master", tmp_path / "deployment", args, env, "served-from-master", number)
+    record, log = backend.record, Path(backend.log)
     image = io.BytesIO()
     chelsea().save(image, "JPEG")
     try:
-        with httpx.Client(timeout=60) as http:
-            try:
-                backends.wait_ready(backend, http, timeout=240)
-            except Unreachable as e:
-                raise AssertionError(f"{e}\n{log.read_text()[-3000:]}") from None
-            answer = http.post(f"{backend.url}/api/v1.0/predictions",
-                               json={"binData": base64.b64encode(image.getvalue()).decode()})  # fmt: skip
+        try:
+            backends.wait_ready(backend, timeout=240)
+        except Unreachable as e:
+            raise AssertionError(f"{e}\n{log.read_text()[-3000:]}") from None
+        body = json.dumps({"binData": base64.b64encode(image.getvalue()).decode()}).encode()
+        answer = backend.request("POST", "/api/v1.0/predictions", body, {"content-type": "application/json"}, timeout=60)
         assert answer.status_code == 200, answer.text
         served = answer.json()["jsonData"]
         downloads = list(state.downloads)

@@ -1,14 +1,18 @@
 """Local Serving: deployments of model versions, each the real Seldon microservice behind Envoy.
 
-    config.home/serving/<name>/state.json         what runs: Envoy and model servers (pids, ports), the history
-    config.home/serving/<name>/envoy/             Envoy's bootstrap and the clusters and routes it follows
+    config.home/serving/<name>/state.json         what runs: Envoy (pid, its port) and model servers (pids, sockets), the history
+    config.home/serving/<name>/envoy/             Envoy's bootstrap, the clusters and routes it follows, its admin socket
+    config.home/serving/<name>/run/               the model servers' Unix sockets (0700): only Envoy and dlptui reach them
     config.home/serving/<name>/predictions.sqlite the prediction log every model server of the deployment writes
     config.home/serving/<name>/logs/              one log per process
     config.home/serving/.locks/<name>             flock'ed while the deployment changes
 
-A deployment's endpoint is its Envoy listener; it never changes while the deployment lives.
-Updating starts the new version, waits until it is ready, gives Envoy its cluster, routes to
-it, waits until Envoy has no request in flight to the old server, and only then stops it.
+A deployment's endpoint is its Envoy listener, the deployment's only TCP socket (127.0.0.1); it
+never changes while the deployment lives. Updating starts the new version, waits until it is
+ready, records it in the state (the old one as draining), gives Envoy its cluster, routes to
+it, waits until Envoy has no request in flight to the old server, and only then stops it. The
+state is written before Envoy is told: a crash in between leaves a state that names every
+process that runs, and the next change settles it.
 Every process is detached, so deployments survive the console; a fresh console reads the
 state files and re-checks each process (a dead one shows the deployment as failed, with the
 reason and the log's last lines).
@@ -19,15 +23,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import pwd
 import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
 from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
-from dlptui.platform.local import backends, envoy, processes, prediction_log
+from dlptui.platform.local import backends, envoy, envoy_config, processes, prediction_log
 from dlptui.platform.local.backends import Backend
 from dlptui.platform.local.processes import ProcessRecord
 from dlptui.platform import rules
@@ -51,11 +54,10 @@ ROLES = ("primary", "canary", "shadow")
 
 
 def _who() -> str:
-    import getpass
-
+    """The OS account that made a change (not $USER or $LOGNAME, which anyone can set)."""
     try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in this environment
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # an account with no passwd entry (a container's arbitrary uid)
         return str(os.getuid())
 
 
@@ -70,11 +72,9 @@ class LocalServing:
         self.root: Path = config.home / "serving"
         self.root.mkdir(parents=True, exist_ok=True)
         self.seldon = SeldonClient()
-        self.http = httpx.Client(timeout=5.0)
 
     def close(self) -> None:
         self.seldon.close()
-        self.http.close()
 
     # --- state ---------------------------------------------------------------
 
@@ -111,43 +111,51 @@ class LocalServing:
         return sorted(p.parent.name for p in self.root.glob("*/state.json"))
 
     def _admin(self, state: dict) -> envoy.Admin:
-        gateway = state["gateway"]
-        return envoy.Admin(gateway["admin_port"], ProcessRecord.from_json(gateway), self.http)
+        return envoy.Admin(self._folder(state["name"]) / "envoy", ProcessRecord.from_json(state["gateway"]))
 
     def _save(self, folder: Path, state: dict, draining: tuple[dict, ...] = ()) -> None:
-        """Give Envoy the clusters (with those still draining), then the routes, then write the state.
+        """Write the state (with the servers still draining), then give Envoy the clusters, then the routes.
 
-        Clusters first and routes after: a route never names a cluster Envoy does not have yet."""
+        The state first: whatever Envoy is told to reach is named in it, so a crash leaves no process
+        that nothing records. Clusters before routes: a route never names a cluster Envoy does not have yet."""
         state["generation"] = state.get("generation", 0) + 1
         generation = str(state["generation"])
         serving = [state[role] for role in ROLES if state.get(role)]
+        state["draining"] = [b for b in draining if b not in serving]
+        _write_json(folder / "state.json", state)
+        (folder / PENDING).unlink(missing_ok=True)  # a backend started for this change is named in the state now
         config = folder / "envoy"
         config.mkdir(exist_ok=True)
         admin = self._admin(state)
         # Envoy skips an update whose resources did not change (and keeps its old version): write only changes
-        if envoy.write_clusters(config, state["generation"], serving + [b for b in draining if b not in serving]):
+        if envoy.write_clusters(config, state["generation"], serving + state["draining"]):
             admin.wait(cds=generation)
-        table = envoy.routes(state["gateway"]["port"], state["primary"], state.get("canary"),
+        table = envoy_config.routes(state["gateway"]["port"], state["primary"], state.get("canary"),
                              state.get("canary_traffic", 0), state.get("shadow"))
         if envoy.write_routes(config, state["generation"], table):
             admin.wait(rds=generation)
-        _write_json(folder / "state.json", state)
-        (folder / PENDING).unlink(missing_ok=True)  # a backend started for this change is named in the state now
+
+    def _settle(self, folder: Path, state: dict) -> None:
+        """Finish what a change that crashed left: Envoy told what the state says, the draining servers stopped."""
+        if state.get("draining"):
+            draining = tuple(state["draining"])
+            self._save(folder, state, draining=draining)
+            self._drain_and_stop(folder, state, *draining)
 
     def _drain_and_stop(self, folder: Path, state: dict, *old: dict) -> None:
         """Wait until Envoy has no request in flight to each of `old`, stop them, drop their clusters."""
         admin = self._admin(state)
         for backend in old:
             deadline = time.monotonic() + DRAIN_TIMEOUT_S
-            name = envoy.cluster_name(backend["id"])
+            name = envoy_config.cluster_name(backend["id"])
             while time.monotonic() < deadline:
                 try:
                     if admin.in_flight(name) == 0:
                         break
-                except httpx.HTTPError:
+                except admin.ERRORS:
                     break
                 time.sleep(0.05)
-            processes.stop_tree(Backend.from_json(backend).record)
+            processes.stop_tree(ProcessRecord.from_json(backend))
         self._save(folder, state)
 
     def _record_change(self, state: dict, change: str, before: dict | None, after: dict) -> None:
@@ -200,20 +208,26 @@ class LocalServing:
         state = self._read(name)
         return self._deployment(state)
 
+    def _backends(self, state: dict) -> tuple[Backend, Backend | None, Backend | None]:
+        """(primary, canary, shadow) of a state; one sentence for a state an older dlptui wrote."""
+        try:
+            return tuple(Backend.from_json(state[role]) if state.get(role) else None for role in ROLES)  # type: ignore[return-value]
+        except (ValueError, TypeError, KeyError):
+            raise PlatformError(f"Deployment {state.get('name')!r} was made by an older dlptui (its model servers listen on "
+                                f"TCP ports); undeploy it and deploy it again.") from None
+
     def _deployment(self, state: dict) -> Deployment:
-        primary = Backend.from_json(state["primary"])
-        canary = Backend.from_json(state["canary"]) if state.get("canary") else None
-        shadow = Backend.from_json(state["shadow"]) if state.get("shadow") else None
+        primary, canary, shadow = self._backends(state)
         gateway = state["gateway"]
         if not processes.alive(ProcessRecord.from_json(gateway)):
             status, reason = "failed", (
                 f"Envoy (pid {gateway['pid']}) has exited; undeploy {state['name']} and deploy it again."
             )
         else:
-            status, reason = backends.backend_status(primary, self.http)
+            status, reason = backends.backend_status(primary)
             for role, other in (("Canary", canary), ("Shadow", shadow)):
                 if other is not None and status != "failed":
-                    other_status, other_reason = backends.backend_status(other, self.http)
+                    other_status, other_reason = backends.backend_status(other)
                     if other_status != "available":
                         status, reason = other_status, f"{role}: {other_reason}"
         return Deployment(
@@ -248,7 +262,7 @@ class LocalServing:
         admin = self._admin(state)
         try:
             stats, latencies = admin.stats(), admin.latencies()
-        except (httpx.HTTPError, ValueError):
+        except admin.ERRORS:
             stats, latencies = {}, {}
         logged = prediction_log.summary(self._folder(name) / "predictions.sqlite")
         out = []
@@ -257,7 +271,7 @@ class LocalServing:
             backend = state.get(role)
             if not backend:
                 continue
-            cluster = envoy.cluster_name(backend["id"])
+            cluster = envoy_config.cluster_name(backend["id"])
             mine = logged.get((backend["version"], role), {})
             p50, p95 = latencies.get(cluster, (None, None))
             requests = stats.get(f"cluster.{cluster}.upstream_rq_total")
@@ -298,11 +312,10 @@ class LocalServing:
             primary = backends.start_backend(version, folder)
             if port is None or not processes.port_free(port):
                 port = processes.free_port()
-            admin_port = processes.free_port()
             state = {
                 "name": name,
                 "created": time.time(),
-                "gateway": {"port": port, "admin_port": admin_port, "pid": 0, "started": 0.0},
+                "gateway": {"port": port, "pid": 0, "started": 0.0},
                 "primary": primary.to_json(),
                 "canary": None,
                 "canary_traffic": 0,
@@ -314,8 +327,8 @@ class LocalServing:
                 config = folder / "envoy"
                 config.mkdir(exist_ok=True)
                 envoy.write_clusters(config, 1, [state["primary"]])
-                envoy.write_routes(config, 1, envoy.routes(port, state["primary"], None, 0, None))
-                record = envoy.start(config, port, admin_port, folder / "logs" / "envoy.log")
+                envoy.write_routes(config, 1, envoy_config.routes(port, state["primary"], None, 0, None))
+                record = envoy.start(config, port, folder / "logs" / "envoy.log")
                 state["gateway"].update(record.to_json())
                 _write_json(folder / "state.json", state)
                 (folder / PENDING).unlink(missing_ok=True)
@@ -343,6 +356,7 @@ class LocalServing:
     def _move(self, name: str, version: ModelVersion, change: str) -> Deployment:
         with self._locked(name) as folder:
             state = self._read(name)
+            self._settle(folder, state)
             old = state["primary"]
             canary = state.get("canary")
             shadow = state.get("shadow")
@@ -370,6 +384,7 @@ class LocalServing:
     def _set_extra(self, name: str, role: str, version: ModelVersion | None, traffic: int) -> Deployment:
         with self._locked(name) as folder:
             state = self._read(name)
+            self._settle(folder, state)
             old = state.get(role)
             if version is None:
                 state[role] = None
@@ -411,7 +426,7 @@ class LocalServing:
         self.sweep_pending(folder)
         new = backends.start_backend(version, folder)
         try:
-            backends.wait_ready(new, self.http)
+            backends.wait_ready(new)
         except Exception:
             processes.stop_tree(new.record)
             (folder / PENDING).unlink(missing_ok=True)
@@ -422,10 +437,10 @@ class LocalServing:
         """Stop a model server a crashed change started and never recorded in state.json."""
         path = folder / PENDING
         try:
-            pending = Backend.from_json(json.loads(path.read_text()))
+            pending = ProcessRecord.from_json(json.loads(path.read_text()))
         except FileNotFoundError:
             return
-        except (ValueError, TypeError, OSError):
+        except (ValueError, TypeError, KeyError, OSError):
             path.unlink(missing_ok=True)
             return
         try:
@@ -433,16 +448,17 @@ class LocalServing:
         except (FileNotFoundError, ValueError):
             state = {}
         if not any(state.get(role) and state[role].get("pid") == pending.pid for role in ROLES):
-            processes.stop_tree(pending.record)
+            processes.stop_tree(pending)
         path.unlink(missing_ok=True)
 
-    def _stop_all(self, folder: Path, state: dict | None = None) -> None:
-        if state is None:
-            state = json.loads((folder / "state.json").read_text())
+    def _stop_all(self, folder: Path, state: dict) -> None:
+        """Stop every process the deployment has (Envoy, its model servers, those draining, one being started)
+        and remove its folder."""
         records = [ProcessRecord.from_json(state["gateway"])] if state["gateway"].get("pid") else []
-        records += [Backend.from_json(state[role]).record for role in ROLES if state.get(role)]
+        records += [ProcessRecord.from_json(b) for b in [*(state.get(role) for role in ROLES), *state.get("draining", [])] if b]
         for record in records:
             processes.stop_tree(record)
+        self.sweep_pending(folder)
         shutil.rmtree(folder, ignore_errors=True)
 
     def _with_location(self, version: ModelVersion) -> ModelVersion:
@@ -461,7 +477,7 @@ class LocalServing:
         gateway = state["gateway"]
         if not processes.alive(ProcessRecord.from_json(gateway)):
             raise Unreachable(f"Deployment {name!r} has failed (its Envoy exited); undeploy it and deploy again.")
-        primary = Backend.from_json(state["primary"])
+        primary = self._backends(state)[0]
         if not processes.alive(primary.record):
             raise Unreachable(
                 f"Deployment {name!r} has failed: its model server (pid {primary.pid}) exited; "
@@ -474,7 +490,7 @@ class LocalServing:
         """A deployment that is still loading its model is waited for (bounded), then said to be starting."""
         deadline = time.monotonic() + PREDICT_WAIT_S
         while True:
-            status, reason = backends.backend_status(primary, self.http)
+            status, reason = backends.backend_status(primary)
             if status == "available":
                 return
             if status == "failed":
