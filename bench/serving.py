@@ -75,7 +75,9 @@ def main() -> None:
     from dlptui.config import load_config
     from dlptui.platform import Platform
     from dlptui.platform.model import DeploymentState, ModelVersion
-    from dlptui.platform.seldon_protocol import SeldonClient
+    import httpx
+
+    from dlptui.platform.seldon_protocol import SeldonClient, parse_prediction, request_body
 
     torch.set_num_threads(args.threads)
     image = cat_jpeg()
@@ -109,10 +111,13 @@ def main() -> None:
                 return prediction.label
 
             state = json.loads((platform.serving.root / "bench" / "state.json").read_text())
-            direct_url = f"http://127.0.0.1:{state['primary']['http_port']}/api/v1.0/predictions"
+            # the model server itself, on its Unix socket, without Envoy in front: what Envoy costs
+            direct_client = httpx.Client(transport=httpx.HTTPTransport(uds=state["primary"]["socket"]), timeout=30)
 
-            def direct() -> str:  # the model server itself, without Envoy in front: what Envoy costs
-                prediction = client.predict(direct_url, image, "chelsea.jpg")
+            def direct() -> str:
+                start = time.perf_counter()
+                response = direct_client.post("http://localhost/api/v1.0/predictions", json=request_body(image))
+                prediction = parse_prediction("chelsea.jpg", response, (time.perf_counter() - start) * 1000)
                 if prediction.error:
                     raise SystemExit(f"a direct prediction failed: {prediction.error}")
                 return prediction.label
