@@ -104,8 +104,9 @@ def test_checkpoints_with_batch_metrics_and_location(training):
 
 def test_create_on_a_data_commit_then_pause_resume_kill(training, trial_dir, det_master_standin_server):
     data = DataRef("dogs-and-cats", DATA_COMMIT[:8], "master")  # a prefix is pinned to the full id
-    exp = training.create_experiment(trial_dir / "const.yaml", data, name="from-the-console")
-    assert exp.state is ExperimentState.RUNNING and exp.name == "from-the-console"
+    with det_master_standin_server.state.holding():  # no allocation yet, however slow the machine
+        exp = training.create_experiment(trial_dir / "const.yaml", data, name="from-the-console")
+    assert exp.state is ExperimentState.QUEUED and exp.name == "from-the-console"
     assert exp.config["data"] == {"store": "pachyderm", "repo": "dogs-and-cats", "commit": DATA_COMMIT, "branch": "master", "image_size": 224}
     assert (exp.data_repo, exp.data_commit, exp.max_batches) == ("dogs-and-cats", DATA_COMMIT, 20)
     assert det_master_standin_server.state.uploads[int(exp.id)] == ["const.yaml", "model_def.py"]
@@ -117,7 +118,7 @@ def test_create_on_a_data_commit_then_pause_resume_kill(training, trial_dir, det
     assert training.pause(exp.id).state is ExperimentState.PAUSED
     with pytest.raises(Conflict, match=f"Experiment {exp.id} is paused; it cannot be paused now."):
         training.pause(exp.id)
-    assert training.resume(exp.id).state is ExperimentState.RUNNING
+    assert training.resume(exp.id).state in (ExperimentState.QUEUED, ExperimentState.RUNNING)  # a new allocation
     killed = training.kill(exp.id)
     assert killed.state is ExperimentState.KILLED and killed.state.terminal
     with pytest.raises(Conflict, match="is killed; it cannot be resumed"):
@@ -128,11 +129,12 @@ def test_live_metrics_and_logs_arrive_after_the_cursor(training, trial_dir, det_
     exp = training.create_experiment(trial_dir / "const.yaml")
     assert training.metrics(exp.id) == ([], 0) and training.logs(exp.id) == ([], 0)
     state = det_master_standin_server.state
-    state.report_metrics(int(exp.id), "training", 5, {"loss": 0.7})
-    state.add_log(int(exp.id), "batch 5")
+    trial = state.first_trial(int(exp.id))  # one sequence of trial ids on the master, not the experiment's id
+    state.report_metrics(trial, "training", 5, {"loss": 0.7})
+    state.add_log(trial, "batch 5")
     points, cursor = training.metrics(exp.id)
     assert [(p.batch, p.name, p.value) for p in points] == [(5, "loss", 0.7)] and cursor == 1
-    state.report_metrics(int(exp.id), "validation", 10, {"validation_loss": 0.5, "accuracy": 0.7})
+    state.report_metrics(trial, "validation", 10, {"validation_loss": 0.5, "accuracy": 0.7})
     points, cursor = training.metrics(exp.id, cursor)
     assert [(p.group, p.name) for p in points] == [("validation", "validation_loss"), ("validation", "accuracy")]
     assert cursor == 2
@@ -167,23 +169,23 @@ def test_a_search_goes_to_the_master_as_it_is_with_its_trials_in_their_states(tr
     import time
 
     state = det_master_standin_server.state
-    with state.holding():  # the trials stay queued while the test looks, however slow the machine (not SETTLE_S only)
+    with state.holding():  # the trials stay queued while the test looks, however slow the machine
         exp = training.create_experiment(search_dir(tmp_path, 4))
         assert state.experiments[int(exp.id)]["config"]["searcher"]["name"] == "adaptive_asha"  # the config as written
         trials = training.list_trials(exp.id)
-        assert len(trials) == 4 and all(t.state is ExperimentState.QUEUED for t in trials)  # not running yet
+        # adaptive ASHA starts min(max_concurrent_trials, max_trials) trials; the others come as these end
+        assert len(trials) == 2 and all(t.state is ExperimentState.QUEUED for t in trials)  # not running yet
     assert {tuple(sorted(t.hparams)) for t in trials} == {("freeze_backbone", "learning_rate")}  # only the searched ones
-    assert len({t.hparams["learning_rate"] for t in trials}) == 4
+    assert len({t.hparams["learning_rate"] for t in trials}) == 2
     deadline = time.monotonic() + 30
     while (states := {t.state for t in training.list_trials(exp.id)}) != {ExperimentState.RUNNING}:
         assert time.monotonic() < deadline, f"the trials never all ran: {states}"
-        time.sleep(0.1)
+        time.sleep(0.05)
     second = trials[1]
     state.report_metrics(int(second.id), "training", 10, {"loss": 0.6})
     state.report_metrics(int(second.id), "validation", 10, {"accuracy": 0.7, "validation_loss": 0.5})
     state.report_metrics(int(trials[0].id), "validation", 10, {"accuracy": 0.6, "validation_loss": 0.6})
-    state.checkpoints["ckpt-second-10"] = {"uuid": "ckpt-second-10", "trial": int(second.id), "batch": 10, "time": time.time(),
-                                           "metrics": {"accuracy": 0.7, "validation_loss": 0.5}}
+    state.add_checkpoint("ckpt-second-10", int(second.id), 10)
     state.add_log(int(second.id), "trial two, batch 10")
     points, cursor = training.trial_metrics(second.id)
     assert [(p.group, p.batch, p.trial_id) for p in points][:1] == [("training", 10, second.id)] and cursor == 2
@@ -195,22 +197,33 @@ def test_a_search_goes_to_the_master_as_it_is_with_its_trials_in_their_states(tr
     assert {p.trial_id for p in training.metrics(exp.id)[0]} == {trials[0].id, second.id}
     version = registry.register(f"searched-{uuid.uuid4().hex[:6]}", exp.id, trial_id=second.id)
     assert version.checkpoint_uuid == "ckpt-second-10"
-    with pytest.raises(Conflict, match=f"Trial {trials[2].id} of experiment {exp.id} has no checkpoint yet"):
-        registry.register("searched-x", exp.id, trial_id=trials[2].id)
+    state.end_trial(int(trials[0].id))  # the searcher stopped it: the next trial starts in its place
+    third = [t for t in training.list_trials(exp.id) if t.id not in {trials[0].id, second.id}]
+    assert len(third) == 1 and int(third[0].id) > int(second.id)
+    assert training.get_trial(trials[0].id).state is ExperimentState.COMPLETED
+    with pytest.raises(Conflict, match=f"Trial {third[0].id} of experiment {exp.id} has no checkpoint yet"):
+        registry.register("searched-x", exp.id, trial_id=third[0].id)
     with pytest.raises(NotFound):
         training.get_trial("987654")
-    assert training._experiment(state.experiment(int(exp.id))).state is ExperimentState.RUNNING
     state.experiments[int(exp.id)]["state"] = "STOPPING_COMPLETED"  # what the master shows as a search winds down
     assert training.get_experiment(exp.id).state is ExperimentState.RUNNING
     state.experiments[int(exp.id)]["state"] = "ACTIVE"
-    killed = training.kill(exp.id)  # STOPPING_CANCELED on the master first: kill waits for the end
+    killed = training.kill(exp.id)  # STOPPING_KILLED on the master first: kill waits for the trials' teardown
     assert killed.state is ExperimentState.KILLED and killed.ended is not None
     assert state.experiments[int(exp.id)]["state"] == "CANCELED"
-    assert all(t.state is ExperimentState.KILLED for t in training.list_trials(exp.id))
+    ended = {t.id: t.state for t in training.list_trials(exp.id)}  # a killed search creates no more trials
+    assert ended == {trials[0].id: ExperimentState.COMPLETED, second.id: ExperimentState.KILLED, third[0].id: ExperimentState.KILLED}
 
 
 def test_trials_are_read_over_every_page(training, tmp_path, det_master_standin_server):
-    exp = training.create_experiment(search_dir(tmp_path, 150))
+    folder = tmp_path / "random"
+    folder.mkdir()
+    (folder / "model_def.py").write_text("class DogCatTrial:\n    pass\n")
+    config = folder / "random.yaml"
+    config.write_text(SEARCH_CONFIG.replace("MAX_TRIALS", "150").replace("adaptive_asha", "random")
+                      .replace("max_concurrent_trials: 2", "max_concurrent_trials: 0")
+                      .replace(", time_metric: batches, max_time: 40, divisor: 2, max_rungs: 3, mode: aggressive", ""))
+    exp = training.create_experiment(config)  # a random search with no concurrency limit starts every trial at once
     state = det_master_standin_server.state
     before = getattr(state, "pages_served", 0)
     trials = training.list_trials(exp.id)
@@ -237,9 +250,11 @@ def test_mistakes_give_one_sentence(training, tmp_path):
     with pytest.raises(NotFound, match="There is no repo 'nothing-here' on pachd"):
         training.create_experiment(local, DataRef("nothing-here", "master"))
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: no-entrypoint\ndata: {store: folder, path: /data}\n")
-    with pytest.raises(InvalidInput, match="refused the new experiment: invalid experiment config: entrypoint is required"):
+    bad.write_text("name: no-entrypoint\nsearcher: {name: single, metric: accuracy}\ndata: {store: folder, path: /data}\n")
+    with pytest.raises(InvalidInput) as refused:
         training.create_experiment(bad)
+    assert str(refused.value) == (f"The Determined master refused the experiment config {bad}: managed experiments require "
+                                  "entrypoint; fix it and start again.")
 
 
 def test_register_the_best_checkpoint_then_promote_and_record_history(registry):

@@ -1,5 +1,6 @@
 """The rules both profiles apply: names (repos, branches, models, deployments), paths inside a
-data repo and the local files a put sends to them, a canary's share. Backend-agnostic.
+data repo and the local files a put sends to them, a canary's share. Backend-agnostic (the names are those
+every backend accepts: a model name is never digits only, which Determined reads as a model id).
 
 A repo path is absolute inside the repo ("/train/cat.1.jpg"): `clean_path` turns what a
 person typed into that form, or refuses it in one sentence (`..`, `.`, an empty segment,
@@ -47,8 +48,12 @@ def check_repo_name(name: str) -> str:
 
 
 def check_model_name(name: str) -> str:
+    """A model name both registries accept. Determined reads a model identifier of digits only as a model's id
+    and refuses such names (api_model.go), so no profile takes one: `1` would name another model."""
     if not isinstance(name, str) or not NAME.match(name):
         raise InvalidInput(f"{name!r} is not a valid model name; use letters, digits, '-' and '_'.")
+    if name.isdigit():
+        raise InvalidInput(f"{name!r} is not a valid model name: a name of digits only reads as a model id; add a letter.")
     return name
 
 

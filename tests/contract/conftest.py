@@ -99,6 +99,7 @@ def cluster_part(kube_platform):
 class Seeded:
     id: str
     checkpoints: list[str] = field(default_factory=list)  # uuids, in batch order
+    trial: str = ""  # its one trial's id (on a master, trial ids are one sequence apart from experiment ids)
 
 
 class Seeder:
@@ -153,27 +154,26 @@ class Seeder:
         if logs:
             (training.root / "logs" / f"{number}.log").write_text("".join(line + "\n" for line in logs))
         db.update(number, state=ExperimentState(state), ended=time.time() if state != "paused" else None)
-        return Seeded(str(number), uuids)
+        return Seeded(str(number), uuids, str(number))
 
     def _cluster(self, config, reports, batches, uuids, logs, state) -> Seeded:
+        """As a master leaves it: an ended experiment has been through the checkpoint GC (each trial keeps its
+        best checkpoint by the searcher metric and its latest, MASTER_STORAGE's policy)."""
         s = self.master
         with s.lock:
             number = next(s.ids)
             states = {"completed": "COMPLETED", "paused": "PAUSED", "killed": "CANCELED", "error": "ERROR"}
             now = time.time()
-            s.add_experiment(number, config, states[state], now - 600, ended=None if state == "paused" else now)
+            [trial] = s.add_experiment(number, config, states[state], now - 600, ended=None if state == "paused" else now)
             for i, (group, batch, metrics) in enumerate(reports):
-                s.report_metrics(number, group, batch, metrics, now - 500 + i)
+                s.report_metrics(trial, group, batch, metrics, now - 500 + i)
             for ckpt, batch in zip(uuids, batches):
-                validation = {}
-                for group, at, metrics in reports:
-                    if group == "validation" and at == batch:
-                        validation = dict(metrics)
-                s.checkpoints[ckpt] = {"uuid": ckpt, "trial": number, "batch": batch, "time": now - 400 + batch,
-                                       "metrics": validation}
+                s.add_checkpoint(ckpt, trial, batch, when=now - 400 + batch)
             for line in logs:
-                s.add_log(number, line)
-        return Seeded(str(number), uuids)
+                s.add_log(trial, line)
+            if state != "paused":
+                s.collect_garbage(number)
+        return Seeded(str(number), uuids, str(trial))
 
 
     # --- what a running trial adds later -------------------------------------------------
@@ -183,14 +183,14 @@ class Seeder:
             number = int(seeded.id)
             self.platform.training.db.add_metrics(number, number, group, [(batch, k, v) for k, v in metrics.items()])
         else:
-            self.master.report_metrics(int(seeded.id), group, batch, metrics)
+            self.master.report_metrics(int(seeded.trial), group, batch, metrics)
 
     def log(self, seeded: Seeded, line: str) -> None:
         if self.profile == "local":
             with open(self.platform.training.root / "logs" / f"{seeded.id}.log", "a") as f:
                 f.write(line + "\n")
         else:
-            self.master.add_log(int(seeded.id), line)
+            self.master.add_log(int(seeded.trial), line)
 
 
 @pytest.fixture

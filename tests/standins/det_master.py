@@ -1,37 +1,52 @@
-"""A stand-in for the Determined master's REST API, for tests only (its state: det_master_state.py).
+"""A stand-in for the Determined master's REST API, as determined 0.38.1's master answers it (tests only).
 
-It answers the paths the determined 0.38.1 SDK calls, and builds every response with the
-SDK's own generated binding classes (`determined.common.api.bindings`), so the JSON has
-exactly the shapes the client parses: login and `me`, master info, experiments (list, get,
-create, pause, activate, kill), trials, trial metrics and logs (streamed as the master does,
-one `{"result": ...}` line each), checkpoints (also their files: `GET /checkpoints/<uuid>` with `Accept: application/gzip` streams a
-gzipped tar, which `Checkpoint.download()` falls back to when it cannot read the storage itself),
-models and model versions. Errors come as
-`{"error": {"code", "reason", "error"}}` with the master's HTTP status codes.
+Its state and how it changes over time are in det_master_state.py, its answers as binding objects in
+det_master_views.py, the config check of CreateExperiment in det_expconf.py, the searchers in
+det_searcher.py; what still differs from a real master is listed in docs/contract.md.
+
+It answers the paths the determined 0.38.1 SDK calls, and builds every response with the SDK's own generated
+binding classes (`determined.common.api.bindings`), so the JSON has exactly the shapes the client parses:
+login and `me`, master info, experiments (list, get, create, pause, activate, kill), trials, trial metrics and
+logs (streamed as the master does, one `{"result": ...}` line each), checkpoints (also their files:
+`GET /checkpoints/<uuid>` with `Accept: application/gzip` streams a gzipped tar, which `Checkpoint.download()`
+falls back to when it cannot read the storage itself), models and model versions. Errors come as the
+master's grpc-gateway writes them (master/internal/grpcutil/errors.go): `{"error": {"code", "reason",
+"error"}}` with the gRPC code and its name, and the HTTP status of that code (a plain error of the master,
+as an invalid config, is Internal: 500). With `tls` (a certificate and key) it serves HTTPS only.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 from determined.common.api import bindings as b
 from determined.common.api.authentication import salt_and_hash
 
-from tests.standins.det_master_state import PAGE, PASSWORD, TERMINAL, USER, MasterError, MasterState, stamp, trial_count
+from tests.standins import det_master_views as views
+from tests.standins.det_expconf import ConfigError, check_config
+from tests.standins.det_master_state import MASTER_STORAGE, PAGE, PASSWORD, USER, MasterError, MasterState, stamp
+
+GRPC = {"InvalidArgument": (3, 400), "FailedPrecondition": (9, 400), "NotFound": (5, 404), "AlreadyExists": (6, 409),
+        "Unauthenticated": (16, 401), "PermissionDenied": (7, 403), "Internal": (13, 500), "Unimplemented": (12, 501)}
+UNAUTHENTICATED = ("POST", "/api/v1/auth/login"), ("GET", "/api/v1/master")
 
 
 def _page(items: list, query: dict) -> tuple[list, b.v1Pagination]:
+    """api.Paginate / runPagedBunExperimentsQuery: limit 0 is 100 items, -1 all of them."""
     offset = int(query.get("offset", ["0"])[0] or 0)
-    limit = min(int(query.get("limit", ["0"])[0] or 0) or PAGE, PAGE)  # the master caps a page
-    chosen = items[offset : offset + limit]
-    return chosen, b.v1Pagination(offset=offset, limit=limit, startIndex=offset, endIndex=offset + len(chosen), total=len(items))
+    limit = int(query.get("limit", ["0"])[0] or 0)
+    start = min(max(offset, 0), len(items))
+    end = len(items) if limit == -1 else min(start + (limit or PAGE), len(items))
+    chosen = items[start:end]
+    return chosen, b.v1Pagination(offset=offset, limit=limit, startIndex=start, endIndex=end, total=len(items))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -67,11 +82,14 @@ class _Handler(BaseHTTPRequestHandler):
         path, query = unquote(url.path), parse_qs(url.query)
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+        self.state.requests.append((method, path, query))
         try:
-            if (method, path) not in {("POST", "/api/v1/auth/login"), ("GET", "/api/v1/master")}:
+            if (method, path) not in UNAUTHENTICATED:
                 token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
-                if token not in self.state.tokens:
-                    raise MasterError(401, "invalid credentials")
+                if not token:
+                    raise MasterError("Unauthenticated", "token missing")
+                if not self.state.token_valid(token):  # unknown or expired (grpcutil/auth.go)
+                    raise MasterError("Unauthenticated", "invalid credentials")
             if path.startswith("/checkpoints/") and "application/gzip" not in (self.headers.get("Accept") or ""):
                 raise MasterError(415, "unsupported media type: ask for application/gzip")
             for verb, pattern, handler in ROUTES:
@@ -89,11 +107,12 @@ class _Handler(BaseHTTPRequestHandler):
                     if isinstance(result, bytes):  # checkpoint files
                         return self._send_archive(result)
                     return self._send(200, result)
-            raise MasterError(404, f"no route for {method} {path}")
+            raise MasterError("NotFound", "Not Found")
         except MasterError as f:
-            reason = {400: "Bad Request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
-                      415: "Unsupported Media Type"}
-            self._send(f.status, {"error": {"code": f.status, "reason": reason.get(f.status, "Error"), "error": f.message}})
+            if isinstance(f.code, int):  # an echo route: a plain HTTP error
+                return self._send(f.code, {"message": f.message})
+            code, status = GRPC[f.code]
+            self._send(status, {"error": {"code": code, "reason": f.code, "error": f.message}})
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -109,11 +128,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def login(s: MasterState, q, body):
+    if not body.get("username"):
+        raise MasterError("InvalidArgument", "missing argument: username")
     if body.get("username") != USER or body.get("password") != salt_and_hash(PASSWORD):
-        raise MasterError(403, "invalid credentials")
-    token = f"standin-{uuid.uuid4().hex}"
-    s.tokens.add(token)
-    return b.v1LoginResponse(token=token, user=b.v1User(active=True, admin=True, username=USER, id=1)).to_json()
+        raise MasterError("Unauthenticated", "invalid credentials")
+    return b.v1LoginResponse(token=s.new_token(), user=b.v1User(active=True, admin=True, username=USER, id=1)).to_json()
 
 
 def master_info(s, q, body):
@@ -122,50 +141,35 @@ def master_info(s, q, body):
 
 
 def create_experiment(s: MasterState, q, body):
-    config = yaml.safe_load(body.get("config") or "") or {}
-    if "entrypoint" not in config:
-        raise MasterError(400, "invalid experiment config: entrypoint is required")
-    exp_id = next(s.ids)
-    active = bool(body.get("activate"))
-    trials = s.add_experiment(exp_id, config, "ACTIVE" if active else "PAUSED", time.time(), trials=trial_count(config))
-    for t in trials:  # queued first; running once the agents have them
-        s.trials[t]["state"] = "QUEUED" if active else "PAUSED"
-        if active:
-            s.later("trial", t, "RUNNING")
-    s.uploads[exp_id] = sorted(f["path"] for f in body.get("modelDefinition") or [])
-    return b.v1CreateExperimentResponse(config=config, experiment=s.experiment(exp_id)).to_json()
+    try:
+        submitted = yaml.safe_load(body.get("config") or "")
+        config = check_config(submitted, MASTER_STORAGE)
+    except yaml.YAMLError as e:
+        raise MasterError("Internal", f"invalid experiment configuration: unable to convert yaml to json: {e}") from None
+    except ConfigError as e:
+        raise MasterError("Internal", str(e)) from None
+    source = config["searcher"].get("source_checkpoint_uuid")
+    if source is not None and source not in s.checkpoints:  # experiment.go checkpointFromTrialIDOrUUID
+        raise MasterError("Internal", f"failed to create experiment: no checkpoint found with UUID {source}")
+    exp_id = s.create(config, bool(body.get("activate")), [f["path"] for f in body.get("modelDefinition") or []])
+    s.experiments[exp_id]["original"] = submitted
+    return b.v1CreateExperimentResponse(config=config, experiment=views.experiment(s, exp_id)).to_json()
 
 
 def transition(action: str):
     def act(s: MasterState, q, body, exp_id):
-        s.experiment(int(exp_id))
-        e = s.experiments[int(exp_id)]
-        if e["state"] in TERMINAL:
-            if action == "kill":
-                return {}
-            raise MasterError(400, f"experiment in terminal state {e['state']}")
-        trials = s.experiment_trials(int(exp_id))
-        if action == "kill":  # the trials stop first, then the experiment is canceled
-            e["state"] = "STOPPING_CANCELED"
-            s.later("experiment", int(exp_id), "CANCELED")
-            for t in trials:
-                if s.trials[t]["state"] not in TERMINAL:
-                    s.trials[t]["state"] = "STOPPING_CANCELED"
-                    s.later("trial", t, "CANCELED")
-        else:
-            e["state"] = {"pause": "PAUSED", "activate": "ACTIVE"}[action]
-            for t in trials:
-                if s.trials[t]["state"] not in TERMINAL:
-                    s.trials[t]["state"] = "PAUSED" if action == "pause" else "QUEUED"
-                    if action == "activate":
-                        s.later("trial", t, "RUNNING")
+        views.experiment(s, int(exp_id))  # NotFound first
+        s.transition(int(exp_id), action)
         return {}
 
     return act
 
 
 def list_experiments(s: MasterState, q, body):
-    exps, page = _page([s.experiment(i) for i in sorted(s.experiments, reverse=True)], q)
+    descending = q.get("orderBy") == ["ORDER_BY_DESC"]
+    trial_data = q.get("showTrialData") == ["true"]
+    ids = sorted(s.experiments, reverse=descending)  # by id, ascending unless asked otherwise
+    exps, page = _page([views.experiment(s, i, listing=True, trial_data=trial_data) for i in ids], q)
     return b.v1GetExperimentsResponse(experiments=exps, pagination=page).to_json()
 
 
@@ -181,7 +185,7 @@ def trial_metrics(s: MasterState, q, body):
 
 
 def trial_logs(s: MasterState, q, body, trial_id):
-    t = s.trial(int(trial_id))
+    t = views.trial(s, int(trial_id))
     lines = s.logs[t.id]
     if q.get("limit"):
         lines = lines[: int(q["limit"][0])]
@@ -190,65 +194,82 @@ def trial_logs(s: MasterState, q, body, trial_id):
 
 
 def experiment_trials(s: MasterState, q, body, exp_id):
-    s.experiment(int(exp_id))
+    views.experiment(s, int(exp_id))
     s.pages_served = getattr(s, "pages_served", 0) + 1
-    chosen, page = _page([s.trial(t) for t in s.experiment_trials(int(exp_id))], q)
+    chosen, page = _page([views.trial(s, t) for t in s.experiment_trials(int(exp_id))], q)
     return b.v1GetExperimentTrialsResponse(trials=chosen, pagination=page).to_json()
 
 
 def experiment_checkpoints(s: MasterState, q, body, exp_id):
-    s.experiment(int(exp_id))
+    views.experiment(s, int(exp_id))
     mine = [c for c in s.checkpoints.values() if s.trials[c["trial"]]["experiment"] == int(exp_id)]
-    chosen, page = _page([s.checkpoint(c["uuid"]) for c in sorted(mine, key=lambda c: c["batch"])], q)
+    chosen, page = _page([views.checkpoint(s, c["uuid"]) for c in sorted(mine, key=lambda c: c["batch"])], q)
     return b.v1GetExperimentCheckpointsResponse(checkpoints=chosen, pagination=page).to_json()
 
 
 def list_models(s: MasterState, q, body):
-    names = [n for n in sorted(s.models) if not q.get("name") or q["name"][0] in n]
-    chosen, page = _page([s.model(n) for n in names], q)
+    wanted = (q.get("name") or [""])[0].lower()  # ILIKE %name%
+    found = sorted((m for m in s.models.values() if wanted in m["name"].lower()), key=lambda m: m["id"])
+    chosen, page = _page([views.model(s, m["name"]) for m in found], q)
     return b.v1GetModelsResponse(models=chosen, pagination=page).to_json()
+
+
+def check_model_name(name: str) -> None:
+    """api_model.go clearModelName."""
+    if not name.replace(" ", ""):
+        raise MasterError("InvalidArgument", "model names cannot be blank")
+    if "  " in name:
+        raise MasterError("InvalidArgument", "model names cannot have excessive spacing")
+    if "/" in name or "\\" in name:
+        raise MasterError("InvalidArgument", "model names cannot have slashes")
+    if re.fullmatch(r"\d+", name):
+        raise MasterError("InvalidArgument", "model names cannot be only numbers")
 
 
 def create_model(s: MasterState, q, body):
     name = body.get("name") or ""
+    check_model_name(name)
     if name in s.models:
-        raise MasterError(409, f"model {name} already exists")
-    s.models[name] = {"id": len(s.models) + 1, "name": name, "description": body.get("description") or "",
-                      "created": time.time(), "updated": time.time(), "metadata": body.get("metadata") or {},
-                      "labels": body.get("labels") or [], "versions": []}
-    return b.v1PostModelResponse(model=s.model(name)).to_json()
+        raise MasterError("AlreadyExists", "avoid names equal to other models (case-sensitive)")
+    m = s.add_model(name, body.get("description") or "")
+    m.update(metadata=body.get("metadata") or {}, labels=body.get("labels") or [])
+    return b.v1PostModelResponse(model=views.model(s, name)).to_json()
 
 
-def patch_model(s: MasterState, q, body, name):
-    m = s.models[s.model(name).name]
+def patch_model(s: MasterState, q, body, identifier):
+    m = s.find_model(identifier)
     for key in ("metadata", "labels", "description"):
         if body.get(key) is not None:
             m[key] = body[key]
     m["updated"] = time.time()
-    return b.v1PatchModelResponse(model=s.model(name)).to_json()
+    return b.v1PatchModelResponse(model=views.model(s, m["name"])).to_json()
 
 
-def list_versions(s: MasterState, q, body, name):
-    model = s.model(name)
-    numbers = [v["version"] for v in s.models[model.name]["versions"]]
-    chosen, page = _page([s.version(name, n) for n in sorted(numbers, reverse=q.get("orderBy") == ["ORDER_BY_DESC"])], q)
-    return b.v1GetModelVersionsResponse(model=model, modelVersions=chosen, pagination=page).to_json()
+def list_versions(s: MasterState, q, body, identifier):
+    m = s.find_model(identifier)
+    numbers = sorted((v["version"] for v in m["versions"]), reverse=q.get("orderBy") == ["ORDER_BY_DESC"])
+    chosen, page = _page([views.version(s, identifier, n) for n in numbers], q)
+    return b.v1GetModelVersionsResponse(model=views.model(s, identifier), modelVersions=chosen, pagination=page).to_json()
 
 
-def register_version(s: MasterState, q, body, name):
-    model = s.model(name)
-    s.checkpoint(body.get("checkpointUuid") or "")
-    version = s.add_version(model.name, body["checkpointUuid"])
-    return b.v1PostModelVersionResponse(modelVersion=s.version(name, version["version"])).to_json()
+def register_version(s: MasterState, q, body, identifier):
+    m = s.find_model(identifier)
+    uuid = body.get("checkpointUuid") or ""
+    ckpt = views.checkpoint(s, uuid)  # NotFound
+    if ckpt.state != b.checkpointv1State.COMPLETED:
+        raise MasterError("Internal", f"checkpoint {uuid} is in {ckpt.state.value} state. checkpoints for model versions "
+                                      "must be in a COMPLETED state")
+    version = s.add_version(m["name"], uuid)
+    return b.v1PostModelVersionResponse(modelVersion=views.version(s, identifier, version["version"])).to_json()
 
 
-def patch_version(s: MasterState, q, body, name, number):
-    s.version(name, int(number))
-    v = next(v for v in s.models[s.model(name).name]["versions"] if v["version"] == int(number))
+def patch_version(s: MasterState, q, body, identifier, number):
+    views.version(s, identifier, int(number))
+    v = next(v for v in s.find_model(identifier)["versions"] if v["version"] == int(number))
     for key in ("notes", "name", "labels", "metadata"):
         if body.get(key) is not None:
             v[key] = body[key]
-    return b.v1PatchModelVersionResponse(modelVersion=s.version(name, int(number))).to_json()
+    return b.v1PatchModelVersionResponse(modelVersion=views.version(s, identifier, int(number))).to_json()
 
 
 ROUTES = [
@@ -257,42 +278,50 @@ ROUTES = [
     ("GET", r"/api/v1/master", master_info),
     ("GET", r"/api/v1/experiments", list_experiments),
     ("POST", r"/api/v1/experiments", create_experiment),
-    ("GET", r"/api/v1/experiments/(\d+)", lambda s, q, body, i: b.v1GetExperimentResponse(experiment=s.experiment(int(i))).to_json()),
+    ("GET", r"/api/v1/experiments/(\d+)", lambda s, q, body, i: b.v1GetExperimentResponse(experiment=views.experiment(s, int(i))).to_json()),
     ("POST", r"/api/v1/experiments/(\d+)/pause", transition("pause")),
     ("POST", r"/api/v1/experiments/(\d+)/activate", transition("activate")),
     ("POST", r"/api/v1/experiments/(\d+)/kill", transition("kill")),
     ("GET", r"/api/v1/experiments/(\d+)/trials", experiment_trials),
     ("GET", r"/api/v1/experiments/(\d+)/checkpoints", experiment_checkpoints),
     ("GET", r"/api/v1/trials/metrics/trial_metrics", trial_metrics),
-    ("GET", r"/api/v1/trials/(\d+)", lambda s, q, body, i: b.v1GetTrialResponse(trial=s.trial(int(i))).to_json()),
+    ("GET", r"/api/v1/trials/(\d+)", lambda s, q, body, i: b.v1GetTrialResponse(trial=views.trial(s, int(i))).to_json()),
     ("GET", r"/api/v1/trials/(\d+)/logs", trial_logs),
-    ("GET", r"/api/v1/checkpoints/([^/]+)", lambda s, q, body, u: b.v1GetCheckpointResponse(checkpoint=s.checkpoint(u)).to_json()),
+    ("GET", r"/api/v1/checkpoints/([^/]+)", lambda s, q, body, u: b.v1GetCheckpointResponse(checkpoint=views.checkpoint(s, u)).to_json()),
     ("GET", r"/checkpoints/([^/]+)", lambda s, q, body, u: s.checkpoint_archive(u)),
     ("GET", r"/api/v1/models", list_models),
     ("POST", r"/api/v1/models", create_model),
-    ("GET", r"/api/v1/models/([^/]+)", lambda s, q, body, n: b.v1GetModelResponse(model=s.model(n)).to_json()),
+    ("GET", r"/api/v1/models/([^/]+)", lambda s, q, body, n: b.v1GetModelResponse(model=views.model(s, n)).to_json()),
     ("PATCH", r"/api/v1/models/([^/]+)", patch_model),
     ("GET", r"/api/v1/models/([^/]+)/versions", list_versions),
     ("POST", r"/api/v1/models/([^/]+)/versions", register_version),
     ("GET", r"/api/v1/models/([^/]+)/versions/(\d+)",
-     lambda s, q, body, n, v: b.v1GetModelVersionResponse(modelVersion=s.version(n, int(v))).to_json()),
+     lambda s, q, body, n, v: b.v1GetModelVersionResponse(modelVersion=views.version(s, n, int(v))).to_json()),
     ("PATCH", r"/api/v1/models/([^/]+)/versions/(\d+)", patch_version),
 ]
 
 
 class DetMasterStandin:
-    """The stand-in master on 127.0.0.1 with a free port, serving from a thread."""
+    """The stand-in master on 127.0.0.1 with a free port, serving from a thread; HTTPS only when given `tls`
+    (the server's certificate and key files)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.state = MasterState()
         handler = type("StandinMasterHandler", (_Handler,), {"state": self.state})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            # the handshake runs in accept(): a failed one is an OSError that the server drops
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def reset(self) -> None:
         self.state.reset()

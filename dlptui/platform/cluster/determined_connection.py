@@ -9,7 +9,11 @@ to localhost is): use https://, or set `allow_insecure_http = true` in the profi
 that risk. Over https:// the profile's `ca_file` is trusted beside certifi's roots; without it the
 SDK's choice stands (DET_MASTER_CERT_FILE, or the cert `det` stored). Every request carries a
 connect timeout (`timeout_s`) and a read timeout, which the SDK leaves unset, so a dead or hung
-master is one Unreachable sentence in seconds. `determined` is imported only on first use.
+master is one Unreachable sentence in seconds; a certificate that is not trusted is its own sentence.
+A master's sessions expire (7 days on 0.38.1): with DET_PASS the session is renewed and the request sent
+again; a token (DET_TOKEN, or `det user login`'s) that the master no longer accepts is one sentence.
+The master's error body carries a gRPC code: FailedPrecondition (its state machine forbids the change
+now) is a Conflict. `determined` is imported only on first use.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
     from dlptui.config import Config
 
 READ_TIMEOUT_S = 60.0
+GRPC_FAILED_PRECONDITION = 9  # the gRPC code in the master's error body (grpcutil/errors.go)
 
 
 def seconds(stamp: str | None) -> float | None:
@@ -133,12 +138,17 @@ class Master:
                 f"There are no credentials for user {self.user!r} of the Determined master at {self.url}; set DET_PASS "
                 f"(or DET_TOKEN), or log in once with `det -m {self.url} user login {self.user}`."
             )
+        relogin = None
         if not token:
             self.probe()  # login itself has no timeout: first make sure the master answers
-            with self.errors(f"user {self.user!r}"):
-                token = authentication.login(master, self.user, os.environ.get("DET_PASS") or "", cert).token
+
+            def relogin() -> str:
+                with self.errors(f"user {self.user!r}"):
+                    return authentication.login(master, self.user, os.environ.get("DET_PASS") or "", cert).token
+
+            token = relogin()
         retry = urllib3.util.retry.Retry(total=2, connect=0, backoff_factor=0.2, status_forcelist=[502, 503, 504])
-        return _bounded_session(master, self.user, token, cert, retry, self.config.timeout_s)
+        return _bounded_session(master, self.user, token, cert, retry, self.config.timeout_s, relogin)
 
     def session(self) -> Any:
         with self._lock:
@@ -157,18 +167,34 @@ class Master:
 
         if isinstance(e, PlatformError):
             return e
+        if isinstance(e, requests.exceptions.SSLError):  # before ConnectionError, which it is too
+            return Unreachable(
+                f"The Determined master at {self.url} presented a TLS certificate that is not trusted here "
+                f"({_ssl_reason(e)}); if a private CA signed it, set ca_file (or DLPTUI_CA_FILE) in the cluster profile "
+                "to that CA's PEM file."
+            )
         if isinstance(e, (errors.MasterNotFoundException, requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
             return self.unreachable()
         if isinstance(e, errors.NotFoundException):
             return NotFound(f"There is no {what} on the Determined master at {self.url}.")
+        if isinstance(e, errors.UnauthenticatedException) and getattr(e, "expired", False):
+            self._session = None
+            return PlatformError(
+                f"The Determined master at {self.url} does not accept the token of user {self.user!r} (expired or revoked); "
+                f"log in again with `det -m {self.url} user login {self.user}`, or set DET_PASS."
+            )
         if isinstance(e, (errors.UnauthenticatedException, errors.ForbiddenException)):
             self._session = None  # a stale token: log in again next time
             return PlatformError(
                 f"The Determined master at {self.url} refused user {self.user!r}; set DET_USER and DET_PASS (or DET_TOKEN)."
             )
         message = str(getattr(e, "message", "") or e).strip().rstrip(".") or type(e).__name__
+        message = "; ".join(dict.fromkeys(line.strip() for line in message.splitlines() if line.strip()))
         if "timed out" in message.lower():
             return self.unreachable()
+        code = (getattr(e, "response_error", None) or {}).get("code")
+        if code == GRPC_FAILED_PRECONDITION:  # the master's state machine forbids it now
+            return Conflict(f"The Determined master refused {what}: {message}.")
         if getattr(e, "status_code", None) == 409:
             return Conflict(f"The {what} already exists on the Determined master; choose another name.")
         if getattr(e, "status_code", None) == 400:
@@ -191,13 +217,32 @@ class Master:
             return Service(part, "Determined master", False, detail=str(e), endpoint=self.url or None)
 
 
-def _bounded_session(master: str, user: str, token: str, cert: Any, retry: Any, connect_s: float) -> Any:
-    """The SDK's Session, with a (connect, read) timeout on every request: the SDK sets none."""
+def _ssl_reason(e: BaseException) -> str:
+    """OpenSSL's reason inside requests' SSLError ("certificate verify failed: <reason>")."""
+    text = str(e)
+    found = text.split("certificate verify failed:", 1)
+    return found[1].split("(_ssl.c")[0].strip(" )'\"") if len(found) == 2 else "the handshake failed"
+
+
+def _bounded_session(master: str, user: str, token: str, cert: Any, retry: Any, connect_s: float,
+                     relogin: Callable[[], str] | None = None) -> Any:
+    """The SDK's Session, with a (connect, read) timeout on every request (the SDK sets none). A session the
+    master no longer accepts (sessions expire) is renewed once with `relogin` (a password login), and the
+    request sent again; without it, the error says the token expired."""
     from determined.common import api
+    from determined.common.api import errors
 
     class BoundedSession(api.Session):
         def _do_request(self, method, path, params, json, data, headers, timeout, stream):  # noqa: ANN001
             timeout = timeout or (connect_s, READ_TIMEOUT_S)
+            try:
+                return super()._do_request(method, path, params, json, data, headers, timeout, stream)
+            except errors.UnauthenticatedException as e:
+                if relogin is None:
+                    e.expired = True  # the token was accepted once: it expired or was revoked
+                    raise
+            self.token = relogin()
+            self._http_session = None
             return super()._do_request(method, path, params, json, data, headers, timeout, stream)
 
     return BoundedSession(master, user, token, cert, max_retries=retry)
@@ -229,6 +274,17 @@ def to_checkpoint(ckpt: Any) -> Checkpoint:
         location=checkpoint_location(training.experimentConfig or {}, ckpt.uuid),
         metrics=numbers(training.validationMetrics.avgMetrics if training.validationMetrics else {}),
     )
+
+
+def deleted(uuid: str, ckpt: Any) -> str:
+    """The sentence for a checkpoint that is not COMPLETED (the GC deleted it, or it is still being written)."""
+    state = str(ckpt.state.value).removeprefix("STATE_").lower()
+    if state in ("deleted", "partially_deleted"):
+        why = ("was deleted by the Determined master's checkpoint garbage collection, which keeps each trial's best "
+               "and latest checkpoints once the experiment ends")
+    else:
+        why = f"is {state} on the Determined master, not completed"
+    return f"Checkpoint {uuid} of experiment {ckpt.training.experimentId} {why}; choose one that `dlptui experiment describe` lists."
 
 
 def experiment_checkpoints(session: Any, experiment_id: int) -> list[Checkpoint]:

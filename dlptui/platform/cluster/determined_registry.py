@@ -20,8 +20,16 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from dlptui.platform.cluster.determined_connection import Master, experiment_checkpoints, experiment_number, seconds, to_checkpoint
+from dlptui.platform.cluster.determined_connection import (
+    Master,
+    deleted,
+    experiment_checkpoints,
+    experiment_number,
+    seconds,
+    to_checkpoint,
+)
 from dlptui.errors import Conflict, InvalidInput, NotFound
+from dlptui.platform.metrics import best_by_searcher
 from dlptui.platform.rules import check_model_name
 from dlptui.platform.model import ALIASES, Checkpoint, Model, ModelVersion, Promotion, Service
 
@@ -54,7 +62,10 @@ class DeterminedRegistry:
         from determined.common.api import bindings
 
         with self.master.errors(f"model {name!r}"):
-            return bindings.get_GetModel(self.master.session(), modelName=name).model
+            found = bindings.get_GetModel(self.master.session(), modelName=name).model
+        if found.name != name:  # the master reads an identifier of digits only as a model id (ModelFromIdentifier)
+            raise NotFound(f"There is no model {name!r} on the Determined master at {self.master.url}.")
+        return found
 
     @staticmethod
     def _model(m: Any) -> Model:
@@ -143,17 +154,12 @@ class DeterminedRegistry:
     # --- changing ------------------------------------------------------------------
 
     def _best(self, experiment_id: str, checkpoints: list[Checkpoint]) -> Checkpoint:
+        """By the platform's rule (metrics.best_by_searcher), on the experiment's config."""
         from determined.common.api import bindings
 
         with self.master.errors(f"experiment {experiment_id}"):
             exp = bindings.get_GetExperiment(self.master.session(), experimentId=int(experiment_id)).experiment
-        searcher = (exp.config or {}).get("searcher") or {}
-        metric, smaller = searcher.get("metric"), searcher.get("smaller_is_better", True)
-        scored = [c for c in checkpoints if metric in c.metrics]
-        if not scored:
-            return checkpoints[-1]
-        sign = 1 if smaller else -1  # ties go to the latest checkpoint, as on the local profile
-        return min(scored, key=lambda c: (sign * c.metrics[metric], -c.batch, -c.created))
+        return best_by_searcher(exp.config or {}, checkpoints)
 
     def register(
         self, model: str, experiment_id: str, checkpoint_uuid: str | None = None, notes: str = "",
@@ -171,7 +177,10 @@ class DeterminedRegistry:
             chosen = next((c for c in checkpoints if c.uuid == checkpoint_uuid), None)
             if chosen is None:
                 with self.master.errors(f"checkpoint {checkpoint_uuid!r}"):
-                    other = to_checkpoint(bindings.get_GetCheckpoint(session, checkpointUuid=checkpoint_uuid).checkpoint)
+                    found = bindings.get_GetCheckpoint(session, checkpointUuid=checkpoint_uuid).checkpoint
+                other = to_checkpoint(found)
+                if other.experiment_id == str(number):  # this experiment's, but not completed: the GC deleted it
+                    raise NotFound(deleted(checkpoint_uuid, found))
                 raise InvalidInput(
                     f"Checkpoint {checkpoint_uuid} belongs to experiment {other.experiment_id}, not {number}; "
                     "give one of this experiment's checkpoints."

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlptui.platform.cluster.determined_connection import (
     Master,
+    deleted,
     experiment_checkpoints,
     experiment_number,
     numbers,
@@ -27,12 +28,17 @@ if TYPE_CHECKING:
     from dlptui.config import Config
 
 STATES = {  # Determined's experiment and trial states, without their "STATE_" prefix
+    # The master refines ACTIVE by the allocations (api_experiment.go enrichExperimentStateTx): RUNNING once
+    # one runs; QUEUED, PULLING (the image) and STARTING (its environment) are all still waiting to run, and
+    # an ACTIVE it could not refine has no allocation yet: queued too.
     "UNSPECIFIED": ExperimentState.QUEUED,
     "QUEUED": ExperimentState.QUEUED,
     "PULLING": ExperimentState.QUEUED,
     "STARTING": ExperimentState.QUEUED,
-    "ACTIVE": ExperimentState.RUNNING,
+    "ACTIVE": ExperimentState.QUEUED,
     "RUNNING": ExperimentState.RUNNING,
+    # A search winding down still runs its last trials; a kill is final from its request on (the master
+    # refuses to pause or resume it), though its trials take a moment to stop: `ended` comes then.
     "STOPPING_COMPLETED": ExperimentState.RUNNING,
     "PAUSED": ExperimentState.PAUSED,
     "COMPLETED": ExperimentState.COMPLETED,
@@ -45,6 +51,13 @@ STATES = {  # Determined's experiment and trial states, without their "STATE_" p
     "DELETING": ExperimentState.KILLED,
     "DELETED": ExperimentState.KILLED,
 }
+
+
+CONFIG_REFUSALS = ("invalid experiment configuration", "managed experiments require entrypoint",
+                   'additionalProperties "slots"', "no checkpoint found with UUID")
+CONFIG_PREFIXES = ("invalid experiment configuration: ", "version 0 experiment config is invalid: ",
+                   "config is invalid or incomplete: ", "config is invalid: ")
+KILL_WAIT_S = 30.0  # how long kill waits for the master to tear the trials down before it answers
 
 
 def state_of(determined_state: Any) -> ExperimentState:
@@ -149,7 +162,8 @@ class DeterminedTraining:
 
         with self.master.errors("the experiment list"):
             session = self.master.session()
-            pages = api.read_paginated(lambda offset: bindings.get_GetExperiments(session, offset=offset))
+            # without showTrialData the master leaves out the best trial's searcher metric (api_experiment.go)
+            pages = api.read_paginated(lambda offset: bindings.get_GetExperiments(session, offset=offset, showTrialData=True))
             found = [self._experiment(e) for r in pages for e in r.experiments]
         return sorted(found, key=lambda e: int(e.id), reverse=True)
 
@@ -183,9 +197,25 @@ class DeterminedTraining:
         if source_checkpoint:  # the master starts every trial from it (warm start)
             self.checkpoint(source_checkpoint)  # NotFound before anything is created
             conf["searcher"] = {**(conf.get("searcher") or {}), "source_checkpoint_uuid": source_checkpoint}
-        with self.master.errors("the new experiment"):
+        try:
             created = self.master.client().create_experiment(config=conf, model_dir=trial_folder(config))
+        except Exception as e:
+            raise self._refused(e, config) from None
         return self.get_experiment(str(created.id))
+
+    def _refused(self, e: BaseException, config: Path) -> Exception:
+        """The master's answer to a config it will not run (CreateExperiment checks it against Determined's
+        expconf schemas and answers 500 with what is wrong) as one InvalidInput sentence naming the file."""
+        message = str(getattr(e, "message", "") or "")
+        if not any(mark in message for mark in CONFIG_REFUSALS):
+            return self.master.translate(e, "the new experiment")
+        if "no checkpoint found with UUID" in message:
+            return NotFound(f"The Determined master has no checkpoint {message.rsplit(' ', 1)[-1]} to start from; "
+                            "give a checkpoint uuid that `dlptui experiment describe` lists.")
+        for prefix in CONFIG_PREFIXES:
+            message = message.replace(prefix, "")
+        details = "; ".join(dict.fromkeys(line.strip() for line in message.splitlines() if line.strip())).rstrip(".")
+        return InvalidInput(f"The Determined master refused the experiment config {config}: {details}; fix it and start again.")
 
     def _pin_data(self, section: dict, data: DataRef | None) -> dict:
         """The config's data section on `data` (or on the data it names), its commit pinned to a full id.
@@ -219,11 +249,11 @@ class DeterminedTraining:
         return self.get_experiment(experiment_id)
 
     def _settled(self, experiment_id: str) -> Experiment:
-        """The experiment once the master has moved it out of STOPPING_* (its trials stop first: the end time
-        comes then), or as it is after the profile's timeout."""
+        """The experiment once the master has moved it out of STOPPING_KILLED (its trials are torn down first: the
+        end time comes then), or as it is after KILL_WAIT_S."""
         import time
 
-        deadline = time.monotonic() + float(getattr(self.config, "timeout_s", 5.0) or 5.0)
+        deadline = time.monotonic() + max(KILL_WAIT_S, float(getattr(self.config, "timeout_s", 5.0) or 5.0))
         while True:
             found = self.get_experiment(experiment_id)
             if found.ended is not None or time.monotonic() > deadline:
@@ -336,10 +366,14 @@ class DeterminedTraining:
             return experiment_checkpoints(self.master.session(), number)
 
     def checkpoint(self, uuid: str) -> Checkpoint:
+        """NotFound also for a checkpoint the master's garbage collection deleted (it is no longer listed)."""
         from determined.common.api import bindings
 
         with self.master.errors(f"checkpoint {uuid!r}"):
-            return to_checkpoint(bindings.get_GetCheckpoint(self.master.session(), checkpointUuid=uuid).checkpoint)
+            found = bindings.get_GetCheckpoint(self.master.session(), checkpointUuid=uuid).checkpoint
+        if found.state != bindings.checkpointv1State.COMPLETED:
+            raise NotFound(deleted(uuid, found))
+        return to_checkpoint(found)
 
 
 # The registry lives in its own module; the platform finds it here, by the name IMPLEMENTATIONS gives.

@@ -17,7 +17,7 @@ from pathlib import Path
 from dlptui.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.local.sqlite import Database
 from dlptui.platform.rules import check_model_name
-from dlptui.platform.metrics import accuracy
+from dlptui.platform.metrics import best_by_searcher  # the rule both profiles apply (training_db.py imports it from here)
 from dlptui.platform.model import ALIASES, Checkpoint, Model, ModelVersion, Promotion, Service
 
 BUSY_TIMEOUT_S = 15.0
@@ -58,28 +58,6 @@ CREATE TABLE IF NOT EXISTS promotions (
     time REAL NOT NULL
 );
 """
-
-def best_checkpoint(checkpoints: list[Checkpoint]) -> Checkpoint | None:
-    """The highest validation accuracy; ties (and checkpoints without one) go to the latest."""
-
-    def rank(c: Checkpoint) -> tuple:
-        acc = accuracy(c.metrics)
-        return (acc is not None, acc if acc is not None else 0.0, c.batch, c.created)
-
-    return max(checkpoints, key=rank, default=None)
-
-
-def best_by_searcher(config: dict, checkpoints: list[Checkpoint]) -> Checkpoint | None:
-    """The experiment's best checkpoint as Determined picks it: by the searcher metric of its config
-    (`smaller_is_better`), ties going to the latest; without that metric, `best_checkpoint`."""
-    searcher = (config or {}).get("searcher") or {}
-    metric, smaller = searcher.get("metric"), searcher.get("smaller_is_better", True)
-    scored = [c for c in checkpoints if metric in c.metrics]
-    if not scored:
-        return best_checkpoint(checkpoints)
-    sign = 1 if smaller else -1
-    return min(scored, key=lambda c: (sign * c.metrics[metric], -c.batch, -c.created))
-
 
 def current_user() -> str:
     """Who made a change, for the audit history: the OS account of this process, never $USER
