@@ -99,7 +99,8 @@ def cluster_part(kube_platform):
 class Seeded:
     id: str
     checkpoints: list[str] = field(default_factory=list)  # uuids, in batch order
-    trial: str = ""  # its one trial's id (on a master, trial ids are one sequence apart from experiment ids)
+    trial: str = ""  # its (first) trial's id (on a master, trial ids are one sequence apart from experiment ids)
+    trials: list[str] = field(default_factory=list)  # a search's trial ids, in order
 
 
 class Seeder:
@@ -175,6 +176,52 @@ class Seeder:
                 s.collect_garbage(number)
         return Seeded(str(number), uuids, str(trial))
 
+
+    def search(self, trials: list[tuple[dict, list, list[int]]], name: str = "seeded-search") -> Seeded:
+        """A completed random search of accuracy (larger is better) over the learning rate, one trial per entry:
+        (its hyperparameters, its reports as in `experiment`, the batches of its checkpoints). The Seeded's
+        `checkpoints` are those uuids, trial after trial; `trials` (the attribute) their trial ids in order."""
+        from tests.standins import DATA_COMMIT, DATA_REPO
+
+        config = {
+            "name": name, "entrypoint": "model_def:DogCatTrial",
+            "searcher": {"name": "random", "metric": "accuracy", "smaller_is_better": False, "max_trials": len(trials),
+                         "max_length": {"batches": 100}},
+            "hyperparameters": {"learning_rate": {"type": "log", "minval": -4, "maxval": -1, "base": 10}, "max_batches": 100},
+            "data": {"store": "pachyderm" if self.profile == "cluster" else "local", "repo": DATA_REPO, "commit": DATA_COMMIT},
+        }
+        now, ids, uuids = time.time(), [], []
+        if self.profile == "local":
+            from dlptui.platform.model import ExperimentState
+
+            db = self.platform.training.db
+            number = db.insert(name=name, config_file="/seeded/search.yaml", trial_dir="/seeded", config=config,
+                               data_repo=DATA_REPO, data_commit=DATA_COMMIT, max_batches=100 * len(trials))
+            for hparams, reports, batches in trials:
+                trial = db.insert_trial(number, hparams, 100)
+                for group, batch, metrics in reports:
+                    db.add_metrics(number, trial, group, [(batch, k, v) for k, v in metrics.items()])
+                for batch in batches:
+                    uuids.append(str(uuid.uuid4()))
+                    db.add_checkpoint(uuids[-1], number, trial, batch, f"determined/{uuids[-1]}")
+                db.update_trial(trial, state=ExperimentState.COMPLETED, ended=now)
+                ids.append(str(trial))
+            db.update(number, state=ExperimentState.COMPLETED, ended=now)
+        else:
+            s = self.master
+            with s.lock:
+                number = next(s.ids)
+                for trial, (hparams, reports, batches) in zip(s.add_experiment(number, config, "COMPLETED", now - 600, ended=now,
+                                                                               trials=len(trials)), trials):
+                    s.trials[trial].update(hparams={**hparams, "max_batches": 100}, end=now)
+                    for i, (group, batch, metrics) in enumerate(reports):
+                        s.report_metrics(trial, group, batch, metrics, now - 500 + i)
+                    for batch in batches:
+                        uuids.append(str(uuid.uuid4()))
+                        s.add_checkpoint(uuids[-1], trial, batch, when=now - 400 + batch)
+                    ids.append(str(trial))
+                s.collect_garbage(number)
+        return Seeded(str(number), uuids, ids[0], ids)
 
     # --- what a running trial adds later -------------------------------------------------
 

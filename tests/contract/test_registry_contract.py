@@ -69,6 +69,14 @@ def test_without_validations_the_latest_checkpoint_is_taken(registry, seed, mode
     assert registry.register(model, unscored.id).checkpoint_uuid == unscored.checkpoints[1]
 
 
+def test_without_the_searcher_metric_the_highest_accuracy_is_taken(registry, seed, model):
+    """Validations that lack the searcher metric (here validation_loss) but carry accuracy: both profiles take the
+    highest accuracy, not the latest checkpoint (the experiment is paused: no checkpoint GC has run on a master)."""
+    unscored = seed.experiment(reports=[("validation", 50, {"accuracy": 0.9}), ("validation", 100, {"accuracy": 0.7})],
+                               checkpoints=[50, 100], state="paused")
+    assert registry.register(model, unscored.id).checkpoint_uuid == unscored.checkpoints[0]
+
+
 def test_versions_are_numbered_from_one_and_listed_in_order(registry, experiment, model, seed):
     assert model not in [m.name for m in registry.list_models()]
     first, second = experiment.checkpoints
@@ -147,11 +155,22 @@ def test_register_names_what_is_not_there(registry, experiment, model):
     assert model not in [m.name for m in registry.list_models()]
 
 
-@pytest.mark.parametrize("bad", ["bad name", "a/b", "", "-dash-first"])
+@pytest.mark.parametrize("bad", ["bad name", "a/b", "", "-dash-first", "1", "123"])
 def test_a_model_name_outside_the_rule_is_invalid(registry, experiment, bad):
+    before = {m.name: m.versions for m in registry.list_models()}
     with pytest.raises(InvalidInput) as info:
         registry.register(bad, experiment.id)
-    one_sentence(info)
+    one_sentence(info, repr(bad))
+    assert {m.name: m.versions for m in registry.list_models()} == before  # no version went anywhere
+
+
+def test_a_name_of_digits_names_no_model(registry, two_versions):
+    """On Determined an identifier of digits is a model id; no profile reads "1" as some other model."""
+    for call in (lambda: registry.get_model("1"), lambda: registry.list_versions("1"), lambda: registry.get_version("1", 1),
+                 lambda: registry.history("1"), lambda: registry.promote("1", 1, "staging")):
+        with pytest.raises(NotFound) as info:
+            call()
+        one_sentence(info, "'1'")
 
 
 # --- aliases and the audit history ------------------------------------------------------------------

@@ -154,6 +154,27 @@ def test_create_pins_the_data_then_pause_resume_kill(training, experiment_config
     assert training.get_experiment(created.id).state is ExperimentState.KILLED
 
 
+def test_a_warm_start_and_the_job_that_started_it_are_recorded(training, experiment_config, finished):
+    source = finished.checkpoints[1]
+    created = training.create_experiment(experiment_config, DataRef(DATA_REPO, "master"), source_checkpoint=source, job="4f2a9c")
+    try:
+        assert (created.source_checkpoint, created.data_job) == (source, "4f2a9c")
+        assert training.get_experiment(created.id).source_checkpoint == source
+    finally:
+        try:
+            training.kill(created.id)
+        except Conflict:  # it ended on its own already (the warm start's files are not there): nothing to stop
+            pass
+
+
+def test_a_warm_start_from_a_checkpoint_that_is_not_there_starts_nothing(training, experiment_config):
+    before = [e.id for e in training.list_experiments()]
+    with pytest.raises(NotFound) as info:
+        training.create_experiment(experiment_config, DataRef(DATA_REPO, "master"), source_checkpoint="no-such-checkpoint")
+    one_sentence(info, "no-such-checkpoint")
+    assert [e.id for e in training.list_experiments()] == before
+
+
 # --- trials -----------------------------------------------------------------------------------------
 
 
@@ -174,6 +195,32 @@ def test_a_trials_metrics_and_logs_are_its_own_with_a_cursor(training, finished)
     assert training.trial_metrics(trial.id, cursor) == ([], cursor)
     lines, cursor = training.trial_logs(trial.id)
     assert lines == LOGS and training.trial_logs(trial.id, cursor) == ([], cursor)
+
+
+SEARCH = [  # (hyperparameters, reports, checkpoint batches) of each trial; accuracy is the searcher metric
+    ({"learning_rate": 0.01}, [("validation", 50, {"accuracy": 0.6}), ("validation", 100, {"accuracy": 0.7})], [50, 100]),
+    ({"learning_rate": 0.001}, [("validation", 50, {"accuracy": 0.8}), ("validation", 100, {"accuracy": 0.75})], [50, 100]),
+    ({"learning_rate": 0.1}, [("training", 25, {"loss": 0.9}), ("validation", 50, {"accuracy": 0.5})], [50]),
+]
+
+
+def test_a_search_has_several_trials_each_with_its_own_best(training, registry, seed, fresh_name):
+    search = seed.search(SEARCH)
+    trials = training.list_trials(search.id)
+    assert [t.id for t in trials] == search.trials and [int(t.id) for t in trials] == sorted(int(t.id) for t in trials)
+    assert [t.hparams for t in trials] == [hp for hp, _, _ in SEARCH]  # only what the search drew
+    assert [t.best_metric for t in trials] == [0.7, 0.8, 0.5]
+    first, second, third = (search.checkpoints[0:2], search.checkpoints[2:4], search.checkpoints[4:])
+    assert [t.best_checkpoint for t in trials] == [first[1], second[0], third[0]]
+    assert {t.state for t in trials} == {ExperimentState.COMPLETED} and {t.experiment_id for t in trials} == {search.id}
+    assert [training.get_trial(t.id) for t in trials] == trials
+    assert training.get_experiment(search.id).best_accuracy == 0.8  # the best trial's
+    assert {p.trial_id for p in training.metrics(search.id)[0]} == set(search.trials)
+    points, _ = training.trial_metrics(trials[2].id)
+    assert [(p.group, p.batch, p.name) for p in points] == [("training", 25, "loss"), ("validation", 50, "accuracy")]
+    model = fresh_name("searched")
+    assert registry.register(model, search.id).checkpoint_uuid == second[0]  # the best trial's best checkpoint
+    assert registry.register(model, search.id, trial_id=trials[0].id).checkpoint_uuid == first[1]
 
 
 @pytest.mark.parametrize("unknown", ["987654", "abc"])
