@@ -88,7 +88,7 @@ class Master:
         with self.errors("the master's TLS certificate"):  # a bad ca_file is its own sentence, not "does not answer"
             cert = self._cert(master)
         try:
-            r = api.UnauthSession(master, cert, max_retries=0).get("api/v1/master", timeout=self.config.timeout_s)
+            r = _unauth_session(master, cert).get("api/v1/master", timeout=self.config.timeout_s)
             return bindings.v1GetMasterResponse.from_json(r.json()).version
         except Exception as e:
             error = self.translate(e, "master info")
@@ -107,7 +107,9 @@ class Master:
         pem = read_ca_file(self.config.cluster.ca_file)
         if pem is None:
             return certs.default_load(master)
-        return certs.Cert(cert_pem=pem, name=os.environ.get("DET_MASTER_CERT_NAME") or None)
+        cert = certs.Cert(cert_pem=pem, name=os.environ.get("DET_MASTER_CERT_NAME") or None)
+        cert.dlptui_ca_file = True  # its bundle stands against REQUESTS_CA_BUNDLE (_keep_bundle)
+        return cert
 
     def _check_transport(self, master: str) -> None:
         from urllib.parse import urlsplit
@@ -142,9 +144,13 @@ class Master:
         if not token:
             self.probe()  # login itself has no timeout: first make sure the master answers
 
-            def relogin() -> str:
+            def relogin() -> str:  # authentication.login, on a session that keeps the ca_file's bundle
+                from determined.common.api import bindings
+
+                body = bindings.v1LoginRequest(username=self.user, password=api.salt_and_hash(os.environ.get("DET_PASS") or ""),
+                                               isHashed=True)
                 with self.errors(f"user {self.user!r}"):
-                    return authentication.login(master, self.user, os.environ.get("DET_PASS") or "", cert).token
+                    return bindings.post_Login(session=_unauth_session(master, cert), body=body).token
 
             token = relogin()
         retry = urllib3.util.retry.Retry(total=2, connect=0, backoff_factor=0.2, status_forcelist=[502, 503, 504])
@@ -224,6 +230,34 @@ def _ssl_reason(e: BaseException) -> str:
     return found[1].split("(_ssl.c")[0].strip(" )'\"") if len(found) == 2 else "the handshake failed"
 
 
+def _keep_bundle(http: Any, cert: Any) -> Any:
+    """`http` (a requests.Session) verifying with the bundle that `ca_file` made, whatever the environment says:
+    requests lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace a session's `verify` on every request, which
+    silently dropped the private CA wherever those are set. Without ca_file the SDK's choice stands."""
+    bundle = getattr(cert, "bundle", None)
+    if isinstance(bundle, str) and getattr(cert, "dlptui_ca_file", False):
+        merge = http.merge_environment_settings
+
+        def merged(url, proxies, stream, verify, client_cert):  # noqa: ANN001
+            settings = merge(url, proxies, stream, verify, client_cert)
+            if verify is None or verify is True:
+                settings["verify"] = bundle
+            return settings
+
+        http.merge_environment_settings = merged
+    return http
+
+
+def _unauth_session(master: str, cert: Any) -> Any:
+    from determined.common import api
+
+    class KeptBundleSession(api.UnauthSession):
+        def _make_http_session(self):  # noqa: ANN202
+            return _keep_bundle(super()._make_http_session(), self.cert)
+
+    return KeptBundleSession(master, cert, max_retries=0)
+
+
 def _bounded_session(master: str, user: str, token: str, cert: Any, retry: Any, connect_s: float,
                      relogin: Callable[[], str] | None = None) -> Any:
     """The SDK's Session, with a (connect, read) timeout on every request (the SDK sets none). A session the
@@ -233,6 +267,9 @@ def _bounded_session(master: str, user: str, token: str, cert: Any, retry: Any, 
     from determined.common.api import errors
 
     class BoundedSession(api.Session):
+        def _make_http_session(self):  # noqa: ANN202
+            return _keep_bundle(super()._make_http_session(), self.cert)
+
         def _do_request(self, method, path, params, json, data, headers, timeout, stream):  # noqa: ANN001
             timeout = timeout or (connect_s, READ_TIMEOUT_S)
             try:
