@@ -8,6 +8,8 @@ the registry part is in determined_registry.py and is found here by the name the
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -198,7 +200,9 @@ class DeterminedTraining:
             self.checkpoint(source_checkpoint)  # NotFound before anything is created
             conf["searcher"] = {**(conf.get("searcher") or {}), "source_checkpoint_uuid": source_checkpoint}
         try:
-            created = self.master.client().create_experiment(config=conf, model_dir=trial_folder(config))
+            # the SDK prints its upload progress to stdout, which would break `dlptui train --json`
+            with contextlib.redirect_stdout(io.StringIO()):
+                created = self.master.client().create_experiment(config=conf, model_dir=trial_folder(config))
         except Exception as e:
             raise self._refused(e, config) from None
         return self.get_experiment(str(created.id))
