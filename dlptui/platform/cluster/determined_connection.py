@@ -81,7 +81,6 @@ class Master:
 
     def probe(self) -> str:
         """The master's version, asked without logging in and within `timeout_s`."""
-        from determined.common import api
         from determined.common.api import bindings
 
         master = self._canonical()
@@ -140,19 +139,19 @@ class Master:
                 f"There are no credentials for user {self.user!r} of the Determined master at {self.url}; set DET_PASS "
                 f"(or DET_TOKEN), or log in once with `det -m {self.url} user login {self.user}`."
             )
-        relogin = None
+        password = os.environ.get("DET_PASS")
+
+        def login() -> str:  # authentication.login, on a session that keeps the ca_file's bundle
+            from determined.common.api import bindings
+
+            body = bindings.v1LoginRequest(username=self.user, password=api.salt_and_hash(password or ""), isHashed=True)
+            with self.errors(f"user {self.user!r}"):
+                return bindings.post_Login(session=_unauth_session(master, cert), body=body).token
+
+        relogin = login if password is not None else None  # with a password, an expired session is renewed
         if not token:
             self.probe()  # login itself has no timeout: first make sure the master answers
-
-            def relogin() -> str:  # authentication.login, on a session that keeps the ca_file's bundle
-                from determined.common.api import bindings
-
-                body = bindings.v1LoginRequest(username=self.user, password=api.salt_and_hash(os.environ.get("DET_PASS") or ""),
-                                               isHashed=True)
-                with self.errors(f"user {self.user!r}"):
-                    return bindings.post_Login(session=_unauth_session(master, cert), body=body).token
-
-            token = relogin()
+            token = login()
         retry = urllib3.util.retry.Retry(total=2, connect=0, backoff_factor=0.2, status_forcelist=[502, 503, 504])
         return _bounded_session(master, self.user, token, cert, retry, self.config.timeout_s, relogin)
 

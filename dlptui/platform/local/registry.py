@@ -18,7 +18,7 @@ from dlptui.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.local.sqlite import Database
 from dlptui.platform.rules import check_model_name
 from dlptui.platform.metrics import best_by_searcher  # the rule both profiles apply (training_db.py imports it from here)
-from dlptui.platform.model import ALIASES, Checkpoint, Model, ModelVersion, Promotion, Service
+from dlptui.platform.model import ALIASES, Model, ModelVersion, Promotion, Service
 
 BUSY_TIMEOUT_S = 15.0
 
