@@ -8,8 +8,7 @@ import threading
 import pytest
 
 from dlptui.errors import Conflict, InvalidInput, NotFound
-from dlptui.platform.local.registry import best_checkpoint
-from dlptui.platform.metrics import accuracy
+from dlptui.platform.metrics import accuracy, best_checkpoint
 from dlptui.platform.model import Checkpoint
 
 
