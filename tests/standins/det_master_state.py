@@ -151,7 +151,10 @@ class MasterState:
         with self.lock:
             self.experiments[exp_id] = {"id": exp_id, "config": config, "state": state, "start": start, "end": ended,
                                         "brackets": [{"max": trials, "first": trials, "created": 0}]}
-            return [self._new_trial(exp_id, 0, state, start) for _ in range(trials)]
+            ids = [self._new_trial(exp_id, 0, state, start) for _ in range(trials)]
+            for trial_id in ids:
+                self.trials[trial_id]["end"] = ended if state in TERMINAL else None
+            return ids
 
     def create(self, config: dict, activate: bool, files: list[str]) -> int:
         """A new experiment as CreateExperiment makes it: the searcher's first trials, queued when activated."""
