@@ -21,9 +21,9 @@ Environment variables that win over the file: DLPTUI_PROFILE, DLPTUI_HOME (where
 local profile keeps all its state), DLPTUI_READ_ONLY, DET_MASTER, PACHD_ADDRESS,
 KUBECONFIG, DLPTUI_KUBE_CONTEXT, DLPTUI_ISTIO_INGRESS, DLPTUI_CA_FILE. Secrets (DET_PASS, DET_TOKEN,
 PACHD_TOKEN, DLPTUI_SERVING_TOKEN) are never read from this file, in any profile or at the top:
-only from the environment (or, on the cluster, a Kubernetes Secret: the one the serving pods read,
-and serving_token_secret for the token the Istio gateway asks of a prediction). A value of the
-wrong type is one sentence naming the setting and the type it takes.
+only from the environment (or, on the cluster, a Kubernetes Secret: serving_token_secret for the token
+the Istio gateway asks of a prediction, and storage_secret for the read-only storage credentials the
+serving pods may read). A value of the wrong type is one sentence naming the setting and the type it takes.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ class ClusterSettings:
     pachd_address: str | None = None
     istio_ingress: str | None = None
     serving_image: str = "dlptui-serving:0.1.0"
-    credentials_secret: str = "dlptui-credentials"  # a Kubernetes Secret the serving pods read
+    # a Kubernetes Secret of read-only storage credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) that the serving
+    # pods read with envFrom, for S3 checkpoint storage without workload identity; unset: the pods' own account
+    storage_secret: str | None = None
     serving_token_secret: str = "dlptui-serving-token"  # the Secret (key token) holding what the gateway asks of a prediction
     # the model container's requests and limits (Kubernetes quantities); unset: seldon_template.RESOURCES
     serving_cpu_request: str | None = None
@@ -132,6 +134,12 @@ def load_config(
     if env.get("DLPTUI_HOME"):
         home = Path(env["DLPTUI_HOME"]).expanduser()
 
+    if "credentials_secret" in section:
+        raise InvalidInput(
+            f"Profile {name!r} sets credentials_secret, which dlptui no longer uses: the serving pods read checkpoints "
+            "from storage and hold no Determined credential; remove it (storage_secret names a Secret of read-only "
+            "storage credentials, where the pods have no workload identity)."
+        )
     known_fields = set(ClusterSettings.__dataclass_fields__)
     unknown = set(section) - known_fields - {"timeout_s"}
     if unknown:

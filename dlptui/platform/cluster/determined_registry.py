@@ -20,7 +20,9 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from dlptui.platform.cluster.determined_connection import Master, experiment_checkpoints, experiment_number, seconds, to_checkpoint
+from dlptui.platform.cluster.determined_connection import (
+    Master, checkpoint_storage, experiment_checkpoints, experiment_number, seconds, to_checkpoint,
+)
 from dlptui.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform.rules import check_model_name
 from dlptui.platform.model import ALIASES, Checkpoint, Model, ModelVersion, Promotion, Service
@@ -83,6 +85,7 @@ class DeterminedRegistry:
             aliases=tuple(sorted(a for a, n in aliases.items() if n == v.version)),
             checkpoint_location=ckpt.location,
             notes=v.notes or "",
+            checkpoint_storage=checkpoint_storage(v.checkpoint.training.experimentConfig or {}, ckpt.uuid),
         )
 
     def list_models(self) -> list[Model]:
