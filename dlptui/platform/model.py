@@ -188,6 +188,7 @@ class Experiment:
     error: str | None = None  # one sentence when state is ERROR
     source_checkpoint: str | None = None  # the checkpoint it started warm from (lineage)
     data_job: str | None = None  # the pipeline job that started it (retrain on a new data commit)
+    detail: str | None = None  # one sentence on a state that needs one (queued: what it waits for)
 
     @property
     def progress(self) -> float:
