@@ -32,9 +32,10 @@ from dlptui.platform import rules
 from dlptui.platform.cluster.ca_file import read_ca_file
 from dlptui.platform.cluster.kube_connection import KubeClient, timestamp
 from dlptui.platform.cluster.seldon_template import (  # noqa: F401  (render_deployment: this module's API too)
-    CANARY, DEFAULT_CANARY_TRAFFIC, MAIN, RESOURCES, SHADOW, check_name, render_deployment, storage_of,
+    CANARY, DEFAULT_CANARY_TRAFFIC, MAIN, RESOURCES, SHADOW, check_name, render_deployment, storage_from_history,
+    stored_storage,
 )
-from dlptui.platform.cluster.seldon_token import TOKEN_ENV, TOKEN_HEADER, in_clear, serving_token, token_place
+from dlptui.platform.cluster.seldon_token import TOKEN_ENV, TOKEN_HEADER, check_gateway_transport, serving_token, token_place
 from dlptui.platform.model import (
     CheckpointStorage,
     Deployment,
@@ -119,6 +120,10 @@ def history_of(obj: dict) -> list[dict]:
     return entries if isinstance(entries, list) else []
 
 
+def _known(version: ModelVersion) -> dict[int, CheckpointStorage]:
+    return {version.version: version.checkpoint_storage} if version.checkpoint_storage is not None else {}
+
+
 def _who() -> str:
     import getpass
 
@@ -126,16 +131,6 @@ def _who() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001
         return "unknown"
-
-
-def check_gateway_transport(url: str) -> None:
-    """The serving token never crosses a network in clear: plain http:// only to this machine (a port-forward)."""
-    if in_clear(url):
-        raise NotAvailable(
-            f"The Istio gateway at {url} is not on this machine and its address is not https://, so the serving token "
-            "would cross the network in clear; set istio_ingress to the gateway's https:// address (or `kubectl "
-            "port-forward` it to localhost)."
-        )
 
 
 def prediction_client(cluster: ClusterSettings, token: str) -> SeldonClient:
@@ -250,7 +245,7 @@ class SeldonServing:
         if before is None:
             raise InvalidInput(f"Deployment {name!r} has served no other version; there is nothing to roll back to.")
         version = int(before["to_version"])
-        return self._move(name, current.model, version, "rolled back", _from_history(before, version))
+        return self._move(name, current.model, version, "rolled back", storage_from_history(before, version))
 
     def history(self, name: str) -> list[DeploymentChange]:
         return [
@@ -470,34 +465,6 @@ class SeldonServing:
                 f"The namespace {self.namespace!r} does not exist; create it or set seldon_namespace in the cluster profile."
             )
         return NotAvailable(f"The SeldonDeployment CRD ({CRD_NAME}) is not installed on the cluster; install Seldon Core.")
-
-
-def _known(version: ModelVersion) -> dict[int, CheckpointStorage]:
-    return {version.version: version.checkpoint_storage} if version.checkpoint_storage is not None else {}
-
-
-def stored_storage(obj: dict) -> dict[int, CheckpointStorage]:
-    """The storage of each version the object's predictors serve, as they name it."""
-    found = {}
-    for predictor in (obj.get("spec") or {}).get("predictors") or []:
-        storage = storage_of(predictor)
-        if storage is not None:
-            found[_served(predictor)[1]] = storage
-    return found
-
-
-def _from_history(entry: dict, version: int) -> dict[int, CheckpointStorage]:
-    """The storage a history entry recorded for the version it moved to (none in entries of older objects)."""
-    import dataclasses
-
-    recorded = entry.get("storage")
-    if not isinstance(recorded, dict):
-        return {}
-    fields = {f.name for f in dataclasses.fields(CheckpointStorage)}
-    try:
-        return {version: CheckpointStorage(**{k: str(v) for k, v in recorded.items() if k in fields})}
-    except TypeError:
-        return {}
 
 
 def _not_started(pod: Any, container: str) -> str | None:

@@ -183,3 +183,28 @@ def _render(text: str, values: dict[str, Any], predictor: str, version: int, tra
     except (KeyError, ValueError) as e:
         raise InvalidInput(f"The deployment template has a placeholder dlptui does not fill ({e}); use the template dlptui ships.") from None
     return yaml.safe_load(filled)
+
+
+def stored_storage(obj: dict) -> dict[int, CheckpointStorage]:
+    """The storage of each version the object's predictors serve, as they name it."""
+    found = {}
+    for predictor in (obj.get("spec") or {}).get("predictors") or []:
+        params = {p.get("name"): str(p.get("value") or "") for p in (predictor.get("graph") or {}).get("parameters") or []}
+        number, storage = params.get("version", ""), storage_of(predictor)
+        if storage is not None and number.isdigit():
+            found[int(number)] = storage
+    return found
+
+
+def storage_from_history(entry: dict, version: int) -> dict[int, CheckpointStorage]:
+    """The storage a history entry recorded for the version it moved to (none in entries of older objects)."""
+    import dataclasses
+
+    recorded = entry.get("storage")
+    if not isinstance(recorded, dict):
+        return {}
+    fields = {f.name for f in dataclasses.fields(CheckpointStorage)}
+    try:
+        return {version: CheckpointStorage(**{k: str(v) for k, v in recorded.items() if k in fields})}
+    except TypeError:
+        return {}

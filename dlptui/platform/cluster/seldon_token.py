@@ -35,6 +35,16 @@ def in_clear(url: str) -> bool:
     return parts.scheme.lower() != "https" and not loopback
 
 
+def check_gateway_transport(url: str) -> None:
+    """The serving token never crosses a network in clear: plain http:// only to this machine (a port-forward)."""
+    if in_clear(url):
+        raise NotAvailable(
+            f"The Istio gateway at {url} is not on this machine and its address is not https://, so the serving token "
+            "would cross the network in clear; set istio_ingress to the gateway's https:// address (or `kubectl "
+            "port-forward` it to localhost)."
+        )
+
+
 def token_place(namespace: str, secret: str) -> str:
     return f"{namespace}/{secret} (key {TOKEN_KEY})"
 
