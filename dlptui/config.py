@@ -2,6 +2,7 @@
 
     # ~/.config/dlptui/config.toml  (or $DLPTUI_CONFIG)
     profile = "local"                    # the default profile
+    max_concurrent_experiments = 2       # local experiments training at once, platform-wide (default: cores // 2, at least 1)
 
     [keymap]                             # binding id -> keys, see `?` in the console
     "app.quit" = "ctrl+q"
@@ -13,17 +14,17 @@
     seldon_namespace = "seldon"
     det_master = "http://10.0.0.5:8080"
     pachd_address = "grpc://10.0.0.6:30650"
-    istio_ingress = "http://34.1.2.3"
+    istio_ingress = "https://34.1.2.3"
     serving_image = "gcr.io/my-project/dlptui-serving:0.1.0"
     ca_file = "~/.config/dlptui/cluster-ca.pem"   # a private CA trusted beyond the system roots
 
 Environment variables that win over the file: DLPTUI_PROFILE, DLPTUI_HOME (where the
-local profile keeps all its state), DLPTUI_READ_ONLY, DET_MASTER, PACHD_ADDRESS,
-KUBECONFIG, DLPTUI_KUBE_CONTEXT, DLPTUI_ISTIO_INGRESS, DLPTUI_CA_FILE. Secrets (DET_PASS, DET_TOKEN,
+local profile keeps all its state), DLPTUI_READ_ONLY, DLPTUI_MAX_CONCURRENT_EXPERIMENTS, DET_MASTER,
+PACHD_ADDRESS, KUBECONFIG, DLPTUI_KUBE_CONTEXT, DLPTUI_ISTIO_INGRESS, DLPTUI_CA_FILE. Secrets (DET_PASS, DET_TOKEN,
 PACHD_TOKEN, DLPTUI_SERVING_TOKEN) are never read from this file, in any profile or at the top:
-only from the environment (or, on the cluster, a Kubernetes Secret: the one the serving pods read,
-and serving_token_secret for the token the Istio gateway asks of a prediction). A value of the
-wrong type is one sentence naming the setting and the type it takes.
+only from the environment (or, on the cluster, a Kubernetes Secret: serving_token_secret for the token
+the Istio gateway asks of a prediction, and storage_secret for the read-only storage credentials the
+serving pods may read). A value of the wrong type is one sentence naming the setting and the type it takes.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ class ClusterSettings:
     pachd_address: str | None = None
     istio_ingress: str | None = None
     serving_image: str = "dlptui-serving:0.1.0"
-    credentials_secret: str = "dlptui-credentials"  # a Kubernetes Secret the serving pods read
+    # a Kubernetes Secret of read-only storage credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) that the serving
+    # pods read with envFrom, for S3 checkpoint storage without workload identity; unset: the pods' own account
+    storage_secret: str | None = None
     serving_token_secret: str = "dlptui-serving-token"  # the Secret (key token) holding what the gateway asks of a prediction
     # the model container's requests and limits (Kubernetes quantities); unset: seldon_template.RESOURCES
     serving_cpu_request: str | None = None
@@ -77,6 +80,9 @@ class Config:
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     timeout_s: float = 5.0  # how long a health check may wait for a backend
     file: Path | None = None
+    # local experiments that train at once, on the whole platform (DLPTUI_HOME); one started beyond it is queued
+    # until a slot frees. A search's own max_concurrent_trials still applies inside its one slot.
+    max_concurrent_experiments: int = field(default_factory=lambda: default_max_concurrent())
 
 
 def config_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -89,6 +95,23 @@ def default_home(env: Mapping[str, str] = os.environ) -> Path:
         return Path(env["DLPTUI_HOME"]).expanduser()
     base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "dlptui"
+
+
+def default_max_concurrent(cpus: int | None = None) -> int:
+    """Half the cores, at least one: a local experiment keeps a core busy with its model and another with its
+    loader workers (1 on a two-core machine)."""
+    count = cpus if cpus is not None else (os.cpu_count() or 1)
+    return max(1, count // 2)
+
+
+def _cap(value: object, where: str) -> int:
+    """max_concurrent_experiments as a whole number of 1 or more, or one sentence naming where it was set."""
+    if isinstance(value, str):
+        text = value.strip()
+        value = int(text) if text.isdigit() else value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(f"{where} takes a whole number of experiments, 1 or more, not {value!r}.")
+    return value
 
 
 def _truthy(value: str | None) -> bool:
@@ -132,6 +155,12 @@ def load_config(
     if env.get("DLPTUI_HOME"):
         home = Path(env["DLPTUI_HOME"]).expanduser()
 
+    if "credentials_secret" in section:
+        raise InvalidInput(
+            f"Profile {name!r} sets credentials_secret, which dlptui no longer uses: the serving pods read checkpoints "
+            "from storage and hold no Determined credential; remove it (storage_secret names a Secret of read-only "
+            "storage credentials, where the pods have no workload identity)."
+        )
     known_fields = set(ClusterSettings.__dataclass_fields__)
     unknown = set(section) - known_fields - {"timeout_s"}
     if unknown:
@@ -162,6 +191,12 @@ def load_config(
     if not isinstance(keymap_table, dict) or not all(isinstance(v, str) for v in keymap_table.values()):
         raise InvalidInput(f"[keymap] in {file} maps binding ids to keys, as \"app.quit\" = \"ctrl+q\".")
     keymap = {str(k): v for k, v in keymap_table.items()}
+    if env.get("DLPTUI_MAX_CONCURRENT_EXPERIMENTS"):
+        cap = _cap(env["DLPTUI_MAX_CONCURRENT_EXPERIMENTS"], "DLPTUI_MAX_CONCURRENT_EXPERIMENTS")
+    elif "max_concurrent_experiments" in data:
+        cap = _cap(data["max_concurrent_experiments"], f"max_concurrent_experiments in {file}")
+    else:
+        cap = default_max_concurrent()
     return Config(
         profile=name,
         kind=kind,
@@ -171,6 +206,7 @@ def load_config(
         cluster=cluster,
         timeout_s=timeout,
         file=file if file.exists() else None,
+        max_concurrent_experiments=cap,
     )
 
 

@@ -1,12 +1,16 @@
 """The Seldon Core model class: `seldon-core-microservice dogcat_model.DogCatModel`.
 
 Parameters (`--parameters` locally, `PREDICTIVE_UNIT_PARAMETERS` on the cluster) name the
-model version to serve, either
+checkpoint to serve, where it lies:
 
-- `checkpoint_dir`: a local folder holding a Determined PyTorch checkpoint, or
-- `det_model` + `det_version`: a version of the Determined model registry; the checkpoint is
-  downloaded with the Determined SDK, which reads DET_MASTER, DET_USER and DET_PASS (or a
-  token) from the environment only.
+- `checkpoint_dir`: a local folder holding a Determined PyTorch checkpoint (the local profile's registry), or
+- `checkpoint_uri`: the place Determined's checkpoint storage keeps it, resolved by the deploy step:
+  `gs://bucket/prefix/uuid` or `s3://bucket/prefix/uuid` (with `storage_endpoint` for an S3-compatible
+  service), read with Determined's own storage managers and the pod's own read-only access (Workload
+  Identity, or the AWS_* variables of a read-only Secret); or a folder (`/mnt/checkpoints/...`, a
+  shared_fs storage mounted read-only), read where it is.
+
+The model server never talks to the Determined master and needs no Determined credential.
 
 The model loads in a background thread with retries (after the wrapper forks its workers:
 `load()` runs in each serving process), is put in `eval()` mode, and `/health/status`
@@ -39,7 +43,7 @@ MANIFEST = ".dlptui-manifest.json"
 
 
 def private_cache() -> Path:
-    """Where checkpoints from the master are kept: DLPTUI_CHECKPOINT_CACHE, else a folder of this
+    """Where checkpoints read from a bucket are kept: DLPTUI_CHECKPOINT_CACHE, else a folder of this
     process's own (never a shared /tmp path another user could fill first). The folder must belong
     to this user and be writable by nobody else."""
     import tempfile
@@ -81,8 +85,8 @@ class DogCatModel:
     def __init__(
         self,
         checkpoint_dir: str = "",
-        det_model: str = "",
-        det_version: int = 0,
+        checkpoint_uri: str = "",
+        storage_endpoint: str = "",
         model_name: str = "dogcat-model",
         version: int = 0,
         torch_threads: int = 0,
@@ -91,13 +95,13 @@ class DogCatModel:
         prediction_log: str = "",
         log_keep: int = 100_000,
     ) -> None:
-        if not checkpoint_dir and not det_model:
-            raise ValueError("Give checkpoint_dir (a local checkpoint folder) or det_model and det_version.")
+        if not checkpoint_dir and not checkpoint_uri:
+            raise ValueError("Give checkpoint_dir (a local checkpoint folder) or checkpoint_uri (where the storage keeps it).")
         self.checkpoint_dir = checkpoint_dir
-        self.det_model = det_model
-        self.det_version = int(det_version)
+        self.checkpoint_uri = checkpoint_uri
+        self.storage_endpoint = storage_endpoint
         self.model_name = model_name
-        self.version = int(version or det_version or 0)
+        self.version = int(version or 0)
         self.torch_threads = int(torch_threads)
         self.load_retries = max(1, int(load_retries))
         self.max_pixels = int(max_pixels)
@@ -142,7 +146,7 @@ class DogCatModel:
 
         if self.torch_threads > 0:
             torch.set_num_threads(self.torch_threads)
-        folder = Path(self.checkpoint_dir) if self.checkpoint_dir else self._download()
+        folder = Path(self.checkpoint_dir) if self.checkpoint_dir else checkpoint_folder(self.checkpoint_uri, self.storage_endpoint)
         if not (folder / "state_dict.pth").is_file():
             raise FileNotFoundError(f"{folder} is not a Determined checkpoint folder (no state_dict.pth)")
         # The trial's load_model reads the checkpoint's state dict into build_model(hparams): the
@@ -154,29 +158,6 @@ class DogCatModel:
         self._transform = model_def.eval_transform(hparams)
         self._net = net
         self._error = None
-
-    def _download(self) -> Path:
-        from determined.experimental import client
-
-        target = private_cache() / f"{self.det_model}-{self.det_version}"
-        if (target / "state_dict.pth").is_file() and manifest_matches(target):
-            return target  # downloaded by this user earlier, every file as it was
-        shutil.rmtree(target, ignore_errors=True)  # anything else in its place is not trusted
-        master = os.environ.get("DET_MASTER") or "the default address"
-        try:
-            version = client.Determined().get_model(self.det_model).get_version(self.det_version)
-            partial = target.with_name(target.name + ".partial")
-            shutil.rmtree(partial, ignore_errors=True)  # what an interrupted attempt left
-            version.checkpoint.download(str(partial))
-        except Exception as e:
-            log.warning("fetching %s version %s from %s: %r", self.det_model, self.det_version, master, e)
-            raise RuntimeError(
-                f"model {self.det_model} version {self.det_version} could not be fetched from the Determined "
-                f"master at {master} ({type(e).__name__}); check DET_MASTER and the credentials"
-            ) from None
-        write_manifest(partial)
-        partial.rename(target)
-        return target
 
     # --- Seldon hooks --------------------------------------------------------
 
@@ -271,6 +252,48 @@ class DogCatModel:
         probabilities = {name: round(p, 6) for name, p in zip(self._classes, probs)}
         label = max(probabilities, key=probabilities.get)
         return {"label": label, "probabilities": probabilities, "model": self.model_name, "version": self.version}
+
+
+def checkpoint_folder(uri: str, endpoint: str = "") -> Path:
+    """The local folder of the checkpoint at `uri`: a folder (or file:// URL) as it is, read in place; a gs:// or
+    s3:// one read into the private cache with Determined's storage manager for that storage (the pod's own
+    credentials: Workload Identity, or AWS_* variables), every file checked against the manifest written then."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme in ("", "file"):
+        folder = Path(parts.path if parts.scheme else uri)
+        if not folder.is_absolute():
+            raise ValueError(f"the checkpoint folder {uri} is not an absolute path")
+        return folder
+    if parts.scheme not in ("gs", "s3"):
+        raise ValueError(f"the checkpoint place {uri} is neither a folder nor a gs:// or s3:// URL")
+    *prefix, uuid = [p for p in parts.path.split("/") if p] or [""]
+    if not parts.netloc or not uuid or uuid in (".", ".."):
+        raise ValueError(f"the checkpoint place {uri} names no bucket or no checkpoint")
+    target = private_cache() / "-".join([parts.scheme, parts.netloc, *prefix, uuid])
+    if (target / "state_dict.pth").is_file() and manifest_matches(target):
+        return target  # read by this user earlier, every file as it was
+    shutil.rmtree(target, ignore_errors=True)  # anything else in its place is not trusted
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)  # what an interrupted attempt left
+    config = {"type": "gcs" if parts.scheme == "gs" else "s3", "bucket": parts.netloc, "prefix": "/".join(prefix)}
+    if endpoint and parts.scheme == "s3":
+        config["endpoint_url"] = endpoint
+    try:
+        from determined.common import storage
+
+        storage.build(config, container_path=None).download(uuid, str(partial))
+    except Exception as e:
+        shutil.rmtree(partial, ignore_errors=True)
+        log.warning("reading the checkpoint %s: %r", uri, e)
+        raise RuntimeError(
+            f"the checkpoint at {uri} could not be read ({type(e).__name__}); check that the serving pod's account "
+            "may read that bucket (Workload Identity, or the profile's storage_secret)"
+        ) from None
+    write_manifest(partial)
+    partial.rename(target)
+    return target
 
 
 def _proto_to_dict(request) -> dict:

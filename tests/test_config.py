@@ -103,3 +103,36 @@ def test_platform_namespaces_and_insecure_http_read_as_their_types(tmp_path):
     cfg = load_config(profile="cluster", path=path, env={})
     assert cfg.cluster.platform_namespaces == ("a", "b") and cfg.cluster.allow_insecure_http is True
     assert cfg.timeout_s == 2.0
+
+
+def test_the_serving_pods_credentials_secret_is_gone_and_says_so(tmp_path):
+    """The serving pods hold no Determined credential any more: a profile naming the Secret they used to read is told
+    what replaced it; storage_secret (read-only storage keys) reads as a name."""
+    old = write(tmp_path, '[profiles.cluster]\nkind = "cluster"\ncredentials_secret = "dlptui-credentials"\n')
+    with pytest.raises(InvalidInput) as caught:
+        load_config(profile="cluster", path=old, env={})
+    assert str(caught.value) == (
+        "Profile 'cluster' sets credentials_secret, which dlptui no longer uses: the serving pods read checkpoints from "
+        "storage and hold no Determined credential; remove it (storage_secret names a Secret of read-only storage "
+        "credentials, where the pods have no workload identity)."
+    )
+    new = write(tmp_path, '[profiles.cluster]\nkind = "cluster"\nstorage_secret = "dlptui-storage-reader"\n')
+    assert load_config(profile="cluster", path=new, env={}).cluster.storage_secret == "dlptui-storage-reader"
+    assert load_config(profile="cluster", path=write(tmp_path, '[profiles.cluster]\nkind = "cluster"\n'), env={}).cluster.storage_secret is None
+
+
+def test_max_concurrent_experiments_from_the_cores_the_file_and_the_environment(tmp_path, monkeypatch):
+    from dlptui import config as config_module
+
+    assert [config_module.default_max_concurrent(n) for n in (1, 2, 3, 4, 16)] == [1, 1, 1, 2, 8]
+    monkeypatch.setattr(config_module.os, "cpu_count", lambda: 6)
+    assert load_config(path=tmp_path / "none.toml", env={}).max_concurrent_experiments == 3
+    path = write(tmp_path, "max_concurrent_experiments = 2\n")
+    assert load_config(path=path, env={}).max_concurrent_experiments == 2
+    assert load_config(path=path, env={"DLPTUI_MAX_CONCURRENT_EXPERIMENTS": "4"}).max_concurrent_experiments == 4
+    with pytest.raises(InvalidInput) as caught:
+        load_config(path=path, env={"DLPTUI_MAX_CONCURRENT_EXPERIMENTS": "two"})
+    assert str(caught.value) == "DLPTUI_MAX_CONCURRENT_EXPERIMENTS takes a whole number of experiments, 1 or more, not 'two'."
+    with pytest.raises(InvalidInput) as caught:
+        load_config(path=write(tmp_path, "max_concurrent_experiments = 0\n"), env={})
+    assert str(caught.value) == f"max_concurrent_experiments in {path} takes a whole number of experiments, 1 or more, not 0."

@@ -177,18 +177,23 @@ def test_the_adapter_sends_the_rendered_object_and_it_validates(tmp_path):
     from dlptui.platform.model import ModelVersion
     from dlptui.platform.cluster.seldon_serving import SeldonServing, render_deployment
 
+    from dlptui.platform.model import CheckpointStorage
+
     settings = ClusterSettings(seldon_namespace="seldon", serving_image="gcr.io/p/dlptui-serving:0.1.0")
     serving = SeldonServing(Config(profile="cluster", kind="cluster", home=tmp_path, cluster=settings))
     serving.kube = RecordingKube()
-    v1, v2 = (ModelVersion("dogcat-model", n, f"uuid-{n}", 0.0) for n in (1, 2))
+    storage = {n: CheckpointStorage("gcs", f"uuid-{n}", bucket="p-dlp-checkpoints", prefix="checkpoints") for n in (1, 2)}
+    v1, v2 = (ModelVersion("dogcat-model", n, f"uuid-{n}", 0.0, checkpoint_storage=storage[n]) for n in (1, 2))
 
     serving.deploy("dogcat-deploy", v1)
     sent = serving.kube.objects["dogcat-deploy"]
     assert_valid_seldon_deployment(sent)  # with the history annotation the adapter adds
     history = json.loads(sent["metadata"].pop("annotations")["dlptui.io/history"])
     assert [(e["change"], e["to_version"]) for e in history] == [("deployed", 1)]
-    assert sent == render_deployment("dogcat-deploy", "seldon", settings.serving_image, "dogcat-model", 1,
-                                     secret=settings.credentials_secret)
+    assert sent == render_deployment("dogcat-deploy", "seldon", settings.serving_image, "dogcat-model", 1, storage)
+    [parameters] = [p["graph"]["parameters"] for p in sent["spec"]["predictors"]]
+    assert {p["name"]: p["value"] for p in parameters} == {
+        "checkpoint_uri": "gs://p-dlp-checkpoints/checkpoints/uuid-1", "model_name": "dogcat-model", "version": "1"}
 
     serving.set_canary("dogcat-deploy", v2, 20)
     with_canary = serving.kube.objects["dogcat-deploy"]
@@ -332,8 +337,9 @@ def test_an_insecure_values_file_fails_its_security_check(tmp_path, check, file,
 @pytest.mark.parametrize(
     "check, file, old, new, words",
     [
-        ("security serving credentials", "secrets/create-secrets.sh", "DET_USER=DET_SERVING_USER DET_PASS=DET_SERVING_PASS",
-         "DET_USER=DET_USER DET_PASS=DET_PASS", "the admin's login"),
+        ("security serving credentials", "secrets/create-secrets.sh", '  "seldon        dlptui-serving-token',
+         '  "seldon        det-login   DET_USER=DET_USER DET_PASS=DET_PASS"\n  "seldon        dlptui-serving-token',
+         "create-secrets.sh puts Determined credentials (DET_PASS, DET_USER) into the Secret seldon/det-login"),
         ("security serving credentials", "workload-identity.sh", '  "$CHECKPOINT_BUCKET roles/storage.objectViewer"\n)',
          '  "$CHECKPOINT_BUCKET roles/storage.objectAdmin"\n  "$DATA_BUCKET roles/storage.objectViewer"\n)', "objectViewer only"),
         ("security gpu driver", "create-cluster.sh", "container-engine-accelerators/feb27ef33e5fdf1b8ec7dafbf4cf527ee400278a/",
@@ -356,4 +362,4 @@ def test_no_network_policy_around_the_model_servers_fails(tmp_path):
 
 def test_every_security_check_passes_on_the_repository():
     security = [c for c in run_checks(ROOT, env={}) if c.check.startswith("security ")]
-    assert len(security) == 8 and all(c.ok for c in security), [c for c in security if not c.ok]
+    assert len(security) == 11 and all(c.ok for c in security), [c for c in security if not c.ok]

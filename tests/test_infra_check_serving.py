@@ -112,8 +112,9 @@ POD_VARIANTS = [
      "container model writes /tmp (the temp folder), /tmp/.cache (XDG_CACHE_HOME), /tmp/.config (XDG_CONFIG_HOME), "
      "/tmp/dlptui-checkpoints (DLPTUI_CHECKPOINT_CACHE) on its read-only root filesystem: "
      "mount an emptyDir there"),
-    ("token store at home", "                  - {name: XDG_CONFIG_HOME, value: /tmp/.config}\n", "",
-     "container model leaves XDG_CONFIG_HOME unset, so the Determined SDK's login token would go under its home folder"),
+    ("checkpoint cache at home", "                  - {name: DLPTUI_CHECKPOINT_CACHE, value: /tmp/dlptui-checkpoints}\n", "",
+     "container model leaves DLPTUI_CHECKPOINT_CACHE unset, so the checkpoint it reads from a bucket would go under its "
+     "home folder"),
     ("gRPC", '                  - {name: GRPC_WORKERS, value: "0"}\n', "",
      "container model does not set GRPC_WORKERS=0: the microservice would open a gRPC port that nothing uses"),
 ]

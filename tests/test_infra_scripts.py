@@ -227,9 +227,7 @@ def test_an_unknown_option_is_one_sentence(tools):
 
 SECRET_ENV = {
     "PACHYDERM_DB_PASSWORD": "pg-Value-1",
-    "PACHYDERM_DB_ROOT_PASSWORD": "pg-root-Value-2",
-    "DET_SERVING_USER": "dlptui-serving",
-    "DET_SERVING_PASS": "det 'pass' \"3\"",
+    "PACHYDERM_DB_ROOT_PASSWORD": "pg 'root' \"Value-2\"",
     "DLPTUI_SERVING_TOKEN": "srvValue0123456789abcdef0123456789abcdef",
 }
 
@@ -251,11 +249,11 @@ def test_secrets_reach_kubectl_through_a_file_never_argv_or_output(tools):
     assert result.returncode == 0, result.stderr
     assert "# Kubernetes context: lab-cluster" in result.stdout
     for value in SECRET_ENV.values():
-        if value != "dlptui-serving":
-            assert value not in "\n".join(result.calls), "a secret value reached a command line"
-            assert value not in result.stdout + result.stderr, "a secret value was printed"
-    assert "# pachyderm-postgres\npostgresql-password=pg-Value-1\npostgresql-postgres-password=pg-root-Value-2\n" in result.applied
-    assert f"# dlptui-credentials\nDET_USER=dlptui-serving\nDET_PASS={SECRET_ENV['DET_SERVING_PASS']}\n" in result.applied
+        assert value not in "\n".join(result.calls), "a secret value reached a command line"
+        assert value not in result.stdout + result.stderr, "a secret value was printed"
+    assert ("# pachyderm-postgres\npostgresql-password=pg-Value-1\n"
+            f"postgresql-postgres-password={SECRET_ENV['PACHYDERM_DB_ROOT_PASSWORD']}\n") in result.applied
+    assert "DET_" not in result.applied, "the serving pods get no Determined credential"
     assert f"# dlptui-serving-token\ntoken={SECRET_ENV['DLPTUI_SERVING_TOKEN']}\n" in result.applied
     creates = [shlex.split(c) for c in result.calls if "create secret generic" in c]
     assert all(c[:3] == ["kubectl", "--context", "lab-cluster"] for c in creates)
@@ -266,7 +264,6 @@ def test_secrets_reach_kubectl_through_a_file_never_argv_or_output(tools):
     assert all(any(a.startswith("--cert=") for a in c) and any(a.startswith("--key=") for a in c) for c in tls)
     assert [(option(c, "generic"), option(c, "--namespace")) for c in creates] == [
         ("pachyderm-postgres", "pachyderm"),
-        ("dlptui-credentials", "seldon"),
         ("dlptui-serving-token", "seldon"),
     ]
     assert all("--dry-run=client" in c for c in creates)  # rendered by kubectl, applied with `apply -f -`
@@ -287,7 +284,9 @@ def test_secrets_dry_run_names_keys_only(tools):
     result = tools(SECRETS, "--dry-run", PACHYDERM_ENTERPRISE_LICENSE="lic-Value-9", PACHD_TOKEN="tok-Value-8", **SECRET_ENV)
     assert result.returncode == 0, result.stderr
     assert "Secret pachyderm/pachyderm-enterprise with keys: enterprise-license-key root-token" in result.stdout
-    assert "Secret seldon/dlptui-credentials with keys: DET_USER DET_PASS" in result.stdout
+    assert "Secret seldon/dlptui-serving-token with keys: token" in result.stdout
+    assert "Secret seldon/" not in result.stdout.replace("Secret seldon/dlptui-serving-token with keys: token", ""), \
+        "the serving namespace gets no Secret but the token the console reads (no Determined credential)"
     assert "Secret determined/pachyderm-token with keys: root-token" in result.stdout
     assert "Value" not in result.stdout + result.stderr
     assert result.calls == ["kubectl config current-context"]  # the only call: a look-up

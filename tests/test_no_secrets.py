@@ -46,7 +46,7 @@ PLACEHOLDER = re.compile(
 
 
 # Keys that name a Secret object or a key inside one, not a credential.
-REFERENCE_KEY = re.compile(r"(existing_?secret|credentials_?secret|secret_?name|secret_?ref|secret_?key_?ref|tls_?secret)$", re.I)
+REFERENCE_KEY = re.compile(r"(existing_?secret|credentials_?secret|storage_?secret|secret_?name|secret_?ref|secret_?key_?ref|tls_?secret)$", re.I)
 
 
 def config_lines(path: Path, text: str):
@@ -132,7 +132,7 @@ PLACEHOLDERS = {
     "printf 'password: %s' \"$DET_PASS\"\n",
     "code.py": 'password = os.environ["DET_PASS"]\ntoken = "not scanned in code"\n',
     "gateway.yaml": "secretName: tls-cert\ncredentialName: ingress-cert\n",
-    "config.toml": "credentials_secret = \"dlptui-credentials\"\nkube_context = \"gke_p_z_dlp\"\n",
+    "config.toml": "storage_secret = \"dlptui-storage-reader\"\nkube_context = \"gke_p_z_dlp\"\n",
 }
 
 

@@ -14,11 +14,17 @@ from dlptui.errors import NotAvailable
 from dlptui.platform.cluster.kube_cluster import KubeCluster
 from dlptui.platform.cluster.kube_connection import with_context
 from dlptui.platform.cluster.seldon_serving import SeldonServing
+from dlptui.platform.model import CheckpointStorage
 from tests.fixtures.kube import write_kubeconfig
 from tests.fixtures.serving import version_of
 from tests.helpers import INFRA
 
 ROLES = list(yaml.safe_load_all((INFRA / "rbac.yaml").read_text()))
+
+
+def in_bucket(version):
+    """The version with the place a serving pod reads its checkpoint from (the registry's answer on a cluster)."""
+    return replace(version, checkpoint_storage=CheckpointStorage("gcs", version.checkpoint_uuid, bucket="dlp-checkpoints"))
 
 
 @pytest.fixture
@@ -77,7 +83,7 @@ def test_the_viewer_role_reads_everything_the_console_shows_and_changes_nothing(
     cluster.workloads()
     assert isinstance(serving.list_deployments(), list)
     with pytest.raises(NotAvailable) as refused:
-        serving.deploy("rbac-watcher", version_of(INFRA, 1))
+        serving.deploy("rbac-watcher", in_bucket(version_of(INFRA, 1)))
     assert "does not allow its user to" in str(refused.value) and "\n" not in str(refused.value)
 
 
@@ -87,7 +93,7 @@ def test_the_deployer_role_may_deploy_in_seldon(rbac_user, cluster_config, kube_
     bind("dlptui-viewer")
     bind("dlptui-deployer", "seldon")
     serving = SeldonServing(config)
-    deployed = serving.deploy("rbac-deployer", version_of(INFRA, 1))
+    deployed = serving.deploy("rbac-deployer", in_bucket(version_of(INFRA, 1)))
     try:
         assert deployed.name == "rbac-deployer"
         assert "rbac-deployer" in {d.name for d in serving.list_deployments()}

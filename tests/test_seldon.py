@@ -15,7 +15,7 @@ import pytest
 
 from dlptui.platform import Platform
 from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, Unreachable
-from dlptui.platform.model import DeploymentState, ModelVersion
+from dlptui.platform.model import CheckpointStorage, DeploymentState, ModelVersion
 from dlptui.platform.cluster.seldon_serving import GROUP, PLURAL, VERSION, SeldonServing, render_deployment
 from tests.fixtures.kube import free_port
 from tests.fixtures.kube_cluster import CRD_FILE, GPU_NODE, ensure_service_account, install_crd
@@ -23,8 +23,15 @@ from tests.fixtures.kube_cluster import CRD_FILE, GPU_NODE, ensure_service_accou
 IMAGE = "registry.example/dlptui-serving:0.1.0"
 
 
+def storage(n: int) -> CheckpointStorage:
+    """Where version n keeps its checkpoint: the checkpoint bucket (odd n), or a shared_fs storage (even n)."""
+    if n % 2:
+        return CheckpointStorage("gcs", f"ckpt-{n}", bucket="dlp-checkpoints", prefix="checkpoints")
+    return CheckpointStorage("shared_fs", f"ckpt-{n}", host_path="/mnt/checkpoints", storage_path="determined-checkpoint")
+
+
 def version(n: int, model: str = "dogcat-model") -> ModelVersion:
-    return ModelVersion(model=model, version=n, checkpoint_uuid=f"ckpt-{n}", created=0.0)
+    return ModelVersion(model=model, version=n, checkpoint_uuid=f"ckpt-{n}", created=0.0, checkpoint_storage=storage(n))
 
 
 @pytest.fixture
@@ -53,12 +60,12 @@ def write_status(kube_api, namespace: str, name: str, status: dict) -> None:
 def test_the_created_object_is_the_rendered_template(serving, kube_api, namespace):
     serving.deploy("dogcat-deploy", version(1))
     obj = stored(kube_api, namespace, "dogcat-deploy")
-    expected = render_deployment("dogcat-deploy", namespace, IMAGE, "dogcat-model", 1, secret="dlptui-credentials")
+    expected = render_deployment("dogcat-deploy", namespace, IMAGE, "dogcat-model", 1, {1: storage(1)})
     assert obj["spec"] == expected["spec"]
     assert obj["metadata"]["labels"] == expected["metadata"]["labels"]
     assert (obj["apiVersion"], obj["kind"]) == ("machinelearning.seldon.io/v1", "SeldonDeployment")
     params = {p["name"]: p["value"] for p in obj["spec"]["predictors"][0]["graph"]["parameters"]}
-    assert params == {"det_model": "dogcat-model", "det_version": "1", "model_name": "dogcat-model"}
+    assert params == {"checkpoint_uri": "gs://dlp-checkpoints/checkpoints/ckpt-1", "model_name": "dogcat-model", "version": "1"}
 
 
 def test_create_list_update_canary_delete_round_trip(serving, kube_api, namespace):
@@ -115,8 +122,12 @@ def test_shadow_logger_and_history_as_the_api_server_stores_them(config, kube_ap
         back = serving.rollback("dogcat-deploy")
         assert back.version == 1
         annotation = stored(kube_api, namespace, "dogcat-deploy")["metadata"]["annotations"]["dlptui.io/history"]
-        assert [(e["change"], e["to_version"]) for e in json.loads(annotation)] == [
-            ("deployed", 1), ("updated", 2), ("rolled back", 1)]
+        assert [(e["change"], e["to_version"], e["storage"]["kind"]) for e in json.loads(annotation)] == [
+            ("deployed", 1, "gcs"), ("updated", 2, "shared_fs"), ("rolled back", 1, "gcs")]
+        # rolled back to where version 1 lies, read from the history (no registry answers here)
+        [main] = [p for p in stored(kube_api, namespace, "dogcat-deploy")["spec"]["predictors"] if p["name"] == "main"]
+        assert {p["name"]: p["value"] for p in main["graph"]["parameters"]}["checkpoint_uri"] == (
+            "gs://dlp-checkpoints/checkpoints/ckpt-1")
 
         figures = serving.versions("dogcat-deploy")
         assert [(f.role, f.version, f.requests) for f in figures] == [("primary", 1, None)]
@@ -127,20 +138,61 @@ def test_shadow_logger_and_history_as_the_api_server_stores_them(config, kube_ap
         serving.close()
 
 
-def test_the_object_holds_a_secret_reference_and_no_secret(serving, kube_api, namespace, monkeypatch, config):
+def test_the_stored_object_gives_the_pods_no_determined_credential(serving, kube_api, namespace, monkeypatch):
+    """The SeldonDeployment as the API server keeps it: no DET_* variable, no Secret reference of any kind (envFrom,
+    secretKeyRef, a secret volume, the graph's envSecretRefName) and no credential of this console's environment; each
+    predictor names where its checkpoint lies, a shared_fs storage mounted read-only."""
     password = secrets.token_hex(12)
     monkeypatch.setenv("DET_PASS", password)
     monkeypatch.setenv("DET_TOKEN", password)
     serving.deploy("dogcat-deploy", version(1))
     serving.set_canary("dogcat-deploy", version(2), 10)
+    serving.set_shadow("dogcat-deploy", version(3))
     obj = stored(kube_api, namespace, "dogcat-deploy")
-    text = json.dumps(obj)
-    assert password not in text
+    assert password not in json.dumps(obj)
+    uris = []
     for predictor in obj["spec"]["predictors"]:
-        (container,) = predictor["componentSpecs"][0]["spec"]["containers"]
-        assert container["envFrom"] == [{"secretRef": {"name": config.cluster.credentials_secret}}]
-        literal = {e["name"] for e in container.get("env", [])}  # the server's own settings (paths, GRPC_WORKERS)
-        assert not literal & {"DET_MASTER", "DET_USER", "DET_PASS", "DET_TOKEN", "PACHD_TOKEN"}, literal
+        assert "envSecretRefName" not in predictor["graph"]
+        uris.append({p["name"]: p["value"] for p in predictor["graph"]["parameters"]}["checkpoint_uri"])
+        (component,) = predictor["componentSpecs"]
+        assert component["spec"]["automountServiceAccountToken"] is False
+        assert not [v for v in component["spec"].get("volumes", []) if "secret" in v]
+        (container,) = component["spec"]["containers"]
+        assert "envFrom" not in container
+        names = {e["name"] for e in container.get("env", [])}
+        assert not [n for n in names if n.startswith("DET_") or n == "PACHD_TOKEN"], names
+        assert not [e for e in container.get("env", []) if "secretKeyRef" in (e.get("valueFrom") or {})]
+    assert uris == ["gs://dlp-checkpoints/checkpoints/ckpt-1", "/mnt/checkpoints/determined-checkpoint/ckpt-2",
+                    "gs://dlp-checkpoints/checkpoints/ckpt-3"]
+    canary = obj["spec"]["predictors"][1]["componentSpecs"][0]["spec"]
+    assert {"name": "checkpoints", "hostPath": {"path": "/mnt/checkpoints", "type": "Directory"}} in canary["volumes"]
+    assert {"name": "checkpoints", "mountPath": "/mnt/checkpoints", "readOnly": True} in canary["containers"][0]["volumeMounts"]
+
+
+def test_a_storage_secret_is_the_only_secret_the_pods_read(config, kube_api, namespace):
+    """For S3 without workload identity: the profile's storage_secret (read-only keys) is read with envFrom, and the
+    S3 endpoint of the checkpoint storage is a parameter."""
+    reader = replace(config, cluster=replace(config.cluster, storage_secret="dlptui-storage-reader"))
+    serving = Platform(reader).serving
+    try:
+        minio = CheckpointStorage("s3", "ckpt-7", bucket="checkpoints", prefix="det", endpoint_url="https://minio.storage:9000")
+        serving.deploy("dogcat-deploy", replace(version(7), checkpoint_storage=minio))
+        [predictor] = stored(kube_api, namespace, "dogcat-deploy")["spec"]["predictors"]
+        assert {p["name"]: p["value"] for p in predictor["graph"]["parameters"]} == {
+            "checkpoint_uri": "s3://checkpoints/det/ckpt-7", "model_name": "dogcat-model", "version": "7",
+            "storage_endpoint": "https://minio.storage:9000"}
+        [container] = predictor["componentSpecs"][0]["spec"]["containers"]
+        assert container["envFrom"] == [{"secretRef": {"name": "dlptui-storage-reader"}}]
+    finally:
+        serving.close()
+
+
+def test_a_version_whose_storage_no_pod_can_read_is_one_sentence(serving):
+    azure = CheckpointStorage("azure", "ckpt-9", bucket="container")
+    with pytest.raises(NotAvailable) as caught:
+        serving.deploy("dogcat-deploy", replace(version(9), checkpoint_storage=azure))
+    assert str(caught.value) == ("Version 9 of 'dogcat-model' has its checkpoint in azure storage, which the serving pods "
+                                 "cannot read; use gcs, s3 or shared_fs checkpoint storage on the Determined master.")
 
 
 def test_the_status_the_operator_writes_shows_in_the_list(serving, kube_api, namespace, config):
@@ -167,7 +219,7 @@ def test_the_status_the_operator_writes_shows_in_the_list(serving, kube_api, nam
 
 
 def test_status_is_only_written_through_the_status_subresource(serving, namespace, kube_api):
-    body = render_deployment("sneaky", namespace, IMAGE, "dogcat-model", 1)
+    body = render_deployment("sneaky", namespace, IMAGE, "dogcat-model", 1, {1: storage(1)})
     body["status"] = {"state": "Available"}
     created = serving.create_object(body)
     assert created.state is DeploymentState.STARTING
@@ -175,7 +227,7 @@ def test_status_is_only_written_through_the_status_subresource(serving, namespac
 
 
 def test_the_schema_rejects_a_malformed_object_with_one_sentence(serving, namespace):
-    bad = render_deployment("bad-traffic", namespace, IMAGE, "dogcat-model", 1)
+    bad = render_deployment("bad-traffic", namespace, IMAGE, "dogcat-model", 1, {1: storage(1)})
     bad["spec"]["predictors"][0]["traffic"] = 150
     with pytest.raises(InvalidInput) as caught:
         serving.create_object(bad)
@@ -269,6 +321,26 @@ def test_predictions_need_the_istio_gateway(serving, config, monkeypatch):
     with pytest.raises(NotFound, match="^There is no deployment 'missing'"):
         through_dead.predict("missing", b"")
     through_dead.close()
+
+
+@pytest.mark.parametrize("ingress", ["http://192.0.2.10", "http://gateway.example.com:8080/"])
+def test_the_serving_token_never_goes_over_plain_http_to_another_machine(serving, config, monkeypatch, ingress):
+    """Refused before the token is read (no DLPTUI_SERVING_TOKEN, no Secret: that would be another sentence) and
+    before any connection (192.0.2.10 is a documentation address nothing answers on)."""
+    monkeypatch.delenv("DLPTUI_SERVING_TOKEN", raising=False)
+    serving.deploy("dogcat-deploy", version(1))
+    plain = SeldonServing(replace(config, cluster=replace(config.cluster, istio_ingress=ingress)))
+    try:
+        with pytest.raises(NotAvailable) as caught:
+            plain.predict("dogcat-deploy", b"\xff\xd8 not much of a jpeg")
+        endpoint = f"{ingress.rstrip('/')}/seldon/{config.cluster.seldon_namespace}/dogcat-deploy/api/v1.0/predictions"
+        assert str(caught.value) == (
+            f"The Istio gateway at {endpoint} is not on this machine and its address is not https://, so the serving token "
+            "would cross the network in clear; set istio_ingress to the gateway's https:// address (or `kubectl "
+            "port-forward` it to localhost)."
+        )
+    finally:
+        plain.close()
 
 
 class IstioStandIn:

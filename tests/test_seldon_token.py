@@ -12,7 +12,7 @@ import yaml
 
 from dlptui.errors import NotAvailable
 from dlptui.platform.cluster.seldon_serving import SeldonServing
-from dlptui.platform.model import ModelVersion
+from dlptui.platform.model import CheckpointStorage, ModelVersion
 from tests.helpers import INFRA
 from tests.standins.gateway import GatewayStandin
 
@@ -35,7 +35,7 @@ def serving(cluster_config, namespace, gateway, monkeypatch):
     settings = replace(cluster_config.cluster, seldon_namespace=namespace, serving_image="registry.example/s:1",
                        istio_ingress=gateway.url)
     part = SeldonServing(replace(cluster_config, cluster=settings))
-    part.deploy("dogcat-deploy", ModelVersion("dogcat-model", 1, "u", 0.0))
+    part.deploy("dogcat-deploy", ModelVersion("dogcat-model", 1, "u", 0.0, checkpoint_storage=CheckpointStorage("gcs", "u", bucket="b")))
     yield part
     part.close()
 

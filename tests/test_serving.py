@@ -227,14 +227,16 @@ def test_model_class_reports_why_loading_failed(model_class, tmp_path, monkeypat
 
     from dlptui.platform.local.processes import free_port
 
-    monkeypatch.setenv("DET_MASTER", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     monkeypatch.setenv("DLPTUI_CHECKPOINT_CACHE", str(tmp_path / "cache"))
-    remote = model_class(det_model="dogcat-model", det_version=3, load_retries=1)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "read-only-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "read-only-test")
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    remote = model_class(checkpoint_uri="s3://dlp-checkpoints/checkpoints/uuid-3", storage_endpoint=endpoint, load_retries=1)
     remote.load()
     error = _health_after_loading(remote)
     assert isinstance(error, SeldonMicroserviceException) and error.reason == "MODEL_LOAD_FAILED"
-    assert "could not be fetched from the Determined master" in error.message
-    assert not (tmp_path / "cache" / "dogcat-model-3").exists()
+    assert "the checkpoint at s3://dlp-checkpoints/checkpoints/uuid-3 could not be read" in error.message
+    assert not any((tmp_path / "cache").glob("*"))
 
 
 def test_a_checkpoint_that_does_not_load_shows_as_failed_with_the_reason(serving_platform, tmp_path, monkeypatch):
@@ -253,65 +255,3 @@ def test_a_checkpoint_that_does_not_load_shows_as_failed_with_the_reason(serving
         serving.undeploy("broken")
 
 
-def test_a_version_from_the_determined_master_is_downloaded_and_served(
-    model_class, trained_home, det_master_standin_server, tmp_path
-):
-    """The real microservice given det_model + det_version fetches a real trained checkpoint through
-    the master (its storage is a shared_fs path this machine lacks) and answers as the folder does."""
-    import io
-    import json
-    from pathlib import Path
-
-    from dlptui.platform.local import backends, processes
-    from tests.fixtures.training import chelsea
-    from tests.standins.det_master_state import PASSWORD, USER
-
-    folders = sorted((trained_home / "training" / "determined").iterdir())
-    folder = next(f for f in folders if (f / "state_dict.pth").is_file() and (f / "metadata.json").is_file())
-    state = det_master_standin_server.state
-    number = state.add_checkpoint_files(folder, "served-from-master")
-    assert not os.path.exists("/mnt/checkpoints"), "the storage must be out of the client's reach"
-    cache = tmp_path / "cache"
-    parameters = [
-        {"name": "det_model", "value": "served-from-master", "type": "STRING"},
-        {"name": "det_version", "value": str(number), "type": "INT"},
-        {"name": "load_retries", "value": "1", "type": "INT"},
-    ]
-    args = ["--grpc-workers", "0", "--workers", "1", "--threads", "2", "--parameters", json.dumps(parameters)]
-    assert not any(PASSWORD in a or USER in a for a in args), "credentials only in the environment"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DET_")}
-    env.update(DET_MASTER=det_master_standin_server.url, DET_USER=USER, DET_PASS=PASSWORD,
-               DLPTUI_CHECKPOINT_CACHE=str(cache), XDG_CONFIG_HOME=str(tmp_path / "xdg-config"), PYTHONUNBUFFERED="1",
-               PYTHONPATH=os.pathsep.join([str(backends.serving_dir()), str(backends.trial_dir())]))  # fmt: skip
-    backend = backends.launch("from-master", tmp_path / "deployment", args, env, "served-from-master", number)
-    record, log = backend.record, Path(backend.log)
-    image = io.BytesIO()
-    chelsea().save(image, "JPEG")
-    try:
-        try:
-            backends.wait_ready(backend, timeout=240)
-        except Unreachable as e:
-            raise AssertionError(f"{e}\n{log.read_text()[-3000:]}") from None
-        body = json.dumps({"binData": base64.b64encode(image.getvalue()).decode()}).encode()
-        answer = backend.request("POST", "/api/v1.0/predictions", body, {"content-type": "application/json"}, timeout=60)
-        assert answer.status_code == 200, answer.text
-        served = answer.json()["jsonData"]
-        downloads = list(state.downloads)
-    finally:
-        processes.stop_tree(record)
-        det_master_standin_server.reset()
-    assert not processes.alive(record)
-    assert downloads == [folder.name], "fetched once, through the master"
-    fetched = cache / f"served-from-master-{number}"
-    assert (fetched / "state_dict.pth").read_bytes() == (folder / "state_dict.pth").read_bytes()
-    assert served["model"] == "dogcat-model" and served["version"] == number
-
-    from image_request import decode_image  # serving/, as the model server decodes a request
-
-    local = model_class(checkpoint_dir=str(folder))
-    local.load()
-    assert _health_after_loading(local)["status"] == "ready"
-    expected = local.classify(decode_image(image.getvalue()))
-    assert served["label"] == expected["label"]
-    for name, p in expected["probabilities"].items():
-        assert abs(served["probabilities"][name] - p) < 1e-4, (name, served["probabilities"], expected["probabilities"])

@@ -322,16 +322,24 @@ def test_local_yaml_model_still_knows_a_real_cat_after_training(platform, repo, 
 
 
 def test_two_experiments_at_once(platform, repo, gate):
-    """Two children share the data cache and the records; health counts both."""
-    training = platform.training
-    tiny = write_config(gate.folder, "tiny.yaml")  # trial/tiny.yaml as it is, with the gated trial
-    gate.close(at=1)  # neither can end before health counts them
-    first, second = training.create_experiment(tiny), training.create_experiment(tiny, name="second")
-    assert training.health().detail == "2 running"
-    gate.wait_held(2, training, first.id, second.id)  # both are training at once, on the one data cache
-    gate.open()
-    for experiment in (first, second):
-        assert wait_for(training, experiment.id).state is ExperimentState.COMPLETED
-        assert batches_of(training, experiment.id, "training", "loss") == list(range(1, 21))
-    assert [e.name for e in training.list_experiments()] == ["second", "dogcat-tiny"]  # newest first
-    assert training.health().detail == "0 running"
+    """Two children share the data cache and the records (with max_concurrent_experiments 2); health counts both."""
+    from dataclasses import replace
+
+    from dlptui.platform import Platform
+
+    two = Platform(replace(platform.config, max_concurrent_experiments=2))
+    try:
+        training = two.training
+        tiny = write_config(gate.folder, "tiny.yaml")  # trial/tiny.yaml as it is, with the gated trial
+        gate.close(at=1)  # neither can end before health counts them
+        first, second = training.create_experiment(tiny), training.create_experiment(tiny, name="second")
+        gate.wait_held(2, training, first.id, second.id)  # both are training at once, on the one data cache
+        assert training.health().detail == "2 running"
+        gate.open()
+        for experiment in (first, second):
+            assert wait_for(training, experiment.id).state is ExperimentState.COMPLETED
+            assert batches_of(training, experiment.id, "training", "loss") == list(range(1, 21))
+        assert [e.name for e in training.list_experiments()] == ["second", "dogcat-tiny"]  # newest first
+        assert training.health().detail == "0 running"
+    finally:
+        two.close()

@@ -297,7 +297,11 @@ async def test_deployments_and_predict_screens_on_the_api_server(full_config, fu
         obj = custom.get_namespaced_custom_object(GROUP, VERSION, seldon_namespace, PLURAL, "dogcat-deploy")
         assert obj["kind"] == "SeldonDeployment"
         params = {p["name"]: p["value"] for p in obj["spec"]["predictors"][0]["graph"]["parameters"]}
-        assert (params["det_model"], params["det_version"]) == ("dogcat-model", "1")
+        assert (params["model_name"], params["version"]) == ("dogcat-model", "1")
+        # where the registry's version 1 lies (the stand-in's shared_fs storage), resolved here, not in the pod
+        assert params["checkpoint_uri"].startswith("/mnt/checkpoints/determined-checkpoint/")
+        [container] = obj["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"]
+        assert "envFrom" not in container
 
         # play the Seldon operator: the deployment is built
         address = f"http://dogcat-deploy-default.{seldon_namespace}.svc.cluster.local:8000/api/v1.0/predictions"

@@ -94,6 +94,8 @@ def list_experiments(args, platform) -> int:
 
 def _show(experiment: Experiment, platform) -> None:
     emit_table([experiment], COLUMNS, False)
+    if experiment.detail:
+        print(experiment.detail)
     if experiment.error:
         print(f"error: {experiment.error}")
     if experiment.source_checkpoint:

@@ -28,10 +28,13 @@ real deploy is a warning only):
   prune (not in the schema).
 - ``shellcheck``: every ``*.sh`` under infra/ is shellcheck-clean (``shellcheck -x``).
 - ``security`` (security.py): what a review found unsafe fails: a public or plain-text pachd or
-  Determined master, the admin's login or a writing Google account for the serving pods, plain HTTP
-  on the gateway, no NetworkPolicy around the model servers, the predictions endpoint without an
-  AuthorizationPolicy asking for the serving token, the model server's pod without requests and
-  limits or locked-down securityContext, a GPU driver DaemonSet taken from a branch.
+  Determined master, Determined credentials for the serving pods (an env DET_* or a Secret holding
+  them) or a writing Google account of theirs, plain HTTP on the gateway or in a profile's
+  istio_ingress (the active profile, or one committed under infra/), no NetworkPolicy around the
+  model servers, pachd reachable from a model server (no NetworkPolicy guarding it), the model
+  servers' egress not denied, the predictions endpoint without an AuthorizationPolicy asking for the
+  serving token, the model server's pod without requests and limits or locked-down securityContext,
+  a GPU driver DaemonSet taken from a branch.
 - ``wiring seldon serving account``: the rendered pods run as a service account of
   infra/namespaces.yaml (bound by Workload Identity to the buckets); none set is a warning.
 - ``tool`` and ``env`` (warnings): gcloud, kubectl, helm, docker on PATH; the variables
@@ -114,7 +117,7 @@ def run_checks(root: Path | None = None, env: Mapping[str, str] = os.environ, pr
         checks.append(_values_check(root, path, objects, secrets, accounts))
     checks.extend(_wiring_checks(infra, docs))
     checks.extend(seldon_checks(infra, accounts))
-    checks.extend(security_checks(infra, docs))
+    checks.extend(security_checks(infra, docs, profile))
     checks.extend(shellcheck_checks(root, infra))
     checks.extend(deploy_warnings(env, infra, profile))
     return checks
@@ -182,7 +185,7 @@ def _values_check(root, path, objects, secrets, accounts) -> Check:
             if (namespace, item) not in secrets:
                 errors.append(f"{where} names the Secret {namespace}/{item}, which create-secrets.sh does not create")
         if isinstance(item, dict) and item.get("kind") == "Pod" and item.get("apiVersion") == "v1":
-            pod = {**item, "metadata": item.get("metadata") or {"name": "pod-spec"}}
+            pod = {**item, "metadata": {"name": "pod-spec", **(item.get("metadata") or {})}}  # a template names no pod
             errors.extend(f"{where}.{e}" for e in validate_object(pod, partial=True))
             account = (item.get("spec") or {}).get("serviceAccountName")
             if account and (namespace, account) not in accounts:

@@ -16,7 +16,12 @@ SAMPLE = {
     "image": "us-docker.pkg.dev/my-project/dlptui/dlptui-serving:0.1.0",
     "model": "dogcat-model",
     "version": 3,
-    "secret": "dlptui-credentials",
+}
+# where the sample's versions keep their checkpoints: the checkpoint bucket of helm/determined.yaml (version 3),
+# and a shared_fs storage (version 2, the canary: its read-only mount is checked too)
+SAMPLE_STORAGE = {
+    3: ("gcs", "3f1c2a9e-0000-4000-8000-000000000003", {"bucket": "my-project-dlp-checkpoints", "prefix": "checkpoints"}),
+    2: ("shared_fs", "3f1c2a9e-0000-4000-8000-000000000002", {"host_path": "/mnt/determined", "storage_path": "checkpoints"}),
 }
 
 
@@ -57,9 +62,11 @@ def render_samples(infra: Path | None = None) -> list[tuple[str, dict]]:
     """The adapter's SeldonDeployment for the sample, plain and with a canary, from the template of
     `infra` (default: the one dlptui ships)."""
     from dlptui.platform.cluster.seldon_template import render_deployment
+    from dlptui.platform.model import CheckpointStorage
 
     template = infra.joinpath(*TEMPLATE) if infra is not None else None
+    storage = {n: CheckpointStorage(kind, uuid, **where) for n, (kind, uuid, where) in SAMPLE_STORAGE.items()}
     return [
-        ("plain", render_deployment(**SAMPLE, template=template)),
-        ("canary", render_deployment(**SAMPLE, canary=2, traffic=80, template=template)),
+        ("plain", render_deployment(**SAMPLE, storage=storage, template=template)),
+        ("canary", render_deployment(**SAMPLE, storage=storage, canary=2, traffic=80, template=template)),
     ]

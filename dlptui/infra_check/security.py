@@ -1,13 +1,17 @@
 """The ``security`` checks of `dlptui infra check` (checks.py): what a review found unsafe fails.
 
 pachd (and the chart's proxy) on a public address, reachable from outside without auth, or without
-TLS; the Determined master behind a public load balancer or without ``tlsSecret``; the serving pods'
-Secret carrying the admin's login, or their Google account able to write a bucket or read the data
-bucket; the Istio gateway serving plain HTTP (other than a redirect) or its HTTPS port not on the
-ingress Service; no NetworkPolicy around the model servers; the predictions endpoint open to anyone
-(no AuthorizationPolicy on the ingress gateway asking for the serving token); the model server's pod
-without requests and limits, running as root, with a writable root filesystem, privilege escalation or
-capabilities, or writing where no volume is mounted; the NVIDIA driver DaemonSet taken from a branch.
+TLS; the Determined master behind a public load balancer or without ``tlsSecret``; the serving pods
+holding Determined credentials (an env DET_*, or a Secret that carries them: a compromised model server
+could start tasks with write access to both buckets), or a Google account of theirs able to write a
+bucket or read the data bucket; the Istio gateway serving plain HTTP (other than a redirect) or its HTTPS
+port not on the ingress Service; a gateway address over plain http:// in a profile (the serving token
+would cross the network in clear); no NetworkPolicy around the model servers, no NetworkPolicy guarding
+pachd (a model server could reach it), no default-deny egress for the model servers (network.py decides
+who reaches whom); the predictions endpoint open to anyone (no AuthorizationPolicy on the ingress gateway
+asking for the serving token); the model server's pod without requests and limits, running as root, with
+a writable root filesystem, privilege escalation or capabilities, or writing where no volume is mounted;
+the NVIDIA driver DaemonSet taken from a branch.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from dlptui.infra_check.common import Check, declared_secrets, get, render_samples
 from dlptui.infra_check.manifest_schema import validate_object
+from dlptui.infra_check.network import Pod, egress_allows, ingress_allows, isolated, namespace_labels, reaches
 
 PUBLIC = "LoadBalancer"
 COMMIT_URL = re.compile(r"/[0-9a-f]{40}/")
@@ -25,6 +30,10 @@ TOKEN_HEADER = "request.headers[x-dlptui-token]"  # what the console sends (seld
 TOKEN_PLACEHOLDER = "@DLPTUI_SERVING_TOKEN@"  # helm/install.sh puts the token of the environment in its place
 SERVING_PATHS = "/seldon/"  # the prefix of every prediction URL through the gateway
 WRITABLE_ENV = ("DLPTUI_CHECKPOINT_CACHE", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "TMPDIR")  # where the server writes
+SERVING_NAMESPACE = "seldon"
+# pachd and its proxy, and the Determined master, as their charts label their pods (helm/install.sh's namespaces)
+PACHD_PODS = (Pod("pachyderm", {"app": "pachd", "suite": "pachyderm"}), Pod("pachyderm", {"app": "pachyderm-proxy", "suite": "pachyderm"}))
+MASTER_POD = Pod("determined", {"app": "determined-master-determined", "release": "determined"})
 
 
 def _public(service: Any) -> bool:
@@ -32,7 +41,7 @@ def _public(service: Any) -> bool:
     return get(service, "type") == PUBLIC and not get(service, "loadBalancerSourceRanges")
 
 
-def security_checks(infra: Path, docs: dict[Path, list[Any]]) -> list[Check]:
+def security_checks(infra: Path, docs: dict[Path, list[Any]], profile: Any = None) -> list[Check]:
     helm = infra / "helm"
     values = {p.name: (d[0] if d and isinstance(d[0], dict) else {}) for p, d in docs.items() if helm in p.parents}
     out = []
@@ -68,7 +77,9 @@ def security_checks(infra: Path, docs: dict[Path, list[Any]]) -> list[Check]:
     ingress = values.get("istio-gateway.yaml", {})
     out.append(_serving_credentials_check(infra))
     out.append(_gateway_check(docs, ingress))
+    out.append(_gateway_url_check(infra, profile))
     out.append(_network_policy_check(docs))
+    out.extend(_reach_checks(infra, docs, values.get("determined.yaml", {})))
     out.append(_serving_auth_check(docs, ingress))
     out.append(_serving_pod_check(infra))
     out.append(_gpu_driver_check(infra))
@@ -76,12 +87,25 @@ def security_checks(infra: Path, docs: dict[Path, list[Any]]) -> list[Check]:
 
 
 def _serving_credentials_check(infra: Path) -> Check:
-    """The serving pods read one checkpoint: their login is not the admin's, their bucket access read-only."""
+    """The serving pods hold no Determined credential (they read one checkpoint from storage), and their Google
+    account may only read the checkpoint bucket."""
     errors = []
-    creds = declared_secrets(infra / "secrets" / "create-secrets.sh").get(("seldon", "dlptui-credentials"), [])
-    variables = {key: var for key, var in creds}
-    if variables.get("DET_USER") in (None, "DET_USER") or variables.get("DET_PASS") in (None, "DET_PASS"):
-        errors.append("seldon/dlptui-credentials carries DET_USER/DET_PASS, the admin's login: give the serving pods a user of their own")
+    declared = declared_secrets(infra / "secrets" / "create-secrets.sh")
+    determined = {name: sorted(key for key, var in pairs if _determined(key) or _determined(var))
+                  for (namespace, name), pairs in declared.items() if namespace == SERVING_NAMESPACE}
+    determined = {name: keys for name, keys in determined.items() if keys}
+    for name, keys in sorted(determined.items()):
+        errors.append(f"create-secrets.sh puts Determined credentials ({', '.join(keys)}) into the Secret "
+                      f"{SERVING_NAMESPACE}/{name}, beside the model servers: remove it, they read checkpoints from storage")
+    try:
+        samples = render_samples(infra)
+    except Exception as e:  # the adapter's own sentence, or its bug: the serving pod check says it too
+        samples = []
+        errors.append(f"seldon/deployment.yaml.tmpl does not render: {e}")
+    found = sorted({given for _, obj in samples for given in _determined_credentials(obj, determined)})
+    if found:
+        errors.append(f"the serving pods get Determined credentials ({'; '.join(found)}): a compromised model server could "
+                      "start tasks on the master with write access to both buckets; they read checkpoints from storage and need none")
     identity = infra / "workload-identity.sh"
     text = identity.read_text() if identity.is_file() else ""
     serving = re.search(r"^SERVING_BINDINGS=\(\n(?P<body>.*?)^\)", text, re.M | re.S)
@@ -95,7 +119,66 @@ def _serving_credentials_check(infra: Path) -> Check:
         if set(buckets) != {"CHECKPOINT_BUCKET"}:
             errors.append(f"the serving account reaches {', '.join(sorted(set(buckets))) or 'no bucket'}: the checkpoint bucket only")
     return Check("security serving credentials", not errors, "; ".join(errors) or
-                 "a Determined user of their own; objectViewer on the checkpoint bucket only")
+                 "no Determined credential in the serving pods; objectViewer on the checkpoint bucket only")
+
+
+def _determined(name: str) -> bool:
+    return str(name).upper().startswith("DET_")
+
+
+def _determined_credentials(obj: dict, secrets: dict[str, list[str]]) -> list[str]:
+    """What in a rendered SeldonDeployment hands its pods Determined credentials: an env DET_*, or a reference
+    to a Secret that carries them (`secrets`: name -> its DET_ keys; envFrom, secretKeyRef, a secret volume,
+    the graph's envSecretRefName)."""
+    found = []
+
+    def secret(name: Any, how: str) -> None:
+        if name in secrets:
+            found.append(f"{how} of the Secret {name}, which holds {', '.join(secrets[name])}")
+
+    for predictor in get(obj, "spec", "predictors") or []:
+        graph = predictor.get("graph") or {}
+        secret(graph.get("envSecretRefName"), "the graph's envSecretRefName")
+        for component in predictor.get("componentSpecs") or []:
+            spec = component.get("spec") or {}
+            for volume in spec.get("volumes") or []:
+                secret(get(volume, "secret", "secretName"), "a volume")
+            for container in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+                for env in container.get("env") or []:
+                    if _determined(env.get("name", "")):
+                        found.append(f"env {env.get('name')}")
+                    secret(get(env, "valueFrom", "secretKeyRef", "name"), "a secretKeyRef")
+                for source in container.get("envFrom") or []:
+                    secret(get(source, "secretRef", "name"), "envFrom")
+    return found
+
+
+def _gateway_url_check(infra: Path, profile: Any) -> Check:
+    """No profile sends the serving token to the gateway over plain http:// (the console refuses it too): the active
+    cluster profile, and any profile committed under infra/ (a TOML file with [profiles.NAME] istio_ingress)."""
+    import tomllib
+
+    from dlptui.platform.cluster.seldon_token import in_clear
+
+    places, errors = [], []
+    for path in sorted(infra.rglob("*.toml")):
+        where = path.relative_to(infra.parent)
+        try:
+            data = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as e:
+            errors.append(f"{where} does not parse ({e})")
+            continue
+        for name, section in (data.get("profiles") or {}).items():
+            if isinstance(section, dict) and isinstance(section.get("istio_ingress"), str):
+                places.append((f"profile {name} of {where}", section["istio_ingress"]))
+    if profile is not None and getattr(profile, "istio_ingress", None):
+        places.append(("the active cluster profile", profile.istio_ingress))
+    for where, url in places:
+        if in_clear(url):
+            errors.append(f"{where} has istio_ingress {url}, plain HTTP to another machine, so the serving token would cross "
+                          "the network in clear: use the gateway's https:// address")
+    return Check("security gateway address", not errors, "; ".join(errors) or
+                 ("every istio_ingress is https:// (or this machine)" if places else "no profile names an istio_ingress"))
 
 
 def _gateway_check(docs: dict[Path, list[Any]], ingress: dict) -> Check:
@@ -126,6 +209,49 @@ def _network_policy_check(docs: dict[Path, list[Any]]) -> Check:
     ok = bool(policies)
     return Check("security network policy", ok, "the model servers of namespace seldon take traffic from the gateway only"
                  if ok else "no NetworkPolicy in namespace seldon: any pod can reach the model servers' gRPC and metrics ports")
+
+
+def _reach_checks(infra: Path, docs: dict[Path, list[Any]], determined: dict) -> list[Check]:
+    """Who reaches pachd under the NetworkPolicies of infra/: not a model server, but Determined's trial pods (they
+    read the data); and a model server opens no connection to pachd or the Determined master (default-deny egress)."""
+    objects = [o for d in docs.values() for o in d if isinstance(o, dict)]
+    policies = [o for o in objects if o.get("kind") == "NetworkPolicy"]
+    namespaces = namespace_labels(objects)
+    try:
+        [(_, obj), *_] = render_samples(infra)
+        [predictor, *_] = get(obj, "spec", "predictors") or [{}]
+        labels = {**(predictor.get("labels") or {}), "seldon-deployment-id": get(obj, "metadata", "name") or ""}
+        server = Pod(get(obj, "metadata", "namespace") or SERVING_NAMESPACE, labels)
+    except Exception:  # noqa: BLE001  (the serving pod check says why it does not render)
+        server = Pod(SERVING_NAMESPACE, {})
+    trials = [Pod("determined", dict(get(determined, "taskContainerDefaults", kind, "metadata", "labels") or {}))
+              for kind in ("cpuPodSpec", "gpuPodSpec")]
+    errors = []
+    if not all(isolated(policies, pachd, "Ingress") for pachd in PACHD_PODS):
+        errors.append("no NetworkPolicy guards pachd in namespace pachyderm: any pod of the cluster reaches it (a model server "
+                      "too), and without auth whoever reaches it owns the data; apply pachd-from-the-platform-only of network-policy.yaml")
+    elif any(ingress_allows(policies, server, pachd, namespaces) for pachd in PACHD_PODS):
+        errors.append(f"the NetworkPolicies of namespace pachyderm admit a model server of namespace {server.namespace} to pachd "
+                      "(whatever its own egress rules say): admit only pachd's own namespace and the labelled platform pods")
+    if not errors and not all(reaches(policies, trial, pachd, namespaces) for trial in trials for pachd in PACHD_PODS):
+        errors.append("Determined's trial pods cannot reach pachd under the NetworkPolicies, so training could not read its "
+                      "data: label them dlptui.io/pachd-client (helm/determined.yaml, taskContainerDefaults) and admit that label")
+    out = [Check("security pachd network policy", not errors, "; ".join(errors) or
+                 "pachd takes connections from its own namespace and Determined's labelled trial pods only; a model server cannot reach it")]
+    problems = []
+    if not isolated(policies, server, "Egress"):
+        problems.append(f"no egress NetworkPolicy selects the model servers of namespace {server.namespace}: a compromised one "
+                        "may open connections anywhere in the cluster; apply model-servers-egress of network-policy.yaml")
+    else:
+        reached = [what for what, pods in (("pachd", PACHD_PODS), ("the Determined master", (MASTER_POD,)))
+                   if any(egress_allows(policies, server, pod, namespaces) for pod in pods)]
+        if reached:
+            problems.append(f"the egress NetworkPolicy of namespace {server.namespace} lets a model server reach {' and '.join(reached)}: "
+                            "allow DNS, the storage endpoint and what Seldon needs, no cluster address")
+    out.append(Check("security serving egress", not problems, "; ".join(problems) or
+                     "the model servers' egress is denied but for DNS, the metadata server, istiod, the request logger "
+                     "and HTTPS outside the cluster's private ranges (the storage)"))
+    return out
 
 
 def _gpu_driver_check(infra: Path) -> Check:
@@ -194,7 +320,7 @@ def _covers(pattern: Any) -> bool:
 
 # --- the model server's pod --------------------------------------------------------------------
 
-REQUIRED_WRITABLE = {"XDG_CONFIG_HOME": "the Determined SDK's login token", "DLPTUI_CHECKPOINT_CACHE": "the checkpoint it downloads"}
+REQUIRED_WRITABLE = {"DLPTUI_CHECKPOINT_CACHE": "the checkpoint it reads from a bucket"}
 
 
 def _serving_pod_check(infra: Path) -> Check:
@@ -239,7 +365,7 @@ def _container_errors(container: dict, pod_context: dict, volumes: dict) -> list
         mounts = [m.get("mountPath") for m in container.get("volumeMounts") or []
                   if isinstance(m, dict) and not m.get("readOnly") and "emptyDir" in (volumes.get(m.get("name")) or {})]
         wanted = {env.get("TMPDIR") or "/tmp": "the temp folder"}
-        for var in ("XDG_CACHE_HOME", *REQUIRED_WRITABLE):
+        for var in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", *REQUIRED_WRITABLE):
             if env.get(var):
                 wanted.setdefault(env[var], var)
         unmounted = [f"{path} ({why})" for path, why in wanted.items()

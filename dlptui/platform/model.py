@@ -188,6 +188,7 @@ class Experiment:
     error: str | None = None  # one sentence when state is ERROR
     source_checkpoint: str | None = None  # the checkpoint it started warm from (lineage)
     data_job: str | None = None  # the pipeline job that started it (retrain on a new data commit)
+    detail: str | None = None  # one sentence on a state that needs one (queued: what it waits for)
 
     @property
     def progress(self) -> float:
@@ -231,6 +232,31 @@ class Checkpoint:
     metrics: dict[str, float] = field(default_factory=dict)  # validation metrics at that batch
 
 
+@dataclass(frozen=True)
+class CheckpointStorage:
+    """Where a checkpoint's files lie, in the terms of the storage that holds them (Determined's
+    `checkpoint_storage` of the experiment), with no credential: what a reader that is not the Determined
+    master needs to find them. `kind` is "gcs", "s3" or "shared_fs"; `bucket` and `prefix` name a bucket's
+    folder (gcs, s3; `endpoint_url` an S3-compatible service); `host_path` is the folder every node mounts
+    and `storage_path` the folder below it (shared_fs). The checkpoint is the folder `uuid` below all that."""
+
+    kind: str
+    uuid: str
+    bucket: str = ""
+    prefix: str = ""
+    endpoint_url: str = ""
+    host_path: str = ""
+    storage_path: str = ""
+
+    @property
+    def url(self) -> str:
+        """gs://bucket/prefix/uuid, s3://bucket/prefix/uuid, or the folder host_path/storage_path/uuid."""
+        if self.kind in ("gcs", "s3"):
+            scheme = "gs" if self.kind == "gcs" else "s3"
+            return f"{scheme}://{self.bucket}/" + "/".join(p for p in (*self.prefix.split("/"), self.uuid) if p)
+        return "/" + "/".join(p for p in (*self.host_path.split("/"), *self.storage_path.split("/"), self.uuid) if p)
+
+
 # --- registry ----------------------------------------------------------------
 
 
@@ -256,6 +282,7 @@ class ModelVersion:
     aliases: tuple[str, ...] = ()
     checkpoint_location: str | None = None
     notes: str = ""
+    checkpoint_storage: CheckpointStorage | None = None  # on the cluster: what a serving pod reads, without the master
 
     def __str__(self) -> str:
         return f"{self.model}@{self.version}"

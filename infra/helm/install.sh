@@ -29,7 +29,7 @@ need helm kubectl
 cloud_names
 annotation='iam\.gke\.io/gcp-service-account'
 
-for secret in pachyderm/pachyderm-postgres seldon/dlptui-credentials seldon/dlptui-serving-token pachyderm/pachd-tls \
+for secret in pachyderm/pachyderm-postgres seldon/dlptui-serving-token pachyderm/pachd-tls \
   determined/determined-tls istio-system/seldon-gateway-tls; do
   if [[ "$DRY_RUN" != 1 ]] && ! exists "${KUBECTL[@]}" --namespace "${secret%/*}" get secret "${secret#*/}"; then
     die "the Secret $secret does not exist; run infra/secrets/create-secrets.sh first."
@@ -101,6 +101,4 @@ run "${KUBECTL[@]}" annotate serviceaccount determined-master-determined --names
 note "pachd and the Determined master have no public address: reach them through the Kubernetes API,"
 note "  kubectl -n $PACHYDERM_NAMESPACE port-forward service/pachyderm-proxy 30650:443      # pachd_address = grpcs://localhost:30650"
 note "  kubectl -n $DETERMINED_NAMESPACE port-forward service/determined-master-service-determined 8443:8080   # det_master = https://localhost:8443"
-note "the serving pods log in as DET_SERVING_USER: create it once, with no admin rights, on the master:"
-note "  det -m https://localhost:8443 user create \"\$DET_SERVING_USER\" && det -m https://localhost:8443 user change-password \"\$DET_SERVING_USER\""
 note "istio_ingress (HTTPS): https://\$(kubectl -n $ISTIO_NAMESPACE get service istio-ingressgateway -o jsonpath='{.status.loadBalancer.ingress[0].ip}')"

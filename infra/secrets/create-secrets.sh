@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Create (or update) the platform's Kubernetes Secrets from environment variables. The serving
-# pods get a Determined user of their own (DET_SERVING_USER, not the admin) that can only read;
-# the console reads the serving token (the Istio gateway's AuthorizationPolicy asks for it) from
-# seldon/dlptui-serving-token.
+# pods get no Determined credential (they read their checkpoint from the bucket with a read-only
+# Google account); the console reads the serving token (the Istio gateway's AuthorizationPolicy asks
+# for it) from seldon/dlptui-serving-token.
 #
 #   set -a; . ~/dlp-secrets.env; set +a     # a copy of secrets.env.template, outside the repo
 #   infra/secrets/create-secrets.sh [--dry-run]       (KUBE_CONTEXT: default, the current context)
@@ -18,7 +18,6 @@ source "$(dirname "$0")/../lib.sh" "$@"
 # namespace      secret               key=VARIABLE ...
 SECRETS=(
   "pachyderm     pachyderm-postgres   postgresql-password=PACHYDERM_DB_PASSWORD postgresql-postgres-password=PACHYDERM_DB_ROOT_PASSWORD"
-  "seldon        dlptui-credentials   DET_USER=DET_SERVING_USER DET_PASS=DET_SERVING_PASS"
   "seldon        dlptui-serving-token token=DLPTUI_SERVING_TOKEN"
 )
 # TLS Secrets (kubernetes.io/tls) from a certificate and key file each: pachd and its proxy, the

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from dlptui.errors import Conflict, InvalidInput, NotFound
-from dlptui.platform.model import Deployment, DeploymentState, ModelVersion, Service
+from dlptui.platform.model import CheckpointStorage, Deployment, DeploymentState, ModelVersion, Service
 from tests.contract.checks import one_sentence
 
 # a safety net against a hang, not a measure of speed: locally a test starts up to four model servers one after
@@ -17,7 +17,8 @@ pytestmark = pytest.mark.timeout(600)
 
 def version(n: int = 1) -> ModelVersion:
     return ModelVersion(model="dogcat-model", version=n, checkpoint_uuid=f"ckpt-{n}", created=0.0,
-                        checkpoint_location="/nowhere/checkpoint")
+                        checkpoint_location="/nowhere/checkpoint",
+                        checkpoint_storage=CheckpointStorage("gcs", f"ckpt-{n}", bucket="dlp-checkpoints"))
 
 
 @pytest.fixture

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError, Unreachable
-from dlptui.platform.model import Checkpoint, Service
+from dlptui.platform.model import Checkpoint, CheckpointStorage, Service
 
 if TYPE_CHECKING:
     from dlptui.config import Config
@@ -284,17 +284,35 @@ def _bounded_session(master: str, user: str, token: str, cert: Any, retry: Any, 
     return BoundedSession(master, user, token, cert, max_retries=retry)
 
 
+def checkpoint_storage(config: dict, uuid: str) -> CheckpointStorage | None:
+    """Where the experiment's checkpoint storage keeps checkpoint `uuid` (config: the experiment's config, as the
+    master returns it, with its defaults filled in), or None for a storage a serving pod cannot read itself
+    (azure, directory, none). No credential of the config (access_key, secret_key) is kept."""
+    storage = (config or {}).get("checkpoint_storage") or {}
+    kind = storage.get("type")
+    prefix = "/".join(p for p in str(storage.get("prefix") or "").split("/") if p)
+    if kind in ("gcs", "s3") and storage.get("bucket"):
+        return CheckpointStorage(kind, uuid, bucket=str(storage["bucket"]), prefix=prefix,
+                                 endpoint_url=str(storage.get("endpoint_url") or "") if kind == "s3" else "")
+    if kind == "shared_fs" and str(storage.get("host_path") or "").startswith("/"):
+        host = posixpath.normpath(str(storage["host_path"]))
+        below = posixpath.normpath(posixpath.join(host, str(storage.get("storage_path") or "")))
+        if below != host and not below.startswith(host.rstrip("/") + "/"):
+            return None  # Determined refuses a storage_path outside host_path too
+        relative = posixpath.relpath(below, host)
+        return CheckpointStorage(kind, uuid, host_path=host, storage_path="" if relative == "." else relative)
+    return None
+
+
 def checkpoint_location(config: dict, uuid: str) -> str:
     """Where the experiment's checkpoint storage keeps the checkpoint."""
+    found = checkpoint_storage(config, uuid)
+    if found is not None:
+        return found.url
     storage = (config or {}).get("checkpoint_storage") or {}
     prefix = "/".join(p for p in (storage.get("prefix") or "").split("/") if p)
-    kind = storage.get("type")
-    if kind in ("s3", "gcs", "azure"):
-        scheme = {"s3": "s3", "gcs": "gs", "azure": "azure"}[kind]
-        bucket = storage.get("bucket") or storage.get("container") or ""
-        return f"{scheme}://{bucket}/" + "/".join(p for p in (prefix, uuid) if p)
-    if kind == "shared_fs":
-        return str(Path(storage.get("host_path") or "/") / (storage.get("storage_path") or "") / uuid)
+    if storage.get("type") == "azure":
+        return f"azure://{storage.get('container') or ''}/" + "/".join(p for p in (prefix, uuid) if p)
     return f"determined://checkpoints/{uuid}"
 
 

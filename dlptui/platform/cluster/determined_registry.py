@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlptui.platform.cluster.determined_connection import (
     Master,
+    checkpoint_storage,
     deleted,
     experiment_checkpoints,
     experiment_number,
@@ -94,6 +95,7 @@ class DeterminedRegistry:
             aliases=tuple(sorted(a for a, n in aliases.items() if n == v.version)),
             checkpoint_location=ckpt.location,
             notes=v.notes or "",
+            checkpoint_storage=checkpoint_storage(v.checkpoint.training.experimentConfig or {}, ckpt.uuid),
         )
 
     def list_models(self) -> list[Model]:

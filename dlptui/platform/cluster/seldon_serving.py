@@ -5,15 +5,19 @@ A deployment is a `machinelearning.seldon.io/v1` SeldonDeployment in the profile
 (seldon_template.py, the one template: `infra check` validates the same rendering against the CRD).
 Its predictor "main" serves a model version; a predictor "canary" serves another one with
 its share of the traffic; a predictor "shadow" (`shadow: true`) gets a copy of every request
-and its answers are dropped by Istio. With `request_logger_url` set, every predictor carries
+and its answers are dropped by Istio. Each predictor names where its version's checkpoint lies
+(Determined's checkpoint storage, resolved here, in the console's process, from the registry's
+version: `ModelVersion.checkpoint_storage`); its pod reads it with its own read-only access and holds
+no Determined credential. With `request_logger_url` set, every predictor carries
 Seldon's `logger` (mode all) pointing there; dlptui does not read that log back. The history
-of versions lives in the annotation `dlptui.io/history` (JSON), so rollback knows where to go.
-Per-version figures come from Prometheus (`prometheus_url`: Seldon's executor metrics) when
+of versions lives in the annotation `dlptui.io/history` (JSON, with each version's storage), so rollback
+knows where to go. Per-version figures come from Prometheus (`prometheus_url`: Seldon's executor metrics) when
 the profile names one. The Seldon operator reports `status.state` (Available, Creating,
 Failed), `status.address` and `status.replicas`; requests go through the Istio gateway at
 `{istio_ingress}/seldon/<namespace>/<name>/api/v1.0/predictions`, with the serving token (DLPTUI_SERVING_TOKEN,
 else the Secret `serving_token_secret` of the namespace) as the header X-Dlptui-Token, which the gateway's
-AuthorizationPolicy asks for, over TLS that trusts the system roots and the profile's `ca_file`.
+AuthorizationPolicy asks for, over TLS that trusts the system roots and the profile's `ca_file`. The token
+never goes over plain http:// to a gateway that is not on this machine (a port-forward to localhost is).
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ from dlptui.platform import rules
 from dlptui.platform.cluster.ca_file import read_ca_file
 from dlptui.platform.cluster.kube_connection import KubeClient, timestamp
 from dlptui.platform.cluster.seldon_template import (  # noqa: F401  (render_deployment: this module's API too)
-    CANARY, DEFAULT_CANARY_TRAFFIC, MAIN, RESOURCES, SHADOW, check_name, render_deployment,
+    CANARY, DEFAULT_CANARY_TRAFFIC, MAIN, RESOURCES, SHADOW, check_name, render_deployment, storage_from_history,
+    stored_storage,
 )
-from dlptui.platform.cluster.seldon_token import TOKEN_ENV, TOKEN_HEADER, serving_token, token_place
+from dlptui.platform.cluster.seldon_token import TOKEN_ENV, TOKEN_HEADER, check_gateway_transport, serving_token, token_place
 from dlptui.platform.model import (
+    CheckpointStorage,
     Deployment,
     DeploymentChange,
     DeploymentState,
@@ -40,6 +46,7 @@ from dlptui.platform.model import (
     Prediction,
     Service,
     VersionFigures,
+    to_dict,
 )
 
 if TYPE_CHECKING:
@@ -64,8 +71,9 @@ def _served(predictor: dict | None) -> tuple[str, int]:
         return "", 0
     graph = predictor.get("graph") or {}
     params = {p.get("name"): p.get("value") for p in graph.get("parameters") or []}
-    model = params.get("det_model") or params.get("model_name") or graph.get("name", "")
-    version = str(params.get("det_version") or "0")
+    # det_model and det_version: what objects made before the pods read storage themselves name
+    model = params.get("model_name") or params.get("det_model") or graph.get("name", "")
+    version = str(params.get("version") or params.get("det_version") or "0")
     return str(model), int(version) if version.isdigit() else 0
 
 
@@ -112,6 +120,10 @@ def history_of(obj: dict) -> list[dict]:
     return entries if isinstance(entries, list) else []
 
 
+def _known(version: ModelVersion) -> dict[int, CheckpointStorage]:
+    return {version.version: version.checkpoint_storage} if version.checkpoint_storage is not None else {}
+
+
 def _who() -> str:
     import getpass
 
@@ -144,6 +156,7 @@ class SeldonServing:
 
     def __init__(self, config: Config, platform: Any = None) -> None:
         self.config = config
+        self.platform = platform  # its registry says where a version's checkpoint lies, when nothing else does
         self.namespace = config.cluster.seldon_namespace
         self.kube = KubeClient(config)
         self._client: SeldonClient | None = None
@@ -180,15 +193,17 @@ class SeldonServing:
     # --- changing -----------------------------------------------------------------------
 
     def deploy(self, name: str, version: ModelVersion) -> Deployment:
-        body = self._render(name, version.model, version.version)
-        entry = self._entry("deployed", version.model, None, version.version)
+        storage = self._storage(version.model, version.version, _known(version))
+        body = self._render(name, version.model, version.version, {version.version: storage})
+        entry = self._entry("deployed", version.model, None, version.version, storage)
         body["metadata"].setdefault("annotations", {})[HISTORY] = json.dumps([entry])
         return self.create_object(body)
 
-    def _entry(self, change: str, model: str, before: int | None, after: int) -> dict:
+    def _entry(self, change: str, model: str, before: int | None, after: int, storage: CheckpointStorage) -> dict:
         import time
 
-        return {"time": time.time(), "change": change, "by": _who(), "model": model, "from_version": before, "to_version": after}
+        return {"time": time.time(), "change": change, "by": _who(), "model": model, "from_version": before, "to_version": after,
+                "storage": to_dict(storage)}
 
     def create_object(self, body: dict) -> Deployment:
         """Create a SeldonDeployment object as given (the rendered template, or one of the user's)."""
@@ -208,17 +223,19 @@ class SeldonServing:
 
     def update(self, name: str, version: ModelVersion) -> Deployment:
         """Point predictor "main" at `version` (the operator rolls its pods over); a canary of that version is folded in."""
-        return self._move(name, version.model, version.version, "updated")
+        return self._move(name, version.model, version.version, "updated", _known(version))
 
-    def _move(self, name: str, model: str, version: int, change: str) -> Deployment:
+    def _move(self, name: str, model: str, version: int, change: str, known: dict[int, CheckpointStorage]) -> Deployment:
         obj = self._get(name)
         current = to_deployment(obj)
+        known = {**stored_storage(obj), **known}
         promoted = current.canary_version == version
         canary = None if promoted else current.canary_version
         shadow = current.shadow_version if current.shadow_version != version else None
+        storage = self._storage(model, version, known)
         history = history_of(obj) + [self._entry("promoted" if promoted and change == "updated" else change,
-                                                  model, current.version, version)]
-        body = self._render(name, model, version, canary, current.canary_traffic, shadow)
+                                                  model, current.version, version, storage)]
+        body = self._render(name, model, version, known, canary, current.canary_traffic, shadow)
         return self._patch(name, body, history[-HISTORY_KEEP:])
 
     def rollback(self, name: str) -> Deployment:
@@ -227,7 +244,8 @@ class SeldonServing:
         before = next((e for e in reversed(history_of(obj)) if e.get("to_version") != current.version), None)
         if before is None:
             raise InvalidInput(f"Deployment {name!r} has served no other version; there is nothing to roll back to.")
-        return self._move(name, current.model, int(before["to_version"]), "rolled back")
+        version = int(before["to_version"])
+        return self._move(name, current.model, version, "rolled back", storage_from_history(before, version))
 
     def history(self, name: str) -> list[DeploymentChange]:
         return [
@@ -238,22 +256,29 @@ class SeldonServing:
     def set_canary(self, name: str, version: ModelVersion | None, traffic: int) -> Deployment:
         if version is not None:
             rules.check_canary_traffic(traffic)  # the arguments first, as on the local profile
-        current = to_deployment(self._get(name))
+        obj = self._get(name)
+        current, known = to_deployment(obj), stored_storage(obj)
         if version is None:
-            return self._patch(name, self._render(name, current.model, current.version, shadow=current.shadow_version))
+            return self._patch(name, self._render(name, current.model, current.version, known, shadow=current.shadow_version))
         if version.version == current.version:
             raise InvalidInput(f"Deployment {name!r} already serves version {version.version}; pick another version for the canary.")
+        known = {**known, **_known(version)}
+        known[version.version] = self._storage(version.model, version.version, known)
         return self._patch(
-            name, self._render(name, current.model, current.version, version.version, traffic, current.shadow_version)
+            name, self._render(name, current.model, current.version, known, version.version, traffic, current.shadow_version)
         )
 
     def set_shadow(self, name: str, version: ModelVersion | None) -> Deployment:
-        current = to_deployment(self._get(name))
+        obj = self._get(name)
+        current, known = to_deployment(obj), stored_storage(obj)
         if version is not None and version.version == current.version:
             raise InvalidInput(f"Deployment {name!r} already serves version {version.version}; pick another version for the shadow.")
+        if version is not None:
+            known = {**known, **_known(version)}
+            known[version.version] = self._storage(version.model, version.version, known)
         return self._patch(name, self._render(
-            name, current.model, current.version, current.canary_version, current.canary_traffic or DEFAULT_CANARY_TRAFFIC,
-            version.version if version is not None else None,
+            name, current.model, current.version, known, current.canary_version,
+            current.canary_traffic or DEFAULT_CANARY_TRAFFIC, version.version if version is not None else None,
         ))
 
     def versions(self, name: str) -> list[VersionFigures]:
@@ -332,6 +357,7 @@ class SeldonServing:
                 "Predictions on the cluster go through the Istio gateway; set istio_ingress in the cluster profile "
                 "(or DLPTUI_ISTIO_INGRESS) to its address."
             )
+        check_gateway_transport(deployment.endpoint or self.config.cluster.istio_ingress)  # before the token is read
         from dlptui.platform.seldon_protocol import Refused
 
         try:
@@ -370,14 +396,31 @@ class SeldonServing:
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _render(self, name: str, model: str, version: int, canary: int | None = None, traffic: int = DEFAULT_CANARY_TRAFFIC,
-                shadow: int | None = None) -> dict:
+    def _render(self, name: str, model: str, version: int, storage: dict[int, CheckpointStorage], canary: int | None = None,
+                traffic: int = DEFAULT_CANARY_TRAFFIC, shadow: int | None = None) -> dict:
         settings = self.config.cluster
+        for number in (version, canary, shadow):
+            if number is not None and number not in storage:
+                storage = {**storage, number: self._storage(model, number, storage)}
         return render_deployment(
-            name, self.namespace, settings.serving_image, model, version, canary, traffic or DEFAULT_CANARY_TRAFFIC,
-            settings.credentials_secret, shadow, settings.request_logger_url,
-            {key: getattr(settings, f"serving_{key}", None) for key in RESOURCES},
+            name, self.namespace, settings.serving_image, model, version, storage, canary, traffic or DEFAULT_CANARY_TRAFFIC,
+            shadow, settings.request_logger_url, {key: getattr(settings, f"serving_{key}", None) for key in RESOURCES},
+            settings.storage_secret,
         )
+
+    def _storage(self, model: str, version: int, known: dict[int, CheckpointStorage]) -> CheckpointStorage:
+        """Where version `version` of `model` keeps its checkpoint: from what is known already (the version given,
+        the predictors of the object, its history), else from the registry (the Determined master, as this user)."""
+        if version in known:
+            return known[version]
+        registry = getattr(self.platform, "registry", None) if self.platform is not None else None
+        found = registry.get_version(model, version).checkpoint_storage if registry is not None else None
+        if found is None:
+            raise NotAvailable(
+                f"Where the checkpoint of version {version} of {model!r} lies is not known (the Determined master names "
+                "no gcs, s3 or shared_fs checkpoint storage for it); the serving pods read checkpoints from that storage."
+            )
+        return found
 
     def _list(self, timeout: float | None = None) -> list[dict]:
         listing = self.kube.call(

@@ -4,7 +4,7 @@ every prediction, sent by the cluster's serving client as the header TOKEN_HEADE
 It comes from the environment (DLPTUI_SERVING_TOKEN) or, when that is unset, from key `token` of the
 Kubernetes Secret the profile names (serving_token_secret, in the serving namespace; the Role
 dlptui-predictor of infra/rbac.yaml may read it); never from the config file, and it is never logged
-or put in a sentence.
+or put in a sentence. It never goes over plain http:// to a host that is not this machine (`in_clear`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,31 @@ from dlptui.errors import NotAvailable, NotFound
 TOKEN_HEADER = "X-Dlptui-Token"
 TOKEN_ENV = "DLPTUI_SERVING_TOKEN"
 TOKEN_KEY = "token"
+
+
+def in_clear(url: str) -> bool:
+    """Whether a request to `url` would carry the token across a network unencrypted: not https://, and its host
+    not this machine (localhost, 127.0.0.0/8, ::1: a `kubectl port-forward`)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    return parts.scheme.lower() != "https" and not loopback
+
+
+def check_gateway_transport(url: str) -> None:
+    """The serving token never crosses a network in clear: plain http:// only to this machine (a port-forward)."""
+    if in_clear(url):
+        raise NotAvailable(
+            f"The Istio gateway at {url} is not on this machine and its address is not https://, so the serving token "
+            "would cross the network in clear; set istio_ingress to the gateway's https:// address (or `kubectl "
+            "port-forward` it to localhost)."
+        )
 
 
 def token_place(namespace: str, secret: str) -> str:

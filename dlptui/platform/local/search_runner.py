@@ -15,6 +15,10 @@ trials, which stop at their next boundary with a checkpoint; the experiment is t
 
 Each trial's output goes to its own log and, line by line, to the experiment's (this
 process's stdout), prefixed with the trial where the search has more than one.
+
+Before any of that it takes one of the platform's slots (training_start.take_slot): while the
+platform's max_concurrent_experiments experiments train, the experiment stays queued, with this
+process waiting; a kill stops it there, a pause leaves it paused (it never held a slot).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from dlptui.platform.model import ExperimentState
 QUEUED, RUNNING, PAUSED = ExperimentState.QUEUED, ExperimentState.RUNNING, ExperimentState.PAUSED
 ACTIVE = (QUEUED, RUNNING)
 POLL_S = 0.3
+SLOT_POLL_S = 0.5  # how often a queued runner looks for a free slot
 RESTARTS = 3  # a trial process that died by a signal is started again this many times
 _print_lock = threading.Lock()
 
@@ -64,6 +69,7 @@ class Runner:
         self.slots = search.concurrency(self.searcher)
         self.children: dict[int, subprocess.Popen] = {}
         self.stopping = False
+        self.slot: int | None = None  # the platform slot this runner holds (training_start.take_slot)
         self.sampler: search.Sampler | None = None
         signal.signal(signal.SIGTERM, self._on_term)
 
@@ -72,13 +78,40 @@ class Runner:
 
     def claim(self) -> bool:
         """First thing: record this process as the experiment's (whoever spawned it may die before it does),
-        then let go of the start lock. False when the experiment was killed or paused before it came."""
+        then let go of the start lock. False when the experiment was killed or paused before it came. The
+        experiment stays queued until `take_slot` moves it to running."""
         lock = training_start.inherited()
+        self.slot = training_start.inherited(training_start.SLOT_VAR)  # the one its starter took for it, if any
         try:
             me = os.getpid()
-            return self.db.update(self.id, only_if=ACTIVE, state=RUNNING, pid=me, pid_started=training_start.started(me))
+            return self.db.update(self.id, only_if=ACTIVE, pid=me, pid_started=training_start.started(me))
         finally:
             training_start.release(lock)
+
+    def take_slot(self) -> bool:
+        """Hold one of the platform's slots, waiting (queued) while every one is held and an older experiment
+        waits before this one; then the experiment is running. False when it was paused or killed meanwhile, or
+        another runner took it over: this one leaves."""
+        cap, me, told = training_start.cap_of(), os.getpid(), False
+        while not self.stopping:
+            row = self.db.row(self.id)
+            if row.state not in ACTIVE or row.pid != me:
+                return False
+            if self.slot is None and not training_start.others_wait(self.db.rows((QUEUED,)), self.id):
+                self.slot = training_start.take_slot(self.root, cap)  # held until this process ends
+            if self.slot is not None:
+                if self.db.update(self.id, only_if=ACTIVE, only_pid=me, state=RUNNING):
+                    return True
+                continue  # changed meanwhile: the next look says what
+            if not told:
+                say(f"Queued: {cap} local experiment{'s' if cap != 1 else ''} already train{'s' if cap == 1 else ''} at once "
+                    "(max_concurrent_experiments); it starts when a slot frees.")
+                told = True
+            time.sleep(SLOT_POLL_S)
+        if self.db.row(self.id).request != "pause":  # a SIGTERM from elsewhere; a pause asked by dlptui is written there
+            self.db.update(self.id, only_if=(QUEUED,), only_pid=me, state=PAUSED, pid=None, request=None)
+        say("Paused while queued.")
+        return False
 
     # --- trials ---------------------------------------------------------------------
 
@@ -303,6 +336,8 @@ def main(argv: list[str]) -> int:
     runner = Runner(Path(argv[0]), int(argv[1]))
     if not runner.claim():
         say(f"Experiment {runner.id} was {runner.db.row(runner.id).state.value} before it started; nothing to run.")
+        return 0
+    if not runner.take_slot():
         return 0
     return runner.run()
 

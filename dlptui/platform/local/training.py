@@ -10,7 +10,9 @@
 Each experiment is one child, its search runner (`search_runner.py`), in its own session, so it
 outlives the console that started it; it runs the trials (`training_runner.py`, one process each,
 in its group) with the searcher of the config (single, random, grid, adaptive ASHA) and writes the
-final state itself. This side checks a config
+final state itself. At most the config's max_concurrent_experiments
+experiments train at once on the platform: one started beyond that stays queued, its runner waiting
+for a slot (training_start.py). This side checks a config
 before starting (one sentence for a missing file, bad YAML, an unknown backbone, a bad
 hyperparameter, missing weights, an unknown data commit), pins the data commit (lineage),
 and notices a child that died without a word (kill -9, OOM): its experiment becomes error,
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -74,11 +77,12 @@ class LocalTraining:
 
     def health(self) -> Service:
         try:
-            running = len(self._refreshed(self.db.rows(ACTIVE)))
+            active = self._refreshed(self.db.rows(ACTIVE))
+            queued = sum(1 for r in active if training_start.waiting(r.state, r.pid))
             paused = len(self.db.rows((ExperimentState.PAUSED,)))
         except Exception as e:  # a health check never raises
             return Service("training", "Determined Trainer (local)", False, f"The training records cannot be read: {e}")
-        detail = f"{running} running" + (f", {paused} paused" if paused else "")
+        detail = f"{len(active) - queued} running" + (f", {queued} queued" if queued else "") + (f", {paused} paused" if paused else "")
         missing = [p for p in ("determined", "torch") if importlib.util.find_spec(p) is None]  # a base or [cluster] install
         if missing:
             what = f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed"
@@ -86,10 +90,15 @@ class LocalTraining:
         return Service("training", "Determined Trainer (local)", True, detail, version=_determined_version())
 
     def list_experiments(self) -> list[Experiment]:
-        return [self.db.experiment(r) for r in self._refreshed(self.db.rows())]
+        return [self._described(r) for r in self._refreshed(self.db.rows())]
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        return self.db.experiment(self._refresh(self.db.row(experiment_id)))
+        return self._described(self._refresh(self.db.row(experiment_id)))
+
+    def _described(self, row: Row) -> Experiment:
+        experiment = self.db.experiment(row)
+        waiting = training_start.waiting(row.state, row.pid)
+        return replace(experiment, detail=training_start.queued(self.config.max_concurrent_experiments)) if waiting else experiment
 
     def metrics(self, experiment_id: str, cursor: int = 0) -> tuple[list[MetricPoint], int]:
         row = self.db.row(experiment_id)
@@ -225,7 +234,17 @@ class LocalTraining:
 
     def _start(self, row: Row, lock: int | None) -> None:
         """Spawn the runner of a queued experiment; the caller holds its start lock (`lock`), which the runner inherits."""
-        env = training_start.runner_env(self.config.home, self.root, row.config, lock)
+        # one of the platform's slots (max_concurrent_experiments) when one is free and no older experiment waits:
+        # the runner inherits it and the experiment runs; without one it stays queued, its runner waiting for a slot
+        cap = self.config.max_concurrent_experiments
+        waits = training_start.others_wait(self.db.rows((ExperimentState.QUEUED,)), row.id)
+        slot = None if waits else training_start.take_slot(self.root, cap)
+        try:
+            self._start_with(row, training_start.runner_env(self.config.home, self.root, row.config, lock, cap, slot), slot)
+        finally:
+            training_start.release(slot)  # the runner holds its own copy
+
+    def _start_with(self, row: Row, env: dict, slot: int | None) -> None:
         # queued until the child exists; a child that ends at once must not be overwritten to running
         if not self.db.update(row.id, only_if=(ExperimentState.QUEUED,), pid=None, request=None, error=None, ended=None):
             return  # killed (or paused) before its runner was spawned: nothing to start
@@ -240,9 +259,8 @@ class LocalTraining:
         # a waiter reaps the child the moment it exits: no zombie, and its exit is seen at once
         threading.Thread(target=child.wait, name=f"training-{row.id}-waiter", daemon=True).start()
         # the child records itself too (search_runner.Runner.claim): a starter that dies here loses nothing
-        started = self.db.update(
-            row.id, only_if=ACTIVE, state=ExperimentState.RUNNING, pid=child.pid, pid_started=training_start.started(child.pid)
-        )
+        running = {"state": ExperimentState.RUNNING} if slot is not None else {}
+        started = self.db.update(row.id, only_if=ACTIVE, pid=child.pid, pid_started=training_start.started(child.pid), **running)
         if not started and self.db.row(row.id).pid != child.pid:
             # killed or paused while it was being spawned (the request saw no process to signal),
             # or it already ended: nothing may keep training untracked
@@ -260,7 +278,7 @@ class LocalTraining:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: it outlives the console, and stops as one
-            pass_fds=(int(env[training_start.FD_VAR]),) if training_start.FD_VAR in env else (),
+            pass_fds=training_start.passed_fds(env),
         )
 
     # --- changing state ------------------------------------------------------------

@@ -9,6 +9,14 @@ go; the starter lets go once it has recorded the pid too. So a queued experiment
 being started exactly while its lock is held: one whose lock is free was abandoned (its starter
 died, and its runner died or never came, before a pid was recorded), and can be marked error and
 resumed. Lock files are never removed: a removed one could be locked twice.
+
+How many experiments train at once, platform-wide: slots, flocks on `<training>/slots/<n>.lock` for n
+below the cap (the config's max_concurrent_experiments, handed to the runner in CAP_VAR). The starter
+takes a free slot when one is free and no older experiment waits, hands it to the runner it spawns
+(SLOT_VAR, like the start lock) and records the experiment running; otherwise the experiment stays
+queued and its runner, once recorded, waits for a slot before it trains. A slot is held for as long
+as its runner lives: the kernel lets go of it when the runner ends, however it ends (kill -9 too), so
+there is no count to repair. Waiting runners take free slots oldest experiment first.
 """
 
 from __future__ import annotations
@@ -17,13 +25,17 @@ import fcntl
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from dlptui.platform.local import processes
 
 FD_VAR = "DLPTUI_START_LOCK_FD"
+CAP_VAR = "DLPTUI_MAX_CONCURRENT_EXPERIMENTS"
+SLOT_VAR = "DLPTUI_SLOT_FD"
 
 
-def runner_env(home: Path, root: Path, config: dict | None, lock: int | None) -> dict[str, str]:
+def runner_env(home: Path, root: Path, config: dict | None, lock: int | None, cap: int = 1,
+               slot: int | None = None) -> dict[str, str]:
     """The allow-listed environment (processes.child_env): no secret of the console reaches the
     trial, but for the Pachyderm token of a config that reads its data from Pachyderm."""
     data = (config or {}).get("data") or {}
@@ -35,8 +47,15 @@ def runner_env(home: Path, root: Path, config: dict | None, lock: int | None) ->
         "PYTHONUNBUFFERED": "1",
         processes.TOKEN_VAR: secrets.token_hex(12),  # marks the runner and its trials as the platform's
         processes.PART_VAR: "training",
+        CAP_VAR: str(max(1, int(cap))),
         **({FD_VAR: str(lock)} if lock is not None else {}),
+        **({SLOT_VAR: str(slot)} if slot is not None else {}),
     })
+
+
+def passed_fds(env: dict[str, str]) -> tuple[int, ...]:
+    """The descriptors a runner inherits: its start lock and its slot, where the environment names them."""
+    return tuple(int(env[var]) for var in (FD_VAR, SLOT_VAR) if var in env)
 
 
 def started(pid: int) -> float | None:
@@ -85,10 +104,48 @@ def release(fd: int | None) -> None:
             pass
 
 
-def inherited() -> int | None:
-    """In a runner: the descriptor its starter passed on (taken out of the environment, so no grandchild sees it)."""
-    value = os.environ.pop(FD_VAR, None)
+def inherited(var: str = FD_VAR) -> int | None:
+    """In a runner: the descriptor its starter passed on in `var` (the start lock, or SLOT_VAR its slot), taken
+    out of the environment, so no grandchild sees it."""
+    value = os.environ.pop(var, None)
     try:
         return int(value) if value else None
     except ValueError:
         return None
+
+
+def cap_of(env=os.environ) -> int:
+    """In a runner: the cap its starter handed on (1 when it is missing or not a number)."""
+    value = str(env.get(CAP_VAR) or "").strip()
+    return max(1, int(value)) if value.isdigit() else 1
+
+
+def others_wait(rows: list, experiment_id: int) -> bool:
+    """Whether an older experiment than `experiment_id` waits for a slot (`rows`: the queued ones)."""
+    return any(r.id < experiment_id and waiting(r.state, r.pid) and alive(r.pid, r.pid_started) for r in rows)
+
+
+def take_slot(root: Path, cap: int) -> int | None:
+    """The descriptor of a free slot, now held (until it is closed or this process ends); None when all `cap` are held."""
+    folder = root / "slots"
+    folder.mkdir(exist_ok=True)
+    for n in range(max(1, cap)):
+        fd = os.open(folder / f"{n}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return fd
+    return None
+
+
+def waiting(state: Any, pid: int | None) -> bool:
+    """Queued with its runner recorded: the runner waits for a slot (one being started has no pid yet)."""
+    return getattr(state, "value", state) == "queued" and bool(pid)
+
+
+def queued(cap: int) -> str:
+    """What a queued experiment waits for, in one sentence."""
+    return (f"Queued: at most {cap} local experiment{'s' if cap != 1 else ''} train at once (max_concurrent_experiments, "
+            f"{CAP_VAR}); it starts when one ends, and can be killed or paused meanwhile.")

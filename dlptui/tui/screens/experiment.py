@@ -262,6 +262,8 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
         text.append("  ").append_text(progress_bar(e.progress, 20))
         text.append(f"  {e.batches_done}/{e.max_batches} batches   {e.name}   data {data_ref(e.data_repo, e.data_commit)}")
         text.append(f"   best accuracy {percent(e.best_accuracy)}, validation loss {number(e.best_validation_loss)}")
+        if e.detail:
+            text.append(f"\n{e.detail}", style="yellow")
         if e.error:
             text.append(f"\n{e.error}", style="bold red")
         summary.update(text)

@@ -83,7 +83,10 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
             self.state(f"No experiments yet.{hint}{sample if hint else ''}")
         else:
             running = sum(e.state == ExperimentState.RUNNING for e in experiments)
-            self.state(f"{plural(len(experiments), 'experiment')}, {running} running. Enter opens the live view.")
+            queued = sum(e.state == ExperimentState.QUEUED for e in experiments)
+            cap = f" (max_concurrent_experiments: {self.config.max_concurrent_experiments} at once)" if self.config.kind == "local" else ""
+            waiting = f", {queued} queued{cap}" if queued else ""
+            self.state(f"{plural(len(experiments), 'experiment')}, {running} running{waiting}. Enter opens the live view.")
 
     def experiment_id(self) -> str | None:
         return self.query_one("#experiments", ResourceTable).selected_key
