@@ -35,6 +35,24 @@ def _rpc_error(e: BaseException):
     return None
 
 
+def input_leaves(message: Any) -> list[Any]:
+    """The pfs inputs of a pipeline's input tree (cross, union, join and group too)."""
+    if message.HasField("pfs"):
+        return [message.pfs]
+    return [leaf for kind in ("cross", "union", "join", "group") for part in getattr(message, kind) for leaf in input_leaves(part)]
+
+
+def pipeline_users(client: Any) -> list[tuple[str, list[str]]]:
+    """(pipeline, the repos it reads) of every pipeline on pachd: who holds a repo (data_rules.check_repo_unused)."""
+    return [(p.pipeline.name, [leaf.repo for leaf in input_leaves(p.details.input)]) for p in client.list_pipeline(details=True)]
+
+
+# What pachd answers when a pipeline holds a repo (2.12's and 2.7's words), and when a commit is started on a
+# pipeline's output branch; none has a gRPC code of its own.
+REPO_HELD = ("associated with a pipeline", "in the direct provenance of", "as subvenance")
+OUTPUT_BRANCH = "cannot start a commit on an output branch"
+
+
 class Pachd:
     """One python-pachyderm client for the profile, built on first use and checked once."""
 
@@ -148,6 +166,11 @@ class Pachd:
             return InvalidInput(f"pachd refused {what}: {details}.")
         if code == grpc.StatusCode.FAILED_PRECONDITION:
             return Conflict(f"pachd cannot do that to {what} now: {details}.")
+        if any(words in details for words in REPO_HELD):
+            return Conflict(f"pachd will not delete {what}: a pipeline reads or writes it; delete the pipeline first.")
+        if OUTPUT_BRANCH in details:
+            return Conflict(f"pachd will not start a commit in {what}: the branch is a pipeline's output, which only the "
+                            "pipeline's jobs write; put the files into the pipeline's input repo instead.")
         return PlatformError(f"pachd at {address} failed on {what}: {details or code.name}.")
 
     @contextlib.contextmanager
