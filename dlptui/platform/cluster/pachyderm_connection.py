@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,13 @@ def _rpc_error(e: BaseException):
             return e
         e = e.__cause__ or e.__context__
     return None
+
+
+def _untrusted(error: BaseException | None) -> str | None:
+    """Why the TLS handshake refused pachd's certificate (OpenSSL's words), when that is why a call failed."""
+    rpc = _rpc_error(error) if error is not None else None
+    found = re.search(r"CERTIFICATE_VERIFY_FAILED: ([^:]+)", (rpc.details() or "") if rpc is not None else "")
+    return found.group(1).strip() if found else None
 
 
 def input_leaves(message: Any) -> list[Any]:
@@ -124,6 +132,12 @@ class Pachd:
         asking.start()
         asking.join(self.config.timeout_s)
         if "version" not in answer:
+            untrusted = _untrusted(answer.get("error"))
+            if untrusted:
+                raise Unreachable(
+                    f"pachd at {client.address} presented a TLS certificate that is not trusted here ({untrusted}); "
+                    "if a private CA signed it, set ca_file (or DLPTUI_CA_FILE) in the cluster profile to that CA's PEM file."
+                )
             raise self.unreachable(client.address)
         v = answer["version"]
         return f"{v.major}.{v.minor}.{v.micro}{v.additional}"
