@@ -27,6 +27,7 @@ from pathlib import Path
 from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError
 from dlptui.platform import data_rules
 from dlptui.platform.local.blobs import BlobStore, Pack, Staged
+from dlptui.platform.local.commit_rows import COMMIT_COLUMNS, data_commits, pipeline_users, with_provenance
 from dlptui.platform.local.metadb import open_metadb
 from dlptui.platform.rules import Collected, check_repo_name, clean_path, join
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
@@ -36,42 +37,8 @@ DEFAULT_BRANCH = "master"
 MIN_PREFIX = 4
 BRANCH = re.compile(r"^[A-Za-z0-9_-]+$")  # pachd's rule, so a branch made here can be made on a cluster
 
-COMMIT_COLUMNS = "seq, id, repo, branch, parent, message, created, size_bytes, files, error"
 STAGE_THREADS = 4  # files staged side by side by one put
 STAGE_BATCH = 256  # files per task: a task per file costs more than a small file's copy
-
-
-def _commit(row: sqlite3.Row, parent: str | None = None) -> Commit:
-    return Commit(
-        id=row["id"], repo=row["repo"], branch=row["branch"], parent=parent, message=row["message"],
-        created=row["created"], size_bytes=row["size_bytes"], files=row["files"],
-    )
-
-
-def _data_commits(db: sqlite3.Connection, repo: str, rows: list[sqlite3.Row]) -> list[Commit]:
-    """The rows as Commits, each with its nearest ancestor that is data as its parent (data_rules): the rows' own
-    parent unless a failed job's output commit lies between."""
-    if db.execute("SELECT 1 FROM commits WHERE repo = ? AND error != '' LIMIT 1", (repo,)).fetchone() is None:
-        return [_commit(r, r["parent"]) for r in rows]
-    states = {r[0]: r for r in db.execute("SELECT id, parent, error FROM commits WHERE repo = ?", (repo,))}
-    return [_commit(r, data_rules.data_parent(r["parent"], states, lambda s: (True, s["error"]), lambda s: s["parent"]))
-            for r in rows]
-
-
-def _provenance(db: sqlite3.Connection, commits: list[Commit]) -> list[Commit]:
-    """The commits with the sources a pipeline made them from ("repo@commit")."""
-    import dataclasses
-
-    if not commits:
-        return commits
-    ids = [c.id for c in commits]
-    found: dict[str, list[str]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in db.execute(f"SELECT commit_id, source FROM provenance WHERE commit_id IN ({marks}) ORDER BY source", chunk):
-            found.setdefault(row[0], []).append(row[1])
-    return [dataclasses.replace(c, provenance=tuple(found[c.id])) if c.id in found else c for c in commits]
 
 
 def check_branch_name(name: str) -> str:
@@ -202,34 +169,10 @@ class LocalDataStore:
             db.execute("INSERT INTO repos (name, created, description) VALUES (?, ?, ?)", (name, time.time(), description))
             return self._repo(db, name)
 
-    def _pipeline_users(self) -> list[tuple[str, list[str]]]:
-        """(pipeline, the repos it reads) from the local pipelines' records, read-only (none yet: no pipeline)."""
-        import json
-
-        from dlptui.platform import pipeline_spec
-
-        path = self.home / "pipelines" / "meta.db"
-        if not path.is_file():
-            return []
-        try:
-            with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30) as con:
-                rows = con.execute("SELECT name, spec FROM pipelines").fetchall()
-        except sqlite3.Error as e:
-            raise PlatformError(f"The pipeline records at {path.parent} cannot be read ({e}); a repo in use could "
-                                "not be told apart, so nothing was deleted.") from None
-        users = []
-        for name, spec in rows:
-            try:
-                leaves = pipeline_spec.parse(json.loads(spec)).input.leaves()
-            except (ValueError, PlatformError):
-                leaves = []
-            users.append((name, [leaf.repo for leaf in leaves]))
-        return users
-
     def delete_repo(self, name: str) -> None:
         with self._read() as db:
             self._need_repo(db, name)
-        data_rules.check_repo_unused(name, self._pipeline_users())  # one rule with the cluster: a repo in use stays
+        data_rules.check_repo_unused(name, pipeline_users(self.home))  # one rule with the cluster: a repo in use stays
         with self._write() as db:
             self._need_repo(db, name)
             db.execute("DELETE FROM entries WHERE commit_seq IN (SELECT seq FROM commits WHERE repo = ?)", (name,))
@@ -268,11 +211,11 @@ class LocalDataStore:
             if limit is not None:
                 sql += " LIMIT ?"
                 params.append(int(limit))
-            return _provenance(db, _data_commits(db, repo, db.execute(sql, params).fetchall()))
+            return with_provenance(db, data_commits(db, repo, db.execute(sql, params).fetchall()))
 
     def inspect_commit(self, repo: str, ref: str) -> Commit:
         with self._read() as db:
-            return _provenance(db, _data_commits(db, repo, [self._find_commit(db, repo, ref)]))[0]
+            return with_provenance(db, data_commits(db, repo, [self._find_commit(db, repo, ref)]))[0]
 
     def resolve(self, repo: str, ref: str) -> DataRef:
         with self._read() as db:
@@ -380,7 +323,7 @@ class LocalDataStore:
                 commit = self._new_commit(db, repo, branch, message, changes, sorted(tops), error)
                 db.executemany("INSERT OR IGNORE INTO provenance (commit_id, source) VALUES (?, ?)",
                                [(commit.id, source) for source in provenance])
-                return _provenance(db, [commit])[0]
+                return with_provenance(db, [commit])[0]
         finally:
             self.blobs.discard(staged.values(), pack)
 
@@ -453,7 +396,7 @@ class LocalDataStore:
             "INSERT INTO branches (repo, name, head) VALUES (?, ?, ?) ON CONFLICT (repo, name) DO UPDATE SET head = ?",
             (repo, branch, seq, seq),
         )
-        return _data_commits(db, repo, [db.execute(f"SELECT {COMMIT_COLUMNS} FROM commits WHERE seq = ?", (seq,)).fetchone()])[0]
+        return data_commits(db, repo, [db.execute(f"SELECT {COMMIT_COLUMNS} FROM commits WHERE seq = ?", (seq,)).fetchone()])[0]
 
     # --- files -----------------------------------------------------------------
 
