@@ -138,6 +138,22 @@ def test_an_input_commit_with_an_error_makes_the_job_unrunnable(client):
     assert job.reason == f"unrunnable because the following upstream pipelines failed: {repo}"
 
 
+def test_a_commit_set_holds_the_downstream_job_too_and_an_upstream_failure_makes_it_unrunnable(client):
+    repo, first = raw_repo(client)
+    up, down = name("up"), name("down")
+    pipeline(client, up, repo, cmd=["sh", "-c", "grep -q bad /pfs/*/* && exit 1; cp /pfs/*/* /pfs/out/"])
+    pipeline(client, down, up)
+    ended(client, down)
+    commit = client.start_commit(repo, "master")
+    downstream = next(j for j in jobs(client, down) if j.job.id == commit.id)  # made with the input commit
+    assert downstream.state in (J.JOB_CREATED, J.JOB_STARTING)
+    client.put_file_bytes(commit, "/c.txt", b"bad")
+    client.finish_commit(commit)
+    job = until(lambda: (j := next(iter(client.inspect_job(commit.id, down)))).state == J.JOB_UNRUNNABLE and j)
+    assert job.reason == f"unrunnable because the following upstream pipelines failed: {up}"
+    assert next(iter(client.inspect_job(commit.id, up))).state == J.JOB_FAILURE
+
+
 def test_stopping_kills_the_running_job_with_pachds_reason(client):
     repo, _ = raw_repo(client)
     pipe = name()

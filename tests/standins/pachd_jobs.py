@@ -157,6 +157,14 @@ class Worker(threading.Thread):
         self.pps, self.job = pps, job
 
     def run(self) -> None:
+        try:
+            self._run()
+        except Exception as e:  # an input or output repo deleted under it: the job fails, as a worker's would
+            with self.pps.lock:
+                if self.job.state == J.JOB_RUNNING:
+                    self.job.state, self.job.finished, self.job.reason = J.JOB_FAILURE, time.time(), f"worker error: {e!r}"
+
+    def _run(self) -> None:
         pps, job = self.pps, self.job
         while True:
             with pps.lock:

@@ -112,12 +112,14 @@ class PpsStandinServicer(pps_pb2_grpc.APIServicer):
                     users = f"{PROJECT}/{name}@{out} {PROJECT}/{name}.meta@{out}"
                     raise _unknown(IN_PROVENANCE.format(project=PROJECT, repo=repo, branch=leaf.branch, users=users))
 
-    def propagate(self, repo: str, branch: str) -> None:
-        """A new commit on `repo@branch`: its commit set holds a job of each running pipeline that reads it."""
+    def propagate(self, repo: str, branch: str, seen: frozenset = frozenset()) -> None:
+        """A new commit on `repo@branch`: its commit set holds a job of each running pipeline that reads it, and
+        of the pipelines downstream of those (each job's output commit is opened at once, with the same id)."""
         ident = self.pfs.repos[repo].branches[branch]
-        for name, p in self.pipelines.items():
-            if not p["stopped"] and any(l.repo == repo and l.branch == branch for l in spec.leaves(p["request"].input)):
-                self._new_job(name, ident)
+        for name, p in list(self.pipelines.items()):
+            reads = any(leaf.repo == repo and leaf.branch == branch for leaf in spec.leaves(p["request"].input))
+            if reads and not p["stopped"] and name not in seen:
+                self._new_job(name, ident, seen | {repo})
 
     def drop_jobs(self, ident: str) -> None:
         for key in [k for k, j in self.jobs.items() if j.id == ident]:
@@ -125,7 +127,7 @@ class PpsStandinServicer(pps_pb2_grpc.APIServicer):
 
     # --- jobs ---------------------------------------------------------------------------------
 
-    def _new_job(self, name: str, ident: str) -> Job:
+    def _new_job(self, name: str, ident: str, seen: frozenset = frozenset()) -> Job:
         p = self.pipelines[name]
         request = p["request"]
         inputs = []
@@ -137,6 +139,7 @@ class PpsStandinServicer(pps_pb2_grpc.APIServicer):
         commit = self.pfs.new_commit(out, request.output_branch, AUTO, commit_id=ident)
         commit.files, commit.provenance, commit.spec = {}, [(r, c) for _, r, c in inputs], p["spec"]
         self.jobs[job.key] = job
+        self.propagate(name, request.output_branch, seen | {name})
         return job
 
     def _kill(self, job: Job, reason: str) -> None:
@@ -187,8 +190,10 @@ class PpsStandinServicer(pps_pb2_grpc.APIServicer):
             with self.lock:
                 try:
                     self._tick()
-                except KeyError:  # a repo deleted between two looks: the next tick sees it
-                    pass
+                except Exception:  # a repo deleted between two looks: the next tick sees it; the ticker goes on
+                    import traceback
+
+                    traceback.print_exc()
 
     def _state(self, name: str, p: dict) -> tuple[int, str]:
         request = p["request"]
