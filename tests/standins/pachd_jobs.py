@@ -35,7 +35,11 @@ import threading
 import time
 from pathlib import Path
 
+from python_pachyderm.proto.v2.pfs import pfs_pb2
 from python_pachyderm.proto.v2.pps import pps_pb2
+
+from tests.standins.pachd_pfs import repo_pb
+from tests.standins.pachd_state import PROJECT, timestamp
 
 J = pps_pb2.JobState
 PFS = re.compile(r"(?<![\w./-])/pfs(?=/|$|[\s'\";:])")
@@ -198,3 +202,19 @@ class Worker(threading.Thread):
                     datum["state"] = "FAILED"
                 else:
                     datum["state"] = "UNKNOWN"
+
+
+def job_info(job: Job, pipelines: dict) -> pps_pb2.JobInfo:
+    states = [d["state"] for d in job.datums.values()]
+    p = pipelines.get(job.pipeline)
+    branch = p["request"].output_branch if p else "master"
+    repo = repo_pb(job.pipeline)
+    return pps_pb2.JobInfo(
+        job=pps_pb2.Job(pipeline=pps_pb2.Pipeline(name=job.pipeline, project=pfs_pb2.Project(name=PROJECT)), id=job.id),
+        pipeline_version=job.version,
+        output_commit=pfs_pb2.Commit(id=job.id, repo=repo, branch=pfs_pb2.Branch(repo=repo, name=branch)),
+        state=job.state, reason=job.reason,
+        data_total=len(states), data_processed=states.count("SUCCESS"), data_skipped=states.count("SKIPPED"),
+        data_failed=states.count("FAILED"),
+        created=timestamp(job.created), started=timestamp(job.started), finished=timestamp(job.finished),
+    )

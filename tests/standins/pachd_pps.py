@@ -34,7 +34,7 @@ from python_pachyderm.proto.v2.pfs import pfs_pb2
 from python_pachyderm.proto.v2.pps import pps_pb2, pps_pb2_grpc
 
 from tests.standins import pachd_spec as spec
-from tests.standins.pachd_jobs import UNFINISHED, Job, Worker, datum_hash, datum_id, datums_of
+from tests.standins.pachd_jobs import UNFINISHED, Job, Worker, datum_hash, datum_id, datums_of, job_info
 from tests.standins.pachd_pfs import repo_pb
 from tests.standins.pachd_state import AUTO, PROJECT, Abort, StandinRepo, check_token, timestamp
 
@@ -265,21 +265,6 @@ class PpsStandinServicer(pps_pb2_grpc.APIServicer):
             parallelism=details.workers_requested, details=details,
         )
 
-    def _job_info(self, job: Job) -> pps_pb2.JobInfo:
-        states = [d["state"] for d in job.datums.values()]
-        p = self.pipelines.get(job.pipeline)
-        branch = p["request"].output_branch if p else "master"
-        repo = repo_pb(job.pipeline)
-        return pps_pb2.JobInfo(
-            job=pps_pb2.Job(pipeline=pps_pb2.Pipeline(name=job.pipeline, project=pfs_pb2.Project(name=PROJECT)), id=job.id),
-            pipeline_version=job.version,
-            output_commit=pfs_pb2.Commit(id=job.id, repo=repo, branch=pfs_pb2.Branch(repo=repo, name=branch)),
-            state=job.state, reason=job.reason,
-            data_total=len(states), data_processed=states.count("SUCCESS"), data_skipped=states.count("SKIPPED"),
-            data_failed=states.count("FAILED"),
-            created=timestamp(job.created), started=timestamp(job.started), finished=timestamp(job.finished),
-        )
-
     # --- the RPCs dlptui makes ------------------------------------------------------------------
 
     def CreatePipeline(self, request, context):
@@ -363,12 +348,12 @@ class PpsStandinServicer(pps_pb2_grpc.APIServicer):
     def ListJob(self, request, context):
         def jobs():
             chosen = [j for j in self.jobs.values() if not request.pipeline.name or j.pipeline == request.pipeline.name]
-            return [self._job_info(j) for j in sorted(chosen, key=lambda j: j.created, reverse=True)]
+            return [job_info(j, self.pipelines) for j in sorted(chosen, key=lambda j: j.created, reverse=True)]
 
         yield from self._run(context, jobs)
 
     def InspectJob(self, request, context):
-        return self._run(context, lambda: self._job_info(self._job(request.job)))
+        return self._run(context, lambda: job_info(self._job(request.job), self.pipelines))
 
     def ListDatum(self, request, context):
         def datums():
