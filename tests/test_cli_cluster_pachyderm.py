@@ -4,6 +4,7 @@ the pachd stand-in (tests/standins/pachd.py); each with a dead pachd, which is e
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -128,3 +129,28 @@ def test_pipeline_commands_with_a_dead_pachd_exit_5_with_one_sentence(dead_pachd
     code, out, err = cli(capsys, *[spec if a == "SPEC" else a for a in argv])
     assert out == ""
     assert_dead(code, err, dead_pachd)
+
+
+def test_the_data_commands_in_a_process_of_their_own(pachd_standin_server, home, tmp_path, dead_address):
+    """As a user runs them: `python -m dlptui`, with none of this shell's platform settings but PACHD_ADDRESS."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "a.txt").write_text("alpha\n")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DLPTUI_", "DET_", "PACHD_", "KUBECONFIG"))}
+    base.update({"DLPTUI_HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")})
+
+    def dlptui(address: str, *argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "dlptui", *CLUSTER, *argv], env={**base, "PACHD_ADDRESS": address},
+                              capture_output=True, text=True, timeout=60)
+
+    repo = f"proc-{uuid.uuid4().hex[:8]}"  # the stand-in is the session's: a name of its own
+    assert dlptui(pachd_standin_server.address, "data", "create", repo).returncode == 0
+    put = dlptui(pachd_standin_server.address, "data", "put", repo, str(tmp_path / "a.txt"), "--json")
+    assert put.returncode == 0 and json.loads(put.stdout)["files"] == 1, put.stderr
+    got = dlptui(pachd_standin_server.address, "data", "get", f"{repo}:/a.txt")
+    assert (got.returncode, got.stdout, got.stderr) == (0, "alpha\n", "")
+    dead = dlptui(f"grpc://{dead_address}", "data", "get", f"{repo}:/a.txt")
+    assert dead.stdout == "" and "Traceback" not in dead.stderr
+    assert_dead(dead.returncode, dead.stderr, dead_address)
