@@ -37,7 +37,7 @@ def test_health_reports_the_standin_and_its_version(store, pachd_standin):
     service = store.health()
     assert service.reachable, service.detail
     assert service.backend == "pachd"
-    assert service.version == "2.7.0-standin"
+    assert service.version == "2.12.2-standin"
     assert service.detail == pachd_standin.removeprefix("grpc://")
 
 
@@ -243,7 +243,7 @@ def test_a_finished_commit_passes_through_finishing_and_the_adapter_waits_for_fi
     import python_pachyderm
     from python_pachyderm.proto.v2.pfs import pfs_pb2
 
-    from tests.standins import pachd as standin
+    from tests.standins import pachd_pfs as standin
 
     name = fresh()
     store.create_repo(name)

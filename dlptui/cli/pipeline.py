@@ -3,7 +3,7 @@
     dlptui pipeline create -f SPEC | list | inspect NAME | stop NAME | start NAME | delete NAME [--yes]
     dlptui jobs [PIPELINE]
     dlptui job ID [--wait]             the job with its datums
-    dlptui job restart ID              run its failed datums again
+    dlptui job restart ID              run its failed datums again (on pachd: in a new job of the pipeline)
     dlptui job logs ID [--datum D]     what its code wrote
 (`pipeline delete` asks on a terminal; --yes answers for scripts; --json on every command)
 """
@@ -170,7 +170,12 @@ def job_command(args, platform) -> int:
             from dlptui.actions.pipelines import wait_job
 
             job = wait_job(platform.pipelines, job.id, args.timeout)
-        emit_object(job, True) if args.json else print(f"Job {job.id} runs its failed datums again ({job.state.value}).")
+        if args.json:
+            emit_object(job, True)
+        elif job.id.rpartition("@")[2].startswith(job_id.rpartition("@")[2]):
+            print(f"Job {job.id} runs its failed datums again ({job.state.value}).")
+        else:  # pachd reruns a pipeline, never a finished job: a new job of the pipeline does it
+            print(f"Job {job.id} runs the failed datums of job {job_id} again ({job.state.value}).")
         return 0 if not args.wait or job.state.value == "success" else 1
     if verb == "logs":
         lines = platform.pipelines.job_logs(job_id, args.datum)

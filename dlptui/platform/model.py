@@ -120,7 +120,7 @@ class Pipeline:
     """A transform in Pachyderm's spec format: its output repo has the pipeline's name."""
 
     name: str
-    state: str  # "running" or "paused" (stopped)
+    state: str  # "starting", "running", "paused" (stopped), "standby" (pachd's autoscaling), "crashing", "failed"
     inputs: tuple[str, ...]  # "repo@branch" of each pfs input
     output: str  # "repo@branch"
     created: float
@@ -131,7 +131,7 @@ class Pipeline:
     datum_tries: int = 3
     last_job: str | None = None
     last_job_state: JobState | None = None
-    detail: str = ""  # one sentence on what is wrong, or how it runs
+    detail: str = ""  # one sentence on what is wrong (the reason, when crashing or failed), or how it runs
     spec: dict[str, Any] = field(default_factory=dict)
 
 

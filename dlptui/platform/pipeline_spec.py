@@ -17,6 +17,8 @@ from dlptui.errors import InvalidInput, NotAvailable
 from dlptui.platform.rules import check_branch_name, check_repo_name
 
 DEFAULT_TRIES = 3  # pachd's default datum_tries
+DEFAULT_IMAGE = "ubuntu:20.04"  # pachd's DefaultUserImage, which it gives a transform without an image
+MAX_NAME = 51  # pachd's maxPipelineNameLength: its workers' Kubernetes name, default-NAME-v99, must fit 63
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,12 @@ def parse(spec: Mapping) -> Spec:
         raise InvalidInput("The pipeline spec has no pipeline.name; give the pipeline (and its output repo) a name.")
     try:
         check_repo_name(name)
+        if len(name) > MAX_NAME:
+            raise InvalidInput(name)
     except InvalidInput:
         raise InvalidInput(
-            f"{name!r} is not a valid pipeline name; use letters, digits, '-' and '_' (it names the output repo too)."
+            f"{name!r} is not a valid pipeline name; use at most {MAX_NAME} letters, digits, '-' and '_' "
+            "(it names the output repo, and pachd its workers, too)."
         ) from None
     if not req.HasField("input"):
         raise InvalidInput(f"Pipeline {name!r} has no input; give `input.pfs` with a repo and a glob.")
@@ -119,7 +124,7 @@ def parse(spec: Mapping) -> Spec:
         cmd=tuple(req.transform.cmd),
         stdin=tuple(req.transform.stdin),
         env=dict(req.transform.env),
-        image=req.transform.image,
+        image=req.transform.image or DEFAULT_IMAGE,
         parallelism=int(req.parallelism_spec.constant),
         datum_tries=int(req.datum_tries) or DEFAULT_TRIES,
         output_branch=output_branch,

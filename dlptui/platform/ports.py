@@ -90,7 +90,8 @@ class DataStore(Part, Protocol):
     @changes
     def delete_repo(self, name: str) -> None:
         """The repo and all its commits. NotFound for a repo that is not there (pachd itself answers yes to that:
-        the adapter asks first, so that a mistyped name is not taken for a deletion)."""
+        the adapter asks first, so that a mistyped name is not taken for a deletion); Conflict, naming the pipeline,
+        for a repo that a pipeline reads or writes (data_rules.check_repo_unused), stopped or not."""
         ...
 
     def list_branches(self, repo: str) -> list[str]:
@@ -98,13 +99,17 @@ class DataStore(Part, Protocol):
         ...
 
     def list_commits(self, repo: str, branch: str | None = None, limit: int | None = None) -> list[Commit]:
-        """Newest first. `branch=None` means every branch; `limit` keeps the newest. NotFound for an unknown branch."""
+        """Newest first. `branch=None` means every branch; `limit` keeps the newest. NotFound for an unknown branch.
+        Only commits that are data (finished without an error, data_rules.py): a failed job's output commit and one
+        still being written are left out, and a commit's `parent` is its nearest ancestor that is data."""
         ...
 
     def inspect_commit(self, repo: str, ref: str) -> Commit:
-        """`ref` is a branch name (its head) or a commit id (a unique prefix of 4 or more hex digits, in either case,
-        is enough; an ambiguous one is InvalidInput). NotFound for a ref that names nothing, and for a branch of a
-        repo that has no commit yet."""
+        """`ref` is a branch name (its data head: the newest commit of its history that is data, data_rules.py) or a
+        commit id (a unique prefix of 4 or more hex digits, in either case, is enough; an ambiguous one is
+        InvalidInput). NotFound for a ref that names nothing, for a branch of a repo that has no commit yet and for
+        a branch with no data (saying why its newest commit is not); Conflict for the id of a commit that is not
+        data (it ended with an error, or is still being written). Every method that takes a ref reads it so."""
         ...
 
     @changes
@@ -165,9 +170,12 @@ class Pipelines(Part, Protocol):
     @changes
     def create_pipeline(self, spec: Mapping) -> Pipeline:
         """The spec as `pachctl create pipeline -f` reads it (a mapping), parsed into Pachyderm's
-        CreatePipelineRequest first: an unknown field or a bad value is InvalidInput naming it, an input repo
-        that is not there NotFound, an existing pipeline of that name Conflict; nothing is created then. The
-        output repo (the pipeline's name) is made when missing; a job starts for each input's head."""
+        CreatePipelineRequest first: an unknown field or a bad value is InvalidInput naming it, and so is a name
+        of more than 51 characters (pachd names its workers after it); an input repo that is not there is NotFound,
+        an existing pipeline of that name Conflict, and on pachd a repo of that name too (the local profile follows
+        after its runner's rewrite); what pachd's CreatePipeline refuses beyond that is InvalidInput in its words.
+        Nothing is created then. Without `transform.image` the image is pachd's default, ubuntu:20.04. The output
+        repo (the pipeline's name) is made; a job starts for each input's head."""
         ...
 
     def list_pipelines(self) -> list[Pipeline]:
@@ -192,7 +200,7 @@ class Pipelines(Part, Protocol):
         ...
 
     def list_jobs(self, pipeline: str | None = None) -> list[Job]:
-        """Newest first; `pipeline=None` means every pipeline."""
+        """Newest (last made) first; `pipeline=None` means every pipeline's jobs, in one such order."""
         ...
 
     def inspect_job(self, job_id: str) -> Job: ...
@@ -203,12 +211,18 @@ class Pipelines(Part, Protocol):
 
     @changes
     def restart_job(self, job_id: str) -> Job:
-        """Run the failed datums of a finished job again (the others keep their output). Conflict for a job
-        that has not ended or has no failed datum."""
+        """Run the failed datums of a finished job again, on the same input commits, and return the job that runs
+        them: locally that job itself; on pachd, which reruns a pipeline and never a finished job, a new job of the
+        pipeline (what `pachctl update pipeline` with its own spec makes), which skips the datums an earlier
+        successful job did. Conflict for a job that has not ended or has no failed datum; on pachd also for a job
+        that is not its pipeline's newest (a rerun reads the inputs' newest commits) and on a stopped pipeline."""
         ...
 
     def job_logs(self, job_id: str, datum_id: str | None = None) -> list[str]:
-        """The lines the job's code wrote (stdout and stderr), or one datum's."""
+        """The lines the job's code wrote (stdout and stderr; not the runner's own), by datum, each after the first
+        12 characters of its datum's id; or one datum's lines alone (`datum_id`: an id or a unique prefix, NotFound
+        otherwise). NotAvailable where the backend keeps none any more (pachd without Loki once the workers are
+        gone)."""
         ...
 
 

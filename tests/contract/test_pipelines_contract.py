@@ -1,7 +1,8 @@
 """ports.Pipelines, once for both profiles: the local runner, and PachydermPipelines on the pachd stand-in.
 
-The spec copies its input to its output (`cp`): the local runner runs it, the stand-in's transform is
-the identity, so both make the same output commit. `false` fails every datum on both."""
+Both run the spec's command on this machine (the stand-in as pachd's worker would, in place of its
+container): the spec copies its input to its output (`cp`), so both make the same output commit;
+`false` fails every datum on both."""
 
 from __future__ import annotations
 
@@ -98,8 +99,9 @@ def test_stop_start_and_delete(pipelines, data_store, raw, fresh_name):
     pipelines.create_pipeline(spec(name, repo))
     ended(pipelines, name, 1)
     assert pipelines.stop_pipeline(name).state == "paused"
+    assert pipelines.stop_pipeline(name).state == "paused"  # stopping a stopped pipeline is no error
     data_store.put_files(repo, "master", {"/c.txt": b"gamma"})
-    time.sleep(0.5)
+    # no job: pachd makes a job with the input commit or not at all, and the local runner was stopped with it
     assert len(pipelines.list_jobs(name)) == 1
     assert pipelines.start_pipeline(name).state == "running"
     ended(pipelines, name, 2)
@@ -110,22 +112,54 @@ def test_stop_start_and_delete(pipelines, data_store, raw, fresh_name):
         pipelines.delete_pipeline(name)
 
 
-def test_a_failed_job_names_its_datums_and_restarts_them(pipelines, data_store, raw, fresh_name):
+def test_a_failed_job_names_its_datums_and_a_restart_runs_them_again(pipelines, data_store, raw, fresh_name, tmp_path):
+    """pachd restarts no finished job: the cluster's restart is a new job of the pipeline over the same input commits
+    (locally the same job); either way the failed datums run again, and once they pass the output is there."""
+    repo, first = raw
+    name = fresh_name("p")
+    fixed = tmp_path / "fixed"
+    pipelines.create_pipeline(spec(name, repo, cmd=["sh", "-c", f"test -e {fixed} && cp -r /pfs/raw/* /pfs/out/"]))
+    [job] = ended(pipelines, name, 1)
+    assert job.state is JobState.FAILURE and job.datums["failed"] == 2 and job.output_commit is None
+    assert job.reason
+    assert {d.state for d in pipelines.list_datums(job.id)} == {"failed"}
+    with pytest.raises(NotFound) as e:  # a failed job's output is no data: the branch has none to read
+        data_store.inspect_commit(name, "master")
+    one_sentence(e.value, name)
+    fixed.touch()
+    again = pipelines.restart_job(job.id)
+    assert again.pipeline == name and not again.state.terminal
+    done = wait_job(pipelines, again.id)
+    assert done.state is JobState.SUCCESS and done.input_commits == job.input_commits == (f"{repo}@{first.id}",)
+    assert done.datums["failed"] == 0 and done.datums["processed"] + done.datums["skipped"] == 2
+    head = data_store.inspect_commit(name, "master")
+    assert done.output_commit == f"{name}@{head.id}" and head.provenance == (f"{repo}@{first.id}",)
+    assert data_store.get_file(name, "master", "/a.txt") == b"alpha"
+    with pytest.raises(Conflict) as e:
+        pipelines.restart_job(done.id)
+    one_sentence(e.value, done.id)
+
+
+def test_a_job_that_fails_every_datum_again_fails_again(pipelines, raw, fresh_name):
     repo, _ = raw
     name = fresh_name("p")
     pipelines.create_pipeline(spec(name, repo, cmd=["false"]))
     [job] = ended(pipelines, name, 1)
-    assert job.state is JobState.FAILURE and job.datums["failed"] == 2 and job.output_commit is None
-    assert {d.state for d in pipelines.list_datums(job.id)} == {"failed"}
-    with pytest.raises(NotFound):
-        data_store.inspect_commit(name, "master")
-    again = pipelines.restart_job(job.id)
-    assert again.id == job.id
-    [job] = ended(pipelines, name, 1)
-    assert job.state is JobState.FAILURE  # `false` fails again
+    again = wait_job(pipelines, pipelines.restart_job(job.id).id)
+    assert again.state is JobState.FAILURE and again.datums["failed"] == 2  # `false` fails again
     ok = fresh_name("p")
     pipelines.create_pipeline(spec(ok, repo))
     [done] = ended(pipelines, ok, 1)
     with pytest.raises(Conflict) as e:
         pipelines.restart_job(done.id)
     one_sentence(e.value, done.id)
+
+
+def wait_job(pipelines, job_id, timeout=30.0) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = pipelines.inspect_job(job_id)
+        if job.state.terminal:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not end: {pipelines.inspect_job(job_id)}")

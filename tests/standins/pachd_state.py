@@ -1,4 +1,5 @@
-"""The in-memory state of the pachd stand-in (tests only): repos, commits as full file trees.
+"""The in-memory state of the pachd stand-in (tests only): repos, commits as full file trees, and the
+small facts of pachd 2.x's messages and auth that both of its servicers use.
 
 The fixed state: the repo `dogs-and-cats` with one finished commit, DATA_COMMIT, on `master`,
 holding four small real JPEGs (train/cat.1.jpg, train/dog.1.jpg, eval/cat.2.jpg, eval/dog.2.jpg).
@@ -10,9 +11,24 @@ import io
 import time
 from dataclasses import dataclass, field
 
+import grpc
 from google.protobuf import timestamp_pb2
 
 from tests.standins import DATA_COMMIT, DATA_REPO
+
+PROJECT = "default"  # every repo and pipeline lives in pachd's default project (projects exist since 2.5)
+USER, AUTO = 1, 2  # pfs_pb2.OriginKind: a commit someone started, and one pachd made (a job's output, an empty commit)
+# pachd's auth interceptor (src/auth/auth.go): no token at all, and a token it does not know
+NOT_SIGNED_IN = "no authentication token (try logging in)"
+BAD_TOKEN = "provided auth token is corrupted or has expired (try logging in again)"
+
+
+class Abort(Exception):
+    """A gRPC error with pachd's code and message; the servicers turn it into the call's status."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code, self.details = code, details
 
 
 @dataclass
@@ -27,7 +43,9 @@ class StandinCommit:
     finished: float | None = None
     error: str = ""
     finishing: float | None = None  # FinishCommit was called; `finished` follows asynchronously, as on pachd 2.x
-    provenance: list[tuple[str, str]] = field(default_factory=list)  # (repo, commit id) it was made from
+    provenance: list[tuple[str, str]] = field(default_factory=list)  # (user repo, commit id) it was made from
+    origin: int = USER
+    spec: str | None = None  # a job's output commit: the id of the pipeline's spec commit, also in its provenance
 
 
 @dataclass
@@ -45,6 +63,17 @@ def timestamp(t: float | None) -> timestamp_pb2.Timestamp | None:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromNanoseconds(int(t * 1e9))
     return stamp
+
+
+def check_token(context, required: str | None) -> None:
+    """pachd's interceptor with auth on: every PFS and PPS call needs a token it knows (`authn-token`)."""
+    if not required:
+        return
+    given = dict(context.invocation_metadata()).get("authn-token")
+    if not given:
+        raise Abort(grpc.StatusCode.UNAUTHENTICATED, NOT_SIGNED_IN)
+    if given != required:
+        raise Abort(grpc.StatusCode.UNAUTHENTICATED, BAD_TOKEN)
 
 
 def sample_image(label: str, n: int) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,31 @@ def _rpc_error(e: BaseException):
             return e
         e = e.__cause__ or e.__context__
     return None
+
+
+def _untrusted(error: BaseException | None) -> str | None:
+    """Why the TLS handshake refused pachd's certificate (OpenSSL's words), when that is why a call failed."""
+    rpc = _rpc_error(error) if error is not None else None
+    found = re.search(r"CERTIFICATE_VERIFY_FAILED: ([^:]+)", (rpc.details() or "") if rpc is not None else "")
+    return found.group(1).strip() if found else None
+
+
+def input_leaves(message: Any) -> list[Any]:
+    """The pfs inputs of a pipeline's input tree (cross, union, join and group too)."""
+    if message.HasField("pfs"):
+        return [message.pfs]
+    return [leaf for kind in ("cross", "union", "join", "group") for part in getattr(message, kind) for leaf in input_leaves(part)]
+
+
+def pipeline_users(client: Any) -> list[tuple[str, list[str]]]:
+    """(pipeline, the repos it reads) of every pipeline on pachd: who holds a repo (data_rules.check_repo_unused)."""
+    return [(p.pipeline.name, [leaf.repo for leaf in input_leaves(p.details.input)]) for p in client.list_pipeline(details=True)]
+
+
+# What pachd answers when a pipeline holds a repo (2.12's and 2.7's words), and when a commit is started on a
+# pipeline's output branch; none has a gRPC code of its own.
+REPO_HELD = ("associated with a pipeline", "in the direct provenance of", "as subvenance")
+OUTPUT_BRANCH = "cannot start a commit on an output branch"
 
 
 class Pachd:
@@ -106,6 +132,12 @@ class Pachd:
         asking.start()
         asking.join(self.config.timeout_s)
         if "version" not in answer:
+            untrusted = _untrusted(answer.get("error"))
+            if untrusted:
+                raise Unreachable(
+                    f"pachd at {client.address} presented a TLS certificate that is not trusted here ({untrusted}); "
+                    "if a private CA signed it, set ca_file (or DLPTUI_CA_FILE) in the cluster profile to that CA's PEM file."
+                )
             raise self.unreachable(client.address)
         v = answer["version"]
         return f"{v.major}.{v.minor}.{v.micro}{v.additional}"
@@ -148,6 +180,11 @@ class Pachd:
             return InvalidInput(f"pachd refused {what}: {details}.")
         if code == grpc.StatusCode.FAILED_PRECONDITION:
             return Conflict(f"pachd cannot do that to {what} now: {details}.")
+        if any(words in details for words in REPO_HELD):
+            return Conflict(f"pachd will not delete {what}: a pipeline reads or writes it; delete the pipeline first.")
+        if OUTPUT_BRANCH in details:
+            return Conflict(f"pachd will not start a commit in {what}: the branch is a pipeline's output, which only the "
+                            "pipeline's jobs write; put the files into the pipeline's input repo instead.")
         return PlatformError(f"pachd at {address} failed on {what}: {details or code.name}.")
 
     @contextlib.contextmanager

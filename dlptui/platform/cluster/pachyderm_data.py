@@ -3,6 +3,10 @@
 Repos live in pachd's default project. How pachd is found, the token, the bounded health
 check and the error sentences are in pachd_connection.py. python-pachyderm and grpc are
 imported only when the part is first built.
+
+Only commits that are data (finished, without an error: data_rules.py) are read, listed or pinned: on
+pachd a job's output commit is the head of its branch while the job runs, and a failed job leaves it
+there finished with an error, holding a partial tree.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlptui.errors import InvalidInput, NotFound
-from dlptui.platform import rules
+from dlptui.platform import data_rules, rules
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
-from dlptui.platform.cluster.pachyderm_connection import Pachd
+from dlptui.platform.cluster.pachyderm_connection import Pachd, pipeline_users
 from dlptui.platform.ports import Progress
 
 if TYPE_CHECKING:
@@ -51,6 +55,22 @@ class _CountingReader(io.RawIOBase):
 
 def _seconds(stamp: Any) -> float | None:
     return stamp.seconds + stamp.nanos / 1e9 if stamp is not None and (stamp.seconds or stamp.nanos) else None
+
+
+def _state(info: Any) -> tuple[bool, str]:
+    """(finished, error) of a CommitInfo: what data_rules decides on. FINISHING is not finished yet."""
+    return _seconds(info.finished) is not None, info.error
+
+
+def _provenance(info: Any) -> tuple[str, ...]:
+    """The user commits a commit was made from ("repo@commit"): a job's output commit also names the pipeline's
+    spec commit (a system repo), which is no data."""
+    return tuple(f"{c.repo.name or c.branch.repo.name}@{c.id}" for c in info.direct_provenance
+                 if (c.repo.type or c.branch.repo.type or "user") == "user")
+
+
+def _parent(info: Any) -> str | None:
+    return info.parent_commit.id or None
 
 
 def _clean_path(path: str) -> str:
@@ -92,17 +112,17 @@ class PachydermDataStore:
             self._file_counts[commit_id] = count
         return count
 
-    def _commit(self, client: Any, info: Any) -> Commit:
+    def _commit(self, client: Any, info: Any, parent: str | None) -> Commit:
         return Commit(
             id=info.commit.id,
             repo=info.commit.branch.repo.name or info.commit.repo.name,
             branch=info.commit.branch.name,
-            parent=info.parent_commit.id or None,
+            parent=parent,
             message=info.description,
             created=_seconds(info.started) or 0.0,
             size_bytes=info.details.size_bytes or info.size_bytes_upper_bound,
             files=self._file_count(client, info),
-            provenance=tuple(f"{c.repo.name or c.branch.repo.name}@{c.id}" for c in info.direct_provenance),
+            provenance=_provenance(info),
         )
 
     @staticmethod
@@ -111,7 +131,7 @@ class PachydermDataStore:
         return FileEntry(path=_clean_path(info.file.path), type=kind, size_bytes=info.size_bytes)
 
     def _repo(self, client: Any, info: Any) -> Repo:
-        commits = list(client.list_commit(info.repo.name))
+        commits = [c for c in client.list_commit(info.repo.name, all=True) if data_rules.is_data(*_state(c))]
         times = [_seconds(c.finished) or _seconds(c.started) or 0.0 for c in commits]
         return Repo(
             name=info.repo.name,
@@ -123,28 +143,53 @@ class PachydermDataStore:
             description=info.description,
         )
 
+    def _data_parent(self, client: Any, repo: str, info: Any) -> str | None:
+        """The nearest ancestor of the commit that is data (data_rules): its parent, unless that failed or is open."""
+        from python_pachyderm.pfs import Commit as PfsCommit
+
+        parent = info.parent_commit.id or None
+        while parent:
+            found = next(iter(client.inspect_commit(PfsCommit(repo=repo, id=parent))))
+            if data_rules.is_data(*_state(found)):
+                return parent
+            parent = found.parent_commit.id or None
+        return None
+
     def _ref(self, repo: str, ref: str) -> Any:
-        """A python-pachyderm Commit for a branch name, a full commit id or a unique id prefix."""
+        """The CommitInfo of the data commit that `ref` names: a branch's data head (data_rules), or a full commit
+        id or a unique id prefix, refused when that commit is not data."""
         from python_pachyderm.pfs import Commit as PfsCommit
 
         if not ref or not isinstance(ref, str):
             raise InvalidInput(f"Give a branch or a commit of repo {repo!r}.")
         with self.pachd.call(f"repo {repo!r}") as client:
             branches = {b.branch.name for b in client.list_branch(repo)}
-            if ref in branches:
-                return PfsCommit(repo=repo, branch=ref)
-            if re.fullmatch(r"[0-9a-fA-F]{4,32}", ref):  # commit ids are lower-case hex; a prefix may be typed in either case
-                ref = ref.lower()
-            if FULL_ID.match(ref):
-                return PfsCommit(repo=repo, id=ref)
-            if not re.fullmatch(r"[0-9a-f]{4,31}", ref):
-                raise NotFound(f"Repo {repo!r} has no branch or commit {ref!r}.")
-            matches = [c.commit.id for c in client.list_commit(repo) if c.commit.id.startswith(ref)]
-        if not matches:
+        if ref in branches:
+            with self.pachd.call(f"branch {ref!r} in repo {repo!r}") as client:
+                head = next(iter(client.inspect_commit(PfsCommit(repo=repo, branch=ref))))
+                if data_rules.is_data(*_state(head)):  # the usual case: one call
+                    return head
+                chain = list(client.list_commit(repo, to_commit=head.commit, all=True))
+                head, newest = data_rules.data_head(chain, _state)
+            if head is None:  # `newest` is the branch's head then
+                raise data_rules.no_data_head(repo, ref, newest.commit.id, *_state(newest))
+            return head
+        if re.fullmatch(r"[0-9a-fA-F]{4,32}", ref):  # commit ids are lower-case hex; a prefix may be typed in either case
+            ref = ref.lower()
+        if not re.fullmatch(r"[0-9a-f]{4,32}", ref):
             raise NotFound(f"Repo {repo!r} has no branch or commit {ref!r}.")
-        if len(matches) > 1:
-            raise InvalidInput(f"{ref!r} matches {len(matches)} commits of repo {repo!r}; give more characters.")
-        return PfsCommit(repo=repo, id=matches[0])
+        with self.pachd.call(f"commit {ref!r} in repo {repo!r}") as client:
+            if FULL_ID.match(ref):
+                found = [next(iter(client.inspect_commit(PfsCommit(repo=repo, id=ref))))]
+            else:
+                found = [c for c in client.list_commit(repo, all=True) if c.commit.id.startswith(ref)]
+        if not found:
+            raise NotFound(f"Repo {repo!r} has no branch or commit {ref!r}.")
+        if len(found) > 1:
+            raise InvalidInput(f"{ref!r} matches {len(found)} commits of repo {repo!r}; give more characters.")
+        if not data_rules.is_data(*_state(found[0])):
+            raise data_rules.not_data(repo, found[0].commit.id, *_state(found[0]))
+        return found[0]
 
     # --- repos --------------------------------------------------------------------
 
@@ -163,9 +208,12 @@ class PachydermDataStore:
         return self.inspect_repo(name)
 
     def delete_repo(self, name: str) -> None:
-        """pachd 2.x answers success for a repo that is not there; the port says NotFound, as locally."""
+        """pachd 2.x answers success for a repo that is not there; the port says NotFound, as locally. A repo that a
+        pipeline reads or writes is a Conflict on both profiles (data_rules): pachd refuses those in its own words,
+        except the input of a stopped pipeline, which it deletes."""
         with self.pachd.call(f"repo {name!r}") as client:
             client.inspect_repo(name)
+            data_rules.check_repo_unused(name, pipeline_users(client))
             client.delete_repo(name)
 
     def list_branches(self, repo: str) -> list[str]:
@@ -175,6 +223,9 @@ class PachydermDataStore:
     # --- commits ----------------------------------------------------------------
 
     def list_commits(self, repo: str, branch: str | None = None, limit: int | None = None) -> list[Commit]:
+        """The commits that are data (data_rules), newest first: a failed job's output commit and an open one are left
+        out, and a commit's parent is its nearest ancestor that is data. python-pachyderm asks pachd for USER commits
+        only unless told `all`, which would leave out every commit a pipeline made."""
         from python_pachyderm.pfs import Commit as PfsCommit
 
         with self.pachd.call(f"repo {repo!r}") as client:
@@ -182,13 +233,17 @@ class PachydermDataStore:
         what = f"branch {branch!r} in repo {repo!r}" if branch else f"repo {repo!r}"
         with self.pachd.call(what) as client:
             head = PfsCommit(repo=repo, branch=branch) if branch else None
-            infos = client.list_commit(repo, to_commit=head, number=limit or None)
-            commits = [self._commit(client, i) for i in infos]
-        return sorted(commits, key=lambda c: c.created, reverse=True)
+            infos = sorted(client.list_commit(repo, to_commit=head, all=True), key=lambda i: _seconds(i.started) or 0.0,
+                           reverse=True)
+            by_id = {i.commit.id: i for i in infos}
+            chosen = [i for i in infos if data_rules.is_data(*_state(i))][: limit or None]
+            return [self._commit(client, i, data_rules.data_parent(i.parent_commit.id or None, by_id, _state, _parent))
+                    for i in chosen]
 
     def inspect_commit(self, repo: str, ref: str) -> Commit:
+        info = self._ref(repo, ref)
         with self.pachd.call(f"commit {ref!r} in repo {repo!r}") as client:
-            return self._commit(client, next(iter(client.inspect_commit(self._ref(repo, ref)))))
+            return self._commit(client, info, self._data_parent(client, repo, info))
 
     def resolve(self, repo: str, ref: str) -> DataRef:
         commit = self.inspect_commit(repo, ref)
@@ -235,7 +290,8 @@ class PachydermDataStore:
                 raise
             client.finish_commit(commit)
             # pachd 2.x finishes asynchronously (FINISHING, then FINISHED): sizes and counts are known once FINISHED
-            return self._commit(client, next(iter(client.inspect_commit(commit, FINISHED))))
+            info = next(iter(client.inspect_commit(commit, FINISHED)))
+            return self._commit(client, info, self._data_parent(client, repo, info))
 
     def put_files(
         self,
@@ -268,7 +324,7 @@ class PachydermDataStore:
         if not cleaned:
             raise InvalidInput("There are no paths to delete; give at least one.")
         with self.pachd.call(f"branch {branch!r} in repo {repo!r}") as client:
-            head = self._ref(repo, branch)
+            head = self._ref(repo, branch).commit
             for path in cleaned:
                 with self.pachd.call(f"file {path!r} in {repo}@{branch}"):
                     list(client.list_file(head, path))
@@ -282,7 +338,7 @@ class PachydermDataStore:
     def list_files(self, repo: str, ref: str, path: str = "/", recursive: bool = False) -> list[FileEntry]:
         path = _user_path(path, folder=True)
         with self.pachd.call(f"path {path!r} in {repo}@{ref}") as client:
-            commit = self._ref(repo, ref)
+            commit = self._ref(repo, ref).commit
             infos = client.walk_file(commit, path) if recursive else client.list_file(commit, path)
             entries = [self._entry(i) for i in infos]
         if recursive:  # every file below `path`, as the local store gives them
@@ -294,7 +350,7 @@ class PachydermDataStore:
         path = _user_path(path)
         what = f"file {path!r} in {repo}@{ref}"
         with self.pachd.call(what) as client:
-            commit = self._ref(repo, ref)
+            commit = self._ref(repo, ref).commit
             f = client.get_file(commit, path)
             try:
                 first = f.read(chunk_size)  # errors (no such file) come with the first message: before any chunk
@@ -318,7 +374,7 @@ class PachydermDataStore:
     def get_file(self, repo: str, ref: str, path: str) -> bytes:
         path = _user_path(path)
         with self.pachd.call(f"file {path!r} in {repo}@{ref}") as client:
-            commit = self._ref(repo, ref)
+            commit = self._ref(repo, ref).commit
             try:
                 with client.get_file(commit, path) as f:
                     return f.read()

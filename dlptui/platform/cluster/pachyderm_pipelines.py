@@ -1,11 +1,19 @@
 """ports.Pipelines on pachd, through python-pachyderm 7.6's PPS calls.
 
 The spec is checked as on the local profile (`pipeline_spec.parse`: one sentence for a bad
-field) and sent as python-pachyderm's own CreatePipelineRequest (`create_pipeline_from_request`).
-pachd's nouns map onto the port's: a JobInfo is a Job (its input commits are the output commit's
-direct provenance), a DatumInfo a Datum. On pachd the jobs of one commit set share an id across
-pipelines, so a Job's id here is `PIPELINE@ID`, as pachctl writes a job; an id alone is taken when
-one pipeline has it.
+field) and sent as python-pachyderm's own CreatePipelineRequest (`create_pipeline_from_request`);
+what pachd's CreatePipeline refuses beyond that is InvalidInput with its words. pachd's nouns map
+onto the port's: a JobInfo is a Job (its input commits are the user commits of the output commit's
+direct provenance, which also names the pipeline's spec commit), a DatumInfo a Datum, a pipeline's
+state one of STATES. On pachd the jobs of one commit set share an id across pipelines, so a Job's
+id here is `PIPELINE@ID`, as pachctl writes a job; an id alone is taken when one pipeline has it.
+
+Restarting a failed job: pachd's RestartDatum acts only on a running job's workers (a finished job
+answers "datum matching filter [] could not be found"), so the adapter updates the pipeline with its
+own spec (CreatePipeline with `update`, what 2.12's RerunPipeline does): pachd starts a new job over
+the inputs' heads, which skips the datums an earlier successful job did and runs the rest. That is
+the failed job's work again only when it is the pipeline's newest job and the pipeline runs; other
+cases are one Conflict sentence.
 """
 
 from __future__ import annotations
@@ -14,9 +22,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from dlptui.errors import Conflict, NotFound
+from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound
 from dlptui.platform import pipeline_spec
-from dlptui.platform.cluster.pachyderm_connection import Pachd
+from dlptui.platform.cluster.pachyderm_connection import Pachd, _rpc_error, input_leaves
 from dlptui.platform.model import Datum, Job, JobState, Pipeline, Service
 
 JOB_STATES = {
@@ -24,6 +32,9 @@ JOB_STATES = {
     "JOB_EGRESSING": JobState.RUNNING, "JOB_FINISHING": JobState.RUNNING, "JOB_SUCCESS": JobState.SUCCESS,
     "JOB_FAILURE": JobState.FAILURE, "JOB_UNRUNNABLE": JobState.FAILURE, "JOB_KILLED": JobState.KILLED,
 }
+STATES = {"PIPELINE_STARTING": "starting", "PIPELINE_RESTARTING": "starting", "PIPELINE_RUNNING": "running",
+          "PIPELINE_PAUSED": "running",  # not stopped, yet PAUSED: StartPipeline's change not applied yet; it runs next
+          "PIPELINE_STANDBY": "standby", "PIPELINE_CRASHING": "crashing", "PIPELINE_FAILURE": "failed"}
 DATUM_STATES = {"SUCCESS": "success", "RECOVERED": "success", "FAILED": "failed", "SKIPPED": "skipped",
                 "STARTING": "running", "UNKNOWN": "pending"}
 
@@ -49,10 +60,26 @@ def _plain(message: Any) -> dict[str, Any]:
     return out
 
 
-def _leaves(message: Any) -> list[Any]:
-    if message.HasField("pfs"):
-        return [message.pfs]
-    return [leaf for kind in ("cross", "union", "join", "group") for part in getattr(message, kind) for leaf in _leaves(part)]
+def _rerun_request(info: Any) -> Any:
+    """The pipeline's own spec as an update (pachd's RerunPipeline without reprocess): every field of
+    CreatePipelineRequest that PipelineInfo.Details carries, as pachd keeps it."""
+    from python_pachyderm.proto.v2.pps import pps_pb2
+
+    request = pps_pb2.CreatePipelineRequest(pipeline=info.pipeline, update=True, reprocess=False)
+    details = info.details
+    for field in request.DESCRIPTOR.fields:
+        theirs = details.DESCRIPTOR.fields_by_name.get(field.name)
+        if theirs is None or theirs.type != field.type or theirs.label != field.label:
+            continue
+        value = getattr(details, field.name)
+        if field.label == field.LABEL_REPEATED:
+            getattr(request, field.name).extend(value)
+        elif field.message_type is not None:
+            if details.HasField(field.name):
+                getattr(request, field.name).CopyFrom(value)
+        else:
+            setattr(request, field.name, value)
+    return request
 
 
 class PachydermPipelines:
@@ -73,11 +100,20 @@ class PachydermPipelines:
 
         d = info.details
         state = pps_pb2.PipelineState.Name(info.state)
+        shown = "paused" if info.stopped else STATES.get(state, "starting")
         jobs = self._jobs(client, info.pipeline.name, limit=1)
+        if shown == "crashing":
+            detail = (f"Its workers cannot start: {info.reason or 'pachd gives no reason'}; fix the image (or what the "
+                      f"reason names), then delete and create pipeline {info.pipeline.name} again.")
+        elif shown == "failed":
+            detail = (f"pachd failed it: {info.reason or 'pachd gives no reason'}; fix the spec, then delete and create "
+                      f"pipeline {info.pipeline.name} again.")
+        else:
+            detail = info.reason or d.recent_error or f"pachd runs it in image {d.transform.image or 'ubuntu:20.04'} ({state})."
         return Pipeline(
             name=info.pipeline.name,
-            state="paused" if info.stopped or state == "PIPELINE_PAUSED" else "running",
-            inputs=tuple(f"{leaf.repo}@{leaf.branch or 'master'}" for leaf in _leaves(d.input)),
+            state=shown,
+            inputs=tuple(f"{leaf.repo}@{leaf.branch or 'master'}" for leaf in input_leaves(d.input)),
             output=f"{info.pipeline.name}@{d.output_branch or 'master'}",
             created=_seconds(d.created_at) or 0.0,
             description=d.description,
@@ -87,7 +123,7 @@ class PachydermPipelines:
             datum_tries=int(d.datum_tries) or pipeline_spec.DEFAULT_TRIES,
             last_job=jobs[0].id if jobs else None,
             last_job_state=jobs[0].state if jobs else None,
-            detail=info.reason or d.recent_error or f"pachd runs it in image {d.transform.image or 'ubuntu'} ({state}).",
+            detail=detail,
             spec=_plain(d),
         )
 
@@ -103,8 +139,9 @@ class PachydermPipelines:
                 commit = next(iter(client.inspect_commit(out)))
             except Exception:  # an output commit that is gone (its repo deleted): no provenance to show
                 commit = None
-        if commit is not None:
-            inputs = tuple(f"{c.repo.name or c.branch.repo.name}@{c.id}" for c in commit.direct_provenance)
+        if commit is not None:  # the user commits: the spec commit (a system repo) is in the provenance too
+            inputs = tuple(f"{c.repo.name or c.branch.repo.name}@{c.id}" for c in commit.direct_provenance
+                           if (c.repo.type or c.branch.repo.type or "user") == "user")
         return Job(
             id=f"{info.job.pipeline.name}@{info.job.id}", pipeline=info.job.pipeline.name, state=state, input_commits=inputs,
             output_commit=f"{out.branch.repo.name or out.repo.name}@{out.id}" if state is JobState.SUCCESS else None,
@@ -113,9 +150,11 @@ class PachydermPipelines:
             started=_seconds(info.started) or _seconds(info.created), finished=_seconds(info.finished), reason=info.reason,
         )
 
-    def _jobs(self, client: Any, pipeline: str, limit: int | None = None) -> list[Job]:
-        infos = list(client.list_job(pipeline_name=pipeline))
-        infos.sort(key=lambda i: _seconds(i.created) or _seconds(i.started) or 0.0, reverse=True)
+    def _jobs(self, client: Any, pipeline: str | None, limit: int | None = None) -> list[Job]:
+        """Newest (last created) first: one pipeline's, or every pipeline's."""
+        names = [pipeline] if pipeline is not None else [p.pipeline.name for p in client.list_pipeline()]
+        infos = [i for name in names for i in client.list_job(pipeline_name=name)]
+        infos.sort(key=lambda i: (_seconds(i.created) or _seconds(i.started) or 0.0, i.job.id), reverse=True)
         return [self._job(client, i) for i in infos[:limit]]
 
     # --- pipelines ------------------------------------------------------------------------
@@ -140,7 +179,17 @@ class PachydermPipelines:
                     )
             if self._exists(client, parsed.name):
                 raise Conflict(f"Pipeline {parsed.name!r} exists already; delete it first or pick another name.")
-            client.create_pipeline_from_request(request)
+            if parsed.name in repos:  # pachd: "cannot be created because a repo with the same name already exists"
+                raise Conflict(f"Pipeline {parsed.name!r} cannot be created: repo {parsed.name!r} exists, and a pipeline "
+                               "writes to a new repo of its own name; pick another name or delete the repo.")
+            try:
+                client.create_pipeline_from_request(request)
+            except Exception as e:  # what pachd's CreatePipeline checks beyond the spec's form: in its words
+                rpc = _rpc_error(e)
+                if rpc is None or rpc.code().name != "UNKNOWN":
+                    raise
+                details = ((rpc.details() or "").splitlines() or [""])[0].rstrip(".")
+                raise InvalidInput(f"pachd refused pipeline {parsed.name!r}: {details}.") from None
         return self.inspect_pipeline(parsed.name)
 
     def list_pipelines(self) -> list[Pipeline]:
@@ -174,8 +223,6 @@ class PachydermPipelines:
     def _find_job(self, client: Any, job_id: str) -> Any:
         """The JobInfo that `job_id` names: `PIPELINE@ID` as pachctl writes a job (what Job.id is here), or an id
         (or a prefix of 4 or more) alone when one pipeline has it (on pachd the pipelines of one commit set share it)."""
-        from dlptui.errors import InvalidInput
-
         if not isinstance(job_id, str) or not job_id:
             raise InvalidInput(f"{job_id!r} is not a job id; see `dlptui jobs`.")
         pipeline, _, ident = job_id.rpartition("@")
@@ -192,12 +239,10 @@ class PachydermPipelines:
         raise NotFound(f"There is no job {job_id!r}; see `dlptui jobs`.")
 
     def list_jobs(self, pipeline: str | None = None) -> list[Job]:
-        with self.pachd.call("the jobs") as client:
+        with self.pachd.call("the jobs" if pipeline is None else f"pipeline {pipeline!r}") as client:
             if pipeline is not None:
                 self._need(client, pipeline)
-                return self._jobs(client, pipeline)
-            jobs = [j for p in client.list_pipeline() for j in self._jobs(client, p.pipeline.name)]
-            return sorted(jobs, key=lambda j: j.started or 0.0, reverse=True)
+            return self._jobs(client, pipeline)
 
     def inspect_job(self, job_id: str) -> Job:
         with self.pachd.call(f"job {job_id!r}") as client:
@@ -216,6 +261,8 @@ class PachydermPipelines:
             return sorted(datums, key=lambda d: d.id)
 
     def restart_job(self, job_id: str) -> Job:
+        """A new job of the pipeline over the same input commits, which runs the failed datums again (see the module's
+        docstring); the Job returned is that new one."""
         with self.pachd.call(f"job {job_id!r}") as client:
             info = self._find_job(client, job_id)
             job = self._job(client, info)
@@ -223,21 +270,44 @@ class PachydermPipelines:
                 raise Conflict(f"Job {job.id} is {job.state.value}; only a job that has ended can be restarted.")
             if job.state is JobState.SUCCESS or (job.state is JobState.FAILURE and not job.datums.get("failed")):
                 raise Conflict(f"Job {job.id} has no failed datum to run again.")
-            client.restart_datum(info.job.pipeline.name, info.job.id)
-        return self.inspect_job(job.id)
+            name = info.job.pipeline.name
+            newest = self._jobs(client, name, limit=1)[0]
+            if newest.id != job.id:
+                raise Conflict(f"Job {job.id} is not the newest job of pipeline {name!r} ({newest.id} is); pachd runs a "
+                               "pipeline again only over its inputs' newest commits, so restart the newest job.")
+            pipeline = next(iter(client.inspect_pipeline(name, details=True)))
+            if pipeline.stopped:
+                raise Conflict(f"Pipeline {name!r} is stopped; start it (`dlptui pipeline start {name}`), which runs a "
+                               "new job over its inputs' newest commits.")
+            before = {j.id for j in self._jobs(client, name)}
+            client.create_pipeline_from_request(_rerun_request(pipeline))
+            again = next((j for j in self._jobs(client, name) if j.id not in before), None)
+        if again is None:
+            raise Conflict(f"pachd started no new job for pipeline {name!r}; see `dlptui pipeline inspect {name}`.")
+        return again
 
     def job_logs(self, job_id: str, datum_id: str | None = None) -> list[str]:
+        """The lines the code wrote (pachd's `user` lines; the worker's own lines are left out)."""
         from python_pachyderm.proto.v2.pps import pps_pb2
 
         with self.pachd.call(f"job {job_id!r}") as client:
             info = self._find_job(client, job_id)
+            name, ident = info.job.pipeline.name, info.job.id
             datum = None
             if datum_id is not None:
-                ids = [d.datum.id for d in client.list_datum(pipeline_name=info.job.pipeline.name, job_id=info.job.id)
-                       if d.datum.id.startswith(datum_id)]
+                ids = [d.datum.id for d in client.list_datum(pipeline_name=name, job_id=ident) if d.datum.id.startswith(datum_id)]
                 if len(ids) != 1:
-                    raise NotFound(f"Job {info.job.id} has no datum {datum_id!r}; see `dlptui job {info.job.id}`.")
+                    raise NotFound(f"Job {name}@{ident} has no datum {datum_id!r}; see `dlptui job {name}@{ident}`.")
                 datum = pps_pb2.Datum(job=info.job, id=ids[0])
-            messages = client.get_job_logs(info.job.pipeline.name, info.job.id, datum=datum)
+            try:
+                messages = [m for m in client.get_job_logs(name, ident, datum=datum) if m.user]
+            except Exception as e:
+                rpc = _rpc_error(e)
+                if rpc is not None and "no pods belonging to" in (rpc.details() or ""):
+                    raise NotAvailable(
+                        f"pachd has no logs of job {name}@{ident} now: pipeline {name!r} has no running workers to read "
+                        "them from, and pachd keeps none of its own without Loki (the Helm value pachd.lokiLogging)."
+                    ) from None
+                raise
             return [m.message.rstrip("\n") if datum is not None else f"{m.datum_id[:12]} {m.message.rstrip(chr(10))}"
                     for m in messages]

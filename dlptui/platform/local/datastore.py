@@ -25,7 +25,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError
+from dlptui.platform import data_rules
 from dlptui.platform.local.blobs import BlobStore, Pack, Staged
+from dlptui.platform.local.commit_rows import COMMIT_COLUMNS, data_commits, pipeline_users, with_provenance
 from dlptui.platform.local.metadb import open_metadb
 from dlptui.platform.rules import Collected, check_repo_name, clean_path, join
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
@@ -35,32 +37,8 @@ DEFAULT_BRANCH = "master"
 MIN_PREFIX = 4
 BRANCH = re.compile(r"^[A-Za-z0-9_-]+$")  # pachd's rule, so a branch made here can be made on a cluster
 
-COMMIT_COLUMNS = "seq, id, repo, branch, parent, message, created, size_bytes, files"
 STAGE_THREADS = 4  # files staged side by side by one put
 STAGE_BATCH = 256  # files per task: a task per file costs more than a small file's copy
-
-
-def _commit(row: sqlite3.Row) -> Commit:
-    return Commit(
-        id=row["id"], repo=row["repo"], branch=row["branch"], parent=row["parent"], message=row["message"],
-        created=row["created"], size_bytes=row["size_bytes"], files=row["files"],
-    )
-
-
-def _provenance(db: sqlite3.Connection, commits: list[Commit]) -> list[Commit]:
-    """The commits with the sources a pipeline made them from ("repo@commit")."""
-    import dataclasses
-
-    if not commits:
-        return commits
-    ids = [c.id for c in commits]
-    found: dict[str, list[str]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in db.execute(f"SELECT commit_id, source FROM provenance WHERE commit_id IN ({marks}) ORDER BY source", chunk):
-            found.setdefault(row[0], []).append(row[1])
-    return [dataclasses.replace(c, provenance=tuple(found[c.id])) if c.id in found else c for c in commits]
 
 
 def check_branch_name(name: str) -> str:
@@ -103,6 +81,7 @@ class LocalDataStore:
     """ports.DataStore on one machine."""
 
     def __init__(self, config, platform=None) -> None:
+        self.home = Path(config.home)
         self.root: Path = Path(config.home) / "data"
         self.root.mkdir(parents=True, exist_ok=True)
         self.blobs = BlobStore(self.root / "blobs")
@@ -129,13 +108,27 @@ class LocalDataStore:
         if branch is not None:
             if branch["head"] is None:
                 raise NotFound(f"Branch {ref!r} of repo {repo!r} has no commits yet; put files first.")
-            return db.execute(f"SELECT {COMMIT_COLUMNS} FROM commits WHERE seq = ?", (branch["head"],)).fetchone()
+            head = db.execute(f"SELECT {COMMIT_COLUMNS} FROM commits WHERE seq = ?", (branch["head"],)).fetchone()
+
+            def history():
+                row = head
+                while row is not None:
+                    yield row
+                    row = db.execute(f"SELECT {COMMIT_COLUMNS} FROM commits WHERE id = ?", (row["parent"],)).fetchone() \
+                        if row["parent"] else None
+
+            found, newest = data_rules.data_head(history(), lambda r: (True, r["error"]))
+            if found is None:
+                raise data_rules.no_data_head(repo, ref, newest["id"], True, newest["error"])
+            return found
         if len(ref) >= MIN_PREFIX and all(c in "0123456789abcdef" for c in ref.lower()):
             rows = db.execute(
                 f"SELECT {COMMIT_COLUMNS} FROM commits WHERE repo = ? AND id >= ? AND id < ? LIMIT 2",
                 (repo, ref.lower(), ref.lower() + "g"),
             ).fetchall()
             if len(rows) == 1:
+                if rows[0]["error"]:
+                    raise data_rules.not_data(repo, rows[0]["id"], True, rows[0]["error"])
                 return rows[0]
             if len(rows) > 1:
                 raise InvalidInput(f"Commit prefix {ref!r} matches several commits of repo {repo!r}; give more characters.")
@@ -146,7 +139,7 @@ class LocalDataStore:
     def _repo(self, db: sqlite3.Connection, name: str) -> Repo:
         row = db.execute("SELECT name, created, description FROM repos WHERE name = ?", (name,)).fetchone()
         branches = tuple(r[0] for r in db.execute("SELECT name FROM branches WHERE repo = ? ORDER BY name", (name,)))
-        count, last = db.execute("SELECT count(*), max(created) FROM commits WHERE repo = ?", (name,)).fetchone()
+        count, last = db.execute("SELECT count(*), max(created) FROM commits WHERE repo = ? AND error = ''", (name,)).fetchone()
         head = db.execute(
             "SELECT c.size_bytes FROM branches b JOIN commits c ON c.seq = b.head WHERE b.repo = ? AND b.name = ?",
             (name, DEFAULT_BRANCH),
@@ -177,6 +170,9 @@ class LocalDataStore:
             return self._repo(db, name)
 
     def delete_repo(self, name: str) -> None:
+        with self._read() as db:
+            self._need_repo(db, name)
+        data_rules.check_repo_unused(name, pipeline_users(self.home))  # one rule with the cluster: a repo in use stays
         with self._write() as db:
             self._need_repo(db, name)
             db.execute("DELETE FROM entries WHERE commit_seq IN (SELECT seq FROM commits WHERE repo = ?)", (name,))
@@ -205,7 +201,7 @@ class LocalDataStore:
     def list_commits(self, repo: str, branch: str | None = None, limit: int | None = None) -> list[Commit]:
         with self._read() as db:
             self._need_repo(db, repo)
-            sql, params = f"SELECT {COMMIT_COLUMNS} FROM commits WHERE repo = ?", [repo]
+            sql, params = f"SELECT {COMMIT_COLUMNS} FROM commits WHERE repo = ? AND error = ''", [repo]
             if branch is not None:
                 if not db.execute("SELECT 1 FROM branches WHERE repo = ? AND name = ?", (repo, branch)).fetchone():
                     raise NotFound(f"Repo {repo!r} has no branch {branch!r}.")
@@ -215,11 +211,11 @@ class LocalDataStore:
             if limit is not None:
                 sql += " LIMIT ?"
                 params.append(int(limit))
-            return _provenance(db, [_commit(r) for r in db.execute(sql, params)])
+            return with_provenance(db, data_commits(db, repo, db.execute(sql, params).fetchall()))
 
     def inspect_commit(self, repo: str, ref: str) -> Commit:
         with self._read() as db:
-            return _provenance(db, [_commit(self._find_commit(db, repo, ref))])[0]
+            return with_provenance(db, data_commits(db, repo, [self._find_commit(db, repo, ref)]))[0]
 
     def resolve(self, repo: str, ref: str) -> DataRef:
         with self._read() as db:
@@ -294,10 +290,13 @@ class LocalDataStore:
         files: Mapping[str, Path | tuple[str, int]],
         message: str = "",
         provenance: tuple[str, ...] = (),
+        error: str = "",
     ) -> Commit:
         """One atomic commit on `branch` whose whole tree is `files` (not on top of the head), recording where it
         came from: how a pipeline's job lands its output. Values are local files, or (sha256, size) of content the
-        store holds already (a skipped datum's earlier output). Not a port method: the local pipeline runner's."""
+        store holds already (a skipped datum's earlier output). With `error` (a failed job's reason) the commit is
+        recorded as pachd records a failed job's output commit: the branch's head, but not data (data_rules), so
+        never read, listed or pinned. Not a port method: the local pipeline runner's."""
         check_branch_name(branch)
         staged: dict[str, Staged] = {}
         kept: dict[str, tuple[str, int]] = {}
@@ -321,10 +320,10 @@ class LocalDataStore:
                 if row is not None and row["head"] is not None:
                     tops = {"/" + r[0].lstrip("/").split("/")[0] for r in
                             db.execute("SELECT path FROM entries WHERE commit_seq = ?", (row["head"],))}
-                commit = self._new_commit(db, repo, branch, message, changes, sorted(tops))
+                commit = self._new_commit(db, repo, branch, message, changes, sorted(tops), error)
                 db.executemany("INSERT OR IGNORE INTO provenance (commit_id, source) VALUES (?, ?)",
                                [(commit.id, source) for source in provenance])
-                return _provenance(db, [commit])[0]
+                return with_provenance(db, [commit])[0]
         finally:
             self.blobs.discard(staged.values(), pack)
 
@@ -360,16 +359,17 @@ class LocalDataStore:
             (seq, path, prefix, _upper(prefix)),
         ).fetchone() is not None
 
-    def _new_commit(self, db, repo, branch, message, changes, deletions) -> Commit:
-        """Inside the write lock: a commit on top of the branch head with `changes` and `deletions`."""
+    def _new_commit(self, db, repo, branch, message, changes, deletions, error: str = "") -> Commit:
+        """Inside the write lock: a commit on top of the branch head with `changes` and `deletions`; with `error`, one
+        that is not data (a failed job's output: data_rules)."""
         row = db.execute("SELECT head FROM branches WHERE repo = ? AND name = ?", (repo, branch)).fetchone()
         parent = row["head"] if row else None
         parent_id = None
         commit_id = uuid.uuid4().hex
         cur = db.execute(
-            "INSERT INTO commits (id, repo, branch, parent, message, created, size_bytes, files) "
-            "VALUES (?, ?, ?, NULL, ?, ?, 0, 0)",
-            (commit_id, repo, branch, message, time.time()),
+            "INSERT INTO commits (id, repo, branch, parent, message, created, size_bytes, files, error) "
+            "VALUES (?, ?, ?, NULL, ?, ?, 0, 0, ?)",
+            (commit_id, repo, branch, message, time.time(), error),
         )
         seq = cur.lastrowid
         if parent is not None:
@@ -396,7 +396,7 @@ class LocalDataStore:
             "INSERT INTO branches (repo, name, head) VALUES (?, ?, ?) ON CONFLICT (repo, name) DO UPDATE SET head = ?",
             (repo, branch, seq, seq),
         )
-        return _commit(db.execute(f"SELECT {COMMIT_COLUMNS} FROM commits WHERE seq = ?", (seq,)).fetchone())
+        return data_commits(db, repo, [db.execute(f"SELECT {COMMIT_COLUMNS} FROM commits WHERE seq = ?", (seq,)).fetchone()])[0]
 
     # --- files -----------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 """The data store's metadata in SQLite: its schema and busy timeout.
 
+A commit's `error` is empty for data; a pipeline job that failed records its reason there (data_rules.py).
+
 `sqlite.py` opens it: WAL, a connection per thread, writers serialised by `BEGIN IMMEDIATE`
 (two processes writing at once wait for each other, nothing is lost), consistent after a crash.
 """
@@ -18,7 +20,7 @@ CREATE TABLE IF NOT EXISTS repos (
 CREATE TABLE IF NOT EXISTS commits (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, repo TEXT NOT NULL,
     branch TEXT NOT NULL, parent TEXT, message TEXT NOT NULL, created REAL NOT NULL,
-    size_bytes INTEGER NOT NULL, files INTEGER NOT NULL);
+    size_bytes INTEGER NOT NULL, files INTEGER NOT NULL, error TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS commits_repo ON commits (repo, branch);
 CREATE TABLE IF NOT EXISTS branches (
     repo TEXT NOT NULL, name TEXT NOT NULL, head INTEGER, PRIMARY KEY (repo, name));
@@ -31,4 +33,8 @@ CREATE TABLE IF NOT EXISTS provenance (
 
 
 def open_metadb(path: Path) -> Database:
-    return Database(path, SCHEMA, busy=f"The data store at {path.parent} is", timeout_s=BUSY_TIMEOUT_S)
+    db = Database(path, SCHEMA, busy=f"The data store at {path.parent} is", timeout_s=BUSY_TIMEOUT_S)
+    with db.write() as con:  # a store made before commits had an error (a failed job's output commit)
+        if "error" not in {row[1] for row in con.execute("PRAGMA table_info(commits)")}:
+            con.execute("ALTER TABLE commits ADD COLUMN error TEXT NOT NULL DEFAULT ''")
+    return db
