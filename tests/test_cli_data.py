@@ -116,3 +116,39 @@ def test_the_installed_command_prints_no_traceback(home, tmp_path):
     assert missing.stderr.strip() == "dlptui: There is no repo 'nowhere'; create it with `dlptui data create nowhere`."
     bad = subprocess.run([exe, "data", "get", "a:/b\x01c"], capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == InvalidInput.exit_code and "control character" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _commits(capsys, repo: str, branch: str | None = None) -> list[dict]:
+    return run_json(capsys, "data", "commits", f"{repo}@{branch}" if branch else repo)
+
+
+def test_every_import_route_makes_one_commit_holding_the_whole_split(home, capsys, tmp_path):
+    """An empty commit in between (the old split removed, the new one not yet there) would start a retrain on no data."""
+    images = generate_sample(tmp_path / "imgs", count=12, size=32)
+    for _ in range(2):  # --tar, into a new repo and again
+        code, _, err = run(capsys, "data", "import-kaggle", str(images), "--repo", "packed", "--tar")
+        assert code == 0, err
+    packed = _commits(capsys, "packed")
+    assert [c["files"] for c in packed] == [1, 1]  # one commit per import, each with data.tar.gz
+    # files into a repo that an earlier direct (--tar) import made: the tarball goes in the same commit
+    code, _, err = run(capsys, "data", "import-kaggle", str(images), "--repo", "packed")
+    assert code == 0, err
+    after = _commits(capsys, "packed")
+    assert [c["files"] for c in after] == [12, 1, 1]
+    paths = {f["path"] for f in run_json(capsys, "data", "ls", "packed", "-r")}
+    assert len(paths) == 12 and all(p.startswith(("/train/", "/eval/")) for p in paths)
+    # and back to one data.tar.gz, again in one commit
+    assert run(capsys, "data", "import-kaggle", str(images), "--repo", "packed", "--tar")[0] == 0
+    assert [c["files"] for c in _commits(capsys, "packed")] == [1, 12, 1, 1]
+
+
+def test_an_import_into_another_branch_makes_one_commit_each_time(platform, tmp_path):
+    from dlptui.actions.datasets import import_kaggle
+
+    images = generate_sample(tmp_path / "imgs", count=10, size=32)
+    platform.data.create_repo("pets")
+    for seed in (1, 2):
+        import_kaggle(platform.data, images, repo="pets", branch="dev", seed=seed, pipelines=platform.pipelines)
+    dev = platform.data.list_commits("pets", "dev")
+    assert [c.files for c in dev] == [10, 10]
+    assert platform.data.list_branches("pets") == ["dev"]

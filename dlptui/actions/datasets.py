@@ -143,8 +143,8 @@ def commit_split(
 ) -> ImportResult:
     """Commit labelled `images` (base name -> local file) to `repo` as /train/... and /eval/... or /data.tar.gz.
 
-    What a previous import left (/train, /eval, /data.tar.gz) is removed first, so an image is never
-    in both splits. Given `pipelines`, a files split into a repo that is new or already made by the
+    What a previous import left (/train, /eval, /data.tar.gz) is removed in the same commit, so an image
+    is never in both splits and no commit in between holds no data (a retrain on commit would train on it). Given `pipelines`, a files split into a repo that is new or already made by the
     split pipeline goes through it instead (`split_by_pipeline`)."""
     plan = split(list(images), eval_fraction, seed)
     if not plan:
@@ -157,18 +157,17 @@ def commit_split(
         counts[part][label_of(name)] += 1
         layout[f"/{part}/{name}"] = images[name]
     _ensure_repo(store, repo)
-    old = [p for p in (*SPLITS, TARBALL) if _exists(store, repo, branch, p)]
-    if old:
-        store.delete_files(repo, branch, [f"/{p}" for p in old], message="remove the previous train/eval split")
+    previous = [f"/{p}" for p in (*SPLITS, TARBALL)]  # what an earlier import left goes in the same commit
     summary = ", ".join(f"{s} {counts[s]['cat']} cats + {counts[s]['dog']} dogs" for s in SPLITS)
     message = message or f"Dogs-vs-Cats split (seed {seed}, eval {eval_fraction:g}): {summary}"
     if tar:
         with tempfile.TemporaryDirectory(prefix="dlptui-tar-") as tmp:
             tarball = Path(tmp) / TARBALL
             _write_tarball(layout, tarball)
-            commit = store.put_files(repo, branch, {f"/{TARBALL}": tarball}, message=message, progress=progress)
+            commit = store.put_files(repo, branch, {f"/{TARBALL}": tarball}, message=message, progress=progress,
+                                     delete=previous)
     else:
-        commit = store.put_files(repo, branch, layout, message=message, progress=progress)
+        commit = store.put_files(repo, branch, layout, message=message, progress=progress, delete=previous)
     return ImportResult(DataRef(repo, commit.id, branch), counts, skipped, tar)
 
 
@@ -251,14 +250,6 @@ def split_by_pipeline(
         if part in counts and label:
             counts[part][label] += 1
     return ImportResult(DataRef(repo, out, "master"), counts, skipped, False)
-
-
-def _exists(store: DataStore, repo: str, branch: str, name: str) -> bool:
-    try:
-        store.list_files(repo, branch, f"/{name}")
-        return True
-    except NotFound:
-        return False
 
 
 def import_kaggle(store: DataStore, source: Path, repo: str = DEFAULT_REPO, **options) -> ImportResult:

@@ -21,7 +21,7 @@ import stat
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError
@@ -234,9 +234,11 @@ class LocalDataStore:
         files: Mapping[str, Path | bytes],
         message: str = "",
         progress: Progress | None = None,
+        delete: Sequence[str] = (),
     ) -> Commit:
         check_branch_name(branch)
         sources = _expand(files)  # the arguments first: a bad path is InvalidInput whatever the repo
+        deletions = [clean_path(p) for p in delete]
         with self._read() as db:
             self._need_repo(db, repo)
         if not sources:
@@ -264,7 +266,7 @@ class LocalDataStore:
                         staged[path] = self._stage(sources[path], pack)
                 self.blobs.publish(staged.values())
                 changes = [(p, s.hash, s.size) for p, s in staged.items()]
-                return self._new_commit(db, repo, branch, message, changes, [])
+                return self._new_commit(db, repo, branch, message, changes, deletions)
         finally:
             self.blobs.discard(staged.values(), pack)
 
