@@ -196,14 +196,17 @@ class DogCatTrial(PyTorchTrial):
             )
         )
         self.callbacks = dict(callbacks or {})
+        self.skipped: dict[str, int] = {}  # split -> files the loader would not open (data.DogCatImages)
 
     def build_callbacks(self) -> dict[str, PyTorchCallback]:
         return self.callbacks
 
     def _loader(self, split: str, transform, shuffle: bool) -> DataLoader:
         workers = int(self.hparams["workers"])
+        images = data.DogCatImages(self.data_dir, split, transform)
+        self.skipped[split] = images.skipped_count
         return DataLoader(
-            data.DogCatImages(self.data_dir, split, transform),
+            images,
             batch_size=self.context.get_per_slot_batch_size(),
             shuffle=shuffle,
             num_workers=workers,
@@ -234,4 +237,7 @@ class DogCatTrial(PyTorchTrial):
             loss += F.cross_entropy(logits, labels, reduction="sum").item()
             correct += (logits.argmax(1) == labels).sum().item()
             seen += len(labels)
-        return {"validation_loss": loss / seen, "accuracy": correct / seen}
+        metrics = {"validation_loss": loss / seen, "accuracy": correct / seen}
+        if skipped := sum(self.skipped.values()):  # files of the data the loader would not open (logged by name)
+            metrics["skipped_images"] = skipped
+        return metrics

@@ -20,7 +20,7 @@ import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from dlptui.actions.defaults import DATA_REPO
 from dlptui.actions.sample import generate_sample
@@ -37,6 +37,7 @@ SPLITS = ("train", "eval")
 # stops at the member that crosses them, with a sentence naming it)
 MAX_MEMBER_BYTES = 64 << 20  # one image
 MAX_ARCHIVE_BYTES = 16 << 30  # the whole data set (Kaggle's train.zip unpacks to about 0.55 GiB)
+MAX_MEMBERS = 1_000_000  # files and folders in one archive (Kaggle's train.zip: 25,000)
 TARBALL = "data.tar.gz"
 _LABELLED = re.compile(r"^(cat|dog)\.[^/\\]+\.(jpe?g|png)$", re.IGNORECASE)
 _NUMBER = re.compile(r"(\d+)")
@@ -273,6 +274,8 @@ def _unzip_images(archive: Path, into: Path) -> tuple[dict[str, Path], int]:
     skipped = total = 0
     try:
         with zipfile.ZipFile(archive) as z:
+            if len(z.infolist()) > MAX_MEMBERS:
+                raise InvalidInput(f"{archive.name} holds more than {MAX_MEMBERS:,} files; nothing was imported.")
             for member in z.infolist():
                 if member.is_dir():
                     continue
@@ -380,14 +383,25 @@ def materialize(store: DataStore, ref: DataRef, dest: Path, progress: Progress |
 
 
 def _unpack(archive: Path, into: Path) -> None:
+    """A commit's tarball into `into` (a folder of its own, removed by the caller on failure), member by member as
+    the stream gives them: files and folders only, inside the folder, within the caps; else one sentence."""
+    total = count = 0
     try:
         with tarfile.open(archive) as tar:
-            members = tar.getmembers()
-            big = next((m for m in members if m.size > MAX_MEMBER_BYTES), None)
-            if big is not None or sum(m.size for m in members) > MAX_ARCHIVE_BYTES:
-                what = f"{big.name} is over {MAX_MEMBER_BYTES >> 20} MiB" if big else f"it holds over {MAX_ARCHIVE_BYTES >> 30} GiB"
-                raise InvalidInput(f"The archive {archive.name} in the commit is not unpacked: {what}.")
-            tar.extractall(into, members=members, filter="data")  # refuses absolute paths, '..', links out of the folder
-    except (tarfile.TarError, OSError) as e:
+            for member in tar:
+                count += 1
+                parts = PurePosixPath(member.name).parts
+                what = (
+                    f"it holds more than {MAX_MEMBERS:,} files" if count > MAX_MEMBERS
+                    else f"{member.name} would land outside its folder" if member.name.startswith("/") or ".." in parts
+                    else f"{member.name} is a link or a device, not a file" if not (member.isfile() or member.isdir())
+                    else f"{member.name} is over {MAX_MEMBER_BYTES >> 20} MiB" if member.size > MAX_MEMBER_BYTES
+                    else f"it holds over {MAX_ARCHIVE_BYTES >> 30} GiB" if (total := total + member.size) > MAX_ARCHIVE_BYTES
+                    else None
+                )
+                if what:
+                    raise InvalidInput(f"The archive {archive.name} in the commit is not unpacked: {what}.")
+                tar.extract(member, into, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as e:
         raise InvalidInput(f"The archive {archive.name} in the commit cannot be unpacked ({e}).") from None
     archive.unlink()
