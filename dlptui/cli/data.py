@@ -16,7 +16,7 @@ from pathlib import Path
 from dlptui import text
 from dlptui.actions import refs
 from dlptui.actions.defaults import DATA_REPO
-from dlptui.cli.output import confirm, emit_json, emit_object, emit_table
+from dlptui.cli.output import confirm, emit_json, emit_object, emit_table, say
 from dlptui.errors import InvalidInput
 
 
@@ -26,11 +26,12 @@ def progress_bar(description: str):
     if not sys.stdout.isatty():
         yield None
         return
+    from rich.markup import escape
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                   transient=True) as bar:
-        task = bar.add_task(description, total=None)
+        task = bar.add_task(escape(text.plain(description)), total=None)  # a file name is words, not markup
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
@@ -200,13 +201,13 @@ def get(args, platform) -> int:
 def delete(args, platform) -> int:
     repo = platform.data.inspect_repo(args.repo)
     if not confirm(f"Delete repo {repo.name!r} with its {repo.commits} commits?", args.yes, f"Not deleting repo {repo.name!r}"):
-        print(f"Repo {repo.name!r} kept.", file=sys.stderr)
+        say(f"Repo {repo.name!r} kept.", file=sys.stderr)
         return 1
     platform.data.delete_repo(repo.name)
     if args.json:
         emit_json({"deleted": repo.name, "commits": repo.commits})
     else:
-        print(f"Deleted repo {repo.name!r}.", file=sys.stderr)
+        say(f"Deleted repo {repo.name!r}.", file=sys.stderr)
     return 0
 
 
@@ -215,10 +216,10 @@ def _report(result, as_json: bool) -> None:
         emit_object(result, True)
         return
     for part, counts in result.counts.items():
-        print(f"{part:>5}: {counts.get('cat', 0)} cats, {counts.get('dog', 0)} dogs")
+        say(f"{part:>5}: {counts.get('cat', 0)} cats, {counts.get('dog', 0)} dogs")
     if result.skipped:
-        print(f"skipped {result.skipped} files that are not cat/dog images (or repeat a name)")
-    print(f"committed {result.ref}" + (" as data.tar.gz" if result.tarball else ""))
+        say(f"skipped {result.skipped} files that are not cat/dog images (or repeat a name)")
+    say(f"committed {result.ref}" + (" as data.tar.gz" if result.tarball else ""))
 
 
 def _pipelines(platform):
