@@ -476,3 +476,54 @@ except Exception:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["refused", "before", "evil", "refused"]
+
+
+class _WritesAFile:
+    """A pickled object whose loading runs code: it writes the file `path`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (exec, (f"open({self.path!r}, 'w').write('owned')",))
+
+
+def test_warm_start_loads_weights_only_and_refuses_a_checkpoint_that_would_run_code(tmp_path):
+    import random
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from model_def import build_model
+    from train import warm_start
+
+    source = build_model(TINY_HP, pretrained=False)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.fill_(0.25)
+    good = tmp_path / "good"
+    good.mkdir()
+    state = {  # what Determined's Trainer saves: weights, optimizer state, RNG states (numpy's included)
+        "models_state_dict": [source.state_dict()],
+        "optimizers_state_dict": [torch.optim.SGD(source.parameters(), lr=0.1, momentum=0.9).state_dict()],
+        "lr_schedulers_state_dict": [], "callbacks": {"dlptui": {}},
+        "rng_state": {"cpu_rng_state": torch.random.get_rng_state(), "np_rng_state": np.random.get_state(),
+                      "random_rng_state": random.getstate()},
+    }
+    torch.save(state, good / "state_dict.pth")
+    trial = SimpleNamespace(model=build_model(TINY_HP, pretrained=False))
+    warm_start(trial, str(good))
+    assert all(torch.all(p == 0.25) for p in trial.model.parameters())
+
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    mark = tmp_path / "written-by-the-checkpoint"
+    torch.save({**state, "callbacks": {"dlptui": _WritesAFile(str(mark))}}, evil / "state_dict.pth")
+    fresh = SimpleNamespace(model=build_model(TINY_HP, pretrained=False))
+    with pytest.raises(ValueError) as refused:
+        warm_start(fresh, str(evil))
+    sentence = str(refused.value)
+    assert sentence.startswith(f"The checkpoint to start from in {evil} holds more than weights") and "\n" not in sentence
+    assert not mark.exists(), "loading the checkpoint ran its code"
+    assert not any(torch.all(p == 0.25) for p in fresh.model.parameters())
