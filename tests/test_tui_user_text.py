@@ -108,3 +108,27 @@ async def test_folder_and_image_names_on_the_predict_screen_show_as_written(conf
         await wait_for(pilot, lambda: "dog.2.jpg" in words(app), what="the other name, without its escape")
         assert_no_escape_of_ours(app)
         assert app.is_running
+
+
+async def test_a_damaged_store_under_a_home_named_like_markup_is_one_sentence_on_screen(config, tmp_path):
+    """A platform error raised on a poll (the data store's meta.db overwritten) shows in a notification and the
+    screen's state line, naming the file as it is, brackets included."""
+    from dataclasses import replace
+
+    from dlptui.platform import Platform
+
+    home = tmp_path / "h[b]ome[@click=app.quit]"
+    (home / "data").mkdir(parents=True)
+    home.chmod(0o700)
+    (home / "data" / "meta.db").write_bytes(b"not a database at all\n" * 100)
+    platform = Platform(replace(config, home=home))
+    try:
+        app = make_app(platform.config, platform, start="data")
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await wait_for(pilot, lambda: any("is damaged" in n.message for n in app._notifications), what="the sentence")
+            await wait_for(pilot, lambda: "h[b]ome[@click=app.quit]/data/meta.db is damaged" in str(app.screen.query_one("#state").render()),
+                           what="the sentence on the state line")
+            assert "h[b]ome[@click=app.quit]/data/meta" in words(app)
+            assert app.is_running
+    finally:
+        platform.close()
