@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from dlptui.actions.defaults import DATA_REPO
 from dlptui.actions.sample import generate_sample
 from dlptui.errors import Conflict, InvalidInput, NotFound
-from dlptui.platform.rules import check_inside, local_target
+from dlptui.platform.rules import check_inside, local_target, space_checked
 from dlptui.platform.model import DataRef
 from dlptui.platform.ports import DataStore, Pipelines, Progress
 
@@ -348,6 +348,11 @@ def materialize(store: DataStore, ref: DataRef, dest: Path, progress: Progress |
     target = dest / ref.commit
     if target.is_dir() and (found := _find_splits(target)):
         return found
+    with space_checked(dest):  # a full disk: one sentence, and the half-written folder removed first
+        return _materialize(store, ref, dest, target, progress)
+
+
+def _materialize(store: DataStore, ref: DataRef, dest: Path, target: Path, progress: Progress | None) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{ref.commit}.", dir=dest))
     try:

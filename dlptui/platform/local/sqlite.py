@@ -23,7 +23,6 @@ read-only connection, goes through `storage_error` too.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import sqlite3
@@ -34,12 +33,9 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 from dlptui.errors import Conflict, PlatformError
+from dlptui.platform.rules import NO_SPACE, disk_full
 
 LOW_SPACE = 1 << 20  # free bytes under which a disk I/O error is taken for a full disk
-
-
-def disk_full(folder: Path) -> PlatformError:
-    return PlatformError(f"The disk holding {folder} is full; free some space there and try again (nothing was half-written).")
 
 
 def storage_error(error: BaseException, path: Path) -> PlatformError | None:
@@ -47,7 +43,7 @@ def storage_error(error: BaseException, path: Path) -> PlatformError | None:
     a full disk); None for any other error (a lock, a constraint), which the caller handles."""
     text = str(error).lower()
     path = Path(path)
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+    if isinstance(error, OSError) and error.errno in NO_SPACE:
         return disk_full(Path(error.filename).parent if error.filename else path.parent)
     if not isinstance(error, sqlite3.DatabaseError):
         return None
