@@ -86,10 +86,10 @@ def unfit(path: Path) -> str | None:
 
 
 def open_rgb(path: Path):
-    """The decoded RGB image, through the JPEG and PNG parsers alone, within the pixel cap."""
+    """The decoded RGB image, through the JPEG and PNG parsers alone, within the pixel cap (checked on the header,
+    before anything is decoded)."""
     from PIL import Image
 
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own check, beside the explicit one
     with Image.open(path, formats=FORMATS) as image:
         if image.size[0] * image.size[1] > MAX_PIXELS:
             raise ValueError(f"over {MAX_PIXELS:,} pixels")
