@@ -47,7 +47,7 @@ class DlpHeader(Widget):
         for key, mode, title in self.tabs:
             line.append(f" {key} {title} ", style="bold reverse" if mode == current else "dim")
         if self.title not in {title for _, _, title in self.tabs}:
-            line.append(f" {self.title} ", style="bold reverse")
+            line.append(f" {plain(self.title)} ", style="bold reverse")
         line.append("\n")
         line.append(f"profile {health.context.get('profile') or config.profile}")
         if config.read_only:
