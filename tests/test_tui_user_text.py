@@ -24,7 +24,7 @@ def words(app) -> str:
 
 def assert_no_escape_of_ours(app) -> None:
     raw = drawn(app)[1]
-    assert "]0;owned" not in raw and "\x07" not in raw and "\x1b[2J" not in raw
+    assert "\x1b]0;owned" not in raw and "\x07" not in raw and "\x1b[2J" not in raw
 
 
 async def pick(pilot, app, path: Path) -> None:
@@ -132,3 +132,29 @@ async def test_a_damaged_store_under_a_home_named_like_markup_is_one_sentence_on
             assert app.is_running
     finally:
         platform.close()
+
+
+async def test_refusals_in_a_dialog_and_a_notification_show_names_as_written(config, platform, tmp_path):
+    from dlptui.tui.dialogs.files import FilePicker
+
+    platform.data.create_repo("pets")
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    (folder / f"x{OSC}y.txt").write_text("a name with an escape sequence in it")
+    missing = tmp_path / "no[b]such[@click=app.quit]"
+    app = make_app(config, platform, start="data")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(pilot, lambda: "pets" in app.screen.query_one("#repos", ResourceTable).all_keys, what="the repo")
+        await pilot.press("u")
+        await pick(pilot, app, missing)
+        await wait_for(pilot, lambda: "no[b]such[@click=app.quit]" in str(app.screen.query_one("#dialog-error").render()),
+                       what="the picker's refusal")
+        assert isinstance(app.screen, FilePicker) and "no[b]such[@click=app.quit]" in words(app)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DataScreen), what="back on the repos")
+        await pilot.press("u")
+        await pick(pilot, app, folder)
+        await wait_for(pilot, lambda: any("control character" in n.message for n in app._notifications), what="the refusal")
+        await wait_for(pilot, lambda: "owned\\x07y.txt' holds a control" in words(app), what="the refusal drawn")
+        assert_no_escape_of_ours(app)
+        assert platform.data.inspect_repo("pets").commits == 0 and app.is_running
