@@ -22,6 +22,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh DLPTUI_HOME (and config dir) for one test."""
     root = tmp_path / "dlptui-home"
     root.mkdir()
+    root.chmod(0o700)  # a home others could write to is refused, whatever the umask
     monkeypatch.setenv("DLPTUI_HOME", str(root))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("DLPTUI_PROFILE", raising=False)

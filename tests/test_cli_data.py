@@ -116,3 +116,84 @@ def test_the_installed_command_prints_no_traceback(home, tmp_path):
     assert missing.stderr.strip() == "dlptui: There is no repo 'nowhere'; create it with `dlptui data create nowhere`."
     bad = subprocess.run([exe, "data", "get", "a:/b\x01c"], capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == InvalidInput.exit_code and "control character" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _commits(capsys, repo: str, branch: str | None = None) -> list[dict]:
+    return run_json(capsys, "data", "commits", f"{repo}@{branch}" if branch else repo)
+
+
+def test_every_import_route_makes_one_commit_holding_the_whole_split(home, capsys, tmp_path):
+    """An empty commit in between (the old split removed, the new one not yet there) would start a retrain on no data."""
+    images = generate_sample(tmp_path / "imgs", count=12, size=32)
+    for _ in range(2):  # --tar, into a new repo and again
+        code, _, err = run(capsys, "data", "import-kaggle", str(images), "--repo", "packed", "--tar")
+        assert code == 0, err
+    packed = _commits(capsys, "packed")
+    assert [c["files"] for c in packed] == [1, 1]  # one commit per import, each with data.tar.gz
+    # files into a repo that an earlier direct (--tar) import made: the tarball goes in the same commit
+    code, _, err = run(capsys, "data", "import-kaggle", str(images), "--repo", "packed")
+    assert code == 0, err
+    after = _commits(capsys, "packed")
+    assert [c["files"] for c in after] == [12, 1, 1]
+    paths = {f["path"] for f in run_json(capsys, "data", "ls", "packed", "-r")}
+    assert len(paths) == 12 and all(p.startswith(("/train/", "/eval/")) for p in paths)
+    # and back to one data.tar.gz, again in one commit
+    assert run(capsys, "data", "import-kaggle", str(images), "--repo", "packed", "--tar")[0] == 0
+    assert [c["files"] for c in _commits(capsys, "packed")] == [1, 12, 1, 1]
+
+
+def test_an_import_into_another_branch_makes_one_commit_each_time(platform, tmp_path):
+    from dlptui.actions.datasets import import_kaggle
+
+    images = generate_sample(tmp_path / "imgs", count=10, size=32)
+    platform.data.create_repo("pets")
+    for seed in (1, 2):
+        import_kaggle(platform.data, images, repo="pets", branch="dev", seed=seed, pipelines=platform.pipelines)
+    dev = platform.data.list_commits("pets", "dev")
+    assert [c.files for c in dev] == [10, 10]
+    assert platform.data.list_branches("pets") == ["dev"]
+
+
+def _corrupt(platform_data, digest: str) -> None:
+    """Flip the last byte of a stored blob in place, loose or packed (what a failing disk does)."""
+    blobs = platform_data.blobs
+    if blobs.path(digest).exists():
+        where, offset, size = blobs.path(digest), 0, blobs.path(digest).stat().st_size
+    else:
+        where, offset, size = blobs.index.place(digest)
+    with open(where, "r+b") as f:
+        f.seek(offset + size - 1)
+        last = f.read(1)
+        f.seek(offset + size - 1)
+        f.write(bytes([last[0] ^ 0x01]))  # still text, so a wrong read shows as words on stdout
+
+
+@pytest.mark.parametrize("size, whole_bytes", [(3000, None), (3_000_000, 1 << 20)], ids=["read whole", "checked first"])
+def test_data_get_to_a_pipe_writes_no_byte_of_a_corrupt_file(home, capsys, tmp_path, monkeypatch, size, whole_bytes):
+    """The last byte of the stored copy is wrong: nothing reaches stdout (a pipe cannot take bytes back), one
+    sentence on stderr, exit 1. A large file (over WHOLE_BYTES, here lowered) goes through the two-pass path."""
+    import hashlib
+
+    from dlptui.cli import data as data_cli
+    from dlptui.config import load_config
+    from dlptui.platform import Platform
+
+    if whole_bytes is not None:
+        monkeypatch.setattr(data_cli, "WHOLE_BYTES", whole_bytes)
+    content = os.urandom(size // 2).hex().encode()  # text: what stdout receives is read back as text here
+    (tmp_path / "photo.bin").write_bytes(content)
+    run_json(capsys, "data", "create", "r")
+    assert run(capsys, "data", "put", "r", str(tmp_path / "photo.bin"))[0] == 0
+    code, out, _ = run(capsys, "data", "get", "r:/photo.bin")
+    assert code == 0 and len(out) > 0  # whole and good: printed
+    platform = Platform(load_config())
+    try:
+        _corrupt(platform.data, hashlib.sha256(content).hexdigest())
+    finally:
+        platform.close()
+    code, out, err = run(capsys, "data", "get", "r:/photo.bin")
+    assert (code, out) == (1, "")
+    assert err == "dlptui: The stored content of r@master:/photo.bin is corrupt (its hash does not match); put the file again.\n"
+    target = tmp_path / "copy.bin"
+    code, _, err = run(capsys, "data", "get", "r:/photo.bin", "-o", str(target))
+    assert code == 1 and "is corrupt" in err and not target.exists() and list(tmp_path.glob(".copy.bin.*")) == []

@@ -82,3 +82,50 @@ def test_a_tarball_too_big_is_not_unpacked(tmp_path, monkeypatch):
     with pytest.raises(InvalidInput, match="train/cat.1.jpg is over"):
         datasets._unpack(archive, into)
     assert list(into.iterdir()) == []
+
+
+def _tar(path, members):
+    """(name, bytes) for a file, (name, None, target) for a symlink."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, body, *link in members:
+            info = tarfile.TarInfo(name)
+            if link:
+                info.type, info.linkname = tarfile.SYMTYPE, link[0]
+                tar.addfile(info)
+            else:
+                info.size = len(body)
+                tar.addfile(info, io.BytesIO(body))
+    return path
+
+
+@pytest.mark.parametrize(
+    "members, words",
+    [
+        ([("eval/cat.1.jpg", None, "../train/dog.1.jpg")], "eval/cat.1.jpg is a link or a device"),  # even inside
+        ([("/train/cat.1.jpg", b"x")], "would land outside its folder"),
+        ([("train/../../x.jpg", b"x")], "would land outside its folder"),
+        ([(f"train/cat.{i}.jpg", b"x") for i in range(6)], "it holds more than 5 files"),
+    ],
+)
+def test_a_tarball_with_a_link_a_path_out_or_too_many_members_is_not_unpacked(tmp_path, monkeypatch, members, words):
+    monkeypatch.setattr(datasets, "MAX_MEMBERS", 5)
+    archive = _tar(tmp_path / "data.tar.gz", members)
+    into = tmp_path / "out"
+    into.mkdir()
+    with pytest.raises(InvalidInput, match=words) as refused:
+        datasets._unpack(archive, into)
+    assert str(refused.value).startswith("The archive data.tar.gz in the commit is not unpacked")
+    assert not (tmp_path / "x.jpg").exists()
+
+
+def test_a_zip_with_too_many_members_is_refused_before_any_is_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "MAX_MEMBERS", 3)
+    archive = tmp_path / "train.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for i in range(4):
+            z.writestr(f"train/cat.{i}.jpg", b"x")
+    into = tmp_path / "out"
+    into.mkdir()
+    with pytest.raises(InvalidInput, match="holds more than 3 files; nothing was imported"):
+        datasets._unzip_images(archive, into)
+    assert list(into.iterdir()) == []

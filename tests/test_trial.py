@@ -189,6 +189,110 @@ def test_folder_with_data_tarball_is_unpacked(tmp_path, split_folder):
     assert sorted(p.name for p in (root / "eval").iterdir()) == sorted(p.name for p in (split_folder / "eval").iterdir())
 
 
+def _png_claiming(width: int, height: int) -> bytes:
+    """A valid PNG header claiming width x height pixels over a tiny pixel stream (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n%%EndComments\nnewpath 0 0 moveto 16 16 lineto stroke\n%%EOF\n"
+
+
+def test_the_loader_opens_jpeg_and_png_alone_within_the_pixel_cap(tmp_path, split_folder, monkeypatch, caplog):
+    """A cat.N.jpg holding EPS must never reach Pillow's EPS parser (it starts Ghostscript): a `gs` on PATH that
+    leaves a mark proves it was not run. Bad files are skipped, counted and logged; the rest trains."""
+    import io
+
+    import PIL.EpsImagePlugin
+    from PIL import Image
+
+    from data import MAX_PIXELS, DogCatImages
+    from model_def import eval_transform
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    mark = tmp_path / "ghostscript-ran"
+    (fake / "gs").write_text(f"#!/bin/sh\necho ran >> {mark}\n")
+    (fake / "gs").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    monkeypatch.setattr(PIL.EpsImagePlugin, "gs_binary", None)  # Pillow looks for gs again
+
+    train = split_folder / "train"
+    good = len(list(train.iterdir()))
+    (train / "cat.9001.jpg").write_bytes(EPS)
+    gif = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(gif, "GIF")
+    (train / "dog.9002.png").write_bytes(gif.getvalue())
+    (train / "cat.9003.png").write_bytes(_png_claiming(10_000, 10_000))  # 100 million pixels: over the cap
+    whole = (train / sorted(p.name for p in train.iterdir() if p.name.startswith("dog."))[0]).read_bytes()
+    (train / "dog.9004.jpg").write_bytes(whole[: len(whole) // 3])  # a JPEG header, then nothing: fails to decode
+
+    with caplog.at_level("WARNING", logger="dlptui.trial"):
+        images = DogCatImages(split_folder, "train", eval_transform(TINY_HP))
+        assert images.skipped == {"not JPEG or PNG": ["cat.9001.jpg", "dog.9002.png"],
+                                  f"over {MAX_PIXELS:,} pixels": ["cat.9003.png"]}
+        assert images.skipped_count == 3 and len(images) == good + 1
+        truncated = next(i for i, (p, _) in enumerate(images.files) if p.name == "dog.9004.jpg")
+        tensor, label = images[truncated]  # the next image instead, and a line saying so
+        assert tensor.shape == (3, 64, 64)
+        assert sum(1 for i in range(len(images)) if images[i][0].shape == (3, 64, 64)) == len(images)
+    said = caplog.text
+    assert "Skipped 3 of" in said and "cat.9001.jpg" in said and "dog.9004.jpg" in said
+    assert not mark.exists(), "Pillow ran Ghostscript on a file named like an image"
+
+
+def _tarball(path: Path, members: list[tuple[str, bytes | None, str | None]]) -> Path:
+    """A data.tar.gz of (name, bytes, link target): bytes for a file, None and a target for a symlink."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, body, link in members:
+            info = tarfile.TarInfo(name)
+            if link is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                tar.addfile(info)
+            else:
+                info.size = len(body)
+                tar.addfile(info, io.BytesIO(body))
+    return path
+
+
+@pytest.mark.parametrize(
+    "members, caps, words",
+    [
+        ([("train/cat.1.jpg", None, "/etc/passwd")], {}, "a link or a device"),
+        ([("train/cat.1.jpg", None, "../eval/cat.2.jpg")], {}, "a link or a device"),  # even one pointing inside
+        ([("/train/cat.1.jpg", b"x", None)], {}, "outside its folder"),
+        ([("train/../../cat.1.jpg", b"x", None)], {}, "outside its folder"),
+        ([(f"train/cat.{i}.jpg", b"x", None) for i in range(5)], {"MAX_MEMBERS": 4}, "more than 4 files"),
+        ([("train/cat.1.jpg", b"x" * 3000, None)], {"MAX_MEMBER_BYTES": 2048}, "over 0 MiB"),
+        ([(f"train/cat.{i}.jpg", b"x" * 600, None) for i in range(4)], {"MAX_ARCHIVE_BYTES": 2048}, "more than 0 GiB"),
+    ],
+)
+def test_a_tarball_over_the_caps_or_with_links_is_refused_whole(tmp_path, monkeypatch, members, caps, words):
+    import data
+    from data import fetch
+
+    for name, value in caps.items():
+        monkeypatch.setattr(data, name, value)
+    root = tmp_path / "packed"
+    root.mkdir()
+    ok = [("eval/dog.1.jpg", b"first", None)]  # unpacked before the bad member comes: must not stay
+    _tarball(root / "data.tar.gz", ok + members)
+    with pytest.raises(ValueError, match=words) as refused:
+        fetch({"store": "folder", "path": str(root)})
+    assert "nothing was unpacked" in str(refused.value) and str(refused.value).count(".") >= 1
+    assert sorted(p.name for p in root.iterdir()) == ["data.tar.gz"]
+    assert not (tmp_path / "cat.1.jpg").exists()
+
+
 def test_fetch_from_the_local_store(platform, sample_repo, tmp_path):
     from data import fetch
 
@@ -372,3 +476,54 @@ except Exception:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["refused", "before", "evil", "refused"]
+
+
+class _WritesAFile:
+    """A pickled object whose loading runs code: it writes the file `path`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (exec, (f"open({self.path!r}, 'w').write('owned')",))
+
+
+def test_warm_start_loads_weights_only_and_refuses_a_checkpoint_that_would_run_code(tmp_path):
+    import random
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from model_def import build_model
+    from train import warm_start
+
+    source = build_model(TINY_HP, pretrained=False)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.fill_(0.25)
+    good = tmp_path / "good"
+    good.mkdir()
+    state = {  # what Determined's Trainer saves: weights, optimizer state, RNG states (numpy's included)
+        "models_state_dict": [source.state_dict()],
+        "optimizers_state_dict": [torch.optim.SGD(source.parameters(), lr=0.1, momentum=0.9).state_dict()],
+        "lr_schedulers_state_dict": [], "callbacks": {"dlptui": {}},
+        "rng_state": {"cpu_rng_state": torch.random.get_rng_state(), "np_rng_state": np.random.get_state(),
+                      "random_rng_state": random.getstate()},
+    }
+    torch.save(state, good / "state_dict.pth")
+    trial = SimpleNamespace(model=build_model(TINY_HP, pretrained=False))
+    warm_start(trial, str(good))
+    assert all(torch.all(p == 0.25) for p in trial.model.parameters())
+
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    mark = tmp_path / "written-by-the-checkpoint"
+    torch.save({**state, "callbacks": {"dlptui": _WritesAFile(str(mark))}}, evil / "state_dict.pth")
+    fresh = SimpleNamespace(model=build_model(TINY_HP, pretrained=False))
+    with pytest.raises(ValueError) as refused:
+        warm_start(fresh, str(evil))
+    sentence = str(refused.value)
+    assert sentence.startswith(f"The checkpoint to start from in {evil} holds more than weights") and "\n" not in sentence
+    assert not mark.exists(), "loading the checkpoint ran its code"
+    assert not any(torch.all(p == 0.25) for p in fresh.model.parameters())

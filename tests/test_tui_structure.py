@@ -66,3 +66,21 @@ def test_every_modal_is_a_dialog_and_lives_in_dialogs():
     assert modals
     assert [(m, c.__name__) for m, c in modals if not m.startswith("dlptui.tui.dialogs.")] == []
     assert [c.__name__ for _, c in modals if not issubclass(c, Dialog)] == []
+
+
+def test_every_static_and_label_of_the_console_reads_no_markup():
+    """A str given to a Static or Label with markup on is parsed: a name with `[/x]` crashes it (tui/shown.py)."""
+    import ast
+    from pathlib import Path
+
+    import dlptui.tui
+
+    offenders = []
+    for path in sorted(Path(dlptui.tui.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in ("Static", "Label"):
+                markup = next((k.value for k in node.keywords if k.arg == "markup"), None)
+                if not (isinstance(markup, ast.Constant) and markup.value is False):
+                    offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []
+

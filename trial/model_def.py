@@ -159,13 +159,19 @@ def train_transform(hparams: dict[str, Any]) -> transforms.Compose:
     )
 
 
-def _load_state(path: Path) -> dict[str, Any]:
-    """Determined's state_dict.pth, loaded with torch's safe (weights-only) unpickler: besides
-    tensors it holds numpy's RNG state, so exactly those numpy types are allowed, no code."""
+def checkpoint_globals() -> list:
+    """What a checkpoint's state_dict.pth holds beyond tensors and plain values (Determined saves numpy's
+    RNG state, an array of uint32 words): torch's weights-only unpickler is allowed these and nothing
+    else, so no code in a checkpoint runs when it is loaded."""
     import numpy as np
 
-    numpy_types = [np.core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype("uint32")), type(np.dtype("float64"))]
-    with torch.serialization.safe_globals(numpy_types):
+    return [np.core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype("uint32"))]
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """Determined's state_dict.pth, loaded with torch's safe (weights-only) unpickler and `checkpoint_globals`.
+    Anything else in it (a pickled object whose loading would run code) is pickle.UnpicklingError."""
+    with torch.serialization.safe_globals(checkpoint_globals()):
         return torch.load(path, map_location="cpu", weights_only=True)
 
 
@@ -173,7 +179,7 @@ def load_model(checkpoint: str | Path) -> tuple[DogCatNet, dict[str, Any]]:
     """The model of one of this trial's checkpoints, in eval mode, and its hyperparameters."""
     folder = Path(checkpoint)
     hparams = json.loads((folder / "load_data.json").read_text())["hparams"]
-    state = _load_state(folder / "state_dict.pth")
+    state = load_state(folder / "state_dict.pth")
     model = build_model(hparams, pretrained=False)
     model.load_state_dict(state["models_state_dict"][0])
     return model.eval(), hparams
@@ -196,14 +202,17 @@ class DogCatTrial(PyTorchTrial):
             )
         )
         self.callbacks = dict(callbacks or {})
+        self.skipped: dict[str, int] = {}  # split -> files the loader would not open (data.DogCatImages)
 
     def build_callbacks(self) -> dict[str, PyTorchCallback]:
         return self.callbacks
 
     def _loader(self, split: str, transform, shuffle: bool) -> DataLoader:
         workers = int(self.hparams["workers"])
+        images = data.DogCatImages(self.data_dir, split, transform)
+        self.skipped[split] = images.skipped_count
         return DataLoader(
-            data.DogCatImages(self.data_dir, split, transform),
+            images,
             batch_size=self.context.get_per_slot_batch_size(),
             shuffle=shuffle,
             num_workers=workers,
@@ -234,4 +243,7 @@ class DogCatTrial(PyTorchTrial):
             loss += F.cross_entropy(logits, labels, reduction="sum").item()
             correct += (logits.argmax(1) == labels).sum().item()
             seen += len(labels)
-        return {"validation_loss": loss / seen, "accuracy": correct / seen}
+        metrics = {"validation_loss": loss / seen, "accuracy": correct / seen}
+        if skipped := sum(self.skipped.values()):  # files of the data the loader would not open (logged by name)
+            metrics["skipped_images"] = skipped
+        return metrics

@@ -22,14 +22,15 @@ REPORT_EVERY = 10  # batches between training-metric reports (and chances to sto
 
 
 def allow_checkpoint_globals() -> None:
-    """The types a Determined checkpoint's state_dict.pth holds beyond tensors (numpy RNG states),
-    allowed for torch's weights-only loading: nothing else in a checkpoint may run code on load
-    (instead of TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD for the whole process)."""
-    import numpy as np
+    """The types a checkpoint's state_dict.pth holds beyond tensors (`model_def.checkpoint_globals`: numpy's RNG
+    state), allowed for torch's weights-only loading in this process, as Determined's resume loads it: nothing else
+    in a checkpoint may run code on load (instead of TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD for the whole process)."""
     import torch
 
-    dtypes = {type(np.dtype(code)) for code in ("uint32", "int64", "float64", "float32", "bool")}
-    torch.serialization.add_safe_globals([np.core.multiarray._reconstruct, np.ndarray, np.dtype, *dtypes])
+    from model_def import checkpoint_globals
+
+    torch.serialization.add_safe_globals(checkpoint_globals())
+
 
 def relative(every: int, total: int, start: int, last: bool = False):
     """Determined's local Trainer counts periods from the batch it resumed at, not from zero
@@ -119,16 +120,24 @@ def run(
 def warm_start(trial, folder: str) -> None:
     """Start from the weights of another checkpoint (a registered version, a checkpoint of another
     experiment): its model only; the batches count from 0 and the optimizer starts fresh, as
-    Determined's warm start does with searcher.source_checkpoint_uuid."""
-    import torch
+    Determined's warm start does with searcher.source_checkpoint_uuid. Loaded weights-only: a
+    checkpoint holding anything but tensors and Determined's RNG state is refused, nothing in it runs."""
+    import pickle
+
+    from model_def import load_state
 
     path = os.path.join(folder, "state_dict.pth")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = load_state(path)
         trial.model.load_state_dict(state["models_state_dict"][0])
     except FileNotFoundError:
         raise SettingsError(f"The checkpoint to start from has no state_dict.pth in {folder}; give another checkpoint.") from None
-    except (RuntimeError, KeyError, IndexError) as e:
+    except pickle.UnpicklingError:
+        raise SettingsError(
+            f"The checkpoint to start from in {folder} holds more than weights (an object whose loading would run "
+            "code), so it is not loaded; start from a checkpoint that training wrote."
+        ) from None
+    except (RuntimeError, KeyError, IndexError, TypeError) as e:
         raise SettingsError(f"The checkpoint to start from does not fit this model ({type(e).__name__}); use the same backbone.") from None
     logging.getLogger("dlptui.trial").info("Warm start from the weights of %s.", folder)
 

@@ -20,12 +20,12 @@ import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from dlptui.actions.defaults import DATA_REPO
 from dlptui.actions.sample import generate_sample
 from dlptui.errors import Conflict, InvalidInput, NotFound
-from dlptui.platform.rules import check_inside, local_target
+from dlptui.platform.rules import check_inside, local_target, space_checked
 from dlptui.platform.model import DataRef
 from dlptui.platform.ports import DataStore, Pipelines, Progress
 
@@ -37,6 +37,7 @@ SPLITS = ("train", "eval")
 # stops at the member that crosses them, with a sentence naming it)
 MAX_MEMBER_BYTES = 64 << 20  # one image
 MAX_ARCHIVE_BYTES = 16 << 30  # the whole data set (Kaggle's train.zip unpacks to about 0.55 GiB)
+MAX_MEMBERS = 1_000_000  # files and folders in one archive (Kaggle's train.zip: 25,000)
 TARBALL = "data.tar.gz"
 _LABELLED = re.compile(r"^(cat|dog)\.[^/\\]+\.(jpe?g|png)$", re.IGNORECASE)
 _NUMBER = re.compile(r"(\d+)")
@@ -143,8 +144,8 @@ def commit_split(
 ) -> ImportResult:
     """Commit labelled `images` (base name -> local file) to `repo` as /train/... and /eval/... or /data.tar.gz.
 
-    What a previous import left (/train, /eval, /data.tar.gz) is removed first, so an image is never
-    in both splits. Given `pipelines`, a files split into a repo that is new or already made by the
+    What a previous import left (/train, /eval, /data.tar.gz) is removed in the same commit, so an image
+    is never in both splits and no commit in between holds no data (a retrain on commit would train on it). Given `pipelines`, a files split into a repo that is new or already made by the
     split pipeline goes through it instead (`split_by_pipeline`)."""
     plan = split(list(images), eval_fraction, seed)
     if not plan:
@@ -157,18 +158,17 @@ def commit_split(
         counts[part][label_of(name)] += 1
         layout[f"/{part}/{name}"] = images[name]
     _ensure_repo(store, repo)
-    old = [p for p in (*SPLITS, TARBALL) if _exists(store, repo, branch, p)]
-    if old:
-        store.delete_files(repo, branch, [f"/{p}" for p in old], message="remove the previous train/eval split")
+    previous = [f"/{p}" for p in (*SPLITS, TARBALL)]  # what an earlier import left goes in the same commit
     summary = ", ".join(f"{s} {counts[s]['cat']} cats + {counts[s]['dog']} dogs" for s in SPLITS)
     message = message or f"Dogs-vs-Cats split (seed {seed}, eval {eval_fraction:g}): {summary}"
     if tar:
         with tempfile.TemporaryDirectory(prefix="dlptui-tar-") as tmp:
             tarball = Path(tmp) / TARBALL
             _write_tarball(layout, tarball)
-            commit = store.put_files(repo, branch, {f"/{TARBALL}": tarball}, message=message, progress=progress)
+            commit = store.put_files(repo, branch, {f"/{TARBALL}": tarball}, message=message, progress=progress,
+                                     delete=previous)
     else:
-        commit = store.put_files(repo, branch, layout, message=message, progress=progress)
+        commit = store.put_files(repo, branch, layout, message=message, progress=progress, delete=previous)
     return ImportResult(DataRef(repo, commit.id, branch), counts, skipped, tar)
 
 
@@ -253,14 +253,6 @@ def split_by_pipeline(
     return ImportResult(DataRef(repo, out, "master"), counts, skipped, False)
 
 
-def _exists(store: DataStore, repo: str, branch: str, name: str) -> bool:
-    try:
-        store.list_files(repo, branch, f"/{name}")
-        return True
-    except NotFound:
-        return False
-
-
 def import_kaggle(store: DataStore, source: Path, repo: str = DEFAULT_REPO, **options) -> ImportResult:
     """Split and commit Kaggle's images from a folder (searched recursively) or from `train.zip`."""
     source = Path(source).expanduser()
@@ -282,6 +274,8 @@ def _unzip_images(archive: Path, into: Path) -> tuple[dict[str, Path], int]:
     skipped = total = 0
     try:
         with zipfile.ZipFile(archive) as z:
+            if len(z.infolist()) > MAX_MEMBERS:
+                raise InvalidInput(f"{archive.name} holds more than {MAX_MEMBERS:,} files; nothing was imported.")
             for member in z.infolist():
                 if member.is_dir():
                     continue
@@ -354,6 +348,11 @@ def materialize(store: DataStore, ref: DataRef, dest: Path, progress: Progress |
     target = dest / ref.commit
     if target.is_dir() and (found := _find_splits(target)):
         return found
+    with space_checked(dest):  # a full disk: one sentence, and the half-written folder removed first
+        return _materialize(store, ref, dest, target, progress)
+
+
+def _materialize(store: DataStore, ref: DataRef, dest: Path, target: Path, progress: Progress | None) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{ref.commit}.", dir=dest))
     try:
@@ -389,14 +388,25 @@ def materialize(store: DataStore, ref: DataRef, dest: Path, progress: Progress |
 
 
 def _unpack(archive: Path, into: Path) -> None:
+    """A commit's tarball into `into` (a folder of its own, removed by the caller on failure), member by member as
+    the stream gives them: files and folders only, inside the folder, within the caps; else one sentence."""
+    total = count = 0
     try:
         with tarfile.open(archive) as tar:
-            members = tar.getmembers()
-            big = next((m for m in members if m.size > MAX_MEMBER_BYTES), None)
-            if big is not None or sum(m.size for m in members) > MAX_ARCHIVE_BYTES:
-                what = f"{big.name} is over {MAX_MEMBER_BYTES >> 20} MiB" if big else f"it holds over {MAX_ARCHIVE_BYTES >> 30} GiB"
-                raise InvalidInput(f"The archive {archive.name} in the commit is not unpacked: {what}.")
-            tar.extractall(into, members=members, filter="data")  # refuses absolute paths, '..', links out of the folder
-    except (tarfile.TarError, OSError) as e:
+            for member in tar:
+                count += 1
+                parts = PurePosixPath(member.name).parts
+                what = (
+                    f"it holds more than {MAX_MEMBERS:,} files" if count > MAX_MEMBERS
+                    else f"{member.name} would land outside its folder" if member.name.startswith("/") or ".." in parts
+                    else f"{member.name} is a link or a device, not a file" if not (member.isfile() or member.isdir())
+                    else f"{member.name} is over {MAX_MEMBER_BYTES >> 20} MiB" if member.size > MAX_MEMBER_BYTES
+                    else f"it holds over {MAX_ARCHIVE_BYTES >> 30} GiB" if (total := total + member.size) > MAX_ARCHIVE_BYTES
+                    else None
+                )
+                if what:
+                    raise InvalidInput(f"The archive {archive.name} in the commit is not unpacked: {what}.")
+                tar.extract(member, into, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as e:
         raise InvalidInput(f"The archive {archive.name} in the commit cannot be unpacked ({e}).") from None
     archive.unlink()

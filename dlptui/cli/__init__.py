@@ -21,6 +21,7 @@ import importlib
 import sys
 
 from dlptui import __version__
+from dlptui.cli.output import say
 from dlptui.errors import InvalidInput, PlatformError
 
 MODULES = ("status", "data", "experiment", "model", "deployment", "pipeline", "lineage", "infra", "contexts", "completion")
@@ -45,7 +46,8 @@ class Parser(argparse.ArgumentParser):
     """An argparse parser whose mistakes end in one sentence, like every other mistake (exit 2)."""
 
     def error(self, message: str) -> None:
-        self.exit(2, f"dlptui: {message[:1].upper()}{message[1:]}; see `{self.prog} --help`.\n")
+        say(f"dlptui: {message[:1].upper()}{message[1:]}; see `{self.prog} --help`.", file=sys.stderr)
+        self.exit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             platform.close()
     except PlatformError as e:
-        print(f"dlptui: {e}", file=sys.stderr)
+        say(f"dlptui: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print("dlptui: interrupted.", file=sys.stderr)
+        say("dlptui: interrupted.", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # the reader went away (`dlptui data ls --json | head`): stop quietly, as cat does

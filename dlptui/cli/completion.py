@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dlptui.errors import NotAvailable
+from dlptui.cli.output import say
 
 
 def register(sub) -> None:
@@ -19,5 +20,5 @@ def completion(args, platform) -> int:
         import argcomplete
     except ImportError:
         raise NotAvailable("Shell completion needs the Python package argcomplete; install dlptui's dependencies.") from None
-    print(argcomplete.shellcode(["dlptui"], shell=args.shell))
+    say(argcomplete.shellcode(["dlptui"], shell=args.shell))
     return 0

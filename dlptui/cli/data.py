@@ -9,14 +9,16 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from dlptui import text
 from dlptui.actions import refs
 from dlptui.actions.defaults import DATA_REPO
-from dlptui.cli.output import confirm, emit_json, emit_object, emit_table
+from dlptui.cli.output import confirm, emit_json, emit_object, emit_table, say
 from dlptui.errors import InvalidInput
 
 
@@ -26,11 +28,12 @@ def progress_bar(description: str):
     if not sys.stdout.isatty():
         yield None
         return
+    from rich.markup import escape
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                   transient=True) as bar:
-        task = bar.add_task(description, total=None)
+        task = bar.add_task(escape(text.plain(description)), total=None)  # a file name is words, not markup
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
@@ -38,8 +41,8 @@ def register(sub) -> None:
     data = sub.add_parser("data", help="versioned data: repos, commits, files, the Dogs-vs-Cats set")
     verbs = data.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    def verb(name: str, func, help: str, listing: bool = False):
-        p = verbs.add_parser(name, help=help)
+    def verb(name: str, func, help: str, listing: bool = False, description: str | None = None):
+        p = verbs.add_parser(name, help=help, description=description)
         if listing:
             p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(func=func)
@@ -63,7 +66,7 @@ def register(sub) -> None:
     p = verb("commits", commits, "list a repo's commits, newest first", listing=True)
     p.add_argument("target", metavar="REPO[@BRANCH]")
     p.add_argument("-n", "--limit", type=int)
-    p = verb("get", get, "print a file (or write it with -o)")
+    p = verb("get", get, "print a file (or write it with -o)", description=GET_HELP)
     p.add_argument("target", metavar="REPO[@REF]:PATH")
     p.add_argument("-o", "--output", type=Path, metavar="FILE")
     p = verb("delete", delete, "delete a repo, its commits and the data only it held (asks first)", listing=True)
@@ -160,33 +163,29 @@ def commits(args, platform) -> int:
     return 0
 
 
+WHOLE_BYTES = 64 << 20  # up to this size `data get` reads a file whole, checked, before it writes its first byte
+GET_HELP = (
+    "Print a file of a commit, or write it to FILE with -o. Every byte is checked against the hash the store "
+    f"recorded. To stdout a file of up to {WHOLE_BYTES >> 20} MiB is read and checked whole before its first byte is "
+    "written; a larger one is checked in a first pass over the store, then streamed and checked again. So a pipe "
+    "gets no byte of a file found corrupt: the command writes nothing, says so in one sentence and exits 1. Only "
+    "were the stored bytes to change between the two passes of a large file would the pipe get a first part of it, "
+    "and the command would still end with that sentence and exit 1. With -o the file takes its name only once it "
+    "is whole and checked."
+)
+
+
 def get(args, platform) -> int:
     repo, ref, path = refs.file_ref(args.target)
-    chunks = platform.data.iter_file(repo, ref, path)  # streamed: a multi-GB file never sits whole in memory
     if args.output:
-        import os
-        import tempfile
-
-        target = Path(args.output)
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent if str(target.parent) else ".")
-        except OSError as e:
-            raise InvalidInput(f"Cannot write {args.output} ({e.strerror}); check the folder exists and is writable.") from None
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    out.write(chunk)
-            os.replace(tmp, target)  # only a whole, checked file takes the name
-        except OSError as e:
-            raise InvalidInput(f"Cannot write {args.output} ({e.strerror}); check the folder exists and is writable.") from None
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        _get_to_file(platform.data.iter_file(repo, ref, path), Path(args.output))  # streamed: never whole in memory
         return 0
+    chunks = checked_chunks(platform.data, repo, ref, path)
+    first_chunk = next(chunks, b"")  # the file is known good (or refused) before anything is written
     sys.stdout.flush()
     terminal = sys.stdout.isatty()
     first = True
-    for chunk in chunks:
+    for chunk in itertools.chain([first_chunk], chunks):
         if first and terminal and b"\x00" in chunk:
             raise InvalidInput(f"{path} is binary; write it to a file with -o FILE.")
         first = False
@@ -197,16 +196,64 @@ def get(args, platform) -> int:
     return 0
 
 
+def checked_chunks(store, repo: str, ref: str, path: str) -> Iterator[bytes]:
+    """The file's bytes for a writer that cannot take them back (a pipe): a file of up to WHOLE_BYTES in one chunk
+    read and checked whole; a larger one streamed after a first pass has checked it (see GET_HELP). The store's
+    errors (no such file, a folder, corrupt) come before the first chunk."""
+    from dlptui.platform.rules import clean_path
+
+    from dlptui.errors import NotFound
+
+    wanted = clean_path(path)
+    try:
+        sizes = [e.size_bytes for e in store.list_files(repo, ref, wanted) if e.type == "file" and e.path == wanted]
+    except NotFound:
+        sizes = []  # get_file says what is missing, in its own words
+    if not sizes or sizes[0] <= WHOLE_BYTES:
+        yield store.get_file(repo, ref, wanted)  # a folder or a missing file: get_file says so
+        return
+    for _ in store.iter_file(repo, ref, wanted):  # the first pass: CorruptBlob after its last chunk, nothing written
+        pass
+    yield from store.iter_file(repo, ref, wanted)
+
+
+def _get_to_file(chunks: Iterable[bytes], target: Path) -> None:
+    """The bytes into a temp file beside `target`, renamed to it only once whole and checked (the store's
+    iterator raises after its last chunk on a corrupt file); a full disk is one sentence, the temp file gone."""
+    import os
+    import tempfile
+
+    from dlptui.platform.rules import NO_SPACE, disk_full
+
+    folder = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
+    except OSError as e:
+        raise InvalidInput(f"Cannot write {target} ({e.strerror}); check the folder exists and is writable.") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        os.replace(tmp, target)  # only a whole, checked file takes the name
+    except OSError as e:
+        if e.errno in NO_SPACE:
+            raise disk_full(folder.resolve()) from None
+        raise InvalidInput(f"Cannot write {target} ({e.strerror}); check the folder exists and is writable.") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def delete(args, platform) -> int:
     repo = platform.data.inspect_repo(args.repo)
     if not confirm(f"Delete repo {repo.name!r} with its {repo.commits} commits?", args.yes, f"Not deleting repo {repo.name!r}"):
-        print(f"Repo {repo.name!r} kept.", file=sys.stderr)
+        say(f"Repo {repo.name!r} kept.", file=sys.stderr)
         return 1
     platform.data.delete_repo(repo.name)
     if args.json:
         emit_json({"deleted": repo.name, "commits": repo.commits})
     else:
-        print(f"Deleted repo {repo.name!r}.", file=sys.stderr)
+        say(f"Deleted repo {repo.name!r}.", file=sys.stderr)
     return 0
 
 
@@ -215,10 +262,10 @@ def _report(result, as_json: bool) -> None:
         emit_object(result, True)
         return
     for part, counts in result.counts.items():
-        print(f"{part:>5}: {counts.get('cat', 0)} cats, {counts.get('dog', 0)} dogs")
+        say(f"{part:>5}: {counts.get('cat', 0)} cats, {counts.get('dog', 0)} dogs")
     if result.skipped:
-        print(f"skipped {result.skipped} files that are not cat/dog images (or repeat a name)")
-    print(f"committed {result.ref}" + (" as data.tar.gz" if result.tarball else ""))
+        say(f"skipped {result.skipped} files that are not cat/dog images (or repeat a name)")
+    say(f"committed {result.ref}" + (" as data.tar.gz" if result.tarball else ""))
 
 
 def _pipelines(platform):

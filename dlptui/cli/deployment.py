@@ -22,7 +22,7 @@ from dlptui.actions import predict as predicting
 from dlptui.actions import refs, serving
 from dlptui.actions.defaults import CANARY_TRAFFIC, DEPLOYMENT
 from dlptui.cli.completers import deployment_names, model_names
-from dlptui.cli.output import confirm, emit_json, emit_object, emit_table
+from dlptui.cli.output import confirm, emit_json, emit_object, emit_table, say
 from dlptui.platform.model import DeploymentState, to_dict
 
 
@@ -101,13 +101,13 @@ def deploy(args, platform) -> int:
     if args.json:
         emit_object(deployment, True)
     else:
-        print(outcome.sentence(deployment))
+        say(outcome.sentence(deployment))
         if deployment.canary_version is not None:
-            print(f"Canary: version {deployment.canary_version} takes {deployment.canary_traffic}% of the requests.")
+            say(f"Canary: version {deployment.canary_version} takes {deployment.canary_traffic}% of the requests.")
         if deployment.shadow_version is not None:
-            print(f"Shadow: version {deployment.shadow_version} gets a copy of every request.")
+            say(f"Shadow: version {deployment.shadow_version} gets a copy of every request.")
         if deployment.detail:
-            print(deployment.detail)
+            say(deployment.detail)
     return 1 if deployment.state is DeploymentState.FAILED else 0
 
 
@@ -118,9 +118,9 @@ def _progress(quiet: bool):
 
     def show(d) -> None:
         if d.state is DeploymentState.STARTING:
-            print(f"\r{d.name}: starting... {d.detail or ''}"[:200].ljust(80), end="", file=sys.stderr, flush=True)
+            say(f"{d.name}: starting... {d.detail or ''}"[:199].ljust(79), start="\r", end="", file=sys.stderr, flush=True)
         else:
-            print("\r".ljust(81), end="\r", file=sys.stderr, flush=True)
+            say(start="\r" + " " * 80, end="\r", file=sys.stderr, flush=True)
 
     return show
 
@@ -165,8 +165,8 @@ def describe(args, platform) -> int:
         emit_object(deployment, False)
         emit_table(figures, FIGURES, False, title="versions")
         if sentence := serving.verdict(figures):
-            print(sentence)
-        print(text.plain("\n".join(lines)))
+            say(sentence)
+        say(text.plain("\n".join(lines)))
     return 0
 
 
@@ -174,7 +174,7 @@ def _show(args, deployment, sentence: str) -> int:
     if args.json:
         emit_object(deployment, True)
     else:
-        print(sentence)
+        say(sentence)
     return 0
 
 
@@ -216,7 +216,7 @@ def predictions(args, platform) -> int:
     rows = predicting.logged(platform, args.name, since=since, limit=args.limit)
     if args.json:
         for row in rows:
-            sys.stdout.write(json.dumps(to_dict(row)) + "\n")
+            say(json.dumps(to_dict(row)))
         return 0
     columns = [
         ("ID", lambda p: p.id),
@@ -239,7 +239,7 @@ def logs(args, platform) -> int:
     if args.json:
         emit_json(lines)
     else:
-        print(text.plain("\n".join(lines)))
+        say(text.plain("\n".join(lines)))
     return 0
 
 
@@ -247,13 +247,13 @@ def undeploy(args, platform) -> int:
     found = platform.serving.get_deployment(args.name)
     if not confirm(f"Undeploy {found.name} ({text.model_ref(found.model, found.version)})? Its endpoint stops answering.",
                    args.yes, f"Not undeploying {found.name}"):
-        print(f"{found.name} keeps serving.", file=sys.stderr)
+        say(f"{found.name} keeps serving.", file=sys.stderr)
         return 1
     platform.serving.undeploy(args.name)
     if args.json:
         emit_json({"undeployed": args.name})
     else:
-        print(f"Undeployed {args.name}.")
+        say(f"Undeployed {args.name}.")
     return 0
 
 
@@ -280,5 +280,5 @@ def predict(args, platform) -> int:
         emit_table(results, columns, False)
     failed = [p for p in results if p.error]
     if failed and not args.json:
-        print(f"dlptui: {len(failed)} of {len(results)} images failed.", file=sys.stderr)
+        say(f"dlptui: {len(failed)} of {len(results)} images failed.", file=sys.stderr)
     return 1 if failed else 0

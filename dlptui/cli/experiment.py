@@ -23,7 +23,7 @@ from pathlib import Path
 from dlptui import text
 from dlptui.actions import refs, training
 from dlptui.cli.completers import experiment_ids
-from dlptui.cli.output import confirm, emit_json, emit_table
+from dlptui.cli.output import confirm, emit_json, emit_table, say
 from dlptui.platform.model import Experiment, ExperimentState
 
 
@@ -97,14 +97,14 @@ def _show(experiment: Experiment, platform) -> None:
     if experiment.detail:
         print(experiment.detail)
     if experiment.error:
-        print(f"error: {experiment.error}")
+        say(f"error: {experiment.error}")
     if experiment.source_checkpoint:
-        print(f"started warm from checkpoint {experiment.source_checkpoint}")
+        say(f"started warm from checkpoint {experiment.source_checkpoint}")
     if experiment.data_job:
-        print(f"started by pipeline job {experiment.data_job}")
+        say(f"started by pipeline job {experiment.data_job}")
     for c in platform.training.checkpoints(experiment.id):  # plain lines: a uuid is never cut short
         scores = "  ".join(f"{k} {text.score(v)}" for k, v in sorted(c.metrics.items()))
-        print(f"checkpoint {c.uuid}  batch {c.batch:<6} {text.timestamp(c.created)}  {scores}".rstrip())
+        say(f"checkpoint {c.uuid}  batch {c.batch:<6} {text.timestamp(c.created)}  {scores}".rstrip())
 
 
 def _print(experiment: Experiment, platform, as_json: bool) -> None:
@@ -125,7 +125,7 @@ def change(args, platform) -> int:
         found = platform.training.get_experiment(args.id)
         if not confirm(f"Kill experiment {found.id} ({found.name}, {found.state.value})?", args.yes,
                        f"Not killing experiment {found.id}"):
-            print(f"Experiment {found.id} left {found.state.value}.", file=sys.stderr)
+            say(f"Experiment {found.id} left {found.state.value}.", file=sys.stderr)
             return 1
     _print(getattr(platform.training, args.verb)(args.id), platform, args.json)
     return 0
@@ -150,7 +150,7 @@ def _trial_columns(trials) -> list:
 def list_trials(args, platform) -> int:
     trials = platform.training.list_trials(args.id)
     if args.json:
-        print(json.dumps([trial_row(t) for t in trials]))
+        say(json.dumps([trial_row(t) for t in trials]))
         return 0
     emit_table(trials, _trial_columns(trials), False, title=f"trials of experiment {args.id}")
     return 0
@@ -159,11 +159,11 @@ def list_trials(args, platform) -> int:
 def describe_trial(args, platform) -> int:
     t = platform.training.get_trial(args.trial)
     if args.json:
-        print(json.dumps(trial_row(t)))
+        say(json.dumps(trial_row(t)))
         return 0
     emit_table([t], _trial_columns([t]), False)
     if t.error:
-        print(f"error: {t.error}")
+        say(f"error: {t.error}")
     return 0
 
 
@@ -182,11 +182,11 @@ def trial_metrics(args, platform) -> int:
             emit_json(points)
             return 0
         for p in points:
-            print(f"{p.batch:>7}  {p.group:<10}  {p.name:<16}  {p.value:.6g}")
+            say(f"{p.batch:>7}  {p.group:<10}  {p.name:<16}  {p.value:.6g}")
         return 0
     for batch in training.follow(lambda c: platform.training.trial_metrics(args.trial, c), _trial_finished(platform, args.trial), True):
         for p in batch:
-            print(json.dumps({"batch": p.batch, "group": p.group, "name": p.name, "value": p.value, "time": p.time,
+            say(json.dumps({"batch": p.batch, "group": p.group, "name": p.name, "value": p.value, "time": p.time,
                               "trial_id": p.trial_id}) if args.json
                   else f"{p.batch:>7}  {p.group:<10}  {p.name:<16}  {p.value:.6g}")
         sys.stdout.flush()
@@ -202,7 +202,7 @@ def trial_logs(args, platform) -> int:
             lines += batch
             continue
         for line in batch:
-            print(json.dumps(line) if args.json else text.plain(line))
+            say(json.dumps(line) if args.json else text.plain(line))
         sys.stdout.flush()
     if args.json and not args.follow:
         emit_json(lines)
@@ -215,18 +215,18 @@ def train(args, platform) -> int:
         if args.json:
             emit_json(started)
         else:
-            print(f"{training.started(started)} Follow it with `dlptui experiment metrics {started.id} --follow`.")
+            say(f"{training.started(started)} Follow it with `dlptui experiment metrics {started.id} --follow`.")
         return 0
     try:
         final = _wait(platform, started, live=sys.stdout.isatty() and not args.json)
     except KeyboardInterrupt:
-        print(f"dlptui: stopped waiting; experiment {started.id} keeps training (`dlptui experiment pause {started.id}` pauses it).",
+        say(f"dlptui: stopped waiting; experiment {started.id} keeps training (`dlptui experiment pause {started.id}` pauses it).",
               file=sys.stderr)
         return 130
     _print(final, platform, args.json)
     if final.state is ExperimentState.COMPLETED:
         return 0
-    print(f"dlptui: experiment {final.id} ended {final.state.value}" + (f": {final.error}" if final.error else "."), file=sys.stderr)
+    say(f"dlptui: experiment {final.id} ended {final.state.value}" + (f": {final.error}" if final.error else "."), file=sys.stderr)
     return 1
 
 
@@ -274,10 +274,10 @@ def metrics(args, platform) -> int:
 
     def emit(point) -> None:
         if args.json:
-            print(json.dumps({"batch": point.batch, "group": point.group, "name": point.name, "value": point.value, "time": point.time,
+            say(json.dumps({"batch": point.batch, "group": point.group, "name": point.name, "value": point.value, "time": point.time,
                               "trial_id": point.trial_id}))
         else:
-            print(f"{point.batch:>7}  {point.group:<10}  {point.name:<16}  {point.value:.6g}")
+            say(f"{point.batch:>7}  {point.group:<10}  {point.name:<16}  {point.value:.6g}")
 
     _stream(platform, args, lambda c: platform.training.metrics(args.id, c), emit)
     return 0
@@ -288,6 +288,6 @@ def logs(args, platform) -> int:
     if args.json and not args.follow:
         emit_json(training.all_logs(platform, args.id))
         return 0
-    emit = (lambda line: print(json.dumps(line))) if args.json else (lambda line: print(text.plain(line)))
+    emit = (lambda line: say(json.dumps(line))) if args.json else (lambda line: say(text.plain(line)))
     _stream(platform, args, lambda c: platform.training.logs(args.id, c), emit)
     return 0

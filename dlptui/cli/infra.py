@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dlptui.cli.output import emit_table
+from dlptui.cli.output import emit_table, say
 
 
 def register(sub) -> None:
@@ -54,5 +54,5 @@ def infra_check(args, platform) -> int:
     if not args.json:
         warnings = sum(1 for c in checks if c.warning and not c.ok)
         summary = f"{len(checks)} checks: {len(bad)} failed, {warnings} warning(s) for a real deploy."
-        print(summary, file=sys.stderr if bad else sys.stdout)
+        say(summary, file=sys.stderr if bad else sys.stdout)
     return 1 if bad else 0

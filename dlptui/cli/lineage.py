@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dlptui.cli.output import emit_json, emit_table
+from dlptui.cli.output import emit_json, emit_table, say
 
 
 def register(sub) -> None:
@@ -23,5 +23,5 @@ def lineage(args, platform) -> int:
     columns = [("STEP", lambda s: s.kind), ("ID", lambda s: s.id), ("DETAIL", lambda s: s.detail)]
     emit_table(chain.steps, columns, False, title=f"lineage of {chain.target}")
     if chain.missing:
-        print(chain.missing)
+        say(chain.missing)
     return 0

@@ -13,7 +13,7 @@ from dlptui import text
 from dlptui.actions import registry
 from dlptui.actions.defaults import MODEL
 from dlptui.cli.completers import experiment_ids, model_names
-from dlptui.cli.output import emit_object, emit_table
+from dlptui.cli.output import emit_object, emit_table, say
 from dlptui.platform.metrics import accuracy, loss
 from dlptui.platform.model import ALIASES
 
@@ -82,7 +82,7 @@ def register_version(args, platform) -> int:
     if args.json:
         emit_object(version, True)
     else:
-        print(registry.registered(version))
+        say(registry.registered(version))
     return 0
 
 
@@ -91,7 +91,7 @@ def promote(args, platform) -> int:
     if args.json:
         emit_object(promotion, True)
     else:
-        print(registry.promoted(promotion))
+        say(registry.promoted(promotion))
     return 0
 
 

@@ -1,6 +1,11 @@
 """How the CLI prints: a table for people, JSON with `--json`, and the one way a destructive command asks.
 
-Values are rendered by `dlptui.text`, as the console renders them.
+Values are rendered by `dlptui.text`, as the console renders them. Every line the CLI writes goes
+through here (`say`, `emit_*`): user text in it (a commit message, a log line, a name in an error
+sentence) loses its terminal escape sequences and control characters (`dlptui.text.plain`), so what
+a person reads is what was written, never a cleared screen, a retitled window or a faked link.
+The one exception is `data get` piping a file's bytes as they are (tests/test_cli_output.py holds
+every other module of the CLI to this).
 """
 
 from __future__ import annotations
@@ -15,6 +20,12 @@ from dlptui.platform.model import to_dict
 from dlptui.text import plain
 
 Column = tuple[str, Callable[[Any], Any]]
+
+
+def say(*values: object, sep: str = " ", end: str = "\n", file: Any = None, flush: bool = False, start: str = "") -> None:
+    """`print` for the CLI: the values as plain text (`start` and `end`, the CLI's own, as given: a "\\r" that
+    redraws a status line)."""
+    print(start + plain(sep.join(str(v) for v in values)), end=end, file=file or sys.stdout, flush=flush)
 
 
 def emit_json(value: Any) -> None:
@@ -32,7 +43,7 @@ def emit_table(rows: Iterable[Any], columns: Sequence[Column], as_json: bool, ti
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=title, box=None, header_style="bold", pad_edge=False)
+    table = Table(title=Text(plain(title)) if title else None, box=None, header_style="bold", pad_edge=False)
     for header, _ in columns:
         table.add_column(header)
     for row in rows:  # cells are plain text: a file name or a sentence may hold [brackets] (pip install 'dlptui[local]')
@@ -47,7 +58,7 @@ def emit_object(obj: Any, as_json: bool) -> None:
         emit_json(obj)
         return
     for key, value in to_dict(obj).items():
-        print(f"{key:>20}: {plain(value)}")
+        say(f"{key:>20}: {value}")
 
 
 def confirm(question: str, yes: bool, refused: str) -> bool:
@@ -57,5 +68,5 @@ def confirm(question: str, yes: bool, refused: str) -> bool:
         return True
     if not sys.stdin.isatty():
         raise InvalidInput(f"{refused}: stdin is not a terminal to ask on; add --yes.")
-    answer = input(f"{question} [y/N] ")
+    answer = input(plain(f"{question} [y/N] "))
     return answer.strip().lower() in ("y", "yes")

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from dlptui import text
-from dlptui.cli.output import confirm, emit_json, emit_object, emit_table
+from dlptui.cli.output import confirm, emit_json, emit_object, emit_table, say
 from dlptui.errors import InvalidInput
 from dlptui.platform.model import to_dict
 
@@ -71,8 +71,8 @@ def create(args, platform) -> int:
     if args.json:
         emit_object(pipeline, True)
     else:
-        print(f"Created pipeline {pipeline.name!r}: {', '.join(pipeline.inputs)} -> {pipeline.output}.")
-        print(pipeline.detail)
+        say(f"Created pipeline {pipeline.name!r}: {', '.join(pipeline.inputs)} -> {pipeline.output}.")
+        say(pipeline.detail)
     return 0
 
 
@@ -97,19 +97,19 @@ def inspect(args, platform) -> int:
         return 0
     for key, value in to_dict(pipeline).items():
         if key != "spec":
-            print(f"{key:>16}: {value}")
+            say(f"{key:>16}: {value}")
     return 0
 
 
 def stop(args, platform) -> int:
     pipeline = platform.pipelines.stop_pipeline(args.name)
-    emit_object(pipeline, True) if args.json else print(f"Pipeline {pipeline.name!r} stopped: no new job starts.")
+    emit_object(pipeline, True) if args.json else say(f"Pipeline {pipeline.name!r} stopped: no new job starts.")
     return 0
 
 
 def start(args, platform) -> int:
     pipeline = platform.pipelines.start_pipeline(args.name)
-    emit_object(pipeline, True) if args.json else print(f"Pipeline {pipeline.name!r} runs again.")
+    emit_object(pipeline, True) if args.json else say(f"Pipeline {pipeline.name!r} runs again.")
     return 0
 
 
@@ -119,13 +119,13 @@ def delete(args, platform) -> int:
     question = (f"Delete pipeline {pipeline.name!r}, its {text.plural(len(jobs), 'job')} and its output repo "
                 f"{pipeline.name!r} with every commit?")
     if not confirm(question, args.yes, f"Not deleting pipeline {pipeline.name!r}"):
-        print(f"Pipeline {pipeline.name!r} kept.", file=sys.stderr)
+        say(f"Pipeline {pipeline.name!r} kept.", file=sys.stderr)
         return 1
     platform.pipelines.delete_pipeline(pipeline.name)
     if args.json:
         emit_json({"deleted": pipeline.name, "jobs": len(jobs), "output_repo": pipeline.name})
     else:
-        print(f"Deleted pipeline {pipeline.name!r}, {text.plural(len(jobs), 'job')} and repo {pipeline.name!r}.",
+        say(f"Deleted pipeline {pipeline.name!r}, {text.plural(len(jobs), 'job')} and repo {pipeline.name!r}.",
               file=sys.stderr)
     return 0
 
@@ -173,9 +173,9 @@ def job_command(args, platform) -> int:
         if args.json:
             emit_object(job, True)
         elif job.id.rpartition("@")[2].startswith(job_id.rpartition("@")[2]):
-            print(f"Job {job.id} runs its failed datums again ({job.state.value}).")
+            say(f"Job {job.id} runs its failed datums again ({job.state.value}).")
         else:  # pachd reruns a pipeline, never a finished job: a new job of the pipeline does it
-            print(f"Job {job.id} runs the failed datums of job {job_id} again ({job.state.value}).")
+            say(f"Job {job.id} runs the failed datums of job {job_id} again ({job.state.value}).")
         return 0 if not args.wait or job.state.value == "success" else 1
     if verb == "logs":
         lines = platform.pipelines.job_logs(job_id, args.datum)
@@ -183,7 +183,7 @@ def job_command(args, platform) -> int:
             emit_json(lines)
         else:
             for line in lines:
-                print(line)
+                say(line)
         return 0
     job = platform.pipelines.inspect_job(job_id)
     if args.wait:
@@ -195,7 +195,7 @@ def job_command(args, platform) -> int:
         emit_json({**to_dict(job), "datums_list": to_dict(datums)})
     else:
         for key, value in to_dict(job).items():
-            print(f"{key:>14}: {value}")
+            say(f"{key:>14}: {value}")
         columns = [
             ("DATUM", lambda d: d.id[:12]),
             ("STATE", lambda d: d.state),
@@ -203,6 +203,6 @@ def job_command(args, platform) -> int:
             ("FILES", lambda d: ", ".join(d.files[:3]) + (f" (+{len(d.files) - 3})" if len(d.files) > 3 else "")),
             ("REASON", lambda d: d.reason),
         ]
-        print()
+        say()
         emit_table(datums, columns, False)
     return 0 if not args.wait or job.state.value == "success" else 1

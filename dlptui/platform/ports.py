@@ -22,7 +22,7 @@ docs/contract.md lists the promises and where the profiles still differ):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -120,9 +120,13 @@ class DataStore(Part, Protocol):
         files: Mapping[str, Path | bytes],
         message: str = "",
         progress: Progress | None = None,
+        delete: Sequence[str] = (),
     ) -> Commit:
         """One atomic commit on `branch` adding or replacing `files` on top of the branch's head: the
-        rest of the tree stays. A branch that is missing is created, and starts empty.
+        rest of the tree stays. A branch that is missing is created, and starts empty. `delete`: paths
+        (a folder takes everything below it) removed from the head in the same commit, before `files`
+        land; one that is not in the head is ignored (an import replaces the previous split in one
+        commit, never an empty one in between).
 
         Keys are destination paths inside the repo ("/train/cat.1.jpg"; the leading '/' may be left
         out); a path with '..', '.', an empty segment or a control character is InvalidInput. Values are

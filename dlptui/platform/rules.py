@@ -1,6 +1,7 @@
 """The rules both profiles apply: names (repos, branches, models, deployments), paths inside a
-data repo and the local files a put sends to them, a canary's share. Backend-agnostic (the names are those
-every backend accepts: a model name is never digits only, which Determined reads as a model id).
+data repo and the local files a put sends to them, a canary's share, the one sentence for a full
+disk (`disk_full`, `space_checked`). Backend-agnostic (the names are those every backend accepts: a
+model name is never digits only, which Determined reads as a model id).
 
 A repo path is absolute inside the repo ("/train/cat.1.jpg"): `clean_path` turns what a
 person typed into that form, or refuses it in one sentence (`..`, `.`, an empty segment,
@@ -9,12 +10,14 @@ a NUL or other control character) so that no path can escape a folder it is writ
 
 from __future__ import annotations
 
+import errno
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from dlptui.errors import InvalidInput, NotFound
+from dlptui.errors import InvalidInput, NotFound, PlatformError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -152,3 +155,22 @@ def check_inside(path: Path, tree: Path) -> Path:
                 f"{path} is a link to {target}, outside {tree}; nothing was put: remove the link or copy the file in."
             )
     return path
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # no room on the disk, over a quota, over a file-size limit
+
+
+def disk_full(folder: Path) -> PlatformError:
+    """What to say when a write finds no room: every writer removes what it half-wrote before this is raised."""
+    return PlatformError(f"The disk holding {folder} is full; free some space there and try again (nothing was half-written).")
+
+
+@contextmanager
+def space_checked(folder: Path) -> Iterator[None]:
+    """A write inside that finds the disk full (or a quota, or a file-size limit) ends in `disk_full(folder)`."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in NO_SPACE:
+            raise disk_full(folder) from None
+        raise

@@ -85,6 +85,7 @@ from dlptui.tui.commands import ScreenActions
 from dlptui.tui.dialogs.base import Dialog
 from dlptui.tui.keys import screen_actions
 from dlptui.tui.screens.base import UnavailableScreen, describe_error
+from dlptui.tui.shown import plain
 from dlptui.tui.status import HealthPoller
 from dlptui.tui.work import InFlight
 
@@ -180,6 +181,13 @@ class DlpApp(App):
         self.sample_loading = False
         if config.keymap:
             self.set_keymap(config.keymap)
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """Every notification of the console (screens' and dialogs' too: theirs come here): its words as written,
+        never read as markup ([/x] would crash the console, [@click=...] would run an action), no escape
+        sequence (`tui.shown`). `markup` is taken for Textual's signature and ignored."""
+        super().notify(plain(message), title=plain(title), severity=severity, timeout=timeout, markup=False)
 
     @property
     def tabs(self) -> list[tuple[str, str, str]]:

@@ -112,6 +112,18 @@ def test_delete_files_makes_a_commit_without_them(data_store, repo):
     assert data_store.get_file(name, second.id, "/a/b.txt") == b"hello"  # the older commit still has it
 
 
+def test_a_put_can_delete_paths_in_the_same_commit(data_store, repo):
+    """What an import does: the previous split goes and the new one lands in one commit, never an empty one between."""
+    name, _, second = repo
+    swapped = data_store.put_files(name, "master", {"/a/new.txt": b"fresh"}, message="swap",
+                                   delete=["/a", "/c.txt", "/not-there"])  # a path not in the head is ignored
+    assert (swapped.parent, swapped.files, swapped.size_bytes) == (second.id, 1, 5)
+    assert [e.path for e in data_store.list_files(name, "master", recursive=True)] == ["/a/new.txt"]
+    assert len(data_store.list_commits(name)) == 3
+    with pytest.raises(InvalidInput):
+        data_store.put_files(name, "master", {"/x": b"1"}, delete=["/a/../etc"])
+
+
 def test_a_new_branch_starts_empty_and_lists_beside_the_others(data_store, repo):
     name, _, _ = repo
     dev = data_store.put_files(name, "dev", {"/only-dev": b"d"})

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -300,8 +300,10 @@ class PachydermDataStore:
         files: Mapping[str, Path | bytes],
         message: str = "",
         progress: Progress | None = None,
+        delete: Sequence[str] = (),
     ) -> Commit:
         sources = self._sources(files)
+        deletions = [_user_path(p) for p in delete]
         total, done = sum(size for _, _, size in sources), 0
 
         def advance(n: int) -> None:
@@ -311,6 +313,8 @@ class PachydermDataStore:
                 progress(done, total)
 
         def ops(mfc) -> None:
+            for path in deletions:  # first: the puts below land on the tree without them
+                mfc.delete_file(path)
             for dest, source, _ in sources:
                 mfc.put_file_from_fileobj(dest, _CountingReader(source, advance))
 

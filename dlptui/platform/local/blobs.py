@@ -181,19 +181,26 @@ class BlobStore:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-        finally:
+        except BaseException:  # a full disk: the half-written temp file goes at once
             os.close(fd)
+            remove(Path(tmp))
+            raise
+        os.close(fd)
         return Staged(digest, len(data), tmp)
 
     def _stage_large(self, source: Path) -> Staged:
         h = hashlib.sha256()
         tmp = Path(self._tmp_name())
         size = 0
-        with open(source, "rb") as src, open(tmp, "wb") as dst:
-            while chunk := src.read(CHUNK):
-                h.update(chunk)
-                dst.write(chunk)
-                size += len(chunk)
+        try:
+            with open(source, "rb") as src, open(tmp, "wb") as dst:
+                while chunk := src.read(CHUNK):
+                    h.update(chunk)
+                    dst.write(chunk)
+                    size += len(chunk)
+        except BaseException:  # a full disk: the half-written temp file goes at once
+            remove(tmp)
+            raise
         digest = h.hexdigest()
         if self.has(digest, size):
             tmp.unlink()

@@ -21,7 +21,8 @@ import stat
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError
@@ -29,7 +30,7 @@ from dlptui.platform import data_rules
 from dlptui.platform.local.blobs import BlobStore, Pack, Staged
 from dlptui.platform.local.commit_rows import COMMIT_COLUMNS, data_commits, pipeline_users, with_provenance
 from dlptui.platform.local.metadb import open_metadb
-from dlptui.platform.rules import Collected, check_repo_name, clean_path, join
+from dlptui.platform.rules import Collected, check_repo_name, clean_path, join, space_checked
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
 from dlptui.platform.ports import Progress
 
@@ -230,9 +231,11 @@ class LocalDataStore:
         files: Mapping[str, Path | bytes],
         message: str = "",
         progress: Progress | None = None,
+        delete: Sequence[str] = (),
     ) -> Commit:
         check_branch_name(branch)
         sources = _expand(files)  # the arguments first: a bad path is InvalidInput whatever the repo
+        deletions = [clean_path(p) for p in delete]
         with self._read() as db:
             self._need_repo(db, repo)
         if not sources:
@@ -241,7 +244,7 @@ class LocalDataStore:
         staged: dict[str, Staged] = {}
         done = 0
         pack = self.blobs.new_pack()  # the small files go into one pack file
-        try:
+        with space_checked(self.root), self._discarding(staged, pack):
             # hashing and copying release the GIL: a few threads keep the disk and the cores busy (the order stays)
             paths, values = list(sources), list(sources.values())
             batches = [values[i:i + STAGE_BATCH] for i in range(0, len(values), STAGE_BATCH)]
@@ -260,7 +263,14 @@ class LocalDataStore:
                         staged[path] = self._stage(sources[path], pack)
                 self.blobs.publish(staged.values())
                 changes = [(p, s.hash, s.size) for p, s in staged.items()]
-                return self._new_commit(db, repo, branch, message, changes, [])
+                return self._new_commit(db, repo, branch, message, changes, deletions)
+
+    @contextmanager
+    def _discarding(self, staged: dict[str, Staged], pack: Pack):
+        """Whatever happens inside, the temp files and the temp pack of `staged` go afterwards (published ones are
+        in place already): a put that fails leaves nothing half-written."""
+        try:
+            yield
         finally:
             self.blobs.discard(staged.values(), pack)
 
@@ -274,14 +284,12 @@ class LocalDataStore:
         `commit_tree` later (a pipeline datum's output, kept until its job commits). Not a port method."""
         staged: dict[str, Staged] = {}
         pack = self.blobs.new_pack()
-        try:
+        with space_checked(self.root), self._discarding(staged, pack):
             for path, source in files.items():
                 staged[path] = self._stage(source, pack)
             with self._write():
                 self.blobs.publish(staged.values())
             return {path: (s.hash, s.size) for path, s in staged.items()}
-        finally:
-            self.blobs.discard(staged.values(), pack)
 
     def commit_tree(
         self,
@@ -301,7 +309,7 @@ class LocalDataStore:
         staged: dict[str, Staged] = {}
         kept: dict[str, tuple[str, int]] = {}
         pack = self.blobs.new_pack()
-        try:
+        with space_checked(self.root), self._discarding(staged, pack):
             for path, source in files.items():
                 path = clean_path(path)
                 if isinstance(source, tuple):
@@ -324,8 +332,6 @@ class LocalDataStore:
                 db.executemany("INSERT OR IGNORE INTO provenance (commit_id, source) VALUES (?, ?)",
                                [(commit.id, source) for source in provenance])
                 return with_provenance(db, [commit])[0]
-        finally:
-            self.blobs.discard(staged.values(), pack)
 
     def _stage(self, source: Path | bytes, pack: Pack | None = None) -> Staged:
         return self._stage_many([source], pack)[0]

@@ -6,7 +6,6 @@ import ctypes
 import os
 from pathlib import Path
 
-
 def syncfs(folder: Path) -> bool:
     """Flush the filesystem holding `folder` in one call; False where the OS lacks syncfs."""
     try:

@@ -1,6 +1,8 @@
 """Reading a deployment's prediction log (written by the model servers: serving/prediction_log.py).
 
-The schema is that module's; this side only reads. A log that does not exist yet is empty.
+The schema is that module's; this side only reads. A log that does not exist yet (or has no table
+yet) is empty; one SQLite cannot use (overwritten, damaged, on a failing disk) is one sentence naming
+it (`sqlite.storage_error`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+from dlptui.platform.local.sqlite import storage_error
 from dlptui.platform.model import LoggedPrediction
 
 COLUMNS = "id, time, model, version, role, request_id, input_sha256, input_bytes, label, probabilities, latency_ms, status"
@@ -21,6 +24,13 @@ def _connect(path: Path) -> sqlite3.Connection | None:
     return conn
 
 
+def _unusable(error: sqlite3.DatabaseError, path: Path) -> None:
+    """The sentence for a log SQLite cannot use; a log without its table yet is left to the caller (empty)."""
+    broken = storage_error(error, path)
+    if broken is not None:
+        raise broken from None
+
+
 def read(path: Path, deployment: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:
     """The last `limit` predictions (after `since`, seconds since the epoch), oldest first."""
     conn = _connect(path)
@@ -31,7 +41,8 @@ def read(path: Path, deployment: str, since: float | None = None, limit: int = 1
             f"SELECT {COLUMNS} FROM predictions WHERE time > ? ORDER BY id DESC LIMIT ?",
             (float(since or 0.0), max(0, int(limit))),
         ).fetchall()
-    except sqlite3.OperationalError:  # created but no table yet
+    except sqlite3.DatabaseError as e:
+        _unusable(e, path)
         return []
     finally:
         conn.close()
@@ -51,7 +62,8 @@ def get(path: Path, deployment: str, ident: int) -> LoggedPrediction | None:
         return None
     try:
         r = conn.execute(f"SELECT {COLUMNS} FROM predictions WHERE id = ?", (int(ident),)).fetchone()
-    except sqlite3.OperationalError:
+    except sqlite3.DatabaseError as e:
+        _unusable(e, path)
         return None
     finally:
         conn.close()
@@ -76,7 +88,8 @@ def summary(path: Path, last: int = 10_000) -> dict[tuple[int, str], dict]:
         rows = conn.execute(
             "SELECT version, role, label, latency_ms, status FROM predictions ORDER BY id DESC LIMIT ?", (last,)
         ).fetchall()
-    except sqlite3.OperationalError:
+    except sqlite3.DatabaseError as e:
+        _unusable(e, path)
         return {}
     finally:
         conn.close()
@@ -108,7 +121,8 @@ def agreement(path: Path, last: int = 10_000) -> float | None:
             " JOIN predictions p ON p.request_id = s.request_id AND p.role != 'shadow' AND p.status = 200",
             (last,),
         ).fetchone()
-    except sqlite3.OperationalError:
+    except sqlite3.DatabaseError as e:
+        _unusable(e, path)
         return None
     finally:
         conn.close()

@@ -12,11 +12,19 @@ when the next is opened. `close()` closes a connection only between two transact
 its connection's lock), so closing the platform while a worker thread reads cannot pull the
 connection from under it (SQLite can crash the process then); one still busy after a grace
 period is left to the process's exit.
+
+This is also the one place where a file SQLite cannot use becomes a sentence (`storage_error`): a
+damaged or overwritten file ("file is not a database", "database disk image is malformed"), one that
+cannot be opened, a disk I/O error, a full disk. Each is a PlatformError naming the file (or the
+folder whose disk is full) and what to do, raised for the opening and for every transaction, so no
+store built on `Database` shows an sqlite3 traceback. The prediction log, read by its own
+read-only connection, goes through `storage_error` too.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -24,7 +32,40 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from dlptui.errors import Conflict
+from dlptui.errors import Conflict, PlatformError
+from dlptui.platform.rules import NO_SPACE, disk_full
+
+LOW_SPACE = 1 << 20  # free bytes under which a disk I/O error is taken for a full disk
+
+
+def storage_error(error: BaseException, path: Path) -> PlatformError | None:
+    """One sentence naming `path` for an SQLite file that cannot be used (damaged, unopenable, an I/O error,
+    a full disk); None for any other error (a lock, a constraint), which the caller handles."""
+    text = str(error).lower()
+    path = Path(path)
+    if isinstance(error, OSError) and error.errno in NO_SPACE:
+        return disk_full(Path(error.filename).parent if error.filename else path.parent)
+    if not isinstance(error, sqlite3.DatabaseError):
+        return None
+    if "database or disk is full" in text or ("disk i/o error" in text and _free(path.parent) < LOW_SPACE):
+        return disk_full(path.parent)
+    if "disk i/o error" in text:
+        return PlatformError(f"{path} cannot be read or written (disk I/O error); check the disk under {path.parent} and try again.")
+    if "unable to open database file" in text:
+        return PlatformError(f"{path} cannot be opened; check that {path.parent} exists and that you can write to it.")
+    if "not a database" in text or "malformed" in text or "database corrupt" in text:
+        return PlatformError(
+            f"{path} is damaged (SQLite: {error}); restore it from a backup, or move it aside so that dlptui starts "
+            "an empty one (what it recorded is then lost)."
+        )
+    return None
+
+
+def _free(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62
 
 
 class Database:
@@ -38,8 +79,11 @@ class Database:
         self._lock = threading.Lock()
         # connection -> (its process, its thread, the lock each transaction on it holds)
         self._open: dict[sqlite3.Connection, tuple[int, threading.Thread, threading.Lock]] = {}
-        with closing(self._connect()) as db:
-            self._use_wal(db)
+        try:
+            with closing(self._connect()) as db:
+                self._use_wal(db)
+        except sqlite3.DatabaseError as e:
+            raise (storage_error(e, path) or e) from None
         with self.write() as db:
             for statement in schema.split(";"):
                 if statement.strip():
@@ -56,6 +100,8 @@ class Database:
                     db.execute("PRAGMA journal_mode=WAL")
                 return
             except sqlite3.OperationalError as error:
+                if storage_error(error, self.path) is not None:
+                    raise
                 if "locked" not in str(error) or time.monotonic() > deadline:
                     raise Conflict(f"{self._busy} busy: it could not be opened within {self._timeout_s:g} s.") from error
                 time.sleep(0.01)
@@ -86,18 +132,29 @@ class Database:
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
-        db = self._connection()
-        with self._local.lock:
-            try:
-                db.execute(begin)
-            except sqlite3.OperationalError as e:
-                raise Conflict(f"{self._busy} busy or locked ({e}); try again.") from None
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
+        try:
+            db = self._connection()
+            with self._local.lock:
+                try:
+                    db.execute(begin)
+                except sqlite3.OperationalError as e:
+                    if storage_error(e, self.path) is not None:
+                        raise
+                    raise Conflict(f"{self._busy} busy or locked ({e}); try again.") from None
+                try:
+                    yield db
+                    db.execute("COMMIT")
+                except BaseException:
+                    try:
+                        db.execute("ROLLBACK")
+                    except sqlite3.Error:  # a damaged file or a full disk: the first error is the one to tell
+                        pass
+                    raise
+        except (sqlite3.DatabaseError, OSError) as e:
+            broken = storage_error(e, self.path)
+            if broken is None:
                 raise
+            raise broken from None
 
     def read(self):
         """A snapshot: every query inside sees the same state."""

@@ -38,13 +38,14 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 
 from dlptui.errors import InvalidInput
+from dlptui.tui.shown import shown
 
 T = TypeVar("T")
 
 
 def field(label: str, widget: Widget) -> ComposeResult:
     """A label over its field."""
-    yield Label(label, classes="dialog-label")
+    yield Label(shown(label), classes="dialog-label", markup=False)
     yield widget
 
 
@@ -91,7 +92,7 @@ class Dialog(ModalScreen[T], Generic[T]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             if self.heading:
-                yield Static(self.heading, id="dialog-title", markup=False)
+                yield Static(shown(self.heading), id="dialog-title", markup=False)
             with Vertical(id="dialog-body"):
                 yield from self.compose_body()
             yield Static("", id="dialog-error", markup=False)
@@ -117,7 +118,7 @@ class Dialog(ModalScreen[T], Generic[T]):
     def refuse(self, sentence: str) -> None:
         """Say in the dialog why it cannot answer yet; it stays open."""
         error = self.query_one("#dialog-error", Static)
-        error.update(sentence)
+        error.update(shown(sentence))
         error.set_class(bool(sentence), "-shown")
 
     def confirm(self) -> None:

@@ -19,6 +19,7 @@ from textual.widgets import Static
 from dlptui import text
 from dlptui.platform.model import ModelVersion
 from dlptui.tui.dialogs.base import Dialog
+from dlptui.tui.shown import shown
 
 
 def lower_is_better(metric: str) -> bool:
@@ -40,7 +41,7 @@ def compare_table(a: ModelVersion, b: ModelVersion) -> Table:
             if va != vb:
                 better_b = (vb < va) if lower_is_better(name) else (vb > va)
                 cells[1 if better_b else 0].stylize("bold green")
-        table.add_row(name, *cells, change)
+        table.add_row(shown(name), *cells, change)
     table.add_section()
     for label, va, vb in (
         ("checkpoint", a.checkpoint_uuid, b.checkpoint_uuid),
@@ -48,7 +49,7 @@ def compare_table(a: ModelVersion, b: ModelVersion) -> Table:
         ("data commit", a.data_commit, b.data_commit),
     ):
         table.add_row(label, text.commit_id(va), text.commit_id(vb), "same" if va == vb else "differs")
-    table.add_row("aliases", ", ".join(a.aliases) or text.MISSING, ", ".join(b.aliases) or text.MISSING, "")
+    table.add_row("aliases", shown(", ".join(a.aliases) or text.MISSING), shown(", ".join(b.aliases) or text.MISSING), "")
     return table
 
 
@@ -64,7 +65,7 @@ class CompareDialog(Dialog[None]):
         self.a, self.b = a, b
 
     def compose_body(self) -> ComposeResult:
-        yield Static(compare_table(self.a, self.b), id="compare-table")
+        yield Static(compare_table(self.a, self.b), id="compare-table", markup=False)
 
     def result(self) -> None:
         return None
@@ -87,8 +88,8 @@ def trials_table(trials: list, smaller_is_better: bool, noun: str = "trial") -> 
         table.add_column(f"{noun} {t.id}", justify="right")
     differ = differing([t.hparams for t in trials])
     for name in sorted({k for t in trials for k in t.hparams}):
-        cells = [Text(text.hparam(t.hparams.get(name)), style="yellow" if name in differ else "") for t in trials]
-        table.add_row(Text(name, style="bold yellow" if name in differ else ""), *cells)
+        cells = [shown(text.hparam(t.hparams.get(name)), style="yellow" if name in differ else "") for t in trials]
+        table.add_row(shown(name, style="bold yellow" if name in differ else ""), *cells)
     table.add_section()
     table.add_row("state", *[t.state.value + (" (stopped early)" if t.stopped_early else "") for t in trials])
     table.add_row("batches", *[str(t.batches_done) for t in trials])
@@ -117,7 +118,7 @@ class CompareTrialsDialog(Dialog[None]):
     def compose_body(self) -> ComposeResult:
         from dlptui.tui.widgets.scatter import scatter_text
 
-        yield Static(trials_table(self.trials, self.smaller, self.noun), id="compare-table")
+        yield Static(trials_table(self.trials, self.smaller, self.noun), id="compare-table", markup=False)
         scored = [t for t in self.everyone if t.best_metric is not None]
         best = None
         if scored:
@@ -126,7 +127,7 @@ class CompareTrialsDialog(Dialog[None]):
         for name in sorted(differing([t.hparams for t in self.everyone])):
             yield Static(scatter_text([t.hparams.get(name) for t in self.everyone], [t.best_metric for t in self.everyone],
                                       width=36, height=6, highlight=best, x_name=name, y_name=f"best {self.metric}"),
-                         classes="scatter")
+                         classes="scatter", markup=False)
 
     def result(self) -> None:
         return None

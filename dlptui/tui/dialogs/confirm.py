@@ -7,6 +7,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from dlptui.tui.dialogs.base import Dialog
+from dlptui.tui.shown import shown
 
 
 class ConfirmDialog(Dialog[bool]):
@@ -27,7 +28,7 @@ class ConfirmDialog(Dialog[bool]):
         self.question = question
 
     def compose_body(self) -> ComposeResult:
-        yield Static(self.question, id="question", markup=False)
+        yield Static(shown(self.question), id="question", markup=False)
 
     def action_yes(self) -> None:
         self.confirm()

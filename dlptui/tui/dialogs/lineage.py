@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.table import Table
-from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import OptionList, Static
@@ -23,6 +22,7 @@ from textual.widgets.option_list import Option
 
 from dlptui.tui.dialogs.base import Dialog
 from dlptui.tui.keys import MOVE_KEYS
+from dlptui.tui.shown import plain, shown
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,9 @@ def follow(app: App, link: Link, tries: int = 50) -> None:
 
 def _entry(link: Link, last: bool) -> Table:
     """Kind on the left; title, facts and an arrow to the next step on the right, wrapped in their column."""
-    body = Text(link.title, style="bold")
+    body = shown(link.title, style="bold")
     if link.detail:
-        body.append(f"\n{link.detail}", style="dim")
+        body.append(f"\n{plain(link.detail)}", style="dim")
     if not last:
         body.append("\n↓")
     grid = Table.grid(padding=(0, 1))
@@ -116,7 +116,7 @@ class LineageDialog(Dialog["Link | None"]):
             id="lineage-links",
         )
         if self.missing:
-            yield Static(self.missing, id="lineage-missing", markup=False)
+            yield Static(shown(self.missing), id="lineage-missing", markup=False)
 
     def result(self) -> Link | None:
         highlighted = self.query_one(LinkList).highlighted

@@ -38,7 +38,7 @@ class JumpPrompt(Dialog[str | None]):
         self.names = names
 
     def compose_body(self) -> ComposeResult:
-        yield Static("A screen's name, an alias or a prefix; q quits.", classes="dialog-label")
+        yield Static("A screen's name, an alias or a prefix; q quits.", classes="dialog-label", markup=False)
         yield Input(
             placeholder=": " + " ".join(self.names),
             suggester=SuggestFromList(self.names, case_sensitive=False),

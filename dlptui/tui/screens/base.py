@@ -54,6 +54,7 @@ from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from dlptui.errors import PlatformError
+from dlptui.tui.shown import shown
 from dlptui.tui.widgets.header import DlpHeader
 from dlptui.tui.widgets.resource_table import ResourceTable
 
@@ -114,7 +115,7 @@ class BaseScreen(Screen):
         yield from ()
 
     def state(self, text: str) -> None:
-        self.query_one("#state", Static).update(text)
+        self.query_one("#state", Static).update(shown(text))
 
     # -- workers -----------------------------------------------------------------
 
@@ -296,4 +297,4 @@ class UnavailableScreen(BaseScreen):
         self.reason = reason
 
     def compose_body(self) -> ComposeResult:
-        yield Static(f"{self.TITLE}: not available yet. {self.reason}", id="unavailable", markup=False)
+        yield Static(shown(f"{self.TITLE}: not available yet. {self.reason}"), id="unavailable", markup=False)

@@ -32,20 +32,20 @@ class ClusterScreen(BaseScreen):
     POLL_SECONDS = 2.0
 
     def compose_body(self) -> ComposeResult:
-        yield Static("Nodes", classes="section-title")
+        yield Static("Nodes", classes="section-title", markup=False)
         yield ResourceTable(
             [("name", "NAME"), ("ready", "READY"), ("cpu", "CPU (cores)"), ("memory", "MEMORY"), ("gpu", "GPUS")],
             id="nodes",
             classes="short",
         )
-        yield Static("Services", classes="section-title")
+        yield Static("Services", classes="section-title", markup=False)
         yield ResourceTable(
             [("part", "PART"), ("backend", "BACKEND"), ("state", "STATE"), ("version", "VERSION"), ("detail", "DETAIL")],
             id="services",
             classes="short",
         )
         pods = self.config.kind == "cluster"
-        yield Static("Pods" if pods else "Processes", classes="section-title", id="workloads-title")
+        yield Static("Pods" if pods else "Processes", classes="section-title", id="workloads-title", markup=False)
         yield ResourceTable(
             [
                 ("name", "NAME"),

@@ -23,6 +23,7 @@ from dlptui.text import commit_id, data_ref, plural, since, size, timestamp
 from dlptui.tui.dialogs.files import FilePicker
 from dlptui.tui.dialogs.prompt import InputDialog
 from dlptui.tui.screens.base import BaseScreen
+from dlptui.tui.shown import plain, shown
 from dlptui.tui.widgets.resource_table import ResourceTable
 from dlptui.tui.widgets.trees import FileTree
 
@@ -170,7 +171,7 @@ class DataScreen(BaseScreen):
     # -- progress --------------------------------------------------------------------
 
     def _busy(self, label: str) -> None:
-        self.query_one("#busy-label", Static).update(label)
+        self.query_one("#busy-label", Static).update(shown(label))
         self.query_one("#progress", ProgressBar).update(total=None, progress=0)
         self.query_one("#busy").add_class("-shown")
 
@@ -268,10 +269,10 @@ class FilesScreen(BaseScreen):
             for depth in range(1, len(parts)):
                 key = "/".join(parts[:depth])
                 if key not in folders:
-                    label = Text.assemble((parts[depth - 1] + "/", "bold"), (f"  {size(sizes[key])}", "dim"))
+                    label = Text.assemble((plain(parts[depth - 1]) + "/", "bold"), (f"  {size(sizes[key])}", "dim"))
                     folders[key] = folders["/".join(parts[: depth - 1])].add(label, data=key, expand=depth == 1)
             parent = folders["/".join(parts[:-1])]
-            parent.add_leaf(Text.assemble(parts[-1], (f"  {size(entry.size_bytes)}", "dim")), data=entry)
+            parent.add_leaf(Text.assemble(plain(parts[-1]), (f"  {size(entry.size_bytes)}", "dim")), data=entry)
         tree.root.expand()
         total = sum(e.size_bytes for e in entries)
         self.state(f"{plural(len(entries), 'file')}, {size(total)}. Esc goes back.")

@@ -28,6 +28,7 @@ from dlptui.tui.dialogs.deploy import Target, VersionDialog
 from dlptui.tui.dialogs.lineage import LineageDialog, follow, lineage_of
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.screens.flows import NO_VERSIONS, DeployFlow
+from dlptui.tui.shown import plain, shown
 from dlptui.tui.widgets.resource_table import ResourceTable
 from dlptui.tui.widgets.sparkline import Series, sparkline
 
@@ -79,7 +80,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
             id="deployments",
             classes="short",
         )
-        yield Static("Versions", classes="section-title", id="versions-title")
+        yield Static("Versions", classes="section-title", id="versions-title", markup=False)
         yield ResourceTable(
             [
                 ("version", "VERSION"),
@@ -96,8 +97,8 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
             id="versions",
             classes="short",
         )
-        yield Static("", id="verdict")
-        yield Static("Server log", classes="section-title", id="log-title")
+        yield Static("", id="verdict", markup=False)
+        yield Static("Server log", classes="section-title", id="log-title", markup=False)
         yield Log(id="log", max_lines=LOG_LINES)
 
     @property
@@ -155,9 +156,9 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
                 sparkline(trend.values, 16) or MISSING,
             )))
         self.query_one("#versions", ResourceTable).update_rows(rows)
-        self.query_one("#versions-title", Static).update(f"Versions of {name}" if name else "Versions")
-        self.query_one("#verdict", Static).update(serving.verdict(figures) if len(figures) > 1 else
-                                                  (figures[0].note if figures else ""))
+        self.query_one("#versions-title", Static).update(shown(f"Versions of {name}" if name else "Versions"))
+        self.query_one("#verdict", Static).update(shown(serving.verdict(figures) if len(figures) > 1 else
+                                                        (figures[0].note if figures else "")))
 
     @staticmethod
     def _cells(d: Deployment) -> tuple:
@@ -176,9 +177,9 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
             return  # unchanged: leave the log (and where the reader scrolled to) alone
         self._log_shown = (name, lines)
         log = self.query_one("#log", Log)
-        self.query_one("#log-title", Static).update(f"Server log of {name}" if name else "Server log")
+        self.query_one("#log-title", Static).update(shown(f"Server log of {name}" if name else "Server log"))
         log.clear()
-        log.write_lines(lines)
+        log.write_lines([plain(line) for line in lines])
 
     def _show_state(self) -> None:
         d = self.selected

@@ -30,6 +30,7 @@ from dlptui.text import data_ref, hparam, number, percent, timestamp, uuid
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.screens.experiment_actions import ExperimentActions, progress_bar, state_text
 from dlptui.tui.screens.flows import RegisterFlow
+from dlptui.tui.shown import plain
 from dlptui.tui.widgets.metric_chart import MetricChart
 from dlptui.tui.widgets.resource_table import ResourceTable
 
@@ -82,7 +83,7 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
         self.by_trial: dict[str, list[MetricPoint]] = defaultdict(list)  # every point, to redraw a filtered chart
 
     def compose_body(self) -> ComposeResult:
-        yield Static("", id="summary")
+        yield Static("", id="summary", markup=False)
         box = Vertical(id="trials-box")
         box.styles.height = "auto"  # empty (and no room taken) for a single trial
         yield box
@@ -121,7 +122,7 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
         self._show_trials(trials)
         self._chart(points)
         if lines:
-            self.query_one("#log", Log).write_lines(lines)
+            self.query_one("#log", Log).write_lines([plain(line) for line in lines])
         self.query_one("#checkpoints", ResourceTable).update_rows(
             (
                 c.uuid,
@@ -260,12 +261,12 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
         summary = self.query_one("#summary", Static)
         text = state_text(e.state)
         text.append("  ").append_text(progress_bar(e.progress, 20))
-        text.append(f"  {e.batches_done}/{e.max_batches} batches   {e.name}   data {data_ref(e.data_repo, e.data_commit)}")
+        text.append(f"  {e.batches_done}/{e.max_batches} batches   {plain(e.name)}   data {data_ref(e.data_repo, e.data_commit)}")
         text.append(f"   best accuracy {percent(e.best_accuracy)}, validation loss {number(e.best_validation_loss)}")
         if e.detail:
             text.append(f"\n{e.detail}", style="yellow")
         if e.error:
-            text.append(f"\n{e.error}", style="bold red")
+            text.append(f"\n{plain(e.error)}", style="bold red")
         summary.update(text)
 
 
@@ -300,9 +301,9 @@ class TrialScreen(ExperimentScreen):
         progress = min(1.0, t.batches_done / t.max_batches) if t.max_batches else 0.0
         text.append("  ").append_text(progress_bar(progress, 20))
         text.append(f"  {t.batches_done}/{t.max_batches} batches   best {self.metric} {hparam(t.best_metric)}   ")
-        text.append(" ".join(f"{k}={hparam(v)}" for k, v in sorted(t.hparams.items())))
+        text.append(plain(" ".join(f"{k}={hparam(v)}" for k, v in sorted(t.hparams.items()))))
         if t.error:
-            text.append(f"\n{t.error}", style="bold red")
+            text.append(f"\n{plain(t.error)}", style="bold red")
         self.query_one("#summary", Static).update(text)
 
     def action_new(self) -> None:

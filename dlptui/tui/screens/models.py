@@ -136,7 +136,7 @@ class VersionsScreen(RegisterFlow, DeployFlow, BaseScreen):
             ],
             id="versions",
         )
-        yield Static("Promotion history", classes="section-title")
+        yield Static("Promotion history", classes="section-title", markup=False)
         yield ResourceTable(
             [("time", "TIME"), ("alias", "ALIAS"), ("from", "FROM"), ("to", "TO"), ("who", "WHO")],
             id="history",

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from dlptui.text import commit_id, plural, since
+from dlptui.text import commit_id, plain, plural, since
 from dlptui.tui.dialogs.files import FilePicker
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.widgets.resource_table import ResourceTable
@@ -85,7 +85,7 @@ class PipelinesScreen(BaseScreen):
                       p.last_job_state.value if p.last_job_state else "-", p.detail))
             for p in pipelines
         )
-        self.query_one("#dag", Static).update(dag(pipelines))
+        self.query_one("#dag", Static).update(plain(dag(pipelines)))
         self.query_one("#jobs", ResourceTable).update_rows(
             (j.id, (commit_id(j.id), j.pipeline, j.state.value, datum_progress(j), duration(j), since(j.started), j.reason))
             for j in jobs
@@ -203,9 +203,9 @@ class JobScreen(BaseScreen):
         job, datums = data
         self.done = job.state.terminal
         outputs = f" -> {job.output_commit}" if job.output_commit else ""
-        self.query_one("#job", Static).update(
+        self.query_one("#job", Static).update(plain(
             f"{job.pipeline}: {job.state.value}, {datum_progress(job)}, {duration(job)}; "
-            f"{', '.join(job.input_commits)}{outputs}" + (f"\n{job.reason}" if job.reason else ""))
+            f"{', '.join(job.input_commits)}{outputs}" + (f"\n{job.reason}" if job.reason else "")))
         self.query_one("#datums", ResourceTable).update_rows(
             (d.id, (d.id[:12], d.state, d.tries, ", ".join(d.files[:3]) + (f" (+{len(d.files) - 3})" if len(d.files) > 3 else ""),
                     d.reason))
@@ -223,7 +223,7 @@ class JobScreen(BaseScreen):
             return
 
         def shown(lines: list[str]) -> None:
-            self.query_one("#log", Static).update("\n".join(lines[-30:]) or f"Datum {datum[:12]} wrote nothing.")
+            self.query_one("#log", Static).update(plain("\n".join(lines[-30:])) or f"Datum {datum[:12]} wrote nothing.")
 
         self.call(self.platform.pipelines.job_logs, self.job_id, datum, then=shown)
 

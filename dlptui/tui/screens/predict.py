@@ -26,6 +26,7 @@ from dlptui.platform.model import Deployment, DeploymentState, Prediction
 from dlptui.text import model_ref, plural
 from dlptui.tui.dialogs.files import FilePicker
 from dlptui.tui.screens.base import BaseScreen
+from dlptui.tui.shown import shown
 from dlptui.tui.widgets.image_preview import ImagePreview, open_image
 from dlptui.tui.widgets.probabilities import Probabilities
 from dlptui.tui.widgets.resource_table import ResourceTable
@@ -96,26 +97,27 @@ class PredictScreen(BaseScreen):
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="predict-body"):
             with Vertical(id="files"):
-                yield Static(f"Images under {shown_path(self.folder)}", classes="section-title", id="files-title")
+                yield Static(shown(f"Images under {shown_path(self.folder)}"), classes="section-title", id="files-title",
+                             markup=False)
                 yield ImageTree(self.folder, id="tree")
             with Vertical(id="result"):
                 with Horizontal(id="chooser"):
-                    yield Label("deployment")
+                    yield Label("deployment", markup=False)
                     yield Select([], prompt="no deployment available", id="deployment")
                 yield ImagePreview("Move onto an image to see it; Enter or x predicts it.", id="preview")
                 yield Probabilities(id="bars")
                 with Vertical(id="folder-results"):
-                    yield Static("Folder results", classes="section-title", id="results-title")
+                    yield Static("Folder results", classes="section-title", id="results-title", markup=False)
                     yield ResourceTable(
                         [("file", "FILE"), ("label", "LABEL"), ("confidence", "CONFIDENCE"), ("latency", "LATENCY"),
                          ("note", "NOTE")],
                         id="results",
                     )
-                    yield Static("", id="counts")
+                    yield Static("", id="counts", markup=False)
 
     def on_mount(self) -> None:
         tree = self.query_one("#tree", ImageTree)
-        tree.root.set_label(shown_path(self.folder))
+        tree.root.set_label(shown(shown_path(self.folder)))
         tree.focus()
 
     # -- the deployment selector ------------------------------------------------------
@@ -223,7 +225,7 @@ class PredictScreen(BaseScreen):
         self.results = {}
         box = self.query_one("#folder-results")
         box.add_class("-shown")
-        self.query_one("#results-title", Static).update(f"Predictions of {name} for {shown_path(folder)}")
+        self.query_one("#results-title", Static).update(shown(f"Predictions of {name} for {shown_path(folder)}"))
         self.query_one("#results", ResourceTable).update_rows([])
         self.query_one("#counts", Static).update("predicting...")
         self.call(self._predict_folder, name, folder, then=self._folder_done, group="folder", exclusive=True)
@@ -252,7 +254,7 @@ class PredictScreen(BaseScreen):
 
     def _folder_done(self, total: int) -> None:
         counts = self.query_one("#counts", Static)
-        counts.update(count_labels(self.results.values()) if total else "This folder holds no images.")
+        counts.update(shown(count_labels(self.results.values()) if total else "This folder holds no images."))
 
     # -- another folder ------------------------------------------------------------------
 
@@ -264,8 +266,8 @@ class PredictScreen(BaseScreen):
         self.current = None
         tree = self.query_one("#tree", ImageTree)
         tree.path = self.folder
-        tree.root.set_label(shown_path(self.folder))
-        self.query_one("#files-title", Static).update(f"Images under {shown_path(self.folder)}")
+        tree.root.set_label(shown(shown_path(self.folder)))
+        self.query_one("#files-title", Static).update(shown(f"Images under {shown_path(self.folder)}"))
         self.query_one("#preview", ImagePreview).show_message("Move onto an image to see it; Enter or x predicts it.")
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
+from dlptui.tui.shown import plain
+
 # what Cluster.context() gives (local: host and versions; cluster: kube context, server, its version) -> label
 CONTEXT_KEYS = (
     ("host", "host"), ("kube_context", "context"), ("server", "server"), ("version", "kubernetes"),
@@ -45,14 +47,14 @@ class DlpHeader(Widget):
         for key, mode, title in self.tabs:
             line.append(f" {key} {title} ", style="bold reverse" if mode == current else "dim")
         if self.title not in {title for _, _, title in self.tabs}:
-            line.append(f" {self.title} ", style="bold reverse")
+            line.append(f" {plain(self.title)} ", style="bold reverse")
         line.append("\n")
         line.append(f"profile {health.context.get('profile') or config.profile}")
         if config.read_only:
             line.append("  READ-ONLY", style="bold yellow")
         for key, label in CONTEXT_KEYS:
             if health.context.get(key):
-                line.append(f"  {label} {health.context[key]}", style="dim" if key != "load" else "")
+                line.append(f"  {label} {plain(health.context[key])}", style="dim" if key != "load" else "")
         line.append("\n")
         reasons = []
         if not health.services:
@@ -69,10 +71,10 @@ class DlpHeader(Widget):
                 continue
             if service.reachable:
                 line.append(f"● {label} ", style="green")
-                line.append(f"{service.backend}  ", style="dim")
+                line.append(f"{plain(service.backend)}  ", style="dim")
             else:
                 line.append(f"✖ {label}  ", style="bold red")
-                reasons.append(f"{label}: {service.detail}")
+                reasons.append(f"{label}: {plain(service.detail)}")
         for reason in reasons:  # one line each, cut to the width: the Cluster screen has them whole
             line.append("\n")
             line.append(reason, style="red")

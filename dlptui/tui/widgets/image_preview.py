@@ -29,6 +29,7 @@ from textual.widgets import Static
 
 from dlptui.errors import InvalidInput
 from dlptui.tui import graphics
+from dlptui.tui.shown import shown
 
 __all__ = ["HalfBlockImage", "ImagePreview", "fit", "open_image"]
 
@@ -140,7 +141,7 @@ class ImagePreview(Vertical):
 
     def compose(self) -> ComposeResult:
         yield self._picture_type(None, id="picture")
-        yield Static(self._first_message, id="caption", markup=False)
+        yield Static(shown(self._first_message), id="caption", markup=False)
 
     @property
     def picture(self) -> Widget:
@@ -152,8 +153,8 @@ class ImagePreview(Vertical):
 
     def show_image(self, image: Any, caption: str = "") -> None:
         self.picture.image = image
-        self.query_one("#caption", Static).update(caption)
+        self.query_one("#caption", Static).update(shown(caption))
 
     def show_message(self, message: str) -> None:
         self.picture.image = None
-        self.query_one("#caption", Static).update(message)
+        self.query_one("#caption", Static).update(shown(message))

@@ -18,6 +18,8 @@ import numpy as np
 from rich.text import Text
 from textual.widget import Widget
 
+from dlptui.tui.shown import plain, shown
+
 MAX_POINTS = 200_000
 COLORS = ("dodger_blue1", "orange1", "green3", "magenta", "yellow", "cyan")
 # the braille bit of the dot at (row 0-3, column 0-1) of a cell
@@ -113,7 +115,7 @@ class MetricChart(Widget):
         self.series: dict[str, Series] = {}
         self._version = 0
         self._cache: tuple[tuple, Text] | None = None
-        self.border_title = title
+        self.border_title = shown(title)
 
     @property
     def points(self) -> int:
@@ -158,7 +160,7 @@ class MetricChart(Widget):
         legend = Text()
         for s in self.series.values():
             last = f" {_fmt(s.ys[-1])}" if s.n else ""
-            legend.append("━ ", style=s.color).append(f"{s.name}{last}  ")
+            legend.append("━ ", style=s.color).append(f"{plain(s.name)}{last}  ")
         live = [s for s in self.series.values() if s.n]
         plot_w, plot_h = max(1, width - Y_LABEL_WIDTH), max(1, height - 2)
         if not live or width <= Y_LABEL_WIDTH or height < 3:

@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from dlptui.platform.model import Prediction
+from dlptui.tui.shown import plain, shown
 
 BAR_WIDTH = 30
 
@@ -29,17 +30,17 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
 def render_prediction(prediction: Prediction, width: int = BAR_WIDTH) -> Text:
     text = Text()
     if prediction.error:
-        text.append(prediction.error, style="bold red")
+        text.append(plain(prediction.error), style="bold red")
         return text
     text.append("label  ", style="dim")
-    text.append(prediction.label or "-", style="bold")
+    text.append(plain(prediction.label or "-"), style="bold")
     if prediction.version is not None:
         text.append(f"   (version {prediction.version})", style="dim")
     text.append("\n\n")
     name_width = max((len(name) for name in prediction.probabilities), default=0)
     for name, p in sorted(prediction.probabilities.items(), key=lambda item: -item[1]):
         style = "bold green" if name == prediction.label else "cyan"
-        text.append(f"{name:<{name_width}}  ")
+        text.append(f"{plain(name):<{name_width}}  ")
         text.append(bar(p, width), style=style)
         text.append(f" {p:6.1%}\n")
     if prediction.latency_ms is not None:
@@ -56,7 +57,7 @@ class Probabilities(Static):
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__("", id=id, classes=classes)
+        super().__init__("", id=id, classes=classes, markup=False)
         self.prediction: Prediction | None = None
 
     def show(self, prediction: Prediction) -> None:
@@ -65,4 +66,4 @@ class Probabilities(Static):
 
     def show_message(self, message: str) -> None:
         self.prediction = None
-        self.update(Text(message, style="dim"))
+        self.update(shown(message, style="dim"))

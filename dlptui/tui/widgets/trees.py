@@ -3,6 +3,9 @@
 - `FileTree`: a Tree the screen fills itself (the files of a commit).
 - `PathTree`: a DirectoryTree of a local folder (the file picker).
 - `ImageTree`: a PathTree of folders and image files only, hidden entries left out (the Predict screen).
+
+A label given as a `str` (a file or folder name) is shown as written (`tui.shown`): Textual's Tree
+would read it as markup, and a name may hold brackets or escape sequences.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from rich.text import Text
 from textual.widgets import DirectoryTree, Tree
 
 from dlptui.tui.keys import MOVE_KEYS
+from dlptui.tui.shown import shown
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
 
@@ -24,9 +29,15 @@ def is_image_name(path: Path) -> bool:
 class FileTree(Tree):
     BINDINGS = MOVE_KEYS
 
+    def process_label(self, label) -> Text:
+        return super().process_label(shown(label) if isinstance(label, str) else label)
+
 
 class PathTree(DirectoryTree):
     BINDINGS = MOVE_KEYS
+
+    def process_label(self, label) -> Text:
+        return super().process_label(shown(label) if isinstance(label, str) else label)
 
 
 class ImageTree(PathTree):
