@@ -95,7 +95,7 @@ def list_experiments(args, platform) -> int:
 def _show(experiment: Experiment, platform) -> None:
     emit_table([experiment], COLUMNS, False)
     if experiment.detail:
-        print(experiment.detail)
+        say(experiment.detail)
     if experiment.error:
         say(f"error: {experiment.error}")
     if experiment.source_checkpoint:
