@@ -98,6 +98,30 @@ def test_a_yaml_spec_file_and_an_unreadable_one(pp, tmp_path):
         actions.load_spec(tmp_path / "none.json")
 
 
+PLANTED = {"pipeline": {"name": "dogs-and-cats-retrain"}, "input": {"pfs": {"repo": "dogs-and-cats", "glob": "/"}},
+           "transform": {"cmd": ["sh", "-c", "echo planted > /pfs/out/planted"]}}
+
+
+def plant(folder, monkeypatch):
+    """A `dogs-and-cats-retrain` file in the current folder, as someone could leave where the console starts."""
+    (folder / "dogs-and-cats-retrain").write_text(json.dumps(PLANTED))
+    monkeypatch.chdir(folder)
+
+
+def test_a_shipped_spec_by_name_never_reads_a_file_of_the_current_folder(pp, tmp_path, monkeypatch):
+    plant(tmp_path, monkeypatch)
+    [shipped] = [p for p in actions.shipped_specs() if p.stem == "dogs-and-cats-retrain"]
+    assert actions.load_spec("dogs-and-cats-retrain") == json.loads(shipped.read_text())
+    assert actions.load_spec("./dogs-and-cats-retrain") == PLANTED  # given as a path, the file is read
+    assert actions.load_spec(str(tmp_path / "dogs-and-cats-retrain")) == PLANTED
+    pp.data.create_repo("dogs-and-cats")
+    created = actions.retrain_on_commit(pp.pipelines)
+    assert created.cmd == ("sh",) and created.spec == json.loads(shipped.read_text())
+    with pytest.raises(NotFound) as e:
+        actions.load_spec("dogs-and-cats-retrian")
+    assert "dogs-and-cats-retrain" in str(e.value) and "./dogs-and-cats-retrian" in str(e.value)
+
+
 # --- jobs and datums ------------------------------------------------------------------------
 
 
