@@ -82,6 +82,20 @@ def test_timeouts_in_pachyderms_duration_format_are_taken(pipelines, raw, fresh_
     assert job.state is JobState.SUCCESS
 
 
+def test_resource_limits_go_to_pachd_and_are_refused_by_the_local_runner(pipelines, raw, fresh_name, profile):
+    """pachd enforces resource_limits; the local runner cannot, so it refuses them in one sentence (the shared
+    parse keeps them: the refusal is the local runner's)."""
+    name = fresh_name("p")
+    limited = {**spec(name, raw[0]), "resource_limits": {"memory": "1G", "cpu": 1}}
+    if profile == "local":
+        with pytest.raises(InvalidInput) as e:
+            pipelines.create_pipeline(limited)
+        one_sentence(e.value, "resource_limits")
+        assert name not in [p.name for p in pipelines.list_pipelines()]
+    else:
+        assert pipelines.create_pipeline(limited).name == name
+
+
 def test_each_input_commit_is_a_job_with_its_datums_and_an_output_commit_naming_it(pipelines, data_store, raw, fresh_name):
     repo, first = raw
     name = fresh_name("p")
