@@ -293,6 +293,13 @@ class LocalPipelines:
         self._revive()
         return self.inspect_job(row["id"])
 
+    def note_job(self, job_id: str, note: str) -> None:
+        """Put one sentence on a job as its reason (local only: a retrain on commit whose experiment was superseded
+        before it trained says which commit it skipped and why, `LocalTraining._supersede`)."""
+        with self.db.write() as db:
+            row = self._job_row(db, job_id)
+            db.execute("UPDATE jobs SET reason = ? WHERE id = ?", (note, row["id"]))
+
     def job_logs(self, job_id: str, datum_id: str | None = None) -> list[str]:
         with self.db.read() as db:
             job = self._job_row(db, job_id)

@@ -64,6 +64,7 @@ class Runner:
         self.slots = search.concurrency(self.searcher)
         self.children: dict[int, subprocess.Popen] = {}
         self.stopping = False
+        self.turn: int | None = None  # the coalesce key's turn, held until this process exits
         self.sampler: search.Sampler | None = None
         signal.signal(signal.SIGTERM, self._on_term)
 
@@ -72,13 +73,29 @@ class Runner:
 
     def claim(self) -> bool:
         """First thing: record this process as the experiment's (whoever spawned it may die before it does),
-        then let go of the start lock. False when the experiment was killed or paused before it came."""
+        then let go of the start lock. An experiment of a coalesce key then waits, queued, for its key's turn
+        (`training_start.take_turn`: one experiment of a key trains at a time) and is running from there.
+        False when the experiment was killed, paused or superseded before it came to train."""
         lock = training_start.inherited()
+        key = training_start.key_of(self.row.config)
         try:
             me = os.getpid()
-            return self.db.update(self.id, only_if=ACTIVE, state=RUNNING, pid=me, pid_started=training_start.started(me))
+            running = {} if key else {"state": RUNNING}
+            if not self.db.update(self.id, only_if=ACTIVE, pid=me, pid_started=training_start.started(me), **running):
+                return False
         finally:
             training_start.release(lock)
+        if not key:
+            return True
+
+        def waiting() -> None:
+            say(f"Waiting for the turn of {key}: another experiment of it trains; this one starts when that one ends, "
+                "unless a newer one supersedes it first.")
+
+        self.turn = training_start.take_turn(self.root, key, on_wait=waiting, stopped=lambda: self.stopping)
+        if self.turn is None:
+            return False
+        return self.db.update(self.id, only_if=(QUEUED,), only_pid=me, state=RUNNING)
 
     # --- trials ---------------------------------------------------------------------
 
@@ -302,7 +319,9 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     runner = Runner(Path(argv[0]), int(argv[1]))
     if not runner.claim():
-        say(f"Experiment {runner.id} was {runner.db.row(runner.id).state.value} before it started; nothing to run.")
+        row = runner.db.row(runner.id)
+        say(f"Experiment {runner.id} was {row.state.value} before it started" + (f" ({row.error})" if row.error else "")
+            + "; nothing to run.")
         return 0
     return runner.run()
 
