@@ -68,7 +68,7 @@ def glob_datums(files: list, glob: str) -> dict[str, list]:
 
 def remove_later(folder: Path) -> None:
     """Move `folder` aside at once and remove it in a background thread (what is left when the runner exits goes
-    at the pipeline's next job: `Runner.run`)."""
+    when the next runner starts: `HomeRunner.loop`)."""
     trash = folder.with_name(f".trash-{folder.name}-{time.monotonic_ns()}")
     try:
         os.rename(folder, trash)

@@ -104,8 +104,6 @@ class Runner:
     def run(self, spec, row) -> None:
         """The thread of one job: `run_job`, and a sentence on the job for what it did not expect."""
         try:
-            for trash in (self.root / self.name / "work").glob(".trash-*"):  # left by a runner that exited meanwhile
-                shutil.rmtree(trash, ignore_errors=True)
             self.run_job(spec, row)
         except Exception as e:  # a bug or a full disk: the job fails with its sentence, the runner goes on
             try:
@@ -351,10 +349,16 @@ class Runner:
                     processes.PART_VAR: "pipelines", PIPELINE_VAR: self.name})
         cmd = [rewrite(arg, pfs) for arg in spec.cmd]
         stdin = "".join(rewrite(line, pfs) + "\n" for line in spec.stdin).encode()
-        try:  # its own process group (a kill takes what it started), and SIGKILL when this thread's process dies
-            child = subprocess.Popen(cmd, cwd=folder / "work", env=env, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                     preexec_fn=processes.dying_with_parent())
+        # its own process group (a kill takes what it started), and SIGKILL when this thread's process dies: set by
+        # setpriv before it execs the code where it can (fast), else by a preexec_fn
+        prefix = processes.parent_death_prefix()
+        try:
+            if prefix:
+                _check_cmd(cmd[0], env["PATH"], folder / "work")  # setpriv would say it; the runner's sentence is clearer
+            child = subprocess.Popen(prefix + cmd, cwd=folder / "work", env=env,
+                                     stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=None if prefix else processes.dying_with_parent())
         except FileNotFoundError:
             image = f" (the image {spec.image!r} is not used locally)" if spec.image else ""
             return (f"cmd {spec.cmd[0]!r} was not found on this machine{image}; install it or change transform.cmd.", None)
@@ -409,3 +413,20 @@ class Runner:
         with self.lock:
             self.staged.extend(staged.values())  # published once, when the datums of the job have run
         return "", {path: [s.hash, s.size] for path, s in staged.items()}
+
+
+def _check_cmd(name: str, path: str, cwd: Path) -> None:
+    """FileNotFoundError or PermissionError as Popen would raise them for `name`, run from `cwd` with PATH `path`."""
+    if "/" in name:
+        target = cwd / name
+        if not target.exists():
+            raise FileNotFoundError(name)
+        if target.is_dir() or not os.access(target, os.X_OK):
+            raise PermissionError(name)
+        return
+    if shutil.which(name, path=path) is None:
+        for folder in path.split(os.pathsep):
+            candidate = Path(folder or ".") / name
+            if candidate.is_file():
+                raise PermissionError(name)  # there, but not executable
+        raise FileNotFoundError(name)

@@ -27,6 +27,7 @@ import fcntl
 import json
 import os
 import secrets
+import shutil
 import signal
 import sys
 import threading
@@ -112,6 +113,9 @@ class HomeRunner:
 
     def loop(self) -> None:
         self.end_leftovers()
+        # the work folders a runner that exited meanwhile left to remove: in the background, as it does
+        for trash in self.root.glob("*/work/.trash-*"):
+            threading.Thread(target=shutil.rmtree, args=(trash, True), name="remove-work", daemon=True).start()
         env = {processes.TOKEN_VAR: self.token, processes.PART_VAR: "pipelines", "DLPTUI_HOME": str(self.home)}
         self.guard = processes.guard(self.datum_marks(self.token), env=env)
         while not self.quit.is_set():

@@ -272,6 +272,29 @@ def dying_with_parent(signum: int = 9):
     return preexec
 
 
+_SETPRIV: list = []
+
+
+def parent_death_prefix(signame: str = "KILL") -> list[str]:
+    """`setpriv --pdeathsig KILL --`, where util-linux's setpriv has that option (looked up once): the same
+    parent-death signal as `dying_with_parent`, set by setpriv before it execs the command, which keeps Popen's
+    fast spawn (a `preexec_fn` makes every spawn fork and run Python in the child: about 4 times slower here).
+    [] where there is none; use `dying_with_parent` then."""
+    if not _SETPRIV:
+        import shutil
+        import sys
+
+        found = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+        if found:
+            try:
+                usage = subprocess.run([found, "--help"], capture_output=True, text=True, timeout=10).stdout
+            except (OSError, subprocess.SubprocessError):
+                usage = ""
+            found = found if "--pdeathsig" in usage else None
+        _SETPRIV.append(found)
+    return [_SETPRIV[0], "--pdeathsig", signame, "--"] if _SETPRIV[0] else []
+
+
 def marked(env: Mapping[str, str | None], exclude_token: str | None = None) -> list[psutil.Process]:
     """The live processes (not zombies) of this user whose environment holds each of `env` (a value of None:
     set, to anything), other than this one and those carrying `exclude_token` (TOKEN_VAR)."""
