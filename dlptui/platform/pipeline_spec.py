@@ -142,8 +142,6 @@ def _seconds(duration: Any) -> float | None:
 def fields_set(message: Any, prefix: str = "") -> list[str]:
     """The dotted names of the fields a protobuf message sets (a message's own and its children's; a repeated
     message's children under the field's name)."""
-    from google.protobuf.descriptor import FieldDescriptor
-
     found = []
     for descriptor, value in message.ListFields():
         name = f"{prefix}{descriptor.name}"
@@ -151,7 +149,7 @@ def fields_set(message: Any, prefix: str = "") -> list[str]:
         kind = descriptor.message_type
         if kind is None or kind.GetOptions().map_entry or kind.full_name.startswith("google.protobuf."):
             continue  # a scalar, a map (transform.env) or a well-known type (a Duration): no fields of its own here
-        items = value if descriptor.label == FieldDescriptor.LABEL_REPEATED else [value]
+        items = value if descriptor.label == descriptor.LABEL_REPEATED else [value]
         for item in items:
             found += fields_set(item, name + ".")
     return sorted(set(found))
