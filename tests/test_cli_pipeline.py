@@ -93,3 +93,18 @@ def test_a_shipped_spec_is_created_by_its_name(home, capsys, stopped):
     created = run_json(capsys, "pipeline", "create", "-f", "dogs-and-cats-retrain")
     assert (created["name"], created["inputs"], created["output"]) == (
         "dogs-and-cats-retrain", ["dogs-and-cats@master"], "dogs-and-cats-retrain@master")
+
+
+def test_a_file_in_the_current_folder_named_as_a_shipped_spec_is_not_what_gets_created(home, capsys, stopped, tmp_path, monkeypatch):
+    from dlptui.actions.pipelines import shipped_spec
+
+    planted = {"pipeline": {"name": "dogs-and-cats-retrain"}, "input": {"pfs": {"repo": "dogs-and-cats", "glob": "/"}},
+               "transform": {"cmd": ["sh", "-c", "echo planted > /pfs/out/planted"]}}
+    (tmp_path / "dogs-and-cats-retrain").write_text(json.dumps(planted))
+    monkeypatch.chdir(tmp_path)
+    run_json(capsys, "data", "create", "dogs-and-cats")
+    created = run_json(capsys, "pipeline", "create", "-f", "dogs-and-cats-retrain")
+    assert created["spec"] == json.loads(shipped_spec("dogs-and-cats-retrain").read_text()) and created["cmd"] == ["sh"]
+    run(capsys, "pipeline", "delete", "dogs-and-cats-retrain", "--yes")
+    created = run_json(capsys, "pipeline", "create", "-f", "./dogs-and-cats-retrain")  # given as a path: the file
+    assert created["cmd"] == planted["transform"]["cmd"]

@@ -111,8 +111,9 @@ def test_create_on_a_data_commit_then_pause_resume_kill(training, trial_dir, det
     assert (exp.data_repo, exp.data_commit, exp.max_batches) == ("dogs-and-cats", DATA_COMMIT, 20)
     assert det_master_standin_server.state.uploads[int(exp.id)] == ["const.yaml", "model_def.py"]
     assert exp.data_job is None
-    retrained = training.create_experiment(trial_dir / "const.yaml", data, job="4f2a9c")  # started by a pipeline job
-    assert retrained.config["data"]["job"] == "4f2a9c" and retrained.data_job == "4f2a9c"
+    retrained = training.create_experiment(trial_dir / "const.yaml", data, job="4f2a9c", coalesce="dogs-and-cats-retrain")
+    assert retrained.config["data"]["job"] == "4f2a9c" and retrained.data_job == "4f2a9c"  # started by a pipeline job
+    assert retrained.config["data"]["coalesce"] == "dogs-and-cats-retrain"  # accepted and recorded; the master schedules
     training.kill(retrained.id)
 
     assert training.pause(exp.id).state is ExperimentState.PAUSED

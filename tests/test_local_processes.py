@@ -8,6 +8,7 @@ import sys
 import time
 
 import psutil
+import pytest
 
 from dlptui.platform.local import processes
 from dlptui.platform.local.processes import ProcessRecord, child_env, members
@@ -144,3 +145,94 @@ def test_free_port_never_hands_out_a_port_twice_while_its_first_taker_may_not_li
     monkeypatch.setattr(processes, "_HANDED_OUT", type(processes._HANDED_OUT)(maxlen=processes._HANDED_OUT.maxlen))
     monkeypatch.setattr(processes, "socket", SimpleNamespace(socket=Probe, AF_INET=socket.AF_INET, SOCK_STREAM=socket.SOCK_STREAM))
     assert [processes.free_port() for _ in range(3)] == [40001, 40002, 40003]
+
+
+# --- children that cannot run away -----------------------------------------------------------------------------
+
+_PARENT = """
+import subprocess, sys, time
+from dlptui.platform.local import processes
+mode = sys.argv[1]
+prefix = processes.parent_death_prefix() if mode == "as the runner does" else []  # setpriv where it is installed
+child = subprocess.Popen(prefix + ["sleep", "300"], start_new_session=True,
+                         preexec_fn=None if prefix else processes.dying_with_parent())
+print(child.pid, flush=True)
+time.sleep(300)
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+
+@pytest.mark.parametrize("mode", ["preexec_fn", "as the runner does"])
+def test_a_child_with_the_parent_death_signal_dies_with_its_parent_however_it_dies(mode):
+    import signal
+    import subprocess
+
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, mode], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        assert not _gone(child)
+        parent.send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not _gone(child):
+            assert time.monotonic() < deadline, f"the child {child} outlived its parent's kill -9"
+            time.sleep(0.05)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def test_the_guard_ends_every_marked_process_and_its_group_once_its_process_is_gone(tmp_path):
+    import subprocess
+
+    token = "guard-test-" + str(time.monotonic_ns())
+    marked_env = {**child_env(), "GUARD_TEST": token}
+    # a marked leader of its own group with a child that clears its environment: the group still goes
+    leader = subprocess.Popen(["sh", "-c", "env -i sleep 300 & sleep 300"], env=marked_env, start_new_session=True)
+    other = subprocess.Popen(["sleep", "300"], env={**child_env(), "GUARD_TEST": "another"}, start_new_session=True)
+    guarded = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                                "from dlptui.platform.local import processes\n"
+                                f"g = processes.guard({{'GUARD_TEST': {token!r}}}, env={{}})\n"
+                                "print(g.pid, flush=True)\ntime.sleep(300)\n"], stdout=subprocess.PIPE, text=True)
+    try:
+        guard = int(guarded.stdout.readline())
+        deadline = time.monotonic() + 30
+        unmarked = lambda: [p for p in group if "GUARD_TEST" not in _environ(p)]
+        while len(group := [p for p in psutil.process_iter() if _pgid(p.pid) == leader.pid]) < 3 or not unmarked():
+            assert time.monotonic() < deadline, "the leader's children did not start"
+            time.sleep(0.05)
+        marked_pids = {p.pid for p in processes.marked({"GUARD_TEST": token})}
+        assert leader.pid in marked_pids and not marked_pids & {p.pid for p in unmarked()}  # `env -i`: no mark
+        guarded.kill()  # kill -9 of the guarded process: the pipe ends
+        pids = [p.pid for p in group]
+        while not all(_gone(pid) for pid in pids + [guard]):
+            assert time.monotonic() < deadline, "the guard left marked processes or stayed"
+            time.sleep(0.05)
+        assert not _gone(other.pid)  # another mark is not the guard's
+    finally:
+        for proc in (leader, other, guarded):
+            proc.kill()
+            proc.wait()
+        processes.end([p for p in psutil.process_iter() if _pgid(p.pid) == leader.pid])
+
+
+def _environ(proc) -> dict:
+    try:
+        return proc.environ()
+    except psutil.Error:
+        return {}
+
+
+def _pgid(pid: int) -> int | None:
+    import os
+
+    try:
+        return os.getpgid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None

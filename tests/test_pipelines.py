@@ -11,6 +11,7 @@ from dlptui.actions import pipelines as actions
 from dlptui.actions.datasets import split
 from dlptui.errors import Conflict, InvalidInput, NotFound
 from dlptui.platform import Platform
+from dlptui.platform.local import processes
 from dlptui.platform.model import JobState
 
 
@@ -96,6 +97,30 @@ def test_a_yaml_spec_file_and_an_unreadable_one(pp, tmp_path):
         actions.load_spec(tmp_path / "bad.yaml")
     with pytest.raises(NotFound):
         actions.load_spec(tmp_path / "none.json")
+
+
+PLANTED = {"pipeline": {"name": "dogs-and-cats-retrain"}, "input": {"pfs": {"repo": "dogs-and-cats", "glob": "/"}},
+           "transform": {"cmd": ["sh", "-c", "echo planted > /pfs/out/planted"]}}
+
+
+def plant(folder, monkeypatch):
+    """A `dogs-and-cats-retrain` file in the current folder, as someone could leave where the console starts."""
+    (folder / "dogs-and-cats-retrain").write_text(json.dumps(PLANTED))
+    monkeypatch.chdir(folder)
+
+
+def test_a_shipped_spec_by_name_never_reads_a_file_of_the_current_folder(pp, tmp_path, monkeypatch):
+    plant(tmp_path, monkeypatch)
+    [shipped] = [p for p in actions.shipped_specs() if p.stem == "dogs-and-cats-retrain"]
+    assert actions.load_spec("dogs-and-cats-retrain") == json.loads(shipped.read_text())
+    assert actions.load_spec("./dogs-and-cats-retrain") == PLANTED  # given as a path, the file is read
+    assert actions.load_spec(str(tmp_path / "dogs-and-cats-retrain")) == PLANTED
+    pp.data.create_repo("dogs-and-cats")
+    created = actions.retrain_on_commit(pp.pipelines)
+    assert created.cmd == ("sh",) and created.spec == json.loads(shipped.read_text())
+    with pytest.raises(NotFound) as e:
+        actions.load_spec("dogs-and-cats-retrian")
+    assert "dogs-and-cats-retrain" in str(e.value) and "./dogs-and-cats-retrian" in str(e.value)
 
 
 # --- jobs and datums ------------------------------------------------------------------------
@@ -286,27 +311,49 @@ def test_sample_goes_through_the_split_pipeline_with_the_direct_split_and_lineag
     assert upstream(pp, pp.data.inspect_commit("direct", "master")) == []  # put by hand: nothing further down
 
 
+def runner_record(pp, timeout=RUNNER_S):
+    """The home runner's record, once a runner runs and has written it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        record = pp.pipelines.runner_record()
+        if record is not None and processes.alive(record):
+            return record
+        assert time.monotonic() < deadline, "no runner recorded itself"
+        time.sleep(0.05)
+
+
+def datum_processes(pp, pipeline):
+    """The live processes of the pipeline's datums in this home (they carry the platform's mark)."""
+    from dlptui.platform.local.pipeline_job import PIPELINE_VAR
+
+    return processes.marked({PIPELINE_VAR: pipeline, "DLPTUI_HOME": str(pp.config.home)})
+
+
+def wait_datum_processes(pp, pipeline, count, timeout=RUNNER_S):
+    deadline = time.monotonic() + timeout
+    while len(found := datum_processes(pp, pipeline)) < count:
+        assert time.monotonic() < deadline, f"{count} datum processes did not start: {found}, {pp.pipelines.list_jobs(pipeline)}"
+        time.sleep(0.05)
+    return found
+
+
 def test_a_runner_killed_mid_job_leaves_no_output_commit_and_the_job_goes_on_when_it_comes_back(pp, tmp_path):
-    import json as _json
     import os
     import signal
-
-    from dlptui.platform.local import processes
 
     raw(pp, {f"/{n}.txt": n.encode() for n in "abcd"})
     gate = tmp_path / "gate"
     code = ["sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.05; done; cp /pfs/raw/* /pfs/out/"]
     pp.pipelines.create_pipeline({**spec(cmd=code), "parallelism_spec": {"constant": 2}})
-    with pp.pipelines.db.read() as db:
-        record = processes.ProcessRecord.from_json(_json.loads(db.execute("SELECT runner FROM pipelines").fetchone()[0]))
-    deadline = time.monotonic() + RUNNER_S
+    record = runner_record(pp)
     # both datums' code started (the job is running before they are): none is spawned after the kill below
-    while len(code := children_of(record.pid)) < 2:
-        assert time.monotonic() < deadline, f"the two datums' code did not start: {code}, {pp.pipelines.list_jobs('upper')}"
+    leaders = lambda: [p for p in datum_processes(pp, "upper") if os.getpgid(p.pid) == p.pid]
+    deadline = time.monotonic() + RUNNER_S
+    while len(leaders()) < 2:
+        assert time.monotonic() < deadline, f"the two datums' code did not start: {pp.pipelines.list_jobs('upper')}"
         time.sleep(0.05)
     assert pp.pipelines.list_jobs("upper")[0].state is JobState.RUNNING
-    for proc in processes.members(record):  # kill -9 the runner and its children at once
-        os.kill(proc.pid, signal.SIGKILL)
+    os.kill(record.pid, signal.SIGKILL)  # kill -9 the runner
     deadline = time.monotonic() + 30
     while processes.alive(record):
         assert time.monotonic() < deadline, "the runner outlived its SIGKILL"
@@ -319,7 +366,7 @@ def test_a_runner_killed_mid_job_leaves_no_output_commit_and_the_job_goes_on_whe
     assert {e.path for e in pp.data.list_files("upper", "master", "/")} == {"/a.txt", "/b.txt", "/c.txt", "/d.txt"}
 
 
-def test_a_second_runner_of_a_pipeline_leaves_at_once(pp, tmp_path):
+def test_a_second_runner_of_a_home_leaves_at_once(pp, tmp_path):
     """A revive that races the first runner's start must not run (or count) any datum twice."""
     import subprocess
     import sys
@@ -327,10 +374,11 @@ def test_a_second_runner_of_a_pipeline_leaves_at_once(pp, tmp_path):
     raw(pp, {"/a.txt": b"a"})
     pp.pipelines.create_pipeline(spec())
     [job] = wait_jobs(pp, "upper", 1)
+    runner_record(pp)
     home = pp.config.home
-    second = subprocess.run([sys.executable, "-m", "dlptui.platform.local.pipeline_runner", str(home), "upper"],
+    second = subprocess.run([sys.executable, "-m", "dlptui.platform.local.pipeline_runner", str(home)],
                             capture_output=True, text=True, timeout=60)
-    assert second.returncode == 0 and "another runner of pipeline 'upper' is running" in second.stdout
+    assert second.returncode == 0 and f"another runner of the pipelines of {home} is running" in second.stdout
 
 
 @pytest.mark.slow
@@ -373,7 +421,7 @@ def test_retrain_on_commit_is_off_until_created_then_trains_each_new_split_and_r
 
 
 def _runner(pp):
-    from dlptui.platform.local.pipeline_runner import Runner
+    from dlptui.platform.local.pipeline_job import Runner
 
     raw(pp, {"/a.txt": b"a"})
     pp.pipelines.create_pipeline(spec())
@@ -382,15 +430,13 @@ def _runner(pp):
 
 
 def test_datum_code_started_as_the_stop_arrives_is_killed_not_left_to_run(pp, tmp_path):
-    """SIGTERM's handler kills the children it sees; one whose start it just missed must not run on untracked."""
-    import signal
-
+    """A cancel kills the children it sees; one whose start it just missed must not run on untracked."""
     from dlptui.platform import pipeline_spec
 
     runner = _runner(pp)
     try:
         ran = tmp_path / "ran"
-        runner.on_term(signal.SIGTERM, None)  # the stop lands between the datum's last look and its start
+        runner.cancel("stopped")  # the stop lands between the datum's last look and its start
         code = pipeline_spec.parse(spec(cmd=["sh", "-c", f"sleep 1; touch {ran}"]))
         with open(tmp_path / "datum.log", "ab") as log:
             reason, output = runner.try_datum(code, "job", "d" * 64, [], tmp_path / "datum", log)
@@ -402,15 +448,14 @@ def test_datum_code_started_as_the_stop_arrives_is_killed_not_left_to_run(pp, tm
 
 
 def test_a_stop_while_the_runner_records_datums_does_not_hang_it(pp):
-    """The handler runs in the main thread, which may be inside `flush` holding the runner's lock."""
-    import signal
+    """The home runner's SIGTERM handler cancels in the main thread, which may be inside `flush` holding the lock."""
     import threading
 
     runner = _runner(pp)
     try:
         def stopped_mid_flush() -> None:
             with runner.lock:
-                runner.on_term(signal.SIGTERM, None)
+                runner.cancel(None)
 
         thread = threading.Thread(target=stopped_mid_flush, daemon=True)
         thread.start()

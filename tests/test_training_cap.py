@@ -155,3 +155,34 @@ async def test_the_experiments_screen_shows_a_queued_experiment_and_why(config, 
         runner.kill()
         runner.wait()
         capped_platform.close()
+
+
+def test_an_experiment_waiting_for_its_coalesce_turn_holds_no_slot_and_blocks_no_one(home, monkeypatch, sample_repo, gate):
+    """Cap 2: A of key k trains (the turn and a slot), B of k waits for the turn, holding no slot and keeping no
+    newer experiment waiting; C, of no key, takes the second slot at once."""
+    from dlptui.actions import training as actions
+    from dlptui.config import load_config
+    from dlptui.platform import Platform
+
+    monkeypatch.setenv("DLPTUI_MAX_CONCURRENT_EXPERIMENTS", "2")
+    platform = Platform(load_config())
+    try:
+        training = platform.training
+        tiny = write_config(gate.folder, "tiny.yaml")
+        gate.close(at=1)
+        a = actions.start(platform, tiny, coalesce="k")
+        gate.wait_held(1, training, a.id)
+        b = actions.start(platform, tiny, coalesce="k")
+        deadline = time.monotonic() + GUARD_S
+        while not any("Waiting for the turn of k" in line for line in training.logs(b.id)[0]):
+            assert time.monotonic() < deadline and training.db.row(b.id).state is QUEUED
+            time.sleep(0.1)
+        c = training.create_experiment(tiny, name="plain")
+        assert c.state is RUNNING, "the second slot was free: B waits for its key, not for a slot"
+        assert training.get_experiment(b.id).state is QUEUED
+        assert training.get_experiment(a.id).state is RUNNING
+    finally:
+        for experiment in platform.training.list_experiments():
+            if not experiment.state.terminal:
+                platform.training.kill(experiment.id)
+        platform.close()

@@ -71,7 +71,15 @@ async def test_read_only_hides_the_changing_keys(config, platform):
         assert "paused" in str(table(app, "pipelines").get_row_at(0))
 
 
-async def test_T_turns_on_retrain_on_commit_once(config, platform):
+async def test_T_turns_on_retrain_on_commit_once(config, platform, tmp_path, monkeypatch):
+    import json
+
+    from dlptui.actions.pipelines import shipped_spec
+
+    planted = {"pipeline": {"name": "dogs-and-cats-retrain"}, "input": {"pfs": {"repo": "dogs-and-cats", "glob": "/"}},
+               "transform": {"cmd": ["sh", "-c", "echo planted > /pfs/out/planted"]}}
+    (tmp_path / "dogs-and-cats-retrain").write_text(json.dumps(planted))  # left where the console starts
+    monkeypatch.chdir(tmp_path)
     platform.data.create_repo("dogs-and-cats")
     app = make_app(config, platform, start="pipelines")
     try:
@@ -80,7 +88,9 @@ async def test_T_turns_on_retrain_on_commit_once(config, platform):
             await pilot.press("T")
             await wait_for(pilot, lambda: [p.name for p in platform.pipelines.list_pipelines()] == ["dogs-and-cats-retrain"],
                            what="the retrain pipeline")
-            assert platform.pipelines.inspect_pipeline("dogs-and-cats-retrain").inputs == ("dogs-and-cats@master",)
+            made = platform.pipelines.inspect_pipeline("dogs-and-cats-retrain")
+            assert made.inputs == ("dogs-and-cats@master",)
+            assert made.spec == json.loads(shipped_spec("dogs-and-cats-retrain").read_text())  # not the planted file
             await wait_for(pilot, lambda: table(app, "pipelines").row_count == 1, what="its row")
             await pilot.press("T")  # on already: one sentence, nothing made twice
             await wait_for(pilot, lambda: any("there already" in str(n.message) for n in app._notifications),

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -25,16 +26,33 @@ WAIT_S = 600.0
 POLL_S = 0.2
 
 
-def load_spec(path: Path) -> dict:
-    """A spec file, or a shipped spec by its name (`dogs-and-cats-retrain`) where no such file is."""
-    path = Path(path)
-    if not path.exists() and path.name == str(path) and not path.suffix:
-        path = next((p for p in shipped_specs() if p.stem == path.name), path)
+def load_spec(path: Path | str) -> dict:
+    """A spec file given as a path (a Path, or text with a '/' or a suffix), or a shipped spec by its bare name
+    (text: what a person typed, before Path would drop a leading './')."""
+    if isinstance(path, str) and is_bare_name(path):
+        return _read(shipped_spec(path))
+    return _read(Path(path))
+
+
+def is_bare_name(given: str) -> bool:
+    """A shipped spec's name, not a path: no folder separator and no suffix (`dogs-and-cats-retrain`)."""
+    return "/" not in given and os.sep not in given and not Path(given).suffix and given not in ("", ".", "..")
+
+
+def shipped_spec(name: str) -> Path:
+    """The shipped spec of that name (`resources.pipelines_dir()`); NotFound naming the shipped ones."""
+    found = next((p for p in shipped_specs() if p.stem == name), None)
+    if found is None:
+        names = ", ".join(p.stem for p in shipped_specs())
+        raise NotFound(f"There is no shipped spec {name!r} (they are: {names}); give a file as a path, e.g. ./{name}.json.")
+    return found
+
+
+def _read(path: Path) -> dict:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        names = ", ".join(p.stem for p in shipped_specs())
-        raise NotFound(f"There is no spec file {path} (nor a shipped spec of that name: {names}); check the path.") from None
+        raise NotFound(f"There is no spec file {path}; check the path.") from None
     except IsADirectoryError:
         raise InvalidInput(f"{path} is a folder; give a pipeline spec file (JSON or YAML).") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -42,7 +60,7 @@ def load_spec(path: Path) -> dict:
     return pipeline_spec.load(text, source=f"The spec file {path}")
 
 
-def create_from_file(pipelines: Pipelines, path: Path) -> Pipeline:
+def create_from_file(pipelines: Pipelines, path: Path | str) -> Pipeline:
     return pipelines.create_pipeline(load_spec(path))
 
 
@@ -82,6 +100,6 @@ def retrain_on_commit(pipelines: Pipelines) -> Pipeline:
     try:
         existing = pipelines.inspect_pipeline(RETRAIN)
     except NotFound:
-        return create_from_file(pipelines, Path(RETRAIN))
+        return pipelines.create_pipeline(_read(shipped_spec(RETRAIN)))  # the shipped one, never a file of the cwd
     verb = "stop it (p, or `dlptui pipeline stop" if existing.state == "running" else "start it (c, or `dlptui pipeline start"
     raise Conflict(f"Retrain on commit is there already (pipeline {RETRAIN!r}, {existing.state}); {verb} {RETRAIN}`).")

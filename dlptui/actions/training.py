@@ -17,16 +17,29 @@ POLL_S = 0.5
 
 
 def start(platform, config: Path | None = None, data: DataRef | None = None, name: str | None = None,
-          source: str | None = None, job: str | None = None) -> Experiment:
+          source: str | None = None, job: str | None = None, coalesce: str | None = None) -> Experiment:
     """An experiment of `config` (default: the demo config) on `data` (default: the config's); with `source`
     (MODEL@VERSION, MODEL@ALIAS or a checkpoint uuid) its trials start warm from that checkpoint's weights;
-    `job` is the pipeline job that starts it (a retrain on commit), checked and recorded for lineage."""
+    `job` is the pipeline job that starts it (a retrain on commit), checked and recorded for lineage; with
+    `coalesce` (a retrain pipeline's name) at most one experiment of that name trains at a time: a newer one
+    waits queued, superseding one that waits already."""
     extra = {}
     if source:
         extra["source_checkpoint"] = source_checkpoint(platform, source)
     if job:
         extra["job"] = platform.pipelines.inspect_job(job).id  # NotFound for a job that is not there
+    if coalesce:
+        extra["coalesce"] = check_coalesce_key(coalesce)
     return platform.training.create_experiment(config or demo_config(), data=data, name=name, **extra)
+
+
+def check_coalesce_key(key: str) -> str:
+    """A coalesce key names a lock file and a retrain pipeline: the NAME rule, one sentence otherwise."""
+    from dlptui.platform.rules import NAME
+
+    if not NAME.match(key or ""):
+        raise InvalidInput(f"--coalesce {key!r} is not a valid name; use letters, digits, '-' and '_' (a pipeline's name).")
+    return key
 
 
 def source_checkpoint(platform, source: str) -> str:

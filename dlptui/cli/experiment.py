@@ -1,6 +1,6 @@
 """`dlptui train` and `dlptui experiment ...`: the Training part, headless.
 
-    dlptui train [--config FILE] [--data REPO@REF] [--name N] [--from MODEL@VERSION|CHECKPOINT] [--wait]
+    dlptui train [--config FILE] [--data REPO@REF] [--name N] [--from MODEL@VERSION|CHECKPOINT] [--job J] [--coalesce KEY] [--wait]
     dlptui experiment list
     dlptui experiment describe ID          (also `experiment ID`) one experiment and its checkpoints
     dlptui experiment pause|resume ID
@@ -35,6 +35,10 @@ def register(sub) -> None:
     t.add_argument("--from", dest="source", metavar="MODEL@VERSION|CHECKPOINT",
                    help="start warm from the weights of a registered version (or alias) or a checkpoint uuid")
     t.add_argument("--job", metavar="JOB", help="the pipeline job that starts this run (a retrain on commit), recorded for lineage")
+    t.add_argument("--coalesce", metavar="KEY",
+                   help="at most one run of KEY (a retrain pipeline's name) trains at a time: this one waits queued while "
+                        "another trains, and a newer one supersedes it while it waits (the local profile; a cluster's "
+                        "master schedules them itself)")
     t.add_argument("--wait", action="store_true", help="follow it to the end; exit non-zero unless it completes")
     t.add_argument("--json", action="store_true", help="print a JSON object")
     t.set_defaults(func=train)
@@ -210,7 +214,8 @@ def trial_logs(args, platform) -> int:
 
 
 def train(args, platform) -> int:
-    started = training.start(platform, args.config, refs.training_data(args.data), args.name, source=args.source, job=args.job)
+    started = training.start(platform, args.config, refs.training_data(args.data), args.name, source=args.source, job=args.job,
+                             coalesce=args.coalesce)
     if not args.wait:
         if args.json:
             emit_json(started)

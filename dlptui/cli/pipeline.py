@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from dlptui import text
 from dlptui.cli.output import confirm, emit_json, emit_object, emit_table, say
@@ -34,8 +33,9 @@ def register(sub) -> None:
         return p
 
     p = verb("create", create, "create a pipeline from a spec file (JSON or YAML, as pachctl takes it)", named=False)
-    p.add_argument("-f", "--file", required=True, type=Path, metavar="SPEC",
-                   help="a spec file, or a shipped spec by name (dogs-and-cats-retrain: retrain on commit)")
+    p.add_argument("-f", "--file", required=True, metavar="SPEC",
+                   help="a spec file given as a path (./x.json, specs/x.yaml), or a shipped spec by its bare name "
+                        "(dogs-and-cats-retrain: retrain on commit; a file of that name here is not read: give ./NAME)")
     verb("list", list_pipelines, "the pipelines, their inputs, outputs and last jobs", named=False)
     verb("inspect", inspect, "one pipeline with its spec")
     verb("stop", stop, "start no new job; kill the running one")

@@ -132,6 +132,27 @@ class Platform:
     def pipelines(self) -> Pipelines:
         return self.part("pipelines")
 
+    def background(self) -> list:
+        """The home's processes that run without the console (`model.BackgroundProcess`); none on a cluster,
+        where the platform's processes are pods (`cluster.workloads()`)."""
+        if self.config.kind != "local":
+            return []
+        from dlptui.platform.local import background
+
+        return background.find(self.config.home)
+
+    def stop_background(self, serving: bool = False) -> list[str]:
+        """Stop the home's pipeline runner and datums (and with `serving` its model servers and Envoys); one
+        sentence per thing stopped. Trainings are paused through the training part (`actions.background`)."""
+        if self.config.read_only:
+            raise ReadOnlyError("dlptui runs read-only (--read-only or DLPTUI_READ_ONLY), and stopping its processes "
+                                "changes the platform; run it without --read-only.")
+        if self.config.kind != "local":
+            raise NotAvailable("Only the local profile has background processes to stop; a cluster's are its pods.")
+        from dlptui.platform.local import background
+
+        return background.stop(self.config.home, serving=serving)
+
     def health(self, name: str) -> Service:
         """The part's health; a missing part or a failing check is a Service with the reason."""
         try:

@@ -410,6 +410,19 @@ class Workload:
 
 
 @dataclass(frozen=True)
+class BackgroundProcess:
+    """A process of the local platform that runs without the console (`dlptui status`, `dlptui stop`): one row
+    per process that no other of them started, with the ones it started counted in."""
+
+    pid: int
+    part: str  # "pipelines", "training", "serving"
+    serves: str  # what it is there for, in words: "the runner of pipelines a, b", "Envoy of deployment d"
+    started: float | None = None
+    processes: int = 1  # it and the processes below it
+    memory_bytes: int | None = None  # resident, it and those below it
+
+
+@dataclass(frozen=True)
 class Service:
     """One of the platform's five parts, as the cluster screen and `status` show it."""
 

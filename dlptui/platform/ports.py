@@ -245,12 +245,15 @@ class Training(Part, Protocol):
 
     @changes
     def create_experiment(self, config: Path, data: DataRef | None = None, name: str | None = None,
-                          source_checkpoint: str | None = None, job: str | None = None) -> Experiment:
+                          source_checkpoint: str | None = None, job: str | None = None,
+                          coalesce: str | None = None) -> Experiment:
         """Start the trial described by the config file, on `data` (default: the config's), its commit pinned to
         the full id; with `source_checkpoint` (a checkpoint uuid) every trial starts from its weights
         (Determined's `searcher.source_checkpoint_uuid`), recorded as the experiment's `source_checkpoint`;
         `job`, the pipeline job that started it (retrain on commit), is kept as `data.job` in its config and
-        shown as its `data_job`.
+        shown as its `data_job`. `coalesce` (a name, kept as `data.coalesce`): at most one experiment of that
+        name trains at a time; a newer one waits queued and supersedes one that waits already (the local
+        profile; a cluster's master schedules them itself).
         NotFound for a config file, data or checkpoint that is not there, InvalidInput for a config that is not
         a YAML mapping of settings; nothing is started then."""
         ...

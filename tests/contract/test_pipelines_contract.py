@@ -64,6 +64,39 @@ def test_a_bad_spec_is_one_sentence_and_creates_nothing(pipelines, raw, fresh_na
         pipelines.inspect_pipeline(name)
 
 
+@pytest.mark.parametrize("input_name", ["../../../tmp/escape", "PATH", "LD_PRELOAD", "PYTHONPATH"])
+def test_an_input_name_that_escapes_the_datum_folder_or_shadows_a_variable_is_refused(pipelines, raw, fresh_name, input_name, tmp_path):
+    name = fresh_name("p")
+    bad = spec(name, raw[0])
+    bad["input"]["pfs"]["name"] = input_name
+    with pytest.raises(InvalidInput) as e:
+        pipelines.create_pipeline(bad)
+    one_sentence(e.value, repr(input_name))
+    assert name not in [p.name for p in pipelines.list_pipelines()]
+
+
+def test_timeouts_in_pachyderms_duration_format_are_taken(pipelines, raw, fresh_name):
+    name = fresh_name("p")
+    created = pipelines.create_pipeline({**spec(name, raw[0]), "datum_timeout": "1m", "job_timeout": "1h5m"})
+    assert created.name == name
+    [job] = ended(pipelines, name, 1)
+    assert job.state is JobState.SUCCESS
+
+
+def test_resource_limits_go_to_pachd_and_are_refused_by_the_local_runner(pipelines, raw, fresh_name, profile):
+    """pachd enforces resource_limits; the local runner cannot, so it refuses them in one sentence (the shared
+    parse keeps them: the refusal is the local runner's)."""
+    name = fresh_name("p")
+    limited = {**spec(name, raw[0]), "resource_limits": {"memory": "1G", "cpu": 1}}
+    if profile == "local":
+        with pytest.raises(InvalidInput) as e:
+            pipelines.create_pipeline(limited)
+        one_sentence(e.value, "resource_limits")
+        assert name not in [p.name for p in pipelines.list_pipelines()]
+    else:
+        assert pipelines.create_pipeline(limited).name == name
+
+
 def test_each_input_commit_is_a_job_with_its_datums_and_an_output_commit_naming_it(pipelines, data_store, raw, fresh_name):
     repo, first = raw
     name = fresh_name("p")

@@ -179,7 +179,8 @@ class DeterminedTraining:
             return self._experiment(exp, self._trials(session, number))
 
     def create_experiment(self, config: Path, data: DataRef | None = None, name: str | None = None,
-                          source_checkpoint: str | None = None, job: str | None = None) -> Experiment:
+                          source_checkpoint: str | None = None, job: str | None = None,
+                          coalesce: str | None = None) -> Experiment:
         import yaml
 
         config = Path(config)
@@ -194,6 +195,8 @@ class DeterminedTraining:
         conf["data"] = self._pin_data(conf.get("data") or {}, data)
         if job:
             conf["data"]["job"] = str(job)
+        if coalesce:  # recorded; the master's scheduler queues experiments itself (no coalescing here)
+            conf["data"]["coalesce"] = str(coalesce)
         if name:
             conf["name"] = name
         if source_checkpoint:  # the master starts every trial from it (warm start)

@@ -1,16 +1,24 @@
 """ports.Pipelines on one machine: Pachyderm pipeline specs run by an embedded runner.
 
-Each pipeline has its own runner process (`pipeline_runner.py`), started detached and recorded
-with pid and start time (`processes.py`), so its jobs go on after the console closes and are
-found again when it comes back; a runner that died is started again on the next look. The
-records live in `config.home / "pipelines" / "meta.db"`, each job's logs in
-`pipelines/<name>/logs/<job>/`. What runs a datum, and how `/pfs` is rewritten, is in
-`pipeline_runner.py`. `image` is recorded but not used: the local profile runs `cmd` on this
+One runner process per home serves every pipeline (`pipeline_runner.py`): started detached when a
+pipeline runs and none is there (an flock on `pipelines/runner.lock` tells whether one is), it records
+itself with pid, start time and token (`pipelines/runner.json`), sleeps until a commit or a change of
+the records wakes it, and exits when no pipeline runs. Its jobs go on after the console closes; a
+runner that died is started again by the next command that needs one (a look at the pipelines or
+jobs, create, start, restart). The records live in `config.home / "pipelines" / "meta.db"`, each
+job's logs in `pipelines/<name>/logs/<job>/`. What runs a datum, and how `/pfs` is rewritten, is in
+`pipeline_job.py`; which spec fields the local runner honours, notes or refuses, in
+`pipeline_support.py`. `image` is recorded but not used: the local profile runs `cmd` on this
 machine, without a container.
+
+Stopping a pipeline is a change of its state: the runner kills its job's datums (their process
+groups) and marks the job killed; whatever of its datums is left (a runner that died) is ended here
+too, by the platform's mark in their environment.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -19,23 +27,35 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from dlptui.errors import Conflict, InvalidInput, NotFound
+from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError
 from dlptui.platform import pipeline_spec
-from dlptui.platform.local import processes
+from dlptui.platform.local import pipeline_support, processes
 from dlptui.platform.local.pipeline_db import JOB_COLUMNS, datum_of, job_of, open_pipeline_db
+from dlptui.platform.local.pipeline_job import PASSED_ENV, PIPELINE_VAR
+from dlptui.platform.local.pipeline_runner import LOCK, RECORD
 from dlptui.platform.model import Datum, Job, JobState, Pipeline, Service
 
 RUNNING, PAUSED = "running", "paused"
+STOP_WAIT_S = 15.0  # how long a stop waits for the runner to end the pipeline's job before it ends it itself
+STARTING = "runner-starting.json"  # the runner a look started, until it holds the lock
+STARTING_S = 30.0  # a runner not at its lock this long after its start is not waited for
 
 
 def pipeline_of(row, last: Job | None, runner_alive: bool) -> Pipeline:
-    spec = pipeline_spec.parse(json.loads(row["spec"]))
+    try:
+        spec = pipeline_spec.parse(json.loads(row["spec"]))
+        notes = pipeline_support.note_sentence(pipeline_support.check(spec))
+    except (PlatformError, ValueError) as e:  # recorded before a rule it breaks: shown, with the sentence
+        return Pipeline(name=row["name"], state=row["state"], inputs=(), output=f"{row['name']}@master", created=row["created"],
+                        last_job=last.id if last else None, last_job_state=last.state if last else None,
+                        detail=f"This pipeline's spec is refused now: {e}", spec=json.loads(row["spec"]))
     detail = row["detail"]
     if not detail:
         where = f"image {spec.image!r} recorded, not used: " if spec.image else ""
         detail = f"{where}runs {spec.cmd[0]!r} on this machine, {spec.workers} datum(s) at a time."
         if row["state"] == RUNNING and not runner_alive:
             detail = "Its runner is not running; it starts again on the next look (or `dlptui pipeline start`)."
+        detail = " ".join(filter(None, [detail, notes]))
     return Pipeline(
         name=row["name"], state=row["state"],
         inputs=tuple(f"{leaf.repo}@{leaf.branch}" for leaf in spec.input.leaves()),
@@ -64,37 +84,76 @@ class LocalPipelines:
         self._own_data = getattr(self, "_own_data", None) or LocalDataStore(self.config)
         return self._own_data
 
-    # --- runners --------------------------------------------------------------------
+    # --- the runner ----------------------------------------------------------------
 
-    def _record(self, row) -> processes.ProcessRecord | None:
-        return processes.ProcessRecord.from_json(json.loads(row["runner"])) if row["runner"] else None
+    def runner_record(self) -> processes.ProcessRecord | None:
+        """The home runner as it recorded itself (pid, start time, token), whether or not it still runs."""
+        try:
+            return processes.ProcessRecord.from_json(json.loads((self.root / RECORD).read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
-    def _alive(self, row) -> bool:
-        record = self._record(row)
-        return record is not None and processes.alive(record)
+    def runner_running(self) -> bool:
+        """Whether a runner holds the home's runner lock (a look takes it for an instant when none does)."""
+        try:
+            fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # lets go of it, if it was taken here
 
-    def _start_runner(self, name: str) -> None:
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH")}
+    def _start_runner(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
+        env["DLPTUI_HOME"] = str(self.config.home)  # its processes are found as this home's (`dlptui status`)
         record = processes.spawn(
-            [sys.executable, "-m", "dlptui.platform.local.pipeline_runner", str(self.config.home), name],
-            log=self.root / name / "runner.log", cwd=self.root / name, env=env, part="pipelines",
+            [sys.executable, "-m", "dlptui.platform.local.pipeline_runner", str(self.config.home)],
+            log=self.root / "runner.log", cwd=self.root, env=env, part="pipelines",
         )
-        with self.db.write() as db:
-            db.execute("UPDATE pipelines SET runner = ? WHERE name = ?", (json.dumps(record.to_json()), name))
+        processes.write_json(self.root / STARTING, record.to_json())  # until it holds the lock: no second one
 
-    def _stop_runner(self, row) -> None:
-        record = self._record(row)
-        if record is not None:
-            processes.stop_tree(record, timeout=5.0)
+    def _starting(self) -> bool:
+        """Whether a runner started lately is still on its way to the lock (imports take a moment)."""
+        try:
+            record = processes.ProcessRecord.from_json(json.loads((self.root / STARTING).read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return time.time() - record.started < STARTING_S and processes.alive(record)
 
-    def _revive(self, rows) -> None:
-        """Start the runner of a running pipeline whose runner is gone (killed, or the machine restarted)."""
-        if getattr(self.config, "read_only", False):
+    def _revive(self) -> None:
+        """Start the home's runner when a pipeline runs and no runner does (none yet, killed, stopped by
+        `dlptui stop`, or the machine restarted)."""
+        if getattr(self.config, "read_only", False) or self.runner_running() or self._starting():
             return
-        for row in rows:
-            if row["state"] == RUNNING and not self._alive(row):
-                (self.root / row["name"]).mkdir(parents=True, exist_ok=True)
-                self._start_runner(row["name"])
+        with self.db.read() as db:
+            if not db.execute("SELECT 1 FROM pipelines WHERE state = ? LIMIT 1", (RUNNING,)).fetchone():
+                return
+        self._start_runner()
+
+    def _end_datums(self, name: str) -> None:
+        """End every process of the pipeline's datums (a runner that died left them, or it is being stopped)."""
+        left = processes.marked({PIPELINE_VAR: name, "DLPTUI_HOME": str(self.config.home)})
+        if left:
+            processes.end(left)
+
+    def _settle_stop(self, name: str) -> None:
+        """After the state changed to paused: the runner ends the running job (it is woken by the change); one
+        that does not within STOP_WAIT_S, or no runner at all, leaves it to this: the datums' processes are
+        ended by their mark and the job marked killed."""
+        deadline = time.monotonic() + STOP_WAIT_S
+        while time.monotonic() < deadline and self.runner_running():
+            with self.db.read() as db:
+                if not db.execute("SELECT 1 FROM jobs WHERE pipeline = ? AND state = ?", (name, JobState.RUNNING.value)).fetchone():
+                    break
+            time.sleep(0.05)
+        self._end_datums(name)
+        with self.db.write() as db:  # what the runner could not mark
+            db.execute("UPDATE jobs SET state = ?, finished = ?, reason = ? WHERE pipeline = ? AND state = ?",
+                       (JobState.KILLED.value, time.time(), f"Pipeline {name!r} was stopped.", name, JobState.RUNNING.value))
 
     # --- pipelines ------------------------------------------------------------------
 
@@ -110,6 +169,7 @@ class LocalPipelines:
 
     def create_pipeline(self, spec: Mapping) -> Pipeline:
         parsed = pipeline_spec.parse(spec)
+        pipeline_support.check(parsed)  # a field the local runner refuses: one sentence, nothing created
         data = self._data
         for leaf in parsed.input.leaves():
             try:
@@ -132,49 +192,44 @@ class LocalPipelines:
             db.execute("INSERT INTO pipelines (name, spec, created, state) VALUES (?, ?, ?, ?)",
                        (parsed.name, json.dumps(parsed.raw), time.time(), RUNNING))
         (self.root / parsed.name).mkdir(parents=True, exist_ok=True)
-        self._start_runner(parsed.name)
+        self._revive()  # a running runner is woken by the new row
         return self.inspect_pipeline(parsed.name)
 
     def list_pipelines(self) -> list[Pipeline]:
+        self._revive()
+        alive = self.runner_running() or self._starting()
         with self.db.read() as db:
             rows = db.execute("SELECT * FROM pipelines ORDER BY name").fetchall()
-        self._revive(rows)
-        with self.db.read() as db:
-            rows = db.execute("SELECT * FROM pipelines ORDER BY name").fetchall()
-            return [pipeline_of(r, self._last_job(db, r["name"]), self._alive(r)) for r in rows]
+            return [pipeline_of(r, self._last_job(db, r["name"]), alive) for r in rows]
 
     def inspect_pipeline(self, name: str) -> Pipeline:
         with self.db.read() as db:
-            row = self._row(db, name)
-        self._revive([row])
+            self._row(db, name)
+        self._revive()
+        alive = self.runner_running() or self._starting()
         with self.db.read() as db:
             row = self._row(db, name)
-            return pipeline_of(row, self._last_job(db, name), self._alive(row))
+            return pipeline_of(row, self._last_job(db, name), alive)
 
     def stop_pipeline(self, name: str) -> Pipeline:
         with self.db.write() as db:
-            row = self._row(db, name)
+            self._row(db, name)
             db.execute("UPDATE pipelines SET state = ? WHERE name = ?", (PAUSED, name))
-        self._stop_runner(row)
-        with self.db.write() as db:  # what the runner could not mark before it went
-            db.execute("UPDATE jobs SET state = ?, finished = ?, reason = ? WHERE pipeline = ? AND state = ?",
-                       (JobState.KILLED.value, time.time(), f"Pipeline {name!r} was stopped.", name, JobState.RUNNING.value))
-            db.execute("UPDATE pipelines SET runner = NULL WHERE name = ?", (name,))
+        self._settle_stop(name)
         return self.inspect_pipeline(name)
 
     def start_pipeline(self, name: str) -> Pipeline:
         with self.db.write() as db:
-            row = self._row(db, name)
+            self._row(db, name)
             db.execute("UPDATE pipelines SET state = ?, detail = '' WHERE name = ?", (RUNNING, name))
-        if not self._alive(row):
-            self._start_runner(name)
+        self._revive()
         return self.inspect_pipeline(name)
 
     def delete_pipeline(self, name: str) -> None:
         with self.db.write() as db:
-            row = self._row(db, name)
+            self._row(db, name)
             db.execute("UPDATE pipelines SET state = ? WHERE name = ?", (PAUSED, name))
-        self._stop_runner(row)
+        self._settle_stop(name)
         with self.db.write() as db:
             db.execute("DELETE FROM datums WHERE job_id IN (SELECT id FROM jobs WHERE pipeline = ?)", (name,))
             db.execute("DELETE FROM jobs WHERE pipeline = ?", (name,))
@@ -202,6 +257,7 @@ class LocalPipelines:
         raise NotFound(f"There is no job {job_id!r}; see `dlptui jobs`.")
 
     def list_jobs(self, pipeline: str | None = None) -> list[Job]:
+        self._revive()
         with self.db.read() as db:
             if pipeline is None:
                 rows = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY seq DESC").fetchall()
@@ -233,10 +289,16 @@ class LocalPipelines:
                        "AND state NOT IN ('success', 'skipped')", (row["id"],))
             db.execute("UPDATE jobs SET state = ?, finished = NULL, reason = '', failed = 0 WHERE id = ?",
                        (JobState.CREATED.value, row["id"]))
-            pipeline = self._row(db, row["pipeline"])
-        if pipeline["state"] == RUNNING and not self._alive(pipeline):
-            self._start_runner(pipeline["name"])
+            self._row(db, row["pipeline"])
+        self._revive()
         return self.inspect_job(row["id"])
+
+    def note_job(self, job_id: str, note: str) -> None:
+        """Put one sentence on a job as its reason (local only: a retrain on commit whose experiment was superseded
+        before it trained says which commit it skipped and why, `LocalTraining._supersede`)."""
+        with self.db.write() as db:
+            row = self._job_row(db, job_id)
+            db.execute("UPDATE jobs SET reason = ? WHERE id = ?", (note, row["id"]))
 
     def job_logs(self, job_id: str, datum_id: str | None = None) -> list[str]:
         with self.db.read() as db:
@@ -264,8 +326,10 @@ class LocalPipelines:
             with self.db.read() as db:
                 count = db.execute("SELECT count(*) FROM pipelines").fetchone()[0]
                 running = db.execute("SELECT count(*) FROM jobs WHERE state = 'running'").fetchone()[0]
+            record = self.runner_record() if self.runner_running() else None
+            runner = f", runner pid {record.pid}" if record else ""
             return Service(part="pipelines", backend="embedded runner", reachable=True,
-                           detail=f"{count} pipeline{'s' if count != 1 else ''}, {running} job{'s' if running != 1 else ''} running",
+                           detail=f"{count} pipeline{'s' if count != 1 else ''}, {running} job{'s' if running != 1 else ''} running{runner}",
                            endpoint=str(self.root))
         except Exception as e:  # health never raises
             return Service(part="pipelines", backend="embedded runner", reachable=False,

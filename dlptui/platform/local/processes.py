@@ -228,3 +228,195 @@ def tail(path: Path, lines: int = 20, chunk: int = 65536) -> list[str]:
         return []
     text = data.decode("utf-8", errors="replace").splitlines()
     return text[-lines:] if lines > 0 else []
+
+
+# --- children that cannot run away (the pipeline runner's datums) ------------------------------------------
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_PRCTL: list = []  # libc's prctl, looked up once in the parent (a forked child only calls it)
+
+
+def _prctl():
+    if not _PRCTL:
+        import ctypes
+
+        function = ctypes.CDLL(None, use_errno=True).prctl
+        function.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+        function.restype = ctypes.c_int
+        _PRCTL.append(function)
+    return _PRCTL[0]
+
+
+def dying_with_parent(signum: int = 9):
+    """A `preexec_fn` for Popen: the child gets `signum` (SIGKILL) when the thread that starts it dies, however
+    it dies (Linux's parent-death signal, prctl(PR_SET_PDEATHSIG)); a child whose parent died before that was
+    set kills itself. None where there is no prctl (not Linux): the caller's other guards remain.
+
+    The signal reaches the child only, not what it starts: pair it with a process group of its own and
+    `guard` (or `end(marked(...))`) for the rest. It is cleared in the child's own children (fork)."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = _prctl()
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the line above: no signal will come
+            os.kill(os.getpid(), signum)
+
+    return preexec
+
+
+_SETPRIV: list = []
+
+
+def parent_death_prefix(signame: str = "KILL") -> list[str]:
+    """`setpriv --pdeathsig KILL --`, where util-linux's setpriv has that option (looked up once): the same
+    parent-death signal as `dying_with_parent`, set by setpriv before it execs the command, which keeps Popen's
+    fast spawn (a `preexec_fn` makes every spawn fork and run Python in the child: about 4 times slower here).
+    [] where there is none; use `dying_with_parent` then."""
+    if not _SETPRIV:
+        import shutil
+        import sys
+
+        found = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+        if found:
+            try:
+                usage = subprocess.run([found, "--help"], capture_output=True, text=True, timeout=10).stdout
+            except (OSError, subprocess.SubprocessError):
+                usage = ""
+            found = found if "--pdeathsig" in usage else None
+        _SETPRIV.append(found)
+    return [_SETPRIV[0], "--pdeathsig", signame, "--"] if _SETPRIV[0] else []
+
+
+def marked(env: Mapping[str, str | None], exclude_token: str | None = None) -> list[psutil.Process]:
+    """The live processes (not zombies) of this user whose environment holds each of `env` (a value of None:
+    set, to anything), other than this one and those carrying `exclude_token` (TOKEN_VAR)."""
+    found = []
+    me = os.getpid()
+    for proc in psutil.process_iter():
+        if proc.pid == me:
+            continue
+        try:
+            environment = proc.environ()
+        except (psutil.Error, OSError):  # gone, a zombie, or not ours to inspect
+            continue
+        if exclude_token is not None and environment.get(TOKEN_VAR) == exclude_token:
+            continue
+        if all((key in environment) if value is None else environment.get(key) == value for key, value in env.items()):
+            found.append(proc)
+    return found
+
+
+def _gone(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
+def end(procs: Sequence[psutil.Process], timeout: float = 10.0) -> list[psutil.Process]:
+    """SIGKILL each process and, where it leads one, its process group (what it started, even with another
+    environment); wait until they are gone (a zombie counts as gone). The processes still there after `timeout`."""
+    import signal
+    import time
+
+    for proc in procs:
+        try:
+            if os.getpgid(proc.pid) == proc.pid:
+                os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    deadline = time.monotonic() + timeout
+    left = [p for p in procs if not _gone(p)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.02)
+        left = [p for p in left if not _gone(p)]
+    return left
+
+
+# The guard: a process of a few MB that reads a pipe whose only writer is the process it guards. When that
+# process dies, however (kill -9 too), the pipe ends, and the guard SIGKILLs every process marked with each of its
+# arguments (VAR=value, or VAR= for any value), the process group of each that leads one first; then it exits.
+# Standard library only, run with -I -S, so it starts in milliseconds and imports nothing of dlptui.
+_GUARD = r"""
+import os, signal, sys, time
+want = [a.encode() for a in sys.argv[1:]]
+try:
+    while os.read(0, 65536):
+        pass
+except OSError:
+    pass
+me = os.getpid()
+def ours(pid):
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            env = f.read().split(b"\0")
+    except OSError:
+        return False
+    return all(any(e == w or (w.endswith(b"=") and e.startswith(w)) for e in env) for w in want)
+for _ in range(10):
+    found = [int(n) for n in os.listdir("/proc") if n.isdigit() and int(n) != me and ours(int(n))]
+    if not found:
+        break
+    for pid in found:
+        try:
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    time.sleep(0.1)
+"""
+
+
+def guard(marks: Mapping[str, str | None], env: Mapping[str, str] | None = None) -> subprocess.Popen | None:
+    """Start a guard of this process (see _GUARD) that ends every process marked with all of `marks` once this
+    process is gone; None where there is no /proc. `env`: the guard's own environment (it must not carry the
+    marks' last one itself). This process keeps the pipe's writing end open (never inherited) for as long as it lives."""
+    import sys
+
+    if not os.path.isdir("/proc"):
+        return None
+    argv = [sys.executable, "-I", "-S", "-c", _GUARD] + [f"{k}={'' if v is None else v}" for k, v in marks.items()]
+    reading, writing = os.pipe()  # both ends non-inheritable: no child of this process keeps the pipe open
+    try:
+        child = subprocess.Popen(argv, stdin=reading, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 env=dict(env or {}), start_new_session=True, close_fds=True)
+    except OSError:
+        os.close(writing)
+        return None
+    finally:
+        os.close(reading)
+    child._guard_pipe = writing  # closed when this process exits (or by `release_guard`)
+    return child
+
+
+def release_guard(child: subprocess.Popen | None) -> None:
+    """Let the guard go now (it ends what it guards, then exits)."""
+    if child is None:
+        return
+    writing = getattr(child, "_guard_pipe", None)
+    if writing is not None:
+        try:
+            os.close(writing)
+        except OSError:
+            pass
+        child._guard_pipe = None
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass

@@ -70,6 +70,7 @@ class Runner:
         self.children: dict[int, subprocess.Popen] = {}
         self.stopping = False
         self.slot: int | None = None  # the platform slot this runner holds (training_start.take_slot)
+        self.turn: int | None = None  # the coalesce key's turn, held until this process exits
         self.sampler: search.Sampler | None = None
         signal.signal(signal.SIGTERM, self._on_term)
 
@@ -78,15 +79,28 @@ class Runner:
 
     def claim(self) -> bool:
         """First thing: record this process as the experiment's (whoever spawned it may die before it does),
-        then let go of the start lock. False when the experiment was killed or paused before it came. The
-        experiment stays queued until `take_slot` moves it to running."""
+        then let go of the start lock. An experiment of a coalesce key then waits, queued, for its key's turn
+        (`training_start.take_turn`: one experiment of a key trains at a time). False when the experiment was
+        killed, paused or superseded before it came to train. The experiment stays queued until `take_slot`
+        moves it to running."""
         lock = training_start.inherited()
         self.slot = training_start.inherited(training_start.SLOT_VAR)  # the one its starter took for it, if any
+        key = training_start.key_of(self.row.config)
         try:
             me = os.getpid()
-            return self.db.update(self.id, only_if=ACTIVE, pid=me, pid_started=training_start.started(me))
+            if not self.db.update(self.id, only_if=ACTIVE, pid=me, pid_started=training_start.started(me)):
+                return False
         finally:
             training_start.release(lock)
+        if not key:
+            return True
+
+        def waiting() -> None:
+            say(f"Waiting for the turn of {key}: another experiment of it trains; this one starts when that one ends, "
+                "unless a newer one supersedes it first.")
+
+        self.turn = training_start.take_turn(self.root, key, on_wait=waiting, stopped=lambda: self.stopping)
+        return self.turn is not None
 
     def take_slot(self) -> bool:
         """Hold one of the platform's slots, waiting (queued) while every one is held and an older experiment
@@ -108,9 +122,11 @@ class Runner:
                     "(max_concurrent_experiments); it starts when a slot frees.")
                 told = True
             time.sleep(SLOT_POLL_S)
-        if self.db.row(self.id).request != "pause":  # a SIGTERM from elsewhere; a pause asked by dlptui is written there
-            self.db.update(self.id, only_if=(QUEUED,), only_pid=me, state=PAUSED, pid=None, request=None)
-        say("Paused while queued.")
+        paused = self.db.row(self.id).request == "pause"  # a pause asked by dlptui is written there
+        if not paused:  # a SIGTERM from elsewhere (a supersede has ended it killed already: this changes nothing then)
+            paused = self.db.update(self.id, only_if=(QUEUED,), only_pid=me, state=PAUSED, pid=None, request=None)
+        if paused:
+            say("Paused while queued.")
         return False
 
     # --- trials ---------------------------------------------------------------------
@@ -335,7 +351,9 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     runner = Runner(Path(argv[0]), int(argv[1]))
     if not runner.claim():
-        say(f"Experiment {runner.id} was {runner.db.row(runner.id).state.value} before it started; nothing to run.")
+        row = runner.db.row(runner.id)
+        say(f"Experiment {runner.id} was {row.state.value} before it started" + (f" ({row.error})" if row.error else "")
+            + "; nothing to run.")
         return 0
     if not runner.take_slot():
         return 0

@@ -34,10 +34,11 @@ from pathlib import Path
 from types import ModuleType
 
 from dlptui import resources
-from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound
+from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError
 from dlptui.platform.local import training_start
 from dlptui.platform.local.training_db import Row, TrainingDB
 from dlptui.platform.model import Checkpoint, DataRef, Experiment, ExperimentState, MetricPoint, Service, Trial
+from dlptui.text import data_ref
 
 ACTIVE = (ExperimentState.QUEUED, ExperimentState.RUNNING)
 LIVE = (*ACTIVE, ExperimentState.PAUSED)  # what a kill may end
@@ -167,7 +168,8 @@ class LocalTraining:
     # --- starting ----------------------------------------------------------------
 
     def create_experiment(self, config: Path, data: DataRef | None = None, name: str | None = None,
-                          source_checkpoint: str | None = None, job: str | None = None) -> Experiment:
+                          source_checkpoint: str | None = None, job: str | None = None,
+                          coalesce: str | None = None) -> Experiment:
         file = Path(config).expanduser()
         if not file.is_file():
             raise NotFound(f"The config file {file} does not exist; give the path of an experiment YAML file such as trial/local.yaml.")
@@ -193,6 +195,8 @@ class LocalTraining:
         conf["data"], ref = self._pin_data(conf["data"], data, file.resolve().parent)
         if job:
             conf["data"]["job"] = str(job)
+        if coalesce:
+            conf["data"]["coalesce"] = training_start.check_key(coalesce)
         claim: list[int | None] = []  # the start lock, taken before anyone can see the queued experiment
         experiment_id = self.db.insert(
             name=name or str(conf.get("name") or file.stem),
@@ -205,10 +209,35 @@ class LocalTraining:
             before_commit=lambda new: claim.append(training_start.take(self.root, new, wait=True)),
         )
         try:
+            if coalesce:  # before it starts: it and no older one may get the turn of its key
+                self._supersede(self.db.row(experiment_id), coalesce)
             self._start(self.db.row(experiment_id), claim[0])
         finally:
             training_start.release(claim[0])
         return self.get_experiment(str(experiment_id))
+
+    def _supersede(self, new: Row, key: str) -> None:
+        """Every older experiment of `key` still queued (waiting for its turn) ends killed, superseded by `new`; the
+        pipeline job that started one says which commit it skipped and why."""
+        for row in self.db.rows((ExperimentState.QUEUED,)):
+            if row.id >= new.id or training_start.key_of(row.config) != key:
+                continue
+            newer = data_ref(new.data_repo, new.data_commit)
+            reason = (f"Superseded by experiment {new.id} on the newer {newer} before it started: {key} trains one "
+                      "commit at a time, the newest next.")
+            if not self.db.update(row.id, only_if=(ExperimentState.QUEUED,), state=ExperimentState.KILLED, error=reason,
+                                  ended=time.time(), request=None):
+                continue  # it got its turn (running now) or ended meanwhile
+            self._signal(row, signal.SIGTERM)  # its runner waits for the turn: it leaves (it could not run now anyway)
+            job = ((row.config or {}).get("data") or {}).get("job")
+            if job and self.platform is not None:
+                skipped = data_ref(row.data_repo, row.data_commit)
+                note = (f"Skipped {skipped}: its experiment {row.id} was superseded by experiment {new.id} on the newer "
+                        f"{newer} before it started ({key} trains one commit at a time, the newest next).")
+                try:
+                    self.platform.pipelines.note_job(job, note)
+                except (PlatformError, AttributeError):  # the job was deleted meanwhile
+                    pass
 
     def _pin_data(self, section: dict, data: DataRef | None, beside: Path) -> tuple[dict, DataRef | None]:
         """The data section with the commit pinned to its full id (or a folder made absolute), and that commit."""
@@ -236,8 +265,11 @@ class LocalTraining:
         """Spawn the runner of a queued experiment; the caller holds its start lock (`lock`), which the runner inherits."""
         # one of the platform's slots (max_concurrent_experiments) when one is free and no older experiment waits:
         # the runner inherits it and the experiment runs; without one it stays queued, its runner waiting for a slot
+        # (one of a coalesce key gets none here: it takes a slot only once it has its key's turn, never holding
+        # a slot while it waits for the turn)
         cap = self.config.max_concurrent_experiments
-        waits = training_start.others_wait(self.db.rows((ExperimentState.QUEUED,)), row.id)
+        keyed = training_start.key_of(row.config) is not None
+        waits = keyed or training_start.others_wait(self.db.rows((ExperimentState.QUEUED,)), row.id)
         slot = None if waits else training_start.take_slot(self.root, cap)
         try:
             self._start_with(row, training_start.runner_env(self.config.home, self.root, row.config, lock, cap, slot), slot)
@@ -258,9 +290,12 @@ class LocalTraining:
         self._children[row.id] = child
         # a waiter reaps the child the moment it exits: no zombie, and its exit is seen at once
         threading.Thread(target=child.wait, name=f"training-{row.id}-waiter", daemon=True).start()
-        # the child records itself too (search_runner.Runner.claim): a starter that dies here loses nothing
+        # the child records itself too (search_runner.Runner.claim): a starter that dies here loses nothing; without
+        # a slot it stays queued until its runner has one (and, of a coalesce key, its key's turn first)
         running = {"state": ExperimentState.RUNNING} if slot is not None else {}
-        started = self.db.update(row.id, only_if=ACTIVE, pid=child.pid, pid_started=training_start.started(child.pid), **running)
+        started = self.db.update(
+            row.id, only_if=ACTIVE, pid=child.pid, pid_started=training_start.started(child.pid), **running
+        )
         if not started and self.db.row(row.id).pid != child.pid:
             # killed or paused while it was being spawned (the request saw no process to signal),
             # or it already ended: nothing may keep training untracked

@@ -1,4 +1,4 @@
-"""Starting an experiment's runner: its environment, its start lock, and whether it is alive.
+"""Starting an experiment's runner: its environment, its start lock, its coalesce key's turn, and whether it is alive.
 
 Who is starting an experiment's runner: an flock on `<training>/starts/<id>.lock`.
 
@@ -17,6 +17,12 @@ takes a free slot when one is free and no older experiment waits, hands it to th
 queued and its runner, once recorded, waits for a slot before it trains. A slot is held for as long
 as its runner lives: the kernel lets go of it when the runner ends, however it ends (kill -9 too), so
 there is no count to repair. Waiting runners take free slots oldest experiment first.
+
+An experiment with a coalesce key (`data.coalesce` in its config: a retrain pipeline's name) trains only in its
+key's turn: an flock on `<training>/coalesce/<key>.lock` that its runner takes before it trains and holds until it
+exits (completed, paused, killed, or kill -9: the kernel lets go), so at most one experiment of a key trains at a
+time. Until it has the turn it is queued, with its runner's pid recorded; a newer experiment of the key supersedes
+it then (`LocalTraining._supersede`).
 """
 
 from __future__ import annotations
@@ -32,6 +38,55 @@ from dlptui.platform.local import processes
 FD_VAR = "DLPTUI_START_LOCK_FD"
 CAP_VAR = "DLPTUI_MAX_CONCURRENT_EXPERIMENTS"
 SLOT_VAR = "DLPTUI_SLOT_FD"
+
+
+def check_key(key: str) -> str:
+    """A coalesce key names a lock file: the NAME rule (a pipeline's name)."""
+    from dlptui.errors import InvalidInput
+    from dlptui.platform.rules import NAME
+
+    if not isinstance(key, str) or not NAME.match(key):
+        raise InvalidInput(f"The coalesce key {key!r} is not valid; use letters, digits, '-' and '_' (a pipeline's name).")
+    return key
+
+
+def key_of(config: dict | None) -> str | None:
+    """An experiment's coalesce key (None: it trains as soon as it starts)."""
+    return ((config or {}).get("data") or {}).get("coalesce") or None
+
+
+class Stopped(Exception):
+    """A SIGTERM (pause, kill, supersede) came while a runner waited for its key's turn."""
+
+
+def take_turn(root: Path, key: str, on_wait=None, stopped=None) -> int | None:
+    """Wait for the key's turn and hold it (the descriptor, kept open until the process exits); None when a
+    SIGTERM came first (the wait is interrupted: a pause or a supersede must not wait for another's training)."""
+    import signal
+
+    folder = root / "coalesce"
+    folder.mkdir(exist_ok=True)
+    fd = os.open(folder / f"{check_key(key)}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+
+    def stop(signum, frame):
+        raise Stopped()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        if stopped is not None and stopped():  # a SIGTERM that came before this handler
+            raise Stopped()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+    except Stopped:
+        os.close(fd)
+        return None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def runner_env(home: Path, root: Path, config: dict | None, lock: int | None, cap: int = 1,
@@ -121,8 +176,10 @@ def cap_of(env=os.environ) -> int:
 
 
 def others_wait(rows: list, experiment_id: int) -> bool:
-    """Whether an older experiment than `experiment_id` waits for a slot (`rows`: the queued ones)."""
-    return any(r.id < experiment_id and waiting(r.state, r.pid) and alive(r.pid, r.pid_started) for r in rows)
+    """Whether an older experiment than `experiment_id` waits for a slot (`rows`: the queued ones). One of a
+    coalesce key does not count: it may be waiting for its key's turn, and takes a slot only after that."""
+    return any(r.id < experiment_id and waiting(r.state, r.pid) and alive(r.pid, r.pid_started) and not key_of(r.config)
+               for r in rows)
 
 
 def take_slot(root: Path, cap: int) -> int | None:
