@@ -79,17 +79,25 @@ def normal_mixture_halfwidth(variance, alpha: float, taus, weights=None) -> np.n
     return np.where(v <= 0, 0.0, np.where(np.isinf(v), np.inf, outside * sd))
 
 
-def beta_binomial_log(successes, trials, p, a, b) -> np.ndarray:
+def beta_binomial_log(successes, trials, p, a, b, constant=None) -> np.ndarray:
     """log M of `successes` in `trials` Bernoulli(p) draws, mixed over the rate with Beta(a, b).
 
-    M = B(a + s, b + t - s) / (B(a, b) p^s (1 - p)^(t - s)), a martingale under rate p."""
+    M = B(a + s, b + t - s) / (B(a, b) p^s (1 - p)^(t - s)), a martingale under rate p. The part
+    that does not depend on p (`beta_binomial_constant`) may be passed in when p varies alone."""
     s = np.asarray(successes, dtype=float)
     t = np.asarray(trials, dtype=float)
     p = np.asarray(p, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         hits = np.where(s == 0, 0.0, s * np.log(p))
         misses = np.where(t - s == 0, 0.0, (t - s) * np.log1p(-p))
-    return lbeta(a + s, b + t - s) - lbeta(a, b) - hits - misses
+    if constant is None:
+        constant = beta_binomial_constant(s, t, a, b)
+    return constant - hits - misses
+
+
+def beta_binomial_constant(successes, trials, a, b) -> np.ndarray:
+    s, t = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
+    return lbeta(a + s, b + t - s) - lbeta(a, b)
 
 
 def rank_bounds(trials, p: float, alpha: float, concentration: float) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from dlptui.analysis.mixtures import beta_binomial_log, normal_mixture_halfwidth, normal_mixture_log
+from dlptui.analysis.mixtures import beta_binomial_constant, beta_binomial_log, normal_mixture_halfwidth, normal_mixture_log
 
 BISECTIONS = 34  # a difference of rates to about 1e-10
 MAIN_WEIGHT = 0.9  # the mixture's weight on differences of about the margin (bench/verdicts.py)
@@ -145,14 +145,15 @@ def agreement_interval(agreed, paired, alpha: float):
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(t > 0, s / t, np.nan)
     centre = np.where(t > 0, rate, 0.5)
+    constant = beta_binomial_constant(s, t, a, b)
     ends = []
     for edge in (0.0, 1.0):
         inside, outside = centre.copy(), np.full_like(centre, edge)
         for _ in range(BISECTIONS):
             mid = (inside + outside) / 2
-            rejected = beta_binomial_log(s, t, mid, a, b) >= limit
+            rejected = beta_binomial_log(s, t, mid, a, b, constant) >= limit
             outside = np.where(rejected, mid, outside)
             inside = np.where(rejected, inside, mid)
-        edge_kept = beta_binomial_log(s, t, np.full_like(centre, edge), a, b) < limit
+        edge_kept = beta_binomial_log(s, t, np.full_like(centre, edge), a, b, constant) < limit
         ends.append(np.where(edge_kept | (t <= 0), edge, outside))
     return rate, ends[0], ends[1]

@@ -85,6 +85,8 @@ class Latencies:
 
     def arm(self):
         """(lower edges, upper edges, cumulative counts) for `quantiles`."""
+        if self.n == 0:  # one empty bucket
+            return np.zeros(1), np.full(1, np.inf), np.zeros(1, dtype=np.int64)
         if len(self.bounds):
             return quantiles.from_histogram(self.bounds, self.counts)
         return quantiles.from_samples(self.samples)
@@ -214,13 +216,12 @@ def compare_rates(primary: Counts, canary: Counts, metric: str = "error_rate", d
     more = None
     share = _share(primary.trials, canary.trials, canary_share)
     if outcome is Outcome.NOT_YET and share is not None:
-        # the rates seen so far, kept off 0 and 1, and the effect seen so far
+        # the verdict the same tests would give if every future request showed the rates seen so
+        # far (kept off 0 and 1): the counts to come as their expected values
         r1, r2 = (canary.events + 0.5) / (canary.trials + 1), (primary.events + 0.5) / (primary.trials + 1)
-        centre = effect if canary.trials and primary.trials else r1 - r2
         n1, n2 = canary.trials + FUTURE * share, primary.trials + FUTURE * (1 - share)
-        width = proportions.projected_halfwidth(r1, n1, r2, n2, alpha, prior)
-        usable = proportions.enough(r1 * n1, n1, r2 * n2, n2)
-        more = _first_decided(usable & (classify(centre - width, centre + width, delta, spec.higher_is_better) != 0))
+        future = proportions.difference_outcome(r1 * n1, n1, r2 * n2, n2, delta, alpha, prior, spec.higher_is_better)
+        more = _first_decided(future != 0)
     rate = lambda c: c.events / c.trials if c.trials else None  # noqa: E731
     return Verdict(metric, outcome, rate(primary), rate(canary), None if math.isnan(effect) else effect, low, high,
                    delta, alpha, primary.trials, canary.trials, more, guarded)
