@@ -110,7 +110,7 @@ def test_the_quantile_ranks_cover_the_true_quantile_at_every_single_request():
 def test_a_shadows_agreement_interval_covers_the_true_rate_at_every_request():
     horizon = 2_000
     agreed = (np.random.default_rng(14).random((RUNS, horizon)) < 0.97).cumsum(axis=1)
-    _, low, high = proportions.agreement_interval(agreed, np.broadcast_to(np.arange(1, horizon + 1), agreed.shape), ALPHA)
+    _, low, high = proportions.rate_interval(agreed, np.broadcast_to(np.arange(1, horizon + 1), agreed.shape), ALPHA)
     missed = ((low > 0.97) | (high < 0.97)).any(axis=1).mean()
     assert missed <= BOUND, missed
     one = shadow_agreement(Counts(970, 1000))
@@ -211,14 +211,25 @@ def test_a_verdict_says_what_it_found_in_one_line_with_its_numbers():
     assert waiting.outcome is Outcome.NOT_YET and waiting.label.startswith("not yet: ~") and waiting.label.endswith(" more requests")
     same = compare_rates(Counts(1_000, 100_000), Counts(100, 10_000), alpha=ALPHA)
     assert same.outcome is Outcome.SAME and same.label == "no difference within ±0.50 points"
-    early = compare_rates(Counts(10, 1_000), Counts(1, 100))
-    assert "too few yet for an interval" in early.sentence  # 1 error expected on the canary: no evidence yet
+    early = compare_rates(Counts(10, 1_000), Counts(1, 100))  # 1 error expected on the canary: the exact interval alone
+    assert early.outcome is Outcome.NOT_YET and early.low < -0.02 and early.high > 0.05
+    nothing = compare_rates(Counts(0, 0), Counts(0, 0))
+    assert nothing.sentence == "error rate: not yet, no requests on either version yet."
     empty = compare_latency(Latencies(), Latencies([12.0]), "p50_latency")
     assert empty.outcome is Outcome.NOT_YET and empty.sentence == "p50 latency: not yet, no requests on the primary yet."
-    for verdict in (worse, waiting, same, early, empty):
+    for verdict in (worse, waiting, same, early, nothing, empty):
         text = json.dumps(verdict.to_dict(), allow_nan=False)  # JSON without inf or nan
         assert json.loads(text)["verdict"] == verdict.outcome.value
         assert "\n" not in verdict.sentence
+
+
+def test_no_errors_at_all_on_either_version_is_no_difference_once_the_canary_has_enough_requests():
+    """Where the normal approximation has nothing to go on (no errors), the exact per-version
+    sequences still bound both rates: below half a point on both, the difference is inside ±0.5."""
+    assert compare_rates(Counts(0, 9_000), Counts(0, 1_000)).outcome is Outcome.NOT_YET
+    verdict = compare_rates(Counts(0, 18_000), Counts(0, 2_000))
+    assert verdict.outcome is Outcome.SAME and -0.005 < verdict.low < 0 < verdict.high < 0.005
+    assert compare_rates(Counts(0, 900), Counts(100, 100)).outcome is Outcome.WORSE  # every canary request failing
 
 
 def test_a_latency_verdict_reads_relative_changes():

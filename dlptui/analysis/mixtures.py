@@ -60,25 +60,6 @@ def normal_mixture_log(gap, variance, taus, weights=None) -> np.ndarray:
     return np.where(np.isinf(v), 0.0, out)
 
 
-def normal_mixture_halfwidth(variance, alpha: float, taus, weights=None) -> np.ndarray:
-    """The gap at which `normal_mixture_log` reaches log(1/alpha): the half-width of the
-    confidence sequence when the variance does not depend on the hypothesis."""
-    v = np.asarray(variance, dtype=float)
-    limit = math.log(1 / alpha)
-    sd = np.sqrt(np.where(v > 0, v, 1.0))
-    inside, outside = np.zeros_like(sd), np.full_like(sd, 1.0)
-    while True:  # an outer end: a gap of that many standard deviations is rejected at any tau
-        far = normal_mixture_log(outside * sd, v, taus, weights) >= limit
-        if far.all() or outside.max() > 1e6:
-            break
-        outside = np.where(far, outside, outside * 4)
-    for _ in range(40):
-        mid = (inside + outside) / 2
-        rejected = normal_mixture_log(mid * sd, v, taus, weights) >= limit
-        outside, inside = np.where(rejected, mid, outside), np.where(rejected, inside, mid)
-    return np.where(v <= 0, 0.0, np.where(np.isinf(v), np.inf, outside * sd))
-
-
 def beta_binomial_log(successes, trials, p, a, b, constant=None) -> np.ndarray:
     """log M of `successes` in `trials` Bernoulli(p) draws, mixed over the rate with Beta(a, b).
 

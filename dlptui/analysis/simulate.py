@@ -90,12 +90,12 @@ def latency_histograms(rng, draw, share: float, runs: int, horizon: int, every: 
 
 def latency_runs(draw, canary_factor: float, *, metric: str = "p95_latency", delta: float | None = None, alpha: float = 0.05,
                  share: float = 0.1, runs: int = 400, horizon: int = 5_000, every: int = 10, seed: int = 0,
-                 chunk: int = 50) -> Runs:
-    """Verdicts on a latency quantile read from histograms (`log_buckets`) at every look."""
+                 chunk: int = 50, bounds: np.ndarray | None = None) -> Runs:
+    """Verdicts on a latency quantile read from histograms (`log_buckets` by default) at every look."""
     spec = METRICS[metric]
     delta = spec.delta if delta is None else delta
     rng = np.random.default_rng(seed)
-    bounds = log_buckets()
+    bounds = log_buckets() if bounds is None else bounds
     lower = np.concatenate([[0.0], bounds[:-1]])
     codes = []
     for start in range(0, runs, chunk):

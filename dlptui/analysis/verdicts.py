@@ -300,5 +300,5 @@ class Agreement:
 def shadow_agreement(pairs: Counts, alpha: float = 0.05) -> Agreement:
     """`pairs`: predictions answered by both (trials) and those with the same answer (events).
     The interval is the exact beta-binomial confidence sequence, valid at every look."""
-    rate, low, high = (float(x) for x in proportions.agreement_interval(pairs.events, pairs.trials, alpha))
+    rate, low, high = (float(x) for x in proportions.rate_interval(pairs.events, pairs.trials, alpha))
     return Agreement(pairs.events, pairs.trials, None if math.isnan(rate) else rate, low, high, alpha)
