@@ -250,6 +250,10 @@ def test_a_latency_verdict_reads_relative_changes():
     (lambda: Latencies(bounds=[1.0, 2.0], counts=[1]), "A latency histogram needs a count per bucket: 2 bounds, 1 counts."),
     (lambda: Latencies(bounds=[2.0, 1.0], counts=[1, 1]), "A latency histogram's bucket bounds must rise from above 0."),
     (lambda: compare_rates(Counts(1, 10), Counts(1, 10), canary_share=1.5), "The canary's share of the traffic must be above 0 and below 1, not 1.5."),
+    (lambda: compare_rates(Counts(1, 10), Counts(1, 10), metric="p95_latency"), "A rate is judged on error_rate or accuracy, not 'p95_latency'."),
+    (lambda: compare_latency(Latencies([1.0]), Latencies([1.0]), metric="p99"), "Latency is judged on p50_latency or p95_latency, not 'p99'."),
+    (lambda: compare_rates(Counts(1, 10), Counts(1, 10), delta=0), "The margin of error_rate must be a number above 0 and below 1, not 0."),
+    (lambda: compare_rates(Counts(1, 10), Counts(1, 10), alpha=0.9), "Alpha must be a number above 0 and below 0.5, not 0.9."),
 ])
 def test_bad_numbers_are_one_sentence(build, sentence):
     with pytest.raises(InvalidInput) as refused:
@@ -258,5 +262,7 @@ def test_bad_numbers_are_one_sentence(build, sentence):
 
 
 def test_codes_and_outcomes_line_up():
-    assert [CODES[int(classify(lo, hi, 0.1, False))] for lo, hi in ((0.01, 0.2), (-0.2, -0.01), (-0.05, 0.05), (-0.2, 0.2))] == [
-        Outcome.WORSE, Outcome.BETTER, Outcome.SAME, Outcome.NOT_YET]
+    intervals = ((0.01, 0.2), (-0.2, -0.01), (-0.05, 0.05), (-0.2, 0.2), (0.01, 0.05))
+    assert [CODES[int(classify(lo, hi, 0.1, False))] for lo, hi in intervals] == [
+        Outcome.WORSE, Outcome.BETTER, Outcome.SAME, Outcome.NOT_YET, Outcome.SAME]  # inside the margin: no difference
+    assert CODES[int(classify(0.01, 0.2, 0.1, True))] is Outcome.BETTER

@@ -166,7 +166,7 @@ def difference_outcome(x1, n1, x2, n2, delta: float, alpha: float, prior, higher
     above, below = above | (low > 0), below | (high < 0)
     same = (over_margin | (low > -delta)) & (under_margin | (high < delta))
     better, worse = (above, below) if higher_is_better else (below, above)
-    return np.where(worse, 2, np.where(better, 1, np.where(same, 3, 0)))
+    return np.where(same, 3, np.where(worse, 2, np.where(better, 1, 0)))
 
 
 def difference_interval(x1, n1, x2, n2, alpha: float, prior):

@@ -3,7 +3,9 @@
 Each verdict reads an always-valid interval of the effect (canary minus primary for a rate,
 canary / primary - 1 for a latency quantile): `worse` or `better` when the interval lies wholly on
 one side of 0, `no difference` when it lies wholly inside (-delta, +delta), `not yet` otherwise.
-Worse wins over better, and both over no difference, at one look. Because the interval covers
+`No difference` wins when both hold (an interval of +0.1 % to +5.5 % with a 10 % margin): the
+margin is what the person said does not matter; the effect and its interval still show the slight
+difference. Worse wins over better (an empty intersection, in theory). Because the interval covers
 the true effect at every look at once with probability 1 - alpha, a verdict read at any moment,
 as often as one likes, is wrong with probability at most alpha. How the intervals are built:
 `proportions` (rates) and `quantiles` (latency).
@@ -180,18 +182,32 @@ class Verdict:
 
 
 def classify(low, high, delta: float, higher_is_better: bool) -> np.ndarray:
-    """Codes of CODES for intervals (low, high) of canary's effect: worse, better, no difference
-    within (-delta, delta), or not yet."""
+    """Codes of CODES for intervals (low, high) of canary's effect: no difference within (-delta,
+    delta), else worse, else better, else not yet (the module's docstring)."""
     low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
     above, below = low > 0, high < 0
     better, worse = (above, below) if higher_is_better else (below, above)
     same = (low > -delta) & (high < delta)
-    return np.where(worse, 2, np.where(better, 1, np.where(same, 3, 0)))
+    return np.where(same, 3, np.where(worse, 2, np.where(better, 1, 0)))
 
 
 def _first_decided(decided: np.ndarray) -> int | None:
     hits = np.flatnonzero(decided)
     return int(FUTURE[hits[0]]) if len(hits) else None
+
+
+def _spec(metric: str, latency: bool, delta: float | None, alpha: float) -> tuple[Metric, float]:
+    """The metric and its margin, or one sentence on a wrong name, margin or level."""
+    names = [name for name, m in METRICS.items() if m.relative == latency]
+    if metric not in names:
+        raise InvalidInput(f"{'Latency' if latency else 'A rate'} is judged on {' or '.join(names)}, not {metric!r}.")
+    spec = METRICS[metric]
+    delta = spec.delta if delta is None else delta
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 < delta < 1:
+        raise InvalidInput(f"The margin of {metric} must be a number above 0 and below 1, not {delta!r}.")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
+        raise InvalidInput(f"Alpha must be a number above 0 and below 0.5, not {alpha!r}.")
+    return spec, float(delta)
 
 
 def _share(primary_n: int, canary_n: int, canary_share: float | None) -> float | None:
@@ -207,15 +223,14 @@ def compare_rates(primary: Counts, canary: Counts, metric: str = "error_rate", d
     """The verdict on a rate (error rate, accuracy): two Bernoulli streams, see `proportions`.
     `canary_share` (the canary's fraction of the traffic from now on) only feeds `not yet`'s
     estimate; by default the share seen so far."""
-    spec = METRICS[metric]
-    delta = spec.delta if delta is None else delta
+    spec, delta = _spec(metric, False, delta, alpha)
     prior = proportions.prior(delta)
     args = (canary.events, canary.trials, primary.events, primary.trials)
     effect, low, high = (float(x) for x in proportions.difference_interval(*args, alpha, prior))
     outcome = CODES[int(proportions.difference_outcome(*args, delta, alpha, prior, spec.higher_is_better))]
     more = None
     share = _share(primary.trials, canary.trials, canary_share)
-    if outcome is Outcome.NOT_YET and share is not None:
+    if outcome is Outcome.NOT_YET and share is not None and canary.trials and primary.trials:
         # the verdict the same tests would give if every future request showed the rates seen so
         # far (kept off 0 and 1): the counts to come as their expected values
         r1, r2 = (canary.events + 0.5) / (canary.trials + 1), (primary.events + 0.5) / (primary.trials + 1)
@@ -231,8 +246,7 @@ def compare_latency(primary: Latencies, canary: Latencies, metric: str = "p95_la
                     alpha: float = 0.05, canary_share: float | None = None, guarded: bool = True) -> Verdict:
     """The verdict on a latency quantile (p50, p95): an exact confidence sequence per version, see
     `quantiles`; the effect is relative (canary / primary - 1), as is delta (0.10 = 10 %)."""
-    spec = METRICS[metric]
-    delta = spec.delta if delta is None else delta
+    spec, delta = _spec(metric, True, delta, alpha)
     p = spec.quantile
     a, b = primary.arm(), canary.arm()
     effect, low, high = (float(x) for x in quantiles.ratio_interval(a, b, p, alpha))
