@@ -31,3 +31,18 @@ def test_an_upward_import_breaks_a_contract(tmp_path):
     result = subprocess.run([lint, "--no-cache"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert "dlptui.platform.model -> dlptui.tui.app" in result.stdout
+
+
+def test_the_statistics_importing_the_platform_breaks_a_contract(tmp_path):
+    """dlptui.analysis stays pure: a copy whose verdicts import the configuration fails the contracts."""
+    import os
+
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
+    shutil.copytree(ROOT / "dlptui", tmp_path / "dlptui", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    verdicts = tmp_path / "dlptui" / "analysis" / "verdicts.py"
+    verdicts.write_text(verdicts.read_text() + "\nimport dlptui.config  # planted: the statistics reading a profile\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run([lint, "--no-cache"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "the statistics are pure" in result.stdout and "dlptui.analysis.verdicts -> dlptui.config" in result.stdout
