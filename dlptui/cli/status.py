@@ -5,7 +5,7 @@ part, what it serves, age). `--processes` prints only those (`--json`: a JSON ar
 from __future__ import annotations
 
 from dlptui import text
-from dlptui.cli.output import emit_table
+from dlptui.cli.output import emit_table, say
 from dlptui.errors import Unreachable
 
 PROCESS_COLUMNS = [
@@ -45,8 +45,8 @@ def status(args, platform) -> int:
     if not args.json and platform.config.kind == "local":
         rows = listing(platform)
         if rows:
-            print()
+            say()
             emit_table(rows, PROCESS_COLUMNS, False, title=f"background processes of {platform.config.home} (`dlptui stop` stops them)")
         else:
-            print(f"Nothing of {platform.config.home} runs in the background.")
+            say(f"Nothing of {platform.config.home} runs in the background.")
     return 0 if all(s.reachable for s in services) else Unreachable.exit_code

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 from dlptui import text
-from dlptui.cli.output import confirm, emit_json
+from dlptui.cli.output import confirm, emit_json, say
 from dlptui.errors import NotAvailable, ReadOnlyError
 
 EPILOG = ("Pipelines resume at the next command that looks at them (their runner starts again); paused experiments "
@@ -46,12 +46,12 @@ def stop(args, platform) -> int:
     if not targets:
         message = f"Nothing of {home} runs in the background" + (
             f" but {text.plural(len(kept), 'serving process')} (`dlptui stop --all` stops them too)." if kept else ".")
-        emit_json({"stopped": [], "running": kept}) if args.json else print(message)
+        emit_json({"stopped": [], "running": kept}) if args.json else say(message)
         return 0
     parts = ", ".join(sorted({r.part for r in targets}))
     question = f"Stop {text.plural(len(targets), 'background process')} of {home} ({parts})?"
     if not confirm(question, args.yes, "Not stopping anything"):
-        print("Nothing stopped.", file=sys.stderr)
+        say("Nothing stopped.", file=sys.stderr)
         return 1
     done = background.stop(platform, serving=args.all)
     running = background.listing(platform)
@@ -59,8 +59,8 @@ def stop(args, platform) -> int:
         emit_json({"stopped": done, "running": running})
         return 0
     for line in done or ["Nothing was left to stop."]:
-        print(line)
+        say(line)
     serving = [r for r in running if r.part == "serving"]
     if serving and not args.all:
-        print(f"Deployments keep serving ({text.plural(len(serving), 'process')}); `dlptui stop --all` stops them too.")
+        say(f"Deployments keep serving ({text.plural(len(serving), 'process')}); `dlptui stop --all` stops them too.")
     return 0

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from dlptui.errors import Conflict, InvalidInput, NotFound
+from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError
 from dlptui.platform.local.sqlite import Database
 from dlptui.platform.rules import check_model_name
 from dlptui.platform.metrics import best_by_searcher  # the rule both profiles apply (training_db.py imports it from here)
@@ -138,6 +138,8 @@ class LocalRegistry:
             with self._db() as conn:
                 count = conn.execute("SELECT COUNT(*) FROM models").fetchone()[0]
             return Service("registry", "embedded registry", True, f"{count} models", endpoint=str(self.path))
+        except PlatformError as e:  # a damaged file: the sentence says which and what to do
+            return Service("registry", "embedded registry", False, str(e))
         except (sqlite3.Error, OSError) as e:
             return Service("registry", "embedded registry", False, f"The registry at {self.path} cannot be read: {e}.")
 
