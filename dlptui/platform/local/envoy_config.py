@@ -55,44 +55,17 @@ LARGE_CLUSTER = "large"
 CORS_HEADERS = ["access-control-allow-origin", "access-control-allow-credentials", "access-control-allow-methods",
                 "access-control-allow-headers", "access-control-expose-headers", "access-control-max-age"]
 
-_LUA_PREFIX = """
-local function prediction_post(handle)
-  if handle:headers():get(":method") ~= "POST" then
-    return false
-  end
-  local path = string.gsub(handle:headers():get(":path") or "", "?.*$", "")
-  return string.match(path, "^/api/v[0-9.]+/predictions$") ~= nil or path == "/predict"
-end
-local EMPTY = '{"status": {"status": 1, "code": -1, "reason": "BAD_REQUEST", ' ..
-  '"info": "The request has an empty body; send a JSON object with binData (a base64 JPEG or PNG)."}}'
-"""
-# before anything is held: a declared length over the limit is refused unread, a declared empty body too
-_LUA_LENGTH = _LUA_PREFIX + """
+# the `large` listener, once a body (chunked, of no declared length) is held whole: an empty one is refused
+_LUA_EMPTY = """
 function envoy_on_request(handle)
-  if prediction_post(handle) then
-    local declared = handle:headers():get("content-length")
-    local length = tonumber(declared or "0") or 0
-    if length > MAX_BODY then
-      handle:respond({[":status"] = "413", ["content-type"] = "application/json", ["connection"] = "close"},
-        '{"status": {"status": 1, "code": -1, "reason": "PAYLOAD_TOO_LARGE", ' ..
-        '"info": "The request body is too large: the endpoint takes at most MAX_MIB MiB."}}')
-    elseif declared ~= nil and length == 0 then
-      handle:respond({[":status"] = "400", ["content-type"] = "application/json"}, EMPTY)
-    end
+  local body = handle:body()
+  if body == nil or body:length() == 0 then
+    handle:respond({[":status"] = "400", ["content-type"] = "application/json"},
+      '{"status": {"status": 1, "code": -1, "reason": "BAD_REQUEST", ' ..
+      '"info": "EMPTY"}}')
   end
 end
-"""
-# once the body is held (chunked or not): an empty one is refused
-_LUA_EMPTY = _LUA_PREFIX + """
-function envoy_on_request(handle)
-  if prediction_post(handle) then
-    local body = handle:body()
-    if body == nil or body:length() == 0 then
-      handle:respond({[":status"] = "400", ["content-type"] = "application/json"}, EMPTY)
-    end
-  end
-end
-"""
+""".replace("EMPTY", "The request has an empty body; send a JSON object with binData (a base64 JPEG or PNG).")
 _LUA = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
 _BUFFER = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer"
 
@@ -126,10 +99,9 @@ def _typed(type_url: str, **fields) -> dict:
     return {"@type": type_url, **fields}
 
 
-# what a route that holds no body turns off: the buffer and the Lua filter that reads the body
+# what a route of the endpoint that holds no body turns off: the buffer
 _HOLD_NOTHING = {
     "envoy.filters.http.buffer": _typed("type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute", disabled=True),
-    "dlptui.empty": _typed("type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute", disabled=True),
 }
 
 
@@ -175,8 +147,7 @@ def _limits(max_requests: int, max_pending: int) -> dict:
 def bootstrap(folder: Path, port: int) -> dict:
     """What Envoy reads at start, run in `folder`: the endpoint on 127.0.0.1:`port`, the `large` listener
     and the admin interface on Unix sockets in `folder`."""
-    length = _lua("length", _LUA_LENGTH.replace("MAX_BODY", str(MAX_BODY)).replace("MAX_MIB", str(MAX_BODY >> 20)))
-    endpoint = _manager("endpoint", folder / "rds.json", [length, _buffer(SMALL_BODY), _lua("empty", _LUA_EMPTY), _router()])
+    endpoint = _manager("endpoint", folder / "rds.json", [_buffer(SMALL_BODY), _router()])
     large = _manager("large", folder / "rds-large.json", [_buffer(MAX_BODY), _lua("empty", _LUA_EMPTY), _router()])
     heap = "envoy.resource_monitors.fixed_heap"
     return {
@@ -316,7 +287,10 @@ def routes(port: int, primary: dict, canary: dict | None, share: int, shadow: di
     to a shadow, held by the endpoint when small and by the `large` listener otherwise; reads to the primary."""
     predict = _predict(primary, canary, share, shadow)
     read = {"cluster": cluster_name(primary["id"]), "timeout": "10s", "retry_policy": _retry()}
+    # the declared length decides, before any byte of the body is read (header matches: no Lua on the way)
     small = {"name": "content-length", "range_match": {"start": 1, "end": SMALL_BODY + 1}}
+    empty = {"name": "content-length", "string_match": {"exact": "0"}}
+    too_large = {"name": "content-length", "range_match": {"start": MAX_BODY + 1, "end": 1 << 62}}
     local = {
         "name": "local",
         "domains": ["127.0.0.1", f"127.0.0.1:{port}", "localhost", f"localhost:{port}"],
@@ -324,6 +298,10 @@ def routes(port: int, primary: dict, canary: dict | None, share: int, shadow: di
         "routes": [
             {"match": {**_path(PREDICTION_PATHS), "headers": [_POST, _JSON, small]}, "route": predict},
             *_holding_nothing(
+                {"match": {**_path(PREDICTION_PATHS), "headers": [_POST, empty]},
+                 "direct_response": _direct(400, "BAD_REQUEST", "The request has an empty body; send a JSON object with binData (a base64 JPEG or PNG).")},
+                {"match": {**_path(PREDICTION_PATHS), "headers": [_POST, too_large]},
+                 "direct_response": _direct(413, "PAYLOAD_TOO_LARGE", f"The request body is too large: the endpoint takes at most {MAX_BODY >> 20} MiB.")},
                 {"match": {**_path(PREDICTION_PATHS), "headers": [_POST, _JSON]},
                  "route": {"cluster": LARGE_CLUSTER, "timeout": f"{REQUEST_TIMEOUT_S}s"}},
                 {"match": {**_path(PREDICTION_PATHS), "headers": [_POST]},
