@@ -27,7 +27,6 @@ import fcntl
 import json
 import os
 import secrets
-import shutil
 import signal
 import sys
 import threading
@@ -40,6 +39,7 @@ from dlptui.platform import pipeline_spec
 from dlptui.platform.local import pipeline_support, processes
 from dlptui.platform.local.datastore import LocalDataStore
 from dlptui.platform.local.pipeline_db import open_pipeline_db
+from dlptui.platform.local.pipeline_datums import remove_in_background
 from dlptui.platform.local.pipeline_job import PIPELINE_VAR, Runner
 from dlptui.platform.local.wake import Waker
 
@@ -115,7 +115,7 @@ class HomeRunner:
         self.end_leftovers()
         # the work folders a runner that exited meanwhile left to remove: in the background, as it does
         for trash in self.root.glob("*/work/.trash-*"):
-            threading.Thread(target=shutil.rmtree, args=(trash, True), name="remove-work", daemon=True).start()
+            remove_in_background(trash)
         env = {processes.TOKEN_VAR: self.token, processes.PART_VAR: "pipelines", "DLPTUI_HOME": str(self.home)}
         self.guard = processes.guard(self.datum_marks(self.token), env=env)
         while not self.quit.is_set():
