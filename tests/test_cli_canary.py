@@ -94,14 +94,17 @@ def test_canary_figures_promote_shadow_rollback_and_the_prediction_log(trained_p
         assert figures["shadow"]["traffic"] == 100 and 0.0 <= figures["shadow"]["agreement"] <= 1.0
         assert run_json(capsys, "deployment", "shadow", "cd", "none")["shadow_version"] is None
 
-        # rollback: back to version 1, recorded
+        # rollback: back to the whole routing that served before the promotion (version 1, its canary at 50 %)
         code, out, _ = run(capsys, "rollback", "cd")
         assert code == 0 and "from version 2 to version 1" in out
+        back = run_json(capsys, "deployment", "describe", "cd")
+        assert (back["version"], back["canary_version"], back["canary_traffic"], back["shadow_version"]) == (1, 2, 50, None)
         history = run_json(capsys, "deployment", "history", "cd")
-        assert [(h["change"], h["from_version"], h["to_version"]) for h in history] == [
-            ("deployed", None, 1), ("promoted", 1, 2), ("rolled back", 2, 1)]
+        assert [(h["change"], h["from_version"], h["to_version"], h["canary"], h["shadow"]) for h in history] == [
+            ("deployed", None, 1, None, None), ("canary", 1, 1, 2, None), ("promoted", 1, 2, None, None),
+            ("shadow", 2, 2, None, 1), ("shadow removed", 2, 2, None, None), ("rolled back", 2, 1, 2, None)]
         code, out, _ = run(capsys, "predict", images[0], "--deployment", "cd", "--json")
-        assert json.loads(out)[0]["version"] == 1
+        assert json.loads(out)[0]["version"] in (1, 2)
     finally:
         run(capsys, "undeploy", "cd", "--yes")
 
@@ -118,3 +121,31 @@ def test_predict_right_after_deploy_without_wait_waits_for_the_model(trained_pla
         assert result["label"] in ("cat", "dog") and result["version"] == 1
     finally:
         run(capsys, "undeploy", "quick", "--yes")
+
+
+def test_a_deployment_made_by_an_alias_says_when_the_alias_names_another_version(trained_platform, capsys):
+    """deploy dogcat-model@production remembers production; promoting the canary leaves production on the old
+    version, which describe says; `promote --move-alias` moves it along."""
+    _two_versions(trained_platform)
+    assert run(capsys, "model", "promote", "dogcat-model", "1", "--to", "production")[0] == 0
+    deployment = run_json(capsys, "deploy", "dogcat-model@production", "--name", "al", "--canary", "2", "--traffic", "50",
+                          "--wait")
+    try:
+        assert (deployment["alias"], deployment["version"], deployment["canary_version"]) == ("production", 1, 2)
+        described = run_json(capsys, "deployment", "describe", "al")
+        assert described["alias"] == "production" and described["alias_note"] is None
+
+        code, out, _ = run(capsys, "deployment", "promote", "al")
+        assert code == 0 and "production names version 1 of dogcat-model, but version 2 serves" in out
+        described = run_json(capsys, "deployment", "describe", "al")
+        assert described["version"] == 2 and "production names version 1" in described["alias_note"]
+        code, out, _ = run(capsys, "deployment", "describe", "al")
+        assert "production names version 1 of dogcat-model, but version 2 serves" in out
+
+        run(capsys, "rollback", "al")  # version 1 with its canary again
+        code, out, _ = run(capsys, "deployment", "promote", "al", "--move-alias")
+        assert code == 0 and "production names version 2 now" in out
+        assert trained_platform.registry.get_version("dogcat-model", "production").version == 2
+        assert run_json(capsys, "deployment", "describe", "al")["alias_note"] is None
+    finally:
+        run(capsys, "undeploy", "al", "--yes")

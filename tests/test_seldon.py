@@ -122,8 +122,11 @@ def test_shadow_logger_and_history_as_the_api_server_stores_them(config, kube_ap
         back = serving.rollback("dogcat-deploy")
         assert back.version == 1
         annotation = stored(kube_api, namespace, "dogcat-deploy")["metadata"]["annotations"]["dlptui.io/history"]
-        assert [(e["change"], e["to_version"], e["storage"]["kind"]) for e in json.loads(annotation)] == [
-            ("deployed", 1, "gcs"), ("updated", 2, "shared_fs"), ("rolled back", 1, "gcs")]
+        entries = json.loads(annotation)
+        assert [(e["change"], e["to_version"], e["storages"][str(e["to_version"])]["kind"]) for e in entries] == [
+            ("deployed", 1, "gcs"), ("canary", 1, "gcs"), ("shadow", 1, "gcs"), ("canary removed", 1, "gcs"),
+            ("shadow removed", 1, "gcs"), ("updated", 2, "shared_fs"), ("rolled back", 1, "gcs")]
+        assert entries[2]["after"] == {"model": "dogcat-model", "primary": 1, "canary": 2, "share": 30, "shadow": 3}
         # rolled back to where version 1 lies, read from the history (no registry answers here)
         [main] = [p for p in stored(kube_api, namespace, "dogcat-deploy")["spec"]["predictors"] if p["name"] == "main"]
         assert {p["name"]: p["value"] for p in main["graph"]["parameters"]}["checkpoint_uri"] == (

@@ -157,7 +157,9 @@ async def test_canary_figures_promote_shadow_rollback_and_predictions_with_keys(
     undeploy_all(platform)
     serving = platform.serving
     registry = platform.registry
-    serving.deploy("dogcat-deploy", registry.get_version("dogcat-model", 1))
+    staging = registry.get_version("dogcat-model", "staging")
+    assert staging.version == 1
+    serving.deploy("dogcat-deploy", staging, "staging")  # as `deploy dogcat-model@staging` does
     serving.set_canary("dogcat-deploy", registry.get_version("dogcat-model", 2), 50)
     for _ in range(10):
         serving.predict("dogcat-deploy", image_bytes())
@@ -197,14 +199,20 @@ async def test_canary_figures_promote_shadow_rollback_and_predictions_with_keys(
             await pilot.press("escape")
             await wait_for(pilot, lambda: app.screen is screen, what="back on the screen")
 
-            # promote the canary: asks, then version 2 takes everything
+            # promote the canary: asks, then asks whether staging (which it was deployed by) moves along; version 2
+            # takes everything and staging names it
             table.focus()
             await pilot.press("g")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
             await pilot.press("y")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog) and "Move staging to version 2 too?"
+                           in str(app.screen.query_one("#question").content), what="the question about the alias")
+            await pilot.press("y")
             await wait_for(pilot, lambda: cell(table, "dogcat-deploy", 1) == "dogcat-model@2", timeout=SERVER_S,
                            what="the promotion")
             assert serving.get_deployment("dogcat-deploy").canary_version is None
+            await wait_for(pilot, lambda: registry.get_version("dogcat-model", "staging").version == 2,
+                           what="staging moved to version 2 (after the promotion, in the same worker)")
 
             # a shadow of version 1
             await pilot.press("h")
@@ -215,12 +223,19 @@ async def test_canary_figures_promote_shadow_rollback_and_predictions_with_keys(
                            what="the shadow")
             await wait_for(pilot, lambda: "shadow-1" in versions.all_keys, what="the shadow's row")
 
-            # roll back: to version 1, recorded
+            # roll back: to the whole routing that served before the promotion (version 1 and its canary), recorded
             await pilot.press("b")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
             await pilot.press("y")
             await wait_for(pilot, lambda: cell(table, "dogcat-deploy", 1) == "dogcat-model@1", timeout=SERVER_S,
                            what="the rollback")
-            assert [h.change for h in serving.history("dogcat-deploy")][-2:] == ["promoted", "rolled back"]
+            back = serving.get_deployment("dogcat-deploy")
+            assert (back.canary_version, back.shadow_version) == (2, None)
+            await wait_for(pilot, lambda: "shadow-1" not in versions.all_keys and "canary-2" in versions.all_keys,
+                           what="the rows of the routing rolled back to")
+            assert [h.change for h in serving.history("dogcat-deploy")][-3:] == ["promoted", "shadow", "rolled back"]
+            # staging names version 2 now, version 1 serves: the screen says so
+            await wait_for(pilot, lambda: "staging names version 2 of dogcat-model, but version 1 serves"
+                           in str(screen.query_one("#verdict").content), what="the alias note")
     finally:
         undeploy_all(platform)

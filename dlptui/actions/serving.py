@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from dlptui.actions.defaults import CANARY_TRAFFIC
 from dlptui.errors import InvalidInput, Unreachable
 from dlptui.platform import rules
-from dlptui.platform.model import Deployment, DeploymentState, Model, ModelVersion
+from dlptui.errors import NotFound
+from dlptui.platform.model import ALIASES, Deployment, DeploymentState, Model, ModelVersion
 
 POLL_S = 0.5
 
@@ -59,12 +60,13 @@ def deploy(
         raise InvalidInput("Give the deployment a name, such as dogcat-deploy.")
     check_traffic(traffic)
     version = platform.registry.get_version(model, ref)
+    alias = str(ref) if str(ref) in ALIASES else None  # deployed by an alias: the deployment remembers which
     serving = platform.serving
     existing = {d.name: d for d in serving.list_deployments()}.get(name)
     if existing is None or existing.state is DeploymentState.FAILED:
-        outcome = Outcome(serving.deploy(name, version), "deployed", version)
+        outcome = Outcome(serving.deploy(name, version, alias), "deployed", version)
     elif (existing.model, existing.version) != (version.model, version.version):
-        outcome = Outcome(serving.update(name, version), "updated", version, previous=existing.version)
+        outcome = Outcome(serving.update(name, version, alias), "updated", version, previous=existing.version)
     else:
         outcome = Outcome(existing, "unchanged", version)
     if canary is not None:
@@ -136,12 +138,45 @@ def wait_until_settled(
 # --- canary analysis, shadow, rollback -----------------------------------------------------
 
 
-def promote_canary(platform, name: str) -> Deployment:
-    """All traffic to the canary's version (the old primary stopped once it has no request in flight)."""
+def promote_canary(platform, name: str, move_alias: bool = False) -> Deployment:
+    """All traffic to the canary's version (the old primary stopped once it has no request in flight); with
+    `move_alias`, the alias the deployment was made by (production) is moved to that version in the registry too."""
     current = platform.serving.get_deployment(name)
     if current.canary_version is None:
         raise InvalidInput(f"Deployment {name} has no canary to promote; start one with a canary share first.")
-    return platform.serving.update(name, platform.registry.get_version(current.model, current.canary_version))
+    promoted = platform.serving.update(name, platform.registry.get_version(current.model, current.canary_version))
+    if move_alias and promoted.alias:
+        platform.registry.promote(promoted.model, promoted.version, promoted.alias)
+    return promoted
+
+
+def alias_note(platform, deployment: Deployment) -> str:
+    """One sentence when the alias a deployment was made by no longer names the version it serves (the registry's
+    production on v1 while v2 serves), else ""."""
+    alias = deployment.alias
+    if not alias:
+        return ""
+    try:
+        named = platform.registry.get_version(deployment.model, alias).version
+    except NotFound:
+        named = None
+    if named == deployment.version:
+        return ""
+    where = f"names version {named}" if named is not None else "names no version"
+    return (f"{deployment.name} was deployed as {deployment.model}@{alias}, and {alias} {where} of {deployment.model}, "
+            f"but version {deployment.version} serves: move {alias} to version {deployment.version} "
+            f"(`dlptui model promote {deployment.model} {deployment.version} --to {alias}`) or deploy "
+            f"{deployment.model}@{alias} again.")
+
+
+def alias_would_drift(platform, deployment: Deployment) -> bool:
+    """Whether promoting the deployment's canary would leave its alias naming another version (what `g` asks about)."""
+    if not deployment.alias or deployment.canary_version is None:
+        return False
+    try:
+        return platform.registry.get_version(deployment.model, deployment.alias).version != deployment.canary_version
+    except NotFound:
+        return True
 
 
 def abort_canary(platform, name: str) -> Deployment:

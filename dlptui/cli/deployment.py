@@ -78,10 +78,13 @@ def register(sub) -> None:
         v.set_defaults(func=func)
     for name, func, help in (("promote", promote, "the canary's version takes all traffic; the old primary stops"),
                              ("abort", abort, "remove the canary: all traffic to the primary"),
-                             ("history", history, "every version the deployment moved to, who moved it and how")):
+                             ("history", history, "every change of the deployment: who made it and the routing it left")):
         v = verbs.add_parser(name, help=help)
         v.add_argument("name", metavar="NAME").completer = deployment_names
         v.add_argument("--json", action="store_true", help="print JSON")
+        if name == "promote":
+            v.add_argument("--move-alias", action="store_true",
+                           help="move the alias the deployment was made by (e.g. production) to the promoted version too")
         v.set_defaults(func=func)
     v = verbs.add_parser("shadow", help="mirror every request to another version ('none' removes the shadow)")
     v.add_argument("name", metavar="NAME").completer = deployment_names
@@ -159,10 +162,14 @@ def describe(args, platform) -> int:
     deployment = platform.serving.get_deployment(args.name)
     figures = platform.serving.versions(args.name)
     lines = platform.serving.logs(args.name, args.lines)
+    note = serving.alias_note(platform, deployment)
     if args.json:
-        emit_json({**to_dict(deployment), "versions": serving.figures_json(figures), "log": lines})
+        emit_json({**to_dict(deployment), "alias_note": note or None, "versions": serving.figures_json(figures),
+                   "log": lines})
     else:
         emit_object(deployment, False)
+        if note:
+            say(note)
         emit_table(figures, FIGURES, False, title="versions")
         if sentence := serving.verdict(figures):
             say(sentence)
@@ -179,8 +186,11 @@ def _show(args, deployment, sentence: str) -> int:
 
 
 def promote(args, platform) -> int:
-    d = serving.promote_canary(platform, args.name)
-    return _show(args, d, f"{d.name} serves version {d.version} on all its traffic; the old primary has stopped.")
+    d = serving.promote_canary(platform, args.name, move_alias=args.move_alias)
+    moved = f"; {d.alias} names version {d.version} now" if args.move_alias and d.alias else ""
+    sentence = f"{d.name} serves version {d.version} on all its traffic; the old primary has stopped{moved}."
+    note = "" if args.json else serving.alias_note(platform, d)
+    return _show(args, d, sentence + (f"\n{note}" if note else ""))
 
 
 def abort(args, platform) -> int:

@@ -317,6 +317,7 @@ class Deployment:
     detail: str = ""  # one sentence on why it is not available
     log_tail: tuple[str, ...] = ()
     shadow_version: int | None = None  # gets a copy of every request; its answers are never returned
+    alias: str | None = None  # the registry alias it was deployed by (e.g. production), if it was
 
 
 @dataclass(frozen=True)
@@ -356,14 +357,18 @@ class LoggedPrediction:
 
 @dataclass(frozen=True)
 class DeploymentChange:
-    """One entry of a deployment's history: who moved it from which version to which, and how."""
+    """One entry of a deployment's history: who changed it, how, and the whole routing it left (the primary moved
+    from `from_version` to `to_version`, or stayed; the canary with its share and the shadow after the change)."""
 
     time: float
-    change: str  # "deployed", "updated", "promoted", "rolled back"
+    change: str  # "deployed", "updated", "promoted", "rolled back", "canary", "canary removed", "shadow", "shadow removed"
     by: str
     model: str
     from_version: int | None
     to_version: int
+    canary: int | None = None
+    share: int = 0
+    shadow: int | None = None
 
 
 @dataclass(frozen=True)

@@ -367,20 +367,28 @@ class Serving(Part, Protocol):
     def get_deployment(self, name: str) -> Deployment: ...
 
     @changes
-    def deploy(self, name: str, version: ModelVersion) -> Deployment:
+    def deploy(self, name: str, version: ModelVersion, alias: str | None = None) -> Deployment:
         """A new name follows Kubernetes' rule for a SeldonDeployment (at most 63 lower-case letters, digits and
-        '-', starting and ending with a letter or digit; InvalidInput otherwise). Conflict if it exists."""
+        '-', starting and ending with a letter or digit; InvalidInput otherwise). Conflict if it exists. `alias`:
+        the registry alias the version was named by (production), kept as the deployment's `alias`.
+
+        The routing rules of every change below are `platform/deployment_policy.py`'s, on both profiles: a
+        version holds one role at a time (InvalidInput otherwise), a primary change takes the new primary out of
+        its old role, and every change is a history entry with the whole routing before and after."""
         ...
 
     @changes
-    def update(self, name: str, version: ModelVersion) -> Deployment:
-        """Move a deployment to another version without a failed request."""
+    def update(self, name: str, version: ModelVersion, alias: str | None = None) -> Deployment:
+        """Move a deployment's primary to another version without a failed request (a canary of that version is
+        promoted, a shadow of it becomes the primary). `alias` as for `deploy`; None keeps the one it had if
+        the version is still what it names, and forgets it otherwise."""
         ...
 
     @changes
     def set_canary(self, name: str, version: ModelVersion | None, traffic: int) -> Deployment:
         """Send `traffic` percent (1 to 99, checked before the deployment is looked up) of requests to `version`;
-        `None` removes the canary, whatever `traffic`. All of it to one version is `update`."""
+        `None` removes the canary, whatever `traffic`. All of it to one version is `update`. InvalidInput for a
+        version that is the primary or the shadow."""
         ...
 
     @changes
@@ -393,22 +401,25 @@ class Serving(Part, Protocol):
     @changes
     def set_shadow(self, name: str, version: ModelVersion | None) -> Deployment:
         """Mirror every request to `version` (its answers are never returned, its predictions are logged);
-        `None` removes the shadow. InvalidInput for the version the deployment serves."""
+        `None` removes the shadow. InvalidInput for a version that is the primary or the canary."""
         ...
 
     @changes
     def rollback(self, name: str) -> Deployment:
-        """Back to the version served before the current one, without a failed request, recorded in the history;
-        InvalidInput when it has served no other version."""
+        """Back to the whole routing (primary, canary and its share, shadow) that served before the last change of
+        the primary version, without a failed request, recorded in the history; InvalidInput when it has served
+        no other version."""
         ...
 
     def history(self, name: str) -> list[DeploymentChange]:
-        """Oldest first: every version the deployment moved to, who moved it, and how."""
+        """Oldest first: every change (deploys, updates, promotions, rollbacks, canary and shadow changes), who
+        made it, and the routing it left."""
         ...
 
     def versions(self, name: str) -> list[VersionFigures]:
-        """Primary first, then canary and shadow: traffic, requests, errors, latency and labels of each version;
-        what a profile cannot count is None, with a sentence in `note`."""
+        """Primary first, then canary and shadow: traffic, requests, errors, latency and labels of each version,
+        each figure from one source (so that every face shows the same numbers); what a profile cannot count is
+        None, with a sentence in `note`."""
         ...
 
     def predictions(self, name: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:

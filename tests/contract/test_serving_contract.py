@@ -95,19 +95,34 @@ def test_shadow_promote_rollback_and_history(serving, versions, fresh_name):
         assert (shadowed.version, shadowed.shadow_version, shadowed.canary_version) == (1, 2, None)
         figures = serving.versions(name)
         assert [(f.role, f.version, f.traffic) for f in figures] == [("primary", 1, 100), ("shadow", 2, 100)]
+        with pytest.raises(InvalidInput) as info:  # a version holds one role: the shadow cannot be the canary too
+            serving.set_canary(name, v2, 25)
+        one_sentence(info, name)
+        assert "one role" in str(info.value)
         assert serving.set_shadow(name, None).shadow_version is None
 
         serving.set_canary(name, v2, 25)
         assert [(f.role, f.version, f.traffic) for f in serving.versions(name)] == [("primary", 1, 75), ("canary", 2, 25)]
+        with pytest.raises(InvalidInput) as info:  # nor the canary the shadow
+            serving.set_shadow(name, v2)
+        one_sentence(info, name)
         promoted = serving.update(name, v2)  # all traffic to the canary's version: a promotion
-        assert (promoted.version, promoted.canary_version) == (2, None)
+        assert (promoted.version, promoted.canary_version, promoted.shadow_version) == (2, None, None)
+        assert [(f.role, f.version) for f in serving.versions(name)] == [("primary", 2)]
 
-        back = serving.rollback(name)
-        assert (back.version, back.canary_version) == (1, None)
+        back = serving.rollback(name)  # the whole routing that served before the promotion: v1 with its canary
+        assert (back.version, back.canary_version, back.canary_traffic, back.shadow_version) == (1, 2, 25, None)
+        assert [(f.role, f.version, f.traffic) for f in serving.versions(name)] == [("primary", 1, 75), ("canary", 2, 25)]
         history = serving.history(name)
-        assert [(h.change, h.from_version, h.to_version) for h in history] == [
-            ("deployed", None, 1), ("promoted", 1, 2), ("rolled back", 2, 1)]
+        assert [(h.change, h.from_version, h.to_version, h.canary, h.shadow) for h in history] == [
+            ("deployed", None, 1, None, None), ("shadow", 1, 1, None, 2), ("shadow removed", 1, 1, None, None),
+            ("canary", 1, 1, 2, None), ("promoted", 1, 2, None, None), ("rolled back", 2, 1, 2, None)]
+        assert history[-1].share == 25
         assert all(h.by and h.time > 0 and h.model == "dogcat-model" for h in history)
+        import os
+        import pwd
+
+        assert {h.by for h in history} == {pwd.getpwuid(os.getuid()).pw_name}  # the OS account, not $USER
     finally:
         serving.undeploy(name)
     for call in (serving.rollback, serving.history, serving.versions):
@@ -151,3 +166,16 @@ def test_health_is_a_reachable_service_of_the_serving_part(serving):
     service = serving.health()
     assert isinstance(service, Service)
     assert (service.part, service.reachable) == ("serving", True), service.detail
+
+
+def test_a_deployment_remembers_the_alias_it_was_deployed_by(serving, versions, fresh_name):
+    name = fresh_name("alias")
+    v1, v2 = versions
+    assert serving.deploy(name, v1, "production").alias == "production"
+    try:
+        assert serving.get_deployment(name).alias == "production"
+        assert serving.update(name, v2).alias == "production"  # kept: the alias may name another version now
+        assert serving.update(name, v1, "staging").alias == "staging"
+        assert [d.alias for d in serving.list_deployments() if d.name == name] == ["staging"]
+    finally:
+        serving.undeploy(name)

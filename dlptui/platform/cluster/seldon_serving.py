@@ -28,6 +28,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError
+from dlptui.platform import deployment_policy as policy
 from dlptui.platform import rules
 from dlptui.platform.cluster.ca_file import read_ca_file
 from dlptui.platform.cluster.kube_connection import KubeClient, timestamp
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 GROUP, VERSION, PLURAL = "machinelearning.seldon.io", "v1", "seldondeployments"
 CRD_NAME = f"{PLURAL}.{GROUP}"
 HISTORY = "dlptui.io/history"
-HISTORY_KEEP = 50
+ALIAS = "dlptui.io/alias"  # the registry alias the deployment was made by
 POD_LABEL = "seldon-deployment-id"  # the operator labels each pod of a deployment with its name
 MODEL_CONTAINER = "model"  # the graph's unit and its container, as in the template
 STATES = {"Available": DeploymentState.AVAILABLE, "Creating": DeploymentState.STARTING, "Failed": DeploymentState.FAILED}
@@ -108,6 +109,7 @@ def to_deployment(obj: dict, ingress: str | None = None) -> Deployment:
         created=timestamp(meta.get("creationTimestamp")),
         detail=detail,
         shadow_version=_served(shadow)[1] if shadow else None,
+        alias=(meta.get("annotations") or {}).get(ALIAS) or None,
     )
 
 
@@ -120,17 +122,39 @@ def history_of(obj: dict) -> list[dict]:
     return entries if isinstance(entries, list) else []
 
 
+def routing_of(obj: dict) -> policy.Routing:
+    """What a SeldonDeployment object serves, as the routing policy sees it."""
+    d = to_deployment(obj)
+    return policy.Routing(d.model, d.version, d.canary_version, d.canary_traffic if d.canary_version is not None else 0,
+                          d.shadow_version)
+
+
+def history_storage(history: list[dict]) -> dict[int, CheckpointStorage]:
+    """Where each version named in the history keeps its checkpoint, as the entries recorded it (newest wins)."""
+    known: dict[int, CheckpointStorage] = {}
+    for e in history:
+        if isinstance(e.get("storages"), dict):
+            for number, recorded in e["storages"].items():
+                if str(number).isdigit():
+                    known.update(storage_from_history({"storage": recorded}, int(number)))
+        elif e.get("to_version") is not None:
+            known.update(storage_from_history(e, int(e["to_version"])))
+    return known
+
+
+def _entry(change: str, before: policy.Routing | None, after: policy.Routing, known: dict[int, CheckpointStorage]) -> dict:
+    return policy.entry(change, policy.who(), before, after,
+                        storages={str(n): to_dict(known[n]) for n in after.versions() if n in known})
+
+
+def _same_model(name: str, routing: policy.Routing, version: ModelVersion | None) -> None:
+    if version is not None and version.model != routing.model:
+        raise InvalidInput(f"Deployment {name!r} serves {routing.model!r}; its canary and shadow are versions of "
+                           f"{routing.model!r} too, not of {version.model!r}.")
+
+
 def _known(version: ModelVersion) -> dict[int, CheckpointStorage]:
     return {version.version: version.checkpoint_storage} if version.checkpoint_storage is not None else {}
-
-
-def _who() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001
-        return "unknown"
 
 
 def prediction_client(cluster: ClusterSettings, token: str) -> SeldonClient:
@@ -192,18 +216,15 @@ class SeldonServing:
 
     # --- changing -----------------------------------------------------------------------
 
-    def deploy(self, name: str, version: ModelVersion) -> Deployment:
-        storage = self._storage(version.model, version.version, _known(version))
-        body = self._render(name, version.model, version.version, {version.version: storage})
-        entry = self._entry("deployed", version.model, None, version.version, storage)
-        body["metadata"].setdefault("annotations", {})[HISTORY] = json.dumps([entry])
+    def deploy(self, name: str, version: ModelVersion, alias: str | None = None) -> Deployment:
+        storage = {version.version: self._storage(version.model, version.version, _known(version))}
+        body = self._render(name, version.model, version.version, storage)
+        entry = _entry("deployed", None, policy.Routing(version.model, version.version), storage)
+        annotations = body["metadata"].setdefault("annotations", {})
+        annotations[HISTORY] = json.dumps([entry])
+        if alias:
+            annotations[ALIAS] = alias
         return self.create_object(body)
-
-    def _entry(self, change: str, model: str, before: int | None, after: int, storage: CheckpointStorage) -> dict:
-        import time
-
-        return {"time": time.time(), "change": change, "by": _who(), "model": model, "from_version": before, "to_version": after,
-                "storage": to_dict(storage)}
 
     def create_object(self, body: dict) -> Deployment:
         """Create a SeldonDeployment object as given (the rendered template, or one of the user's)."""
@@ -221,65 +242,52 @@ class SeldonServing:
             raise self._missing_place() from None
         return to_deployment(created, self.config.cluster.istio_ingress)
 
-    def update(self, name: str, version: ModelVersion) -> Deployment:
-        """Point predictor "main" at `version` (the operator rolls its pods over); a canary of that version is folded in."""
-        return self._move(name, version.model, version.version, "updated", _known(version))
-
-    def _move(self, name: str, model: str, version: int, change: str, known: dict[int, CheckpointStorage]) -> Deployment:
+    def update(self, name: str, version: ModelVersion, alias: str | None = None) -> Deployment:
+        """Point predictor "main" at `version` (the operator rolls its pods over); a canary of that version is
+        promoted, a shadow of it becomes the primary (deployment_policy)."""
         obj = self._get(name)
-        current = to_deployment(obj)
-        known = {**stored_storage(obj), **known}
-        promoted = current.canary_version == version
-        canary = None if promoted else current.canary_version
-        shadow = current.shadow_version if current.shadow_version != version else None
-        storage = self._storage(model, version, known)
-        history = history_of(obj) + [self._entry("promoted" if promoted and change == "updated" else change,
-                                                  model, current.version, version, storage)]
-        body = self._render(name, model, version, known, canary, current.canary_traffic, shadow)
-        return self._patch(name, body, history[-HISTORY_KEEP:])
+        after, change = policy.with_primary(routing_of(obj), version.model, version.version)
+        return self._apply(name, obj, after, change, _known(version), alias)
 
     def rollback(self, name: str) -> Deployment:
         obj = self._get(name)
-        current = to_deployment(obj)
-        before = next((e for e in reversed(history_of(obj)) if e.get("to_version") != current.version), None)
-        if before is None:
-            raise InvalidInput(f"Deployment {name!r} has served no other version; there is nothing to roll back to.")
-        version = int(before["to_version"])
-        return self._move(name, current.model, version, "rolled back", storage_from_history(before, version))
+        target = policy.rollback_target(name, history_of(obj), routing_of(obj))
+        return self._apply(name, obj, target, "rolled back", {})
 
     def history(self, name: str) -> list[DeploymentChange]:
-        return [
-            DeploymentChange(e["time"], e["change"], e["by"], e["model"], e.get("from_version"), e["to_version"])
-            for e in history_of(self._get(name))
-        ]
+        return policy.changes(history_of(self._get(name)))
 
     def set_canary(self, name: str, version: ModelVersion | None, traffic: int) -> Deployment:
         if version is not None:
             rules.check_canary_traffic(traffic)  # the arguments first, as on the local profile
         obj = self._get(name)
-        current, known = to_deployment(obj), stored_storage(obj)
-        if version is None:
-            return self._patch(name, self._render(name, current.model, current.version, known, shadow=current.shadow_version))
-        if version.version == current.version:
-            raise InvalidInput(f"Deployment {name!r} already serves version {version.version}; pick another version for the canary.")
-        known = {**known, **_known(version)}
-        known[version.version] = self._storage(version.model, version.version, known)
-        return self._patch(
-            name, self._render(name, current.model, current.version, known, version.version, traffic, current.shadow_version)
-        )
+        current = routing_of(obj)
+        _same_model(name, current, version)
+        after = policy.with_canary(name, current, version.version if version else None, int(traffic))
+        return self._apply(name, obj, after, "canary" if version else "canary removed", _known(version) if version else {})
 
     def set_shadow(self, name: str, version: ModelVersion | None) -> Deployment:
         obj = self._get(name)
-        current, known = to_deployment(obj), stored_storage(obj)
-        if version is not None and version.version == current.version:
-            raise InvalidInput(f"Deployment {name!r} already serves version {version.version}; pick another version for the shadow.")
-        if version is not None:
-            known = {**known, **_known(version)}
-            known[version.version] = self._storage(version.model, version.version, known)
-        return self._patch(name, self._render(
-            name, current.model, current.version, known, current.canary_version,
-            current.canary_traffic or DEFAULT_CANARY_TRAFFIC, version.version if version is not None else None,
-        ))
+        current = routing_of(obj)
+        _same_model(name, current, version)
+        after = policy.with_shadow(name, current, version.version if version else None)
+        return self._apply(name, obj, after, "shadow" if version else "shadow removed", _known(version) if version else {})
+
+    def _apply(self, name: str, obj: dict, target: policy.Routing, change: str, known: dict[int, CheckpointStorage],
+               alias: str | None = None) -> Deployment:
+        """Render the predictors of `target` and record the change (with each version's storage) in the history."""
+        current = routing_of(obj)
+        if target == current and alias is None:
+            return to_deployment(obj, self.config.cluster.istio_ingress)
+        known = {**history_storage(history_of(obj)), **stored_storage(obj), **known}
+        for number in target.versions():
+            known[number] = self._storage(target.model, number, known)
+        body = self._render(name, target.model, target.primary, known, target.canary,
+                            target.share or DEFAULT_CANARY_TRAFFIC, target.shadow)
+        history = history_of(obj)
+        if target != current:
+            history = policy.appended(history, _entry(change, current, target, known))
+        return self._patch(name, body, history, alias)
 
     def versions(self, name: str) -> list[VersionFigures]:
         """Traffic per predictor from the object; requests, errors and latency from Prometheus when it is named."""
@@ -439,11 +447,12 @@ class SeldonServing:
         except NotFound:
             raise self._no_such(name) from None
 
-    def _patch(self, name: str, body: dict, history: list[dict] | None = None) -> Deployment:
+    def _patch(self, name: str, body: dict, history: list[dict] | None = None, alias: str | None = None) -> Deployment:
         """Replace the predictors (a JSON merge patch replaces a list whole) with those of the rendered template."""
         patch: dict = {"spec": {"predictors": body["spec"]["predictors"]}}
-        if history is not None:
-            patch["metadata"] = {"annotations": {HISTORY: json.dumps(history)}}
+        annotations = {**({HISTORY: json.dumps(history)} if history is not None else {}), **({ALIAS: alias} if alias else {})}
+        if annotations:
+            patch["metadata"] = {"annotations": annotations}
         try:
             patched = self.kube.call(
                 f"update SeldonDeployment {name!r}",

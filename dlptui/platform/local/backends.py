@@ -128,8 +128,23 @@ def start_backend(version: ModelVersion, folder: Path) -> Backend:
     })
     backend = launch(ident, folder, args, env, version.model, version.version, checkpoint)
     # recorded the moment it exists, until a state file names it: a crash leaves no orphan (LocalServing.sweep_pending)
-    processes.write_json(folder / PENDING, backend.to_json())
+    processes.write_json(folder / PENDING, [r.to_json() for r in pending(folder)] + [backend.to_json()])
     return backend
+
+
+def pending(folder: Path) -> list[ProcessRecord]:
+    """The model servers started in `folder` that no state file names yet (a change may start several)."""
+    try:
+        data = json.loads((folder / PENDING).read_text())
+    except (FileNotFoundError, ValueError, OSError):
+        return []
+    records = []
+    for item in data if isinstance(data, list) else [data]:  # one record: what an older dlptui wrote
+        try:
+            records.append(ProcessRecord.from_json(item))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return records
 
 
 def backend_status(backend: Backend) -> tuple[str, str]:

@@ -144,28 +144,6 @@ class Admin:
         data = self._get(f"/stats?format=json&filter={pattern}").json()
         return sum(int(s.get("value", 0)) for s in data.get("stats", []) if "name" in s)
 
-    def stats(self) -> dict[str, int]:
-        """Counters and gauges of the clusters, by full name."""
-        data = self._get("/stats?format=json&filter=^cluster\\.v-").json()
-        return {s["name"]: s.get("value", 0) for s in data.get("stats", []) if "name" in s}
-
-    def latencies(self) -> dict[str, tuple[float | None, float | None]]:
-        """cluster name -> (p50 ms, p95 ms) of upstream_rq_time since start (cumulative)."""
-        data = self._get("/stats?format=json&usedonly&histogram_buckets=none&filter=upstream_rq_time$").json()
-        out: dict[str, tuple[float | None, float | None]] = {}
-        for entry in data.get("stats", []):
-            histograms = entry.get("histograms")
-            if not isinstance(histograms, dict):
-                continue
-            quantiles = histograms.get("supported_quantiles", [])
-            for h in histograms.get("computed_quantiles", []):
-                name = h.get("name", "")
-                if not name.startswith("cluster.v-"):
-                    continue
-                values = {q: v.get("cumulative") for q, v in zip(quantiles, h.get("values", []))}
-                out[name[len("cluster."):-len(".upstream_rq_time")]] = (values.get(50.0), values.get(95.0))
-        return out
-
     def in_flight(self, cluster: str) -> int:
         text = self._get(f"/stats?filter=^cluster\\.{cluster}\\.upstream_rq_active$").text
         for line in text.splitlines():

@@ -65,6 +65,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         self.log_of: str | None = None  # the deployment whose log is shown (read by fetch's thread)
         self._log_shown: tuple[str | None, list[str]] = (None, [])
         self.trends: dict[tuple[str, str, int], Series] = {}  # (deployment, role, version) -> requests per poll
+        self.alias_note = ""  # the sentence when the alias the deployment was made by names another version
 
     def compose_body(self) -> ComposeResult:
         yield ResourceTable(
@@ -112,23 +113,29 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
 
     # -- polling -------------------------------------------------------------------
 
-    def fetch(self) -> tuple[list[Deployment], str | None, list[str], list[VersionFigures]]:
-        serving = self.platform.serving
-        deployments = serving.list_deployments()
+    def fetch(self) -> tuple[list[Deployment], str | None, list[str], list[VersionFigures], str]:
+        part = self.platform.serving
+        deployments = part.list_deployments()
         names = [d.name for d in deployments]
         name = self.log_of if self.log_of in names else (names[0] if names else None)
         try:
-            lines = serving.logs(name, LOG_LINES) if name else []
+            lines = part.logs(name, LOG_LINES) if name else []
         except PlatformError as e:  # no pod or no log yet (a cluster): the list still shows, the log says why
             lines = [str(e)]
         try:
-            figures = serving.versions(name) if name else []
+            figures = part.versions(name) if name else []
         except PlatformError:
             figures = []
-        return deployments, name, lines, figures
+        chosen = next((d for d in deployments if d.name == name), None)
+        try:
+            note = serving.alias_note(self.platform, chosen) if chosen is not None else ""
+        except PlatformError:  # the registry does not answer: the rest still shows
+            note = ""
+        return deployments, name, lines, figures, note
 
-    def show(self, data: tuple[list[Deployment], str | None, list[str], list[VersionFigures]]) -> None:
-        deployments, name, lines, figures = data
+    def show(self, data: tuple[list[Deployment], str | None, list[str], list[VersionFigures], str]) -> None:
+        deployments, name, lines, figures, note = data
+        self.alias_note = note
         self.deployments = {d.name: d for d in deployments}
         self.table.update_rows((d.name, self._cells(d)) for d in deployments)
         if self.log_of != self.table.selected_key:  # the cursor moved while the poll ran
@@ -157,8 +164,8 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
             )))
         self.query_one("#versions", ResourceTable).update_rows(rows)
         self.query_one("#versions-title", Static).update(shown(f"Versions of {name}" if name else "Versions"))
-        self.query_one("#verdict", Static).update(shown(serving.verdict(figures) if len(figures) > 1 else
-                                                        (figures[0].note if figures else "")))
+        said = serving.verdict(figures) if len(figures) > 1 else (figures[0].note if figures else "")
+        self.query_one("#verdict", Static).update(shown("\n".join(filter(None, [self.alias_note, said]))))
 
     @staticmethod
     def _cells(d: Deployment) -> tuple:
@@ -284,8 +291,18 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         if d.canary_version is None:
             self.notify(f"{d.name} has no canary to promote (t sets one).", severity="warning")
             return
+        def promote(move_alias: bool) -> None:
+            self.call(serving.promote_canary, self.platform, d.name, move_alias, then=self._changed("promoted"))
+
+        def alias_too() -> None:  # the alias it was deployed by would name the old version: offer to move it
+            from dlptui.tui.dialogs.confirm import ConfirmDialog
+
+            self.ask(ConfirmDialog(f"{d.name} was deployed as {d.model}@{d.alias}. Move {d.alias} to version "
+                                   f"{d.canary_version} too?"), promote)
+
         self.confirm(f"Promote the canary of {d.name}: all traffic to version {d.canary_version}, version {d.version} stopped?",
-                     lambda: self.call(serving.promote_canary, self.platform, d.name, then=self._changed("promoted")))
+                     lambda: self.call(serving.alias_would_drift, self.platform, d,
+                                       then=lambda drift: alias_too() if drift else promote(False)))
 
     def action_abort_canary(self) -> None:
         d = self._need_selected()
