@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from dlptui import resources
+from dlptui.platform import rules
 
 DATA_REPO = "dogs-and-cats"  # the split data set (train/, eval/)
-DATA_BRANCH = "master"
+DATA_BRANCH = rules.DEFAULT_BRANCH
 MODEL = "dogcat-model"
 DEPLOYMENT = "dogcat-deploy"
-CANARY_TRAFFIC = 10  # percent of the requests a new canary takes unless told otherwise
+CANARY_TRAFFIC = rules.DEFAULT_CANARY_SHARE  # percent of the requests a new canary takes unless told otherwise
 
 
 def demo_config() -> Path:

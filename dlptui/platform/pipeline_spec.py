@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from dlptui.errors import InvalidInput, NotAvailable
-from dlptui.platform.rules import NAME, check_branch_name, check_repo_name
+from dlptui.platform.rules import DEFAULT_BRANCH, NAME, check_branch_name, check_repo_name
 
 DEFAULT_TRIES = 3  # pachd's default datum_tries
 DEFAULT_IMAGE = "ubuntu:20.04"  # pachd's DefaultUserImage, which it gives a transform without an image
@@ -84,7 +84,7 @@ class Spec:
     image: str = ""
     parallelism: int = 0  # 0: the number of cores
     datum_tries: int = DEFAULT_TRIES
-    output_branch: str = "master"
+    output_branch: str = DEFAULT_BRANCH
     description: str = ""
     datum_timeout: float | None = None  # seconds; None: no limit
     job_timeout: float | None = None
@@ -236,7 +236,7 @@ def parse(spec: Mapping) -> Spec:
         raise InvalidInput(f"Pipeline {name!r} has no transform.cmd; give the command to run on each datum.")
     if req.parallelism_spec.constant < 0 or req.datum_tries < 0:
         raise InvalidInput(f"Pipeline {name!r} has a negative parallelism_spec.constant or datum_tries.")
-    output_branch = req.output_branch or "master"
+    output_branch = req.output_branch or DEFAULT_BRANCH
     check_branch_name(output_branch)
     if req.reprocess_spec not in ("", "until_success", "every_job"):
         raise InvalidInput(f"Pipeline {name!r} has reprocess_spec {req.reprocess_spec!r}; use \"until_success\" or \"every_job\".")
@@ -281,7 +281,7 @@ def _input(message: Any, pipeline: str) -> InputTree:
         raise InvalidInput(f"Pipeline {pipeline!r} has a pfs input without a repo.")
     check_repo_name(pfs.repo)
     check_glob(pfs.glob, pfs.repo, pipeline)
-    branch = pfs.branch or "master"
+    branch = pfs.branch or DEFAULT_BRANCH
     check_branch_name(branch)
     return InputTree(kind="pfs", pfs=PfsInput(name=pfs.name or pfs.repo, repo=pfs.repo, branch=branch, glob=pfs.glob))
 

@@ -343,3 +343,26 @@ def test_iter_file_streams_the_bytes_of_get_file_in_chunks(data_store, fresh_nam
     with pytest.raises(NotFound) as e:
         data_store.iter_file(name, "master", "/nope.bin")  # before the first chunk
     one_sentence(e.value, "/nope.bin")
+
+
+def test_a_folder_put_refuses_a_link_that_leads_outside_it_and_commits_nothing(data_store, fresh_name, tmp_path):
+    """The one walk of a folder (rules.files_below) on both profiles: `cat.1.jpg -> ~/.ssh/id_rsa` must not land
+    in a repo; a link inside the folder is taken."""
+    name = fresh_name("repo")
+    data_store.create_repo(name)
+    secret = tmp_path / "secret"
+    secret.write_text("not for the repo")
+    folder = tmp_path / "upload"
+    (folder / "train").mkdir(parents=True)
+    (folder / "train" / "cat.1.jpg").write_bytes(b"a cat")
+    (folder / "train" / "cat.2.jpg").symlink_to(folder / "train" / "cat.1.jpg")  # inside: fine
+    (folder / "train" / "cat.3.jpg").symlink_to(secret)
+    with pytest.raises(InvalidInput) as info:
+        data_store.put_files(name, "master", {"/data": folder})
+    one_sentence(info)
+    assert "outside" in str(info.value)
+    assert data_store.list_commits(name) == []
+    (folder / "train" / "cat.3.jpg").unlink()
+    data_store.put_files(name, "master", {"/data": folder})
+    assert sorted(f.path for f in data_store.list_files(name, "master", "/data/train")) == [
+        "/data/train/cat.1.jpg", "/data/train/cat.2.jpg"]

@@ -196,3 +196,15 @@ def wait_job(pipelines, job_id, timeout=30.0) -> Job:
             return job
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} did not end: {pipelines.inspect_job(job_id)}")
+
+
+@pytest.mark.parametrize("branch", ["v1.0", "a/b"])
+def test_an_output_branch_outside_pachds_rule_is_refused_before_anything_is_made(pipelines, raw, fresh_name, branch):
+    """The one branch rule (platform/rules.py) on both profiles: pachd would refuse `v1.0`, and the local store
+    used to, after the pipeline was made."""
+    name = fresh_name("pipe")
+    bad = {**spec(name, raw[0]), "output_branch": branch}
+    with pytest.raises(InvalidInput) as info:
+        pipelines.create_pipeline(bad)
+    one_sentence(info, branch)
+    assert name not in [p.name for p in pipelines.list_pipelines()]

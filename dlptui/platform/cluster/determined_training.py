@@ -13,6 +13,7 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dlptui.platform import rules
 from dlptui.platform.cluster.determined_connection import (
     Master,
     deleted,
@@ -240,7 +241,7 @@ class DeterminedTraining:
                 f"The config's data store is {store!r}, but the cluster profile trains on Pachyderm; "
                 "pass the data (REPO@BRANCH) or set data.store: pachyderm and data.repo."
             )
-        ref = self.platform.data.resolve(section["repo"], section.get("commit") or "master")
+        ref = self.platform.data.resolve(section["repo"], section.get("commit") or rules.DEFAULT_BRANCH)
         return {**section, "commit": ref.commit, "branch": section.get("branch") or ref.branch}
 
     def _act(self, experiment_id: str, verb: str, allowed: set[ExperimentState]) -> Experiment:

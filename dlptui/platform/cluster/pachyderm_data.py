@@ -27,7 +27,6 @@ from dlptui.platform.ports import Progress
 if TYPE_CHECKING:
     from dlptui.config import Config
 
-NAME = re.compile(r"^[a-zA-Z0-9_-]+$")  # pachd's rule for repo and branch names (dlptui's repo rule is narrower)
 FULL_ID = re.compile(r"^[0-9a-f]{32}$")
 FILE = 1  # pfs_pb2.FileType.FILE (DIR is 2)
 FINISHED = 4  # pfs_pb2.CommitState.FINISHED (STARTED 1, READY 2, FINISHING 3)
@@ -262,8 +261,7 @@ class PachydermDataStore:
                 continue
             path = Path(value)
             if path.is_dir():
-                for f in sorted(p for p in path.rglob("*") if p.is_file()):
-                    out.append((rules.join(dest, *f.relative_to(path).parts), f, f.stat().st_size))
+                out.extend((where, f, f.stat().st_size) for where, f in rules.files_below(path, dest))
             elif path.is_file():
                 out.append((dest, path, path.stat().st_size))
             else:
@@ -274,8 +272,7 @@ class PachydermDataStore:
 
     def _modify(self, repo: str, branch: str, message: str, ops) -> Commit:
         """One commit on `branch` holding the changes `ops(mfc)` queues; dropped again if they fail."""
-        if not NAME.match(branch or ""):
-            raise InvalidInput(f"{branch!r} is not a valid branch name; use letters, digits, '-' and '_'.")
+        rules.check_branch_name(branch)
         with self.pachd.call(f"repo {repo!r}") as client:
             client.inspect_repo(repo)
             commit = client.start_commit(repo, branch, description=message or None)

@@ -31,7 +31,7 @@ from dlptui.platform import rules
 from dlptui.platform.model import CheckpointStorage
 
 MAIN, CANARY, SHADOW = "main", "canary", "shadow"
-DEFAULT_CANARY_TRAFFIC = 10
+DEFAULT_CANARY_TRAFFIC = rules.DEFAULT_CANARY_SHARE
 # A ResNet-50 or EfficientNet-lite0 on CPU: torch and the weights take about 1 GiB, a request a few hundred MiB more.
 RESOURCES = {"cpu_request": "500m", "memory_request": "1Gi", "cpu_limit": "2", "memory_limit": "2Gi"}
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")

@@ -15,7 +15,6 @@ both land, one after the other, each on top of the other's head.
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import stat
 import time
@@ -30,22 +29,16 @@ from dlptui.platform import data_rules
 from dlptui.platform.local.blobs import BlobStore, Pack, Staged
 from dlptui.platform.local.commit_rows import COMMIT_COLUMNS, data_commits, pipeline_users, with_provenance
 from dlptui.platform.local.metadb import open_metadb
-from dlptui.platform.rules import Collected, check_repo_name, clean_path, join, space_checked
+from dlptui.platform.rules import (
+    DEFAULT_BRANCH, Collected, check_branch_name, check_repo_name, clean_path, files_below, space_checked,
+)
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
 from dlptui.platform.ports import Progress
 
-DEFAULT_BRANCH = "master"
 MIN_PREFIX = 4
-BRANCH = re.compile(r"^[A-Za-z0-9_-]+$")  # pachd's rule, so a branch made here can be made on a cluster
 
 STAGE_THREADS = 4  # files staged side by side by one put
 STAGE_BATCH = 256  # files per task: a task per file costs more than a small file's copy
-
-
-def check_branch_name(name: str) -> str:
-    if not isinstance(name, str) or not BRANCH.match(name) or len(name) > 63:
-        raise InvalidInput(f"{name!r} is not a valid branch name; use letters, digits, '-' and '_'.")
-    return name
 
 
 def _expand(files: Mapping[str, Path | bytes]) -> dict[str, Path | bytes]:
@@ -67,9 +60,7 @@ def _expand(files: Mapping[str, Path | bytes]) -> dict[str, Path | bytes]:
         if not is_dir:
             out[dest] = source
             continue
-        folder = Path(source)
-        for f in sorted(p for p in folder.rglob("*") if p.is_file()):
-            out[join(dest, *f.relative_to(folder).parts)] = f
+        out.update(files_below(Path(source), dest))
     return out
 
 

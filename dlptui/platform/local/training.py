@@ -35,6 +35,7 @@ from types import ModuleType
 
 from dlptui import resources
 from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError
+from dlptui.platform import rules
 from dlptui.platform.local import training_start
 from dlptui.platform.local.training_db import Row, TrainingDB
 from dlptui.platform.model import Checkpoint, DataRef, Experiment, ExperimentState, MetricPoint, Service, Trial
@@ -255,7 +256,7 @@ class LocalTraining:
             )
         if self.platform is None:
             raise NotAvailable("The local Training part needs the platform's data store to pin the data commit.")
-        ref = self.platform.data.resolve(section["repo"], section.get("commit") or "master")
+        ref = self.platform.data.resolve(section["repo"], section.get("commit") or rules.DEFAULT_BRANCH)
         return {**section, "repo": ref.repo, "commit": ref.commit}, ref
 
     def _log(self, experiment_id: int) -> Path:
