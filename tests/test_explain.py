@@ -84,7 +84,7 @@ def png(picture) -> bytes:
 def test_the_map_is_brightest_on_the_patch_that_decides_the_class(tmp_path):
     import numpy as np
 
-    from dlptui.platform.checkpoint_model import explain
+    from dlptui.platform.local.checkpoint_model import explain
 
     checkpoint = tmp_path / "patch-checkpoint"
     train_patch_model(checkpoint)
@@ -115,7 +115,7 @@ def test_the_crop_box_is_what_the_eval_transform_keeps(tmp_path):
     from PIL import Image
 
     from dlptui import resources
-    from dlptui.platform.checkpoint_model import crop_box, trial_code
+    from dlptui.platform.local.checkpoint_model import crop_box, trial_code
 
     model_def, _ = trial_code(resources.trial_dir())
     transform = model_def.eval_transform({"image_size": 224})
@@ -133,7 +133,7 @@ def test_the_crop_box_is_what_the_eval_transform_keeps(tmp_path):
 
 
 def test_the_trial_names_do_not_stay_in_the_module_table(tmp_path, monkeypatch):
-    from dlptui.platform.checkpoint_model import TRIAL_MODULES, trial_code
+    from dlptui.platform.local.checkpoint_model import TRIAL_MODULES, trial_code
 
     copy = tmp_path / "trial-copy"
     shutil.copytree(Path(__file__).resolve().parents[1] / "trial", copy, ignore=shutil.ignore_patterns("__pycache__"))
@@ -147,7 +147,7 @@ def test_the_trial_names_do_not_stay_in_the_module_table(tmp_path, monkeypatch):
 def test_an_image_the_model_cannot_read_is_one_sentence(tmp_path):
     from PIL import Image
 
-    from dlptui.platform.checkpoint_model import decode
+    from dlptui.platform.local.checkpoint_model import decode
 
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), (10, 200, 30)).save(buf, "JPEG")

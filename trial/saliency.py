@@ -14,7 +14,7 @@ One forward and one backward pass: about 0.3 s for efficientnet-lite0 on this ma
 Integrated gradients was measured too and left out: 16 steps took 5 s there, over the 2 s budget.
 
 It lives beside `model_def.py` so it always fits the model that file builds; dlptui imports it
-in its own process (`dlptui/platform/checkpoint_model.py`), never at the console's start.
+in its own process (`dlptui/platform/local/checkpoint_model.py`), never at the console's start.
 """
 
 from __future__ import annotations

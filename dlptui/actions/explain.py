@@ -4,7 +4,7 @@
     write_overlay(explanation, Path("out.png"))
     caption(explanation)   # "Grad-CAM for cat (99.4%), dogcat-model@1: the brighter, the more it counted"
 
-The model runs here, in this process (`dlptui.platform.checkpoint_model`): the deployment names its
+The model runs here, in this process (`dlptui.platform.local.checkpoint_model`): the deployment names its
 version (the one that answered a prediction, or the one it serves), the registry the version's
 checkpoint, and that folder must be on this machine. The served answer and this one come from the
 same weights and the same eval transform, so the class explained is the one the deployment gave.
@@ -74,7 +74,7 @@ def explain_file(platform, deployment: str, path: str | Path, version: int | Non
 
 def explain_bytes(platform, deployment: str, image: bytes, name: str, version: int | None = None,
                   label: str | None = None) -> Explanation:
-    from dlptui.platform import checkpoint_model
+    from dlptui.platform.local import checkpoint_model
 
     model_version, folder = checkpoint_folder(platform, deployment, version)
     saliency = checkpoint_model.explain(folder, image, name, str(model_version), label)
