@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -215,6 +216,9 @@ def test_predict_explain_writes_the_overlay_then_a_damaged_or_missing_checkpoint
         assert explained["method"] == "Grad-CAM" and explained["overlay"] == str(out)
         assert abs(explained["probability"] - answer["probabilities"][answer["label"]]) < 1e-3  # the served answer
 
+        umask = os.umask(0o022)
+        os.umask(umask)
+        assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file of the user's, not a private temp file
         drawn = Image.open(out)
         assert drawn.format == "PNG" and drawn.size == (150, 96)
         before, after = np.asarray(wide, dtype=int), np.asarray(drawn.convert("RGB"), dtype=int)
@@ -246,3 +250,22 @@ def test_predict_explain_writes_the_overlay_then_a_damaged_or_missing_checkpoint
         assert "The checkpoint of dogcat-model@1 is not on this machine" in err and len(err.strip().splitlines()) == 1
     finally:
         trained_platform.serving.undeploy("dogcat-deploy")
+
+
+def test_the_caption_names_the_class_the_version_and_an_empty_map():
+    import numpy as np
+    from PIL import Image
+
+    from dlptui.actions.explain import Explanation, caption
+    from dlptui.platform.local.checkpoint_model import Saliency
+    from dlptui.platform.model import ModelVersion
+
+    version = ModelVersion("dogcat-model", 3, "uuid", 0.0)
+    heat = np.zeros((8, 8), np.float32)
+    heat[2, 5] = 1.0
+    found = Saliency("dog", {"cat": 0.25, "dog": 0.75}, heat, (0, 0, 80, 80), Image.new("RGB", (80, 80)))
+    said = caption(Explanation("x.jpg", "dogcat-deploy", version, found))
+    assert said == "Grad-CAM for dog (75.0%), dogcat-model@3: the redder, the more that part raised it"
+    assert found.peak() == (55, 25)  # the middle of cell (row 2, column 5) of an 8 x 8 map over 80 pixels
+    nothing = Saliency("cat", {"cat": 0.25, "dog": 0.75}, np.zeros((8, 8), np.float32), (0, 0, 80, 80), Image.new("RGB", (80, 80)))
+    assert caption(Explanation("x.jpg", "dogcat-deploy", version, nothing)).endswith(": no part of the image raised it")

@@ -122,3 +122,19 @@ async def test_E_with_no_deployment_or_no_image_says_so(platform, image_folder: 
         await wait_for(pilot, lambda: any(NO_DEPLOYMENT in n.message for n in app._notifications),
                        what="the no-deployment sentence")
         assert caption(screen) == "cat.1.jpg  96x96" and screen.explained is None
+
+
+async def test_E_can_be_remapped_to_e_on_the_predict_screen(config, platform, image_folder: Path, monkeypatch):
+    """`e` switches a deployment's version on Deployments; a keymap may still give it to the explanation here."""
+    from dataclasses import replace
+
+    monkeypatch.chdir(image_folder)
+    app = make_app(replace(config, keymap={"predict.explain": "e"}), platform, start="predict")
+    async with app.run_test(size=SIZE) as pilot:
+        screen, tree = await start(pilot, app)
+        await highlight(pilot, tree, "cat.1.jpg")
+        await pilot.press("E")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: any(NO_DEPLOYMENT in n.message for n in app._notifications),
+                       what="the no-deployment sentence")
+        assert sum(NO_DEPLOYMENT in n.message for n in app._notifications) == 1  # from e; E does nothing now

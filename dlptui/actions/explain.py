@@ -13,7 +13,7 @@ same weights and the same eval transform, so the class explained is the one the 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,9 +83,9 @@ def explain_bytes(platform, deployment: str, image: bytes, name: str, version: i
 
 def caption(explanation: Explanation) -> str:
     """One line saying which class the map explains, by which method, for which version."""
+    how = "no part of the image raised it" if explanation.saliency.empty else "the redder, the more that part raised it"
     return (f"{explanation.saliency.method} for {explanation.label} ({explanation.probability:.1%}), "
-            f"{text.model_ref(explanation.version.model, explanation.version.version)}: "
-            "the redder, the more that part raised it")
+            f"{text.model_ref(explanation.version.model, explanation.version.version)}: {how}")
 
 
 def overlay_target(out: str | Path) -> Path:
@@ -105,7 +105,9 @@ def write_overlay(explanation: Explanation, out: str | Path) -> Path:
     target = overlay_target(out)
     temporary = None
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        name = str(target.parent / f".{target.name}.{secrets.token_hex(4)}.part")
+        handle = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the user's umask decides, as for any file
+        temporary = name
         with os.fdopen(handle, "wb") as file:
             explanation.saliency.overlay.save(file, "PNG")
         os.replace(temporary, target)  # only a whole file takes the name

@@ -56,7 +56,12 @@ class Saliency:
     box: tuple[int, int, int, int]  # that crop in the image's pixels: left, top, right, bottom
     overlay: Any = field(repr=False)  # PIL RGB image of the image's own size, the map drawn over the crop
     method: str = "Grad-CAM"
-    seconds: float = 0.0  # loading (when not kept) and computing, without decoding the file
+    seconds: float = 0.0  # decoding, loading (when not kept), computing and drawing
+
+    @property
+    def empty(self) -> bool:
+        """Nothing in the image raised the class (the map is zero everywhere)."""
+        return not float(self.heat.max()) > 0
 
     def peak(self) -> tuple[int, int]:
         """(x, y) of the map's brightest point, in the image's pixels."""
@@ -71,22 +76,23 @@ class Saliency:
 def explain(checkpoint: Path, image: bytes, filename: str, what: str, label: str | None = None) -> Saliency:
     """The saliency map of `image` (JPEG or PNG bytes, named `filename` in sentences) for class `label` (default:
     the class the model gives the most), from the checkpoint folder of `what` (e.g. "dogcat-model@1")."""
+    start = time.perf_counter()
     picture = decode(image, filename)
     with _lock:
-        start = time.perf_counter()
         model, transform, classes, saliency = _model(checkpoint, what)
         if label is not None and label not in classes:
             raise InvalidInput(f"{what} knows the classes {', '.join(classes)}, not {label!r}; explain one of those.")
-        batch = transform(picture).unsqueeze(0)
         try:
+            batch = transform(picture).unsqueeze(0)
             heat, probabilities = saliency.grad_cam(model, batch, None if label is None else classes.index(label))
-        except ValueError as e:  # a model the map cannot be drawn for (no convolutional block)
-            raise NotAvailable(f"{what} cannot be explained: {e}.") from None
-        seconds = time.perf_counter() - start
+        except Exception as e:  # a model the map cannot be drawn for (no convolutional block, another kind of output)
+            said = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise NotAvailable(f"{what} cannot be explained ({said[:200]}); explain a version of the shipped trial's model.") from None
     said = dict(zip(classes, probabilities))
     explained = label or max(said, key=said.get)
     box = crop_box(transform, picture.size)
-    return Saliency(explained, said, heat, box, draw_overlay(picture, heat, box), saliency.METHOD, seconds)
+    overlay = draw_overlay(picture, heat, box)
+    return Saliency(explained, said, heat, box, overlay, saliency.METHOD, time.perf_counter() - start)
 
 
 def decode(image: bytes, filename: str) -> Any:
