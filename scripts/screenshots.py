@@ -1,8 +1,11 @@
 """Write an SVG screenshot of each console screen to docs/screenshots/<screen>.svg.
 
-Also `compare.svg` (two versions side by side) and `lineage.svg` (the lineage dialog of a version).
+Also `compare.svg` (two versions side by side), `lineage.svg` (the lineage dialog of a version),
+`explain.svg` (the Predict screen after `E`: Grad-CAM over the image) and `explain-overlay.png` (what
+`dlptui predict IMAGE --explain OUT.png` writes, for scikit-image's CC0 cat photo where scikit-image is
+installed, else for a sample image).
 
-    .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--size 120x36]
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--size 120x36] [--only NAME ...]
 
 It builds a demo platform in a temporary DLPTUI_HOME, the whole reference workflow on the
 SYNTHETIC sample: the data set committed to `dogs-and-cats`, the demo trial trained (the one F2
@@ -84,13 +87,15 @@ async def until(pilot, predicate, what: str) -> None:
     raise SystemExit(f"{what} did not happen within {GIVE_UP_S:.0f} s")
 
 
-async def shoot(platform, out: Path, size: tuple[int, int]) -> list[Path]:
+async def shoot(platform, out: Path, size: tuple[int, int], only: set[str] | None = None) -> list[Path]:
     from dlptui.tui.app import DlpApp
 
     app = DlpApp(platform.config, platform=platform, start="cluster")
     written: list[Path] = []
 
     def save(name: str) -> None:
+        if only and name not in only:
+            return
         path = out / f"{name}.svg"
         app.save_screenshot(filename=path.name, path=str(out))
         written.append(path)
@@ -153,13 +158,42 @@ async def shoot(platform, out: Path, size: tuple[int, int]) -> list[Path]:
         await pilot.press("f")
         await until(pilot, lambda: "images)" in str(screen.query_one("#counts").content), "the folder's predictions")
         save("predict")
+
+        tree.focus()
+        tree.move_cursor(tree.root.children[1])  # cat.2.jpg: its answer, then why
+        await pilot.press("x")
+        await until(pilot, lambda: screen.query_one("#bars").prediction is not None, "the prediction")
+        await pilot.press("E")
+        await until(pilot, lambda: screen.explained is not None, "the explanation")
+        await pilot.pause(0.5)
+        save("explain")
     return written
+
+
+def write_overlay(platform, out: Path, images: Path) -> Path:
+    """What `dlptui predict IMAGE --explain OUT.png` writes: the CC0 cat photo where scikit-image is here."""
+    from dlptui.actions import explain
+
+    image = images / "cat.2.jpg"
+    try:
+        from PIL import Image
+        from skimage import data
+
+        image = images.parent / "chelsea.jpg"
+        Image.fromarray(data.chelsea()).save(image, "JPEG", quality=90)
+    except ImportError:
+        pass
+    found = explain.explain_file(platform, "dogcat-deploy", image)
+    path = explain.write_overlay(found, out / "explain-overlay.png")
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {explain.caption(found)}", flush=True)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--size", default="120x36", help="terminal size, COLUMNSxROWS")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="write only these pictures (e.g. explain explain-overlay)")
     parser.add_argument(
         "--tiny", action="store_true", help="train trial/tiny.yaml (seconds) instead of the demo's trial/local.yaml (a minute or two)"
     )
@@ -176,9 +210,13 @@ def main(argv: list[str] | None = None) -> int:
         home = Path(tmp) / "home"
         platform = build_demo(home, ROOT / "trial" / ("tiny.yaml" if args.tiny else "local.yaml"))
         cwd = Path.cwd()
-        os.chdir(write_images(Path(tmp) / "images"))  # the predict screen starts in the current directory
+        images = write_images(Path(tmp) / "images")
+        os.chdir(images)  # the predict screen starts in the current directory
         try:
-            asyncio.run(shoot(platform, out, (columns, rows)))
+            only = set(args.only) if args.only else None
+            asyncio.run(shoot(platform, out, (columns, rows), only))
+            if not only or "explain-overlay" in only:
+                write_overlay(platform, out, images)
         finally:
             os.chdir(cwd)
             for deployment in platform.serving.list_deployments():

@@ -3,7 +3,7 @@
     dlptui deploy MODEL[@VERSION|@ALIAS] [--name NAME] [--canary VERSION --traffic PERCENT] [--shadow VERSION] [--wait]
     dlptui undeploy NAME [--yes]            asks on a terminal
     dlptui rollback NAME                    back to the version served before, recorded in the history
-    dlptui predict IMAGE... [--deployment NAME]
+    dlptui predict IMAGE... [--deployment NAME] [--explain OUT.png]   --explain: where the model looked (one image)
     dlptui predictions NAME [--since AGE|TIME] [--limit N] [--json]   the prediction log (JSON Lines with --json)
     dlptui deployment list
     dlptui deployment describe NAME [--lines N]   (also `deployment NAME`) with its versions' figures and log lines
@@ -21,6 +21,7 @@ from dlptui import text
 from dlptui.actions import predict as predicting
 from dlptui.actions import refs, serving
 from dlptui.actions.defaults import CANARY_TRAFFIC, DEPLOYMENT
+from dlptui.cli import explain as explaining
 from dlptui.cli.completers import deployment_names, model_names
 from dlptui.cli.output import confirm, emit_json, emit_object, emit_table, say
 from dlptui.platform.model import DeploymentState, to_dict
@@ -62,6 +63,7 @@ def register(sub) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG or PNG files")
     p.add_argument("--deployment", default=DEPLOYMENT, help=f"default {DEPLOYMENT}").completer = deployment_names
     p.add_argument("--json", action="store_true", help="print a JSON array, one object per image")
+    explaining.add_argument(p)
     p.set_defaults(func=predict)
 
     dp = sub.add_parser("deployment", aliases=["dp"], help="deployments: list, describe, logs")
@@ -271,12 +273,19 @@ PREDICT_WAIT_S = 120.0
 
 
 def predict(args, platform) -> int:
+    overlay = explaining.target(args)  # a bad --explain is told before any image is sent
     if platform.serving.get_deployment(args.deployment).state is DeploymentState.STARTING:
         # right after `deploy`: wait (bounded) for the model to load, showing how it goes on a terminal
         serving.wait_until_settled(platform, args.deployment, PREDICT_WAIT_S, progress=_progress(args.json))
     results = predicting.predict_files(platform, args.deployment, args.images)
+    explained = None
+    if overlay is not None and not results[0].error:
+        explained = explaining.explain(platform, args.deployment, results[0], args.images[0], overlay)
     if args.json:
-        emit_json([predicting.prediction_json(p) for p in results])
+        rows = [predicting.prediction_json(p) for p in results]
+        if explained is not None:
+            rows[0]["explanation"] = explaining.as_json(*explained)
+        emit_json(rows)
     else:
         columns = [
             ("IMAGE", lambda p: p.image),
@@ -288,7 +297,10 @@ def predict(args, platform) -> int:
             ("ERROR", lambda p: p.error),
         ]
         emit_table(results, columns, False)
+        if explained is not None:
+            say(explaining.line(*explained))
     failed = [p for p in results if p.error]
     if failed and not args.json:
-        say(f"dlptui: {len(failed)} of {len(results)} images failed.", file=sys.stderr)
+        unexplained = "; no overlay was written" if overlay is not None else ""
+        say(f"dlptui: {len(failed)} of {len(results)} images failed{unexplained}.", file=sys.stderr)
     return 1 if failed else 0

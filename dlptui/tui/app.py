@@ -61,6 +61,7 @@ key means two verbs (`tests/test_tui_keys.py` checks both). In the spirit of k9s
     f        predict a whole folder                   Predict
     o        open another folder                      Predict
     a        ask which deployment (the selector)      Predict
+    E        explain: where the model looked (Grad-CAM over the image) Predict
 
 In a dialog: Esc cancels, Enter confirms (on a focused button: presses it), `y` / `n`
 answer a yes/no question; the frame's keys (1-7, :, ?, q, f2) wait until it is closed. Every Binding has an id ("app.quit", "data.delete",

@@ -4,7 +4,10 @@ The tree lists the folders and images (jpg, jpeg, png, bmp, gif, webp) under the
 directory (`o` opens another folder). Moving onto an image previews it; Enter or `x` sends
 it to the deployment chosen in the selector (`a` goes to the selector: which deployment to
 ask); `f` sends every image of the highlighted folder (or of the highlighted image's
-folder) and fills the results table with a count per label. A file that is not an image,
+folder) and fills the results table with a count per label. `E` explains: the version that
+answered (or the one the deployment serves) runs here, on its checkpoint, and the preview shows
+where it looked (Grad-CAM) for the class it answered, with that class in the caption
+(`actions.explain`, in a worker: the first one imports torch). A file that is not an image,
 or is damaged, is said in one sentence.
 """
 
@@ -20,6 +23,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DirectoryTree, Label, Select, Static, Tree
 
+from dlptui.actions import explain as explaining
 from dlptui.actions.predict import read_image
 from dlptui.errors import PlatformError
 from dlptui.platform.model import Deployment, DeploymentState, Prediction
@@ -27,7 +31,7 @@ from dlptui.text import model_ref, plural
 from dlptui.tui.dialogs.files import FilePicker
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.shown import shown
-from dlptui.tui.widgets.image_preview import ImagePreview, open_image
+from dlptui.tui.widgets.image_preview import MAX_SIDE, ImagePreview, open_image
 from dlptui.tui.widgets.probabilities import Probabilities
 from dlptui.tui.widgets.resource_table import ResourceTable
 from dlptui.tui.widgets.trees import ImageTree, is_image_name
@@ -71,6 +75,7 @@ class PredictScreen(BaseScreen):
         Binding("f", "predict_folder", "Predict folder", id="predict.folder"),
         Binding("o", "open_folder", "Open folder", id="predict.open"),
         Binding("a", "choose_deployment", "Ask which deployment", id="predict.deployment"),
+        Binding("E", "explain", "Explain", id="predict.explain"),
     ]
 
     DEFAULT_CSS = """
@@ -92,6 +97,8 @@ class PredictScreen(BaseScreen):
         self.folder = (folder or Path.cwd()).resolve()
         self.current: Path | None = None  # the image on show
         self.results: dict[str, Prediction] = {}
+        self.explained: explaining.Explanation | None = None  # the explanation on show, if one is
+        self._explaining: Path | None = None  # the image whose caption an explanation owns (in flight, shown or failed)
         self._options: list[tuple[str, str]] = []  # the selector's (label, deployment) pairs
 
     def compose_body(self) -> ComposeResult:
@@ -166,6 +173,7 @@ class PredictScreen(BaseScreen):
         if path == self.current:
             return
         self.current = path
+        self.explained, self._explaining = None, None
         preview = self.query_one("#preview", ImagePreview)
         preview.show_message(f"Loading {path.name}...")
         self.query_one("#bars", Probabilities).show_message(
@@ -173,7 +181,11 @@ class PredictScreen(BaseScreen):
         )
 
         def shown(image) -> None:
-            if self.current == path:
+            if self.current != path or self.explained is not None:
+                return  # another image, or its explanation came first
+            if self._explaining == path:
+                preview.picture.image = image  # the caption says how the explanation goes
+            else:
                 width, height = image.info["original_size"]
                 preview.show_image(image, f"{path.name}  {width}x{height}")
 
@@ -212,6 +224,39 @@ class PredictScreen(BaseScreen):
                 bars.show(Prediction(image=path.name, error=sentence))
 
         self.call(_predict, self.platform, name, path, then=answered, on_error=failed, group="predict")
+
+    # -- why: the saliency map over the image --------------------------------------------
+
+    def action_explain(self) -> None:
+        path = self._highlighted()
+        if path is None or not path.is_file():
+            self.notify("Move onto an image first.", severity="warning")
+            return
+        name = self.deployment
+        if name is None:
+            self.notify(NO_DEPLOYMENT, severity="warning")
+            return
+        self.preview(path)
+        preview = self.query_one("#preview", ImagePreview)
+        answered = self.query_one("#bars", Probabilities).prediction
+        version = label = None
+        if answered is not None and answered.image == path.name and not answered.error:
+            version, label = answered.version, answered.label  # explain the answer on show
+        self._explaining = path
+        preview.set_caption(f"Explaining {path.name} with the model of {name} (the first time loads torch)...")
+
+        def shown(result) -> None:
+            explanation, picture = result
+            if self.current == path:
+                self.explained = explanation
+                preview.show_image(picture, explaining.caption(explanation))
+
+        def failed(sentence: str) -> None:
+            if self.current == path:
+                preview.set_caption(sentence)
+
+        self.call(_explain, self.platform, name, path, version, label, then=shown, on_error=failed, group="explain",
+                  exclusive=True)
 
     # -- a whole folder ------------------------------------------------------------------
 
@@ -285,3 +330,11 @@ def _predict(platform, name: str, path: Path) -> Prediction:
     if isinstance(data, str):
         return Prediction(image=path.name, error=data)
     return platform.serving.predict(name, data, path.name)
+
+
+def _explain(platform, name: str, path: Path, version: int | None, label: str | None):
+    """Runs in a thread: the explanation, and its overlay scaled down for the terminal."""
+    explanation = explaining.explain_file(platform, name, path, version=version, label=label)
+    picture = explanation.saliency.overlay.copy()
+    picture.thumbnail((MAX_SIDE, MAX_SIDE))
+    return explanation, picture

@@ -155,6 +155,10 @@ class ImagePreview(Vertical):
         self.picture.image = image
         self.query_one("#caption", Static).update(shown(caption))
 
+    def set_caption(self, caption: str) -> None:
+        """A new caption under the picture on show (a progress line, or why an overlay could not be drawn)."""
+        self.query_one("#caption", Static).update(shown(caption))
+
     def show_message(self, message: str) -> None:
         self.picture.image = None
         self.query_one("#caption", Static).update(shown(message))
