@@ -33,7 +33,7 @@ class Lineage:
 
 
 def _metrics(metrics: dict[str, float]) -> str:
-    return ", ".join(f"{k} {text.score(v)}" for k, v in sorted(metrics.items())) or "no metrics"
+    return ", ".join(f"{k} {text.metric(k, v)}" for k, v in sorted(metrics.items())) or "no metrics"
 
 
 def trace(platform, target: str) -> Lineage:
