@@ -51,7 +51,7 @@ async def test_create_upload_and_drill_down_to_the_files(config, platform, tmp_p
         assert files == {"/pets/a.txt": 1000, "/pets/sub/b.txt": 3000}
         bar = app.screen.query_one("#progress")
         assert (bar.total, bar.progress) == (4000, 4000)  # fed by the put's progress callback
-        await wait_for(pilot, lambda: repos_table(app).get_row("pets")[2] == 1, what="the commit count in the table")
+        await wait_for(pilot, lambda: repos_table(app).get_row("pets")[2] == "1", what="the commit count in the table")
 
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, CommitsScreen), what="the commits screen")

@@ -40,7 +40,7 @@ def read_image(path: str | Path) -> bytes:
         with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS):
             pass
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise InvalidInput(f"{path} is not a JPEG or PNG image; give a photo as a .jpg or .png file.") from None
+        raise InvalidInput(f"{path} is not an image (JPEG or PNG); give a photo as a .jpg or .png file.") from None
     return data
 
 

@@ -16,6 +16,7 @@ not trust raises Unreachable, with a sentence that says so.
 from __future__ import annotations
 
 import base64
+import re
 import ssl
 import threading
 import time
@@ -46,14 +47,16 @@ def error_message(response: httpx.Response) -> str:
 
 
 def about_image(info: str, name: str) -> str:
-    """A refusal of the model server as a sentence about the user's file: the server speaks of the request's
-    `binData` (the protocol, which the user never typed); the client sent the file's bytes there."""
+    """A refusal of the model server as a sentence about the user's file: the server speaks of "the image" and of the
+    request's `binData` (the protocol, which the user never typed); the client sent the file's bytes there."""
+    if re.match(r"The (\w+ )?image\b", info):
+        return re.sub(r"^The (\w+ )?image\b", lambda _: name, info, count=1)
     if "binData" not in info:
         return info
     if "is empty" in info:
         return f"{name} is empty; give a JPEG or PNG image."
     if "not an image" in info:
-        return f"{name} is not a JPEG or PNG image the model reads; give a photo as a .jpg or .png file."
+        return f"{name} is not an image the model reads (JPEG or PNG); give a photo as a .jpg or .png file."
     return f"The model server refused {name}: " + info.replace("binData", "the image")
 
 
