@@ -98,6 +98,9 @@ SERVER_LOG = [
     "See https://setuptools.pypa.io/en/latest/pkg_resources.html.",
     "  import pkg_resources",
     "2026-12-05 19:44:02,555 - seldon_core.microservice:main:579 - INFO:  Seldon Core version: 1.17.1",
+    "2026-12-05 19:44:02,558 - seldon_core.microservice:main:602 - INFO:  Parse JAEGER_EXTRA_TAGS []",
+    "2026-12-05 19:44:02,558 - seldon_core.microservice:main:605 - INFO:  Annotations: {}",
+    "2026-12-05 19:44:02,559 - seldon_core.microservice:main:613 - INFO:  Importing submodule ['dogcat_model', 'DogCatModel']",
     "2026-12-05 19:44:02,620 - seldon_core.microservice:server:432 - INFO:  Gunicorn Config:  {'bind': '0.0.0.0:9000', "
     "'accesslog': None, 'loglevel': 'info'}",
     "2026-12-05 19:44:02,623 - seldon_core.wrapper:_set_flask_app_configs:225 - INFO:  App Config:  <Config {'ENV': "

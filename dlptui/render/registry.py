@@ -98,11 +98,11 @@ def compare_versions(a: ModelVersion, b: ModelVersion) -> tuple[ModelVersion, Mo
         change, better = text.change(name, va, vb)
         rows.append(Compared(name, text.metric(name, va), text.metric(name, vb), change, better))
     facts = []
-    for label, va, vb in (
-        ("checkpoint", old.checkpoint_uuid, new.checkpoint_uuid),
-        ("experiment", old.experiment_id, new.experiment_id),
-        ("data commit", old.data_commit, new.data_commit),
+    for label, va, vb, short in (
+        ("checkpoint", old.checkpoint_uuid, new.checkpoint_uuid, text.uuid),
+        ("experiment", old.experiment_id, new.experiment_id, lambda v: v or text.MISSING),
+        ("data commit", old.data_commit, new.data_commit, text.commit_id),
     ):
-        facts.append(Compared(label, text.commit_id(va), text.commit_id(vb), "same" if va == vb else "differs"))
+        facts.append(Compared(label, short(va), short(vb), "same" if va == vb else "differs"))
     facts.append(Compared("aliases", joined(old.aliases), joined(new.aliases), ""))
     return old, new, rows, facts

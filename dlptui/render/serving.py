@@ -126,12 +126,14 @@ def describe_logged(p: LoggedPrediction) -> Block:
 
 # --- the model server's log --------------------------------------------------------------------
 # What Seldon's wrapper and gunicorn write that says nothing to a person reading a deployment's log: the
-# configuration dumps at start (Flask's `App Config: <Config {...}>` twice, `Gunicorn Config: {...}`), the
+# configuration dumps at start (Flask's `App Config: <Config {...}>` twice, `Gunicorn Config: {...}`, the tracing
+# tags, the empty annotations and the module it imports, as Python lists and dicts), the
 # deprecation warning of pkg_resources with its source line, and one error per readiness probe while the model
 # still loads (the answer the probe waits on). Seldon writes an error it answered as a Python dict: it is
 # written as its sentence and reason instead.
 _NOISE = (
     re.compile(r" - INFO:\s+(App|Gunicorn) Config: "),
+    re.compile(r" - INFO:\s+(Parse JAEGER_EXTRA_TAGS|Importing submodule |Annotations: \{\}\s*$)"),
     re.compile(r"UserWarning: pkg_resources is deprecated"),
     re.compile(r"^\s+import pkg_resources\s*$"),
     re.compile(r"'reason': 'MODEL_LOADING'"),
