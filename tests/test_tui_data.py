@@ -201,7 +201,7 @@ async def test_the_file_tree_sorts_naturally_previews_and_saves(config, platform
     platform.data.create_repo("pets")
     platform.data.put_files("pets", "master", {
         "/train/cat.10.jpg": _jpeg(40, (200, 120, 40)), "/train/cat.2.jpg": _jpeg(24, (40, 40, 200)),
-        "/train/cat.1.jpg": _jpeg(32, (10, 200, 10)), "/notes.txt": notes, "/blob.bin": b"\x00\x01binary" * 10,
+        "/train/cat.1.jpg": _jpeg(32, (10, 200, 10)), "/notes [v2].txt": notes, "/blob.bin": b"\x00\x01binary" * 10,
     })
     app = make_app(config, platform, start="data")
     async with app.run_test(size=SIZE) as pilot:
@@ -210,11 +210,12 @@ async def test_the_file_tree_sorts_naturally_previews_and_saves(config, platform
         order = [screen.index(f"cat.{n}.jpg") for n in (1, 2, 10)]
         assert order == sorted(order), screen  # cat.2 before cat.10, as a person counts
 
-        # Enter on a text file: its first lines, its size and hash
-        await choose(pilot, tree, "notes.txt")
+        # Enter on a text file: its first lines, its size and hash (its name as written, brackets and all)
+        await choose(pilot, tree, "notes [v2].txt")
         await wait_for(pilot, lambda: "line 1 of the notes" in drawn(app)[0], what="the text preview")
         screen = drawn(app)[0]
         assert "line 2 of the notes" in screen and "sha256 " in screen and "line 60 of" not in screen
+        assert "/notes [v2].txt" in screen and "notes [v2].txt  1.2 KiB" in screen
 
         # an image: drawn as a picture, its size in pixels under it
         await choose(pilot, tree, "cat.10.jpg")
@@ -227,7 +228,7 @@ async def test_the_file_tree_sorts_naturally_previews_and_saves(config, platform
         assert "80 B" in drawn(app)[0]
 
         # ctrl+s: saved as `data get -o` saves it, the bytes checked
-        await choose(pilot, tree, "notes.txt")
+        await choose(pilot, tree, "notes [v2].txt")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, InputDialog), what="the save dialog")
         target = tmp_path / "saved-notes.txt"
@@ -236,7 +237,7 @@ async def test_the_file_tree_sorts_naturally_previews_and_saves(config, platform
         await wait_for(pilot, lambda: target.exists(), what="the saved file")
         assert target.read_bytes() == notes
         # a toast is not part of the compositor's frame in a headless run: the notification is read where Textual keeps it
-        await wait_for(pilot, lambda: any(n.message == f"Saved /notes.txt to {target}." for n in app._notifications),
+        await wait_for(pilot, lambda: any(n.message == f"Saved /notes [v2].txt to {target}." for n in app._notifications),
                        what="the notification")
 
 
