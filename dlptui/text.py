@@ -1,8 +1,9 @@
-"""The one renderer of ids, sizes, times, numbers and references, for the CLI and the console alike.
+"""The one way to write a value (an id, a size, a time, a metric, a reference), for the CLI and the console alike.
 
 An id or a size is written the same way on every screen and in every table (as k9s keeps one
 render layer for all its views): change it here and both faces follow. Nothing here knows a
-face; everything takes plain values and returns a `str`.
+face or a noun; everything takes plain values and returns a `str`. `dlptui.render` builds each
+noun's table cells and describe block from these; the use cases' sentences use them too.
 """
 
 from __future__ import annotations
@@ -57,11 +58,83 @@ def since(t: float | None, now: float | None = None) -> str:
 
 
 def percent(fraction: float | None) -> str:
+    """A share (0.973) as 97.3%."""
     return MISSING if fraction is None else f"{100 * fraction:.1f}%"
 
 
 def number(value: float | None, digits: int = 4) -> str:
+    """A measured number in `digits` significant digits (0.2314, 1.235e-05, 1234)."""
     return MISSING if value is None else f"{value:.{digits}g}"
+
+
+# --- metrics: one rule for every face --------------------------------------------------------------
+# A metric whose name says it is a share of the examples (an accuracy, a precision, a recall, an F1, an AUC,
+# an agreement) is a fraction in [0, 1] and is written as a percent with one decimal; every other metric (a
+# loss, an error, a perplexity, a learning rate) in 4 significant digits. Lower is better for a loss or an error
+# (what a search's `smaller_is_better` says otherwise wins for its own metric), higher for everything else.
+FRACTION_WORDS = ("acc", "precision", "recall", "f1", "auc", "agreement")
+LOWER_WORDS = ("loss", "error", "err_rate", "perplexity", "mse", "mae", "rmse")
+
+
+def is_fraction(name: str) -> bool:
+    """Whether a metric of this name is a share written as a percent."""
+    lowered = name.lower()
+    return any(word in lowered for word in FRACTION_WORDS)
+
+
+def lower_is_better(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in LOWER_WORDS)
+
+
+def metric(name: str, value: float | None) -> str:
+    """A metric's value by the rule above: accuracy 0.9731 -> 97.3%, validation_loss 0.231419 -> 0.2314."""
+    if value is None:
+        return MISSING
+    return percent(value) if is_fraction(name) else number(value)
+
+
+def change(name: str, old: float | None, new: float | None, smaller_is_better: bool | None = None) -> tuple[str, bool | None]:
+    """(new minus old in the metric's own unit, with the better direction named; whether new is better, None when
+    equal or unknown): accuracy 0.90 -> 0.93 is ("+3.0 pp, better", True), loss 0.20 -> 0.25 is ("+0.05, worse", False)."""
+    if old is None or new is None:
+        return MISSING, None
+    delta = new - old
+    written = f"{100 * delta:+.1f} pp" if is_fraction(name) else f"{delta:+.4g}"
+    if written[1:] in ("0", "0.0 pp"):  # equal, or closer than the unit shows
+        return f"{written[1:]}, same", None
+    smaller = lower_is_better(name) if smaller_is_better is None else smaller_is_better
+    better = delta < 0 if smaller else delta > 0
+    return f"{written}, {'better' if better else 'worse'}", better
+
+
+def latency(ms: float | None) -> str:
+    """A request's latency: 35.2 ms."""
+    return MISSING if ms is None else f"{ms:.1f} ms"
+
+
+def duration(seconds: float | None) -> str:
+    """How long something ran: 4.2s, 3m07s, 2h05m."""
+    if seconds is None:
+        return MISSING
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+# --- names ---------------------------------------------------------------------------------------
+_CHUNKS = re.compile(r"(\d+)")
+
+
+def natural_key(path: str) -> tuple:
+    """Sort key of a file name or path as a person reads it: cat.2 before cat.10, folder by folder, case aside."""
+    return tuple(
+        tuple((0, int(chunk), chunk) if chunk.isdigit() else (1, chunk.casefold(), chunk) for chunk in _CHUNKS.split(part) if chunk)
+        for part in path.strip("/").split("/")
+    )
 
 
 def hparam(value: object) -> str:
@@ -73,17 +146,20 @@ def hparam(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def score(value: float | None) -> str:
-    """A metric such as an accuracy or a loss: four decimals."""
-    return MISSING if value is None else f"{value:.4f}"
-
-
 def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def commit_id(commit: str | None) -> str:
     return commit[:COMMIT_CHARS] if commit else MISSING
+
+
+def job_id(job: str | None) -> str:
+    """A job id shortened as a commit id is; a cluster job's `pipeline@id` keeps its pipeline."""
+    if not job:
+        return MISSING
+    pipeline, at, ident = job.rpartition("@")
+    return f"{pipeline}@{commit_id(ident)}" if at else commit_id(job)
 
 
 def uuid(value: str | None) -> str:

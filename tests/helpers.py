@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,13 @@ def run_cluster_status(home: Path, **env_vars: str) -> tuple[int, dict, str]:
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     return done.returncode, {s["part"]: s for s in json.loads(done.stdout)}, done.stderr
+
+
+REPR = re.compile(r"\b\d{10}\.\d+\b|\bNone\b|\[['\"]|\{['\"]|\(\)|\bTrue\b|\bFalse\b")  # epoch floats, None, lists, dicts
+
+
+def no_repr(text: str) -> str:
+    """`text` (what a person reads) holds no Python repr: no epoch float, no None, no list, dict, tuple or bool."""
+    found = REPR.search(text)
+    assert found is None, f"{found.group(0)!r} in: {text[max(0, found.start() - 80):found.end() + 80]!r}"
+    return text

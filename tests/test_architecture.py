@@ -46,3 +46,20 @@ def test_the_statistics_importing_the_platform_breaks_a_contract(tmp_path):
     result = subprocess.run([lint, "--no-cache"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert "the statistics are pure" in result.stdout and "dlptui.analysis.verdicts -> dlptui.config" in result.stdout
+
+
+def test_the_render_layer_importing_a_widget_or_a_backend_breaks_a_contract(tmp_path):
+    """dlptui.render turns the platform's model into words for both faces: a copy whose data renderer imports Textual
+    (or the local store) fails the contracts."""
+    import os
+
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
+    shutil.copytree(ROOT / "dlptui", tmp_path / "dlptui", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    data = tmp_path / "dlptui" / "render" / "data.py"
+    data.write_text(data.read_text() + "\nimport textual.widgets  # planted\nimport dlptui.platform.local.datastore  # planted\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run([lint, "--no-cache"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "dlptui.render.data -> textual" in result.stdout  # external packages are reported by their top name
+    assert "dlptui.render.data -> dlptui.platform.local.datastore" in result.stdout

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.helpers import run, run_json
+from tests.helpers import no_repr, run, run_json
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +48,13 @@ def test_canary_figures_promote_shadow_rollback_and_the_prediction_log(trained_p
             assert f["p50_ms"] is not None and f["p95_ms"] >= f["p50_ms"] > 0
         code, out, _ = run(capsys, "deployment", "describe", "cd")
         assert code == 0 and "canary v2" in out and "P95" in out
+        # words, not Python: local times, no None, no tuple of log lines; the log once, without Seldon's config dumps
+        assert "canary: version 2 takes 50% of the requests" in no_repr(out) and "log_tail" not in out
+        assert "App Config" not in out and "Gunicorn Config" not in out and "MODEL_LOADING" not in out
+        assert out.count("loaded (attempt") == 1
+        code, logs, _ = run(capsys, "deployment", "logs", "cd", "--lines", "500")
+        assert code == 0 and logs.count("Seldon Core version") == 1 and "App Config" not in logs
+        assert "App Config" in "".join(run_json(capsys, "deployment", "logs", "cd", "--lines", "500"))  # --json: as written
 
         # the prediction log: every prediction, JSON Lines, --since
         code, out, _ = run(capsys, "predictions", "cd", "--json")

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from dlptui.errors import Conflict, NotFound, Unreachable
-from tests.helpers import run
+from tests.helpers import no_repr, run
 
 pytestmark = pytest.mark.timeout(90)
 CLUSTER = ("--profile", "cluster")
@@ -116,6 +116,17 @@ def test_pipeline_create_job_and_restart_on_the_cluster(standin_cluster_env, cap
     assert (code, out) == (0, "alpha")
     code, _, err = cli(capsys, "job", "restart", again)
     assert code == Conflict.exit_code and "no failed datum" in err
+    # what a person reads on the cluster is written as locally: describe blocks, no Python repr
+    code, out, _ = cli(capsys, "job", again)
+    assert code == 0 and f"job: {again}" in no_repr(out) and "datums: 1 done, 0 skipped / 1" in out
+    code, out, _ = cli(capsys, "pipeline", "inspect", "upper")
+    assert code == 0 and "input: raw@master" in no_repr(out) and "command: sh -c" in out
+    code, out, _ = cli(capsys, "jobs", "upper")
+    assert code == 0 and f"upper@{again.partition('@')[2][:12]}" in out
+    # pachd refuses a user's commit to the pipeline's output branch: the same sentence as locally, exit 4
+    code, out, err = cli(capsys, "data", "put", "upper", str(tmp_path / "a.txt"))
+    assert (code, out) == (Conflict.exit_code, "") and err.count("\n") == 1
+    assert "Repo 'upper' is the output of pipeline 'upper', which only its jobs write" in err
     code, _, err = cli(capsys, "data", "delete", "raw", "--yes")
     assert code == Conflict.exit_code and "'upper'" in err and err.count("\n") == 1
 

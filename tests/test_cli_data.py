@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -12,7 +13,7 @@ import pytest
 
 from dlptui.actions.datasets import generate_sample
 from dlptui.errors import InvalidInput, NotAvailable, NotFound
-from tests.helpers import run, run_json
+from tests.helpers import no_repr, run, run_json
 
 
 def test_put_ls_commits_get_round_trip(home, capsys, tmp_path):
@@ -41,6 +42,28 @@ def test_put_ls_commits_get_round_trip(home, capsys, tmp_path):
 
     again = run_json(capsys, "data", "put", "docs", str(src))  # without --to: as cp -r, the folder keeps its name
     assert {f["path"] for f in run_json(capsys, "data", "ls", f"docs@{again['id']}", "/notes")} == {"/notes/a.txt", "/notes/b.txt"}
+
+
+def test_what_people_read_is_words_and_files_come_in_natural_order(home, capsys, tmp_path):
+    """The human output of a put and a listing: a describe block (local ISO times, '-' for what is missing, no
+    Python repr), file names in the order a person counts (cat.2 before cat.10), IEC sizes; --json stays data."""
+    src = tmp_path / "cats"
+    src.mkdir()
+    for n in (10, 2, 114, 1, 11):
+        (src / f"cat.{n}.jpg").write_bytes(b"x" * (n * 100))
+    code, out, _ = run(capsys, "data", "create", "pets")
+    assert code == 0 and "repo: pets" in no_repr(out) and "last change: -" in out
+    code, out, _ = run(capsys, "data", "put", "pets", str(src), "--to", "/train", "-m", "five cats")
+    assert code == 0 and "message: five cats" in no_repr(out) and "files: 5" in out and "parent: -" in out
+    assert re.search(r"created: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\n", out)
+    code, out, _ = run(capsys, "data", "ls", "pets", "/train")
+    listed = [line.split()[0] for line in out.splitlines()[1:]]
+    assert listed == [f"/train/cat.{n}.jpg" for n in (1, 2, 10, 11, 114)]
+    assert "11.1 KiB" in out  # cat.114.jpg: 11400 bytes
+    as_data = [f["path"] for f in run_json(capsys, "data", "ls", "pets", "/train")]
+    assert sorted(as_data) == sorted(listed)
+    code, out, _ = run(capsys, "data", "commits", "pets")
+    assert code == 0 and "five cats" in no_repr(out)
 
 
 def test_sample_and_import_kaggle_from_a_zip(home, capsys, tmp_path):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
 
 from dlptui.errors import Conflict, InvalidInput, NotFound
-from tests.helpers import run, run_json
+from tests.helpers import no_repr, run, run_json
 
 
 @pytest.fixture
@@ -52,7 +53,18 @@ def test_create_list_jobs_job_logs_commits_and_delete(home, capsys, tmp_path, sp
     [commit] = run_json(capsys, "data", "commits", "upper")
     assert commit["provenance"] == [f"raw@{raw['id']}"] and waited["output_commit"] == f"upper@{commit['id']}"
     code, out, _ = run(capsys, "jobs")  # the table for people
-    assert code == 0 and "success" in out and job_id in out
+    assert code == 0 and "success" in out and job_id[:12] in out and "1 done, 0 skipped / 1" in out
+    code, out, _ = run(capsys, "job", job_id)  # a describe block, then the datums
+    assert code == 0 and f"job: {job_id}" in no_repr(out) and "datums: 1 done, 0 skipped / 1" in out
+    assert "raw:/a.txt" in out and "DATUM" in out
+    code, out, _ = run(capsys, "pipeline", "inspect", "upper")
+    assert code == 0 and "pipeline: upper" in no_repr(out) and "input: raw@master" in out and "output: upper@master" in out
+    assert re.search(r"created: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", out)  # local ISO, not seconds since the epoch
+
+    # the output repo is the pipeline's: a user's put is refused in one sentence (Pachyderm's rule), nothing committed
+    code, out, err = run(capsys, "data", "put", "upper", str(tmp_path / "a.txt"))
+    assert (code, out) == (Conflict.exit_code, "") and len(err.splitlines()) == 1 and "only its jobs write" in err
+    assert len(run_json(capsys, "data", "commits", "upper")) == 1
     code, _, err = run(capsys, "job", "restart", job_id)
     assert code == Conflict.exit_code and "no failed datum" in err
 

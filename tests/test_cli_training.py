@@ -11,7 +11,7 @@ import pytest
 
 from dlptui.platform.model import ExperimentState
 from tests.fixtures.training import TINY, wait_for
-from tests.helpers import run
+from tests.helpers import no_repr, run
 
 
 def test_experiments_json_has_the_dataclass_fields(trained_platform, capsys):
@@ -27,7 +27,9 @@ def test_experiment_shows_one_and_its_checkpoints(trained_platform, capsys):
     code, out, _ = run(capsys, "experiment", "1", "--json")
     assert code == 0 and json.loads(out)["state"] == "completed"
     code, out, _ = run(capsys, "experiment", "1")
-    assert code == 0
+    assert code == 0 and "experiment: 1" in no_repr(out) and "state: completed" in out and "batches: 20/20" in out
+    experiment = trained_platform.training.get_experiment("1")
+    assert f"best accuracy: {100 * experiment.best_accuracy:.1f}%" in out  # a share as a percent, as on every screen
     for checkpoint in trained_platform.training.checkpoints("1"):
         assert checkpoint.uuid in out
 

@@ -414,6 +414,7 @@ def test_a_prediction_goes_through_the_gateway_path_to_a_real_seldon_microservic
         assert (prediction.image, prediction.version) == ("red.jpg", 1)
         refused = through_istio.predict("dogcat-deploy", b"this is not an image", "notes.txt")
         assert refused.label is None and refused.error and "\n" not in refused.error
+        assert "notes.txt" in refused.error and "binData" not in refused.error  # about the file, not the protocol
         assert gateway.paths == [f"/seldon/{namespace}/dogcat-deploy/api/v1.0/predictions"] * 2
     finally:
         through_istio.close()

@@ -129,7 +129,7 @@ async def test_data_screen_lists_pachd_repos_drills_down_and_creates_one(full_co
         assert isinstance(app.screen, DataScreen)
         repos = table(app, "repos")
         await wait_for(pilot, lambda: DATA_REPO in repos.all_keys, what="the stand-in's repo")
-        assert repos.get_row(DATA_REPO)[2] == 1  # one commit
+        assert repos.get_row(DATA_REPO)[2] == "1"  # one commit
         repos.focus()
         repos.move_cursor(row=repos.shown_keys.index(DATA_REPO))
         await pilot.press("enter")
@@ -254,7 +254,7 @@ async def test_models_screen_promotes_on_the_master(full_config, full_platform, 
         versions, history = table(app, "versions"), table(app, "history")
         await wait_for(pilot, lambda: versions.all_keys == ["dogcat-model@1"], what="version 1")
         row = versions.get_row("dogcat-model@1")
-        assert (str(row[1]), row[2], row[5]) == ("-", "0.7800", "1")
+        assert (str(row[1]), row[2], row[5]) == ("-", "78.0%", "1")  # accuracy as every face writes it
         assert str(row[6]) == f"{DATA_REPO}@{DATA_COMMIT[:12]}"  # dlptui.text.data_ref, as on every screen
         assert history.row_count == 0
 

@@ -51,7 +51,7 @@ async def test_create_upload_and_drill_down_to_the_files(config, platform, tmp_p
         assert files == {"/pets/a.txt": 1000, "/pets/sub/b.txt": 3000}
         bar = app.screen.query_one("#progress")
         assert (bar.total, bar.progress) == (4000, 4000)  # fed by the put's progress callback
-        await wait_for(pilot, lambda: repos_table(app).get_row("pets")[2] == 1, what="the commit count in the table")
+        await wait_for(pilot, lambda: repos_table(app).get_row("pets")[2] == "1", what="the commit count in the table")
 
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, CommitsScreen), what="the commits screen")
@@ -148,3 +148,125 @@ async def test_read_only_hides_the_changing_actions(config, platform):
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmDialog)
         assert [r.name for r in platform.data.list_repos()] == ["ro"]
+
+
+def _jpeg(side: int, colour: tuple[int, int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (side, side), colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+async def open_files(pilot, app, repo: str) -> Tree:
+    await wait_for(pilot, lambda: repo in repos_table(app).all_keys, what=f"repo {repo}")
+    repos_table(app).focus()
+    repos_table(app).move_cursor(row=repos_table(app).shown_keys.index(repo))
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, CommitsScreen) and app.screen.query_one("#commits").row_count, what="commits")
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, FilesScreen), what="the files screen")
+    tree = app.screen.query_one("#files", Tree)
+    await wait_for(pilot, lambda: tree.root.children, what="the file tree")
+    return tree
+
+
+async def choose(pilot, tree: Tree, name: str) -> None:
+    """Move the tree's cursor onto the file called `name` (its folder open) and press Enter."""
+    def find(node):
+        for child in node.children:
+            if child.data is not None and getattr(child.data, "path", "").endswith("/" + name):
+                return child
+            if child.children:
+                child.expand()
+                if found := find(child):
+                    return found
+        return None
+
+    node = find(tree.root)
+    assert node is not None, name
+    tree.focus()
+    await pilot.pause()
+    tree.move_cursor(node)
+    await pilot.pause()
+    await pilot.press("enter")
+
+
+async def test_the_file_tree_sorts_naturally_previews_and_saves(config, platform, tmp_path):
+    from tests.fixtures.tui import drawn
+
+    notes = "".join(f"line {n} of the notes\n" for n in range(1, 61)).encode()
+    platform.data.create_repo("pets")
+    platform.data.put_files("pets", "master", {
+        "/train/cat.10.jpg": _jpeg(40, (200, 120, 40)), "/train/cat.2.jpg": _jpeg(24, (40, 40, 200)),
+        "/train/cat.1.jpg": _jpeg(32, (10, 200, 10)), "/notes [v2].txt": notes, "/blob.bin": b"\x00\x01binary" * 10,
+    })
+    app = make_app(config, platform, start="data")
+    async with app.run_test(size=SIZE) as pilot:
+        tree = await open_files(pilot, app, "pets")
+        screen = drawn(app)[0]
+        order = [screen.index(f"cat.{n}.jpg") for n in (1, 2, 10)]
+        assert order == sorted(order), screen  # cat.2 before cat.10, as a person counts
+
+        # Enter on a text file: its first lines, its size and hash (its name as written, brackets and all)
+        await choose(pilot, tree, "notes [v2].txt")
+        await wait_for(pilot, lambda: "line 1 of the notes" in drawn(app)[0], what="the text preview")
+        screen = drawn(app)[0]
+        assert "line 2 of the notes" in screen and "sha256 " in screen and "line 60 of" not in screen
+        assert "/notes [v2].txt" in screen and "notes [v2].txt  1.2 KiB" in screen
+
+        # an image: drawn as a picture, its size in pixels under it
+        await choose(pilot, tree, "cat.10.jpg")
+        await wait_for(pilot, lambda: "40x40" in drawn(app)[0], what="the image preview")
+        assert "▀" in drawn(app)[0] and "line 1 of the notes" not in drawn(app)[0]
+
+        # anything else: its size and hash
+        await choose(pilot, tree, "blob.bin")
+        await wait_for(pilot, lambda: "a binary file" in drawn(app)[0], what="the binary file's facts")
+        assert "80 B" in drawn(app)[0]
+
+        # ctrl+s: saved as `data get -o` saves it, the bytes checked
+        await choose(pilot, tree, "notes [v2].txt")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, InputDialog), what="the save dialog")
+        target = tmp_path / "saved-notes.txt"
+        app.screen.query_one("#answer").value = str(target)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: target.exists(), what="the saved file")
+        assert target.read_bytes() == notes
+        # a toast is not part of the compositor's frame in a headless run: the notification is read where Textual keeps it
+        await wait_for(pilot, lambda: any(n.message == f"Saved /notes [v2].txt to {target}." for n in app._notifications),
+                       what="the notification")
+
+
+async def test_an_upload_into_a_pipelines_output_repo_is_one_sentence(config, platform, tmp_path):
+    platform.data.create_repo("raw")
+    platform.data.put_files("raw", "master", {"/a.txt": b"alpha"})
+    platform.pipelines.create_pipeline({"pipeline": {"name": "copied"}, "input": {"pfs": {"repo": "raw", "glob": "/*"}},
+                                        "transform": {"cmd": ["sh", "-c", "cp /pfs/raw/* /pfs/out/"]}})
+    upload = tmp_path / "mine.txt"
+    upload.write_text("mine")
+    app = make_app(config, platform, start="data")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: "copied" in repos_table(app).all_keys, what="the output repo")
+            await wait_for(pilot, lambda: platform.data.inspect_repo("copied").commits == 1, what="the job's output commit")
+            repos_table(app).focus()
+            repos_table(app).move_cursor(row=repos_table(app).shown_keys.index("copied"))
+            await pilot.press("u")
+            await pick(pilot, app, upload)
+            await wait_for(pilot, lambda: any("only its jobs write" in n.message for n in app._notifications),
+                           what="the sentence")
+            assert "Traceback" not in drawn_text(app) and isinstance(app.screen, DataScreen)
+            assert platform.data.inspect_repo("copied").commits == 1
+            assert [e.path for e in platform.data.list_files("copied", "master", "/")] == ["/a.txt"]
+    finally:
+        platform.pipelines.stop_pipeline("copied")
+
+
+def drawn_text(app) -> str:
+    from tests.fixtures.tui import drawn
+
+    return drawn(app)[0]

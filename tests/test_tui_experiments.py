@@ -15,7 +15,7 @@ from dlptui.tui.screens.experiment import ExperimentScreen
 from dlptui.tui.screens.experiments import ExperimentsScreen
 from dlptui.tui.widgets.metric_chart import MetricChart
 from dlptui.tui.widgets.resource_table import ResourceTable
-from tests.fixtures.tui import SIZE, make_app, wait_for
+from tests.fixtures.tui import SIZE, drawn, make_app, wait_for
 
 TRIAL = Path(__file__).resolve().parents[1] / "trial"
 RUN_LIMIT_S = 600  # a safety net against a hung child, not a measure of speed
@@ -258,7 +258,7 @@ async def test_a_search_lists_its_trials_overlays_them_compares_and_registers_th
         table = app.screen.query_one("#trials", ResourceTable)
         assert [str(c.label) for c in table.columns.values()][:3] == ["TRIAL", "STATE", "LEARNING_RATE"]
         row = [str(getattr(c, "plain", c)) for c in table.get_row(winner)]
-        assert row[0].endswith("best") and "0.01" in row[2] and "0.85" in row[4]
+        assert row[0].endswith("best") and "0.01" in row[2] and row[4] == "85.0%"  # accuracy as every face writes it
         loss = app.screen.query_one("#loss", MetricChart)
         await wait_for(pilot, lambda: {f"trial {t} training loss" for t in trials} <= set(loss.series), what="one series per trial")
         accuracy = app.screen.query_one("#accuracy", MetricChart)
@@ -303,6 +303,10 @@ async def test_a_search_lists_its_trials_overlays_them_compares_and_registers_th
         plotted = str(getattr(scatter, "plain", scatter))
         assert "learning_rate (log scale)" in plotted and "best accuracy" in plotted
         assert sum(1 for ch in plotted if 0x2800 < ord(ch) <= 0x28FF) == 3  # a dot per trial
+        lines = [line.split("█")[1] for line in drawn(app)[0].splitlines() if line.count("█") >= 2]  # the dialog's
+        assert any("best accuracy" in line and "60.0%" in line and "85.0%" in line for line in lines)  # the one metric rule
+        axis = next(i for i, line in enumerate(lines) if "learning_rate (log scale)" in line)
+        assert lines[axis - 1].split() == ["0.001", "0.01", "0.1"]  # the log axis ticked at values, never 1e-2.5
         await pilot.press("q")
         await wait_for(pilot, lambda: type(app.screen) is ExperimentScreen, what="the comparison closed")
 

@@ -7,10 +7,7 @@ and see every changing action hidden in read-only mode.
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
-
-from rich.console import Console
 
 import pytest
 
@@ -21,15 +18,9 @@ from dlptui.tui.dialogs.register import RegisterDialog
 from dlptui.tui.keys import screen_actions
 from dlptui.tui.screens.models import ModelsScreen, VersionsScreen
 from dlptui.tui.widgets.resource_table import ResourceTable
-from tests.fixtures.tui import SIZE, make_app, wait_for
+from tests.fixtures.tui import SIZE, drawn, make_app, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def plain(renderable, width: int = 100) -> str:
-    console = Console(width=width, record=True, file=io.StringIO())
-    console.print(renderable)
-    return console.export_text()
 
 
 def notes(app) -> list[str]:
@@ -111,20 +102,26 @@ async def test_compare_two_versions(trained_platform):
         await pilot.press("v")  # nothing marked yet: one sentence, no screen
         await pilot.pause()
         assert any("Mark a version with m first" in n for n in notes(app))
-        table.move_cursor(row=table.shown_keys.index("dogcat-model@1"))
+        table.move_cursor(row=table.shown_keys.index("dogcat-model@2"))  # the newer one marked: the order is the same
         await pilot.press("m")
-        await wait_for(pilot, lambda: str(table.get_row("dogcat-model@1")[0]) == "v1 *", what="the mark")
-        table.move_cursor(row=table.shown_keys.index("dogcat-model@2"))
+        await wait_for(pilot, lambda: str(table.get_row("dogcat-model@2")[0]) == "v2 *", what="the mark")
+        table.move_cursor(row=table.shown_keys.index("dogcat-model@1"))
         await pilot.press("v")
         await wait_for(pilot, lambda: isinstance(app.screen, CompareDialog), what="the comparison")
-        compare = app.screen
-        assert (compare.a.version, compare.b.version) == (1, 2)
-        shown = compare.query_one("#dialog-title").content
-        assert "version 1 against version 2" in str(shown)
-        text = plain(compare.query_one("#compare-table").content)
-        accuracy = next(line.split() for line in text.splitlines() if line.strip().startswith("accuracy"))
-        assert accuracy[1:3] == [f"{first.metrics['accuracy']:.4f}", f"{last.metrics['accuracy']:.4f}"]
-        assert "checkpoint" in text and "differs" in text
+        await pilot.pause()
+        screen = drawn(app)[0]
+        assert "dogcat-model: version 2 against version 1" in screen
+        header = next(line.split("█")[1].split() for line in screen.splitlines() if "change (v2 - v1)" in line)
+        assert header[:2] == ["v1", "v2"]  # the older on the left, the change is the newer minus the older
+        old, new = first.metrics["accuracy"], last.metrics["accuracy"]
+        delta = round(100 * (new - old), 1)
+        verdict = "same" if delta == 0 else ("better" if delta > 0 else "worse")
+        change = f"{abs(delta):.1f} pp, same" if delta == 0 else f"{delta:+.1f} pp, {verdict}"
+        accuracy = next(line for line in screen.splitlines() if f"{100 * old:.1f}%" in line and "accuracy" in line)
+        assert f"{100 * new:.1f}%" in accuracy and change in accuracy
+        loss = next(line for line in screen.splitlines() if "validation_loss" in line)
+        assert ("better" if last.metrics["validation_loss"] < first.metrics["validation_loss"] else "worse") in loss or "same" in loss
+        assert "checkpoint" in screen and "differs" in screen
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, VersionsScreen), what="back to the versions")
 

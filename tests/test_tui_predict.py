@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from dlptui.tui.dialogs.files import FilePicker
-from dlptui.tui.screens.predict import NO_DEPLOYMENT, PredictScreen, count_labels
+from dlptui.render.serving import prediction_counts
+from dlptui.tui.screens.predict import NO_DEPLOYMENT, NONE_PROMPT, PredictScreen
 from dlptui.tui.widgets.image_preview import ImagePreview
 from dlptui.tui.widgets.trees import ImageTree
 from dlptui.tui.widgets.probabilities import Probabilities
 from dlptui.tui.widgets.resource_table import ResourceTable
 from tests.fixtures.console import DEPLOYMENT
-from tests.fixtures.tui import SIZE, make_app, wait_for
+from tests.fixtures.tui import SIZE, drawn, make_app, wait_for
 
 IMAGES = ["cat.1.jpg", "cat.2.jpg", "cat.3.jpg", "dog.1.jpg", "dog.2.jpg", "fake.png", "truncated.jpg"]
 
@@ -93,6 +94,13 @@ async def test_predict_an_image_then_a_folder_then_a_dead_deployment(deployed, i
         screen, tree = await start(pilot, app)
         await wait_for(pilot, lambda: screen.deployment == DEPLOYMENT, what="the deployment in the selector")
         bars = screen.query_one("#bars", Probabilities)
+        # the selector's list is the deployments that serve: no stale "no deployment available" among them
+        await pilot.press("a", "enter")
+        await pilot.pause()
+        listed = drawn(app)[0]
+        assert DEPLOYMENT in listed and NONE_PROMPT not in listed
+        await pilot.press("escape")
+        await pilot.pause()
 
         # one image: its label, a bar per class, the latency
         await highlight(pilot, tree, "dog.1.jpg")
@@ -124,7 +132,7 @@ async def test_predict_an_image_then_a_folder_then_a_dead_deployment(deployed, i
         assert sorted(results.all_keys) == IMAGES
         labels = [str(results.get_row(k)[1]) for k in results.all_keys]
         assert labels.count("-") == 2  # fake.png and truncated.jpg
-        assert str(counts.content) == count_labels(screen.results.values())
+        assert str(counts.content) == prediction_counts(screen.results.values())
         for label in ("cat", "dog"):
             if labels.count(label):
                 assert f"{label} {labels.count(label)}" in str(counts.content)
@@ -141,6 +149,7 @@ async def test_predict_an_image_then_a_folder_then_a_dead_deployment(deployed, i
         await wait_for(pilot, lambda: screen.deployment is None, what="the selector to drop the deployment")
         await pilot.press("x")
         await wait_for(pilot, lambda: NO_DEPLOYMENT in bars_text(screen), what="the no-deployment sentence")
+        assert NONE_PROMPT in drawn(app)[0]  # the selector says so, rebuilt from the deployments there are
 
 
 def test_bars_and_counts_say_what_the_prediction_says():
@@ -152,13 +161,13 @@ def test_bars_and_counts_say_what_the_prediction_says():
     assert bar(0.55, 10) == "█████▌    "  # half a cell in eighths
     text = render_prediction(Prediction("x.jpg", "dog", {"cat": 0.25, "dog": 0.75}, latency_ms=12.4, version=3)).plain
     lines = [line for line in text.splitlines() if line.strip()]
-    assert lines[0] == "label  dog   (version 3)"
+    assert lines[0] == "label  dog   (v3)"
     assert lines[1].startswith("dog  ") and lines[1].endswith(" 75.0%")  # most likely first
     assert lines[2].startswith("cat  ") and lines[2].endswith(" 25.0%")
-    assert lines[3] == "latency  12 ms"
+    assert lines[3] == "latency  12.4 ms"
     assert render_prediction(Prediction("x.jpg", error="x.jpg is not an image.")).plain == "x.jpg is not an image."
     predictions = [Prediction("a", "cat"), Prediction("b", "dog"), Prediction("c", "cat"), Prediction("d", error="bad")]
-    assert count_labels(predictions) == "cat 2  ·  dog 1  ·  failed 1   (4 images)"
+    assert prediction_counts(predictions) == "cat 2, dog 1, failed 1 (4 images)"
 
 
 def test_half_blocks_fit_the_picture_and_keep_its_shape():

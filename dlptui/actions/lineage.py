@@ -33,7 +33,7 @@ class Lineage:
 
 
 def _metrics(metrics: dict[str, float]) -> str:
-    return ", ".join(f"{k} {text.score(v)}" for k, v in sorted(metrics.items())) or "no metrics"
+    return ", ".join(f"{k} {text.metric(k, v)}" for k, v in sorted(metrics.items())) or "no metrics"
 
 
 def trace(platform, target: str) -> Lineage:
@@ -129,7 +129,7 @@ def of_prediction(platform, deployment: str, ident: int) -> Lineage:
     if found is None:
         raise NotFound(f"Deployment {deployment} logged no prediction {ident} (or it is older than the log keeps).")
     target = f"{deployment}#{ident}"
-    label = f"{found.label} ({found.probabilities.get(found.label, 0):.3f})" if found.label else f"HTTP {found.status}"
+    label = f"{found.label} ({text.percent(found.probabilities.get(found.label, 0))})" if found.label else f"HTTP {found.status}"
     first = Step("prediction", target, f"{text.timestamp(found.time)}, {label}, {found.role} v{found.version}, "
-                                       f"{found.latency_ms:.1f} ms, input sha256 {found.input_sha256[:12]}")
+                                       f"{text.latency(found.latency_ms)}, input sha256 {found.input_sha256[:12]}")
     return _then_version(platform, target, first, found.model, found.version)

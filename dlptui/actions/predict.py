@@ -1,41 +1,84 @@
-"""Predicting files: read each image with one sentence for what cannot be read, send the rest."""
+"""Predicting files: read each image with one sentence for what cannot be read, send the rest; which deployment
+answers when none is named.
+
+The error rules (README): one image that cannot be read or is not an image is one sentence (InvalidInput, exit 2;
+a missing file NotFound, exit 3); of several images each one's sentence is its row, and the command fails (exit 2)
+when any did. No sentence names the protocol (the image travels as Seldon's binData, which a user never typed).
+"""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from pathlib import Path
 
-from dlptui.platform.model import Prediction
+from dlptui.errors import InvalidInput, NotFound
+from dlptui.platform.model import Deployment, Prediction
+
+IMAGE_FORMATS = ("JPEG", "PNG")  # what the model server decodes (a camera's MPO opens as JPEG)
 
 
-def read_image(path: str | Path) -> bytes | str:
-    """The file's bytes, or one sentence on why it cannot be read."""
+def read_image(path: str | Path) -> bytes:
+    """The file's bytes once they are known to be a JPEG or PNG; NotFound for a missing file, InvalidInput with one
+    sentence for anything else that cannot be sent (a folder, no permission, empty, not an image)."""
     file = Path(path).expanduser()
     try:
         data = file.read_bytes()
     except FileNotFoundError:
-        return f"There is no file {path}."
+        raise NotFound(f"There is no file {path}; check the path.") from None
     except IsADirectoryError:
-        return f"{path} is a folder, not an image file."
+        raise InvalidInput(f"{path} is a folder, not an image file; give the images in it.") from None
     except PermissionError:
-        return f"{path} cannot be read (permission denied)."
+        raise InvalidInput(f"{path} cannot be read (permission denied).") from None
     except OSError as e:
-        return f"{path} cannot be read ({e.strerror or e})."
-    return data if data else f"{path} is empty."
+        raise InvalidInput(f"{path} cannot be read ({e.strerror or e}).") from None
+    if not data:
+        raise InvalidInput(f"{path} is empty; give a JPEG or PNG image.")
+    from PIL import Image, UnidentifiedImageError
+
+    try:  # the header only: the model server decodes the pixels (and says so if they are damaged)
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS):
+            pass
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise InvalidInput(f"{path} is not an image (JPEG or PNG); give a photo as a .jpg or .png file.") from None
+    return data
+
+
+def predict_one(platform, deployment: str, path: str | Path) -> Prediction:
+    """One image's prediction, or its one sentence raised: NotFound (no such file), InvalidInput (not an image, or
+    the model server refused it). A deployment that does not serve raises its own error (Unreachable)."""
+    prediction = platform.serving.predict(deployment, read_image(path), str(path))
+    if prediction.error:
+        raise InvalidInput(prediction.error)
+    return prediction
 
 
 def predict_files(platform, deployment: str, paths: Iterable[str | Path]) -> list[Prediction]:
-    """One Prediction per file, in order; an unknown deployment fails once, before any file."""
+    """One Prediction per file, in order, a file that cannot be predicted holding its sentence in `error`; an
+    unknown deployment fails once, before any file, and one that stops serving fails the whole run."""
     serving = platform.serving
     serving.get_deployment(deployment)
     results: list[Prediction] = []
     for path in paths:
-        data = read_image(path)
-        if isinstance(data, str):
-            results.append(Prediction(image=str(path), error=data))
-        else:
-            results.append(serving.predict(deployment, data, str(path)))
+        try:
+            results.append(serving.predict(deployment, read_image(path), str(path)))
+        except (InvalidInput, NotFound) as e:
+            results.append(Prediction(image=str(path), error=str(e)))
     return results
+
+
+def candidates(platform) -> list[Deployment]:
+    """The deployments a prediction may go to when none is named; NotFound when nothing is deployed."""
+    deployments = sorted(platform.serving.list_deployments(), key=lambda d: d.name)
+    if not deployments:
+        raise NotFound("Nothing is deployed; deploy a model version first (`dlptui deploy dogcat-model@production`).")
+    return deployments
+
+
+def several(deployments: list[Deployment]) -> InvalidInput:
+    """The sentence for several deployments and none named, with nobody at a terminal to ask."""
+    names = ", ".join(d.name for d in deployments)
+    return InvalidInput(f"There are {len(deployments)} deployments ({names}); name one with --deployment NAME.")
 
 
 def prediction_json(p: Prediction) -> dict:

@@ -19,6 +19,7 @@ from dlptui.errors import InvalidInput, Unreachable
 from dlptui.platform import rules
 from dlptui.errors import NotFound
 from dlptui.platform.model import ALIASES, Deployment, DeploymentState, Model, ModelVersion
+from dlptui.text import latency, percent
 
 POLL_S = 0.5
 
@@ -218,11 +219,11 @@ def verdict(figures) -> str:
     if not other.requests:
         return f"The {other.role} (version {other.version}) has not answered a request yet."
     rate = lambda f: (f.errors or 0) / f.requests if f.requests else 0.0  # noqa: E731
-    parts = [f"{other.role} v{other.version}: {other.requests} requests, {rate(other):.1%} errors"]
+    parts = [f"{other.role} v{other.version}: {other.requests} requests, {percent(rate(other))} errors"]
     if primary.requests:
-        parts.append(f"primary v{primary.version}: {primary.requests} requests, {rate(primary):.1%} errors")
+        parts.append(f"primary v{primary.version}: {primary.requests} requests, {percent(rate(primary))} errors")
     if other.p95_ms is not None and primary.p95_ms is not None:
-        parts.append(f"p95 {other.p95_ms:.1f} ms vs {primary.p95_ms:.1f} ms")
+        parts.append(f"p95 {latency(other.p95_ms)} vs {latency(primary.p95_ms)}")
     if other.agreement is not None:
-        parts.append(f"agrees with the primary on {other.agreement:.1%}")
+        parts.append(f"agrees with the primary on {percent(other.agreement)}")
     return "; ".join(parts) + "."

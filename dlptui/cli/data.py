@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from dlptui.actions import refs
 from dlptui.actions.defaults import DATA_REPO
 from dlptui.cli.output import confirm, emit_json, emit_object, emit_table, say
 from dlptui.errors import InvalidInput
+from dlptui.render import data as render
 
 
 @contextmanager
@@ -89,15 +90,7 @@ def register(sub) -> None:
 
 
 def repos(args, platform) -> int:
-    columns = [
-        ("NAME", lambda r: r.name),
-        ("SIZE", lambda r: text.size(r.size_bytes)),
-        ("COMMITS", lambda r: r.commits),
-        ("BRANCHES", lambda r: ",".join(r.branches)),
-        ("LAST CHANGE", lambda r: text.timestamp(r.last_change)),
-        ("DESCRIPTION", lambda r: r.description),
-    ]
-    emit_table(platform.data.list_repos(), columns, args.json)
+    emit_table(platform.data.list_repos(), render.REPO_COLUMNS, args.json)
     return 0
 
 
@@ -137,29 +130,14 @@ def put_sources(paths: list[Path], to: str | None) -> dict[str, Path]:
 def ls(args, platform) -> int:
     repo, ref = refs.data_ref(args.target)
     entries = platform.data.list_files(repo, ref, args.path, recursive=args.recursive)
-    columns = [
-        ("PATH", lambda e: e.path + ("/" if e.type == "dir" else "")),
-        ("TYPE", lambda e: e.type),
-        ("SIZE", lambda e: text.size(e.size_bytes)),
-        ("SHA256", lambda e: e.hash[:12] if e.hash else None),
-    ]
-    emit_table(entries, columns, args.json)
+    emit_table(entries if args.json else render.sort_files(entries), render.FILE_COLUMNS, args.json)
     return 0
 
 
 def commits(args, platform) -> int:
     repo, _, branch = args.target.partition("@")
     rows = platform.data.list_commits(repo, branch or None, limit=args.limit)
-    columns = [
-        ("COMMIT", lambda c: c.id),
-        ("BRANCH", lambda c: c.branch),
-        ("CREATED", lambda c: text.timestamp(c.created)),
-        ("FILES", lambda c: c.files),
-        ("SIZE", lambda c: text.size(c.size_bytes)),
-        ("MESSAGE", lambda c: c.message),
-        ("PROVENANCE", lambda c: ", ".join(c.provenance) or None),
-    ]
-    emit_table(rows, columns, args.json)
+    emit_table(rows, render.COMMIT_COLUMNS, args.json)
     return 0
 
 
@@ -178,7 +156,9 @@ GET_HELP = (
 def get(args, platform) -> int:
     repo, ref, path = refs.file_ref(args.target)
     if args.output:
-        _get_to_file(platform.data.iter_file(repo, ref, path), Path(args.output))  # streamed: never whole in memory
+        from dlptui.actions.files import save
+
+        save(platform.data, repo, ref, path, Path(args.output))  # streamed, checked, renamed once whole
         return 0
     chunks = checked_chunks(platform.data, repo, ref, path)
     first_chunk = next(chunks, b"")  # the file is known good (or refused) before anything is written
@@ -215,33 +195,6 @@ def checked_chunks(store, repo: str, ref: str, path: str) -> Iterator[bytes]:
     for _ in store.iter_file(repo, ref, wanted):  # the first pass: CorruptBlob after its last chunk, nothing written
         pass
     yield from store.iter_file(repo, ref, wanted)
-
-
-def _get_to_file(chunks: Iterable[bytes], target: Path) -> None:
-    """The bytes into a temp file beside `target`, renamed to it only once whole and checked (the store's
-    iterator raises after its last chunk on a corrupt file); a full disk is one sentence, the temp file gone."""
-    import os
-    import tempfile
-
-    from dlptui.platform.rules import NO_SPACE, disk_full
-
-    folder = target.parent if str(target.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
-    except OSError as e:
-        raise InvalidInput(f"Cannot write {target} ({e.strerror}); check the folder exists and is writable.") from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-        os.replace(tmp, target)  # only a whole, checked file takes the name
-    except OSError as e:
-        if e.errno in NO_SPACE:
-            raise disk_full(folder.resolve()) from None
-        raise InvalidInput(f"Cannot write {target} ({e.strerror}); check the folder exists and is writable.") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def delete(args, platform) -> int:

@@ -23,8 +23,9 @@ from dlptui.actions import refs, serving
 from dlptui.actions.defaults import CANARY_TRAFFIC, DEPLOYMENT
 from dlptui.cli import explain as explaining
 from dlptui.cli.completers import deployment_names, model_names
-from dlptui.cli.output import confirm, emit_json, emit_object, emit_table, say
+from dlptui.cli.output import choose, confirm, emit_json, emit_object, emit_table, say
 from dlptui.platform.model import DeploymentState, to_dict
+from dlptui.render import serving as render
 
 
 def register(sub) -> None:
@@ -61,7 +62,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("predict", help="classify images with a deployment")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG or PNG files")
-    p.add_argument("--deployment", default=DEPLOYMENT, help=f"default {DEPLOYMENT}").completer = deployment_names
+    p.add_argument("--deployment", help="the deployment to ask (default: the only one; with several, asked on a "
+                   "terminal)").completer = deployment_names
     p.add_argument("--json", action="store_true", help="print a JSON array, one object per image")
     explaining.add_argument(p)
     p.set_defaults(func=predict)
@@ -130,34 +132,9 @@ def _progress(quiet: bool):
     return show
 
 
-COLUMNS = [
-    ("NAME", lambda d: d.name),
-    ("MODEL", lambda d: d.model),
-    ("VERSION", lambda d: d.version),
-    ("CANARY", lambda d: text.canary(d.canary_version, d.canary_traffic) if d.canary_version is not None else None),
-    ("REPLICAS", lambda d: d.replicas),
-    ("STATE", lambda d: d.state.value),
-    ("ENDPOINT", lambda d: d.endpoint),
-    ("DETAIL", lambda d: d.detail or None),  # the reason when not available; logs: `deployment logs NAME`
-]
-
-
 def list_deployments(args, platform) -> int:
-    emit_table(platform.serving.list_deployments(), COLUMNS, args.json)
+    emit_table(platform.serving.list_deployments(), render.DEPLOYMENT_COLUMNS, args.json)
     return 0
-
-
-FIGURES = [
-    ("VERSION", lambda f: f.version),
-    ("ROLE", lambda f: f.role),
-    ("TRAFFIC", lambda f: f"{f.traffic}%"),
-    ("REQUESTS", lambda f: f.requests),
-    ("ERRORS", lambda f: f.errors),
-    ("P50", lambda f: f"{f.p50_ms:.1f} ms" if f.p50_ms is not None else None),
-    ("P95", lambda f: f"{f.p95_ms:.1f} ms" if f.p95_ms is not None else None),
-    ("LABELS", lambda f: ", ".join(f"{k} {v}" for k, v in sorted(f.labels.items())) or None),
-    ("AGREEMENT", lambda f: f"{f.agreement:.1%}" if f.agreement is not None else None),
-]
 
 
 def describe(args, platform) -> int:
@@ -168,14 +145,19 @@ def describe(args, platform) -> int:
     if args.json:
         emit_json({**to_dict(deployment), "alias_note": note or None, "versions": serving.figures_json(figures),
                    "log": lines})
-    else:
-        emit_object(deployment, False)
-        if note:
-            say(note)
-        emit_table(figures, FIGURES, False, title="versions")
-        if sentence := serving.verdict(figures):
-            say(sentence)
-        say(text.plain("\n".join(lines)))
+        return 0
+    emit_object(deployment, False)
+    if note:
+        say(note)
+    say()
+    emit_table(figures, render.FIGURE_COLUMNS, False, title="versions")
+    if sentence := serving.verdict(figures):
+        say(sentence)
+    shown = render.server_log(lines)
+    say()
+    say(f"the last {text.plural(len(shown), 'line')} of the model server's log (`dlptui deployment logs {deployment.name}`):")
+    for line in shown:
+        say(line)
     return 0
 
 
@@ -215,9 +197,7 @@ def rollback(args, platform) -> int:
 
 
 def history(args, platform) -> int:
-    columns = [("TIME", lambda h: text.timestamp(h.time)), ("CHANGE", lambda h: h.change), ("BY", lambda h: h.by),
-               ("FROM", lambda h: h.from_version), ("TO", lambda h: h.to_version)]
-    emit_table(platform.serving.history(args.name), columns, args.json)
+    emit_table(platform.serving.history(args.name), render.CHANGE_COLUMNS, args.json)
     return 0
 
 
@@ -230,18 +210,7 @@ def predictions(args, platform) -> int:
         for row in rows:
             say(json.dumps(to_dict(row)))
         return 0
-    columns = [
-        ("ID", lambda p: p.id),
-        ("TIME", lambda p: text.timestamp(p.time)),
-        ("VERSION", lambda p: p.version),
-        ("ROLE", lambda p: p.role),
-        ("LABEL", lambda p: p.label),
-        ("P", lambda p: f"{p.probabilities[p.label]:.3f}" if p.label in p.probabilities else None),
-        ("LATENCY", lambda p: f"{p.latency_ms:.1f} ms"),
-        ("STATUS", lambda p: p.status),
-        ("INPUT", lambda p: f"{p.input_sha256[:12]} {text.size(p.input_bytes)}"),
-    ]
-    emit_table(rows, columns, False, title=f"predictions of {args.name}")
+    emit_table(rows, render.LOGGED_COLUMNS, False, title=f"predictions of {args.name}")
     return 0
 
 
@@ -251,7 +220,8 @@ def logs(args, platform) -> int:
     if args.json:
         emit_json(lines)
     else:
-        say(text.plain("\n".join(lines)))
+        for line in render.server_log(lines):
+            say(line)
     return 0
 
 
@@ -273,34 +243,40 @@ PREDICT_WAIT_S = 120.0
 
 
 def predict(args, platform) -> int:
+    """One image: its row, or its one sentence (exit 2; 3 for a missing file). Several: a row each (a sentence in
+    ERROR for one that failed), then what they came to; exit 2 if any failed. `--explain` (one image) also writes
+    where the model looked."""
     overlay = explaining.target(args)  # a bad --explain is told before any image is sent
-    if platform.serving.get_deployment(args.deployment).state is DeploymentState.STARTING:
+    name = args.deployment or _which_deployment(platform)
+    if platform.serving.get_deployment(name).state is DeploymentState.STARTING:
         # right after `deploy`: wait (bounded) for the model to load, showing how it goes on a terminal
-        serving.wait_until_settled(platform, args.deployment, PREDICT_WAIT_S, progress=_progress(args.json))
-    results = predicting.predict_files(platform, args.deployment, args.images)
+        serving.wait_until_settled(platform, name, PREDICT_WAIT_S, progress=_progress(args.json))
+    if len(args.images) == 1:
+        results = [predicting.predict_one(platform, name, args.images[0])]  # a bad image raises its sentence
+    else:
+        results = predicting.predict_files(platform, name, args.images)
     explained = None
     if overlay is not None and not results[0].error:
-        explained = explaining.explain(platform, args.deployment, results[0], args.images[0], overlay)
+        explained = explaining.explain(platform, name, results[0], args.images[0], overlay)
     if args.json:
         rows = [predicting.prediction_json(p) for p in results]
         if explained is not None:
             rows[0]["explanation"] = explaining.as_json(*explained)
         emit_json(rows)
     else:
-        columns = [
-            ("IMAGE", lambda p: p.image),
-            ("LABEL", lambda p: p.label),
-            ("P(CAT)", lambda p: f"{p.probabilities['cat']:.3f}" if "cat" in p.probabilities else None),
-            ("P(DOG)", lambda p: f"{p.probabilities['dog']:.3f}" if "dog" in p.probabilities else None),
-            ("VERSION", lambda p: p.version),
-            ("LATENCY", lambda p: f"{p.latency_ms:.0f} ms" if p.latency_ms is not None else None),
-            ("ERROR", lambda p: p.error),
-        ]
-        emit_table(results, columns, False)
+        emit_table(results, render.PREDICTION_COLUMNS, False)
+        if len(results) > 1:
+            say(render.prediction_counts(results))
         if explained is not None:
             say(explaining.line(*explained))
-    failed = [p for p in results if p.error]
-    if failed and not args.json:
-        unexplained = "; no overlay was written" if overlay is not None else ""
-        say(f"dlptui: {len(failed)} of {len(results)} images failed{unexplained}.", file=sys.stderr)
-    return 1 if failed else 0
+    return 2 if any(p.error for p in results) else 0
+
+
+def _which_deployment(platform) -> str:
+    """No --deployment: the only one; of several, the one a person at the terminal picks, else one sentence."""
+    deployments = predicting.candidates(platform)
+    if len(deployments) == 1:
+        return deployments[0].name
+    options = [f"{d.name}  ({text.model_ref(d.model, d.version)}, {d.state.value})" for d in deployments]
+    picked = choose("Which deployment should answer?", options, refused=predicting.several(deployments))
+    return deployments[picked].name

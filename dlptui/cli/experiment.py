@@ -23,8 +23,10 @@ from pathlib import Path
 from dlptui import text
 from dlptui.actions import refs, training
 from dlptui.cli.completers import experiment_ids
-from dlptui.cli.output import confirm, emit_json, emit_table, say
+from dlptui.cli.output import confirm, emit_block, emit_json, emit_table, say
 from dlptui.platform.model import Experiment, ExperimentState
+from dlptui.render import describe as block_of
+from dlptui.render import training as render
 
 
 def register(sub) -> None:
@@ -80,35 +82,15 @@ def register(sub) -> None:
         v.set_defaults(func=func)
 
 
-COLUMNS = [
-    ("ID", lambda e: e.id),
-    ("NAME", lambda e: e.name),
-    ("STATE", lambda e: e.state.value),
-    ("BATCHES", lambda e: f"{e.batches_done}/{e.max_batches}"),
-    ("BEST ACC", lambda e: None if e.best_accuracy is None else text.score(e.best_accuracy)),
-    ("DATA", lambda e: text.data_ref(e.data_repo, e.data_commit) if e.data_repo else None),
-    ("CREATED", lambda e: text.timestamp(e.created)),
-]
-
-
 def list_experiments(args, platform) -> int:
-    emit_table(platform.training.list_experiments(), COLUMNS, args.json)
+    emit_table(platform.training.list_experiments(), render.EXPERIMENT_COLUMNS, args.json)
     return 0
 
 
 def _show(experiment: Experiment, platform) -> None:
-    emit_table([experiment], COLUMNS, False)
-    if experiment.detail:
-        say(experiment.detail)
-    if experiment.error:
-        say(f"error: {experiment.error}")
-    if experiment.source_checkpoint:
-        say(f"started warm from checkpoint {experiment.source_checkpoint}")
-    if experiment.data_job:
-        say(f"started by pipeline job {experiment.data_job}")
+    emit_block(block_of(experiment))
     for c in platform.training.checkpoints(experiment.id):  # plain lines: a uuid is never cut short
-        scores = "  ".join(f"{k} {text.score(v)}" for k, v in sorted(c.metrics.items()))
-        say(f"checkpoint {c.uuid}  batch {c.batch:<6} {text.timestamp(c.created)}  {scores}".rstrip())
+        say(render.checkpoint_line(c))
 
 
 def _print(experiment: Experiment, platform, as_json: bool) -> None:
@@ -142,21 +124,13 @@ def trial_row(t) -> dict:
             "best_checkpoint": t.best_checkpoint, "stopped_early": t.stopped_early, "error": t.error}
 
 
-def _trial_columns(trials) -> list:
-    searched = training.searched(trials)
-    columns = [("TRIAL", lambda t: t.id), ("STATE", lambda t: t.state.value + (" (stopped early)" if t.stopped_early else ""))]
-    columns += [(k.upper(), lambda t, k=k: text.hparam(t.hparams.get(k))) for k in searched]
-    columns += [("BATCHES", lambda t: t.batches_done), ("BEST", lambda t: None if t.best_metric is None else f"{t.best_metric:.4g}"),
-                ("BEST CHECKPOINT", lambda t: t.best_checkpoint)]
-    return columns
-
-
 def list_trials(args, platform) -> int:
     trials = platform.training.list_trials(args.id)
     if args.json:
         say(json.dumps([trial_row(t) for t in trials]))
         return 0
-    emit_table(trials, _trial_columns(trials), False, title=f"trials of experiment {args.id}")
+    metric, _ = render.searcher(platform.training.get_experiment(args.id))
+    emit_table(trials, render.trial_columns(trials, metric), False, title=f"trials of experiment {args.id}")
     return 0
 
 
@@ -165,9 +139,8 @@ def describe_trial(args, platform) -> int:
     if args.json:
         say(json.dumps(trial_row(t)))
         return 0
-    emit_table([t], _trial_columns([t]), False)
-    if t.error:
-        say(f"error: {t.error}")
+    metric, _ = render.searcher(platform.training.get_experiment(t.experiment_id))
+    emit_block(render.trial_block(t, metric))
     return 0
 
 
@@ -186,13 +159,13 @@ def trial_metrics(args, platform) -> int:
             emit_json(points)
             return 0
         for p in points:
-            say(f"{p.batch:>7}  {p.group:<10}  {p.name:<16}  {p.value:.6g}")
+            say(render.point_line(p))
         return 0
     for batch in training.follow(lambda c: platform.training.trial_metrics(args.trial, c), _trial_finished(platform, args.trial), True):
         for p in batch:
             say(json.dumps({"batch": p.batch, "group": p.group, "name": p.name, "value": p.value, "time": p.time,
                               "trial_id": p.trial_id}) if args.json
-                  else f"{p.batch:>7}  {p.group:<10}  {p.name:<16}  {p.value:.6g}")
+                  else render.point_line(p))
         sys.stdout.flush()
     return 0
 
@@ -251,7 +224,7 @@ def _wait(platform, experiment: Experiment, live: bool) -> Experiment:
             nonlocal cursor
             points, cursor = platform.training.metrics(e.id, cursor)
             latest.update({p.name: p.value for p in points})
-            shown = "  ".join(f"{k} {text.score(v)}" for k, v in sorted(latest.items()))
+            shown = "  ".join(f"{k} {text.metric(k, v)}" for k, v in sorted(latest.items()))
             bar.update(task, completed=e.batches_done, metrics=f"{e.state.value}  {shown}")
 
         return training.wait(platform, experiment, on_poll=show)
@@ -269,12 +242,7 @@ def metrics(args, platform) -> int:
     platform.training.get_experiment(args.id)  # an unknown id fails here, in one sentence
     if not args.follow:
         points, _ = platform.training.metrics(args.id)
-        emit_table(
-            points,
-            [("BATCH", lambda p: p.batch), ("GROUP", lambda p: p.group), ("NAME", lambda p: p.name),
-             ("VALUE", lambda p: f"{p.value:.6g}"), ("TIME", lambda p: text.timestamp(p.time))],
-            args.json,
-        )
+        emit_table(points, render.POINT_COLUMNS, args.json)
         return 0
 
     def emit(point) -> None:
@@ -282,7 +250,7 @@ def metrics(args, platform) -> int:
             say(json.dumps({"batch": point.batch, "group": point.group, "name": point.name, "value": point.value, "time": point.time,
                               "trial_id": point.trial_id}))
         else:
-            say(f"{point.batch:>7}  {point.group:<10}  {point.name:<16}  {point.value:.6g}")
+            say(render.point_line(point))
 
     _stream(platform, args, lambda c: platform.training.metrics(args.id, c), emit)
     return 0

@@ -9,13 +9,12 @@
 
 from __future__ import annotations
 
-from dlptui import text
 from dlptui.actions import registry
 from dlptui.actions.defaults import MODEL
 from dlptui.cli.completers import experiment_ids, model_names
 from dlptui.cli.output import emit_object, emit_table, say
-from dlptui.platform.metrics import accuracy, loss
 from dlptui.platform.model import ALIASES
+from dlptui.render import registry as render
 
 
 def register(sub) -> None:
@@ -47,33 +46,12 @@ def register(sub) -> None:
 
 
 def list_models(args, platform) -> int:
-    columns = [
-        ("MODEL", lambda m: m.name),
-        ("VERSIONS", lambda m: m.versions),
-        ("STAGING", lambda m: m.aliases.get("staging")),
-        ("PRODUCTION", lambda m: m.aliases.get("production")),
-        ("CREATED", lambda m: text.timestamp(m.created)),
-    ]
-    emit_table(platform.registry.list_models(), columns, args.json)
+    emit_table(platform.registry.list_models(), render.MODEL_COLUMNS, args.json)
     return 0
 
 
-def _score(value: float | None) -> str | None:
-    return None if value is None else text.score(value)
-
-
 def list_versions(args, platform) -> int:
-    columns = [
-        ("VERSION", lambda v: v.version),
-        ("ALIASES", lambda v: ", ".join(v.aliases) or None),
-        ("ACCURACY", lambda v: _score(accuracy(v.metrics))),
-        ("VAL LOSS", lambda v: _score(loss(v.metrics))),
-        ("EXPERIMENT", lambda v: v.experiment_id),
-        ("DATA", lambda v: text.data_ref(v.data_repo, v.data_commit) if v.data_repo and v.data_commit else None),
-        ("CHECKPOINT", lambda v: v.checkpoint_uuid),
-        ("CREATED", lambda v: text.timestamp(v.created)),
-    ]
-    emit_table(platform.registry.list_versions(args.model), columns, args.json, title=args.model)
+    emit_table(platform.registry.list_versions(args.model), render.VERSION_COLUMNS, args.json, title=args.model)
     return 0
 
 
@@ -96,12 +74,5 @@ def promote(args, platform) -> int:
 
 
 def history(args, platform) -> int:
-    columns = [
-        ("TIME", lambda p: text.timestamp(p.time)),
-        ("ALIAS", lambda p: p.alias),
-        ("FROM", lambda p: p.from_version),
-        ("TO", lambda p: p.to_version),
-        ("WHO", lambda p: p.who),
-    ]
-    emit_table(platform.registry.history(args.model), columns, args.json, title=f"promotions of {args.model}")
+    emit_table(platform.registry.history(args.model), render.PROMOTION_COLUMNS, args.json, title=f"promotions of {args.model}")
     return 0

@@ -1,6 +1,7 @@
 """How the CLI prints: a table for people, JSON with `--json`, and the one way a destructive command asks.
 
-Values are rendered by `dlptui.text`, as the console renders them. Every line the CLI writes goes
+Cells and describe blocks come from `dlptui.render`, as the console's do (`--json` is machine data and does not
+go through it). Every line the CLI writes goes
 through here (`say`, `emit_*`): user text in it (a commit message, a log line, a name in an error
 sentence) loses its terminal escape sequences and control characters (`dlptui.text.plain`), so what
 a person reads is what was written, never a cleared screen, a retitled window or a faked link.
@@ -15,11 +16,12 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from dlptui import render
 from dlptui.errors import InvalidInput
 from dlptui.platform.model import to_dict
 from dlptui.text import plain
 
-Column = tuple[str, Callable[[Any], Any]]
+Column = render.Column | tuple[str, Callable[[Any], Any]]  # a noun's render.Column, or (header, value) of a one-off table
 
 
 def say(*values: object, sep: str = " ", end: str = "\n", file: Any = None, flush: bool = False, start: str = "") -> None:
@@ -43,22 +45,28 @@ def emit_table(rows: Iterable[Any], columns: Sequence[Column], as_json: bool, ti
     from rich.table import Table
     from rich.text import Text
 
+    columns = [c if isinstance(c, render.Column) else render.Column(c[0], c[0], c[1]) for c in columns]
     table = Table(title=Text(plain(title)) if title else None, box=None, header_style="bold", pad_edge=False)
-    for header, _ in columns:
-        table.add_column(header)
+    for column in columns:
+        table.add_column(column.header)
     for row in rows:  # cells are plain text: a file name or a sentence may hold [brackets] (pip install 'dlptui[local]')
-        table.add_row(*(Text("-" if (v := get(row)) is None else plain(v)) for _, get in columns))
+        table.add_row(*(Text(plain(cell)) for cell in render.cells(columns, row)))
     # piped output keeps whole cells (no 80-column guess): people grep and cut it
     Console(width=None if sys.stdout.isatty() else 240).print(table)
 
 
+def emit_block(block: render.Block) -> None:
+    """A describe block (render's): `label: value` lines, the labels aligned."""
+    for line in render.lines(block):
+        say(line)
+
+
 def emit_object(obj: Any, as_json: bool) -> None:
-    """One object: JSON, or `field: value` lines."""
+    """One object: JSON, or its describe block."""
     if as_json:
         emit_json(obj)
         return
-    for key, value in to_dict(obj).items():
-        say(f"{key:>20}: {value}")
+    emit_block(render.describe(obj))
 
 
 def confirm(question: str, yes: bool, refused: str) -> bool:
@@ -70,3 +78,23 @@ def confirm(question: str, yes: bool, refused: str) -> bool:
         raise InvalidInput(f"{refused}: stdin is not a terminal to ask on; add --yes.")
     answer = input(plain(f"{question} [y/N] "))
     return answer.strip().lower() in ("y", "yes")
+
+
+def choose(question: str, options: Sequence[str], refused: Exception) -> int:
+    """A numbered choice on a terminal: the index of the option a person picks (a number from 1). Without a terminal,
+    `refused` (a PlatformError with its sentence) is raised; so is it after three answers that are not a number of the
+    list."""
+    if not sys.stdin.isatty():
+        raise refused
+    say(question)
+    for number, option in enumerate(options, 1):
+        say(f"  {number}) {option}")
+    for _ in range(3):
+        try:
+            answer = input(f"number [1-{len(options)}]: ").strip()
+        except EOFError:
+            break
+        if answer.isdigit() and 1 <= int(answer) <= len(options):
+            return int(answer) - 1
+        say(f"Give a number from 1 to {len(options)}.", file=sys.stderr)
+    raise refused

@@ -16,6 +16,7 @@ from dlptui import text
 from dlptui.cli.output import confirm, emit_json, emit_object, emit_table, say
 from dlptui.errors import InvalidInput
 from dlptui.platform.model import to_dict
+from dlptui.render import pipelines as render
 
 JOB_VERBS = ("describe", "restart", "logs")
 
@@ -60,10 +61,6 @@ def register(sub) -> None:
 # --- pipelines ----------------------------------------------------------------------------
 
 
-def _job_state(p) -> str | None:
-    return p.last_job_state.value if p.last_job_state else None
-
-
 def create(args, platform) -> int:
     from dlptui.actions.pipelines import create_from_file
 
@@ -77,27 +74,13 @@ def create(args, platform) -> int:
 
 
 def list_pipelines(args, platform) -> int:
-    columns = [
-        ("NAME", lambda p: p.name),
-        ("STATE", lambda p: p.state),
-        ("INPUT", lambda p: ", ".join(p.inputs)),
-        ("OUTPUT", lambda p: p.output),
-        ("LAST JOB", lambda p: text.commit_id(p.last_job)),
-        ("JOB STATE", _job_state),
-        ("CREATED", lambda p: text.timestamp(p.created)),
-    ]
-    emit_table(platform.pipelines.list_pipelines(), columns, args.json)
+    emit_table(platform.pipelines.list_pipelines(), render.PIPELINE_COLUMNS, args.json)
     return 0
 
 
 def inspect(args, platform) -> int:
-    pipeline = platform.pipelines.inspect_pipeline(args.name)
-    if args.json:
-        emit_object(pipeline, True)
-        return 0
-    for key, value in to_dict(pipeline).items():
-        if key != "spec":
-            say(f"{key:>16}: {value}")
+    """The pipeline's describe block (its whole spec with --json)."""
+    emit_object(platform.pipelines.inspect_pipeline(args.name), args.json)
     return 0
 
 
@@ -133,28 +116,8 @@ def delete(args, platform) -> int:
 # --- jobs -----------------------------------------------------------------------------------
 
 
-def _datums(job) -> str:
-    d = job.datums
-    return f"{d.get('processed', 0)}+{d.get('skipped', 0)} skipped/{d.get('total', 0)}" + (
-        f", {d['failed']} failed" if d.get("failed") else "")
-
-
-def _duration(job) -> str:
-    return "-" if job.duration is None else f"{job.duration:.1f}s"
-
-
 def jobs(args, platform) -> int:
-    columns = [
-        ("JOB", lambda j: j.id),
-        ("PIPELINE", lambda j: j.pipeline),
-        ("STATE", lambda j: j.state.value),
-        ("DATUMS", _datums),
-        ("INPUT", lambda j: ", ".join(j.input_commits)),
-        ("OUTPUT", lambda j: j.output_commit),
-        ("STARTED", lambda j: text.timestamp(j.started)),
-        ("DURATION", _duration),
-    ]
-    emit_table(platform.pipelines.list_jobs(args.pipeline), columns, args.json)
+    emit_table(platform.pipelines.list_jobs(args.pipeline), render.JOB_COLUMNS, args.json)
     return 0
 
 
@@ -194,15 +157,7 @@ def job_command(args, platform) -> int:
     if args.json:
         emit_json({**to_dict(job), "datums_list": to_dict(datums)})
     else:
-        for key, value in to_dict(job).items():
-            say(f"{key:>14}: {value}")
-        columns = [
-            ("DATUM", lambda d: d.id[:12]),
-            ("STATE", lambda d: d.state),
-            ("TRIES", lambda d: d.tries),
-            ("FILES", lambda d: ", ".join(d.files[:3]) + (f" (+{len(d.files) - 3})" if len(d.files) > 3 else "")),
-            ("REASON", lambda d: d.reason),
-        ]
+        emit_object(job, False)
         say()
-        emit_table(datums, columns, False)
+        emit_table(datums, render.DATUM_COLUMNS, False)
     return 0 if not args.wait or job.state.value == "success" else 1

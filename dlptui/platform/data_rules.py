@@ -1,5 +1,6 @@
 """The data rules both profiles apply beyond names and paths (those are in rules.py): which commit is data,
-and which repos a pipeline holds. Backend-agnostic: the local data store and the Pachyderm adapter call them.
+which repos a pipeline holds, and that a pipeline's output is written by its jobs only. Backend-agnostic: the
+local data store and the Pachyderm adapter call them.
 
 Which commit is data: one that is finished and has no error. On pachd a job's output commit is opened with the
 job, as the head of the output branch, and a failed job finishes it with an error, holding what the datums that
@@ -94,3 +95,19 @@ def check_repo_unused(repo: str, users: Iterable[tuple[str, Iterable[str]]]) -> 
             f"Repo {repo!r} is an input of {word} {named}; delete the {word} first "
             f"(`dlptui pipeline delete {readers[0]}`), then the repo."
         )
+
+
+def output_written_by_jobs(repo: str) -> Conflict:
+    """The sentence for a user's commit (a put, an upload, a delete of files) to a pipeline's output branch, which
+    Pachyderm refuses: only the pipeline's jobs write there (pachd: "cannot start a commit on an output branch")."""
+    return Conflict(
+        f"Repo {repo!r} is the output of pipeline {repo!r}, which only its jobs write; put the files into the "
+        f"pipeline's input repo instead (`dlptui pipeline inspect {repo}` names it)."
+    )
+
+
+def check_not_output(repo: str, branch: str, outputs: Iterable[tuple[str, str]]) -> None:
+    """A user's commit to `repo@branch` is refused when that is a pipeline's output branch: `outputs` is (pipeline
+    name, its output branch) for every pipeline, the output repo having the pipeline's name."""
+    if any(name == repo and out_branch == branch for name, out_branch in outputs):
+        raise output_written_by_jobs(repo)

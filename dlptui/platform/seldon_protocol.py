@@ -16,6 +16,7 @@ not trust raises Unreachable, with a sentence that says so.
 from __future__ import annotations
 
 import base64
+import re
 import ssl
 import threading
 import time
@@ -45,6 +46,20 @@ def error_message(response: httpx.Response) -> str:
     return f"The server answered HTTP {response.status_code} {response.reason_phrase}."
 
 
+def about_image(info: str, name: str) -> str:
+    """A refusal of the model server as a sentence about the user's file: the server speaks of "the image" and of the
+    request's `binData` (the protocol, which the user never typed); the client sent the file's bytes there."""
+    if re.match(r"The (\w+ )?image\b", info):
+        return re.sub(r"^The (\w+ )?image\b", lambda _: name, info, count=1)
+    if "binData" not in info:
+        return info
+    if "is empty" in info:
+        return f"{name} is empty; give a JPEG or PNG image."
+    if "not an image" in info:
+        return f"{name} is not an image the model reads (JPEG or PNG); give a photo as a .jpg or .png file."
+    return f"The model server refused {name}: " + info.replace("binData", "the image")
+
+
 NOT_SERVING = (502, 503, 504)
 REFUSED = (401, 403)  # the gateway's authorization, before any model server
 
@@ -64,7 +79,7 @@ def parse_prediction(name: str, response: httpx.Response, latency_ms: float) -> 
         status = f"HTTP {response.status_code} {response.reason_phrase}"
         raise Refused(f"The gateway refused the request ({status}): the credential it asks for is missing or wrong.", status)
     if response.status_code != 200:
-        return Prediction(image=name, latency_ms=latency_ms, error=error_message(response))
+        return Prediction(image=name, latency_ms=latency_ms, error=about_image(error_message(response), name))
     try:
         body = response.json()
         result = body["jsonData"]

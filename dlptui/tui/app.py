@@ -32,7 +32,8 @@ key means two verbs (`tests/test_tui_keys.py` checks both). In the spirit of k9s
     /        filter the list (regex, ! inverts)       lists
     esc      back (clear the filter, close, pop)      everywhere
     r        reload now                               every screen
-    enter    open (drill down)                        Data, Commits, Experiments, Experiment (a trial), Models, Pipelines (a job); the Predict tree predicts
+    enter    open (drill down)                        Data, Commits, Experiments, Experiment (a trial), Models, Pipelines (a job); the Predict tree predicts; a commit's file: preview
+    ctrl+s   save the file to this machine (as data get -o) a commit's files
     j / k    cursor down / up (as the arrows)         every list and tree
     n        new: repo, experiment, version (register; on Experiment the best trial first), deployment, pipeline (from a spec file)
     ctrl+d   delete: repo, deployment (undeploy), pipeline; asks, "No" focused

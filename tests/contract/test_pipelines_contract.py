@@ -126,6 +126,29 @@ def test_each_input_commit_is_a_job_with_its_datums_and_an_output_commit_naming_
         pipelines.inspect_job("f" * 32)
 
 
+def test_a_pipelines_output_is_written_by_its_jobs_only(pipelines, data_store, raw, fresh_name):
+    """Pachyderm's rule on both profiles: a user's put or delete of files on a pipeline's output branch is one Conflict
+    sentence and commits nothing, while the pipeline's own jobs go on writing there."""
+    repo, _ = raw
+    name = fresh_name("p")
+    pipelines.create_pipeline(spec(name, repo))
+    [job] = ended(pipelines, name, 1)
+    before = data_store.list_commits(name)
+    sentences = set()
+    for change in (lambda: data_store.put_files(name, "master", {"/mine.txt": b"mine"}),
+                   lambda: data_store.delete_files(name, "master", ["/a.txt"])):
+        with pytest.raises(Conflict) as e:
+            change()
+        sentences.add(one_sentence(e.value, repr(name), "only its jobs write"))
+    assert len(sentences) == 1  # the same sentence for a put and a delete, on either profile
+    assert data_store.list_commits(name) == before
+    assert {e.path for e in data_store.list_files(name, "master", "/")} == {"/a.txt", "/b.txt"}
+    data_store.put_files(repo, "master", {"/c.txt": b"gamma"})  # the input takes puts; the job writes the output
+    newest, _ = ended(pipelines, name, 2)
+    assert newest.state is JobState.SUCCESS
+    assert {e.path for e in data_store.list_files(name, "master", "/")} == {"/a.txt", "/b.txt", "/c.txt"}
+
+
 def test_stop_start_and_delete(pipelines, data_store, raw, fresh_name):
     repo, _ = raw
     name = fresh_name("p")

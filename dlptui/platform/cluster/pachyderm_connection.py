@@ -36,6 +36,12 @@ def _rpc_error(e: BaseException):
     return None
 
 
+def refused_output_branch(e: BaseException) -> bool:
+    """Whether pachd refused a commit because its branch is a pipeline's output (which only the pipeline's jobs write)."""
+    rpc = _rpc_error(e)
+    return rpc is not None and OUTPUT_BRANCH in (rpc.details() or "")
+
+
 def _untrusted(error: BaseException | None) -> str | None:
     """Why the TLS handshake refused pachd's certificate (OpenSSL's words), when that is why a call failed."""
     rpc = _rpc_error(error) if error is not None else None

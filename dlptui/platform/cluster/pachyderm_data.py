@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from dlptui.errors import InvalidInput, NotFound
 from dlptui.platform import data_rules, rules
 from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
-from dlptui.platform.cluster.pachyderm_connection import Pachd, pipeline_users
+from dlptui.platform.cluster.pachyderm_connection import Pachd, pipeline_users, refused_output_branch
 from dlptui.platform.ports import Progress
 
 if TYPE_CHECKING:
@@ -275,7 +275,12 @@ class PachydermDataStore:
         rules.check_branch_name(branch)
         with self.pachd.call(f"repo {repo!r}") as client:
             client.inspect_repo(repo)
-            commit = client.start_commit(repo, branch, description=message or None)
+            try:
+                commit = client.start_commit(repo, branch, description=message or None)
+            except Exception as e:  # pachd refuses a user's commit to a pipeline's output branch: the rule's sentence
+                if refused_output_branch(e):
+                    raise data_rules.output_written_by_jobs(repo) from None
+                raise
         with self.pachd.call(f"a commit to {repo}@{branch}") as client:
             try:
                 with client.modify_file_client(commit) as mfc:

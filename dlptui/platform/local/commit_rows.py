@@ -47,9 +47,9 @@ def with_provenance(db: sqlite3.Connection, commits: list[Commit]) -> list[Commi
     return [dataclasses.replace(c, provenance=tuple(found[c.id])) if c.id in found else c for c in commits]
 
 
-def pipeline_users(home: Path) -> list[tuple[str, list[str]]]:
-    """(pipeline, the repos it reads) from the local pipelines' records (pipeline_db.py), read-only; none when no
-    pipeline was ever made. What data_rules.check_repo_unused decides on before a repo is deleted."""
+def _pipeline_specs(home: Path, refused: str) -> list[tuple[str, object | None]]:
+    """(pipeline name, its parsed spec or None) from the local pipelines' records (pipeline_db.py), read-only; none
+    when no pipeline was ever made. A record that cannot be read is a PlatformError ending in `refused`."""
     path = home / "pipelines" / "meta.db"
     if not path.is_file():
         return []
@@ -57,13 +57,25 @@ def pipeline_users(home: Path) -> list[tuple[str, list[str]]]:
         with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30) as con:
             rows = con.execute("SELECT name, spec FROM pipelines").fetchall()
     except sqlite3.Error as e:
-        raise PlatformError(f"The pipeline records at {path.parent} cannot be read ({e}); a repo in use could "
-                            "not be told apart, so nothing was deleted.") from None
-    users = []
+        raise PlatformError(f"The pipeline records at {path.parent} cannot be read ({e}); {refused}") from None
+    specs = []
     for name, spec in rows:
         try:
-            leaves = pipeline_spec.parse(json.loads(spec)).input.leaves()
+            specs.append((name, pipeline_spec.parse(json.loads(spec))))
         except (ValueError, PlatformError):
-            leaves = []
-        users.append((name, [leaf.repo for leaf in leaves]))
-    return users
+            specs.append((name, None))
+    return specs
+
+
+def pipeline_users(home: Path) -> list[tuple[str, list[str]]]:
+    """(pipeline, the repos it reads) from the local pipelines' records, read-only; none when no pipeline was ever
+    made. What data_rules.check_repo_unused decides on before a repo is deleted."""
+    specs = _pipeline_specs(home, "a repo in use could not be told apart, so nothing was deleted.")
+    return [(name, [leaf.repo for leaf in spec.input.leaves()] if spec is not None else []) for name, spec in specs]
+
+
+def pipeline_outputs(home: Path) -> list[tuple[str, str]]:
+    """(pipeline, its output branch) from the local pipelines' records, read-only: the branches only a pipeline's
+    jobs write (data_rules.check_not_output). The runner commits through `commit_tree`, which does not ask."""
+    specs = _pipeline_specs(home, "a pipeline's output could not be told apart, so nothing was committed.")
+    return [(name, spec.output_branch if spec is not None else "master") for name, spec in specs]

@@ -27,7 +27,7 @@ from pathlib import Path
 from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError
 from dlptui.platform import data_rules
 from dlptui.platform.local.blobs import BlobStore, Pack, Staged
-from dlptui.platform.local.commit_rows import COMMIT_COLUMNS, data_commits, pipeline_users, with_provenance
+from dlptui.platform.local.commit_rows import COMMIT_COLUMNS, data_commits, pipeline_outputs, pipeline_users, with_provenance
 from dlptui.platform.local.metadb import open_metadb
 from dlptui.platform.rules import (
     DEFAULT_BRANCH, Collected, check_branch_name, check_repo_name, clean_path, files_below, space_checked,
@@ -231,6 +231,7 @@ class LocalDataStore:
             self._need_repo(db, repo)
         if not sources:
             raise InvalidInput("There are no files to put; give at least one file.")
+        data_rules.check_not_output(repo, branch, pipeline_outputs(self.home))  # Pachyderm's rule, on both profiles
         total = sum(len(s) if isinstance(s, bytes) else _size(s) for s in sources.values()) if progress else 0
         staged: dict[str, Staged] = {}
         done = 0
@@ -342,6 +343,9 @@ class LocalDataStore:
         cleaned = [clean_path(p) for p in paths]
         if not cleaned:
             raise InvalidInput("There are no paths to delete; give at least one.")
+        with self._read() as db:
+            self._need_repo(db, repo)
+        data_rules.check_not_output(repo, branch, pipeline_outputs(self.home))
         with self._write() as db:
             head = self._find_commit(db, repo, branch)
             for path in cleaned:

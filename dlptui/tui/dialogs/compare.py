@@ -1,11 +1,13 @@
 """Two model versions side by side: every metric either has, the change, and where each came from;
 or the trials of a search side by side, with the searcher metric against each hyperparameter.
 
-    app.push_screen(CompareDialog(older, newer))
+    app.push_screen(CompareDialog(a, b))        # the older version on the left, whichever was marked
     app.push_screen(CompareTrialsDialog(experiment_id, chosen_trials, metric, smaller_is_better, all_trials))
 
-For a loss or an error rate lower is better, for anything else higher: the better value of
-each row is in green. Esc, `q` or Enter closes it.
+The text comes from the render layer (`render.registry.compare_versions`): the change is the newer
+version's value minus the older's, in the metric's own unit (percentage points for an accuracy),
+with the better direction named; the better value of each row is in green. Esc, `q` or Enter
+closes it.
 """
 
 from __future__ import annotations
@@ -18,38 +20,28 @@ from textual.widgets import Static
 
 from dlptui import text
 from dlptui.platform.model import ModelVersion
+from dlptui.render import registry, training
 from dlptui.tui.dialogs.base import Dialog
 from dlptui.tui.shown import shown
 
 
-def lower_is_better(metric: str) -> bool:
-    return "loss" in metric or "error" in metric
-
-
 def compare_table(a: ModelVersion, b: ModelVersion) -> Table:
+    old, new, rows, facts = registry.compare_versions(a, b)
     table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
     table.add_column("")
-    table.add_column(text.version_tag(a.version), justify="right")
-    table.add_column(text.version_tag(b.version), justify="right")
-    table.add_column("change", justify="right")
-    for name in sorted(set(a.metrics) | set(b.metrics)):
-        va, vb = a.metrics.get(name), b.metrics.get(name)
-        cells = [Text(text.score(v)) for v in (va, vb)]
-        change = Text(text.MISSING)
-        if va is not None and vb is not None:
-            change = Text(f"{vb - va:+.4f}")
-            if va != vb:
-                better_b = (vb < va) if lower_is_better(name) else (vb > va)
-                cells[1 if better_b else 0].stylize("bold green")
-        table.add_row(shown(name), *cells, change)
+    table.add_column(text.version_tag(old.version), justify="right")
+    table.add_column(text.version_tag(new.version), justify="right")
+    table.add_column(f"change ({text.version_tag(new.version)} - {text.version_tag(old.version)})", justify="right")
+    for row in rows:
+        cells = [Text(row.old), Text(row.new)]
+        change = Text(row.change)
+        if row.better is not None:
+            cells[1 if row.better else 0].stylize("bold green")
+            change.stylize("green" if row.better else "red")
+        table.add_row(shown(row.name), *cells, change)
     table.add_section()
-    for label, va, vb in (
-        ("checkpoint", a.checkpoint_uuid, b.checkpoint_uuid),
-        ("experiment", a.experiment_id, b.experiment_id),
-        ("data commit", a.data_commit, b.data_commit),
-    ):
-        table.add_row(label, text.commit_id(va), text.commit_id(vb), "same" if va == vb else "differs")
-    table.add_row("aliases", shown(", ".join(a.aliases) or text.MISSING), shown(", ".join(b.aliases) or text.MISSING), "")
+    for row in facts:
+        table.add_row(row.name, shown(row.old), shown(row.new), row.change)
     return table
 
 
@@ -61,8 +53,9 @@ class CompareDialog(Dialog[None]):
     BINDINGS = [Binding("q", "cancel", "Close", id="compare.close")]
 
     def __init__(self, a: ModelVersion, b: ModelVersion) -> None:
-        super().__init__(f"{a.model}: version {a.version} against version {b.version}")
-        self.a, self.b = a, b
+        old, new = (a, b) if a.version <= b.version else (b, a)
+        super().__init__(f"{a.model}: version {new.version} against version {old.version}")
+        self.a, self.b = old, new
 
     def compose_body(self) -> ComposeResult:
         yield Static(compare_table(self.a, self.b), id="compare-table", markup=False)
@@ -80,7 +73,7 @@ def differing(rows: list[dict]) -> set[str]:
     return {k for k in keys if len({repr(r.get(k)) for r in rows}) > 1}
 
 
-def trials_table(trials: list, smaller_is_better: bool, noun: str = "trial") -> Table:
+def trials_table(trials: list, smaller_is_better: bool, noun: str = "trial", metric: str = "") -> Table:
     """Hyperparameters, then batches, best and final metric of each trial; differences in yellow, the best in green."""
     table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
     table.add_column("")
@@ -91,12 +84,13 @@ def trials_table(trials: list, smaller_is_better: bool, noun: str = "trial") -> 
         cells = [shown(text.hparam(t.hparams.get(name)), style="yellow" if name in differ else "") for t in trials]
         table.add_row(shown(name, style="bold yellow" if name in differ else ""), *cells)
     table.add_section()
-    table.add_row("state", *[t.state.value + (" (stopped early)" if t.stopped_early else "") for t in trials])
+    table.add_row("state", *[training.trial_state(t) for t in trials])
     table.add_row("batches", *[str(t.batches_done) for t in trials])
     scored = [t.best_metric for t in trials if t.best_metric is not None]
     best = (min(scored) if smaller_is_better else max(scored)) if scored else None
-    table.add_row("best metric", *[Text(text.hparam(t.best_metric), style="bold green" if best is not None and t.best_metric == best else "")
-                                   for t in trials])
+    table.add_row(f"best {metric}" if metric else "best metric",
+                  *[Text(text.metric(metric, t.best_metric) if metric else text.number(t.best_metric),
+                         style="bold green" if best is not None and t.best_metric == best else "") for t in trials])
     table.add_row("best checkpoint", *[text.uuid(t.best_checkpoint) if t.best_checkpoint else text.MISSING for t in trials])
     return table
 
@@ -118,7 +112,7 @@ class CompareTrialsDialog(Dialog[None]):
     def compose_body(self) -> ComposeResult:
         from dlptui.tui.widgets.scatter import scatter_text
 
-        yield Static(trials_table(self.trials, self.smaller, self.noun), id="compare-table", markup=False)
+        yield Static(trials_table(self.trials, self.smaller, self.noun, self.metric), id="compare-table", markup=False)
         scored = [t for t in self.everyone if t.best_metric is not None]
         best = None
         if scored:
@@ -126,7 +120,8 @@ class CompareTrialsDialog(Dialog[None]):
             best = self.everyone.index(top)
         for name in sorted(differing([t.hparams for t in self.everyone])):
             yield Static(scatter_text([t.hparams.get(name) for t in self.everyone], [t.best_metric for t in self.everyone],
-                                      width=36, height=6, highlight=best, x_name=name, y_name=f"best {self.metric}"),
+                                      width=36, height=6, highlight=best, x_name=name, y_name=f"best {self.metric}",
+                                      y_format=lambda v: text.metric(self.metric, v)),
                          classes="scatter", markup=False)
 
     def result(self) -> None:

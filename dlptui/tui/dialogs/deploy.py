@@ -21,8 +21,8 @@ from dlptui import text
 from dlptui.actions.defaults import CANARY_TRAFFIC, DEPLOYMENT, MODEL
 from dlptui.actions.serving import Choices, parse_traffic
 from dlptui.errors import InvalidInput
-from dlptui.platform.metrics import accuracy
 from dlptui.platform.model import Deployment, Model, ModelVersion
+from dlptui.render import registry as render
 from dlptui.tui.dialogs.base import Dialog, field
 
 
@@ -39,11 +39,7 @@ def version_options(model: Model, versions: list[ModelVersion]) -> list[tuple[st
     options = [(f"{alias}  (now {text.version_tag(number)})", alias) for alias, number in sorted(model.aliases.items())]
     if versions:
         options.append((f"latest  (now {text.version_tag(versions[0].version)})", "latest"))
-    options += [
-        (f"{text.version_tag(v.version)}  accuracy {text.score(accuracy(v.metrics))}  {text.uuid(v.checkpoint_uuid)}",
-         str(v.version))
-        for v in versions
-    ]
+    options += [(render.version_choice(v), str(v.version)) for v in versions]
     return options
 
 

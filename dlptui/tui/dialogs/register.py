@@ -19,6 +19,7 @@ from dlptui.actions.registry import BEST
 from dlptui.errors import InvalidInput
 from dlptui.platform.metrics import accuracy, loss
 from dlptui.platform.model import Checkpoint, Experiment
+from dlptui.render import training as render
 from dlptui.tui.dialogs.base import Dialog, field
 
 BEST_CHOICE = "best"  # the Select value of "its best checkpoint"
@@ -33,8 +34,8 @@ class Registration:
 
 
 def checkpoint_label(c: Checkpoint) -> str:
-    return (f"batch {c.batch}  accuracy {text.score(accuracy(c.metrics))}  loss {text.score(loss(c.metrics))}"
-            f"  {text.uuid(c.uuid)}")
+    return (f"batch {c.batch}  accuracy {text.metric('accuracy', accuracy(c.metrics))}  "
+            f"loss {text.metric('validation_loss', loss(c.metrics))}  {text.uuid(c.uuid)}")
 
 
 class RegisterDialog(Dialog["Registration | None"]):
@@ -57,8 +58,8 @@ class RegisterDialog(Dialog["Registration | None"]):
         yield from field("experiment", Select(experiments, value=experiments[0][1], allow_blank=False, id="experiment"))
         if self.trials:
             ordered = sorted(self.trials, key=lambda t: (t.id != self.best_trial, int(t.id) if t.id.isdigit() else 0))
-            options = [(f"trial {t.id}{'  (the best)' if t.id == self.best_trial else ''}  best {text.hparam(t.best_metric)}  "
-                        + " ".join(f"{k}={text.hparam(v)}" for k, v in sorted(t.hparams.items())), t.id)
+            options = [(f"trial {t.id}{'  (the best)' if t.id == self.best_trial else ''}  best {text.number(t.best_metric)}  "
+                        + render.hparams(t.hparams), t.id)
                        for t in ordered if t.best_checkpoint]
             if options:
                 yield from field("trial", Select(options, value=options[0][1], allow_blank=False, id="trial"))

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Select
 from dlptui import text
 from dlptui.actions.serving import Choices
 from dlptui.platform.model import Deployment, LoggedPrediction
+from dlptui.render import serving as render
 from dlptui.tui.dialogs.base import Dialog, field
 from dlptui.tui.dialogs.deploy import version_options
 
@@ -56,23 +57,13 @@ class PredictionsDialog(Dialog[int]):
         from dlptui.tui.widgets.resource_table import ResourceTable
 
         yield Input(placeholder="filter: a regex over every column (! inverts), e.g. dog|canary", id="filter")
-        yield ResourceTable(
-            [("id", "ID"), ("time", "TIME"), ("version", "VERSION"), ("role", "ROLE"), ("label", "LABEL"), ("p", "P"),
-             ("latency", "LATENCY"), ("status", "STATUS"), ("input", "INPUT")],
-            id="predictions",
-        )
+        yield ResourceTable.of(render.LOGGED_COLUMNS, id="predictions")
 
     def on_mount(self) -> None:
-        from dlptui.tui.widgets.resource_table import ResourceTable
+        from dlptui.tui.widgets.resource_table import ResourceTable, rendered
 
-        rows = []
-        for p in self.predictions:
-            chance = f"{p.probabilities[p.label]:.3f}" if p.label in p.probabilities else text.MISSING
-            rows.append((str(p.id), (str(p.id), text.timestamp(p.time), text.version_tag(p.version), p.role,
-                                     p.label or text.MISSING, chance, f"{p.latency_ms:.1f} ms", str(p.status),
-                                     f"{p.input_sha256[:12]} {text.size(p.input_bytes)}")))
         table = self.query_one("#predictions", ResourceTable)
-        table.update_rows(rows)
+        table.update_rows(rendered(render.LOGGED_COLUMNS, self.predictions, key=lambda p: str(p.id)))
         table.focus()
 
     def on_input_changed(self, event) -> None:

@@ -3,7 +3,13 @@
 On the repo list: `n` creates a repo, `u` uploads a local file or folder into the
 selected repo (one commit, with a progress bar fed by the put's progress callback), `i`
 builds the train/eval split from a folder of Kaggle images or Kaggle's zip (through
-`actions.datasets`), `ctrl+d` deletes the selected repo after a confirmation.
+`actions.datasets`), `ctrl+d` deletes the selected repo after a confirmation. A pipeline's
+output repo is refused an upload, in one sentence (the platform's rule).
+
+In the tree of a commit's files (in natural order: cat.2 before cat.10), Enter on a file
+previews it beside the tree (an image as a picture, text as its first lines, anything else as
+its size and hash: `actions.files.preview`) and `ctrl+s` saves it to this machine, as
+`dlptui data get -o` does (`actions.files.save`). Cells and labels come from `dlptui.render`.
 """
 
 from __future__ import annotations
@@ -12,19 +18,22 @@ import time
 from pathlib import Path
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import DataTable, ProgressBar, Static
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, ProgressBar, Static, Tree
 
 from dlptui.actions.defaults import DATA_BRANCH, DATA_REPO
+from dlptui.platform.model import FileEntry
 from dlptui.platform.rules import collect
-from dlptui.text import commit_id, data_ref, plural, since, size, timestamp
+from dlptui.render import data as render
+from dlptui.text import data_ref, plural, size
 from dlptui.tui.dialogs.files import FilePicker
 from dlptui.tui.dialogs.prompt import InputDialog
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.shown import plain, shown
-from dlptui.tui.widgets.resource_table import ResourceTable
+from dlptui.tui.widgets.resource_table import ResourceTable, rendered
 from dlptui.tui.widgets.trees import FileTree
 
 
@@ -42,17 +51,7 @@ class DataScreen(BaseScreen):
     ]
 
     def compose_body(self) -> ComposeResult:
-        yield ResourceTable(
-            [
-                ("name", "NAME"),
-                ("size", "SIZE"),
-                ("commits", "COMMITS"),
-                ("last", "LAST CHANGE"),
-                ("branches", "BRANCHES"),
-                ("description", "DESCRIPTION"),
-            ],
-            id="repos",
-        )
+        yield ResourceTable.of(render.REPO_COLUMNS, id="repos")
         with Horizontal(id="busy"):
             yield Static("", id="busy-label", markup=False)
             yield ProgressBar(total=1, id="progress", show_eta=False)  # not indeterminate: no animation while hidden
@@ -64,13 +63,7 @@ class DataScreen(BaseScreen):
 
     def show(self, repos) -> None:
         table = self.query_one("#repos", ResourceTable)
-        table.update_rows(
-            (
-                r.name,
-                (r.name, size(r.size_bytes), r.commits, since(r.last_change), ", ".join(r.branches), r.description),
-            )
-            for r in repos
-        )
+        table.update_rows(rendered(render.REPO_COLUMNS, repos, key=lambda r: r.name))
         if not repos:
             hint = "" if self.config.read_only else " Press n to create one, i to import a data set"
             sample = ", or F2 to load the sample." if self.app.empty_platform else "."
@@ -210,21 +203,13 @@ class CommitsScreen(BaseScreen):
         self.TITLE = f"Commits of {repo}"
 
     def compose_body(self) -> ComposeResult:
-        yield ResourceTable(
-            [("id", "COMMIT"), ("branch", "BRANCH"), ("message", "MESSAGE"), ("files", "FILES"), ("size", "SIZE"), ("created", "CREATED"),
-             ("provenance", "MADE FROM")],
-            id="commits",
-        )
+        yield ResourceTable.of(render.COMMIT_COLUMNS, id="commits")
 
     def fetch(self):
         return self.platform.data.list_commits(self.repo)
 
     def show(self, commits) -> None:
-        self.query_one("#commits", ResourceTable).update_rows(
-            (c.id, (commit_id(c.id), c.branch, c.message, c.files, size(c.size_bytes), timestamp(c.created),
-                    ", ".join(data_ref(*ref.split("@", 1)) for ref in c.provenance) or "-"))
-            for c in commits
-        )
+        self.query_one("#commits", ResourceTable).update_rows(rendered(render.COMMIT_COLUMNS, commits, key=lambda c: c.id))
         if commits:
             self.state(f"{plural(len(commits), 'commit')} in {self.repo}. Enter shows the files; Esc goes back.")
         else:
@@ -241,26 +226,47 @@ class CommitsScreen(BaseScreen):
 
 
 class FilesScreen(BaseScreen):
-    """The files of one commit as a tree, folders with the total size of what they hold."""
+    """The files of one commit as a tree (natural order), folders with the total size of what they hold; Enter
+    previews a file beside the tree, ctrl+s saves it."""
+
+    BINDINGS = [Binding("ctrl+s", "save", "Save file", id="data.save")]
+    DEFAULT_CSS = """
+    FilesScreen #files-body { height: 1fr; }
+    FilesScreen #files { width: 1fr; }
+    FilesScreen #file-view { width: 1fr; padding-left: 1; display: none; }
+    FilesScreen #file-view.-shown { display: block; }
+    FilesScreen #file-image { height: 1fr; display: none; }
+    FilesScreen #file-image.-shown { display: block; }
+    FilesScreen #file-text { height: auto; }
+    """
 
     def __init__(self, repo: str, commit: str) -> None:
         super().__init__()
         self.repo = repo
         self.commit = commit
         self.TITLE = f"Files of {data_ref(repo, commit)}"
+        self.previewed: FileEntry | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield FileTree(data_ref(self.repo, self.commit), id="files")
+        from dlptui.tui.widgets.image_preview import ImagePreview
+
+        with Horizontal(id="files-body"):
+            yield FileTree(data_ref(self.repo, self.commit), id="files")
+            with Vertical(id="file-view"):
+                yield Static("", id="file-title", classes="section-title", markup=False)
+                yield ImagePreview("", id="file-image")
+                yield Static("", id="file-text", markup=False)
 
     def fetch(self):
         return self.platform.data.list_files(self.repo, self.commit, "/", recursive=True)
 
     def show(self, entries) -> None:
+        entries = render.sort_files(entries)
         tree = self.query_one("#files", FileTree)
         tree.clear()
         folders: dict[str, object] = {"": tree.root}
         sizes: dict[str, int] = {}
-        for entry in entries:  # recursive listing: files only, sorted by path
+        for entry in entries:  # recursive listing: files only
             parts = entry.path.strip("/").split("/")
             for depth in range(1, len(parts)):
                 sizes["/".join(parts[:depth])] = sizes.get("/".join(parts[:depth]), 0) + entry.size_bytes
@@ -269,10 +275,91 @@ class FilesScreen(BaseScreen):
             for depth in range(1, len(parts)):
                 key = "/".join(parts[:depth])
                 if key not in folders:
-                    label = Text.assemble((plain(parts[depth - 1]) + "/", "bold"), (f"  {size(sizes[key])}", "dim"))
+                    name, shown_size = render.file_label(parts[depth - 1], sizes[key])
+                    label = Text.assemble((plain(name) + "/", "bold"), (f"  {shown_size}", "dim"))
                     folders[key] = folders["/".join(parts[: depth - 1])].add(label, data=key, expand=depth == 1)
             parent = folders["/".join(parts[:-1])]
-            parent.add_leaf(Text.assemble(plain(parts[-1]), (f"  {size(entry.size_bytes)}", "dim")), data=entry)
+            name, shown_size = render.file_label(parts[-1], entry.size_bytes)
+            parent.add_leaf(Text.assemble(plain(name), (f"  {shown_size}", "dim")), data=entry)
         tree.root.expand()
         total = sum(e.size_bytes for e in entries)
-        self.state(f"{plural(len(entries), 'file')}, {size(total)}. Esc goes back.")
+        self.state(f"{plural(len(entries), 'file')}, {size(total)}. Enter previews a file, ctrl+s saves it; Esc goes back.")
+
+    # -- preview and save -------------------------------------------------------------
+
+    def _file(self) -> FileEntry | None:
+        node = self.query_one("#files", FileTree).cursor_node
+        entry = node.data if node is not None else None
+        return entry if isinstance(entry, FileEntry) else None
+
+    @on(Tree.NodeSelected, "#files")
+    def _selected(self, event: Tree.NodeSelected) -> None:
+        if isinstance(event.node.data, FileEntry):
+            event.stop()
+            self.preview(event.node.data)
+
+    def preview(self, entry: FileEntry) -> None:
+        from dlptui.actions.files import preview
+
+        self.previewed = entry
+        self.query_one("#file-view").add_class("-shown")
+        self.query_one("#file-title", Static).update(shown(entry.path))
+        self._show_text(f"Reading {entry.path}...")
+        self.call(preview, self.platform.data, self.repo, self.commit, entry, then=self._previewed,
+                  on_error=self._show_text, group="preview", exclusive=True)
+
+    def _previewed(self, found) -> None:
+        if self.previewed is None or found.path != self.previewed.path:
+            return  # another file was chosen meanwhile
+        facts = f"{size(found.size_bytes)}, sha256 {found.sha256 or '-'}"
+        if found.kind == "image":
+            from dlptui.tui.widgets.image_preview import open_image
+
+            name = found.path.rpartition("/")[2]
+            self._show_text(facts)
+            self.call(open_image, found.data, name, then=lambda image: self._show_image(found.path, image, facts),
+                      on_error=lambda sentence: self._show_text(f"{sentence}\n{facts}"), group="preview-image", exclusive=True)
+        elif found.kind == "text":
+            body = "\n".join(found.lines) + ("\n..." if found.more else "")
+            self._show_text(f"{facts}\n\n{body}" if body else f"{facts}\n\n(an empty text file)")
+        else:
+            self._show_text(f"{facts}\n{found.note}; ctrl+s saves it.")
+
+    def _show_text(self, words: str) -> None:
+        self.query_one("#file-image").remove_class("-shown")
+        self.query_one("#file-text", Static).update(shown(words))
+
+    def _show_image(self, path: str, image, facts: str) -> None:
+        from dlptui.tui.widgets.image_preview import ImagePreview
+
+        if self.previewed is None or self.previewed.path != path:
+            return
+        width, height = image.info["original_size"]
+        preview = self.query_one("#file-image", ImagePreview)
+        preview.add_class("-shown")
+        preview.show_image(image, f"{width}x{height}")
+        self.query_one("#file-text", Static).update(shown(facts))
+
+    def action_save(self) -> None:
+        entry = self._file() or self.previewed
+        if entry is None:
+            self.notify("Move onto a file first (Enter previews it).", severity="warning")
+            return
+        name = entry.path.rpartition("/")[2]
+
+        def chosen(target: str) -> None:
+            from dlptui.actions.files import save
+
+            destination = Path(target).expanduser()
+            final = destination / name if destination.is_dir() else destination
+
+            def write() -> None:
+                self.call(save, self.platform.data, self.repo, self.commit, entry.path, destination,
+                          then=lambda written: self.notify(f"Saved {entry.path} to {written}."))
+
+            if final.exists():
+                self.confirm(f"Replace {final}?", write)
+            else:
+                write()
+
+        self.ask(InputDialog(f"Save {entry.path} to (a file, or a folder to keep its name)", value=f"./{name}", ok="Save"), chosen)

@@ -23,16 +23,20 @@ from dlptui.actions import serving
 from dlptui.actions.defaults import DEPLOYMENT, MODEL
 from dlptui.errors import PlatformError
 from dlptui.platform.model import Deployment, DeploymentState, VersionFigures
-from dlptui.text import MISSING, canary, model_ref, since, version_tag
+from dlptui.render import Column, pick
+from dlptui.render import serving as render
+from dlptui.text import MISSING, canary, model_ref
 from dlptui.tui.dialogs.deploy import Target, VersionDialog
 from dlptui.tui.dialogs.lineage import LineageDialog, follow, lineage_of
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.screens.flows import NO_VERSIONS, DeployFlow
-from dlptui.tui.shown import plain, shown
-from dlptui.tui.widgets.resource_table import ResourceTable
+from dlptui.tui.shown import shown
+from dlptui.tui.widgets.resource_table import ResourceTable, rendered
 from dlptui.tui.widgets.sparkline import Series, sparkline
 
 LOG_LINES = 200
+DEPLOYMENTS = pick(render.DEPLOYMENT_COLUMNS, "name", "model", "replicas", "state", "endpoint", "canary", "shadow", "age")
+FIGURES = [*render.FIGURE_COLUMNS, Column("trend", "REQUESTS/POLL", lambda f: "")]  # the console's sparkline last
 STATE_STYLE = {
     DeploymentState.AVAILABLE: "green",
     DeploymentState.STARTING: "yellow",
@@ -68,36 +72,9 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         self.alias_note = ""  # the sentence when the alias the deployment was made by names another version
 
     def compose_body(self) -> ComposeResult:
-        yield ResourceTable(
-            [
-                ("name", "NAME"),
-                ("model", "MODEL@VERSION"),
-                ("replicas", "REPLICAS"),
-                ("state", "STATE"),
-                ("endpoint", "ENDPOINT"),
-                ("canary", "CANARY"),
-                ("age", "AGE"),
-            ],
-            id="deployments",
-            classes="short",
-        )
+        yield ResourceTable.of(DEPLOYMENTS, id="deployments", classes="short")
         yield Static("Versions", classes="section-title", id="versions-title", markup=False)
-        yield ResourceTable(
-            [
-                ("version", "VERSION"),
-                ("role", "ROLE"),
-                ("traffic", "TRAFFIC"),
-                ("requests", "REQUESTS"),
-                ("errors", "ERRORS"),
-                ("p50", "P50"),
-                ("p95", "P95"),
-                ("labels", "LABELS"),
-                ("agreement", "AGREES"),
-                ("trend", "REQUESTS/POLL"),
-            ],
-            id="versions",
-            classes="short",
-        )
+        yield ResourceTable.of(FIGURES, id="versions", classes="short")
         yield Static("", id="verdict", markup=False)
         yield Static("Server log", classes="section-title", id="log-title", markup=False)
         yield Log(id="log", max_lines=LOG_LINES)
@@ -137,7 +114,8 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         deployments, name, lines, figures, note = data
         self.alias_note = note
         self.deployments = {d.name: d for d in deployments}
-        self.table.update_rows((d.name, self._cells(d)) for d in deployments)
+        self.table.update_rows(rendered(DEPLOYMENTS, deployments, key=lambda d: d.name,
+                                        styled={"state": lambda d, cell: Text(cell, style=STATE_STYLE.get(d.state, ""))}))
         if self.log_of != self.table.selected_key:  # the cursor moved while the poll ran
             self.log_of = self.table.selected_key
         if name == self.log_of:
@@ -146,38 +124,16 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         self._show_state()
 
     def _show_versions(self, name: str | None, figures: list[VersionFigures]) -> None:
-        rows = []
+        trends = {}
         for f in figures:
-            trend = self.trends.setdefault((name or "", f.role, f.version), Series())
+            trends[(f.role, f.version)] = trend = self.trends.setdefault((name or "", f.role, f.version), Series())
             trend.add_count(f.requests)
-            rows.append((f"{f.role}-{f.version}", (
-                version_tag(f.version),
-                f.role,
-                f"{f.traffic}%",
-                MISSING if f.requests is None else str(f.requests),
-                MISSING if f.errors is None else str(f.errors),
-                MISSING if f.p50_ms is None else f"{f.p50_ms:.1f} ms",
-                MISSING if f.p95_ms is None else f"{f.p95_ms:.1f} ms",
-                ", ".join(f"{k} {v}" for k, v in sorted(f.labels.items())) or MISSING,
-                MISSING if f.agreement is None else f"{f.agreement:.0%}",
-                sparkline(trend.values, 16) or MISSING,
-            )))
-        self.query_one("#versions", ResourceTable).update_rows(rows)
+        self.query_one("#versions", ResourceTable).update_rows(rendered(
+            FIGURES, figures, key=lambda f: f"{f.role}-{f.version}",
+            styled={"trend": lambda f, _: sparkline(trends[(f.role, f.version)].values, 16) or MISSING}))
         self.query_one("#versions-title", Static).update(shown(f"Versions of {name}" if name else "Versions"))
         said = serving.verdict(figures) if len(figures) > 1 else (figures[0].note if figures else "")
         self.query_one("#verdict", Static).update(shown("\n".join(filter(None, [self.alias_note, said]))))
-
-    @staticmethod
-    def _cells(d: Deployment) -> tuple:
-        return (
-            d.name,
-            model_ref(d.model, d.version),
-            str(d.replicas),
-            Text(d.state.value, style=STATE_STYLE.get(d.state, "")),
-            d.endpoint or MISSING,
-            canary(d.canary_version, d.canary_traffic),
-            since(d.created),
-        )
 
     def _show_log(self, name: str | None, lines: list[str]) -> None:
         if (name, lines) == self._log_shown:
@@ -186,7 +142,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         log = self.query_one("#log", Log)
         self.query_one("#log-title", Static).update(shown(f"Server log of {name}" if name else "Server log"))
         log.clear()
-        log.write_lines([plain(line) for line in lines])
+        log.write_lines(render.server_log(lines))
 
     def _show_state(self) -> None:
         d = self.selected

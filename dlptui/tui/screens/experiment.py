@@ -23,16 +23,18 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Log, Static
 
-from dlptui.platform.metrics import accuracy, loss
-from dlptui.platform.model import Experiment, MetricPoint
 from dlptui.actions.defaults import MODEL
-from dlptui.text import data_ref, hparam, number, percent, timestamp, uuid
+from dlptui.platform.model import Experiment, MetricPoint
+from dlptui.render import Column, pick, without
+from dlptui.render import training as render
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.screens.experiment_actions import ExperimentActions, progress_bar, state_text
 from dlptui.tui.screens.flows import RegisterFlow
 from dlptui.tui.shown import plain
 from dlptui.tui.widgets.metric_chart import MetricChart
-from dlptui.tui.widgets.resource_table import ResourceTable
+from dlptui.tui.widgets.resource_table import ResourceTable, rendered
+
+CHECKPOINTS = pick(render.CHECKPOINT_COLUMNS, "uuid", "batch", "accuracy", "loss", "created")
 
 LOG_LINES = 2000
 
@@ -76,7 +78,7 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
         self.ended = False
         self.trials: list = []
         self.marked: set[str] = set()
-        self.columns: list[str] | None = None
+        self.columns: list[Column] | None = None  # the trials' (once a search has them)
         self.smaller_is_better = True
         self.metric = "validation_loss"
         self.best_trial: str | None = None
@@ -91,10 +93,7 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
             yield MetricChart("loss", id="loss")
             yield MetricChart("accuracy", id="accuracy")
         with Horizontal(id="lower"):
-            yield ResourceTable(
-                [("uuid", "CHECKPOINT"), ("batch", "BATCH"), ("accuracy", "ACC"), ("loss", "VAL LOSS"), ("created", "CREATED")],
-                id="checkpoints",
-            )
+            yield ResourceTable.of(CHECKPOINTS, id="checkpoints")
             yield Log(max_lines=LOG_LINES, id="log")
 
     def experiment_id(self) -> str | None:
@@ -124,18 +123,7 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
         if lines:
             self.query_one("#log", Log).write_lines([plain(line) for line in lines])
         self.query_one("#checkpoints", ResourceTable).update_rows(
-            (
-                c.uuid,
-                (
-                    uuid(c.uuid),
-                    c.batch,
-                    percent(accuracy(c.metrics)),
-                    number(loss(c.metrics)),
-                    timestamp(c.created),
-                ),
-            )
-            for c in sorted(checkpoints, key=lambda c: c.batch, reverse=True)
-        )
+            rendered(CHECKPOINTS, sorted(checkpoints, key=lambda c: c.batch, reverse=True), key=lambda c: c.uuid))
 
     # --- trials ---------------------------------------------------------------------
 
@@ -147,28 +135,19 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
         if len(trials) < 2:
             return
         if self.columns is None:  # the searched hyperparameters are known now: one column each
-            from dlptui.actions.training import searched
-
-            self.columns = searched(trials)
-            columns = [("trial", "TRIAL"), ("state", "STATE")] + [(f"hp-{k}", k.upper()) for k in self.columns]
-            columns += [("batches", "BATCHES"), ("best", f"BEST {self.metric.upper()}"), ("progress", "PROGRESS")]
-            table = ResourceTable(columns, id="trials")
+            self.columns = [*without(render.trial_columns(trials, self.metric), "checkpoint"),
+                            Column("progress", "PROGRESS", lambda t: "")]
+            table = ResourceTable.of(self.columns, id="trials")
             table.styles.height = min(len(trials) + 2, 12)  # the header and a row per trial, at most ten shown
             self.query_one("#trials-box", Vertical).mount(table)
             self.call_after_refresh(self._show_trials, trials)
             return
-        table = self.query_one("#trials", ResourceTable)
-        table.update_rows(
-            (t.id, (
-                ("* " if t.id in self.marked else "") + t.id + (" best" if t.id == self.best_trial else ""),
-                state_text(t.state).append(" (stopped early)" if t.stopped_early else ""),
-                *[hparam(t.hparams.get(k)) for k in self.columns],
-                f"{t.batches_done}/{t.max_batches}",
-                hparam(t.best_metric),
-                progress_bar(min(1.0, t.batches_done / t.max_batches) if t.max_batches else 0.0, 10),
-            ))
-            for t in trials
-        )
+        styled = {
+            "trial": lambda t, cell: ("* " if t.id in self.marked else "") + cell + (" best" if t.id == self.best_trial else ""),
+            "state": lambda t, _: state_text(t.state).append(" (stopped early)" if t.stopped_early else ""),
+            "progress": lambda t, _: progress_bar(min(1.0, t.batches_done / t.max_batches) if t.max_batches else 0.0, 10),
+        }
+        self.query_one("#trials", ResourceTable).update_rows(rendered(self.columns, trials, lambda t: t.id, styled))
         if changed_best:
             self._redraw()
 
@@ -261,8 +240,7 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
         summary = self.query_one("#summary", Static)
         text = state_text(e.state)
         text.append("  ").append_text(progress_bar(e.progress, 20))
-        text.append(f"  {e.batches_done}/{e.max_batches} batches   {plain(e.name)}   data {data_ref(e.data_repo, e.data_commit)}")
-        text.append(f"   best accuracy {percent(e.best_accuracy)}, validation loss {number(e.best_validation_loss)}")
+        text.append("  " + plain(render.summary(e)))
         if e.detail:
             text.append(f"\n{e.detail}", style="yellow")
         if e.error:
@@ -300,8 +278,7 @@ class TrialScreen(ExperimentScreen):
             text.append(" (stopped early)")
         progress = min(1.0, t.batches_done / t.max_batches) if t.max_batches else 0.0
         text.append("  ").append_text(progress_bar(progress, 20))
-        text.append(f"  {t.batches_done}/{t.max_batches} batches   best {self.metric} {hparam(t.best_metric)}   ")
-        text.append(plain(" ".join(f"{k}={hparam(v)}" for k, v in sorted(t.hparams.items()))))
+        text.append("  " + plain(render.trial_summary(t, self.metric)))
         if t.error:
             text.append(f"\n{plain(t.error)}", style="bold red")
         self.query_one("#summary", Static).update(text)

@@ -15,11 +15,17 @@ from textual.widgets import DataTable
 
 from dlptui.actions import training
 from dlptui.platform.model import Experiment, ExperimentState
-from dlptui.text import data_ref, number, percent, plural, timestamp
+from dlptui.render import Column, pick
+from dlptui.render import training as render
+from dlptui.text import plural
 from dlptui.tui.dialogs.start import StartDialog
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.screens.experiment_actions import ExperimentActions, progress_bar, state_text
-from dlptui.tui.widgets.resource_table import ResourceTable
+from dlptui.tui.widgets.resource_table import ResourceTable, rendered
+
+# the render layer's columns, with the console's progress bar after the state
+COLUMNS = [*pick(render.EXPERIMENT_COLUMNS, "id", "name", "state"), Column("progress", "PROGRESS", lambda e: ""),
+           *pick(render.EXPERIMENT_COLUMNS, "batches", "accuracy", "loss", "data", "created")]
 
 
 class ExperimentsScreen(ExperimentActions, BaseScreen):
@@ -39,20 +45,7 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
     shown: dict = {}
 
     def compose_body(self) -> ComposeResult:
-        yield ResourceTable(
-            [
-                ("id", "ID"),
-                ("name", "NAME"),
-                ("state", "STATE"),
-                ("progress", "PROGRESS"),
-                ("batches", "BATCHES"),
-                ("accuracy", "BEST ACC"),
-                ("loss", "BEST VAL LOSS"),
-                ("data", "DATA"),
-                ("created", "CREATED"),
-            ],
-            id="experiments",
-        )
+        yield ResourceTable.of(COLUMNS, id="experiments")
 
     def fetch(self):
         return self.platform.training.list_experiments()
@@ -60,23 +53,9 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
     def show(self, experiments: list[Experiment]) -> None:
         self.shown = {e.id: e for e in experiments}
         ordered = sorted(experiments, key=lambda e: e.created, reverse=True)
-        self.query_one("#experiments", ResourceTable).update_rows(
-            (
-                e.id,
-                (
-                    ("* " if e.id in self.marked else "") + e.id,
-                    e.name,
-                    state_text(e.state),
-                    progress_bar(e.progress),
-                    f"{e.batches_done}/{e.max_batches}",
-                    percent(e.best_accuracy),
-                    number(e.best_validation_loss),
-                    data_ref(e.data_repo, e.data_commit),
-                    timestamp(e.created),
-                ),
-            )
-            for e in ordered
-        )
+        styled = {"id": lambda e, cell: ("* " if e.id in self.marked else "") + cell,
+                  "state": lambda e, _: state_text(e.state), "progress": lambda e, _: progress_bar(e.progress)}
+        self.query_one("#experiments", ResourceTable).update_rows(rendered(COLUMNS, ordered, lambda e: e.id, styled))
         if not experiments:
             hint = "" if self.config.read_only else " Press n to start one"
             sample = ", or F2 to load the sample and start the demo." if self.app.empty_platform else "."

@@ -4,8 +4,8 @@ On the versions: `s` / `P` move the staging / production alias to the selected v
 (the history under the table grows by one line), `m` marks a version and `v` compares
 ("versus") the marked one with the selected one, `l` opens the lineage dialog, `d` deploys
 the selected version (the deploy dialog, `flows.DeployFlow`), `n` registers a checkpoint of
-an experiment as a new version (on either screen, `flows.RegisterFlow`). Accuracy and loss
-are read through the metric policy (`platform/metrics.py`) and written by `dlptui.text`.
+an experiment as a new version (on either screen, `flows.RegisterFlow`). Cells come from
+`dlptui.render` (accuracy and loss read through the metric policy, written by its one rule).
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from textual.widgets import Static
 
 from dlptui.actions import registry
 from dlptui.actions.defaults import DEPLOYMENT, MODEL
-from dlptui.platform.metrics import accuracy, loss
 from dlptui.platform.model import Model, ModelVersion, Promotion
-from dlptui.text import MISSING, data_ref, model_ref, score, timestamp, uuid, version_tag
+from dlptui.render import registry as render
+from dlptui.text import model_ref, version_tag
 from dlptui.tui.dialogs.compare import CompareDialog
 from dlptui.tui.dialogs.lineage import LineageDialog, follow, lineage_of
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.screens.flows import DeployFlow, RegisterFlow
-from dlptui.tui.widgets.resource_table import ResourceTable
+from dlptui.tui.widgets.resource_table import ResourceTable, rendered
 
 
 class ModelsScreen(RegisterFlow, BaseScreen):
@@ -37,17 +37,7 @@ class ModelsScreen(RegisterFlow, BaseScreen):
     ]
 
     def compose_body(self) -> ComposeResult:
-        yield ResourceTable(
-            [
-                ("name", "NAME"),
-                ("versions", "VERSIONS"),
-                ("staging", "STAGING"),
-                ("production", "PRODUCTION"),
-                ("created", "CREATED"),
-                ("description", "DESCRIPTION"),
-            ],
-            id="models",
-        )
+        yield ResourceTable.of(render.MODEL_COLUMNS, id="models")
 
     @property
     def table(self) -> ResourceTable:
@@ -57,20 +47,7 @@ class ModelsScreen(RegisterFlow, BaseScreen):
         return self.platform.registry.list_models()
 
     def show(self, models: list[Model]) -> None:
-        self.table.update_rows(
-            (
-                m.name,
-                (
-                    m.name,
-                    str(m.versions),
-                    version_tag(m.aliases.get("staging")),
-                    version_tag(m.aliases.get("production")),
-                    timestamp(m.created),
-                    m.description,
-                ),
-            )
-            for m in models
-        )
+        self.table.update_rows(rendered(render.MODEL_COLUMNS, models, key=lambda m: m.name))
         self.state("" if models else f"No models yet: press n to register a checkpoint of an experiment as {MODEL}.")
 
     def on_data_table_row_selected(self, event) -> None:
@@ -123,25 +100,9 @@ class VersionsScreen(RegisterFlow, DeployFlow, BaseScreen):
         self._select = select
 
     def compose_body(self) -> ComposeResult:
-        yield ResourceTable(
-            [
-                ("version", "VERSION"),
-                ("aliases", "ALIASES"),
-                ("accuracy", "ACCURACY"),
-                ("loss", "VAL LOSS"),
-                ("checkpoint", "CHECKPOINT"),
-                ("experiment", "EXPERIMENT"),
-                ("data", "DATA COMMIT"),
-                ("created", "CREATED"),
-            ],
-            id="versions",
-        )
+        yield ResourceTable.of(render.VERSION_COLUMNS, id="versions")
         yield Static("Promotion history", classes="section-title", markup=False)
-        yield ResourceTable(
-            [("time", "TIME"), ("alias", "ALIAS"), ("from", "FROM"), ("to", "TO"), ("who", "WHO")],
-            id="history",
-            classes="short",
-        )
+        yield ResourceTable.of(render.PROMOTION_COLUMNS, id="history", classes="short")
 
     @property
     def table(self) -> ResourceTable:
@@ -159,29 +120,12 @@ class VersionsScreen(RegisterFlow, DeployFlow, BaseScreen):
     def show(self, data: tuple[list[ModelVersion], list[Promotion]]) -> None:
         versions, history = data
         self.versions = {model_ref(v.model, v.version): v for v in versions}
-        self.table.update_rows(
-            (
-                model_ref(v.model, v.version),
-                (
-                    version_tag(v.version) + (" *" if v.version == self.marked else ""),
-                    ", ".join(v.aliases) or MISSING,
-                    score(accuracy(v.metrics)),
-                    score(loss(v.metrics)),
-                    uuid(v.checkpoint_uuid),
-                    v.experiment_id or MISSING,
-                    data_ref(v.data_repo, v.data_commit),
-                    timestamp(v.created),
-                ),
-            )
-            for v in sorted(versions, key=lambda v: -v.version)
-        )
+        self.table.update_rows(rendered(
+            render.VERSION_COLUMNS, sorted(versions, key=lambda v: -v.version), key=lambda v: model_ref(v.model, v.version),
+            styled={"version": lambda v, cell: cell + (" *" if v.version == self.marked else "")}))
+        number = {id(p): str(i) for i, p in enumerate(history)}  # a promotion's place in the history is its key
         self.query_one("#history", ResourceTable).update_rows(
-            (
-                str(i),
-                (timestamp(p.time), p.alias, version_tag(p.from_version), version_tag(p.to_version), p.who),
-            )
-            for i, p in reversed(list(enumerate(history)))
-        )
+            rendered(render.PROMOTION_COLUMNS, list(reversed(history)), key=lambda p: number[id(p)]))
         if self._select is not None:
             self.reveal(model_ref(self.model, self._select))
             self._select = None

@@ -16,23 +16,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from dlptui.text import commit_id, plain, plural, since
+from dlptui.render import pick
+from dlptui.render import pipelines as render
+from dlptui.text import job_id as short_job
+from dlptui.text import plain, plural
 from dlptui.tui.dialogs.files import FilePicker
 from dlptui.tui.screens.base import BaseScreen
-from dlptui.tui.widgets.resource_table import ResourceTable
+from dlptui.tui.widgets.resource_table import ResourceTable, rendered
 
-
-def datum_progress(job) -> str:
-    d = job.datums
-    failed = f", {d.get('failed', 0)} failed" if d.get("failed") else ""
-    return f"{d.get('processed', 0)} done, {d.get('skipped', 0)} skipped{failed} / {d.get('total', 0)}"
-
-
-def duration(job) -> str:
-    seconds = job.duration
-    if seconds is None:
-        return "-"
-    return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+PIPELINES = pick(render.PIPELINE_COLUMNS, "name", "state", "flow", "job", "jobstate", "detail")
+JOBS = pick(render.JOB_COLUMNS, "id", "pipeline", "state", "datums", "duration", "started", "reason")
 
 
 def dag(pipelines) -> str:
@@ -62,17 +55,9 @@ class PipelinesScreen(BaseScreen):
     ]
 
     def compose_body(self) -> ComposeResult:
-        yield ResourceTable(
-            [("name", "PIPELINE"), ("state", "STATE"), ("flow", "INPUT -> OUTPUT"), ("job", "LAST JOB"),
-             ("jobstate", "JOB STATE"), ("detail", "DETAIL")],
-            id="pipelines",
-        )
+        yield ResourceTable.of(PIPELINES, id="pipelines")
         yield Static("", id="dag", markup=False)
-        yield ResourceTable(
-            [("id", "JOB"), ("pipeline", "PIPELINE"), ("state", "STATE"), ("datums", "DATUMS"),
-             ("duration", "DURATION"), ("started", "STARTED"), ("reason", "REASON")],
-            id="jobs",
-        )
+        yield ResourceTable.of(JOBS, id="jobs")
 
     def fetch(self):
         part = self.platform.pipelines
@@ -80,16 +65,9 @@ class PipelinesScreen(BaseScreen):
 
     def show(self, data) -> None:
         pipelines, jobs = data
-        self.query_one("#pipelines", ResourceTable).update_rows(
-            (p.name, (p.name, p.state, f"{', '.join(p.inputs)} -> {p.output}", commit_id(p.last_job),
-                      p.last_job_state.value if p.last_job_state else "-", p.detail))
-            for p in pipelines
-        )
+        self.query_one("#pipelines", ResourceTable).update_rows(rendered(PIPELINES, pipelines, key=lambda p: p.name))
         self.query_one("#dag", Static).update(plain(dag(pipelines)))
-        self.query_one("#jobs", ResourceTable).update_rows(
-            (j.id, (commit_id(j.id), j.pipeline, j.state.value, datum_progress(j), duration(j), since(j.started), j.reason))
-            for j in jobs
-        )
+        self.query_one("#jobs", ResourceTable).update_rows(rendered(JOBS, jobs, key=lambda j: j.id))
         if not pipelines:
             hint = "" if self.config.read_only else " Press n to create one from a spec file."
             self.state(f"No pipelines yet.{hint}")
@@ -157,7 +135,7 @@ class PipelinesScreen(BaseScreen):
         job = self._job()
         if job:
             self.call(self.platform.pipelines.restart_job, job,
-                      then=lambda j: self._done(f"Job {commit_id(j.id)} runs its failed datums again."))
+                      then=lambda j: self._done(f"Job {short_job(j.id)} runs its failed datums again."))
 
     def action_delete(self) -> None:
         name = self._pipeline()
@@ -186,13 +164,12 @@ class JobScreen(BaseScreen):
     def __init__(self, job_id: str) -> None:
         super().__init__()
         self.job_id = job_id
-        self.TITLE = f"Job {commit_id(job_id)}"
+        self.TITLE = f"Job {short_job(job_id)}"
         self.done = False
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="job", markup=False)
-        yield ResourceTable([("id", "DATUM"), ("state", "STATE"), ("tries", "TRIES"), ("files", "FILES"),
-                             ("reason", "REASON")], id="datums")
+        yield ResourceTable.of(render.DATUM_COLUMNS, id="datums")
         yield Static("", id="log", markup=False)
 
     def fetch(self):
@@ -202,15 +179,8 @@ class JobScreen(BaseScreen):
     def show(self, data) -> None:
         job, datums = data
         self.done = job.state.terminal
-        outputs = f" -> {job.output_commit}" if job.output_commit else ""
-        self.query_one("#job", Static).update(plain(
-            f"{job.pipeline}: {job.state.value}, {datum_progress(job)}, {duration(job)}; "
-            f"{', '.join(job.input_commits)}{outputs}" + (f"\n{job.reason}" if job.reason else "")))
-        self.query_one("#datums", ResourceTable).update_rows(
-            (d.id, (d.id[:12], d.state, d.tries, ", ".join(d.files[:3]) + (f" (+{len(d.files) - 3})" if len(d.files) > 3 else ""),
-                    d.reason))
-            for d in datums
-        )
+        self.query_one("#job", Static).update(plain(render.job_summary(job) + (f"\n{job.reason}" if job.reason else "")))
+        self.query_one("#datums", ResourceTable).update_rows(rendered(render.DATUM_COLUMNS, datums, key=lambda d: d.id))
         self.state(f"{plural(len(datums), 'datum')}. L shows the log of the highlighted one.")
 
     def poll_seconds(self) -> float | None:
@@ -229,4 +199,4 @@ class JobScreen(BaseScreen):
 
     def action_restart(self) -> None:
         self.call(self.platform.pipelines.restart_job, self.job_id,
-                  then=lambda j: (self.notify(f"Job {commit_id(j.id)} runs its failed datums again."), self.reload()))
+                  then=lambda j: (self.notify(f"Job {short_job(j.id)} runs its failed datums again."), self.reload()))

@@ -13,8 +13,6 @@ or is damaged, is said in one sentence.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
 
 from textual import on
@@ -25,18 +23,22 @@ from textual.widgets import DirectoryTree, Label, Select, Static, Tree
 
 from dlptui.actions import explain as explaining
 from dlptui.actions.predict import read_image
-from dlptui.errors import PlatformError
+from dlptui.errors import InvalidInput, NotFound, PlatformError
 from dlptui.platform.model import Deployment, DeploymentState, Prediction
-from dlptui.text import model_ref, plural
+from dlptui.render import pick
+from dlptui.render import serving as render
+from dlptui.text import model_ref
 from dlptui.tui.dialogs.files import FilePicker
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.shown import shown
 from dlptui.tui.widgets.image_preview import MAX_SIDE, ImagePreview, open_image
 from dlptui.tui.widgets.probabilities import Probabilities
-from dlptui.tui.widgets.resource_table import ResourceTable
+from dlptui.tui.widgets.resource_table import ResourceTable, rendered
 from dlptui.tui.widgets.trees import ImageTree, is_image_name
 
 NO_DEPLOYMENT = "No deployment is available: deploy a model version on the Deployments screen (5) first."
+NONE_PROMPT, CHOOSE_PROMPT = "no deployment available", "choose a deployment"
+RESULTS = pick(render.PREDICTION_COLUMNS, "image", "label", "p-cat", "p-dog", "latency", "error")
 
 
 def shown_path(path: Path) -> str:
@@ -54,16 +56,6 @@ def shown_path(path: Path) -> str:
 
 def images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p) and not p.name.startswith("."))
-
-
-def count_labels(predictions: Iterable[Prediction]) -> str:
-    predictions = list(predictions)
-    counts = Counter(p.label for p in predictions if not p.error)
-    failed = sum(1 for p in predictions if p.error)
-    parts = [f"{label} {n}" for label, n in sorted(counts.items())]
-    if failed:
-        parts.append(f"failed {failed}")
-    return "  ·  ".join(parts) + f"   ({plural(len(predictions), 'image')})"
 
 
 class PredictScreen(BaseScreen):
@@ -110,16 +102,12 @@ class PredictScreen(BaseScreen):
             with Vertical(id="result"):
                 with Horizontal(id="chooser"):
                     yield Label("deployment", markup=False)
-                    yield Select([], prompt="no deployment available", id="deployment")
+                    yield Select([], prompt=NONE_PROMPT, id="deployment")
                 yield ImagePreview("Move onto an image to see it; Enter or x predicts it.", id="preview")
                 yield Probabilities(id="bars")
                 with Vertical(id="folder-results"):
                     yield Static("Folder results", classes="section-title", id="results-title", markup=False)
-                    yield ResourceTable(
-                        [("file", "FILE"), ("label", "LABEL"), ("confidence", "CONFIDENCE"), ("latency", "LATENCY"),
-                         ("note", "NOTE")],
-                        id="results",
-                    )
+                    yield ResourceTable.of(RESULTS, id="results")
                     yield Static("", id="counts", markup=False)
 
     def on_mount(self) -> None:
@@ -141,10 +129,11 @@ class PredictScreen(BaseScreen):
         select = self.query_one("#deployment", Select)
         ready = [d for d in deployments if d.state is DeploymentState.AVAILABLE]
         options = [(f"{d.name}  ({model_ref(d.model, d.version)})", d.name) for d in ready]
-        if options != self._options:
+        if options != self._options:  # rebuilt: the deployments that serve now, and a prompt that says so
             keep = self.deployment
             self._options = options
             with self.prevent(Select.Changed):
+                select.prompt = CHOOSE_PROMPT if options else NONE_PROMPT
                 select.set_options(options)
                 if keep in {v for _, v in options}:
                     select.value = keep
@@ -290,16 +279,12 @@ class PredictScreen(BaseScreen):
 
     def _folder_row(self, prediction: Prediction) -> None:
         self.results[prediction.image] = prediction
-        rows = []
-        for file, p in self.results.items():
-            confidence = f"{p.probabilities.get(p.label, 0):.1%}" if p.label and p.probabilities else "-"
-            latency = f"{p.latency_ms:.0f} ms" if p.latency_ms is not None else "-"
-            rows.append((file, (file, p.label or "-", confidence, latency, p.error or "")))
-        self.query_one("#results", ResourceTable).update_rows(rows)
+        self.query_one("#results", ResourceTable).update_rows(
+            rendered(RESULTS, list(self.results.values()), key=lambda p: p.image))
 
     def _folder_done(self, total: int) -> None:
         counts = self.query_one("#counts", Static)
-        counts.update(shown(count_labels(self.results.values()) if total else "This folder holds no images."))
+        counts.update(shown(render.prediction_counts(self.results.values()) if total else "This folder holds no images."))
 
     # -- another folder ------------------------------------------------------------------
 
@@ -326,9 +311,10 @@ def still_available(name: str, platform) -> bool:
 
 def _predict(platform, name: str, path: Path) -> Prediction:
     """Runs in a thread: one image sent to the deployment; a file that cannot be read is one sentence."""
-    data = read_image(path)
-    if isinstance(data, str):
-        return Prediction(image=path.name, error=data)
+    try:
+        data = read_image(path)
+    except (InvalidInput, NotFound) as e:
+        return Prediction(image=path.name, error=str(e))
     return platform.serving.predict(name, data, path.name)
 
 

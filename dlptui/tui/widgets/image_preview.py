@@ -38,29 +38,32 @@ FORMATS = ("JPEG", "PNG")  # what the model takes (a camera's MPO opens as JPEG)
 MAX_PIXELS = 60_000_000  # a bigger picture is refused before a pixel is decoded (a decompression bomb)
 
 
-def open_image(path: Path) -> Any:
-    """The decoded image, scaled down for the terminal (`info["original_size"]` keeps its size);
-    InvalidInput in one sentence otherwise. Runs in a thread."""
+def open_image(path: Path | bytes, name: str | None = None) -> Any:
+    """The decoded image of a file (or of its bytes, `name` saying which file), scaled down for the terminal
+    (`info["original_size"]` keeps its size); InvalidInput in one sentence otherwise. Runs in a thread."""
+    import io
+
     from PIL import Image, UnidentifiedImageError
 
+    name = name or (path.name if isinstance(path, Path) else "the image")
     try:
-        with Image.open(path, formats=FORMATS) as image:
+        with Image.open(io.BytesIO(path) if isinstance(path, bytes) else path, formats=FORMATS) as image:
             size = image.size
             if size[0] * size[1] > MAX_PIXELS:
-                raise InvalidInput(f"{path.name} is {size[0]}x{size[1]} pixels, more than a preview decodes; pick a smaller image.")
+                raise InvalidInput(f"{name} is {size[0]}x{size[1]} pixels, more than a preview decodes; pick a smaller image.")
             image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # a JPEG decodes straight at a fraction of its size
             image.load()
             picture = image.convert("RGB")
     except FileNotFoundError:
-        raise InvalidInput(f"{path.name} does not exist any more; pick another file.") from None
+        raise InvalidInput(f"{name} does not exist any more; pick another file.") from None
     except IsADirectoryError:
-        raise InvalidInput(f"{path.name} is a folder; pick an image file.") from None
+        raise InvalidInput(f"{name} is a folder; pick an image file.") from None
     except Image.DecompressionBombError:
-        raise InvalidInput(f"{path.name} claims more pixels than a preview decodes; pick a smaller image.") from None
+        raise InvalidInput(f"{name} claims more pixels than a preview decodes; pick a smaller image.") from None
     except UnidentifiedImageError:
-        raise InvalidInput(f"{path.name} is not an image the preview reads (JPEG or PNG); pick a JPEG or PNG file.") from None
+        raise InvalidInput(f"{name} is not an image the preview reads (JPEG or PNG); pick a JPEG or PNG file.") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise InvalidInput(f"{path.name} is damaged and cannot be decoded ({e}); pick another file.") from None
+        raise InvalidInput(f"{name} is damaged and cannot be decoded ({e}); pick another file.") from None
     picture.thumbnail((MAX_SIDE, MAX_SIDE))
     picture.info["original_size"] = size
     return picture

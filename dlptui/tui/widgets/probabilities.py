@@ -12,6 +12,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from dlptui import text as words
 from dlptui.platform.model import Prediction
 from dlptui.tui.shown import plain, shown
 
@@ -35,17 +36,17 @@ def render_prediction(prediction: Prediction, width: int = BAR_WIDTH) -> Text:
     text.append("label  ", style="dim")
     text.append(plain(prediction.label or "-"), style="bold")
     if prediction.version is not None:
-        text.append(f"   (version {prediction.version})", style="dim")
+        text.append(f"   ({words.version_tag(prediction.version)})", style="dim")
     text.append("\n\n")
     name_width = max((len(name) for name in prediction.probabilities), default=0)
     for name, p in sorted(prediction.probabilities.items(), key=lambda item: -item[1]):
         style = "bold green" if name == prediction.label else "cyan"
         text.append(f"{plain(name):<{name_width}}  ")
         text.append(bar(p, width), style=style)
-        text.append(f" {p:6.1%}\n")
+        text.append(f" {words.percent(p):>6}\n")
     if prediction.latency_ms is not None:
         text.append("\nlatency  ", style="dim")
-        text.append(f"{prediction.latency_ms:.0f} ms")
+        text.append(words.latency(prediction.latency_ms))
     return text
 
 

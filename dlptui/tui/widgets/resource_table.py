@@ -3,6 +3,9 @@
     table = ResourceTable(columns=[("name", "NAME"), ("size", "SIZE")])
     table.update_rows([("dogs-and-cats", ("dogs-and-cats", "1.2 MiB")), ...])
 
+    table = ResourceTable.of(render.data.REPO_COLUMNS, id="repos")      # a noun's columns, from the render layer
+    table.update_rows(rendered(render.data.REPO_COLUMNS, repos, key=lambda r: r.name))
+
 `update_rows` keeps the row under the cursor where it is: rows still there are updated
 cell by cell, rows gone are removed, new ones added, all inside one batch update.
 `j` / `k` move the cursor down / up, as the arrow keys do (`keys.MOVE_KEYS`).
@@ -14,17 +17,28 @@ insensitive); a leading `!` inverts it. An invalid regex is matched as plain tex
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
 from textual.widgets import DataTable
 
+from dlptui import render
 from dlptui.text import plain
 from dlptui.tui.keys import MOVE_KEYS
 
 Row = tuple[str, Sequence[Any]]
+
+
+def rendered(columns: Sequence[render.Column], items: Iterable[Any], key: Callable[[Any], str],
+             styled: dict[str, Callable[[Any, str], Any]] | None = None) -> Iterator[Row]:
+    """`(key, cells)` rows of `items`, each cell the render layer's text; a column in `styled` is shown as what
+    `styled[column](item, text)` makes of it (a rich Text in a colour, a progress bar)."""
+    styled = styled or {}
+    for item in items:
+        cells = render.cells(columns, item)
+        yield key(item), tuple(styled[c.key](item, v) if c.key in styled else v for c, v in zip(columns, cells))
 
 
 def compile_filter(text: str) -> tuple[re.Pattern | None, bool, str | None]:
@@ -61,6 +75,11 @@ class ResourceTable(DataTable):
         self.filter_text = ""
         self._pattern: re.Pattern | None = None
         self._inverted = False
+
+    @classmethod
+    def of(cls, columns: Sequence[render.Column], **kwargs: Any) -> ResourceTable:
+        """A table with a noun's columns (the render layer's)."""
+        return cls([(c.key, c.header) for c in columns], **kwargs)
 
     def on_mount(self) -> None:
         for key, label in self._column_spec:
