@@ -234,7 +234,8 @@ def test_predict_explain_writes_the_overlay_then_a_damaged_or_missing_checkpoint
 
         out.unlink()
         code, stdout, err = run(capsys, "predict", str(tmp_path / "fake.png"), "--explain", str(out))
-        assert code == 1 and "no overlay was written" in err and not out.exists()
+        # one bad image is its one sentence and exit 2 (the predict rules), before any overlay is made
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "fake.png" in err and not out.exists()
 
         checkpoint = Path(version.checkpoint_location)
         state = checkpoint / "state_dict.pth"

@@ -46,6 +46,8 @@ CHANGE_COLUMNS = [
     Column("by", "BY", lambda h: h.by),
     Column("from", "FROM", lambda h: text.version_tag(h.from_version)),
     Column("to", "TO", lambda h: text.version_tag(h.to_version)),
+    Column("canary", "CANARY", lambda h: text.canary(h.canary, h.share)),
+    Column("shadow", "SHADOW", lambda h: text.version_tag(h.shadow)),
 ]
 
 
@@ -103,6 +105,7 @@ def describe_deployment(d: Deployment) -> Block:
         ("canary", f"version {d.canary_version} takes {d.canary_traffic}% of the requests" if d.canary_version is not None
          else text.MISSING),
         ("shadow", f"version {d.shadow_version} gets a copy of every request" if d.shadow_version is not None else text.MISSING),
+        ("deployed by", text.model_ref(d.model, d.alias) if d.alias else text.MISSING),
         ("created", text.timestamp(d.created)),
     ]
     return block
@@ -112,7 +115,9 @@ def describe_deployment(d: Deployment) -> Block:
 def describe_change(h: DeploymentChange) -> Block:
     return [("time", text.timestamp(h.time)), ("change", h.change), ("by", h.by),
             ("from", text.model_ref(h.model, h.from_version) if h.from_version is not None else text.MISSING),
-            ("to", text.model_ref(h.model, h.to_version))]
+            ("to", text.model_ref(h.model, h.to_version)),
+            ("canary", text.canary(h.canary, h.share) if h.canary is not None else text.MISSING),
+            ("shadow", text.version_tag(h.shadow))]
 
 
 @describer(LoggedPrediction)
