@@ -198,8 +198,9 @@ def test_a_failing_datum_is_tried_datum_tries_times_and_restart_runs_only_the_fa
     bad = next(d for d in pp.pipelines.list_datums(job.id) if d.files == ("raw:/bad.txt",))
     assert bad.state == "failed" and bad.tries == 2 and "status 3" in bad.reason and bad.id[:12] in job.reason
     assert pp.pipelines.job_logs(job.id, bad.id).count("broken") == 2
-    with pytest.raises(NotFound):
-        pp.data.inspect_commit("upper", "master")  # a failed job commits nothing
+    with pytest.raises(NotFound, match="ended with an error") as e:  # its output commit is errored, never the data
+        pp.data.inspect_commit("upper", "master")
+    assert bad.id[:12] in str(e.value) and pp.data.list_commits("upper") == []
 
     flag.write_text("")
     good = next(d for d in pp.pipelines.list_datums(job.id) if d.files == ("raw:/good.txt",))
@@ -258,9 +259,18 @@ def test_stop_start_delete_and_jobs_going_on_without_the_console(pp, config):
         other.close()
     job = pp.pipelines.list_jobs("upper")[0]
     assert job.state is JobState.KILLED and "stopped" in job.reason
-    raw(pp, {"/b.txt": b"b"})
-    time.sleep(0.5)
+    with pytest.raises(NotFound, match=r"ended with an error \(Pipeline 'upper' was stopped\)"):  # as pachd's, never data
+        pp.data.inspect_commit("upper", "master")
+    # a running pipeline over the same repo witnesses that the runner looked at the new commit: once its job of
+    # that commit has ended, the look that made it passed the stopped pipeline over
+    pp.pipelines.create_pipeline(spec(name="witness", cmd=["sh", "-c", "cp /pfs/raw/* /pfs/out/"]))
+    commit = raw(pp, {"/b.txt": b"b"})
+    deadline = time.monotonic() + RUNNER_S
+    while not any(j.input_commits == (f"raw@{commit.id}",) and j.state.terminal for j in pp.pipelines.list_jobs("witness")):
+        assert time.monotonic() < deadline, f"the runner made no job of the new commit: {pp.pipelines.list_jobs('witness')}"
+        time.sleep(0.05)
     assert len(pp.pipelines.list_jobs("upper")) == 1  # stopped: no new job
+    pp.pipelines.delete_pipeline("witness")
     assert pp.pipelines.start_pipeline("upper").state == "running"
     deadline = time.monotonic() + RUNNER_S
     while len(pp.pipelines.list_jobs("upper")) < 2:

@@ -94,3 +94,10 @@ def check_repo_unused(repo: str, users: Iterable[tuple[str, Iterable[str]]]) -> 
             f"Repo {repo!r} is an input of {word} {named}; delete the {word} first "
             f"(`dlptui pipeline delete {readers[0]}`), then the repo."
         )
+
+
+def repo_taken(pipeline: str) -> Conflict:
+    """A pipeline writes to a new repo of its own name, so a pipeline may not be named as a repo that exists (pachd:
+    "cannot be created because a repo with the same name already exists")."""
+    return Conflict(f"Pipeline {pipeline!r} cannot be created: repo {pipeline!r} exists, and a pipeline writes to a new "
+                    "repo of its own name; pick another name or delete the repo.")
