@@ -30,6 +30,19 @@ pytest.register_assert_rewrite("tests.contract.checks")
 PROFILES = ("local", "cluster")
 
 
+# Fixtures that make a test train or serve for real on the local profile (on the cluster the master stand-in and
+# the API server only hold objects): such a test is `slow` there, as one taking a fixture of REAL_WORK_FIXTURES.
+LOCAL_REAL_WORK_FIXTURES = {"experiment_config", "versions"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if (callspec is not None and callspec.params.get("profile") == "local"
+                and LOCAL_REAL_WORK_FIXTURES & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(params=PROFILES)
 def profile(request) -> str:
     return request.param
