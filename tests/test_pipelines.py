@@ -321,6 +321,34 @@ def test_sample_goes_through_the_split_pipeline_with_the_direct_split_and_lineag
     assert upstream(pp, pp.data.inspect_commit("direct", "master")) == []  # put by hand: nothing further down
 
 
+def test_a_failed_output_starts_nothing_downstream_and_lineage_reads_the_last_good_one(pp):
+    """What reads a pipeline's output branch (a pipeline over it, as the retrain on commit is; `train --data`, which
+    resolves the branch; lineage) reads its data head: a failed job's errored output commit is passed over."""
+    from dlptui.actions.lineage import upstream
+
+    raw(pp, {"/a.txt": b"a"})
+    pp.pipelines.create_pipeline(spec(cmd=["sh", "-c", "grep -q bad /pfs/raw/* && exit 1; cp /pfs/raw/* /pfs/out/"]))
+    pp.pipelines.create_pipeline(spec(name="down", repo="upper", cmd=["sh", "-c", "cp /pfs/upper/* /pfs/out/"]))
+    [first] = wait_jobs(pp, "upper", 1)
+    [down] = wait_jobs(pp, "down", 1)
+    assert down.input_commits == (first.output_commit,)
+    raw(pp, {"/b.txt": b"bad"})
+    failed, _ = wait_jobs(pp, "upper", 2)
+    assert failed.state is JobState.FAILURE and failed.output_commit is None
+    good = pp.data.inspect_commit("upper", "master")
+    assert f"upper@{good.id}" == first.output_commit == f"upper@{pp.data.resolve('upper', 'master').commit}"
+    assert [s.id for s in upstream(pp, good)][0] == first.id  # its lineage: the job that made it
+    raw(pp, {"/b.txt": b"fixed"})  # the next good output: the downstream's next job reads it
+    fixed, _, _ = wait_jobs(pp, "upper", 3)
+    assert fixed.state is JobState.SUCCESS
+    deadline = time.monotonic() + RUNNER_S
+    while len(pp.pipelines.list_jobs("down")) < 2 or not all(j.state.terminal for j in pp.pipelines.list_jobs("down")):
+        assert time.monotonic() < deadline, f"no downstream job of the fixed output: {pp.pipelines.list_jobs('down')}"
+        time.sleep(0.05)
+    # every downstream job, in the order made: none ever read the failed job's output commit
+    assert [j.input_commits for j in pp.pipelines.list_jobs("down")] == [(fixed.output_commit,), (first.output_commit,)]
+
+
 def runner_record(pp, timeout=RUNNER_S):
     """The home runner's record, once a runner runs and has written it."""
     deadline = time.monotonic() + timeout
