@@ -63,11 +63,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     _running[:] = [item]
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_fixture_setup(fixturedef, request) -> None:
-    if fixturedef.argname in REAL_WORK_FIXTURES and _running and _running[0].get_closest_marker("slow") is None:
-        pytest.fail(f"{_not_slow(_running[0])} but takes {fixturedef.argname}, which trains or serves; "
-                    "mark it @pytest.mark.slow.", pytrace=False)
+class _RealWorkGuard:
+    """Registered as a plugin of its own: a conftest's hooks reach only the fixtures of nodes below it, and a
+    session-scoped fixture's setup goes through the session's."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_fixture_setup(self, fixturedef, request) -> None:
+        if fixturedef.argname in REAL_WORK_FIXTURES and _running and _running[0].get_closest_marker("slow") is None:
+            pytest.fail(f"{_not_slow(_running[0])} but takes {fixturedef.argname}, which trains or serves; "
+                        "mark it @pytest.mark.slow.", pytrace=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin("dlptui-real-work-guard"):
+        config.pluginmanager.register(_RealWorkGuard(), "dlptui-real-work-guard")
 
 
 @pytest.fixture(autouse=True)
