@@ -17,9 +17,11 @@ from cryptography.x509.oid import NameOID
 from dlptui.config import load_config
 from dlptui.errors import InvalidInput, NotFound, Unreachable
 from dlptui.platform.cluster.ca_file import read_ca_file
+from tests.fixtures.serving import image_bytes
 from tests.standins.gateway import GatewayStandin
 
 TOKEN = "5e" * 20
+JPEG = image_bytes()  # what the model behind the gateway reads; other bytes it refuses (400)
 
 
 # --- a private CA and a server certificate for 127.0.0.1 -------------------------------------------
@@ -172,7 +174,7 @@ def test_the_gateway_client_trusts_the_private_ca_only_with_ca_file(tmp_path, ca
     plain = serving(cluster(tmp_path, "", {"DLPTUI_ISTIO_INGRESS": gateway.url}))
     try:
         with pytest.raises(Unreachable) as caught:
-            plain.client.predict(gateway.endpoint, b"\xff\xd8 jpeg", "a.jpg")
+            plain.client.predict(gateway.endpoint, JPEG, "a.jpg")
     finally:
         plain.close()
     assert str(caught.value) == (
@@ -184,7 +186,7 @@ def test_the_gateway_client_trusts_the_private_ca_only_with_ca_file(tmp_path, ca
 
     trusting = serving(cluster(tmp_path, "", {"DLPTUI_ISTIO_INGRESS": gateway.url, "DLPTUI_CA_FILE": str(ca_file)}))
     try:
-        prediction = trusting.client.predict(gateway.endpoint, b"\xff\xd8 jpeg", "a.jpg")
+        prediction = trusting.client.predict(gateway.endpoint, JPEG, "a.jpg")
     finally:
         trusting.close()
     assert (prediction.label, prediction.version, prediction.error) == ("cat", 1, None)
@@ -200,8 +202,8 @@ def test_with_ca_file_the_system_roots_are_still_trusted(tmp_path, ca_file, gate
         monkeypatch.setenv("DLPTUI_SERVING_TOKEN", TOKEN)
         part = serving(cluster(tmp_path, f'ca_file = "{ca_file}"\n'))
         try:
-            assert part.client.predict(public.endpoint, b"\xff\xd8 jpeg").label == "cat"
-            assert part.client.predict(gateway.endpoint, b"\xff\xd8 jpeg").label == "cat"
+            assert part.client.predict(public.endpoint, JPEG).label == "cat"
+            assert part.client.predict(gateway.endpoint, JPEG).label == "cat"
         finally:
             part.close()
         assert (public.seen, gateway.seen) == ([TOKEN], [TOKEN])

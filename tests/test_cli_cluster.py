@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.fixtures.kube import free_port, write_kubeconfig
+from tests.fixtures.kube import write_kubeconfig
 from tests.helpers import run, run_json
 from tests.standins.det_master_state import CHECKPOINTS
 
@@ -188,7 +188,7 @@ def test_deploy_canary_and_rollback(serving_env, kube_api, capsys):
 
 def test_deploy_canary_and_rollback_with_a_dead_backend(serving_env, capsys, monkeypatch, tmp_path, kube_cluster, dead_address):
     assert run(capsys, *CLUSTER, "deploy", "dogcat-model@1", "--name", "cli-dead")[0] == 0
-    dead_api = f"https://127.0.0.1:{free_port()}"
+    dead_api = f"https://{dead_address}"
     dead_kube = write_kubeconfig(tmp_path / "dead.yaml", {"dead": (dead_api, "x")}, kube_cluster.ca)
     monkeypatch.setenv("KUBECONFIG", str(dead_kube))
     for argv in (("deploy", "dogcat-model@2", "--name", "cli-dead"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fixtures.kube import free_port, write_kubeconfig
+from tests.fixtures.kube import write_kubeconfig
 from tests.helpers import run_cluster_status
 
 
@@ -23,8 +23,8 @@ def test_status_reports_the_cluster_and_seldon(kube_cluster, home):
     assert code == (0 if all(p["reachable"] for p in parts.values()) else 5)
 
 
-def test_status_with_a_dead_api_server_is_a_sentence_per_part(kube_cluster, home, tmp_path):
-    dead = f"https://127.0.0.1:{free_port()}"
+def test_status_with_a_dead_api_server_is_a_sentence_per_part(kube_cluster, home, tmp_path, dead_address):
+    dead = f"https://{dead_address}"
     kubeconfig = write_kubeconfig(tmp_path / "dead.yaml", {"dead": (dead, "x")}, kube_cluster.ca)
     code, parts, stderr = run_cluster_status(home, KUBECONFIG=str(kubeconfig))
     assert code == 5 and "Traceback" not in stderr

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.kube import free_port, write_kubeconfig
+from tests.fixtures.kube import write_kubeconfig
 
 
 @pytest.fixture
-def two_contexts(kube_apiserver, tmp_path: Path) -> tuple[Path, str]:
+def two_contexts(kube_apiserver, tmp_path: Path, dead_address: str) -> tuple[Path, str]:
     """(a kubeconfig with contexts live and dead, current dead; the dead server's URL)."""
-    dead = f"https://127.0.0.1:{free_port()}"
+    dead = f"https://{dead_address}"
     contexts = {"live": (kube_apiserver.url, kube_apiserver.token), "dead": (dead, "nothing")}
     return write_kubeconfig(tmp_path / "kubeconfig", contexts, kube_apiserver.ca, current="dead"), dead
 

@@ -260,6 +260,16 @@ def spawn(home: Path, tag: str, files: int, commits: int) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", WRITER, str(home), tag, str(files), str(commits)])
 
 
+def wait_for_staging(store: LocalDataStore, child: subprocess.Popen) -> None:
+    """Until a temp file appears in the store's tmp/ (the child staging a commit's blobs); looked at every
+    millisecond, as staging one commit takes a few (a guard of a minute, not a timing assert)."""
+    before = set(os.listdir(store.blobs.tmp))
+    deadline = time.monotonic() + 60
+    while not set(os.listdir(store.blobs.tmp)) - before:
+        assert child.poll() is None and time.monotonic() < deadline, "the writer never staged a file"
+        time.sleep(0.001)
+
+
 def wait_for_commits(store: LocalDataStore, count: int, child: subprocess.Popen) -> None:
     """Until the child has landed `count` commits in all (a guard of a minute, not a timing assert)."""
     deadline = time.monotonic() + 60
@@ -286,10 +296,13 @@ def test_kill_9_mid_commit_leaves_whole_commits_or_none(config):
     (config.home / "go").touch()
     files = 200
     interrupted = 0
-    for n, delay in enumerate((0.0, 0.03, 0.07, 0.12, 0.2, 0.31)):
+    # killed at points the test sees, not after a pause: right after a commit landed, and while the writer has a
+    # file of its own in the store's tmp/ (a commit's blobs being staged, not yet published or committed)
+    for n, point in enumerate(("landed", "staging") * 3):
         child = spawn(config.home, f"run{n}", files, 1000)
         wait_for_commits(store, len(store.list_commits("r")) + 1, child)  # it is busy writing now
-        time.sleep(delay)
+        if point == "staging":
+            wait_for_staging(store, child)
         child.send_signal(signal.SIGKILL)
         assert child.wait() == -signal.SIGKILL  # killed mid-work, not finished
         before = leftovers(store)
@@ -306,7 +319,7 @@ def test_kill_9_mid_commit_leaves_whole_commits_or_none(config):
         interrupted += before > 0
         reopened.collect_garbage()  # orphan blobs go, every commit still reads back
         assert reopened.verify() == [] and content_ok(reopened, "r", commits[-1].id)
-    assert interrupted >= 1  # at least one kill landed inside a commit, leaving a half-staged one behind
+    assert interrupted >= 1  # a kill landed inside a commit, leaving a half-staged one behind
 
 
 def test_concurrent_writers_to_one_branch_both_land(config):

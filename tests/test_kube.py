@@ -11,7 +11,7 @@ import pytest
 from dlptui.errors import InvalidInput, NotAvailable, Unreachable
 from dlptui.platform.cluster.kube_cluster import KubeCluster, parse_quantity
 from dlptui.platform.cluster.kube_connection import with_context
-from tests.fixtures.kube import free_port, write_kubeconfig
+from tests.fixtures.kube import write_kubeconfig
 from tests.fixtures.kube_cluster import CPU_NODE, GPU_NODE
 
 
@@ -175,9 +175,9 @@ def test_health_reports_nodes_and_gpus(cluster, kube_cluster):
 
 
 @pytest.fixture
-def two_contexts(kube_cluster, tmp_path, monkeypatch, cluster_config):
+def two_contexts(kube_cluster, tmp_path, monkeypatch, cluster_config, dead_address):
     """A kubeconfig with the live server as "local" and a closed port as "dead"."""
-    dead = f"https://127.0.0.1:{free_port()}"
+    dead = f"https://{dead_address}"
     path = write_kubeconfig(
         tmp_path / "two.yaml", {"local": (kube_cluster.url, kube_cluster.token), "dead": (dead, "x")}, kube_cluster.ca
     )

@@ -95,6 +95,7 @@ def _marked(proc: psutil.Process) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_a_training_child_gets_no_secret_of_the_console(platform, tmp_path, monkeypatch):
     import yaml
 

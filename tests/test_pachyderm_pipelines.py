@@ -69,11 +69,14 @@ def raw(platform):
 def test_a_running_jobs_open_output_commit_is_not_the_data_head(platform, raw, tmp_path):
     repo, _ = raw
     name = fresh("p")
-    slow = tmp_path / "slow"
-    platform.pipelines.create_pipeline(spec(name, repo, cmd=["sh", "-c", f"test -e {slow} && sleep 1; cp -r /pfs/raw/* /pfs/out/"]))
+    held, gate = tmp_path / "held", tmp_path / "gate"  # once `held` exists, a datum waits for `gate`
+    # every_job: the next job's datums run (not skipped as the same datums of the last good job), and wait
+    body = spec(name, repo, cmd=["sh", "-c", f"if test -e {held}; then while ! test -e {gate}; do sleep 0.05; done; fi; "
+                                             "cp -r /pfs/raw/* /pfs/out/"])
+    platform.pipelines.create_pipeline({**body, "reprocess_spec": "every_job"})
     [done] = ended(platform.pipelines, name)
     head = platform.data.inspect_commit(name, "master")
-    slow.touch()
+    held.touch()
     platform.pipelines.stop_pipeline(name)
     platform.pipelines.start_pipeline(name)  # a new job: pachd opens its output commit as the branch's head
     running = until(lambda: next((j for j in platform.pipelines.list_jobs(name)
@@ -84,6 +87,7 @@ def test_a_running_jobs_open_output_commit_is_not_the_data_head(platform, raw, t
     with pytest.raises(Conflict) as e:
         platform.data.inspect_commit(name, running.id.split("@")[1])
     assert "is still being written" in one_sentence(e.value)
+    gate.touch()
     newest, _ = ended(platform.pipelines, name, 2)
     assert newest.id == running.id and newest.state is JobState.SUCCESS
     assert platform.data.inspect_commit(name, "master").id == running.id.split("@")[1]

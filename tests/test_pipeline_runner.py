@@ -52,6 +52,24 @@ def wait_until(what, condition, timeout=RUNNER_S):
     return value
 
 
+def long_poll(pid: int) -> str | None:
+    """The system call line (/proc/PID/syscall) of the process's main thread while it is blocked in poll(2) with a
+    timeout longer than every look again after a change (wake.AFTER_S), else None. On x86-64 poll is call 7 and its
+    third argument the timeout in ms; elsewhere (ppoll, whose timeout is a pointer) the call alone is checked."""
+    import platform
+
+    from dlptui.platform.local.wake import AFTER_S
+
+    try:
+        line = open(f"/proc/{pid}/syscall").read().strip()
+    except OSError:
+        return None
+    fields = line.split()
+    if platform.machine() == "x86_64":
+        return line if fields[0] == "7" and int(fields[3], 16) > max(AFTER_S) * 1000 else None
+    return line if fields[0] == "73" else None  # ppoll on arm64
+
+
 def gone(pids) -> bool:
     for pid in pids:
         try:
@@ -146,11 +164,15 @@ def test_one_runner_serves_every_pipeline_sleeps_at_no_cost_and_wakes_on_a_commi
     ours = home_processes(pp, **{processes.PART_VAR: "pipelines"})
     assert sorted(p.pid for p in ours) == sorted([record.pid, guard_of(pp, record).pid])  # one runner (and its guard)
     runner = psutil.Process(record.pid)
-    time.sleep(0.5)  # what the last job's end woke settles
+    # settled: the looks again after the last change (wake.AFTER_S, up to 4 s after it) are over, and its one
+    # thread that loops is blocked in poll(2) until a change or its safety look (the kernel says so, no pause)
+    asleep = wait_until("the idle runner never slept in poll(2) for longer than its looks again",
+                        lambda: long_poll(record.pid))
     before = sum(runner.cpu_times()[:2])
-    time.sleep(3.0)
+    time.sleep(3.0)  # the measure: what 3 s of sleeping cost
     spent = sum(runner.cpu_times()[:2]) - before
     assert spent < 0.05, f"the idle runner used {spent:.3f} s of CPU in 3 s"
+    assert long_poll(record.pid) == asleep, "the idle runner woke up with nothing to do"
 
     commit = raw(pp, {"/b.txt": b"b"})  # a commit wakes it: a job per pipeline
     for name in ("one", "two", "three"):

@@ -198,8 +198,9 @@ def test_a_failing_datum_is_tried_datum_tries_times_and_restart_runs_only_the_fa
     bad = next(d for d in pp.pipelines.list_datums(job.id) if d.files == ("raw:/bad.txt",))
     assert bad.state == "failed" and bad.tries == 2 and "status 3" in bad.reason and bad.id[:12] in job.reason
     assert pp.pipelines.job_logs(job.id, bad.id).count("broken") == 2
-    with pytest.raises(NotFound):
-        pp.data.inspect_commit("upper", "master")  # a failed job commits nothing
+    with pytest.raises(NotFound, match="ended with an error") as e:  # its output commit is errored, never the data
+        pp.data.inspect_commit("upper", "master")
+    assert bad.id[:12] in str(e.value) and pp.data.list_commits("upper") == []
 
     flag.write_text("")
     good = next(d for d in pp.pipelines.list_datums(job.id) if d.files == ("raw:/good.txt",))
@@ -258,9 +259,18 @@ def test_stop_start_delete_and_jobs_going_on_without_the_console(pp, config):
         other.close()
     job = pp.pipelines.list_jobs("upper")[0]
     assert job.state is JobState.KILLED and "stopped" in job.reason
-    raw(pp, {"/b.txt": b"b"})
-    time.sleep(0.5)
+    with pytest.raises(NotFound, match=r"ended with an error \(Pipeline 'upper' was stopped\)"):  # as pachd's, never data
+        pp.data.inspect_commit("upper", "master")
+    # a running pipeline over the same repo witnesses that the runner looked at the new commit: once its job of
+    # that commit has ended, the look that made it passed the stopped pipeline over
+    pp.pipelines.create_pipeline(spec(name="witness", cmd=["sh", "-c", "cp /pfs/raw/* /pfs/out/"]))
+    commit = raw(pp, {"/b.txt": b"b"})
+    deadline = time.monotonic() + RUNNER_S
+    while not any(j.input_commits == (f"raw@{commit.id}",) and j.state.terminal for j in pp.pipelines.list_jobs("witness")):
+        assert time.monotonic() < deadline, f"the runner made no job of the new commit: {pp.pipelines.list_jobs('witness')}"
+        time.sleep(0.05)
     assert len(pp.pipelines.list_jobs("upper")) == 1  # stopped: no new job
+    pp.pipelines.delete_pipeline("witness")
     assert pp.pipelines.start_pipeline("upper").state == "running"
     deadline = time.monotonic() + RUNNER_S
     while len(pp.pipelines.list_jobs("upper")) < 2:
@@ -309,6 +319,34 @@ def test_sample_goes_through_the_split_pipeline_with_the_direct_split_and_lineag
     with pytest.raises(Conflict, match="seed"):
         import_sample(pp.data, repo="dogs-and-cats", count=20, size=16, seed=7, pipelines=pp.pipelines)
     assert upstream(pp, pp.data.inspect_commit("direct", "master")) == []  # put by hand: nothing further down
+
+
+def test_a_failed_output_starts_nothing_downstream_and_lineage_reads_the_last_good_one(pp):
+    """What reads a pipeline's output branch (a pipeline over it, as the retrain on commit is; `train --data`, which
+    resolves the branch; lineage) reads its data head: a failed job's errored output commit is passed over."""
+    from dlptui.actions.lineage import upstream
+
+    raw(pp, {"/a.txt": b"a"})
+    pp.pipelines.create_pipeline(spec(cmd=["sh", "-c", "grep -q bad /pfs/raw/* && exit 1; cp /pfs/raw/* /pfs/out/"]))
+    pp.pipelines.create_pipeline(spec(name="down", repo="upper", cmd=["sh", "-c", "cp /pfs/upper/* /pfs/out/"]))
+    [first] = wait_jobs(pp, "upper", 1)
+    [down] = wait_jobs(pp, "down", 1)
+    assert down.input_commits == (first.output_commit,)
+    raw(pp, {"/b.txt": b"bad"})
+    failed, _ = wait_jobs(pp, "upper", 2)
+    assert failed.state is JobState.FAILURE and failed.output_commit is None
+    good = pp.data.inspect_commit("upper", "master")
+    assert f"upper@{good.id}" == first.output_commit == f"upper@{pp.data.resolve('upper', 'master').commit}"
+    assert [s.id for s in upstream(pp, good)][0] == first.id  # its lineage: the job that made it
+    raw(pp, {"/b.txt": b"fixed"})  # the next good output: the downstream's next job reads it
+    fixed, _, _ = wait_jobs(pp, "upper", 3)
+    assert fixed.state is JobState.SUCCESS
+    deadline = time.monotonic() + RUNNER_S
+    while len(pp.pipelines.list_jobs("down")) < 2 or not all(j.state.terminal for j in pp.pipelines.list_jobs("down")):
+        assert time.monotonic() < deadline, f"no downstream job of the fixed output: {pp.pipelines.list_jobs('down')}"
+        time.sleep(0.05)
+    # every downstream job, in the order made: none ever read the failed job's output commit
+    assert [j.input_commits for j in pp.pipelines.list_jobs("down")] == [(fixed.output_commit,), (first.output_commit,)]
 
 
 def runner_record(pp, timeout=RUNNER_S):

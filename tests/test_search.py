@@ -158,6 +158,7 @@ def repo(platform, sample_repo):
 LR = {"type": "log", "minval": -3, "maxval": -1, "base": 10}
 
 
+@pytest.mark.slow
 def test_asha_stops_and_promotes_and_a_promotion_resumes_from_its_checkpoint(platform, repo, tmp_path, capsys):
     training = platform.training
     config = search_config(tmp_path, {"name": "adaptive_asha", "max_trials": 4, "max_concurrent_trials": 2,
@@ -207,6 +208,7 @@ def test_asha_stops_and_promotes_and_a_promotion_resumes_from_its_checkpoint(pla
     assert code == 3 and "There is no trial 999999" in err
 
 
+@pytest.mark.slow
 def test_random_search_pause_resume_and_one_resume_at_a_time(platform, repo, gate):
     training = platform.training
     config = search_config(gate.folder, {"name": "random", "max_trials": 2, "max_concurrent_trials": 2},
@@ -244,6 +246,7 @@ def test_random_search_pause_resume_and_one_resume_at_a_time(platform, repo, gat
     assert done.batches_done == 80 and math.isclose(done.progress, 1.0)
 
 
+@pytest.mark.slow
 def test_kill_stops_every_trial(platform, repo, gate):
     from dlptui.platform.local.training_start import alive
 
@@ -264,6 +267,7 @@ def test_kill_stops_every_trial(platform, repo, gate):
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_kill_9_of_a_trial_resumes_it_from_its_last_checkpoint(platform, repo, gate):
     import os
     import signal

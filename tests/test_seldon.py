@@ -17,7 +17,6 @@ from dlptui.platform import Platform
 from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, Unreachable
 from dlptui.platform.model import CheckpointStorage, DeploymentState, ModelVersion
 from dlptui.platform.cluster.seldon_serving import GROUP, PLURAL, VERSION, SeldonServing, render_deployment
-from tests.fixtures.kube import free_port
 from tests.fixtures.kube_cluster import CRD_FILE, GPU_NODE, ensure_service_account, install_crd
 
 IMAGE = "registry.example/dlptui-serving:0.1.0"
@@ -312,12 +311,12 @@ def test_logs_are_read_through_the_api_server_from_the_model_container(serving, 
     ]
 
 
-def test_predictions_need_the_istio_gateway(serving, config, monkeypatch):
+def test_predictions_need_the_istio_gateway(serving, config, monkeypatch, dead_address):
     monkeypatch.setenv("DLPTUI_SERVING_TOKEN", "t" * 32)  # what the gateway asks for (test_seldon_token.py)
     serving.deploy("dogcat-deploy", version(1))
     with pytest.raises(NotAvailable, match="set istio_ingress in the cluster profile"):
         serving.predict("dogcat-deploy", b"\xff\xd8 not much of a jpeg")
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://{dead_address}"
     through_dead = SeldonServing(replace(config, cluster=replace(config.cluster, istio_ingress=dead)))
     with pytest.raises(Unreachable, match=rf"^The prediction endpoint {dead}/seldon/.+/dogcat-deploy/api/v1.0/predictions does not answer"):
         through_dead.predict("dogcat-deploy", b"\xff\xd8 not much of a jpeg")

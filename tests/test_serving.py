@@ -86,37 +86,49 @@ def test_a_missing_checkpoint_is_refused_before_anything_starts(served, tmp_path
     assert "no-checkpoint" not in [d.name for d in served.serving.list_deployments()]
 
 
+def restore_served(serving, tiny_checkpoints) -> None:
+    """The shared deployment back to what the `served` fixture made: version 1 alone."""
+    if serving.get_deployment(DEPLOYMENT).canary_version is not None:
+        serving.set_canary(DEPLOYMENT, None, 0)
+    if serving.get_deployment(DEPLOYMENT).version != 1:
+        serving.update(DEPLOYMENT, version_of(tiny_checkpoints[0], 1))
+    assert wait_state(serving, DEPLOYMENT).version == 1
+
+
 def test_update_and_canary_without_a_failed_request(served, tiny_checkpoints):
     serving = served.serving
-    endpoint = serving.get_deployment(DEPLOYMENT).endpoint
-    traffic = Traffic(endpoint)
-    traffic.start()
     try:
-        traffic.wait_answers(3, "answers before the switch")
-        updated = serving.update(DEPLOYMENT, version_of(tiny_checkpoints[1], 2))
-        traffic.wait_answers(len(traffic.results) + 3, "answers after the switch")  # the last one sent after it
-    finally:
-        traffic.stop.set()
-        traffic.join()
-    assert updated.version == 2 and updated.endpoint == endpoint
-    statuses = [s for s, _ in traffic.results]
-    assert statuses and all(s == 200 for s in statuses), [r for r in traffic.results if r[0] != 200][:5]
-    versions = [v for _, v in traffic.results]
-    assert versions[0] == 1 and versions[-1] == 2, "the switch should be seen by the running traffic"
-    assert versions == sorted(versions), "once switched, no request goes back to the old version"
+        endpoint = serving.get_deployment(DEPLOYMENT).endpoint
+        traffic = Traffic(endpoint)
+        traffic.start()
+        try:
+            traffic.wait_answers(3, "answers before the switch")
+            updated = serving.update(DEPLOYMENT, version_of(tiny_checkpoints[1], 2))
+            traffic.wait_answers(len(traffic.results) + 3, "answers after the switch")  # the last one sent after it
+        finally:
+            traffic.stop.set()
+            traffic.join()
+        assert updated.version == 2 and updated.endpoint == endpoint
+        statuses = [s for s, _ in traffic.results]
+        assert statuses and all(s == 200 for s in statuses), [r for r in traffic.results if r[0] != 200][:5]
+        versions = [v for _, v in traffic.results]
+        assert versions[0] == 1 and versions[-1] == 2, "the switch should be seen by the running traffic"
+        assert versions == sorted(versions), "once switched, no request goes back to the old version"
 
-    # a canary of version 1 taking 30 % of the requests
-    canary = serving.set_canary(DEPLOYMENT, version_of(tiny_checkpoints[0], 1), 30)
-    assert canary.canary_version == 1 and canary.canary_traffic == 30
-    answered = [serving.predict(DEPLOYMENT, image_bytes()).version for _ in range(100)]
-    share = answered.count(1)
-    assert answered.count(1) + answered.count(2) == 100
-    assert 15 <= share <= 45, f"the canary took {share} of 100 requests"
+        # a canary of version 1 taking 30 % of the requests
+        canary = serving.set_canary(DEPLOYMENT, version_of(tiny_checkpoints[0], 1), 30)
+        assert canary.canary_version == 1 and canary.canary_traffic == 30
+        answered = [serving.predict(DEPLOYMENT, image_bytes()).version for _ in range(100)]
+        share = answered.count(1)
+        assert answered.count(1) + answered.count(2) == 100
+        assert 15 <= share <= 45, f"the canary took {share} of 100 requests"
 
-    removed = serving.set_canary(DEPLOYMENT, None, 0)
-    assert removed.canary_version is None
-    assert {serving.predict(DEPLOYMENT, image_bytes()).version for _ in range(10)} == {2}
-    assert serving.update(DEPLOYMENT, version_of(tiny_checkpoints[0], 1)).version == 1  # as the session's fixture had it
+        removed = serving.set_canary(DEPLOYMENT, None, 0)
+        assert removed.canary_version is None
+        assert {serving.predict(DEPLOYMENT, image_bytes()).version for _ in range(10)} == {2}
+        assert serving.update(DEPLOYMENT, version_of(tiny_checkpoints[0], 1)).version == 1
+    finally:  # the session's deployment as its fixture made it, whatever failed above: version 1, no canary
+        restore_served(serving, tiny_checkpoints)
 
 
 def test_a_killed_model_server_shows_as_failed(serving_platform, tiny_checkpoints):
@@ -213,7 +225,7 @@ def test_model_class_reports_ready_only_once_loaded_and_answers_grpc_messages(mo
     assert bad.value.status_code == 400
 
 
-def test_model_class_reports_why_loading_failed(model_class, tmp_path, monkeypatch):
+def test_model_class_reports_why_loading_failed(model_class, tmp_path, monkeypatch, dead_address):
     from seldon_core.flask_utils import SeldonMicroserviceException
 
     missing = model_class(checkpoint_dir=str(tmp_path / "gone"), load_retries=1)
@@ -225,12 +237,10 @@ def test_model_class_reports_why_loading_failed(model_class, tmp_path, monkeypat
         missing.predict_raw({"binData": base64.b64encode(image_bytes()).decode()})
     assert refused.value.status_code == 503
 
-    from dlptui.platform.local.processes import free_port
-
     monkeypatch.setenv("DLPTUI_CHECKPOINT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "read-only-test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "read-only-test")
-    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    endpoint = f"http://{dead_address}"  # nothing listens there
     remote = model_class(checkpoint_uri="s3://dlp-checkpoints/checkpoints/uuid-3", storage_endpoint=endpoint, load_retries=1)
     remote.load()
     error = _health_after_loading(remote)

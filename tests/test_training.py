@@ -166,6 +166,7 @@ def test_missing_efficientnet_wheel_fails_up_front(platform, repo, monkeypatch):
     assert platform.training.list_experiments() == []
 
 
+@pytest.mark.slow
 def test_resnet50_without_weights_ends_in_error_with_one_sentence(platform, repo, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached weights
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # and no way to download them
@@ -178,6 +179,7 @@ def test_resnet50_without_weights_ends_in_error_with_one_sentence(platform, repo
     assert "Traceback" in "\n".join(platform.training.logs(experiment.id)[0])  # the detail is in the log
 
 
+@pytest.mark.slow
 def test_bad_data_folder_ends_in_error_with_the_trials_sentence(platform, tmp_path):
     (tmp_path / "empty" / "train").mkdir(parents=True)
     config = write_config(tmp_path, data={"store": "folder", "path": str(tmp_path / "empty")})
@@ -192,6 +194,7 @@ def test_bad_data_folder_ends_in_error_with_the_trials_sentence(platform, tmp_pa
 # --- pause, resume, kill, and a child that dies ------------------------------------------
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_continues_from_the_checkpoint(platform, repo, gate):
     training = platform.training
     gate.close(at=7)  # the trial holds before batch 7: its checkpoint at 5 is recorded, batch 6 trained and not
@@ -217,6 +220,7 @@ def test_kill_9_then_resume_continues_from_the_checkpoint(platform, repo, gate):
     assert any("resuming from checkpoint" in line and f"at batch {kept}" in line for line in training.logs(experiment.id)[0])
 
 
+@pytest.mark.slow
 def test_pause_then_resume(platform, repo, gate):
     training = platform.training
     # boundaries every 15 batches, reports every 10: a pause lands on one of them, and 60 leaves three before the end;
@@ -244,6 +248,7 @@ def test_pause_then_resume(platform, repo, gate):
     assert set(batches_of(training, experiment.id, "validation", "accuracy")) >= {30, 60}
 
 
+@pytest.mark.slow
 def test_kill_a_running_experiment(platform, repo, gate):
     training = platform.training
     gate.close(at=1)  # however the kill lands (its runner starting, its trial too), the run cannot have ended first
@@ -255,6 +260,7 @@ def test_kill_a_running_experiment(platform, repo, gate):
         training.resume(experiment.id)
 
 
+@pytest.mark.slow
 def test_a_kill_while_the_child_is_being_spawned_leaves_no_process(platform, repo, tmp_path, monkeypatch):
     """The race the console can hit (resume, then kill at once): the kill finds no pid to signal yet."""
     import psutil
@@ -279,6 +285,7 @@ def test_a_kill_while_the_child_is_being_spawned_leaves_no_process(platform, rep
     assert not psutil.pid_exists(child.pid) or psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE
 
 
+@pytest.mark.slow
 def test_experiment_outlives_the_platform_that_started_it(platform, repo, tmp_path):
     from dlptui.platform import Platform
 
@@ -321,6 +328,7 @@ def test_local_yaml_model_still_knows_a_real_cat_after_training(platform, repo, 
     assert cat_probability(model, hparams, chelsea()) > 0.5
 
 
+@pytest.mark.slow
 def test_two_experiments_at_once(platform, repo, gate):
     """Two children share the data cache and the records (with max_concurrent_experiments 2); health counts both."""
     from dataclasses import replace

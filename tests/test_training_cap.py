@@ -44,6 +44,7 @@ def waiting_for_a_slot(training, experiment_id: str, cursor: int = 0) -> None:
     assert training.db.row(experiment_id).pid, "its runner recorded itself"
 
 
+@pytest.mark.slow
 def test_a_second_experiment_is_queued_until_the_first_ends_then_runs(capped, gate, capsys):
     from dlptui.cli import main
 
@@ -80,6 +81,7 @@ def test_a_second_experiment_is_queued_until_the_first_ends_then_runs(capped, ga
     assert done_second.detail is None and training.health().detail == "0 running"
 
 
+@pytest.mark.slow
 def test_a_queued_experiment_can_be_killed_paused_and_resumed_while_it_waits(capped, gate):
     training = capped.training
     tiny = write_config(gate.folder, "tiny.yaml")
@@ -157,6 +159,7 @@ async def test_the_experiments_screen_shows_a_queued_experiment_and_why(config, 
         capped_platform.close()
 
 
+@pytest.mark.slow
 def test_an_experiment_waiting_for_its_coalesce_turn_holds_no_slot_and_blocks_no_one(home, monkeypatch, sample_repo, gate):
     """Cap 2: A of key k trains (the turn and a slot), B of k waits for the turn, holding no slot and keeping no
     newer experiment waiting; C, of no key, takes the second slot at once."""

@@ -219,6 +219,7 @@ def repo(platform, sample_repo):
     return sample_repo
 
 
+@pytest.mark.slow
 def test_a_runner_whose_starter_died_records_itself_and_can_be_killed(platform, repo, tmp_path):
     from tests.test_training import longer
 
@@ -239,6 +240,7 @@ def test_a_runner_whose_starter_died_records_itself_and_can_be_killed(platform, 
             os.killpg(pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_an_experiment_whose_starter_died_before_its_runner_ran_can_be_resumed(platform, repo):
     training = platform.training
     experiment_id, _ = start_and_die(TINY, "before")

@@ -388,6 +388,7 @@ def test_load_model_matches_determineds_loader(trained_platform):
 # --- python train.py, no master ----------------------------------------------------------
 
 
+@pytest.mark.slow  # it trains (4 batches, through Determined's Trainer)
 def test_train_py_trains_on_a_plain_folder(tmp_path, split_folder):
     import yaml
 

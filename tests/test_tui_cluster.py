@@ -43,22 +43,59 @@ async def test_nodes_services_and_processes_refresh(config, platform, home):
 
 
 async def test_polling_stops_while_hidden_and_resumes(config, platform):
+    """Asserted on what the screen asked of the platform and what it scheduled, not on a pause: hidden while its
+    next poll is set, and again while a poll is under way, it makes no call and holds no timer that could make one."""
+    import threading
+
     app = make_app(config, platform)
-    calls = []
+    calls = []  # whether the screen was shown at each call of the platform
+    held = threading.Event()  # set: calls go through; clear: a call waits for it (a poll under way)
+    held.set()
     original = platform.cluster.workloads
-    platform.cluster.workloads = lambda: calls.append(1) or original()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(calls) >= 1, what="the first poll")
         screen = app.screen
         assert isinstance(screen, ClusterScreen)
+
+        def workloads():
+            calls.append(screen._visible)
+            assert held.wait(60)
+            return original()
+
+        platform.cluster.workloads = workloads
+        timers = []  # every timer the screen sets from now on
+        for name in ("set_timer", "set_interval"):
+            def scheduling(*args, _set=getattr(screen, name), **kwargs):
+                timers.append(timer := _set(*args, **kwargs))
+                return timer
+            setattr(screen, name, scheduling)
+
+        def hidden_and_idle() -> None:
+            assert screen._poll_timer is None and not screen._visible
+            pending = [t for t in timers if t._task is not None and not t._task.done()]
+            assert pending == [], "a hidden screen holds a timer that would poll"
+
+        # hidden while its next poll is set
+        await wait_for(pilot, lambda: screen._poll_timer in timers and not screen._polling, what="a poll set by a timer")
         await pilot.press("2")
-        await wait_for(pilot, lambda: not screen._polling, what="the poll in flight to end")
-        assert screen._poll_timer is None and not screen._visible
-        hidden = len(calls)
-        await pilot.pause(2.5)  # longer than the poll period
-        assert len(calls) == hidden
+        await wait_for(pilot, lambda: not screen._visible and not screen._polling, what="the screen hidden")
+        hidden_and_idle()
+        shown = len(calls)
         await pilot.press("1")
-        await wait_for(pilot, lambda: len(calls) > hidden, what="polling again once shown")
+        await wait_for(pilot, lambda: len(calls) > shown, what="polling again once shown")
+
+        # hidden while a poll is under way: its end sets no next poll
+        held.clear()
+        await wait_for(pilot, lambda: len(calls) > shown + 1 and screen._polling, what="a poll under way")
+        await pilot.press("2")
+        await wait_for(pilot, lambda: not screen._visible, what="the screen hidden")
+        held.set()
+        await wait_for(pilot, lambda: not screen._polling, what="the poll under way to end")
+        hidden_and_idle()
+        shown = len(calls)
+        await pilot.press("1")
+        await wait_for(pilot, lambda: len(calls) > shown, what="polling again once shown")
+    held.set()
+    assert all(calls), f"a call while hidden: {calls}"
 
 
 async def test_a_dead_cluster_shows_a_sentence_not_a_crash(home, monkeypatch):

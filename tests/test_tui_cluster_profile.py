@@ -31,7 +31,7 @@ from dlptui.tui.widgets.metric_chart import MetricChart
 from dlptui.tui.widgets.resource_table import ResourceTable
 from tests.fixtures.kube_cluster import CPU_NODE, GPU_NODE
 from tests.standins import DATA_COMMIT, DATA_REPO
-from tests.fixtures.tui import SIZE, make_app, wait_for
+from tests.fixtures.tui import SIZE, answer, make_app, wait_for
 
 GROUP, VERSION, PLURAL = "machinelearning.seldon.io", "v1", "seldondeployments"
 
@@ -226,16 +226,18 @@ async def test_experiments_screen_live_view_and_pause_on_the_master(full_config,
         await pilot.press("ctrl+k")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         assert app.focused is not None and app.focused.id == "no"
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ExperimentsScreen), what="the dialog to close")
-        await pilot.pause(0.5)
-        assert full_platform.training.get_experiment(running.id).state is ExperimentState.RUNNING
+        kills = []  # what the screen asks the master to kill
+        kill = full_platform.training.kill
+        full_platform.training.kill = lambda experiment_id: kills.append(experiment_id) or kill(experiment_id)
+        await answer(pilot, "enter", lambda: isinstance(app.screen, ExperimentsScreen))
+        assert kills == [] and full_platform.training.get_experiment(running.id).state is ExperimentState.RUNNING
         await pilot.press("ctrl+k")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         await pilot.press("y")
         await wait_for(
             pilot, lambda: full_platform.training.get_experiment(running.id).state is ExperimentState.KILLED, what="the kill"
         )
+        assert kills == [running.id]  # the "y" alone
 
 
 async def test_models_screen_promotes_on_the_master(full_config, full_platform, det_master_standin_server):
@@ -324,14 +326,16 @@ async def test_deployments_and_predict_screens_on_the_api_server(full_config, fu
         await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         assert app.focused is not None and app.focused.id == "no"
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: app.screen is screen, what="the dialog to close")
-        await pilot.pause(0.5)
-        assert [d.name for d in full_platform.serving.list_deployments()] == ["dogcat-deploy"]
+        undeploys = []  # what the screen asks the API server to delete
+        undeploy = full_platform.serving.undeploy
+        full_platform.serving.undeploy = lambda name: undeploys.append(name) or undeploy(name)
+        await answer(pilot, "enter", lambda: app.screen is screen)
+        assert undeploys == [] and [d.name for d in full_platform.serving.list_deployments()] == ["dogcat-deploy"]
         await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         await pilot.press("y")
         await wait_for(pilot, lambda: deployments.row_count == 0, what="the row to go")
+        assert undeploys == ["dogcat-deploy"]  # the "y" alone
         listed = custom.list_namespaced_custom_object(GROUP, VERSION, seldon_namespace, PLURAL)["items"]
         assert [o["metadata"]["name"] for o in listed] == []
 

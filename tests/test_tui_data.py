@@ -14,7 +14,7 @@ from dlptui.tui.dialogs.files import FilePicker
 from dlptui.tui.dialogs.prompt import InputDialog
 from dlptui.tui.screens.data import CommitsScreen, DataScreen, FilesScreen
 from dlptui.tui.widgets.resource_table import ResourceTable
-from tests.fixtures.tui import SIZE, make_app, wait_for
+from tests.fixtures.tui import SIZE, answer, make_app, wait_for
 
 
 def repos_table(app) -> ResourceTable:
@@ -81,20 +81,23 @@ async def test_create_upload_and_drill_down_to_the_files(config, platform, tmp_p
 
 async def test_delete_asks_and_no_keeps_the_repo(config, platform):
     platform.data.create_repo("keepme")
+    deletes = []  # what the screen asked the data store to delete
+    delete = platform.data.delete_repo
+    platform.data.delete_repo = lambda name: deletes.append(name) or delete(name)
     app = make_app(config, platform, start="data")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "keepme" in repos_table(app).all_keys, what="the repo row")
         await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         assert app.focused.id == "no"
-        await pilot.press("enter")
-        await pilot.pause(0.3)
-        assert [r.name for r in platform.data.list_repos()] == ["keepme"]
+        await answer(pilot, "enter", lambda: not isinstance(app.screen, ConfirmDialog))
+        assert deletes == [] and [r.name for r in platform.data.list_repos()] == ["keepme"]
         await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         await pilot.press("y")
         await wait_for(pilot, lambda: not platform.data.list_repos(), what="the deletion")
         await wait_for(pilot, lambda: repos_table(app).row_count == 0, what="the row to go")
+    assert deletes == ["keepme"]  # the "y" alone
 
 
 @pytest.mark.parametrize("form", ["folder", "zip"])

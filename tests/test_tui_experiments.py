@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import yaml
 from textual.widgets import Log, Select
 
@@ -15,7 +16,7 @@ from dlptui.tui.screens.experiment import ExperimentScreen
 from dlptui.tui.screens.experiments import ExperimentsScreen
 from dlptui.tui.widgets.metric_chart import MetricChart
 from dlptui.tui.widgets.resource_table import ResourceTable
-from tests.fixtures.tui import SIZE, drawn, make_app, wait_for
+from tests.fixtures.tui import SIZE, answer, drawn, make_app, wait_for
 
 TRIAL = Path(__file__).resolve().parents[1] / "trial"
 RUN_LIMIT_S = 600  # a safety net against a hung child, not a measure of speed
@@ -35,6 +36,7 @@ def experiments_table(app) -> ResourceTable:
     return app.screen.query_one("#experiments", ResourceTable)
 
 
+@pytest.mark.slow
 async def test_start_from_the_dialog_and_watch_the_charts_and_log_grow(config, platform, sample_repo):
     app = make_app(config, platform, start="experiments")
     async with app.run_test(size=SIZE) as pilot:
@@ -78,39 +80,49 @@ async def test_start_from_the_dialog_and_watch_the_charts_and_log_grow(config, p
         assert isinstance(app.screen, ExperimentsScreen)
 
 
+@pytest.mark.slow
 async def test_pause_resume_and_kill_which_asks_and_no_keeps_it_running(config, platform, sample_repo, tmp_path):
     experiment = platform.training.create_experiment(long_config(tmp_path), sample_repo)
-    app = make_app(config, platform, start="experiments")
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: experiments_table(app).row_count == 1, what="the experiment row")
-        await pilot.press("c")  # resume a running experiment: a user mistake, one sentence
-        await wait_for(pilot, lambda: any("only a paused experiment" in n.message for n in app._notifications), what="the conflict sentence")
-        await pilot.press("ctrl+k")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
-        assert app.focused.id == "no"
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmDialog), what="the dialog to close")
-        await pilot.pause(0.5)  # time for a kill that "No" wrongly sent to land
-        assert platform.training.get_experiment(experiment.id).state in (ExperimentState.RUNNING, ExperimentState.QUEUED)
-        await pilot.press("p")
-        await wait_for(
-            pilot, lambda: platform.training.get_experiment(experiment.id).state is ExperimentState.PAUSED,
-            timeout=RUN_LIMIT_S, what="the pause",
-        )
-        await pilot.press("c")
-        await wait_for(
-            pilot, lambda: platform.training.get_experiment(experiment.id).state is ExperimentState.RUNNING,
-            what="the resume",
-        )
-        await pilot.press("enter")  # the live view has the same verb
-        await wait_for(pilot, lambda: isinstance(app.screen, ExperimentScreen), what="the live view")
-        await pilot.press("ctrl+k")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
-        await pilot.press("y")
-        await wait_for(
-            pilot, lambda: platform.training.get_experiment(experiment.id).state is ExperimentState.KILLED, what="the kill"
-        )
-        await wait_for(pilot, lambda: "killed" in str(app.screen.query_one("#summary").render()), what="the state on screen")
+    kills = []  # what the screen asked the platform to kill
+    kill = platform.training.kill
+    platform.training.kill = lambda experiment_id: kills.append(experiment_id) or kill(experiment_id)
+    try:
+        app = make_app(config, platform, start="experiments")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: experiments_table(app).row_count == 1, what="the experiment row")
+            await pilot.press("c")  # resume a running experiment: a user mistake, one sentence
+            await wait_for(pilot, lambda: any("only a paused experiment" in n.message for n in app._notifications),
+                           what="the conflict sentence")
+            await pilot.press("ctrl+k")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+            assert app.focused.id == "no"
+            await answer(pilot, "enter", lambda: not isinstance(app.screen, ConfirmDialog))
+            assert kills == []
+            assert platform.training.get_experiment(experiment.id).state in (ExperimentState.RUNNING, ExperimentState.QUEUED)
+            await pilot.press("p")
+            await wait_for(
+                pilot, lambda: platform.training.get_experiment(experiment.id).state is ExperimentState.PAUSED,
+                timeout=RUN_LIMIT_S, what="the pause",
+            )
+            await pilot.press("c")
+            await wait_for(
+                pilot, lambda: platform.training.get_experiment(experiment.id).state is ExperimentState.RUNNING,
+                what="the resume",
+            )
+            await pilot.press("enter")  # the live view has the same verb
+            await wait_for(pilot, lambda: isinstance(app.screen, ExperimentScreen), what="the live view")
+            await pilot.press("ctrl+k")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+            await pilot.press("y")
+            await wait_for(
+                pilot, lambda: platform.training.get_experiment(experiment.id).state is ExperimentState.KILLED, what="the kill"
+            )
+            await wait_for(pilot, lambda: "killed" in str(app.screen.query_one("#summary").render()), what="the state on screen")
+        assert kills == [experiment.id]  # the "y" alone
+    finally:  # a million batches: never left training when something above failed
+        del platform.training.kill
+        if not platform.training.get_experiment(experiment.id).state.terminal:
+            platform.training.kill(experiment.id)
 
 
 async def test_read_only_hides_start_pause_resume_kill(config, platform):
@@ -126,6 +138,7 @@ async def test_read_only_hides_start_pause_resume_kill(config, platform):
         assert not isinstance(app.screen, StartDialog)
 
 
+@pytest.mark.slow
 async def test_first_start_offers_f2_which_loads_the_sample_and_starts_the_demo(config, platform):
     app = make_app(config, platform, start="experiments")
     async with app.run_test(size=SIZE) as pilot:

@@ -111,3 +111,10 @@ def check_not_output(repo: str, branch: str, outputs: Iterable[tuple[str, str]])
     name, its output branch) for every pipeline, the output repo having the pipeline's name."""
     if any(name == repo and out_branch == branch for name, out_branch in outputs):
         raise output_written_by_jobs(repo)
+
+
+def repo_taken(pipeline: str) -> Conflict:
+    """A pipeline writes to a new repo of its own name, so a pipeline may not be named as a repo that exists (pachd:
+    "cannot be created because a repo with the same name already exists")."""
+    return Conflict(f"Pipeline {pipeline!r} cannot be created: repo {pipeline!r} exists, and a pipeline writes to a new "
+                    "repo of its own name; pick another name or delete the repo.")

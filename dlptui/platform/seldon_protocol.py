@@ -72,9 +72,29 @@ class Refused(NotAvailable):
         self.status = status
 
 
+class NotServing(Unreachable):
+    """The gateway or the server said the deployment is not serving (502, 503, 504). `answer`: what it said, as
+    "HTTP 503 Service Unavailable" with its words when it gave some ("no healthy upstream": Envoy with no ready pod)."""
+
+    def __init__(self, message: str, answer: str = "") -> None:
+        super().__init__(message)
+        self.answer = answer
+
+
+def _answer(response: httpx.Response) -> str:
+    said = error_message(response).rstrip(".")
+    if said.startswith("The server answered HTTP"):
+        text = response.text.strip() if "json" not in response.headers.get("content-type", "") else ""
+        said = f"HTTP {response.status_code} {response.reason_phrase}"
+        if text and len(text) <= 200 and text.isprintable():
+            said += f' ("{text}")'
+    return said
+
+
 def parse_prediction(name: str, response: httpx.Response, latency_ms: float) -> Prediction:
     if response.status_code in NOT_SERVING:
-        raise Unreachable(f"The deployment is not serving: {error_message(response).rstrip('.')}.")
+        answer = _answer(response)
+        raise NotServing(f"The deployment is not serving: {answer}.", answer)
     if response.status_code in REFUSED:
         status = f"HTTP {response.status_code} {response.reason_phrase}"
         raise Refused(f"The gateway refused the request ({status}): the credential it asks for is missing or wrong.", status)

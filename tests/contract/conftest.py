@@ -30,6 +30,19 @@ pytest.register_assert_rewrite("tests.contract.checks")
 PROFILES = ("local", "cluster")
 
 
+# Fixtures that make a test train or serve for real on the local profile (on the cluster the master stand-in and
+# the API server only hold objects): such a test is `slow` there, as one taking a fixture of REAL_WORK_FIXTURES.
+LOCAL_REAL_WORK_FIXTURES = {"experiment_config", "versions"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if (callspec is not None and callspec.params.get("profile") == "local"
+                and LOCAL_REAL_WORK_FIXTURES & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(params=PROFILES)
 def profile(request) -> str:
     return request.param
@@ -72,11 +85,36 @@ def registry(contract_platform):
 
 
 @pytest.fixture
+def gateway(profile, monkeypatch):
+    """On the cluster, the Istio gateway in front of Seldon (tests/standins/gateway.py: the model behind it checks
+    each request as the project's model server does), with the serving token in the environment; None locally,
+    where each deployment's own Envoy is its gateway."""
+    if profile != "cluster":
+        yield None
+        return
+    from tests.standins.gateway import GatewayStandin
+
+    token = "c0" * 20
+    monkeypatch.setenv("DLPTUI_SERVING_TOKEN", token)
+    standin = GatewayStandin(token).start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
 def kube_platform(profile, request, home):
-    """A platform whose cluster and serving parts are live: local, or the cluster profile on the kube-apiserver."""
+    """A platform whose cluster and serving parts are live: local, or the cluster profile on the kube-apiserver
+    (its predictions through the `gateway` stand-in)."""
+    from dataclasses import replace
+
     from dlptui.config import load_config
 
-    config = load_config(profile="local") if profile == "local" else request.getfixturevalue("cluster_config")
+    if profile == "local":
+        config = load_config(profile="local")
+    else:
+        config = request.getfixturevalue("cluster_config")
+        ingress = request.getfixturevalue("gateway").url
+        config = replace(config, cluster=replace(config.cluster, istio_ingress=ingress))
     platform = _open(config)
     yield platform
     platform.close()
@@ -90,6 +128,43 @@ def serving(kube_platform):
 @pytest.fixture
 def cluster_part(kube_platform):
     return kube_platform.cluster
+
+
+@pytest.fixture
+def serving_ready(profile, serving):
+    """`serving_ready(name)`: once the deployment answers. Locally its model server has loaded; on the cluster the
+    gateway stand-in routes to the model at once (no operator runs here to report the pods)."""
+    from dlptui.platform.model import DeploymentState
+    from tests.fixtures.serving import wait_state
+
+    def ready(name: str) -> None:
+        if profile == "local":
+            deployment = wait_state(serving, name)
+            assert deployment.state is DeploymentState.AVAILABLE, deployment.detail
+
+    return ready
+
+
+@pytest.fixture
+def take_down(profile, kube_platform, request):
+    """`take_down(name)`: the deployment stops serving while it is still deployed. Locally its model server is
+    killed (kill -9); on the cluster its pods are gone, so the gateway's Envoy has no ready endpoint for it."""
+    import json
+    import os
+    import signal
+
+    def down(name: str) -> None:
+        if profile == "cluster":
+            request.getfixturevalue("gateway").down.add(name)
+            return
+        import psutil
+
+        state = json.loads((kube_platform.config.home / "serving" / name / "state.json").read_text())
+        server = psutil.Process(state["primary"]["pid"])
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+
+    return down
 
 
 # --- seeding a finished experiment ------------------------------------------------------

@@ -13,10 +13,6 @@ from tests.contract.test_pipelines_contract import ended, spec
 
 pytestmark = pytest.mark.timeout(90)
 STATES = {"starting", "running", "paused", "standby", "crashing", "failed"}
-LOCAL_RUNNER_LATER = (
-    "the local pipeline runner makes no output commit for a failed job yet; it will make an errored one, as pachd "
-    "does, once its rewrite is merged (LocalDataStore.commit_tree takes the error already)"
-)
 
 
 @pytest.fixture
@@ -141,9 +137,7 @@ def test_a_failed_jobs_output_is_never_the_data_head(pipelines, data_store, raw,
     assert [e.path for e in data_store.list_files(name, "master")] == ["/a.txt", "/b.txt"]
 
 
-def test_a_branch_whose_only_output_failed_says_so(pipelines, data_store, raw, fresh_name, profile, request):
-    if profile == "local":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=LOCAL_RUNNER_LATER))
+def test_a_branch_whose_only_output_failed_says_so(pipelines, data_store, raw, fresh_name):
     repo, _ = raw
     name = fresh_name("p")
     pipelines.create_pipeline(spec(name, repo, cmd=["false"]))
@@ -155,16 +149,14 @@ def test_a_branch_whose_only_output_failed_says_so(pipelines, data_store, raw, f
     assert "ended with an error" in text and job.reason.rstrip(".") in text
 
 
-def test_a_pipeline_is_not_named_as_an_existing_repo(pipelines, data_store, raw, fresh_name, profile, request):
-    if profile == "local":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "the local pipelines take an existing repo of the pipeline's name as its output repo; pachd refuses "
-            "(\"cannot be created because a repo with the same name already exists\"): to follow in pipelines.py, "
-            "which is being rewritten")))
-    repo, first = raw
+def test_a_pipeline_is_not_named_as_an_existing_repo(pipelines, data_store, raw, fresh_name):
+    repo, _ = raw
     taken = fresh_name("taken")
     data_store.create_repo(taken)
+    kept = data_store.put_files(taken, "master", {"/mine.txt": b"mine"})
     with pytest.raises(Conflict) as e:
         pipelines.create_pipeline(spec(taken, repo))
     one_sentence(e.value, repr(taken))
     assert taken not in [p.name for p in pipelines.list_pipelines()]
+    assert [c.id for c in data_store.list_commits(taken)] == [kept.id]  # the repo stays as it was
+    assert data_store.get_file(taken, "master", "/mine.txt") == b"mine"

@@ -1,14 +1,18 @@
-"""ports.Serving, once for both profiles, for what needs no model server: the local deployments folder
-and SeldonDeployments on the real kube-apiserver. (Deployments that serve are tested per profile in
-test_serving.py and test_seldon.py.)"""
+"""ports.Serving, once for both profiles: the local deployments (their real model servers behind Envoy, so those
+tests are slow locally) and SeldonDeployments on the real kube-apiserver, predictions through the Istio gateway
+stand-in (tests/standins/gateway.py), whose model checks a request as the project's model server does."""
 
 from __future__ import annotations
 
 import pytest
 
-from dlptui.errors import Conflict, InvalidInput, NotFound
+from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, Unreachable
 from dlptui.platform.model import CheckpointStorage, Deployment, DeploymentState, ModelVersion, Service
 from tests.contract.checks import one_sentence
+from tests.fixtures.serving import image_bytes
+
+NOT_AN_IMAGE = b"these are notes, not an image"
+REFUSED = "binData is not an image the model reads; send the bytes of a JPEG or PNG file."  # serving/image_request.py
 
 # a safety net against a hang, not a measure of speed: locally a test starts up to four model servers one after
 # another (20 s on an idle two-core machine), and one start may take the 240 s of backends.START_TIMEOUT_S
@@ -179,3 +183,74 @@ def test_a_deployment_remembers_the_alias_it_was_deployed_by(serving, versions, 
         assert [d.alias for d in serving.list_deployments() if d.name == name] == ["staging"]
     finally:
         serving.undeploy(name)
+
+
+def test_a_bad_image_is_a_prediction_carrying_the_models_sentence(serving, versions, fresh_name, serving_ready):
+    name = fresh_name("bad")
+    serving.deploy(name, versions[0])
+    try:
+        serving_ready(name)
+        good = serving.predict(name, image_bytes(), "red.jpg")
+        assert (good.image, good.error, good.version) == ("red.jpg", None, 1)
+        assert set(good.probabilities) == {"cat", "dog"} and good.label in ("cat", "dog")
+        bad = serving.predict(name, NOT_AN_IMAGE, "notes.txt")  # never raised: the prediction says what was wrong
+        assert (bad.image, bad.label, bad.probabilities, bad.error) == ("notes.txt", None, {}, REFUSED)
+        again = serving.predict(name, image_bytes(color=(20, 200, 20)), "green.jpg")  # it serves on
+        assert again.error is None and again.label in ("cat", "dog")
+    finally:
+        serving.undeploy(name)
+
+
+def test_a_deployment_that_is_not_serving_is_unreachable_naming_it(serving, versions, fresh_name, serving_ready,
+                                                                    take_down):
+    name = fresh_name("dead")
+    serving.deploy(name, versions[0])
+    try:
+        serving_ready(name)
+        assert serving.predict(name, image_bytes()).error is None
+        take_down(name)  # locally its model server is killed; on the cluster its pods are gone
+        with pytest.raises(Unreachable) as info:
+            serving.predict(name, image_bytes())
+        one_sentence(info, repr(name))
+        assert name in [d.name for d in serving.list_deployments()]  # still there: to undeploy or deploy again
+    finally:
+        serving.undeploy(name)
+    with pytest.raises(NotFound) as info:
+        serving.predict(name, image_bytes())
+    one_sentence(info, name)
+
+
+def test_predictions_are_the_logged_requests_or_one_sentence_where_the_profile_keeps_none(
+        serving, versions, fresh_name, serving_ready, profile):
+    """Locally the model servers log every request (oldest first, `since` and `limit` apply); on the cluster Seldon's
+    request logger sends them to `request_logger_url`, which dlptui does not read back: NotAvailable, saying so."""
+    import time
+
+    name, ghost = fresh_name("logged"), fresh_name("ghost")
+    serving.deploy(name, versions[0])
+    try:
+        serving_ready(name)
+        good = serving.predict(name, image_bytes(), "red.jpg")
+        bad = serving.predict(name, NOT_AN_IMAGE, "notes.txt")
+        assert bad.error == REFUSED
+        if profile == "local":
+            deadline = time.monotonic() + 30
+            while len(logged := serving.predictions(name)) < 2:
+                assert time.monotonic() < deadline, f"the prediction log holds {logged}"
+                time.sleep(0.1)
+            first, second = logged
+            assert [(p.deployment, p.model, p.version, p.role) for p in logged] == [(name, "dogcat-model", 1, "primary")] * 2
+            assert (first.status, first.label, first.probabilities) == (200, good.label, pytest.approx(good.probabilities))
+            assert (second.status, second.label, second.probabilities) == (400, None, {})
+            assert first.id < second.id and first.time <= second.time and first.input_bytes > second.input_bytes > 0
+            assert serving.predictions(name, limit=1) == [second]
+            assert serving.predictions(name, since=first.time) == [second]
+        else:
+            with pytest.raises(NotAvailable) as info:
+                serving.predictions(name)
+            one_sentence(info, "request_logger_url")
+    finally:
+        serving.undeploy(name)
+    with pytest.raises(NotFound) as info:
+        serving.predictions(ghost)
+    one_sentence(info, ghost)

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound
-from dlptui.platform import pipeline_spec
+from dlptui.platform import data_rules, pipeline_spec
 from dlptui.platform.cluster.pachyderm_connection import Pachd, _rpc_error, input_leaves
 from dlptui.platform.model import Datum, Job, JobState, Pipeline, Service
 
@@ -180,8 +180,7 @@ class PachydermPipelines:
             if self._exists(client, parsed.name):
                 raise Conflict(f"Pipeline {parsed.name!r} exists already; delete it first or pick another name.")
             if parsed.name in repos:  # pachd: "cannot be created because a repo with the same name already exists"
-                raise Conflict(f"Pipeline {parsed.name!r} cannot be created: repo {parsed.name!r} exists, and a pipeline "
-                               "writes to a new repo of its own name; pick another name or delete the repo.")
+                raise data_rules.repo_taken(parsed.name)
             try:
                 client.create_pipeline_from_request(request)
             except Exception as e:  # what pachd's CreatePipeline checks beyond the spec's form: in its words

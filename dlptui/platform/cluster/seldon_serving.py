@@ -27,7 +27,7 @@ import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError
+from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound, PlatformError, Unreachable
 from dlptui.platform import deployment_policy as policy
 from dlptui.platform import rules
 from dlptui.platform.cluster.ca_file import read_ca_file
@@ -366,10 +366,13 @@ class SeldonServing:
                 "(or DLPTUI_ISTIO_INGRESS) to its address."
             )
         check_gateway_transport(deployment.endpoint or self.config.cluster.istio_ingress)  # before the token is read
-        from dlptui.platform.seldon_protocol import Refused
+        from dlptui.platform.seldon_protocol import NotServing, Refused
 
         try:
             return self.client.predict(deployment.endpoint, image, filename)
+        except NotServing as e:  # the gateway has no ready pod of it ("no healthy upstream"), or its model is loading
+            raise Unreachable(f"Deployment {name!r} is not serving: the Istio gateway answered {e.answer}; see its pods "
+                              f"with `dlptui deployment describe {name}`.") from None
         except Refused as e:
             self._drop_client()  # the next prediction reads the token again
             place = token_place(self.namespace, self.config.cluster.serving_token_secret)

@@ -23,7 +23,10 @@ them); each datum's code runs as a child process, `parallelism` at a time, with 
   is skipped, and its output reused (not with reprocess_spec "every_job").
 
 The outputs of all datums become one commit of the output repo (`commit_tree`: one SQLite
-transaction, whole or absent after `kill -9`) whose provenance names the input commits.
+transaction, whole or absent after `kill -9`) whose provenance names the input commits. A job that fails, or is
+killed with a reason (its pipeline stopped, its job_timeout), ends as on pachd: its output commit is finished with
+the job's reason as its error, holding what its datums that succeeded wrote, as the branch's head but never its
+data head (`data_rules`), and the job has no `output_commit`.
 """
 
 from __future__ import annotations
@@ -107,7 +110,8 @@ class Runner:
             self.run_job(spec, row)
         except Exception as e:  # a bug or a full disk: the job fails with its sentence, the runner goes on
             try:
-                self.finish(row["id"], JobState.FAILURE, f"The runner could not run the job ({type(e).__name__}: {e}).")
+                self.fail(spec, row["id"], json.loads(row["inputs"]),
+                          f"The runner could not run the job ({type(e).__name__}: {e}).")
             except Exception:
                 pass
         finally:
@@ -183,6 +187,31 @@ class Runner:
             db.execute("UPDATE jobs SET state = ?, finished = ?, reason = ?, output_commit = coalesce(?, output_commit) "
                        "WHERE id = ?", (state.value, time.time(), reason, output, job_id))
 
+    def fail(self, spec, job_id: str, inputs: list[str], reason: str, state: JobState = JobState.FAILURE) -> None:
+        """The job ends `state` (failed, or killed with a reason) after its errored output commit: the outputs of
+        its datums that succeeded, finished with `reason` as its error, as pachd finishes a failed or killed
+        job's output commit. The commit comes first, so a stop that waits for the job to end finds it made."""
+        try:
+            self.data.commit_tree(spec.name, spec.output_branch, self.partial_tree(job_id),
+                                  message=f"Output of job {job_id} of pipeline {spec.name}.",
+                                  provenance=tuple(inputs), error=reason or f"The job ended {state.value}.")
+        except PlatformError:  # the output repo is gone (being deleted) or the disk is full: the job's reason says why
+            pass
+        self.finish(job_id, state, reason)
+
+    def partial_tree(self, job_id: str) -> dict[str, tuple[str, int]]:
+        """What the job's datums that succeeded (or were skipped) wrote and is stored, the first datum by id
+        keeping a path that two wrote."""
+        tree: dict[str, tuple[str, int]] = {}
+        with self.db.read() as db:
+            rows = db.execute("SELECT output FROM datums WHERE job_id = ? AND state IN ('success', 'skipped') "
+                              "AND output IS NOT NULL ORDER BY id", (job_id,)).fetchall()
+        for r in rows:
+            for path, (digest, size) in json.loads(r["output"]).items():
+                if path not in tree and self.data.blobs.has(digest, size):
+                    tree[path] = (digest, size)
+        return tree
+
     def run_job(self, spec, row) -> None:
         job_id = row["id"]
         inputs = json.loads(row["inputs"])
@@ -198,7 +227,7 @@ class Runner:
         try:
             datums = self.datums(spec, inputs)
         except PlatformError as e:
-            self.finish(job_id, JobState.FAILURE, str(e))
+            self.fail(spec, job_id, inputs, str(e))
             return
         by_id = {self.datum_id(spec, d): d for d in datums}
         with self.db.write() as db:
@@ -243,7 +272,7 @@ class Runner:
         remove_later(work)  # thousands of datum folders: removed beside the commit, not before it
         if self.stopping.is_set():
             if self.reason is not None:  # stopped or timed out; with no reason the runner stops and the job waits
-                self.finish(job_id, JobState.KILLED, self.reason)
+                self.fail(spec, job_id, inputs, self.reason, JobState.KILLED)
             return
         self.update_counts(job_id)
         with self.db.read() as db:
@@ -251,17 +280,17 @@ class Runner:
         failed = [r for r in rows if r["state"] not in ("success", "skipped")]
         if failed:
             first = failed[0]
-            self.finish(job_id, JobState.FAILURE,
-                        f"{len(failed)} of {len(rows)} datums failed ({', '.join(r['id'][:12] for r in failed[:5])}"
-                        f"{', ...' if len(failed) > 5 else ''}); the first: {first['reason']}")
+            self.fail(spec, job_id, inputs,
+                      f"{len(failed)} of {len(rows)} datums failed ({', '.join(r['id'][:12] for r in failed[:5])}"
+                      f"{', ...' if len(failed) > 5 else ''}); the first: {first['reason']}")
             return
         tree: dict[str, tuple[str, int]] = {}
         owner: dict[str, str] = {}
         for r in rows:
             for path, (digest, size) in json.loads(r["output"] or "{}").items():
                 if path in tree and tree[path] != (digest, size):
-                    self.finish(job_id, JobState.FAILURE, f"Datums {owner[path][:12]} and {r['id'][:12]} both wrote {path} "
-                                "with different content; write each datum's output to its own path.")
+                    self.fail(spec, job_id, inputs, f"Datums {owner[path][:12]} and {r['id'][:12]} both wrote {path} "
+                              "with different content; write each datum's output to its own path.")
                     return
                 tree[path], owner[path] = (digest, size), r["id"]
         try:
@@ -269,7 +298,7 @@ class Runner:
                                            message=f"Output of job {job_id} of pipeline {spec.name}.",
                                            provenance=tuple(inputs))
         except PlatformError as e:
-            self.finish(job_id, JobState.FAILURE, str(e))
+            self.fail(spec, job_id, inputs, str(e))
             return
         reason = "The glob matched no file: 0 datums, an empty output commit." if not rows else ""
         self.finish(job_id, JobState.SUCCESS, reason, output=f"{spec.name}@{commit.id}")

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError
-from dlptui.platform import pipeline_spec
+from dlptui.platform import data_rules, pipeline_spec
 from dlptui.platform.local import pipeline_support, processes
 from dlptui.platform.local.pipeline_db import JOB_COLUMNS, datum_of, job_of, open_pipeline_db
 from dlptui.platform.local.pipeline_job import PASSED_ENV, PIPELINE_VAR
@@ -182,10 +182,10 @@ class LocalPipelines:
         with self.db.read() as db:
             if db.execute("SELECT 1 FROM pipelines WHERE name = ?", (parsed.name,)).fetchone():
                 raise Conflict(f"Pipeline {parsed.name!r} exists already; delete it first or pick another name.")
-        try:
-            data.inspect_repo(parsed.name)
-        except NotFound:
+        try:  # its output repo is a new one, as on pachd: a repo of its name is refused, not taken over
             data.create_repo(parsed.name, description=f"Output of pipeline {parsed.name}.")
+        except Conflict:
+            raise data_rules.repo_taken(parsed.name) from None
         with self.db.write() as db:
             if db.execute("SELECT 1 FROM pipelines WHERE name = ?", (parsed.name,)).fetchone():
                 raise Conflict(f"Pipeline {parsed.name!r} exists already; delete it first or pick another name.")
