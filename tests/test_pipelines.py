@@ -503,3 +503,22 @@ def test_a_stop_while_the_runner_records_datums_does_not_hang_it(pp):
     finally:
         runner.db.close()
         runner.data.close()
+
+
+def test_a_pipeline_whose_output_another_reads_is_not_deleted_and_nothing_changes(pp):
+    """Deleting `upper` would delete its output repo, which `again` reads: refused in one sentence before its
+    records, its jobs or its repo are touched (the records used to go first, and the repo stayed behind)."""
+    raw(pp, {"/a.txt": b"hello"})
+    pp.pipelines.create_pipeline(spec())
+    wait_jobs(pp, "upper", 1)
+    pp.pipelines.create_pipeline(spec("again", repo="upper", cmd=["sh", "-c", "cp /pfs/upper/* /pfs/out/"]))
+    wait_jobs(pp, "again", 1)
+    with pytest.raises(Conflict) as info:
+        pp.pipelines.delete_pipeline("upper")
+    assert str(info.value) == ("Pipeline 'upper' cannot be deleted: its output repo is the input of 'again'; delete "
+                               "that pipeline first.")
+    assert {p.name for p in pp.pipelines.list_pipelines()} == {"upper", "again"}
+    assert len(pp.pipelines.list_jobs("upper")) == 1 and pp.data.get_file("upper", "master", "/a.txt") == b"HELLO"
+    pp.pipelines.delete_pipeline("again")
+    pp.pipelines.delete_pipeline("upper")
+    assert pp.pipelines.list_pipelines() == [] and "upper" not in [r.name for r in pp.data.list_repos()]

@@ -30,6 +30,7 @@ from pathlib import Path
 from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError
 from dlptui.platform import data_rules, pipeline_spec
 from dlptui.platform.local import pipeline_support, processes
+from dlptui.platform.local.commit_rows import pipeline_users
 from dlptui.platform.local.pipeline_db import JOB_COLUMNS, datum_of, job_of, open_pipeline_db
 from dlptui.platform.local.pipeline_job import PASSED_ENV, PIPELINE_VAR
 from dlptui.platform.local.pipeline_runner import LOCK, RECORD
@@ -226,6 +227,13 @@ class LocalPipelines:
         return self.inspect_pipeline(name)
 
     def delete_pipeline(self, name: str) -> None:
+        with self.db.read() as db:
+            self._row(db, name)
+        readers = sorted(other for other, inputs in pipeline_users(self.config.home) if other != name and name in inputs)
+        if readers:  # its output repo goes with it: refused before anything changes, as pachd refuses
+            named = ", ".join(repr(r) for r in readers)
+            raise Conflict(f"Pipeline {name!r} cannot be deleted: its output repo is the input of {named}; delete "
+                           f"{'that pipeline' if len(readers) == 1 else 'those pipelines'} first.")
         with self.db.write() as db:
             self._row(db, name)
             db.execute("UPDATE pipelines SET state = ? WHERE name = ?", (PAUSED, name))
