@@ -244,7 +244,7 @@ def split_by_pipeline(
     job = wait_for_input(pipelines, repo, f"{raw}@{commit.id}", timeout_s=timeout_s)
     if job.state.value != "success" or not job.output_commit:
         raise PlatformError(f"The split job {job.id} of pipeline {repo!r} ended {job.state.value}: {job.reason or 'no output'}")
-    out = job.output_commit.partition("@")[2]
+    out = job.output_commit.ref
     counts: dict[str, dict[str, int]] = {s: {"cat": 0, "dog": 0} for s in SPLITS}
     for entry in store.list_files(repo, out, "/", recursive=True):
         part, label = entry.path.strip("/").split("/")[0], label_of(entry.path)

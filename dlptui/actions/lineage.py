@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from dlptui import text
 from dlptui.actions import refs
 from dlptui.errors import InvalidInput, NotFound, PlatformError
-from dlptui.platform.model import ModelVersion
+from dlptui.platform.model import CommitRef, ModelVersion, PredictionRef
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,14 @@ def _metrics(metrics: dict[str, float]) -> str:
 def trace(platform, target: str) -> Lineage:
     """`MODEL@VERSION` (a number, an alias or `latest`), a deployment name, or `DEPLOYMENT#ID` (a logged prediction)."""
     if "#" in target:
-        name, _, ident = target.partition("#")
-        if not ident.isdigit():
+        try:
+            ref = PredictionRef(target)
+        except ValueError:
+            ref = None
+        if ref is None or not ref.id.isdigit():
+            name = target.partition("#")[0]
             raise InvalidInput(f"A logged prediction is DEPLOYMENT#ID (the id `dlptui predictions {name}` shows), not {target!r}.")
-        return of_prediction(platform, name, int(ident))
+        return of_prediction(platform, ref.deployment, int(ref.id))
     if "@" in target:
         model, ref = refs.model_ref(target)
         return of_version(platform, platform.registry.get_version(model, ref), target)
@@ -105,7 +109,7 @@ def upstream(platform, commit) -> list[Step]:
         return []
     steps: list[Step] = []
     try:
-        made = f"{commit.repo}@{commit.id}"
+        made = CommitRef.of(commit.repo, commit.id)
         job = next((j for j in platform.pipelines.list_jobs(commit.repo) if j.output_commit == made), None)
         if job is not None:
             d = job.datums
@@ -114,10 +118,9 @@ def upstream(platform, commit) -> list[Step]:
     except PlatformError:
         pass
     for source in commit.provenance:
-        repo, _, ident = source.partition("@")
         try:
-            found = platform.data.inspect_commit(repo, ident)
-            steps.append(Step("data commit", f"{repo}@{found.id}", f"{found.files} files, {text.timestamp(found.created)}"))
+            found = platform.data.inspect_commit(source.repo, source.ref)
+            steps.append(Step("data commit", CommitRef.of(source.repo, found.id), f"{found.files} files, {text.timestamp(found.created)}"))
         except PlatformError:
             steps.append(Step("data commit", source, "no longer in its repo"))
     return steps
@@ -128,7 +131,7 @@ def of_prediction(platform, deployment: str, ident: int) -> Lineage:
     found = next((p for p in platform.serving.predictions(deployment, limit=1_000_000) if p.id == ident), None)
     if found is None:
         raise NotFound(f"Deployment {deployment} logged no prediction {ident} (or it is older than the log keeps).")
-    target = f"{deployment}#{ident}"
+    target = PredictionRef.of(deployment, ident)
     label = f"{found.label} ({text.percent(found.probabilities.get(found.label, 0))})" if found.label else f"HTTP {found.status}"
     first = Step("prediction", target, f"{text.timestamp(found.time)}, {label}, {found.role} v{found.version}, "
                                        f"{text.latency(found.latency_ms)}, input sha256 {found.input_sha256[:12]}")

@@ -77,7 +77,7 @@ class Commit:
     created: float
     size_bytes: int = 0  # total size of the files in the commit's tree
     files: int = 0
-    provenance: tuple[str, ...] = ()  # the commits it was made from ("repo@commit"), for a pipeline's output
+    provenance: tuple[CommitRef, ...] = ()  # the commits it was made from, for a pipeline's output
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,57 @@ class FileEntry:
     type: str  # "file" or "dir"
     size_bytes: int = 0
     hash: str | None = None  # sha256 hex of a file's content
+
+
+class CommitRef(str):
+    """`repo@commit` (or `repo@branch` where a branch is meant, as a pipeline's inputs): the one typed reference to a
+    piece of data in the model. It is the string that tables and JSON show, with its parts named (`repo`, `ref`),
+    so that no caller splits it again."""
+
+    __slots__ = ()
+
+    def __new__(cls, text: str) -> CommitRef:
+        repo, at, ref = str(text).partition("@")
+        if not (at and repo and ref):
+            raise ValueError(f"{text!r} is not a reference of the form repo@commit")
+        return super().__new__(cls, text)
+
+    @classmethod
+    def of(cls, repo: str, ref: str) -> CommitRef:
+        return cls(f"{repo}@{ref}")
+
+    @property
+    def repo(self) -> str:
+        return self.partition("@")[0]
+
+    @property
+    def ref(self) -> str:
+        """The commit id (or the branch)."""
+        return self.partition("@")[2]
+
+
+class PredictionRef(str):
+    """`deployment#id`: a logged prediction of a deployment (lineage, feedback), its parts named."""
+
+    __slots__ = ()
+
+    def __new__(cls, text: str) -> PredictionRef:
+        deployment, hash_, ident = str(text).partition("#")
+        if not (hash_ and deployment and ident):
+            raise ValueError(f"{text!r} is not a reference of the form deployment#id")
+        return super().__new__(cls, text)
+
+    @classmethod
+    def of(cls, deployment: str, ident: int | str) -> PredictionRef:
+        return cls(f"{deployment}#{ident}")
+
+    @property
+    def deployment(self) -> str:
+        return self.partition("#")[0]
+
+    @property
+    def id(self) -> str:
+        return self.partition("#")[2]
 
 
 @dataclass(frozen=True)
@@ -121,8 +172,8 @@ class Pipeline:
 
     name: str
     state: str  # "starting", "running", "paused" (stopped), "standby" (pachd's autoscaling), "crashing", "failed"
-    inputs: tuple[str, ...]  # "repo@branch" of each pfs input
-    output: str  # "repo@branch"
+    inputs: tuple[CommitRef, ...]  # repo@branch of each pfs input
+    output: CommitRef  # repo@branch
     created: float
     description: str = ""
     cmd: tuple[str, ...] = ()
@@ -142,8 +193,8 @@ class Job:
     id: str
     pipeline: str
     state: JobState
-    input_commits: tuple[str, ...]  # "repo@commit"
-    output_commit: str | None = None  # "repo@commit" once the job succeeded
+    input_commits: tuple[CommitRef, ...]
+    output_commit: CommitRef | None = None  # once the job succeeded
     datums: dict[str, int] = field(default_factory=dict)  # total, processed, skipped, failed
     started: float | None = None
     finished: float | None = None

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 
 from dlptui import text
-from dlptui.platform.model import CLASSES, Deployment, DeploymentChange, LoggedPrediction, Prediction
+from dlptui.platform.model import CLASSES, Deployment, DeploymentChange, LoggedPrediction, Prediction, PredictionRef
 from dlptui.render import Block, Column, counts, describer
 
 
@@ -122,7 +122,7 @@ def describe_change(h: DeploymentChange) -> Block:
 
 @describer(LoggedPrediction)
 def describe_logged(p: LoggedPrediction) -> Block:
-    return [("prediction", f"{p.deployment}#{p.id}"), ("time", text.timestamp(p.time)),
+    return [("prediction", PredictionRef.of(p.deployment, p.id)), ("time", text.timestamp(p.time)),
             ("version", f"{text.model_ref(p.model, p.version)} ({p.role})"), ("label", p.label or text.MISSING),
             ("probabilities", counts({k: text.percent(v) for k, v in p.probabilities.items()})),
             ("latency", text.latency(p.latency_ms)), ("status", str(p.status)),

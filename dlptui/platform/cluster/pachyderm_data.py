@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlptui.errors import InvalidInput, NotFound
 from dlptui.platform import data_rules, rules
-from dlptui.platform.model import Commit, DataRef, FileEntry, Repo, Service
+from dlptui.platform.model import Commit, CommitRef, DataRef, FileEntry, Repo, Service
 from dlptui.platform.cluster.pachyderm_connection import Pachd, pipeline_users, refused_output_branch
 from dlptui.platform.ports import Progress
 
@@ -64,7 +64,7 @@ def _state(info: Any) -> tuple[bool, str]:
 def _provenance(info: Any) -> tuple[str, ...]:
     """The user commits a commit was made from ("repo@commit"): a job's output commit also names the pipeline's
     spec commit (a system repo), which is no data."""
-    return tuple(f"{c.repo.name or c.branch.repo.name}@{c.id}" for c in info.direct_provenance
+    return tuple(CommitRef.of(c.repo.name or c.branch.repo.name, c.id) for c in info.direct_provenance
                  if (c.repo.type or c.branch.repo.type or "user") == "user")
 
 

@@ -25,7 +25,8 @@ from typing import Any
 from dlptui.errors import Conflict, InvalidInput, NotAvailable, NotFound
 from dlptui.platform import data_rules, pipeline_spec
 from dlptui.platform.cluster.pachyderm_connection import Pachd, _rpc_error, input_leaves
-from dlptui.platform.model import Datum, Job, JobState, Pipeline, Service
+from dlptui.platform.model import CommitRef, Datum, Job, JobState, Pipeline, Service
+from dlptui.platform.rules import DEFAULT_BRANCH
 
 JOB_STATES = {
     "JOB_CREATED": JobState.CREATED, "JOB_STARTING": JobState.CREATED, "JOB_RUNNING": JobState.RUNNING,
@@ -113,8 +114,8 @@ class PachydermPipelines:
         return Pipeline(
             name=info.pipeline.name,
             state=shown,
-            inputs=tuple(f"{leaf.repo}@{leaf.branch or 'master'}" for leaf in input_leaves(d.input)),
-            output=f"{info.pipeline.name}@{d.output_branch or 'master'}",
+            inputs=tuple(CommitRef.of(leaf.repo, leaf.branch or DEFAULT_BRANCH) for leaf in input_leaves(d.input)),
+            output=CommitRef.of(info.pipeline.name, d.output_branch or DEFAULT_BRANCH),
             created=_seconds(d.created_at) or 0.0,
             description=d.description,
             cmd=tuple(d.transform.cmd),
@@ -140,11 +141,11 @@ class PachydermPipelines:
             except Exception:  # an output commit that is gone (its repo deleted): no provenance to show
                 commit = None
         if commit is not None:  # the user commits: the spec commit (a system repo) is in the provenance too
-            inputs = tuple(f"{c.repo.name or c.branch.repo.name}@{c.id}" for c in commit.direct_provenance
+            inputs = tuple(CommitRef.of(c.repo.name or c.branch.repo.name, c.id) for c in commit.direct_provenance
                            if (c.repo.type or c.branch.repo.type or "user") == "user")
         return Job(
             id=f"{info.job.pipeline.name}@{info.job.id}", pipeline=info.job.pipeline.name, state=state, input_commits=inputs,
-            output_commit=f"{out.branch.repo.name or out.repo.name}@{out.id}" if state is JobState.SUCCESS else None,
+            output_commit=CommitRef.of(out.branch.repo.name or out.repo.name, out.id) if state is JobState.SUCCESS else None,
             datums={"total": int(info.data_total), "processed": int(info.data_processed),
                     "skipped": int(info.data_skipped), "failed": int(info.data_failed)},
             started=_seconds(info.started) or _seconds(info.created), finished=_seconds(info.finished), reason=info.reason,

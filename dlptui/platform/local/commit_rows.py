@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dlptui.errors import PlatformError
 from dlptui.platform import data_rules, pipeline_spec
-from dlptui.platform.model import Commit
+from dlptui.platform.model import Commit, CommitRef
 
 COMMIT_COLUMNS = "seq, id, repo, branch, parent, message, created, size_bytes, files, error"
 
@@ -44,7 +44,7 @@ def with_provenance(db: sqlite3.Connection, commits: list[Commit]) -> list[Commi
         marks = ",".join("?" * len(chunk))
         for row in db.execute(f"SELECT commit_id, source FROM provenance WHERE commit_id IN ({marks}) ORDER BY source", chunk):
             found.setdefault(row[0], []).append(row[1])
-    return [dataclasses.replace(c, provenance=tuple(found[c.id])) if c.id in found else c for c in commits]
+    return [dataclasses.replace(c, provenance=tuple(map(CommitRef, found[c.id]))) if c.id in found else c for c in commits]
 
 
 def _pipeline_specs(home: Path, refused: str) -> list[tuple[str, object | None]]:

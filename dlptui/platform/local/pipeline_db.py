@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from dlptui.platform.local.sqlite import Database
-from dlptui.platform.model import Datum, Job, JobState
+from dlptui.platform.model import CommitRef, Datum, Job, JobState
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pipelines (
@@ -40,8 +40,9 @@ def open_pipeline_db(root: Path) -> Database:
 
 def job_of(row: sqlite3.Row) -> Job:
     return Job(
-        id=row["id"], pipeline=row["pipeline"], state=JobState(row["state"]), input_commits=tuple(json.loads(row["inputs"])),
-        output_commit=row["output_commit"],
+        id=row["id"], pipeline=row["pipeline"], state=JobState(row["state"]),
+        input_commits=tuple(map(CommitRef, json.loads(row["inputs"]))),
+        output_commit=CommitRef(row["output_commit"]) if row["output_commit"] else None,
         datums={"total": row["total"], "processed": row["processed"], "skipped": row["skipped"], "failed": row["failed"]},
         started=row["started"], finished=row["finished"], reason=row["reason"],
     )

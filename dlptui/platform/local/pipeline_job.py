@@ -50,7 +50,7 @@ from dlptui.platform.local import processes
 from dlptui.platform.local.datastore import LocalDataStore
 from dlptui.platform.local.pipeline_datums import duration, glob_datums, kill_group, remove_later, rewrite, snapshot
 from dlptui.platform.local.pipeline_db import JOB_COLUMNS, open_pipeline_db
-from dlptui.platform.model import JobState
+from dlptui.platform.model import CommitRef, JobState
 
 FLUSH_S = 0.2  # how often the datums that ended are written (the live counts move at this pace)
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "XDG_CACHE_HOME", "TORCH_HOME",
@@ -130,7 +130,7 @@ class Runner:
                 except NotFound:
                     self.set_detail(f"Input repo {leaf.repo!r} is gone; create it again or delete the pipeline.")
                 return  # a branch without a commit yet: no job until it has one
-            inputs.append(f"{leaf.repo}@{head.id}")
+            inputs.append(CommitRef.of(leaf.repo, head.id))
         self.set_detail("")
         key = json.dumps(inputs)
         with self.db.read() as db:  # most looks find the job made already: no write for them
@@ -151,8 +151,8 @@ class Runner:
         def expand(tree) -> list[list[tuple]]:
             if tree.kind == "pfs":
                 leaf = tree.pfs
-                repo, _, commit = commits[leaf.name].partition("@")
-                files = self.data.list_files(repo, commit, "/", recursive=True)
+                ref = CommitRef(commits[leaf.name])
+                files = self.data.list_files(ref.repo, ref.ref, "/", recursive=True)
                 return [[(leaf, match, group)] for match, group in sorted(glob_datums(files, leaf.glob).items())]
             lists = [expand(part) for part in tree.parts]
             if tree.kind == "union":
@@ -215,7 +215,7 @@ class Runner:
     def run_job(self, spec, row) -> None:
         job_id = row["id"]
         inputs = json.loads(row["inputs"])
-        self.commits = {leaf.name: ref.partition("@")[2] for leaf, ref in zip(spec.input.leaves(), inputs)}
+        self.commits = {leaf.name: CommitRef(ref).ref for leaf, ref in zip(spec.input.leaves(), inputs)}
         with self.db.write() as db:
             db.execute("UPDATE jobs SET state = 'running', started = coalesce(started, ?) WHERE id = ?", (time.time(), job_id))
             started = db.execute("SELECT started FROM jobs WHERE id = ?", (job_id,)).fetchone()["started"]
@@ -301,7 +301,7 @@ class Runner:
             self.fail(spec, job_id, inputs, str(e))
             return
         reason = "The glob matched no file: 0 datums, an empty output commit." if not rows else ""
-        self.finish(job_id, JobState.SUCCESS, reason, output=f"{spec.name}@{commit.id}")
+        self.finish(job_id, JobState.SUCCESS, reason, output=CommitRef.of(spec.name, commit.id))
 
     # --- a datum -------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from dlptui.platform.local.commit_rows import pipeline_users
 from dlptui.platform.local.pipeline_db import JOB_COLUMNS, datum_of, job_of, open_pipeline_db
 from dlptui.platform.local.pipeline_job import PASSED_ENV, PIPELINE_VAR
 from dlptui.platform.local.pipeline_runner import LOCK, RECORD
-from dlptui.platform.model import Datum, Job, JobState, Pipeline, Service
+from dlptui.platform.model import CommitRef, Datum, Job, JobState, Pipeline, Service
 
 RUNNING, PAUSED = "running", "paused"
 STOP_WAIT_S = 15.0  # how long a stop waits for the runner to end the pipeline's job before it ends it itself
@@ -59,8 +59,8 @@ def pipeline_of(row, last: Job | None, runner_alive: bool) -> Pipeline:
         detail = " ".join(filter(None, [detail, notes]))
     return Pipeline(
         name=row["name"], state=row["state"],
-        inputs=tuple(f"{leaf.repo}@{leaf.branch}" for leaf in spec.input.leaves()),
-        output=f"{spec.name}@{spec.output_branch}", created=row["created"], description=spec.description,
+        inputs=tuple(CommitRef.of(leaf.repo, leaf.branch) for leaf in spec.input.leaves()),
+        output=CommitRef.of(spec.name, spec.output_branch), created=row["created"], description=spec.description,
         cmd=spec.cmd, image=spec.image, parallelism=spec.workers, datum_tries=spec.datum_tries,
         last_job=last.id if last else None, last_job_state=last.state if last else None, detail=detail, spec=spec.raw,
     )
