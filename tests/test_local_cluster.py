@@ -69,8 +69,13 @@ def test_workloads_come_from_pid_files_and_the_mark_of_their_spawn(config, home)
     cluster = LocalCluster(config)
     by_pidfile = sleeper()
     by_cmdline = sleeper(str(home / "training" / "exp-1"))  # mentions the home: not a reason to count it
-    env = {**os.environ, processes.TOKEN_VAR: "t", processes.PART_VAR: "training"}
+    env = {**os.environ, processes.TOKEN_VAR: "t", processes.PART_VAR: "training", processes.HOME_VAR: str(home.resolve())}
     marked = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
+    # dlptui's, with the same part, but another home's (another console, a test, a benchmark on this machine)
+    elsewhere = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                                 env={**env, processes.HOME_VAR: str(home.parent / "another-home")})
+    unhomed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],  # an older dlptui's: no home
+                               env={k: v for k, v in env.items() if k != processes.HOME_VAR})
     try:
         (home / "serving").mkdir()
         (home / "serving" / "dogcat-deploy.pid").write_text(f"{by_pidfile.pid}\n")
@@ -81,9 +86,10 @@ def test_workloads_come_from_pid_files_and_the_mark_of_their_spawn(config, home)
         assert not [w for w in workloads.values() if w.name.endswith(f"-{by_cmdline.pid}")]
         named = [w for w in workloads.values() if w.name.endswith(f"-{marked.pid}")]
         assert len(named) == 1 and named[0].namespace == "training"
+        assert not [w for w in workloads.values() if w.name.endswith((f"-{elsewhere.pid}", f"-{unhomed.pid}"))]
         assert workloads["console"].namespace == "console"  # this process
     finally:
-        for proc in (by_pidfile, by_cmdline, marked):
+        for proc in (by_pidfile, by_cmdline, marked, elsewhere, unhomed):
             proc.kill()
             proc.wait()
     names = {w.name for w in cluster.workloads()}

@@ -31,7 +31,7 @@ from dlptui.tui.widgets.metric_chart import MetricChart
 from dlptui.tui.widgets.resource_table import ResourceTable
 from tests.fixtures.kube_cluster import CPU_NODE, GPU_NODE
 from tests.standins import DATA_COMMIT, DATA_REPO
-from tests.fixtures.tui import SIZE, make_app, wait_for
+from tests.fixtures.tui import SIZE, drawn, make_app, wait_for
 
 GROUP, VERSION, PLURAL = "machinelearning.seldon.io", "v1", "seldondeployments"
 
@@ -115,7 +115,7 @@ async def test_cluster_screen_shows_the_real_nodes_parts_and_pods(full_config, f
             await wait_for(pilot, lambda: f"pachyderm/{pod}" in workloads.all_keys, what="the pachd pod")
             row = workloads.get_row(f"pachyderm/{pod}")
             assert (row[1], row[2]) == ("pachyderm", "Pending")
-            assert str(app.screen.query_one("#workloads-title").render()) == "Pods"
+            assert "─ Pods of the platform ─" in drawn(app)[0]  # the pane's title, as drawn
             await wait_for(pilot, lambda: "context local" in header(app), what="the kube context in the header")
             assert "kubernetes v1.20.2" in header(app) and "profile cluster" in header(app)
             assert "● cluster Kubernetes API server" in header(app) and "✖" not in header(app)

@@ -29,7 +29,8 @@ key means two verbs (`tests/test_tui_keys.py` checks both). In the spirit of k9s
     ctrl+p   command palette
     q        quit
     f2       load the sample (an empty local platform)
-    /        filter the list (regex, ! inverts)       lists
+    /        filter the focused list or tree (regex, ! inverts)  lists, trees
+    tab      focus the next pane (the footer names it; the focused pane is marked ▶)  screens with several panes
     esc      back (clear the filter, close, pop)      everywhere
     r        reload now                               every screen
     enter    open (drill down)                        Data, Commits, Experiments, Experiment (a trial), Models, Pipelines (a job); the Predict tree predicts

@@ -346,7 +346,8 @@ class Runner:
         # platform's mark, after the spec's env so no spec can take it off: what is left of a datum after its
         # runner died is found by it, and ended (the next runner, `pipeline stop`, `dlptui stop`).
         env.update({"DLPTUI_HOME": str(self.home), "DLPTUI_PROFILE": "local", processes.TOKEN_VAR: self.token,
-                    processes.PART_VAR: "pipelines", PIPELINE_VAR: self.name})
+                    processes.PART_VAR: "pipelines", processes.HOME_VAR: processes.home_mark(self.home),
+                    PIPELINE_VAR: self.name})
         cmd = [rewrite(arg, pfs) for arg in spec.cmd]
         stdin = "".join(rewrite(line, pfs) + "\n" for line in spec.stdin).encode()
         # its own process group (a kill takes what it started), and SIGKILL when this thread's process dies: set by

@@ -14,7 +14,7 @@ class HelpDialog(Dialog[None]):
     """A table of (key, action, binding id); Esc, `?`, `q` or Enter closes it."""
 
     DEFAULT_CSS = """
-    HelpDialog #help-keys { height: auto; max-height: 40; }
+    HelpDialog #help-keys { height: auto; max-height: 36; }
     """
     OK = None
     CANCEL = ("close", "Close")

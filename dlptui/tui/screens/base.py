@@ -33,8 +33,12 @@ Conventions (every screen of the console follows them):
   and calls `then(value)` only when it was answered (not cancelled).
 - Tables are `ResourceTable`s: `table.update_rows(rows)` with `(key, cells)` pairs
   updates rows in place (the cursor survives); `j` / `k` move in them; `/` filters the
-  focused table (regex, `!` inverts), `Enter` drills down (push a screen), `Esc` goes
-  back (pop it).
+  focused list or tree (anything with `set_filter` and `filter_text`: tables, file trees;
+  regex, `!` inverts), `Enter` drills down (push a screen), `Esc` goes back (pop it).
+- Panes: every list, tree and log sits in a titled border (`ResourceTable(..., title=)`,
+  `PaneTitle`); the focused one is drawn in the accent colour with "▶" before its title. On a
+  screen with more than one, `tab` moves the focus on and the footer names where it goes
+  ("tab → Checkpoints").
 - `self.state(text)` writes the one-line state under the body (empty, loading,
   unreachable...). `self.set_focus_table()` is not needed: the first table gets focus.
 """
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from textual import on
@@ -50,15 +55,28 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from dlptui.errors import PlatformError
-from dlptui.tui.shown import shown
+from dlptui.tui.shown import plain, shown
 from dlptui.tui.widgets.header import DlpHeader
-from dlptui.tui.widgets.resource_table import ResourceTable
 
 log = logging.getLogger("dlptui.tui")
+
+
+def is_filterable(widget: object) -> bool:
+    """A list or tree that `/` can filter: it has `set_filter(text)` and `filter_text`."""
+    return widget is not None and callable(getattr(widget, "set_filter", None)) and hasattr(widget, "filter_text")
+
+
+def pane_name(widget: Widget) -> str:
+    """What the footer calls a pane: its title, else its id in words."""
+    title = getattr(widget, "pane_title", "") or ""
+    if title:
+        return plain(title)
+    return (widget.id or type(widget).__name__).replace("-", " ").replace("_", " ")
 
 
 def describe_error(error: BaseException) -> str:
@@ -81,6 +99,7 @@ class BaseScreen(Screen):
         Binding("slash", "filter", "Filter", id="screen.filter"),
         Binding("escape", "back", "Back", id="screen.back"),
         Binding("r", "reload", "Reload", id="screen.reload", show=False),
+        Binding("tab", "next_pane", "Next pane", id="screen.next_pane"),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -90,7 +109,7 @@ class BaseScreen(Screen):
         self._polling = False  # a poll is in flight
         self._visible = False
         self._last_error: str | None = None
-        self._filter_target: ResourceTable | None = None
+        self._filter_target: Widget | None = None
 
     # -- composition -------------------------------------------------------------
 
@@ -222,7 +241,32 @@ class BaseScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.app.config.read_only and action in self.MUTATING:
             return False
+        if action == "next_pane":
+            return len(self.focus_chain) > 1
+        if action == "filter":
+            return bool(self._filterables())
         return True
+
+    # -- panes: the focus, and where tab takes it --------------------------------------
+
+    def _next_pane(self) -> Widget | None:
+        chain = self.focus_chain
+        if len(chain) < 2:
+            return None
+        index = chain.index(self.focused) if self.focused in chain else -1
+        return chain[(index + 1) % len(chain)]
+
+    @property
+    def active_bindings(self):
+        """The screen's bindings, with tab's description naming the pane it moves the focus to."""
+        bindings = super().active_bindings
+        tab = bindings.get("tab")
+        if tab is not None and tab.binding.id == "screen.next_pane" and (target := self._next_pane()) is not None:
+            bindings["tab"] = tab._replace(binding=replace(tab.binding, description=f"→ {pane_name(target)}"))
+        return bindings
+
+    def action_next_pane(self) -> None:
+        self.focus_next()
 
     def confirm(self, question: str, then: Callable[[], Any]) -> None:
         """Ask `question` with "No" focused; `then()` runs only on "Yes"."""
@@ -241,12 +285,15 @@ class BaseScreen(Screen):
 
     # -- filter, back, reload -------------------------------------------------------
 
+    def _filterables(self) -> list[Widget]:
+        return [w for w in self.query("*") if is_filterable(w) and w.display]
+
     def action_filter(self) -> None:
-        tables = list(self.query(ResourceTable))
-        if not tables:
+        found = self._filterables()
+        if not found:
             return
         focused = self.focused
-        self._filter_target = focused if isinstance(focused, ResourceTable) else tables[0]
+        self._filter_target = focused if is_filterable(focused) else found[0]
         box = self.query_one("#filter", Input)
         box.value = self._filter_target.filter_text
         box.add_class("-shown")

@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, ProgressBar, Static
+from textual.widgets import DataTable, ProgressBar, Static, Tree
 
 from dlptui.actions.defaults import DATA_BRANCH, DATA_REPO
 from dlptui.platform.rules import collect
@@ -51,6 +52,7 @@ class DataScreen(BaseScreen):
                 ("branches", "BRANCHES"),
                 ("description", "DESCRIPTION"),
             ],
+            title="Repos",
             id="repos",
         )
         with Horizontal(id="busy"):
@@ -213,6 +215,7 @@ class CommitsScreen(BaseScreen):
         yield ResourceTable(
             [("id", "COMMIT"), ("branch", "BRANCH"), ("message", "MESSAGE"), ("files", "FILES"), ("size", "SIZE"), ("created", "CREATED"),
              ("provenance", "MADE FROM")],
+            title=f"Commits of {self.repo}",
             id="commits",
         )
 
@@ -241,38 +244,109 @@ class CommitsScreen(BaseScreen):
 
 
 class FilesScreen(BaseScreen):
-    """The files of one commit as a tree, folders with the total size of what they hold."""
+    """The files of one commit as a tree, folders with the total size of what they hold.
+
+    A folder's entries are read when it is opened (a repo of 100,000 files in 1,000 folders shows its
+    folders at once); `/` finds files anywhere below the root (a regex over their paths): the folders
+    that hold matches open, with at most `MATCHES` files shown and the count of all said."""
+
+    MATCHES = 2000
 
     def __init__(self, repo: str, commit: str) -> None:
         super().__init__()
         self.repo = repo
         self.commit = commit
         self.TITLE = f"Files of {data_ref(repo, commit)}"
+        self._top: list | None = None  # the root's entries, as first read
+        self._every: list | None = None  # every file of the commit, once a filter asked for them
+        self._loaded: set[str] = set()  # folders whose entries are in the tree
+        self._summary = ""
 
     def compose_body(self) -> ComposeResult:
-        yield FileTree(data_ref(self.repo, self.commit), id="files")
+        yield FileTree(data_ref(self.repo, self.commit), title="Files", id="files")
+
+    @property
+    def tree(self) -> FileTree:
+        return self.query_one("#files", FileTree)
 
     def fetch(self):
-        return self.platform.data.list_files(self.repo, self.commit, "/", recursive=True)
+        if self._top is not None:  # a commit never changes: read once
+            return None
+        data = self.platform.data
+        return data.inspect_commit(self.repo, self.commit), data.list_files(self.repo, self.commit, "/")
 
-    def show(self, entries) -> None:
-        tree = self.query_one("#files", FileTree)
+    def show(self, found) -> None:
+        if found is None:
+            return
+        commit, self._top = found
+        self._summary = (f"{plural(commit.files, 'file')}, {size(commit.size_bytes)}." if commit.files
+                         else "This commit holds no files.")
+        self._fill()
+
+    def _fill(self) -> None:
+        """The tree as first shown: the root's entries, folders closed until opened."""
+        tree = self.tree
+        tree.clear()
+        self._loaded = {"/"}
+        self.add_entries(tree.root, self._top or [])
+        tree.root.expand()
+        self.state(f"{self._summary} Enter opens a folder; / finds files below; Esc goes back.")
+
+    def add_entries(self, node, entries) -> None:
+        """A folder's entries under its node: folders (opened on demand) first in listing order, then files."""
+        for entry in entries:
+            name = entry.path.rstrip("/").rsplit("/", 1)[-1]
+            if entry.type == "dir":
+                label = Text.assemble((plain(name) + "/", "bold"), (f"  {size(entry.size_bytes)}", "dim"))
+                node.add(label, data=entry, allow_expand=True)
+            else:
+                node.add_leaf(Text.assemble(plain(name), (f"  {size(entry.size_bytes)}", "dim")), data=entry)
+
+    @on(Tree.NodeExpanded, "#files")
+    def _opened(self, event: Tree.NodeExpanded) -> None:
+        entry = event.node.data
+        if entry is None or entry.type != "dir" or entry.path in self._loaded or self.tree.filtering:
+            return
+        self._loaded.add(entry.path)
+        node = event.node
+
+        def arrived(entries) -> None:
+            self.add_entries(node, entries)
+
+        self.call(self.platform.data.list_files, self.repo, self.commit, entry.path, then=arrived)
+
+    @on(FileTree.Filtered, "#files")
+    def _filtered(self, event: FileTree.Filtered) -> None:
+        if not self.tree.filtering:
+            self._fill()
+            return
+        if self._every is None:
+            self.state("Reading every path of the commit to filter them...")
+            self.call(self.platform.data.list_files, self.repo, self.commit, "/", True, then=self._got_every,
+                      group="every", exclusive=True)
+            return
+        self._show_matches()
+
+    def _got_every(self, entries) -> None:
+        self._every = entries
+        if self.tree.filtering:
+            self._show_matches()
+
+    def _show_matches(self) -> None:
+        tree = self.tree
+        matches = [e for e in self._every or [] if tree.passes(e.path)]
         tree.clear()
         folders: dict[str, object] = {"": tree.root}
-        sizes: dict[str, int] = {}
-        for entry in entries:  # recursive listing: files only, sorted by path
-            parts = entry.path.strip("/").split("/")
-            for depth in range(1, len(parts)):
-                sizes["/".join(parts[:depth])] = sizes.get("/".join(parts[:depth]), 0) + entry.size_bytes
-        for entry in entries:
+        for entry in matches[: self.MATCHES]:
             parts = entry.path.strip("/").split("/")
             for depth in range(1, len(parts)):
                 key = "/".join(parts[:depth])
                 if key not in folders:
-                    label = Text.assemble((plain(parts[depth - 1]) + "/", "bold"), (f"  {size(sizes[key])}", "dim"))
-                    folders[key] = folders["/".join(parts[: depth - 1])].add(label, data=key, expand=depth == 1)
-            parent = folders["/".join(parts[:-1])]
-            parent.add_leaf(Text.assemble(plain(parts[-1]), (f"  {size(entry.size_bytes)}", "dim")), data=entry)
+                    folders[key] = folders["/".join(parts[: depth - 1])].add(
+                        Text(plain(parts[depth - 1]) + "/", style="bold"), expand=True)
+            folders["/".join(parts[:-1])].add_leaf(Text.assemble(plain(parts[-1]), (f"  {size(entry.size_bytes)}", "dim")),
+                                                   data=entry)
         tree.root.expand()
-        total = sum(e.size_bytes for e in entries)
-        self.state(f"{plural(len(entries), 'file')}, {size(total)}. Esc goes back.")
+        shown_count = f"; the first {self.MATCHES:,} are shown" if len(matches) > self.MATCHES else ""
+        self.state(f"{len(matches):,} of {plural(len(self._every or []), 'file')} match {tree.filter_text!r}{shown_count}. "
+                   "Esc clears the filter.")

@@ -29,6 +29,7 @@ from dlptui.tui.dialogs.lineage import LineageDialog, follow, lineage_of
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.screens.flows import NO_VERSIONS, DeployFlow
 from dlptui.tui.shown import plain, shown
+from dlptui.tui.widgets.pane import PaneLog
 from dlptui.tui.widgets.resource_table import ResourceTable
 from dlptui.tui.widgets.sparkline import Series, sparkline
 
@@ -77,10 +78,10 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
                 ("canary", "CANARY"),
                 ("age", "AGE"),
             ],
+            title="Deployments",
             id="deployments",
             classes="short",
         )
-        yield Static("Versions", classes="section-title", id="versions-title", markup=False)
         yield ResourceTable(
             [
                 ("version", "VERSION"),
@@ -94,12 +95,12 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
                 ("agreement", "AGREES"),
                 ("trend", "REQUESTS/POLL"),
             ],
+            title="Versions",
             id="versions",
             classes="short",
         )
         yield Static("", id="verdict", markup=False)
-        yield Static("Server log", classes="section-title", id="log-title", markup=False)
-        yield Log(id="log", max_lines=LOG_LINES)
+        yield PaneLog("Server log", id="log", max_lines=LOG_LINES)
 
     @property
     def table(self) -> ResourceTable:
@@ -156,7 +157,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
                 sparkline(trend.values, 16) or MISSING,
             )))
         self.query_one("#versions", ResourceTable).update_rows(rows)
-        self.query_one("#versions-title", Static).update(shown(f"Versions of {name}" if name else "Versions"))
+        self.query_one("#versions", ResourceTable).set_title(f"Versions of {name}" if name else "Versions")
         self.query_one("#verdict", Static).update(shown(serving.verdict(figures) if len(figures) > 1 else
                                                         (figures[0].note if figures else "")))
 
@@ -176,8 +177,8 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         if (name, lines) == self._log_shown:
             return  # unchanged: leave the log (and where the reader scrolled to) alone
         self._log_shown = (name, lines)
-        log = self.query_one("#log", Log)
-        self.query_one("#log-title", Static).update(shown(f"Server log of {name}" if name else "Server log"))
+        log = self.query_one("#log", PaneLog)
+        log.set_title(f"Server log of {name}" if name else "Server log")
         log.clear()
         log.write_lines([plain(line) for line in lines])
 

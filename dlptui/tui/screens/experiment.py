@@ -32,6 +32,7 @@ from dlptui.tui.screens.experiment_actions import ExperimentActions, progress_ba
 from dlptui.tui.screens.flows import RegisterFlow
 from dlptui.tui.shown import plain
 from dlptui.tui.widgets.metric_chart import MetricChart
+from dlptui.tui.widgets.pane import PaneLog
 from dlptui.tui.widgets.resource_table import ResourceTable
 
 LOG_LINES = 2000
@@ -93,9 +94,10 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
         with Horizontal(id="lower"):
             yield ResourceTable(
                 [("uuid", "CHECKPOINT"), ("batch", "BATCH"), ("accuracy", "ACC"), ("loss", "VAL LOSS"), ("created", "CREATED")],
+                title="Checkpoints",
                 id="checkpoints",
             )
-            yield Log(max_lines=LOG_LINES, id="log")
+            yield PaneLog("Log", max_lines=LOG_LINES, id="log")
 
     def experiment_id(self) -> str | None:
         return self.experiment
@@ -152,9 +154,10 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
             self.columns = searched(trials)
             columns = [("trial", "TRIAL"), ("state", "STATE")] + [(f"hp-{k}", k.upper()) for k in self.columns]
             columns += [("batches", "BATCHES"), ("best", f"BEST {self.metric.upper()}"), ("progress", "PROGRESS")]
-            table = ResourceTable(columns, id="trials")
-            table.styles.height = min(len(trials) + 2, 12)  # the header and a row per trial, at most ten shown
+            table = ResourceTable(columns, title="Trials", id="trials")
+            table.styles.height = min(len(trials) + 4, 14)  # the border, the header and a row per trial, at most ten shown
             self.query_one("#trials-box", Vertical).mount(table)
+            table.focus()  # the keys of a search's screen (m, v, Enter, j/k) are about its trials
             self.call_after_refresh(self._show_trials, trials)
             return
         table = self.query_one("#trials", ResourceTable)

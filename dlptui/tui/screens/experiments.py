@@ -51,6 +51,7 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
                 ("data", "DATA"),
                 ("created", "CREATED"),
             ],
+            title="Experiments",
             id="experiments",
         )
 

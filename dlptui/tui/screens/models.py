@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Static
 
 from dlptui.actions import registry
 from dlptui.actions.defaults import DEPLOYMENT, MODEL
@@ -46,6 +45,7 @@ class ModelsScreen(RegisterFlow, BaseScreen):
                 ("created", "CREATED"),
                 ("description", "DESCRIPTION"),
             ],
+            title="Models",
             id="models",
         )
 
@@ -134,11 +134,12 @@ class VersionsScreen(RegisterFlow, DeployFlow, BaseScreen):
                 ("data", "DATA COMMIT"),
                 ("created", "CREATED"),
             ],
+            title=f"Versions of {self.model}",
             id="versions",
         )
-        yield Static("Promotion history", classes="section-title", markup=False)
         yield ResourceTable(
             [("time", "TIME"), ("alias", "ALIAS"), ("from", "FROM"), ("to", "TO"), ("who", "WHO")],
+            title="Promotion history",
             id="history",
             classes="short",
         )

@@ -65,12 +65,14 @@ class PipelinesScreen(BaseScreen):
         yield ResourceTable(
             [("name", "PIPELINE"), ("state", "STATE"), ("flow", "INPUT -> OUTPUT"), ("job", "LAST JOB"),
              ("jobstate", "JOB STATE"), ("detail", "DETAIL")],
+            title="Pipelines",
             id="pipelines",
         )
         yield Static("", id="dag", markup=False)
         yield ResourceTable(
             [("id", "JOB"), ("pipeline", "PIPELINE"), ("state", "STATE"), ("datums", "DATUMS"),
              ("duration", "DURATION"), ("started", "STARTED"), ("reason", "REASON")],
+            title="Jobs",
             id="jobs",
         )
 
@@ -192,7 +194,7 @@ class JobScreen(BaseScreen):
     def compose_body(self) -> ComposeResult:
         yield Static("", id="job", markup=False)
         yield ResourceTable([("id", "DATUM"), ("state", "STATE"), ("tries", "TRIES"), ("files", "FILES"),
-                             ("reason", "REASON")], id="datums")
+                             ("reason", "REASON")], title="Datums", id="datums")
         yield Static("", id="log", markup=False)
 
     def fetch(self):
