@@ -29,8 +29,10 @@ def cell(table: ResourceTable, key: str, column: int) -> str:
 
 
 async def submit(pilot, app, dialog_type) -> None:
+    """Enter, as a person confirms (the README's key table): the dialog's first field, a Select, has the focus."""
     await wait_for(pilot, lambda: isinstance(app.screen, dialog_type), what=f"the {dialog_type.__name__}")
-    await pilot.click("#ok")
+    await pilot.pause()
+    await pilot.press("enter")
     await wait_for(pilot, lambda: not isinstance(app.screen, dialog_type), what="the dialog to close")
 
 

@@ -34,6 +34,9 @@ class HelpDialog(Dialog[None]):
     def result(self) -> None:
         return None
 
+    def action_confirm(self) -> None:
+        self.cancel()  # Enter closes it wherever the focus is (on the table, on Close)
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.cancel()

@@ -36,18 +36,20 @@ class PaneTitle:
             self.pane_title = title
             self._paint_title()
 
-    def _paint_title(self) -> None:
+    def _paint_title(self, focused: bool | None = None) -> None:
+        """`focused`: as a Focus or Blur event says (they reach this before the widget's own has_focus changes)."""
         words = plain(self.pane_title)
-        self.border_title = Text((FOCUS_MARK if self.has_focus else "") + words) if words else None
+        marked = self.has_focus if focused is None else focused
+        self.border_title = Text((FOCUS_MARK if marked else "") + words) if words else None
 
     def on_mount(self) -> None:
         self._paint_title()
 
     def on_focus(self, event: events.Focus) -> None:
-        self._paint_title()
+        self._paint_title(True)
 
     def on_blur(self, event: events.Blur) -> None:
-        self._paint_title()
+        self._paint_title(False)
 
 
 class PaneLog(PaneTitle, Log):

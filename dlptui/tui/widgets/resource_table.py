@@ -246,6 +246,12 @@ class ResourceTable(PaneTitle, DataTable):
             self._sync(keep=self._wanted[-1] if self._wanted else None)
         super().action_scroll_bottom()
 
+    def action_scroll_home(self) -> None:  # Home / End: the first / last row of the list (rows are what moves here)
+        self.action_scroll_top()
+
+    def action_scroll_end(self) -> None:
+        self.action_scroll_bottom()
+
     # -- the pane's note ------------------------------------------------------------
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
