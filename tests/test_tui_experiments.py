@@ -15,7 +15,7 @@ from dlptui.tui.screens.experiment import ExperimentScreen
 from dlptui.tui.screens.experiments import ExperimentsScreen
 from dlptui.tui.widgets.metric_chart import MetricChart
 from dlptui.tui.widgets.resource_table import ResourceTable
-from tests.fixtures.tui import SIZE, make_app, wait_for
+from tests.fixtures.tui import SIZE, drawn, make_app, wait_for
 
 TRIAL = Path(__file__).resolve().parents[1] / "trial"
 RUN_LIMIT_S = 600  # a safety net against a hung child, not a measure of speed
@@ -135,10 +135,21 @@ async def test_first_start_offers_f2_which_loads_the_sample_and_starts_the_demo(
         await wait_for(pilot, lambda: platform.training.list_experiments(), timeout=RUN_LIMIT_S, what="the demo experiment")
         (demo,) = platform.training.list_experiments()
         try:
+            # the README's first run: the sample into dogs-and-cats-raw, the shipped split makes dogs-and-cats
             assert demo.name == "dogcat-local" and demo.data_repo == "dogs-and-cats"
-            assert platform.data.inspect_repo("dogs-and-cats").commits >= 1
+            assert [r.name for r in platform.data.list_repos()] == ["dogs-and-cats", "dogs-and-cats-raw"]
+            assert [p.name for p in platform.pipelines.list_pipelines()] == ["dogs-and-cats"]
+            [job] = platform.pipelines.list_jobs("dogs-and-cats")
+            assert demo.data_commit == job.output_commit.partition("@")[2]  # the demo trains on the split's commit
+            assert job.reason.startswith("Split 300 images into train/ and eval/") and "skipped no file" in job.reason
             await wait_for(pilot, lambda: experiments_table(app).row_count == 1, what="the demo's row")
             await wait_for(pilot, lambda: "f2" not in app.screen.active_bindings, what="the offer to go")
+            await wait_for(pilot, lambda: any("split pipeline made" in n.message for n in app._notifications),
+                           what="the sentence of what F2 did")
+            await pilot.press("7")  # the Pipelines screen shows the split and its job
+            await wait_for(pilot, lambda: "dogs-and-cats-raw ──▶ [dogs-and-cats · running] ──▶ dogs-and-cats"
+                           in drawn(app)[0], what="the split in the pipelines' graph")
+            assert "success" in drawn(app)[0]
         finally:
             if not platform.training.get_experiment(demo.id).state.terminal:
                 platform.training.kill(demo.id)

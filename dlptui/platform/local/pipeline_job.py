@@ -20,7 +20,11 @@ them); each datum's code runs as a child process, `parallelism` at a time, with 
   `success` or `failed`.
 - code that changes its inputs, or leaves a link in its output, is refused (its datum fails).
 - a datum whose input files and transform are those of a datum of an earlier successful job
-  is skipped, and its output reused (not with reprocess_spec "every_job").
+  is skipped, and its output reused (not with reprocess_spec "every_job"); its reason says so.
+- a job says what it did in its `reason` when it succeeds too (`job_summary`): how many of its
+  datums were skipped and why, and what its code said in a line of its log that starts with
+  `summary: ` (the shipped split: how many images it split and how many files it skipped, and why).
+  A datum that succeeded keeps that line as its reason.
 
 The outputs of all datums become one commit of the output repo (`commit_tree`: one SQLite
 transaction, whole or absent after `kill -9`) whose provenance names the input commits.
@@ -53,6 +57,8 @@ FLUSH_S = 0.2  # how often the datums that ended are written (the live counts mo
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "XDG_CACHE_HOME", "TORCH_HOME",
               "DLPTUI_TRIAL_DIR", "DLPTUI_SERVING_DIR", "DLPTUI_INFRA_DIR", "DLPTUI_PIPELINES_DIR")
 PIPELINE_VAR = "DLPTUI_PIPELINE"  # in a datum's environment (and its descendants'): the pipeline it belongs to
+SUMMARY = "summary: "  # a datum log's line that says what the datum did: the job's summary takes it
+SUMMARY_TAIL = 65536  # the bytes at the end of a datum's log where its summary is looked for
 
 
 class Runner:
@@ -210,12 +216,15 @@ class Runner:
                 if did in known:
                     continue
                 earlier = None if spec.reprocess_every_job else db.execute(
-                    "SELECT d.output FROM datums d JOIN jobs j ON j.id = d.job_id WHERE j.pipeline = ? AND d.id = ? "
-                    "AND j.state = 'success' AND d.state IN ('success', 'skipped') AND d.output IS NOT NULL "
+                    "SELECT d.output, j.id AS job FROM datums d JOIN jobs j ON j.id = d.job_id WHERE j.pipeline = ? "
+                    "AND d.id = ? AND j.state = 'success' AND d.state IN ('success', 'skipped') AND d.output IS NOT NULL "
                     "ORDER BY j.seq DESC LIMIT 1", (self.name, did)).fetchone()
                 files = json.dumps([f"{leaf.repo}:{f.path}" for leaf, _, group in datum for f in group])
-                db.execute("INSERT INTO datums (job_id, id, state, files, output) VALUES (?, ?, ?, ?, ?)",
-                           (job_id, did, "skipped" if earlier else "pending", files, earlier["output"] if earlier else None))
+                why = (f"Skipped: its input files are the same as in job {earlier['job'][:12]}, which processed them; "
+                       "that output is reused and its code did not run.") if earlier else ""
+                db.execute("INSERT INTO datums (job_id, id, state, files, output, reason) VALUES (?, ?, ?, ?, ?, ?)",
+                           (job_id, did, "skipped" if earlier else "pending", files, earlier["output"] if earlier else None,
+                            why))
             db.execute("UPDATE jobs SET total = ? WHERE id = ?", (len(by_id), job_id))
             todo = [r["id"] for r in db.execute("SELECT id FROM datums WHERE job_id = ? AND state IN ('pending', 'running')",
                                                 (job_id,))]
@@ -271,8 +280,7 @@ class Runner:
         except PlatformError as e:
             self.finish(job_id, JobState.FAILURE, str(e))
             return
-        reason = "The glob matched no file: 0 datums, an empty output commit." if not rows else ""
-        self.finish(job_id, JobState.SUCCESS, reason, output=f"{spec.name}@{commit.id}")
+        self.finish(job_id, JobState.SUCCESS, job_summary(rows), output=f"{spec.name}@{commit.id}")
 
     # --- a datum -------------------------------------------------------------------------
 
@@ -300,8 +308,9 @@ class Runner:
             reason = f"The runner could not run the datum ({type(e).__name__}: {e})."
         if self.stopping.is_set():
             return
+        note = reason or summary_line(logs / f"{did}.log")  # a datum that succeeded: the summary its code wrote
         with self.lock:  # written by the flusher, many datums a transaction (each one is synced to disk)
-            self.ended.append(("failed" if reason else "success", tries, reason,
+            self.ended.append(("failed" if reason else "success", tries, note,
                                json.dumps(output) if output is not None else None, job_id, did))
 
     def flush(self) -> None:
@@ -414,6 +423,39 @@ class Runner:
         with self.lock:
             self.staged.extend(staged.values())  # published once, when the datums of the job have run
         return "", {path: [s.hash, s.size] for path, s in staged.items()}
+
+
+def summary_line(log: Path) -> str:
+    """The last `summary: ` line of a datum's log (its end only), without the prefix; "" when there is none."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - SUMMARY_TAIL))
+            lines = f.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    found = next((line for line in reversed(lines) if line.startswith(SUMMARY)), "")
+    return found[len(SUMMARY):].strip()[:500]
+
+
+def job_summary(datums) -> str:
+    """What a successful job did, in one or two sentences: no datum at all, the datums skipped (the same input as an
+    earlier job's: nothing ran for them), and what its datums' code said (their `summary: ` lines)."""
+    if not datums:
+        return "The glob matched no file: 0 datums, an empty output commit."
+    skipped = [d for d in datums if d["state"] == "skipped"]
+    said = [d["reason"] for d in datums if d["state"] == "success" and d["reason"]]
+    parts = []
+    if skipped and len(skipped) == len(datums):
+        what = "its datum was" if len(datums) == 1 else f"all {len(datums)} datums were"
+        parts.append(f"Nothing ran: {what} skipped, the input files being the same as in an earlier job that processed "
+                     "them (its output is reused).")
+    elif skipped:
+        parts.append(f"{len(skipped)} of {len(datums)} datums were skipped (the same input files as in an earlier job).")
+    if said:
+        more = f" (and {len(said) - 1} more datum summaries: see the job's logs)" if len(said) > 1 else ""
+        text = said[0].rstrip(".")
+        parts.append(f"{text[:1].upper()}{text[1:]}{more}.")
+    return " ".join(parts)
 
 
 def _check_cmd(name: str, path: str, cwd: Path) -> None:
