@@ -10,6 +10,10 @@
   dot column, joined to the column before), so its cost depends on the width, not on
   the number of points: 100,000 points draw in a few milliseconds.
 - The drawing is cached and redone only when points were added or the size changed.
+- It always fits its box: the legend is one line (the emphasized series first, then as many as fit, then
+  "+N more"), so the plot and both axes keep their rows whatever the number of series.
+- A series of one point (the first validation) is drawn as a marker "●" with its value beside it, not as a
+  single braille dot.
 """
 
 from __future__ import annotations
@@ -155,18 +159,34 @@ class MetricChart(Widget):
             self._cache = (key, self.draw(width, height))
         return self._cache[1]
 
+    def legend(self, width: int) -> Text:
+        """One line of at most `width` cells: a mark and the last value of each series, the emphasized ones first;
+        what does not fit is counted ("+3 more")."""
+        ordered = sorted(self.series.values(), key=lambda s: getattr(s, "base_color", s.color) == s.color)
+        items = [(s, f"{plain(s.name)}{f' {_fmt(s.ys[-1])}' if s.n else ''}") for s in ordered]
+        line = Text(no_wrap=True, overflow="crop")
+        for index, (s, words) in enumerate(items):
+            left = len(items) - index - 1
+            more = f"+{left} more" if left else ""
+            if line.cell_len + 2 + len(words) + 2 + len(more) > width and index:
+                line.append(f"+{len(items) - index} more", style="dim")
+                break
+            line.append("━ ", style=s.color).append(words + "  ")
+        line.truncate(width)
+        return line
+
     def draw(self, width: int, height: int) -> Text:
-        """The chart as text of `width` x `height` cells: legend, plot with a y scale, x range."""
-        legend = Text()
-        for s in self.series.values():
-            last = f" {_fmt(s.ys[-1])}" if s.n else ""
-            legend.append("━ ", style=s.color).append(f"{plain(s.name)}{last}  ")
+        """The chart as text of `width` x `height` cells: legend (one line), plot with a y scale, x range."""
+        legend = self.legend(width)
         live = [s for s in self.series.values() if s.n]
         plot_w, plot_h = max(1, width - Y_LABEL_WIDTH), max(1, height - 2)
         if not live or width <= Y_LABEL_WIDTH or height < 3:
             return Text.assemble(legend, "\n", Text("waiting for the first points...", style="dim"))
         x0 = min(float(s.xs[0]) for s in live)
         x1 = max(float(s.xs[-1]) for s in live)
+        first, last = x0, x1  # what the x axis says
+        if x1 - x0 < 1e-12:  # one batch only: it sits in the middle
+            x0, x1 = x0 - 1, x1 + 1
         ys_all = [s.ys[np.isfinite(s.ys)] for s in live]
         ys_all = [y for y in ys_all if len(y)]
         y0 = min((float(y.min()) for y in ys_all), default=0.0)
@@ -186,16 +206,29 @@ class MetricChart(Widget):
             cells = (dots.reshape(plot_h, 4, plot_w, 2) * DOT_BITS[None, :, None, :]).sum(axis=(1, 3))
             codes |= cells.astype(np.uint16)
             owner[cells > 0] = index
-        text = Text.assemble(legend, "\n")
+        grid = [[chr(0x2800 + int(c)) for c in codes[r]] for r in range(plot_h)]
+        styles = [[live[who].color if who >= 0 else "" for who in owner[r]] for r in range(plot_h)]
+        for s in live:  # a single point: a marker with its value, where a dot would hardly show
+            if s.n != 1 or not np.isfinite(s.ys[0]):
+                continue
+            col = int(np.round((float(s.xs[0]) - x0) / (x1 - x0) * (dot_cols - 1))) // 2  # the cell its dot is in
+            row = int(np.round((y1 - float(s.ys[0])) / (y1 - y0) * (dot_rows - 1))) // 4
+            label = f" {_fmt(float(s.ys[0]))}"
+            start = col + 1 if col + 1 + len(label) <= plot_w else max(0, col - len(label))
+            grid[row][col], styles[row][col] = "●", f"bold {s.color}"
+            for i, ch in enumerate(label):
+                if 0 <= start + i < plot_w and start + i != col:
+                    grid[row][start + i], styles[row][start + i] = ch, s.color
+        text = Text.assemble(legend, "\n", no_wrap=True, overflow="crop")
         for r in range(plot_h):
             label = _fmt(y1) if r == 0 else _fmt(y0) if r == plot_h - 1 else ""
             text.append(label.rjust(Y_LABEL_WIDTH - 1) + "┤" if label else " " * (Y_LABEL_WIDTH - 1) + "│", style="dim")
-            chars = "".join(chr(0x2800 + int(c)) for c in codes[r])
-            runs = np.flatnonzero(np.r_[True, owner[r, 1:] != owner[r, :-1], True])
-            for a, b in zip(runs[:-1], runs[1:]):
-                who = owner[r, a]
-                text.append(chars[a:b], style=live[who].color if who >= 0 else "")
+            a = 0
+            for b in range(1, plot_w + 1):  # runs of one style
+                if b == plot_w or styles[r][b] != styles[r][a]:
+                    text.append("".join(grid[r][a:b]), style=styles[r][a])
+                    a = b
             text.append("\n")
-        left, right = f"{x0:g}", f"batch {x1:g}"
+        left, right = f"{first:g}", f"batch {last:g}"
         text.append(" " * Y_LABEL_WIDTH + left + right.rjust(max(1, plot_w - len(left))), style="dim")
         return text
