@@ -8,6 +8,11 @@ A metric is keyed by (experiment, trial, batch, group, name): a point written ag
 resume from an earlier checkpoint) replaces the old one and gets a new sequence number, so a
 cursor-based reader sees it again and never sees two values for one batch.
 Checkpoint locations are stored relative to the part's folder, so a copied home still works.
+
+At a team's scale (thousands of experiments) a listing reads its metrics once for all experiments, not once
+per experiment (`experiments(rows)`), and keeps what it computed: an experiment whose row and metrics (their
+count and newest sequence number) are as before is the same object as before, so a caller can tell "unchanged"
+by identity, and its config is parsed once.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from dlptui.platform.local.sqlite import Database
 from dlptui.platform.model import Checkpoint, Experiment, ExperimentState, MetricPoint, Trial
 
 BUSY_TIMEOUT_S = 30.0
+MANY = 50  # from this many experiments on, a listing scans the metrics once instead of asking per experiment
 ANY = object()  # `only_pid` not given: whatever process is recorded
 
 SCHEMA = """
@@ -164,6 +170,12 @@ class TrainingDB:
         self.root.mkdir(parents=True, exist_ok=True)
         self.path = root / "training.db"
         self._db = Database(self.path, SCHEMA, busy=f"The training records at {self.path} are", timeout_s=BUSY_TIMEOUT_S)
+        self._parsed: dict[int, tuple[tuple, Row]] = {}  # id -> (the stored values, the Row made of them)
+        self._made: dict[int, tuple[tuple, Experiment]] = {}  # id -> ((row, metric count, newest seq), Experiment)
+
+    def stamp(self) -> int:
+        """Changes whenever anything of these records changes (sqlite.Database.stamp)."""
+        return self._db.stamp()
 
     def close(self) -> None:
         self._db.close()
@@ -193,10 +205,30 @@ class TrainingDB:
         return _row(found)
 
     def rows(self, states: tuple[ExperimentState, ...] | None = None) -> list[Row]:
+        """Newest first; with `states`, those in one of them only (chosen by SQLite: the others are not read)."""
         with self._db.read() as db:
-            found = db.execute("SELECT * FROM experiments ORDER BY id DESC").fetchall()
-        rows = [_row(r) for r in found]
-        return [r for r in rows if states is None or r.state in states]
+            if states is None:
+                found = db.execute("SELECT * FROM experiments ORDER BY id DESC").fetchall()
+            else:
+                marks = ", ".join("?" for _ in states)
+                found = db.execute(f"SELECT * FROM experiments WHERE state IN ({marks}) ORDER BY id DESC",
+                                   [s.value for s in states]).fetchall()
+        return [self._row(r) for r in found]
+
+    def count(self, states: tuple[ExperimentState, ...]) -> int:
+        marks = ", ".join("?" for _ in states)
+        with self._db.read() as db:
+            return db.execute(f"SELECT count(*) FROM experiments WHERE state IN ({marks})", [s.value for s in states]).fetchone()[0]
+
+    def _row(self, found: sqlite3.Row) -> Row:
+        """The Row of stored values, made (its config parsed) once for the same values."""
+        values = tuple(found)
+        known = self._parsed.get(values[0])
+        if known is not None and known[0] == values:
+            return known[1]
+        row = _row(found)
+        self._parsed[row.id] = (values, row)
+        return row
 
     def update(self, experiment_id: int, only_if: tuple[ExperimentState, ...] | None = None,
                only_pid: Any = ANY, **fields: Any) -> bool:
@@ -222,19 +254,56 @@ class TrainingDB:
             return db.execute(sql, params).rowcount > 0
 
     def experiment(self, row: Row) -> Experiment:
+        return self.experiments([row])[0]
+
+    def experiments(self, rows: list[Row]) -> list[Experiment]:
+        """Each row as an Experiment (batches done, best validation), in the order given; see the module docstring."""
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
         with self._db.read() as db:
-            done = db.execute(
-                "SELECT SUM(b) FROM (SELECT MAX(batch) AS b FROM metrics WHERE experiment_id = ? AND grp = 'training'"
-                " GROUP BY trial_id)", (row.id,)
-            ).fetchone()[0]
-            validations: dict[tuple[int, int], dict[str, float]] = {}
-            for r in db.execute(
-                "SELECT batch, trial_id, name, value FROM metrics WHERE experiment_id = ? AND grp = 'validation'"
-                " ORDER BY batch, seq",
-                (row.id,),
-            ):
-                validations.setdefault((r["batch"], r["trial_id"]), {})[r["name"]] = r["value"]
-        best = best_validation(row.config, validations)
+            if len(rows) >= MANY:
+                marks = {r[0]: (r[1], r[2]) for r in db.execute(
+                    "SELECT experiment_id, count(*), MAX(seq) FROM metrics GROUP BY experiment_id")}
+            else:
+                marks = {i: tuple(db.execute("SELECT count(*), MAX(seq) FROM metrics WHERE experiment_id = ?",
+                                             (i,)).fetchone()) for i in ids}
+            keys = {r.id: (r, *marks.get(r.id, (0, None))) for r in rows}
+            stale = {r.id: r for r in rows if (self._made.get(r.id) or (None,))[0] != keys[r.id]}
+            if stale:
+                done, validations = self._metric_summaries(db, list(stale), all_of_them=len(stale) >= MANY)
+                for i, row in stale.items():
+                    self._made[i] = (keys[i], self._summarized(row, done.get(i), validations.get(i, {})))
+        return [self._made[r.id][1] for r in rows]
+
+    @staticmethod
+    def _metric_summaries(db, ids: list[int], all_of_them: bool) -> tuple[dict[int, int], dict[int, dict]]:
+        """Per experiment: the batches done (the sum over its trials of their last training batch) and its
+        validations ((batch, trial) -> name -> value), read in one pass over the metrics (or per experiment, for few)."""
+        where, params = ("", ()) if all_of_them else (f" AND experiment_id IN ({', '.join('?' for _ in ids)})", tuple(ids))
+        cursor = db.cursor()
+        cursor.row_factory = None  # plain tuples: a few times faster to read than sqlite3.Row, for many rows
+        done: dict[int, int] = {}
+        for experiment, batch in cursor.execute("SELECT experiment_id, MAX(batch) FROM metrics WHERE grp = 'training'"
+                                                + where + " GROUP BY experiment_id, trial_id", params):
+            done[experiment] = done.get(experiment, 0) + (batch or 0)
+        validations: dict[int, dict[tuple[int, int], dict[str, float]]] = {}
+        for experiment, batch, trial, name, value in cursor.execute(
+                "SELECT experiment_id, batch, trial_id, name, value FROM metrics WHERE grp = 'validation'" + where
+                + " ORDER BY seq", params):
+            found = validations.get(experiment)
+            if found is None:
+                found = validations[experiment] = {}
+            key = (batch, trial)
+            at = found.get(key)
+            if at is None:
+                at = found[key] = {}
+            at[name] = value
+        return done, validations
+
+    @staticmethod
+    def _summarized(row: Row, done: int | None, validations: dict) -> Experiment:
+        best = best_validation(row.config, dict(sorted(validations.items())))
         return Experiment(
             id=str(row.id),
             name=row.name,

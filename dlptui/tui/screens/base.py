@@ -18,8 +18,12 @@ Conventions (every screen of the console follows them):
   is scheduled only when the last one finished (no stacked polls), polling stops while
   the screen is hidden (suspended) and restarts at once when it shows again. A failed
   poll calls `show_error(sentence)` (default: the state line under the body) and
-  notifies once per new sentence, not every poll. `self.reload()` polls now;
-  `poll_seconds()` may return a longer wait when nothing moves (a finished run).
+  notifies once per new sentence, not every poll. `self.reload()` polls now (and shows
+  what it gets, changed or not); `poll_seconds()` may return a longer wait when nothing
+  moves (a finished run). A poll that finds nothing changed costs next to nothing:
+  `fetch()` returns `self.unchanged_or(value)`, which is UNCHANGED when `value` is what the
+  last poll fetched (the same object: the local stores hand back the same list when their
+  records did not change; or an equal one), and then `show` is not called at all.
 - Every Binding has an `id` "<screen>.<verb>" (e.g. "data.delete") so the user's
   `[keymap]` can remap it, and a key of the console's one scheme (the docstring of
   `app.py`): the same verb has the same key and the same action name on every screen
@@ -66,6 +70,9 @@ from dlptui.tui.widgets.header import DlpHeader
 log = logging.getLogger("dlptui.tui")
 
 
+UNCHANGED = object()  # what `fetch` returns when the screen has nothing new to show (`unchanged_or`)
+
+
 def is_filterable(widget: object) -> bool:
     """A list or tree that `/` can filter: it has `set_filter(text)` and `filter_text`."""
     return widget is not None and callable(getattr(widget, "set_filter", None)) and hasattr(widget, "filter_text")
@@ -110,6 +117,7 @@ class BaseScreen(Screen):
         self._visible = False
         self._last_error: str | None = None
         self._filter_target: Widget | None = None
+        self._fetched: Any = UNCHANGED  # what the last poll fetched (unchanged_or); UNCHANGED: show the next whatever it is
 
     # -- composition -------------------------------------------------------------
 
@@ -191,8 +199,20 @@ class BaseScreen(Screen):
     def show_error(self, sentence: str) -> None:
         self.state(sentence)
 
+    def unchanged_or(self, value: Any) -> Any:
+        """Runs in `fetch`'s thread: UNCHANGED when `value` is what the last poll fetched (the same object, or an equal
+        one), else `value` (kept for the next poll to compare with)."""
+        last, self._fetched = self._fetched, value
+        if last is not UNCHANGED and (value is last or value == last):
+            return UNCHANGED
+        return value
+
     def reload(self) -> None:
-        """Fetch now (a poll in flight is not doubled: its completion schedules the next)."""
+        """Fetch now and show what comes (a poll in flight is not doubled: its completion schedules the next)."""
+        self._fetched = UNCHANGED
+        self._poll()
+
+    def _poll(self) -> None:
         if self._poll_timer is not None:
             self._poll_timer.stop()
             self._poll_timer = None
@@ -203,14 +223,16 @@ class BaseScreen(Screen):
 
     def _polled(self, data: Any) -> None:
         self._polling = False
-        if self._last_error is not None:
+        if self._last_error is not None:  # (a failed poll forgot what it fetched: this one shows its data)
             self._last_error = None
             self.state("")
-        self.show(data)
+        if data is not UNCHANGED:
+            self.show(data)
         self._schedule()
 
     def _poll_failed(self, sentence: str) -> None:
         self._polling = False
+        self._fetched = UNCHANGED
         if sentence != self._last_error:
             self._last_error = sentence
             self.notify(sentence, severity="error", timeout=8)
@@ -224,7 +246,7 @@ class BaseScreen(Screen):
     def _schedule(self) -> None:
         seconds = self.poll_seconds()
         if seconds and self._visible and self.is_attached:
-            self._poll_timer = self.set_timer(seconds, self.reload)
+            self._poll_timer = self.set_timer(seconds, self._poll)
 
     def on_screen_resume(self) -> None:
         self._visible = True

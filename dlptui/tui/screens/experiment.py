@@ -27,7 +27,7 @@ from dlptui.platform.metrics import accuracy, loss
 from dlptui.platform.model import Experiment, MetricPoint
 from dlptui.actions.defaults import MODEL
 from dlptui.text import data_ref, hparam, number, percent, timestamp, uuid
-from dlptui.tui.screens.base import BaseScreen
+from dlptui.tui.screens.base import UNCHANGED, BaseScreen
 from dlptui.tui.screens.experiment_actions import ExperimentActions, progress_bar, state_text
 from dlptui.tui.screens.flows import RegisterFlow
 from dlptui.tui.shown import plain
@@ -112,6 +112,9 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
         lines, log_cursor = training.logs(self.experiment, self.log_cursor)
         checkpoints = training.checkpoints(self.experiment)
         trials = training.list_trials(self.experiment)
+        if self.unchanged_or((experiment, checkpoints, trials)) is UNCHANGED and not points and not lines:
+            self.ended = experiment.state.terminal  # (polled every 5 s from here on)
+            return UNCHANGED  # a run that moved on by nothing: nothing to draw
         return experiment, points, metric_cursor, lines, log_cursor, checkpoints, trials
 
     def show(self, data) -> None:
@@ -292,6 +295,9 @@ class TrialScreen(ExperimentScreen):
         lines, log_cursor = training.trial_logs(self.trial, self.log_cursor)
         checkpoints = [c for c in training.checkpoints(self.experiment) if c.trial_id == self.trial]
         trials = [training.get_trial(self.trial)]
+        if self.unchanged_or((experiment, checkpoints, trials)) is UNCHANGED and not points and not lines:
+            self.ended = experiment.state.terminal
+            return UNCHANGED
         return experiment, points, metric_cursor, lines, log_cursor, checkpoints, trials
 
     def _summary(self, e: Experiment) -> None:

@@ -36,7 +36,11 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
         Binding("v", "compare", "Compare", id="experiments.compare"),
     ]
     marked: frozenset[str] = frozenset()
-    shown: dict = {}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown: dict[str, Experiment] = {}
+        self._made: dict[str, tuple[Experiment, bool, tuple]] = {}  # id -> (experiment, marked, its cells)
 
     def compose_body(self) -> ComposeResult:
         yield ResourceTable(
@@ -56,28 +60,35 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
         )
 
     def fetch(self):
-        return self.platform.training.list_experiments()
+        return self.unchanged_or(self.platform.training.list_experiments())
+
+    def _cells(self, e: Experiment) -> tuple:
+        """The row of an experiment, made once for the same experiment (the local store hands back the same object
+        while it does not change) and mark."""
+        marked = e.id in self.marked
+        known = self._made.get(e.id)
+        if known is not None and known[0] is e and known[1] == marked:
+            return known[2]
+        cells = (
+            ("* " if marked else "") + e.id,
+            e.name,
+            state_text(e.state),
+            progress_bar(e.progress),
+            f"{e.batches_done}/{e.max_batches}",
+            percent(e.best_accuracy),
+            number(e.best_validation_loss),
+            data_ref(e.data_repo, e.data_commit),
+            timestamp(e.created),
+        )
+        self._made[e.id] = (e, marked, cells)
+        return cells
 
     def show(self, experiments: list[Experiment]) -> None:
         self.shown = {e.id: e for e in experiments}
+        for gone in set(self._made) - set(self.shown):
+            del self._made[gone]
         ordered = sorted(experiments, key=lambda e: e.created, reverse=True)
-        self.query_one("#experiments", ResourceTable).update_rows(
-            (
-                e.id,
-                (
-                    ("* " if e.id in self.marked else "") + e.id,
-                    e.name,
-                    state_text(e.state),
-                    progress_bar(e.progress),
-                    f"{e.batches_done}/{e.max_batches}",
-                    percent(e.best_accuracy),
-                    number(e.best_validation_loss),
-                    data_ref(e.data_repo, e.data_commit),
-                    timestamp(e.created),
-                ),
-            )
-            for e in ordered
-        )
+        self.query_one("#experiments", ResourceTable).update_rows((e.id, self._cells(e)) for e in ordered)
         if not experiments:
             hint = "" if self.config.read_only else " Press n to start one"
             sample = ", or F2 to load the sample and start the demo." if self.app.empty_platform else "."

@@ -29,6 +29,7 @@ COLORS = ("dodger_blue1", "orange1", "green3", "magenta", "yellow", "cyan")
 # the braille bit of the dot at (row 0-3, column 0-1) of a cell
 DOT_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint16)
 Y_LABEL_WIDTH = 9
+MARKER = -2  # in the cell owners: MARKER - i is the marker of series i (-1: no series)
 
 
 class Series:
@@ -207,27 +208,27 @@ class MetricChart(Widget):
             codes |= cells.astype(np.uint16)
             owner[cells > 0] = index
         grid = [[chr(0x2800 + int(c)) for c in codes[r]] for r in range(plot_h)]
-        styles = [[live[who].color if who >= 0 else "" for who in owner[r]] for r in range(plot_h)]
-        for s in live:  # a single point: a marker with its value, where a dot would hardly show
+        for index, s in enumerate(live):  # a single point: a marker with its value, where a dot would hardly show
             if s.n != 1 or not np.isfinite(s.ys[0]):
                 continue
             col = int(np.round((float(s.xs[0]) - x0) / (x1 - x0) * (dot_cols - 1))) // 2  # the cell its dot is in
             row = int(np.round((y1 - float(s.ys[0])) / (y1 - y0) * (dot_rows - 1))) // 4
             label = f" {_fmt(float(s.ys[0]))}"
             start = col + 1 if col + 1 + len(label) <= plot_w else max(0, col - len(label))
-            grid[row][col], styles[row][col] = "●", f"bold {s.color}"
             for i, ch in enumerate(label):
                 if 0 <= start + i < plot_w and start + i != col:
-                    grid[row][start + i], styles[row][start + i] = ch, s.color
+                    grid[row][start + i], owner[row, start + i] = ch, index
+            grid[row][col], owner[row, col] = "●", MARKER - index
         text = Text.assemble(legend, "\n", no_wrap=True, overflow="crop")
         for r in range(plot_h):
             label = _fmt(y1) if r == 0 else _fmt(y0) if r == plot_h - 1 else ""
             text.append(label.rjust(Y_LABEL_WIDTH - 1) + "┤" if label else " " * (Y_LABEL_WIDTH - 1) + "│", style="dim")
-            a = 0
-            for b in range(1, plot_w + 1):  # runs of one style
-                if b == plot_w or styles[r][b] != styles[r][a]:
-                    text.append("".join(grid[r][a:b]), style=styles[r][a])
-                    a = b
+            chars = "".join(grid[r])
+            runs = np.flatnonzero(np.r_[True, owner[r, 1:] != owner[r, :-1], True])
+            for a, b in zip(runs[:-1], runs[1:]):
+                who = int(owner[r, a])
+                style = live[who].color if who >= 0 else f"bold {live[MARKER - who].color}" if who <= MARKER else ""
+                text.append(chars[a:b], style=style)
             text.append("\n")
         left, right = f"{first:g}", f"batch {last:g}"
         text.append(" " * Y_LABEL_WIDTH + left + right.rjust(max(1, plot_w - len(left))), style="dim")
