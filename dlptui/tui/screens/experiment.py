@@ -124,8 +124,10 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
         searcher = (experiment.config or {}).get("searcher") or {}
         self.metric = searcher.get("metric", "validation_loss")
         self.smaller_is_better = searcher.get("smaller_is_better", True)
-        self._show_trials(trials)
-        self._chart(points)
+        if self._show_trials(trials):  # the trial list was just put in: chart once the charts have their final size
+            self.call_after_refresh(self._chart, points)
+        else:
+            self._chart(points)
         if lines:
             self.query_one("#log", Log).write_lines([plain(line) for line in lines])
         self.query_one("#checkpoints", ResourceTable).update_rows(
@@ -144,13 +146,14 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
 
     # --- trials ---------------------------------------------------------------------
 
-    def _show_trials(self, trials) -> None:
+    def _show_trials(self, trials) -> bool:
+        """The trial list of a search (more than one trial); True when it was put on the screen just now."""
         self.trials = trials
         best = best_of(trials, self.smaller_is_better)
         changed_best = (best.id if best else None) != self.best_trial
         self.best_trial = best.id if best else None
         if len(trials) < 2:
-            return
+            return False
         if self.columns is None:  # the searched hyperparameters are known now: one column each
             from dlptui.actions.training import searched
 
@@ -162,7 +165,7 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
             self.query_one("#trials-box", Vertical).mount(table)
             table.focus()  # the keys of a search's screen (m, v, Enter, j/k) are about its trials
             self.call_after_refresh(self._show_trials, trials)
-            return
+            return True
         table = self.query_one("#trials", ResourceTable)
         table.update_rows(
             (t.id, (
@@ -176,7 +179,8 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
             for t in trials
         )
         if changed_best:
-            self._redraw()
+            self._emphasize()
+        return False
 
     def _shown_trials(self) -> set[str] | None:
         """The trials the list shows (its filter), or None for all."""

@@ -29,6 +29,7 @@ COLORS = ("dodger_blue1", "orange1", "green3", "magenta", "yellow", "cyan")
 # the braille bit of the dot at (row 0-3, column 0-1) of a cell
 DOT_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint16)
 Y_LABEL_WIDTH = 9
+SERIES_AT_ONCE = 64  # series drawn in one numpy pass (memory: 64 x the plot's dots)
 MARKER = -2  # in the cell owners: MARKER - i is the marker of series i (-1: no series)
 
 
@@ -197,16 +198,22 @@ class MetricChart(Widget):
         dot_rows, dot_cols = plot_h * 4, plot_w * 2
         codes = np.zeros((plot_h, plot_w), dtype=np.uint16)
         owner = np.full((plot_h, plot_w), -1, dtype=np.int16)
-        rows = np.arange(dot_rows)[:, None]
-        for index, s in enumerate(live):
-            has, low, high = column_ranges(s.xs, s.ys, x0, x1, dot_cols)
+        rows = np.arange(dot_rows)[None, :, None]
+        ranges = [column_ranges(s.xs, s.ys, x0, x1, dot_cols) for s in live]
+        for start in range(0, len(live), SERIES_AT_ONCE):  # many series (a search's trials) in a few numpy passes
+            has, low, high = (np.stack(part) for part in zip(*ranges[start:start + SERIES_AT_ONCE]))
             # dot row 0 is the top: high values have small row numbers
-            top = np.round((y1 - high) / (y1 - y0) * (dot_rows - 1))
-            bottom = np.round((y1 - low) / (y1 - y0) * (dot_rows - 1))
-            dots = (rows >= top[None, :]) & (rows <= bottom[None, :]) & has[None, :]
-            cells = (dots.reshape(plot_h, 4, plot_w, 2) * DOT_BITS[None, :, None, :]).sum(axis=(1, 3))
-            codes |= cells.astype(np.uint16)
-            owner[cells > 0] = index
+            top = np.round((y1 - high) / (y1 - y0) * (dot_rows - 1))[:, None, :]
+            bottom = np.round((y1 - low) / (y1 - y0) * (dot_rows - 1))[:, None, :]
+            dots = (rows >= top) & (rows <= bottom) & has[:, None, :]
+            cells = np.zeros((len(has), plot_h, plot_w), dtype=np.uint8)
+            for r in range(4):  # each of a cell's 8 dots: its bit where the dot is drawn
+                for c in range(2):
+                    cells |= dots[:, r::4, c::2].astype(np.uint8) * np.uint8(DOT_BITS[r, c])
+            codes |= np.bitwise_or.reduce(cells, axis=0)
+            drawn = cells > 0
+            latest = len(has) - 1 - drawn[::-1].argmax(axis=0)  # the last series drawn in each cell owns it
+            owner = np.where(drawn.any(axis=0), start + latest, owner).astype(np.int16)
         grid = [[chr(0x2800 + int(c)) for c in codes[r]] for r in range(plot_h)]
         for index, s in enumerate(live):  # a single point: a marker with its value, where a dot would hardly show
             if s.n != 1 or not np.isfinite(s.ys[0]):

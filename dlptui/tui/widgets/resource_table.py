@@ -30,7 +30,9 @@ from typing import Any
 from rich.markup import escape
 from rich.text import Text
 from textual import events
+from rich.cells import cell_len
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from dlptui.text import plain
 from dlptui.tui.keys import MOVE_KEYS
@@ -188,7 +190,9 @@ class ResourceTable(PaneTitle, DataTable):
                     continue
                 for col, old, new in zip(column_keys, old_row, new_row):
                     if _plain(old) != _plain(new) or type(old) is not type(new) or old != new:
-                        self.update_cell(key, col, new, update_width=True)
+                        # a column is made wider for a wider cell only: a cell that fits needs no new layout
+                        wider = cell_len(_plain(new)) > self.columns[ColumnKey(col)].content_width
+                        self.update_cell(key, col, new, update_width=wider)
                 self._held[key] = new_row
             for key in wanted[len(self._shown) :]:
                 self.add_row(*self._rows[key], key=key)
