@@ -103,7 +103,9 @@ class BaseScreen(Screen):
     MUTATING: ClassVar[frozenset[str]] = frozenset()
 
     BINDINGS = [
-        Binding("slash", "filter", "Filter", id="screen.filter"),
+        # priority: "/" moves the focus before the keys typed after it are routed (a fast typist's "/cat" is the
+        # filter "cat", not "/" and three keys to the list); in an input it is a character (check_action)
+        Binding("slash", "filter", "Filter", id="screen.filter", priority=True),
         Binding("escape", "back", "Back", id="screen.back"),
         Binding("r", "reload", "Reload", id="screen.reload", show=False),
         Binding("tab", "next_pane", "Next pane", id="screen.next_pane"),
@@ -266,7 +268,7 @@ class BaseScreen(Screen):
         if action == "next_pane":
             return len(self.focus_chain) > 1
         if action == "filter":
-            return bool(self._filterables())
+            return bool(self._filterables()) and not isinstance(self.focused, Input)
         return True
 
     # -- panes: the focus, and where tab takes it --------------------------------------
@@ -320,7 +322,7 @@ class BaseScreen(Screen):
         box.value = self._filter_target.filter_text
         box.add_class("-shown")
         box.can_focus = True
-        box.focus()
+        self.set_focus(box)  # at once: the keys typed right after `/` are the filter's
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:

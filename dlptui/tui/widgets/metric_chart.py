@@ -12,8 +12,8 @@
 - The drawing is cached and redone only when points were added or the size changed.
 - It always fits its box: the legend is one line (the emphasized series first, then as many as fit, then
   "+N more"), so the plot and both axes keep their rows whatever the number of series.
-- A series of one point (the first validation) is drawn as a marker "●" with its value beside it, not as a
-  single braille dot.
+- A series of one point (the first validation) is drawn as a marker "●" with its value beside it (for up to
+  three such series; a search's many first validations get the marker alone), not as a single braille dot.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ COLORS = ("dodger_blue1", "orange1", "green3", "magenta", "yellow", "cyan")
 DOT_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint16)
 Y_LABEL_WIDTH = 9
 SERIES_AT_ONCE = 64  # series drawn in one numpy pass (memory: 64 x the plot's dots)
+LABELLED = 3  # single points whose value is written beside their marker (more would write over each other)
 MARKER = -2  # in the cell owners: MARKER - i is the marker of series i (-1: no series)
 
 
@@ -215,12 +216,13 @@ class MetricChart(Widget):
             latest = len(has) - 1 - drawn[::-1].argmax(axis=0)  # the last series drawn in each cell owns it
             owner = np.where(drawn.any(axis=0), start + latest, owner).astype(np.int16)
         grid = [[chr(0x2800 + int(c)) for c in codes[r]] for r in range(plot_h)]
-        for index, s in enumerate(live):  # a single point: a marker with its value, where a dot would hardly show
-            if s.n != 1 or not np.isfinite(s.ys[0]):
+        single = {id(s) for s in live if s.n == 1 and np.isfinite(s.ys[0])}
+        for index, s in enumerate(live):  # a single point: a marker (with its value, for a few), not a lone dot
+            if id(s) not in single:
                 continue
             col = int(np.round((float(s.xs[0]) - x0) / (x1 - x0) * (dot_cols - 1))) // 2  # the cell its dot is in
             row = int(np.round((y1 - float(s.ys[0])) / (y1 - y0) * (dot_rows - 1))) // 4
-            label = f" {_fmt(float(s.ys[0]))}"
+            label = f" {_fmt(float(s.ys[0]))}" if len(single) <= LABELLED else ""
             start = col + 1 if col + 1 + len(label) <= plot_w else max(0, col - len(label))
             for i, ch in enumerate(label):
                 if 0 <= start + i < plot_w and start + i != col:

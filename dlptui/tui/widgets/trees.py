@@ -55,7 +55,33 @@ class NameFilter:
         return bool(self._pattern.search(name)) != self._inverted
 
 
-class FileTree(NameFilter, PaneTitle, Tree):
+class LinesInSight:
+    """Mixed into a Tree: when its lines do not all fit, the bottom border says which are in sight ("lines 1-38 of
+    1,001"), as a table's says which rows are."""
+
+    _said = ""
+
+    def _say_lines(self) -> None:
+        total = self.virtual_size.height
+        in_sight = self.scrollable_content_region.height
+        first = int(self.scroll_y)
+        words = f"lines {first + 1:,}-{min(total, first + in_sight):,} of {total:,}" if total > in_sight > 0 else ""
+        if words != self._said:
+            self._said = words
+            self.border_subtitle = Text(words) if words else None
+
+    def watch_virtual_size(self, old, new) -> None:
+        self._say_lines()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._say_lines()
+
+    def on_resize(self, event) -> None:
+        self._say_lines()
+
+
+class FileTree(LinesInSight, NameFilter, PaneTitle, Tree):
     BINDINGS = MOVE_KEYS
     DEFAULT_CSS = "FileTree {" + PANE_CSS + "}"
 
@@ -85,7 +111,7 @@ class FileTree(NameFilter, PaneTitle, Tree):
         return error
 
 
-class PathTree(NameFilter, PaneTitle, DirectoryTree):
+class PathTree(LinesInSight, NameFilter, PaneTitle, DirectoryTree):
     BINDINGS = MOVE_KEYS
     DEFAULT_CSS = "PathTree {" + PANE_CSS + "}"
 
