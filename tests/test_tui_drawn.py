@@ -238,6 +238,10 @@ async def test_enter_answers_every_dialog_wherever_the_focus_starts(index, tmp_p
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.screen is dialog and dialog.is_mounted, what=f"the {name} dialog")
         await pilot.pause()
+        text = drawn(app)[0]  # the dialog as drawn: its heading and its buttons
+        assert dialog.heading.split("(")[0].strip()[:40] in text, text
+        for button in filter(None, (dialog.OK, dialog.CANCEL)):
+            assert button[1] in text, text
         await pilot.press(*keys, "enter")
         await wait_for(pilot, lambda: answers, what=f"Enter to answer the {name} dialog")
         assert answers == [answer]

@@ -423,3 +423,27 @@ def test_one_point_is_a_marker_with_its_value_and_a_legend_stays_on_one_line():
     assert len(lines) == 8 and all(len(line) <= 60 for line in lines)
     assert lines[0].endswith("more") or "more" in lines[0]
     assert "batch 20" in lines[-1]
+
+
+@pytest.mark.slow
+async def test_the_cluster_screen_lists_this_homes_trainer_and_no_other_homes(config, platform, sample_repo, tmp_path):
+    """A training's runner and its trial carry the home; the Cluster screen of another home does not list them."""
+    from dlptui.actions import training as actions
+    from dlptui.config import load_config
+    from dlptui.platform.local.cluster import LocalCluster
+
+    experiment = actions.start(platform, config=long_config(tmp_path), data=sample_repo)
+    try:
+        app = make_app(config, platform, start="cluster")
+        async with app.run_test(size=SIZE) as pilot:
+            workloads = app.screen.query_one("#workloads", ResourceTable)
+            await wait_for(pilot, lambda: sum(1 for k in workloads.all_keys if k.startswith("training/")) >= 2,
+                           timeout=RUN_LIMIT_S, what="the runner and its trial on the Cluster screen")
+            assert "training" in drawn(app)[0]
+            pids = {k.rsplit("-", 1)[-1] for k in workloads.all_keys if k.startswith("training/")}
+        other = tmp_path / "other-home"
+        other.mkdir(mode=0o700)
+        elsewhere = LocalCluster(load_config(profile="local", env={"DLPTUI_HOME": str(other)})).workloads()
+        assert not [w for w in elsewhere if w.name.rsplit("-", 1)[-1] in pids]
+    finally:
+        platform.training.kill(experiment.id)
