@@ -242,11 +242,19 @@ class DlpApp(App):
             self.refresh_bindings()
             if state == WorkerState.SUCCESS:
                 self.empty_platform = False
+                self._show_again()
                 self.notify(worker.result, title="Sample loaded", timeout=10)
             elif state == WorkerState.ERROR:
                 self.notify(describe_error(worker.error), severity="error", timeout=10)
         elif state == WorkerState.ERROR and worker.error is not None:
             self.notify(describe_error(worker.error), severity="error")
+
+    def _show_again(self) -> None:
+        """The screen on show polls now and shows what it finds even if its data did not change: what it says
+        depends on the frame too (the F2 offer of an empty platform)."""
+        screen = self.screen
+        if hasattr(screen, "reload") and screen.is_mounted:
+            screen.reload()
 
     def _tell_keymap_clashes(self) -> None:
         """A [keymap] that gives one key to two of the app's actions: say so, in one sentence each."""
@@ -267,6 +275,7 @@ class DlpApp(App):
     def _offer_sample(self) -> None:
         self.empty_platform = True
         self.refresh_bindings()
+        self._show_again()
         self.notify(
             "This platform is empty: press F2 to load the sample Dogs-vs-Cats data set and start the demo experiment.",
             title="Welcome",

@@ -92,4 +92,12 @@ class DlpHeader(Widget):
             line.append(reason, style="red")
         line.no_wrap = True
         line.overflow = "ellipsis"
-        return line
+        width = self.content_size.width
+        if not width:
+            return line
+        lines = line.split("\n")  # each cut to the width: the header's height is its number of lines, never a wrap
+        for part in lines:
+            part.truncate(width, overflow="ellipsis")
+        cut = Text("\n").join(lines)
+        cut.no_wrap = True
+        return cut

@@ -194,6 +194,7 @@ class ResourceTable(PaneTitle, DataTable):
                         wider = cell_len(_plain(new)) > self.columns[ColumnKey(col)].content_width
                         self.update_cell(key, col, new, update_width=wider)
                 self._held[key] = new_row
+            added = len(wanted) > len(self._shown)
             for key in wanted[len(self._shown) :]:
                 self.add_row(*self._rows[key], key=key)
                 self._held[key] = self._rows[key]
@@ -204,6 +205,10 @@ class ResourceTable(PaneTitle, DataTable):
                 index = self._shown.index(selected)
                 if index != self.cursor_row:
                     self.move_cursor(row=index, animate=False)
+            if added:
+                # every line drawn again once the new rows have set the column widths (DataTable measures them when
+                # idle, and keeps a line drawn in between, the cursor's, with the narrower widths)
+                self.set_timer(0.05, self.notify_style_update)
         self._note()
 
     def clear(self, columns: bool = False):
