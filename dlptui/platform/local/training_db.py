@@ -213,20 +213,22 @@ class TrainingDB:
                 marks = ", ".join("?" for _ in states)
                 found = db.execute(f"SELECT * FROM experiments WHERE state IN ({marks}) ORDER BY id DESC",
                                    [s.value for s in states]).fetchall()
-        return [self._row(r) for r in found]
+        configs: dict[str, dict] = {}  # a config text parsed once per listing (thousands of experiments share a few)
+        return [self._row(r, configs) for r in found]
 
     def count(self, states: tuple[ExperimentState, ...]) -> int:
         marks = ", ".join("?" for _ in states)
         with self._db.read() as db:
             return db.execute(f"SELECT count(*) FROM experiments WHERE state IN ({marks})", [s.value for s in states]).fetchone()[0]
 
-    def _row(self, found: sqlite3.Row) -> Row:
-        """The Row of stored values, made (its config parsed) once for the same values."""
+    def _row(self, found: sqlite3.Row, configs: dict[str, dict] | None = None) -> Row:
+        """The Row of stored values, made (its config parsed) once for the same values. Rows of one listing with the
+        same config text share its parsed dict (`configs`): nothing changes a row's config in place."""
         values = tuple(found)
         known = self._parsed.get(values[0])
         if known is not None and known[0] == values:
             return known[1]
-        row = _row(found)
+        row = _row(found, configs)
         self._parsed[row.id] = (values, row)
         return row
 
@@ -475,7 +477,12 @@ def _trial_row(r: sqlite3.Row) -> TrialRow:
     )
 
 
-def _row(r: sqlite3.Row) -> Row:
+def _row(r: sqlite3.Row, configs: dict[str, dict] | None = None) -> Row:
+    text = r["config"]
+    if configs is None:
+        config = json.loads(text)
+    elif (config := configs.get(text)) is None:
+        config = configs[text] = json.loads(text)
     return Row(
         id=r["id"],
         name=r["name"],
@@ -484,7 +491,7 @@ def _row(r: sqlite3.Row) -> Row:
         ended=r["ended"],
         config_file=r["config_file"],
         trial_dir=r["trial_dir"],
-        config=json.loads(r["config"]),
+        config=config,
         data_repo=r["data_repo"],
         data_commit=r["data_commit"],
         max_batches=r["max_batches"],
