@@ -249,6 +249,12 @@ class DlpApp(App):
         elif state == WorkerState.ERROR and worker.error is not None:
             self.notify(describe_error(worker.error), severity="error")
 
+    def platform_used(self) -> None:
+        """A screen found repos or experiments: the platform is not empty any more, F2 is not offered."""
+        if self.empty_platform:
+            self.empty_platform = False
+            self.refresh_bindings()
+
     def _show_again(self) -> None:
         """The screen on show polls now and shows what it finds even if its data did not change: what it says
         depends on the frame too (the F2 offer of an empty platform)."""

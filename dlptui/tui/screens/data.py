@@ -78,6 +78,7 @@ class DataScreen(BaseScreen):
             sample = ", or F2 to load the sample." if self.app.empty_platform else "."
             self.state(f"No repos yet.{hint}{sample if hint else ''}")
         else:
+            self.app.platform_used()
             self.state(f"{plural(len(repos), 'repo')}. Enter shows the commits of one.")
 
     @property

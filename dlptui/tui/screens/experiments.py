@@ -94,6 +94,7 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
             sample = ", or F2 to load the sample and start the demo." if self.app.empty_platform else "."
             self.state(f"No experiments yet.{hint}{sample if hint else ''}")
         else:
+            self.app.platform_used()
             running = sum(e.state == ExperimentState.RUNNING for e in experiments)
             queued = sum(e.state == ExperimentState.QUEUED for e in experiments)
             cap = f" (max_concurrent_experiments: {self.config.max_concurrent_experiments} at once)" if self.config.kind == "local" else ""
