@@ -149,8 +149,13 @@ async def test_data_screen_lists_pachd_repos_drills_down_and_creates_one(full_co
                 walk(child)
 
         walk(tree.root)
-        assert {label.split()[0] for label in labels} >= {"train/", "eval/", "cat.1.jpg", "dog.1.jpg", "cat.2.jpg", "dog.2.jpg"}
+        assert {label.split()[0] for label in labels} >= {"train/", "eval/"}  # folders open when asked
         assert "4 files" in state_line(app)
+        await pilot.press("slash", *"jpg", "enter")  # every file below, through pachd's listing
+        await wait_for(pilot, lambda: "4 of 4 files match" in state_line(app), what="the files found")
+        text = drawn(app)[0]
+        assert all(name in text for name in ("train/", "eval/", "cat.1.jpg", "dog.1.jpg", "cat.2.jpg", "dog.2.jpg"))
+        await pilot.press("escape")  # the filter cleared
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, CommitsScreen), what="back to the commits")
         await pilot.press("escape")
