@@ -264,35 +264,40 @@ class TrainingDB:
             return []
         ids = [r.id for r in rows]
         with self._db.read() as db:
-            if len(rows) >= MANY:
-                marks = {r[0]: (r[1], r[2]) for r in db.execute(
-                    "SELECT experiment_id, count(*), MAX(seq) FROM metrics GROUP BY experiment_id")}
+            cursor = db.cursor()
+            cursor.row_factory = None  # plain tuples: several times faster to read than sqlite3.Row, for many rows
+            marks: dict[int, tuple[int, int | None]] = {}
+            done: dict[int, int] = {}
+            if len(rows) >= MANY:  # one pass over the metrics: each trial's last training batch, counts, newest seq
+                for experiment, batch, count, newest in cursor.execute(
+                        "SELECT experiment_id, MAX(CASE WHEN grp = 'training' THEN batch END), count(*), MAX(seq)"
+                        " FROM metrics GROUP BY experiment_id, trial_id"):
+                    before = marks.get(experiment, (0, None))
+                    marks[experiment] = (before[0] + count, max(before[1] or 0, newest))
+                    done[experiment] = done.get(experiment, 0) + (batch or 0)
             else:
-                marks = {i: tuple(db.execute("SELECT count(*), MAX(seq) FROM metrics WHERE experiment_id = ?",
-                                             (i,)).fetchone()) for i in ids}
+                for i in ids:
+                    marks[i] = tuple(cursor.execute("SELECT count(*), MAX(seq) FROM metrics WHERE experiment_id = ?",
+                                                    (i,)).fetchone())
+                    done[i] = cursor.execute(
+                        "SELECT SUM(b) FROM (SELECT MAX(batch) AS b FROM metrics WHERE experiment_id = ? AND grp = 'training'"
+                        " GROUP BY trial_id)", (i,)).fetchone()[0] or 0
             keys = {r.id: (r, *marks.get(r.id, (0, None))) for r in rows}
             stale = {r.id: r for r in rows if (self._made.get(r.id) or (None,))[0] != keys[r.id]}
             if stale:
-                done, validations = self._metric_summaries(db, list(stale), all_of_them=len(stale) >= MANY)
+                validations = self._validations(cursor, list(stale), all_of_them=len(stale) >= MANY)
                 for i, row in stale.items():
                     self._made[i] = (keys[i], self._summarized(row, done.get(i), validations.get(i, {})))
         return [self._made[r.id][1] for r in rows]
 
     @staticmethod
-    def _metric_summaries(db, ids: list[int], all_of_them: bool) -> tuple[dict[int, int], dict[int, dict]]:
-        """Per experiment: the batches done (the sum over its trials of their last training batch) and its
-        validations ((batch, trial) -> name -> value), read in one pass over the metrics (or per experiment, for few)."""
+    def _validations(cursor, ids: list[int], all_of_them: bool) -> dict[int, dict]:
+        """Per experiment, its validations: (batch, trial) -> name -> value, in one pass over the metrics (a name has
+        one value per batch and trial: the table's unique key)."""
         where, params = ("", ()) if all_of_them else (f" AND experiment_id IN ({', '.join('?' for _ in ids)})", tuple(ids))
-        cursor = db.cursor()
-        cursor.row_factory = None  # plain tuples: a few times faster to read than sqlite3.Row, for many rows
-        done: dict[int, int] = {}
-        for experiment, batch in cursor.execute("SELECT experiment_id, MAX(batch) FROM metrics WHERE grp = 'training'"
-                                                + where + " GROUP BY experiment_id, trial_id", params):
-            done[experiment] = done.get(experiment, 0) + (batch or 0)
         validations: dict[int, dict[tuple[int, int], dict[str, float]]] = {}
         for experiment, batch, trial, name, value in cursor.execute(
-                "SELECT experiment_id, batch, trial_id, name, value FROM metrics WHERE grp = 'validation'" + where
-                + " ORDER BY seq", params):
+                "SELECT experiment_id, batch, trial_id, name, value FROM metrics WHERE grp = 'validation'" + where, params):
             found = validations.get(experiment)
             if found is None:
                 found = validations[experiment] = {}
@@ -301,7 +306,7 @@ class TrainingDB:
             if at is None:
                 at = found[key] = {}
             at[name] = value
-        return done, validations
+        return validations
 
     @staticmethod
     def _summarized(row: Row, done: int | None, validations: dict) -> Experiment:

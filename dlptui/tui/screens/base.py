@@ -120,6 +120,7 @@ class BaseScreen(Screen):
         self._last_error: str | None = None
         self._filter_target: Widget | None = None
         self._fetched: Any = UNCHANGED  # what the last poll fetched (unchanged_or); UNCHANGED: show the next whatever it is
+        self._must_show = False  # a reload asked for: the next poll shows what it fetches
 
     # -- composition -------------------------------------------------------------
 
@@ -212,6 +213,7 @@ class BaseScreen(Screen):
     def reload(self) -> None:
         """Fetch now and show what comes (a poll in flight is not doubled: its completion schedules the next)."""
         self._fetched = UNCHANGED
+        self._must_show = True
         self._poll()
 
     def _poll(self) -> None:
@@ -228,6 +230,11 @@ class BaseScreen(Screen):
         if self._last_error is not None:  # (a failed poll forgot what it fetched: this one shows its data)
             self._last_error = None
             self.state("")
+        if data is UNCHANGED and self._must_show:  # a reload came while this poll was under way: poll again, to show
+            self._fetched = UNCHANGED
+            self._poll()
+            return
+        self._must_show = False
         if data is not UNCHANGED:
             self.show(data)
         self._schedule()

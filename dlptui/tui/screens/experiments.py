@@ -22,6 +22,10 @@ from dlptui.tui.screens.experiment_actions import ExperimentActions, progress_ba
 from dlptui.tui.widgets.resource_table import ResourceTable
 
 
+def _import_live_view() -> None:
+    import dlptui.tui.screens.experiment  # noqa: F401
+
+
 class ExperimentsScreen(ExperimentActions, BaseScreen):
     TITLE = "Experiments"
     POLL_SECONDS = 2.0
@@ -58,6 +62,11 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
             title="Experiments",
             id="experiments",
         )
+
+    def on_mount(self) -> None:
+        # the live view draws its charts with numpy: imported in a thread while this list is read, so Enter on an
+        # experiment does not wait for it (after this screen's first frame: no first frame waits for numpy)
+        self.call_after_refresh(self.call, _import_live_view, group="prewarm")
 
     def fetch(self):
         return self.unchanged_or(self.platform.training.list_experiments())
