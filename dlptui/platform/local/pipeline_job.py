@@ -49,7 +49,8 @@ from types import SimpleNamespace
 from dlptui.errors import NotFound, PlatformError
 from dlptui.platform.local import processes
 from dlptui.platform.local.datastore import LocalDataStore
-from dlptui.platform.local.pipeline_datums import duration, glob_datums, kill_group, remove_later, rewrite, snapshot
+from dlptui.platform.local.pipeline_datums import (duration, glob_datums, job_summary, kill_group, remove_later, rewrite,
+                                                   snapshot, summary_line)
 from dlptui.platform.local.pipeline_db import JOB_COLUMNS, open_pipeline_db
 from dlptui.platform.model import JobState
 
@@ -57,8 +58,6 @@ FLUSH_S = 0.2  # how often the datums that ended are written (the live counts mo
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "XDG_CACHE_HOME", "TORCH_HOME",
               "DLPTUI_TRIAL_DIR", "DLPTUI_SERVING_DIR", "DLPTUI_INFRA_DIR", "DLPTUI_PIPELINES_DIR")
 PIPELINE_VAR = "DLPTUI_PIPELINE"  # in a datum's environment (and its descendants'): the pipeline it belongs to
-SUMMARY = "summary: "  # a datum log's line that says what the datum did: the job's summary takes it
-SUMMARY_TAIL = 65536  # the bytes at the end of a datum's log where its summary is looked for
 
 
 class Runner:
@@ -423,39 +422,6 @@ class Runner:
         with self.lock:
             self.staged.extend(staged.values())  # published once, when the datums of the job have run
         return "", {path: [s.hash, s.size] for path, s in staged.items()}
-
-
-def summary_line(log: Path) -> str:
-    """The last `summary: ` line of a datum's log (its end only), without the prefix; "" when there is none."""
-    try:
-        with open(log, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - SUMMARY_TAIL))
-            lines = f.read().decode("utf-8", errors="replace").splitlines()
-    except OSError:
-        return ""
-    found = next((line for line in reversed(lines) if line.startswith(SUMMARY)), "")
-    return found[len(SUMMARY):].strip()[:500]
-
-
-def job_summary(datums) -> str:
-    """What a successful job did, in one or two sentences: no datum at all, the datums skipped (the same input as an
-    earlier job's: nothing ran for them), and what its datums' code said (their `summary: ` lines)."""
-    if not datums:
-        return "The glob matched no file: 0 datums, an empty output commit."
-    skipped = [d for d in datums if d["state"] == "skipped"]
-    said = [d["reason"] for d in datums if d["state"] == "success" and d["reason"]]
-    parts = []
-    if skipped and len(skipped) == len(datums):
-        what = "its datum was" if len(datums) == 1 else f"all {len(datums)} datums were"
-        parts.append(f"Nothing ran: {what} skipped, the input files being the same as in an earlier job that processed "
-                     "them (its output is reused).")
-    elif skipped:
-        parts.append(f"{len(skipped)} of {len(datums)} datums were skipped (the same input files as in an earlier job).")
-    if said:
-        more = f" (and {len(said) - 1} more datum summaries: see the job's logs)" if len(said) > 1 else ""
-        text = said[0].rstrip(".")
-        parts.append(f"{text[:1].upper()}{text[1:]}{more}.")
-    return " ".join(parts)
 
 
 def _check_cmd(name: str, path: str, cwd: Path) -> None:

@@ -9,10 +9,8 @@ resume from an earlier checkpoint) replaces the old one and gets a new sequence 
 cursor-based reader sees it again and never sees two values for one batch.
 Checkpoint locations are stored relative to the part's folder, so a copied home still works.
 
-At a team's scale (thousands of experiments) a listing reads its metrics once for all experiments, not once
-per experiment (`experiments(rows)`), and keeps what it computed: an experiment whose row and metrics (their
-count and newest sequence number) are as before is the same object as before, so a caller can tell "unchanged"
-by identity, and its config is parsed once.
+At a team's scale (thousands of experiments) a listing reads its metrics once for all experiments
+(`training_list.py`), and a config is parsed once per listing.
 """
 
 from __future__ import annotations
@@ -27,10 +25,10 @@ from typing import Any
 
 from dlptui.errors import NotFound
 from dlptui.platform.local.sqlite import Database
+from dlptui.platform.local.training_list import Listing, best_validation
 from dlptui.platform.model import Checkpoint, Experiment, ExperimentState, MetricPoint, Trial
 
 BUSY_TIMEOUT_S = 30.0
-MANY = 50  # from this many experiments on, a listing scans the metrics once instead of asking per experiment
 ANY = object()  # `only_pid` not given: whatever process is recorded
 
 SCHEMA = """
@@ -133,27 +131,6 @@ class TrialRow:
     ended: float | None
 
 
-def best_validation(config: dict[str, Any], validations: dict[Any, dict[str, float]]) -> dict[str, float]:
-    """The metrics of the best validation, as Determined ranks them: by the config's searcher metric
-    (`smaller_is_better`), ties going to the later batch. Without that metric in any validation, the
-    best of each: the highest accuracy and the lowest validation loss. Keys are batches, or
-    (batch, trial) pairs for the validations of several trials."""
-    searcher = (config or {}).get("searcher") or {}
-    metric, smaller = searcher.get("metric"), searcher.get("smaller_is_better", True)
-    scored = [(key, m) for key, m in sorted(validations.items()) if metric in m]
-    if scored:
-        sign = 1 if smaller else -1
-        batch = lambda key: key[0] if isinstance(key, tuple) else key  # noqa: E731
-        _, best = min(scored, key=lambda item: (sign * item[1][metric], -batch(item[0])))
-        return best
-    accuracies = [m["accuracy"] for m in validations.values() if "accuracy" in m]
-    losses = [m["validation_loss"] for m in validations.values() if "validation_loss" in m]
-    return {
-        **({"accuracy": max(accuracies)} if accuracies else {}),
-        **({"validation_loss": min(losses)} if losses else {}),
-    }
-
-
 def parse_id(experiment_id: str | int) -> int:
     try:
         value = int(str(experiment_id).strip())
@@ -171,7 +148,7 @@ class TrainingDB:
         self.path = root / "training.db"
         self._db = Database(self.path, SCHEMA, busy=f"The training records at {self.path} are", timeout_s=BUSY_TIMEOUT_S)
         self._parsed: dict[int, tuple[tuple, Row]] = {}  # id -> (the stored values, the Row made of them)
-        self._made: dict[int, tuple[tuple, Experiment]] = {}  # id -> ((row, metric count, newest seq), Experiment)
+        self._listing = Listing()  # what the last listings made, kept while unchanged
 
     def stamp(self) -> int:
         """Changes whenever anything of these records changes (sqlite.Database.stamp)."""
@@ -259,75 +236,9 @@ class TrainingDB:
         return self.experiments([row])[0]
 
     def experiments(self, rows: list[Row]) -> list[Experiment]:
-        """Each row as an Experiment (batches done, best validation), in the order given; see the module docstring."""
-        if not rows:
-            return []
-        ids = [r.id for r in rows]
+        """Each row as an Experiment (batches done, best validation), in the order given (training_list.py)."""
         with self._db.read() as db:
-            cursor = db.cursor()
-            cursor.row_factory = None  # plain tuples: several times faster to read than sqlite3.Row, for many rows
-            marks: dict[int, tuple[int, int | None]] = {}
-            done: dict[int, int] = {}
-            if len(rows) >= MANY:  # one pass over the metrics: each trial's last training batch, counts, newest seq
-                for experiment, batch, count, newest in cursor.execute(
-                        "SELECT experiment_id, MAX(CASE WHEN grp = 'training' THEN batch END), count(*), MAX(seq)"
-                        " FROM metrics GROUP BY experiment_id, trial_id"):
-                    before = marks.get(experiment, (0, None))
-                    marks[experiment] = (before[0] + count, max(before[1] or 0, newest))
-                    done[experiment] = done.get(experiment, 0) + (batch or 0)
-            else:
-                for i in ids:
-                    marks[i] = tuple(cursor.execute("SELECT count(*), MAX(seq) FROM metrics WHERE experiment_id = ?",
-                                                    (i,)).fetchone())
-                    done[i] = cursor.execute(
-                        "SELECT SUM(b) FROM (SELECT MAX(batch) AS b FROM metrics WHERE experiment_id = ? AND grp = 'training'"
-                        " GROUP BY trial_id)", (i,)).fetchone()[0] or 0
-            keys = {r.id: (r, *marks.get(r.id, (0, None))) for r in rows}
-            stale = {r.id: r for r in rows if (self._made.get(r.id) or (None,))[0] != keys[r.id]}
-            if stale:
-                validations = self._validations(cursor, list(stale), all_of_them=len(stale) >= MANY)
-                for i, row in stale.items():
-                    self._made[i] = (keys[i], self._summarized(row, done.get(i), validations.get(i, {})))
-        return [self._made[r.id][1] for r in rows]
-
-    @staticmethod
-    def _validations(cursor, ids: list[int], all_of_them: bool) -> dict[int, dict]:
-        """Per experiment, its validations: (batch, trial) -> name -> value, in one pass over the metrics (a name has
-        one value per batch and trial: the table's unique key)."""
-        where, params = ("", ()) if all_of_them else (f" AND experiment_id IN ({', '.join('?' for _ in ids)})", tuple(ids))
-        validations: dict[int, dict[tuple[int, int], dict[str, float]]] = {}
-        for experiment, batch, trial, name, value in cursor.execute(
-                "SELECT experiment_id, batch, trial_id, name, value FROM metrics WHERE grp = 'validation'" + where, params):
-            found = validations.get(experiment)
-            if found is None:
-                found = validations[experiment] = {}
-            key = (batch, trial)
-            at = found.get(key)
-            if at is None:
-                at = found[key] = {}
-            at[name] = value
-        return validations
-
-    @staticmethod
-    def _summarized(row: Row, done: int | None, validations: dict) -> Experiment:
-        best = best_validation(row.config, dict(sorted(validations.items())))
-        return Experiment(
-            id=str(row.id),
-            name=row.name,
-            state=row.state,
-            created=row.created,
-            data_repo=row.data_repo,
-            data_commit=row.data_commit,
-            ended=row.ended,
-            batches_done=int(done or 0),
-            max_batches=row.max_batches,
-            best_accuracy=best.get("accuracy"),
-            best_validation_loss=best.get("validation_loss"),
-            config=row.config,
-            error=row.error,
-            source_checkpoint=((row.config or {}).get("searcher") or {}).get("source_checkpoint_uuid"),
-            data_job=((row.config or {}).get("data") or {}).get("job"),
-        )
+            return self._listing.experiments(db, rows)
 
     # --- metrics -----------------------------------------------------------------
 

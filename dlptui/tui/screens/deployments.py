@@ -17,7 +17,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Log, Static
+from textual.widgets import DataTable, Static
 
 from dlptui.actions import serving
 from dlptui.actions.defaults import DEPLOYMENT, MODEL

@@ -9,6 +9,8 @@ always asks first, with "No" focused. `n` starts a new experiment from the choic
 
 from __future__ import annotations
 
+import importlib
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable
@@ -23,7 +25,7 @@ from dlptui.tui.widgets.resource_table import ResourceTable
 
 
 def _import_live_view() -> None:
-    import dlptui.tui.screens.experiment  # noqa: F401
+    importlib.import_module("dlptui.tui.screens.experiment")
 
 
 class ExperimentsScreen(ExperimentActions, BaseScreen):
