@@ -47,7 +47,7 @@ async def test_start_from_the_dialog_and_watch_the_charts_and_log_grow(config, p
         commit_index = next(i for i, (_, ref) in enumerate(dialog.commits) if ref.commit == sample_repo.commit)
         dialog.query_one("#data", Select).value = commit_index
         await pilot.pause()
-        await pilot.click("#ok")
+        await pilot.press("enter")  # confirms the dialog (Enter in the README's key table)
         await wait_for(pilot, lambda: experiments_table(app).row_count == 1, what="the new experiment row")
         (experiment,) = platform.training.list_experiments()
         assert experiment.data_commit == sample_repo.commit and experiment.name == "dogcat-tiny"
