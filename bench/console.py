@@ -1,6 +1,7 @@
-"""Console figures: time to first frame, idle CPU on the Experiments screen, chart redraw.
+"""Console figures: time to first frame, idle CPU on the Experiments screen, chart redraw, and the console at a
+real team's scale.
 
-    .venv/bin/python bench/console.py [--idle-seconds 60] [--runs 3]
+    .venv/bin/python bench/console.py [--idle-seconds 60] [--runs 3] [--scale-idle-seconds 20] [--no-scale]
 
 - first_frame_s: from the start of a fresh Python process to the first frame of a console
   screen handed to the display (as `dlptui` starts it: the terminal's graphics probe, which
@@ -12,6 +13,18 @@
   core (target <= 2 %). The platform holds one repo and no running experiment.
 - chart_redraw_ms: the median time to draw the metric chart (100 x 20 cells) with 100,000
   points in two series, after new points arrived (target <= 30 ms).
+
+- scale (bench/scale.py builds the home: 5,000 experiments of which one search of 200 trials, 200 model versions, a
+  repo of 100,000 files in 1,000 folders, a deployment that died with 1,000,000 logged predictions): one console
+  (160x45) goes through every screen, as a person would with the keys (1-7, Enter into the repo's files, the
+  search, the model's versions). Per screen: `first_table_s` from the key to the screen's full table on screen (the
+  whole list behind a windowed table, the repo's 1,000 folders in the tree, the search's 200 trials), with the CPU
+  the console spent meanwhile (`first_table_cpu_s`: the wall time grows on a busy machine, the CPU much less), then
+  `idle_cpu_pct` (CPU of the console as a share of one core, left on the screen for `--scale-idle-seconds` with its
+  polls and the header's health checks running) and `cpu_ms_per_poll` (that CPU over the screen's polls), and the
+  console's resident memory after it (`rss_mib`). Targets: first table <= 1.0 s, idle CPU <= 2 %, memory <= 400 MiB.
+  And the CLI on the same home (a fresh process each, the median of 3): `experiment list --json` (target <= 0.5 s),
+  `data ls big-repo` and `predictions dogcat-deploy --limit 100` (<= 1.0 s each).
 
 Each figure is printed as it is measured; the last line is one JSON object.
 """
@@ -92,6 +105,145 @@ def child(mode: str, home: Path, idle: float = 0.0) -> dict:
     return json.loads(lines[-1])
 
 
+SCALE_CHILD = r"""
+import asyncio, json, resource, sys, time
+idle = float(sys.argv[1])
+from dlptui.config import load_config
+from dlptui.tui.app import DlpApp
+from dlptui.tui.screens import base
+
+polls = [0]
+shown = base.BaseScreen._polled
+def counted(self, data):
+    polls[0] += 1
+    return shown(self, data)
+base.BaseScreen._polled = counted
+
+def rss_mib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+
+def table(app, name):
+    return app.screen.query_one(name)
+
+def tree_children(app):
+    return len(app.screen.query_one("#files").root.children)
+
+STEPS = [  # (screen, keys, predicate: the full table is there)
+    ("cluster", [], lambda app: table(app, "#nodes").row_count == 1 and table(app, "#workloads").row_count >= 1),
+    ("data", ["2"], lambda app: "big-repo" in table(app, "#repos").all_keys),
+    ("files", ["enter", "WAIT_COMMITS", "enter"], lambda app: tree_children(app) == 1000),
+    ("experiments", ["3"], lambda app: len(table(app, "#experiments").all_keys) == 5000),
+    ("search", ["OPEN_SEARCH"], lambda app: len(table(app, "#trials").all_keys) == 200),
+    ("models", ["4"], lambda app: "dogcat-model" in table(app, "#models").all_keys),
+    ("versions", ["enter"], lambda app: len(table(app, "#versions").all_keys) == 200),
+    ("deployments", ["5"], lambda app: "dogcat-deploy" in table(app, "#deployments").all_keys
+                                       and len(table(app, "#versions").all_keys) >= 1),
+    ("predict", ["6"], lambda app: app.screen.query_one("#tree").root.children is not None),
+    ("pipelines", ["7"], lambda app: "No pipelines yet" in str(app.screen.query_one("#state").render())),
+]
+
+async def until(pilot, predicate, limit=120.0):
+    app = pilot.app
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            if predicate(app):
+                return True
+        except Exception:
+            pass
+        await asyncio.sleep(0.005)
+    return False
+
+async def run(pilot):
+    app = pilot.app
+    await until(pilot, lambda app: app.health.services and len(app.health.services) >= 6)
+    results = {}
+    for name, keys, ready in STEPS:
+        t0, c0 = time.perf_counter(), time.process_time()
+        for key in keys:
+            if key == "WAIT_COMMITS":
+                await until(pilot, lambda app: table(app, "#commits").row_count == 1)
+            elif key == "OPEN_SEARCH":
+                from dlptui.tui.screens.experiment import ExperimentScreen
+                search = next(k for k in table(app, "#experiments").all_keys
+                              if app.screen.shown[k].name == "dogcat-search")
+                table(app, "#experiments").select_key(search)
+                await pilot.press("enter")
+            else:
+                await pilot.press(key)
+        ok = await until(pilot, ready)
+        await pilot.pause()  # the frame with it drawn
+        first, first_cpu = time.perf_counter() - t0, time.process_time() - c0
+        polls0, cpu0, wall0 = polls[0], time.process_time(), time.monotonic()
+        await asyncio.sleep(idle)
+        cpu, wall, n = time.process_time() - cpu0, time.monotonic() - wall0, polls[0] - polls0
+        results[name] = {"first_table_s": round(first, 3) if ok else None, "first_table_cpu_s": round(first_cpu, 3),
+                         "idle_cpu_pct": round(100 * cpu / wall, 2),
+                         "cpu_ms_per_poll": round(1000 * cpu / n, 1) if n else None, "polls": n,
+                         "rss_mib": round(rss_mib(), 1)}
+        print(json.dumps({name: results[name]}), flush=True)
+    print(json.dumps({"scale": results}), flush=True)
+    app.exit()
+
+app = DlpApp(load_config(), start="cluster")
+app.run(headless=True, size=(160, 45), auto_pilot=run)
+"""
+
+
+def scale_console(home: Path, idle: float) -> dict:
+    env = {**os.environ, "DLPTUI_HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"), "TERM": "xterm-256color"}
+    env.pop("DLPTUI_PROFILE", None)
+    env.pop("DLPTUI_CONFIG", None)
+    out = subprocess.run([sys.executable, "-X", "faulthandler", "-c", SCALE_CHILD, str(idle)], capture_output=True,
+                         text=True, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, timeout=20 * (idle + 120))
+    for line in out.stdout.splitlines():
+        if line.startswith("{") and not line.startswith('{"scale"'):
+            print("  " + line)
+    found = [json.loads(line)["scale"] for line in out.stdout.splitlines() if line.startswith('{"scale"')]
+    if out.returncode != 0 or not found:
+        raise SystemExit(f"the console child (scale) failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    return found[-1]
+
+
+def cli_seconds(home: Path, *argv: str, runs: int = 3) -> float:
+    env = {**os.environ, "DLPTUI_HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")}
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "dlptui", *argv], capture_output=True, env=env, cwd=ROOT,
+                              stdin=subprocess.DEVNULL, timeout=120)
+        times.append(time.perf_counter() - t0)
+        if done.returncode != 0:
+            raise SystemExit(f"dlptui {' '.join(argv)} failed: {done.stderr.decode()[-2000:]}")
+    return statistics.median(times)
+
+
+def scale(idle: float) -> dict:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import scale as builder
+
+    with tempfile.TemporaryDirectory(prefix="dlptui-scale-") as tmp:
+        home = Path(tmp) / "home"
+        home.mkdir(mode=0o700)
+        t0 = time.monotonic()
+        took = builder.build(home)
+        print(f"scale home built in {time.monotonic() - t0:.0f} s ({took})")
+        screens = scale_console(home, idle)
+        cli = {
+            "experiment_list_json_s": cli_seconds(home, "experiment", "list", "--json"),
+            "data_ls_s": cli_seconds(home, "data", "ls", "big-repo"),
+            "predictions_limit_100_s": cli_seconds(home, "predictions", "dogcat-deploy", "--limit", "100"),
+        }
+        print(f"CLI at scale: {json.dumps({k: round(v, 3) for k, v in cli.items()})}")
+    return {"screens": screens, "cli": {k: round(v, 3) for k, v in cli.items()},
+            "max_first_table_s": max(v["first_table_s"] or 999 for v in screens.values()),
+            "max_idle_cpu_pct": max(v["idle_cpu_pct"] for v in screens.values()),
+            "max_rss_mib": max(v["rss_mib"] for v in screens.values()), "idle_seconds": idle}
+
+
 def chart_redraw_ms(points: int = 100_000, width: int = 100, height: int = 20, repeats: int = 20) -> float:
     import numpy as np
 
@@ -115,7 +267,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--scale-idle-seconds", type=float, default=20.0)
+    parser.add_argument("--no-scale", action="store_true", help="leave out the scale case")
+    parser.add_argument("--scale-only", action="store_true", help="the scale case alone")
     args = parser.parse_args()
+    if args.scale_only:
+        sys.path.insert(0, str(ROOT))
+        print(json.dumps({"scale": scale(args.scale_idle_seconds)}))
+        return
     sys.path.insert(0, str(ROOT))
 
     with tempfile.TemporaryDirectory(prefix="dlptui-bench-") as tmp:
@@ -142,6 +301,7 @@ def main() -> None:
 
     redraw = chart_redraw_ms()
     print(f"metric chart redraw with 100,000 points: {redraw:.2f} ms")
+    at_scale = None if args.no_scale else scale(args.scale_idle_seconds)
     print(json.dumps({
         "first_frame_s": round(first, 3),
         "first_frame_cpu_s": round(first_cpu, 3),
@@ -149,6 +309,7 @@ def main() -> None:
         "chart_redraw_ms": round(redraw, 2),
         "heavy_modules_at_first_frame": heavy,
         "idle_seconds": args.idle_seconds,
+        **({"scale": at_scale} if at_scale else {}),
     }))
 
 

@@ -32,7 +32,7 @@ def test_spawn_passes_no_secret_and_marks_the_child(tmp_path, monkeypatch):
     out = tmp_path / "env.txt"
     write = (f"import os, json; open({str(out) + '.tmp'!r}, 'w').write(json.dumps(dict(os.environ))); "
              f"os.replace({str(out) + '.tmp'!r}, {str(out)!r})")  # whole or absent: never read half written
-    record = processes.spawn([sys.executable, "-c", write], tmp_path / "log")
+    record = processes.spawn([sys.executable, "-c", write], tmp_path / "log", home=tmp_path)
     deadline = time.monotonic() + 60  # a Python start on a loaded machine
     while not out.exists():
         assert time.monotonic() < deadline, f"the child wrote nothing; its log: {(tmp_path / 'log').read_text()[-2000:]}"
@@ -45,7 +45,7 @@ def test_spawn_passes_no_secret_and_marks_the_child(tmp_path, monkeypatch):
 
 
 def test_a_process_group_without_the_token_is_not_ours(tmp_path):
-    record = processes.spawn([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "log")
+    record = processes.spawn([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "log", home=tmp_path)
     try:
         assert [p.pid for p in members(record)] == [record.pid]
         # the same pid, start time and group, but not our token: what a reused pid looks like

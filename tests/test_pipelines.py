@@ -286,7 +286,8 @@ def test_stop_start_delete_and_jobs_going_on_without_the_console(pp, config):
 def test_the_shipped_split_makes_dogs_and_cats_from_the_raw_repo(pp):
     names = [f"{label}.{i}.jpg" for label in ("cat", "dog") for i in range(10)]
     pp.data.create_repo("dogs-and-cats-raw")
-    commit = pp.data.put_files("dogs-and-cats-raw", "master", {f"/train/{n}": n.encode() for n in names} | {"/train/notes.txt": b"x"})
+    odd = {"/train/notes.txt": b"x", "/train/my[cat] é.jpg": b"y", "/more/cat.3.jpg": b"z"}  # skipped, each said why
+    commit = pp.data.put_files("dogs-and-cats-raw", "master", {f"/train/{n}": n.encode() for n in names} | odd)
     [path] = [p for p in actions.shipped_specs() if p.name == "dogs-and-cats-split.json"]
     actions.create_from_file(pp.pipelines, path)
     job = actions.wait_for_input(pp.pipelines, "dogs-and-cats", f"dogs-and-cats-raw@{commit.id}", timeout_s=RUNNER_S)
@@ -295,6 +296,15 @@ def test_the_shipped_split_makes_dogs_and_cats_from_the_raw_repo(pp):
     assert made == {f"/{part}/{name}" for name, part in split(names).items()}  # the split create-dataset.py made
     assert pp.data.get_file("dogs-and-cats", "master", "/eval/" + next(n for n, p in split(names).items() if p == "eval"))
     assert pp.data.inspect_commit("dogs-and-cats", "master").provenance == (f"dogs-and-cats-raw@{commit.id}",)
+    # the job's summary and its datum's log say what was skipped and why
+    assert job.reason == ("Split 20 images into train/ and eval/ (seed 42, eval fraction 0.2); skipped 3 files "
+                          "(2 not named cat.N or dog.N with .jpg, .jpeg or .png; 1 a second file of the same name).")
+    [datum] = pp.pipelines.list_datums(job.id)
+    assert datum.state == "success" and datum.reason == job.reason[0].lower() + job.reason[1:-1]
+    log = "\n".join(pp.pipelines.job_logs(job.id))
+    assert "skipped 'train/notes.txt': not named cat.N or dog.N" in log
+    assert "skipped 'train/my[cat] é.jpg': not named" in log
+    assert "skipped 'train/cat.3.jpg': a second file of the same name" in log or "'more/cat.3.jpg'" in log
 
 
 def test_sample_goes_through_the_split_pipeline_with_the_direct_split_and_lineage_reaches_the_raw_commit(pp, tmp_path):
@@ -456,6 +466,7 @@ def test_retrain_on_commit_is_off_until_created_then_trains_each_new_split_and_r
     assert again.ref.commit != first.ref.commit
     job = actions.wait_for_input(pp.pipelines, "dogs-and-cats-retrain", f"dogs-and-cats@{again.ref.commit}", timeout_s=120)
     assert job.datums["skipped"] == 1 and len(pp.training.list_experiments()) == 1  # the same split does not train twice
+    assert job.reason.startswith("Nothing ran: its datum was skipped, the input files being the same as in an earlier job")
 
 
 def _runner(pp):

@@ -122,7 +122,7 @@ def test_envoys_admin_is_not_behind_the_endpoint(served):
 
 def test_readiness_asks_the_server_it_started_not_whatever_answers_on_its_socket(tmp_path):
     """A server of another process on the socket a model server was given is not taken for it."""
-    sleeper = processes.spawn([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "sleeper.log")
+    sleeper = processes.spawn([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "sleeper.log", home=tmp_path)
     try:
         backend = backends.Backend("v1-x", "dogcat-model", 1, "", str(tmp_path / "run" / "v1-x.sock"),
                                    sleeper.pid, sleeper.started, str(tmp_path / "sleeper.log"), sleeper.token)

@@ -72,6 +72,7 @@ async def settle(pilot, ready=lambda app: True) -> None:
     )
     await wait_for(pilot, lambda: ready(app), what="the screen's data")
     await pilot.pause()
+    await pilot.pause()  # a table's column widths follow its new rows one refresh later
     await pilot.wait_for_scheduled_animations()
 
 

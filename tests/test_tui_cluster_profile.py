@@ -31,7 +31,7 @@ from dlptui.tui.widgets.metric_chart import MetricChart
 from dlptui.tui.widgets.resource_table import ResourceTable
 from tests.fixtures.kube_cluster import CPU_NODE, GPU_NODE
 from tests.standins import DATA_COMMIT, DATA_REPO
-from tests.fixtures.tui import SIZE, answer, make_app, wait_for
+from tests.fixtures.tui import SIZE, answer, drawn, make_app, wait_for
 
 GROUP, VERSION, PLURAL = "machinelearning.seldon.io", "v1", "seldondeployments"
 
@@ -115,7 +115,7 @@ async def test_cluster_screen_shows_the_real_nodes_parts_and_pods(full_config, f
             await wait_for(pilot, lambda: f"pachyderm/{pod}" in workloads.all_keys, what="the pachd pod")
             row = workloads.get_row(f"pachyderm/{pod}")
             assert (row[1], row[2]) == ("pachyderm", "Pending")
-            assert str(app.screen.query_one("#workloads-title").render()) == "Pods"
+            assert "─ Pods of the platform ─" in drawn(app)[0]  # the pane's title, as drawn
             await wait_for(pilot, lambda: "context local" in header(app), what="the kube context in the header")
             assert "kubernetes v1.20.2" in header(app) and "profile cluster" in header(app)
             assert "● cluster Kubernetes API server" in header(app) and "✖" not in header(app)
@@ -149,8 +149,13 @@ async def test_data_screen_lists_pachd_repos_drills_down_and_creates_one(full_co
                 walk(child)
 
         walk(tree.root)
-        assert {label.split()[0] for label in labels} >= {"train/", "eval/", "cat.1.jpg", "dog.1.jpg", "cat.2.jpg", "dog.2.jpg"}
+        assert {label.split()[0] for label in labels} >= {"train/", "eval/"}  # folders open when asked
         assert "4 files" in state_line(app)
+        await pilot.press("slash", *"jpg", "enter")  # every file below, through pachd's listing
+        await wait_for(pilot, lambda: "4 of 4 files match" in state_line(app), what="the files found")
+        text = drawn(app)[0]
+        assert all(name in text for name in ("train/", "eval/", "cat.1.jpg", "dog.1.jpg", "cat.2.jpg", "dog.2.jpg"))
+        await pilot.press("escape")  # the filter cleared
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, CommitsScreen), what="back to the commits")
         await pilot.press("escape")

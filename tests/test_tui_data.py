@@ -14,7 +14,7 @@ from dlptui.tui.dialogs.files import FilePicker
 from dlptui.tui.dialogs.prompt import InputDialog
 from dlptui.tui.screens.data import CommitsScreen, DataScreen, FilesScreen
 from dlptui.tui.widgets.resource_table import ResourceTable
-from tests.fixtures.tui import SIZE, answer, make_app, wait_for
+from tests.fixtures.tui import SIZE, answer, drawn, make_app, wait_for
 
 
 def repos_table(app) -> ResourceTable:
@@ -60,17 +60,31 @@ async def test_create_upload_and_drill_down_to_the_files(config, platform, tmp_p
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, FilesScreen), what="the files screen")
         tree = app.screen.query_one("#files", Tree)
-        await wait_for(pilot, lambda: tree.root.children, what="the file tree")
-        labels = []
+        await wait_for(pilot, lambda: "pets/  3.9 KiB" in drawn(app)[0], what="the folder with the size below it")
+        assert "b.txt" not in drawn(app)[0]  # a folder's entries are read when it opens
+        await pilot.press("j", "enter")  # pets/
+        await wait_for(pilot, lambda: "sub/  2.9 KiB" in drawn(app)[0], what="pets/ open")
+        assert "a.txt  1000 B" in drawn(app)[0]
+        await pilot.press("j", "j", "enter")  # sub/
+        await wait_for(pilot, lambda: "b.txt  2.9 KiB" in drawn(app)[0], what="sub/ open")
 
-        def walk(node):
-            labels.append(str(node.label))
-            for child in node.children:
-                walk(child)
-
-        walk(tree.root)
-        assert any(label.startswith("pets/") and "3.9 KiB" in label for label in labels)  # 4000 bytes below it
-        assert any(label.startswith("b.txt") and "2.9 KiB" in label for label in labels)
+        # `/` filters the tree (it has the focus): files anywhere below, their folders open; a digit typed
+        # into the filter is a character of it, never a screen switch
+        await pilot.press("escape")  # back to the commits, and in again: a fresh tree, folders closed
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, FilesScreen) and "pets/" in drawn(app)[0], what="the tree")
+        assert "b.txt" not in drawn(app)[0]
+        await pilot.press("slash", "b", "3")
+        await wait_for(pilot, lambda: "0 of 2 files match 'b3'" in str(app.screen.query_one("#state").render()),
+                       what="the filter's count")
+        assert isinstance(app.screen, FilesScreen) and app.current_mode == "data"
+        await pilot.press("backspace", "enter")
+        await wait_for(pilot, lambda: "b.txt  2.9 KiB" in drawn(app)[0], what="the match in its open folder")
+        assert "a.txt" not in drawn(app)[0]
+        assert "1 of 2 files match 'b'" in str(app.screen.query_one("#state").render())
+        await pilot.press("escape")  # clears the filter: the tree as first shown
+        await wait_for(pilot, lambda: "b.txt" not in drawn(app)[0] and "pets/" in drawn(app)[0], what="the filter cleared")
+        assert isinstance(app.screen, FilesScreen)
 
         await pilot.press("escape")
         await pilot.pause()

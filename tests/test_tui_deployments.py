@@ -18,7 +18,7 @@ from dlptui.tui.keys import screen_actions
 from dlptui.tui.screens.deployments import DeploymentsScreen
 from dlptui.tui.widgets.resource_table import ResourceTable
 from tests.fixtures.console import undeploy_all
-from tests.fixtures.tui import SIZE, make_app, wait_for
+from tests.fixtures.tui import SIZE, drawn, make_app, wait_for
 
 pytestmark = pytest.mark.slow
 SERVER_S = 240.0  # a generous bound for a server to start on a busy machine
@@ -29,8 +29,10 @@ def cell(table: ResourceTable, key: str, column: int) -> str:
 
 
 async def submit(pilot, app, dialog_type) -> None:
+    """Enter, as a person confirms (the README's key table): the dialog's first field, a Select, has the focus."""
     await wait_for(pilot, lambda: isinstance(app.screen, dialog_type), what=f"the {dialog_type.__name__}")
-    await pilot.click("#ok")
+    await pilot.pause()
+    await pilot.press("enter")
     await wait_for(pilot, lambda: not isinstance(app.screen, dialog_type), what="the dialog to close")
 
 
@@ -58,7 +60,7 @@ async def test_deploy_switch_canary_lineage_and_undeploy_with_keys(registered_pl
             assert cell(table, "dogcat-deploy", 4).startswith("http://127.0.0.1:")
             log = screen.query_one("#log")
             await wait_for(pilot, lambda: log.line_count > 0, what="the server's log tail")
-            assert "dogcat-deploy" in str(screen.query_one("#log-title").content)
+            assert "─ Server log of dogcat-deploy ─" in drawn(app)[0]  # the log pane's title, as drawn
 
             # lineage of the deployment: the whole chain, down to the data commit
             table.focus()

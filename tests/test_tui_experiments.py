@@ -48,7 +48,7 @@ async def test_start_from_the_dialog_and_watch_the_charts_and_log_grow(config, p
         commit_index = next(i for i, (_, ref) in enumerate(dialog.commits) if ref.commit == sample_repo.commit)
         dialog.query_one("#data", Select).value = commit_index
         await pilot.pause()
-        await pilot.click("#ok")
+        await pilot.press("enter")  # confirms the dialog (Enter in the README's key table)
         await wait_for(pilot, lambda: experiments_table(app).row_count == 1, what="the new experiment row")
         (experiment,) = platform.training.list_experiments()
         assert experiment.data_commit == sample_repo.commit and experiment.name == "dogcat-tiny"
@@ -148,10 +148,21 @@ async def test_first_start_offers_f2_which_loads_the_sample_and_starts_the_demo(
         await wait_for(pilot, lambda: platform.training.list_experiments(), timeout=RUN_LIMIT_S, what="the demo experiment")
         (demo,) = platform.training.list_experiments()
         try:
+            # the README's first run: the sample into dogs-and-cats-raw, the shipped split makes dogs-and-cats
             assert demo.name == "dogcat-local" and demo.data_repo == "dogs-and-cats"
-            assert platform.data.inspect_repo("dogs-and-cats").commits >= 1
+            assert [r.name for r in platform.data.list_repos()] == ["dogs-and-cats", "dogs-and-cats-raw"]
+            assert [p.name for p in platform.pipelines.list_pipelines()] == ["dogs-and-cats"]
+            [job] = platform.pipelines.list_jobs("dogs-and-cats")
+            assert demo.data_commit == job.output_commit.partition("@")[2]  # the demo trains on the split's commit
+            assert job.reason.startswith("Split 300 images into train/ and eval/") and "skipped no file" in job.reason
             await wait_for(pilot, lambda: experiments_table(app).row_count == 1, what="the demo's row")
             await wait_for(pilot, lambda: "f2" not in app.screen.active_bindings, what="the offer to go")
+            await wait_for(pilot, lambda: any("split pipeline made" in n.message for n in app._notifications),
+                           what="the sentence of what F2 did")
+            await pilot.press("7")  # the Pipelines screen shows the split and its job
+            await wait_for(pilot, lambda: "dogs-and-cats-raw ──▶ [dogs-and-cats · running] ──▶ dogs-and-cats"
+                           in drawn(app)[0], what="the split in the pipelines' graph")
+            assert "success" in drawn(app)[0]
         finally:
             if not platform.training.get_experiment(demo.id).state.terminal:
                 platform.training.kill(demo.id)
@@ -371,3 +382,84 @@ async def test_experiments_marked_in_the_list_are_compared_side_by_side(config, 
         assert sorted(t.id for t in app.screen.trials) == sorted([first, second])
         assert app.screen.noun == "experiment" and {t.hparams.get("momentum") for t in app.screen.trials} == {0.9, 0.5}
         assert rendered is not None
+
+
+def seed_six_trials(platform, sample_repo) -> str:
+    """A finished search of six trials, each with 20 batches of training loss and one validation (batch 20)."""
+    db = platform.training.db
+    config = yaml.safe_load((TRIAL / "tiny.yaml").read_text())
+    config["searcher"] = {"name": "random", "metric": "accuracy", "smaller_is_better": False, "max_trials": 6}
+    number = db.insert(name="dogcat-six", config_file=str(TRIAL / "tiny.yaml"), trial_dir=str(TRIAL), config=config,
+                       data_repo=sample_repo.repo, data_commit=sample_repo.commit, max_batches=120)
+    for n in range(6):
+        trial = db.insert_trial(number, {"learning_rate": 10 ** -(n + 1)}, 20)
+        db.add_metrics(number, trial, "training", [(b, "loss", 1.0 / b + n / 10) for b in range(1, 21)])
+        db.add_metrics(number, trial, "validation", [(20, "accuracy", 0.5 + n / 20), (20, "validation_loss", 0.5 - n / 20)])
+        db.update_trial(trial, state=ExperimentState.COMPLETED)
+    db.update(number, state=ExperimentState.COMPLETED)
+    return str(number)
+
+
+@pytest.mark.parametrize("size", [(160, 45), (200, 50)])
+async def test_charts_of_six_trials_fit_with_their_axes_and_the_keys_go_to_the_trials(config, platform, sample_repo, size):
+    experiment = seed_six_trials(platform, sample_repo)
+    app = make_app(config, platform, start="experiments")
+    async with app.run_test(size=size) as pilot:
+        app.push_screen(ExperimentScreen(experiment))
+        await wait_for(pilot, lambda: len(app.screen.query_one("#accuracy", MetricChart).series) == 6,
+                       what="six trials charted")
+        await pilot.pause()
+        text = drawn(app)[0]
+        assert text.count("batch 20") == 2, text  # both charts' x axes are drawn, not cut off
+        legends = [line for line in text.splitlines() if "━ trial" in line]
+        assert len(legends) == 1 and legends[0].count("more") == 2, text  # one line of legend per chart, side by side
+        labels = [line for line in text.splitlines() if "┤" in line]
+        assert len(labels) == 2 and all(line.count("┤") == 2 for line in labels), text  # top and bottom y labels of both
+        # the keys go to the trial list at once, no tab needed: j moves it, m marks, v compares
+        trials = app.screen.query_one("#trials", ResourceTable)
+        assert app.focused is trials and "─ ▶ Trials ─" in text
+        await pilot.press("j", "m", "j")
+        assert trials.cursor_row == 2
+        await wait_for(pilot, lambda: "* " in drawn(app)[0], what="the mark on the second trial")
+        from dlptui.tui.dialogs.compare import CompareTrialsDialog
+
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareTrialsDialog), what="the comparison")
+
+
+def test_one_point_is_a_marker_with_its_value_and_a_legend_stays_on_one_line():
+    chart = MetricChart("accuracy")
+    chart.add_points("validation accuracy", [20], [0.734])
+    lines = chart.draw(60, 8).plain.splitlines()
+    assert len(lines) == 8 and all(len(line) <= 60 for line in lines)
+    assert sum("● 0.734" in line for line in lines) == 1 and lines[-1].strip() == "20                                         batch 20"
+    for n in range(12):
+        chart.add_points(f"trial {n} training accuracy", [1, 2, 3], [0.1, 0.2, 0.3 + n / 100])
+    lines = chart.draw(60, 8).plain.splitlines()
+    assert len(lines) == 8 and all(len(line) <= 60 for line in lines)
+    assert lines[0].endswith("more") or "more" in lines[0]
+    assert "batch 20" in lines[-1]
+
+
+@pytest.mark.slow
+async def test_the_cluster_screen_lists_this_homes_trainer_and_no_other_homes(config, platform, sample_repo, tmp_path):
+    """A training's runner and its trial carry the home; the Cluster screen of another home does not list them."""
+    from dlptui.actions import training as actions
+    from dlptui.config import load_config
+    from dlptui.platform.local.cluster import LocalCluster
+
+    experiment = actions.start(platform, config=long_config(tmp_path), data=sample_repo)
+    try:
+        app = make_app(config, platform, start="cluster")
+        async with app.run_test(size=SIZE) as pilot:
+            workloads = app.screen.query_one("#workloads", ResourceTable)
+            await wait_for(pilot, lambda: sum(1 for k in workloads.all_keys if k.startswith("training/")) >= 2,
+                           timeout=RUN_LIMIT_S, what="the runner and its trial on the Cluster screen")
+            assert "training" in drawn(app)[0]
+            pids = {k.rsplit("-", 1)[-1] for k in workloads.all_keys if k.startswith("training/")}
+        other = tmp_path / "other-home"
+        other.mkdir(mode=0o700)
+        elsewhere = LocalCluster(load_config(profile="local", env={"DLPTUI_HOME": str(other)})).workloads()
+        assert not [w for w in elsewhere if w.name.rsplit("-", 1)[-1] in pids]
+    finally:
+        platform.training.kill(experiment.id)

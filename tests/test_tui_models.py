@@ -36,9 +36,10 @@ async def register_with_keys(pilot, app, checkpoint_index: int | None = None) ->
         await pilot.pause()
         for _ in range(checkpoint_index):
             await pilot.press("down")
-        await pilot.press("enter")
+        await pilot.press("enter")  # in the open list: picks the checkpoint, the dialog stays
         await pilot.pause()
-    await pilot.click("#ok")
+        assert isinstance(app.screen, RegisterDialog)
+    await pilot.press("enter")  # confirms, wherever the focus is
     await wait_for(pilot, lambda: not isinstance(app.screen, RegisterDialog), what="the dialog to close")
 
 

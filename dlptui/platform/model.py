@@ -38,8 +38,23 @@ ALIASES = ("staging", "production")
 CLASSES = ("cat", "dog")  # the reference model's label order: index 0 is cat, 1 is dog
 
 
+_PLAIN = (str, int, float, bool, type(None))
+_FIELDS: dict[type, tuple[str, ...]] = {}  # a dataclass -> its fields' names, looked up once
+
+
 def to_dict(obj: Any) -> Any:
     """A dataclass (or a list of them) as plain JSON-ready values; enums become their value."""
+    kind = type(obj)
+    if kind in _PLAIN:
+        return obj
+    names = _FIELDS.get(kind)
+    if names is not None:
+        return {name: to_dict(getattr(obj, name)) for name in names}
+    if kind is dict:  # a dict nested in it (a config, read from JSON) is JSON already: not walked again
+        return {k: v if type(v) in _PLAIN or type(v) is dict else to_dict(v) for k, v in obj.items()}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type) and not isinstance(obj, Enum):
+        _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(obj))
+        return to_dict(obj)
     if isinstance(obj, list):
         return [to_dict(o) for o in obj]
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

@@ -29,7 +29,8 @@ key means two verbs (`tests/test_tui_keys.py` checks both). In the spirit of k9s
     ctrl+p   command palette
     q        quit
     f2       load the sample (an empty local platform)
-    /        filter the list (regex, ! inverts)       lists
+    /        filter the focused list or tree (regex, ! inverts)  lists, trees
+    tab      focus the next pane (the footer names it; the focused pane is marked ▶)  screens with several panes
     esc      back (clear the filter, close, pop)      everywhere
     r        reload now                               every screen
     enter    open (drill down)                        Data, Commits, Experiments, Experiment (a trial), Models, Pipelines (a job); the Predict tree predicts; a commit's file: preview
@@ -243,11 +244,25 @@ class DlpApp(App):
             self.refresh_bindings()
             if state == WorkerState.SUCCESS:
                 self.empty_platform = False
+                self._show_again()
                 self.notify(worker.result, title="Sample loaded", timeout=10)
             elif state == WorkerState.ERROR:
                 self.notify(describe_error(worker.error), severity="error", timeout=10)
         elif state == WorkerState.ERROR and worker.error is not None:
             self.notify(describe_error(worker.error), severity="error")
+
+    def platform_used(self) -> None:
+        """A screen found repos or experiments: the platform is not empty any more, F2 is not offered."""
+        if self.empty_platform:
+            self.empty_platform = False
+            self.refresh_bindings()
+
+    def _show_again(self) -> None:
+        """The screen on show polls now and shows what it finds even if its data did not change: what it says
+        depends on the frame too (the F2 offer of an empty platform)."""
+        screen = self.screen
+        if hasattr(screen, "reload") and screen.is_mounted:
+            screen.reload()
 
     def _tell_keymap_clashes(self) -> None:
         """A [keymap] that gives one key to two of the app's actions: say so, in one sentence each."""
@@ -268,6 +283,7 @@ class DlpApp(App):
     def _offer_sample(self) -> None:
         self.empty_platform = True
         self.refresh_bindings()
+        self._show_again()
         self.notify(
             "This platform is empty: press F2 to load the sample Dogs-vs-Cats data set and start the demo experiment.",
             title="Welcome",

@@ -78,6 +78,11 @@ def private_folder(folder: Path) -> Path:
     return run
 
 
+def home_of(folder: Path) -> Path:
+    """The home a deployment's folder belongs to (`<home>/serving/<deployment>`): its processes carry it."""
+    return Path(folder).parent.parent
+
+
 def launch(ident: str, folder: Path, args: Sequence[str], env: Mapping[str, str], model: str = "", version: int = 0,
            checkpoint: str = "") -> Backend:
     """Start the Seldon microservice with `args` (after the class name) on sockets in `folder/run`; do not wait."""
@@ -92,7 +97,7 @@ def launch(ident: str, folder: Path, args: Sequence[str], env: Mapping[str, str]
         "--metrics-socket", f"{RUN}/{ident}.metrics.sock",
         *args,
     ]  # fmt: skip
-    record = processes.spawn(argv, log, cwd=folder, env=env, part="serving")
+    record = processes.spawn(argv, log, cwd=folder, env=env, part="serving", home=home_of(folder))
     return Backend(ident, model, version, checkpoint, str(run / f"{ident}.sock"), record.pid, record.started, str(log),
                    record.token)
 

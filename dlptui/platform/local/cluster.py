@@ -9,7 +9,8 @@ no registration with this module:
   `config.home`: the workload is named after the file and belongs to the part named
   by its first folder (`serving/dogcat-deploy.pid` -> part "serving");
 - the mark in its environment that `processes.spawn` (or the training part) gives every child and
-  its descendants, with the part it serves; a command line proves nothing.
+  its descendants, with the part it serves and the home it belongs to: a process of another home on
+  the same machine is not this home's, and a command line proves nothing.
 
 GPUs are counted by torch only when torch is already imported (importing it costs
 seconds); otherwise `nvidia-smi` answers, and a host with neither has 0 GPUs.
@@ -161,7 +162,7 @@ class LocalCluster:
             return "console", "console"
         try:
             proc = psutil.Process(pid)
-            part = processes.marks(proc)
+            part = processes.marks(proc, self.config.home)
             name = proc.name() if part else ""
         except (psutil.Error, OSError):
             return None

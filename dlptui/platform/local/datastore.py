@@ -410,25 +410,28 @@ class LocalDataStore:
             if exact is not None:
                 return [FileEntry(path=exact["path"], type="file", size_bytes=exact["size"], hash=exact["hash"])]
             prefix = "/" if folder == "/" else folder + "/"
-            rows = db.execute(
-                "SELECT path, hash, size FROM entries WHERE commit_seq = ? AND path >= ? AND path < ? ORDER BY path",
-                (seq, prefix, _upper(prefix)),
+            cursor = db.cursor()
+            cursor.row_factory = None  # plain tuples: 100,000 of them read several times faster
+            if recursive:
+                rows = cursor.execute(
+                    "SELECT path, hash, size FROM entries WHERE commit_seq = ? AND path >= ? AND path < ? ORDER BY path",
+                    (seq, prefix, _upper(prefix)),
+                ).fetchall()
+                if not rows and folder != "/":
+                    raise NotFound(f"There is no file or folder {folder} in {repo}@{ref}.")
+                return [FileEntry(path=p, type="file", size_bytes=size, hash=h) for p, h, size in rows]
+            # the folder's children, grouped by SQLite: a file, or a folder with the total size below it
+            start = len(prefix) + 1
+            rows = cursor.execute(
+                "SELECT CASE WHEN cut = 0 THEN path ELSE substr(path, 1, ? + cut - 2) END AS child, cut > 0, sum(size),"
+                " min(hash) FROM (SELECT path, size, hash, instr(substr(path, ?), '/') AS cut FROM entries"
+                " WHERE commit_seq = ? AND path >= ? AND path < ?) GROUP BY child ORDER BY child",
+                (start, start, seq, prefix, _upper(prefix)),
             ).fetchall()
         if not rows and folder != "/":
             raise NotFound(f"There is no file or folder {folder} in {repo}@{ref}.")
-        if recursive:
-            return [FileEntry(path=r["path"], type="file", size_bytes=r["size"], hash=r["hash"]) for r in rows]
-        entries: dict[str, FileEntry] = {}
-        for r in rows:
-            name, _, rest = r["path"][len(prefix):].partition("/")
-            child = prefix + name
-            if rest:
-                before = entries.get(child)
-                size = (before.size_bytes if before else 0) + r["size"]
-                entries[child] = FileEntry(path=child, type="dir", size_bytes=size)
-            else:
-                entries[child] = FileEntry(path=child, type="file", size_bytes=r["size"], hash=r["hash"])
-        return list(entries.values())
+        return [FileEntry(path=child, type="dir", size_bytes=size) if is_dir
+                else FileEntry(path=child, type="file", size_bytes=size, hash=digest) for child, is_dir, size, digest in rows]
 
     def get_file(self, repo: str, ref: str, path: str) -> bytes:
         return self.blobs.read(*self._file_hash(repo, ref, path))

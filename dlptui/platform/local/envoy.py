@@ -78,7 +78,7 @@ def write_routes(folder: Path, version: int, tables: list[dict]) -> bool:
     return True
 
 
-def start(folder: Path, port: int, log: Path) -> ProcessRecord:
+def start(folder: Path, port: int, log: Path, home: Path) -> ProcessRecord:
     """Write the bootstrap and start Envoy detached in `folder`; the cds/rds files must exist already."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in (ADMIN_SOCKET, LARGE_SOCKET):  # an earlier Envoy's: the new one binds its own
@@ -88,7 +88,7 @@ def start(folder: Path, port: int, log: Path) -> ProcessRecord:
     argv = [binary(), "-c", str(config), "--log-level", "warn", "--base-id", str(port),
             "--concurrency", str(max(1, min(4, os.cpu_count() or 1))), "--disable-hot-restart"]
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ")}
-    return processes.spawn(argv, log, cwd=folder, env=env, part="serving")
+    return processes.spawn(argv, log, cwd=folder, env=env, part="serving", home=home)
 
 
 class Admin:

@@ -1,5 +1,6 @@
 """The small parts of running a datum: its globs, its `/pfs` paths, the check that its code left its inputs
-alone, killing its process group, removing its folders, and durations written as Pachyderm writes them."""
+alone, killing its process group, removing its folders, durations written as Pachyderm writes them, and what a
+datum said of itself (its log's `summary: ` line) made into its job's summary."""
 
 from __future__ import annotations
 
@@ -102,3 +103,40 @@ def snapshot(pfs: Path, skip: Path) -> set:
             st = p.lstat()
             seen.add((str(p), st.st_size, st.st_mtime_ns, st.st_mode))
     return seen
+
+
+SUMMARY = "summary: "  # a datum log's line that says what the datum did: the job's summary takes it
+SUMMARY_TAIL = 65536  # the bytes at the end of a datum's log where its summary is looked for
+
+
+def summary_line(log: Path) -> str:
+    """The last `summary: ` line of a datum's log (its end only), without the prefix; "" when there is none."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - SUMMARY_TAIL))
+            lines = f.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    found = next((line for line in reversed(lines) if line.startswith(SUMMARY)), "")
+    return found[len(SUMMARY):].strip()[:500]
+
+
+def job_summary(datums) -> str:
+    """What a successful job did, in one or two sentences: no datum at all, the datums skipped (the same input as an
+    earlier job's: nothing ran for them), and what its datums' code said (their `summary: ` lines)."""
+    if not datums:
+        return "The glob matched no file: 0 datums, an empty output commit."
+    skipped = [d for d in datums if d["state"] == "skipped"]
+    said = [d["reason"] for d in datums if d["state"] == "success" and d["reason"]]
+    parts = []
+    if skipped and len(skipped) == len(datums):
+        what = "its datum was" if len(datums) == 1 else f"all {len(datums)} datums were"
+        parts.append(f"Nothing ran: {what} skipped, the input files being the same as in an earlier job that processed "
+                     "them (its output is reused).")
+    elif skipped:
+        parts.append(f"{len(skipped)} of {len(datums)} datums were skipped (the same input files as in an earlier job).")
+    if said:
+        more = f" (and {len(said) - 1} more datum summaries: see the job's logs)" if len(said) > 1 else ""
+        text = said[0].rstrip(".")
+        parts.append(f"{text[:1].upper()}{text[1:]}{more}.")
+    return " ".join(parts)

@@ -20,7 +20,11 @@ them); each datum's code runs as a child process, `parallelism` at a time, with 
   `success` or `failed`.
 - code that changes its inputs, or leaves a link in its output, is refused (its datum fails).
 - a datum whose input files and transform are those of a datum of an earlier successful job
-  is skipped, and its output reused (not with reprocess_spec "every_job").
+  is skipped, and its output reused (not with reprocess_spec "every_job"); its reason says so.
+- a job says what it did in its `reason` when it succeeds too (`job_summary`): how many of its
+  datums were skipped and why, and what its code said in a line of its log that starts with
+  `summary: ` (the shipped split: how many images it split and how many files it skipped, and why).
+  A datum that succeeded keeps that line as its reason.
 
 The outputs of all datums become one commit of the output repo (`commit_tree`: one SQLite
 transaction, whole or absent after `kill -9`) whose provenance names the input commits. A job that fails, or is
@@ -48,7 +52,8 @@ from types import SimpleNamespace
 from dlptui.errors import NotFound, PlatformError
 from dlptui.platform.local import processes
 from dlptui.platform.local.datastore import LocalDataStore
-from dlptui.platform.local.pipeline_datums import duration, glob_datums, kill_group, remove_later, rewrite, snapshot
+from dlptui.platform.local.pipeline_datums import (duration, glob_datums, job_summary, kill_group, remove_later, rewrite,
+                                                   snapshot, summary_line)
 from dlptui.platform.local.pipeline_db import JOB_COLUMNS, open_pipeline_db
 from dlptui.platform.model import CommitRef, JobState
 
@@ -239,12 +244,15 @@ class Runner:
                 if did in known:
                     continue
                 earlier = None if spec.reprocess_every_job else db.execute(
-                    "SELECT d.output FROM datums d JOIN jobs j ON j.id = d.job_id WHERE j.pipeline = ? AND d.id = ? "
-                    "AND j.state = 'success' AND d.state IN ('success', 'skipped') AND d.output IS NOT NULL "
+                    "SELECT d.output, j.id AS job FROM datums d JOIN jobs j ON j.id = d.job_id WHERE j.pipeline = ? "
+                    "AND d.id = ? AND j.state = 'success' AND d.state IN ('success', 'skipped') AND d.output IS NOT NULL "
                     "ORDER BY j.seq DESC LIMIT 1", (self.name, did)).fetchone()
                 files = json.dumps([f"{leaf.repo}:{f.path}" for leaf, _, group in datum for f in group])
-                db.execute("INSERT INTO datums (job_id, id, state, files, output) VALUES (?, ?, ?, ?, ?)",
-                           (job_id, did, "skipped" if earlier else "pending", files, earlier["output"] if earlier else None))
+                why = (f"Skipped: its input files are the same as in job {earlier['job'][:12]}, which processed them; "
+                       "that output is reused and its code did not run.") if earlier else ""
+                db.execute("INSERT INTO datums (job_id, id, state, files, output, reason) VALUES (?, ?, ?, ?, ?, ?)",
+                           (job_id, did, "skipped" if earlier else "pending", files, earlier["output"] if earlier else None,
+                            why))
             db.execute("UPDATE jobs SET total = ? WHERE id = ?", (len(by_id), job_id))
             todo = [r["id"] for r in db.execute("SELECT id FROM datums WHERE job_id = ? AND state IN ('pending', 'running')",
                                                 (job_id,))]
@@ -300,8 +308,7 @@ class Runner:
         except PlatformError as e:
             self.fail(spec, job_id, inputs, str(e))
             return
-        reason = "The glob matched no file: 0 datums, an empty output commit." if not rows else ""
-        self.finish(job_id, JobState.SUCCESS, reason, output=CommitRef.of(spec.name, commit.id))
+        self.finish(job_id, JobState.SUCCESS, job_summary(rows), output=CommitRef.of(spec.name, commit.id))
 
     # --- a datum -------------------------------------------------------------------------
 
@@ -329,8 +336,9 @@ class Runner:
             reason = f"The runner could not run the datum ({type(e).__name__}: {e})."
         if self.stopping.is_set():
             return
+        note = reason or summary_line(logs / f"{did}.log")  # a datum that succeeded: the summary its code wrote
         with self.lock:  # written by the flusher, many datums a transaction (each one is synced to disk)
-            self.ended.append(("failed" if reason else "success", tries, reason,
+            self.ended.append(("failed" if reason else "success", tries, note,
                                json.dumps(output) if output is not None else None, job_id, did))
 
     def flush(self) -> None:
@@ -375,7 +383,8 @@ class Runner:
         # platform's mark, after the spec's env so no spec can take it off: what is left of a datum after its
         # runner died is found by it, and ended (the next runner, `pipeline stop`, `dlptui stop`).
         env.update({"DLPTUI_HOME": str(self.home), "DLPTUI_PROFILE": "local", processes.TOKEN_VAR: self.token,
-                    processes.PART_VAR: "pipelines", PIPELINE_VAR: self.name})
+                    processes.PART_VAR: "pipelines", processes.HOME_VAR: processes.home_mark(self.home),
+                    PIPELINE_VAR: self.name})
         cmd = [rewrite(arg, pfs) for arg in spec.cmd]
         stdin = "".join(rewrite(line, pfs) + "\n" for line in spec.stdin).encode()
         # its own process group (a kill takes what it started), and SIGKILL when this thread's process dies: set by

@@ -116,7 +116,8 @@ class HomeRunner:
         # the work folders a runner that exited meanwhile left to remove: in the background, as it does
         for trash in self.root.glob("*/work/.trash-*"):
             remove_in_background(trash)
-        env = {processes.TOKEN_VAR: self.token, processes.PART_VAR: "pipelines", "DLPTUI_HOME": str(self.home)}
+        env = {processes.TOKEN_VAR: self.token, processes.PART_VAR: "pipelines", "DLPTUI_HOME": str(self.home),
+               processes.HOME_VAR: processes.home_mark(self.home)}
         self.guard = processes.guard(self.datum_marks(self.token), env=env)
         while not self.quit.is_set():
             if not (self.root / "meta.db").exists():  # the home was removed under it

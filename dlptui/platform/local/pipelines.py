@@ -113,7 +113,7 @@ class LocalPipelines:
         env["DLPTUI_HOME"] = str(self.config.home)  # its processes are found as this home's (`dlptui status`)
         record = processes.spawn(
             [sys.executable, "-m", "dlptui.platform.local.pipeline_runner", str(self.config.home)],
-            log=self.root / "runner.log", cwd=self.root, env=env, part="pipelines",
+            log=self.root / "runner.log", cwd=self.root, env=env, part="pipelines", home=self.config.home,
         )
         processes.write_json(self.root / STARTING, record.to_json())  # until it holds the lock: no second one
 

@@ -3,17 +3,23 @@
 The schema is that module's; this side only reads. A log that does not exist yet (or has no table
 yet) is empty; one SQLite cannot use (overwritten, damaged, on a failing disk) is one sentence naming
 it (`sqlite.storage_error`).
+
+`summary` and `agreement` read the last 10,000 predictions; a log is only appended to (and pruned at its old
+end), so what they found is kept with the newest id it had, and a poll of a log that got no prediction since
+reads that one id and nothing more (the Deployments screen asks every 2 s).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
 from dlptui.platform.local.sqlite import storage_error
 from dlptui.platform.model import LoggedPrediction
 
+_SEEN: dict[tuple[str, str, int], tuple[tuple, object]] = {}  # (log, what, last) -> (newest id, result)
 COLUMNS = "id, time, model, version, role, request_id, input_sha256, input_bytes, label, probabilities, latency_ms, status"
 
 
@@ -79,20 +85,42 @@ def _quantile(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(q * len(values)))], 2)
 
 
+def _newest(conn: sqlite3.Connection) -> int | None:
+    return conn.execute("SELECT MAX(id) FROM predictions").fetchone()[0]
+
+
+def _remembered(path: Path, what: str, last: int, conn: sqlite3.Connection, compute):
+    """`compute()`'s result for this log, computed again only when a prediction came since the last time."""
+    key = (str(path), what, last)
+    newest = (_newest(conn), os.stat(path).st_ino)  # a log made again under the same name is another log
+    seen = _SEEN.get(key)
+    if seen is not None and seen[0] == newest:
+        return seen[1]
+    result = compute()
+    if len(_SEEN) > 256:
+        _SEEN.clear()
+    _SEEN[key] = (newest, result)
+    return result
+
+
 def summary(path: Path, last: int = 10_000) -> dict[tuple[int, str], dict]:
     """(version, role) -> requests, errors, p50_ms, p95_ms and labels over the last `last` predictions."""
     conn = _connect(path)
     if conn is None:
         return {}
     try:
-        rows = conn.execute(
-            "SELECT version, role, label, latency_ms, status FROM predictions ORDER BY id DESC LIMIT ?", (last,)
-        ).fetchall()
+        return _remembered(path, "summary", last, conn, lambda: _summary(conn, last))
     except sqlite3.DatabaseError as e:
         _unusable(e, path)
         return {}
     finally:
         conn.close()
+
+
+def _summary(conn: sqlite3.Connection, last: int) -> dict[tuple[int, str], dict]:
+    rows = conn.execute(
+        "SELECT version, role, label, latency_ms, status FROM predictions ORDER BY id DESC LIMIT ?", (last,)
+    ).fetchall()
     out: dict[tuple[int, str], dict] = {}
     latencies: dict[tuple[int, str], list[float]] = {}
     for version, role, label, latency, status in rows:
@@ -114,13 +142,13 @@ def agreement(path: Path, last: int = 10_000) -> float | None:
     if conn is None:
         return None
     try:
-        row = conn.execute(
+        row = _remembered(path, "agreement", last, conn, lambda: conn.execute(
             "SELECT COUNT(*), SUM(s.label = p.label) FROM"
             " (SELECT request_id, label FROM predictions WHERE role = 'shadow' AND status = 200 AND request_id != ''"
             "  ORDER BY id DESC LIMIT ?) s"
             " JOIN predictions p ON p.request_id = s.request_id AND p.role != 'shadow' AND p.status = 200",
             (last,),
-        ).fetchone()
+        ).fetchone())
     except sqlite3.DatabaseError as e:
         _unusable(e, path)
         return None

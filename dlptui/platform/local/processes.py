@@ -6,7 +6,9 @@ session and process group, so stopping it reaches every process it forked. Each 
 a token of its own in its environment (DLPTUI_PROCESS), which its descendants inherit: after
 the leader died and its pid went to another program, only processes with the token count as
 its group, so `undeploy` never signals an unrelated process group. A process this user may not
-inspect is never ours.
+inspect is never ours. Each also carries the home it belongs to (HOME_VAR, the home's real path):
+the host view of one home lists that home's processes only, not those of another home on the same
+machine (another user's console, a test, a benchmark).
 
 Children get an allow-listed environment (`child_env`): the console's secrets (DET_PASS,
 PACHD_TOKEN, cloud keys...) and settings that change a server's behaviour (SELDON_DEBUG and
@@ -30,6 +32,7 @@ import psutil
 
 TOKEN_VAR = "DLPTUI_PROCESS"
 PART_VAR = "DLPTUI_PART"  # which part of the platform a child serves: what the Cluster screen shows it as
+HOME_VAR = "DLPTUI_PROCESS_HOME"  # the home a child belongs to (home_mark): the Cluster screen shows that home's only
 # what a child of dlptui may see of the console's environment; everything else stays behind
 PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM", "PYTHONPATH",
           "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR",
@@ -63,15 +66,22 @@ class ProcessRecord:
         return cls(int(data["pid"]), float(data["started"]), data.get("token"))
 
 
+def home_mark(home: str | os.PathLike) -> str:
+    """The value of HOME_VAR for a home: its real path (a link or a relative path names the same home)."""
+    return os.path.realpath(os.fspath(home))
+
+
 def spawn(argv: Sequence[str], log: Path, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-          part: str = "platform") -> ProcessRecord:
+          part: str = "platform", *, home: str | os.PathLike) -> ProcessRecord:
     """Start `argv` in its own session, stdout and stderr appended to `log`; do not wait for it.
 
     `env`: the child's whole environment (see `child_env`); by default the allow-listed one.
-    `part` marks it and its descendants as serving, training, pipelines... for the host view."""
+    `part` marks it and its descendants as serving, training, pipelines... for the host view, `home`
+    as the home's (HOME_VAR)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(12)
-    environment = {**(dict(env) if env is not None else child_env()), TOKEN_VAR: token, PART_VAR: part}
+    environment = {**(dict(env) if env is not None else child_env()), TOKEN_VAR: token, PART_VAR: part,
+                   HOME_VAR: home_mark(home)}
     with open(log, "ab") as out:
         child = subprocess.Popen(
             list(argv),
@@ -176,13 +186,16 @@ def write_json(path: Path, data: Mapping) -> None:
         os.close(folder)
 
 
-def marks(proc: psutil.Process) -> str | None:
-    """The part a process of dlptui's serves (from the environment its spawn gave it), None for any other."""
+def marks(proc: psutil.Process, home: str | os.PathLike) -> str | None:
+    """The part a process of `home`'s serves (from the environment its spawn gave it), None for any other: one
+    that dlptui did not start, or started for another home (or before processes carried their home)."""
     try:
         env = proc.environ()
     except (psutil.Error, OSError):  # gone, or not ours to inspect
         return None
-    return env.get(PART_VAR, "platform") if env.get(TOKEN_VAR) else None
+    if not env.get(TOKEN_VAR) or env.get(HOME_VAR) != home_mark(home):
+        return None
+    return env.get(PART_VAR, "platform")
 
 
 _HANDED_OUT: collections.deque[int] = collections.deque(maxlen=1024)  # the ports free_port gave lately, newest last

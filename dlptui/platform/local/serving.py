@@ -224,7 +224,7 @@ class LocalServing(DeploymentFolders):
                 config.mkdir(exist_ok=True)
                 envoy.write_clusters(config, 1, [state["primary"]])
                 envoy.write_routes(config, 1, envoy_config.routes(port, state["primary"], None, 0, None))
-                record = envoy.start(config, port, folder / "logs" / "envoy.log")
+                record = envoy.start(config, port, folder / "logs" / "envoy.log", home=self.config.home)
                 state["gateway"].update(record.to_json())
                 _write_json(folder / "state.json", state)
                 (folder / PENDING).unlink(missing_ok=True)

@@ -13,6 +13,10 @@ its connection's lock), so closing the platform while a worker thread reads cann
 connection from under it (SQLite can crash the process then); one still busy after a grace
 period is left to the process's exit.
 
+`stamp()` tells whether anything changed: SQLite's `PRAGMA data_version` on a connection of its own that never
+writes, so every commit to the file, by any connection of any process, moves it. A poller asks it first and
+reads again only when it moved (a poll that finds nothing changed costs one pragma).
+
 This is also the one place where a file SQLite cannot use becomes a sentence (`storage_error`): a
 damaged or overwritten file ("file is not a database", "database disk image is malformed"), one that
 cannot be opened, a disk I/O error, a full disk. Each is a PlatformError naming the file (or the
@@ -79,6 +83,8 @@ class Database:
         self._lock = threading.Lock()
         # connection -> (its process, its thread, the lock each transaction on it holds)
         self._open: dict[sqlite3.Connection, tuple[int, threading.Thread, threading.Lock]] = {}
+        self._stamper: tuple[int, sqlite3.Connection] | None = None  # (its process, the connection stamp() reads)
+        self._stamp_lock = threading.Lock()
         try:
             with closing(self._connect()) as db:
                 self._use_wal(db)
@@ -156,6 +162,17 @@ class Database:
                 raise
             raise broken from None
 
+    def stamp(self) -> int:
+        """A number that changes whenever a transaction that changed the file commits, from any connection of any
+        process (compare two stamps for equality only)."""
+        with self._stamp_lock:
+            try:
+                if self._stamper is None or self._stamper[0] != os.getpid():
+                    self._stamper = (os.getpid(), self._connect())
+                return int(self._stamper[1].execute("PRAGMA data_version").fetchone()[0])
+            except (sqlite3.DatabaseError, OSError) as e:
+                raise (storage_error(e, self.path) or e) from None
+
     def read(self):
         """A snapshot: every query inside sees the same state."""
         return self._transaction("BEGIN")
@@ -168,6 +185,10 @@ class Database:
             open_now = list(self._open.items())
             self._open.clear()
             self._local = threading.local()  # every thread opens a new connection from here on
+        with self._stamp_lock:
+            stamper, self._stamper = self._stamper, None
+        if stamper is not None and stamper[0] == os.getpid():
+            stamper[1].close()
         for db, (pid, _, lock) in open_now:
             if pid != os.getpid():
                 continue  # a parent's connection, inherited through a fork: never touched here

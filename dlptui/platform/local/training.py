@@ -74,6 +74,8 @@ class LocalTraining:
         self.db = TrainingDB(self.root)
         (self.root / "logs").mkdir(exist_ok=True)
         self._children: dict[int, subprocess.Popen] = {}
+        # the last listing: (stamp, its active rows, its experiments)
+        self._listed: tuple[int, list[Row], list[Experiment]] | None = None
 
     # --- reading -------------------------------------------------------------------
 
@@ -81,7 +83,7 @@ class LocalTraining:
         try:
             active = self._refreshed(self.db.rows(ACTIVE))
             queued = sum(1 for r in active if training_start.waiting(r.state, r.pid))
-            paused = len(self.db.rows((ExperimentState.PAUSED,)))
+            paused = self.db.count((ExperimentState.PAUSED,))
         except Exception as e:  # a health check never raises
             return Service("training", "Determined Trainer (local)", False, f"The training records cannot be read: {e}")
         detail = f"{len(active) - queued} running" + (f", {queued} queued" if queued else "") + (f", {paused} paused" if paused else "")
@@ -92,15 +94,24 @@ class LocalTraining:
         return Service("training", "Determined Trainer (local)", True, detail, version=_determined_version())
 
     def list_experiments(self) -> list[Experiment]:
-        return [self._described(r) for r in self._refreshed(self.db.rows())]
+        """Newest first. When nothing of the records changed since the last listing (their stamp) and every
+        experiment it showed as active still has its process, that same list (the same object) again."""
+        stamp = self.db.stamp()
+        if self._listed is not None and self._listed[0] == stamp and all(self._alive(r) for r in self._listed[1]):
+            return self._listed[2]
+        rows = self._refreshed(self.db.rows())
+        listed = self._described(rows)
+        self._listed = (stamp, [r for r in rows if r.state in ACTIVE], listed)
+        return listed
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        return self._described(self._refresh(self.db.row(experiment_id)))
+        return self._described([self._refresh(self.db.row(experiment_id))])[0]
 
-    def _described(self, row: Row) -> Experiment:
-        experiment = self.db.experiment(row)
-        waiting = training_start.waiting(row.state, row.pid)
-        return replace(experiment, detail=training_start.queued(self.config.max_concurrent_experiments)) if waiting else experiment
+    def _described(self, rows: list[Row]) -> list[Experiment]:
+        """The rows as experiments (`TrainingDB.experiments`), a queued one that waits for a slot saying so."""
+        waits = training_start.queued(self.config.max_concurrent_experiments)
+        return [replace(e, detail=waits) if training_start.waiting(r.state, r.pid) else e
+                for r, e in zip(rows, self.db.experiments(rows))]
 
     def metrics(self, experiment_id: str, cursor: int = 0) -> tuple[list[MetricPoint], int]:
         row = self.db.row(experiment_id)

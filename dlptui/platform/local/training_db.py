@@ -8,6 +8,9 @@ A metric is keyed by (experiment, trial, batch, group, name): a point written ag
 resume from an earlier checkpoint) replaces the old one and gets a new sequence number, so a
 cursor-based reader sees it again and never sees two values for one batch.
 Checkpoint locations are stored relative to the part's folder, so a copied home still works.
+
+At a team's scale (thousands of experiments) a listing reads its metrics once for all experiments
+(`training_list.py`), and a config is parsed once per listing.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 from dlptui.errors import NotFound
 from dlptui.platform.local.sqlite import Database
+from dlptui.platform.local.training_list import Listing, best_validation
 from dlptui.platform.model import Checkpoint, Experiment, ExperimentState, MetricPoint, Trial
 
 BUSY_TIMEOUT_S = 30.0
@@ -127,27 +131,6 @@ class TrialRow:
     ended: float | None
 
 
-def best_validation(config: dict[str, Any], validations: dict[Any, dict[str, float]]) -> dict[str, float]:
-    """The metrics of the best validation, as Determined ranks them: by the config's searcher metric
-    (`smaller_is_better`), ties going to the later batch. Without that metric in any validation, the
-    best of each: the highest accuracy and the lowest validation loss. Keys are batches, or
-    (batch, trial) pairs for the validations of several trials."""
-    searcher = (config or {}).get("searcher") or {}
-    metric, smaller = searcher.get("metric"), searcher.get("smaller_is_better", True)
-    scored = [(key, m) for key, m in sorted(validations.items()) if metric in m]
-    if scored:
-        sign = 1 if smaller else -1
-        batch = lambda key: key[0] if isinstance(key, tuple) else key  # noqa: E731
-        _, best = min(scored, key=lambda item: (sign * item[1][metric], -batch(item[0])))
-        return best
-    accuracies = [m["accuracy"] for m in validations.values() if "accuracy" in m]
-    losses = [m["validation_loss"] for m in validations.values() if "validation_loss" in m]
-    return {
-        **({"accuracy": max(accuracies)} if accuracies else {}),
-        **({"validation_loss": min(losses)} if losses else {}),
-    }
-
-
 def parse_id(experiment_id: str | int) -> int:
     try:
         value = int(str(experiment_id).strip())
@@ -164,6 +147,12 @@ class TrainingDB:
         self.root.mkdir(parents=True, exist_ok=True)
         self.path = root / "training.db"
         self._db = Database(self.path, SCHEMA, busy=f"The training records at {self.path} are", timeout_s=BUSY_TIMEOUT_S)
+        self._parsed: dict[int, tuple[tuple, Row]] = {}  # id -> (the stored values, the Row made of them)
+        self._listing = Listing()  # what the last listings made, kept while unchanged
+
+    def stamp(self) -> int:
+        """Changes whenever anything of these records changes (sqlite.Database.stamp)."""
+        return self._db.stamp()
 
     def close(self) -> None:
         self._db.close()
@@ -193,10 +182,32 @@ class TrainingDB:
         return _row(found)
 
     def rows(self, states: tuple[ExperimentState, ...] | None = None) -> list[Row]:
+        """Newest first; with `states`, those in one of them only (chosen by SQLite: the others are not read)."""
         with self._db.read() as db:
-            found = db.execute("SELECT * FROM experiments ORDER BY id DESC").fetchall()
-        rows = [_row(r) for r in found]
-        return [r for r in rows if states is None or r.state in states]
+            if states is None:
+                found = db.execute("SELECT * FROM experiments ORDER BY id DESC").fetchall()
+            else:
+                marks = ", ".join("?" for _ in states)
+                found = db.execute(f"SELECT * FROM experiments WHERE state IN ({marks}) ORDER BY id DESC",
+                                   [s.value for s in states]).fetchall()
+        configs: dict[str, dict] = {}  # a config text parsed once per listing (thousands of experiments share a few)
+        return [self._row(r, configs) for r in found]
+
+    def count(self, states: tuple[ExperimentState, ...]) -> int:
+        marks = ", ".join("?" for _ in states)
+        with self._db.read() as db:
+            return db.execute(f"SELECT count(*) FROM experiments WHERE state IN ({marks})", [s.value for s in states]).fetchone()[0]
+
+    def _row(self, found: sqlite3.Row, configs: dict[str, dict] | None = None) -> Row:
+        """The Row of stored values, made (its config parsed) once for the same values. Rows of one listing with the
+        same config text share its parsed dict (`configs`): nothing changes a row's config in place."""
+        values = tuple(found)
+        known = self._parsed.get(values[0])
+        if known is not None and known[0] == values:
+            return known[1]
+        row = _row(found, configs)
+        self._parsed[row.id] = (values, row)
+        return row
 
     def update(self, experiment_id: int, only_if: tuple[ExperimentState, ...] | None = None,
                only_pid: Any = ANY, **fields: Any) -> bool:
@@ -222,36 +233,12 @@ class TrainingDB:
             return db.execute(sql, params).rowcount > 0
 
     def experiment(self, row: Row) -> Experiment:
+        return self.experiments([row])[0]
+
+    def experiments(self, rows: list[Row]) -> list[Experiment]:
+        """Each row as an Experiment (batches done, best validation), in the order given (training_list.py)."""
         with self._db.read() as db:
-            done = db.execute(
-                "SELECT SUM(b) FROM (SELECT MAX(batch) AS b FROM metrics WHERE experiment_id = ? AND grp = 'training'"
-                " GROUP BY trial_id)", (row.id,)
-            ).fetchone()[0]
-            validations: dict[tuple[int, int], dict[str, float]] = {}
-            for r in db.execute(
-                "SELECT batch, trial_id, name, value FROM metrics WHERE experiment_id = ? AND grp = 'validation'"
-                " ORDER BY batch, seq",
-                (row.id,),
-            ):
-                validations.setdefault((r["batch"], r["trial_id"]), {})[r["name"]] = r["value"]
-        best = best_validation(row.config, validations)
-        return Experiment(
-            id=str(row.id),
-            name=row.name,
-            state=row.state,
-            created=row.created,
-            data_repo=row.data_repo,
-            data_commit=row.data_commit,
-            ended=row.ended,
-            batches_done=int(done or 0),
-            max_batches=row.max_batches,
-            best_accuracy=best.get("accuracy"),
-            best_validation_loss=best.get("validation_loss"),
-            config=row.config,
-            error=row.error,
-            source_checkpoint=((row.config or {}).get("searcher") or {}).get("source_checkpoint_uuid"),
-            data_job=((row.config or {}).get("data") or {}).get("job"),
-        )
+            return self._listing.experiments(db, rows)
 
     # --- metrics -----------------------------------------------------------------
 
@@ -406,7 +393,12 @@ def _trial_row(r: sqlite3.Row) -> TrialRow:
     )
 
 
-def _row(r: sqlite3.Row) -> Row:
+def _row(r: sqlite3.Row, configs: dict[str, dict] | None = None) -> Row:
+    text = r["config"]
+    if configs is None:
+        config = json.loads(text)
+    elif (config := configs.get(text)) is None:
+        config = configs[text] = json.loads(text)
     return Row(
         id=r["id"],
         name=r["name"],
@@ -415,7 +407,7 @@ def _row(r: sqlite3.Row) -> Row:
         ended=r["ended"],
         config_file=r["config_file"],
         trial_dir=r["trial_dir"],
-        config=json.loads(r["config"]),
+        config=config,
         data_repo=r["data_repo"],
         data_commit=r["data_commit"],
         max_batches=r["max_batches"],

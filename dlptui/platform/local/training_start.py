@@ -102,6 +102,7 @@ def runner_env(home: Path, root: Path, config: dict | None, lock: int | None, ca
         "PYTHONUNBUFFERED": "1",
         processes.TOKEN_VAR: secrets.token_hex(12),  # marks the runner and its trials as the platform's
         processes.PART_VAR: "training",
+        processes.HOME_VAR: processes.home_mark(home),  # the runner's trials inherit it
         CAP_VAR: str(max(1, int(cap))),
         **({FD_VAR: str(lock)} if lock is not None else {}),
         **({SLOT_VAR: str(slot)} if slot is not None else {}),

@@ -17,8 +17,11 @@
 - Look: a box in the middle of the screen (thick border, `Dialog.WIDTH` cells wide, or
   most of the screen with the class `-wide`), the heading in bold, the body, one line for a
   refusal, and the buttons in a row on the right: OK first, then Cancel.
-- Keys: Esc cancels. Enter confirms: in an input it submits the dialog, on a button it
-  presses that button (so Enter on a focused "No" answers no), elsewhere it confirms.
+- Keys: Esc cancels. Enter confirms, wherever the focus is: in an input, on a closed Select (it
+  does not open the Select: Space, or the arrows, do), on the body. On a button it presses that
+  button (so Enter on a focused "No" answers no); in an open Select it picks the option; in a list
+  or tree of the dialog it does what that list does with Enter (close the help, follow a link,
+  pick a file), which answers the dialog where the dialog says so.
 - Answer: `result()` builds the value the dialog is dismissed with; raising InvalidInput
   keeps the dialog open with that sentence under the body. Cancelling dismisses with
   `CANCELLED` (None unless a dialog says otherwise). `confirm()` / `cancel()` do either.
@@ -30,12 +33,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Generic, TypeVar
 
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Static
+from textual.scroll_view import ScrollView
+from textual.widgets import Button, Input, Label, OptionList, Static
 
 from dlptui.errors import InvalidInput
 from dlptui.tui.shown import shown
@@ -71,7 +76,7 @@ class Dialog(ModalScreen[T], Generic[T]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
-        Binding("enter", "confirm", "OK", id="dialog.confirm", show=False),
+        Binding("enter", "confirm", "OK", id="dialog.confirm", show=False, priority=True),
     ]
 
     OK: ClassVar[tuple[str, str] | None] = ("ok", "OK")  # (button id, label); None: no OK button
@@ -133,7 +138,13 @@ class Dialog(ModalScreen[T], Generic[T]):
         self.dismiss(self.CANCELLED)
 
     def action_confirm(self) -> None:
-        self.confirm()
+        focused = self.focused
+        if isinstance(focused, Button):
+            focused.press()
+        elif isinstance(focused, (ScrollView, OptionList)) and not isinstance(focused, Input):
+            raise SkipAction()  # an open Select's options, a table, a tree or a list of links: Enter is theirs
+        else:
+            self.confirm()
 
     def action_cancel(self) -> None:
         self.cancel()

@@ -14,7 +14,7 @@ class HelpDialog(Dialog[None]):
     """A table of (key, action, binding id); Esc, `?`, `q` or Enter closes it."""
 
     DEFAULT_CSS = """
-    HelpDialog #help-keys { height: auto; max-height: 40; }
+    HelpDialog #help-keys { height: auto; max-height: 36; }
     """
     OK = None
     CANCEL = ("close", "Close")
@@ -33,6 +33,9 @@ class HelpDialog(Dialog[None]):
 
     def result(self) -> None:
         return None
+
+    def action_confirm(self) -> None:
+        self.cancel()  # Enter closes it wherever the focus is (on the table, on Close)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -18,8 +18,12 @@ Conventions (every screen of the console follows them):
   is scheduled only when the last one finished (no stacked polls), polling stops while
   the screen is hidden (suspended) and restarts at once when it shows again. A failed
   poll calls `show_error(sentence)` (default: the state line under the body) and
-  notifies once per new sentence, not every poll. `self.reload()` polls now;
-  `poll_seconds()` may return a longer wait when nothing moves (a finished run).
+  notifies once per new sentence, not every poll. `self.reload()` polls now (and shows
+  what it gets, changed or not); `poll_seconds()` may return a longer wait when nothing
+  moves (a finished run). A poll that finds nothing changed costs next to nothing:
+  `fetch()` returns `self.unchanged_or(value)`, which is UNCHANGED when `value` is what the
+  last poll fetched (the same object: the local stores hand back the same list when their
+  records did not change; or an equal one), and then `show` is not called at all.
 - Every Binding has an `id` "<screen>.<verb>" (e.g. "data.delete") so the user's
   `[keymap]` can remap it, and a key of the console's one scheme (the docstring of
   `app.py`): the same verb has the same key and the same action name on every screen
@@ -33,8 +37,12 @@ Conventions (every screen of the console follows them):
   and calls `then(value)` only when it was answered (not cancelled).
 - Tables are `ResourceTable`s: `table.update_rows(rows)` with `(key, cells)` pairs
   updates rows in place (the cursor survives); `j` / `k` move in them; `/` filters the
-  focused table (regex, `!` inverts), `Enter` drills down (push a screen), `Esc` goes
-  back (pop it).
+  focused list or tree (anything with `set_filter` and `filter_text`: tables, file trees;
+  regex, `!` inverts), `Enter` drills down (push a screen), `Esc` goes back (pop it).
+- Panes: every list, tree and log sits in a titled border (`ResourceTable(..., title=)`,
+  `PaneTitle`); the focused one is drawn in the accent colour with "▶" before its title. On a
+  screen with more than one, `tab` moves the focus on and the footer names where it goes
+  ("tab → Checkpoints").
 - `self.state(text)` writes the one-line state under the body (empty, loading,
   unreachable...). `self.set_focus_table()` is not needed: the first table gets focus.
 """
@@ -43,6 +51,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from textual import on
@@ -50,15 +59,31 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from dlptui.errors import PlatformError
-from dlptui.tui.shown import shown
+from dlptui.tui.shown import plain, shown
 from dlptui.tui.widgets.header import DlpHeader
-from dlptui.tui.widgets.resource_table import ResourceTable
 
 log = logging.getLogger("dlptui.tui")
+
+
+UNCHANGED = object()  # what `fetch` returns when the screen has nothing new to show (`unchanged_or`)
+
+
+def is_filterable(widget: object) -> bool:
+    """A list or tree that `/` can filter: it has `set_filter(text)` and `filter_text`."""
+    return widget is not None and callable(getattr(widget, "set_filter", None)) and hasattr(widget, "filter_text")
+
+
+def pane_name(widget: Widget) -> str:
+    """What the footer calls a pane: its title, else its id in words."""
+    title = getattr(widget, "pane_title", "") or ""
+    if title:
+        return plain(title)
+    return (widget.id or type(widget).__name__).replace("-", " ").replace("_", " ")
 
 
 def describe_error(error: BaseException) -> str:
@@ -78,9 +103,12 @@ class BaseScreen(Screen):
     MUTATING: ClassVar[frozenset[str]] = frozenset()
 
     BINDINGS = [
-        Binding("slash", "filter", "Filter", id="screen.filter"),
+        # priority: "/" moves the focus before the keys typed after it are routed (a fast typist's "/cat" is the
+        # filter "cat", not "/" and three keys to the list); in an input it is a character (check_action)
+        Binding("slash", "filter", "Filter", id="screen.filter", priority=True),
         Binding("escape", "back", "Back", id="screen.back"),
         Binding("r", "reload", "Reload", id="screen.reload", show=False),
+        Binding("tab", "next_pane", "Next pane", id="screen.next_pane"),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -90,7 +118,9 @@ class BaseScreen(Screen):
         self._polling = False  # a poll is in flight
         self._visible = False
         self._last_error: str | None = None
-        self._filter_target: ResourceTable | None = None
+        self._filter_target: Widget | None = None
+        self._fetched: Any = UNCHANGED  # what the last poll fetched (unchanged_or); UNCHANGED: show the next whatever it is
+        self._must_show = False  # a reload asked for: the next poll shows what it fetches
 
     # -- composition -------------------------------------------------------------
 
@@ -172,8 +202,21 @@ class BaseScreen(Screen):
     def show_error(self, sentence: str) -> None:
         self.state(sentence)
 
+    def unchanged_or(self, value: Any) -> Any:
+        """Runs in `fetch`'s thread: UNCHANGED when `value` is what the last poll fetched (the same object, or an equal
+        one), else `value` (kept for the next poll to compare with)."""
+        last, self._fetched = self._fetched, value
+        if last is not UNCHANGED and (value is last or value == last):
+            return UNCHANGED
+        return value
+
     def reload(self) -> None:
-        """Fetch now (a poll in flight is not doubled: its completion schedules the next)."""
+        """Fetch now and show what comes (a poll in flight is not doubled: its completion schedules the next)."""
+        self._fetched = UNCHANGED
+        self._must_show = True
+        self._poll()
+
+    def _poll(self) -> None:
         if self._poll_timer is not None:
             self._poll_timer.stop()
             self._poll_timer = None
@@ -184,14 +227,21 @@ class BaseScreen(Screen):
 
     def _polled(self, data: Any) -> None:
         self._polling = False
-        if self._last_error is not None:
+        if self._last_error is not None:  # (a failed poll forgot what it fetched: this one shows its data)
             self._last_error = None
             self.state("")
-        self.show(data)
+        if data is UNCHANGED and self._must_show:  # a reload came while this poll was under way: poll again, to show
+            self._fetched = UNCHANGED
+            self._poll()
+            return
+        self._must_show = False
+        if data is not UNCHANGED:
+            self.show(data)
         self._schedule()
 
     def _poll_failed(self, sentence: str) -> None:
         self._polling = False
+        self._fetched = UNCHANGED
         if sentence != self._last_error:
             self._last_error = sentence
             self.notify(sentence, severity="error", timeout=8)
@@ -205,7 +255,7 @@ class BaseScreen(Screen):
     def _schedule(self) -> None:
         seconds = self.poll_seconds()
         if seconds and self._visible and self.is_attached:
-            self._poll_timer = self.set_timer(seconds, self.reload)
+            self._poll_timer = self.set_timer(seconds, self._poll)
 
     def on_screen_resume(self) -> None:
         self._visible = True
@@ -222,7 +272,32 @@ class BaseScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.app.config.read_only and action in self.MUTATING:
             return False
+        if action == "next_pane":
+            return len(self.focus_chain) > 1
+        if action == "filter":
+            return bool(self._filterables()) and not isinstance(self.focused, Input)
         return True
+
+    # -- panes: the focus, and where tab takes it --------------------------------------
+
+    def _next_pane(self) -> Widget | None:
+        chain = self.focus_chain
+        if len(chain) < 2:
+            return None
+        index = chain.index(self.focused) if self.focused in chain else -1
+        return chain[(index + 1) % len(chain)]
+
+    @property
+    def active_bindings(self):
+        """The screen's bindings, with tab's description naming the pane it moves the focus to."""
+        bindings = super().active_bindings
+        tab = bindings.get("tab")
+        if tab is not None and tab.binding.id == "screen.next_pane" and (target := self._next_pane()) is not None:
+            bindings["tab"] = tab._replace(binding=replace(tab.binding, description=f"→ {pane_name(target)}"))
+        return bindings
+
+    def action_next_pane(self) -> None:
+        self.focus_next()
 
     def confirm(self, question: str, then: Callable[[], Any]) -> None:
         """Ask `question` with "No" focused; `then()` runs only on "Yes"."""
@@ -241,17 +316,20 @@ class BaseScreen(Screen):
 
     # -- filter, back, reload -------------------------------------------------------
 
+    def _filterables(self) -> list[Widget]:
+        return [w for w in self.query("*") if is_filterable(w) and w.display]
+
     def action_filter(self) -> None:
-        tables = list(self.query(ResourceTable))
-        if not tables:
+        found = self._filterables()
+        if not found:
             return
         focused = self.focused
-        self._filter_target = focused if isinstance(focused, ResourceTable) else tables[0]
+        self._filter_target = focused if is_filterable(focused) else found[0]
         box = self.query_one("#filter", Input)
         box.value = self._filter_target.filter_text
         box.add_class("-shown")
         box.can_focus = True
-        box.focus()
+        self.set_focus(box)  # at once: the keys typed right after `/` are the filter's
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:

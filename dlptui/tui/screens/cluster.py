@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.widgets import Static
 
 from dlptui.platform import PARTS
 from dlptui.text import MISSING, since, size
@@ -32,20 +31,19 @@ class ClusterScreen(BaseScreen):
     POLL_SECONDS = 2.0
 
     def compose_body(self) -> ComposeResult:
-        yield Static("Nodes", classes="section-title", markup=False)
         yield ResourceTable(
             [("name", "NAME"), ("ready", "READY"), ("cpu", "CPU (cores)"), ("memory", "MEMORY"), ("gpu", "GPUS")],
+            title="Nodes",
             id="nodes",
             classes="short",
         )
-        yield Static("Services", classes="section-title", markup=False)
         yield ResourceTable(
             [("part", "PART"), ("backend", "BACKEND"), ("state", "STATE"), ("version", "VERSION"), ("detail", "DETAIL")],
+            title="Services",
             id="services",
             classes="short",
         )
         pods = self.config.kind == "cluster"
-        yield Static("Pods" if pods else "Processes", classes="section-title", id="workloads-title", markup=False)
         yield ResourceTable(
             [
                 ("name", "NAME"),
@@ -56,6 +54,7 @@ class ClusterScreen(BaseScreen):
                 ("age", "AGE"),
                 ("node", "NODE"),
             ],
+            title="Pods of the platform" if pods else "Processes of this home",
             id="workloads",
         )
 

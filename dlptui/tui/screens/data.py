@@ -51,7 +51,7 @@ class DataScreen(BaseScreen):
     ]
 
     def compose_body(self) -> ComposeResult:
-        yield ResourceTable.of(render.REPO_COLUMNS, id="repos")
+        yield ResourceTable.of(render.REPO_COLUMNS, title="Repos", id="repos")
         with Horizontal(id="busy"):
             yield Static("", id="busy-label", markup=False)
             yield ProgressBar(total=1, id="progress", show_eta=False)  # not indeterminate: no animation while hidden
@@ -69,6 +69,7 @@ class DataScreen(BaseScreen):
             sample = ", or F2 to load the sample." if self.app.empty_platform else "."
             self.state(f"No repos yet.{hint}{sample if hint else ''}")
         else:
+            self.app.platform_used()
             self.state(f"{plural(len(repos), 'repo')}. Enter shows the commits of one.")
 
     @property
@@ -203,7 +204,7 @@ class CommitsScreen(BaseScreen):
         self.TITLE = f"Commits of {repo}"
 
     def compose_body(self) -> ComposeResult:
-        yield ResourceTable.of(render.COMMIT_COLUMNS, id="commits")
+        yield ResourceTable.of(render.COMMIT_COLUMNS, title=f"Commits of {self.repo}", id="commits")
 
     def fetch(self):
         return self.platform.data.list_commits(self.repo)
@@ -227,8 +228,13 @@ class CommitsScreen(BaseScreen):
 
 class FilesScreen(BaseScreen):
     """The files of one commit as a tree (natural order), folders with the total size of what they hold; Enter
-    previews a file beside the tree, ctrl+s saves it."""
+    previews a file beside the tree, ctrl+s saves it.
 
+    A folder's entries are read when it is opened (a repo of 100,000 files in 1,000 folders shows its
+    folders at once); `/` finds files anywhere below the root (a regex over their paths): the folders
+    that hold matches open, with at most `MATCHES` files shown and the count of all said."""
+
+    MATCHES = 2000
     BINDINGS = [Binding("ctrl+s", "save", "Save file", id="data.save")]
     DEFAULT_CSS = """
     FilesScreen #files-body { height: 1fr; }
@@ -246,55 +252,118 @@ class FilesScreen(BaseScreen):
         self.commit = commit
         self.TITLE = f"Files of {data_ref(repo, commit)}"
         self.previewed: FileEntry | None = None
+        self._top: list | None = None  # the root's entries, as first read
+        self._every: list | None = None  # every file of the commit, once a filter asked for them
+        self._loaded: set[str] = set()  # folders whose entries are in the tree
+        self._summary = ""
 
     def compose_body(self) -> ComposeResult:
         from dlptui.tui.widgets.image_preview import ImagePreview
 
         with Horizontal(id="files-body"):
-            yield FileTree(data_ref(self.repo, self.commit), id="files")
+            yield FileTree(data_ref(self.repo, self.commit), title="Files", id="files")
             with Vertical(id="file-view"):
                 yield Static("", id="file-title", classes="section-title", markup=False)
                 yield ImagePreview("", id="file-image")
                 yield Static("", id="file-text", markup=False)
 
-    def fetch(self):
-        return self.platform.data.list_files(self.repo, self.commit, "/", recursive=True)
+    @property
+    def tree(self) -> FileTree:
+        return self.query_one("#files", FileTree)
 
-    def show(self, entries) -> None:
-        entries = render.sort_files(entries)
-        tree = self.query_one("#files", FileTree)
+    def fetch(self):
+        if self._top is not None:  # a commit never changes: read once
+            return None
+        data = self.platform.data
+        return data.inspect_commit(self.repo, self.commit), data.list_files(self.repo, self.commit, "/")
+
+    def show(self, found) -> None:
+        if found is None:
+            return
+        commit, self._top = found
+        self._summary = (f"{plural(commit.files, 'file')}, {size(commit.size_bytes)}." if commit.files
+                         else "This commit holds no files.")
+        self._fill()
+
+    def _fill(self) -> None:
+        """The tree as first shown: the root's entries, folders closed until opened."""
+        tree = self.tree
+        tree.clear()
+        self._loaded = {"/"}
+        self.add_entries(tree.root, self._top or [])
+        tree.root.expand()
+        self.state(f"{self._summary} Enter opens a folder or previews a file, ctrl+s saves it; / finds files below; "
+                   "Esc goes back.")
+
+    def add_entries(self, node, entries) -> None:
+        """A folder's entries under its node, in natural order (folders open on demand)."""
+        for entry in render.sort_files(entries):
+            name, shown_size = render.file_label(entry.path.rstrip("/").rsplit("/", 1)[-1], entry.size_bytes)
+            if entry.type == "dir":
+                label = Text.assemble((plain(name) + "/", "bold"), (f"  {shown_size}", "dim"))
+                node.add(label, data=entry, allow_expand=True)
+            else:
+                node.add_leaf(Text.assemble(plain(name), (f"  {shown_size}", "dim")), data=entry)
+
+    @on(Tree.NodeExpanded, "#files")
+    def _opened(self, event: Tree.NodeExpanded) -> None:
+        entry = event.node.data
+        if entry is None or entry.type != "dir" or entry.path in self._loaded or self.tree.filtering:
+            return
+        self._loaded.add(entry.path)
+        node = event.node
+
+        def arrived(entries) -> None:
+            self.add_entries(node, entries)
+
+        self.call(self.platform.data.list_files, self.repo, self.commit, entry.path, then=arrived)
+
+    @on(FileTree.Filtered, "#files")
+    def _filtered(self, event: FileTree.Filtered) -> None:
+        if not self.tree.filtering:
+            self._fill()
+            return
+        if self._every is None:
+            self.state("Reading every path of the commit to filter them...")
+            self.call(self.platform.data.list_files, self.repo, self.commit, "/", True, then=self._got_every,
+                      group="every", exclusive=True)
+            return
+        self._show_matches()
+
+    def _got_every(self, entries) -> None:
+        self._every = entries
+        if self.tree.filtering:
+            self._show_matches()
+
+    def _show_matches(self) -> None:
+        tree = self.tree
+        matches = render.sort_files(e for e in self._every or [] if tree.passes(e.path))
         tree.clear()
         folders: dict[str, object] = {"": tree.root}
-        sizes: dict[str, int] = {}
-        for entry in entries:  # recursive listing: files only
-            parts = entry.path.strip("/").split("/")
-            for depth in range(1, len(parts)):
-                sizes["/".join(parts[:depth])] = sizes.get("/".join(parts[:depth]), 0) + entry.size_bytes
-        for entry in entries:
+        for entry in matches[: self.MATCHES]:
             parts = entry.path.strip("/").split("/")
             for depth in range(1, len(parts)):
                 key = "/".join(parts[:depth])
                 if key not in folders:
-                    name, shown_size = render.file_label(parts[depth - 1], sizes[key])
-                    label = Text.assemble((plain(name) + "/", "bold"), (f"  {shown_size}", "dim"))
-                    folders[key] = folders["/".join(parts[: depth - 1])].add(label, data=key, expand=depth == 1)
-            parent = folders["/".join(parts[:-1])]
-            name, shown_size = render.file_label(parts[-1], entry.size_bytes)
-            parent.add_leaf(Text.assemble(plain(name), (f"  {shown_size}", "dim")), data=entry)
+                    folders[key] = folders["/".join(parts[: depth - 1])].add(
+                        Text(plain(parts[depth - 1]) + "/", style="bold"), expand=True)
+            folders["/".join(parts[:-1])].add_leaf(Text.assemble(plain(parts[-1]), (f"  {size(entry.size_bytes)}", "dim")),
+                                                   data=entry)
         tree.root.expand()
-        total = sum(e.size_bytes for e in entries)
-        self.state(f"{plural(len(entries), 'file')}, {size(total)}. Enter previews a file, ctrl+s saves it; Esc goes back.")
+        shown_count = f"; the first {self.MATCHES:,} are shown" if len(matches) > self.MATCHES else ""
+        self.state(f"{len(matches):,} of {plural(len(self._every or []), 'file')} match {tree.filter_text!r}{shown_count}. "
+                   "Esc clears the filter.")
 
     # -- preview and save -------------------------------------------------------------
 
     def _file(self) -> FileEntry | None:
-        node = self.query_one("#files", FileTree).cursor_node
+        node = self.tree.cursor_node
         entry = node.data if node is not None else None
-        return entry if isinstance(entry, FileEntry) else None
+        return entry if isinstance(entry, FileEntry) and entry.type != "dir" else None
 
     @on(Tree.NodeSelected, "#files")
     def _selected(self, event: Tree.NodeSelected) -> None:
-        if isinstance(event.node.data, FileEntry):
+        if isinstance(event.node.data, FileEntry) and event.node.data.type != "dir":
             event.stop()
             self.preview(event.node.data)
 

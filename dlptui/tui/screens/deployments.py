@@ -17,7 +17,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Log, Static
+from textual.widgets import DataTable, Static
 
 from dlptui.actions import serving
 from dlptui.actions.defaults import DEPLOYMENT, MODEL
@@ -31,6 +31,7 @@ from dlptui.tui.dialogs.lineage import LineageDialog, follow, lineage_of
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.screens.flows import NO_VERSIONS, DeployFlow
 from dlptui.tui.shown import shown
+from dlptui.tui.widgets.pane import PaneLog
 from dlptui.tui.widgets.resource_table import ResourceTable, rendered
 from dlptui.tui.widgets.sparkline import Series, sparkline
 
@@ -72,12 +73,10 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         self.alias_note = ""  # the sentence when the alias the deployment was made by names another version
 
     def compose_body(self) -> ComposeResult:
-        yield ResourceTable.of(DEPLOYMENTS, id="deployments", classes="short")
-        yield Static("Versions", classes="section-title", id="versions-title", markup=False)
-        yield ResourceTable.of(FIGURES, id="versions", classes="short")
+        yield ResourceTable.of(DEPLOYMENTS, title="Deployments", id="deployments", classes="short")
+        yield ResourceTable.of(FIGURES, title="Versions", id="versions", classes="short")
         yield Static("", id="verdict", markup=False)
-        yield Static("Server log", classes="section-title", id="log-title", markup=False)
-        yield Log(id="log", max_lines=LOG_LINES)
+        yield PaneLog("Server log", id="log", max_lines=LOG_LINES)
 
     @property
     def table(self) -> ResourceTable:
@@ -131,7 +130,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         self.query_one("#versions", ResourceTable).update_rows(rendered(
             FIGURES, figures, key=lambda f: f"{f.role}-{f.version}",
             styled={"trend": lambda f, _: sparkline(trends[(f.role, f.version)].values, 16) or MISSING}))
-        self.query_one("#versions-title", Static).update(shown(f"Versions of {name}" if name else "Versions"))
+        self.query_one("#versions", ResourceTable).set_title(f"Versions of {name}" if name else "Versions")
         said = serving.verdict(figures) if len(figures) > 1 else (figures[0].note if figures else "")
         self.query_one("#verdict", Static).update(shown("\n".join(filter(None, [self.alias_note, said]))))
 
@@ -139,8 +138,8 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         if (name, lines) == self._log_shown:
             return  # unchanged: leave the log (and where the reader scrolled to) alone
         self._log_shown = (name, lines)
-        log = self.query_one("#log", Log)
-        self.query_one("#log-title", Static).update(shown(f"Server log of {name}" if name else "Server log"))
+        log = self.query_one("#log", PaneLog)
+        log.set_title(f"Server log of {name}" if name else "Server log")
         log.clear()
         log.write_lines(render.server_log(lines))
 

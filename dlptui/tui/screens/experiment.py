@@ -27,11 +27,12 @@ from dlptui.actions.defaults import MODEL
 from dlptui.platform.model import Experiment, MetricPoint
 from dlptui.render import Column, pick, without
 from dlptui.render import training as render
-from dlptui.tui.screens.base import BaseScreen
+from dlptui.tui.screens.base import UNCHANGED, BaseScreen
 from dlptui.tui.screens.experiment_actions import ExperimentActions, progress_bar, state_text
 from dlptui.tui.screens.flows import RegisterFlow
 from dlptui.tui.shown import plain
 from dlptui.tui.widgets.metric_chart import MetricChart
+from dlptui.tui.widgets.pane import PaneLog
 from dlptui.tui.widgets.resource_table import ResourceTable, rendered
 
 CHECKPOINTS = pick(render.CHECKPOINT_COLUMNS, "uuid", "batch", "accuracy", "loss", "created")
@@ -93,8 +94,8 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
             yield MetricChart("loss", id="loss")
             yield MetricChart("accuracy", id="accuracy")
         with Horizontal(id="lower"):
-            yield ResourceTable.of(CHECKPOINTS, id="checkpoints")
-            yield Log(max_lines=LOG_LINES, id="log")
+            yield ResourceTable.of(CHECKPOINTS, title="Checkpoints", id="checkpoints")
+            yield PaneLog("Log", max_lines=LOG_LINES, id="log")
 
     def experiment_id(self) -> str | None:
         return self.experiment
@@ -109,6 +110,9 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
         lines, log_cursor = training.logs(self.experiment, self.log_cursor)
         checkpoints = training.checkpoints(self.experiment)
         trials = training.list_trials(self.experiment)
+        if self.unchanged_or((experiment, checkpoints, trials)) is UNCHANGED and not points and not lines:
+            self.ended = experiment.state.terminal  # (polled every 5 s from here on)
+            return UNCHANGED  # a run that moved on by nothing: nothing to draw
         return experiment, points, metric_cursor, lines, log_cursor, checkpoints, trials
 
     def show(self, data) -> None:
@@ -118,8 +122,10 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
         searcher = (experiment.config or {}).get("searcher") or {}
         self.metric = searcher.get("metric", "validation_loss")
         self.smaller_is_better = searcher.get("smaller_is_better", True)
-        self._show_trials(trials)
-        self._chart(points)
+        if self._show_trials(trials):  # the trial list was just put in: chart once the charts have their final size
+            self.call_after_refresh(self._chart, points)
+        else:
+            self._chart(points)
         if lines:
             self.query_one("#log", Log).write_lines([plain(line) for line in lines])
         self.query_one("#checkpoints", ResourceTable).update_rows(
@@ -127,21 +133,23 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
 
     # --- trials ---------------------------------------------------------------------
 
-    def _show_trials(self, trials) -> None:
+    def _show_trials(self, trials) -> bool:
+        """The trial list of a search (more than one trial); True when it was put on the screen just now."""
         self.trials = trials
         best = best_of(trials, self.smaller_is_better)
         changed_best = (best.id if best else None) != self.best_trial
         self.best_trial = best.id if best else None
         if len(trials) < 2:
-            return
+            return False
         if self.columns is None:  # the searched hyperparameters are known now: one column each
             self.columns = [*without(render.trial_columns(trials, self.metric), "checkpoint"),
                             Column("progress", "PROGRESS", lambda t: "")]
-            table = ResourceTable.of(self.columns, id="trials")
-            table.styles.height = min(len(trials) + 2, 12)  # the header and a row per trial, at most ten shown
+            table = ResourceTable.of(self.columns, title="Trials", id="trials")
+            table.styles.height = min(len(trials) + 4, 14)  # the border, the header and a row per trial, at most ten shown
             self.query_one("#trials-box", Vertical).mount(table)
+            table.focus()  # the keys of a search's screen (m, v, Enter, j/k) are about its trials
             self.call_after_refresh(self._show_trials, trials)
-            return
+            return True
         styled = {
             "trial": lambda t, cell: ("* " if t.id in self.marked else "") + cell + (" best" if t.id == self.best_trial else ""),
             "state": lambda t, _: state_text(t.state).append(" (stopped early)" if t.stopped_early else ""),
@@ -149,7 +157,8 @@ class ExperimentScreen(RegisterFlow, ExperimentActions, BaseScreen):
         }
         self.query_one("#trials", ResourceTable).update_rows(rendered(self.columns, trials, lambda t: t.id, styled))
         if changed_best:
-            self._redraw()
+            self._emphasize()
+        return False
 
     def _shown_trials(self) -> set[str] | None:
         """The trials the list shows (its filter), or None for all."""
@@ -267,6 +276,9 @@ class TrialScreen(ExperimentScreen):
         lines, log_cursor = training.trial_logs(self.trial, self.log_cursor)
         checkpoints = [c for c in training.checkpoints(self.experiment) if c.trial_id == self.trial]
         trials = [training.get_trial(self.trial)]
+        if self.unchanged_or((experiment, checkpoints, trials)) is UNCHANGED and not points and not lines:
+            self.ended = experiment.state.terminal
+            return UNCHANGED
         return experiment, points, metric_cursor, lines, log_cursor, checkpoints, trials
 
     def _summary(self, e: Experiment) -> None:

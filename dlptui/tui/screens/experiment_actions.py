@@ -7,6 +7,8 @@ state and progress the same way on both screens. Neither screen imports the othe
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from rich.text import Text
 
 from dlptui.platform.model import Experiment, ExperimentState
@@ -22,8 +24,14 @@ STATE_STYLES = {
 
 
 def progress_bar(fraction: float, width: int = 12) -> Text:
-    filled = round(fraction * width)
-    return Text.assemble(("█" * filled, "green"), ("░" * (width - filled), "dim"), f" {100 * fraction:3.0f}%")
+    """A bar of `width` cells and the percent; the same Text for the same look (never changed in place: a
+    list of 5,000 experiments draws a handful of bars)."""
+    return _bar(round(fraction * width), width, f" {100 * fraction:3.0f}%")
+
+
+@lru_cache(maxsize=512)
+def _bar(filled: int, width: int, percent: str) -> Text:
+    return Text.assemble(("█" * filled, "green"), ("░" * (width - filled), "dim"), percent)
 
 
 def state_text(state: ExperimentState) -> Text:

@@ -9,6 +9,8 @@ always asks first, with "No" focused. `n` starts a new experiment from the choic
 
 from __future__ import annotations
 
+import importlib
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable
@@ -28,6 +30,10 @@ COLUMNS = [*pick(render.EXPERIMENT_COLUMNS, "id", "name", "state"), Column("prog
            *pick(render.EXPERIMENT_COLUMNS, "batches", "accuracy", "loss", "data", "created")]
 
 
+def _import_live_view() -> None:
+    importlib.import_module("dlptui.tui.screens.experiment")
+
+
 class ExperimentsScreen(ExperimentActions, BaseScreen):
     TITLE = "Experiments"
     POLL_SECONDS = 2.0
@@ -42,25 +48,48 @@ class ExperimentsScreen(ExperimentActions, BaseScreen):
         Binding("v", "compare", "Compare", id="experiments.compare"),
     ]
     marked: frozenset[str] = frozenset()
-    shown: dict = {}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown: dict[str, Experiment] = {}
+        self._made: dict[str, tuple[Experiment, bool, tuple]] = {}  # id -> (experiment, marked, its cells)
 
     def compose_body(self) -> ComposeResult:
-        yield ResourceTable.of(COLUMNS, id="experiments")
+        yield ResourceTable.of(COLUMNS, title="Experiments", id="experiments")
+
+    def on_mount(self) -> None:
+        # the live view draws its charts with numpy: imported in a thread while this list is read, so Enter on an
+        # experiment does not wait for it (after this screen's first frame: no first frame waits for numpy)
+        self.call_after_refresh(self.call, _import_live_view, group="prewarm")
 
     def fetch(self):
-        return self.platform.training.list_experiments()
+        return self.unchanged_or(self.platform.training.list_experiments())
+
+    def _cells(self, e: Experiment) -> tuple:
+        """The row of an experiment, made once for the same experiment (the local store hands back the same object
+        while it does not change) and mark."""
+        marked = e.id in self.marked
+        known = self._made.get(e.id)
+        if known is not None and known[0] is e and known[1] == marked:
+            return known[2]
+        styled = {"id": lambda e, cell: ("* " if marked else "") + cell,
+                  "state": lambda e, _: state_text(e.state), "progress": lambda e, _: progress_bar(e.progress)}
+        [(_, cells)] = rendered(COLUMNS, [e], lambda e: e.id, styled)
+        self._made[e.id] = (e, marked, cells)
+        return cells
 
     def show(self, experiments: list[Experiment]) -> None:
         self.shown = {e.id: e for e in experiments}
+        for gone in set(self._made) - set(self.shown):
+            del self._made[gone]
         ordered = sorted(experiments, key=lambda e: e.created, reverse=True)
-        styled = {"id": lambda e, cell: ("* " if e.id in self.marked else "") + cell,
-                  "state": lambda e, _: state_text(e.state), "progress": lambda e, _: progress_bar(e.progress)}
-        self.query_one("#experiments", ResourceTable).update_rows(rendered(COLUMNS, ordered, lambda e: e.id, styled))
+        self.query_one("#experiments", ResourceTable).update_rows((e.id, self._cells(e)) for e in ordered)
         if not experiments:
             hint = "" if self.config.read_only else " Press n to start one"
             sample = ", or F2 to load the sample and start the demo." if self.app.empty_platform else "."
             self.state(f"No experiments yet.{hint}{sample if hint else ''}")
         else:
+            self.app.platform_used()
             running = sum(e.state == ExperimentState.RUNNING for e in experiments)
             queued = sum(e.state == ExperimentState.QUEUED for e in experiments)
             cap = f" (max_concurrent_experiments: {self.config.max_concurrent_experiments} at once)" if self.config.kind == "local" else ""

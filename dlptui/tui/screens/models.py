@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Static
 
 from dlptui.actions import registry
 from dlptui.actions.defaults import DEPLOYMENT, MODEL
@@ -37,7 +36,7 @@ class ModelsScreen(RegisterFlow, BaseScreen):
     ]
 
     def compose_body(self) -> ComposeResult:
-        yield ResourceTable.of(render.MODEL_COLUMNS, id="models")
+        yield ResourceTable.of(render.MODEL_COLUMNS, title="Models", id="models")
 
     @property
     def table(self) -> ResourceTable:
@@ -100,9 +99,8 @@ class VersionsScreen(RegisterFlow, DeployFlow, BaseScreen):
         self._select = select
 
     def compose_body(self) -> ComposeResult:
-        yield ResourceTable.of(render.VERSION_COLUMNS, id="versions")
-        yield Static("Promotion history", classes="section-title", markup=False)
-        yield ResourceTable.of(render.PROMOTION_COLUMNS, id="history", classes="short")
+        yield ResourceTable.of(render.VERSION_COLUMNS, title=f"Versions of {self.model}", id="versions")
+        yield ResourceTable.of(render.PROMOTION_COLUMNS, title="Promotion history", id="history", classes="short")
 
     @property
     def table(self) -> ResourceTable:

@@ -55,9 +55,9 @@ class PipelinesScreen(BaseScreen):
     ]
 
     def compose_body(self) -> ComposeResult:
-        yield ResourceTable.of(PIPELINES, id="pipelines")
+        yield ResourceTable.of(PIPELINES, title="Pipelines", id="pipelines")
         yield Static("", id="dag", markup=False)
-        yield ResourceTable.of(JOBS, id="jobs")
+        yield ResourceTable.of(JOBS, title="Jobs", id="jobs")
 
     def fetch(self):
         part = self.platform.pipelines
@@ -169,7 +169,7 @@ class JobScreen(BaseScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="job", markup=False)
-        yield ResourceTable.of(render.DATUM_COLUMNS, id="datums")
+        yield ResourceTable.of(render.DATUM_COLUMNS, title="Datums", id="datums")
         yield Static("", id="log", markup=False)
 
     def fetch(self):

@@ -96,9 +96,9 @@ class PredictScreen(BaseScreen):
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="predict-body"):
             with Vertical(id="files"):
-                yield Static(shown(f"Images under {shown_path(self.folder)}"), classes="section-title", id="files-title",
-                             markup=False)
-                yield ImageTree(self.folder, id="tree")
+                tree = ImageTree(self.folder, id="tree")
+                tree.pane_title = f"Images under {shown_path(self.folder)}"
+                yield tree
             with Vertical(id="result"):
                 with Horizontal(id="chooser"):
                     yield Label("deployment", markup=False)
@@ -106,8 +106,7 @@ class PredictScreen(BaseScreen):
                 yield ImagePreview("Move onto an image to see it; Enter or x predicts it.", id="preview")
                 yield Probabilities(id="bars")
                 with Vertical(id="folder-results"):
-                    yield Static("Folder results", classes="section-title", id="results-title", markup=False)
-                    yield ResourceTable.of(RESULTS, id="results")
+                    yield ResourceTable.of(RESULTS, title="Folder results", id="results")
                     yield Static("", id="counts", markup=False)
 
     def on_mount(self) -> None:
@@ -259,7 +258,7 @@ class PredictScreen(BaseScreen):
         self.results = {}
         box = self.query_one("#folder-results")
         box.add_class("-shown")
-        self.query_one("#results-title", Static).update(shown(f"Predictions of {name} for {shown_path(folder)}"))
+        self.query_one("#results", ResourceTable).set_title(f"Predictions of {name} for {shown_path(folder)}")
         self.query_one("#results", ResourceTable).update_rows([])
         self.query_one("#counts", Static).update("predicting...")
         self.call(self._predict_folder, name, folder, then=self._folder_done, group="folder", exclusive=True)
@@ -297,7 +296,7 @@ class PredictScreen(BaseScreen):
         tree = self.query_one("#tree", ImageTree)
         tree.path = self.folder
         tree.root.set_label(shown(shown_path(self.folder)))
-        self.query_one("#files-title", Static).update(shown(f"Images under {shown_path(self.folder)}"))
+        tree.set_title(f"Images under {shown_path(self.folder)}")
         self.query_one("#preview", ImagePreview).show_message("Move onto an image to see it; Enter or x predicts it.")
 
 

@@ -37,9 +37,21 @@ class DlpHeader(Widget):
         self.tabs = tabs
 
     def on_mount(self) -> None:
-        self.health.signal.subscribe(self, lambda _: self.refresh(layout=True))
+        self._drawn: Text | None = None
+        self.health.signal.subscribe(self, lambda _: self._changed())
+
+    def _changed(self) -> None:
+        """Repaint only when what it says changed (a health round that finds every part as before costs nothing);
+        lay the screen out again only when its number of lines did."""
+        now = self.describe()
+        before, self._drawn = self._drawn, now
+        if before is None or now.plain != before.plain or now.spans != before.spans:
+            self.refresh(layout=before is None or now.plain.count("\n") != before.plain.count("\n"))
 
     def render(self) -> Text:
+        return self.describe()
+
+    def describe(self) -> Text:
         health, config = self.health, self.config
         line = Text()
         line.append("dlptui ", style="bold")
@@ -80,4 +92,12 @@ class DlpHeader(Widget):
             line.append(reason, style="red")
         line.no_wrap = True
         line.overflow = "ellipsis"
-        return line
+        width = self.content_size.width
+        if not width:
+            return line
+        lines = line.split("\n")  # each cut to the width: the header's height is its number of lines, never a wrap
+        for part in lines:
+            part.truncate(width, overflow="ellipsis")
+        cut = Text("\n").join(lines)
+        cut.no_wrap = True
+        return cut

@@ -10,6 +10,10 @@
   dot column, joined to the column before), so its cost depends on the width, not on
   the number of points: 100,000 points draw in a few milliseconds.
 - The drawing is cached and redone only when points were added or the size changed.
+- It always fits its box: the legend is one line (the emphasized series first, then as many as fit, then
+  "+N more"), so the plot and both axes keep their rows whatever the number of series.
+- A series of one point (the first validation) is drawn as a marker "●" with its value beside it (for up to
+  three such series; a search's many first validations get the marker alone), not as a single braille dot.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ COLORS = ("dodger_blue1", "orange1", "green3", "magenta", "yellow", "cyan")
 # the braille bit of the dot at (row 0-3, column 0-1) of a cell
 DOT_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint16)
 Y_LABEL_WIDTH = 9
+SERIES_AT_ONCE = 64  # series drawn in one numpy pass (memory: 64 x the plot's dots)
+LABELLED = 3  # single points whose value is written beside their marker (more would write over each other)
+MARKER = -2  # in the cell owners: MARKER - i is the marker of series i (-1: no series)
 
 
 class Series:
@@ -155,18 +162,34 @@ class MetricChart(Widget):
             self._cache = (key, self.draw(width, height))
         return self._cache[1]
 
+    def legend(self, width: int) -> Text:
+        """One line of at most `width` cells: a mark and the last value of each series, the emphasized ones first;
+        what does not fit is counted ("+3 more")."""
+        ordered = sorted(self.series.values(), key=lambda s: getattr(s, "base_color", s.color) == s.color)
+        items = [(s, f"{plain(s.name)}{f' {_fmt(s.ys[-1])}' if s.n else ''}") for s in ordered]
+        line = Text(no_wrap=True, overflow="crop")
+        for index, (s, words) in enumerate(items):
+            left = len(items) - index - 1
+            more = f"+{left} more" if left else ""
+            if line.cell_len + 2 + len(words) + 2 + len(more) > width and index:
+                line.append(f"+{len(items) - index} more", style="dim")
+                break
+            line.append("━ ", style=s.color).append(words + "  ")
+        line.truncate(width)
+        return line
+
     def draw(self, width: int, height: int) -> Text:
-        """The chart as text of `width` x `height` cells: legend, plot with a y scale, x range."""
-        legend = Text()
-        for s in self.series.values():
-            last = f" {_fmt(s.ys[-1])}" if s.n else ""
-            legend.append("━ ", style=s.color).append(f"{plain(s.name)}{last}  ")
+        """The chart as text of `width` x `height` cells: legend (one line), plot with a y scale, x range."""
+        legend = self.legend(width)
         live = [s for s in self.series.values() if s.n]
         plot_w, plot_h = max(1, width - Y_LABEL_WIDTH), max(1, height - 2)
         if not live or width <= Y_LABEL_WIDTH or height < 3:
             return Text.assemble(legend, "\n", Text("waiting for the first points...", style="dim"))
         x0 = min(float(s.xs[0]) for s in live)
         x1 = max(float(s.xs[-1]) for s in live)
+        first, last = x0, x1  # what the x axis says
+        if x1 - x0 < 1e-12:  # one batch only: it sits in the middle
+            x0, x1 = x0 - 1, x1 + 1
         ys_all = [s.ys[np.isfinite(s.ys)] for s in live]
         ys_all = [y for y in ys_all if len(y)]
         y0 = min((float(y.min()) for y in ys_all), default=0.0)
@@ -176,26 +199,46 @@ class MetricChart(Widget):
         dot_rows, dot_cols = plot_h * 4, plot_w * 2
         codes = np.zeros((plot_h, plot_w), dtype=np.uint16)
         owner = np.full((plot_h, plot_w), -1, dtype=np.int16)
-        rows = np.arange(dot_rows)[:, None]
-        for index, s in enumerate(live):
-            has, low, high = column_ranges(s.xs, s.ys, x0, x1, dot_cols)
+        rows = np.arange(dot_rows)[None, :, None]
+        ranges = [column_ranges(s.xs, s.ys, x0, x1, dot_cols) for s in live]
+        for start in range(0, len(live), SERIES_AT_ONCE):  # many series (a search's trials) in a few numpy passes
+            has, low, high = (np.stack(part) for part in zip(*ranges[start:start + SERIES_AT_ONCE]))
             # dot row 0 is the top: high values have small row numbers
-            top = np.round((y1 - high) / (y1 - y0) * (dot_rows - 1))
-            bottom = np.round((y1 - low) / (y1 - y0) * (dot_rows - 1))
-            dots = (rows >= top[None, :]) & (rows <= bottom[None, :]) & has[None, :]
-            cells = (dots.reshape(plot_h, 4, plot_w, 2) * DOT_BITS[None, :, None, :]).sum(axis=(1, 3))
-            codes |= cells.astype(np.uint16)
-            owner[cells > 0] = index
-        text = Text.assemble(legend, "\n")
+            top = np.round((y1 - high) / (y1 - y0) * (dot_rows - 1))[:, None, :]
+            bottom = np.round((y1 - low) / (y1 - y0) * (dot_rows - 1))[:, None, :]
+            dots = (rows >= top) & (rows <= bottom) & has[:, None, :]
+            cells = np.zeros((len(has), plot_h, plot_w), dtype=np.uint8)
+            for r in range(4):  # each of a cell's 8 dots: its bit where the dot is drawn
+                for c in range(2):
+                    cells |= dots[:, r::4, c::2].astype(np.uint8) * np.uint8(DOT_BITS[r, c])
+            codes |= np.bitwise_or.reduce(cells, axis=0)
+            drawn = cells > 0
+            latest = len(has) - 1 - drawn[::-1].argmax(axis=0)  # the last series drawn in each cell owns it
+            owner = np.where(drawn.any(axis=0), start + latest, owner).astype(np.int16)
+        grid = [[chr(0x2800 + int(c)) for c in codes[r]] for r in range(plot_h)]
+        single = {id(s) for s in live if s.n == 1 and np.isfinite(s.ys[0])}
+        for index, s in enumerate(live):  # a single point: a marker (with its value, for a few), not a lone dot
+            if id(s) not in single:
+                continue
+            col = int(np.round((float(s.xs[0]) - x0) / (x1 - x0) * (dot_cols - 1))) // 2  # the cell its dot is in
+            row = int(np.round((y1 - float(s.ys[0])) / (y1 - y0) * (dot_rows - 1))) // 4
+            label = f" {_fmt(float(s.ys[0]))}" if len(single) <= LABELLED else ""
+            start = col + 1 if col + 1 + len(label) <= plot_w else max(0, col - len(label))
+            for i, ch in enumerate(label):
+                if 0 <= start + i < plot_w and start + i != col:
+                    grid[row][start + i], owner[row, start + i] = ch, index
+            grid[row][col], owner[row, col] = "●", MARKER - index
+        text = Text.assemble(legend, "\n", no_wrap=True, overflow="crop")
         for r in range(plot_h):
             label = _fmt(y1) if r == 0 else _fmt(y0) if r == plot_h - 1 else ""
             text.append(label.rjust(Y_LABEL_WIDTH - 1) + "┤" if label else " " * (Y_LABEL_WIDTH - 1) + "│", style="dim")
-            chars = "".join(chr(0x2800 + int(c)) for c in codes[r])
+            chars = "".join(grid[r])
             runs = np.flatnonzero(np.r_[True, owner[r, 1:] != owner[r, :-1], True])
             for a, b in zip(runs[:-1], runs[1:]):
-                who = owner[r, a]
-                text.append(chars[a:b], style=live[who].color if who >= 0 else "")
+                who = int(owner[r, a])
+                style = live[who].color if who >= 0 else f"bold {live[MARKER - who].color}" if who <= MARKER else ""
+                text.append(chars[a:b], style=style)
             text.append("\n")
-        left, right = f"{x0:g}", f"batch {x1:g}"
+        left, right = f"{first:g}", f"batch {last:g}"
         text.append(" " * Y_LABEL_WIDTH + left + right.rjust(max(1, plot_w - len(left))), style="dim")
         return text
