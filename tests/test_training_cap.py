@@ -68,7 +68,7 @@ def test_a_second_experiment_is_queued_until_the_first_ends_then_runs(capped, ga
     assert listed == {first.id: "running", second.id: "queued"}
     assert main(["experiment", "describe", second.id]) == 0
     described = capsys.readouterr().out
-    assert " queued " in described and (
+    assert "state: queued\n" in described and (
         "Queued: at most 1 local experiment train at once (max_concurrent_experiments, DLPTUI_MAX_CONCURRENT_EXPERIMENTS); "
         "it starts when one ends, and can be killed or paused meanwhile.") in described
 

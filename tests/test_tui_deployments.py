@@ -241,3 +241,4 @@ async def test_canary_figures_promote_shadow_rollback_and_predictions_with_keys(
                            in str(screen.query_one("#verdict").content), what="the alias note")
     finally:
         undeploy_all(platform)
+        registry.promote("dogcat-model", 1, "staging")  # as the session's fixture made it, for the tests after this one

@@ -105,7 +105,7 @@ async def test_E_draws_where_the_model_looked_and_names_the_class(deployed, imag
         await highlight(pilot, tree, "fake.png")
         await wait_for(pilot, lambda: "fake.png is not an image" in caption(screen), what="the preview's sentence")
         await pilot.press("E")
-        await wait_for(pilot, lambda: "fake.png is not a JPEG or PNG image the model reads" in caption(screen),
+        await wait_for(pilot, lambda: "fake.png is not an image (JPEG or PNG)" in caption(screen),
                        what="the explanation's sentence for fake.png")
         text = caption(screen)
         assert "\n" not in text and "Traceback" not in text and screen.explained is None

@@ -12,7 +12,8 @@ from tests.contract.checks import one_sentence
 from tests.fixtures.serving import image_bytes
 
 NOT_AN_IMAGE = b"these are notes, not an image"
-REFUSED = "binData is not an image the model reads; send the bytes of a JPEG or PNG file."  # serving/image_request.py
+# the model server's refusal (serving/image_request.py speaks of the request's binData) as the adapters say it: of the file
+REFUSED = "notes.txt is not an image the model reads (JPEG or PNG); give a photo as a .jpg or .png file."
 
 # a safety net against a hang, not a measure of speed: locally a test starts up to four model servers one after
 # another (20 s on an idle two-core machine), and one start may take the 240 s of backends.START_TIMEOUT_S
