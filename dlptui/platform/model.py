@@ -355,6 +355,20 @@ class LoggedPrediction:
 
 
 @dataclass(frozen=True)
+class PredictionSummary:
+    """What an answered prediction looked like to its model (serving/embedding_summary.py), never the image: a
+    projection of its embedding, the top class's probability, and the projection's name."""
+
+    id: int
+    time: float
+    version: int
+    role: str
+    confidence: float
+    embedding: tuple[float, ...]
+    basis: str
+
+
+@dataclass(frozen=True)
 class DeploymentChange:
     """One entry of a deployment's history: who moved it from which version to which, and how."""
 
