@@ -163,16 +163,16 @@ def _marker(config, version: ModelVersion) -> Path:
 
 
 def computing(config, version: ModelVersion) -> bool:
-    """Whether a background computation of the version's reference runs now."""
-    try:
-        record = json.loads(_marker(config, version).read_text())
-        import psutil
+    """Whether a background computation of the version's reference runs now (local profile)."""
+    if config.kind != "local":
+        return False
+    from dlptui.platform.local import processes
 
-        return abs(psutil.Process(int(record["pid"])).create_time() - float(record["started"])) < 0.05
-    except (OSError, ValueError, KeyError, TypeError, ImportError):
+    try:
+        record = processes.ProcessRecord.from_json(json.loads(_marker(config, version).read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
         return False
-    except Exception:  # psutil.NoSuchProcess, AccessDenied: not ours, or gone
-        return False
+    return processes.alive(record)  # an exited child of this process is reaped, not taken for a live one
 
 
 def start_background(config, version: ModelVersion) -> bool:
