@@ -11,7 +11,7 @@ from __future__ import annotations
 from dlptui import text
 from dlptui.cli.completers import deployment_names
 from dlptui.cli.output import emit_json, emit_table, say
-from dlptui.errors import InvalidInput
+from dlptui.errors import InvalidInput, NotAvailable
 
 
 def register(sub) -> None:
@@ -43,15 +43,14 @@ def drift(args, platform) -> int:
                            "(a model version takes --reference).")
     since = parse_since(args.since) if args.since else None
     report = drifting.judge(platform, args.target)
-    if args.json:
+    if args.json and not report.note:
         found = report.to_json()
         if since is not None:
             found["evaluations"] = {v: [p for p in s if p["time"] > since] for v, s in report.series.items()}
         emit_json(found)
         return 0
-    if report.note:
-        say(report.note)
-        return 0
+    if report.note:  # the profile keeps no prediction log (a cluster)
+        raise NotAvailable(report.note)
     show(report, since)
     return 0
 
