@@ -9,7 +9,9 @@ lineage dialog. Under the table, the versions behind the selected deployment sid
 sparkline of requests per poll), then its server's log; both follow the selection on every
 poll. `g` promotes the canary (all traffic to it, the old version stopped), `A` aborts it,
 `h` sets or removes a shadow, `b` rolls back to the version served before, `w` shows the
-prediction log (Enter on a prediction: its lineage). Each change asks first.
+prediction log (Enter on a prediction: its lineage). Each change asks first. The drift line
+(widgets/drift_line.py) says whether each version drifts from its training data, with a sparkline
+of its drift scores and, when it drifts, what would retrain it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.screens.flows import NO_VERSIONS, DeployFlow
 from dlptui.tui.shown import plain, shown
 from dlptui.tui.widgets.resource_table import ResourceTable
+from dlptui.tui.widgets.drift_line import DriftLine, drift_report
 from dlptui.tui.widgets.sparkline import Series, sparkline
 
 LOG_LINES = 200
@@ -98,6 +101,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
             classes="short",
         )
         yield Static("", id="verdict", markup=False)
+        yield DriftLine("", id="drift", markup=False)
         yield Static("Server log", classes="section-title", id="log-title", markup=False)
         yield Log(id="log", max_lines=LOG_LINES)
 
@@ -112,7 +116,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
 
     # -- polling -------------------------------------------------------------------
 
-    def fetch(self) -> tuple[list[Deployment], str | None, list[str], list[VersionFigures]]:
+    def fetch(self) -> tuple[list[Deployment], str | None, list[str], list[VersionFigures], object]:
         serving = self.platform.serving
         deployments = serving.list_deployments()
         names = [d.name for d in deployments]
@@ -125,10 +129,10 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
             figures = serving.versions(name) if name else []
         except PlatformError:
             figures = []
-        return deployments, name, lines, figures
+        return deployments, name, lines, figures, drift_report(self.platform, name)
 
-    def show(self, data: tuple[list[Deployment], str | None, list[str], list[VersionFigures]]) -> None:
-        deployments, name, lines, figures = data
+    def show(self, data: tuple[list[Deployment], str | None, list[str], list[VersionFigures], object]) -> None:
+        deployments, name, lines, figures, drift = data
         self.deployments = {d.name: d for d in deployments}
         self.table.update_rows((d.name, self._cells(d)) for d in deployments)
         if self.log_of != self.table.selected_key:  # the cursor moved while the poll ran
@@ -136,6 +140,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         if name == self.log_of:
             self._show_log(name, lines)
             self._show_versions(name, figures)
+            self.query_one("#drift", DriftLine).show_report(drift)
         self._show_state()
 
     def _show_versions(self, name: str | None, figures: list[VersionFigures]) -> None:
