@@ -71,7 +71,9 @@ def summarize(logits, features) -> list[Summary]:
     if features is None:
         return [Summary(b"", float(c), "") for c in confidence]
     f = np.asarray(_numpy(features), dtype=np.float32).reshape(len(confidence), -1)
-    projected = (f @ projection(f.shape[1])).astype("<f4")
+    # einsum's own loops, not BLAS: a BLAS call wakes OpenBLAS's thread pool, whose threads then spin beside torch's
+    # and slowed the next forward pass by 5 to 10 ms on two cores (bench/drift.py); this costs about 30 us
+    projected = np.einsum("ij,jk->ik", f, projection(f.shape[1])).astype("<f4")
     basis = basis_of(f.shape[1])
     return [Summary(row.tobytes(), float(c), basis) for row, c in zip(projected, confidence)]
 
