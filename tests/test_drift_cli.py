@@ -132,3 +132,20 @@ def test_drift_names_a_deployment_and_a_version_only_with_reference(platform, ca
     assert code == 3 and "no deployment named 'nowhere'" in err
     code, _, err = run(capsys, "drift", "dogcat-model@1", "--reference")
     assert code == 3 and err.count("\n") == 1, err  # no such model: the registry's sentence
+
+
+def test_the_reference_on_deploy_is_a_setting_the_environment_overrides(tmp_path):
+    from dlptui.config import load_config
+    from dlptui.errors import InvalidInput
+
+    file = tmp_path / "config.toml"
+    env = {"DLPTUI_CONFIG": str(file), "DLPTUI_HOME": str(tmp_path / "home")}
+    file.write_text("")
+    assert load_config(env=env).drift_reference_on_deploy is True
+    file.write_text("drift_reference_on_deploy = false\n")
+    assert load_config(env=env).drift_reference_on_deploy is False
+    assert load_config(env={**env, "DLPTUI_DRIFT_REFERENCE_ON_DEPLOY": "1"}).drift_reference_on_deploy is True
+    file.write_text('drift_reference_on_deploy = "sometimes"\n')
+    with pytest.raises(InvalidInput) as refused:
+        load_config(env=env)
+    assert "drift_reference_on_deploy" in str(refused.value) and "true or false" in str(refused.value)
