@@ -7,10 +7,10 @@
 The images are a sample of the data commit the version's experiment trained on: at most SAMPLE of its JPEG and
 PNG files (both splits), drawn at random with the commit's id as the seed (the same commit gives the same sample).
 Why SAMPLE = 300: it is the whole of the demo sample; 300 reference points and a window of 200 keep one drift test
-(499 permutations of 500 points) near 0.1 s on this machine's CPU; the outlier threshold, the 99th percentile of
-300 leave-one-out distances, rests on the 3 largest; and the forward pass over 300 images costs about 15 s of CPU
-with efficientnet-lite0 (under 5 s with the tiny CNN), once per version. More images would tighten the threshold
-and cost time in every test linearly (the forward pass) to quadratically (the permutation test).
+(499 permutations of 500 points) at 14 to 18 ms on this machine's CPU (bench/drift.py); the outlier threshold, the
+99th percentile of 300 leave-one-out distances, rests on the 3 largest; and the forward pass over 300 images took 27
+to 47 s with efficientnet-lite0 on the busy two cores (about 5 s with the tiny CNN), once per version. More images
+would tighten the threshold and cost time linearly (the forward pass) to quadratically (the permutation test).
 """
 
 from __future__ import annotations
