@@ -27,8 +27,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from dlptui import resources
 from dlptui.errors import NotAvailable, NotFound, PlatformError, Unreachable
@@ -54,8 +53,8 @@ class StoredReference:
     computed: float
     basis: str  # the projection (embedding_summary.basis_of); live summaries of another basis are not compared
     path: str
-    embeddings: np.ndarray = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
-    confidences: np.ndarray = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+    embeddings: Any = field(repr=False, compare=False, default=None)  # numpy (n, 32)
+    confidences: Any = field(repr=False, compare=False, default=None)  # numpy (n,)
 
     def to_json(self) -> dict:
         return {"model": self.model, "version": self.version, "checkpoint": self.checkpoint_uuid, "data": self.data,
@@ -74,6 +73,8 @@ def path_of(config, version: ModelVersion) -> Path:
 
 def load(config, version: ModelVersion) -> StoredReference | None:
     """The version's reference, or None when none was computed; one sentence for a file that cannot be read."""
+    import numpy as np
+
     path = path_of(config, version)
     try:
         with np.load(path, allow_pickle=False) as stored:
@@ -112,6 +113,8 @@ def _child_env() -> dict[str, str]:
 
 def compute(config, version: ModelVersion, checkpoint: Checkpoint | None, images: Mapping[str, bytes], data: str) -> StoredReference:
     """Summarize `images` (file name -> bytes) with the version's model and keep them as its reference."""
+    import numpy as np
+
     if config.read_only:
         from dlptui.errors import ReadOnlyError
 
