@@ -88,7 +88,10 @@ def set_canary(platform, name: str, model: str, ref: str | int | None, traffic: 
     check_traffic(traffic)
     if ref is None or traffic == 0:
         return platform.serving.set_canary(name, None, 0)
-    return platform.serving.set_canary(name, platform.registry.get_version(model, ref), traffic)
+    version = platform.registry.get_version(model, ref)
+    deployment = platform.serving.set_canary(name, version, traffic)
+    drift_reference.start_on_deploy(platform, version)
+    return deployment
 
 
 def check_traffic(traffic: int) -> int:
@@ -161,7 +164,10 @@ def set_shadow(platform, name: str, model: str, ref: str | int | None) -> Deploy
     """Mirror every request of `name` to `model@ref` (answers dropped, predictions logged); None removes it."""
     if ref is None:
         return platform.serving.set_shadow(name, None)
-    return platform.serving.set_shadow(name, platform.registry.get_version(model, ref))
+    version = platform.registry.get_version(model, ref)
+    deployment = platform.serving.set_shadow(name, version)
+    drift_reference.start_on_deploy(platform, version)
+    return deployment
 
 
 def rollback(platform, name: str) -> tuple[Deployment, int]:
