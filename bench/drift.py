@@ -5,7 +5,8 @@
 The synthetic sample (`dlptui data sample`'s 300 cartoons, split 80/20) is committed to dogs-and-cats, the demo
 experiment (`--config local`: efficientnet-lite0 from ImageNet, frozen backbone; `tiny` for a quick run) trains on
 it, its best checkpoint is registered and deployed locally (the real model server behind Envoy), and the version's
-reference is computed from that commit through the lineage (actions/drift_reference.py). Then, through the
+reference is computed from that commit through the lineage (actions/drift_reference.py: 300 images, the 60 of its
+eval split the drift tests' reference, all 300 the outliers'). Then, through the
 deployment's endpoint, one request per image:
 
 - `--pool` held-back sample images (drawn by the sample's generator with seeds the sample does not use: in
@@ -23,7 +24,9 @@ rate per shift at a window of 200 (target >= 90 % for each of the five synthetic
 too), the outlier precision and recall on the in-distribution pool with noise images added to make 5 % of the mix,
 and the served p50 with the per-request summary against it off (DLPTUI_PREDICTION_SUMMARY=0): a fresh pair of
 deployments of the same version, `--requests` each per round in alternating blocks of 20 (target: at most 3 %
-slower); the deployment that answered the pools is timed beside them.
+slower); the deployment that answered the pools is timed beside them. Two servers of the same version differ by
+up to about 10 % here, so the summary's cost is also measured without that spread: the server's own prediction
+path (DogCatModel.predict_raw) in this process, the summary on and off alternating call by call.
 The last line is one JSON object.
 """
 
@@ -103,6 +106,36 @@ def send_all(client, endpoint: str, images: list[bytes]) -> list[float]:
     return latencies
 
 
+def in_process_cost(checkpoint: str, image: bytes, calls: int) -> dict[str, float]:
+    """The model server's own prediction path (DogCatModel.predict_raw: decode, transform, forward, summary, the log's
+    row, the answer) in this process, the summary on and off alternating call by call: the summary's cost without the
+    spread between two servers. Median milliseconds of each."""
+    import base64
+
+    import torch
+
+    from dlptui import resources
+
+    sys.path[:0] = [str(resources.serving_dir()), str(resources.trial_dir())]
+    from dogcat_model import DogCatModel
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(cores)
+    with tempfile.TemporaryDirectory(prefix="dlptui-drift-cost-") as tmp:
+        model = DogCatModel(checkpoint_dir=checkpoint, prediction_log=str(Path(tmp) / "log.sqlite"), torch_threads=cores)
+        model._load()
+        request = {"binData": base64.b64encode(image).decode()}
+        for _ in range(10):
+            model.predict_raw(request)
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for i in range(2 * calls):
+            model.prediction_summary = i % 2 == 0
+            start = time.perf_counter()
+            model.predict_raw(request)
+            times[model.prediction_summary].append((time.perf_counter() - start) * 1000)
+    return {"on": statistics.median(times[True]), "off": statistics.median(times[False])}
+
+
 def wait_available(platform, name: str):
     from dlptui.platform.model import DeploymentState
 
@@ -164,7 +197,8 @@ def main() -> None:
             [made] = drift_reference.compute(platform, "drift-bench")
             timings["reference_s"] = time.perf_counter() - start
             print(f"reference: {made.images} images of {made.data[:40]} in {timings['reference_s']:.1f} s", flush=True)
-            reference = stats.Reference(made.embeddings, made.confidences)
+            reference = stats.Reference(*drift_reference.drift_part(made))  # what `dlptui drift` tests windows against
+            everything = stats.Reference(made.embeddings, made.confidences)  # what it scores outliers against
 
             pools: dict[str, list[bytes]] = {"in": [jpeg(im) for im in held_back(args.pool, 1000)]}
             for kind in SHIFTS:
@@ -205,14 +239,14 @@ def main() -> None:
             per_test_ms = timings["tests_s"] * 1000 / (args.windows + len(SHIFTS) * args.shift_windows)
 
             whole = stats.test_window(reference, [r.embedding for r in summaries["in"]], [r.confidence for r in summaries["in"]])
-            rule = outlier_rule(reference)
-            inside = outlier_scores(reference, [r.embedding for r in summaries["in"]])
+            rule = outlier_rule(everything)
+            inside = outlier_scores(everything, [r.embedding for r in summaries["in"]])
             noise_count = max(1, round(len(inside) * 5 / 95))
-            noise = outlier_scores(reference, [r.embedding for r in summaries["noise"][:noise_count]])
+            noise = outlier_scores(everything, [r.embedding for r in summaries["noise"][:noise_count]])
             true_pos, false_pos = int(np.sum(noise > rule.threshold)), int(np.sum(inside > rule.threshold))
             precision = true_pos / (true_pos + false_pos) if true_pos + false_pos else 0.0
             recall = true_pos / noise_count
-            photo_flagged = float(np.mean(outlier_scores(reference, [r.embedding for r in summaries["photos"]]) > rule.threshold))
+            photo_flagged = float(np.mean(outlier_scores(everything, [r.embedding for r in summaries["photos"]]) > rule.threshold))
 
             # the summary's cost: a fresh pair of deployments of the same version, with it on and off, the same image,
             # alternating blocks; the deployment that answered the pools is timed beside them
@@ -238,6 +272,8 @@ def main() -> None:
             logged = {n: [p.latency_ms for p in platform.serving.predictions(d, limit=args.rounds * args.requests)]
                       for n, d in names.items()}
             no_summary = platform.serving.prediction_summaries("drift-bench-off", limit=10)
+            cost = in_process_cost(version.checkpoint_location or platform.training.checkpoint(version.checkpoint_uuid).location,
+                                   pools["in"][0], args.rounds * args.requests)
         finally:
             for d in platform.serving.list_deployments():
                 platform.serving.undeploy(d.name)
@@ -263,7 +299,7 @@ def main() -> None:
     print(f"the false alarms' smaller p: embeddings {raised['embeddings']}, confidences {raised['confidences']}; the whole "
           f"in-distribution pool ({len(inside)}) against the reference: MMD p {whole.p_embeddings:.3g}, KS p {whole.p_confidences:.3g}, "
           f"KS {whole.ks:.3f}")
-    print(f"one window's test: {per_test_ms:.0f} ms ({made.images} reference images, {stats.PERMUTATIONS} permutations)")
+    print(f"one window's test: {per_test_ms:.0f} ms ({reference.size} reference images, {stats.PERMUTATIONS} permutations)")
     print(f"outliers (threshold {rule.threshold:.2f}, the {rule.quantile:.0%} conformal quantile of the reference): "
           f"precision {precision:.0%}, recall {recall:.0%} on {len(inside)} held-back images + {noise_count} noise images; "
           f"{false_pos} held-back images flagged; {photo_flagged:.0%} of the photos flagged")
@@ -271,6 +307,8 @@ def main() -> None:
           f"inside the server {inside_p50['on']:.1f} vs {inside_p50['off']:.1f} ms; summarize() {summarize_us:.0f} us a request; "
           f"the server with it off logged {len(no_summary)} summaries; the deployment that answered the pools: "
           f"p50 {p50['pools']:.1f} ms, inside {inside_p50['pools']:.1f} ms")
+    print(f"the server's prediction path in this process, alternating call by call: {cost['on']:.2f} ms with the summary, "
+          f"{cost['off']:.2f} ms without ({cost['on'] / cost['off'] - 1:+.1%})")
     result = {
         "false_alarm_rate": round(false_alarms, 4),
         "detection": {k: round(v, 3) for k, v in detection.items()},
@@ -279,9 +317,12 @@ def main() -> None:
         "outlier_recall": round(recall, 3),
         "summary_p50_overhead": round(overhead, 4),
         "served_p50_ms": {k: round(v, 2) for k, v in p50.items()},
+        "in_process_overhead": round(cost["on"] / cost["off"] - 1, 4),
+        "in_process_ms": {k: round(v, 2) for k, v in cost.items()},
         "window": args.window,
         "alpha": stats.ALPHA,
         "reference_images": made.images,
+        "drift_reference_images": reference.size,
         "reference_s": round(timings["reference_s"], 1),
         "test_ms": round(per_test_ms, 1),
         "pool_p_embeddings": round(whole.p_embeddings, 4),

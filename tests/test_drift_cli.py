@@ -64,21 +64,23 @@ def test_a_deployed_version_drifts_on_inverted_images_and_says_what_would_retrai
     try:
         assert deployment["state"] == "available", deployment["detail"]
         reference = wait_for_reference(trained_platform, trained_platform.registry.get_version("dogcat-model", 1))
-        assert reference.data == f"{experiment.data_repo}@{experiment.data_commit}" and reference.images == 300
+        assert reference.data == f"{experiment.data_repo}@{experiment.data_commit}"
+        assert reference.images == 300 and int(reference.held_out.sum()) == 60  # the sample's eval split, never trained on
 
         send(deployment["endpoint"], held_back(100))
         report = run_json(capsys, "drift", NAME)
         [version] = report["versions"]
         assert (version["version"], version["role"], version["state"]) == (1, "primary", "stable"), version
         assert version["latest"]["window"] == 100 and version["latest"]["p_value"] >= 0.01
-        assert version["reference"]["images"] == 300 and len(version["scores"]) == 2  # windows ending at 50 and 100
+        assert (version["reference"]["images"], version["reference"]["held_out"]) == (300, 60) and len(version["scores"]) == 2
+        assert version["latest"]["reference"] == 60  # the drift tests compare with the held-out images alone  # windows ending at 50 and 100
         assert version["outliers"] <= 3 and version["scored"] == 100  # about 1 % of images like the training ones
 
         send(deployment["endpoint"], inverted(200))
         code, out, err = run(capsys, "deployment", "describe", NAME)
         assert code == 0, err
         drift_line = next(line for line in out.splitlines() if line.startswith("Drift: Version 1 (primary): drifting"))
-        assert "over its last 200 predictions against 300 training images" in drift_line, drift_line
+        assert "over its last 200 predictions against 60 held-out images" in drift_line, drift_line
         suggestion = next(line for line in out.splitlines() if line.startswith("Version 1 drifts from the data it was trained on"))
         assert f"({experiment.data_repo}@{experiment.data_commit[:12]})" in suggestion and "score" in suggestion
         assert f"`dlptui train --data {experiment.data_repo}@master`" in suggestion  # its commit is the newest

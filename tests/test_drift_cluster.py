@@ -27,10 +27,11 @@ def test_a_cluster_versions_reference_comes_from_its_pachyderm_commit_and_its_ch
     code, out, err = run(capsys, "--profile", "cluster", "drift", f"dogcat-model@{number}", "--reference")
     assert code == 0, err
     kept = standin_cluster_env.home / "references" / "dogcat-model" / f"{number}-{uuid}.npz"
-    assert out.strip() == (f"Drift reference of dogcat-model@{number}: 4 images of {DATA_REPO}@{DATA_COMMIT[:12]}, "
-                           f"kept in {kept}.")
+    assert out.strip() == (f"Drift reference of dogcat-model@{number}: 4 images of {DATA_REPO}@{DATA_COMMIT[:12]} "
+                           f"(2 of them held out from training), kept in {kept}.")
     import numpy as np
 
     with np.load(kept, allow_pickle=False) as stored:
+        assert sorted(stored["held_out"]) == [False, False, True, True]
         assert stored["embeddings"].shape == (4, 32) and sorted(n.split("-", 1)[1] for n in stored["names"]) == [
             "cat.1.jpg", "cat.2.jpg", "dog.1.jpg", "dog.2.jpg"]

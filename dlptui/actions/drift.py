@@ -53,8 +53,8 @@ class VersionDrift:
         r = self.latest
         reference = self.reference or {}
         told = (f"{head}: {self.state}" + (f" since {text.timestamp(self.since)}" if self.state == stats.DRIFTING and self.since else "")
-                + f", p {_p(r['p_value'])} over its last {r['window']} predictions against {r['reference']} training images"
-                f" of {short(reference.get('data', ''))} (embeddings MMD² {r['mmd2']:.3g}, p {_p(r['p_embeddings'])};"
+                + f", p {_p(r['p_value'])} over its last {r['window']} predictions against {r['reference']}"
+                f" {'held-out' if r['reference'] == reference.get('held_out') else 'training'} images of {short(reference.get('data', ''))} (embeddings MMD² {r['mmd2']:.3g}, p {_p(r['p_embeddings'])};"
                 f" confidences KS {r['ks']:.2f}, p {_p(r['p_confidences'])}; score {r['score']:.1f}, alarm at {_alarm(r)})")
         if self.outliers is not None:
             told += f"; {self.outliers} outlier{'s' if self.outliers != 1 else ''} in its last {self.scored} predictions"
@@ -146,13 +146,14 @@ def _judge_version(platform, name: str, model: str, number: int, role: str, reco
         entry = {"reference": reference.computed, "last_id": 0, "state": None, "since": None, "series": []}
     rows = platform.serving.prediction_summaries(name, number, limit=stats.WINDOW + stats.STEP * (MOST - 1))
     rows = [r for r in rows if r.basis == reference.basis]
-    base = stats.Reference(reference.embeddings, reference.confidences)
+    base = stats.Reference(*drift_reference.drift_part(reference))
     moved = _judge_windows(base, rows, entry, record, number, role)
+    everything = stats.Reference(reference.embeddings, reference.confidences)
     record["versions"][str(number)] = entry
     scored = platform.serving.prediction_summaries(name, number, limit=OUTLIER_LAST)
     scored = [r for r in scored if r.basis == reference.basis]
-    rule = outlier_rule(base)
-    flagged = int(np.sum(outlier_scores(base, [r.embedding for r in scored]) > rule.threshold)) if scored else 0
+    rule = outlier_rule(everything)
+    flagged = int(np.sum(outlier_scores(everything, [r.embedding for r in scored]) > rule.threshold)) if scored else 0
     series = entry["series"]
     common = dict(reference=reference.to_json(), outliers=flagged, scored=len(scored), outlier_rule=rule.to_json(),
                   scores=tuple(p["score"] for p in series))

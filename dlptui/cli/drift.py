@@ -35,7 +35,9 @@ def drift(args, platform) -> int:
         if args.json:
             emit_json([m.to_json() for m in made])
         for m in [] if args.json else made:
+            held = int(m.held_out.sum())
             say(f"Drift reference of {text.model_ref(m.model, m.version)}: {m.images} images of {drifting.short(m.data)}"
+                + (f" ({held} of them held out from training)" if held else "")
                 + (f" ({m.skipped} skipped: not images the model server reads)" if m.skipped else "") + f", kept in {m.path}.")
         return 0
     if "@" in args.target:

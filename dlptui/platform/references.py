@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,10 +55,11 @@ class StoredReference:
     path: str
     embeddings: Any = field(repr=False, compare=False, default=None)  # numpy (n, 32)
     confidences: Any = field(repr=False, compare=False, default=None)  # numpy (n,)
+    held_out: Any = field(repr=False, compare=False, default=None)  # numpy (n,) bool: an image the training never saw
 
     def to_json(self) -> dict:
         return {"model": self.model, "version": self.version, "checkpoint": self.checkpoint_uuid, "data": self.data,
-                "images": self.images, "skipped": self.skipped, "computed": self.computed, "basis": self.basis,
+                "images": self.images, "held_out": int(self.held_out.sum()) if self.held_out is not None else 0, "skipped": self.skipped, "computed": self.computed, "basis": self.basis,
                 "path": self.path}
 
 
@@ -80,6 +81,7 @@ def load(config, version: ModelVersion) -> StoredReference | None:
         with np.load(path, allow_pickle=False) as stored:
             meta = json.loads(str(stored["meta"]))
             embeddings, confidences = stored["embeddings"].astype(float), stored["confidences"].astype(float)
+            held_out = stored["held_out"].astype(bool) if "held_out" in stored.files else np.zeros(len(confidences), bool)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError) as e:
@@ -88,7 +90,7 @@ def load(config, version: ModelVersion) -> StoredReference | None:
     return StoredReference(model=version.model, version=version.version, checkpoint_uuid=version.checkpoint_uuid,
                            data=meta.get("data", ""), images=len(confidences), skipped=int(meta.get("skipped", 0)),
                            computed=float(meta.get("computed", 0.0)), basis=meta.get("basis", ""), path=str(path),
-                           embeddings=embeddings, confidences=confidences)
+                           embeddings=embeddings, confidences=confidences, held_out=held_out)
 
 
 def _checkpoint_args(version: ModelVersion, checkpoint: Checkpoint | None) -> list[str]:
@@ -111,8 +113,10 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def compute(config, version: ModelVersion, checkpoint: Checkpoint | None, images: Mapping[str, bytes], data: str) -> StoredReference:
-    """Summarize `images` (file name -> bytes) with the version's model and keep them as its reference."""
+def compute(config, version: ModelVersion, checkpoint: Checkpoint | None, images: Mapping[str, bytes], data: str,
+            held_out: Collection[str] = ()) -> StoredReference:
+    """Summarize `images` (path -> bytes, of the commit `data`; `held_out`: those the training never saw) with the
+    version's model and keep them as its reference."""
     import numpy as np
 
     if config.read_only:
@@ -129,8 +133,9 @@ def compute(config, version: ModelVersion, checkpoint: Checkpoint | None, images
     with tempfile.TemporaryDirectory(prefix="reference-", dir=target.parent) as scratch:
         sample = Path(scratch) / "images"
         sample.mkdir()
-        for i, (name, content) in enumerate(sorted(images.items())):
-            (sample / f"{i:05d}-{Path(name).name}").write_bytes(content)
+        paths = sorted(images)
+        for i, name in enumerate(paths):
+            (sample / f"{i:05d}-{Path(name).name}").write_bytes(images[name])
         out = Path(scratch) / "reference.npz"
         argv = [sys.executable, str(resources.serving_dir() / "reference.py"), *args, "--images", str(sample), "--out", str(out)]
         try:
@@ -146,6 +151,7 @@ def compute(config, version: ModelVersion, checkpoint: Checkpoint | None, images
         counts = json.loads(done.stdout.strip().splitlines()[-1])
         with np.load(out, allow_pickle=False) as made:
             arrays = {k: made[k] for k in ("embeddings", "confidences", "names", "basis")}
+        arrays["held_out"] = np.array([paths[int(str(n)[:5])] in set(held_out) for n in arrays["names"]], dtype=bool)
         meta = {"model": version.model, "version": version.version, "checkpoint": version.checkpoint_uuid, "data": data,
                 "skipped": int(counts.get("skipped", 0)), "computed": time.time(), "basis": str(arrays["basis"])}
         buffer = io.BytesIO()
