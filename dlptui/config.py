@@ -3,6 +3,7 @@
     # ~/.config/dlptui/config.toml  (or $DLPTUI_CONFIG)
     profile = "local"                    # the default profile
     max_concurrent_experiments = 2       # local experiments training at once, platform-wide (default: cores // 2, at least 1)
+    drift_reference_on_deploy = true     # deploying computes the version's drift reference in the background
 
     [keymap]                             # binding id -> keys, see `?` in the console
     "app.quit" = "ctrl+q"
@@ -19,7 +20,8 @@
     ca_file = "~/.config/dlptui/cluster-ca.pem"   # a private CA trusted beyond the system roots
 
 Environment variables that win over the file: DLPTUI_PROFILE, DLPTUI_HOME (where the
-local profile keeps all its state), DLPTUI_READ_ONLY, DLPTUI_MAX_CONCURRENT_EXPERIMENTS, DET_MASTER,
+local profile keeps all its state), DLPTUI_READ_ONLY, DLPTUI_MAX_CONCURRENT_EXPERIMENTS,
+DLPTUI_DRIFT_REFERENCE_ON_DEPLOY, DET_MASTER,
 PACHD_ADDRESS, KUBECONFIG, DLPTUI_KUBE_CONTEXT, DLPTUI_ISTIO_INGRESS, DLPTUI_CA_FILE. Secrets (DET_PASS, DET_TOKEN,
 PACHD_TOKEN, DLPTUI_SERVING_TOKEN) are never read from this file, in any profile or at the top:
 only from the environment (or, on the cluster, a Kubernetes Secret: serving_token_secret for the token
@@ -83,6 +85,9 @@ class Config:
     # local experiments that train at once, on the whole platform (DLPTUI_HOME); one started beyond it is queued
     # until a slot frees. A search's own max_concurrent_trials still applies inside its one slot.
     max_concurrent_experiments: int = field(default_factory=lambda: default_max_concurrent())
+    # deploying a version starts computing its drift reference in the background (local profile); off: only
+    # `dlptui drift NAME --reference` computes it
+    drift_reference_on_deploy: bool = True
 
 
 def config_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -197,6 +202,11 @@ def load_config(
         cap = _cap(data["max_concurrent_experiments"], f"max_concurrent_experiments in {file}")
     else:
         cap = default_max_concurrent()
+    on_deploy = data.get("drift_reference_on_deploy", True)
+    if env.get("DLPTUI_DRIFT_REFERENCE_ON_DEPLOY"):
+        on_deploy = _truthy(env["DLPTUI_DRIFT_REFERENCE_ON_DEPLOY"])
+    elif not isinstance(on_deploy, bool):
+        raise InvalidInput(f"drift_reference_on_deploy in {file} must be true or false, not {on_deploy!r}.")
     return Config(
         profile=name,
         kind=kind,
@@ -207,6 +217,7 @@ def load_config(
         timeout_s=timeout,
         file=file if file.exists() else None,
         max_concurrent_experiments=cap,
+        drift_reference_on_deploy=on_deploy,
     )
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from seldon_core.flask_utils import SeldonMicroserviceException
 
+import embedding_summary
 from image_request import DEFAULT_MAX_PIXELS, BadRequest, image_from_message
 from prediction_log import PredictionLog
 
@@ -94,6 +95,7 @@ class DogCatModel:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         prediction_log: str = "",
         log_keep: int = 100_000,
+        prediction_summary: bool = True,
     ) -> None:
         if not checkpoint_dir and not checkpoint_uri:
             raise ValueError("Give checkpoint_dir (a local checkpoint folder) or checkpoint_uri (where the storage keeps it).")
@@ -112,6 +114,7 @@ class DogCatModel:
         self._loader_pid: int | None = None
         self._lock = threading.Lock()
         self._log = PredictionLog(prediction_log, log_keep) if prediction_log else None
+        self.prediction_summary = str(prediction_summary).lower() not in ("false", "0", "no", "off")
 
     # --- loading -------------------------------------------------------------
 
@@ -188,7 +191,7 @@ class DogCatModel:
     def predict_raw(self, request):
         grpc = not isinstance(request, (dict, list, str, bytes))
         start = time.perf_counter()
-        answer, status = None, 500
+        answer, status, summary = None, 500, None
         try:
             message = _proto_to_dict(request) if grpc else request
             try:
@@ -197,22 +200,22 @@ class DogCatModel:
                 raise SeldonMicroserviceException(e.message, status_code=e.status) from None
             if self._net is None:
                 self.health_status()  # raises the 503 that says why
-            answer = self.classify(image)
+            answer, summary = self._classify_and_summarize(image)
             status = 200
         except SeldonMicroserviceException as e:
             status = e.status_code
             raise
         finally:
             if self._log is not None:
-                self._record(request, grpc, answer, status, (time.perf_counter() - start) * 1000.0)
-        result = {"jsonData": answer, "meta": {}}
+                self._record(request, grpc, answer, status, (time.perf_counter() - start) * 1000.0, summary)
+        result = {"jsonData": answer, "meta": {"tags": embedding_summary.tags(summary)} if summary else {}}
         if grpc:
             from seldon_core.utils import json_to_seldon_message
 
             return json_to_seldon_message(result)
         return result
 
-    def _record(self, request, grpc: bool, answer: dict | None, status: int, latency_ms: float) -> None:
+    def _record(self, request, grpc: bool, answer: dict | None, status: int, latency_ms: float, summary=None) -> None:
         """One row of the prediction log; the log failing never fails the prediction."""
         import hashlib
 
@@ -236,22 +239,43 @@ class DogCatModel:
                 model=self.model_name, version=self.version, role=role, request_id=request_id,
                 input_sha256=hashlib.sha256(body).hexdigest(), input_bytes=len(body),
                 label=(answer or {}).get("label"), probabilities=(answer or {}).get("probabilities", {}),
-                latency_ms=latency_ms, status=status,
+                latency_ms=latency_ms, status=status, summary=summary,
             )
         except Exception as e:  # noqa: BLE001
             log.warning("the prediction log could not be written: %r", e)
 
     def classify(self, image) -> dict:
+        return self._classify_and_summarize(image)[0]
+
+    def _classify_and_summarize(self, image):
+        """(the answer, the request's embedding_summary.Summary or None): one forward pass, split before the head
+        when the summary is kept (the prediction log's drift and outlier figures), whole when it is not."""
         import torch
 
         if self.torch_threads > 0 and torch.get_num_threads() != self.torch_threads:
             torch.set_num_threads(self.torch_threads)  # OpenMP keeps the setting per thread
         batch = self._transform(image).unsqueeze(0)
         with torch.inference_mode():
-            probs = torch.softmax(self._net(batch).float(), dim=1)[0].tolist()
+            if self.prediction_summary:
+                logits, features = embedding_summary.forward(self._net, batch)
+            else:
+                logits, features = self._net(batch), None
+            probs = torch.softmax(logits.float(), dim=1)[0].tolist()
         probabilities = {name: round(p, 6) for name, p in zip(self._classes, probs)}
         label = max(probabilities, key=probabilities.get)
-        return {"label": label, "probabilities": probabilities, "model": self.model_name, "version": self.version}
+        answer = {"label": label, "probabilities": probabilities, "model": self.model_name, "version": self.version}
+        return answer, self._summary(logits, features)
+
+    def _summary(self, logits, features):
+        """The request's summary (the prediction log's row and the answer's meta.tags); None when it is off
+        (the parameter prediction_summary) or cannot be made, which never fails a prediction."""
+        if not self.prediction_summary:
+            return None
+        try:
+            return embedding_summary.summarize(logits, features)[0]
+        except Exception as e:  # noqa: BLE001
+            log.warning("the prediction's summary could not be made: %r", e)
+            return None
 
 
 def checkpoint_folder(uri: str, endpoint: str = "") -> Path:

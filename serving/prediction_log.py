@@ -8,6 +8,9 @@ workers never lose a row to each other. A row is committed before the answer lea
 server. Every PRUNE_EVERY rows a writer deletes what is older than the last `keep`.
 
 The schema is the contract with dlptui's reader (`dlptui/platform/local/prediction_log.py`).
+`embedding`, `confidence` and `basis` are the request's summary (embedding_summary.py: a projection
+of the model's embedding, 128 bytes, and its confidence; never the image), NULL for a failed request;
+a log written before they existed gets them added (SUMMARY_COLUMNS) when a server opens it.
 No dlptui import here: this module runs inside the model server (locally and in the image).
 """
 
@@ -32,12 +35,16 @@ CREATE TABLE IF NOT EXISTS predictions (
     label TEXT,
     probabilities TEXT NOT NULL,
     latency_ms REAL NOT NULL,
-    status INTEGER NOT NULL
+    status INTEGER NOT NULL,
+    embedding BLOB,
+    confidence REAL,
+    basis TEXT
 );
 CREATE INDEX IF NOT EXISTS predictions_time ON predictions (time);
 CREATE INDEX IF NOT EXISTS predictions_request ON predictions (request_id);
 """
 PRUNE_EVERY = 1000
+SUMMARY_COLUMNS = (("embedding", "BLOB"), ("confidence", "REAL"), ("basis", "TEXT"))
 
 
 def connect(path: str, timeout: float = 10.0) -> sqlite3.Connection:
@@ -45,7 +52,20 @@ def connect(path: str, timeout: float = 10.0) -> sqlite3.Connection:
     _use_wal(conn, timeout)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(SCHEMA)
+    _add_summary_columns(conn)
     return conn
+
+
+def _add_summary_columns(conn: sqlite3.Connection) -> None:
+    """The summary's columns on a log an older server made (another worker may add them at the same time)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(predictions)")}
+    for name, kind in SUMMARY_COLUMNS:
+        if name not in have:
+            try:
+                conn.execute(f"ALTER TABLE predictions ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as error:
+                if "duplicate column" not in str(error):
+                    raise
 
 
 def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
@@ -79,14 +99,17 @@ class PredictionLog:
         return self._conn
 
     def record(self, *, model: str, version: int, role: str, request_id: str, input_sha256: str, input_bytes: int,
-               label: str | None, probabilities: dict, latency_ms: float, status: int) -> None:
+               label: str | None, probabilities: dict, latency_ms: float, status: int,
+               summary=None) -> None:
+        """`summary`: the request's embedding_summary.Summary, or None (a failed request)."""
+        embedding, confidence, basis = (summary.embedding or None, summary.confidence, summary.basis or None) if summary else (None, None, None)
         row = (time.time(), model, int(version), role, request_id, input_sha256, int(input_bytes), label,
-               json.dumps(probabilities), float(latency_ms), int(status))
+               json.dumps(probabilities), float(latency_ms), int(status), embedding, confidence, basis)
         with self._lock:
             conn = self._connection()
             conn.execute(
                 "INSERT INTO predictions (time, model, version, role, request_id, input_sha256, input_bytes, label,"
-                " probabilities, latency_ms, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " probabilities, latency_ms, status, embedding, confidence, basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
             self._written += 1

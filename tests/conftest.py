@@ -6,6 +6,7 @@ the user's real state; `config` and `platform` give the local profile over that 
 
 from __future__ import annotations
 
+import os
 import pkgutil
 from pathlib import Path
 
@@ -13,6 +14,9 @@ import pytest
 
 import tests.fixtures
 
+# a deploy would start computing the version's drift reference in a background process that outlives the test;
+# the tests of that turn it on themselves (tests/test_drift_cli.py)
+os.environ.setdefault("DLPTUI_DRIFT_REFERENCE_ON_DEPLOY", "0")
 pytest.register_assert_rewrite("tests.helpers")  # its asserts report like a test's
 pytest_plugins = [f"tests.fixtures.{m.name}" for m in pkgutil.iter_modules(tests.fixtures.__path__)]
 

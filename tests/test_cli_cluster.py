@@ -202,3 +202,10 @@ def test_deploy_canary_and_rollback_with_a_dead_backend(serving_env, capsys, mon
         code, _, err = run(capsys, *CLUSTER, *argv)
         assert code == 5, err
         dead_sentence(err, f"The Determined master at http://{dead_address} does not answer")
+
+
+def test_drift_on_the_cluster_says_it_keeps_no_prediction_log(serving_env, capsys):
+    assert run(capsys, *CLUSTER, "deploy", "dogcat-model@1", "--name", "cli-drift")[0] == 0
+    code, out, err = run(capsys, *CLUSTER, "drift", "cli-drift")
+    assert code == 6 and out == "", err
+    dead_sentence(err, "The cluster keeps no prediction log dlptui can read, so the drift of cli-drift cannot be judged here")

@@ -181,6 +181,9 @@ def test_the_model_server_reads_its_checkpoint_from_storage_and_writes_only_to_t
         answer = backend.request("POST", "/api/v1.0/predictions", body, {"content-type": "application/json"}, timeout=60)
         assert answer.status_code == 200, answer.text
         assert (answer.json()["jsonData"]["model"], answer.json()["jsonData"]["version"]) == ("read-only-check", 4)
+        tags = answer.json()["meta"]["tags"]  # the request's summary, for Seldon's request logger (no log in a pod)
+        assert tags["dlptui.basis"].startswith("rp32x64-") and len(base64.b64decode(tags["dlptui.embedding"])) == 32 * 4
+        assert tags["dlptui.confidence"] == pytest.approx(max(answer.json()["jsonData"]["probabilities"].values()), abs=1e-6)
     finally:
         processes.stop_tree(backend.record)
         for path in [checkpoint, *checkpoint.rglob("*")]:

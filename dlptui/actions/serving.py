@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dlptui.actions import drift_reference
 from dlptui.actions.defaults import CANARY_TRAFFIC
 from dlptui.errors import InvalidInput, Unreachable
 from dlptui.platform import rules
@@ -73,12 +74,16 @@ def deploy(
     if canary is not None:
         deployment = set_canary(platform, name, model, canary if traffic else None, traffic)
         outcome = Outcome(deployment, outcome.change, version, outcome.previous)
+    drift_reference.start_on_deploy(platform, version)  # its drift reference, in the background (local profile)
     return outcome
 
 
 def switch(platform, name: str, model: str, ref: str | int) -> Deployment:
     """Move an existing deployment's primary to another version, without a failed request."""
-    return platform.serving.update(name, platform.registry.get_version(model, ref))
+    version = platform.registry.get_version(model, ref)
+    deployment = platform.serving.update(name, version)
+    drift_reference.start_on_deploy(platform, version)
+    return deployment
 
 
 def set_canary(platform, name: str, model: str, ref: str | int | None, traffic: int) -> Deployment:
@@ -86,7 +91,10 @@ def set_canary(platform, name: str, model: str, ref: str | int | None, traffic: 
     check_traffic(traffic)
     if ref is None or traffic == 0:
         return platform.serving.set_canary(name, None, 0)
-    return platform.serving.set_canary(name, platform.registry.get_version(model, ref), traffic)
+    version = platform.registry.get_version(model, ref)
+    deployment = platform.serving.set_canary(name, version, traffic)
+    drift_reference.start_on_deploy(platform, version)
+    return deployment
 
 
 def check_traffic(traffic: int) -> int:
@@ -192,7 +200,10 @@ def set_shadow(platform, name: str, model: str, ref: str | int | None) -> Deploy
     """Mirror every request of `name` to `model@ref` (answers dropped, predictions logged); None removes it."""
     if ref is None:
         return platform.serving.set_shadow(name, None)
-    return platform.serving.set_shadow(name, platform.registry.get_version(model, ref))
+    version = platform.registry.get_version(model, ref)
+    deployment = platform.serving.set_shadow(name, version)
+    drift_reference.start_on_deploy(platform, version)
+    return deployment
 
 
 def rollback(platform, name: str) -> tuple[Deployment, int]:

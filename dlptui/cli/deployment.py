@@ -57,6 +57,8 @@ def register(sub) -> None:
     pl.add_argument("name", metavar="NAME").completer = deployment_names
     pl.add_argument("--since", help="only predictions after this: an age (10m, 2h, 1d), an ISO time or epoch seconds")
     pl.add_argument("--limit", type=int, default=1000, help="at most this many, the latest (default 1000)")
+    pl.add_argument("--outliers", action="store_true",
+                    help="only the outliers: predictions far from every image of their version's drift reference")
     pl.add_argument("--json", action="store_true", help="print JSON Lines, one prediction per line")
     pl.set_defaults(func=predictions)
 
@@ -142,9 +144,10 @@ def describe(args, platform) -> int:
     figures = platform.serving.versions(args.name)
     lines = platform.serving.logs(args.name, args.lines)
     note = serving.alias_note(platform, deployment)
+    report = _drift(platform, args.name)
     if args.json:
         emit_json({**to_dict(deployment), "alias_note": note or None, "versions": serving.figures_json(figures),
-                   "log": lines})
+                   "drift": report.to_json(), "log": lines})
         return 0
     emit_object(deployment, False)
     if note:
@@ -153,12 +156,29 @@ def describe(args, platform) -> int:
     emit_table(figures, render.FIGURE_COLUMNS, False, title="versions")
     if sentence := serving.verdict(figures):
         say(sentence)
+    if report.note:
+        say(report.note)
+    for version in report.versions:
+        say(f"Drift: {version.sentence}")
+        if version.suggestion:
+            say(version.suggestion)
     shown = render.server_log(lines)
     say()
     say(f"the last {text.plural(len(shown), 'line')} of the model server's log (`dlptui deployment logs {deployment.name}`):")
     for line in shown:
         say(line)
     return 0
+
+
+def _drift(platform, name: str):
+    """The drift of the deployment's versions; a sentence in its note where it cannot be judged (never fails describe)."""
+    from dlptui.actions import drift
+    from dlptui.errors import PlatformError
+
+    try:
+        return drift.judge(platform, name)
+    except PlatformError as e:
+        return drift.DriftReport(name, note=f"Drift: {e}")
 
 
 def _show(args, deployment, sentence: str) -> int:
@@ -197,20 +217,39 @@ def rollback(args, platform) -> int:
 
 
 def history(args, platform) -> int:
-    emit_table(platform.serving.history(args.name), render.CHANGE_COLUMNS, args.json)
+    from dlptui.actions import drift
+
+    entries = platform.serving.history(args.name)
+    changes = _drift(platform, args.name).changes  # a version's drift verdict changing is an entry too
+    rows = sorted([*entries, *[drift.history_entry(c, entries[-1].model if entries else "") for c in changes]],
+                  key=lambda h: h.time)
+    emit_table(rows, render.CHANGE_COLUMNS, args.json)
     return 0
 
 
 def predictions(args, platform) -> int:
     import json
 
+    from dlptui.actions import drift
+
     since = predicting.parse_since(args.since) if args.since else None
     rows = predicting.logged(platform, args.name, since=since, limit=args.limit)
+    scored = drift.score(platform, args.name, rows)
+    if args.outliers:
+        scored = [s for s in scored if s.outlier]
     if args.json:
-        for row in rows:
-            say(json.dumps(to_dict(row)))
+        for s in scored:
+            say(json.dumps({**to_dict(s.prediction), "outlier": s.outlier, "outlier_score": s.score,
+                            "outlier_threshold": s.threshold}))
         return 0
-    emit_table(rows, render.LOGGED_COLUMNS, False, title=f"predictions of {args.name}")
+    rows = [s.prediction for s in scored]
+    flags = {s.prediction.id: s for s in scored}
+    outlier = render.Column("outlier", "OUTLIER", lambda p: None if flags[p.id].score is None else
+                            f"{'yes' if flags[p.id].outlier else 'no'} ({flags[p.id].score:.1f} / {flags[p.id].threshold:.1f})")
+    title = f"outliers of {args.name}" if args.outliers else f"predictions of {args.name}"
+    emit_table(rows, [*render.LOGGED_COLUMNS, outlier], False, title=title)
+    if args.outliers and not rows:
+        say(f"No outlier among the last {args.limit} predictions of {args.name} that have a drift reference.")
     return 0
 
 

@@ -422,6 +422,20 @@ class LoggedPrediction:
 
 
 @dataclass(frozen=True)
+class PredictionSummary:
+    """What an answered prediction looked like to its model (serving/embedding_summary.py), never the image: a
+    projection of its embedding, the top class's probability, and the projection's name."""
+
+    id: int
+    time: float
+    version: int
+    role: str
+    confidence: float
+    embedding: tuple[float, ...]
+    basis: str
+
+
+@dataclass(frozen=True)
 class DeploymentChange:
     """One entry of a deployment's history: who changed it, how, and the whole routing it left (the primary moved
     from `from_version` to `to_version`, or stayed; the canary with its share and the shadow after the change)."""

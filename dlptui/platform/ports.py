@@ -43,6 +43,7 @@ from dlptui.platform.model import (
     Node,
     Pipeline,
     Prediction,
+    PredictionSummary,
     Promotion,
     Repo,
     Service,
@@ -424,6 +425,22 @@ class Serving(Part, Protocol):
 
     def predictions(self, name: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:
         """The prediction log, oldest first: the last `limit` after `since`. NotAvailable where the profile keeps none."""
+        ...
+
+    def prediction_summaries(self, name: str, version: int | None = None, limit: int = 1000) -> list[PredictionSummary]:
+        """The summaries of the last `limit` answered predictions that carry one (of `version` when given), oldest
+        first. NotAvailable where the profile keeps no prediction log."""
+        ...
+
+    def drift_record(self, name: str) -> dict:
+        """What `save_drift_record` kept for the deployment ({} before the first). NotAvailable where the profile
+        keeps no prediction log."""
+        ...
+
+    @changes
+    def save_drift_record(self, name: str, record: dict) -> None:
+        """Keep the drift evaluations of the deployment (a JSON-ready mapping, actions/drift.py's), beside it and
+        gone with it."""
         ...
 
     def predict(self, name: str, image: bytes, filename: str = "image") -> Prediction:

@@ -317,6 +317,21 @@ class SeldonServing:
                if where else "set request_logger_url (DLPTUI_REQUEST_LOGGER_URL) to have Seldon's logger send them to a collector.")
         )
 
+    def prediction_summaries(self, name: str, version: int | None = None, limit: int = 1000) -> list:
+        self._get(name)
+        where = self.config.cluster.request_logger_url
+        raise NotAvailable(
+            f"The cluster keeps no prediction log dlptui can read, so the drift of {name} cannot be judged here: "
+            + (f"each answer's summary (meta.tags) goes with it to Seldon's request logger at {where}."
+               if where else "set request_logger_url (DLPTUI_REQUEST_LOGGER_URL) to have Seldon's logger keep each answer's summary.")
+        )
+
+    def drift_record(self, name: str) -> dict:
+        return self.prediction_summaries(name)  # type: ignore[return-value]  (raises the sentence)
+
+    def save_drift_record(self, name: str, record: dict) -> None:
+        self.prediction_summaries(name)
+
     def undeploy(self, name: str) -> None:
         try:
             self.kube.call(

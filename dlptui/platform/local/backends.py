@@ -27,7 +27,8 @@ from dlptui.platform.model import ModelVersion
 START_TIMEOUT_S = float(os.environ.get("DLPTUI_SERVING_START_TIMEOUT", "240"))
 # DLPTUI_SERVING_WORKERS (gunicorn workers of a model server, default 1), DLPTUI_TORCH_THREADS (torch CPU
 # threads of each, default: the cores over the workers) and
-# DLPTUI_SERVING_LOAD_RETRIES (attempts to load a model, default 5) tune the model servers.
+# DLPTUI_SERVING_LOAD_RETRIES (attempts to load a model, default 5) tune the model servers; DLPTUI_PREDICTION_SUMMARY=0
+# keeps no per-request summary (no drift, no outliers).
 
 
 PENDING = "pending.json"  # the model server being started in a deployment's folder
@@ -123,6 +124,8 @@ def start_backend(version: ModelVersion, folder: Path) -> Backend:
         {"name": "load_retries", "value": os.environ.get("DLPTUI_SERVING_LOAD_RETRIES", "5"), "type": "INT"},
         {"name": "prediction_log", "value": str((folder / "predictions.sqlite").resolve()), "type": "STRING"},
         {"name": "log_keep", "value": os.environ.get("DLPTUI_PREDICTION_LOG_KEEP", "100000"), "type": "INT"},
+        # each request's summary for drift and outliers (serving/embedding_summary.py); "0" turns it off
+        {"name": "prediction_summary", "value": os.environ.get("DLPTUI_PREDICTION_SUMMARY", "1"), "type": "STRING"},
     ]
     args = ["--grpc-workers", "0", "--workers", str(workers), "--threads", "4", "--parameters", json.dumps(parameters)]
     # the allow-listed environment: no secret of the console, no SELDON_DEBUG or FLASK_* (either makes

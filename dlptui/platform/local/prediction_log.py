@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import struct
 from pathlib import Path
 
 from dlptui.platform.local.sqlite import storage_error
-from dlptui.platform.model import LoggedPrediction
+from dlptui.platform.model import LoggedPrediction, PredictionSummary
 
 _SEEN: dict[tuple[str, str, int], tuple[tuple, object]] = {}  # (log, what, last) -> (newest id, result)
 COLUMNS = "id, time, model, version, role, request_id, input_sha256, input_bytes, label, probabilities, latency_ms, status"
@@ -76,6 +77,33 @@ def get(path: Path, deployment: str, ident: int) -> LoggedPrediction | None:
     if r is None:
         return None
     return LoggedPrediction(r[0], deployment, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9] or "{}"), r[10], r[11])
+
+
+def summaries(path: Path, version: int | None = None, limit: int = 1000) -> list[PredictionSummary]:
+    """The last `limit` answered predictions that carry a summary (of `version` when given), oldest first; none
+    from a log its servers wrote before summaries existed."""
+    conn = _connect(path)
+    if conn is None:
+        return []
+    try:
+        if "embedding" not in {row[1] for row in conn.execute("PRAGMA table_info(predictions)")}:
+            return []
+        where, args = ("AND version = ?", (int(version),)) if version is not None else ("", ())
+        rows = conn.execute(
+            "SELECT id, time, version, role, confidence, embedding, basis FROM predictions"
+            f" WHERE status = 200 AND embedding IS NOT NULL AND confidence IS NOT NULL {where} ORDER BY id DESC LIMIT ?",
+            (*args, max(0, int(limit))),
+        ).fetchall()
+    except sqlite3.DatabaseError as e:
+        _unusable(e, path)
+        return []
+    finally:
+        conn.close()
+    out = []
+    for ident, when, ver, role, confidence, blob, basis in reversed(rows):
+        if isinstance(blob, bytes) and blob and len(blob) % 4 == 0:  # anything else is not a server's summary
+            out.append(PredictionSummary(ident, when, ver, role, float(confidence), struct.unpack(f"<{len(blob) // 4}f", blob), basis or ""))
+    return out
 
 
 def _quantile(values: list[float], q: float) -> float | None:

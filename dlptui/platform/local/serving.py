@@ -4,6 +4,7 @@
     config.home/serving/<name>/envoy/             Envoy's bootstrap, the clusters and routes it follows, its admin socket
     config.home/serving/<name>/run/               the model servers' Unix sockets (0700): only Envoy and dlptui reach them
     config.home/serving/<name>/predictions.sqlite the prediction log every model server of the deployment writes
+    config.home/serving/<name>/drift.json         its versions' drift evaluations (drift_record.py)
     config.home/serving/<name>/logs/              one log per process
     config.home/serving/.locks/<name>             flock'ed while the deployment changes
 
@@ -26,7 +27,7 @@ import time
 from pathlib import Path
 
 from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError, Unreachable
-from dlptui.platform.local import backends, envoy, envoy_config, processes, prediction_log
+from dlptui.platform.local import backends, drift_record, envoy, envoy_config, processes, prediction_log
 from dlptui.platform.local.backends import Backend
 from dlptui.platform.local.deployment_folder import DeploymentFolders, checkpoints_of, who, routing_of
 from dlptui.platform.local.processes import ProcessRecord
@@ -39,6 +40,7 @@ from dlptui.platform.model import (
     LoggedPrediction,
     ModelVersion,
     Prediction,
+    PredictionSummary,
     Service,
     VersionFigures,
 )
@@ -183,6 +185,17 @@ class LocalServing(DeploymentFolders):
     def predictions(self, name: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:
         self._read(name)
         return prediction_log.read(self._folder(name) / "predictions.sqlite", name, since, limit)
+
+    def prediction_summaries(self, name: str, version: int | None = None, limit: int = 1000) -> list[PredictionSummary]:
+        self._read(name)
+        return prediction_log.summaries(self._folder(name) / "predictions.sqlite", version, limit)
+
+    def drift_record(self, name: str) -> dict:
+        self._read(name)
+        return drift_record.read(self._folder(name))
+
+    def save_drift_record(self, name: str, record: dict) -> None:
+        drift_record.write(self._folder(name), name, record)
 
     # --- changing ------------------------------------------------------------
 

@@ -9,7 +9,9 @@ lineage dialog. Under the table, the versions behind the selected deployment sid
 sparkline of requests per poll), then its server's log; both follow the selection on every
 poll. `g` promotes the canary (all traffic to it, the old version stopped), `A` aborts it,
 `h` sets or removes a shadow, `b` rolls back to the version served before, `w` shows the
-prediction log (Enter on a prediction: its lineage). Each change asks first.
+prediction log (Enter on a prediction: its lineage). Each change asks first. The drift line
+(widgets/drift_line.py) says whether each version drifts from its training data, with a sparkline
+of its drift scores and, when it drifts, what would retrain it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from dlptui.tui.dialogs.lineage import LineageDialog, follow, lineage_of
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.screens.flows import NO_VERSIONS, DeployFlow
 from dlptui.tui.shown import shown
+from dlptui.tui.widgets.drift_line import DriftLine, drift_report
 from dlptui.tui.widgets.pane import PaneLog
 from dlptui.tui.widgets.resource_table import ResourceTable, rendered
 from dlptui.tui.widgets.sparkline import Series, sparkline
@@ -76,6 +79,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         yield ResourceTable.of(DEPLOYMENTS, title="Deployments", id="deployments", classes="short")
         yield ResourceTable.of(FIGURES, title="Versions", id="versions", classes="short")
         yield Static("", id="verdict", markup=False)
+        yield DriftLine("", id="drift", markup=False)
         yield PaneLog("Server log", id="log", max_lines=LOG_LINES)
 
     @property
@@ -89,7 +93,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
 
     # -- polling -------------------------------------------------------------------
 
-    def fetch(self) -> tuple[list[Deployment], str | None, list[str], list[VersionFigures], str]:
+    def fetch(self) -> tuple[list[Deployment], str | None, list[str], list[VersionFigures], str, object]:
         part = self.platform.serving
         deployments = part.list_deployments()
         names = [d.name for d in deployments]
@@ -107,10 +111,10 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
             note = serving.alias_note(self.platform, chosen) if chosen is not None else ""
         except PlatformError:  # the registry does not answer: the rest still shows
             note = ""
-        return deployments, name, lines, figures, note
+        return deployments, name, lines, figures, note, drift_report(self.platform, name)
 
-    def show(self, data: tuple[list[Deployment], str | None, list[str], list[VersionFigures], str]) -> None:
-        deployments, name, lines, figures, note = data
+    def show(self, data: tuple[list[Deployment], str | None, list[str], list[VersionFigures], str, object]) -> None:
+        deployments, name, lines, figures, note, drift = data
         self.alias_note = note
         self.deployments = {d.name: d for d in deployments}
         self.table.update_rows(rendered(DEPLOYMENTS, deployments, key=lambda d: d.name,
@@ -120,6 +124,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         if name == self.log_of:
             self._show_log(name, lines)
             self._show_versions(name, figures)
+            self.query_one("#drift", DriftLine).show_report(drift)
         self._show_state()
 
     def _show_versions(self, name: str | None, figures: list[VersionFigures]) -> None:
