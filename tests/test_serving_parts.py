@@ -4,7 +4,6 @@ concurrent writers, --since, the cluster's per-version figures from a Prometheus
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

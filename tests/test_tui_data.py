@@ -59,7 +59,6 @@ async def test_create_upload_and_drill_down_to_the_files(config, platform, tmp_p
         await wait_for(pilot, lambda: commits.row_count == 1, what="the commit row")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, FilesScreen), what="the files screen")
-        tree = app.screen.query_one("#files", Tree)
         await wait_for(pilot, lambda: "pets/  3.9 KiB" in drawn(app)[0], what="the folder with the size below it")
         assert "b.txt" not in drawn(app)[0]  # a folder's entries are read when it opens
         await pilot.press("j", "enter")  # pets/
@@ -194,7 +193,7 @@ async def choose(pilot, tree: Tree, name: str) -> None:
     """Move the tree's cursor onto the file called `name` (its folder open) and press Enter."""
     def find(node):
         for child in node.children:
-            if child.data is not None and getattr(child.data, "path", "").endswith("/" + name):
+            if child.data is not None and getattr(child.data, "path", "").rstrip("/").endswith("/" + name):
                 return child
             if child.children:
                 child.expand()
@@ -223,6 +222,8 @@ async def test_the_file_tree_sorts_naturally_previews_and_saves(config, platform
     app = make_app(config, platform, start="data")
     async with app.run_test(size=SIZE) as pilot:
         tree = await open_files(pilot, app, "pets")
+        await choose(pilot, tree, "train")  # a folder's entries are read when it opens
+        await wait_for(pilot, lambda: "cat.10.jpg" in drawn(app)[0], what="train/ open")
         screen = drawn(app)[0]
         order = [screen.index(f"cat.{n}.jpg") for n in (1, 2, 10)]
         assert order == sorted(order), screen  # cat.2 before cat.10, as a person counts

@@ -106,7 +106,7 @@ async def test_the_focused_pane_is_marked_and_the_footer_says_where_tab_goes(con
         await wait_for(pilot, lambda: "─ ▶ Nodes ─" in drawn(app)[0], what="the focused pane's mark")
         text = drawn(app)[0]
         assert "─ Services ─" in text and "─ ▶ Services ─" not in text  # one pane is marked
-        assert "tab → Services" in footer(text)  # where tab takes the focus
+        await wait_for(pilot, lambda: "tab → Services" in footer(drawn(app)[0]), what="the footer naming where tab goes")
         await pilot.press("tab")
         await wait_for(pilot, lambda: "─ ▶ Services ─" in drawn(app)[0], what="the mark on the next pane")
         assert "─ Nodes ─" in drawn(app)[0]

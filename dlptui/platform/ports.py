@@ -47,6 +47,7 @@ from dlptui.platform.model import (
     Promotion,
     Repo,
     Service,
+    Trial,
     VersionFigures,
     Workload,
 )

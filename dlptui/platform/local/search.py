@@ -34,7 +34,6 @@ restarted runner takes the same decisions.
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from dataclasses import dataclass, field
