@@ -196,6 +196,7 @@ def start_background(config, version: ModelVersion) -> bool:
     argv = [sys.executable, "-m", "dlptui", "--profile", config.profile, "drift", f"{version.model}@{version.version}",
             "--reference"]
     extra = {k: os.environ[k] for k in ("DLPTUI_CONFIG", "DLPTUI_REFERENCE_TIMEOUT") if k in os.environ}
-    record = processes.spawn(argv, marker.with_suffix(".log"), cwd=marker.parent, env=processes.child_env(extra), part="drift")
+    record = processes.spawn(argv, marker.with_suffix(".log"), cwd=marker.parent, env=processes.child_env(extra), part="drift",
+                             home=config.home)
     processes.write_json(marker, record.to_json())
     return True
