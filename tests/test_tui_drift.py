@@ -16,6 +16,7 @@ NAME = "drift-tui"
 
 async def test_the_drift_line_turns_red_with_its_sparkline_and_the_retrain_suggestion(trained_platform):
     from dlptui.actions import drift_reference
+    from dlptui.tui.dialogs.confirm import ConfirmDialog
     from dlptui.tui.screens.deployments import DeploymentsScreen
 
     platform = trained_platform
@@ -31,6 +32,10 @@ async def test_the_drift_line_turns_red_with_its_sparkline_and_the_retrain_sugge
             line = screen.query_one("#drift")
             await wait_for(pilot, lambda: "is not computed yet; `dlptui drift drift-tui --reference` computes it"
                            in str(line.content), what="the line saying there is no reference")
+            await pilot.press("R")  # nothing drifts yet: nothing to retrain, and nothing started
+            await wait_for(pilot, lambda: any(n.message == "No version of drift-tui drifts from its training data: nothing to "
+                                              "retrain." for n in app._notifications), what="the sentence that nothing drifts")
+            assert [e.id for e in platform.training.list_experiments()] == [experiment.id]
             drift_reference.compute(platform, NAME)
             send(endpoint, held_back(100))
             send(endpoint, inverted(200))
@@ -44,5 +49,22 @@ async def test_the_drift_line_turns_red_with_its_sparkline_and_the_retrain_sugge
             assert suggestion.startswith("Version 1 drifts from the data it was trained on"), suggestion
             styles = {str(span.style) for span in line.content.spans}
             assert "bold red" in styles
+
+            # R does what the suggestion says, once asked: the demo model on the newest commit of its training data
+            await pilot.press("R")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+            question = str(app.screen.query_one("#question").content)
+            assert question.startswith("Version 1 of drift-tui drifts from its training data. Train the demo model on "
+                                       f"{experiment.data_repo}@{experiment.data_commit[:12]}"), question
+            await pilot.press("y")
+            await wait_for(pilot, lambda: len(platform.training.list_experiments()) == 2, what="the retrain experiment")
+            started = next(e for e in platform.training.list_experiments() if e.id != experiment.id)
+            platform.training.kill(started.id)
+            assert (started.data_repo, started.data_commit) == (experiment.data_repo, experiment.data_commit)
+            await wait_for(pilot, lambda: any(n.message.startswith(f"Started experiment {started.id} on ")
+                                              for n in app._notifications), what="the notification")
     finally:
+        for e in platform.training.list_experiments():
+            if not e.state.terminal:
+                platform.training.kill(e.id)
         platform.serving.undeploy(NAME)

@@ -21,7 +21,7 @@ from dlptui import text
 from dlptui.actions import drift_reference
 from dlptui.analysis import drift as stats
 from dlptui.analysis.outliers import outlier_rule, outlier_scores
-from dlptui.errors import NotAvailable, PlatformError, ReadOnlyError
+from dlptui.errors import InvalidInput, NotAvailable, PlatformError, ReadOnlyError
 
 MOST = 10  # windows judged by one look
 SERIES_KEEP = 120  # evaluations kept per version (the sparkline, `drift --since`)
@@ -44,6 +44,7 @@ class VersionDrift:
     outlier_rule: dict | None = None
     note: str = ""  # why there is no verdict
     suggestion: str = ""  # what to do about a drift, with its numbers
+    retrain_on: str = ""  # the data commit (repo@commit) the suggestion would train on
 
     @property
     def sentence(self) -> str:
@@ -63,7 +64,8 @@ class VersionDrift:
     def to_json(self) -> dict:
         return {"version": self.version, "role": self.role, "state": self.state, "latest": self.latest, "since": self.since,
                 "scores": list(self.scores), "reference": self.reference, "outliers": self.outliers, "scored": self.scored,
-                "outlier_rule": self.outlier_rule, "note": self.note, "suggestion": self.suggestion}
+                "outlier_rule": self.outlier_rule, "note": self.note, "suggestion": self.suggestion,
+                "retrain_on": self.retrain_on or None}
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,7 @@ def _with_suggestion(platform, found: VersionDrift, data: str) -> VersionDrift:
         newest = platform.data.inspect_commit(repo, trained.branch or "master")
     except PlatformError:
         trained = newest = None
+    retrain_on = f"{repo}@{newest.id}" if newest is not None else ""
     if newest is not None and newest.id != trained.id:
         how = (f"retrain on the newest data commit, {repo}@{newest.id[:12]}: `dlptui train --data {repo}@{newest.id[:12]}`")
     else:
@@ -215,8 +218,22 @@ def _with_suggestion(platform, found: VersionDrift, data: str) -> VersionDrift:
         loop = f"; the retrain pipeline {RETRAIN_PIPELINE} trains on each new commit of {repo} by itself"
     except PlatformError:
         loop = f", or turn on retrain on commit (`dlptui pipeline create -f {RETRAIN_PIPELINE}`)"
-    return replace(found, suggestion=f"Version {found.version} drifts from the data it was trained on ({short(data)}): "
-                                     f"{numbers}; {how}{loop}. Nothing retrains by itself.")
+    return replace(found, retrain_on=retrain_on,
+                   suggestion=f"Version {found.version} drifts from the data it was trained on ({short(data)}): "
+                              f"{numbers}; {how}{loop}. Nothing retrains by itself.")
+
+
+def retrain(platform, version: VersionDrift):
+    """What the suggestion says, done when a person asks for it (R on the Deployments screen): an experiment of the
+    demo config on the newest commit of the data the drifting version was trained on. The started Experiment."""
+    from dlptui.actions import training
+    from dlptui.platform.model import DataRef
+
+    if not version.retrain_on:
+        raise InvalidInput(f"Version {version.version} has no data commit to retrain on; `dlptui train --data REPO@COMMIT` "
+                           "names one.")
+    repo, _, commit = version.retrain_on.partition("@")
+    return training.start(platform, data=DataRef(repo, commit), name=f"retrain-v{version.version}-drift")
 
 
 def history_entry(change: dict, model: str):

@@ -27,7 +27,7 @@ from dlptui.errors import PlatformError
 from dlptui.platform.model import Deployment, DeploymentState, VersionFigures
 from dlptui.render import Column, pick
 from dlptui.render import serving as render
-from dlptui.text import MISSING, canary, model_ref
+from dlptui.text import MISSING, canary, data_ref, model_ref
 from dlptui.tui.dialogs.deploy import Target, VersionDialog
 from dlptui.tui.dialogs.lineage import LineageDialog, follow, lineage_of
 from dlptui.tui.screens.base import BaseScreen
@@ -52,7 +52,8 @@ STATE_STYLE = {
 class DeploymentsScreen(DeployFlow, BaseScreen):
     TITLE = "Deployments"
     POLL_SECONDS = 2.0
-    MUTATING = frozenset({"new", "switch", "canary", "delete", "promote_canary", "abort_canary", "shadow", "rollback"})
+    MUTATING = frozenset({"new", "switch", "canary", "delete", "promote_canary", "abort_canary", "shadow", "rollback",
+                          "retrain"})
 
     BINDINGS = [
         Binding("n", "new", "Deploy", id="deployments.deploy"),
@@ -65,6 +66,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         Binding("h", "shadow", "Shadow", id="deployments.shadow"),
         Binding("b", "rollback", "Roll back", id="deployments.rollback"),
         Binding("w", "predictions", "Predictions", id="deployments.predictions"),
+        Binding("R", "retrain", "Retrain drifting", id="deployments.retrain"),
     ]
 
     def __init__(self) -> None:
@@ -74,6 +76,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         self._log_shown: tuple[str | None, list[str]] = (None, [])
         self.trends: dict[tuple[str, str, int], Series] = {}  # (deployment, role, version) -> requests per poll
         self.alias_note = ""  # the sentence when the alias the deployment was made by names another version
+        self.drift = None  # the drift report on show (actions.drift.DriftReport), for R
 
     def compose_body(self) -> ComposeResult:
         yield ResourceTable.of(DEPLOYMENTS, title="Deployments", id="deployments", classes="short")
@@ -125,6 +128,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
             self._show_log(name, lines)
             self._show_versions(name, figures)
             self.query_one("#drift", DriftLine).show_report(drift)
+            self.drift = drift
         self._show_state()
 
     def _show_versions(self, name: str | None, figures: list[VersionFigures]) -> None:
@@ -263,6 +267,28 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         self.confirm(f"Promote the canary of {d.name}: all traffic to version {d.canary_version}, version {d.version} stopped?",
                      lambda: self.call(serving.alias_would_drift, self.platform, d,
                                        then=lambda drift: alias_too() if drift else promote(False)))
+
+    def action_retrain(self) -> None:
+        """What the drift line suggests, when a person asks: train on the newest commit of the drifting version's data."""
+        from dlptui.actions import drift
+
+        d = self._need_selected()
+        if d is None:
+            return
+        shown_for = self.drift if self.drift is not None and self.drift.deployment == d.name else None
+        drifting = [v for v in (shown_for.drifting if shown_for else []) if v.retrain_on]
+        if not drifting:
+            self.notify(f"No version of {d.name} drifts from its training data: nothing to retrain.", severity="warning")
+            return
+        version = drifting[0]
+
+        def started(experiment) -> None:
+            self.notify(f"Started experiment {experiment.id} on {data_ref(experiment.data_repo, experiment.data_commit)} "
+                        "(3 shows it).")
+
+        ref = data_ref(*version.retrain_on.split("@", 1))
+        self.confirm(f"Version {version.version} of {d.name} drifts from its training data. Train the demo model on {ref} now?",
+                     lambda: self.call(drift.retrain, self.platform, version, then=started))
 
     def action_abort_canary(self) -> None:
         d = self._need_selected()
