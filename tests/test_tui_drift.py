@@ -32,7 +32,7 @@ async def test_the_drift_line_turns_red_with_its_sparkline_and_the_retrain_sugge
             line = screen.query_one("#drift")
             await wait_for(pilot, lambda: "is not computed yet; `dlptui drift drift-tui --reference` computes it"
                            in str(line.content), what="the line saying there is no reference")
-            await pilot.press("R")  # nothing drifts yet: nothing to retrain, and nothing started
+            await pilot.press("T")  # nothing drifts yet: nothing to retrain, and nothing started
             await wait_for(pilot, lambda: any(n.message == "No version of drift-tui drifts from its training data: nothing to "
                                               "retrain." for n in app._notifications), what="the sentence that nothing drifts")
             assert [e.id for e in platform.training.list_experiments()] == [experiment.id]
@@ -51,7 +51,7 @@ async def test_the_drift_line_turns_red_with_its_sparkline_and_the_retrain_sugge
             assert "bold red" in styles
 
             # R does what the suggestion says, once asked: the demo model on the newest commit of its training data
-            await pilot.press("R")
+            await pilot.press("T")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
             question = str(app.screen.query_one("#question").content)
             assert question.startswith("Version 1 of drift-tui drifts from its training data. Train the demo model on "

@@ -224,7 +224,7 @@ def _with_suggestion(platform, found: VersionDrift, data: str) -> VersionDrift:
 
 
 def retrain(platform, version: VersionDrift):
-    """What the suggestion says, done when a person asks for it (R on the Deployments screen): an experiment of the
+    """What the suggestion says, done when a person asks for it (T on the Deployments screen): an experiment of the
     demo config on the newest commit of the data the drifting version was trained on. The started Experiment."""
     from dlptui.actions import training
     from dlptui.platform.model import DataRef

@@ -66,7 +66,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         Binding("h", "shadow", "Shadow", id="deployments.shadow"),
         Binding("b", "rollback", "Roll back", id="deployments.rollback"),
         Binding("w", "predictions", "Predictions", id="deployments.predictions"),
-        Binding("R", "retrain", "Retrain drifting", id="deployments.retrain"),
+        Binding("T", "retrain", "Retrain drifting", id="deployments.retrain"),
     ]
 
     def __init__(self) -> None:
@@ -76,7 +76,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         self._log_shown: tuple[str | None, list[str]] = (None, [])
         self.trends: dict[tuple[str, str, int], Series] = {}  # (deployment, role, version) -> requests per poll
         self.alias_note = ""  # the sentence when the alias the deployment was made by names another version
-        self.drift = None  # the drift report on show (actions.drift.DriftReport), for R
+        self.drift = None  # the drift report on show (actions.drift.DriftReport), for T
 
     def compose_body(self) -> ComposeResult:
         yield ResourceTable.of(DEPLOYMENTS, title="Deployments", id="deployments", classes="short")
@@ -269,7 +269,8 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
                                        then=lambda drift: alias_too() if drift else promote(False)))
 
     def action_retrain(self) -> None:
-        """What the drift line suggests, when a person asks: train on the newest commit of the drifting version's data."""
+        """What the drift line suggests, when a person asks (T: retrain, as on the Pipelines screen): train on the newest
+        commit of the drifting version's data."""
         from dlptui.actions import drift
 
         d = self._need_selected()
