@@ -149,9 +149,7 @@ class DogCatModel:
 
         if self.torch_threads > 0:
             torch.set_num_threads(self.torch_threads)
-        folder = Path(self.checkpoint_dir) if self.checkpoint_dir else checkpoint_folder(self.checkpoint_uri, self.storage_endpoint)
-        if not (folder / "state_dict.pth").is_file():
-            raise FileNotFoundError(f"{folder} is not a Determined checkpoint folder (no state_dict.pth)")
+        folder = model_folder(self.checkpoint_dir, self.checkpoint_uri, self.storage_endpoint)
         # The trial's load_model reads the checkpoint's state dict into build_model(hparams): the
         # same weights det.pytorch.load_trial_from_checkpoint_path restores, without building the
         # whole trial (whose constructor fetches the training data).
@@ -276,6 +274,15 @@ class DogCatModel:
         except Exception as e:  # noqa: BLE001
             log.warning("the prediction's summary could not be made: %r", e)
             return None
+
+
+def model_folder(checkpoint_dir: str, checkpoint_uri: str, storage_endpoint: str = "") -> Path:
+    """The checkpoint folder a model server (or its reference computation) loads: `checkpoint_dir` as it is, else the
+    folder of `checkpoint_uri`; FileNotFoundError when it holds no state dict."""
+    folder = Path(checkpoint_dir) if checkpoint_dir else checkpoint_folder(checkpoint_uri, storage_endpoint)
+    if not (folder / "state_dict.pth").is_file():
+        raise FileNotFoundError(f"{folder} is not a Determined checkpoint folder (no state_dict.pth)")
+    return folder
 
 
 def checkpoint_folder(uri: str, endpoint: str = "") -> Path:

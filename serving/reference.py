@@ -52,14 +52,12 @@ def compute(args) -> dict:
 
     import embedding_summary
     import model_def
-    from dogcat_model import checkpoint_folder
+    from dogcat_model import model_folder
     from image_request import BadRequest, decode_image
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    folder = Path(args.checkpoint_dir) if args.checkpoint_dir else checkpoint_folder(args.checkpoint_uri, args.storage_endpoint)
-    if not (folder / "state_dict.pth").is_file():
-        raise FileNotFoundError(f"{folder} is not a Determined checkpoint folder (no state_dict.pth)")
+    folder = model_folder(args.checkpoint_dir, args.checkpoint_uri, args.storage_endpoint)
     net, hparams = model_def.load_model(folder)
     transform = model_def.eval_transform(hparams)
     names, tensors, summaries, skipped = [], [], [], 0
