@@ -366,7 +366,11 @@ def runner_record(pp, timeout=RUNNER_S):
         record = pp.pipelines.runner_record()
         if record is not None and processes.alive(record):
             return record
-        assert time.monotonic() < deadline, "no runner recorded itself"
+        if time.monotonic() >= deadline:  # what the home says about its runner, for whoever reads the failure
+            log = pp.pipelines.root / "runner.log"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no runner.log)"
+            raise AssertionError(f"no runner recorded itself: lock held {pp.pipelines.runner_running()}, starting "
+                                 f"{pp.pipelines._starting()}, record {record}; runner.log ends:\n{tail}")
         time.sleep(0.05)
 
 
