@@ -419,6 +419,26 @@ class LoggedPrediction:
     probabilities: dict[str, float]
     latency_ms: float
     status: int  # the HTTP status answered
+    puid: str = ""  # the client's own Seldon meta.puid, when it sent one
+    image_sha256: str = ""  # of the image's own bytes (a binData request), "" otherwise
+    truth: str | None = None  # the right label, where feedback came back
+    reward: float | None = None  # the reward feedback gave
+    feedback_time: float | None = None  # when the (last) feedback came
+
+    @property
+    def right(self) -> bool | None:
+        """Whether the answer was right, where feedback told the truth."""
+        return None if self.truth is None or self.label is None else self.truth == self.label
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """Ground truth for one logged prediction: `prediction` names it (its id in the log, the client's Seldon
+    puid, or the sha256 of its image: the newest answer to it); `label` the right answer and/or `reward`."""
+
+    prediction: str
+    label: str | None = None
+    reward: float | None = None
 
 
 @dataclass(frozen=True)
@@ -459,6 +479,7 @@ class Prediction:
     latency_ms: float | None = None
     version: int | None = None  # which version answered (a canary shows here)
     error: str | None = None
+    id: str | None = None  # the prediction's id for feedback (Seldon's meta.puid: the prediction log's id locally)
 
 
 # --- cluster -----------------------------------------------------------------

@@ -38,14 +38,35 @@ def _unusable(error: sqlite3.DatabaseError, path: Path) -> None:
         raise broken from None
 
 
+def _select(conn: sqlite3.Connection) -> str:
+    """The columns of a prediction with its feedback; what a log written before puid, image_sha256 or feedback
+    existed lacks reads as NULL."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(predictions)")}
+    extra = ", ".join(f"p.{c}" if c in have else "NULL" for c in ("puid", "image_sha256"))
+    feedback = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'feedback'").fetchone()
+    given = "f.truth, f.reward, f.time" if feedback else "NULL, NULL, NULL"
+    joined = " LEFT JOIN feedback f ON f.prediction_id = p.id" if feedback else ""
+    columns = ", ".join(f"p.{c.strip()}" for c in COLUMNS.split(","))
+    return f"SELECT {columns}, {extra}, {given} FROM predictions p{joined}"
+
+
+def _logged(r, deployment: str) -> LoggedPrediction:
+    return LoggedPrediction(
+        id=r[0], deployment=deployment, time=r[1], model=r[2], version=r[3], role=r[4], request_id=r[5],
+        input_sha256=r[6], input_bytes=r[7], label=r[8], probabilities=json.loads(r[9] or "{}"),
+        latency_ms=r[10], status=r[11], puid=r[12] or "", image_sha256=r[13] or "", truth=r[14], reward=r[15],
+        feedback_time=r[16],
+    )
+
+
 def read(path: Path, deployment: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:
-    """The last `limit` predictions (after `since`, seconds since the epoch), oldest first."""
+    """The last `limit` predictions (after `since`, seconds since the epoch), oldest first, with their feedback."""
     conn = _connect(path)
     if conn is None:
         return []
     try:
         rows = conn.execute(
-            f"SELECT {COLUMNS} FROM predictions WHERE time > ? ORDER BY id DESC LIMIT ?",
+            f"{_select(conn)} WHERE p.time > ? ORDER BY p.id DESC LIMIT ?",
             (float(since or 0.0), max(0, int(limit))),
         ).fetchall()
     except sqlite3.DatabaseError as e:
@@ -53,14 +74,7 @@ def read(path: Path, deployment: str, since: float | None = None, limit: int = 1
         return []
     finally:
         conn.close()
-    return [
-        LoggedPrediction(
-            id=r[0], deployment=deployment, time=r[1], model=r[2], version=r[3], role=r[4], request_id=r[5],
-            input_sha256=r[6], input_bytes=r[7], label=r[8], probabilities=json.loads(r[9] or "{}"),
-            latency_ms=r[10], status=r[11],
-        )
-        for r in reversed(rows)
-    ]
+    return [_logged(r, deployment) for r in reversed(rows)]
 
 
 def get(path: Path, deployment: str, ident: int) -> LoggedPrediction | None:
@@ -68,15 +82,42 @@ def get(path: Path, deployment: str, ident: int) -> LoggedPrediction | None:
     if conn is None:
         return None
     try:
-        r = conn.execute(f"SELECT {COLUMNS} FROM predictions WHERE id = ?", (int(ident),)).fetchone()
+        r = conn.execute(f"{_select(conn)} WHERE p.id = ?", (int(ident),)).fetchone()
     except sqlite3.DatabaseError as e:
         _unusable(e, path)
         return None
     finally:
         conn.close()
-    if r is None:
+    return None if r is None else _logged(r, deployment)
+
+
+def find(path: Path, deployment: str, key: str) -> LoggedPrediction | None:
+    """The answered prediction (not a shadow's) feedback names by `key`, as the model server finds it
+    (serving/prediction_log.py `find`): a 64-digit hex key is an image's sha256 (its newest answer), anything else
+    the client's puid, else the log's id; None when the log holds no such prediction."""
+    conn = _connect(path)
+    if conn is None:
         return None
-    return LoggedPrediction(r[0], deployment, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9] or "{}"), r[10], r[11])
+    answered = "p.status = 200 AND p.role != 'shadow'"
+    key = str(key).strip()
+    try:
+        select = _select(conn)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(predictions)")}
+        r = None
+        if len(key) == 64 and all(c in "0123456789abcdef" for c in key.lower()):
+            if "image_sha256" in have:
+                r = conn.execute(f"{select} WHERE p.image_sha256 = ? AND {answered} ORDER BY p.id DESC LIMIT 1", (key.lower(),)).fetchone()
+        else:
+            if key and "puid" in have:
+                r = conn.execute(f"{select} WHERE p.puid = ? AND {answered} ORDER BY p.id DESC LIMIT 1", (key,)).fetchone()
+            if r is None and key.isdigit():
+                r = conn.execute(f"{select} WHERE p.id = ? AND {answered}", (int(key),)).fetchone()
+    except sqlite3.DatabaseError as e:
+        _unusable(e, path)
+        return None
+    finally:
+        conn.close()
+    return None if r is None else _logged(r, deployment)
 
 
 def summaries(path: Path, version: int | None = None, limit: int = 1000) -> list[PredictionSummary]:
