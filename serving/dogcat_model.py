@@ -258,9 +258,9 @@ class DogCatModel:
         against the prediction it answers (feedback_request.py); 400 for a message that names none or carries a
         label the answering version does not have, 404 for a prediction the log does not hold. A second
         feedback for a prediction replaces the first."""
-        from google.protobuf import json_format
+        from seldon_core.utils import feedback_to_json, json_to_seldon_message
 
-        message = feedback if isinstance(feedback, dict) else json_format.MessageToDict(feedback)
+        message = feedback if isinstance(feedback, dict) else feedback_to_json(feedback)
         try:
             said = feedback_request.parse_feedback(message)
         except BadRequest as e:
@@ -277,8 +277,6 @@ class DogCatModel:
                 f"The model has no label {said.truth!r}; its labels are {', '.join(sorted(probabilities))}.", status_code=400)
         self._log.record_feedback(ident, said.truth, said.reward)
         result = {"jsonData": {"prediction": ident, "truth": said.truth, "reward": said.reward}, "meta": {"puid": said.puid or str(ident)}}
-        from seldon_core.utils import json_to_seldon_message
-
         return json_to_seldon_message(result)
 
     def classify(self, image) -> dict:

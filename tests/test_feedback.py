@@ -94,3 +94,61 @@ def test_the_feedback_path_keeps_the_prediction_body_rules(port):
         assert empty.status_code == 400
         other = http.post(url, json={"truth": {"strData": "cat"}}, headers={"host": "evil.example"})
         assert other.status_code == 403
+
+
+@pytest.fixture
+def cli_home(served, monkeypatch):
+    """The CLI in this process, on the session's serving home (its deployment already up)."""
+    home = served.config.home
+    monkeypatch.setenv("DLPTUI_HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.delenv("DLPTUI_PROFILE", raising=False)
+    monkeypatch.delenv("DLPTUI_CONFIG", raising=False)
+    return home
+
+
+def test_the_cli_predicts_with_ids_and_takes_feedback_for_one_or_a_file(served, cli_home, capsys, tmp_path):
+    from tests.helpers import run, run_json
+
+    first, second = tmp_path / "red.jpg", tmp_path / "blue.png"
+    first.write_bytes(image_bytes((220, 20, 20)))
+    second.write_bytes(image_bytes((20, 20, 220), fmt="PNG"))
+    rows = run_json(capsys, "predict", str(first), str(second), "--deployment", DEPLOYMENT)
+    assert [r["image"] for r in rows] == [str(first), str(second)] and all(r["id"].isdigit() for r in rows), rows
+    one, two = rows
+
+    code, out, err = run(capsys, "feedback", f"{DEPLOYMENT}#{one['id']}", "--label", "dog")
+    right = "right" if one["label"] == "dog" else "wrong"
+    assert (code, err) == (0, "") and out == f"Recorded for {DEPLOYMENT}#{one['id']}: the right label is dog; the model said {one['label']} ({right}).\n"
+
+    labels = tmp_path / "labels.csv"
+    sha = hashlib.sha256(second.read_bytes()).hexdigest()
+    labels.write_text(f"prediction,label\n{one['id']},cat\n{sha},cat\n")
+    [a, b] = run_json(capsys, "feedback", DEPLOYMENT, "--file", str(labels))
+    assert (a["id"], a["truth"], b["id"], b["truth"]) == (int(one["id"]), "cat", int(two["id"]), "cat"), (a, b)
+    code, out, _ = run(capsys, "predictions", DEPLOYMENT, "--limit", "5")
+    assert "TRUTH" in out.splitlines()[1] and f"cat ({'right' if one['label'] == 'cat' else 'wrong'})" in out, out
+
+
+@pytest.mark.parametrize("argv, code, words", [
+    (["{d}#999999999", "--label", "cat"], 3, "has no answered prediction '999999999'"),
+    (["{d}#{id}", "--label", "horse"], 2, "has no label 'horse'; its labels are cat, dog."),
+    (["{d}#{id}"], 2, "--label LABEL"),
+    (["nowhere#{id}", "--label", "cat"], 3, "nowhere"),
+    (["{d}", "--file", "{tmp}/missing.csv"], 3, "There is no file"),
+    (["{d}", "--file", "{tmp}/bad.csv"], 2, "bad.csv line 3 has 1 values"),
+    (["{d}", "--file", "{tmp}/unknown.csv"], 3, f"unknown.csv: Deployment {DEPLOYMENT!r} has no answered prediction '999999999'"),
+    (["{d}", "--file", "{tmp}/horse.csv"], 2, "horse.csv: The model of"),
+])
+def test_bad_feedback_on_the_cli_is_one_sentence_and_records_nothing(served, cli_home, capsys, tmp_path, argv, code, words):
+    from tests.helpers import run
+
+    prediction = served.serving.predict(DEPLOYMENT, image_bytes((120, 120, 120)), "grey.jpg")
+    (tmp_path / "bad.csv").write_text(f"{prediction.id},cat\n\n{prediction.id}\n")
+    (tmp_path / "unknown.csv").write_text(f"{prediction.id},cat\n999999999,dog\n")
+    (tmp_path / "horse.csv").write_text(f"{prediction.id},horse\n")
+    args = [a.format(d=DEPLOYMENT, id=prediction.id, tmp=tmp_path) for a in argv]
+    got, out, err = run(capsys, "feedback", *args)
+    assert (got, out) == (code, ""), err
+    assert err.startswith("dlptui: ") and len(err.splitlines()) == 1 and words in err and "Traceback" not in err, err
+    assert _logged(served, int(prediction.id)).truth is None  # nothing recorded, not even the good rows

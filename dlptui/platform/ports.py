@@ -34,6 +34,7 @@ from dlptui.platform.model import (
     DeploymentChange,
     Experiment,
     Datum,
+    Feedback,
     FileEntry,
     Job,
     LoggedPrediction,
@@ -446,8 +447,18 @@ class Serving(Part, Protocol):
 
     def predict(self, name: str, image: bytes, filename: str = "image") -> Prediction:
         """Send the encoded image (JPEG/PNG bytes, Seldon `binData`); never raises for a bad image:
-        the Prediction carries `error` instead. Raises for an unknown (NotFound, before anything else) or dead
-        deployment."""
+        the Prediction carries `error` instead; its `id` names it for `feedback` (Seldon's meta.puid). Raises for
+        an unknown (NotFound, before anything else) or dead deployment."""
+        ...
+
+    @changes
+    def feedback(self, name: str, items: list[Feedback]) -> list[LoggedPrediction]:
+        """Ground truth (a label) and/or a reward for logged predictions, sent as Seldon's feedback
+        (`/api/v1.0/feedback`) and recorded in the prediction log against the prediction each names (its id, the
+        client's puid, or its image's sha256); a second feedback for a prediction replaces the first. Every item is
+        checked before any is recorded: NotFound for a prediction the log does not hold, InvalidInput for a label
+        the model does not have or an item with neither label nor reward. The predictions with their feedback.
+        NotAvailable, in one sentence, where the profile keeps no prediction log to record it in."""
         ...
 
 
