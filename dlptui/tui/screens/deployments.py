@@ -9,7 +9,8 @@ lineage dialog. Under the table, the versions behind the selected deployment sid
 sparkline of requests per poll), then its server's log; both follow the selection on every
 poll. `g` promotes the canary (all traffic to it, the old version stopped), `A` aborts it,
 `h` sets or removes a shadow, `b` rolls back to the version served before, `w` shows the
-prediction log (Enter on a prediction: its lineage). Each change asks first. The drift line
+prediction log (Enter on a prediction: its lineage; `y` / `n` mark it right or wrong, the
+ground truth its accuracy is judged by). Each change asks first. The drift line
 (widgets/drift_line.py) says whether each version drifts from its training data, with a sparkline
 of its drift scores and, when it drifts, what would retrain it.
 """
@@ -313,14 +314,23 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         d = self._need_selected()
         if d is None:
             return
+        from dlptui.actions import feedback
         from dlptui.actions.predict import logged
+        from dlptui.platform.model import Feedback
         from dlptui.tui.dialogs.serving import PredictionsDialog
 
         def lineage(ident: int) -> None:
             self.call(lineage_of, self.platform, f"{d.name}#{ident}", None, then=self._show_lineage)
 
+        def mark(prediction, label: str, then) -> None:
+            def done(recorded) -> None:
+                then(recorded)
+                self.notify(feedback.sentence(d.name, recorded))
+
+            self.call(feedback.record, self.platform, d.name, [Feedback(str(prediction.id), label=label)], then=done)
+
         self.call(logged, self.platform, d.name, None, 500,
-                  then=lambda rows: self.ask(PredictionsDialog(d.name, rows), lineage))
+                  then=lambda rows: self.ask(PredictionsDialog(d.name, rows, mark), lineage))
 
     def action_lineage(self) -> None:
         d = self._need_selected()
