@@ -472,6 +472,38 @@ class DeploymentChange:
 
 
 @dataclass(frozen=True)
+class ArmFigures:
+    """One version's raw numbers since its comparison started, what its verdicts are judged on (dlptui.analysis):
+    the requests it answered and how many with an error status; the latencies of its answered requests, as samples
+    (the local prediction log) or a histogram (`bounds_ms`, the buckets' upper edges, and `bucket_counts`); and,
+    where ground truth came back, its right answers among the predictions that got feedback."""
+
+    version: int
+    role: str
+    requests: int
+    errors: int
+    latencies_ms: tuple[float, ...] = ()
+    bounds_ms: tuple[float, ...] = ()
+    bucket_counts: tuple[int, ...] = ()
+    right: int = 0
+    judged: int = 0  # predictions with feedback
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A canary or a shadow and its primary over the same period, since it started (`since`, the history entry's
+    time): both versions' numbers; for a shadow, its answers paired with the primary's (by request)."""
+
+    kind: str  # "canary" or "shadow"
+    since: float
+    primary: ArmFigures
+    other: ArmFigures
+    share: int = 0  # a canary's traffic, percent
+    agreed: int = 0  # a shadow: paired requests where both gave the same label
+    paired: int = 0
+
+
+@dataclass(frozen=True)
 class Prediction:
     image: str
     label: str | None = None

@@ -29,6 +29,7 @@ from typing import Protocol, runtime_checkable
 from dlptui.platform.model import (
     Checkpoint,
     Commit,
+    Comparison,
     DataRef,
     Deployment,
     DeploymentChange,
@@ -423,6 +424,13 @@ class Serving(Part, Protocol):
         """Primary first, then canary and shadow: traffic, requests, errors, latency and labels of each version,
         each figure from one source (so that every face shows the same numbers); what a profile cannot count is
         None, with a sentence in `note`."""
+        ...
+
+    def comparisons(self, name: str) -> list[Comparison]:
+        """What the canary and the shadow (where there is one) are judged on against the primary: both versions'
+        numbers over the same period, since it started (the history entry that began its present run; a canary's
+        traffic steps do not restart it): [] with neither. NotAvailable, in one sentence, where the profile cannot
+        count them."""
         ...
 
     def predictions(self, name: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:

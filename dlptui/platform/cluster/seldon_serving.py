@@ -39,9 +39,11 @@ from dlptui.platform.cluster.seldon_template import (  # noqa: F401  (render_dep
 from dlptui.platform.cluster.seldon_token import TOKEN_ENV, TOKEN_HEADER, check_gateway_transport, serving_token, token_place
 from dlptui.platform.model import (
     CheckpointStorage,
+    Comparison,
     Deployment,
     DeploymentChange,
     DeploymentState,
+    Feedback,
     LoggedPrediction,
     ModelVersion,
     Prediction,
@@ -308,6 +310,19 @@ class SeldonServing:
         return [seldon_metrics.figures(url, self.namespace, name, predictors[r], r, v, t, self.config.timeout_s)
                 for r, v, t in roles]
 
+    def comparisons(self, name: str) -> list[Comparison]:
+        """[] with neither canary nor shadow; otherwise Seldon's metrics would be the numbers, which need Prometheus:
+        without prometheus_url, one sentence (NotAvailable)."""
+        current = self.get_deployment(name)
+        if current.canary_version is None and current.shadow_version is None:
+            return []
+        raise NotAvailable(
+            f"The verdicts of {name}'s {'canary' if current.canary_version is not None else 'shadow'} are judged on Seldon's "
+            "metrics in Prometheus, which the cluster profile does not name: set prometheus_url (or DLPTUI_PROMETHEUS_URL)."
+            if not self.config.cluster.prometheus_url else
+            f"The verdicts of {name} are not judged on the cluster yet: the prediction log they need is local only, "
+            "and Seldon's metrics keep neither labels nor feedback.")
+
     def predictions(self, name: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:
         self._get(name)
         where = self.config.cluster.request_logger_url
@@ -393,6 +408,39 @@ class SeldonServing:
             place = token_place(self.namespace, self.config.cluster.serving_token_secret)
             raise Refused(f"The Istio gateway refused the prediction ({e.status}): the serving token is missing or wrong; "
                           f"check {TOKEN_ENV} or the Secret {place}.", e.status) from None
+
+    def feedback(self, name: str, items: list[Feedback]) -> list[LoggedPrediction]:
+        """Seldon's feedback for each item, through the Istio gateway to the deployment's feedback endpoint (the
+        executor passes it to the model server). The cluster's model servers keep no prediction log, so they
+        answer that they cannot record it (501): NotAvailable, in one sentence, at the first item. Where a model
+        server did record it, nothing can be read back here: []."""
+        deployment = self.get_deployment(name)
+        for item in items:
+            if item.label is None and item.reward is None:
+                raise InvalidInput(f"Feedback for {name}#{item.prediction} gives neither a label nor a reward.")
+        if not self.config.cluster.istio_ingress:
+            raise NotAvailable("Feedback on the cluster goes through the Istio gateway; set istio_ingress in the cluster "
+                               "profile (or DLPTUI_ISTIO_INGRESS) to its address.")
+        check_gateway_transport(deployment.endpoint or self.config.cluster.istio_ingress)  # before the token is read
+        from dlptui.platform.seldon_protocol import NotServing, Refused, feedback_body
+
+        url = (deployment.endpoint or "").rsplit("/predictions", 1)[0] + "/feedback"
+        for item in items:
+            try:
+                self.client.feedback(url, feedback_body(item.prediction, item.label, item.reward),
+                                     f"Feedback for {name}#{item.prediction}")
+            except NotServing as e:
+                raise Unreachable(f"Deployment {name!r} is not serving: the Istio gateway answered {e.answer}; see its pods "
+                                  f"with `dlptui deployment describe {name}`.") from None
+            except Refused as e:
+                self._drop_client()
+                place = token_place(self.namespace, self.config.cluster.serving_token_secret)
+                raise Refused(f"The Istio gateway refused the feedback ({e.status}): the serving token is missing or wrong; "
+                              f"check {TOKEN_ENV} or the Secret {place}.", e.status) from None
+            except NotAvailable:
+                raise NotAvailable(f"The cluster keeps no prediction log to record feedback in: the model server of {name} "
+                                   "answered that it keeps none, so labels are not kept and accuracy is not judged there.") from None
+        return []
 
     @property
     def client(self) -> SeldonClient:

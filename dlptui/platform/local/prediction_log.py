@@ -18,7 +18,7 @@ import struct
 from pathlib import Path
 
 from dlptui.platform.local.sqlite import storage_error
-from dlptui.platform.model import LoggedPrediction, PredictionSummary
+from dlptui.platform.model import ArmFigures, LoggedPrediction, PredictionSummary
 
 _SEEN: dict[tuple[str, str, int], tuple[tuple, object]] = {}  # (log, what, last) -> (newest id, result)
 COLUMNS = "id, time, model, version, role, request_id, input_sha256, input_bytes, label, probabilities, latency_ms, status"
@@ -158,10 +158,13 @@ def _newest(conn: sqlite3.Connection) -> int | None:
     return conn.execute("SELECT MAX(id) FROM predictions").fetchone()[0]
 
 
-def _remembered(path: Path, what: str, last: int, conn: sqlite3.Connection, compute):
-    """`compute()`'s result for this log, computed again only when a prediction came since the last time."""
+def _remembered(path: Path, what: str, last: int, conn: sqlite3.Connection, compute, with_feedback: bool = False):
+    """`compute()`'s result for this log, computed again only when a prediction came since the last time (or, with
+    `with_feedback`, a feedback)."""
     key = (str(path), what, last)
     newest = (_newest(conn), os.stat(path).st_ino)  # a log made again under the same name is another log
+    if with_feedback and conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'feedback'").fetchone():
+        newest += tuple(conn.execute("SELECT COUNT(*), MAX(time) FROM feedback").fetchone())
     seen = _SEEN.get(key)
     if seen is not None and seen[0] == newest:
         return seen[1]
@@ -225,3 +228,46 @@ def agreement(path: Path, last: int = 10_000) -> float | None:
         conn.close()
     total, same = row
     return round((same or 0) / total, 4) if total else None
+
+
+def compare(path: Path, since: float, primary: int, other: int, role: str) -> tuple[ArmFigures, ArmFigures, int, int]:
+    """The primary's and the canary's (or the shadow's) numbers since `since`, from every prediction the log still
+    holds (not the last 10,000: a verdict counts from the start of the comparison), and for a shadow the requests it
+    and the primary both answered, and on how many they agreed: (primary, other, agreed, paired). Requests are
+    every logged request of the version in that role, errors those answered with another status than 200;
+    latencies and feedback are of the answered ones."""
+    conn = _connect(path)
+    empty = (ArmFigures(primary, "primary", 0, 0), ArmFigures(other, role, 0, 0), 0, 0)
+    if conn is None:
+        return empty
+    try:
+        return _remembered(path, f"compare:{since}:{primary}:{other}:{role}", 0, conn,
+                           lambda: _compare(conn, since, primary, other, role), with_feedback=True)
+    except sqlite3.DatabaseError as e:
+        _unusable(e, path)
+        return empty
+    finally:
+        conn.close()
+
+
+def _compare(conn: sqlite3.Connection, since: float, primary: int, other: int, role: str):
+    feedback = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'feedback'").fetchone()
+    truth, joined = ("f.truth", " LEFT JOIN feedback f ON f.prediction_id = p.id") if feedback else ("NULL", "")
+    arms = []
+    for version, which in ((primary, "primary"), (other, role)):
+        rows = conn.execute(
+            f"SELECT p.status, p.latency_ms, p.label, {truth} FROM predictions p{joined}"
+            " WHERE p.time >= ? AND p.version = ? AND p.role = ?", (float(since), int(version), which)).fetchall()
+        answered = [r for r in rows if r[0] == 200]
+        judged = [r for r in answered if r[3] is not None]
+        arms.append(ArmFigures(version, which, len(rows), len(rows) - len(answered),
+                               latencies_ms=tuple(float(r[1]) for r in answered),
+                               right=sum(r[2] == r[3] for r in judged), judged=len(judged)))
+    agreed = paired = 0
+    if role == "shadow":
+        paired, agreed = conn.execute(
+            "SELECT COUNT(*), SUM(s.label = p.label) FROM predictions s JOIN predictions p"
+            " ON p.request_id = s.request_id AND p.role != 'shadow' AND p.status = 200 AND p.version = ?"
+            " WHERE s.role = 'shadow' AND s.version = ? AND s.status = 200 AND s.request_id != '' AND s.time >= ?",
+            (int(primary), int(other), float(since))).fetchone()
+    return arms[0], arms[1], int(agreed or 0), int(paired or 0)

@@ -34,6 +34,7 @@ from dlptui.platform.local.processes import ProcessRecord
 from dlptui.platform import deployment_policy as policy
 from dlptui.platform import rules
 from dlptui.platform.model import (
+    Comparison,
     Deployment,
     DeploymentChange,
     DeploymentState,
@@ -181,6 +182,24 @@ class LocalServing(DeploymentFolders):
                 labels=mine.get("labels", {}),
                 agreement=prediction_log.agreement(path) if role == "shadow" else None,
             ))
+        return out
+
+    def comparisons(self, name: str) -> list[Comparison]:
+        """The canary's and the shadow's numbers beside the primary's, each since it started (its history entry),
+        from the prediction log."""
+        state = self._read(name)
+        path = self._folder(name) / "predictions.sqlite"
+        history = policy.changes(state.get("history") or [])
+        primary = state["primary"]["version"]
+        out = []
+        for role in ("canary", "shadow"):
+            if not state.get(role):
+                continue
+            version = state[role]["version"]
+            since = policy.started(history, role, version, primary) or 0.0
+            mine, other, agreed, paired = prediction_log.compare(path, since, primary, version, role)
+            out.append(Comparison(role, since, mine, other, share=state.get("canary_traffic", 0) if role == "canary" else 0,
+                                  agreed=agreed, paired=paired))
         return out
 
     def predictions(self, name: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:

@@ -1,0 +1,97 @@
+"""Is the canary better? Its verdicts against the primary, and a shadow's agreement, as every face shows them.
+
+    report = verdicts.judge(platform, name)     # blocking (reads the prediction log): a worker in the console
+    report.lines()                              # [(text, outcome)]: one line per metric, the overall first
+    report.to_json()                            # `deployment describe --json`'s "verdicts"
+
+The numbers are the serving port's `comparisons` (both versions over the same period, since the canary or the
+shadow started); the statistics are `dlptui.analysis`'s (always-valid intervals: docs/verdicts.md), under the
+default policy: error rate, p50 and p95 latency guarded, accuracy judged (not guarded) where both versions have
+predictions with feedback. Where the profile cannot count them, the report holds that sentence in `note`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dlptui import text
+from dlptui.analysis import Agreement, Arm, Counts, Judgement, Latencies, default_policy, judge as judge_arms, shadow_agreement
+from dlptui.errors import NotAvailable
+from dlptui.platform.model import ArmFigures, Comparison
+
+AGREEMENT = "agreement"  # the outcome of a shadow's line (it is not a verdict)
+
+
+def arm(figures: ArmFigures) -> Arm:
+    """The analysis' view of one version's numbers."""
+    if figures.bounds_ms:
+        latencies = Latencies(bounds=figures.bounds_ms, counts=figures.bucket_counts)
+    else:
+        latencies = Latencies(samples=figures.latencies_ms)
+    feedback = Counts(figures.right, figures.judged) if figures.judged else None
+    return Arm(requests=figures.requests, errors=figures.errors, latencies=latencies, feedback=feedback)
+
+
+@dataclass(frozen=True)
+class CanaryVerdict:
+    comparison: Comparison
+    judgement: Judgement
+
+
+@dataclass(frozen=True)
+class ShadowVerdict:
+    comparison: Comparison
+    agreement: Agreement
+
+
+@dataclass(frozen=True)
+class VerdictReport:
+    name: str
+    canary: CanaryVerdict | None = None
+    shadow: ShadowVerdict | None = None
+    note: str = ""  # what could not be judged, in one sentence
+
+    def lines(self) -> list[tuple[str, str]]:
+        """(text, outcome) per line: the canary's overall verdict, then one line per metric; the shadow's agreement."""
+        out: list[tuple[str, str]] = []
+        if self.note:
+            out.append((f"Verdicts: {self.note}", ""))
+        if self.canary is not None:
+            c, j = self.canary.comparison, self.canary.judgement
+            head = (f"Canary v{c.other.version} against v{c.primary.version} since {text.timestamp(c.since)}: "
+                    f"{j.sentence}")
+            out.append((head, j.overall.value))
+            out += [(f"  {v.sentence}", v.outcome.value) for v in j.verdicts]
+        if self.shadow is not None:
+            c, a = self.shadow.comparison, self.shadow.agreement
+            out.append((f"Shadow v{c.other.version} against v{c.primary.version} since {text.timestamp(c.since)}: "
+                        f"{a.sentence}", AGREEMENT))
+        return out
+
+    def to_json(self) -> dict:
+        out: dict = {"note": self.note or None, "canary": None, "shadow": None}
+        if self.canary is not None:
+            c = self.canary.comparison
+            out["canary"] = {"version": c.other.version, "primary": c.primary.version, "since": c.since, "traffic": c.share,
+                             **self.canary.judgement.to_dict()}
+        if self.shadow is not None:
+            c = self.shadow.comparison
+            out["shadow"] = {"version": c.other.version, "primary": c.primary.version, "since": c.since,
+                             **self.shadow.agreement.to_dict()}
+        return out
+
+
+def judge(platform, name: str) -> VerdictReport:
+    """The verdicts of `name`'s canary and shadow; a report with only a `note` where they cannot be judged."""
+    try:
+        comparisons = platform.serving.comparisons(name)
+    except NotAvailable as e:
+        return VerdictReport(name, note=str(e))
+    canary = shadow = None
+    for c in comparisons:
+        if c.kind == "canary":
+            share = c.share / 100 if 0 < c.share < 100 else None
+            canary = CanaryVerdict(c, judge_arms(arm(c.primary), arm(c.other), default_policy(), canary_share=share))
+        elif c.kind == "shadow":
+            shadow = ShadowVerdict(c, shadow_agreement(Counts(c.agreed, c.paired)))
+    return VerdictReport(name, canary, shadow)
