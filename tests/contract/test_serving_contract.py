@@ -297,3 +297,25 @@ def test_feedback_is_recorded_against_the_prediction_or_one_sentence_where_the_p
             assert (message["truth"], message["reward"]) == ({"jsonData": {"label": "dog"}}, 1.0)
     finally:
         serving.undeploy(name)
+
+
+def test_comparisons_count_a_canary_since_it_started_or_say_why_not(serving, versions, fresh_name, serving_ready, profile):
+    """What a canary's verdicts are judged on: locally both versions' numbers from the prediction log since the canary's
+    history entry; on the cluster (no prometheus_url here) NotAvailable, naming it."""
+    name = fresh_name("judged")
+    serving.deploy(name, versions[0])
+    try:
+        serving_ready(name)
+        assert serving.comparisons(name) == []  # neither canary nor shadow
+        serving.set_canary(name, versions[1], 30)
+        if profile == "local":
+            [comparison] = serving.comparisons(name)
+            [entry] = [h for h in serving.history(name) if h.change == "canary"]
+            assert (comparison.kind, comparison.since, comparison.share) == ("canary", entry.time, 30)
+            assert (comparison.primary.version, comparison.other.version, comparison.other.role) == (1, 2, "canary")
+        else:
+            with pytest.raises(NotAvailable) as info:
+                serving.comparisons(name)
+            one_sentence(info, "prometheus_url")
+    finally:
+        serving.undeploy(name)

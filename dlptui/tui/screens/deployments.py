@@ -6,7 +6,8 @@ selected deployment to another version, `t` sets a canary (a version and the per
 requests it gets; 0 removes it), `ctrl+d` undeploys after a confirmation, `l` opens the
 lineage dialog. Under the table, the versions behind the selected deployment side by side
 (primary, canary, shadow: traffic, requests, errors, p50/p95, labels, agreement and a
-sparkline of requests per poll), then its server's log; both follow the selection on every
+sparkline of requests per poll), the canary's verdicts against the primary (a coloured line per metric:
+widgets/verdict_lines.py) and the shadow's agreement, then its server's log; both follow the selection on every
 poll. `g` promotes the canary (all traffic to it, the old version stopped), `A` aborts it,
 `h` sets or removes a shadow, `b` rolls back to the version served before, `w` shows the
 prediction log (Enter on a prediction: its lineage; `y` / `n` mark it right or wrong, the
@@ -35,6 +36,7 @@ from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.screens.flows import NO_VERSIONS, DeployFlow
 from dlptui.tui.shown import shown
 from dlptui.tui.widgets.drift_line import DriftLine, drift_report
+from dlptui.tui.widgets.verdict_lines import VerdictLines, verdict_report
 from dlptui.tui.widgets.pane import PaneLog
 from dlptui.tui.widgets.resource_table import ResourceTable, rendered
 from dlptui.tui.widgets.sparkline import Series, sparkline
@@ -80,6 +82,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         yield ResourceTable.of(DEPLOYMENTS, title="Deployments", id="deployments", classes="short")
         yield ResourceTable.of(FIGURES, title="Versions", id="versions", classes="short")
         yield Static("", id="verdict", markup=False)
+        yield VerdictLines("", id="verdicts", markup=False)
         yield DriftLine("", id="drift", markup=False)
         yield PaneLog("Server log", id="log", max_lines=LOG_LINES)
 
@@ -94,7 +97,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
 
     # -- polling -------------------------------------------------------------------
 
-    def fetch(self) -> tuple[list[Deployment], str | None, list[str], list[VersionFigures], str, object]:
+    def fetch(self) -> tuple[list[Deployment], str | None, list[str], list[VersionFigures], str, object, object]:
         part = self.platform.serving
         deployments = part.list_deployments()
         names = [d.name for d in deployments]
@@ -112,10 +115,10 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
             note = serving.alias_note(self.platform, chosen) if chosen is not None else ""
         except PlatformError:  # the registry does not answer: the rest still shows
             note = ""
-        return deployments, name, lines, figures, note, drift_report(self.platform, name)
+        return deployments, name, lines, figures, note, drift_report(self.platform, name), verdict_report(self.platform, name)
 
-    def show(self, data: tuple[list[Deployment], str | None, list[str], list[VersionFigures], str, object]) -> None:
-        deployments, name, lines, figures, note, drift = data
+    def show(self, data: tuple[list[Deployment], str | None, list[str], list[VersionFigures], str, object, object]) -> None:
+        deployments, name, lines, figures, note, drift, judged = data
         self.alias_note = note
         self.deployments = {d.name: d for d in deployments}
         self.table.update_rows(rendered(DEPLOYMENTS, deployments, key=lambda d: d.name,
@@ -125,6 +128,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         if name == self.log_of:
             self._show_log(name, lines)
             self._show_versions(name, figures)
+            self.query_one("#verdicts", VerdictLines).show_report(judged)
             self.query_one("#drift", DriftLine).show_report(drift)
         self._show_state()
 
