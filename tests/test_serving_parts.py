@@ -184,3 +184,27 @@ def test_the_model_servers_feedback_hook_records_by_id_puid_or_image_and_refuses
     with pytest.raises(SeldonMicroserviceException) as refused:
         without.send_feedback_raw({"request": {"meta": {"puid": "1"}}, "truth": {"strData": "cat"}})
     assert (refused.value.status_code, refused.value.message) == (501, "This model server keeps no prediction log to record feedback in.")
+
+
+def test_a_canarys_numbers_since_it_started_come_from_prometheus_increases():
+    """The cluster's verdict input: requests, errors and the latency histogram of one predictor as Prometheus'
+    increase over the window since the canary started (cumulative buckets made per bucket, seconds made ms)."""
+    import math
+
+    from dlptui.errors import Unreachable
+    from dlptui.platform.cluster import seldon_metrics
+    from tests.standins.prometheus import PrometheusStandin, Series
+
+    buckets = {0.005: 10.1, 0.01: 60.4, 0.05: 99.6, math.inf: 100.2}
+    prom = PrometheusStandin({"canary": Series(requests=100.2, errors=2.4, buckets=buckets)}).start()
+    try:
+        arm = seldon_metrics.arm(prom.url, "seldon", "dogcat-deploy", "canary", "canary", 2, time.time() - 600, 5.0)
+    finally:
+        prom.stop()
+    assert (arm.version, arm.role, arm.requests, arm.errors) == (2, "canary", 100, 2)
+    assert arm.bounds_ms == (5.0, 10.0, 50.0, math.inf) and arm.bucket_counts == (10, 50, 40, 0)
+    assert len(prom.queries) == 3 and all('predictor_name="canary"' in q and "increase(" in q for q in prom.queries)
+    assert all(q.split("[")[1].split("]")[0] in {f"{s}s" for s in range(600, 603)} for q in prom.queries)
+    with pytest.raises(Unreachable) as dead:
+        seldon_metrics.arm("http://127.0.0.1:9", "seldon", "d", "main", "primary", 1, time.time() - 5, 1.0)
+    assert "Prometheus at http://127.0.0.1:9 did not answer" in str(dead.value)

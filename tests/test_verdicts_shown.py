@@ -139,3 +139,60 @@ async def test_a_canarys_verdicts_and_a_shadows_agreement_in_describe_and_on_the
         assert "Shadow v2 against v1 since " in out and "of 5 paired predictions" in out
     finally:
         serving.undeploy(name)
+
+
+def test_on_the_cluster_a_canary_is_judged_on_seldons_metrics_in_prometheus(cluster_config):
+    """SeldonDeployments on the real kube-apiserver, Seldon's executor histogram in the Prometheus stand-in: the
+    canary's verdicts count from its history entry (the window asked of Prometheus), the shadow says what the cluster
+    cannot pair; without prometheus_url, one sentence."""
+    import math
+    from dataclasses import replace
+
+    from dlptui.actions import verdicts
+    from dlptui.platform import Platform
+    from dlptui.platform.model import CheckpointStorage, ModelVersion
+    from tests.standins.prometheus import PrometheusStandin, Series
+
+    def version(n: int) -> ModelVersion:
+        return ModelVersion(model="dogcat-model", version=n, checkpoint_uuid=f"ckpt-{n}", created=0.0,
+                            checkpoint_location="/nowhere", checkpoint_storage=CheckpointStorage("gcs", f"ckpt-{n}", bucket="b"))
+
+    prom = PrometheusStandin({
+        "main": Series(requests=9000, errors=90, buckets={0.01: 4000, 0.02: 8500, 0.05: 9000, math.inf: 9000}),
+        "canary": Series(requests=1000, errors=60, buckets={0.01: 450, 0.02: 940, 0.05: 1000, math.inf: 1000}),
+    }).start()
+    platform = Platform(replace(cluster_config, cluster=replace(cluster_config.cluster, prometheus_url=prom.url)))
+    name = f"judged-{int(time.time() * 1000) % 100000}"
+    try:
+        serving = platform.serving
+        serving.deploy(name, version(1))
+        assert verdicts.judge(platform, name).lines() == []  # neither canary nor shadow: nothing to say
+        serving.set_canary(name, version(2), 10)
+        serving.set_shadow(name, version(3))
+        [entry] = [h for h in serving.history(name) if h.change == "canary"]
+        report = verdicts.judge(platform, name)
+        judged = report.to_json()["canary"]
+        assert (judged["version"], judged["primary"], judged["since"], judged["traffic"]) == (2, 1, entry.time, 10)
+        metrics = {m["metric"]: m for m in judged["metrics"]}
+        assert set(metrics) == {"error_rate", "p50_latency", "p95_latency"}  # no feedback in Seldon's metrics
+        assert (metrics["error_rate"]["primary_n"], metrics["error_rate"]["canary_n"]) == (9000, 1000)
+        assert metrics["error_rate"]["verdict"] == "worse" and judged["verdict"] == "worse"  # 6 % against 1 %
+        assert metrics["p50_latency"]["canary_n"] == 1000
+        window = int(prom.queries[0].split("[")[1].split("s]")[0])
+        assert abs(window - (time.time() - entry.time)) < 5  # since the canary's entry
+        lines = report.lines()
+        assert lines[0][0].startswith("Canary v2 against v1 since ") and lines[0][1] == "worse"
+        assert lines[-1][0].startswith("Shadow v3 against v1") and "not known on the cluster" in lines[-1][0]
+
+        bare = Platform(cluster_config)
+        try:
+            said = verdicts.judge(bare, name)
+            assert said.canary is None and "prometheus_url" in said.note
+        finally:
+            bare.close()
+    finally:
+        try:
+            platform.serving.undeploy(name)
+        finally:
+            platform.close()
+            prom.stop()

@@ -7,7 +7,9 @@
 The numbers are the serving port's `comparisons` (both versions over the same period, since the canary or the
 shadow started); the statistics are `dlptui.analysis`'s (always-valid intervals: docs/verdicts.md), under the
 default policy: error rate, p50 and p95 latency guarded, accuracy judged (not guarded) where both versions have
-predictions with feedback. Where the profile cannot count them, the report holds that sentence in `note`.
+predictions with feedback. Where the profile cannot count them (the cluster without Prometheus, or Prometheus not
+answering), the report holds that sentence in `note`; a shadow whose answers the profile cannot pair (the cluster)
+shows the comparison's own note instead of its agreement.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 from dlptui import text
 from dlptui.analysis import Agreement, Arm, Counts, Judgement, Latencies, default_policy, judge as judge_arms, shadow_agreement
-from dlptui.errors import NotAvailable
+from dlptui.errors import NotFound, PlatformError
 from dlptui.platform.model import ArmFigures, Comparison
 
 AGREEMENT = "agreement"  # the outcome of a shadow's line (it is not a verdict)
@@ -64,8 +66,9 @@ class VerdictReport:
             out += [(f"  {v.sentence}", v.outcome.value) for v in j.verdicts]
         if self.shadow is not None:
             c, a = self.shadow.comparison, self.shadow.agreement
+            said = c.note or a.sentence
             out.append((f"Shadow v{c.other.version} against v{c.primary.version} since {text.timestamp(c.since)}: "
-                        f"{a.sentence}", AGREEMENT))
+                        f"{said}", "" if c.note else AGREEMENT))
         return out
 
     def to_json(self) -> dict:
@@ -77,7 +80,7 @@ class VerdictReport:
         if self.shadow is not None:
             c = self.shadow.comparison
             out["shadow"] = {"version": c.other.version, "primary": c.primary.version, "since": c.since,
-                             **self.shadow.agreement.to_dict()}
+                             **({"note": c.note} if c.note else self.shadow.agreement.to_dict())}
         return out
 
 
@@ -85,7 +88,9 @@ def judge(platform, name: str) -> VerdictReport:
     """The verdicts of `name`'s canary and shadow; a report with only a `note` where they cannot be judged."""
     try:
         comparisons = platform.serving.comparisons(name)
-    except NotAvailable as e:
+    except NotFound:
+        raise
+    except PlatformError as e:  # the profile cannot count them (NotAvailable), or Prometheus does not answer
         return VerdictReport(name, note=str(e))
     canary = shadow = None
     for c in comparisons:

@@ -501,6 +501,7 @@ class Comparison:
     share: int = 0  # a canary's traffic, percent
     agreed: int = 0  # a shadow: paired requests where both gave the same label
     paired: int = 0
+    note: str = ""  # what the profile cannot count for it, in one sentence (a shadow's pairs on the cluster)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from dlptui.platform.cluster.seldon_template import (  # noqa: F401  (render_dep
 )
 from dlptui.platform.cluster.seldon_token import TOKEN_ENV, TOKEN_HEADER, check_gateway_transport, serving_token, token_place
 from dlptui.platform.model import (
+    ArmFigures,
     CheckpointStorage,
     Comparison,
     Deployment,
@@ -311,17 +312,36 @@ class SeldonServing:
                 for r, v, t in roles]
 
     def comparisons(self, name: str) -> list[Comparison]:
-        """[] with neither canary nor shadow; otherwise Seldon's metrics would be the numbers, which need Prometheus:
-        without prometheus_url, one sentence (NotAvailable)."""
-        current = self.get_deployment(name)
+        """The canary's numbers beside the primary's since it started (the history annotation's entry), from Seldon's
+        executor metrics in Prometheus (`prometheus_url`; without it, one sentence): requests, errors and latency
+        histograms, no feedback. A shadow's answers are not paired with the primary's there: its comparison carries
+        that sentence in `note`."""
+        obj = self._get(name)
+        current = to_deployment(obj, self.config.cluster.istio_ingress)
         if current.canary_version is None and current.shadow_version is None:
             return []
-        raise NotAvailable(
-            f"The verdicts of {name}'s {'canary' if current.canary_version is not None else 'shadow'} are judged on Seldon's "
-            "metrics in Prometheus, which the cluster profile does not name: set prometheus_url (or DLPTUI_PROMETHEUS_URL)."
-            if not self.config.cluster.prometheus_url else
-            f"The verdicts of {name} are not judged on the cluster yet: the prediction log they need is local only, "
-            "and Seldon's metrics keep neither labels nor feedback.")
+        url = self.config.cluster.prometheus_url
+        if not url:
+            raise NotAvailable(
+                f"The verdicts of {name}'s {'canary' if current.canary_version is not None else 'shadow'} are judged on "
+                "Seldon's metrics in Prometheus, which the cluster profile does not name: set prometheus_url (or "
+                "DLPTUI_PROMETHEUS_URL).")
+        from dlptui.platform.cluster import seldon_metrics
+
+        history = policy.changes(history_of(obj))
+        out = []
+        if current.canary_version is not None:
+            since = policy.started(history, "canary", current.canary_version, current.version) or 0.0
+            arms = [seldon_metrics.arm(url, self.namespace, name, predictor, role, version, since, self.config.timeout_s)
+                    for predictor, role, version in ((MAIN, "primary", current.version), (CANARY, "canary", current.canary_version))]
+            out.append(Comparison("canary", since, *arms, share=current.canary_traffic))
+        if current.shadow_version is not None:
+            since = policy.started(history, "shadow", current.shadow_version, current.version) or 0.0
+            out.append(Comparison("shadow", since, ArmFigures(current.version, "primary", 0, 0),
+                                  ArmFigures(current.shadow_version, "shadow", 0, 0),
+                                  note=f"The agreement of {name}'s shadow is not known on the cluster: Seldon's metrics do "
+                                       "not pair its answers with the primary's."))
+        return out
 
     def predictions(self, name: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:
         self._get(name)
