@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dlptui.platform import deployment_policy as policy
-from dlptui.platform.model import DeploymentChange
+from dlptui.platform.model import DeploymentChange, Disagreement
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,14 +52,16 @@ def test_compare_counts_both_versions_since_the_start_with_feedback_and_shadow_p
     log.record_feedback(ids[0], "cat", None)  # right
     log.record_feedback(ids[2], "cat", None)  # wrong
 
-    primary, canary, _, _ = reader.compare(path, since, 1, 2, "canary")
+    primary, canary, *_ = reader.compare(path, since, 1, 2, "canary")
     assert (primary.requests, primary.errors, primary.latencies_ms, primary.right, primary.judged) == (2, 1, (4.0,), 1, 1)
     assert (canary.requests, canary.errors, canary.latencies_ms, canary.right, canary.judged) == (1, 0, (9.0,), 0, 1)
     log.record_feedback(ids[2], "dog", None)  # replaced: the remembered result is read again
     assert reader.compare(path, since, 1, 2, "canary")[1].right == 1
-    _, shadow, agreed, paired = reader.compare(path, since, 1, 2, "shadow")
-    assert (shadow.requests, agreed, paired) == (2, 1, 1)  # r1 agreed; r3 was the canary's, not the primary's
-    assert reader.compare(path, 0.0, 1, 2, "canary")[0].requests == 3  # from the start, the first one too
+    asked, answered = record(1, "primary", "dog", request="r4"), record(2, "shadow", "cat", request="r4")
+    _, shadow, agreed, paired, disagreements = reader.compare(path, since, 1, 2, "shadow")
+    assert (shadow.requests, agreed, paired) == (3, 1, 2)  # r1 agreed, r4 not; r3 was the canary's, not the primary's
+    assert disagreements == (Disagreement(asked, "dog", answered, "cat"),)
+    assert reader.compare(path, 0.0, 1, 2, "canary")[0].requests == 4  # from the start, the first one too
 
 
 @pytest.fixture
@@ -134,6 +136,8 @@ async def test_a_canarys_verdicts_and_a_shadows_agreement_in_describe_and_on_the
             assert time.monotonic() < deadline, shadow  # a mirrored request is logged after the primary's answer
             time.sleep(0.1)
         assert (shadow["version"], shadow["primary"], shadow["paired"]) == (2, 1, 5)
+        assert len(shadow["disagreements"]) == 5 - shadow["agreed"]  # every pair it answered otherwise, both ids
+        assert all(d["primary_label"] != d["shadow_label"] for d in shadow["disagreements"])
         assert run_json(capsys, "deployment", name)["verdicts"]["canary"] is None
         code, out, _ = run(capsys, "deployment", "describe", name)
         assert "Shadow v2 against v1 since " in out and "of 5 paired predictions" in out

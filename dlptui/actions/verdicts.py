@@ -22,6 +22,7 @@ from dlptui.errors import NotFound, PlatformError
 from dlptui.platform.model import ArmFigures, Comparison
 
 AGREEMENT = "agreement"  # the outcome of a shadow's line (it is not a verdict)
+SHOWN = 5  # disagreements on a shadow's line (--json gives every one the port listed)
 
 
 def arm(figures: ArmFigures) -> Arm:
@@ -54,7 +55,8 @@ class VerdictReport:
     note: str = ""  # what could not be judged, in one sentence
 
     def lines(self) -> list[tuple[str, str]]:
-        """(text, outcome) per line: the canary's overall verdict, then one line per metric; the shadow's agreement."""
+        """(text, outcome) per line: the canary's overall verdict, then one line per metric; the shadow's agreement,
+        then the latest requests it answered otherwise (both predictions' ids in the log, for `lineage` or `feedback`)."""
         out: list[tuple[str, str]] = []
         if self.note:
             out.append((f"Verdicts: {self.note}", ""))
@@ -69,6 +71,10 @@ class VerdictReport:
             said = c.note or a.sentence
             out.append((f"Shadow v{c.other.version} against v{c.primary.version} since {text.timestamp(c.since)}: "
                         f"{said}", "" if c.note else AGREEMENT))
+            if c.disagreements:
+                shown = ", ".join(f"#{d.primary_id} {d.primary_label} / #{d.shadow_id} {d.shadow_label}" for d in c.disagreements[:SHOWN])
+                more = f" and {len(c.disagreements) - SHOWN} more" if len(c.disagreements) > SHOWN else ""
+                out.append((f"  disagreed lately (primary / shadow): {shown}{more}.", AGREEMENT))
         return out
 
     def to_json(self) -> dict:
@@ -80,7 +86,10 @@ class VerdictReport:
         if self.shadow is not None:
             c = self.shadow.comparison
             out["shadow"] = {"version": c.other.version, "primary": c.primary.version, "since": c.since,
-                             **({"note": c.note} if c.note else self.shadow.agreement.to_dict())}
+                             **({"note": c.note} if c.note else self.shadow.agreement.to_dict()),
+                             "disagreements": [{"primary_id": d.primary_id, "primary_label": d.primary_label,
+                                                "shadow_id": d.shadow_id, "shadow_label": d.shadow_label}
+                                               for d in c.disagreements]}
         return out
 
 

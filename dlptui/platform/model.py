@@ -490,6 +490,16 @@ class ArmFigures:
 
 
 @dataclass(frozen=True)
+class Disagreement:
+    """One request a shadow answered otherwise than the primary: both logged predictions' ids and labels."""
+
+    primary_id: int
+    primary_label: str | None
+    shadow_id: int
+    shadow_label: str | None
+
+
+@dataclass(frozen=True)
 class Comparison:
     """A canary or a shadow and its primary over the same period, since it started (`since`, the history entry's
     time): both versions' numbers; for a shadow, its answers paired with the primary's (by request)."""
@@ -502,6 +512,7 @@ class Comparison:
     agreed: int = 0  # a shadow: paired requests where both gave the same label
     paired: int = 0
     note: str = ""  # what the profile cannot count for it, in one sentence (a shadow's pairs on the cluster)
+    disagreements: tuple[Disagreement, ...] = ()  # a shadow: the latest requests it answered otherwise, newest first
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import struct
 from pathlib import Path
 
 from dlptui.platform.local.sqlite import storage_error
-from dlptui.platform.model import ArmFigures, LoggedPrediction, PredictionSummary
+from dlptui.platform.model import ArmFigures, Disagreement, LoggedPrediction, PredictionSummary
 
 _SEEN: dict[tuple[str, str, int], tuple[tuple, object]] = {}  # (log, what, last) -> (newest id, result)
 COLUMNS = "id, time, model, version, role, request_id, input_sha256, input_bytes, label, probabilities, latency_ms, status"
@@ -230,14 +230,18 @@ def agreement(path: Path, last: int = 10_000) -> float | None:
     return round((same or 0) / total, 4) if total else None
 
 
-def compare(path: Path, since: float, primary: int, other: int, role: str) -> tuple[ArmFigures, ArmFigures, int, int]:
+DISAGREEMENTS = 20  # the latest a shadow's comparison lists
+
+
+def compare(path: Path, since: float, primary: int, other: int, role: str) -> tuple[ArmFigures, ArmFigures, int, int, tuple]:
     """The primary's and the canary's (or the shadow's) numbers since `since`, from every prediction the log still
     holds (not the last 10,000: a verdict counts from the start of the comparison), and for a shadow the requests it
-    and the primary both answered, and on how many they agreed: (primary, other, agreed, paired). Requests are
+    and the primary both answered, on how many they agreed, and the latest DISAGREEMENTS it answered otherwise:
+    (primary, other, agreed, paired, disagreements). Requests are
     every logged request of the version in that role, errors those answered with another status than 200;
     latencies and feedback are of the answered ones."""
     conn = _connect(path)
-    empty = (ArmFigures(primary, "primary", 0, 0), ArmFigures(other, role, 0, 0), 0, 0)
+    empty = (ArmFigures(primary, "primary", 0, 0), ArmFigures(other, role, 0, 0), 0, 0, ())
     if conn is None:
         return empty
     try:
@@ -264,10 +268,14 @@ def _compare(conn: sqlite3.Connection, since: float, primary: int, other: int, r
                                latencies_ms=tuple(float(r[1]) for r in answered),
                                right=sum(r[2] == r[3] for r in judged), judged=len(judged)))
     agreed = paired = 0
+    disagreements: tuple = ()
     if role == "shadow":
-        paired, agreed = conn.execute(
-            "SELECT COUNT(*), SUM(s.label = p.label) FROM predictions s JOIN predictions p"
-            " ON p.request_id = s.request_id AND p.role != 'shadow' AND p.status = 200 AND p.version = ?"
-            " WHERE s.role = 'shadow' AND s.version = ? AND s.status = 200 AND s.request_id != '' AND s.time >= ?",
-            (int(primary), int(other), float(since))).fetchone()
-    return arms[0], arms[1], int(agreed or 0), int(paired or 0)
+        pairs = (" FROM predictions s JOIN predictions p"
+                 " ON p.request_id = s.request_id AND p.role != 'shadow' AND p.status = 200 AND p.version = ?"
+                 " WHERE s.role = 'shadow' AND s.version = ? AND s.status = 200 AND s.request_id != '' AND s.time >= ?")
+        args = (int(primary), int(other), float(since))
+        paired, agreed = conn.execute(f"SELECT COUNT(*), SUM(s.label = p.label){pairs}", args).fetchone()
+        disagreements = tuple(Disagreement(*row) for row in conn.execute(
+            f"SELECT p.id, p.label, s.id, s.label{pairs} AND s.label IS NOT p.label ORDER BY s.id DESC LIMIT ?",
+            (*args, DISAGREEMENTS)))
+    return arms[0], arms[1], int(agreed or 0), int(paired or 0), disagreements

@@ -197,9 +197,9 @@ class LocalServing(DeploymentFolders):
                 continue
             version = state[role]["version"]
             since = policy.started(history, role, version, primary) or 0.0
-            mine, other, agreed, paired = prediction_log.compare(path, since, primary, version, role)
+            mine, other, agreed, paired, disagreements = prediction_log.compare(path, since, primary, version, role)
             out.append(Comparison(role, since, mine, other, share=state.get("canary_traffic", 0) if role == "canary" else 0,
-                                  agreed=agreed, paired=paired))
+                                  agreed=agreed, paired=paired, disagreements=disagreements))
         return out
 
     def predictions(self, name: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:
