@@ -266,6 +266,7 @@ async def test_y_and_n_in_the_prediction_log_mark_a_prediction_right_or_wrong(se
         log_table = app.screen.query_one("#predictions", ResourceTable)
         await wait_for(pilot, lambda: {first.id, second.id} <= set(log_table.shown_keys), what="the two predictions")
         assert cell(log_table, second.id, truth) == "-"
+        assert {"predictions.right", "predictions.wrong"} <= {row[2] for row in screen_actions(app.screen)}
 
         log_table.select_key(second.id)
         await pilot.press("y")
@@ -276,3 +277,15 @@ async def test_y_and_n_in_the_prediction_log_mark_a_prediction_right_or_wrong(se
         assert isinstance(app.screen, PredictionsDialog)  # y and n keep the log open
     logged = {p.id: p for p in served.serving.predictions(DEPLOYMENT, limit=100_000)}
     assert (logged[int(second.id)].truth, logged[int(first.id)].truth) == (second.label, other)
+
+    # read-only: the prediction log opens, and y / n are not offered
+    app = make_app(replace(served.config, read_only=True), served, start="deployments")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#deployments", ResourceTable)
+        await wait_for(pilot, lambda: DEPLOYMENT in table.all_keys, what="the deployment")
+        table.select_key(DEPLOYMENT)
+        table.focus()
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, PredictionsDialog), what="the prediction log")
+        ids = {row[2] for row in screen_actions(app.screen)}
+        assert "dialog.cancel" in ids and not ids & {"predictions.right", "predictions.wrong"}, ids

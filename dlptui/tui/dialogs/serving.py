@@ -96,6 +96,12 @@ class PredictionsDialog(Dialog[int]):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.confirm()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`y` and `n` only where marking is offered (not in a read-only console)."""
+        if action in ("right", "wrong") and self.mark is None:
+            return False
+        return super().check_action(action, parameters)
+
     def _selected(self) -> LoggedPrediction | None:
         from dlptui.tui.widgets.resource_table import ResourceTable
 

@@ -333,8 +333,9 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
 
             self.call(feedback.record, self.platform, d.name, [Feedback(str(prediction.id), label=label)], then=done)
 
+        offered = None if self.app.config.read_only else mark  # read-only: the log, and no y / n
         self.call(logged, self.platform, d.name, None, 500,
-                  then=lambda rows: self.ask(PredictionsDialog(d.name, rows, mark), lineage))
+                  then=lambda rows: self.ask(PredictionsDialog(d.name, rows, offered), lineage))
 
     def action_lineage(self) -> None:
         d = self._need_selected()
