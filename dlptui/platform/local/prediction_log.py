@@ -91,33 +91,57 @@ def get(path: Path, deployment: str, ident: int) -> LoggedPrediction | None:
     return None if r is None else _logged(r, deployment)
 
 
-def find(path: Path, deployment: str, key: str) -> LoggedPrediction | None:
-    """The answered prediction (not a shadow's) feedback names by `key`, as the model server finds it
-    (serving/prediction_log.py `find`): a 64-digit hex key is an image's sha256 (its newest answer), anything else
-    the client's puid, else the log's id; None when the log holds no such prediction."""
+def get_many(path: Path, deployment: str, ids: list[int]) -> dict[int, LoggedPrediction]:
+    """The predictions of `ids` the log holds, by id, read over one connection."""
     conn = _connect(path)
     if conn is None:
-        return None
+        return {}
+    found: dict[int, LoggedPrediction] = {}
+    try:
+        select = _select(conn)
+        wanted = sorted({int(i) for i in ids})
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            for r in conn.execute(f"{select} WHERE p.id IN ({', '.join('?' * len(chunk))})", chunk):
+                found[r[0]] = _logged(r, deployment)
+    except sqlite3.DatabaseError as e:
+        _unusable(e, path)
+        return {}
+    finally:
+        conn.close()
+    return found
+
+
+def find(path: Path, deployment: str, keys: list[str]) -> list[LoggedPrediction | None]:
+    """The answered predictions (not a shadow's) feedback names by each of `keys`, as the model server finds them
+    (serving/prediction_log.py `find`): a 64-digit hex key is an image's sha256 (its newest answer), anything else
+    the client's puid, else the log's id; None for a key the log holds no such prediction of. One connection for
+    all of them (a labels file may name thousands)."""
+    conn = _connect(path)
+    if conn is None:
+        return [None] * len(keys)
     answered = "p.status = 200 AND p.role != 'shadow'"
-    key = str(key).strip()
     try:
         select = _select(conn)
         have = {row[1] for row in conn.execute("PRAGMA table_info(predictions)")}
-        r = None
-        if len(key) == 64 and all(c in "0123456789abcdef" for c in key.lower()):
-            if "image_sha256" in have:
-                r = conn.execute(f"{select} WHERE p.image_sha256 = ? AND {answered} ORDER BY p.id DESC LIMIT 1", (key.lower(),)).fetchone()
-        else:
-            if key and "puid" in have:
-                r = conn.execute(f"{select} WHERE p.puid = ? AND {answered} ORDER BY p.id DESC LIMIT 1", (key,)).fetchone()
-            if r is None and key.isdigit():
-                r = conn.execute(f"{select} WHERE p.id = ? AND {answered}", (int(key),)).fetchone()
+        found = []
+        for key in keys:
+            key, r = str(key).strip(), None
+            if len(key) == 64 and all(c in "0123456789abcdef" for c in key.lower()):
+                if "image_sha256" in have:
+                    r = conn.execute(f"{select} WHERE p.image_sha256 = ? AND {answered} ORDER BY p.id DESC LIMIT 1", (key.lower(),)).fetchone()
+            else:
+                if key and "puid" in have:
+                    r = conn.execute(f"{select} WHERE p.puid = ? AND {answered} ORDER BY p.id DESC LIMIT 1", (key,)).fetchone()
+                if r is None and key.isdigit():
+                    r = conn.execute(f"{select} WHERE p.id = ? AND {answered}", (int(key),)).fetchone()
+            found.append(None if r is None else _logged(r, deployment))
     except sqlite3.DatabaseError as e:
         _unusable(e, path)
-        return None
+        return [None] * len(keys)
     finally:
         conn.close()
-    return None if r is None else _logged(r, deployment)
+    return found
 
 
 def summaries(path: Path, version: int | None = None, limit: int = 1000) -> list[PredictionSummary]:

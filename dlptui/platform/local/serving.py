@@ -325,7 +325,8 @@ class LocalServing(DeploymentFolders):
         model server records it; the predictions as the log holds them after."""
         state = self._read(name)
         path = self._folder(name) / "predictions.sqlite"
-        found = [self._feedback_target(name, path, item) for item in items]
+        found = [self._feedback_target(name, item, logged)
+                 for item, logged in zip(items, prediction_log.find(path, name, [item.prediction for item in items]))]
         gateway = state["gateway"]
         if not processes.alive(ProcessRecord.from_json(gateway)):
             raise Unreachable(f"Deployment {name!r} has failed (its Envoy exited); undeploy it and deploy again.")
@@ -334,12 +335,12 @@ class LocalServing(DeploymentFolders):
         for item, logged in zip(items, found):
             self.seldon.feedback(url, feedback_body(logged.puid or str(logged.id), item.label, item.reward),
                                  f"Feedback for {name}#{logged.id}")
-        return [prediction_log.get(path, name, logged.id) or logged for logged in found]
+        after = prediction_log.get_many(path, name, [logged.id for logged in found])
+        return [after.get(logged.id, logged) for logged in found]
 
-    def _feedback_target(self, name: str, path: Path, item: Feedback) -> LoggedPrediction:
+    def _feedback_target(self, name: str, item: Feedback, logged: LoggedPrediction | None) -> LoggedPrediction:
         if item.label is None and item.reward is None:
             raise InvalidInput(f"Feedback for {name}#{item.prediction} gives neither a label nor a reward.")
-        logged = prediction_log.find(path, name, item.prediction)
         if logged is None:
             raise NotFound(f"Deployment {name!r} has no answered prediction {item.prediction!r} in its prediction log; "
                            f"see `dlptui predictions {name}` for the ids.")
