@@ -32,7 +32,8 @@ def feedback(args, platform) -> int:
             raise InvalidInput(f"Give either a prediction ({args.target}) with --label, or the deployment with --file, not both.")
         if args.label is None and args.reward is None:
             raise InvalidInput(f"Say what {args.target} should have answered: --label LABEL (or --reward R).")
-        recorded = actions.record(platform, deployment, [Feedback(ident, label=args.label, reward=args.reward)])
+        label = args.label.strip() if args.label is not None else None
+        recorded = actions.record(platform, deployment, [Feedback(ident, label=label, reward=args.reward)])
     else:
         if not args.file:
             raise InvalidInput(f"Name a prediction ({deployment}#ID --label LABEL) or give a labels file ({deployment} --file labels.csv).")

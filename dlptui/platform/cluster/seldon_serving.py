@@ -436,8 +436,7 @@ class SeldonServing:
         server did record it, nothing can be read back here: []."""
         deployment = self.get_deployment(name)
         for item in items:
-            if item.label is None and item.reward is None:
-                raise InvalidInput(f"Feedback for {name}#{item.prediction} gives neither a label nor a reward.")
+            rules.check_feedback(name, item.prediction, item.label, item.reward)
         if not self.config.cluster.istio_ingress:
             raise NotAvailable("Feedback on the cluster goes through the Istio gateway; set istio_ingress in the cluster "
                                "profile (or DLPTUI_ISTIO_INGRESS) to its address.")

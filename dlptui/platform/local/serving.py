@@ -339,8 +339,7 @@ class LocalServing(DeploymentFolders):
         return [after.get(logged.id, logged) for logged in found]
 
     def _feedback_target(self, name: str, item: Feedback, logged: LoggedPrediction | None) -> LoggedPrediction:
-        if item.label is None and item.reward is None:
-            raise InvalidInput(f"Feedback for {name}#{item.prediction} gives neither a label nor a reward.")
+        rules.check_feedback(name, item.prediction, item.label, item.reward)
         if logged is None:
             raise NotFound(f"Deployment {name!r} has no answered prediction {item.prediction!r} in its prediction log; "
                            f"see `dlptui predictions {name}` for the ids.")
