@@ -18,6 +18,7 @@ Failed), `status.address` and `status.replicas`; requests go through the Istio g
 else the Secret `serving_token_secret` of the namespace) as the header X-Dlptui-Token, which the gateway's
 AuthorizationPolicy asks for, over TLS that trusts the system roots and the profile's `ca_file`. The token
 never goes over plain http:// to a gateway that is not on this machine (a port-forward to localhost is).
+Feedback and the numbers a canary is judged on: seldon_feedback.py (a mixin of this class).
 """
 
 from __future__ import annotations
@@ -36,15 +37,13 @@ from dlptui.platform.cluster.seldon_template import (  # noqa: F401  (render_dep
     CANARY, DEFAULT_CANARY_TRAFFIC, MAIN, RESOURCES, SHADOW, check_name, render_deployment, storage_from_history,
     stored_storage,
 )
+from dlptui.platform.cluster.seldon_feedback import FeedbackAndVerdicts
 from dlptui.platform.cluster.seldon_token import TOKEN_ENV, TOKEN_HEADER, check_gateway_transport, serving_token, token_place
 from dlptui.platform.model import (
-    ArmFigures,
     CheckpointStorage,
-    Comparison,
     Deployment,
     DeploymentChange,
     DeploymentState,
-    Feedback,
     LoggedPrediction,
     ModelVersion,
     Prediction,
@@ -178,7 +177,7 @@ def prediction_client(cluster: ClusterSettings, token: str) -> SeldonClient:
 # --- the part ---------------------------------------------------------------------------
 
 
-class SeldonServing:
+class SeldonServing(FeedbackAndVerdicts):
     """`ports.Serving` over SeldonDeployments in the profile's `seldon_namespace`."""
 
     def __init__(self, config: Config, platform: Any = None) -> None:
@@ -311,38 +310,6 @@ class SeldonServing:
         return [seldon_metrics.figures(url, self.namespace, name, predictors[r], r, v, t, self.config.timeout_s)
                 for r, v, t in roles]
 
-    def comparisons(self, name: str) -> list[Comparison]:
-        """The canary's numbers beside the primary's since it started (the history annotation's entry), from Seldon's
-        executor metrics in Prometheus (`prometheus_url`; without it, one sentence): requests, errors and latency
-        histograms, no feedback. A shadow's answers are not paired with the primary's there: its comparison carries
-        that sentence in `note`."""
-        obj = self._get(name)
-        current = to_deployment(obj, self.config.cluster.istio_ingress)
-        if current.canary_version is None and current.shadow_version is None:
-            return []
-        url = self.config.cluster.prometheus_url
-        if not url:
-            raise NotAvailable(
-                f"The verdicts of {name}'s {'canary' if current.canary_version is not None else 'shadow'} are judged on "
-                "Seldon's metrics in Prometheus, which the cluster profile does not name: set prometheus_url (or "
-                "DLPTUI_PROMETHEUS_URL).")
-        from dlptui.platform.cluster import seldon_metrics
-
-        history = policy.changes(history_of(obj))
-        out = []
-        if current.canary_version is not None:
-            since = policy.started(history, "canary", current.canary_version, current.version) or 0.0
-            arms = [seldon_metrics.arm(url, self.namespace, name, predictor, role, version, since, self.config.timeout_s)
-                    for predictor, role, version in ((MAIN, "primary", current.version), (CANARY, "canary", current.canary_version))]
-            out.append(Comparison("canary", since, *arms, share=current.canary_traffic))
-        if current.shadow_version is not None:
-            since = policy.started(history, "shadow", current.shadow_version, current.version) or 0.0
-            out.append(Comparison("shadow", since, ArmFigures(current.version, "primary", 0, 0),
-                                  ArmFigures(current.shadow_version, "shadow", 0, 0),
-                                  note=f"The agreement of {name}'s shadow is not known on the cluster: Seldon's metrics do "
-                                       "not pair its answers with the primary's."))
-        return out
-
     def predictions(self, name: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:
         self._get(name)
         where = self.config.cluster.request_logger_url
@@ -428,38 +395,6 @@ class SeldonServing:
             place = token_place(self.namespace, self.config.cluster.serving_token_secret)
             raise Refused(f"The Istio gateway refused the prediction ({e.status}): the serving token is missing or wrong; "
                           f"check {TOKEN_ENV} or the Secret {place}.", e.status) from None
-
-    def feedback(self, name: str, items: list[Feedback]) -> list[LoggedPrediction]:
-        """Seldon's feedback for each item, through the Istio gateway to the deployment's feedback endpoint (the
-        executor passes it to the model server). The cluster's model servers keep no prediction log, so they
-        answer that they cannot record it (501): NotAvailable, in one sentence, at the first item. Where a model
-        server did record it, nothing can be read back here: []."""
-        deployment = self.get_deployment(name)
-        for item in items:
-            rules.check_feedback(name, item.prediction, item.label, item.reward)
-        if not self.config.cluster.istio_ingress:
-            raise NotAvailable("Feedback on the cluster goes through the Istio gateway; set istio_ingress in the cluster "
-                               "profile (or DLPTUI_ISTIO_INGRESS) to its address.")
-        check_gateway_transport(deployment.endpoint or self.config.cluster.istio_ingress)  # before the token is read
-        from dlptui.platform.seldon_protocol import NotServing, Refused, feedback_body
-
-        url = (deployment.endpoint or "").rsplit("/predictions", 1)[0] + "/feedback"
-        for item in items:
-            try:
-                self.client.feedback(url, feedback_body(item.prediction, item.label, item.reward),
-                                     f"Feedback for {name}#{item.prediction}")
-            except NotServing as e:
-                raise Unreachable(f"Deployment {name!r} is not serving: the Istio gateway answered {e.answer}; see its pods "
-                                  f"with `dlptui deployment describe {name}`.") from None
-            except Refused as e:
-                self._drop_client()
-                place = token_place(self.namespace, self.config.cluster.serving_token_secret)
-                raise Refused(f"The Istio gateway refused the feedback ({e.status}): the serving token is missing or wrong; "
-                              f"check {TOKEN_ENV} or the Secret {place}.", e.status) from None
-            except NotAvailable:
-                raise NotAvailable(f"The cluster keeps no prediction log to record feedback in: the model server of {name} "
-                                   "answered that it keeps none, so labels are not kept and accuracy is not judged there.") from None
-        return []
 
     @property
     def client(self) -> SeldonClient:
