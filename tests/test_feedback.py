@@ -154,3 +154,28 @@ def test_bad_feedback_on_the_cli_is_one_sentence_and_records_nothing(served, cli
     assert (got, out) == (code, ""), err
     assert err.startswith("dlptui: ") and len(err.splitlines()) == 1 and words in err and "Traceback" not in err, err
     assert _logged(served, int(prediction.id)).truth is None  # nothing recorded, not even the good rows
+
+
+def test_a_feedback_larger_than_the_endpoint_holds_goes_through_the_large_listener(served, port):
+    """A feedback naming its prediction by an image over SMALL_BODY is held by Envoy's `large` listener, as such a
+    prediction is, and still reaches the primary's model server."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from dlptui.platform.local.envoy_config import SMALL_BODY
+
+    noise = np.random.default_rng(7).integers(0, 256, (700, 700, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, format="PNG")
+    image = base64.b64encode(buffer.getvalue()).decode()
+    assert len(image) > SMALL_BODY
+    url = f"http://127.0.0.1:{port}/api/v1.0"
+    with httpx.Client(timeout=60) as http:
+        answer = http.post(f"{url}/predictions", json={"binData": image})
+        assert answer.status_code == 200, answer.text
+        ident = int(answer.json()["meta"]["puid"])
+        recorded = http.post(f"{url}/feedback", json={"request": {"binData": image}, "truth": {"strData": "dog"}})
+        assert recorded.status_code == 200, recorded.text
+    assert recorded.json()["jsonData"]["prediction"] == ident and _logged(served, ident).truth == "dog"
