@@ -12,7 +12,7 @@ stuck client or a broken request could do to a workstation:
 
 Memory stays bounded, whatever clients send. A request body is held whole (so that a slow
 client never ties up a model server, and a failed connection can be retried) only on the
-prediction routes, never on a request that is refused:
+prediction and feedback routes, never on a request that is refused:
 
 - a prediction that declares at most SMALL_BODY bytes is held by the endpoint itself;
 - any other prediction (a larger or a chunked body) streams, with flow control, to a second
