@@ -33,6 +33,7 @@ from pathlib import Path
 from seldon_core.flask_utils import SeldonMicroserviceException
 
 import embedding_summary
+import feedback_request
 from image_request import DEFAULT_MAX_PIXELS, BadRequest, image_from_message
 from prediction_log import PredictionLog
 
@@ -189,7 +190,7 @@ class DogCatModel:
     def predict_raw(self, request):
         grpc = not isinstance(request, (dict, list, str, bytes))
         start = time.perf_counter()
-        answer, status, summary = None, 500, None
+        answer, status, summary, ident, message = None, 500, None, None, None
         try:
             message = _proto_to_dict(request) if grpc else request
             try:
@@ -205,16 +206,22 @@ class DogCatModel:
             raise
         finally:
             if self._log is not None:
-                self._record(request, grpc, answer, status, (time.perf_counter() - start) * 1000.0, summary)
-        result = {"jsonData": answer, "meta": {"tags": embedding_summary.tags(summary)} if summary else {}}
+                ident = self._record(request, grpc, message, answer, status, (time.perf_counter() - start) * 1000.0, summary)
+        # meta.puid names the prediction for feedback: the client's own puid, else the log's id for it
+        puid = feedback_request.request_puid(message) or (str(ident) if ident is not None else None)
+        meta = {"tags": embedding_summary.tags(summary)} if summary else {}
+        if puid:
+            meta["puid"] = puid
+        result = {"jsonData": answer, "meta": meta}
         if grpc:
             from seldon_core.utils import json_to_seldon_message
 
             return json_to_seldon_message(result)
         return result
 
-    def _record(self, request, grpc: bool, answer: dict | None, status: int, latency_ms: float, summary=None) -> None:
-        """One row of the prediction log; the log failing never fails the prediction."""
+    def _record(self, request, grpc: bool, message, answer: dict | None, status: int, latency_ms: float,
+                summary=None) -> int | None:
+        """One row of the prediction log, its id; the log failing never fails the prediction (None then)."""
         import hashlib
 
         role, request_id, body = "primary", "", b""
@@ -233,14 +240,42 @@ class DogCatModel:
                     host = http.headers.get("host", "")
                     if host.endswith("-shadow") or "-shadow:" in host:  # Envoy marks a mirrored request so
                         role = "shadow"
-            self._log.record(
+            return self._log.record(
                 model=self.model_name, version=self.version, role=role, request_id=request_id,
                 input_sha256=hashlib.sha256(body).hexdigest(), input_bytes=len(body),
                 label=(answer or {}).get("label"), probabilities=(answer or {}).get("probabilities", {}),
                 latency_ms=latency_ms, status=status, summary=summary,
+                puid=feedback_request.request_puid(message), image_sha256=feedback_request.image_sha256(message),
             )
         except Exception as e:  # noqa: BLE001
             log.warning("the prediction log could not be written: %r", e)
+            return None
+
+    def send_feedback_raw(self, feedback):
+        """Seldon's feedback (`/api/v1.0/feedback`): the truth and/or reward recorded in the prediction log
+        against the prediction it answers (feedback_request.py); 400 for a message that names none or carries a
+        label the answering version does not have, 404 for a prediction the log does not hold. A second
+        feedback for a prediction replaces the first."""
+        from seldon_core.utils import feedback_to_json, json_to_seldon_message
+
+        message = feedback if isinstance(feedback, dict) else feedback_to_json(feedback)
+        try:
+            said = feedback_request.parse_feedback(message)
+        except BadRequest as e:
+            raise SeldonMicroserviceException(e.message, status_code=e.status) from None
+        if self._log is None:
+            raise SeldonMicroserviceException("This model server keeps no prediction log to record feedback in.", status_code=501)
+        found = self._log.find(puid=said.puid, image_sha256=said.image_sha256)
+        if found is None:
+            named = f"the id {said.puid!r}" if said.puid else "that image"
+            raise SeldonMicroserviceException(f"No answered prediction with {named} is in the prediction log.", status_code=404)
+        ident, probabilities = found
+        if said.truth is not None and probabilities and said.truth not in probabilities:
+            raise SeldonMicroserviceException(
+                f"The model has no label {said.truth!r}; its labels are {', '.join(sorted(probabilities))}.", status_code=400)
+        self._log.record_feedback(ident, said.truth, said.reward)
+        result = {"jsonData": {"prediction": ident, "truth": said.truth, "reward": said.reward}, "meta": {"puid": said.puid or str(ident)}}
+        return json_to_seldon_message(result)
 
     def classify(self, image) -> dict:
         return self._classify_and_summarize(image)[0]

@@ -11,6 +11,13 @@ The schema is the contract with dlptui's reader (`dlptui/platform/local/predicti
 `embedding`, `confidence` and `basis` are the request's summary (embedding_summary.py: a projection
 of the model's embedding, 128 bytes, and its confidence; never the image), NULL for a failed request;
 a log written before they existed gets them added (SUMMARY_COLUMNS) when a server opens it.
+`puid` is the Seldon `meta.puid` the client sent with the request (NULL when it sent none) and
+`image_sha256` the sha256 of the image's own bytes (a `binData` request's decoded JPEG or PNG; NULL for
+an image sent as numbers): what ground-truth feedback names a prediction by, besides its `id`.
+
+Ground truth comes back in the `feedback` table, one row per prediction it answers (`record_feedback`):
+the true label (`truth`) and/or a `reward`, with the time; a second feedback for the same prediction
+replaces the first. Feedback goes with its prediction when the log is pruned.
 No dlptui import here: this module runs inside the model server (locally and in the image).
 """
 
@@ -38,13 +45,25 @@ CREATE TABLE IF NOT EXISTS predictions (
     status INTEGER NOT NULL,
     embedding BLOB,
     confidence REAL,
-    basis TEXT
+    basis TEXT,
+    puid TEXT,
+    image_sha256 TEXT
 );
 CREATE INDEX IF NOT EXISTS predictions_time ON predictions (time);
 CREATE INDEX IF NOT EXISTS predictions_request ON predictions (request_id);
+CREATE TABLE IF NOT EXISTS feedback (
+    prediction_id INTEGER PRIMARY KEY,
+    time REAL NOT NULL,
+    truth TEXT,
+    reward REAL
+);
+"""
+INDEXES = """
+CREATE INDEX IF NOT EXISTS predictions_puid ON predictions (puid);
+CREATE INDEX IF NOT EXISTS predictions_image ON predictions (image_sha256);
 """
 PRUNE_EVERY = 1000
-SUMMARY_COLUMNS = (("embedding", "BLOB"), ("confidence", "REAL"), ("basis", "TEXT"))
+SUMMARY_COLUMNS = (("embedding", "BLOB"), ("confidence", "REAL"), ("basis", "TEXT"), ("puid", "TEXT"), ("image_sha256", "TEXT"))
 
 
 def connect(path: str, timeout: float = 10.0) -> sqlite3.Connection:
@@ -53,6 +72,7 @@ def connect(path: str, timeout: float = 10.0) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(SCHEMA)
     _add_summary_columns(conn)
+    conn.executescript(INDEXES)
     return conn
 
 
@@ -100,18 +120,49 @@ class PredictionLog:
 
     def record(self, *, model: str, version: int, role: str, request_id: str, input_sha256: str, input_bytes: int,
                label: str | None, probabilities: dict, latency_ms: float, status: int,
-               summary=None) -> None:
-        """`summary`: the request's embedding_summary.Summary, or None (a failed request)."""
+               summary=None, puid: str | None = None, image_sha256: str | None = None) -> int:
+        """The new row's id. `summary`: the request's embedding_summary.Summary, or None (a failed request)."""
         embedding, confidence, basis = (summary.embedding or None, summary.confidence, summary.basis or None) if summary else (None, None, None)
         row = (time.time(), model, int(version), role, request_id, input_sha256, int(input_bytes), label,
-               json.dumps(probabilities), float(latency_ms), int(status), embedding, confidence, basis)
+               json.dumps(probabilities), float(latency_ms), int(status), embedding, confidence, basis, puid or None,
+               image_sha256 or None)
         with self._lock:
             conn = self._connection()
-            conn.execute(
+            ident = conn.execute(
                 "INSERT INTO predictions (time, model, version, role, request_id, input_sha256, input_bytes, label,"
-                " probabilities, latency_ms, status, embedding, confidence, basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " probabilities, latency_ms, status, embedding, confidence, basis, puid, image_sha256)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
-            )
+            ).lastrowid
             self._written += 1
             if self._written % PRUNE_EVERY == 1 or self.keep < PRUNE_EVERY:
                 conn.execute("DELETE FROM predictions WHERE id <= (SELECT MAX(id) FROM predictions) - ?", (self.keep,))
+                conn.execute("DELETE FROM feedback WHERE prediction_id < (SELECT MIN(id) FROM predictions)")
+            return int(ident)
+
+    def find(self, *, puid: str = "", image_sha256: str = "") -> tuple[int, dict] | None:
+        """The answered prediction feedback names, as (id, its probabilities): by `puid` (the client's meta.puid,
+        else the log's own id as text), else the newest answer to the image with that sha256; a shadow's answer
+        never (it reached no client). None when the log has no such prediction."""
+        answered = "status = 200 AND role != 'shadow'"
+        with self._lock:
+            conn = self._connection()
+            row = None
+            if puid:
+                row = conn.execute(f"SELECT id, probabilities FROM predictions WHERE puid = ? AND {answered}"
+                                   " ORDER BY id DESC LIMIT 1", (puid,)).fetchone()
+                if row is None and puid.isdigit():
+                    row = conn.execute(f"SELECT id, probabilities FROM predictions WHERE id = ? AND {answered}",
+                                       (int(puid),)).fetchone()
+            elif image_sha256:
+                row = conn.execute(f"SELECT id, probabilities FROM predictions WHERE image_sha256 = ? AND {answered}"
+                                   " ORDER BY id DESC LIMIT 1", (image_sha256,)).fetchone()
+        return (int(row[0]), json.loads(row[1] or "{}")) if row else None
+
+    def record_feedback(self, prediction_id: int, truth: str | None, reward: float | None) -> None:
+        """Ground truth and/or a reward for a logged prediction; a second feedback for it replaces the first."""
+        with self._lock:
+            self._connection().execute(
+                "INSERT OR REPLACE INTO feedback (prediction_id, time, truth, reward) VALUES (?, ?, ?, ?)",
+                (int(prediction_id), time.time(), truth, None if reward is None else float(reward)),
+            )

@@ -131,3 +131,80 @@ def test_cluster_figures_come_from_prometheus_per_predictor():
     assert all('predictor_name="canary"' in q and 'deployment_name="dogcat-deploy"' in q for q in prom.queries)
     dead = seldon_metrics.figures("http://127.0.0.1:9", "seldon", "d", "main", "primary", 1, 100, 1.0)
     assert dead.requests is None and "did not answer" in dead.note
+
+
+def test_the_model_servers_feedback_hook_records_by_id_puid_or_image_and_refuses_in_one_sentence(writer, tmp_path, monkeypatch):
+    """serving/dogcat_model.py's send_feedback_raw (what Seldon's /api/v1.0/feedback calls) on a real prediction log,
+    without loading a model; without a log it answers 501 (the cluster's model servers keep none)."""
+    import base64
+    import hashlib
+
+    from seldon_core.flask_utils import SeldonMicroserviceException
+
+    import dogcat_model
+
+    path = str(tmp_path / "predictions.sqlite")
+    model = dogcat_model.DogCatModel(checkpoint_dir=str(tmp_path), prediction_log=path)
+    log = writer.PredictionLog(path)
+    image = b"\xff\xd8 the bytes of an image"
+    probabilities = {"cat": 0.8, "dog": 0.2}
+    first = log.record(model="m", version=1, role="primary", request_id="r1", input_sha256="0" * 64, input_bytes=10,
+                       label="cat", probabilities=probabilities, latency_ms=1.0, status=200)
+    second = log.record(model="m", version=1, role="primary", request_id="r2", input_sha256="0" * 64, input_bytes=10,
+                        label="cat", probabilities=probabilities, latency_ms=1.0, status=200, puid="client-1",
+                        image_sha256=hashlib.sha256(image).hexdigest())
+    shadow = log.record(model="m", version=2, role="shadow", request_id="r2", input_sha256="0" * 64, input_bytes=10,
+                        label="dog", probabilities=probabilities, latency_ms=1.0, status=200, puid="client-1")
+    assert first < second < shadow
+
+    def truths() -> dict:
+        with writer.connect(path) as conn:
+            return {row[0]: row[1:] for row in conn.execute("SELECT prediction_id, truth, reward FROM feedback")}
+
+    model.send_feedback_raw({"request": {"meta": {"puid": str(first)}}, "truth": {"strData": "dog"}})
+    model.send_feedback_raw({"response": {"meta": {"puid": "client-1"}}, "truth": {"jsonData": {"label": "cat"}}, "reward": 1})
+    assert truths() == {first: ("dog", None), second: ("cat", 1.0)}  # the client's puid names the answer, not the shadow's
+    model.send_feedback_raw({"request": {"binData": base64.b64encode(image).decode()}, "truth": {"data": {"ndarray": [["dog"]]}}})
+    assert truths() == {first: ("dog", None), second: ("dog", None)}  # by the image; the second replaced the first
+
+    for message, status, words in (
+        ({"request": {"meta": {"puid": "nobody"}}, "truth": {"strData": "cat"}}, 404, "No answered prediction with the id 'nobody'"),
+        ({"request": {"meta": {"puid": str(first)}}, "truth": {"strData": "horse"}}, 400, "no label 'horse'; its labels are cat, dog."),
+        ({"request": {"meta": {"puid": str(first)}}}, 400, "neither a truth"),
+        ({"truth": {"strData": "cat"}}, 400, "names no prediction"),
+        ({"request": {"meta": {"puid": str(first)}}, "truth": {"strData": ""}}, 400, "must carry one label"),
+        ({"request": {"meta": {"puid": str(first)}}, "reward": "lots"}, 400, "reward must be a number"),
+    ):
+        with pytest.raises(SeldonMicroserviceException) as refused:
+            model.send_feedback_raw(message)
+        assert (refused.value.status_code, words in refused.value.message) == (status, True), refused.value.message
+    assert truths() == {first: ("dog", None), second: ("dog", None)}
+
+    without = dogcat_model.DogCatModel(checkpoint_dir=str(tmp_path))
+    with pytest.raises(SeldonMicroserviceException) as refused:
+        without.send_feedback_raw({"request": {"meta": {"puid": "1"}}, "truth": {"strData": "cat"}})
+    assert (refused.value.status_code, refused.value.message) == (501, "This model server keeps no prediction log to record feedback in.")
+
+
+def test_a_canarys_numbers_since_it_started_come_from_prometheus_increases():
+    """The cluster's verdict input: requests, errors and the latency histogram of one predictor as Prometheus'
+    increase over the window since the canary started (cumulative buckets made per bucket, seconds made ms)."""
+    import math
+
+    from dlptui.errors import Unreachable
+    from dlptui.platform.cluster import seldon_metrics
+    from tests.standins.prometheus import PrometheusStandin, Series
+
+    buckets = {0.005: 10.1, 0.01: 60.4, 0.05: 99.6, math.inf: 100.2}
+    prom = PrometheusStandin({"canary": Series(requests=100.2, errors=2.4, buckets=buckets)}).start()
+    try:
+        arm = seldon_metrics.arm(prom.url, "seldon", "dogcat-deploy", "canary", "canary", 2, time.time() - 600, 5.0)
+    finally:
+        prom.stop()
+    assert (arm.version, arm.role, arm.requests, arm.errors) == (2, "canary", 100, 2)
+    assert arm.bounds_ms == (5.0, 10.0, 50.0, math.inf) and arm.bucket_counts == (10, 50, 40, 0)
+    assert len(prom.queries) == 3 and all('predictor_name="canary"' in q and "increase(" in q for q in prom.queries)
+    assert all(q.split("[")[1].split("]")[0] in {f"{s}s" for s in range(600, 603)} for q in prom.queries)
+    with pytest.raises(Unreachable) as dead:
+        seldon_metrics.arm("http://127.0.0.1:9", "seldon", "d", "main", "primary", 1, time.time() - 5, 1.0)
+    assert "Prometheus at http://127.0.0.1:9 did not answer" in str(dead.value)

@@ -242,3 +242,50 @@ async def test_canary_figures_promote_shadow_rollback_and_predictions_with_keys(
     finally:
         undeploy_all(platform)
         registry.promote("dogcat-model", 1, "staging")  # as the session's fixture made it, for the tests after this one
+
+
+async def test_y_and_n_in_the_prediction_log_mark_a_prediction_right_or_wrong(served):
+    """`w`, then `y` on one logged prediction (its own label is the truth) and `n` on another (the other label of a
+    two-label model): each row shows its truth, and the prediction log holds it."""
+    from dlptui.render.serving import LOGGED_COLUMNS
+    from dlptui.tui.dialogs.serving import PredictionsDialog
+    from tests.fixtures.serving import DEPLOYMENT, image_bytes
+
+    truth = [c.key for c in LOGGED_COLUMNS].index("truth")
+    first = served.serving.predict(DEPLOYMENT, image_bytes((5, 5, 5)))
+    second = served.serving.predict(DEPLOYMENT, image_bytes((250, 250, 250)))
+    other = "dog" if first.label == "cat" else "cat"
+    app = make_app(served.config, served, start="deployments")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#deployments", ResourceTable)
+        await wait_for(pilot, lambda: DEPLOYMENT in table.all_keys, what="the deployment")
+        table.select_key(DEPLOYMENT)
+        table.focus()
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, PredictionsDialog), what="the prediction log")
+        log_table = app.screen.query_one("#predictions", ResourceTable)
+        await wait_for(pilot, lambda: {first.id, second.id} <= set(log_table.shown_keys), what="the two predictions")
+        assert cell(log_table, second.id, truth) == "-"
+        assert {"predictions.right", "predictions.wrong"} <= {row[2] for row in screen_actions(app.screen)}
+
+        log_table.select_key(second.id)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: cell(log_table, second.id, truth) == f"{second.label} (right)", what="marked right")
+        log_table.select_key(first.id)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: cell(log_table, first.id, truth) == f"{other} (wrong)", what="marked wrong")
+        assert isinstance(app.screen, PredictionsDialog)  # y and n keep the log open
+    logged = {p.id: p for p in served.serving.predictions(DEPLOYMENT, limit=100_000)}
+    assert (logged[int(second.id)].truth, logged[int(first.id)].truth) == (second.label, other)
+
+    # read-only: the prediction log opens, and y / n are not offered
+    app = make_app(replace(served.config, read_only=True), served, start="deployments")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#deployments", ResourceTable)
+        await wait_for(pilot, lambda: DEPLOYMENT in table.all_keys, what="the deployment")
+        table.select_key(DEPLOYMENT)
+        table.focus()
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, PredictionsDialog), what="the prediction log")
+        ids = {row[2] for row in screen_actions(app.screen)}
+        assert "dialog.cancel" in ids and not ids & {"predictions.right", "predictions.wrong"}, ids

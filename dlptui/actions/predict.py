@@ -85,6 +85,7 @@ def prediction_json(p: Prediction) -> dict:
     if p.error:
         return {"image": p.image, "error": p.error}
     return {
+        "id": p.id,  # the prediction's id for `dlptui feedback DEPLOYMENT#ID` (Seldon's meta.puid)
         "image": p.image,
         "label": p.label,
         "probabilities": p.probabilities,

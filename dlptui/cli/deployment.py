@@ -6,7 +6,8 @@
     dlptui predict IMAGE... [--deployment NAME] [--explain OUT.png]   --explain: where the model looked (one image)
     dlptui predictions NAME [--since AGE|TIME] [--limit N] [--json]   the prediction log (JSON Lines with --json)
     dlptui deployment list
-    dlptui deployment describe NAME [--lines N]   (also `deployment NAME`) with its versions' figures and log lines
+    dlptui deployment describe NAME [--lines N]   (also `deployment NAME`) with its versions' figures, the canary's
+                                                  verdicts and the shadow's agreement, and log lines
     dlptui deployment logs NAME [--lines N]
     dlptui deployment promote NAME | abort NAME   the canary takes all traffic / is removed
     dlptui deployment shadow NAME VERSION|none    mirror every request to VERSION
@@ -145,9 +146,12 @@ def describe(args, platform) -> int:
     lines = platform.serving.logs(args.name, args.lines)
     note = serving.alias_note(platform, deployment)
     report = _drift(platform, args.name)
+    from dlptui.actions import verdicts
+
+    judged = verdicts.judge(platform, args.name)
     if args.json:
         emit_json({**to_dict(deployment), "alias_note": note or None, "versions": serving.figures_json(figures),
-                   "drift": report.to_json(), "log": lines})
+                   "verdicts": judged.to_json(), "drift": report.to_json(), "log": lines})
         return 0
     emit_object(deployment, False)
     if note:
@@ -156,6 +160,8 @@ def describe(args, platform) -> int:
     emit_table(figures, render.FIGURE_COLUMNS, False, title="versions")
     if sentence := serving.verdict(figures):
         say(sentence)
+    for line, _ in judged.lines():
+        say(line)
     if report.note:
         say(report.note)
     for version in report.versions:

@@ -156,3 +156,15 @@ def changes(history: Sequence[Mapping]) -> list[DeploymentChange]:
                                     after.model, e.get("from_version"), after.primary, canary=after.canary,
                                     share=after.share, shadow=after.shadow))
     return out
+
+
+def started(history: Sequence[DeploymentChange], role: str, version: int, primary: int) -> float | None:
+    """When `version` began its present run as the deployment's `role` ("canary" or "shadow") beside `primary`: the
+    time of the first of the last entries that all left that routing (a canary's traffic steps do not restart it;
+    a new primary does). None when the last entry does not leave it (a history an older dlptui wrote)."""
+    since = None
+    for change in reversed(history):
+        if getattr(change, role) != version or change.to_version != primary:
+            break
+        since = change.time
+    return since

@@ -419,6 +419,26 @@ class LoggedPrediction:
     probabilities: dict[str, float]
     latency_ms: float
     status: int  # the HTTP status answered
+    puid: str = ""  # the client's own Seldon meta.puid, when it sent one
+    image_sha256: str = ""  # of the image's own bytes (a binData request), "" otherwise
+    truth: str | None = None  # the right label, where feedback came back
+    reward: float | None = None  # the reward feedback gave
+    feedback_time: float | None = None  # when the (last) feedback came
+
+    @property
+    def right(self) -> bool | None:
+        """Whether the answer was right, where feedback told the truth."""
+        return None if self.truth is None or self.label is None else self.truth == self.label
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """Ground truth for one logged prediction: `prediction` names it (its id in the log, the client's Seldon
+    puid, or the sha256 of its image: the newest answer to it); `label` the right answer and/or `reward`."""
+
+    prediction: str
+    label: str | None = None
+    reward: float | None = None
 
 
 @dataclass(frozen=True)
@@ -452,6 +472,50 @@ class DeploymentChange:
 
 
 @dataclass(frozen=True)
+class ArmFigures:
+    """One version's raw numbers since its comparison started, what its verdicts are judged on (dlptui.analysis):
+    the requests it answered and how many with an error status; the latencies of its answered requests, as samples
+    (the local prediction log) or a histogram (`bounds_ms`, the buckets' upper edges, and `bucket_counts`); and,
+    where ground truth came back, its right answers among the predictions that got feedback."""
+
+    version: int
+    role: str
+    requests: int
+    errors: int
+    latencies_ms: tuple[float, ...] = ()
+    bounds_ms: tuple[float, ...] = ()
+    bucket_counts: tuple[int, ...] = ()
+    right: int = 0
+    judged: int = 0  # predictions with feedback
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """One request a shadow answered otherwise than the primary: both logged predictions' ids and labels."""
+
+    primary_id: int
+    primary_label: str | None
+    shadow_id: int
+    shadow_label: str | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A canary or a shadow and its primary over the same period, since it started (`since`, the history entry's
+    time): both versions' numbers; for a shadow, its answers paired with the primary's (by request)."""
+
+    kind: str  # "canary" or "shadow"
+    since: float
+    primary: ArmFigures
+    other: ArmFigures
+    share: int = 0  # a canary's traffic, percent
+    agreed: int = 0  # a shadow: paired requests where both gave the same label
+    paired: int = 0
+    note: str = ""  # what the profile cannot count for it, in one sentence (a shadow's pairs on the cluster)
+    disagreements: tuple[Disagreement, ...] = ()  # a shadow: the latest requests it answered otherwise, newest first
+
+
+@dataclass(frozen=True)
 class Prediction:
     image: str
     label: str | None = None
@@ -459,6 +523,7 @@ class Prediction:
     latency_ms: float | None = None
     version: int | None = None  # which version answered (a canary shows here)
     error: str | None = None
+    id: str | None = None  # the prediction's id for feedback (Seldon's meta.puid: the prediction log's id locally)
 
 
 # --- cluster -----------------------------------------------------------------

@@ -29,11 +29,13 @@ from typing import Protocol, runtime_checkable
 from dlptui.platform.model import (
     Checkpoint,
     Commit,
+    Comparison,
     DataRef,
     Deployment,
     DeploymentChange,
     Experiment,
     Datum,
+    Feedback,
     FileEntry,
     Job,
     LoggedPrediction,
@@ -424,6 +426,13 @@ class Serving(Part, Protocol):
         None, with a sentence in `note`."""
         ...
 
+    def comparisons(self, name: str) -> list[Comparison]:
+        """What the canary and the shadow (where there is one) are judged on against the primary: both versions'
+        numbers over the same period, since it started (the history entry that began its present run; a canary's
+        traffic steps do not restart it): [] with neither. NotAvailable, in one sentence, where the profile cannot
+        count them."""
+        ...
+
     def predictions(self, name: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:
         """The prediction log, oldest first: the last `limit` after `since`. NotAvailable where the profile keeps none."""
         ...
@@ -446,8 +455,18 @@ class Serving(Part, Protocol):
 
     def predict(self, name: str, image: bytes, filename: str = "image") -> Prediction:
         """Send the encoded image (JPEG/PNG bytes, Seldon `binData`); never raises for a bad image:
-        the Prediction carries `error` instead. Raises for an unknown (NotFound, before anything else) or dead
-        deployment."""
+        the Prediction carries `error` instead; its `id` names it for `feedback` (Seldon's meta.puid). Raises for
+        an unknown (NotFound, before anything else) or dead deployment."""
+        ...
+
+    @changes
+    def feedback(self, name: str, items: list[Feedback]) -> list[LoggedPrediction]:
+        """Ground truth (a label) and/or a reward for logged predictions, sent as Seldon's feedback
+        (`/api/v1.0/feedback`) and recorded in the prediction log against the prediction each names (its id, the
+        client's puid, or its image's sha256); a second feedback for a prediction replaces the first. Every item is
+        checked before any is recorded: NotFound for a prediction the log does not hold, InvalidInput for a label
+        the model does not have or an item with neither label nor reward. The predictions with their feedback.
+        NotAvailable, in one sentence, where the profile keeps no prediction log to record it in."""
         ...
 
 

@@ -1,5 +1,5 @@
 """The rules both profiles apply: names (repos, branches, models, deployments), paths inside a
-data repo and the local files a put sends to them, a canary's share, the one sentence for a full
+data repo and the local files a put sends to them, a canary's share, a feedback item, the one sentence for a full
 disk (`disk_full`, `space_checked`). Backend-agnostic (the names are those every backend accepts: a
 model name is never digits only, which Determined reads as a model id).
 
@@ -44,6 +44,18 @@ def check_canary_traffic(traffic: int) -> int:
     if isinstance(traffic, bool) or not isinstance(traffic, int) or not 0 < traffic < 100:
         raise InvalidInput(f"A canary takes between 1 and 99 percent of the traffic, not {traffic!r}.")
     return traffic
+
+
+def check_feedback(deployment: str, prediction: str, label: str | None, reward: float | None) -> None:
+    """A feedback item says something: a label (not blank) and/or a finite reward (Seldon's message is JSON)."""
+    import math
+
+    if label is None and reward is None:
+        raise InvalidInput(f"Feedback for {deployment}#{prediction} gives neither a label nor a reward.")
+    if label is not None and not str(label).strip():
+        raise InvalidInput(f"Feedback for {deployment}#{prediction} gives an empty label.")
+    if reward is not None and (isinstance(reward, bool) or not isinstance(reward, (int, float)) or not math.isfinite(reward)):
+        raise InvalidInput(f"The reward for {deployment}#{prediction} must be a finite number, not {reward!r}.")
 
 
 def check_repo_name(name: str) -> str:

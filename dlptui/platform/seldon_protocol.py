@@ -24,7 +24,7 @@ from collections.abc import Mapping
 
 import httpx
 
-from dlptui.errors import NotAvailable, Unreachable
+from dlptui.errors import InvalidInput, NotAvailable, NotFound, Unreachable
 from dlptui.platform.model import Prediction
 
 VERSION_HEADER = "X-Dlptui-Version"  # which model version answered, set by the local gateway
@@ -108,13 +108,46 @@ def parse_prediction(name: str, response: httpx.Response, latency_ms: float) -> 
     except (ValueError, KeyError, TypeError, AttributeError):
         return Prediction(image=name, latency_ms=latency_ms, error="The server's answer is not a dlptui prediction.")
     version = result.get("version") or response.headers.get(VERSION_HEADER)
+    meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+    puid = meta.get("puid")
     return Prediction(
         image=name,
         label=label,
         probabilities=probabilities,
         latency_ms=latency_ms,
         version=int(version) if str(version or "").isdigit() else None,
+        id=str(puid) if isinstance(puid, (str, int)) and str(puid) else None,
     )
+
+
+def feedback_body(puid: str, label: str | None, reward: float | None) -> dict:
+    """Seldon's Feedback message for the prediction with meta.puid `puid`: `truth` the right label, and/or `reward`."""
+    body: dict = {"request": {"meta": {"puid": str(puid)}}, "response": {"meta": {"puid": str(puid)}}}
+    if label is not None:
+        body["truth"] = {"jsonData": {"label": label}}
+    if reward is not None:
+        body["reward"] = float(reward)
+    return body
+
+
+def parse_feedback_answer(response: httpx.Response, what: str) -> None:
+    """Nothing for a recorded feedback; else the sentence: InvalidInput (400, a label the model lacks), NotFound
+    (404, no such prediction), NotAvailable (501: the server keeps no log), Refused, NotServing."""
+    status = response.status_code
+    if status == 200:
+        return
+    if status in NOT_SERVING:
+        answer = _answer(response)
+        raise NotServing(f"The deployment is not serving: {answer}.", answer)
+    if status in REFUSED:
+        said = f"HTTP {status} {response.reason_phrase}"
+        raise Refused(f"The gateway refused the feedback ({said}): the credential it asks for is missing or wrong.", said)
+    info = error_message(response).rstrip(".")
+    if status == 404:
+        raise NotFound(f"{what}: {info}.")
+    if status in (501, 405):
+        raise NotAvailable(f"{what} cannot be recorded: {info}.")
+    raise InvalidInput(f"{what}: {info}.")
 
 
 def untrusted_certificate(e: BaseException) -> ssl.SSLCertVerificationError | None:
@@ -169,6 +202,19 @@ class SeldonClient:
                 raise untrusted(url, failed) from None
             raise Unreachable(f"The prediction endpoint {url} does not answer ({type(e).__name__}); check the deployment.") from None
         return parse_prediction(name, response, (time.perf_counter() - start) * 1000.0)
+
+    def feedback(self, url: str, body: dict, what: str = "The feedback") -> None:
+        """POST one Seldon Feedback message to `url` (.../api/v1.0/feedback); `what` starts its sentences."""
+        try:
+            response = self.client.post(url, json=body)
+        except httpx.TimeoutException:
+            raise Unreachable(f"The feedback endpoint {url} did not answer within {self.timeout:.0f} s; check the deployment.") from None
+        except httpx.TransportError as e:
+            failed = untrusted_certificate(e)
+            if failed is not None:
+                raise untrusted(url, failed) from None
+            raise Unreachable(f"The feedback endpoint {url} does not answer ({type(e).__name__}); check the deployment.") from None
+        parse_feedback_answer(response, what)
 
     def get_json(self, url: str) -> tuple[int, dict]:
         """A GET (health, metadata) as (status, JSON body or {}); raises Unreachable if nothing answers."""

@@ -65,6 +65,7 @@ LOGGED_COLUMNS = [
     Column("p", "P", chance),
     Column("latency", "LATENCY", lambda p: text.latency(p.latency_ms)),
     Column("status", "STATUS", lambda p: p.status),
+    Column("truth", "TRUTH", lambda p: None if p.truth is None else f"{p.truth} ({'right' if p.right else 'wrong'})"),
     Column("input", "INPUT", lambda p: f"{p.input_sha256[:12]} {text.size(p.input_bytes)}"),
 ]
 

@@ -255,3 +255,67 @@ def test_predictions_are_the_logged_requests_or_one_sentence_where_the_profile_k
     with pytest.raises(NotFound) as info:
         serving.predictions(ghost)
     one_sentence(info, ghost)
+
+
+def test_feedback_is_recorded_against_the_prediction_or_one_sentence_where_the_profile_keeps_no_log(
+        serving, versions, fresh_name, serving_ready, profile, gateway):
+    """Locally the feedback goes through the deployment's Envoy to its model server, which records it in the
+    prediction log (bad ids and labels refused first, nothing recorded); on the cluster it goes through the Istio
+    gateway to Seldon's feedback endpoint, whose model server keeps no log: NotAvailable, saying so."""
+    from dlptui.platform.model import Feedback
+
+    name, ghost = fresh_name("truth"), fresh_name("ghost")
+    with pytest.raises(NotFound) as info:
+        serving.feedback(ghost, [Feedback("1", label="cat")])
+    one_sentence(info, ghost)
+    serving.deploy(name, versions[0])
+    try:
+        serving_ready(name)
+        prediction = serving.predict(name, image_bytes(), "red.jpg")
+        assert prediction.error is None and prediction.id, prediction
+        with pytest.raises(InvalidInput) as info:
+            serving.feedback(name, [Feedback(prediction.id)])
+        one_sentence(info, "neither a label nor a reward")
+        if profile == "local":
+            with pytest.raises(InvalidInput) as info:
+                serving.feedback(name, [Feedback(prediction.id, label="cat"), Feedback(prediction.id, label="horse")])
+            one_sentence(info, "'horse'")
+            with pytest.raises(NotFound) as info:
+                serving.feedback(name, [Feedback("424242", label="cat")])
+            one_sentence(info, "'424242'")
+            assert [p.truth for p in serving.predictions(name)] == [None]  # nothing recorded half
+            [recorded] = serving.feedback(name, [Feedback(prediction.id, label="dog", reward=1.0)])
+            assert (str(recorded.id), recorded.truth, recorded.reward) == (prediction.id, "dog", 1.0)
+            assert [(p.truth, p.reward) for p in serving.predictions(name)] == [("dog", 1.0)]
+        else:
+            with pytest.raises(NotAvailable) as info:
+                serving.feedback(name, [Feedback(prediction.id, label="dog", reward=1.0)])
+            one_sentence(info, "keeps no prediction log", name)
+            [(path, message)] = gateway.feedback  # Seldon's feedback message reached the model through the gateway
+            assert path.endswith(f"/{name}/api/v1.0/feedback")
+            assert message["request"]["meta"]["puid"] == prediction.id
+            assert (message["truth"], message["reward"]) == ({"jsonData": {"label": "dog"}}, 1.0)
+    finally:
+        serving.undeploy(name)
+
+
+def test_comparisons_count_a_canary_since_it_started_or_say_why_not(serving, versions, fresh_name, serving_ready, profile):
+    """What a canary's verdicts are judged on: locally both versions' numbers from the prediction log since the canary's
+    history entry; on the cluster (no prometheus_url here) NotAvailable, naming it."""
+    name = fresh_name("judged")
+    serving.deploy(name, versions[0])
+    try:
+        serving_ready(name)
+        assert serving.comparisons(name) == []  # neither canary nor shadow
+        serving.set_canary(name, versions[1], 30)
+        if profile == "local":
+            [comparison] = serving.comparisons(name)
+            [entry] = [h for h in serving.history(name) if h.change == "canary"]
+            assert (comparison.kind, comparison.since, comparison.share) == ("canary", entry.time, 30)
+            assert (comparison.primary.version, comparison.other.version, comparison.other.role) == (1, 2, "canary")
+        else:
+            with pytest.raises(NotAvailable) as info:
+                serving.comparisons(name)
+            one_sentence(info, "prometheus_url")
+    finally:
+        serving.undeploy(name)

@@ -14,7 +14,11 @@ Behind the gateway, for `/seldon/<namespace>/<name>/...`:
   checked by the project's own `serving/image_request.py`, the code the model server runs first, and a request it
   refuses gets its status (400, 413, 415) with seldon-core's error JSON (`{"status": {"status": 1, "info":
   <the sentence>, "code": -1, "reason": "MICROSERVICE_BAD_DATA"}}`, SeldonMicroserviceException.to_dict); an
-  image gets `PREDICTION` (no model runs). `predicted` keeps the path of every request that reached a model.
+  image gets `PREDICTION` (no model runs), with a `meta.puid` as the executor gives every answer. `predicted`
+  keeps the path of every request that reached a model;
+- a feedback (`.../api/v1.0/feedback`) is checked by `serving/feedback_request.py` as the model server checks it
+  (400 with its sentence), then answered as the cluster's model server answers it, keeping no prediction log: 501
+  with its sentence. `feedback` keeps the path and the message of each that reached the model.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import ssl
+import sys
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -31,13 +37,30 @@ ENDPOINT_PATH = "/seldon/seldon/dogcat-deploy/api/v1.0/predictions"
 NO_HEALTHY_UPSTREAM = b"no healthy upstream"  # Envoy's body for a route with no ready endpoint
 
 
-def _image_request():
-    """serving/image_request.py as the model server imports it (a module of its own folder, no torch)."""
-    spec = importlib.util.spec_from_file_location(
-        "standin_image_request", Path(__file__).resolve().parents[2] / "serving" / "image_request.py")
+NO_LOG = "This model server keeps no prediction log to record feedback in."  # serving/dogcat_model.py's 501
+
+
+def _serving_module(name: str, **imports):
+    """serving/NAME.py as the model server imports it (a module of its own folder, no torch); `imports`: the modules
+    of that folder it imports by name, given as loaded here."""
+    spec = importlib.util.spec_from_file_location(f"standin_{name}", Path(__file__).resolve().parents[2] / "serving" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[spec.name] = module  # a dataclass of the module looks itself up there
+    saved = {k: sys.modules.get(k) for k in imports}
+    sys.modules.update(imports)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
     return module
+
+
+def _image_request():
+    return _serving_module("image_request")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -64,6 +87,9 @@ class _Handler(BaseHTTPRequestHandler):
         if len(parts) > 3 and parts[3] in self.gateway.down:
             self._answer(503, NO_HEALTHY_UPSTREAM, "text/plain")
             return
+        if self.path.rstrip("/").endswith("/feedback"):
+            self._feedback(raw)
+            return
         self.gateway.predicted.append(self.path)
         checks = self.gateway.checks
         try:
@@ -73,11 +99,27 @@ class _Handler(BaseHTTPRequestHandler):
         except checks.BadRequest as e:
             refused = (e.status, e.message)
         else:
-            self._answer(200, json.dumps(PREDICTION).encode(), "application/json")
+            answer = {**PREDICTION, "meta": {"puid": uuid.uuid4().hex}}  # the executor names every answer
+            self._answer(200, json.dumps(answer).encode(), "application/json")
             return
-        status, info = refused
+        self._error(*refused)
+
+    def _error(self, status: int, info: str) -> None:
         error = {"status": {"status": 1, "info": info, "code": -1, "reason": "MICROSERVICE_BAD_DATA"}}
         self._answer(status, json.dumps(error).encode(), "application/json")
+
+    def _feedback(self, raw: bytes) -> None:
+        try:
+            message = json.loads(raw or b"null")
+            self.gateway.feedback_checks.parse_feedback(message)
+        except ValueError:
+            self._error(400, "The request body is not JSON.")
+            return
+        except self.gateway.checks.BadRequest as e:
+            self._error(e.status, e.message)
+            return
+        self.gateway.feedback.append((self.path, message))
+        self._error(501, NO_LOG)
 
 
 class GatewayStandin:
@@ -90,8 +132,10 @@ class GatewayStandin:
         self.header = header
         self.seen: list[str | None] = []
         self.predicted: list[str] = []
+        self.feedback: list[tuple[str, dict]] = []
         self.down: set[str] = set()
         self.checks = _image_request()
+        self.feedback_checks = _serving_module("feedback_request", image_request=self.checks)
         handler = type("StandinGatewayHandler", (_Handler,), {"gateway": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True

@@ -18,6 +18,7 @@ Failed), `status.address` and `status.replicas`; requests go through the Istio g
 else the Secret `serving_token_secret` of the namespace) as the header X-Dlptui-Token, which the gateway's
 AuthorizationPolicy asks for, over TLS that trusts the system roots and the profile's `ca_file`. The token
 never goes over plain http:// to a gateway that is not on this machine (a port-forward to localhost is).
+Feedback and the numbers a canary is judged on: seldon_feedback.py (a mixin of this class).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from dlptui.platform.cluster.seldon_template import (  # noqa: F401  (render_dep
     CANARY, DEFAULT_CANARY_TRAFFIC, MAIN, RESOURCES, SHADOW, check_name, render_deployment, storage_from_history,
     stored_storage,
 )
+from dlptui.platform.cluster.seldon_feedback import FeedbackAndVerdicts
 from dlptui.platform.cluster.seldon_token import TOKEN_ENV, TOKEN_HEADER, check_gateway_transport, serving_token, token_place
 from dlptui.platform.model import (
     CheckpointStorage,
@@ -175,7 +177,7 @@ def prediction_client(cluster: ClusterSettings, token: str) -> SeldonClient:
 # --- the part ---------------------------------------------------------------------------
 
 
-class SeldonServing:
+class SeldonServing(FeedbackAndVerdicts):
     """`ports.Serving` over SeldonDeployments in the profile's `seldon_namespace`."""
 
     def __init__(self, config: Config, platform: Any = None) -> None:

@@ -4,7 +4,7 @@ The endpoint (127.0.0.1:port, the deployment's only TCP socket) refuses what a b
 stuck client or a broken request could do to a workstation:
 
 - any Host other than 127.0.0.1 or localhost (403): another site's page cannot drive it;
-- on the prediction paths anything but POST (405) or a JSON body (415), and an empty body (400);
+- on the prediction and feedback paths anything but POST (405) or a JSON body (415), and an empty body (400);
   no cross-origin preflight is ever answered with an allowance, and no CORS header of a model
   server reaches a client;
 - a body over MAX_BODY (413, unread), slow headers, idle or endless requests (timeouts);
@@ -12,7 +12,7 @@ stuck client or a broken request could do to a workstation:
 
 Memory stays bounded, whatever clients send. A request body is held whole (so that a slow
 client never ties up a model server, and a failed connection can be retried) only on the
-prediction routes, never on a request that is refused:
+prediction and feedback routes, never on a request that is refused:
 
 - a prediction that declares at most SMALL_BODY bytes is held by the endpoint itself;
 - any other prediction (a larger or a chunked body) streams, with flow control, to a second
@@ -23,6 +23,10 @@ prediction routes, never on a request that is refused:
 So Envoy holds at most MAX_CONNECTIONS x (SMALL_BODY + CONNECTION_BUFFER) + LARGE_AT_ONCE x
 MAX_BODY of request bodies (MEMORY_BOUND, about 320 MiB) above its own ~70 MiB, and the overload
 manager refuses new requests (503) should its heap pass HEAP_LIMIT all the same.
+
+Feedback (Seldon's `/api/v1.0/feedback`) follows the same body rules and goes to the primary's model
+server alone, which records it in the deployment's prediction log against the prediction it names
+(whichever version answered it: they all write the one log).
 
 A prediction is retried on another model server only when its connection failed or was reset
 before the request was sent: a request that was sent and broke its server (a request of death)
@@ -46,6 +50,7 @@ HEAP_LIMIT = 768 << 20  # the overload manager's guard: no new request above 95 
 REQUEST_TIMEOUT_S = 60
 UPSTREAM_IDLE_S = 1  # below gunicorn's keep-alive (2 s)
 PREDICTION_PATHS = r"/(api/v[0-9.]+/predictions|predict)"
+FEEDBACK_PATHS = r"/(api/v[0-9.]+/feedback|send-feedback)"  # Seldon's feedback: to the primary, never split nor mirrored
 READ_PATHS = r"/(health/status|health/ping|metadata)"
 VERSION_HEADER = "x-dlptui-version"
 ROLE_HEADER = "x-dlptui-role"
@@ -282,36 +287,49 @@ _POST = {"name": ":method", "string_match": {"exact": "POST"}}
 _JSON = {"name": "content-type", "string_match": {"prefix": "application/json"}}
 
 
+def _posted(paths: str, action: dict, what: str, small: dict, empty: dict, too_large: dict) -> list[dict]:
+    """The routes of a POST path with a JSON body: held by the endpoint when small, by the `large` listener when
+    larger, refused when empty (400), too large (413), not JSON (415) or not POST (405)."""
+    return [
+        {"match": {**_path(paths), "headers": [_POST, _JSON, small]}, "route": action},
+        *_holding_nothing(
+            {"match": {**_path(paths), "headers": [_POST, empty]},
+             "direct_response": _direct(400, "BAD_REQUEST", "The request has an empty body; send a JSON object with binData (a base64 JPEG or PNG).")},
+            {"match": {**_path(paths), "headers": [_POST, too_large]},
+             "direct_response": _direct(413, "PAYLOAD_TOO_LARGE", f"The request body is too large: the endpoint takes at most {MAX_BODY >> 20} MiB.")},
+            {"match": {**_path(paths), "headers": [_POST, _JSON]},
+             "route": {"cluster": LARGE_CLUSTER, "timeout": f"{REQUEST_TIMEOUT_S}s"}},
+            {"match": {**_path(paths), "headers": [_POST]},
+             "direct_response": _direct(415, "UNSUPPORTED_MEDIA_TYPE", f"{what} a JSON body (Content-Type: application/json).")},
+            {"match": _path(paths),
+             "direct_response": _direct(405, "METHOD_NOT_ALLOWED", f"{what} POST with a JSON body.")},
+        ),
+    ]
+
+
 def routes(port: int, primary: dict, canary: dict | None, share: int, shadow: dict | None) -> list[dict]:
     """The two route tables, [endpoint, large]: predictions (POST + JSON) split primary/canary and mirrored
-    to a shadow, held by the endpoint when small and by the `large` listener otherwise; reads to the primary."""
+    to a shadow, held by the endpoint when small and by the `large` listener otherwise; feedback (the same
+    rules) and reads to the primary."""
     predict = _predict(primary, canary, share, shadow)
     read = {"cluster": cluster_name(primary["id"]), "timeout": "10s", "retry_policy": _retry()}
     # the declared length decides, before any byte of the body is read (header matches: no Lua on the way)
     small = {"name": "content-length", "range_match": {"start": 1, "end": SMALL_BODY + 1}}
     empty = {"name": "content-length", "string_match": {"exact": "0"}}
     too_large = {"name": "content-length", "range_match": {"start": MAX_BODY + 1, "end": 1 << 62}}
+    feedback = {"cluster": cluster_name(primary["id"]), "timeout": f"{REQUEST_TIMEOUT_S}s", "retry_policy": _retry()}
     local = {
         "name": "local",
         "domains": ["127.0.0.1", f"127.0.0.1:{port}", "localhost", f"localhost:{port}"],
         "response_headers_to_remove": CORS_HEADERS,
         "routes": [
-            {"match": {**_path(PREDICTION_PATHS), "headers": [_POST, _JSON, small]}, "route": predict},
+            *_posted(PREDICTION_PATHS, predict, "Predictions take", small, empty, too_large),
+            *_posted(FEEDBACK_PATHS, feedback, "Feedback takes", small, empty, too_large),
             *_holding_nothing(
-                {"match": {**_path(PREDICTION_PATHS), "headers": [_POST, empty]},
-                 "direct_response": _direct(400, "BAD_REQUEST", "The request has an empty body; send a JSON object with binData (a base64 JPEG or PNG).")},
-                {"match": {**_path(PREDICTION_PATHS), "headers": [_POST, too_large]},
-                 "direct_response": _direct(413, "PAYLOAD_TOO_LARGE", f"The request body is too large: the endpoint takes at most {MAX_BODY >> 20} MiB.")},
-                {"match": {**_path(PREDICTION_PATHS), "headers": [_POST, _JSON]},
-                 "route": {"cluster": LARGE_CLUSTER, "timeout": f"{REQUEST_TIMEOUT_S}s"}},
-                {"match": {**_path(PREDICTION_PATHS), "headers": [_POST]},
-                 "direct_response": _direct(415, "UNSUPPORTED_MEDIA_TYPE", "Predictions take a JSON body (Content-Type: application/json).")},
-                {"match": _path(PREDICTION_PATHS),
-                 "direct_response": _direct(405, "METHOD_NOT_ALLOWED", "Predictions take POST with a JSON body.")},
                 {"match": {**_path(READ_PATHS), "headers": [
                     {"name": ":method", "string_match": {"safe_regex": {"regex": "GET|HEAD"}}}]}, "route": read},
                 {"match": {"prefix": "/"},
-                 "direct_response": _direct(404, "NOT_FOUND", "The endpoint serves POST /api/v1.0/predictions and GET /health/status, /metadata.")},
+                 "direct_response": _direct(404, "NOT_FOUND", "The endpoint serves POST /api/v1.0/predictions, POST /api/v1.0/feedback and GET /health/status, /metadata.")},
             ),
         ],
     }
@@ -326,6 +344,7 @@ def routes(port: int, primary: dict, canary: dict | None, share: int, shadow: di
     large = {"@type": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration", "name": LARGE_CLUSTER,
              "virtual_hosts": [{"name": "large", "domains": ["*"], "routes": [
                  {"match": {**_path(PREDICTION_PATHS), "headers": [_POST, _JSON]}, "route": predict},
-                 {"match": {"prefix": "/"}, "direct_response": _direct(404, "NOT_FOUND", "Only predictions come this way.")},
+                 {"match": {**_path(FEEDBACK_PATHS), "headers": [_POST, _JSON]}, "route": feedback},
+                 {"match": {"prefix": "/"}, "direct_response": _direct(404, "NOT_FOUND", "Only predictions and feedback come this way.")},
              ]}]}
     return [endpoint, large]

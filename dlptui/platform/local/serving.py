@@ -34,9 +34,11 @@ from dlptui.platform.local.processes import ProcessRecord
 from dlptui.platform import deployment_policy as policy
 from dlptui.platform import rules
 from dlptui.platform.model import (
+    Comparison,
     Deployment,
     DeploymentChange,
     DeploymentState,
+    Feedback,
     LoggedPrediction,
     ModelVersion,
     Prediction,
@@ -44,7 +46,7 @@ from dlptui.platform.model import (
     Service,
     VersionFigures,
 )
-from dlptui.platform.seldon_protocol import SeldonClient
+from dlptui.platform.seldon_protocol import SeldonClient, feedback_body
 
 PREDICT_WAIT_S = float(os.environ.get("DLPTUI_PREDICT_WAIT", "60"))  # a prediction waits this long for a starting server
 ROLES = ("primary", "canary", "shadow")
@@ -182,6 +184,24 @@ class LocalServing(DeploymentFolders):
             ))
         return out
 
+    def comparisons(self, name: str) -> list[Comparison]:
+        """The canary's and the shadow's numbers beside the primary's, each since it started (its history entry),
+        from the prediction log."""
+        state = self._read(name)
+        path = self._folder(name) / "predictions.sqlite"
+        history = policy.changes(state.get("history") or [])
+        primary = state["primary"]["version"]
+        out = []
+        for role in ("canary", "shadow"):
+            if not state.get(role):
+                continue
+            version = state[role]["version"]
+            since = policy.started(history, role, version, primary) or 0.0
+            mine, other, agreed, paired, disagreements = prediction_log.compare(path, since, primary, version, role)
+            out.append(Comparison(role, since, mine, other, share=state.get("canary_traffic", 0) if role == "canary" else 0,
+                                  agreed=agreed, paired=paired, disagreements=disagreements))
+        return out
+
     def predictions(self, name: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:
         self._read(name)
         return prediction_log.read(self._folder(name) / "predictions.sqlite", name, since, limit)
@@ -297,6 +317,36 @@ class LocalServing(DeploymentFolders):
             )
         self._wait_started(name, primary)
         return self.seldon.predict(f"http://127.0.0.1:{gateway['port']}/api/v1.0/predictions", image, filename)
+
+    def feedback(self, name: str, items: list[Feedback]) -> list[LoggedPrediction]:
+        """Every item checked against the prediction log first (NotFound for a prediction it does not hold,
+        InvalidInput for a label the answering version does not have or an item with neither label nor reward:
+        nothing recorded then), then each sent as Seldon's feedback through the endpoint, where the primary's
+        model server records it; the predictions as the log holds them after."""
+        state = self._read(name)
+        path = self._folder(name) / "predictions.sqlite"
+        found = [self._feedback_target(name, item, logged)
+                 for item, logged in zip(items, prediction_log.find(path, name, [item.prediction for item in items]))]
+        gateway = state["gateway"]
+        if not processes.alive(ProcessRecord.from_json(gateway)):
+            raise Unreachable(f"Deployment {name!r} has failed (its Envoy exited); undeploy it and deploy again.")
+        self._wait_started(name, self._backends(state)[0])
+        url = f"http://127.0.0.1:{gateway['port']}/api/v1.0/feedback"
+        for item, logged in zip(items, found):
+            self.seldon.feedback(url, feedback_body(logged.puid or str(logged.id), item.label, item.reward),
+                                 f"Feedback for {name}#{logged.id}")
+        after = prediction_log.get_many(path, name, [logged.id for logged in found])
+        return [after.get(logged.id, logged) for logged in found]
+
+    def _feedback_target(self, name: str, item: Feedback, logged: LoggedPrediction | None) -> LoggedPrediction:
+        rules.check_feedback(name, item.prediction, item.label, item.reward)
+        if logged is None:
+            raise NotFound(f"Deployment {name!r} has no answered prediction {item.prediction!r} in its prediction log; "
+                           f"see `dlptui predictions {name}` for the ids.")
+        if item.label is not None and logged.probabilities and item.label not in logged.probabilities:
+            raise InvalidInput(f"The model of {name}#{logged.id} has no label {item.label!r}; its labels are "
+                               f"{', '.join(sorted(logged.probabilities))}.")
+        return logged
 
     def _wait_started(self, name: str, primary: Backend) -> None:
         """A deployment that is still loading its model is waited for (bounded), then said to be starting."""

@@ -1,12 +1,17 @@
 """Dialogs of the Deployments screen beyond deploying: the shadow version, the prediction log.
 
     ShadowDialog(deployment, choices)     -> the version (or alias) to mirror to, or "none"
-    PredictionsDialog(name, predictions)  -> the id of the prediction whose lineage to show, or None
+    PredictionsDialog(name, predictions, mark)  -> the id of the prediction whose lineage to show, or None;
+                                             `y` / `n` mark the selected one right or wrong (ground truth)
+    LabelDialog(prediction)               -> the right label of a wrong prediction of a model with 3+ labels
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.widgets import DataTable, Select
 
 from dlptui import text
@@ -39,16 +44,28 @@ class ShadowDialog(Dialog[str]):
         return str(self.query_one("#ref", Select).value)
 
 
+# mark(prediction, its right label, then): record the feedback (in a worker), then(the predictions as recorded)
+Mark = Callable[[LoggedPrediction, str, Callable[[list[LoggedPrediction]], None]], None]
+
+
 class PredictionsDialog(Dialog[int]):
     """The deployment's latest logged predictions, filtered by a regex over the cells (`!` inverts);
-    Enter on one (or OK) answers its id, for its lineage."""
+    Enter on one (or OK) answers its id, for its lineage. `y` marks the selected prediction right (its own label
+    is the truth), `n` wrong (the other label of a two-label model; otherwise the dialog asks which), through
+    `mark`; the row shows the truth once it is recorded."""
 
     OK = ("ok", "Lineage")
     FOCUS = "#predictions"
+    BINDINGS = [
+        Binding("y", "right", "Right", id="predictions.right"),
+        Binding("n", "wrong", "Wrong", id="predictions.wrong"),
+    ]
 
-    def __init__(self, name: str, predictions: list[LoggedPrediction]) -> None:
-        super().__init__(f"Predictions of {name}: the latest {len(predictions)}, newest first")
+    def __init__(self, name: str, predictions: list[LoggedPrediction], mark: Mark | None = None) -> None:
+        super().__init__(f"Predictions of {name}: the latest {len(predictions)}, newest first"
+                         + ("  (y: right, n: wrong)" if mark else ""))
         self.predictions = list(reversed(predictions))
+        self.mark = mark
         self.add_class("-wide")
 
     def compose_body(self) -> ComposeResult:
@@ -60,11 +77,14 @@ class PredictionsDialog(Dialog[int]):
         yield ResourceTable.of(render.LOGGED_COLUMNS, id="predictions")
 
     def on_mount(self) -> None:
+        self._show()
+        self.query_one("#predictions").focus()
+
+    def _show(self) -> None:
         from dlptui.tui.widgets.resource_table import ResourceTable, rendered
 
         table = self.query_one("#predictions", ResourceTable)
         table.update_rows(rendered(render.LOGGED_COLUMNS, self.predictions, key=lambda p: str(p.id)))
-        table.focus()
 
     def on_input_changed(self, event) -> None:
         from dlptui.tui.widgets.resource_table import ResourceTable
@@ -76,6 +96,49 @@ class PredictionsDialog(Dialog[int]):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.confirm()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`y` and `n` only where marking is offered (not in a read-only console)."""
+        if action in ("right", "wrong") and self.mark is None:
+            return False
+        return super().check_action(action, parameters)
+
+    def _selected(self) -> LoggedPrediction | None:
+        from dlptui.tui.widgets.resource_table import ResourceTable
+
+        key = self.query_one("#predictions", ResourceTable).selected_key
+        found = next((p for p in self.predictions if str(p.id) == key), None)
+        if found is None:
+            self.refuse("No prediction is selected.")
+        elif found.label is None or found.role == "shadow":
+            self.refuse(f"Prediction {found.id} gave no answer to a client ({'a shadow' if found.role == 'shadow' else 'it failed'}); "
+                        "mark an answered one.")
+            return None
+        return found
+
+    def action_right(self) -> None:
+        found = self._selected()
+        if found is not None and self.mark is not None:
+            self.mark(found, found.label, self.recorded)
+
+    def action_wrong(self) -> None:
+        from dlptui.actions.feedback import other_label
+
+        found = self._selected()
+        if found is None or self.mark is None:
+            return
+        other = other_label(found)
+        if other is not None:
+            self.mark(found, other, self.recorded)
+        else:
+            self.app.push_screen(LabelDialog(found), lambda label: self.mark(found, label, self.recorded) if label else None)
+
+    def recorded(self, predictions: list[LoggedPrediction]) -> None:
+        """The rows of `predictions` as recorded now (their truth shown)."""
+        fresh = {p.id: p for p in predictions}
+        self.predictions = [fresh.get(p.id, p) for p in self.predictions]
+        self.refuse("")
+        self._show()
+
     def result(self) -> int:
         from dlptui.errors import InvalidInput
         from dlptui.tui.widgets.resource_table import ResourceTable
@@ -84,3 +147,23 @@ class PredictionsDialog(Dialog[int]):
         if key is None:
             raise InvalidInput("No prediction is shown; predict through the deployment first, or change the filter.")
         return int(key)
+
+
+class LabelDialog(Dialog[str]):
+    """Which label was right, for a wrong prediction of a model with more than two labels."""
+
+    def __init__(self, prediction: LoggedPrediction) -> None:
+        super().__init__(f"Prediction {prediction.id} said {prediction.label}: what was right?", ok="Mark")
+        self.choices = [label for label in sorted(prediction.probabilities) if label != prediction.label]
+
+    def compose_body(self) -> ComposeResult:
+        yield from field("the right label", Select([(c, c) for c in self.choices], value=self.choices[0] if self.choices else Select.BLANK,
+                                                   allow_blank=not self.choices, id="label"))
+
+    def result(self) -> str:
+        from dlptui.errors import InvalidInput
+
+        value = self.query_one("#label", Select).value
+        if not isinstance(value, str):
+            raise InvalidInput("The model has no other label to choose.")
+        return value

@@ -6,10 +6,12 @@ selected deployment to another version, `t` sets a canary (a version and the per
 requests it gets; 0 removes it), `ctrl+d` undeploys after a confirmation, `l` opens the
 lineage dialog. Under the table, the versions behind the selected deployment side by side
 (primary, canary, shadow: traffic, requests, errors, p50/p95, labels, agreement and a
-sparkline of requests per poll), then its server's log; both follow the selection on every
+sparkline of requests per poll), the canary's verdicts against the primary (a coloured line per metric:
+widgets/verdict_lines.py) and the shadow's agreement, then its server's log; both follow the selection on every
 poll. `g` promotes the canary (all traffic to it, the old version stopped), `A` aborts it,
 `h` sets or removes a shadow, `b` rolls back to the version served before, `w` shows the
-prediction log (Enter on a prediction: its lineage). Each change asks first. The drift line
+prediction log (Enter on a prediction: its lineage; `y` / `n` mark it right or wrong, the
+ground truth its accuracy is judged by). Each change asks first. The drift line
 (widgets/drift_line.py) says whether each version drifts from its training data, with a sparkline
 of its drift scores and, when it drifts, what would retrain it.
 """
@@ -34,6 +36,7 @@ from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.screens.flows import NO_VERSIONS, DeployFlow
 from dlptui.tui.shown import shown
 from dlptui.tui.widgets.drift_line import DriftLine, drift_report
+from dlptui.tui.widgets.verdict_lines import VerdictLines, verdict_report
 from dlptui.tui.widgets.pane import PaneLog
 from dlptui.tui.widgets.resource_table import ResourceTable, rendered
 from dlptui.tui.widgets.sparkline import Series, sparkline
@@ -82,6 +85,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         yield ResourceTable.of(DEPLOYMENTS, title="Deployments", id="deployments", classes="short")
         yield ResourceTable.of(FIGURES, title="Versions", id="versions", classes="short")
         yield Static("", id="verdict", markup=False)
+        yield VerdictLines("", id="verdicts", markup=False)
         yield DriftLine("", id="drift", markup=False)
         yield PaneLog("Server log", id="log", max_lines=LOG_LINES)
 
@@ -96,7 +100,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
 
     # -- polling -------------------------------------------------------------------
 
-    def fetch(self) -> tuple[list[Deployment], str | None, list[str], list[VersionFigures], str, object]:
+    def fetch(self) -> tuple[list[Deployment], str | None, list[str], list[VersionFigures], str, object, object]:
         part = self.platform.serving
         deployments = part.list_deployments()
         names = [d.name for d in deployments]
@@ -114,10 +118,10 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
             note = serving.alias_note(self.platform, chosen) if chosen is not None else ""
         except PlatformError:  # the registry does not answer: the rest still shows
             note = ""
-        return deployments, name, lines, figures, note, drift_report(self.platform, name)
+        return deployments, name, lines, figures, note, drift_report(self.platform, name), verdict_report(self.platform, name)
 
-    def show(self, data: tuple[list[Deployment], str | None, list[str], list[VersionFigures], str, object]) -> None:
-        deployments, name, lines, figures, note, drift = data
+    def show(self, data: tuple[list[Deployment], str | None, list[str], list[VersionFigures], str, object, object]) -> None:
+        deployments, name, lines, figures, note, drift, judged = data
         self.alias_note = note
         self.deployments = {d.name: d for d in deployments}
         self.table.update_rows(rendered(DEPLOYMENTS, deployments, key=lambda d: d.name,
@@ -127,6 +131,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         if name == self.log_of:
             self._show_log(name, lines)
             self._show_versions(name, figures)
+            self.query_one("#verdicts", VerdictLines).show_report(judged)
             self.query_one("#drift", DriftLine).show_report(drift)
             self.drift = drift
         self._show_state()
@@ -340,14 +345,24 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         d = self._need_selected()
         if d is None:
             return
+        from dlptui.actions import feedback
         from dlptui.actions.predict import logged
+        from dlptui.platform.model import Feedback
         from dlptui.tui.dialogs.serving import PredictionsDialog
 
         def lineage(ident: int) -> None:
             self.call(lineage_of, self.platform, f"{d.name}#{ident}", None, then=self._show_lineage)
 
+        def mark(prediction, label: str, then) -> None:
+            def done(recorded) -> None:
+                then(recorded)
+                self.notify(feedback.sentence(d.name, recorded))
+
+            self.call(feedback.record, self.platform, d.name, [Feedback(str(prediction.id), label=label)], then=done)
+
+        offered = None if self.app.config.read_only else mark  # read-only: the log, and no y / n
         self.call(logged, self.platform, d.name, None, 500,
-                  then=lambda rows: self.ask(PredictionsDialog(d.name, rows), lineage))
+                  then=lambda rows: self.ask(PredictionsDialog(d.name, rows, offered), lineage))
 
     def action_lineage(self) -> None:
         d = self._need_selected()

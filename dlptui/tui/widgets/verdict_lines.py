@@ -1,0 +1,39 @@
+"""The Deployments screen's verdicts: the canary against its primary, a line per metric, and a shadow's agreement.
+
+    lines = VerdictLines(id="verdicts")
+    lines.show_report(verdict_report(platform, name))   # verdict_report in the screen's worker: it reads and judges
+
+Coloured by outcome: worse red, better green, no difference cyan, not yet yellow; the shadow's agreement plain.
+Hidden while the selected deployment has neither canary nor shadow.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from dlptui.tui.shown import shown
+
+STYLE = {"worse": "bold red", "better": "green", "no difference": "cyan", "not yet": "yellow", "": "dim"}
+
+
+def verdict_report(platform, name: str | None):
+    """actions.verdicts.judge of `name`, or None for no deployment. Blocking: call it in a worker."""
+    if not name:
+        return None
+    from dlptui.actions import verdicts
+    from dlptui.errors import PlatformError
+
+    try:
+        return verdicts.judge(platform, name)
+    except PlatformError as e:
+        return verdicts.VerdictReport(name, note=str(e))
+
+
+class VerdictLines(Static):
+    DEFAULT_CSS = "VerdictLines { display: none; height: auto; }"
+
+    def show_report(self, report) -> None:
+        lines = report.lines() if report is not None else []
+        self.display = bool(lines)
+        self.update(Text("\n").join(shown(line, STYLE.get(outcome, "")) for line, outcome in lines) if lines else "")
