@@ -91,6 +91,7 @@ class PredictScreen(BaseScreen):
         self.results: dict[str, Prediction] = {}
         self.explained: explaining.Explanation | None = None  # the explanation on show, if one is
         self._explaining: Path | None = None  # the image whose caption an explanation owns (in flight, shown or failed)
+        self._prewarmed = False
         self._options: list[tuple[str, str]] = []  # the selector's (label, deployment) pairs
 
     def compose_body(self) -> ComposeResult:
@@ -140,6 +141,9 @@ class PredictScreen(BaseScreen):
                     select.value = options[0][1]
         if not ready and self.query_one("#bars", Probabilities).prediction is None:
             self.query_one("#bars", Probabilities).show_message(NO_DEPLOYMENT)
+        if ready and not self._prewarmed:  # E can explain now: its libraries load in a worker while the person looks
+            self._prewarmed = True
+            self.call(explaining.prewarm, group="prewarm")
 
     def action_choose_deployment(self) -> None:
         self.query_one("#deployment", Select).focus()
