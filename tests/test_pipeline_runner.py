@@ -124,6 +124,9 @@ def test_a_revived_runner_ends_what_a_dead_one_left_before_it_runs_the_datum_aga
     left = [p.pid for p in started if p.pid != leader.pid]
     assert not gone(left)  # what the signal does not reach: the next runner's to end
     assert [job.state for job in pp.pipelines.list_jobs("upper")] == [JobState.RUNNING]  # the records still say so
+    # the datum's code dies with the runner's thread that started it, the lock with the runner's last thread: a look
+    # while that one is still ending finds the lock held and leaves the revival to the next look
+    wait_until("the runner outlived its SIGKILL", lambda: not processes.alive(record), timeout=30)
 
     pp.pipelines.inspect_pipeline("upper")  # the next look starts a runner
     revived = runner_record(pp)

@@ -65,12 +65,9 @@ def checkpoint_folder(platform, deployment: str, version: int | None = None) -> 
 def prewarm() -> None:
     """Import what an explanation runs on (torch, torchvision, captum: 3 to 6 s on this machine), so that the first
     `E` of a console session waits for the model only. Nothing when they are not installed (E then says so)."""
-    try:
-        import captum.attr  # noqa: F401
-        import torch  # noqa: F401
-        import torchvision  # noqa: F401
-    except ImportError:
-        pass
+    from dlptui.platform.local import checkpoint_model
+
+    checkpoint_model.prewarm()
 
 
 def explain_file(platform, deployment: str, path: str | Path, version: int | None = None,

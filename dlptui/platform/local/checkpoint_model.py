@@ -192,6 +192,16 @@ def _model(checkpoint: Path, what: str) -> tuple[Any, Any, tuple[str, ...], Any]
     return model, transform, classes, saliency
 
 
+def prewarm() -> None:
+    """Import what `explain` runs on (torch, torchvision, captum), where they are installed."""
+    try:
+        import captum.attr  # noqa: F401
+        import torch  # noqa: F401
+        import torchvision  # noqa: F401
+    except ImportError:
+        pass
+
+
 def trial_code(folder: Path) -> tuple[Any, Any]:
     """The trial's `model_def` and `saliency` modules from `folder`, imported once per folder. For the length of
     the import the folder leads `sys.path` and the trial's names are its own; afterwards every name the
