@@ -24,7 +24,7 @@ LOCK_FLAGS := --strip-extras --no-allow-unsafe --unsafe-package dlptui \
 	--no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
 	--extra local --extra cluster --extra test -c constraints.txt
 
-.PHONY: run test kube-binaries bench lock check-install clean
+.PHONY: run test test-fast kube-binaries bench lock check-install clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ kube-binaries:
 
 test: $(STAMP_TEST) kube-binaries
 	PATH="$(KUBE_CACHE)/bin:$$PATH" $(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The tests that neither train nor serve, over the cores (pytest-xdist): under 5 minutes on 2 cores.
+test-fast: $(STAMP_TEST) kube-binaries
+	PATH="$(KUBE_CACHE)/bin:$$PATH" $(PY) -m pytest -q -m "not slow" -n auto $(PYTEST_ARGS)
 
 bench: $(STAMP_TEST)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
