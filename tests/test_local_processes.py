@@ -183,6 +183,11 @@ def test_a_child_with_the_parent_death_signal_dies_with_its_parent_however_it_di
     try:
         child = int(parent.stdout.readline())
         assert not _gone(child)
+        # the signal is set before `sleep` runs (by setpriv, or the preexec_fn): a kill before that is not this test's
+        deadline = time.monotonic() + 30
+        while psutil.Process(child).name() != "sleep":
+            assert time.monotonic() < deadline, f"the child {child} never became sleep"
+            time.sleep(0.01)
         parent.send_signal(signal.SIGKILL)
         deadline = time.monotonic() + 30
         while not _gone(child):
