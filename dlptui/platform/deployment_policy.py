@@ -154,7 +154,7 @@ def changes(history: Sequence[Mapping]) -> list[DeploymentChange]:
             continue
         out.append(DeploymentChange(float(e.get("time") or 0.0), str(e.get("change", "")), str(e.get("by", "")),
                                     after.model, e.get("from_version"), after.primary, canary=after.canary,
-                                    share=after.share, shadow=after.shadow))
+                                    share=after.share, shadow=after.shadow, reason=str(e.get("reason") or "")))
     return out
 
 

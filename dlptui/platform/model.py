@@ -469,6 +469,7 @@ class DeploymentChange:
     canary: int | None = None
     share: int = 0
     shadow: int | None = None
+    reason: str = ""  # an automatic change (the gate's): why, with the numbers behind it; "" for a person's change
 
 
 @dataclass(frozen=True)

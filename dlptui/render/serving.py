@@ -48,6 +48,7 @@ CHANGE_COLUMNS = [
     Column("to", "TO", lambda h: text.version_tag(h.to_version)),
     Column("canary", "CANARY", lambda h: text.canary(h.canary, h.share)),
     Column("shadow", "SHADOW", lambda h: text.version_tag(h.shadow)),
+    Column("reason", "WHY", lambda h: getattr(h, "reason", "") or None),
 ]
 
 
