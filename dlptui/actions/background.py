@@ -1,6 +1,6 @@
 """The home's background processes, for both faces: what `dlptui status` lists and `dlptui stop` stops.
 
-`stop(platform, serving)`: the pipeline runner and its datums first (no retrain starts a training meanwhile),
+`stop(platform, serving)`: the gate runner (no canary moves meanwhile), the pipeline runner and its datums first (no retrain starts a training meanwhile),
 then every queued or running experiment is paused through the training part (it checkpoints; `dlptui experiment
 resume ID` continues it), and with `serving` the model servers and Envoys. Pipelines resume by themselves: the
 next command that looks at them starts their runner again.
@@ -21,7 +21,10 @@ def stop(platform, serving: bool = False) -> list[str]:
     if platform.config.read_only:
         raise ReadOnlyError("dlptui runs read-only (--read-only or DLPTUI_READ_ONLY), and `stop` changes the platform; "
                             "run it without --read-only.")
-    done = platform.stop_background(serving=serving)
+    from dlptui.platform import gate_runner
+
+    done = gate_runner.stop(platform.config)  # first: no gate moves a canary while the rest stops
+    done += platform.stop_background(serving=serving)
     try:
         experiments = platform.training.list_experiments()
     except (NotAvailable, PlatformError):

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dlptui.actions import drift_reference
+from dlptui.actions import gate as gating
 from dlptui.actions.defaults import CANARY_TRAFFIC
 from dlptui.errors import InvalidInput, Unreachable
 from dlptui.platform import rules
@@ -54,13 +55,16 @@ def deploy(
     ref: str | int = "latest",
     canary: str | int | None = None,
     traffic: int = CANARY_TRAFFIC,
+    gate: str | None = None,
 ) -> Outcome:
     """Serve `model@ref` as `name`: a new deployment, an update, or nothing when it serves it already.
 
-    `canary` (a version or alias of the same model) then takes `traffic` percent; traffic 0 removes it."""
+    `canary` (a version or alias of the same model) then takes `traffic` percent; traffic 0 removes it. `gate`
+    (auto, off, a policy file: `actions.gate`) is checked first and set before the canary is."""
     if not name.strip():
         raise InvalidInput("Give the deployment a name, such as dogcat-deploy.")
     check_traffic(traffic)
+    policy = gating.policy_of(gate) if gate is not None else None  # a bad policy file: refused before any change
     version = platform.registry.get_version(model, ref)
     alias = str(ref) if str(ref) in ALIASES else None  # deployed by an alias: the deployment remembers which
     serving = platform.serving
@@ -71,10 +75,14 @@ def deploy(
         outcome = Outcome(serving.update(name, version, alias), "updated", version, previous=existing.version)
     else:
         outcome = Outcome(existing, "unchanged", version)
+    if gate is not None:
+        platform.serving.set_gate(name, policy.to_dict() if policy else None)
     if canary is not None:
         deployment = set_canary(platform, name, model, canary if traffic else None, traffic)
         outcome = Outcome(deployment, outcome.change, version, outcome.previous)
     drift_reference.start_on_deploy(platform, version)  # its drift reference, in the background (local profile)
+    if gate is not None:
+        gating.wake(platform, platform.serving.get_deployment(name))
     return outcome
 
 
@@ -94,6 +102,7 @@ def set_canary(platform, name: str, model: str, ref: str | int | None, traffic: 
     version = platform.registry.get_version(model, ref)
     deployment = platform.serving.set_canary(name, version, traffic)
     drift_reference.start_on_deploy(platform, version)
+    gating.wake(platform, deployment)
     return deployment
 
 

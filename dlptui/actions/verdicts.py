@@ -17,11 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dlptui import text
-from dlptui.analysis import Agreement, Arm, Counts, Judgement, Latencies, default_policy, judge as judge_arms, shadow_agreement
+from dlptui.analysis import (Agreement, Arm, Counts, Judgement, Latencies, default_policy, judge as judge_arms,
+                             policy_from_mapping, shadow_agreement)
 from dlptui.errors import NotFound, PlatformError
 from dlptui.platform.model import ArmFigures, Comparison
 
 AGREEMENT = "agreement"  # the outcome of a shadow's line (it is not a verdict)
+GATE = "gate"  # the outcome of the gate's lines
 SHOWN = 5  # disagreements on a shadow's line (--json gives every one the port listed)
 
 
@@ -53,6 +55,7 @@ class VerdictReport:
     canary: CanaryVerdict | None = None
     shadow: ShadowVerdict | None = None
     note: str = ""  # what could not be judged, in one sentence
+    gate: tuple[str, ...] = ()  # the gate's lines (actions.gate.lines), where the face asked for them
 
     def lines(self) -> list[tuple[str, str]]:
         """(text, outcome) per line: the canary's overall verdict, then one line per metric; the shadow's agreement,
@@ -75,6 +78,7 @@ class VerdictReport:
                 shown = ", ".join(f"#{d.primary_id} {d.primary_label} / #{d.shadow_id} {d.shadow_label}" for d in c.disagreements[:SHOWN])
                 more = f" and {len(c.disagreements) - SHOWN} more" if len(c.disagreements) > SHOWN else ""
                 out.append((f"  disagreed lately (primary / shadow): {shown}{more}.", AGREEMENT))
+        out += [(line, GATE) for line in self.gate]
         return out
 
     def to_json(self) -> dict:
@@ -93,8 +97,21 @@ class VerdictReport:
         return out
 
 
-def judge(platform, name: str) -> VerdictReport:
-    """The verdicts of `name`'s canary and shadow; a report with only a `note` where they cannot be judged."""
+def gate_policy(platform, name: str):
+    """The policy of the deployment's gate where it carries one (its verdicts are what the gate acts on), else the
+    default policy."""
+    gate = platform.serving.get_deployment(name).gate
+    if not gate:
+        return default_policy()
+    try:
+        return policy_from_mapping(gate, f"the gate of {name}")
+    except PlatformError:  # a gate a later dlptui wrote: shown under the default policy; the gate runner says why
+        return default_policy()
+
+
+def judge(platform, name: str, policy=None) -> VerdictReport:
+    """The verdicts of `name`'s canary and shadow, under `policy` (default: the deployment's gate, else the default
+    policy); a report with only a `note` where they cannot be judged."""
     try:
         comparisons = platform.serving.comparisons(name)
     except NotFound:
@@ -104,8 +121,10 @@ def judge(platform, name: str) -> VerdictReport:
     canary = shadow = None
     for c in comparisons:
         if c.kind == "canary":
+            if policy is None:
+                policy = gate_policy(platform, name)
             share = c.share / 100 if 0 < c.share < 100 else None
-            canary = CanaryVerdict(c, judge_arms(arm(c.primary), arm(c.other), default_policy(), canary_share=share))
+            canary = CanaryVerdict(c, judge_arms(arm(c.primary), arm(c.other), policy, canary_share=share))
         elif c.kind == "shadow":
             shadow = ShadowVerdict(c, shadow_agreement(Counts(c.agreed, c.paired)))
     return VerdictReport(name, canary, shadow)

@@ -23,6 +23,7 @@ from dlptui.actions import predict as predicting
 from dlptui.actions import refs, serving
 from dlptui.actions.defaults import CANARY_TRAFFIC, DEPLOYMENT
 from dlptui.cli import explain as explaining
+from dlptui.cli import gate as gating
 from dlptui.cli.completers import deployment_names, model_names
 from dlptui.cli.output import choose, confirm, emit_json, emit_object, emit_table, say
 from dlptui.platform.model import DeploymentState, to_dict
@@ -38,6 +39,9 @@ def register(sub) -> None:
                    help=f"the canary's share (default {CANARY_TRAFFIC}; 0 removes it)")
     d.add_argument("--shadow", metavar="VERSION", help="a version of the same model that gets a copy of every request "
                    "(its answers are never returned; its predictions are logged); 'none' removes it")
+    d.add_argument("--gate", metavar="auto|off|FILE",
+                   help="judge the canary and abort, step or promote it by itself: auto (error rate, p50 and p95 "
+                   "latency guarded; steps 10, 25, 50 %%, then promotion) or a .toml or .yaml policy file; off removes it")
     d.add_argument("--wait", action="store_true", help="return once the deployment is available (or failed)")
     d.add_argument("--timeout", type=float, default=300.0, help="how long --wait waits, in seconds (default 300)")
     d.add_argument("--json", action="store_true", help="print a JSON object")
@@ -93,6 +97,7 @@ def register(sub) -> None:
             v.add_argument("--move-alias", action="store_true",
                            help="move the alias the deployment was made by (e.g. production) to the promoted version too")
         v.set_defaults(func=func)
+    gating.register_verb(verbs)
     v = verbs.add_parser("shadow", help="mirror every request to another version ('none' removes the shadow)")
     v.add_argument("name", metavar="NAME").completer = deployment_names
     v.add_argument("version", metavar="VERSION|none")
@@ -102,7 +107,7 @@ def register(sub) -> None:
 
 def deploy(args, platform) -> int:
     model, ref = refs.model_ref(args.target)
-    outcome = serving.deploy(platform, args.name, model, ref, canary=args.canary, traffic=args.traffic)
+    outcome = serving.deploy(platform, args.name, model, ref, canary=args.canary, traffic=args.traffic, gate=args.gate)
     deployment = outcome.deployment
     if args.shadow is not None:
         deployment = serving.set_shadow(platform, args.name, model, None if args.shadow.lower() == "none" else args.shadow)
@@ -116,6 +121,10 @@ def deploy(args, platform) -> int:
             say(f"Canary: version {deployment.canary_version} takes {deployment.canary_traffic}% of the requests.")
         if deployment.shadow_version is not None:
             say(f"Shadow: version {deployment.shadow_version} gets a copy of every request.")
+        if args.gate is not None:
+            from dlptui.actions import gate
+
+            say(*(gate.lines(platform, args.name)[:1] or [f"{args.name} has no gate."]))
         if deployment.detail:
             say(deployment.detail)
     return 1 if deployment.state is DeploymentState.FAILED else 0
@@ -150,7 +159,11 @@ def describe(args, platform) -> int:
 
     judged = verdicts.judge(platform, args.name)
     if args.json:
+        from dlptui.actions import gate
+
+        taken = gate.look(platform, args.name, act=False) if deployment.gate else None
         emit_json({**to_dict(deployment), "alias_note": note or None, "versions": serving.figures_json(figures),
+                   "gate_next": taken.action.to_dict() if taken else None,
                    "verdicts": judged.to_json(), "drift": report.to_json(), "log": lines})
         return 0
     emit_object(deployment, False)
@@ -161,6 +174,10 @@ def describe(args, platform) -> int:
     if sentence := serving.verdict(figures):
         say(sentence)
     for line, _ in judged.lines():
+        say(line)
+    from dlptui.actions import gate
+
+    for line in gate.lines(platform, args.name):
         say(line)
     if report.note:
         say(report.note)

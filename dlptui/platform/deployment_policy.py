@@ -25,6 +25,7 @@ from dlptui.errors import InvalidInput
 from dlptui.platform.model import DeploymentChange
 
 HISTORY_KEEP = 50
+GATE = "dlptui gate"  # the "by" of an automatic change: the gate moved the canary (its entry says why)
 ROLES = ("primary", "canary", "shadow")
 
 
@@ -103,12 +104,27 @@ def with_primary(routing: Routing, model: str, version: int) -> tuple[Routing, s
     return after, "promoted" if promoted else "updated"
 
 
-def entry(change: str, by: str, before: Routing | None, after: Routing, **extra) -> dict:
+def entry(change: str, by: str, before: Routing | None, after: Routing, auto: Mapping | None = None, **extra) -> dict:
     """A history entry: what changed, who changed it, the routing before and after (and what `extra` adds:
-    where each version's checkpoint lies, for a later rollback)."""
+    where each version's checkpoint lies, for a later rollback). `auto`: an automatic change's `reason` (a
+    sentence) and `numbers` (what it was decided on); its entry is by GATE."""
+    if auto:
+        by = GATE
+        extra = {**extra, "reason": str(auto.get("reason") or ""), "numbers": dict(auto.get("numbers") or {})}
     return {"time": time.time(), "change": change, "by": by, "model": after.model,
             "from_version": before.primary if before else None, "to_version": after.primary,
             "before": before.to_json() if before else None, "after": after.to_json(), **extra}
+
+
+def gate_entry(by: str, current: Routing, gate: Mapping | None) -> dict:
+    """The entry of a gate set or removed: the routing stays; the policy is kept in the entry."""
+    return {**entry("gate" if gate else "gate removed", by, current, current), "gate": dict(gate) if gate else None}
+
+
+def check_gate(gate) -> dict | None:
+    if gate is not None and not isinstance(gate, Mapping):
+        raise InvalidInput(f"A gate is a policy (a table of its fields), not {type(gate).__name__}.")
+    return dict(gate) if gate is not None else None
 
 
 def appended(history: Sequence[dict], new: dict) -> list[dict]:
@@ -154,7 +170,8 @@ def changes(history: Sequence[Mapping]) -> list[DeploymentChange]:
             continue
         out.append(DeploymentChange(float(e.get("time") or 0.0), str(e.get("change", "")), str(e.get("by", "")),
                                     after.model, e.get("from_version"), after.primary, canary=after.canary,
-                                    share=after.share, shadow=after.shadow, reason=str(e.get("reason") or "")))
+                                    share=after.share, shadow=after.shadow, reason=str(e.get("reason") or ""),
+                                    numbers=e.get("numbers") if isinstance(e.get("numbers"), dict) else None))
     return out
 
 

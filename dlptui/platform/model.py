@@ -384,6 +384,7 @@ class Deployment:
     log_tail: tuple[str, ...] = ()
     shadow_version: int | None = None  # gets a copy of every request; its answers are never returned
     alias: str | None = None  # the registry alias it was deployed by (e.g. production), if it was
+    gate: dict | None = None  # the policy its canaries are gated by (analysis.Policy.to_dict()), if it carries one
 
 
 @dataclass(frozen=True)
@@ -470,6 +471,7 @@ class DeploymentChange:
     share: int = 0
     shadow: int | None = None
     reason: str = ""  # an automatic change (the gate's): why, with the numbers behind it; "" for a person's change
+    numbers: dict | None = None  # an automatic change: what it was decided on (the judgement, the requests)
 
 
 @dataclass(frozen=True)

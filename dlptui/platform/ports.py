@@ -382,17 +382,24 @@ class Serving(Part, Protocol):
         ...
 
     @changes
-    def update(self, name: str, version: ModelVersion, alias: str | None = None) -> Deployment:
+    def update(self, name: str, version: ModelVersion, alias: str | None = None, auto: dict | None = None) -> Deployment:
         """Move a deployment's primary to another version without a failed request (a canary of that version is
         promoted, a shadow of it becomes the primary). `alias` as for `deploy`; None keeps the one it had if
-        the version is still what it names, and forgets it otherwise."""
+        the version is still what it names, and forgets it otherwise. `auto`: an automatic change (the gate's)
+        with its `reason` and `numbers`, kept in its history entry (by `deployment_policy.GATE`)."""
         ...
 
     @changes
-    def set_canary(self, name: str, version: ModelVersion | None, traffic: int) -> Deployment:
+    def set_canary(self, name: str, version: ModelVersion | None, traffic: int, auto: dict | None = None) -> Deployment:
         """Send `traffic` percent (1 to 99, checked before the deployment is looked up) of requests to `version`;
         `None` removes the canary, whatever `traffic`. All of it to one version is `update`. InvalidInput for a
-        version that is the primary or the shadow."""
+        version that is the primary or the shadow. `auto` as for `update`."""
+        ...
+
+    @changes
+    def set_gate(self, name: str, gate: dict | None) -> Deployment:
+        """The policy that gates the deployment's canaries (`analysis.Policy.to_dict()`, kept with the deployment
+        and shown as its `gate`); None removes it. A history entry; the routing does not change."""
         ...
 
     @changes

@@ -76,6 +76,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 
 from textual import on
 from textual.app import App
@@ -181,6 +182,7 @@ class DlpApp(App):
         self.work = InFlight()  # every thread worker of the console runs through self.work.track
         self.health = HealthPoller(self, self.platform, self.work, self.STATUS_SECONDS, self.SLOW_SECONDS)
         self.empty_platform = False  # set after the first look at the local platform
+        self.gate_seen = time.time()  # the gate's actions after this are told (those before the console opened are not)
         self.sample_loading = False
         if config.keymap:
             self.set_keymap(config.keymap)
@@ -208,6 +210,7 @@ class DlpApp(App):
     def _after_first_frame(self) -> None:
         """The first backend calls wait for the first frame: it paints before any part is built."""
         self.health.start()
+        self.set_interval(self.STATUS_SECONDS, self._look_at_gates)
         if self.config.kind == "local":
             self.run_worker(self.work.track(self._is_empty), thread=True, group="first-start", exit_on_error=False)
 
@@ -224,6 +227,18 @@ class DlpApp(App):
         except Exception:  # nothing to lose on exit: say nothing on screen
             log.warning("closing the platform failed", exc_info=True)
 
+    def _look_at_gates(self) -> None:
+        """What the gate did since the last look, told as notifications on whatever screen is shown (and its runner
+        started where a gated canary waits without one)."""
+        if not any(w.group == "gates" and not w.is_finished for w in self.workers):
+            self.run_worker(self.work.track(self._gate_news), thread=True, group="gates", exit_on_error=False)
+
+    def _gate_news(self) -> list[str]:
+        from dlptui.actions import gate
+
+        said, self.gate_seen = gate.news(self.platform, self.gate_seen)
+        return said
+
     def _is_empty(self) -> bool:
         from dlptui.actions.onboarding import is_empty
 
@@ -236,6 +251,10 @@ class DlpApp(App):
             return  # (a worker that ends while the console shuts down has no screen left to tell)
         if self.health.owns(worker):
             self.health.finished(worker)
+        elif worker.group == "gates":  # a platform that does not answer shows in the header already
+            if state == WorkerState.SUCCESS:
+                for sentence in worker.result or []:
+                    self.notify(sentence, title="Gate", timeout=20)
         elif worker.group == "first-start":  # a part that cannot answer shows in the header already
             if state == WorkerState.SUCCESS and worker.result:
                 self._offer_sample()

@@ -60,6 +60,7 @@ GROUP, VERSION, PLURAL = "machinelearning.seldon.io", "v1", "seldondeployments"
 CRD_NAME = f"{PLURAL}.{GROUP}"
 HISTORY = "dlptui.io/history"
 ALIAS = "dlptui.io/alias"  # the registry alias the deployment was made by
+GATE_KEY = "dlptui.io/gate"  # the policy that gates its canaries (JSON), where it carries one
 POD_LABEL = "seldon-deployment-id"  # the operator labels each pod of a deployment with its name
 MODEL_CONTAINER = "model"  # the graph's unit and its container, as in the template
 STATES = {"Available": DeploymentState.AVAILABLE, "Creating": DeploymentState.STARTING, "Failed": DeploymentState.FAILED}
@@ -112,7 +113,18 @@ def to_deployment(obj: dict, ingress: str | None = None) -> Deployment:
         detail=detail,
         shadow_version=_served(shadow)[1] if shadow else None,
         alias=(meta.get("annotations") or {}).get(ALIAS) or None,
+        gate=gate_of(obj),
     )
+
+
+def gate_of(obj: dict) -> dict | None:
+    """The gate policy the object's annotation keeps (None without one, or one no JSON reader can read)."""
+    raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(GATE_KEY)
+    try:
+        gate = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return gate if isinstance(gate, dict) else None
 
 
 def history_of(obj: dict) -> list[dict]:
@@ -144,8 +156,9 @@ def history_storage(history: list[dict]) -> dict[int, CheckpointStorage]:
     return known
 
 
-def _entry(change: str, before: policy.Routing | None, after: policy.Routing, known: dict[int, CheckpointStorage]) -> dict:
-    return policy.entry(change, policy.who(), before, after,
+def _entry(change: str, before: policy.Routing | None, after: policy.Routing, known: dict[int, CheckpointStorage],
+           auto: dict | None = None) -> dict:
+    return policy.entry(change, policy.who(), before, after, auto,
                         storages={str(n): to_dict(known[n]) for n in after.versions() if n in known})
 
 
@@ -244,12 +257,12 @@ class SeldonServing(FeedbackAndVerdicts):
             raise self._missing_place() from None
         return to_deployment(created, self.config.cluster.istio_ingress)
 
-    def update(self, name: str, version: ModelVersion, alias: str | None = None) -> Deployment:
+    def update(self, name: str, version: ModelVersion, alias: str | None = None, auto: dict | None = None) -> Deployment:
         """Point predictor "main" at `version` (the operator rolls its pods over); a canary of that version is
         promoted, a shadow of it becomes the primary (deployment_policy)."""
         obj = self._get(name)
         after, change = policy.with_primary(routing_of(obj), version.model, version.version)
-        return self._apply(name, obj, after, change, _known(version), alias)
+        return self._apply(name, obj, after, change, _known(version), alias, auto)
 
     def rollback(self, name: str) -> Deployment:
         obj = self._get(name)
@@ -259,14 +272,32 @@ class SeldonServing(FeedbackAndVerdicts):
     def history(self, name: str) -> list[DeploymentChange]:
         return policy.changes(history_of(self._get(name)))
 
-    def set_canary(self, name: str, version: ModelVersion | None, traffic: int) -> Deployment:
+    def set_canary(self, name: str, version: ModelVersion | None, traffic: int, auto: dict | None = None) -> Deployment:
         if version is not None:
             rules.check_canary_traffic(traffic)  # the arguments first, as on the local profile
         obj = self._get(name)
         current = routing_of(obj)
         _same_model(name, current, version)
         after = policy.with_canary(name, current, version.version if version else None, int(traffic))
-        return self._apply(name, obj, after, "canary" if version else "canary removed", _known(version) if version else {})
+        return self._apply(name, obj, after, "canary" if version else "canary removed", _known(version) if version else {},
+                           auto=auto)
+
+    def set_gate(self, name: str, gate: dict | None) -> Deployment:
+        """The policy in the annotation (JSON), the change in the history; the routing stays as it is."""
+        gate = policy.check_gate(gate)
+        obj = self._get(name)
+        if gate_of(obj) == gate:
+            return to_deployment(obj, self.config.cluster.istio_ingress)
+        history = policy.appended(history_of(obj), policy.gate_entry(policy.who(), routing_of(obj), gate))
+        patch = {"metadata": {"annotations": {GATE_KEY: json.dumps(gate) if gate else None, HISTORY: json.dumps(history)}}}
+        try:
+            patched = self.kube.call(
+                f"update SeldonDeployment {name!r}",
+                self.kube.custom.patch_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name, patch,
+            )  # fmt: skip
+        except NotFound:
+            raise self._no_such(name) from None
+        return to_deployment(patched, self.config.cluster.istio_ingress)
 
     def set_shadow(self, name: str, version: ModelVersion | None) -> Deployment:
         obj = self._get(name)
@@ -276,7 +307,7 @@ class SeldonServing(FeedbackAndVerdicts):
         return self._apply(name, obj, after, "shadow" if version else "shadow removed", _known(version) if version else {})
 
     def _apply(self, name: str, obj: dict, target: policy.Routing, change: str, known: dict[int, CheckpointStorage],
-               alias: str | None = None) -> Deployment:
+               alias: str | None = None, auto: dict | None = None) -> Deployment:
         """Render the predictors of `target` and record the change (with each version's storage) in the history."""
         current = routing_of(obj)
         if target == current and alias is None:
@@ -288,7 +319,7 @@ class SeldonServing(FeedbackAndVerdicts):
                             target.share or DEFAULT_CANARY_TRAFFIC, target.shadow)
         history = history_of(obj)
         if target != current:
-            history = policy.appended(history, _entry(change, current, target, known))
+            history = policy.appended(history, _entry(change, current, target, known, auto))
         return self._patch(name, body, history, alias)
 
     def versions(self, name: str) -> list[VersionFigures]:

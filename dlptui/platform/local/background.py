@@ -79,6 +79,8 @@ def _serves(proc: psutil.Process, env: dict, runner: processes.ProcessRecord | N
         return part, "the pipeline runner of this home"
     if part == "pipelines":
         return part, "the pipeline runner's guard"
+    if part == "gate":
+        return part, "the gate runner of this home (it judges gated canaries)"
     if part == "drift" and "drift" in argv[:-1]:  # `dlptui drift MODEL@VERSION --reference`, started by a deploy
         return part, f"the drift reference of {argv[argv.index('drift') + 1]}"
     for module, what in (("search_runner", "experiment"), ("training_runner", "a trial of experiment")):

@@ -146,7 +146,7 @@ class DeploymentFolders:
             yield folder, state
 
     def _apply(self, folder: Path, state: dict, target: policy.Routing, change: str,
-               given: dict[int, ModelVersion]) -> Deployment:
+               given: dict[int, ModelVersion], auto: dict | None = None) -> Deployment:
         """Serve `target`: a version already serving keeps its model server whatever its new role, one that is
         not gets a new one (ready before any route names it), and those no role names are drained and stopped.
         Recorded in the history with the routing before and after; nothing happens when nothing changes."""
@@ -176,7 +176,7 @@ class DeploymentFolders:
         old = [b for b in running.values() if all(b is not n for n in new.values())]
         state.update(new)
         state["canary_traffic"] = target.share if target.canary is not None else 0
-        entry = policy.entry(change, who(), current, target, checkpoints=checkpoints_of(state))
+        entry = policy.entry(change, who(), current, target, auto, checkpoints=checkpoints_of(state))
         state["history"] = policy.appended(state.get("history") or [], entry)
         self._save(folder, state, draining=tuple(old))
         if old:

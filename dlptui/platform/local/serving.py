@@ -153,6 +153,7 @@ class LocalServing(DeploymentFolders):
             log_tail=tuple(processes.tail(Path(primary.log), 5)),
             shadow_version=shadow.version if shadow else None,
             alias=state.get("alias"),
+            gate=state.get("gate") if isinstance(state.get("gate"), dict) else None,
         )
 
     def logs(self, name: str, lines: int = 50) -> list[str]:
@@ -267,19 +268,19 @@ class LocalServing(DeploymentFolders):
                 raise
             return self._deployment(state)
 
-    def update(self, name: str, version: ModelVersion, alias: str | None = None) -> Deployment:
+    def update(self, name: str, version: ModelVersion, alias: str | None = None, auto: dict | None = None) -> Deployment:
         with self._changing(name) as (folder, state):
             after, change = policy.with_primary(routing_of(state), version.model, version.version)
             if alias is not None:
                 state["alias"] = alias
-            return self._apply(folder, state, after, change, {version.version: version})
+            return self._apply(folder, state, after, change, {version.version: version}, auto)
 
     def rollback(self, name: str) -> Deployment:
         with self._changing(name) as (folder, state):
             target = policy.rollback_target(name, state.get("history") or [], routing_of(state))
             return self._apply(folder, state, target, "rolled back", {})
 
-    def set_canary(self, name: str, version: ModelVersion | None, traffic: int) -> Deployment:
+    def set_canary(self, name: str, version: ModelVersion | None, traffic: int, auto: dict | None = None) -> Deployment:
         if version is not None:
             rules.check_canary_traffic(traffic)
         with self._changing(name) as (folder, state):
@@ -287,7 +288,16 @@ class LocalServing(DeploymentFolders):
             _same_model(name, current, version)
             after = policy.with_canary(name, current, version.version if version else None, int(traffic))
             return self._apply(folder, state, after, "canary" if version else "canary removed",
-                               {version.version: version} if version else {})
+                               {version.version: version} if version else {}, auto)
+
+    def set_gate(self, name: str, gate: dict | None) -> Deployment:
+        gate = policy.check_gate(gate)
+        with self._changing(name) as (folder, state):
+            if state.get("gate") != gate:
+                state["gate"] = gate
+                state["history"] = policy.appended(state.get("history") or [], policy.gate_entry(who(), routing_of(state), gate))
+                _write_json(folder / "state.json", state)
+            return self._deployment(state)
 
     def set_shadow(self, name: str, version: ModelVersion | None) -> Deployment:
         with self._changing(name) as (folder, state):

@@ -3,8 +3,9 @@
     lines = VerdictLines(id="verdicts")
     lines.show_report(verdict_report(platform, name))   # verdict_report in the screen's worker: it reads and judges
 
-Coloured by outcome: worse red, better green, no difference cyan, not yet yellow; the shadow's agreement plain.
-Hidden while the selected deployment has neither canary nor shadow.
+Coloured by outcome: worse red, better green, no difference cyan, not yet yellow; the shadow's agreement plain;
+the gate's policy and its next action (actions.gate.lines) magenta. Hidden while the selected deployment has
+neither canary, shadow nor gate.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from textual.widgets import Static
 
 from dlptui.tui.shown import shown
 
-STYLE = {"worse": "bold red", "better": "green", "no difference": "cyan", "not yet": "yellow", "": "dim"}
+STYLE = {"worse": "bold red", "better": "green", "no difference": "cyan", "not yet": "yellow", "": "dim", "gate": "magenta"}
 
 
 def verdict_report(platform, name: str | None):
@@ -24,10 +25,18 @@ def verdict_report(platform, name: str | None):
     from dlptui.actions import verdicts
     from dlptui.errors import PlatformError
 
+    from dataclasses import replace
+
+    from dlptui.actions import gate
+
     try:
-        return verdicts.judge(platform, name)
+        report = verdicts.judge(platform, name)
     except PlatformError as e:
         return verdicts.VerdictReport(name, note=str(e))
+    try:
+        return replace(report, gate=tuple(gate.lines(platform, name)))
+    except PlatformError as e:
+        return replace(report, gate=(f"Gate: {e}",))
 
 
 class VerdictLines(Static):

@@ -1,0 +1,210 @@
+"""The gate (issue 20 item 3): a deployment's canary aborted, stepped or promoted by its policy with no person, each
+action a history entry with its reason and numbers; bad policies refused in one sentence before any change."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from dlptui.platform import deployment_policy as policy
+from tests.helpers import run, run_json
+
+POLICY = """\
+alpha = 0.05
+steps = [50, 100]
+min_requests = 10
+[guard]
+error_rate = 0.2
+accuracy = 0.3
+"""
+
+
+def test_a_bad_policy_or_an_unknown_deployment_is_one_sentence_and_changes_nothing(platform, tmp_path, capsys):
+    bad = tmp_path / "gate.toml"
+    bad.write_text('alpha = 0.05\nguards = { error_rate = 0.01 }\n')
+    code, out, err = run(capsys, "deployment", "gate", "nosuch", str(bad))
+    assert code == 2 and err.strip() == ("dlptui: gate.toml: unknown field 'guards'; a policy has alpha, guard, "
+                                         "min_requests, steps.")
+    code, _, err = run(capsys, "deployment", "gate", "nosuch", "auto")
+    assert code == 3 and "no deployment named 'nosuch'" in err and "Traceback" not in err
+    code, _, err = run(capsys, "deploy", "dogcat-model", "--canary", "2", "--gate", str(tmp_path / "missing.yaml"))
+    assert code == 2 and "There is no policy file" in err
+    (tmp_path / "gate.yaml").write_text("steps: [50, 20]\n")
+    code, _, err = run(capsys, "deploy", "dogcat-model", "--gate", str(tmp_path / "gate.yaml"))
+    assert code == 2 and "steps must be rising whole percentages" in err
+    assert platform.serving.list_deployments() == []  # refused before the registry or the serving part was asked
+
+
+def test_the_auto_policy_in_words(platform):
+    from dlptui.actions import gate
+    from dlptui.analysis import default_policy, parse_policy
+
+    assert gate.summary(default_policy()) == (
+        "error rate within ±0.5 points, p50 latency within ±10 %, p95 latency within ±10 %; traffic steps 10 %, 25 %, "
+        "50 %, then promotion; 500 canary requests a step; at most 5 % false aborts or promotions")
+    assert gate.summary(parse_policy(POLICY, "p.toml")).startswith("error rate within ±20 points, accuracy within ±30 points")
+
+
+def test_a_step_counts_the_requests_since_the_gate_set_its_share():
+    from types import SimpleNamespace
+
+    from dlptui.actions import gate
+    from dlptui.platform.model import DeploymentChange
+
+    def change(share, by="me", numbers=None, canary=2):
+        return DeploymentChange(0.0, "canary", by, "m", 1, 1, canary=canary, share=share, numbers=numbers)
+
+    def counted(history, requests, traffic):
+        platform = SimpleNamespace(serving=SimpleNamespace(history=lambda name: history))
+        return gate.step_requests(platform, "d", requests, traffic)
+
+    set_by_hand = [change(0, canary=None), change(10)]
+    assert counted(set_by_hand, 700, 10) == 700  # since the canary started
+    stepped = [*set_by_hand, change(25, policy.GATE, {"canary_requests": 640, "traffic": 25})]
+    assert counted(stepped, 700, 25) == 60  # since the gate stepped it
+    assert counted([*stepped, change(25)], 700, 25) == 60  # a later entry (a shadow) keeps the step
+    assert counted([*stepped, change(40)], 700, 40) == 700  # a person moved it: since the canary started
+
+
+@pytest.fixture
+def gated_home(served, monkeypatch):
+    """The CLI in this process on the session's serving home, and a gate runner that looks every 0.3 s."""
+    home = served.config.home
+    monkeypatch.setenv("DLPTUI_HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("DLPTUI_GATE_INTERVAL", "0.3")
+    monkeypatch.delenv("DLPTUI_PROFILE", raising=False)
+    monkeypatch.delenv("DLPTUI_CONFIG", raising=False)
+    return served
+
+
+def _gate_entry(serving, name: str, change: str, timeout: float = 90.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [h for h in serving.history(name) if h.by == policy.GATE and h.change == change]
+        if found:
+            return found[-1]
+        assert time.monotonic() < deadline, [(h.change, h.by, h.reason) for h in serving.history(name)]
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_the_gate_runner_promotes_an_equal_canary_and_aborts_a_worse_one_with_no_person(gated_home, tiny_checkpoints,
+                                                                                          tmp_path, capsys):
+    """Real model servers behind Envoy, real feedback through the prediction log, the gate runner a process of its
+    own. Ground truth is what each version answered (both always right) for the equal canary; for the worse one it
+    is the primary's answer and the opposite of the canary's (the canary always wrong)."""
+    from dlptui.actions import gate
+    from dlptui.platform import gate_runner
+    from dlptui.platform.model import Feedback
+    from tests.fixtures.serving import image_bytes, version_of, wait_state
+
+    platform, name = gated_home, "gated"
+    serving, config = platform.serving, platform.config
+    policy_file = tmp_path / "gate.toml"
+    policy_file.write_text(POLICY)
+    images = [image_bytes((17 * i % 256, 90 + 3 * i % 160, 200 - 5 * i % 180)) for i in range(120)]
+    serving.deploy(name, version_of(tiny_checkpoints[0], 1))
+    try:
+        wait_state(serving, name)
+        said = run_json(capsys, "deployment", "gate", name, str(policy_file))
+        assert said["gate"]["guard"] == {"error_rate": 0.2, "accuracy": 0.3} and said["next"] is None
+        assert not gate_runner.running(config)  # a gate with no canary needs no runner
+
+        # the equal canary: both versions right on every prediction
+        deployment = serving.set_canary(name, version_of(tiny_checkpoints[1], 2), 50)
+        assert gate.wake(platform, deployment)
+        wait_state(serving, name)
+        answers = [serving.predict(name, image) for image in images]
+        assert all(a.error is None for a in answers)
+        assert min(sum(a.version == v for a in answers) for v in (1, 2)) >= 40  # about half each
+        code, out, _ = run(capsys, "deployment", "describe", name)
+        assert code == 0 and "Gate: error rate within ±20 points, accuracy within ±30 points" in out
+        assert serving.get_deployment(name).canary_version == 2  # no feedback yet: accuracy has no verdict, no move
+        serving.feedback(name, [Feedback(a.id, label=a.label) for a in answers])
+        promoted = _gate_entry(serving, name, "promoted")
+        assert promoted.to_version == 2 and promoted.canary is None and promoted.from_version == 1
+        assert promoted.reason.startswith("Promote the canary from 50 %: it is no different after ")
+        assert "accuracy" in promoted.reason and promoted.numbers["action"] == "promote"
+        assert promoted.numbers["canary_requests"] == sum(a.version == 2 for a in answers)
+        assert promoted.numbers["judgement"]["verdict"] == "no difference"
+        d = serving.get_deployment(name)
+        assert (d.version, d.canary_version) == (2, None)
+
+        # the worse canary: version 1 again, now wrong on every prediction
+        deployment = serving.set_canary(name, version_of(tiny_checkpoints[0], 1), 50)
+        gate.wake(platform, deployment)
+        wait_state(serving, name)
+        answers = [serving.predict(name, image) for image in images[:60]]
+        flip = {"cat": "dog", "dog": "cat"}
+        serving.feedback(name, [Feedback(a.id, label=a.label if a.version == 2 else flip[a.label]) for a in answers])
+        aborted = _gate_entry(serving, name, "canary removed")
+        assert aborted.reason.startswith("Abort the canary at 50 %: accuracy") and aborted.to_version == 2
+        assert aborted.numbers["judgement"]["verdict"] == "worse"
+        d = serving.get_deployment(name)
+        assert (d.version, d.canary_version) == (2, None)
+
+        # the history says why, in words; the runner ends once no gated canary is left
+        code, out, _ = run(capsys, "deployment", "history", name)
+        assert code == 0 and "dlptui gate" in out and "Abort the canary at 50 %" in out
+        rows = run_json(capsys, "deployment", "history", name)
+        assert [r["change"] for r in rows if r["by"] == policy.GATE] == ["promoted", "canary removed"]
+        deadline = time.monotonic() + 30
+        while gate_runner.running(config):
+            assert time.monotonic() < deadline, (gate_runner.root(config) / gate_runner.LOG).read_text()
+            time.sleep(0.2)
+        log = (gate_runner.root(config) / gate_runner.LOG).read_text()
+        assert f"{name}: Promote the canary from 50 %" in log and "no gated canary is left" in log
+    finally:
+        gate_runner.stop(config)
+        serving.undeploy(name)
+
+
+def test_on_the_cluster_the_gate_aborts_a_canary_through_the_seldondeployment(cluster_config):
+    """The real kube-apiserver, Seldon's metrics in the Prometheus stand-in: 6 % errors against 1 % is worse; one look
+    removes the canary from the SeldonDeployment and keeps the reason in its history annotation."""
+    import math
+    from dataclasses import replace
+
+    from dlptui.actions import gate
+    from dlptui.platform import Platform
+    from dlptui.platform.model import CheckpointStorage, ModelVersion
+    from tests.standins.prometheus import PrometheusStandin, Series
+
+    def version(n: int) -> ModelVersion:
+        return ModelVersion(model="dogcat-model", version=n, checkpoint_uuid=f"ckpt-{n}", created=0.0,
+                            checkpoint_location="/nowhere", checkpoint_storage=CheckpointStorage("gcs", f"ckpt-{n}", bucket="b"))
+
+    prom = PrometheusStandin({
+        "main": Series(requests=9000, errors=90, buckets={0.01: 4000, 0.02: 8500, 0.05: 9000, math.inf: 9000}),
+        "canary": Series(requests=1000, errors=60, buckets={0.01: 450, 0.02: 940, 0.05: 1000, math.inf: 1000}),
+    }).start()
+    platform = Platform(replace(cluster_config, cluster=replace(cluster_config.cluster, prometheus_url=prom.url)))
+    name = f"gated-{int(time.time() * 1000) % 100000}"
+    try:
+        serving = platform.serving
+        serving.deploy(name, version(1))
+        serving.set_gate(name, {"alpha": 0.05, "steps": [10, 50, 100], "min_requests": 500, "guard": {"error_rate": 0.005}})
+        serving.set_canary(name, version(2), 10)
+        assert serving.get_deployment(name).gate["guard"] == {"error_rate": 0.005}
+        assert gate.look(platform, name, act=False).action.kind == "abort"  # read-only: judged, nothing changed
+        assert serving.get_deployment(name).canary_version == 2
+        taken = gate.look(platform, name)
+        assert taken.acted and taken.action.kind == "abort"
+        d = serving.get_deployment(name)
+        assert (d.version, d.canary_version) == (1, None) and d.gate is not None  # the gate stays for the next one
+        last = serving.history(name)[-1]
+        assert (last.change, last.by) == ("canary removed", policy.GATE)
+        assert last.reason.startswith("Abort the canary at 10 %: error rate") and last.numbers["canary_requests"] == 1000
+        assert gate.look(platform, name) is None  # nothing left to gate
+        serving.set_gate(name, None)
+        assert serving.get_deployment(name).gate is None
+        assert [h.change for h in serving.history(name)][-1] == "gate removed"
+    finally:
+        try:
+            platform.serving.undeploy(name)
+        finally:
+            platform.close()
+            prom.stop()
