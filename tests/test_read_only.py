@@ -15,7 +15,7 @@ EXPECTED = {
     "data": {"create_repo", "delete_repo", "put_files", "delete_files"},
     "training": {"create_experiment", "pause", "resume", "kill"},
     "registry": {"register", "promote"},
-    "serving": {"deploy", "update", "set_canary", "set_shadow", "rollback", "undeploy", "save_drift_record", "feedback"},
+    "serving": {"deploy", "update", "set_canary", "set_shadow", "set_gate", "rollback", "undeploy", "save_drift_record", "feedback"},
     "cluster": set(),
     "pipelines": {"create_pipeline", "stop_pipeline", "start_pipeline", "delete_pipeline", "restart_job"},
 }
