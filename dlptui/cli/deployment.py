@@ -1,6 +1,7 @@
 """`dlptui deploy`, `undeploy`, `predict` and `dlptui deployment ...`: model versions behind an endpoint.
 
-    dlptui deploy MODEL[@VERSION|@ALIAS] [--name NAME] [--canary VERSION --traffic PERCENT] [--shadow VERSION] [--wait]
+    dlptui deploy MODEL[@VERSION|@ALIAS] [--name NAME] [--canary VERSION --traffic PERCENT] [--gate auto|FILE]
+                  [--shadow VERSION] [--wait]
     dlptui undeploy NAME [--yes]            asks on a terminal
     dlptui rollback NAME                    back to the version served before, recorded in the history
     dlptui predict IMAGE... [--deployment NAME] [--explain OUT.png]   --explain: where the model looked (one image)
@@ -12,6 +13,7 @@
     dlptui deployment promote NAME | abort NAME   the canary takes all traffic / is removed
     dlptui deployment shadow NAME VERSION|none    mirror every request to VERSION
     dlptui deployment history NAME
+    dlptui deployment gate NAME [auto|off|FILE]   the gate that aborts, steps or promotes its canaries (cli/gate.py)
 """
 
 from __future__ import annotations
