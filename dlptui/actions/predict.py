@@ -99,8 +99,9 @@ def logged(platform, deployment: str, since: float | None = None, limit: int = 1
     return platform.serving.predictions(deployment, since=since, limit=limit)
 
 
-def parse_since(text: str) -> float:
-    """`--since` as a user gives it: seconds since the epoch, an ISO time, or an age such as 10m, 2h, 1d."""
+def parse_since(text: str, option: str = "--since") -> float:
+    """`--since` (or `option`) as a user gives it: seconds since the epoch, an ISO time, or an age such as 10m, 2h,
+    1d."""
     import time
     from datetime import datetime
 
@@ -117,5 +118,5 @@ def parse_since(text: str) -> float:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(f"--since takes an age (10m, 2h, 1d), an ISO time or seconds since the epoch, not {text!r}.") from None
+        raise InvalidInput(f"{option} takes an age (10m, 2h, 1d), an ISO time or seconds since the epoch, not {text!r}.") from None
     return moment.timestamp()

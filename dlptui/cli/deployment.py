@@ -12,7 +12,8 @@
     dlptui deployment logs NAME [--lines N]
     dlptui deployment promote NAME | abort NAME   the canary takes all traffic / is removed
     dlptui deployment shadow NAME VERSION|none    mirror every request to VERSION
-    dlptui deployment history NAME
+    dlptui deployment history NAME [--at TIME | --timeline]   every change (WHY: an automatic change's reason);
+                                                  --at: what served at that moment; --timeline: versions as bands
     dlptui deployment gate NAME [auto|off|FILE]   the gate that aborts, steps or promotes its canaries (cli/gate.py)
 """
 
@@ -95,6 +96,13 @@ def register(sub) -> None:
         v = verbs.add_parser(name, help=help)
         v.add_argument("name", metavar="NAME").completer = deployment_names
         v.add_argument("--json", action="store_true", help="print JSON")
+        if name == "history":
+            at = v.add_mutually_exclusive_group()
+            at.add_argument("--at", metavar="TIME", help="what served at that moment: the versions, their shares and "
+                            "the change that set them (an age such as 2h or 1d, an ISO time or epoch seconds; before "
+                            "the deployment's first change it says so and exits 0, as a query with no match does)")
+            at.add_argument("--timeline", action="store_true", help="draw the versions as bands over time, with their "
+                            "shares, the automatic changes and the drift verdicts marked (--json: the entries)")
         if name == "promote":
             v.add_argument("--move-alias", action="store_true",
                            help="move the alias the deployment was made by (e.g. production) to the promoted version too")
@@ -244,11 +252,34 @@ def rollback(args, platform) -> int:
 def history(args, platform) -> int:
     from dlptui.actions import drift
 
+    if args.at is not None:
+        return _served_at(args, platform)
     entries = platform.serving.history(args.name)
     changes = _drift(platform, args.name).changes  # a version's drift verdict changing is an entry too
-    rows = sorted([*entries, *[drift.history_entry(c, entries[-1].model if entries else "") for c in changes]],
-                  key=lambda h: h.time)
-    emit_table(rows, render.CHANGE_COLUMNS, args.json)
+    marks = [drift.history_entry(c, entries[-1].model if entries else "") for c in changes]
+    if args.timeline and not args.json:
+        import shutil
+        import time
+
+        from dlptui.render import timeline
+
+        say(f"What {args.name} served when:")
+        for line in timeline.timeline(entries, time.time(), shutil.get_terminal_size().columns, drift=marks):
+            say(line)
+        return 0
+    emit_table(sorted([*entries, *marks], key=lambda h: h.time), render.CHANGE_COLUMNS, args.json)
+    return 0
+
+
+def _served_at(args, platform) -> int:
+    from dlptui.actions import history as what_served
+    from dlptui.render import timeline
+
+    served = what_served.served_at(platform, args.name, args.at)
+    if args.json:
+        emit_json(served.to_json())
+    else:
+        say(timeline.served(args.name, served.at, served.history))
     return 0
 
 

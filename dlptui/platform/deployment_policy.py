@@ -185,3 +185,15 @@ def started(history: Sequence[DeploymentChange], role: str, version: int, primar
             break
         since = change.time
     return since
+
+
+def serving_at(history: Sequence[DeploymentChange], t: float) -> DeploymentChange | None:
+    """The entry whose routing served at `t`: the last one made at or before it (a change holds from its own
+    time on, so at exactly an entry's time that entry's routing serves; entries of the same time, the later
+    written). None before the first entry kept."""
+    found = None
+    for change in sorted(history, key=lambda c: c.time):  # stable: entries of one time stay in written order
+        if change.time > t:
+            break
+        found = change
+    return found

@@ -13,7 +13,9 @@ poll. `g` promotes the canary (all traffic to it, the old version stopped), `A` 
 prediction log (Enter on a prediction: its lineage; `y` / `n` mark it right or wrong, the
 ground truth its accuracy is judged by). Each change asks first. The drift line
 (widgets/drift_line.py) says whether each version drifts from its training data, with a sparkline
-of its drift scores and, when it drifts, what would retrain it.
+of its drift scores and, when it drifts, what would retrain it. Under it, what the deployment served when
+(widgets/timeline_pane.py, drawn by render/timeline.py as `deployment history --timeline` prints it): a band per
+version over its history, the canary's share, automatic changes and drift verdicts marked.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from dlptui.tui.widgets.verdict_lines import VerdictLines, verdict_report
 from dlptui.tui.widgets.pane import PaneLog
 from dlptui.tui.widgets.resource_table import ResourceTable, rendered
 from dlptui.tui.widgets.sparkline import Series, sparkline
+from dlptui.tui.widgets.timeline_pane import TimelinePane
 
 LOG_LINES = 200
 DEPLOYMENTS = pick(render.DEPLOYMENT_COLUMNS, "name", "model", "replicas", "state", "endpoint", "canary", "shadow", "age")
@@ -50,6 +53,14 @@ STATE_STYLE = {
     DeploymentState.FAILED: "bold red",
     DeploymentState.STOPPED: "dim",
 }
+
+
+def drift_marks(report, history) -> list:
+    """The drift report's changes of verdict as entries the timeline marks."""
+    from dlptui.actions.drift import history_entry
+
+    changes = getattr(report, "changes", ()) or ()
+    return [history_entry(c, history[-1].model if history else "") for c in changes]
 
 
 class DeploymentsScreen(DeployFlow, BaseScreen):
@@ -87,6 +98,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         yield Static("", id="verdict", markup=False)
         yield VerdictLines("", id="verdicts", markup=False)
         yield DriftLine("", id="drift", markup=False)
+        yield TimelinePane("", id="timeline", markup=False)
         yield PaneLog("Server log", id="log", max_lines=LOG_LINES)
 
     @property
@@ -100,7 +112,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
 
     # -- polling -------------------------------------------------------------------
 
-    def fetch(self) -> tuple[list[Deployment], str | None, list[str], list[VersionFigures], str, object, object]:
+    def fetch(self) -> tuple[list[Deployment], str | None, list[str], list[VersionFigures], str, object, object, list]:
         part = self.platform.serving
         deployments = part.list_deployments()
         names = [d.name for d in deployments]
@@ -118,10 +130,15 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
             note = serving.alias_note(self.platform, chosen) if chosen is not None else ""
         except PlatformError:  # the registry does not answer: the rest still shows
             note = ""
-        return deployments, name, lines, figures, note, drift_report(self.platform, name), verdict_report(self.platform, name)
+        try:
+            history = part.history(name) if name else []
+        except PlatformError:  # the timeline says "no history yet"; the rest still shows
+            history = []
+        return (deployments, name, lines, figures, note, drift_report(self.platform, name), verdict_report(self.platform, name),
+                history)
 
-    def show(self, data: tuple[list[Deployment], str | None, list[str], list[VersionFigures], str, object, object]) -> None:
-        deployments, name, lines, figures, note, drift, judged = data
+    def show(self, data: tuple[list[Deployment], str | None, list[str], list[VersionFigures], str, object, object, list]) -> None:
+        deployments, name, lines, figures, note, drift, judged, history = data
         self.alias_note = note
         self.deployments = {d.name: d for d in deployments}
         self.table.update_rows(rendered(DEPLOYMENTS, deployments, key=lambda d: d.name,
@@ -134,6 +151,7 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
             self.query_one("#verdicts", VerdictLines).show_report(judged)
             self.query_one("#drift", DriftLine).show_report(drift)
             self.drift = drift
+            self.query_one("#timeline", TimelinePane).show_history(name, history, drift_marks(drift, history))
         self._show_state()
 
     def _show_versions(self, name: str | None, figures: list[VersionFigures]) -> None:
