@@ -24,7 +24,7 @@ from dlptui import __version__
 from dlptui.cli.output import say
 from dlptui.errors import InvalidInput, PlatformError
 
-MODULES = ("status", "stop", "data", "experiment", "model", "deployment", "feedback", "drift", "pipeline", "lineage", "infra", "contexts",
+MODULES = ("status", "stop", "data", "experiment", "model", "deployment", "feedback", "replay", "drift", "pipeline", "lineage", "infra", "contexts",
            "completion")
 
 # earlier spellings -> today's words (users have scripts)

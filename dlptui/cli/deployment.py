@@ -12,6 +12,7 @@
     dlptui deployment promote NAME | abort NAME   the canary takes all traffic / is removed
     dlptui deployment shadow NAME VERSION|none    mirror every request to VERSION
     dlptui deployment history NAME
+    dlptui deployment keep-inputs NAME N|off      keep the images of the last N predictions (cli/replay.py)
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def register(sub) -> None:
                    help=f"the canary's share (default {CANARY_TRAFFIC}; 0 removes it)")
     d.add_argument("--shadow", metavar="VERSION", help="a version of the same model that gets a copy of every request "
                    "(its answers are never returned; its predictions are logged); 'none' removes it")
+    d.add_argument("--keep-inputs", metavar="N|off", help="keep the images of its last N predictions, to look at and "
+                   "`dlptui replay` (default off; see `dlptui deployment keep-inputs`)")
     d.add_argument("--wait", action="store_true", help="return once the deployment is available (or failed)")
     d.add_argument("--timeout", type=float, default=300.0, help="how long --wait waits, in seconds (default 300)")
     d.add_argument("--json", action="store_true", help="print a JSON object")
@@ -106,6 +109,11 @@ def deploy(args, platform) -> int:
     deployment = outcome.deployment
     if args.shadow is not None:
         deployment = serving.set_shadow(platform, args.name, model, None if args.shadow.lower() == "none" else args.shadow)
+    kept = None
+    if args.keep_inputs is not None:
+        from dlptui.actions import kept_inputs
+
+        kept = platform.serving.set_keep_inputs(args.name, kept_inputs.parse_keep(args.keep_inputs))
     if args.wait:
         deployment = serving.wait_until_settled(platform, args.name, args.timeout, progress=_progress(args.json))
     if args.json:
@@ -116,6 +124,10 @@ def deploy(args, platform) -> int:
             say(f"Canary: version {deployment.canary_version} takes {deployment.canary_traffic}% of the requests.")
         if deployment.shadow_version is not None:
             say(f"Shadow: version {deployment.shadow_version} gets a copy of every request.")
+        if kept is not None:
+            from dlptui.actions import kept_inputs
+
+            say(kept_inputs.sentence(kept))
         if deployment.detail:
             say(deployment.detail)
     return 1 if deployment.state is DeploymentState.FAILED else 0
@@ -149,9 +161,10 @@ def describe(args, platform) -> int:
     from dlptui.actions import verdicts
 
     judged = verdicts.judge(platform, args.name)
+    kept = _kept(platform, args.name)
     if args.json:
         emit_json({**to_dict(deployment), "alias_note": note or None, "versions": serving.figures_json(figures),
-                   "verdicts": judged.to_json(), "drift": report.to_json(), "log": lines})
+                   "verdicts": judged.to_json(), "drift": report.to_json(), "log": lines, "kept_inputs": kept[0]})
         return 0
     emit_object(deployment, False)
     if note:
@@ -168,6 +181,7 @@ def describe(args, platform) -> int:
         say(f"Drift: {version.sentence}")
         if version.suggestion:
             say(version.suggestion)
+    say(f"Inputs: {kept[1]}")
     shown = render.server_log(lines)
     say()
     say(f"the last {text.plural(len(shown), 'line')} of the model server's log (`dlptui deployment logs {deployment.name}`):")
@@ -185,6 +199,18 @@ def _drift(platform, name: str):
         return drift.judge(platform, name)
     except PlatformError as e:
         return drift.DriftReport(name, note=f"Drift: {e}")
+
+
+def _kept(platform, name: str) -> tuple[dict | None, str]:
+    """Whether the deployment keeps its inputs (JSON, sentence); the profile's sentence where it keeps none."""
+    from dlptui.actions import kept_inputs
+    from dlptui.errors import NotAvailable
+
+    try:
+        kept = platform.serving.kept_inputs(name)
+    except NotAvailable as e:
+        return None, str(e)
+    return kept_inputs.to_json(kept), kept_inputs.sentence(kept)
 
 
 def _show(args, deployment, sentence: str) -> int:

@@ -483,6 +483,11 @@ class Serving(Part, Protocol):
         InvalidInput for a bad number (rules.check_keep_inputs); NotAvailable where the profile keeps no log."""
         ...
 
+    def kept_predictions(self, name: str, since: float | None = None, limit: int = 100_000) -> list[LoggedPrediction]:
+        """The last `limit` answered predictions (after `since`; a shadow's are not answers) whose image is kept,
+        oldest first, with their feedback. NotAvailable where the profile keeps no prediction log."""
+        ...
+
     def kept_input(self, name: str, prediction_id: int) -> bytes:
         """The image prediction `prediction_id` was sent, as kept: NotFound for a prediction the log does not hold
         or whose image is not kept (with how to keep them where keeping is off), PlatformError for a kept file

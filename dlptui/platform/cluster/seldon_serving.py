@@ -321,6 +321,9 @@ class SeldonServing(FeedbackAndVerdicts):
     def set_keep_inputs(self, name: str, keep: int, cap_bytes: int | None = None):
         raise self._no_kept_inputs(name)
 
+    def kept_predictions(self, name: str, since: float | None = None, limit: int = 100_000):
+        raise self._no_kept_inputs(name)
+
     def kept_input(self, name: str, prediction_id: int) -> bytes:
         raise self._no_kept_inputs(name)
 

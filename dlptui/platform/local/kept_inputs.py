@@ -24,7 +24,7 @@ from dlptui.errors import NotFound, PlatformError
 from dlptui.platform import rules
 from dlptui.platform.local import backends, prediction_log, processes
 from dlptui.platform.local.sqlite import storage_error
-from dlptui.platform.model import KeptInputs
+from dlptui.platform.model import KeptInputs, LoggedPrediction
 
 LOG = "predictions.sqlite"
 _rule = None
@@ -128,6 +128,26 @@ def read(name: str, folder: Path, prediction_id: int) -> bytes:
     return data
 
 
+def kept_predictions(name: str, folder: Path, since: float | None, limit: int) -> list[LoggedPrediction]:
+    """The last `limit` answered predictions (not a shadow's) after `since` whose image the `inputs` table lists."""
+    log = folder / LOG
+    if not log.is_file():
+        return []
+    conn = sqlite3.connect(f"file:{log}?mode=ro", uri=True, timeout=5.0)
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inputs'").fetchone() is None:
+            return []
+        rows = conn.execute(
+            f"{prediction_log._select(conn)} JOIN inputs i ON i.sha256 = p.image_sha256"
+            " WHERE p.time > ? AND p.status = 200 AND p.role != 'shadow' ORDER BY p.id DESC LIMIT ?",
+            (float(since or 0.0), max(0, int(limit)))).fetchall()
+    except sqlite3.DatabaseError as e:
+        raise storage_error(e, log) or PlatformError(f"The prediction log {log} cannot be read ({e}).") from None
+    finally:
+        conn.close()
+    return [prediction_log._logged(r, name) for r in reversed(rows)]
+
+
 def _listed(log: Path, sha256: str) -> bool:
     if not log.is_file():
         return False
@@ -156,6 +176,10 @@ class KeptInputsPart:
         with self._locked(name) as folder:
             self._read(name)
             return apply(name, folder, keep, cap_bytes)
+
+    def kept_predictions(self, name: str, since: float | None = None, limit: int = 100_000) -> list[LoggedPrediction]:
+        self._read(name)
+        return kept_predictions(name, self._folder(name), since, limit)
 
     def kept_input(self, name: str, prediction_id: int) -> bytes:
         self._read(name)
