@@ -52,3 +52,16 @@ def sentence(kept: KeptInputs) -> str:
 
 def to_json(kept: KeptInputs) -> dict:
     return {"keep": kept.keep, "cap_bytes": kept.cap_bytes, "images": kept.images, "bytes": kept.bytes}
+
+
+def picture(platform, deployment: str, prediction_id: int):
+    """The kept image of a logged prediction decoded for a preview (a PIL image, scaled down), or one sentence: how
+    to keep inputs where the deployment keeps none, that it is no longer kept, gone or damaged. Runs in a thread."""
+    from dlptui.platform.local.checkpoint_model import decode
+
+    data = platform.serving.kept_input(deployment, prediction_id)
+    image = decode(data, f"the kept image of {deployment}#{prediction_id}")
+    size = image.size
+    image.thumbnail((512, 512))
+    image.info["original_size"] = size
+    return image
