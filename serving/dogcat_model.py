@@ -34,7 +34,8 @@ from seldon_core.flask_utils import SeldonMicroserviceException
 
 import embedding_summary
 import feedback_request
-from image_request import DEFAULT_MAX_PIXELS, BadRequest, image_from_message
+from image_request import DEFAULT_MAX_PIXELS, BadRequest, decode_base64, image_from_message
+from kept_inputs import KeptInputs
 from prediction_log import PredictionLog
 
 log = logging.getLogger("dogcat_model")
@@ -97,6 +98,8 @@ class DogCatModel:
         prediction_log: str = "",
         log_keep: int = 100_000,
         prediction_summary: bool = True,
+        keep_inputs: str = "",
+        inputs_dir: str = "",
     ) -> None:
         if not checkpoint_dir and not checkpoint_uri:
             raise ValueError("Give checkpoint_dir (a local checkpoint folder) or checkpoint_uri (where the storage keeps it).")
@@ -116,6 +119,8 @@ class DogCatModel:
         self._lock = threading.Lock()
         self._log = PredictionLog(prediction_log, log_keep) if prediction_log else None
         self.prediction_summary = str(prediction_summary).lower() not in ("false", "0", "no", "off")
+        # the images of the last N answered predictions, when the settings file dlptui writes asks (kept_inputs.py)
+        self._inputs = KeptInputs(keep_inputs, inputs_dir) if keep_inputs and inputs_dir and self._log else None
 
     # --- loading -------------------------------------------------------------
 
@@ -240,16 +245,25 @@ class DogCatModel:
                     host = http.headers.get("host", "")
                     if host.endswith("-shadow") or "-shadow:" in host:  # Envoy marks a mirrored request so
                         role = "shadow"
-            return self._log.record(
+            image = _image_bytes(message)
+            image_sha256 = hashlib.sha256(image).hexdigest() if image else None
+            ident = self._log.record(
                 model=self.model_name, version=self.version, role=role, request_id=request_id,
                 input_sha256=hashlib.sha256(body).hexdigest(), input_bytes=len(body),
                 label=(answer or {}).get("label"), probabilities=(answer or {}).get("probabilities", {}),
                 latency_ms=latency_ms, status=status, summary=summary,
-                puid=feedback_request.request_puid(message), image_sha256=feedback_request.image_sha256(message),
+                puid=feedback_request.request_puid(message), image_sha256=image_sha256,
             )
         except Exception as e:  # noqa: BLE001
             log.warning("the prediction log could not be written: %r", e)
             return None
+        if self._inputs is not None and status == 200 and image:
+            try:
+                with self._log.locked() as conn:
+                    self._inputs.keep(conn, ident, image_sha256, image)
+            except Exception as e:  # noqa: BLE001  (a full disk never fails the prediction)
+                log.warning("the prediction's input could not be kept: %r", e)
+        return ident
 
     def send_feedback_raw(self, feedback):
         """Seldon's feedback (`/api/v1.0/feedback`): the truth and/or reward recorded in the prediction log
@@ -360,6 +374,16 @@ def checkpoint_folder(uri: str, endpoint: str = "") -> Path:
     write_manifest(partial)
     partial.rename(target)
     return target
+
+
+def _image_bytes(message) -> bytes | None:
+    """The image's own bytes of a `binData` request (what its image_sha256 names), None for any other."""
+    if isinstance(message, dict) and isinstance(message.get("binData"), (str, bytes)):
+        try:
+            return decode_base64(message["binData"])
+        except BadRequest:
+            return None
+    return None
 
 
 def _proto_to_dict(request) -> dict:

@@ -23,6 +23,7 @@ No dlptui import here: this module runs inside the model server (locally and in 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -139,6 +140,13 @@ class PredictionLog:
                 conn.execute("DELETE FROM predictions WHERE id <= (SELECT MAX(id) FROM predictions) - ?", (self.keep,))
                 conn.execute("DELETE FROM feedback WHERE prediction_id < (SELECT MIN(id) FROM predictions)")
             return int(ident)
+
+    @contextlib.contextmanager
+    def locked(self):
+        """This process's connection to the log, no other thread of it using it meanwhile (kept_inputs.py writes
+        its table in a transaction of its own through it)."""
+        with self._lock:
+            yield self._connection()
 
     def find(self, *, puid: str = "", image_sha256: str = "") -> tuple[int, dict] | None:
         """The answered prediction feedback names, as (id, its probabilities): by `puid` (the client's meta.puid,

@@ -209,3 +209,11 @@ def test_drift_on_the_cluster_says_it_keeps_no_prediction_log(serving_env, capsy
     code, out, err = run(capsys, *CLUSTER, "drift", "cli-drift")
     assert code == 6 and out == "", err
     dead_sentence(err, "The cluster keeps no prediction log dlptui can read, so the drift of cli-drift cannot be judged here")
+
+
+def test_kept_inputs_and_replay_on_the_cluster_are_one_sentence(serving_env, capsys):
+    assert run(capsys, *CLUSTER, "deploy", "dogcat-model@1", "--name", "cli-kept")[0] == 0
+    for argv in (("deployment", "keep-inputs", "cli-kept", "10"), ("replay", "cli-kept", "--to", "dogcat-model@1")):
+        code, out, err = run(capsys, *CLUSTER, *argv)
+        assert code == 6 and out == "", err
+        dead_sentence(err, "The cluster keeps no prediction log, so it keeps no inputs to look at or replay")

@@ -15,7 +15,8 @@ EXPECTED = {
     "data": {"create_repo", "delete_repo", "put_files", "delete_files"},
     "training": {"create_experiment", "pause", "resume", "kill"},
     "registry": {"register", "promote"},
-    "serving": {"deploy", "update", "set_canary", "set_shadow", "set_gate", "rollback", "undeploy", "save_drift_record", "feedback"},
+    "serving": {"deploy", "update", "set_canary", "set_shadow", "set_gate", "rollback", "undeploy", "save_drift_record", "feedback",
+                "set_keep_inputs"},
     "cluster": set(),
     "pipelines": {"create_pipeline", "stop_pipeline", "start_pipeline", "delete_pipeline", "restart_job"},
 }

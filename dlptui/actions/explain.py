@@ -45,21 +45,26 @@ def checkpoint_folder(platform, deployment: str, version: int | None = None) -> 
     """The model version the deployment serves (or its `version`) and that version's checkpoint folder here."""
     found = platform.serving.get_deployment(deployment)
     model_version = platform.registry.get_version(found.model, version if version is not None else found.version)
+    return model_version, local_checkpoint(platform, model_version)
+
+
+def local_checkpoint(platform, model_version: ModelVersion, why: str = "explain its answers") -> Path:
+    """The checkpoint folder of `model_version` on this machine (the model runs here, for `why`), or one sentence."""
     location = model_version.checkpoint_location
     if not location:
         try:
             location = platform.training.checkpoint(model_version.checkpoint_uuid).location
         except NotFound:
             raise NotFound(f"The checkpoint of {model_version} ({model_version.checkpoint_uuid}) is no longer recorded; "
-                           "deploy a version whose checkpoint exists to explain its answers.") from None
+                           f"pick a version whose checkpoint exists to {why}.") from None
     if "://" in location:
-        raise NotAvailable(f"The checkpoint of {model_version} is at {location}, not on this machine; an explanation runs "
-                           "the model here, from a checkpoint folder this machine can read.")
+        raise NotAvailable(f"The checkpoint of {model_version} is at {location}, not on this machine; to {why} the model "
+                           "runs here, from a checkpoint folder this machine can read.")
     folder = Path(location)
     if not folder.is_dir():
         raise NotFound(f"The checkpoint of {model_version} is not on this machine ({location} is gone); "
-                       "deploy a version whose checkpoint exists to explain its answers.")
-    return model_version, folder
+                       f"pick a version whose checkpoint exists to {why}.")
+    return folder
 
 
 def prewarm() -> None:

@@ -24,8 +24,8 @@ from dlptui import __version__
 from dlptui.cli.output import say
 from dlptui.errors import InvalidInput, PlatformError
 
-MODULES = ("status", "stop", "data", "experiment", "model", "deployment", "feedback", "gate", "drift", "pipeline", "lineage", "infra",
-           "contexts",
+MODULES = ("status", "stop", "data", "experiment", "model", "deployment", "feedback", "gate", "replay", "drift", "pipeline", "lineage",
+           "infra", "contexts",
            "completion")
 
 # earlier spellings -> today's words (users have scripts)

@@ -15,6 +15,7 @@
     dlptui deployment history NAME [--at TIME | --timeline]   every change (WHY: an automatic change's reason);
                                                   --at: what served at that moment; --timeline: versions as bands
     dlptui deployment gate NAME [auto|off|FILE]   the gate that aborts, steps or promotes its canaries (cli/gate.py)
+    dlptui deployment keep-inputs NAME N|off      keep the images of the last N predictions (cli/replay.py)
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def register(sub) -> None:
     d.add_argument("--gate", metavar="auto|off|FILE",
                    help="judge the canary and abort, step or promote it by itself: auto (error rate, p50 and p95 "
                    "latency guarded; steps 10, 25, 50 %%, then promotion) or a .toml or .yaml policy file; off removes it")
+    d.add_argument("--keep-inputs", metavar="N|off", help="keep the images of its last N predictions, to look at and "
+                   "`dlptui replay` (default off; see `dlptui deployment keep-inputs`)")
     d.add_argument("--wait", action="store_true", help="return once the deployment is available (or failed)")
     d.add_argument("--timeout", type=float, default=300.0, help="how long --wait waits, in seconds (default 300)")
     d.add_argument("--json", action="store_true", help="print a JSON object")
@@ -121,6 +124,11 @@ def deploy(args, platform) -> int:
     deployment = outcome.deployment
     if args.shadow is not None:
         deployment = serving.set_shadow(platform, args.name, model, None if args.shadow.lower() == "none" else args.shadow)
+    kept = None
+    if args.keep_inputs is not None:
+        from dlptui.actions import kept_inputs
+
+        kept = platform.serving.set_keep_inputs(args.name, kept_inputs.parse_keep(args.keep_inputs))
     if args.wait:
         deployment = serving.wait_until_settled(platform, args.name, args.timeout, progress=_progress(args.json))
     if args.json:
@@ -135,6 +143,10 @@ def deploy(args, platform) -> int:
             from dlptui.actions import gate
 
             say(*(gate.lines(platform, args.name)[:1] or [f"{args.name} has no gate."]))
+        if kept is not None:
+            from dlptui.actions import kept_inputs
+
+            say(kept_inputs.sentence(kept))
         if deployment.detail:
             say(deployment.detail)
     return 1 if deployment.state is DeploymentState.FAILED else 0
@@ -168,13 +180,14 @@ def describe(args, platform) -> int:
     from dlptui.actions import verdicts
 
     judged = verdicts.judge(platform, args.name)
+    kept = _kept(platform, args.name)
     if args.json:
         from dlptui.actions import gate
 
         taken = gate.look(platform, args.name, act=False) if deployment.gate else None
         emit_json({**to_dict(deployment), "alias_note": note or None, "versions": serving.figures_json(figures),
                    "gate_next": taken.action.to_dict() if taken else None,
-                   "verdicts": judged.to_json(), "drift": report.to_json(), "log": lines})
+                   "verdicts": judged.to_json(), "drift": report.to_json(), "log": lines, "kept_inputs": kept[0]})
         return 0
     emit_object(deployment, False)
     if note:
@@ -195,6 +208,7 @@ def describe(args, platform) -> int:
         say(f"Drift: {version.sentence}")
         if version.suggestion:
             say(version.suggestion)
+    say(f"Inputs: {kept[1]}")
     shown = render.server_log(lines)
     say()
     say(f"the last {text.plural(len(shown), 'line')} of the model server's log (`dlptui deployment logs {deployment.name}`):")
@@ -212,6 +226,18 @@ def _drift(platform, name: str):
         return drift.judge(platform, name)
     except PlatformError as e:
         return drift.DriftReport(name, note=f"Drift: {e}")
+
+
+def _kept(platform, name: str) -> tuple[dict | None, str]:
+    """Whether the deployment keeps its inputs (JSON, sentence); the profile's sentence where it keeps none."""
+    from dlptui.actions import kept_inputs
+    from dlptui.errors import NotAvailable
+
+    try:
+        kept = platform.serving.kept_inputs(name)
+    except NotAvailable as e:
+        return None, str(e)
+    return kept_inputs.to_json(kept), kept_inputs.sentence(kept)
 
 
 def _show(args, deployment, sentence: str) -> int:

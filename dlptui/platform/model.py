@@ -443,6 +443,21 @@ class Feedback:
 
 
 @dataclass(frozen=True)
+class KeptInputs:
+    """Whether a deployment keeps the images of its last predictions (off by default), and what it holds now."""
+
+    deployment: str
+    keep: int  # the images of the last `keep` predictions (an image sent again counts once); 0: off
+    cap_bytes: int  # the most they take in all
+    images: int = 0  # held now
+    bytes: int = 0
+
+    @property
+    def on(self) -> bool:
+        return self.keep > 0
+
+
+@dataclass(frozen=True)
 class PredictionSummary:
     """What an answered prediction looked like to its model (serving/embedding_summary.py), never the image: a
     projection of its embedding, the top class's probability, and the projection's name."""

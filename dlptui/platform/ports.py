@@ -37,6 +37,7 @@ from dlptui.platform.model import (
     Datum,
     Feedback,
     FileEntry,
+    KeptInputs,
     Job,
     LoggedPrediction,
     MetricPoint,
@@ -474,6 +475,30 @@ class Serving(Part, Protocol):
         checked before any is recorded: NotFound for a prediction the log does not hold, InvalidInput for a label
         the model does not have or an item with neither label nor reward. The predictions with their feedback.
         NotAvailable, in one sentence, where the profile keeps no prediction log to record it in."""
+        ...
+
+    def kept_inputs(self, name: str) -> KeptInputs:
+        """Whether the deployment keeps the images of its last predictions (off by default), how many and how many
+        bytes it holds, and its cap. NotAvailable, in one sentence, where the profile keeps no prediction log."""
+        ...
+
+    @changes
+    def set_keep_inputs(self, name: str, keep: int, cap_bytes: int | None = None) -> KeptInputs:
+        """Keep the images of the last `keep` answered predictions (an image sent again is kept once, as its latest),
+        at most `cap_bytes` in all (rules.KEEP_INPUTS_CAP_BYTES when None), inside the home; 0 turns keeping off
+        and deletes what was kept. What is kept goes with the prediction log's retention and with the deployment.
+        InvalidInput for a bad number (rules.check_keep_inputs); NotAvailable where the profile keeps no log."""
+        ...
+
+    def kept_predictions(self, name: str, since: float | None = None, limit: int = 100_000) -> list[LoggedPrediction]:
+        """The last `limit` answered predictions (after `since`; a shadow's are not answers) whose image is kept,
+        oldest first, with their feedback. NotAvailable where the profile keeps no prediction log."""
+        ...
+
+    def kept_input(self, name: str, prediction_id: int) -> bytes:
+        """The image prediction `prediction_id` was sent, as kept: NotFound for a prediction the log does not hold
+        or whose image is not kept (with how to keep them where keeping is off), PlatformError for a kept file
+        that is gone or no longer the bytes it was. NotAvailable where the profile keeps no prediction log."""
         ...
 
 

@@ -46,6 +46,20 @@ def check_canary_traffic(traffic: int) -> int:
     return traffic
 
 
+KEEP_INPUTS_CAP_BYTES = 256 * 1024 * 1024  # what a deployment's kept inputs take at most unless told otherwise
+KEEP_INPUTS_MAX = 1_000_000  # no more images than a prediction log keeps rows
+
+
+def check_keep_inputs(keep: int, cap_bytes: int | None) -> tuple[int, int]:
+    """(keep, cap_bytes): the images of the last 0 (off) to KEEP_INPUTS_MAX predictions, under a cap of at least 1 MiB."""
+    if isinstance(keep, bool) or not isinstance(keep, int) or not 0 <= keep <= KEEP_INPUTS_MAX:
+        raise InvalidInput(f"Keep the inputs of 0 (off) to {KEEP_INPUTS_MAX:,} predictions, not {keep!r}.")
+    cap = KEEP_INPUTS_CAP_BYTES if cap_bytes is None else cap_bytes
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1024 * 1024:
+        raise InvalidInput(f"The cap of the kept inputs must be at least 1 MiB, not {cap_bytes!r} bytes.")
+    return keep, cap
+
+
 def check_feedback(deployment: str, prediction: str, label: str | None, reward: float | None) -> None:
     """A feedback item says something: a label (not blank) and/or a finite reward (Seldon's message is JSON)."""
     import math

@@ -341,6 +341,23 @@ class SeldonServing(FeedbackAndVerdicts):
         return [seldon_metrics.figures(url, self.namespace, name, predictors[r], r, v, t, self.config.timeout_s)
                 for r, v, t in roles]
 
+    def _no_kept_inputs(self, name: str):
+        self._get(name)
+        return NotAvailable("The cluster keeps no prediction log, so it keeps no inputs to look at or replay; "
+                            "Seldon's request logger (request_logger_url) can send each request to a collector instead.")
+
+    def kept_inputs(self, name: str):
+        raise self._no_kept_inputs(name)
+
+    def set_keep_inputs(self, name: str, keep: int, cap_bytes: int | None = None):
+        raise self._no_kept_inputs(name)
+
+    def kept_predictions(self, name: str, since: float | None = None, limit: int = 100_000):
+        raise self._no_kept_inputs(name)
+
+    def kept_input(self, name: str, prediction_id: int) -> bytes:
+        raise self._no_kept_inputs(name)
+
     def predictions(self, name: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:
         self._get(name)
         where = self.config.cluster.request_logger_url

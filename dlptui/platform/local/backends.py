@@ -33,6 +33,8 @@ START_TIMEOUT_S = float(os.environ.get("DLPTUI_SERVING_START_TIMEOUT", "240"))
 
 PENDING = "pending.json"  # the model server being started in a deployment's folder
 RUN = "run"  # the deployment's folder of sockets
+KEEP_INPUTS = "keep_inputs.json"  # whether (and how many) inputs the model servers keep: dlptui writes it
+INPUTS = "inputs"  # the kept inputs, a file per image named by its sha256 (0700 folder, 0600 files)
 serving_dir = resources.serving_dir
 trial_dir = resources.trial_dir
 
@@ -126,6 +128,9 @@ def start_backend(version: ModelVersion, folder: Path) -> Backend:
         {"name": "log_keep", "value": os.environ.get("DLPTUI_PREDICTION_LOG_KEEP", "100000"), "type": "INT"},
         # each request's summary for drift and outliers (serving/embedding_summary.py); "0" turns it off
         {"name": "prediction_summary", "value": os.environ.get("DLPTUI_PREDICTION_SUMMARY", "1"), "type": "STRING"},
+        # the images of the last N predictions, kept while the settings file asks (kept_inputs.py; off by default)
+        {"name": "keep_inputs", "value": str((folder / KEEP_INPUTS).resolve()), "type": "STRING"},
+        {"name": "inputs_dir", "value": str((folder / INPUTS).resolve()), "type": "STRING"},
     ]
     args = ["--grpc-workers", "0", "--workers", str(workers), "--threads", "4", "--parameters", json.dumps(parameters)]
     # the allow-listed environment: no secret of the console, no SELDON_DEBUG or FLASK_* (either makes

@@ -95,6 +95,23 @@ def explain(checkpoint: Path, image: bytes, filename: str, what: str, label: str
     return Saliency(explained, said, heat, box, overlay, saliency.METHOD, time.perf_counter() - start)
 
 
+def classify(checkpoint: Path, images: list[tuple[bytes, str]], what: str) -> list[dict[str, float]]:
+    """The probabilities the checkpoint folder of `what` gives each of `images` ((bytes, name in sentences)), as its
+    model server answers (the same decoding, eval transform and softmax, rounded the same): `replay` runs it here."""
+    import torch
+
+    pictures = [decode(image, name) for image, name in images]
+    out = []
+    with _lock:
+        model, transform, classes, _ = _model(checkpoint, what)
+        with torch.inference_mode():
+            for start in range(0, len(pictures), 16):
+                batch = torch.stack([transform(p) for p in pictures[start:start + 16]])
+                for row in torch.softmax(model(batch).float(), dim=1).tolist():
+                    out.append({name: round(p, 6) for name, p in zip(classes, row)})
+    return out
+
+
 def decode(image: bytes, filename: str) -> Any:
     """The RGB picture as the model server decodes it (JPEG and PNG parsers only, its pixel limit,
     transparency on white), or InvalidInput with one sentence naming the file."""

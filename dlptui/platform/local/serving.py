@@ -4,6 +4,7 @@
     config.home/serving/<name>/envoy/             Envoy's bootstrap, the clusters and routes it follows, its admin socket
     config.home/serving/<name>/run/               the model servers' Unix sockets (0700): only Envoy and dlptui reach them
     config.home/serving/<name>/predictions.sqlite the prediction log every model server of the deployment writes
+    config.home/serving/<name>/inputs/            the kept inputs, when asked (kept_inputs.py; off by default)
     config.home/serving/<name>/drift.json         its versions' drift evaluations (drift_record.py)
     config.home/serving/<name>/logs/              one log per process
     config.home/serving/.locks/<name>             flock'ed while the deployment changes
@@ -30,6 +31,7 @@ from dlptui.errors import Conflict, InvalidInput, NotFound, PlatformError, Unrea
 from dlptui.platform.local import backends, drift_record, envoy, envoy_config, processes, prediction_log
 from dlptui.platform.local.backends import Backend
 from dlptui.platform.local.deployment_folder import DeploymentFolders, checkpoints_of, who, routing_of
+from dlptui.platform.local.kept_inputs import KeptInputsPart
 from dlptui.platform.local.processes import ProcessRecord
 from dlptui.platform import deployment_policy as policy
 from dlptui.platform import rules
@@ -62,7 +64,7 @@ def _same_model(name: str, routing: policy.Routing, version: ModelVersion | None
                            f"{routing.model!r} too, not of {version.model!r}.")
 
 
-class LocalServing(DeploymentFolders):
+class LocalServing(KeptInputsPart, DeploymentFolders):
     def __init__(self, config, platform) -> None:
         self.config = config
         self.platform = platform

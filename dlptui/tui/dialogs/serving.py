@@ -1,8 +1,10 @@
 """Dialogs of the Deployments screen beyond deploying: the shadow version, the prediction log.
 
     ShadowDialog(deployment, choices)     -> the version (or alias) to mirror to, or "none"
-    PredictionsDialog(name, predictions, mark)  -> the id of the prediction whose lineage to show, or None;
-                                             `y` / `n` mark the selected one right or wrong (ground truth)
+    PredictionsDialog(name, predictions, mark, look)  -> the id of the prediction whose lineage to show, or None;
+                                             `y` / `n` mark the selected one right or wrong (ground truth),
+                                             `i` shows the image it was sent, where the deployment keeps inputs
+    KeptImageDialog(prediction, picture)  the image a logged prediction was sent, with what was answered
     LabelDialog(prediction)               -> the right label of a wrong prediction of a model with 3+ labels
 """
 
@@ -46,6 +48,8 @@ class ShadowDialog(Dialog[str]):
 
 # mark(prediction, its right label, then): record the feedback (in a worker), then(the predictions as recorded)
 Mark = Callable[[LoggedPrediction, str, Callable[[list[LoggedPrediction]], None]], None]
+# look(prediction): show the image it was sent (read and decoded in a worker), or say why it cannot
+Look = Callable[[LoggedPrediction], None]
 
 
 class PredictionsDialog(Dialog[int]):
@@ -59,13 +63,17 @@ class PredictionsDialog(Dialog[int]):
     BINDINGS = [
         Binding("y", "right", "Right", id="predictions.right"),
         Binding("n", "wrong", "Wrong", id="predictions.wrong"),
+        Binding("i", "image", "Image", id="predictions.image"),
     ]
 
-    def __init__(self, name: str, predictions: list[LoggedPrediction], mark: Mark | None = None) -> None:
+    def __init__(self, name: str, predictions: list[LoggedPrediction], mark: Mark | None = None,
+                 look: Look | None = None) -> None:
+        keys = [k for k, offered in (("y: right, n: wrong", mark), ("i: image", look)) if offered]
         super().__init__(f"Predictions of {name}: the latest {len(predictions)}, newest first"
-                         + ("  (y: right, n: wrong)" if mark else ""))
+                         + (f"  ({', '.join(keys)})" if keys else ""))
         self.predictions = list(reversed(predictions))
         self.mark = mark
+        self.look = look
         self.add_class("-wide")
 
     def compose_body(self) -> ComposeResult:
@@ -100,6 +108,8 @@ class PredictionsDialog(Dialog[int]):
         """`y` and `n` only where marking is offered (not in a read-only console)."""
         if action in ("right", "wrong") and self.mark is None:
             return False
+        if action == "image" and self.look is None:
+            return False
         return super().check_action(action, parameters)
 
     def _selected(self) -> LoggedPrediction | None:
@@ -131,6 +141,17 @@ class PredictionsDialog(Dialog[int]):
             self.mark(found, other, self.recorded)
         else:
             self.app.push_screen(LabelDialog(found), lambda label: self.mark(found, label, self.recorded) if label else None)
+
+    def action_image(self) -> None:
+        from dlptui.tui.widgets.resource_table import ResourceTable
+
+        key = self.query_one("#predictions", ResourceTable).selected_key
+        found = next((p for p in self.predictions if str(p.id) == key), None)
+        if found is None:
+            self.refuse("No prediction is selected.")
+        elif self.look is not None:
+            self.refuse("")
+            self.look(found)
 
     def recorded(self, predictions: list[LoggedPrediction]) -> None:
         """The rows of `predictions` as recorded now (their truth shown)."""
@@ -167,3 +188,34 @@ class LabelDialog(Dialog[str]):
         if not isinstance(value, str):
             raise InvalidInput("The model has no other label to choose.")
         return value
+
+
+class KeptImageDialog(Dialog[None]):
+    """The image a logged prediction was sent (as the deployment kept it), drawn as the files tree draws one, with
+    what was answered and, where feedback came, the truth."""
+
+    OK = None
+    CANCEL = ("close", "Close")
+    BINDINGS = [Binding("q", "cancel", "Close", id="kept-image.close")]
+
+    def __init__(self, prediction: LoggedPrediction, picture) -> None:
+        p = prediction
+        truth = "" if p.truth is None else f", truth {p.truth} ({'right' if p.right else 'wrong'})"
+        super().__init__(f"Input of {p.deployment}#{p.id}: {p.label or 'no answer'} by "
+                         f"{text.model_ref(p.model, p.version)} ({p.role}){truth}")
+        self.picture = picture
+        self.add_class("-wide")
+
+    def compose_body(self) -> ComposeResult:
+        from dlptui.tui.widgets.image_preview import ImagePreview
+
+        yield ImagePreview("", id="kept-image")
+
+    def on_mount(self) -> None:
+        from dlptui.tui.widgets.image_preview import ImagePreview
+
+        width, height = self.picture.info.get("original_size", self.picture.size)
+        self.query_one("#kept-image", ImagePreview).show_image(self.picture, caption=f"{width}x{height}")
+
+    def result(self) -> None:
+        return None

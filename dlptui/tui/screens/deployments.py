@@ -378,9 +378,16 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
 
             self.call(feedback.record, self.platform, d.name, [Feedback(str(prediction.id), label=label)], then=done)
 
+        def look(prediction) -> None:
+            from dlptui.actions.kept_inputs import picture
+            from dlptui.tui.dialogs.serving import KeptImageDialog
+
+            self.call(picture, self.platform, d.name, prediction.id,
+                      then=lambda shown: self.app.push_screen(KeptImageDialog(prediction, shown)))
+
         offered = None if self.app.config.read_only else mark  # read-only: the log, and no y / n
         self.call(logged, self.platform, d.name, None, 500,
-                  then=lambda rows: self.ask(PredictionsDialog(d.name, rows, offered), lineage))
+                  then=lambda rows: self.ask(PredictionsDialog(d.name, rows, offered, look), lineage))
 
     def action_lineage(self) -> None:
         d = self._need_selected()
