@@ -49,7 +49,7 @@ def trace(platform, target: str) -> Lineage:
         return of_prediction(platform, ref.deployment, int(ref.id))
     if "@" in target:
         model, ref = refs.model_ref(target)
-        return of_version(platform, platform.registry.get_version(model, ref), target)
+        return of_version(platform, platform.registry.get_version(model, ref), target, serving=True)
     return of_deployment(platform, target)
 
 
@@ -71,9 +71,36 @@ def _then_version(platform, target: str, first: Step, model: str, version: int) 
     return Lineage(target, (first, *rest.steps), rest.missing)
 
 
-def of_version(platform, version: ModelVersion, target: str | None = None) -> Lineage:
+def served(platform, version: ModelVersion) -> list[Step]:
+    """What the loop and the gate did with the version, newest first: the gate's verdicts (promoted, stepped,
+    aborted: the reason with its numbers) and the canary the loop made of it (its pipeline job and experiment).
+    Nothing where the serving part cannot say."""
+    from dlptui.platform.deployment_policy import GATE
+
+    steps: list[Step] = []
+    try:
+        deployments = [d for d in platform.serving.list_deployments() if d.model == version.model]
+    except PlatformError:
+        return []
+    for deployment in deployments:
+        try:
+            history = platform.serving.history(deployment.name)
+        except PlatformError:
+            continue
+        for change in reversed(history):
+            numbers = change.numbers or {}
+            if change.reason and version.version in (numbers.get("canary"), numbers.get("version")):
+                kind = "verdict" if change.by == GATE else "canary"
+                steps.append(Step(kind, deployment.name, f"{text.timestamp(change.time)}, {change.change} by {change.by}: "
+                                                         f"{change.reason}"))
+    return steps
+
+
+def of_version(platform, version: ModelVersion, target: str | None = None, serving: bool = False) -> Lineage:
+    """version -> checkpoint -> experiment -> data commit (-> the job and commits it came from); with `serving`,
+    what the loop and the gate did with the version first (`served`)."""
     aliases = f" ({', '.join(version.aliases)})" if version.aliases else ""
-    steps = [Step("version", text.model_ref(version.model, version.version), f"registered {text.timestamp(version.created)}{aliases}, {_metrics(version.metrics)}")]
+    steps = [*(served(platform, version) if serving else []), Step("version", text.model_ref(version.model, version.version), f"registered {text.timestamp(version.created)}{aliases}, {_metrics(version.metrics)}")]
     target = target or str(version)
     try:
         checkpoint = platform.training.checkpoint(version.checkpoint_uuid)

@@ -24,7 +24,7 @@ from dlptui import __version__
 from dlptui.cli.output import say
 from dlptui.errors import InvalidInput, PlatformError
 
-MODULES = ("status", "stop", "data", "experiment", "model", "deployment", "feedback", "gate", "replay", "drift", "pipeline", "lineage",
+MODULES = ("status", "stop", "data", "experiment", "model", "deployment", "feedback", "gate", "loop", "replay", "drift", "pipeline", "lineage",
            "infra", "contexts",
            "completion")
 

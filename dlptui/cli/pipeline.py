@@ -1,6 +1,7 @@
 """`dlptui pipeline ...`, `dlptui jobs` and `dlptui job ...`: Pachyderm pipelines, their jobs and datums.
 
     dlptui pipeline create -f SPEC | list | inspect NAME | stop NAME | start NAME | delete NAME [--yes]
+    dlptui pipeline loop on|off|status   the loop with the gate in it (cli/loop.py)
     dlptui jobs [PIPELINE]
     dlptui job ID [--wait]             the job with its datums
     dlptui job restart ID              run its failed datums again (on pachd: in a new job of the pipeline)
@@ -43,6 +44,9 @@ def register(sub) -> None:
     verb("start", start, "run jobs again")
     p = verb("delete", delete, "delete a pipeline, its jobs and its output repo (asks first)")
     p.add_argument("--yes", action="store_true", help="do not ask")
+    from dlptui.cli import loop
+
+    loop.register_verb(verbs)
 
     j = sub.add_parser("jobs", help="the jobs of every pipeline (or one), newest first")
     j.add_argument("pipeline", nargs="?", metavar="PIPELINE")

@@ -107,9 +107,10 @@ def with_primary(routing: Routing, model: str, version: int) -> tuple[Routing, s
 def entry(change: str, by: str, before: Routing | None, after: Routing, auto: Mapping | None = None, **extra) -> dict:
     """A history entry: what changed, who changed it, the routing before and after (and what `extra` adds:
     where each version's checkpoint lies, for a later rollback). `auto`: an automatic change's `reason` (a
-    sentence) and `numbers` (what it was decided on); its entry is by GATE."""
+    sentence) and `numbers` (what it was decided on); its entry is by GATE unless `auto` names another `by` (the
+    retrain loop's canary)."""
     if auto:
-        by = GATE
+        by = str(auto.get("by") or GATE)
         extra = {**extra, "reason": str(auto.get("reason") or ""), "numbers": dict(auto.get("numbers") or {})}
     return {"time": time.time(), "change": change, "by": by, "model": after.model,
             "from_version": before.primary if before else None, "to_version": after.primary,

@@ -43,6 +43,7 @@ key means two verbs (`tests/test_tui_keys.py` checks both). In the spirit of k9s
     c        continue (resume) / start a pipeline     Experiments, Experiment, Pipelines
     R        restart a job's failed datums            Pipelines, Job
     T        trigger: retrain on commit (the shipped pipeline) Pipelines
+    G        the gated loop on / off: retrain, then a gated canary Pipelines
     L        the log of a datum                       Job
     u        upload a file or folder                  Data
     i        import a Kaggle split                    Data

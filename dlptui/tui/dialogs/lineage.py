@@ -37,6 +37,8 @@ class Link:
 MODES = {  # where each kind of step is shown
     "prediction": "deployments",
     "deployment": "deployments",
+    "verdict": "deployments",  # the gate's, on the deployment whose history keeps it
+    "canary": "deployments",  # the canary the retrain loop made of the version
     "version": "models",
     "checkpoint": "experiments",
     "experiment": "experiments",
@@ -134,7 +136,7 @@ def lineage_of(platform, deployment: str | None = None, version=None) -> Lineage
     if deployment and "#" in deployment:  # a logged prediction: DEPLOYMENT#ID
         chain = lineage.trace(platform, deployment)
     else:
-        chain = lineage.of_deployment(platform, deployment) if deployment else lineage.of_version(platform, version)
+        chain = lineage.of_deployment(platform, deployment) if deployment else lineage.of_version(platform, version, serving=True)
     experiment = next((s.id for s in chain.steps if s.kind == "experiment"), None)
     links = [
         # a checkpoint is shown with its experiment

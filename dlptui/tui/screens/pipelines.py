@@ -2,7 +2,8 @@
 with live datum progress -> Enter: a job's datums with their state, files and logs.
 
 On the pipelines: `n` creates one from a spec file (the file picker; JSON or YAML as pachctl takes it), `T`
-(trigger) turns on the shipped retrain on commit (each new commit of the split starts the demo experiment), `p` /
+(trigger) turns on the shipped retrain on commit (each new commit of the split starts the demo experiment), `G`
+turns the gated loop on or off (retrain on commit, then each trained model a gated canary: actions/loop.py), `p` /
 `c` stop (pause) and start (continue) the highlighted pipeline, `ctrl+d` deletes it after a confirmation that
 says what goes with it. On the jobs: `Enter` opens one, `R` restarts its failed datums; on a job's datums `L`
 shows the log of the highlighted datum. Read-only mode hides the changing keys.
@@ -42,12 +43,13 @@ def dag(pipelines) -> str:
 class PipelinesScreen(BaseScreen):
     TITLE = "Pipelines"
     POLL_SECONDS = 1.0
-    MUTATING = frozenset({"new", "retrain", "pause", "resume", "delete", "restart"})
+    MUTATING = frozenset({"new", "retrain", "loop", "pause", "resume", "delete", "restart"})
 
     BINDINGS = [
         Binding("enter", "open", "Datums", id="pipelines.open"),
         Binding("n", "new", "New from spec", id="pipelines.create"),
         Binding("T", "retrain", "Retrain on commit", id="pipelines.retrain"),
+        Binding("G", "loop", "Gated loop on/off", id="pipelines.loop"),
         Binding("p", "pause", "Stop", id="pipelines.stop"),
         Binding("c", "resume", "Start", id="pipelines.start"),
         Binding("R", "restart", "Restart failed", id="pipelines.restart"),
@@ -120,6 +122,21 @@ class PipelinesScreen(BaseScreen):
         self.call(retrain_on_commit, self.platform.pipelines,
                   then=lambda p: self._done(f"Retrain on commit is on: each new commit of {p.inputs[0].partition('@')[0]} "
                                             "starts the demo experiment on it (p stops it)."))
+
+    def action_loop(self) -> None:
+        """The loop on when it is off (retrain on commit and the canary pipeline), off when it is on (asks first)."""
+        from dlptui.actions import loop
+
+        def toggle(on: bool) -> None:
+            if on:
+                self.confirm(f"Turn the loop off? Trained models are no longer deployed ({loop.CANARY_PIPELINE} stops; "
+                             "retrain on commit goes on).", lambda: self.call(loop.turn_off, self.platform.pipelines, then=self._done))
+            else:
+                self.confirm("Turn the loop on? Each new commit of the split trains the demo model, and each trained model "
+                             "becomes a gated canary of the deployment that serves it, promoted or aborted by its gate.",
+                             lambda: self.call(loop.turn_on, self.platform.pipelines, then=self._done))
+
+        self.call(loop.is_on, self.platform.pipelines, then=toggle)
 
     def action_pause(self) -> None:
         name = self._pipeline()
