@@ -45,6 +45,10 @@ def test_the_loop_is_off_by_default_and_one_command_turns_it_on_and_off(platform
     try:
         code, out, _ = run(capsys, "pipeline", "loop", "status")
         assert code == 0 and out.startswith("The loop is off")
+        code, _, err = run(capsys, "pipeline", "loop", "on")  # before there is a split to train on
+        assert code == 3 and "Input repo 'dogs-and-cats' of pipeline 'dogs-and-cats-retrain' does not exist" in err
+        assert platform.pipelines.list_pipelines() == []
+        platform.data.create_repo("dogs-and-cats")
         code, out, _ = run(capsys, "pipeline", "loop", "on")
         assert code == 0 and "created dogs-and-cats-retrain; created dogs-and-cats-canary" in out
         names = {p.name: p for p in platform.pipelines.list_pipelines()}
@@ -82,9 +86,9 @@ def test_the_loop_from_a_data_commit_to_a_promoted_version_runs_with_no_person(p
     env = {"TRAIN_CONFIG": str(TINY), "GATE_POLICY": str(gate_file), "CANARY_TRAFFIC": "50", "DLPTUI_GATE_INTERVAL": "0.3"}
     serving = platform.serving
     try:
-        assert "created dogs-and-cats-canary" in loop.turn_on(platform.pipelines, env=env)
-        # the first commit: a model is trained and registered; nothing serves it yet, so no canary
+        # the first commit, then the loop turned on: a model is trained and registered; nothing serves it, so no canary
         first = import_sample(platform.data, repo="dogs-and-cats", count=20, size=16, pipelines=platform.pipelines)
+        assert "created dogs-and-cats-canary" in loop.turn_on(platform.pipelines, env=env)
         job = _canary_job(platform, first.ref.commit)
         said = json.loads(platform.data.get_file(loop.CANARY_PIPELINE, "master", "/canary.json"))
         assert job.state.value == "success" and said["version"] == 1 and said["deployment"] is None, (job.reason, said)
