@@ -18,7 +18,6 @@ The looks themselves are the caller's (`actions.gate.look_all`): this module onl
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import signal
 import sys
@@ -52,40 +51,11 @@ def interval(env=os.environ) -> float:
     return value if 0.05 <= value <= 3600 else INTERVAL_S
 
 
-def _lock_taken(folder: Path) -> bool:
-    """Whether a runner holds the lock (a look takes it for an instant when none does)."""
-    try:
-        fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-
-
-def _recorded(path: Path):
-    from dlptui.platform.local import processes
-
-    try:
-        return processes.ProcessRecord.from_json(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def running(config) -> bool:
-    folder = root(config)
-    return folder.is_dir() and _lock_taken(folder)
-
-
-def _starting(folder: Path) -> bool:
     from dlptui.platform.local import processes
 
-    record = _recorded(folder / STARTING)
-    return record is not None and time.time() - record.started < STARTING_S and processes.alive(record)
+    folder = root(config)
+    return folder.is_dir() and processes.lock_held(folder / LOCK)
 
 
 def start(config) -> bool:
@@ -96,7 +66,7 @@ def start(config) -> bool:
 
     folder = root(config)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if _lock_taken(folder) or _starting(folder):
+    if processes.lock_held(folder / LOCK) or processes.starting(folder / STARTING, STARTING_S):
         return False
     names = PASSED + (SECRETS if config.kind != "local" else ())
     env = processes.child_env({k: os.environ[k] for k in names if k in os.environ})
@@ -109,7 +79,9 @@ def start(config) -> bool:
 
 def record(config):
     """The runner as it recorded itself (None before the first)."""
-    return _recorded(root(config) / RECORD)
+    from dlptui.platform.local import processes
+
+    return processes.read_record(root(config) / RECORD)
 
 
 def stop(config) -> list[str]:

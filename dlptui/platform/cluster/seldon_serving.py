@@ -289,15 +289,7 @@ class SeldonServing(FeedbackAndVerdicts):
         if gate_of(obj) == gate:
             return to_deployment(obj, self.config.cluster.istio_ingress)
         history = policy.appended(history_of(obj), policy.gate_entry(policy.who(), routing_of(obj), gate))
-        patch = {"metadata": {"annotations": {GATE_KEY: json.dumps(gate) if gate else None, HISTORY: json.dumps(history)}}}
-        try:
-            patched = self.kube.call(
-                f"update SeldonDeployment {name!r}",
-                self.kube.custom.patch_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name, patch,
-            )  # fmt: skip
-        except NotFound:
-            raise self._no_such(name) from None
-        return to_deployment(patched, self.config.cluster.istio_ingress)
+        return self._patch(name, None, history, **{GATE_KEY: json.dumps(gate) if gate else None})
 
     def set_shadow(self, name: str, version: ModelVersion | None) -> Deployment:
         obj = self._get(name)
@@ -515,10 +507,13 @@ class SeldonServing(FeedbackAndVerdicts):
         except NotFound:
             raise self._no_such(name) from None
 
-    def _patch(self, name: str, body: dict, history: list[dict] | None = None, alias: str | None = None) -> Deployment:
-        """Replace the predictors (a JSON merge patch replaces a list whole) with those of the rendered template."""
-        patch: dict = {"spec": {"predictors": body["spec"]["predictors"]}}
-        annotations = {**({HISTORY: json.dumps(history)} if history is not None else {}), **({ALIAS: alias} if alias else {})}
+    def _patch(self, name: str, body: dict | None, history: list[dict] | None = None, alias: str | None = None,
+               **annotations: str | None) -> Deployment:
+        """Replace the predictors (a JSON merge patch replaces a list whole) with those of the rendered template (None:
+        keep them), and set the annotations given (HISTORY, ALIAS, and those of `annotations`; a None removes one)."""
+        patch: dict = {"spec": {"predictors": body["spec"]["predictors"]}} if body is not None else {}
+        annotations = {**({HISTORY: json.dumps(history)} if history is not None else {}), **({ALIAS: alias} if alias else {}),
+                       **annotations}
         if annotations:
             patch["metadata"] = {"annotations": annotations}
         try:

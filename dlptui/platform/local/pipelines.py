@@ -18,7 +18,6 @@ too, by the platform's mark in their environment.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -89,24 +88,11 @@ class LocalPipelines:
 
     def runner_record(self) -> processes.ProcessRecord | None:
         """The home runner as it recorded itself (pid, start time, token), whether or not it still runs."""
-        try:
-            return processes.ProcessRecord.from_json(json.loads((self.root / RECORD).read_text()))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        return processes.read_record(self.root / RECORD)
 
     def runner_running(self) -> bool:
-        """Whether a runner holds the home's runner lock (a look takes it for an instant when none does)."""
-        try:
-            fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return False
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # lets go of it, if it was taken here
+        """Whether a runner holds the home's runner lock."""
+        return processes.lock_held(self.root / LOCK)
 
     def _start_runner(self) -> None:
         env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
@@ -119,11 +105,7 @@ class LocalPipelines:
 
     def _starting(self) -> bool:
         """Whether a runner started lately is still on its way to the lock (imports take a moment)."""
-        try:
-            record = processes.ProcessRecord.from_json(json.loads((self.root / STARTING).read_text()))
-        except (OSError, ValueError, KeyError, TypeError):
-            return False
-        return time.time() - record.started < STARTING_S and processes.alive(record)
+        return processes.starting(self.root / STARTING, STARTING_S)
 
     def _revive(self) -> None:
         """Start the home's runner when a pipeline runs and no runner does (none yet, killed, stopped by

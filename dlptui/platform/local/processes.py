@@ -186,6 +186,42 @@ def write_json(path: Path, data: Mapping) -> None:
         os.close(folder)
 
 
+def read_record(path: Path) -> ProcessRecord | None:
+    """The record a runner wrote of itself (None before the first, or one nobody can read)."""
+    import json
+
+    try:
+        return ProcessRecord.from_json(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def lock_held(path: Path) -> bool:
+    """Whether a process holds the flock of `path` (a look takes it for an instant when none does, and lets go)."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def starting(path: Path, within_s: float) -> bool:
+    """Whether the process `path` records (a runner just started) is alive and began less than `within_s` ago: it
+    may still be on its way to its lock (imports take a moment)."""
+    import time
+
+    record = read_record(path)
+    return record is not None and time.time() - record.started < within_s and alive(record)
+
+
 def marks(proc: psutil.Process, home: str | os.PathLike) -> str | None:
     """The part a process of `home`'s serves (from the environment its spawn gave it), None for any other: one
     that dlptui did not start, or started for another home (or before processes carried their home)."""
