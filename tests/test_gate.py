@@ -252,9 +252,15 @@ async def test_the_console_shows_the_gate_starts_its_runner_and_tells_what_it_di
             await wait_for(pilot, lambda: name in table.all_keys, what="the deployment")
             table.select_key(name)
             widget = app.screen.query_one("#verdicts", VerdictLines)
-            # before the console's first look at the gates (every 5 s) starts the runner: the gate's lines, drawn
-            await wait_for(pilot, lambda: "Next: Abort the canary at 10 %: error rate" in drawn(app)[0], what="the gate's lines")
+            # before the console's first look at the gates (every 5 s) starts the runner: the gate's lines, drawn at the
+            # end of the verdicts' pane (a person tabs to it and presses End)
+            await wait_for(pilot, lambda: "Next: Abort the canary at 10 %" in str(widget.content), what="the gate's lines")
+            app.screen.query_one("#analysis").focus()
+            await pilot.press("end")
+            await wait_for(pilot, lambda: "Next: Abort the canary at 10 %: error rate" in drawn(app)[0], what="the lines drawn")
             assert "Gate: error rate within ±0.5 points; traffic steps 10 %, 50 %, then promotion" in str(widget.content)
+            words = drawn(app)[0]  # in a pane of their own that scrolls, so the server log keeps its room
+            assert f"Verdicts, gate and drift of {name}" in words and f"Server log of {name}" in words
             await wait_for(pilot, lambda: any(n.message.startswith(f"{name}: Abort the canary at 10 %: error rate")
                                               for n in app._notifications), timeout=60, what="the gate's notification")
             last = serving.history(name)[-1]

@@ -39,7 +39,7 @@ from dlptui.tui.screens.flows import NO_VERSIONS, DeployFlow
 from dlptui.tui.shown import shown
 from dlptui.tui.widgets.drift_line import DriftLine, drift_report
 from dlptui.tui.widgets.verdict_lines import VerdictLines, verdict_report
-from dlptui.tui.widgets.pane import PaneLog
+from dlptui.tui.widgets.pane import PaneLog, PaneScroll
 from dlptui.tui.widgets.resource_table import ResourceTable, rendered
 from dlptui.tui.widgets.sparkline import Series, sparkline
 from dlptui.tui.widgets.timeline_pane import TimelinePane
@@ -95,10 +95,11 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
     def compose_body(self) -> ComposeResult:
         yield ResourceTable.of(DEPLOYMENTS, title="Deployments", id="deployments", classes="short")
         yield ResourceTable.of(FIGURES, title="Versions", id="versions", classes="short")
-        yield Static("", id="verdict", markup=False)
-        yield VerdictLines("", id="verdicts", markup=False)
-        yield DriftLine("", id="drift", markup=False)
         yield TimelinePane("", id="timeline", markup=False)
+        with PaneScroll(title="Verdicts, gate and drift", id="analysis"):
+            yield Static("", id="verdict", markup=False)
+            yield VerdictLines("", id="verdicts", markup=False)
+            yield DriftLine("", id="drift", markup=False)
         yield PaneLog("Server log", id="log", max_lines=LOG_LINES)
 
     @property
@@ -163,6 +164,9 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
             FIGURES, figures, key=lambda f: f"{f.role}-{f.version}",
             styled={"trend": lambda f, _: sparkline(trends[(f.role, f.version)].values, 16) or MISSING}))
         self.query_one("#versions", ResourceTable).set_title(f"Versions of {name}" if name else "Versions")
+        analysis = self.query_one("#analysis", PaneScroll)
+        analysis.set_title(f"Verdicts, gate and drift of {name}" if name else "Verdicts, gate and drift")
+        analysis.display = name is not None
         said = serving.verdict(figures) if len(figures) > 1 else (figures[0].note if figures else "")
         self.query_one("#verdict", Static).update(shown("\n".join(filter(None, [self.alias_note, said]))))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual import events
+from textual.containers import VerticalScroll
 from textual.widgets import Log
 
 from dlptui.text import plain
@@ -59,4 +60,16 @@ class PaneLog(PaneTitle, Log):
 
     def __init__(self, title: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
+        self.pane_title = title
+
+
+class PaneScroll(PaneTitle, VerticalScroll):
+    """Lines of words that may be longer than the room they get (a canary's verdicts, the gate, drift),
+    in a titled pane of at most 35 % of the screen that scrolls when focused: what does not fit is one `tab`
+    and a few arrows away, and the panes under it keep their room on a small terminal."""
+
+    DEFAULT_CSS = "PaneScroll { height: auto; max-height: 35%; padding: 0 1;" + PANE_CSS + "}"
+
+    def __init__(self, *children, title: str = "", **kwargs) -> None:
+        super().__init__(*children, **kwargs)
         self.pane_title = title
