@@ -133,7 +133,7 @@ def test_model_register_and_promote(cli, capsys):
     second = run_json(capsys, *CLUSTER, "model", "register", "--experiment", "1", "--checkpoint", CHECKPOINTS[0], "--model", "cli-model")
     assert second["version"] == 2
     code, out, err = run(capsys, *CLUSTER, "model", "promote", "cli-model", "2", "--to", "production")
-    assert code == 0 and "production" in out, err
+    assert (code, out.strip()) == (0, "cli-model: production moved from no version to version 2."), err
     assert cli.models["cli-model"]["metadata"]["dlptui"]["aliases"] == {"production": 2}  # what the master keeps
     versions = run_json(capsys, *CLUSTER, "model", "versions", "cli-model")
     assert [(v["version"], v["aliases"]) for v in versions] == [(1, []), (2, ["production"])]

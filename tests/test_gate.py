@@ -3,7 +3,6 @@ action a history entry with its reason and numbers; bad policies refused in one 
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -169,25 +168,10 @@ def test_the_gate_runner_promotes_an_equal_canary_and_aborts_a_worse_one_with_no
 def test_on_the_cluster_the_gate_aborts_a_canary_through_the_seldondeployment(cluster_config):
     """The real kube-apiserver, Seldon's metrics in the Prometheus stand-in: 6 % errors against 1 % is worse; one look
     removes the canary from the SeldonDeployment and keeps the reason in its history annotation."""
-    import math
-    from dataclasses import replace
-
     from dlptui.actions import gate
-    from dlptui.platform import Platform
-    from dlptui.platform.model import CheckpointStorage, ModelVersion
-    from tests.standins.prometheus import PrometheusStandin, Series
+    from tests.fixtures.kube_cluster import judged_cluster, stored_version as version
 
-    def version(n: int) -> ModelVersion:
-        return ModelVersion(model="dogcat-model", version=n, checkpoint_uuid=f"ckpt-{n}", created=0.0,
-                            checkpoint_location="/nowhere", checkpoint_storage=CheckpointStorage("gcs", f"ckpt-{n}", bucket="b"))
-
-    prom = PrometheusStandin({
-        "main": Series(requests=9000, errors=90, buckets={0.01: 4000, 0.02: 8500, 0.05: 9000, math.inf: 9000}),
-        "canary": Series(requests=1000, errors=60, buckets={0.01: 450, 0.02: 940, 0.05: 1000, math.inf: 1000}),
-    }).start()
-    platform = Platform(replace(cluster_config, cluster=replace(cluster_config.cluster, prometheus_url=prom.url)))
-    name = f"gated-{int(time.time() * 1000) % 100000}"
-    try:
+    with judged_cluster(cluster_config, "gated") as (platform, name, _):
         serving = platform.serving
         serving.deploy(name, version(1))
         serving.set_gate(name, {"alpha": 0.05, "steps": [10, 50, 100], "min_requests": 500, "guard": {"error_rate": 0.005}})
@@ -206,12 +190,6 @@ def test_on_the_cluster_the_gate_aborts_a_canary_through_the_seldondeployment(cl
         serving.set_gate(name, None)
         assert serving.get_deployment(name).gate is None
         assert [h.change for h in serving.history(name)][-1] == "gate removed"
-    finally:
-        try:
-            platform.serving.undeploy(name)
-        finally:
-            platform.close()
-            prom.stop()
 
 
 async def test_the_console_shows_the_gate_starts_its_runner_and_tells_what_it_did(cluster_config, monkeypatch):
@@ -219,58 +197,40 @@ async def test_the_console_shows_the_gate_starts_its_runner_and_tells_what_it_di
     screen shows the gate's policy and next action beside the verdicts; the console's look starts the gate runner (a
     process of its own, with the profile's environment), which aborts the worse canary through the SeldonDeployment;
     the console tells it in a notification."""
-    import math
-    from dataclasses import replace
-
-    from dlptui.platform import Platform, gate_runner
-    from dlptui.platform.model import CheckpointStorage, ModelVersion
+    from dlptui.platform import gate_runner
     from dlptui.tui.widgets.verdict_lines import VerdictLines
+    from tests.fixtures.kube_cluster import judged_cluster, stored_version as version
     from tests.fixtures.tui import SIZE, drawn, make_app, wait_for
-    from tests.standins.prometheus import PrometheusStandin, Series
 
-    def version(n: int) -> ModelVersion:
-        return ModelVersion(model="dogcat-model", version=n, checkpoint_uuid=f"ckpt-{n}", created=0.0,
-                            checkpoint_location="/nowhere", checkpoint_storage=CheckpointStorage("gcs", f"ckpt-{n}", bucket="b"))
-
-    prom = PrometheusStandin({
-        "main": Series(requests=9000, errors=90, buckets={0.01: 4000, 0.02: 8500, 0.05: 9000, math.inf: 9000}),
-        "canary": Series(requests=1000, errors=60, buckets={0.01: 450, 0.02: 940, 0.05: 1000, math.inf: 1000}),
-    }).start()
-    monkeypatch.setenv("DLPTUI_PROMETHEUS_URL", prom.url)  # what the runner's own config reads
-    monkeypatch.setenv("DLPTUI_GATE_INTERVAL", "0.3")
-    config = replace(cluster_config, cluster=replace(cluster_config.cluster, prometheus_url=prom.url))
-    platform = Platform(config)
-    name = f"watched-{int(time.time() * 1000) % 100000}"
-    try:
-        serving = platform.serving
-        serving.deploy(name, version(1))
-        serving.set_gate(name, {"alpha": 0.05, "steps": [10, 50, 100], "min_requests": 500, "guard": {"error_rate": 0.005}})
-        serving.set_canary(name, version(2), 10)
-        app = make_app(config, platform, start="deployments")
-        async with app.run_test(size=SIZE) as pilot:
-            table = app.screen.query_one("#deployments")
-            await wait_for(pilot, lambda: name in table.all_keys, what="the deployment")
-            table.select_key(name)
-            widget = app.screen.query_one("#verdicts", VerdictLines)
-            # before the console's first look at the gates (every 5 s) starts the runner: the gate's lines, drawn at the
-            # end of the verdicts' pane (a person tabs to it and presses End)
-            await wait_for(pilot, lambda: "Next: Abort the canary at 10 %" in str(widget.content), what="the gate's lines")
-            app.screen.query_one("#analysis").focus()
-            await pilot.press("end")
-            await wait_for(pilot, lambda: "Next: Abort the canary at 10 %: error rate" in drawn(app)[0], what="the lines drawn")
-            assert "Gate: error rate within ±0.5 points; traffic steps 10 %, 50 %, then promotion" in str(widget.content)
-            words = drawn(app)[0]  # in a pane of their own that scrolls, so the server log keeps its room
-            assert f"Verdicts, gate and drift of {name}" in words and f"Server log of {name}" in words
-            await wait_for(pilot, lambda: any(n.message.startswith(f"{name}: Abort the canary at 10 %: error rate")
-                                              for n in app._notifications), timeout=60, what="the gate's notification")
-            last = serving.history(name)[-1]
-            assert (last.change, last.by) == ("canary removed", policy.GATE) and serving.get_deployment(name).canary_version is None
-            await wait_for(pilot, lambda: "No canary to judge; the gate guards the next one" in drawn(app)[0],
-                           what="the gate waiting for the next canary")
-    finally:
+    with judged_cluster(cluster_config, "watched") as (platform, name, prom):
+        monkeypatch.setenv("DLPTUI_PROMETHEUS_URL", prom.url)  # what the runner's own config reads
+        monkeypatch.setenv("DLPTUI_GATE_INTERVAL", "0.3")
+        config = platform.config
         try:
-            gate_runner.stop(config)
-            platform.serving.undeploy(name)
+            serving = platform.serving
+            serving.deploy(name, version(1))
+            serving.set_gate(name, {"alpha": 0.05, "steps": [10, 50, 100], "min_requests": 500, "guard": {"error_rate": 0.005}})
+            serving.set_canary(name, version(2), 10)
+            app = make_app(config, platform, start="deployments")
+            async with app.run_test(size=SIZE) as pilot:
+                table = app.screen.query_one("#deployments")
+                await wait_for(pilot, lambda: name in table.all_keys, what="the deployment")
+                table.select_key(name)
+                widget = app.screen.query_one("#verdicts", VerdictLines)
+                # before the console's first look at the gates (every 5 s) starts the runner: the gate's lines, drawn at
+                # the end of the verdicts' pane (a person tabs to it and presses End)
+                await wait_for(pilot, lambda: "Next: Abort the canary at 10 %" in str(widget.content), what="the gate's lines")
+                app.screen.query_one("#analysis").focus()
+                await pilot.press("end")
+                await wait_for(pilot, lambda: "Next: Abort the canary at 10 %: error rate" in drawn(app)[0], what="the lines drawn")
+                assert "Gate: error rate within ±0.5 points; traffic steps 10 %, 50 %, then promotion" in str(widget.content)
+                words = drawn(app)[0]  # in a pane of their own that scrolls, so the server log keeps its room
+                assert f"Verdicts, gate and drift of {name}" in words and f"Server log of {name}" in words
+                await wait_for(pilot, lambda: any(n.message.startswith(f"{name}: Abort the canary at 10 %: error rate")
+                                                  for n in app._notifications), timeout=60, what="the gate's notification")
+                last = serving.history(name)[-1]
+                assert (last.change, last.by) == ("canary removed", policy.GATE) and serving.get_deployment(name).canary_version is None
+                await wait_for(pilot, lambda: "No canary to judge; the gate guards the next one" in drawn(app)[0],
+                               what="the gate waiting for the next canary")
         finally:
-            platform.close()
-            prom.stop()
+            gate_runner.stop(config)

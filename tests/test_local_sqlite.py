@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 
@@ -77,10 +79,24 @@ def test_a_damaged_prediction_log_is_one_sentence_and_a_missing_one_is_empty(tmp
     from dlptui.platform.local import prediction_log
 
     log = tmp_path / "predictions.sqlite"
-    assert prediction_log.read(log, "d") == [] and prediction_log.summary(log) == {}
+    readers = {
+        "read": (lambda: prediction_log.read(log, "d"), []),
+        "get": (lambda: prediction_log.get(log, "d", 1), None),
+        "get_many": (lambda: prediction_log.get_many(log, "d", [1, 2]), {}),
+        "find": (lambda: prediction_log.find(log, "d", ["1", "x"]), [None, None]),
+        "summaries": (lambda: prediction_log.summaries(log), []),
+        "summary": (lambda: prediction_log.summary(log), {}),
+        "agreement": (lambda: prediction_log.agreement(log), None),
+        "compare": (lambda: prediction_log.compare(log, 0.0, 1, 2, "canary")[2:], (0, 0, ())),
+    }
+    assert {name: call() for name, (call, _) in readers.items()} == {name: empty for name, (_, empty) in readers.items()}
+    made = sqlite3.connect(log)  # a log its server has not made its table in yet: empty too
+    made.execute("CREATE TABLE other (x INTEGER)")
+    made.commit()
+    made.close()
+    assert {name: call() for name, (call, _) in readers.items()} == {name: empty for name, (_, empty) in readers.items()}
     log.write_bytes(b"\x00garbage" * 500)
-    for call in (lambda: prediction_log.read(log, "d"), lambda: prediction_log.summary(log),
-                 lambda: prediction_log.agreement(log), lambda: prediction_log.get(log, "d", 1)):
+    for name, (call, _) in readers.items():
         with pytest.raises(PlatformError, match=f"^{log} is damaged"):
             call()
 

@@ -36,6 +36,19 @@ async def submit(pilot, app, dialog_type) -> None:
     await wait_for(pilot, lambda: not isinstance(app.screen, dialog_type), what="the dialog to close")
 
 
+async def open_prediction_log(pilot, app, deployment: str) -> ResourceTable:
+    """On the Deployments screen: the deployment's row selected, `w`; the prediction log dialog's table."""
+    from dlptui.tui.dialogs.serving import PredictionsDialog
+
+    table = app.screen.query_one("#deployments", ResourceTable)
+    await wait_for(pilot, lambda: deployment in table.all_keys, what="the deployment")
+    table.select_key(deployment)
+    table.focus()
+    await pilot.press("w")
+    await wait_for(pilot, lambda: isinstance(app.screen, PredictionsDialog), what="the prediction log")
+    return app.screen.query_one("#predictions", ResourceTable)
+
+
 async def test_deploy_switch_canary_lineage_and_undeploy_with_keys(registered_platform):
     platform = registered_platform
     undeploy_all(platform)
@@ -257,13 +270,7 @@ async def test_y_and_n_in_the_prediction_log_mark_a_prediction_right_or_wrong(se
     other = "dog" if first.label == "cat" else "cat"
     app = make_app(served.config, served, start="deployments")
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#deployments", ResourceTable)
-        await wait_for(pilot, lambda: DEPLOYMENT in table.all_keys, what="the deployment")
-        table.select_key(DEPLOYMENT)
-        table.focus()
-        await pilot.press("w")
-        await wait_for(pilot, lambda: isinstance(app.screen, PredictionsDialog), what="the prediction log")
-        log_table = app.screen.query_one("#predictions", ResourceTable)
+        log_table = await open_prediction_log(pilot, app, DEPLOYMENT)
         await wait_for(pilot, lambda: {first.id, second.id} <= set(log_table.shown_keys), what="the two predictions")
         assert cell(log_table, second.id, truth) == "-"
         assert {"predictions.right", "predictions.wrong"} <= {row[2] for row in screen_actions(app.screen)}
@@ -281,11 +288,6 @@ async def test_y_and_n_in_the_prediction_log_mark_a_prediction_right_or_wrong(se
     # read-only: the prediction log opens, and y / n are not offered
     app = make_app(replace(served.config, read_only=True), served, start="deployments")
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#deployments", ResourceTable)
-        await wait_for(pilot, lambda: DEPLOYMENT in table.all_keys, what="the deployment")
-        table.select_key(DEPLOYMENT)
-        table.focus()
-        await pilot.press("w")
-        await wait_for(pilot, lambda: isinstance(app.screen, PredictionsDialog), what="the prediction log")
+        await open_prediction_log(pilot, app, DEPLOYMENT)
         ids = {row[2] for row in screen_actions(app.screen)}
         assert "dialog.cancel" in ids and not ids & {"predictions.right", "predictions.wrong"}, ids

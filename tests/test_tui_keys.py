@@ -119,6 +119,39 @@ async def test_j_and_k_move_in_a_tree(tmp_path):
         assert tree.cursor_line == 1
 
 
+async def test_slash_filters_a_tree_by_name_and_a_name_is_shown_as_written(tmp_path):
+    """The file picker's filter (an ImageTree: a PathTree reloaded) keeps the folders and the images whose name
+    matches; `!` inverts; a pattern that is no regex is matched as text with a sentence. A name with brackets is
+    shown as written, not read as markup, in a FileTree too (a Tree would read it as markup)."""
+    from textual.app import App
+
+    for name in ("apple.jpg", "berry.jpg", "[b]x.jpg", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "folder").mkdir()
+
+    class One(App):
+        def compose(self):
+            yield ImageTree(tmp_path)
+
+    def names(tree) -> set[str]:
+        return {str(child.label) for child in tree.root.children}
+
+    app = One()
+    async with app.run_test() as pilot:
+        tree = app.query_one(ImageTree)
+        await wait_for(pilot, lambda: names(tree) == {"apple.jpg", "berry.jpg", "[b]x.jpg", "folder"},
+                       what="the folder and the images, names as written")
+        assert tree.set_filter("APP") is None and tree.filter_text == "APP"
+        await wait_for(pilot, lambda: names(tree) == {"apple.jpg", "folder"}, what="the filtered tree")
+        assert tree.set_filter("APP") is None  # the same text: nothing to do
+        assert tree.set_filter("!app") is None
+        await wait_for(pilot, lambda: names(tree) == {"berry.jpg", "[b]x.jpg", "folder"}, what="the inverted filter")
+        assert tree.set_filter("[b") == "Not a valid regex (unterminated character set at position 0); matching it as text."
+        await wait_for(pilot, lambda: names(tree) == {"[b]x.jpg", "folder"}, what="the pattern matched as text")
+    files = FileTree("[b]commit[/b]")
+    assert str(files.root.label) == "[b]commit[/b]" and str(files.root.add_leaf("[i]y.jpg").label) == "[i]y.jpg"
+
+
 @pytest.mark.parametrize("word", ["q", "quit"])
 async def test_colon_q_in_the_jump_prompt_quits(tui_app, word):
     async with tui_app.run_test(size=SIZE) as pilot:

@@ -149,25 +149,11 @@ def test_on_the_cluster_a_canary_is_judged_on_seldons_metrics_in_prometheus(clus
     """SeldonDeployments on the real kube-apiserver, Seldon's executor histogram in the Prometheus stand-in: the
     canary's verdicts count from its history entry (the window asked of Prometheus), the shadow says what the cluster
     cannot pair; without prometheus_url, one sentence."""
-    import math
-    from dataclasses import replace
-
     from dlptui.actions import verdicts
     from dlptui.platform import Platform
-    from dlptui.platform.model import CheckpointStorage, ModelVersion
-    from tests.standins.prometheus import PrometheusStandin, Series
+    from tests.fixtures.kube_cluster import judged_cluster, stored_version as version
 
-    def version(n: int) -> ModelVersion:
-        return ModelVersion(model="dogcat-model", version=n, checkpoint_uuid=f"ckpt-{n}", created=0.0,
-                            checkpoint_location="/nowhere", checkpoint_storage=CheckpointStorage("gcs", f"ckpt-{n}", bucket="b"))
-
-    prom = PrometheusStandin({
-        "main": Series(requests=9000, errors=90, buckets={0.01: 4000, 0.02: 8500, 0.05: 9000, math.inf: 9000}),
-        "canary": Series(requests=1000, errors=60, buckets={0.01: 450, 0.02: 940, 0.05: 1000, math.inf: 1000}),
-    }).start()
-    platform = Platform(replace(cluster_config, cluster=replace(cluster_config.cluster, prometheus_url=prom.url)))
-    name = f"judged-{int(time.time() * 1000) % 100000}"
-    try:
+    with judged_cluster(cluster_config, "judged") as (platform, name, prom):
         serving = platform.serving
         serving.deploy(name, version(1))
         assert verdicts.judge(platform, name).lines() == []  # neither canary nor shadow: nothing to say
@@ -194,9 +180,3 @@ def test_on_the_cluster_a_canary_is_judged_on_seldons_metrics_in_prometheus(clus
             assert said.canary is None and "prometheus_url" in said.note
         finally:
             bare.close()
-    finally:
-        try:
-            platform.serving.undeploy(name)
-        finally:
-            platform.close()
-            prom.stop()

@@ -13,7 +13,8 @@ import csv
 import io
 from pathlib import Path
 
-from dlptui.errors import InvalidInput, NotFound, PlatformError
+from dlptui.actions.user_files import read_user_file
+from dlptui.errors import InvalidInput, PlatformError
 from dlptui.platform.model import Feedback, LoggedPrediction, PredictionRef
 
 HEADER_WORDS = {"prediction", "id", "prediction_id", "puid", "image_sha256", "sha256", "image"}
@@ -35,15 +36,8 @@ def parse_target(target: str) -> tuple[str, str | None]:
 
 def read_labels(path: str | Path) -> list[Feedback]:
     """The rows of a labels file, or one sentence naming the first bad row (nothing read half)."""
-    file = Path(path).expanduser()
-    try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise NotFound(f"There is no file {path}; check the path.") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{path} is a folder, not a labels file (CSV: prediction id or image sha256, label).") from None
-    except OSError as e:
-        raise InvalidInput(f"{path} cannot be read ({e.strerror or e}).") from None
+    data = read_user_file(path, "file", text=False,
+                          give="give a labels file (CSV: prediction id or image sha256, label)")
     try:
         content = data.decode("utf-8-sig")
     except UnicodeDecodeError:

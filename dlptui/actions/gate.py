@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlptui.actions import verdicts
+from dlptui.actions.user_files import read_user_file
 from dlptui.analysis import ABORT, PROMOTE, STEP, Action, Policy, decide, default_policy, parse_policy, policy_from_mapping
 from dlptui.errors import InvalidInput, NotFound, PlatformError
 from dlptui.platform import gate_runner
@@ -52,16 +53,9 @@ def policy_of(gate: str) -> Policy | None:
         return default_policy()
     if gate == OFF:
         return None
-    path = Path(gate).expanduser()
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InvalidInput(f"There is no policy file {gate}; give --gate auto, off, or a .toml or .yaml policy file.") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{gate} is a folder; give --gate a .toml or .yaml policy file.") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InvalidInput(f"The policy file {gate} cannot be read ({getattr(e, 'strerror', None) or e}).") from None
-    return parse_policy(text, path.name)
+    text = read_user_file(gate, "policy file", give="give --gate a .toml or .yaml policy file", missing=InvalidInput,
+                          missing_fix="give --gate auto, off, or a .toml or .yaml policy file")
+    return parse_policy(text, Path(gate).name)
 
 
 def attach(platform, name: str, gate: str) -> Deployment:

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from dlptui import resources
-from dlptui.errors import Conflict, InvalidInput, NotFound, Unreachable
+from dlptui.actions.user_files import read_user_file
+from dlptui.errors import Conflict, NotFound, Unreachable
 from dlptui.platform import pipeline_spec
 from dlptui.platform.model import Job, Pipeline
 from dlptui.platform.ports import Pipelines
@@ -49,14 +50,7 @@ def shipped_spec(name: str) -> Path:
 
 
 def _read(path: Path) -> dict:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise NotFound(f"There is no spec file {path}; check the path.") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{path} is a folder; give a pipeline spec file (JSON or YAML).") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InvalidInput(f"The spec file {path} cannot be read ({e}).") from None
+    text = read_user_file(path, "spec file", give="give a pipeline spec file (JSON or YAML)")
     return pipeline_spec.load(text, source=f"The spec file {path}")
 
 

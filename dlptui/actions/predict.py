@@ -12,6 +12,7 @@ import io
 from collections.abc import Iterable
 from pathlib import Path
 
+from dlptui.actions.user_files import read_user_file
 from dlptui.errors import InvalidInput, NotFound
 from dlptui.platform.model import Deployment, Prediction
 
@@ -21,17 +22,7 @@ IMAGE_FORMATS = ("JPEG", "PNG")  # what the model server decodes (a camera's MPO
 def read_image(path: str | Path) -> bytes:
     """The file's bytes once they are known to be a JPEG or PNG; NotFound for a missing file, InvalidInput with one
     sentence for anything else that cannot be sent (a folder, no permission, empty, not an image)."""
-    file = Path(path).expanduser()
-    try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise NotFound(f"There is no file {path}; check the path.") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{path} is a folder, not an image file; give the images in it.") from None
-    except PermissionError:
-        raise InvalidInput(f"{path} cannot be read (permission denied).") from None
-    except OSError as e:
-        raise InvalidInput(f"{path} cannot be read ({e.strerror or e}).") from None
+    data = read_user_file(path, "file", give="give the image files in it", text=False)
     if not data:
         raise InvalidInput(f"{path} is empty; give a JPEG or PNG image.")
     from PIL import Image, UnidentifiedImageError

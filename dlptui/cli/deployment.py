@@ -29,7 +29,7 @@ from dlptui.actions.defaults import CANARY_TRAFFIC, DEPLOYMENT
 from dlptui.cli import explain as explaining
 from dlptui.cli import gate as gating
 from dlptui.cli.completers import deployment_names, model_names
-from dlptui.cli.output import choose, confirm, emit_json, emit_object, emit_table, say
+from dlptui.cli.output import choose, confirm, emit_done, emit_json, emit_object, emit_table, say
 from dlptui.platform.model import DeploymentState, to_dict
 from dlptui.render import serving as render
 
@@ -240,25 +240,17 @@ def _kept(platform, name: str) -> tuple[dict | None, str]:
     return kept_inputs.to_json(kept), kept_inputs.sentence(kept)
 
 
-def _show(args, deployment, sentence: str) -> int:
-    if args.json:
-        emit_object(deployment, True)
-    else:
-        say(sentence)
-    return 0
-
-
 def promote(args, platform) -> int:
     d = serving.promote_canary(platform, args.name, move_alias=args.move_alias)
     moved = f"; {d.alias} names version {d.version} now" if args.move_alias and d.alias else ""
     sentence = f"{d.name} serves version {d.version} on all its traffic; the old primary has stopped{moved}."
     note = "" if args.json else serving.alias_note(platform, d)
-    return _show(args, d, sentence + (f"\n{note}" if note else ""))
+    return emit_done(d, sentence + (f"\n{note}" if note else ""), args.json)
 
 
 def abort(args, platform) -> int:
     d = serving.abort_canary(platform, args.name)
-    return _show(args, d, f"Canary removed: {d.name} serves version {d.version} on all its traffic.")
+    return emit_done(d, f"Canary removed: {d.name} serves version {d.version} on all its traffic.", args.json)
 
 
 def shadow(args, platform) -> int:
@@ -266,13 +258,13 @@ def shadow(args, platform) -> int:
     ref = None if args.version.lower() == "none" else args.version
     d = serving.set_shadow(platform, args.name, current.model, ref)
     if d.shadow_version is None:
-        return _show(args, d, f"{d.name} has no shadow.")
-    return _show(args, d, f"Version {d.shadow_version} gets a copy of every request to {d.name}; its answers are only logged.")
+        return emit_done(d, f"{d.name} has no shadow.", args.json)
+    return emit_done(d, f"Version {d.shadow_version} gets a copy of every request to {d.name}; its answers are only logged.", args.json)
 
 
 def rollback(args, platform) -> int:
     d, left = serving.rollback(platform, args.name)
-    return _show(args, d, f"Rolled {d.name} back from version {left} to version {d.version}.")
+    return emit_done(d, f"Rolled {d.name} back from version {left} to version {d.version}.", args.json)
 
 
 def history(args, platform) -> int:

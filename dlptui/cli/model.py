@@ -12,7 +12,7 @@ from __future__ import annotations
 from dlptui.actions import registry
 from dlptui.actions.defaults import MODEL
 from dlptui.cli.completers import experiment_ids, model_names
-from dlptui.cli.output import emit_object, emit_table, say
+from dlptui.cli.output import emit_done, emit_table
 from dlptui.platform.model import ALIASES
 from dlptui.render import registry as render
 
@@ -57,20 +57,12 @@ def list_versions(args, platform) -> int:
 
 def register_version(args, platform) -> int:
     version = registry.register(platform, args.model, args.experiment, args.checkpoint, notes=args.notes, trial_id=args.trial)
-    if args.json:
-        emit_object(version, True)
-    else:
-        say(registry.registered(version))
-    return 0
+    return emit_done(version, registry.registered(version), args.json)
 
 
 def promote(args, platform) -> int:
     promotion = registry.promote(platform, args.model, args.version, args.alias)
-    if args.json:
-        emit_object(promotion, True)
-    else:
-        say(registry.promoted(promotion))
-    return 0
+    return emit_done(promotion, registry.promoted(promotion), args.json)
 
 
 def history(args, platform) -> int:

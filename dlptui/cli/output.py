@@ -92,6 +92,15 @@ def emit_object(obj: Any, as_json: bool) -> None:
     emit_block(render.describe(obj))
 
 
+def emit_done(obj: Any, sentence: str, as_json: bool) -> int:
+    """What a command that changed something did: `obj` as JSON, or the sentence that says it. Returns 0."""
+    if as_json:
+        emit_json(obj)
+    else:
+        say(sentence)
+    return 0
+
+
 def confirm(question: str, yes: bool, refused: str) -> bool:
     """A destructive command's question: --yes answers it; a terminal asks (No by default);
     without a terminal and without --yes, `refused` is the sentence of an InvalidInput."""

@@ -14,96 +14,92 @@ from typing import Any
 
 QUANTITY_MAPS = {"limits", "requests", "capacity", "allocatable", "hard"}
 
-GATEWAY_SCHEMA: dict[str, Any] = {
+
+def _namespaced(spec: dict[str, Any]) -> dict[str, Any]:
+    """A namespaced object's schema: apiVersion, kind, metadata with a name and a namespace, and this `spec`."""
+    return {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {"metadata": {"type": "object", "required": ["name", "namespace"]}, "spec": spec},
+    }
+
+
+GATEWAY_SCHEMA: dict[str, Any] = _namespaced({
     "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "required": ["selector", "servers"],
+    "additionalProperties": False,
     "properties": {
-        "metadata": {"type": "object", "required": ["name", "namespace"]},
-        "spec": {
-            "type": "object",
-            "required": ["selector", "servers"],
-            "additionalProperties": False,
-            "properties": {
-                "selector": {"type": "object", "additionalProperties": {"type": "string"}},
-                "servers": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
+        "selector": {"type": "object", "additionalProperties": {"type": "string"}},
+        "servers": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["port", "hosts"],
+                "additionalProperties": False,
+                "properties": {
+                    "port": {
                         "type": "object",
-                        "required": ["port", "hosts"],
+                        "required": ["number", "name", "protocol"],
                         "additionalProperties": False,
                         "properties": {
-                            "port": {
-                                "type": "object",
-                                "required": ["number", "name", "protocol"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "number": {"type": "integer", "minimum": 1, "maximum": 65535},
-                                    "name": {"type": "string"},
-                                    "protocol": {"enum": ["HTTP", "HTTPS", "GRPC", "HTTP2", "MONGO", "TCP", "TLS"]},
-                                    "targetPort": {"type": "integer"},
-                                },
-                            },
-                            "hosts": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-                            "tls": {"type": "object"},
+                            "number": {"type": "integer", "minimum": 1, "maximum": 65535},
                             "name": {"type": "string"},
-                            "bind": {"type": "string"},
+                            "protocol": {"enum": ["HTTP", "HTTPS", "GRPC", "HTTP2", "MONGO", "TCP", "TLS"]},
+                            "targetPort": {"type": "integer"},
                         },
                     },
+                    "hosts": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                    "tls": {"type": "object"},
+                    "name": {"type": "string"},
+                    "bind": {"type": "string"},
                 },
             },
         },
     },
-}
+})
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 _OPERATION_FIELDS = ("hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths")
 _SOURCE_FIELDS = ("principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals", "namespaces", "notNamespaces",
                   "ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks")
-AUTHORIZATION_POLICY_SCHEMA: dict[str, Any] = {  # security.istio.io AuthorizationPolicy, the fields Istio 1.22 knows
+AUTHORIZATION_POLICY_SCHEMA: dict[str, Any] = _namespaced({  # security.istio.io AuthorizationPolicy, the fields Istio 1.22 knows
     "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
     "properties": {
-        "metadata": {"type": "object", "required": ["name", "namespace"]},
-        "spec": {
+        "selector": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {
-                "selector": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}},
-                },
-                "targetRef": {"type": "object"},
-                "targetRefs": {"type": "array", "items": {"type": "object"}},
-                "action": {"enum": ["ALLOW", "DENY", "AUDIT", "CUSTOM"]},
-                "provider": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
-                "rules": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "properties": {
-                            "from": {"type": "array", "items": {
-                                "type": "object", "additionalProperties": False, "required": ["source"],
-                                "properties": {"source": {"type": "object", "additionalProperties": False,
-                                                          "properties": {f: _STRINGS for f in _SOURCE_FIELDS}}},
-                            }},
-                            "to": {"type": "array", "items": {
-                                "type": "object", "additionalProperties": False, "required": ["operation"],
-                                "properties": {"operation": {"type": "object", "additionalProperties": False,
-                                                             "properties": {f: _STRINGS for f in _OPERATION_FIELDS}}},
-                            }},
-                            "when": {"type": "array", "items": {
-                                "type": "object", "additionalProperties": False, "required": ["key"],
-                                "properties": {"key": {"type": "string", "minLength": 1}, "values": _STRINGS, "notValues": _STRINGS},
-                            }},
-                        },
-                    },
+            "properties": {"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}},
+        },
+        "targetRef": {"type": "object"},
+        "targetRefs": {"type": "array", "items": {"type": "object"}},
+        "action": {"enum": ["ALLOW", "DENY", "AUDIT", "CUSTOM"]},
+        "provider": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+        "rules": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "from": {"type": "array", "items": {
+                        "type": "object", "additionalProperties": False, "required": ["source"],
+                        "properties": {"source": {"type": "object", "additionalProperties": False,
+                                                  "properties": {f: _STRINGS for f in _SOURCE_FIELDS}}},
+                    }},
+                    "to": {"type": "array", "items": {
+                        "type": "object", "additionalProperties": False, "required": ["operation"],
+                        "properties": {"operation": {"type": "object", "additionalProperties": False,
+                                                     "properties": {f: _STRINGS for f in _OPERATION_FIELDS}}},
+                    }},
+                    "when": {"type": "array", "items": {
+                        "type": "object", "additionalProperties": False, "required": ["key"],
+                        "properties": {"key": {"type": "string", "minLength": 1}, "values": _STRINGS, "notValues": _STRINGS},
+                    }},
                 },
             },
         },
     },
-}
+})
 CUSTOM_SCHEMAS = {
     ("networking.istio.io", "Gateway"): GATEWAY_SCHEMA,
     ("security.istio.io", "AuthorizationPolicy"): AUTHORIZATION_POLICY_SCHEMA,

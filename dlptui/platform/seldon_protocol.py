@@ -192,29 +192,27 @@ class SeldonClient:
     def predict(self, url: str, image: bytes, name: str = "image") -> Prediction:
         """One image to `url` (.../api/v1.0/predictions). Raises Unreachable if the deployment is not serving."""
         start = time.perf_counter()
-        try:
-            response = self.client.post(url, json=request_body(image))
-        except httpx.TimeoutException:
-            raise Unreachable(f"The prediction endpoint {url} did not answer within {self.timeout:.0f} s; check the deployment.") from None
-        except httpx.TransportError as e:
-            failed = untrusted_certificate(e)
-            if failed is not None:
-                raise untrusted(url, failed) from None
-            raise Unreachable(f"The prediction endpoint {url} does not answer ({type(e).__name__}); check the deployment.") from None
+        response = self._post(url, request_body(image), "prediction")
         return parse_prediction(name, response, (time.perf_counter() - start) * 1000.0)
 
     def feedback(self, url: str, body: dict, what: str = "The feedback") -> None:
         """POST one Seldon Feedback message to `url` (.../api/v1.0/feedback); `what` starts its sentences."""
+        parse_feedback_answer(self._post(url, body, "feedback"), what)
+
+    def _post(self, url: str, body: dict, endpoint: str) -> httpx.Response:
+        """The answer to a JSON POST; Unreachable naming the `endpoint` ("prediction") when none comes, a sentence
+        for a certificate this machine does not trust."""
         try:
-            response = self.client.post(url, json=body)
+            return self.client.post(url, json=body)
         except httpx.TimeoutException:
-            raise Unreachable(f"The feedback endpoint {url} did not answer within {self.timeout:.0f} s; check the deployment.") from None
+            raise Unreachable(f"The {endpoint} endpoint {url} did not answer within {self.timeout:.0f} s; "
+                              f"check the deployment.") from None
         except httpx.TransportError as e:
             failed = untrusted_certificate(e)
             if failed is not None:
                 raise untrusted(url, failed) from None
-            raise Unreachable(f"The feedback endpoint {url} does not answer ({type(e).__name__}); check the deployment.") from None
-        parse_feedback_answer(response, what)
+            raise Unreachable(f"The {endpoint} endpoint {url} does not answer ({type(e).__name__}); "
+                              f"check the deployment.") from None
 
     def get_json(self, url: str) -> tuple[int, dict]:
         """A GET (health, metadata) as (status, JSON body or {}); raises Unreachable if nothing answers."""

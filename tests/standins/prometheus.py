@@ -2,6 +2,7 @@
 
     prom = PrometheusStandin({"main": Series(requests=900, errors=9, buckets={0.01: 500, 0.05: 880, inf: 900})}).start()
     prom.url; prom.queries; prom.stop()
+    PrometheusStandin(worse_canary())      # a primary and a canary clearly worse than it
 
 It answers the three queries dlptui's cluster verdicts make of `seldon_api_executor_server_requests_seconds`
 (dlptui/platform/cluster/seldon_metrics.py `arm`), by the query's `predictor_name`: the sum of `_count` (with
@@ -27,6 +28,15 @@ class Series:
     requests: float
     errors: float = 0
     buckets: dict[float, float] = field(default_factory=dict)  # le in seconds -> cumulative count (math.inf last)
+
+
+def worse_canary() -> dict[str, Series]:
+    """A primary ("main") with 1 % errors in 9,000 requests and a canary with 6 % in 1,000, slower too: worse by any
+    test."""
+    return {
+        "main": Series(requests=9000, errors=90, buckets={0.01: 4000, 0.02: 8500, 0.05: 9000, math.inf: 9000}),
+        "canary": Series(requests=1000, errors=60, buckets={0.01: 450, 0.02: 940, 0.05: 1000, math.inf: 1000}),
+    }
 
 
 class PrometheusStandin:

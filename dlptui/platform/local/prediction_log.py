@@ -15,27 +15,33 @@ import json
 import os
 import sqlite3
 import struct
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from dlptui.platform.local.sqlite import storage_error
 from dlptui.platform.model import ArmFigures, Disagreement, LoggedPrediction, PredictionSummary
 
 _SEEN: dict[tuple[str, str, int], tuple[tuple, object]] = {}  # (log, what, last) -> (newest id, result)
+T = TypeVar("T")
 COLUMNS = "id, time, model, version, role, request_id, input_sha256, input_bytes, label, probabilities, latency_ms, status"
 
 
-def _connect(path: Path) -> sqlite3.Connection | None:
+def _reading(path: Path, empty: T, body: Callable[[sqlite3.Connection], T]) -> T:
+    """`body(conn)` over one read-only connection to the log; `empty` for a log that does not exist yet or has no
+    table yet; a log SQLite cannot use is its sentence (`storage_error`)."""
     if not path.is_file():
-        return None
+        return empty
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
-    return conn
-
-
-def _unusable(error: sqlite3.DatabaseError, path: Path) -> None:
-    """The sentence for a log SQLite cannot use; a log without its table yet is left to the caller (empty)."""
-    broken = storage_error(error, path)
-    if broken is not None:
-        raise broken from None
+    try:
+        return body(conn)
+    except sqlite3.DatabaseError as e:
+        broken = storage_error(e, path)
+        if broken is not None:
+            raise broken from None
+        return empty
+    finally:
+        conn.close()
 
 
 def _select(conn: sqlite3.Connection) -> str:
@@ -61,55 +67,30 @@ def _logged(r, deployment: str) -> LoggedPrediction:
 
 def read(path: Path, deployment: str, since: float | None = None, limit: int = 1000) -> list[LoggedPrediction]:
     """The last `limit` predictions (after `since`, seconds since the epoch), oldest first, with their feedback."""
-    conn = _connect(path)
-    if conn is None:
-        return []
-    try:
-        rows = conn.execute(
-            f"{_select(conn)} WHERE p.time > ? ORDER BY p.id DESC LIMIT ?",
-            (float(since or 0.0), max(0, int(limit))),
-        ).fetchall()
-    except sqlite3.DatabaseError as e:
-        _unusable(e, path)
-        return []
-    finally:
-        conn.close()
+    rows = _reading(path, [], lambda conn: conn.execute(
+        f"{_select(conn)} WHERE p.time > ? ORDER BY p.id DESC LIMIT ?", (float(since or 0.0), max(0, int(limit)))
+    ).fetchall())
     return [_logged(r, deployment) for r in reversed(rows)]
 
 
 def get(path: Path, deployment: str, ident: int) -> LoggedPrediction | None:
-    conn = _connect(path)
-    if conn is None:
-        return None
-    try:
-        r = conn.execute(f"{_select(conn)} WHERE p.id = ?", (int(ident),)).fetchone()
-    except sqlite3.DatabaseError as e:
-        _unusable(e, path)
-        return None
-    finally:
-        conn.close()
+    r = _reading(path, None, lambda conn: conn.execute(f"{_select(conn)} WHERE p.id = ?", (int(ident),)).fetchone())
     return None if r is None else _logged(r, deployment)
 
 
 def get_many(path: Path, deployment: str, ids: list[int]) -> dict[int, LoggedPrediction]:
     """The predictions of `ids` the log holds, by id, read over one connection."""
-    conn = _connect(path)
-    if conn is None:
-        return {}
-    found: dict[int, LoggedPrediction] = {}
-    try:
+    def body(conn: sqlite3.Connection) -> dict[int, LoggedPrediction]:
+        found: dict[int, LoggedPrediction] = {}
         select = _select(conn)
         wanted = sorted({int(i) for i in ids})
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             for r in conn.execute(f"{select} WHERE p.id IN ({', '.join('?' * len(chunk))})", chunk):
                 found[r[0]] = _logged(r, deployment)
-    except sqlite3.DatabaseError as e:
-        _unusable(e, path)
-        return {}
-    finally:
-        conn.close()
-    return found
+        return found
+
+    return _reading(path, {}, body)
 
 
 def find(path: Path, deployment: str, keys: list[str]) -> list[LoggedPrediction | None]:
@@ -117,11 +98,9 @@ def find(path: Path, deployment: str, keys: list[str]) -> list[LoggedPrediction 
     (serving/prediction_log.py `find`): a 64-digit hex key is an image's sha256 (its newest answer), anything else
     the client's puid, else the log's id; None for a key the log holds no such prediction of. One connection for
     all of them (a labels file may name thousands)."""
-    conn = _connect(path)
-    if conn is None:
-        return [None] * len(keys)
     answered = "p.status = 200 AND p.role != 'shadow'"
-    try:
+
+    def body(conn: sqlite3.Connection) -> list[LoggedPrediction | None]:
         select = _select(conn)
         have = {row[1] for row in conn.execute("PRAGMA table_info(predictions)")}
         found = []
@@ -136,34 +115,25 @@ def find(path: Path, deployment: str, keys: list[str]) -> list[LoggedPrediction 
                 if r is None and key.isdigit():
                     r = conn.execute(f"{select} WHERE p.id = ? AND {answered}", (int(key),)).fetchone()
             found.append(None if r is None else _logged(r, deployment))
-    except sqlite3.DatabaseError as e:
-        _unusable(e, path)
-        return [None] * len(keys)
-    finally:
-        conn.close()
-    return found
+        return found
+
+    return _reading(path, [None] * len(keys), body)
 
 
 def summaries(path: Path, version: int | None = None, limit: int = 1000) -> list[PredictionSummary]:
     """The last `limit` answered predictions that carry a summary (of `version` when given), oldest first; none
     from a log its servers wrote before summaries existed."""
-    conn = _connect(path)
-    if conn is None:
-        return []
-    try:
+    def body(conn: sqlite3.Connection) -> list:
         if "embedding" not in {row[1] for row in conn.execute("PRAGMA table_info(predictions)")}:
             return []
         where, args = ("AND version = ?", (int(version),)) if version is not None else ("", ())
-        rows = conn.execute(
+        return conn.execute(
             "SELECT id, time, version, role, confidence, embedding, basis FROM predictions"
             f" WHERE status = 200 AND embedding IS NOT NULL AND confidence IS NOT NULL {where} ORDER BY id DESC LIMIT ?",
             (*args, max(0, int(limit))),
         ).fetchall()
-    except sqlite3.DatabaseError as e:
-        _unusable(e, path)
-        return []
-    finally:
-        conn.close()
+
+    rows = _reading(path, [], body)
     out = []
     for ident, when, ver, role, confidence, blob, basis in reversed(rows):
         if isinstance(blob, bytes) and blob and len(blob) % 4 == 0:  # anything else is not a server's summary
@@ -201,16 +171,7 @@ def _remembered(path: Path, what: str, last: int, conn: sqlite3.Connection, comp
 
 def summary(path: Path, last: int = 10_000) -> dict[tuple[int, str], dict]:
     """(version, role) -> requests, errors, p50_ms, p95_ms and labels over the last `last` predictions."""
-    conn = _connect(path)
-    if conn is None:
-        return {}
-    try:
-        return _remembered(path, "summary", last, conn, lambda: _summary(conn, last))
-    except sqlite3.DatabaseError as e:
-        _unusable(e, path)
-        return {}
-    finally:
-        conn.close()
+    return _reading(path, {}, lambda conn: _remembered(path, "summary", last, conn, lambda: _summary(conn, last)))
 
 
 def _summary(conn: sqlite3.Connection, last: int) -> dict[tuple[int, str], dict]:
@@ -234,22 +195,15 @@ def _summary(conn: sqlite3.Connection, last: int) -> dict[tuple[int, str], dict]
 
 def agreement(path: Path, last: int = 10_000) -> float | None:
     """Of the recent requests both the shadow and the primary answered, the share with the same label."""
-    conn = _connect(path)
-    if conn is None:
+    row = _reading(path, None, lambda conn: _remembered(path, "agreement", last, conn, lambda: conn.execute(
+        "SELECT COUNT(*), SUM(s.label = p.label) FROM"
+        " (SELECT request_id, label FROM predictions WHERE role = 'shadow' AND status = 200 AND request_id != ''"
+        "  ORDER BY id DESC LIMIT ?) s"
+        " JOIN predictions p ON p.request_id = s.request_id AND p.role != 'shadow' AND p.status = 200",
+        (last,),
+    ).fetchone()))
+    if row is None:
         return None
-    try:
-        row = _remembered(path, "agreement", last, conn, lambda: conn.execute(
-            "SELECT COUNT(*), SUM(s.label = p.label) FROM"
-            " (SELECT request_id, label FROM predictions WHERE role = 'shadow' AND status = 200 AND request_id != ''"
-            "  ORDER BY id DESC LIMIT ?) s"
-            " JOIN predictions p ON p.request_id = s.request_id AND p.role != 'shadow' AND p.status = 200",
-            (last,),
-        ).fetchone())
-    except sqlite3.DatabaseError as e:
-        _unusable(e, path)
-        return None
-    finally:
-        conn.close()
     total, same = row
     return round((same or 0) / total, 4) if total else None
 
@@ -264,18 +218,10 @@ def compare(path: Path, since: float, primary: int, other: int, role: str) -> tu
     (primary, other, agreed, paired, disagreements). Requests are
     every logged request of the version in that role, errors those answered with another status than 200;
     latencies and feedback are of the answered ones."""
-    conn = _connect(path)
     empty = (ArmFigures(primary, "primary", 0, 0), ArmFigures(other, role, 0, 0), 0, 0, ())
-    if conn is None:
-        return empty
-    try:
-        return _remembered(path, f"compare:{since}:{primary}:{other}:{role}", 0, conn,
-                           lambda: _compare(conn, since, primary, other, role), with_feedback=True)
-    except sqlite3.DatabaseError as e:
-        _unusable(e, path)
-        return empty
-    finally:
-        conn.close()
+    return _reading(path, empty, lambda conn: _remembered(path, f"compare:{since}:{primary}:{other}:{role}", 0, conn,
+                                                          lambda: _compare(conn, since, primary, other, role),
+                                                          with_feedback=True))
 
 
 def _compare(conn: sqlite3.Connection, since: float, primary: int, other: int, role: str):

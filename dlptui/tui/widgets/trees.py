@@ -34,16 +34,27 @@ def is_image_name(path: Path) -> bool:
 
 
 class NameFilter:
-    """The filter a tree keeps: the text typed, and whether a name passes it."""
+    """The filter a tree keeps: the text typed, and whether a name passes it; `_refilter()` shows what passes once
+    the text changed. Its names (labels given as `str`) are shown as written."""
 
     filter_text: str = ""
     _pattern: re.Pattern | None = None
     _inverted: bool = False
 
-    def _keep_filter(self, text: str) -> str | None:
+    def set_filter(self, text: str) -> str | None:
+        """Keep `text` and show what passes; None, or the sentence for a pattern that is no regex."""
+        if text == self.filter_text:
+            return None
         self.filter_text = text
         self._pattern, self._inverted, error = compile_filter(text)
+        self._refilter()
         return error
+
+    def _refilter(self) -> None:
+        raise NotImplementedError
+
+    def process_label(self, label) -> Text:
+        return super().process_label(shown(label) if isinstance(label, str) else label)
 
     @property
     def filtering(self) -> bool:
@@ -100,30 +111,16 @@ class FileTree(LinesInSight, NameFilter, PaneTitle, Tree):
         super().__init__(label, **kwargs)
         self.pane_title = title
 
-    def process_label(self, label) -> Text:
-        return super().process_label(shown(label) if isinstance(label, str) else label)
-
-    def set_filter(self, text: str) -> str | None:
-        if text == self.filter_text:
-            return None
-        error = self._keep_filter(text)
+    def _refilter(self) -> None:
         self.post_message(self.Filtered(self))
-        return error
 
 
 class PathTree(LinesInSight, NameFilter, PaneTitle, DirectoryTree):
     BINDINGS = MOVE_KEYS
     DEFAULT_CSS = "PathTree {" + PANE_CSS + "}"
 
-    def process_label(self, label) -> Text:
-        return super().process_label(shown(label) if isinstance(label, str) else label)
-
-    def set_filter(self, text: str) -> str | None:
-        if text == self.filter_text:
-            return None
-        error = self._keep_filter(text)
+    def _refilter(self) -> None:
         self.reload()
-        return error
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         return [p for p in paths if self._safe_is_dir(p) or self.passes(p.name)]
