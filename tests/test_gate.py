@@ -179,6 +179,15 @@ def test_on_the_cluster_the_gate_aborts_a_canary_through_the_seldondeployment(cl
         assert serving.get_deployment(name).gate["guard"] == {"error_rate": 0.005}
         assert gate.look(platform, name, act=False).action.kind == "abort"  # read-only: judged, nothing changed
         assert serving.get_deployment(name).canary_version == 2
+        from dlptui.platform import Platform
+
+        bare = Platform(cluster_config)  # without prometheus_url: no numbers; the gate says so, and moves nothing
+        try:
+            assert gate.look(bare, name) is None
+            said = gate.lines(bare, name)
+            assert said[1].startswith("  The gate cannot judge the canary yet: ") and "prometheus_url" in said[1]
+        finally:
+            bare.close()
         taken = gate.look(platform, name)
         assert taken.acted and taken.action.kind == "abort"
         d = serving.get_deployment(name)

@@ -177,6 +177,9 @@ def lines(platform, name: str) -> list[str]:
     taken = look(platform, name, act=False)
     if taken is not None:
         out.append(f"  Next: {taken.action.reason}")
+    else:  # the profile cannot count the canary's numbers (the cluster without Prometheus): the gate waits, and says why
+        note = verdicts.judge(platform, name, gated).note
+        out.append(f"  The gate cannot judge the canary yet: {note}" if note else "  The gate has nothing to judge yet.")
     if not platform.config.read_only and not gate_runner.running(platform.config):
         out.append("  The gate runner is not running; the next look starts it (`dlptui deployment gate NAME`).")
     return out

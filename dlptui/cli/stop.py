@@ -37,8 +37,15 @@ def stop(args, platform) -> int:
     if platform.config.read_only:
         raise ReadOnlyError("dlptui runs read-only (--read-only or DLPTUI_READ_ONLY), and `stop` changes the platform; "
                             "run it without --read-only.")
-    if platform.config.kind != "local":
-        raise NotAvailable("Only the local profile has background processes to stop; a cluster's are its pods.")
+    if platform.config.kind != "local":  # its one process on this machine: the gate runner
+        from dlptui.platform import gate_runner
+
+        done = gate_runner.stop(platform.config)
+        if not done:
+            raise NotAvailable("Only the local profile has background processes to stop; a cluster's are its pods "
+                               "(and no gate runner of this home runs).")
+        emit_json({"stopped": done, "running": []}) if args.json else say(*done)
+        return 0
     rows = background.listing(platform)
     targets = [r for r in rows if args.all or r.part != "serving"]
     kept = [r for r in rows if r not in targets]
