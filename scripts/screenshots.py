@@ -142,8 +142,17 @@ async def shoot(platform, out: Path, size: tuple[int, int], only: set[str] | Non
         save("lineage")
         await pilot.press("escape")
 
+        # a gated canary with some traffic: the verdicts, the gate's next step and the timeline have something to show
+        from dlptui.actions import serving as serving_actions
+        from dlptui.actions.sample import draw
+
+        serving_actions.deploy(platform, "dogcat-deploy", "dogcat-model", "production", canary=1, traffic=25, gate="auto")
+        serving_actions.wait_until_settled(platform, "dogcat-deploy", GIVE_UP_S)
+        for seed in range(80):
+            platform.serving.predict("dogcat-deploy", draw(("cat", "dog")[seed % 2], 500 + seed, size=96))
         await pilot.press("5")
-        await until(pilot, lambda: rows("#deployments") == 1 and app.screen.query_one("#log").line_count, "the deployments screen")
+        await until(pilot, lambda: rows("#deployments") == 1 and app.screen.query_one("#log").line_count
+                    and "Canary v1 against v2" in str(app.screen.query_one("#verdicts").content), "the deployments screen")
         save("deployments")
 
         await pilot.press("6")
@@ -219,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
                 write_overlay(platform, out, images)
         finally:
             os.chdir(cwd)
+            from dlptui.platform import gate_runner
+
+            gate_runner.stop(platform.config)  # the demo's gated canary started one
             for deployment in platform.serving.list_deployments():
                 platform.serving.undeploy(deployment.name)
             platform.close()

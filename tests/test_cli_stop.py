@@ -102,8 +102,9 @@ def test_stop_pauses_a_training_and_leaves_deployments_alone_unless_all(tmp_path
         gate.wait_held(1, platform.training, experiment.id)
         platform.serving.deploy("stop-test", version_of(tiny_checkpoints[0], 1))
         assert wait_state(platform.serving, "stop-test").state is DeploymentState.AVAILABLE
-        parts = {r["part"] for r in run_json(capsys, "status", "--processes")}
-        assert parts == {"training", "serving"}, parts
+        rows = run_json(capsys, "status", "--processes")
+        assert {r["part"] for r in rows} == {"training", "serving"}, rows
+        assert "model server of deployment stop-test (primary, version 1)" in {r["serves"] for r in rows}  # not "python"
 
         code, out, _ = run(capsys, "stop", "--yes")
         assert code == 0 and f"Paused experiment {experiment.id}" in out and "Deployments keep serving" in out

@@ -96,13 +96,14 @@ def find(home: Path) -> list[BackgroundProcess]:
     home = Path(home)
     found: dict[int, tuple[psutil.Process, str, str]] = {}
     runner = _runner(home)
+    recorded = {record.pid: serves for record, serves in serving_records(home)}  # what a model server or Envoy serves
     for proc in processes.marked({"DLPTUI_HOME": str(home), processes.TOKEN_VAR: None}):
         try:
             env = proc.environ()
         except psutil.Error:
             continue
         part, serves = _serves(proc, env, runner)
-        found[proc.pid] = (proc, part, serves)
+        found[proc.pid] = (proc, part, recorded.get(proc.pid, serves))
     for record, serves in serving_records(home):
         if not processes.alive(record):
             continue

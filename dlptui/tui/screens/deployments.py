@@ -168,7 +168,10 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         analysis.set_title(f"Verdicts, gate and drift of {name}" if name else "Verdicts, gate and drift")
         analysis.display = name is not None
         said = serving.verdict(figures) if len(figures) > 1 else (figures[0].note if figures else "")
-        self.query_one("#verdict", Static).update(shown("\n".join(filter(None, [self.alias_note, said]))))
+        summary = "\n".join(filter(None, [self.alias_note, said]))
+        verdict = self.query_one("#verdict", Static)
+        verdict.update(shown(summary))
+        verdict.display = bool(summary)
 
     def _show_log(self, name: str | None, lines: list[str]) -> None:
         if (name, lines) == self._log_shown:
