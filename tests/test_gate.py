@@ -243,3 +243,65 @@ async def test_the_console_shows_the_gate_starts_its_runner_and_tells_what_it_di
                                what="the gate waiting for the next canary")
         finally:
             gate_runner.stop(config)
+
+
+@pytest.mark.slow
+def test_a_canary_trained_on_swapped_labels_is_aborted_on_the_accuracy_its_feedback_shows(trained_platform, sample_dir,
+                                                                                             tmp_path, monkeypatch):
+    """The demo trained twice on the synthetic sample, the second time with every cat named a dog and every dog a
+    cat; both served for real, the second as a gated canary; ground truth is what each image really shows (the
+    sample draws cats and dogs apart). The gate aborts the canary on accuracy and says so with the numbers."""
+    import shutil
+
+    from dlptui.actions import gate
+    from dlptui.actions.datasets import import_kaggle
+    from dlptui.actions.sample import draw
+    from dlptui.platform import gate_runner
+    from dlptui.platform.model import DataRef, ExperimentState, Feedback
+    from tests.fixtures.serving import wait_state
+    from tests.fixtures.training import TINY, wait_for
+
+    platform = trained_platform
+    monkeypatch.setenv("DLPTUI_GATE_INTERVAL", "0.3")
+    swapped = tmp_path / "swapped"
+    swapped.mkdir()
+    for image in sample_dir.glob("*.jpg"):
+        label, rest = image.name.split(".", 1)
+        shutil.copy(image, swapped / f"{'dog' if label == 'cat' else 'cat'}.{rest}")
+    ref = import_kaggle(platform.data, swapped, repo="swapped").ref
+    [right] = platform.training.list_experiments()
+    wrong = wait_for(platform.training, platform.training.create_experiment(TINY, DataRef("swapped", ref.commit)).id)
+    assert wrong.state is ExperimentState.COMPLETED, wrong.error
+    platform.registry.register("dogcat-model", right.id)
+    platform.registry.register("dogcat-model", wrong.id)
+    policy_file = tmp_path / "gate.toml"
+    policy_file.write_text('steps = [50, 100]\nmin_requests = 20\n[guard]\nerror_rate = 0.2\naccuracy = 0.1\n')
+    serving, name = platform.serving, "swapped-canary"
+    serving.deploy(name, platform.registry.get_version("dogcat-model", 1))
+    try:
+        wait_state(serving, name)
+        gate.attach(platform, name, str(policy_file))
+        deployment = serving.set_canary(name, platform.registry.get_version("dogcat-model", 2), 50)
+        assert gate.wake(platform, deployment)
+        wait_state(serving, name)
+        truth = {}
+        for seed in range(160):  # new drawings the models never saw, half cats, half dogs
+            label = ("cat", "dog")[seed % 2]
+            answer = serving.predict(name, draw(label, 9000 + seed, size=96))
+            assert answer.error is None, answer.error
+            truth[answer.id] = (label, answer)
+            if len(truth) % 20 == 0:
+                serving.feedback(name, [Feedback(i, label=t) for i, (t, _) in list(truth.items())[-20:]])
+            if serving.get_deployment(name).canary_version is None:
+                break
+        aborted = _gate_entry(serving, name, "canary removed", timeout=60)
+        assert aborted.reason.startswith("Abort the canary at 50 %: accuracy worse"), aborted.reason
+        metrics = {m["metric"]: m for m in aborted.numbers["judgement"]["metrics"]}
+        assert metrics["accuracy"]["canary"] < metrics["accuracy"]["primary"]
+        answered = [a for _, a in truth.values()]
+        right_share = lambda v: (sum(t == a.label for t, a in truth.values() if a.version == v)  # noqa: E731
+                                 / max(1, sum(a.version == v for a in answered)))
+        assert right_share(2) < 0.5 < right_share(1)  # what the prediction log's truth says, too
+    finally:
+        gate_runner.stop(platform.config)
+        serving.undeploy(name)
