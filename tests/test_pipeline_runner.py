@@ -128,9 +128,14 @@ def test_a_revived_runner_ends_what_a_dead_one_left_before_it_runs_the_datum_aga
     # while that one is still ending finds the lock held and leaves the revival to the next look
     wait_until("the runner outlived its SIGKILL", lambda: not processes.alive(record), timeout=30)
 
-    pp.pipelines.inspect_pipeline("upper")  # the next look starts a runner
-    revived = runner_record(pp)
-    assert revived.pid != record.pid
+    # (the leader can read as ended while a thread of it still holds the lock: a look then leaves it to the next one)
+
+    def looked_and_revived():
+        pp.pipelines.inspect_pipeline("upper")  # a look starts a runner when none holds the lock
+        found = pp.pipelines.runner_record()
+        return found if found is not None and found.pid != record.pid and processes.alive(found) else None
+
+    revived = wait_until("no look started a runner again", looked_and_revived, timeout=120)
     wait_until("the revived runner did not run the datum again", lambda: runs.exists() and runs.read_text().count("run") == 2)
     assert gone(left), "the revived runner ran the datum while the dead one's processes still ran"
     now = datums(pp)

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dlptui.actions import drift_reference
-from dlptui.actions import gate as gating
 from dlptui.actions.defaults import CANARY_TRAFFIC
 from dlptui.errors import InvalidInput, Unreachable
 from dlptui.platform import rules
@@ -64,6 +63,8 @@ def deploy(
     if not name.strip():
         raise InvalidInput("Give the deployment a name, such as dogcat-deploy.")
     check_traffic(traffic)
+    from dlptui.actions import gate as gating  # here: the statistics (numpy, scipy) load with a gate, not with the console
+
     policy = gating.policy_of(gate) if gate is not None else None  # a bad policy file: refused before any change
     version = platform.registry.get_version(model, ref)
     alias = str(ref) if str(ref) in ALIASES else None  # deployed by an alias: the deployment remembers which
@@ -102,7 +103,10 @@ def set_canary(platform, name: str, model: str, ref: str | int | None, traffic: 
     version = platform.registry.get_version(model, ref)
     deployment = platform.serving.set_canary(name, version, traffic)
     drift_reference.start_on_deploy(platform, version)
-    gating.wake(platform, deployment)
+    if deployment.gate:
+        from dlptui.actions import gate as gating
+
+        gating.wake(platform, deployment)
     return deployment
 
 
