@@ -14,7 +14,9 @@ the canary's history entry the job, the experiment and the version (by LOOP), th
 numbers; `lineage MODEL@VERSION` shows them all (actions/lineage.py).
 
 Where no deployment serves the model, the version is registered and the datum says so: the loop never deploys a
-model a person has not deployed once.
+model a person has not deployed once. On the cluster profile the datum runs in a pachd worker pod and starts no gate
+runner there: the runner runs where dlptui does (an open console starts it; `dlptui gate run` keeps one wherever it
+is started, e.g. a Deployment of the team's own).
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ def release(platform, experiment_id: str, model: str = MODEL, deployment: str | 
             "numbers": {"experiment": experiment_id, "version": version.version, "job": job or None, "data": data,
                         "traffic": traffic}}
     changed = platform.serving.set_canary(target.name, version, traffic, auto=auto)
-    gating.wake(platform, changed)
+    if platform.config.kind == "local" or not job:  # a datum in a pachd worker pod starts no runner that the pod keeps
+        gating.wake(platform, changed)
     return Released(experiment_id, version, changed, f"{target.name}: {auto['reason']}")
 
 
