@@ -16,9 +16,22 @@ from rich.text import Text
 
 from dlptui.text import plain
 
-__all__ = ["plain", "shown"]
+__all__ = ["plain", "show_in", "shown"]
 
 
 def shown(value: object, style: str = "") -> Text:
     """`value` as words on screen: exactly as written (brackets and all), no escape sequence, no control character."""
     return Text(plain(value), style=style)
+
+
+def show_in(widget, content, display: bool | None = None) -> bool:
+    """Give a Static `content` (and `display`) only when it differs from what it shows: `Static.update` lays the
+    whole screen out again, which a poll that found nothing new must not cost (the Deployments screen polls every
+    2 s). Whether it changed."""
+    if display is not None and widget.display != display:
+        widget.display = display
+    if getattr(widget, "_shown_content", None) == content:
+        return False
+    widget._shown_content = content
+    widget.update(content)
+    return True

@@ -64,7 +64,7 @@ from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from dlptui.errors import PlatformError
-from dlptui.tui.shown import plain, shown
+from dlptui.tui.shown import plain, show_in, shown
 from dlptui.tui.widgets.header import DlpHeader
 
 log = logging.getLogger("dlptui.tui")
@@ -145,7 +145,7 @@ class BaseScreen(Screen):
         yield from ()
 
     def state(self, text: str) -> None:
-        self.query_one("#state", Static).update(shown(text))
+        show_in(self.query_one("#state", Static), shown(text))  # a poll that says the same lays nothing out again
 
     # -- workers -----------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from dlptui.tui.dialogs.deploy import Target, VersionDialog
 from dlptui.tui.dialogs.lineage import LineageDialog, follow, lineage_of
 from dlptui.tui.screens.base import BaseScreen
 from dlptui.tui.screens.flows import NO_VERSIONS, DeployFlow
-from dlptui.tui.shown import shown
+from dlptui.tui.shown import show_in, shown
 from dlptui.tui.widgets.drift_line import DriftLine, drift_report
 from dlptui.tui.widgets.verdict_lines import VerdictLines, verdict_report
 from dlptui.tui.widgets.pane import PaneLog, PaneScroll
@@ -166,12 +166,11 @@ class DeploymentsScreen(DeployFlow, BaseScreen):
         self.query_one("#versions", ResourceTable).set_title(f"Versions of {name}" if name else "Versions")
         analysis = self.query_one("#analysis", PaneScroll)
         analysis.set_title(f"Verdicts, gate and drift of {name}" if name else "Verdicts, gate and drift")
-        analysis.display = name is not None
+        if analysis.display != (name is not None):
+            analysis.display = name is not None
         said = serving.verdict(figures) if len(figures) > 1 else (figures[0].note if figures else "")
         summary = "\n".join(filter(None, [self.alias_note, said]))
-        verdict = self.query_one("#verdict", Static)
-        verdict.update(shown(summary))
-        verdict.display = bool(summary)
+        show_in(self.query_one("#verdict", Static), shown(summary), display=bool(summary))
 
     def _show_log(self, name: str | None, lines: list[str]) -> None:
         if (name, lines) == self._log_shown:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
-from dlptui.tui.shown import shown
+from dlptui.tui.shown import show_in, shown
 from dlptui.tui.widgets.sparkline import BLOCKS
 
 TOP = 3.0
@@ -48,12 +48,11 @@ class DriftLine(Static):
     DEFAULT_CSS = "DriftLine { display: none; height: auto; }"
 
     def show_report(self, report) -> None:
-        self.display = report is not None
         if report is None:
-            self.update("")
+            show_in(self, "", display=False)
             return
         if report.note:
-            self.update(shown(f"Drift: {report.note}", "dim"))
+            show_in(self, shown(f"Drift: {report.note}", "dim"), display=True)
             return
         lines = []
         for v in report.versions:
@@ -69,4 +68,4 @@ class DriftLine(Static):
                                        shown(score_line(v.scores), STYLE.get(v.state, ""))))
             if v.suggestion:
                 lines.append(shown(v.suggestion, "red"))
-        self.update(Text("\n").join(lines))
+        show_in(self, Text("\n").join(lines), display=True)

@@ -18,6 +18,7 @@ from textual.widgets import Static
 from dlptui.platform.model import DeploymentChange
 from dlptui.render import timeline as render
 from dlptui.text import plain
+from dlptui.tui.shown import show_in
 
 STYLE = {render.PRIMARY: "green", render.CANARY: "yellow", render.SHADOW: "cyan",
          render.AUTOMATIC: "bold magenta", render.DRIFT: "bold red"}
@@ -47,19 +48,22 @@ class TimelinePane(Static):
 
     def show_history(self, name: str | None, history: Sequence[DeploymentChange],
                      drift: Sequence[DeploymentChange] = ()) -> None:
-        self.display = name is not None
+        if self.display != (name is not None):
+            self.display = name is not None
         self._shown = None if name is None else (name, tuple(history), tuple(drift))
         self._draw()
 
     def _draw(self) -> None:
         if self._shown is None:
-            self.update("")
+            show_in(self, "")
             return
         name, history, drift = self._shown
-        self.border_title = Text(plain(f"What {name} served when"))
+        title = f"What {name} served when"
+        if str(self.border_title or "") != title:
+            self.border_title = Text(plain(title))
         width = self._width = self.content_size.width or max(self.app.size.width - 4, 20)
         lines = render.timeline(history, time.time(), width, drift=drift, marks=EVENTS_SHOWN)
-        self.update(Text("\n").join(coloured(line) for line in lines))
+        show_in(self, Text("\n").join(coloured(line) for line in lines))  # the same drawing: no new layout
 
     def on_resize(self) -> None:
         if self.content_size.width != self._width:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from dlptui.tui.shown import shown
+from dlptui.tui.shown import show_in, shown
 
 STYLE = {"worse": "bold red", "better": "green", "no difference": "cyan", "not yet": "yellow", "": "dim", "gate": "magenta"}
 
@@ -44,5 +44,5 @@ class VerdictLines(Static):
 
     def show_report(self, report) -> None:
         lines = report.lines() if report is not None else []
-        self.display = bool(lines)
-        self.update(Text("\n").join(shown(line, STYLE.get(outcome, "")) for line, outcome in lines) if lines else "")
+        show_in(self, Text("\n").join(shown(line, STYLE.get(outcome, "")) for line, outcome in lines) if lines else "",
+                display=bool(lines))
