@@ -25,6 +25,9 @@ from dlptui.platform.model import ArmFigures, Comparison
 AGREEMENT = "agreement"  # the outcome of a shadow's line (it is not a verdict)
 GATE = "gate"  # the outcome of the gate's lines
 SHOWN = 5  # disagreements on a shadow's line (--json gives every one the port listed)
+# deployment -> (the numbers and policy last judged, the report): a poll that finds the same numbers (the screen asks
+# every 2 s, the gate runner every 10 s) gets the same report without the statistics (~60 ms a canary) again
+_LAST: dict[str, tuple[tuple, "VerdictReport"]] = {}
 
 
 def arm(figures: ArmFigures) -> Arm:
@@ -118,11 +121,21 @@ def judge(platform, name: str, policy=None) -> VerdictReport:
         raise
     except PlatformError as e:  # the profile cannot count them (NotAvailable), or Prometheus does not answer
         return VerdictReport(name, note=str(e))
+    if any(c.kind == "canary" for c in comparisons) and policy is None:
+        policy = gate_policy(platform, name)
+    key = (tuple(comparisons), policy)
+    last = _LAST.get(name)
+    if last is not None and last[0] == key:  # nothing new since the last look: the same verdicts, not computed again
+        return last[1]
+    report = _judged(name, comparisons, policy)
+    _LAST[name] = (key, report)
+    return report
+
+
+def _judged(name: str, comparisons, policy) -> VerdictReport:
     canary = shadow = None
     for c in comparisons:
         if c.kind == "canary":
-            if policy is None:
-                policy = gate_policy(platform, name)
             share = c.share / 100 if 0 < c.share < 100 else None
             canary = CanaryVerdict(c, judge_arms(arm(c.primary), arm(c.other), policy, canary_share=share))
         elif c.kind == "shadow":
